@@ -1,0 +1,140 @@
+// blocks.h: the byte layout of every GGUF block type, defined once.
+//
+// These structs are the on-disk layouts of ggml (ggml-common.h); every quantizer,
+// dequantizer and dot kernel includes this file and nothing else defines a layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pyggml {
+
+using ggml_half = uint16_t;  // IEEE binary16 bits
+using ggml_bf16 = uint16_t;  // bfloat16 bits
+
+constexpr int QK4_0 = 32;
+constexpr int QK4_1 = 32;
+constexpr int QK5_0 = 32;
+constexpr int QK5_1 = 32;
+constexpr int QK8_0 = 32;
+constexpr int QK8_1 = 32;
+constexpr int QK4_NL = 32;
+constexpr int QK_K = 256;
+constexpr int K_SCALE_SIZE = 12;
+
+struct block_q4_0 {
+    ggml_half d;             // scale
+    uint8_t qs[QK4_0 / 2];   // nibbles: low = element j, high = element j + 16
+};
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
+
+struct block_q4_1 {
+    ggml_half d;             // scale
+    ggml_half m;             // min
+    uint8_t qs[QK4_1 / 2];   // nibbles
+};
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
+
+struct block_q5_0 {
+    ggml_half d;             // scale
+    uint8_t qh[4];           // 5th bit of each quant
+    uint8_t qs[QK5_0 / 2];   // low 4 bits
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
+
+struct block_q5_1 {
+    ggml_half d;             // scale
+    ggml_half m;             // min
+    uint8_t qh[4];           // 5th bit of each quant
+    uint8_t qs[QK5_1 / 2];   // low 4 bits
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
+
+struct block_q8_0 {
+    ggml_half d;             // scale
+    int8_t qs[QK8_0];        // quants
+};
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+
+struct block_q8_1 {
+    ggml_half d;             // scale
+    ggml_half s;             // d * sum(qs)
+    int8_t qs[QK8_1];        // quants
+};
+static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
+
+// 2.625 bits per weight: 16 sub-blocks of 16, 4-bit scales and mins.
+struct block_q2_K {
+    uint8_t scales[QK_K / 16];  // low nibble scale, high nibble min
+    uint8_t qs[QK_K / 4];       // 2-bit quants
+    ggml_half d;                // super-block scale for scales
+    ggml_half dmin;             // super-block scale for mins
+};
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
+
+// 3.4375 bits per weight: 16 sub-blocks of 16, 6-bit scales.
+struct block_q3_K {
+    uint8_t hmask[QK_K / 8];    // high bit of each quant
+    uint8_t qs[QK_K / 4];       // low 2 bits
+    uint8_t scales[12];         // 6-bit scales, packed
+    ggml_half d;                // super-block scale
+};
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
+
+// 4.5 bits per weight: 8 sub-blocks of 32, 6-bit scales and mins.
+struct block_q4_K {
+    ggml_half d;                // super-block scale for scales
+    ggml_half dmin;             // super-block scale for mins
+    uint8_t scales[K_SCALE_SIZE];  // 6-bit scales and mins, packed
+    uint8_t qs[QK_K / 2];       // 4-bit quants
+};
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+
+// 5.5 bits per weight: as Q4_K plus one high bit per quant.
+struct block_q5_K {
+    ggml_half d;
+    ggml_half dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];       // 5th bit of each quant
+    uint8_t qs[QK_K / 2];       // low 4 bits
+};
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
+
+// 6.5625 bits per weight: 16 sub-blocks of 16, 8-bit scales.
+struct block_q6_K {
+    uint8_t ql[QK_K / 2];       // low 4 bits
+    uint8_t qh[QK_K / 4];       // high 2 bits
+    int8_t scales[QK_K / 16];   // 8-bit scales
+    ggml_half d;                // super-block scale
+};
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
+
+// The activation type for k-quant dot products.
+struct block_q8_K {
+    float d;                    // scale (float, not half)
+    int8_t qs[QK_K];            // quants
+    int16_t bsums[QK_K / 16];   // sum of quants in groups of 16
+};
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
+
+// Non-linear 4-bit grid (kvalues_iq4nl), one scale per 32.
+struct block_iq4_nl {
+    ggml_half d;
+    uint8_t qs[QK4_NL / 2];
+};
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl size");
+
+// Same grid, super-blocks of 256 with 6-bit sub-block scales.
+struct block_iq4_xs {
+    ggml_half d;
+    uint16_t scales_h;          // high 2 bits of the 8 scales
+    uint8_t scales_l[QK_K / 64];  // low 4 bits of the 8 scales
+    uint8_t qs[QK_K / 2];
+};
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
+
+// The 16 values of the IQ4_NL / IQ4_XS grid.
+constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
+
+}  // namespace pyggml

@@ -1,0 +1,45 @@
+// type_traits.cpp: the table of tensor types (see type_traits.h).
+#include "type_traits.h"
+
+#include "quants.h"
+
+namespace pyggml {
+
+namespace {
+
+struct entry {
+    int32_t id;
+    type_traits traits;
+};
+
+// name, block size, bytes per block, quantized, to_float, quantize, uses_imatrix
+const entry kTypes[] = {
+    {GGML_TYPE_F32, {"F32", 1, 4, false, dequantize_row_f32, quantize_f32, false}},
+    {GGML_TYPE_F16, {"F16", 1, 2, false, dequantize_row_f16, quantize_f16, false}},
+    {GGML_TYPE_BF16, {"BF16", 1, 2, false, dequantize_row_bf16, quantize_bf16, false}},
+    {GGML_TYPE_Q4_0, {"Q4_0", QK4_0, sizeof(block_q4_0), true, dequantize_row_q4_0, quantize_q4_0, false}},
+    {GGML_TYPE_Q4_1, {"Q4_1", QK4_1, sizeof(block_q4_1), true, dequantize_row_q4_1, quantize_q4_1, false}},
+    {GGML_TYPE_Q5_0, {"Q5_0", QK5_0, sizeof(block_q5_0), true, dequantize_row_q5_0, quantize_q5_0, false}},
+    {GGML_TYPE_Q5_1, {"Q5_1", QK5_1, sizeof(block_q5_1), true, dequantize_row_q5_1, quantize_q5_1, false}},
+    {GGML_TYPE_Q8_0, {"Q8_0", QK8_0, sizeof(block_q8_0), true, dequantize_row_q8_0, quantize_q8_0, false}},
+    {GGML_TYPE_Q8_1, {"Q8_1", QK8_1, sizeof(block_q8_1), true, dequantize_row_q8_1, quantize_q8_1, false}},
+    {GGML_TYPE_Q2_K, {"Q2_K", QK_K, sizeof(block_q2_K), true, nullptr, nullptr, false}},
+    {GGML_TYPE_Q3_K, {"Q3_K", QK_K, sizeof(block_q3_K), true, nullptr, nullptr, false}},
+    {GGML_TYPE_Q4_K, {"Q4_K", QK_K, sizeof(block_q4_K), true, nullptr, nullptr, false}},
+    {GGML_TYPE_Q5_K, {"Q5_K", QK_K, sizeof(block_q5_K), true, nullptr, nullptr, false}},
+    {GGML_TYPE_Q6_K, {"Q6_K", QK_K, sizeof(block_q6_K), true, nullptr, nullptr, false}},
+    {GGML_TYPE_Q8_K, {"Q8_K", QK_K, sizeof(block_q8_K), true, nullptr, nullptr, false}},
+    {GGML_TYPE_IQ4_NL, {"IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, nullptr, nullptr, false}},
+    {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, nullptr, nullptr, false}},
+};
+
+}  // namespace
+
+const type_traits* get_type_traits(int32_t type) {
+    for (const entry& e : kTypes) {
+        if (e.id == type) return &e.traits;
+    }
+    return nullptr;
+}
+
+}  // namespace pyggml

@@ -1,0 +1,35 @@
+"""The `pyggml` command line: a thin dispatcher over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import PyggmlError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyggml", description="Run and quantize GGUF models on the CPU.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    from . import cli_info
+
+    cli_info.add_parser(sub)
+    return parser
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (PyggmlError, FileNotFoundError) as e:
+        print(f"pyggml: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pyggml: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
