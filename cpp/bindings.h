@@ -1,0 +1,15 @@
+// bindings.h: the pieces of the pyggml._core module, one bind_* per concern.
+//
+// The binding layer is thin: it validates every size and shape that comes from
+// Python, then hands raw pointers to the C++ routines with the GIL released.
+// Buffers cross without copies.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace pyggml {
+
+void bind_quants(pybind11::module_& m);   // bind_quants.cpp
+void bind_matmul(pybind11::module_& m);   // bind_matmul.cpp
+
+}  // namespace pyggml

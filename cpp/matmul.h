@@ -1,0 +1,24 @@
+// matmul.h: y = W x for a weight matrix in any block type and float32 activations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "thread_pool.h"
+
+namespace pyggml {
+
+// A non-owning view of a 2-D weight tensor as stored in a GGUF file.
+struct weight_view {
+    int32_t type;        // ggml type id
+    const void* data;    // (n_rows, row_bytes)
+    int64_t n_rows;      // output features
+    int64_t n_cols;      // input features (elements per row)
+    size_t row_bytes;
+};
+
+// y[t * n_rows + r] = sum_c W[r, c] * x[t * n_cols + c], for t < n_tokens.
+// x: (n_tokens, n_cols) float32; y: (n_tokens, n_rows) float32. Runs on the pool.
+void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, thread_pool& pool);
+
+}  // namespace pyggml
