@@ -1,4 +1,5 @@
-"""k-quant (Q2_K..Q6_K, Q8_K) and IQ4 (IQ4_NL, IQ4_XS) block formats.
+"""k-quant (Q2_K..Q6_K, Q8_K) and IQ4 (IQ4_NL, IQ4_XS) block formats, and the
+importance-weighted (imatrix) forms of the legacy Q4_0, Q4_1, Q5_0, Q5_1.
 
 - quantize is byte-identical with ggml: golden bytes made by ggml itself
   (tests/data/make_golden_quants.py) and, when llama-cpp-python is installed, live ggml;
@@ -26,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 K_TYPES = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
 IQ4_TYPES = ["IQ4_NL", "IQ4_XS"]
 ALL_TYPES = K_TYPES + ["Q8_K"] + IQ4_TYPES
+LEGACY_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1"]  # quantized with make_qx/qkx3_quants under an imatrix
 # Byte offsets of the fp16 scales inside one block, per type (ggml-common.h layouts).
 FP16_FIELDS = {
     "Q2_K": [80, 82],
@@ -65,6 +67,8 @@ def test_type_table_entries():
         t = GGMLType[name]
         assert t.can_quantize and t.can_dequantize, name
         assert t.uses_imatrix == (name != "Q8_K"), name
+    for name in LEGACY_TYPES:
+        assert GGMLType[name].uses_imatrix, name
     assert GGMLType.Q4_K.row_size(512) == 288
     assert GGMLType.Q8_K.type_size == 292
 
@@ -101,8 +105,8 @@ def test_quantize_matches_ggml_golden(golden, key):
 
 def test_golden_covers_every_type():
     names = {key.split("/")[0] for key in GOLDEN_CASES}
-    assert names == set(ALL_TYPES)
-    assert sum(k.endswith("/imatrix") for k in GOLDEN_CASES) == len(ALL_TYPES) - 1
+    assert names == set(ALL_TYPES) | set(LEGACY_TYPES)
+    assert sum(k.endswith("/imatrix") for k in GOLDEN_CASES) == len(names) - 1
 
 
 # ------------------------------------------------------------------ dequantize vs gguf.quants
@@ -184,7 +188,7 @@ def test_round_trip_error_follows_bit_width():
         assert rmse["Q5_K"] < rmse[name] < rmse["Q3_K"]
 
 
-@pytest.mark.parametrize("type_name", K_TYPES + IQ4_TYPES)
+@pytest.mark.parametrize("type_name", K_TYPES + IQ4_TYPES + LEGACY_TYPES)
 def test_importance_weighting_lowers_weighted_error(type_name):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((32, 1024)).astype(np.float32)
@@ -243,7 +247,7 @@ def test_quantize_matches_live_ggml(seed):
     x = x.astype(np.float32)
     imatrices = [None, rng.uniform(0, 3, n).astype(np.float32) ** 2,
                  np.where(rng.uniform(0, 1, n) < 0.5, 0, 1).astype(np.float32)]
-    for name in ALL_TYPES:
+    for name in ALL_TYPES + LEGACY_TYPES:
         t = GGMLType[name]
         for imatrix in imatrices:
             if name == "Q8_K" and imatrix is not None:
@@ -251,6 +255,8 @@ def test_quantize_matches_live_ggml(seed):
             expected = golden_script.ggml_quantize(lib, int(t), t.row_size(n), x, imatrix)
             got = quants.quantize(x, name, imatrix=imatrix)
             assert np.array_equal(got, expected), f"{name} imatrix={imatrix is not None}: rows {first_bad_rows(expected, got)}"
+            if name in LEGACY_TYPES:
+                continue  # their dequantizers are tested with the legacy formats
             y = _ggml_dequantize(lib, name, expected, x.size)
             assert same_bits(y, quants.dequantize(expected, name, x.shape).reshape(-1)), name
 

@@ -1,11 +1,12 @@
-"""Regenerate tests/data/golden_quants.npz: ggml's own bytes for the k-quant and IQ4 formats.
+"""Regenerate tests/data/golden_quants.npz: ggml's own bytes for the k-quant and IQ4 formats
+(and the importance-weighted forms of the legacy Q4_0, Q4_1, Q5_0, Q5_1).
 
 The CI test (tests/test_quants_k.py) rebuilds the same inputs with `golden_inputs()` and
 checks that pyggml's quantizers reproduce these bytes exactly, so it runs without llama.cpp.
 
 The expected bytes come from ggml itself: the libggml-base shared library bundled with
 llama-cpp-python (`pip install llama-cpp-python`), called through ctypes:
-  ggml_quantize_chunk(type, src, dst, start, nrows, n_per_row, imatrix)  for Q2_K..Q6_K, IQ4_NL, IQ4_XS
+  ggml_quantize_chunk(type, src, dst, start, nrows, n_per_row, imatrix)  for every type but Q8_K
   quantize_row_q8_K_ref(src, dst, k)                                      for Q8_K (no imatrix form)
 
 Usage (from the repository root):
@@ -27,6 +28,10 @@ SEED = 20240601
 N_PER_ROW = 512  # two k-quant super-blocks, sixteen IQ4_NL blocks per row
 # (name, ggml type id)
 TYPES = [
+    ("Q4_0", 2),
+    ("Q4_1", 3),
+    ("Q5_0", 6),
+    ("Q5_1", 7),
     ("Q2_K", 10),
     ("Q3_K", 11),
     ("Q4_K", 12),
@@ -126,7 +131,7 @@ def ggml_quantize(lib: ctypes.CDLL, type_id: int, row_bytes: int, x: np.ndarray,
     return dst
 
 
-ROW_BYTES = {"Q2_K": 84, "Q3_K": 110, "Q4_K": 144, "Q5_K": 176, "Q6_K": 210, "Q8_K": 292,
+ROW_BYTES = {"Q4_0": 18 * 8, "Q4_1": 20 * 8, "Q5_0": 22 * 8, "Q5_1": 24 * 8, "Q2_K": 84, "Q3_K": 110, "Q4_K": 144, "Q5_K": 176, "Q6_K": 210, "Q8_K": 292,
              "IQ4_NL": 18 * 8, "IQ4_XS": 136}  # per 256 elements
 
 
