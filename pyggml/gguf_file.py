@@ -256,9 +256,11 @@ def _parse(buf: memoryview, path: str):
     kv_count = p.u64("metadata count")
     left = p.size - p.pos
     if kv_count * _MIN_KV_BYTES > left:
-        raise p.fail(f"metadata count {kv_count} cannot fit in the {left} bytes after the header")
+        raise p.fail(f"metadata count {kv_count} cannot fit in the {left} bytes after the header "
+                     "(corrupt count or truncated file)")
     if tensor_count * _MIN_TENSOR_INFO_BYTES > left:
-        raise p.fail(f"tensor count {tensor_count} cannot fit in the {left} bytes after the header")
+        raise p.fail(f"tensor count {tensor_count} cannot fit in the {left} bytes after the header "
+                     "(corrupt count or truncated file)")
 
     metadata: dict = {}
     for i in range(kv_count):
