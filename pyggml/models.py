@@ -97,6 +97,17 @@ def default_model_path() -> Path:
     return model_path(DEFAULT_MODEL)
 
 
+def resolve(model: "str | os.PathLike | None") -> Path:
+    """Turn a command-line model argument into a path: None is the default model, a name from
+    available_models() is that model's cached file, anything else is taken as a path."""
+    if model is None:
+        return default_model_path()
+    text = os.fspath(model)
+    if text in MODELS and not os.path.exists(text):
+        return model_path(text)
+    return Path(text)
+
+
 def model_path(name: str = DEFAULT_MODEL) -> Path:
     """Path of a ready, checksummed model file, assembling it into the cache if needed."""
     spec = _spec(name)
