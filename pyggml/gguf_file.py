@@ -68,6 +68,16 @@ class TensorInfo:
     n_bytes: int
     offset: int
 
+    @property
+    def n_rows(self) -> int:
+        """Rows of shape[-1] elements (the product of the other axes)."""
+        return self.n_elements // self.shape[-1]
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one row in this tensor's type."""
+        return self.type.row_size(self.shape[-1])
+
 
 class _HeaderParser:
     """A bounds-checked cursor over the mapped file that reads the GGUF header."""

@@ -91,6 +91,7 @@ def test_tensor_table_shape_order(make_gguf):
         assert t.ne == (64, 3)  # the file's ggml order: ne[0] = elements per row
         assert t.n_elements == 192
         assert t.n_bytes == 3 * 2 * 34
+        assert (t.n_rows, t.row_bytes) == (3, 2 * 34)
         assert f.tensor("v.f32").shape == (32,)
         for t in f.tensors:
             assert t.offset % f.alignment == 0 and t.offset >= f.data_offset
