@@ -13,6 +13,7 @@ llama.cpp does: control and unknown ones only when parse_special is on.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import mmap
 import os
@@ -214,12 +215,15 @@ class Tokenizer:
         # Longest first, as llama.cpp partitions the text.
         self._special = sorted(special.tolist(), key=lambda i: -len(self.tokens[i].encode("utf-8", "surrogateescape")))
         self._special_rx = {flag: self._special_regex(flag) for flag in (False, True)}
+        self._overlap_cache: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        self._special_texts: dict[str, list[str]] = {}
 
         if is_spm:
             self._byte_tokens = [self._spm_byte_token(b) for b in range(256)]
         else:
             self._init_bpe(meta)
         self._pieces: list[bytes | None] = [None] * n
+        self._native: Any = False  # C++ SentencePiece vocabulary, built lazily
 
     # -- construction helpers -----------------------------------------------------
 
@@ -259,11 +263,12 @@ class Tokenizer:
         self.eog_ids = frozenset(eog)
 
     def _special_regex(self, parse_special: bool) -> tuple[re.Pattern | None, list[int]]:
+        """(regex matching the longest special token at a position, ids in cut order)."""
         skip = 0 if parse_special else (ATTR_CONTROL | ATTR_UNKNOWN)
         ids = [i for i in self._special if not (self.attrs[i] & skip)]
         if not ids:
             return None, []
-        return re.compile("|".join(re.escape(self.tokens[i]) for i in ids)), ids
+        return re.compile(_trie_pattern([self.tokens[i] for i in ids])), ids
 
     def _spm_byte_token(self, b: int) -> int:
         i = self.token_to_id.get(f"<0x{b:02X}>")
@@ -347,54 +352,118 @@ class Tokenizer:
         return out
 
     def _partition(self, text: str, parse_special: bool) -> list[str | int]:
-        """Cut special tokens out of the text: longest token first, leftmost match."""
+        """Cut special tokens out of the text as llama.cpp does: one token at a time,
+        longest first, each splitting every text fragment at its leftmost matches.
+
+        Cut-out text is overwritten with a sentinel character that no token contains,
+        so str.split on the whole masked text splits every fragment at once.
+        """
         rx, ids = self._special_rx[parse_special]
-        if rx is None or rx.search(text) is None:
+        if rx is None:
             return [text]
-        frags: list[str | int] = [text]
         present = self._present_specials(text, rx)
+        if not present:
+            return [text]
+        mark = next(c for c in ("\x00", "\uffff", "\U0010fffe", "\U0010ffff") if c not in text)
+        ws = " \t\n\v\f\r"
+        masked = text
+        cut: list[tuple[int, int]] = []  # (position, token id)
         for i in ids:
             tok = self.tokens[i]
-            if tok not in present:
+            if tok not in present or mark in tok or tok not in masked:
                 continue
+            m = len(tok)
+            pieces = masked.split(tok)
             lstrip, rstrip = self.attrs[i] & ATTR_LSTRIP, self.attrs[i] & ATTR_RSTRIP
-            new: list[str | int] = []
-            for frag in frags:
-                if isinstance(frag, int) or tok not in frag:
-                    new.append(frag)
-                    continue
-                parts = frag.split(tok)
-                for k, part in enumerate(parts):
-                    if k > 0:
-                        new.append(i)
-                    if lstrip and k < len(parts) - 1:
-                        part = part.rstrip(" \t\n\v\f\r")
-                    if rstrip and k > 0:
-                        part = part.lstrip(" \t\n\v\f\r")
-                    if part:
-                        new.append(part)
-            frags = new
-        return frags
+            pos = 0
+            for k in range(len(pieces) - 1):
+                piece = pieces[k]
+                if lstrip:  # whitespace left of the token goes too
+                    kept = piece.rstrip(ws)
+                    piece = kept + mark * (len(piece) - len(kept))
+                if rstrip and k > 0:
+                    kept = piece.lstrip(ws)
+                    piece = mark * (len(piece) - len(kept)) + kept
+                pieces[k] = piece
+                pos += len(piece)
+                cut.append((pos, i))
+                pos += m
+            if rstrip:
+                kept = pieces[-1].lstrip(ws)
+                pieces[-1] = mark * (len(pieces[-1]) - len(kept)) + kept
+            masked = (mark * m).join(pieces)
+        frags: list[tuple[int, str | int]] = [
+            (mt.start(), text[mt.start():mt.end()]) for mt in re.finditer(f"[^{mark}]+", masked)]
+        frags.extend(cut)
+        frags.sort(key=lambda f: f[0])
+        return [f for _, f in frags]
 
     def _present_specials(self, text: str, rx: re.Pattern) -> set[str]:
-        """Every special token text that occurs in `text` (overlaps included)."""
-        found = set()
-        for m in self._lookahead(rx).finditer(text):
-            longest = m.group(1)
-            for k in range(1, len(longest) + 1):
-                p = longest[:k]
-                if p in self.token_to_id:
-                    found.add(p)
+        """Every special token text that occurs in `text`, overlapping ones included.
+
+        A regex scan finds non-overlapping longest matches L. Any other occurring
+        token lies inside some L or starts inside one and runs past its end; the
+        latter are checked with a plain substring search.
+        """
+        found: set[str] = set()
+        for longest in set(rx.findall(text)):
+            inside, crossing = self._overlaps(rx, longest)
+            found.update(inside)
+            found.update(t for t in crossing if t in text)
         return found
 
-    def _lookahead(self, rx: re.Pattern) -> re.Pattern:
-        cache = self.__dict__.setdefault("_lookahead_cache", {})
-        if rx.pattern not in cache:
-            cache[rx.pattern] = re.compile(f"(?=({rx.pattern}))")
-        return cache[rx.pattern]
+    def _overlaps(self, rx: re.Pattern, longest: str) -> tuple[list[str], list[str]]:
+        """Special tokens inside `longest`, and those starting inside it that are longer."""
+        key = (rx.pattern, longest)
+        hit = self._overlap_cache.get(key)
+        if hit is not None:
+            return hit
+        texts = self._sorted_special_texts(rx)
+        names = set(texts)
+        n = len(longest)
+        inside = {longest[a:b] for a in range(n) for b in range(a + 1, n + 1) if longest[a:b] in names}
+        crossing = set()
+        for j in range(1, n):
+            suffix = longest[j:]
+            k = bisect.bisect_left(texts, suffix)
+            while k < len(texts) and texts[k].startswith(suffix):
+                if len(texts[k]) > len(suffix):
+                    crossing.add(texts[k])
+                k += 1
+        hit = (sorted(inside), sorted(crossing - inside))
+        self._overlap_cache[key] = hit
+        return hit
+
+    def _sorted_special_texts(self, rx: re.Pattern) -> list[str]:
+        texts = self._special_texts.get(rx.pattern)
+        if texts is None:
+            ids = next(v[1] for v in self._special_rx.values() if v[0] is rx)
+            texts = sorted(self.tokens[i] for i in ids)
+            self._special_texts[rx.pattern] = texts
+        return texts
+
+    def _spm_encode(self, text: str, out: list[int]) -> None:
+        native = self._spm_native()
+        if native is not None:
+            out.extend(native.encode(text.encode("utf-8", "surrogatepass")).tolist())
+        else:
+            self._spm_encode_py(text, out)
+
+    def _spm_native(self) -> Any:
+        """The C++ merge loop (pyggml._core.SpmVocab), built on first use; None without _core."""
+        if self._native is False:
+            try:
+                from . import _core
+            except ImportError:
+                self._native = None
+            else:
+                self._native = _core.SpmVocab([t.encode("utf-8", "surrogateescape") for t in self.tokens],
+                                              self.scores, np.asarray(self._byte_tokens, np.int32))
+        return self._native
 
     # SentencePiece (llama.cpp llm_tokenizer_spm): merge the best-scoring bigram first.
-    def _spm_encode(self, text: str, out: list[int]) -> None:
+    # Reference implementation; the C++ one in cpp/tokenizer_spm.cpp is used when built.
+    def _spm_encode_py(self, text: str, out: list[int]) -> None:
         if not text:
             return
         vocab = self.token_to_id
@@ -556,6 +625,28 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching the longest of `words` at a position (a trie, so the regex
+    engine never tries thousands of alternatives one after the other)."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in node.items() if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:  # a word ends here: try the longer ones first
+            return "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
 
 
 def _clean_spaces(data: bytes) -> bytes:
