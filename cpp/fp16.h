@@ -30,7 +30,7 @@ inline uint16_t fp32_to_fp16(float f) {
     const uint16_t sign = uint16_t((x >> 16) & 0x8000);
     const uint32_t ax = x & 0x7fffffff;
     if (ax > 0x7f800000) {  // NaN: keep the top payload bits, stay a NaN
-        uint16_t r = uint16_t(0x7c00 | (ax >> 13));
+        uint16_t r = uint16_t(0x7c00 | ((ax >> 13) & 0x3ff));
         if (r == 0x7c00) r |= 0x200;
         return sign | r;
     }
