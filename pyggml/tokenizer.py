@@ -14,6 +14,7 @@ llama.cpp does: control and unknown ones only when parse_special is on.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import os
 import re
@@ -228,16 +229,9 @@ class Tokenizer:
             self._pretok = PreTokenizer(self.pre)
         except ValueError as e:
             raise GGUFError(self.name, str(e)) from None
-        # GPT-2 byte <-> printable unicode mapping.
-        keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-        table = {b: b for b in keep}
-        extra = 0
-        for b in range(256):
-            if b not in table:
-                table[b] = 256 + extra
-                extra += 1
-        self._byte_encoder = str.maketrans({b: chr(c) for b, c in table.items()})
-        self._byte_decoder = {chr(c): b for b, c in table.items()}
+        table = bytes_to_unicode()
+        self._byte_encoder = str.maketrans({b: ord(c) for b, c in table.items()})
+        self._byte_decoder = {c: b for b, c in table.items()}
         self._word_cache: dict[str, list[int]] = {}
 
     # -- properties ---------------------------------------------------------------
@@ -472,9 +466,11 @@ class Tokenizer:
         return ids
 
     def _bpe_merge(self, syms: list[str]) -> list[str]:
+        """Merge the lowest-rank adjacent pair (leftmost on ties) until none is left."""
+        return self._bpe_merge_heap(syms) if len(syms) > 64 else self._bpe_merge_small(syms)
+
+    def _bpe_merge_small(self, syms: list[str]) -> list[str]:
         ranks = self.ranks
-        if len(syms) > 64:
-            return self._bpe_merge_heap(syms)
         while len(syms) > 1:
             best, best_rank = -1, None
             for i in range(len(syms) - 1):
@@ -564,6 +560,19 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+@functools.lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character map used by byte-level BPE vocabularies."""
+    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    table = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
 
 
 def _trie_pattern(words: list[str]) -> str:
