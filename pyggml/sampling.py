@@ -66,15 +66,18 @@ def _keep_count(n_needed: int, min_keep: int, n: int) -> int:
 
 def _smallest_covering(key: np.ndarray, probs: np.ndarray, mass: float) -> np.ndarray:
     """Indices of the entries with the smallest `key`, in key order, enough of them
-    that their probability exceeds `mass` (all of them if it never does). Only a
-    growing prefix is partitioned and sorted, never the whole vocabulary."""
+    that their probability exceeds `mass` (all of them if it never does).
+
+    The answer is a prefix of the full key order; a threshold found with one
+    np.partition bounds it, so only the entries under the threshold get sorted."""
     n = key.shape[0]
-    k = 64
-    while k < n:
-        part = np.argpartition(key, k)[:k]
-        if probs[part].sum(dtype=np.float64) > mass:
-            return part[np.argsort(key[part], kind="stable")]
-        k *= 4
+    for k in (1024, 16384):
+        if k >= n:
+            break
+        threshold = np.partition(key, k)[k]
+        idx = np.flatnonzero(key <= threshold)
+        if probs[idx].sum(dtype=np.float64) > mass:
+            return idx[np.argsort(key[idx], kind="stable")]
     return np.argsort(key, kind="stable")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import functools
 import heapq
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -297,13 +298,13 @@ class Tokenizer:
         present = self._present_specials(text, rx)
         if not present:
             return [text]
-        mark = next(c for c in ("\x00", "\uffff", "\U0010fffe", "\U0010ffff") if c not in text)
+        mark = _sentinel(text, present)
         ws = " \t\n\v\f\r"
         masked = text
         cut: list[tuple[int, int]] = []  # (position, token id)
         for i in ids:
             tok = self.tokens[i]
-            if tok not in present or mark in tok or tok not in masked:
+            if tok not in present or tok not in masked:
                 continue
             m = len(tok)
             pieces = masked.split(tok)
@@ -560,6 +561,16 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+def _sentinel(text: str, tokens: Iterable[str]) -> str:
+    """A character that occurs neither in `text` nor in any of `tokens`."""
+    tokens = list(tokens)
+    for cp in itertools.chain((0, 0xFFFF), range(0xF0000, 0xF1000)):
+        c = chr(cp)
+        if c not in text and not any(c in t for t in tokens):
+            return c
+    raise ValueError("text uses every sentinel character the tokenizer could mask with")
 
 
 @functools.lru_cache(maxsize=1)

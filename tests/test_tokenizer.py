@@ -86,6 +86,9 @@ def test_special_tokens_control_and_user_defined():
     # The longest special token is cut first.
     assert tok.encode("<x><y>", add_special=False) == [ids["<x><y>"]]
     assert tok.encode("<x><x><y>", add_special=False) == [ids["<x>"], ids["<x><y>"]]
+    # Text holding the usual mask characters still splits right.
+    assert tok.encode("a\x00<x>\uffffb", add_special=False) == [
+        ids["a"], 3 + 0x00, ids["<x>"], 3 + 0xEF, 3 + 0xBF, 3 + 0xBF, ids["b"]]
     # Control pieces are hidden unless special=True; user-defined ones are text.
     assert tok.token_to_piece(ids["<sot>"]) == b""
     assert tok.token_to_piece(ids["<sot>"], special=True) == b"<sot>"
