@@ -369,9 +369,10 @@ class Tokenizer:
         return hit
 
     def _sorted_special_texts(self, rx: re.Pattern) -> list[str]:
+        """Texts of the special tokens `rx` matches, sorted (for prefix searches)."""
         texts = self._special_texts.get(rx.pattern)
         if texts is None:
-            ids = next(v[1] for v in self._special_rx.values() if v[0] is rx)
+            ids = next(ids for pattern, ids in self._special_rx.values() if pattern is rx)
             texts = sorted(self.tokens[i] for i in ids)
             self._special_texts[rx.pattern] = texts
         return texts

@@ -123,6 +123,20 @@ def test_bpe_merges_by_rank():
         assert tok._bpe_merge_heap(list(word)) == tok._bpe_merge_small(list(word))
 
 
+def test_llama3_whole_word_tokens_skip_merges():
+    # "ca" is a token but no merge makes it: gpt2 splits it, llama3 (ignore_merges) does not.
+    meta = bpe_meta(pre="llama3")
+    meta["tokenizer.ggml.tokens"] = meta["tokenizer.ggml.tokens"][:-2] + ["ca", "<|end|>", "<|user|>"]
+    meta["tokenizer.ggml.token_type"] = np.array([1] * (len(meta["tokenizer.ggml.tokens"]) - 2) + [3, 4])
+    meta["tokenizer.ggml.eos_token_id"] = len(meta["tokenizer.ggml.tokens"]) - 2
+    llama3 = Tokenizer(meta)
+    assert llama3.add_bos is True  # llama.cpp's default for llama3 vocabularies
+    assert llama3.encode("ca", add_special=False) == [llama3.token_to_id["ca"]]
+    gpt2 = Tokenizer({**meta, "tokenizer.ggml.pre": "gpt2"})
+    assert gpt2.add_bos is False
+    assert gpt2.encode("ca") == [gpt2.token_to_id["c"], gpt2.token_to_id["a"]]
+
+
 def test_bpe_special_tokens_and_eog():
     tok = Tokenizer(bpe_meta())
     end, user = len(tok) - 2, len(tok) - 1
