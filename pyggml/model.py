@@ -47,33 +47,18 @@ KV_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}
 
 
 def _open_gguf(path):
-    """Map a GGUF file; returns (metadata dict, {name: (type, uint8 view, ne)}, owner).
+    """Map a GGUF file; returns (metadata dict, {name: (type, uint8 view, ne)}).
 
-    The one place that knows the GGUF reader; the views point into the mapping.
+    The one place that knows the GGUF reader. The views point into the mapping and keep
+    it alive; the tokenizer's metadata (tens of MB of Python objects for a large
+    vocabulary) is dropped here since the forward pass does not need it.
     """
-    import gguf
+    from .gguf_file import GGUFFile
 
-    try:
-        reader = gguf.GGUFReader(os.fspath(path), "r")
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # the reader raises ValueError/struct errors on bad files
-        raise GGUFError(path, f"cannot read GGUF: {e}") from e
-    meta = {}
-    for name, field in reader.fields.items():
-        if name.startswith("tokenizer.ggml.") and name not in ("tokenizer.ggml.model",):
-            continue  # large arrays the model does not need
-        try:
-            meta[name] = field.contents()
-        except Exception:
-            continue
-    tensors = {}
-    for t in reader.tensors:
-        ne = tuple(int(n) for n in t.shape)
-        start = int(t.data_offset)
-        view = reader.data[start : start + int(t.n_bytes)]
-        tensors[t.name] = (int(t.tensor_type), view, ne)
-    return meta, tensors, reader
+    with GGUFFile(path) as f:
+        tensors = {t.name: (int(t.type), f.raw(t.name), tuple(int(n) for n in t.ne)) for t in f.tensors}
+        meta = {k: v for k, v in f.metadata.items() if not k.startswith("tokenizer.")}
+    return meta, tensors
 
 
 def _hparams(path, meta, tensors):
@@ -194,7 +179,7 @@ class Model:
         """
         if kv_type not in KV_TYPES:
             raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
-        meta, tensors, owner = _open_gguf(path)
+        meta, tensors = _open_gguf(path)
         hp = _hparams(path, meta, tensors)
         native_tensors = _native_tensors(path, tensors)
         if not 0 <= n_keep < n_ctx:
@@ -207,7 +192,6 @@ class Model:
                 int(n_batch),
                 int(n_threads or 0),
                 int(KV_TYPES[kv_type]),
-                owner,
             )
         except ValueError as e:
             raise GGUFError(path, str(e)) from e
