@@ -96,14 +96,22 @@ def _hparams(path, meta, tensors):
     rope_scale = 1.0
     scaling = key("rope.scaling.type", "none")
     if scaling == "linear":
-        rope_scale = 1.0 / float(key("rope.scaling.factor", 1.0))
+        factor = float(key("rope.scaling.factor", 1.0) or 1.0)
+        rope_scale = 1.0 / factor if factor > 0 else 1.0
     elif scaling not in ("none", ""):
         raise GGUFError(path, f"rope scaling {scaling!r} is not supported")
     n_swa = int(key("attention.sliding_window", 0)) if spec.swa_pattern else 0
-    pattern = int(key("attention.sliding_window_pattern", spec.swa_pattern)) if n_swa else 0
     base_swa = float(key("rope.freq_base_swa", spec.rope_base_swa or rope_base))
-    # llama.cpp: with pattern n, layer il is sliding-window unless il % n == n - 1
-    layer_swa = [1 if pattern and il % pattern < pattern - 1 else 0 for il in range(n_layer)]
+    layer_swa = [0] * n_layer
+    if n_swa:
+        pattern = key("attention.sliding_window_pattern", spec.swa_pattern)
+        if isinstance(pattern, list):  # one flag per layer, true = sliding window
+            if len(pattern) < n_layer:
+                raise GGUFError(path, f"{arch}.attention.sliding_window_pattern has fewer than {n_layer} flags")
+            layer_swa = [1 if p else 0 for p in pattern[:n_layer]]
+        else:  # llama.cpp's set_swa_pattern(n): every n-th layer is global; 0: all sliding
+            n = int(pattern)
+            layer_swa = [1 if n == 0 or il % n < n - 1 else 0 for il in range(n_layer)]
     return {
         "arch": arch,
         "n_vocab": int(tensors["token_embd.weight"][2][1]),
