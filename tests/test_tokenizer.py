@@ -69,6 +69,17 @@ def test_spm_merges_by_score_with_byte_fallback():
     assert tok.decode(tok.encode("ab é")) == " ab é"
 
 
+def test_spm_without_byte_tokens_falls_back_to_unk():
+    meta = spm_meta()
+    keep = [i for i, t in enumerate(meta["tokenizer.ggml.tokens"]) if not t.startswith("<0x")]
+    meta["tokenizer.ggml.tokens"] = [meta["tokenizer.ggml.tokens"][i] for i in keep]
+    meta["tokenizer.ggml.scores"] = meta["tokenizer.ggml.scores"][keep]
+    meta["tokenizer.ggml.token_type"] = meta["tokenizer.ggml.token_type"][keep]
+    meta["tokenizer.ggml.unknown_token_id"] = 10**6  # out of range: ignored, default 0 is kept
+    tok = Tokenizer(meta)
+    assert tok.encode("é", add_special=False)[-1] == 0  # falls back to <unk>
+
+
 def test_spm_without_space_prefix():
     tok = Tokenizer(spm_meta(**{"tokenizer.ggml.add_space_prefix": False}))
     ids = {t: i for i, t in enumerate(tok.tokens)}
