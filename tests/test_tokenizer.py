@@ -233,17 +233,7 @@ def test_bad_gguf_names_the_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------
-# Real models: llama.cpp's ids, stored in tests/data by tools/make_tokenizer_golden.py
-
-@pytest.fixture(scope="session")
-def gemma_tok(gemma_path):
-    return Tokenizer.from_gguf(gemma_path)
-
-
-@pytest.fixture(scope="session")
-def qwen_tok(qwen_path):
-    return Tokenizer.from_gguf(qwen_path)
-
+# Real models: llama.cpp's ids, stored in tests/data by scripts/make_tokenizer_golden.py
 
 def _golden(name: str) -> dict:
     return json.loads((DATA / f"tokenizer_golden_{name}.json").read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """Benchmark tokenizer encode/decode throughput and sampling cost on the real models.
 
-    python3 tools/bench_text.py [--mb 1.0] [--repeat 3]
+    python3 benchmarks/tokenizer.py [--mb 1.0] [--repeat 3]
 
 Throughput is bytes / best-of-N CPU time, so a shared machine's load disturbs it less.
 The text mixes source code, prose, several scripts and emoji.
