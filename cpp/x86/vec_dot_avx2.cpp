@@ -413,7 +413,7 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         }
         for (int h = 0; h < 2; ++h) {
             // this half's 8 scales as int16, in both 128-bit lanes
-            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(scales, 8 * h)));
+            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(scales, scales) : scales));
             const __m256i l0 = loadu(x[i].ql + 64 * h), l1 = loadu(x[i].ql + 64 * h + 32);
             const __m256i hb = loadu(x[i].qh + 32 * h);
             // 6-bit values 0..63 of the four 32-element quarters of this half
