@@ -62,14 +62,16 @@ inline __m256i nibbles_32(const uint8_t* p) {
     return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
-// 32 bits -> 32 bytes, 0xFF where the bit is set.
-inline __m256i bits_to_bytes_32(const uint8_t* p) {
-    uint32_t x32;
-    std::memcpy(&x32, p, 4);
+// 32 bits -> 32 bytes, 0xFF where the bit is CLEAR (byte j tests bit j). The 32-bit
+// word is broadcast straight from memory (a load, no vector-pipe work).
+inline __m256i clear_bits_to_bytes_32(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    const __m256i word = _mm256_castps_si256(_mm256_set1_ps(f));
     const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(x32)), shuf);
-    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    const __m256i bytes = _mm256_and_si256(_mm256_shuffle_epi8(word, shuf), bit);
+    return _mm256_cmpeq_epi8(bytes, _mm256_setzero_si256());
 }
 
 inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -179,7 +181,7 @@ inline __m256 sum_accumulators(const __m256* acc) {
 inline __m256i decode_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i decode_q5_0(const block_q5_0& b) {
     // (nibble | bit << 4) - 16: keep the nibble where the bit is set, else subtract 16.
-    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(b.qh), _mm256_set1_epi8(char(0xF0)));
+    const __m256i hi = _mm256_and_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(char(0xF0)));
     return _mm256_or_si256(nibbles_32(b.qs), hi);
 }
 inline __m256i decode_q8_0(const block_q8_0& b) { return loadu(b.qs); }
@@ -199,8 +201,9 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
         y[t] = row_ptr<block_q8_0>(vy, by, t);
         for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
     }
-    // One block into accumulator a (a compile-time index, so acc stays in registers).
-    auto step = [&](int ib, int a) {
+    // One block into accumulator a. The a loop below is fully unrolled, so every
+    // index is a constant and the accumulators live in registers.
+    auto step = [&](int ib, int a) __attribute__((always_inline)) {
         const __m256i qx = Decode(x[ib]);
         const __m256i ax = _mm256_sign_epi8(qx, qx);
         const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
@@ -214,6 +217,7 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
     const int nb = n / 32;
     int ib = 0;
     for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+#pragma GCC unroll 4
         for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
     }
     for (; ib < nb; ++ib) step(ib, 0);
@@ -245,7 +249,7 @@ PYGGML_NT_DISPATCH(dot_iq4_nl)
 
 inline __m256i decode_q4_1(const block_q4_1& b) { return nibbles_32(b.qs); }
 inline __m256i decode_q5_1(const block_q5_1& b) {
-    const __m256i hi = _mm256_and_si256(bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10));
+    const __m256i hi = _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10));
     return _mm256_or_si256(nibbles_32(b.qs), hi);
 }
 
@@ -261,7 +265,7 @@ void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
         for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
         summs[t] = 0.0f;
     }
-    auto step = [&](int ib, int a) {
+    auto step = [&](int ib, int a) __attribute__((always_inline)) {
         const __m256i qx = Decode(x[ib]);
         const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
         const float mx = fp16[x[ib].m];
@@ -275,6 +279,7 @@ void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
     const int nb = n / 32;
     int ib = 0;
     for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+#pragma GCC unroll 4
         for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
     }
     for (; ib < nb; ++ib) step(ib, 0);
