@@ -337,11 +337,9 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
     const B* x = static_cast<const B*>(vx);
     const block_q8_K* y[NT];
     __m256 acc[NT];
-    __m128 acc_m[NT];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_K>(vy, by, t);
         acc[t] = _mm256_setzero_ps();
-        acc_m[t] = _mm_setzero_ps();
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int i = 0; i < n / QK_K; ++i) {
@@ -372,16 +370,13 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
         }
         const float dx = h2f(x[i].d), mx = h2f(x[i].dmin);
         for (int t = 0; t < NT; ++t) {
-            const __m128i pm = mins_dot_bsums(mins, y[t][i].bsums);
-            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-mx * y[t][i].d), _mm_cvtepi32_ps(pm), acc_m[t]);
+            // the mins term goes into the low 4 lanes of the same accumulator
+            const __m256i pm = _mm256_zextsi128_si256(mins_dot_bsums(mins, y[t][i].bsums));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-mx * y[t][i].d), _mm256_cvtepi32_ps(pm), acc[t]);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) {
-        __m128 m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
-        m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        s[t * bs] = hsum_8(acc[t]) + _mm_cvtss_f32(m);
-    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
 
 template <int NT>
