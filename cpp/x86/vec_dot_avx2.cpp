@@ -92,15 +92,28 @@ inline const B* row_ptr(const void* y, size_t by, int t) {
     return reinterpret_cast<const B*>(static_cast<const char*>(y) + size_t(t) * by);
 }
 
-// One kernel body per NT; the common signature switches on nt.
-#define PYGGML_NT_DISPATCH(name)                                                                   \
-    void name(int n, float* s, size_t bs, const void* x, const void* y, size_t by, int nt) {      \
-        switch (nt) {                                                                              \
-            case 1: name##_nt<1>(n, s, bs, x, y, by); break;                                       \
-            case 2: name##_nt<2>(n, s, bs, x, y, by); break;                                       \
-            case 3: name##_nt<3>(n, s, bs, x, y, by); break;                                       \
-            default: name##_nt<4>(n, s, bs, x, y, by); break;                                      \
-        }                                                                                          \
+// One kernel body per NT (one weight row); the common signature loops over the rows
+// and switches on nt.
+template <void (*K1)(int, float*, size_t, const void*, const void*, size_t),
+          void (*K2)(int, float*, size_t, const void*, const void*, size_t),
+          void (*K3)(int, float*, size_t, const void*, const void*, size_t),
+          void (*K4)(int, float*, size_t, const void*, const void*, size_t)>
+void dot_rows_nt(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int r = 0; r < nr; ++r) {
+        const void* xr = static_cast<const char*>(x) + r * bx;
+        switch (nt) {
+            case 1: K1(n, s + r, bs, xr, y, by); break;
+            case 2: K2(n, s + r, bs, xr, y, by); break;
+            case 3: K3(n, s + r, bs, xr, y, by); break;
+            default: K4(n, s + r, bs, xr, y, by); break;
+        }
+    }
+}
+
+#define PYGGML_NT_DISPATCH(name)                                                                          \
+    void name(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,     \
+              int nt) {                                                                                   \
+        dot_rows_nt<name##_nt<1>, name##_nt<2>, name##_nt<3>, name##_nt<4>>(n, s, bs, x, bx, nr, y, by, nt); \
     }
 
 // ---- float formats -------------------------------------------------------------
@@ -225,11 +238,11 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
 }
 
 template <int NT>
-void dot_q4_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q4_0_single_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_q4_0, decode_q4_0>(n, s, bs, x, y, by);
 }
 template <int NT>
-void dot_q5_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q5_0_single_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_q5_0, decode_q5_0>(n, s, bs, x, y, by);
 }
 template <int NT>
@@ -240,10 +253,73 @@ template <int NT>
 void dot_iq4_nl_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_iq4_nl, decode_iq4_nl>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q4_0)
-PYGGML_NT_DISPATCH(dot_q5_0)
 PYGGML_NT_DISPATCH(dot_q8_0)
 PYGGML_NT_DISPATCH(dot_iq4_nl)
+
+// ---- one token, two rows at a time (matvec) for Q4_0 and Q5_0 ----------------------
+//
+// With the unsigned quants u = q + Offset, sum q * y = sum u * y - Offset * sum y: the
+// Offset * y pair sums depend on the activations only and are shared by both rows, and
+// no sign juggling is needed. The int16 pair sums equal the signed kernel's exactly and
+// blocks go to the same accumulators, so results are bit-identical to dot_q4_0_nt<1>.
+inline __m256i unsigned_q4_0(const block_q4_0& b) { return nibbles_32(b.qs); }
+inline __m256i unsigned_q5_0(const block_q5_0& b) {
+    return _mm256_or_si256(nibbles_32(b.qs), _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10)));
+}
+
+template <typename B, __m256i (*DecodeU)(const B&), int Offset>
+void dot_offset_2rows(int n, float* s, const B* x0, const B* x1, const block_q8_0* y) {
+    constexpr int A = kAccumulators<1>;
+    const float* fp16 = fp16_table();
+    __m256 acc0[A], acc1[A];
+    for (int a = 0; a < A; ++a) acc0[a] = acc1[a] = _mm256_setzero_ps();
+    const __m256i offset = _mm256_set1_epi8(Offset);
+    auto step = [&](int ib, int a) __attribute__((always_inline)) {
+        const __m256i yv = loadu(y[ib].qs);
+        const __m256i off = _mm256_maddubs_epi16(offset, yv);
+        const __m256 dy = _mm256_broadcast_ss(fp16 + y[ib].d);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x0[ib]), yv), off),
+                                             _mm256_set1_epi16(1));
+        const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x1[ib]), yv), off),
+                                             _mm256_set1_epi16(1));
+        acc0[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(fp16 + x0[ib].d), dy), _mm256_cvtepi32_ps(p0), acc0[a]);
+        acc1[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(fp16 + x1[ib].d), dy), _mm256_cvtepi32_ps(p1), acc1[a]);
+    };
+    const int nb = n / 32;
+    int ib = 0;
+    for (; ib + A <= nb; ib += A) {
+#pragma GCC unroll 4
+        for (int a = 0; a < A; ++a) step(ib + a, a);
+    }
+    for (; ib < nb; ++ib) step(ib, 0);
+    s[0] = hsum_8(sum_accumulators<1>(acc0));
+    s[1] = hsum_8(sum_accumulators<1>(acc1));
+}
+
+// nt == 1 with several rows: pairs of rows share the activation work; else as usual.
+template <typename B, __m256i (*DecodeU)(const B&), int Offset,
+          void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
+void dot_offset_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
+    const char* xb = static_cast<const char*>(x);
+    int r = 0;
+    for (; r + 2 <= nr; r += 2) {
+        dot_offset_2rows<B, DecodeU, Offset>(n, s + r, reinterpret_cast<const B*>(xb + r * bx),
+                                             reinterpret_cast<const B*>(xb + (r + 1) * bx),
+                                             static_cast<const block_q8_0*>(y));
+    }
+    if (r < nr) Rows(n, s + r, bs, xb + r * bx, bx, nr - r, y, by, 1);
+}
+
+PYGGML_NT_DISPATCH(dot_q4_0_single)
+PYGGML_NT_DISPATCH(dot_q5_0_single)
+
+void dot_q4_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_offset_rows<block_q4_0, unsigned_q4_0, 8, dot_q4_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_offset_rows<block_q5_0, unsigned_q5_0, 16, dot_q5_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 // ---- legacy blocks with a min, Q8_1 activations (unsigned weights) --------------
 
