@@ -261,17 +261,6 @@ def test_bad_alignment(make_gguf, tmp_path):
         GGUFFile(path)
 
 
-def test_dequantize_unavailable_type_is_a_clear_error(s):
-    if pyggml.GGMLType.Q4_K.can_dequantize:
-        pytest.skip("every type in the table dequantizes")
-    s.put(s.tensor_field("tensor.quant", "dim", 0), "Q", 256)
-    s.put(s.tensor_field("tensor.quant", "dim", 1), "Q", 1)
-    s.put(s.tensor_field("tensor.quant", "type"), "I", int(QT.Q4_K))
-    s.path.write_bytes(bytes(s.blob))
-    with GGUFFile(s.path) as f, pytest.raises(pyggml.PyggmlError, match="Q4_K"):
-        f.array("tensor.quant")
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_corruption_never_crashes(s, data):
