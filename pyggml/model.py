@@ -178,12 +178,16 @@ class Model:
         kv_type: str = "f16",
         context_shift: bool = False,
         n_keep: int = 0,
+        precise: bool = False,
     ) -> "Model":
         """Map `path` (no copy) and build the model.
 
         kv_type: "f16" (default), "q8_0" or "f32". n_threads: None uses every physical
         core. context_shift: when the context is full, drop the older half of the
         tokens after the first n_keep instead of raising ContextFullError.
+        precise: keep activations in float32 in every matrix product (slower; for
+        checking against a float reference) instead of converting them to the
+        weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
         """
         if kv_type not in KV_TYPES:
             raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
@@ -200,6 +204,7 @@ class Model:
                 int(n_batch),
                 int(n_threads or 0),
                 int(KV_TYPES[kv_type]),
+                bool(precise),
             )
         except ValueError as e:
             raise GGUFError(path, str(e)) from e
