@@ -29,6 +29,12 @@ llama-hparams.cpp, ggml's rope):
   metadata rope base and scaling.
 - Output: output.weight, or the token embedding when it is absent (tied).
 
+Agreement with llama.cpp (llama-cpp-python 0.3.36, CPU): on F32/F16 synthetic models
+within ~1e-3 of the logit range (its F16 KV cache). On quantized weights llama.cpp
+first rounds activations to 8 bits (Q8_0 / Q8_K); that moves logits by ~1-5% of the
+range, and by ~35% on Qwen2.5's first position, whose activations are huge.
+emulate_ggml=True reproduces that rounding (Qwen position 0: 0.004 of the range).
+
 API: ReferenceModel(path).logits(tokens) -> (n_tokens, n_vocab) float32, a full
 causal pass with no KV cache. logits_many() runs several prompts through one
 pass over the weights (each weight dequantized once) and can keep only chosen rows.
