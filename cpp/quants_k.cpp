@@ -22,16 +22,16 @@ size_t k_row_bytes(int64_t n_per_row) { return size_t(n_per_row / QK_K) * sizeof
 
 // ggml's quantize_qX_K: the whole chunk through the _ref routine without an importance
 // vector, row by row through the _impl routine with one.
-template <typename Block, void (*Ref)(const float*, Block*, int64_t),
-          void (*Impl)(const float*, Block*, int64_t, const float*)>
-size_t quantize_k_rows(const float* src, void* dst, int64_t nrow, int64_t n_per_row,
-                       const float* imatrix) {
+template <typename Block, void (*Ref)(const float*, Block*, int64_t, const quant_search_ops&),
+          void (*Impl)(const float*, Block*, int64_t, const float*, const quant_search_ops&)>
+size_t quantize_k_rows(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                       int64_t n_per_row, const float* imatrix) {
     const size_t row_bytes = k_row_bytes<Block>(n_per_row);
     char* out = static_cast<char*>(dst);
     for (int64_t r = 0; r < nrow; ++r) {
         Block* y = reinterpret_cast<Block*>(out + r * row_bytes);
-        if (imatrix) Impl(src + r * n_per_row, y, n_per_row, imatrix);
-        else Ref(src + r * n_per_row, y, n_per_row);
+        if (imatrix) Impl(src + r * n_per_row, y, n_per_row, imatrix, ops);
+        else Ref(src + r * n_per_row, y, n_per_row, ops);
     }
     return size_t(nrow) * row_bytes;
 }
@@ -171,17 +171,17 @@ inline void q5_K_pack(const uint8_t* L, block_q5_K& y) {
 // av_x + |x|; then 6-bit scales and mins relative to their maxima.
 template <typename Block>
 void k4_quantize_ref(const float* x, Block& y, int nmax, float rmin, float rdelta, int nstep,
-                     uint8_t* L) {
-    uint8_t Laux[32];
-    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
-    float max_scale = 0, max_min = 0;  // the min is subtracted, so scales are positive
+                     uint8_t* L, const quant_search_ops& ops) {
+    float weights[QK_K], mins[QK_K / 32], scales[QK_K / 32];  // weights: (8 sub-blocks, 32)
     for (int j = 0; j < QK_K / 32; ++j) {
         float sum_x2 = 0;
         for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
         const float av_x = std::sqrt(sum_x2 / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                     rmin, rdelta, nstep, false);
+        for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
+    }
+    ops.qkx2(QK_K / 32, 32, nmax, x, weights, L, scales, mins, rmin, rdelta, nstep, false);
+    float max_scale = 0, max_min = 0;  // the min is subtracted, so scales are positive
+    for (int j = 0; j < QK_K / 32; ++j) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -202,22 +202,21 @@ void k4_quantize_ref(const float* x, Block& y, int nmax, float rmin, float rdelt
 // Q4_K/Q5_K with an importance vector qw (this block's 256 weights):
 // make_qkx3_quants per sub-block, make_qp_quants for the scales and mins.
 template <typename Block>
-void k4_quantize_impl(const float* x, Block& y, int nmax, const float* qw, uint8_t* L) {
-    uint8_t Laux[32], Ls[QK_K / 32], Lm[QK_K / 32];
-    float weights[32], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];
+void k4_quantize_impl(const float* x, Block& y, int nmax, const float* qw, uint8_t* L,
+                      const quant_search_ops& ops) {
+    uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
+    float weights[QK_K], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];  // weights: (8, 32)
     float sum_x2 = 0;
     for (int l = 0; l < QK_K; ++l) sum_x2 += x[l] * x[l];
     const float sigma2 = 2 * sum_x2 / QK_K;
     for (int j = 0; j < QK_K / 32; ++j) {
-        for (int l = 0; l < 32; ++l) {
-            weights[l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
-        }
+        float* w = weights + 32 * j;
+        for (int l = 0; l < 32; ++l) w[l] = qw[32 * j + l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
         float sumw = 0;
-        for (int l = 0; l < 32; ++l) sumw += weights[l];
+        for (int l = 0; l < 32; ++l) sumw += w[l];
         sw[j] = sumw;
-        scales[j] = make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                     -0.9f, 0.05f, 36, false);
     }
+    ops.qkx3(QK_K / 32, 32, nmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, false);
     const float d_block = make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
     const float m_block = make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
     for (int j = 0; j < QK_K / 32; ++j) {
@@ -231,21 +230,22 @@ void k4_quantize_impl(const float* x, Block& y, int nmax, const float* qw, uint8
 }
 
 // ggml quantize_row_q2_K_impl
-void quantize_row_q2_K_impl(const float* x, block_q2_K* y, int64_t n_per_row, const float* qw) {
-    uint8_t L[QK_K], Laux[16], Ls[QK_K / 16], Lm[QK_K / 16];
-    float mins[QK_K / 16], scales[QK_K / 16], sw[QK_K / 16], weight[16];
+void quantize_row_q2_K_impl(const float* x, block_q2_K* y, int64_t n_per_row, const float* qw,
+                            const quant_search_ops& ops) {
+    uint8_t L[QK_K], Ls[QK_K / 16], Lm[QK_K / 16];
+    float mins[QK_K / 16], scales[QK_K / 16], sw[QK_K / 16], weight[QK_K];  // weight: (16, 16)
     for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
         float sumx2 = 0;
         for (int j = 0; j < QK_K; ++j) sumx2 += x[j] * x[j];
         const float sigma2 = sumx2 / QK_K;
         for (int j = 0; j < QK_K / 16; ++j) {
             const float* w = qw + QK_K * i + 16 * j;
-            for (int l = 0; l < 16; ++l) weight[l] = w[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            float* wj = weight + 16 * j;
+            for (int l = 0; l < 16; ++l) wj[l] = w[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
             sw[j] = 0;
-            for (int l = 0; l < 16; ++l) sw[j] += weight[l];
-            scales[j] = make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux,
-                                         -0.9f, 0.05f, 36, false);
+            for (int l = 0; l < 16; ++l) sw[j] += wj[l];
         }
+        ops.qkx3(QK_K / 16, 16, 3, x, weight, L, scales, mins, -0.9f, 0.05f, 36, false);
         float dm = make_qp_quants(QK_K / 16, 15, scales, Ls, sw);
         float mm = make_qp_quants(QK_K / 16, 15, mins, Lm, sw);
         y[i].d = fp32_to_fp16(dm);
@@ -257,21 +257,23 @@ void quantize_row_q2_K_impl(const float* x, block_q2_K* y, int64_t n_per_row, co
 }
 
 // ggml quantize_row_q3_K_impl
-void quantize_row_q3_K_impl(const float* x, block_q3_K* y, int64_t n_per_row, const float* qw) {
+void quantize_row_q3_K_impl(const float* x, block_q3_K* y, int64_t n_per_row, const float* qw,
+                            const quant_search_ops& ops) {
     int8_t L[QK_K], Ls[QK_K / 16];
-    float scales[QK_K / 16], weight[16], sw[QK_K / 16];
+    float scales[QK_K / 16], weight[QK_K], sw[QK_K / 16];  // weight: (16, 16)
     for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
         float sumx2 = 0;
         for (int j = 0; j < QK_K; ++j) sumx2 += x[j] * x[j];
         const float sigma2 = 2 * sumx2 / QK_K;
         for (int j = 0; j < QK_K / 16; ++j) {
             const float* w = qw + QK_K * i + 16 * j;
-            for (int l = 0; l < 16; ++l) weight[l] = w[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            float* wj = weight + 16 * j;
+            for (int l = 0; l < 16; ++l) wj[l] = w[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
             float sumw = 0;
-            for (int l = 0; l < 16; ++l) sumw += weight[l];
+            for (int l = 0; l < 16; ++l) sumw += wj[l];
             sw[j] = sumw;
-            scales[j] = make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, weight);
         }
+        ops.qx1(QK_K / 16, 16, 4, x, L, scales, weight);
         std::memset(y[i].scales, 0, 12);
         const float d_block = make_qx_quants(QK_K / 16, 32, scales, Ls, 1, sw);
         for (int j = 0; j < QK_K / 16; ++j) q3_K_pack_scale(y[i].scales, j, Ls[j]);
@@ -281,19 +283,21 @@ void quantize_row_q3_K_impl(const float* x, block_q3_K* y, int64_t n_per_row, co
 }
 
 // ggml quantize_row_q4_K_impl (with an importance vector)
-void quantize_row_q4_K_impl(const float* x, block_q4_K* y, int64_t n_per_row, const float* qw) {
+void quantize_row_q4_K_impl(const float* x, block_q4_K* y, int64_t n_per_row, const float* qw,
+                            const quant_search_ops& ops) {
     uint8_t L[QK_K];
     for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
-        k4_quantize_impl(x, y[i], 15, qw + QK_K * i, L);
+        k4_quantize_impl(x, y[i], 15, qw + QK_K * i, L, ops);
         q4_K_pack(L, y[i].qs);
     }
 }
 
 // ggml quantize_row_q5_K_impl (with an importance vector)
-void quantize_row_q5_K_impl(const float* x, block_q5_K* y, int64_t n_per_row, const float* qw) {
+void quantize_row_q5_K_impl(const float* x, block_q5_K* y, int64_t n_per_row, const float* qw,
+                            const quant_search_ops& ops) {
     uint8_t L[QK_K];
     for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
-        k4_quantize_impl(x, y[i], 31, qw + QK_K * i, L);
+        k4_quantize_impl(x, y[i], 31, qw + QK_K * i, L, ops);
         q5_K_pack(L, y[i]);
     }
 }
@@ -347,35 +351,31 @@ void q6_K_finish(const float* x, block_q6_K& y, const float* scales, int8_t* L) 
 }
 
 // ggml quantize_row_q6_K_impl (with an importance vector)
-void quantize_row_q6_K_impl(const float* x, block_q6_K* y, int64_t n_per_row, const float* qw) {
+void quantize_row_q6_K_impl(const float* x, block_q6_K* y, int64_t n_per_row, const float* qw,
+                            const quant_search_ops& ops) {
     int8_t L[QK_K];
     float scales[QK_K / 16];
     for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
-        for (int ib = 0; ib < QK_K / 16; ++ib) {
-            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, 1, qw + QK_K * i + 16 * ib);
-        }
+        ops.qx1(QK_K / 16, 16, 32, x, L, scales, qw + QK_K * i);
         q6_K_finish(x, y[i], scales, L);
     }
 }
 
-void quantize_row_q8_K_impl(const float* x, block_q8_K* y, int64_t n_per_row, const float*) {
+void quantize_row_q8_K_impl(const float* x, block_q8_K* y, int64_t n_per_row, const float*,
+                            const quant_search_ops&) {
     quantize_row_q8_K_ref(x, y, n_per_row);
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------- reference quantizers
-
-void quantize_row_q2_K_ref(const float* x, block_q2_K* y, int64_t k) {
-    uint8_t L[QK_K], Laux[16];
-    float weights[16], mins[QK_K / 16], scales[QK_K / 16];
+// The row quantizers without an importance vector, on a chosen search table.
+void quantize_row_q2_K_ops(const float* x, block_q2_K* y, int64_t k, const quant_search_ops& ops) {
+    uint8_t L[QK_K];
+    float weights[QK_K], mins[QK_K / 16], scales[QK_K / 16];  // weights: (16, 16)
     const float q4scale = 15.f;
     for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
+        for (int l = 0; l < QK_K; ++l) weights[l] = std::fabs(x[l]);
+        ops.qkx2(QK_K / 16, 16, 3, x, weights, L, scales, mins, -0.5f, 0.1f, 15, true);
         float max_scale = 0, max_min = 0;  // the min is subtracted, so scales are positive
         for (int j = 0; j < QK_K / 16; ++j) {
-            for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux,
-                                         -0.5f, 0.1f, 15, true);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -400,6 +400,47 @@ void quantize_row_q2_K_ref(const float* x, block_q2_K* y, int64_t k) {
         q2_K_requantize(x, y[i], L);
         pack_2bit(L, y[i].qs);
     }
+}
+
+void quantize_row_q3_K_ops(const float* x, block_q3_K* y, int64_t k, const quant_search_ops&) {
+    quantize_row_q3_K_ref(x, y, k);
+}
+
+void quantize_row_q4_K_ops(const float* x, block_q4_K* y, int64_t k, const quant_search_ops& ops) {
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
+        k4_quantize_ref(x, y[i], 15, -1.f, 0.1f, 20, L, ops);
+        q4_K_pack(L, y[i].qs);
+    }
+}
+
+void quantize_row_q5_K_ops(const float* x, block_q5_K* y, int64_t k, const quant_search_ops& ops) {
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
+        k4_quantize_ref(x, y[i], 31, -0.5f, 0.1f, 15, L, ops);
+        q5_K_pack(L, y[i]);
+    }
+}
+
+void quantize_row_q6_K_ops(const float* x, block_q6_K* y, int64_t k, const quant_search_ops& ops) {
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
+        ops.qx1(QK_K / 16, 16, 32, x, L, scales, nullptr);
+        q6_K_finish(x, y[i], scales, L);
+    }
+}
+
+void quantize_row_q8_K_ops(const float* x, block_q8_K* y, int64_t k, const quant_search_ops&) {
+    quantize_row_q8_K_ref(x, y, k);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- reference quantizers
+
+void quantize_row_q2_K_ref(const float* x, block_q2_K* y, int64_t k) {
+    quantize_row_q2_K_ops(x, y, k, kSearchOpsRef);
 }
 
 void quantize_row_q3_K_ref(const float* x, block_q3_K* y, int64_t k) {
@@ -432,30 +473,15 @@ void quantize_row_q3_K_ref(const float* x, block_q3_K* y, int64_t k) {
 }
 
 void quantize_row_q4_K_ref(const float* x, block_q4_K* y, int64_t k) {
-    uint8_t L[QK_K];
-    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        k4_quantize_ref(x, y[i], 15, -1.f, 0.1f, 20, L);
-        q4_K_pack(L, y[i].qs);
-    }
+    quantize_row_q4_K_ops(x, y, k, kSearchOpsRef);
 }
 
 void quantize_row_q5_K_ref(const float* x, block_q5_K* y, int64_t k) {
-    uint8_t L[QK_K];
-    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        k4_quantize_ref(x, y[i], 31, -0.5f, 0.1f, 15, L);
-        q5_K_pack(L, y[i]);
-    }
+    quantize_row_q5_K_ops(x, y, k, kSearchOpsRef);
 }
 
 void quantize_row_q6_K_ref(const float* x, block_q6_K* y, int64_t k) {
-    int8_t L[QK_K];
-    float scales[QK_K / 16];
-    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        for (int ib = 0; ib < QK_K / 16; ++ib) {
-            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, 1, nullptr);
-        }
-        q6_K_finish(x, y[i], scales, L);
-    }
+    quantize_row_q6_K_ops(x, y, k, kSearchOpsRef);
 }
 
 // ggml quantize_row_q8_K_ref; an all-zero block also gets zero bsums (ggml leaves them).
@@ -620,24 +646,44 @@ void dequantize_row_q8_K(const void* vx, float* y, int64_t k) {
 
 // ---------------------------------------------------------------- traits entries
 
+size_t quantize_q2_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                         int64_t n_per_row, const float* imatrix) {
+    return quantize_k_rows<block_q2_K, quantize_row_q2_K_ops, quantize_row_q2_K_impl>(ops, src, dst, nrow, n_per_row, imatrix);
+}
 size_t quantize_q2_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_k_rows<block_q2_K, quantize_row_q2_K_ref, quantize_row_q2_K_impl>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_q2_K_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q3_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                         int64_t n_per_row, const float* imatrix) {
+    return quantize_k_rows<block_q3_K, quantize_row_q3_K_ops, quantize_row_q3_K_impl>(ops, src, dst, nrow, n_per_row, imatrix);
 }
 size_t quantize_q3_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_k_rows<block_q3_K, quantize_row_q3_K_ref, quantize_row_q3_K_impl>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_q3_K_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q4_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                         int64_t n_per_row, const float* imatrix) {
+    return quantize_k_rows<block_q4_K, quantize_row_q4_K_ops, quantize_row_q4_K_impl>(ops, src, dst, nrow, n_per_row, imatrix);
 }
 size_t quantize_q4_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_k_rows<block_q4_K, quantize_row_q4_K_ref, quantize_row_q4_K_impl>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_q4_K_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q5_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                         int64_t n_per_row, const float* imatrix) {
+    return quantize_k_rows<block_q5_K, quantize_row_q5_K_ops, quantize_row_q5_K_impl>(ops, src, dst, nrow, n_per_row, imatrix);
 }
 size_t quantize_q5_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_k_rows<block_q5_K, quantize_row_q5_K_ref, quantize_row_q5_K_impl>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_q5_K_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q6_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                         int64_t n_per_row, const float* imatrix) {
+    return quantize_k_rows<block_q6_K, quantize_row_q6_K_ops, quantize_row_q6_K_impl>(ops, src, dst, nrow, n_per_row, imatrix);
 }
 size_t quantize_q6_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_k_rows<block_q6_K, quantize_row_q6_K_ref, quantize_row_q6_K_impl>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_q6_K_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
 }
 // Q8_K is an activation format: no importance weighting.
 size_t quantize_q8_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_k_rows<block_q8_K, quantize_row_q8_K_ref, quantize_row_q8_K_impl>(src, dst, nrow, n_per_row, nullptr);
+    return quantize_k_rows<block_q8_K, quantize_row_q8_K_ops, quantize_row_q8_K_impl>(kSearchOpsRef, src, dst, nrow, n_per_row, nullptr);
 }
 
 }  // namespace pyggml

@@ -1,0 +1,387 @@
+// quant_search_avx2.cpp: the k-quant and IQ4 scale searches (quant_search.h), eight
+// groups at a time, one group per AVX2 lane.
+//
+// Every lane runs exactly the float operations of the scalar routine for its group, in
+// the same order (sums accumulate element by element, products associate as in the C
+// expressions, no FMA contraction), so each lane's results are bit-identical to the
+// reference; the per-group branches of the reference become per-lane blends. Group
+// counts that are not a multiple of eight finish on the scalar routines.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "blocks.h"
+#include "quant_search.h"
+#include "quants.h"
+
+namespace pyggml {
+
+namespace {
+
+constexpr int kLanes = 8;
+constexpr int kMaxN = 32;  // the longest group a lane takes (larger groups go scalar)
+
+inline __m256 zero_ps() { return _mm256_setzero_ps(); }
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+inline __m256 neg_ps(__m256 v) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), v); }
+inline __m256 blend(__m256 a, __m256 b, __m256 take_b) { return _mm256_blendv_ps(a, b, take_b); }
+inline __m256i blend_epi32(__m256i a, __m256i b, __m256 take_b) {
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), take_b));
+}
+inline __m256 cmp_gt(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+inline __m256 cmp_lt(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+inline bool any(__m256 m) { return _mm256_movemask_ps(m) != 0; }
+
+// ggml nearest_int per lane: the same add-and-mask bit trick.
+inline __m256i nearest_int8(__m256 v) {
+    const __m256i i = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+    return _mm256_sub_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+}
+
+inline __m256i clamp_epi32(__m256i v, int lo, int hi) {
+    return _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(hi)), _mm256_set1_epi32(lo));
+}
+
+// Lane-major copy of eight groups of n values: out[i * 8 + g] = x[g * n + i].
+inline void transpose_in(int n, const float* x, float* out) {
+    for (int g = 0; g < kLanes; ++g) {
+        for (int i = 0; i < n; ++i) out[i * kLanes + g] = x[g * n + i];
+    }
+}
+
+// Back to group-major bytes: L[g * n + i] = lanes[i * 8 + g].
+template <typename T>
+inline void transpose_levels_out(int n, const int32_t* lanes, T* L) {
+    for (int g = 0; g < kLanes; ++g) {
+        for (int i = 0; i < n; ++i) L[g * n + i] = T(lanes[i * kLanes + g]);
+    }
+}
+
+// make_qkx2_quants (kQkx3 false) or make_qkx3_quants (true) on eight lane-major groups.
+template <bool kQkx3, bool kMad>
+void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, float* scales,
+               float* mins, float rmin, float rdelta, int nstep) {
+    alignas(32) int32_t Laux[kMaxN * kLanes];
+    alignas(32) float Lauxf[kMaxN * kLanes];
+    __m256 min = _mm256_load_ps(xt), max = min;
+    __m256 sum_w = _mm256_load_ps(wt);
+    __m256 sum_x = _mm256_mul_ps(sum_w, min);
+    for (int i = 1; i < n; ++i) {
+        const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
+        min = _mm256_min_ps(x, min);  // x < min ? x : min
+        max = _mm256_max_ps(x, max);  // x > max ? x : max
+        sum_w = _mm256_add_ps(sum_w, w);
+        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(w, x));
+    }
+    min = blend(min, zero_ps(), cmp_gt(min, zero_ps()));
+    const __m256 flat = kQkx3 ? _mm256_cmp_ps(max, min, _CMP_LE_OQ) : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
+    const __m256 min0 = min;
+    const __m256 fmax_l = _mm256_set1_ps(float(nmax));
+    __m256 iscale = _mm256_div_ps(fmax_l, _mm256_sub_ps(max, min));
+    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
+    __m256 best_error = zero_ps();
+    for (int i = 0; i < n; ++i) {
+        const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
+        const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, _mm256_sub_ps(x, min))), 0, nmax);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * kLanes), l);
+        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(l)), min), x);
+        diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
+        best_error = _mm256_add_ps(best_error, _mm256_mul_ps(w, diff));
+    }
+    for (int is = 0; nstep >= 1 && is <= nstep; ++is) {
+        // min is the best one so far, as in the reference
+        iscale = _mm256_div_ps(_mm256_set1_ps(rmin + rdelta * is + nmax), _mm256_sub_ps(max, min));
+        __m256 sum_l = zero_ps(), sum_l2 = zero_ps(), sum_xl = zero_ps();
+        for (int i = 0; i < n; ++i) {
+            const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
+            const __m256 v = _mm256_mul_ps(iscale, _mm256_sub_ps(x, min));
+            __m256i l;
+            if (kQkx3) {
+                // v > 0 ? nearest_int(min(v, nmax)) : 0, clamping before rounding
+                l = nearest_int8(blend(fmax_l, v, cmp_lt(v, fmax_l)));
+                l = _mm256_and_si256(l, _mm256_castps_si256(cmp_gt(v, zero_ps())));
+            } else {
+                l = clamp_epi32(nearest_int8(v), 0, nmax);
+            }
+            _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * kLanes), l);
+            const __m256 lf = _mm256_cvtepi32_ps(l);
+            _mm256_store_ps(Lauxf + i * kLanes, lf);
+            const __m256 wl = _mm256_mul_ps(w, lf);
+            sum_l = _mm256_add_ps(sum_l, wl);
+            sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, lf));
+            sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, x));
+        }
+        const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+        const __m256 positive = cmp_gt(D, zero_ps());
+        if (!any(positive)) continue;
+        __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+        __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+        const __m256 min_pos = cmp_gt(this_min, zero_ps());
+        if (any(min_pos)) {
+            this_min = blend(this_min, zero_ps(), min_pos);
+            this_scale = blend(this_scale, _mm256_div_ps(sum_xl, sum_l2), min_pos);
+        }
+        __m256 cur_error = zero_ps();
+        for (int i = 0; i < n; ++i) {
+            const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_load_ps(Lauxf + i * kLanes)), this_min), x);
+            diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
+            cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(w, diff));
+        }
+        const __m256 better = _mm256_and_ps(positive, cmp_lt(cur_error, best_error));
+        if (!any(better)) continue;
+        for (int i = 0; i < n; ++i) {
+            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
+            const __m256i src = _mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * kLanes));
+            _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better));
+        }
+        best_error = blend(best_error, cur_error, better);
+        scale = blend(scale, this_scale, better);
+        min = blend(min, this_min, better);
+    }
+    // A flat group keeps all-zero levels, a zero scale and its own min.
+    for (int i = 0; i < n; ++i) {
+        __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
+        _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(flat), _mm256_load_si256(dst)));
+    }
+    _mm256_storeu_ps(scales, _mm256_andnot_ps(flat, scale));
+    _mm256_storeu_ps(mins, neg_ps(blend(min, min0, flat)));
+}
+
+template <bool kQkx3>
+void qkx_batch(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+               float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
+    alignas(32) float xt[kMaxN * kLanes], wt[kMaxN * kLanes];
+    alignas(32) int32_t Lt[kMaxN * kLanes];
+    int g = 0;
+    for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
+        const float* xg = x + g * n;
+        transpose_in(n, xg, xt);
+        if (weights) {
+            transpose_in(n, weights + g * n, wt);
+        } else {
+            for (int i = 0; i < n * kLanes; ++i) wt[i] = xt[i] * xt[i];
+        }
+        if (use_mad) qkx_lanes<kQkx3, true>(n, nmax, xt, wt, Lt, scales + g, mins + g, rmin, rdelta, nstep);
+        else qkx_lanes<kQkx3, false>(n, nmax, xt, wt, Lt, scales + g, mins + g, rmin, rdelta, nstep);
+        transpose_levels_out(n, Lt, L + g * n);
+    }
+    uint8_t Laux[256];
+    for (; g < ngroup; ++g) {
+        const float* w = weights ? weights + g * n : nullptr;
+        scales[g] = kQkx3 ? make_qkx3_quants(n, nmax, x + g * n, w, L + g * n, &mins[g], Laux, rmin, rdelta, nstep, use_mad)
+                          : make_qkx2_quants(n, nmax, x + g * n, w, L + g * n, &mins[g], Laux, rmin, rdelta, nstep, use_mad);
+    }
+}
+
+void qkx2_avx2(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+               float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
+    qkx_batch<false>(ngroup, n, nmax, x, weights, L, scales, mins, rmin, rdelta, nstep, use_mad);
+}
+
+void qkx3_avx2(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+               float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
+    qkx_batch<true>(ngroup, n, nmax, x, weights, L, scales, mins, rmin, rdelta, nstep, use_mad);
+}
+
+// Largest-magnitude value of each lane with its sign, the first one on ties.
+inline __m256 lanes_signed_absmax(int n, const float* xt, __m256* amax_out) {
+    __m256 amax = zero_ps(), max = zero_ps();
+    for (int i = 0; i < n; ++i) {
+        const __m256 x = _mm256_load_ps(xt + i * kLanes);
+        const __m256 bigger = cmp_gt(abs_ps(x), amax);
+        amax = blend(amax, abs_ps(x), bigger);
+        max = blend(max, x, bigger);
+    }
+    *amax_out = amax;
+    return max;
+}
+
+// make_qx_quants with rmse_type 1 on eight lane-major groups (weights wt).
+void qx1_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, float* scales) {
+    alignas(32) int32_t Laux[kMaxN * kLanes];
+    __m256 amax;
+    const __m256 max = lanes_signed_absmax(n, xt, &amax);
+    const __m256 tiny = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
+    const __m256i offset = _mm256_set1_epi32(nmax);
+    __m256 iscale = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max);
+    __m256 sumlx = zero_ps(), suml2 = zero_ps();
+    for (int i = 0; i < n; ++i) {
+        const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
+        const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * kLanes), _mm256_add_epi32(l, offset));
+        const __m256 lf = _mm256_cvtepi32_ps(l);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+    }
+    // suml2 ? sumlx / suml2 : 0
+    __m256 scale = _mm256_and_ps(_mm256_cmp_ps(suml2, zero_ps(), _CMP_NEQ_UQ), _mm256_div_ps(sumlx, suml2));
+    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        iscale = _mm256_div_ps(_mm256_set1_ps(-(nmax + 0.1f * is)), max);
+        sumlx = suml2 = zero_ps();
+        for (int i = 0; i < n; ++i) {
+            const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
+            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * kLanes), l);
+            const __m256 lf = _mm256_cvtepi32_ps(l);
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+        }
+        const __m256 better = _mm256_and_ps(cmp_gt(suml2, zero_ps()),
+                                            cmp_gt(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2)));
+        if (!any(better)) continue;
+        for (int i = 0; i < n; ++i) {
+            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
+            const __m256i src = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * kLanes)), offset);
+            _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better));
+        }
+        scale = blend(scale, _mm256_div_ps(sumlx, suml2), better);
+        best = blend(best, _mm256_mul_ps(scale, sumlx), better);
+    }
+    for (int i = 0; i < n; ++i) {
+        __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
+        _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(tiny), _mm256_load_si256(dst)));
+    }
+    _mm256_storeu_ps(scales, _mm256_andnot_ps(tiny, scale));
+}
+
+void qx1_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales, const float* qw) {
+    alignas(32) float xt[kMaxN * kLanes], wt[kMaxN * kLanes];
+    alignas(32) int32_t Lt[kMaxN * kLanes];
+    int g = 0;
+    for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
+        transpose_in(n, x + g * n, xt);
+        if (qw) {
+            transpose_in(n, qw + g * n, wt);
+        } else {
+            for (int i = 0; i < n * kLanes; ++i) wt[i] = xt[i] * xt[i];
+        }
+        qx1_lanes(n, nmax, xt, wt, Lt, scales + g);
+        transpose_levels_out(n, Lt, L + g * n);
+    }
+    for (; g < ngroup; ++g) scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
+}
+
+// ---------------------------------------------------------------- IQ4 grid
+
+// kvalues_iq4nl as floats, split in two halves for permutes.
+struct iq4_grid {
+    __m256 lo, hi;
+    iq4_grid() {
+        alignas(32) float v[16];
+        for (int k = 0; k < 16; ++k) v[k] = kvalues_iq4nl[k];
+        lo = _mm256_load_ps(v);
+        hi = _mm256_load_ps(v + 8);
+    }
+    __m256 at(__m256i idx) const {  // kvalues_iq4nl[idx], idx in 0..15
+        const __m256 a = _mm256_permutevar8x32_ps(lo, idx), b = _mm256_permutevar8x32_ps(hi, idx);
+        return blend(a, b, _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7))));
+    }
+};
+
+// best_index_int8(16, kvalues_iq4nl, x) per lane: 0 at or below the first value, 15 at or
+// above the last (and for NaN); otherwise mu = #values <= x brackets x as
+// [val[mu-1], val[mu]) — what the binary search finds — and the nearer one wins, ties up.
+inline __m256i iq4_best_index(const iq4_grid& grid, __m256 x) {
+    __m256i count = _mm256_setzero_si256();
+    for (int k = 0; k < 15; ++k) {
+        const __m256 not_below = _mm256_cmp_ps(x, _mm256_set1_ps(float(kvalues_iq4nl[k])), _CMP_NLT_UQ);
+        count = _mm256_sub_epi32(count, _mm256_castps_si256(not_below));
+    }
+    const __m256i mu = _mm256_max_epi32(count, _mm256_set1_epi32(1));
+    const __m256i mu1 = _mm256_sub_epi32(mu, _mm256_set1_epi32(1));
+    const __m256 lower_nearer = cmp_lt(_mm256_sub_ps(x, grid.at(mu1)), _mm256_sub_ps(grid.at(mu), x));
+    __m256i l = blend_epi32(mu, mu1, lower_nearer);
+    l = blend_epi32(l, _mm256_setzero_si256(), _mm256_cmp_ps(x, _mm256_set1_ps(-127.f), _CMP_LE_OQ));
+    l = blend_epi32(l, _mm256_set1_epi32(15), _mm256_cmp_ps(x, _mm256_set1_ps(113.f), _CMP_GE_OQ));
+    return l;
+}
+
+// iq4_block_scale on eight lane-major blocks.
+void iq4_scale_lanes(int n, const float* xt, const float* wt, float* scales, int ntry, const iq4_grid& grid) {
+    __m256 amax;
+    const __m256 max = lanes_signed_absmax(n, xt, &amax);
+    const __m256 tiny = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
+    const float v0 = kvalues_iq4nl[0];
+    __m256 d = _mm256_div_ps(ntry > 0 ? neg_ps(max) : max, _mm256_set1_ps(v0));
+    __m256 id = _mm256_div_ps(_mm256_set1_ps(1.0f), d);
+    auto sums = [&](__m256 scale_id, __m256* sumqx, __m256* sumq2) {
+        __m256 sqx = zero_ps(), sq2 = zero_ps();
+        for (int j = 0; j < n; ++j) {
+            const __m256 x = _mm256_load_ps(xt + j * kLanes), w = _mm256_load_ps(wt + j * kLanes);
+            const __m256 q = grid.at(iq4_best_index(grid, _mm256_mul_ps(scale_id, x)));
+            const __m256 wq = _mm256_mul_ps(w, q);
+            sqx = _mm256_add_ps(sqx, _mm256_mul_ps(wq, x));
+            sq2 = _mm256_add_ps(sq2, _mm256_mul_ps(wq, q));
+        }
+        *sumqx = sqx;
+        *sumq2 = sq2;
+    };
+    __m256 sumqx, sumq2;
+    sums(id, &sumqx, &sumq2);
+    d = _mm256_and_ps(cmp_gt(sumq2, zero_ps()), _mm256_div_ps(sumqx, sumq2));
+    __m256 best = _mm256_mul_ps(d, sumqx);
+    for (int itry = -ntry; itry <= ntry; ++itry) {
+        id = _mm256_div_ps(_mm256_set1_ps(float(itry + kvalues_iq4nl[0])), max);
+        sums(id, &sumqx, &sumq2);
+        const __m256 better = _mm256_and_ps(cmp_gt(sumq2, zero_ps()),
+                                            cmp_gt(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2)));
+        d = blend(d, _mm256_div_ps(sumqx, sumq2), better);
+        best = blend(best, _mm256_mul_ps(d, sumqx), better);
+    }
+    _mm256_storeu_ps(scales, _mm256_andnot_ps(tiny, d));
+}
+
+void iq4_scale_avx2(int ngroup, int n, const float* x, const float* weights, float* scales, int ntry) {
+    static const iq4_grid grid;
+    alignas(32) float xt[kMaxN * kLanes], wt[kMaxN * kLanes];
+    int g = 0;
+    for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
+        transpose_in(n, x + g * n, xt);
+        transpose_in(n, weights + g * n, wt);
+        iq4_scale_lanes(n, xt, wt, scales + g, ntry, grid);
+    }
+    for (; g < ngroup; ++g) scales[g] = iq4_block_scale(n, x + g * n, weights + g * n, ntry);
+}
+
+void iq4_levels_avx2(int n, const float* x, float id, uint8_t* L) {
+    static const iq4_grid grid;
+    alignas(32) int32_t l[kLanes];
+    const __m256 vid = _mm256_set1_ps(id);
+    int j = 0;
+    for (; j + kLanes <= n; j += kLanes) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(l), iq4_best_index(grid, _mm256_mul_ps(vid, _mm256_loadu_ps(x + j))));
+        for (int k = 0; k < kLanes; ++k) L[j + k] = uint8_t(l[k]);
+    }
+    for (; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
+}
+
+}  // namespace
+
+const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2, qkx3_avx2, qx1_avx2, iq4_scale_avx2, iq4_levels_avx2};
+
+size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_q2_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q3_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_q3_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q4_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_q4_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q5_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_q5_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q6_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_q6_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq4_nl_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq4_nl_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq4_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq4_xs_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+
+}  // namespace pyggml
