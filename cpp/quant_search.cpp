@@ -39,14 +39,6 @@ inline float qx_weight(const float* qw, int rmse_type, const float* x, int i) {
 
 }  // namespace
 
-// ggml: nearest_int
-int nearest_int(float fval) {
-    const float val = fval + 12582912.f;
-    int i;
-    std::memcpy(&i, &val, sizeof(int));
-    return (i & 0x007fffff) - 0x00400000;
-}
-
 // ggml: make_qx_quants
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
     float amax;
@@ -433,6 +425,10 @@ void qkx3_ref(int ngroup, int n, int nmax, const float* x, const float* weights,
     }
 }
 
+void q3_ref(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales) {
+    for (int g = 0; g < ngroup; ++g) scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
+}
+
 void qx1_ref(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales, const float* qw) {
     for (int g = 0; g < ngroup; ++g) {
         scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
@@ -449,6 +445,6 @@ void iq4_levels_ref(int n, const float* x, float id, uint8_t* L) {
 
 }  // namespace
 
-const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, qx1_ref, iq4_scale_ref, iq4_levels_ref};
+const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, iq4_levels_ref};
 
 }  // namespace pyggml

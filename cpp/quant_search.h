@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace pyggml {
 
@@ -14,8 +15,14 @@ namespace pyggml {
 constexpr float kGroupMaxEps = 1e-15f;
 
 // ggml nearest_int: round to nearest, ties to even, via the 1.5*2^23 trick.
-// Valid for |fval| <= 4194303.
-int nearest_int(float fval);
+// Valid for |fval| <= 4194303. Static so that each translation unit, whatever its target
+// flags, inlines its own copy.
+static inline int nearest_int(float fval) {
+    const float val = fval + 12582912.f;
+    int i;
+    std::memcpy(&i, &val, sizeof(int));
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 // ggml make_qx_quants: symmetric levels L in [0, 2*nmax), returns the scale.
 // rmse_type 0: plain rounding; 1..4: weight x^2, 1, |x|, sqrt|x| (or qw when given)
@@ -61,6 +68,8 @@ struct quant_search_ops {
                  float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad);
     void (*qkx3)(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
                  float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad);
+    // make_q3_quants with do_rmse.
+    void (*q3)(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales);
     // make_qx_quants with rmse_type 1 (null qw means x^2).
     void (*qx1)(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales,
                 const float* qw);

@@ -402,8 +402,33 @@ void quantize_row_q2_K_ops(const float* x, block_q2_K* y, int64_t k, const quant
     }
 }
 
-void quantize_row_q3_K_ops(const float* x, block_q3_K* y, int64_t k, const quant_search_ops&) {
-    quantize_row_q3_K_ref(x, y, k);
+void quantize_row_q3_K_ops(const float* x, block_q3_K* y, int64_t k, const quant_search_ops& ops) {
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
+        ops.q3(QK_K / 16, 16, 4, x, L, scales);
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            const float scale = std::fabs(scales[j]);
+            if (scale > amax) {
+                amax = scale;
+                max_scale = scales[j];
+            }
+        }
+        std::memset(y[i].scales, 0, 12);
+        if (max_scale) {
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < QK_K / 16; ++j) {
+                int8_t l = int8_t(nearest_int(iscale * scales[j]));
+                l = int8_t(clamp_int(l, -32, 31) + 32);
+                q3_K_pack_scale(y[i].scales, j, l);
+            }
+            y[i].d = fp32_to_fp16(1 / iscale);
+        } else {
+            y[i].d = fp32_to_fp16(0.f);
+        }
+        q3_K_finish(x, y[i], L);
+    }
 }
 
 void quantize_row_q4_K_ops(const float* x, block_q4_K* y, int64_t k, const quant_search_ops& ops) {
@@ -444,32 +469,7 @@ void quantize_row_q2_K_ref(const float* x, block_q2_K* y, int64_t k) {
 }
 
 void quantize_row_q3_K_ref(const float* x, block_q3_K* y, int64_t k) {
-    int8_t L[QK_K];
-    float scales[QK_K / 16];
-    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        float max_scale = 0, amax = 0;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j, true);
-            const float scale = std::fabs(scales[j]);
-            if (scale > amax) {
-                amax = scale;
-                max_scale = scales[j];
-            }
-        }
-        std::memset(y[i].scales, 0, 12);
-        if (max_scale) {
-            const float iscale = -32.f / max_scale;
-            for (int j = 0; j < QK_K / 16; ++j) {
-                int8_t l = int8_t(nearest_int(iscale * scales[j]));
-                l = int8_t(clamp_int(l, -32, 31) + 32);
-                q3_K_pack_scale(y[i].scales, j, l);
-            }
-            y[i].d = fp32_to_fp16(1 / iscale);
-        } else {
-            y[i].d = fp32_to_fp16(0.f);
-        }
-        q3_K_finish(x, y[i], L);
-    }
+    quantize_row_q3_K_ops(x, y, k, kSearchOpsRef);
 }
 
 void quantize_row_q4_K_ref(const float* x, block_q4_K* y, int64_t k) {
