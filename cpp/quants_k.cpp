@@ -167,19 +167,23 @@ inline void q5_K_pack(const uint8_t* L, block_q5_K& y) {
     }
 }
 
-// Q4_K/Q5_K reference: per 32-element sub-block, make_qkx2_quants with weights
-// av_x + |x|; then 6-bit scales and mins relative to their maxima.
-template <typename Block>
-void k4_quantize_ref(const float* x, Block& y, int nmax, float rmin, float rdelta, int nstep,
-                     uint8_t* L, const quant_search_ops& ops) {
-    float weights[QK_K], mins[QK_K / 32], scales[QK_K / 32];  // weights: (8 sub-blocks, 32)
+// Q4_K/Q5_K super-blocks are searched two at a time: 16 independent sub-blocks.
+constexpr int kK4Batch = 2;
+
+// Q4_K/Q5_K reference weights of one super-block: av_x + |x| per 32-element sub-block.
+void k4_weights_ref(const float* x, float* weights) {
     for (int j = 0; j < QK_K / 32; ++j) {
         float sum_x2 = 0;
         for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
         const float av_x = std::sqrt(sum_x2 / 32);
         for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
     }
-    ops.qkx2(QK_K / 32, 32, nmax, x, weights, L, scales, mins, rmin, rdelta, nstep, false);
+}
+
+// Q4_K/Q5_K reference, after make_qkx2_quants: 6-bit scales and mins relative to their
+// maxima, then the levels against them.
+template <typename Block>
+void k4_finish_ref(const float* x, Block& y, int nmax, const float* scales, const float* mins, uint8_t* L) {
     float max_scale = 0, max_min = 0;  // the min is subtracted, so scales are positive
     for (int j = 0; j < QK_K / 32; ++j) {
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -199,13 +203,9 @@ void k4_quantize_ref(const float* x, Block& y, int nmax, float rmin, float rdelt
     k4_requantize(x, y, nmax, L);
 }
 
-// Q4_K/Q5_K with an importance vector qw (this block's 256 weights):
-// make_qkx3_quants per sub-block, make_qp_quants for the scales and mins.
-template <typename Block>
-void k4_quantize_impl(const float* x, Block& y, int nmax, const float* qw, uint8_t* L,
-                      const quant_search_ops& ops) {
-    uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
-    float weights[QK_K], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];  // weights: (8, 32)
+// Q4_K/Q5_K importance weights of one super-block: qw * sqrt(sigma2 + x^2), and their
+// sum per sub-block in sw.
+void k4_weights_impl(const float* x, const float* qw, float* weights, float* sw) {
     float sum_x2 = 0;
     for (int l = 0; l < QK_K; ++l) sum_x2 += x[l] * x[l];
     const float sigma2 = 2 * sum_x2 / QK_K;
@@ -216,7 +216,14 @@ void k4_quantize_impl(const float* x, Block& y, int nmax, const float* qw, uint8
         for (int l = 0; l < 32; ++l) sumw += w[l];
         sw[j] = sumw;
     }
-    ops.qkx3(QK_K / 32, 32, nmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, false);
+}
+
+// Q4_K/Q5_K with an importance vector, after make_qkx3_quants: make_qp_quants for the
+// scales and mins, then the levels against them.
+template <typename Block>
+void k4_finish_impl(const float* x, Block& y, int nmax, const float* scales, const float* mins,
+                    const float* sw, uint8_t* L) {
+    uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
     const float d_block = make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
     const float m_block = make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
     for (int j = 0; j < QK_K / 32; ++j) {
@@ -227,6 +234,37 @@ void k4_quantize_impl(const float* x, Block& y, int nmax, const float* qw, uint8
     y.d = fp32_to_fp16(d_block);
     y.dmin = fp32_to_fp16(m_block);
     k4_requantize(x, y, nmax, L);
+}
+
+inline void k4_pack(const uint8_t* L, block_q4_K& y) { q4_K_pack(L, y.qs); }
+inline void k4_pack(const uint8_t* L, block_q5_K& y) { q5_K_pack(L, y); }
+
+// A row of Q4_K/Q5_K: ggml's reference (qw null: make_qkx2_quants, rmin/rdelta/nstep)
+// or importance form (make_qkx3_quants), with the sub-block searches batched.
+template <typename Block>
+void k4_quantize_row(const float* x, Block* y, int64_t n_per_row, int nmax, float rmin, float rdelta,
+                     int nstep, const float* qw, const quant_search_ops& ops) {
+    constexpr int nsub = QK_K / 32;
+    uint8_t L[kK4Batch * QK_K];
+    float weights[kK4Batch * QK_K], sw[kK4Batch * nsub];     // (batch, 8 sub-blocks, 32), (batch, 8)
+    float scales[kK4Batch * nsub], mins[kK4Batch * nsub];  // (batch, 8)
+    const int64_t nb = n_per_row / QK_K;
+    for (int64_t i = 0; i < nb; i += kK4Batch, x += kK4Batch * QK_K) {
+        const int nsb = int(nb - i < kK4Batch ? nb - i : kK4Batch);
+        for (int s = 0; s < nsb; ++s) {
+            if (qw) k4_weights_impl(x + s * QK_K, qw + QK_K * (i + s), weights + s * QK_K, sw + s * nsub);
+            else k4_weights_ref(x + s * QK_K, weights + s * QK_K);
+        }
+        if (qw) ops.qkx3(nsb * nsub, 32, nmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, false);
+        else ops.qkx2(nsb * nsub, 32, nmax, x, weights, L, scales, mins, rmin, rdelta, nstep, false);
+        for (int s = 0; s < nsb; ++s) {
+            const float* xs = x + s * QK_K;
+            uint8_t* Ls = L + s * QK_K;
+            if (qw) k4_finish_impl(xs, y[i + s], nmax, scales + s * nsub, mins + s * nsub, sw + s * nsub, Ls);
+            else k4_finish_ref(xs, y[i + s], nmax, scales + s * nsub, mins + s * nsub, Ls);
+            k4_pack(Ls, y[i + s]);
+        }
+    }
 }
 
 // ggml quantize_row_q2_K_impl
@@ -285,21 +323,13 @@ void quantize_row_q3_K_impl(const float* x, block_q3_K* y, int64_t n_per_row, co
 // ggml quantize_row_q4_K_impl (with an importance vector)
 void quantize_row_q4_K_impl(const float* x, block_q4_K* y, int64_t n_per_row, const float* qw,
                             const quant_search_ops& ops) {
-    uint8_t L[QK_K];
-    for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
-        k4_quantize_impl(x, y[i], 15, qw + QK_K * i, L, ops);
-        q4_K_pack(L, y[i].qs);
-    }
+    k4_quantize_row(x, y, n_per_row, 15, 0.f, 0.f, 0, qw, ops);
 }
 
 // ggml quantize_row_q5_K_impl (with an importance vector)
 void quantize_row_q5_K_impl(const float* x, block_q5_K* y, int64_t n_per_row, const float* qw,
                             const quant_search_ops& ops) {
-    uint8_t L[QK_K];
-    for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
-        k4_quantize_impl(x, y[i], 31, qw + QK_K * i, L, ops);
-        q5_K_pack(L, y[i]);
-    }
+    k4_quantize_row(x, y, n_per_row, 31, 0.f, 0.f, 0, qw, ops);
 }
 
 // Q6_K: shared tail of the reference and importance quantizers, given the 16 sub-block
@@ -432,19 +462,11 @@ void quantize_row_q3_K_ops(const float* x, block_q3_K* y, int64_t k, const quant
 }
 
 void quantize_row_q4_K_ops(const float* x, block_q4_K* y, int64_t k, const quant_search_ops& ops) {
-    uint8_t L[QK_K];
-    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        k4_quantize_ref(x, y[i], 15, -1.f, 0.1f, 20, L, ops);
-        q4_K_pack(L, y[i].qs);
-    }
+    k4_quantize_row(x, y, k, 15, -1.f, 0.1f, 20, nullptr, ops);
 }
 
 void quantize_row_q5_K_ops(const float* x, block_q5_K* y, int64_t k, const quant_search_ops& ops) {
-    uint8_t L[QK_K];
-    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        k4_quantize_ref(x, y[i], 31, -0.5f, 0.1f, 15, L, ops);
-        q5_K_pack(L, y[i]);
-    }
+    k4_quantize_row(x, y, k, 31, -0.5f, 0.1f, 15, nullptr, ops);
 }
 
 void quantize_row_q6_K_ops(const float* x, block_q6_K* y, int64_t k, const quant_search_ops& ops) {

@@ -42,129 +42,178 @@ inline __m256i clamp_epi32(__m256i v, int lo, int hi) {
     return _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(hi)), _mm256_set1_epi32(lo));
 }
 
-// Lane-major copy of eight groups of n values: out[i * 8 + g] = x[g * n + i].
-inline void transpose_in(int n, const float* x, float* out) {
-    for (int g = 0; g < kLanes; ++g) {
-        for (int i = 0; i < n; ++i) out[i * kLanes + g] = x[g * n + i];
+// Lane-major copy of G groups of n values: out[i * G + g] = x[g * n + i].
+inline void transpose_in(int n, int G, const float* x, float* out) {
+    for (int g = 0; g < G; ++g) {
+        for (int i = 0; i < n; ++i) out[i * G + g] = x[g * n + i];
     }
 }
 
-// Back to group-major bytes: L[g * n + i] = lanes[i * 8 + g].
+// Back to group-major bytes: L[g * n + i] = lanes[i * G + g].
 template <typename T>
-inline void transpose_levels_out(int n, const int32_t* lanes, T* L) {
-    for (int g = 0; g < kLanes; ++g) {
-        for (int i = 0; i < n; ++i) L[g * n + i] = T(lanes[i * kLanes + g]);
+inline void transpose_levels_out(int n, int G, const int32_t* lanes, T* L) {
+    for (int g = 0; g < G; ++g) {
+        for (int i = 0; i < n; ++i) L[g * n + i] = T(lanes[i * G + g]);
     }
 }
 
-// make_qkx2_quants (kQkx3 false) or make_qkx3_quants (true) on eight lane-major groups.
-template <bool kQkx3, bool kMad>
+inline bool any(const __m256* m, int V) {
+    int bits = 0;
+    for (int v = 0; v < V; ++v) bits |= _mm256_movemask_ps(m[v]);
+    return bits != 0;
+}
+
+// make_qkx2_quants (kQkx3 false) or make_qkx3_quants (true) on 8 * V lane-major groups;
+// the V independent vectors interleave to hide the latency of the running sums.
+template <bool kQkx3, bool kMad, int V>
 void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, float* scales,
                float* mins, float rmin, float rdelta, int nstep) {
-    alignas(32) int32_t Laux[kMaxN * kLanes];
-    alignas(32) float Lauxf[kMaxN * kLanes];
-    __m256 min = _mm256_load_ps(xt), max = min;
-    __m256 sum_w = _mm256_load_ps(wt);
-    __m256 sum_x = _mm256_mul_ps(sum_w, min);
-    for (int i = 1; i < n; ++i) {
-        const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
-        min = _mm256_min_ps(x, min);  // x < min ? x : min
-        max = _mm256_max_ps(x, max);  // x > max ? x : max
-        sum_w = _mm256_add_ps(sum_w, w);
-        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(w, x));
-    }
-    min = blend(min, zero_ps(), cmp_gt(min, zero_ps()));
-    const __m256 flat = kQkx3 ? _mm256_cmp_ps(max, min, _CMP_LE_OQ) : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
-    const __m256 min0 = min;
+    constexpr int G = kLanes * V;
+    alignas(32) int32_t Laux[kMaxN * G];
+    alignas(32) float Lauxf[kMaxN * G];
+    alignas(32) float xm[kMaxN * G];  // x - min for the current min
+    auto ld = [](const float* p, int i, int v) { return _mm256_load_ps(p + i * G + v * kLanes); };
+    __m256 min[V], max[V], sum_w[V], sum_x[V], flat[V], min0[V], iscale[V], scale[V], best_error[V];
     const __m256 fmax_l = _mm256_set1_ps(float(nmax));
-    __m256 iscale = _mm256_div_ps(fmax_l, _mm256_sub_ps(max, min));
-    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
-    __m256 best_error = zero_ps();
+    for (int v = 0; v < V; ++v) {
+        min[v] = max[v] = ld(xt, 0, v);
+        sum_w[v] = ld(wt, 0, v);
+        sum_x[v] = _mm256_mul_ps(sum_w[v], min[v]);
+    }
+    for (int i = 1; i < n; ++i) {
+        for (int v = 0; v < V; ++v) {
+            const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
+            min[v] = _mm256_min_ps(x, min[v]);  // x < min ? x : min
+            max[v] = _mm256_max_ps(x, max[v]);  // x > max ? x : max
+            sum_w[v] = _mm256_add_ps(sum_w[v], w);
+            sum_x[v] = _mm256_add_ps(sum_x[v], _mm256_mul_ps(w, x));
+        }
+    }
+    for (int v = 0; v < V; ++v) {
+        min[v] = blend(min[v], zero_ps(), cmp_gt(min[v], zero_ps()));
+        flat[v] = kQkx3 ? _mm256_cmp_ps(max[v], min[v], _CMP_LE_OQ) : _mm256_cmp_ps(max[v], min[v], _CMP_EQ_OQ);
+        min0[v] = min[v];
+        iscale[v] = _mm256_div_ps(fmax_l, _mm256_sub_ps(max[v], min[v]));
+        scale[v] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[v]);
+        best_error[v] = zero_ps();
+    }
     for (int i = 0; i < n; ++i) {
-        const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
-        const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, _mm256_sub_ps(x, min))), 0, nmax);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * kLanes), l);
-        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(l)), min), x);
-        diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
-        best_error = _mm256_add_ps(best_error, _mm256_mul_ps(w, diff));
+        for (int v = 0; v < V; ++v) {
+            const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
+            const __m256 d = _mm256_sub_ps(x, min[v]);
+            _mm256_store_ps(xm + i * G + v * kLanes, d);
+            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], d)), 0, nmax);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes), l);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[v], _mm256_cvtepi32_ps(l)), min[v]), x);
+            diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
+            best_error[v] = _mm256_add_ps(best_error[v], _mm256_mul_ps(w, diff));
+        }
     }
     for (int is = 0; nstep >= 1 && is <= nstep; ++is) {
         // min is the best one so far, as in the reference
-        iscale = _mm256_div_ps(_mm256_set1_ps(rmin + rdelta * is + nmax), _mm256_sub_ps(max, min));
-        __m256 sum_l = zero_ps(), sum_l2 = zero_ps(), sum_xl = zero_ps();
+        const __m256 num = _mm256_set1_ps(rmin + rdelta * is + nmax);
+        __m256 sum_l[V], sum_l2[V], sum_xl[V];
+        for (int v = 0; v < V; ++v) {
+            iscale[v] = _mm256_div_ps(num, _mm256_sub_ps(max[v], min[v]));
+            sum_l[v] = sum_l2[v] = sum_xl[v] = zero_ps();
+        }
         for (int i = 0; i < n; ++i) {
-            const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
-            const __m256 v = _mm256_mul_ps(iscale, _mm256_sub_ps(x, min));
-            __m256i l;
-            if (kQkx3) {
-                // v > 0 ? nearest_int(min(v, nmax)) : 0, clamping before rounding
-                l = nearest_int8(blend(fmax_l, v, cmp_lt(v, fmax_l)));
-                l = _mm256_and_si256(l, _mm256_castps_si256(cmp_gt(v, zero_ps())));
-            } else {
-                l = clamp_epi32(nearest_int8(v), 0, nmax);
+            for (int v = 0; v < V; ++v) {
+                const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
+                const __m256 val = _mm256_mul_ps(iscale[v], ld(xm, i, v));
+                __m256i l;
+                if (kQkx3) {
+                    // v > 0 ? nearest_int(min(v, nmax)) : 0, clamping before rounding
+                    l = nearest_int8(blend(fmax_l, val, cmp_lt(val, fmax_l)));
+                    l = _mm256_and_si256(l, _mm256_castps_si256(cmp_gt(val, zero_ps())));
+                } else {
+                    l = clamp_epi32(nearest_int8(val), 0, nmax);
+                }
+                _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * G + v * kLanes), l);
+                const __m256 lf = _mm256_cvtepi32_ps(l);
+                _mm256_store_ps(Lauxf + i * G + v * kLanes, lf);
+                const __m256 wl = _mm256_mul_ps(w, lf);
+                sum_l[v] = _mm256_add_ps(sum_l[v], wl);
+                sum_l2[v] = _mm256_add_ps(sum_l2[v], _mm256_mul_ps(wl, lf));
+                sum_xl[v] = _mm256_add_ps(sum_xl[v], _mm256_mul_ps(wl, x));
             }
-            _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * kLanes), l);
-            const __m256 lf = _mm256_cvtepi32_ps(l);
-            _mm256_store_ps(Lauxf + i * kLanes, lf);
-            const __m256 wl = _mm256_mul_ps(w, lf);
-            sum_l = _mm256_add_ps(sum_l, wl);
-            sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, lf));
-            sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, x));
         }
-        const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
-        const __m256 positive = cmp_gt(D, zero_ps());
-        if (!any(positive)) continue;
-        __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
-        __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
-        const __m256 min_pos = cmp_gt(this_min, zero_ps());
-        if (any(min_pos)) {
-            this_min = blend(this_min, zero_ps(), min_pos);
-            this_scale = blend(this_scale, _mm256_div_ps(sum_xl, sum_l2), min_pos);
+        __m256 positive[V], this_scale[V], this_min[V], cur_error[V], better[V];
+        for (int v = 0; v < V; ++v) {
+            const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[v], sum_l2[v]), _mm256_mul_ps(sum_l[v], sum_l[v]));
+            positive[v] = cmp_gt(D, zero_ps());
+            this_scale[v] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w[v], sum_xl[v]), _mm256_mul_ps(sum_x[v], sum_l[v])), D);
+            this_min[v] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2[v], sum_x[v]), _mm256_mul_ps(sum_l[v], sum_xl[v])), D);
+            const __m256 min_pos = cmp_gt(this_min[v], zero_ps());
+            this_min[v] = blend(this_min[v], zero_ps(), min_pos);
+            this_scale[v] = blend(this_scale[v], _mm256_div_ps(sum_xl[v], sum_l2[v]), min_pos);
+            cur_error[v] = zero_ps();
         }
-        __m256 cur_error = zero_ps();
+        if (!any(positive, V)) continue;
         for (int i = 0; i < n; ++i) {
-            const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
-            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_load_ps(Lauxf + i * kLanes)), this_min), x);
-            diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
-            cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(w, diff));
+            for (int v = 0; v < V; ++v) {
+                const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
+                __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale[v], ld(Lauxf, i, v)), this_min[v]), x);
+                diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
+                cur_error[v] = _mm256_add_ps(cur_error[v], _mm256_mul_ps(w, diff));
+            }
         }
-        const __m256 better = _mm256_and_ps(positive, cmp_lt(cur_error, best_error));
-        if (!any(better)) continue;
-        for (int i = 0; i < n; ++i) {
-            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
-            const __m256i src = _mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * kLanes));
-            _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better));
+        for (int v = 0; v < V; ++v) better[v] = _mm256_and_ps(positive[v], cmp_lt(cur_error[v], best_error[v]));
+        if (!any(better, V)) continue;
+        for (int v = 0; v < V; ++v) {
+            if (!any(better[v])) continue;
+            for (int i = 0; i < n; ++i) {
+                __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
+                const __m256i src = _mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * G + v * kLanes));
+                _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better[v]));
+            }
+            best_error[v] = blend(best_error[v], cur_error[v], better[v]);
+            scale[v] = blend(scale[v], this_scale[v], better[v]);
+            min[v] = blend(min[v], this_min[v], better[v]);
+            for (int i = 0; i < n; ++i) {
+                _mm256_store_ps(xm + i * G + v * kLanes, _mm256_sub_ps(ld(xt, i, v), min[v]));
+            }
         }
-        best_error = blend(best_error, cur_error, better);
-        scale = blend(scale, this_scale, better);
-        min = blend(min, this_min, better);
     }
     // A flat group keeps all-zero levels, a zero scale and its own min.
-    for (int i = 0; i < n; ++i) {
-        __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
-        _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(flat), _mm256_load_si256(dst)));
+    for (int v = 0; v < V; ++v) {
+        for (int i = 0; i < n; ++i) {
+            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
+            _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(flat[v]), _mm256_load_si256(dst)));
+        }
+        _mm256_storeu_ps(scales + v * kLanes, _mm256_andnot_ps(flat[v], scale[v]));
+        _mm256_storeu_ps(mins + v * kLanes, neg_ps(blend(min[v], min0[v], flat[v])));
     }
-    _mm256_storeu_ps(scales, _mm256_andnot_ps(flat, scale));
-    _mm256_storeu_ps(mins, neg_ps(blend(min, min0, flat)));
+}
+
+template <bool kQkx3, int V>
+void qkx_groups(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* scales,
+                float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
+    constexpr int G = kLanes * V;
+    alignas(32) float xt[kMaxN * G], wt[kMaxN * G];
+    alignas(32) int32_t Lt[kMaxN * G];
+    transpose_in(n, G, x, xt);
+    if (weights) {
+        transpose_in(n, G, weights, wt);
+    } else {
+        for (int i = 0; i < n * G; ++i) wt[i] = xt[i] * xt[i];
+    }
+    if (use_mad) qkx_lanes<kQkx3, true, V>(n, nmax, xt, wt, Lt, scales, mins, rmin, rdelta, nstep);
+    else qkx_lanes<kQkx3, false, V>(n, nmax, xt, wt, Lt, scales, mins, rmin, rdelta, nstep);
+    transpose_levels_out(n, G, Lt, L);
 }
 
 template <bool kQkx3>
 void qkx_batch(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
                float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
-    alignas(32) float xt[kMaxN * kLanes], wt[kMaxN * kLanes];
-    alignas(32) int32_t Lt[kMaxN * kLanes];
     int g = 0;
+    for (; n <= kMaxN && g + 2 * kLanes <= ngroup; g += 2 * kLanes) {
+        qkx_groups<kQkx3, 2>(n, nmax, x + g * n, weights ? weights + g * n : nullptr, L + g * n, scales + g,
+                             mins + g, rmin, rdelta, nstep, use_mad);
+    }
     for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
-        const float* xg = x + g * n;
-        transpose_in(n, xg, xt);
-        if (weights) {
-            transpose_in(n, weights + g * n, wt);
-        } else {
-            for (int i = 0; i < n * kLanes; ++i) wt[i] = xt[i] * xt[i];
-        }
-        if (use_mad) qkx_lanes<kQkx3, true>(n, nmax, xt, wt, Lt, scales + g, mins + g, rmin, rdelta, nstep);
-        else qkx_lanes<kQkx3, false>(n, nmax, xt, wt, Lt, scales + g, mins + g, rmin, rdelta, nstep);
-        transpose_levels_out(n, Lt, L + g * n);
+        qkx_groups<kQkx3, 1>(n, nmax, x + g * n, weights ? weights + g * n : nullptr, L + g * n, scales + g,
+                             mins + g, rmin, rdelta, nstep, use_mad);
     }
     uint8_t Laux[256];
     for (; g < ngroup; ++g) {
@@ -252,14 +301,14 @@ void qx1_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* sca
     alignas(32) int32_t Lt[kMaxN * kLanes];
     int g = 0;
     for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
-        transpose_in(n, x + g * n, xt);
+        transpose_in(n, kLanes, x + g * n, xt);
         if (qw) {
-            transpose_in(n, qw + g * n, wt);
+            transpose_in(n, kLanes, qw + g * n, wt);
         } else {
             for (int i = 0; i < n * kLanes; ++i) wt[i] = xt[i] * xt[i];
         }
         qx1_lanes(n, nmax, xt, wt, Lt, scales + g);
-        transpose_levels_out(n, Lt, L + g * n);
+        transpose_levels_out(n, kLanes, Lt, L + g * n);
     }
     for (; g < ngroup; ++g) scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
 }
@@ -322,9 +371,9 @@ void q3_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scal
     alignas(32) int32_t Lt[kMaxN * kLanes];
     int g = 0;
     for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
-        transpose_in(n, x + g * n, xt);
+        transpose_in(n, kLanes, x + g * n, xt);
         q3_lanes(n, nmax, xt, Lt, scales + g);
-        transpose_levels_out(n, Lt, L + g * n);
+        transpose_levels_out(n, kLanes, Lt, L + g * n);
     }
     for (; g < ngroup; ++g) scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
 }
@@ -404,8 +453,8 @@ void iq4_scale_avx2(int ngroup, int n, const float* x, const float* weights, flo
     alignas(32) float xt[kMaxN * kLanes], wt[kMaxN * kLanes];
     int g = 0;
     for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
-        transpose_in(n, x + g * n, xt);
-        transpose_in(n, weights + g * n, wt);
+        transpose_in(n, kLanes, x + g * n, xt);
+        transpose_in(n, kLanes, weights + g * n, wt);
         iq4_scale_lanes(n, xt, wt, scales + g, ntry, grid);
     }
     for (; g < ngroup; ++g) scales[g] = iq4_block_scale(n, x + g * n, weights + g * n, ntry);
