@@ -439,12 +439,23 @@ void iq4_scale_ref(int ngroup, int n, const float* x, const float* weights, floa
     for (int g = 0; g < ngroup; ++g) scales[g] = iq4_block_scale(n, x + g * n, weights + g * n, ntry);
 }
 
+void requantize_ref(int ngroup, int n, const float* x, const float* d, const float* dm, int lo, int hi,
+                    int offset, uint8_t* L) {
+    for (int g = 0; g < ngroup; ++g) {
+        if (!d[g]) continue;
+        for (int i = 0; i < n; ++i) {
+            const float v = dm ? (x[g * n + i] + dm[g]) / d[g] : x[g * n + i] / d[g];
+            L[g * n + i] = uint8_t(offset + clamp_int(nearest_int(v), lo, hi));
+        }
+    }
+}
+
 void iq4_levels_ref(int n, const float* x, float id, uint8_t* L) {
     for (int j = 0; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
 }
 
 }  // namespace
 
-const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, iq4_levels_ref};
+const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref};
 
 }  // namespace pyggml

@@ -77,6 +77,11 @@ struct quant_search_ops {
     // scale d from trying 2*ntry+1 scales on the kvalues_iq4nl grid under weights.
     void (*iq4_scale)(int ngroup, int n, const float* x, const float* weights, float* scales,
                       int ntry);
+    // Levels against fixed group scales: for every group with d[g] != 0,
+    // L[g*n+i] = offset + clamp(nearest_int((x[g*n+i] + dm[g]) / d[g]), lo, hi), or
+    // nearest_int(x[g*n+i] / d[g]) when dm is null; other groups keep their levels.
+    void (*requantize)(int ngroup, int n, const float* x, const float* d, const float* dm, int lo,
+                       int hi, int offset, uint8_t* L);
     // L[j] = best_index_int8(16, kvalues_iq4nl, id * x[j]) for j < n.
     void (*iq4_levels)(int n, const float* x, float id, uint8_t* L);
 };

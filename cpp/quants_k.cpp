@@ -70,16 +70,13 @@ inline void pack_2bit(const uint8_t* L, uint8_t* qs) {
 }
 
 // Q2_K: with the block's scales fixed, requantize every level against them.
-inline void q2_K_requantize(const float* x, const block_q2_K& y, uint8_t* L) {
+inline void q2_K_requantize(const float* x, const block_q2_K& y, uint8_t* L, const quant_search_ops& ops) {
+    float d[QK_K / 16], dm[QK_K / 16];
     for (int j = 0; j < QK_K / 16; ++j) {
-        const float d = fp16_to_fp32(y.d) * (y.scales[j] & 0xF);
-        if (!d) continue;
-        const float dm = fp16_to_fp32(y.dmin) * (y.scales[j] >> 4);
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = nearest_int((x[16 * j + ii] + dm) / d);
-            L[16 * j + ii] = uint8_t(clamp_int(l, 0, 3));
-        }
+        d[j] = fp16_to_fp32(y.d) * (y.scales[j] & 0xF);
+        dm[j] = fp16_to_fp32(y.dmin) * (y.scales[j] >> 4);
     }
+    ops.requantize(QK_K / 16, 16, x, d, dm, 0, 3, 0, L);
 }
 
 // Q3_K: the j-th 6-bit scale (minus 32) from the packed 12 bytes.
@@ -98,16 +95,10 @@ inline void q3_K_pack_scale(uint8_t* scales, int j, int l) {
 }
 
 // Q3_K: requantize levels against the stored scales, then split off the high bits.
-inline void q3_K_finish(const float* x, block_q3_K& y, int8_t* L) {
-    for (int j = 0; j < QK_K / 16; ++j) {
-        const int8_t sc = q3_K_scale(y.scales, j);
-        const float d = fp16_to_fp32(y.d) * sc;
-        if (!d) continue;
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = nearest_int(x[16 * j + ii] / d);
-            L[16 * j + ii] = int8_t(clamp_int(l, -4, 3) + 4);
-        }
-    }
+inline void q3_K_finish(const float* x, block_q3_K& y, int8_t* L, const quant_search_ops& ops) {
+    float d[QK_K / 16];
+    for (int j = 0; j < QK_K / 16; ++j) d[j] = fp16_to_fp32(y.d) * q3_K_scale(y.scales, j);
+    ops.requantize(QK_K / 16, 16, x, d, nullptr, -4, 3, 4, reinterpret_cast<uint8_t*>(L));
     std::memset(y.hmask, 0, QK_K / 8);
     // The high bit of the first 32 quants goes to bit 0, the next 32 to bit 1, ...
     int m = 0;
@@ -127,18 +118,15 @@ inline void q3_K_finish(const float* x, block_q3_K& y, int8_t* L) {
 
 // Q4_K/Q5_K: requantize levels against the stored scales and mins.
 template <typename Block>
-inline void k4_requantize(const float* x, const Block& y, int nmax, uint8_t* L) {
+inline void k4_requantize(const float* x, const Block& y, int nmax, uint8_t* L, const quant_search_ops& ops) {
+    float d[QK_K / 32], dm[QK_K / 32];
     uint8_t sc, m;
     for (int j = 0; j < QK_K / 32; ++j) {
         get_scale_min_k4(j, y.scales, &sc, &m);
-        const float d = fp16_to_fp32(y.d) * sc;
-        if (!d) continue;
-        const float dm = fp16_to_fp32(y.dmin) * m;
-        for (int ii = 0; ii < 32; ++ii) {
-            const int l = nearest_int((x[32 * j + ii] + dm) / d);
-            L[32 * j + ii] = uint8_t(clamp_int(l, 0, nmax));
-        }
+        d[j] = fp16_to_fp32(y.d) * sc;
+        dm[j] = fp16_to_fp32(y.dmin) * m;
     }
+    ops.requantize(QK_K / 32, 32, x, d, dm, 0, nmax, 0, L);
 }
 
 inline void q4_K_pack(const uint8_t* L, uint8_t* q) {
@@ -183,7 +171,8 @@ void k4_weights_ref(const float* x, float* weights) {
 // Q4_K/Q5_K reference, after make_qkx2_quants: 6-bit scales and mins relative to their
 // maxima, then the levels against them.
 template <typename Block>
-void k4_finish_ref(const float* x, Block& y, int nmax, const float* scales, const float* mins, uint8_t* L) {
+void k4_finish_ref(const float* x, Block& y, int nmax, const float* scales, const float* mins, uint8_t* L,
+                   const quant_search_ops& ops) {
     float max_scale = 0, max_min = 0;  // the min is subtracted, so scales are positive
     for (int j = 0; j < QK_K / 32; ++j) {
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -200,7 +189,7 @@ void k4_finish_ref(const float* x, Block& y, int nmax, const float* scales, cons
     }
     y.d = fp32_to_fp16(max_scale / 63.f);
     y.dmin = fp32_to_fp16(max_min / 63.f);
-    k4_requantize(x, y, nmax, L);
+    k4_requantize(x, y, nmax, L, ops);
 }
 
 // Q4_K/Q5_K importance weights of one super-block: qw * sqrt(sigma2 + x^2), and their
@@ -222,7 +211,7 @@ void k4_weights_impl(const float* x, const float* qw, float* weights, float* sw)
 // scales and mins, then the levels against them.
 template <typename Block>
 void k4_finish_impl(const float* x, Block& y, int nmax, const float* scales, const float* mins,
-                    const float* sw, uint8_t* L) {
+                    const float* sw, uint8_t* L, const quant_search_ops& ops) {
     uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
     const float d_block = make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
     const float m_block = make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
@@ -233,7 +222,7 @@ void k4_finish_impl(const float* x, Block& y, int nmax, const float* scales, con
     }
     y.d = fp32_to_fp16(d_block);
     y.dmin = fp32_to_fp16(m_block);
-    k4_requantize(x, y, nmax, L);
+    k4_requantize(x, y, nmax, L, ops);
 }
 
 inline void k4_pack(const uint8_t* L, block_q4_K& y) { q4_K_pack(L, y.qs); }
@@ -260,8 +249,8 @@ void k4_quantize_row(const float* x, Block* y, int64_t n_per_row, int nmax, floa
         for (int s = 0; s < nsb; ++s) {
             const float* xs = x + s * QK_K;
             uint8_t* Ls = L + s * QK_K;
-            if (qw) k4_finish_impl(xs, y[i + s], nmax, scales + s * nsub, mins + s * nsub, sw + s * nsub, Ls);
-            else k4_finish_ref(xs, y[i + s], nmax, scales + s * nsub, mins + s * nsub, Ls);
+            if (qw) k4_finish_impl(xs, y[i + s], nmax, scales + s * nsub, mins + s * nsub, sw + s * nsub, Ls, ops);
+            else k4_finish_ref(xs, y[i + s], nmax, scales + s * nsub, mins + s * nsub, Ls, ops);
             k4_pack(Ls, y[i + s]);
         }
     }
@@ -289,7 +278,7 @@ void quantize_row_q2_K_impl(const float* x, block_q2_K* y, int64_t n_per_row, co
         y[i].d = fp32_to_fp16(dm);
         y[i].dmin = fp32_to_fp16(mm);
         for (int j = 0; j < QK_K / 16; ++j) y[i].scales[j] = uint8_t(Ls[j] | (Lm[j] << 4));
-        q2_K_requantize(x, y[i], L);
+        q2_K_requantize(x, y[i], L, ops);
         pack_2bit(L, y[i].qs);
     }
 }
@@ -316,7 +305,7 @@ void quantize_row_q3_K_impl(const float* x, block_q3_K* y, int64_t n_per_row, co
         const float d_block = make_qx_quants(QK_K / 16, 32, scales, Ls, 1, sw);
         for (int j = 0; j < QK_K / 16; ++j) q3_K_pack_scale(y[i].scales, j, Ls[j]);
         y[i].d = fp32_to_fp16(d_block);
-        q3_K_finish(x, y[i], L);
+        q3_K_finish(x, y[i], L, ops);
     }
 }
 
@@ -334,7 +323,7 @@ void quantize_row_q5_K_impl(const float* x, block_q5_K* y, int64_t n_per_row, co
 
 // Q6_K: shared tail of the reference and importance quantizers, given the 16 sub-block
 // scales from make_qx_quants; a block whose scales all vanish is stored as zeros.
-void q6_K_finish(const float* x, block_q6_K& y, const float* scales, int8_t* L) {
+void q6_K_finish(const float* x, block_q6_K& y, const float* scales, int8_t* L, const quant_search_ops& ops) {
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
         const float abs_scale = std::fabs(scales[ib]);
@@ -354,14 +343,9 @@ void q6_K_finish(const float* x, block_q6_K& y, const float* scales, int8_t* L) 
         const int l = nearest_int(iscale * scales[ib]);
         y.scales[ib] = int8_t(l < 127 ? l : 127);
     }
-    for (int j = 0; j < QK_K / 16; ++j) {
-        const float d = fp16_to_fp32(y.d) * y.scales[j];
-        if (!d) continue;
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = nearest_int(x[16 * j + ii] / d);
-            L[16 * j + ii] = int8_t(clamp_int(l, -32, 31) + 32);
-        }
-    }
+    float d[QK_K / 16];
+    for (int j = 0; j < QK_K / 16; ++j) d[j] = fp16_to_fp32(y.d) * y.scales[j];
+    ops.requantize(QK_K / 16, 16, x, d, nullptr, -32, 31, 32, reinterpret_cast<uint8_t*>(L));
     uint8_t* ql = y.ql;
     uint8_t* qh = y.qh;
     for (int j = 0; j < QK_K; j += 128) {
@@ -387,7 +371,7 @@ void quantize_row_q6_K_impl(const float* x, block_q6_K* y, int64_t n_per_row, co
     float scales[QK_K / 16];
     for (int64_t i = 0; i < n_per_row / QK_K; ++i, x += QK_K) {
         ops.qx1(QK_K / 16, 16, 32, x, L, scales, qw + QK_K * i);
-        q6_K_finish(x, y[i], scales, L);
+        q6_K_finish(x, y[i], scales, L, ops);
     }
 }
 
@@ -427,7 +411,7 @@ void quantize_row_q2_K_ops(const float* x, block_q2_K* y, int64_t k, const quant
         } else {
             y[i].dmin = fp32_to_fp16(0.f);
         }
-        q2_K_requantize(x, y[i], L);
+        q2_K_requantize(x, y[i], L, ops);
         pack_2bit(L, y[i].qs);
     }
 }
@@ -457,7 +441,7 @@ void quantize_row_q3_K_ops(const float* x, block_q3_K* y, int64_t k, const quant
         } else {
             y[i].d = fp32_to_fp16(0.f);
         }
-        q3_K_finish(x, y[i], L);
+        q3_K_finish(x, y[i], L, ops);
     }
 }
 
@@ -474,7 +458,7 @@ void quantize_row_q6_K_ops(const float* x, block_q6_K* y, int64_t k, const quant
     float scales[QK_K / 16];
     for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
         ops.qx1(QK_K / 16, 16, 32, x, L, scales, nullptr);
-        q6_K_finish(x, y[i], scales, L);
+        q6_K_finish(x, y[i], scales, L, ops);
     }
 }
 

@@ -233,11 +233,12 @@ void qkx3_avx2(int ngroup, int n, int nmax, const float* x, const float* weights
     qkx_batch<true>(ngroup, n, nmax, x, weights, L, scales, mins, rmin, rdelta, nstep, use_mad);
 }
 
-// Largest-magnitude value of each lane with its sign, the first one on ties.
-inline __m256 lanes_signed_absmax(int n, const float* xt, __m256* amax_out) {
+// Largest-magnitude value of each lane with its sign, the first one on ties; the lanes
+// of vector v of G lane-major groups.
+inline __m256 lanes_signed_absmax(int n, int G, const float* xt, __m256* amax_out) {
     __m256 amax = zero_ps(), max = zero_ps();
     for (int i = 0; i < n; ++i) {
-        const __m256 x = _mm256_load_ps(xt + i * kLanes);
+        const __m256 x = _mm256_load_ps(xt + i * G);
         const __m256 bigger = cmp_gt(abs_ps(x), amax);
         amax = blend(amax, abs_ps(x), bigger);
         max = blend(max, x, bigger);
@@ -246,69 +247,100 @@ inline __m256 lanes_signed_absmax(int n, const float* xt, __m256* amax_out) {
     return max;
 }
 
-// make_qx_quants with rmse_type 1 on eight lane-major groups (weights wt).
+// make_qx_quants with rmse_type 1 on 8 * V lane-major groups (weights wt).
+template <int V>
 void qx1_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, float* scales) {
-    alignas(32) int32_t Laux[kMaxN * kLanes];
-    __m256 amax;
-    const __m256 max = lanes_signed_absmax(n, xt, &amax);
-    const __m256 tiny = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
+    constexpr int G = kLanes * V;
+    alignas(32) int32_t Laux[kMaxN * G];
+    alignas(32) float wx[kMaxN * G];  // w * x, the same in every step
+    auto ld = [](const float* p, int i, int v) { return _mm256_load_ps(p + i * G + v * kLanes); };
     const __m256i offset = _mm256_set1_epi32(nmax);
-    __m256 iscale = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max);
-    __m256 sumlx = zero_ps(), suml2 = zero_ps();
-    for (int i = 0; i < n; ++i) {
-        const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
-        const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * kLanes), _mm256_add_epi32(l, offset));
-        const __m256 lf = _mm256_cvtepi32_ps(l);
-        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
-        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+    __m256 max[V], tiny[V], iscale[V], sumlx[V], suml2[V], scale[V], best[V];
+    for (int v = 0; v < V; ++v) {
+        __m256 amax;
+        max[v] = lanes_signed_absmax(n, G, xt + v * kLanes, &amax);
+        tiny[v] = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
+        iscale[v] = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max[v]);
+        sumlx[v] = suml2[v] = zero_ps();
     }
-    // suml2 ? sumlx / suml2 : 0
-    __m256 scale = _mm256_and_ps(_mm256_cmp_ps(suml2, zero_ps(), _CMP_NEQ_UQ), _mm256_div_ps(sumlx, suml2));
-    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int i = 0; i < n; ++i) {
+        for (int v = 0; v < V; ++v) {
+            const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
+            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], x)), -nmax, nmax - 1);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes), _mm256_add_epi32(l, offset));
+            const __m256 lf = _mm256_cvtepi32_ps(l), wxi = _mm256_mul_ps(w, x);
+            _mm256_store_ps(wx + i * G + v * kLanes, wxi);
+            sumlx[v] = _mm256_add_ps(sumlx[v], _mm256_mul_ps(wxi, lf));
+            suml2[v] = _mm256_add_ps(suml2[v], _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+        }
+    }
+    for (int v = 0; v < V; ++v) {
+        // suml2 ? sumlx / suml2 : 0
+        scale[v] = _mm256_and_ps(_mm256_cmp_ps(suml2[v], zero_ps(), _CMP_NEQ_UQ), _mm256_div_ps(sumlx[v], suml2[v]));
+        best[v] = _mm256_mul_ps(scale[v], sumlx[v]);
+    }
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
-        iscale = _mm256_div_ps(_mm256_set1_ps(-(nmax + 0.1f * is)), max);
-        sumlx = suml2 = zero_ps();
-        for (int i = 0; i < n; ++i) {
-            const __m256 x = _mm256_load_ps(xt + i * kLanes), w = _mm256_load_ps(wt + i * kLanes);
-            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * kLanes), l);
-            const __m256 lf = _mm256_cvtepi32_ps(l);
-            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
-            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+        const __m256 num = _mm256_set1_ps(-(nmax + 0.1f * is));
+        for (int v = 0; v < V; ++v) {
+            iscale[v] = _mm256_div_ps(num, max[v]);
+            sumlx[v] = suml2[v] = zero_ps();
         }
-        const __m256 better = _mm256_and_ps(cmp_gt(suml2, zero_ps()),
-                                            cmp_gt(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2)));
-        if (!any(better)) continue;
         for (int i = 0; i < n; ++i) {
-            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
-            const __m256i src = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * kLanes)), offset);
-            _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better));
+            for (int v = 0; v < V; ++v) {
+                const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
+                const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], x)), -nmax, nmax - 1);
+                _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * G + v * kLanes), l);
+                const __m256 lf = _mm256_cvtepi32_ps(l);
+                sumlx[v] = _mm256_add_ps(sumlx[v], _mm256_mul_ps(ld(wx, i, v), lf));
+                suml2[v] = _mm256_add_ps(suml2[v], _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+            }
         }
-        scale = blend(scale, _mm256_div_ps(sumlx, suml2), better);
-        best = blend(best, _mm256_mul_ps(scale, sumlx), better);
+        for (int v = 0; v < V; ++v) {
+            const __m256 better = _mm256_and_ps(cmp_gt(suml2[v], zero_ps()),
+                                                cmp_gt(_mm256_mul_ps(sumlx[v], sumlx[v]), _mm256_mul_ps(best[v], suml2[v])));
+            if (!any(better)) continue;
+            for (int i = 0; i < n; ++i) {
+                __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
+                const __m256i src = _mm256_add_epi32(
+                    _mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * G + v * kLanes)), offset);
+                _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better));
+            }
+            scale[v] = blend(scale[v], _mm256_div_ps(sumlx[v], suml2[v]), better);
+            best[v] = blend(best[v], _mm256_mul_ps(scale[v], sumlx[v]), better);
+        }
     }
-    for (int i = 0; i < n; ++i) {
-        __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * kLanes);
-        _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(tiny), _mm256_load_si256(dst)));
+    for (int v = 0; v < V; ++v) {
+        for (int i = 0; i < n; ++i) {
+            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
+            _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(tiny[v]), _mm256_load_si256(dst)));
+        }
+        _mm256_storeu_ps(scales + v * kLanes, _mm256_andnot_ps(tiny[v], scale[v]));
     }
-    _mm256_storeu_ps(scales, _mm256_andnot_ps(tiny, scale));
+}
+
+template <int V>
+void qx1_groups(int n, int nmax, const float* x, int8_t* L, float* scales, const float* qw) {
+    constexpr int G = kLanes * V;
+    alignas(32) float xt[kMaxN * G], wt[kMaxN * G];
+    alignas(32) int32_t Lt[kMaxN * G];
+    transpose_in(n, G, x, xt);
+    if (qw) {
+        transpose_in(n, G, qw, wt);
+    } else {
+        for (int i = 0; i < n * G; ++i) wt[i] = xt[i] * xt[i];
+    }
+    qx1_lanes<V>(n, nmax, xt, wt, Lt, scales);
+    transpose_levels_out(n, G, Lt, L);
 }
 
 void qx1_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales, const float* qw) {
-    alignas(32) float xt[kMaxN * kLanes], wt[kMaxN * kLanes];
-    alignas(32) int32_t Lt[kMaxN * kLanes];
     int g = 0;
+    for (; n <= kMaxN && g + 2 * kLanes <= ngroup; g += 2 * kLanes) {
+        qx1_groups<2>(n, nmax, x + g * n, L + g * n, scales + g, qw ? qw + g * n : nullptr);
+    }
     for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
-        transpose_in(n, kLanes, x + g * n, xt);
-        if (qw) {
-            transpose_in(n, kLanes, qw + g * n, wt);
-        } else {
-            for (int i = 0; i < n * kLanes; ++i) wt[i] = xt[i] * xt[i];
-        }
-        qx1_lanes(n, nmax, xt, wt, Lt, scales + g);
-        transpose_levels_out(n, kLanes, Lt, L + g * n);
+        qx1_groups<1>(n, nmax, x + g * n, L + g * n, scales + g, qw ? qw + g * n : nullptr);
     }
     for (; g < ngroup; ++g) scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
 }
@@ -317,7 +349,7 @@ void qx1_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* sca
 // to five rounds of coordinate descent; a lane stops after a round that changes nothing.
 void q3_lanes(int n, int nmax, const float* xt, int32_t* Lt, float* scales) {
     __m256 amax;
-    const __m256 max = lanes_signed_absmax(n, xt, &amax);
+    const __m256 max = lanes_signed_absmax(n, kLanes, xt, &amax);
     const __m256 tiny = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
     const __m256 iscale = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max);
     __m256 sumlx = zero_ps(), suml2 = zero_ps();
@@ -416,7 +448,7 @@ inline __m256i iq4_best_index(const iq4_grid& grid, __m256 x) {
 // iq4_block_scale on eight lane-major blocks.
 void iq4_scale_lanes(int n, const float* xt, const float* wt, float* scales, int ntry, const iq4_grid& grid) {
     __m256 amax;
-    const __m256 max = lanes_signed_absmax(n, xt, &amax);
+    const __m256 max = lanes_signed_absmax(n, kLanes, xt, &amax);
     const __m256 tiny = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
     const float v0 = kvalues_iq4nl[0];
     __m256 d = _mm256_div_ps(ntry > 0 ? neg_ps(max) : max, _mm256_set1_ps(v0));
@@ -460,6 +492,31 @@ void iq4_scale_avx2(int ngroup, int n, const float* x, const float* weights, flo
     for (; g < ngroup; ++g) scales[g] = iq4_block_scale(n, x + g * n, weights + g * n, ntry);
 }
 
+void requantize_avx2(int ngroup, int n, const float* x, const float* d, const float* dm, int lo, int hi,
+                     int offset, uint8_t* L) {
+    alignas(32) int32_t l[kLanes];
+    const __m256i voff = _mm256_set1_epi32(offset);
+    for (int g = 0; g < ngroup; ++g) {
+        if (!d[g]) continue;
+        const float* xg = x + g * n;
+        uint8_t* Lg = L + g * n;
+        const __m256 vd = _mm256_set1_ps(d[g]), vdm = _mm256_set1_ps(dm ? dm[g] : 0.f);
+        int i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+            __m256 v = _mm256_loadu_ps(xg + i);
+            if (dm) v = _mm256_add_ps(v, vdm);
+            const __m256i q = _mm256_add_epi32(clamp_epi32(nearest_int8(_mm256_div_ps(v, vd)), lo, hi), voff);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(l), q);
+            for (int k = 0; k < kLanes; ++k) Lg[i + k] = uint8_t(l[k]);
+        }
+        for (; i < n; ++i) {
+            const float v = dm ? (xg[i] + dm[g]) / d[g] : xg[i] / d[g];
+            const int q = nearest_int(v);
+            Lg[i] = uint8_t(offset + (q < lo ? lo : (q > hi ? hi : q)));
+        }
+    }
+}
+
 void iq4_levels_avx2(int n, const float* x, float id, uint8_t* L) {
     static const iq4_grid grid;
     alignas(32) int32_t l[kLanes];
@@ -474,7 +531,7 @@ void iq4_levels_avx2(int n, const float* x, float id, uint8_t* L) {
 
 }  // namespace
 
-const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2, qkx3_avx2, q3_avx2, qx1_avx2, iq4_scale_avx2, iq4_levels_avx2};
+const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2, qkx3_avx2, q3_avx2, qx1_avx2, iq4_scale_avx2, requantize_avx2, iq4_levels_avx2};
 
 size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_q2_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
