@@ -64,17 +64,28 @@ inline bool any(const __m256* m, int V) {
 }
 
 // make_qkx2_quants (kQkx3 false) or make_qkx3_quants (true) on 8 * V lane-major groups;
-// the V independent vectors interleave to hide the latency of the running sums.
+// the V independent vectors interleave to hide the latency of the running sums. The
+// levels of the best step are not copied at every improvement: each lane remembers the
+// iscale and min that produced them and they are recomputed once at the end, with the
+// same operations, hence the same values.
 template <bool kQkx3, bool kMad, int V>
 void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, float* scales,
                float* mins, float rmin, float rdelta, int nstep) {
     constexpr int G = kLanes * V;
-    alignas(32) int32_t Laux[kMaxN * G];
     alignas(32) float Lauxf[kMaxN * G];
-    alignas(32) float xm[kMaxN * G];  // x - min for the current min
     auto ld = [](const float* p, int i, int v) { return _mm256_load_ps(p + i * G + v * kLanes); };
+    // The levels of step "is" at one element, as the reference's search loop rounds them.
+    auto step_level = [nmax](__m256 val) {
+        if (kQkx3) {
+            // v > 0 ? nearest_int(v < nmax ? v : nmax) : 0, clamping before rounding;
+            // _mm256_min_ps(v, nmax) is exactly v < nmax ? v : nmax, NaN included
+            const __m256i l = nearest_int8(_mm256_min_ps(val, _mm256_set1_ps(float(nmax))));
+            return _mm256_and_si256(l, _mm256_castps_si256(cmp_gt(val, zero_ps())));
+        }
+        return clamp_epi32(nearest_int8(val), 0, nmax);
+    };
     __m256 min[V], max[V], sum_w[V], sum_x[V], flat[V], min0[V], iscale[V], scale[V], best_error[V];
-    const __m256 fmax_l = _mm256_set1_ps(float(nmax));
+    __m256 found[V], best_iscale[V], best_min[V];  // the step that gave the best levels so far
     for (int v = 0; v < V; ++v) {
         min[v] = max[v] = ld(xt, 0, v);
         sum_w[v] = ld(wt, 0, v);
@@ -93,17 +104,17 @@ void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, f
         min[v] = blend(min[v], zero_ps(), cmp_gt(min[v], zero_ps()));
         flat[v] = kQkx3 ? _mm256_cmp_ps(max[v], min[v], _CMP_LE_OQ) : _mm256_cmp_ps(max[v], min[v], _CMP_EQ_OQ);
         min0[v] = min[v];
-        iscale[v] = _mm256_div_ps(fmax_l, _mm256_sub_ps(max[v], min[v]));
+        iscale[v] = _mm256_div_ps(_mm256_set1_ps(float(nmax)), _mm256_sub_ps(max[v], min[v]));
         scale[v] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[v]);
         best_error[v] = zero_ps();
+        found[v] = zero_ps();
+        best_iscale[v] = iscale[v];
+        best_min[v] = min[v];
     }
     for (int i = 0; i < n; ++i) {
         for (int v = 0; v < V; ++v) {
             const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
-            const __m256 d = _mm256_sub_ps(x, min[v]);
-            _mm256_store_ps(xm + i * G + v * kLanes, d);
-            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], d)), 0, nmax);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes), l);
+            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], _mm256_sub_ps(x, min[v]))), 0, nmax);
             __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[v], _mm256_cvtepi32_ps(l)), min[v]), x);
             diff = kMad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
             best_error[v] = _mm256_add_ps(best_error[v], _mm256_mul_ps(w, diff));
@@ -120,17 +131,7 @@ void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, f
         for (int i = 0; i < n; ++i) {
             for (int v = 0; v < V; ++v) {
                 const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
-                const __m256 val = _mm256_mul_ps(iscale[v], ld(xm, i, v));
-                __m256i l;
-                if (kQkx3) {
-                    // v > 0 ? nearest_int(min(v, nmax)) : 0, clamping before rounding
-                    l = nearest_int8(blend(fmax_l, val, cmp_lt(val, fmax_l)));
-                    l = _mm256_and_si256(l, _mm256_castps_si256(cmp_gt(val, zero_ps())));
-                } else {
-                    l = clamp_epi32(nearest_int8(val), 0, nmax);
-                }
-                _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * G + v * kLanes), l);
-                const __m256 lf = _mm256_cvtepi32_ps(l);
+                const __m256 lf = _mm256_cvtepi32_ps(step_level(_mm256_mul_ps(iscale[v], _mm256_sub_ps(x, min[v]))));
                 _mm256_store_ps(Lauxf + i * G + v * kLanes, lf);
                 const __m256 wl = _mm256_mul_ps(w, lf);
                 sum_l[v] = _mm256_add_ps(sum_l[v], wl);
@@ -138,7 +139,7 @@ void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, f
                 sum_xl[v] = _mm256_add_ps(sum_xl[v], _mm256_mul_ps(wl, x));
             }
         }
-        __m256 positive[V], this_scale[V], this_min[V], cur_error[V], better[V];
+        __m256 positive[V], this_scale[V], this_min[V], cur_error[V];
         for (int v = 0; v < V; ++v) {
             const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[v], sum_l2[v]), _mm256_mul_ps(sum_l[v], sum_l[v]));
             positive[v] = cmp_gt(D, zero_ps());
@@ -158,28 +159,25 @@ void qkx_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, f
                 cur_error[v] = _mm256_add_ps(cur_error[v], _mm256_mul_ps(w, diff));
             }
         }
-        for (int v = 0; v < V; ++v) better[v] = _mm256_and_ps(positive[v], cmp_lt(cur_error[v], best_error[v]));
-        if (!any(better, V)) continue;
         for (int v = 0; v < V; ++v) {
-            if (!any(better[v])) continue;
-            for (int i = 0; i < n; ++i) {
-                __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
-                const __m256i src = _mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * G + v * kLanes));
-                _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better[v]));
-            }
-            best_error[v] = blend(best_error[v], cur_error[v], better[v]);
-            scale[v] = blend(scale[v], this_scale[v], better[v]);
-            min[v] = blend(min[v], this_min[v], better[v]);
-            for (int i = 0; i < n; ++i) {
-                _mm256_store_ps(xm + i * G + v * kLanes, _mm256_sub_ps(ld(xt, i, v), min[v]));
-            }
+            const __m256 better = _mm256_and_ps(positive[v], cmp_lt(cur_error[v], best_error[v]));
+            found[v] = _mm256_or_ps(found[v], better);
+            best_iscale[v] = blend(best_iscale[v], iscale[v], better);
+            best_min[v] = blend(best_min[v], min[v], better);  // the min this step's levels used
+            best_error[v] = blend(best_error[v], cur_error[v], better);
+            scale[v] = blend(scale[v], this_scale[v], better);
+            min[v] = blend(min[v], this_min[v], better);
         }
     }
-    // A flat group keeps all-zero levels, a zero scale and its own min.
+    // The best levels: the first rounding where no step improved on it, else the step's;
+    // a flat group keeps all-zero levels, a zero scale and its own min.
     for (int v = 0; v < V; ++v) {
         for (int i = 0; i < n; ++i) {
-            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
-            _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(flat[v]), _mm256_load_si256(dst)));
+            const __m256 val = _mm256_mul_ps(best_iscale[v], _mm256_sub_ps(ld(xt, i, v), best_min[v]));
+            __m256i l = clamp_epi32(nearest_int8(val), 0, nmax);
+            if (kQkx3) l = blend_epi32(l, step_level(val), found[v]);
+            l = _mm256_andnot_si256(_mm256_castps_si256(flat[v]), l);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes), l);
         }
         _mm256_storeu_ps(scales + v * kLanes, _mm256_andnot_ps(flat[v], scale[v]));
         _mm256_storeu_ps(mins + v * kLanes, neg_ps(blend(min[v], min0[v], flat[v])));
