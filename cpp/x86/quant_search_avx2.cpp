@@ -245,27 +245,27 @@ inline __m256 lanes_signed_absmax(int n, int G, const float* xt, __m256* amax_ou
     return max;
 }
 
-// make_qx_quants with rmse_type 1 on 8 * V lane-major groups (weights wt).
+// make_qx_quants with rmse_type 1 on 8 * V lane-major groups (weights wt). Each lane
+// remembers the iscale of its best levels and rounds them once at the end.
 template <int V>
 void qx1_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, float* scales) {
     constexpr int G = kLanes * V;
-    alignas(32) int32_t Laux[kMaxN * G];
     alignas(32) float wx[kMaxN * G];  // w * x, the same in every step
     auto ld = [](const float* p, int i, int v) { return _mm256_load_ps(p + i * G + v * kLanes); };
     const __m256i offset = _mm256_set1_epi32(nmax);
-    __m256 max[V], tiny[V], iscale[V], sumlx[V], suml2[V], scale[V], best[V];
+    __m256 max[V], tiny[V], iscale[V], sumlx[V], suml2[V], scale[V], best[V], best_iscale[V];
     for (int v = 0; v < V; ++v) {
         __m256 amax;
         max[v] = lanes_signed_absmax(n, G, xt + v * kLanes, &amax);
         tiny[v] = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
         iscale[v] = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max[v]);
+        best_iscale[v] = iscale[v];
         sumlx[v] = suml2[v] = zero_ps();
     }
     for (int i = 0; i < n; ++i) {
         for (int v = 0; v < V; ++v) {
             const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
             const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], x)), -nmax, nmax - 1);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes), _mm256_add_epi32(l, offset));
             const __m256 lf = _mm256_cvtepi32_ps(l), wxi = _mm256_mul_ps(w, x);
             _mm256_store_ps(wx + i * G + v * kLanes, wxi);
             sumlx[v] = _mm256_add_ps(sumlx[v], _mm256_mul_ps(wxi, lf));
@@ -288,7 +288,6 @@ void qx1_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, f
             for (int v = 0; v < V; ++v) {
                 const __m256 x = ld(xt, i, v), w = ld(wt, i, v);
                 const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale[v], x)), -nmax, nmax - 1);
-                _mm256_store_si256(reinterpret_cast<__m256i*>(Laux + i * G + v * kLanes), l);
                 const __m256 lf = _mm256_cvtepi32_ps(l);
                 sumlx[v] = _mm256_add_ps(sumlx[v], _mm256_mul_ps(ld(wx, i, v), lf));
                 suml2[v] = _mm256_add_ps(suml2[v], _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
@@ -297,21 +296,16 @@ void qx1_lanes(int n, int nmax, const float* xt, const float* wt, int32_t* Lt, f
         for (int v = 0; v < V; ++v) {
             const __m256 better = _mm256_and_ps(cmp_gt(suml2[v], zero_ps()),
                                                 cmp_gt(_mm256_mul_ps(sumlx[v], sumlx[v]), _mm256_mul_ps(best[v], suml2[v])));
-            if (!any(better)) continue;
-            for (int i = 0; i < n; ++i) {
-                __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
-                const __m256i src = _mm256_add_epi32(
-                    _mm256_load_si256(reinterpret_cast<const __m256i*>(Laux + i * G + v * kLanes)), offset);
-                _mm256_store_si256(dst, blend_epi32(_mm256_load_si256(dst), src, better));
-            }
+            best_iscale[v] = blend(best_iscale[v], iscale[v], better);
             scale[v] = blend(scale[v], _mm256_div_ps(sumlx[v], suml2[v]), better);
             best[v] = blend(best[v], _mm256_mul_ps(scale[v], sumlx[v]), better);
         }
     }
     for (int v = 0; v < V; ++v) {
         for (int i = 0; i < n; ++i) {
-            __m256i* dst = reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes);
-            _mm256_store_si256(dst, _mm256_andnot_si256(_mm256_castps_si256(tiny[v]), _mm256_load_si256(dst)));
+            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(best_iscale[v], ld(xt, i, v))), -nmax, nmax - 1);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes),
+                               _mm256_andnot_si256(_mm256_castps_si256(tiny[v]), _mm256_add_epi32(l, offset)));
         }
         _mm256_storeu_ps(scales + v * kLanes, _mm256_andnot_ps(tiny[v], scale[v]));
     }
