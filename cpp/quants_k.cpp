@@ -100,18 +100,11 @@ inline void q3_K_finish(const float* x, block_q3_K& y, int8_t* L, const quant_se
     for (int j = 0; j < QK_K / 16; ++j) d[j] = fp16_to_fp32(y.d) * q3_K_scale(y.scales, j);
     ops.requantize(QK_K / 16, 16, x, d, nullptr, -4, 3, 4, reinterpret_cast<uint8_t*>(L));
     std::memset(y.hmask, 0, QK_K / 8);
-    // The high bit of the first 32 quants goes to bit 0, the next 32 to bit 1, ...
-    int m = 0;
-    uint8_t hm = 1;
+    // The high bit (levels are 0..7) of the first 32 quants goes to bit 0, the next 32 to
+    // bit 1, ...; without branches, which would be taken at random.
     for (int j = 0; j < QK_K; ++j) {
-        if (L[j] > 3) {
-            y.hmask[m] |= hm;
-            L[j] = int8_t(L[j] - 4);
-        }
-        if (++m == QK_K / 8) {
-            m = 0;
-            hm = uint8_t(hm << 1);
-        }
+        y.hmask[j % (QK_K / 8)] = uint8_t(y.hmask[j % (QK_K / 8)] | ((L[j] >> 2) << (j / (QK_K / 8))));
+        L[j] = int8_t(L[j] & 3);
     }
     pack_2bit(reinterpret_cast<const uint8_t*>(L), y.qs);
 }
@@ -137,20 +130,17 @@ inline void q4_K_pack(const uint8_t* L, uint8_t* q) {
 }
 
 inline void q5_K_pack(const uint8_t* L, block_q5_K& y) {
+    // Levels are 0..31: bit 4 goes to qh (bits 2k and 2k+1 for the k-th 64), without
+    // branches (they would be taken at random).
     uint8_t* qh = y.qh;
     uint8_t* ql = y.qs;
     std::memset(qh, 0, QK_K / 8);
-    uint8_t m1 = 1, m2 = 2;
-    for (int n = 0; n < QK_K; n += 64) {
+    for (int n = 0, shift = 0; n < QK_K; n += 64, shift += 2) {
         for (int j = 0; j < 32; ++j) {
-            int l1 = L[n + j];
-            if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
-            int l2 = L[n + j + 32];
-            if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
-            ql[j] = uint8_t(l1 | (l2 << 4));
+            const int l1 = L[n + j], l2 = L[n + j + 32];
+            qh[j] = uint8_t(qh[j] | ((l1 >> 4) << shift) | ((l2 >> 4) << (shift + 1)));
+            ql[j] = uint8_t((l1 & 15) | ((l2 & 15) << 4));
         }
-        m1 = uint8_t(m1 << 2);
-        m2 = uint8_t(m2 << 2);
         ql += 32;
     }
 }
