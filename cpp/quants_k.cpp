@@ -2,7 +2,10 @@
 //
 // Quantizers follow ggml-quants.c operation for operation: quantize_row_qX_K_ref when no
 // importance vector is given, quantize_row_qX_K_impl when one is, so the bytes are
-// ggml's. Dequantizers are ggml's dequantize_row_qX_K with the same float expressions.
+// ggml's. The per-group scale searches and the final rounding come from a
+// quant_search_ops table (the scalar references here, or x86/quant_search_avx2.cpp,
+// which gives the same bytes), so sub-blocks are handed over in batches.
+// Dequantizers are ggml's dequantize_row_qX_K with the same float expressions.
 #include <cmath>
 #include <cstring>
 
