@@ -1,11 +1,14 @@
 """Single-thread quantize throughput of the k-quant and IQ4 types: pyggml beside ggml.
 
     python benchmarks/quantize_kquants.py [--rows 256] [--cols 4096] [--repeat 5] [--types Q4_K,Q6_K]
+                                          [--clock wall|cpu] [--reference]
 
 Prints float32 input megabytes per second, one thread, without and with an importance
 vector, for pyggml and (when llama-cpp-python is installed) for ggml's
 ggml_quantize_chunk called through ctypes, with the ratio pyggml / ggml. Each figure is
-the best of --repeat runs on the same gaussian data (the machine may be shared).
+the best of --repeat runs on the same gaussian data. On a shared machine, --clock cpu
+(this process's CPU time; both libraries run on the calling thread) is steadier than
+wall time. --reference times pyggml's scalar reference path instead of its fastest one.
 """
 
 from __future__ import annotations
@@ -37,12 +40,12 @@ def load_ggml():
     return fn
 
 
-def best_time(fn, repeat: int) -> float:
+def best_time(fn, repeat: int, clock=time.perf_counter) -> float:
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
 
 
@@ -53,7 +56,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--reference", action="store_true", help="time pyggml's scalar reference path")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.rows, args.cols)).astype(np.float32)
@@ -61,18 +66,20 @@ def main() -> None:
     mb = x.nbytes / 1e6
     ggml = load_ggml()
 
-    print(f"{args.rows}x{args.cols} float32, 1 thread, best of {args.repeat}; MB/s of input")
+    path = "scalar reference" if args.reference else "fastest path"
+    print(f"{args.rows}x{args.cols} float32, 1 thread, best of {args.repeat}, {args.clock} clock; "
+          f"MB/s of input; pyggml {path}")
     print(f"{'type':8} {'imatrix':7} {'pyggml':>8} {'ggml':>8} {'ratio':>6}")
     for name in args.types.split(","):
         t = GGMLType[name]
         for qw in (None, imatrix):
-            ours = mb / best_time(lambda: _core.quantize(int(t), x, qw, 1, reference=args.reference), args.repeat)
+            ours = mb / best_time(lambda: _core.quantize(int(t), x, qw, 1, reference=args.reference), args.repeat, clock)
             line = f"{name:8} {'yes' if qw is not None else 'no':7} {ours:8.1f}"
             if ggml is not None:
                 dst = np.empty((args.rows, t.row_size(args.cols)), np.uint8)
                 qp = None if qw is None else qw.ctypes.data
                 theirs = mb / best_time(
-                    lambda: ggml(int(t), x.ctypes.data, dst.ctypes.data, 0, args.rows, args.cols, qp), args.repeat
+                    lambda: ggml(int(t), x.ctypes.data, dst.ctypes.data, 0, args.rows, args.cols, qp), args.repeat, clock
                 )
                 line += f" {theirs:8.1f} {ours / theirs:6.2f}"
             print(line, flush=True)
