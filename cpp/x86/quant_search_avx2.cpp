@@ -337,68 +337,85 @@ void qx1_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* sca
     for (; g < ngroup; ++g) scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
 }
 
-// make_q3_quants with do_rmse on eight lane-major groups: x^2-weighted levels, then up
+// make_q3_quants with do_rmse on 8 * V lane-major groups: x^2-weighted levels, then up
 // to five rounds of coordinate descent; a lane stops after a round that changes nothing.
+// Each element's update depends on the previous one's sums, so the V vectors interleave.
+template <int V>
 void q3_lanes(int n, int nmax, const float* xt, int32_t* Lt, float* scales) {
-    __m256 amax;
-    const __m256 max = lanes_signed_absmax(n, kLanes, xt, &amax);
-    const __m256 tiny = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
-    const __m256 iscale = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max);
-    __m256 sumlx = zero_ps(), suml2 = zero_ps();
-    for (int i = 0; i < n; ++i) {
-        const __m256 x = _mm256_load_ps(xt + i * kLanes);
-        const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(Lt + i * kLanes), l);
-        const __m256 w = _mm256_mul_ps(x, x), lf = _mm256_cvtepi32_ps(l);
-        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
-        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
-    }
-    __m256 active = _mm256_andnot_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
-    for (int itry = 0; itry < 5 && any(active); ++itry) {
-        __m256 changed = zero_ps();
+    constexpr int G = kLanes * V;
+    auto ld = [](const float* p, int i, int v) { return _mm256_load_ps(p + i * G + v * kLanes); };
+    auto lp = [Lt](int i, int v) { return reinterpret_cast<__m256i*>(Lt + i * G + v * kLanes); };
+    __m256 tiny[V], sumlx[V], suml2[V], active[V];
+    for (int v = 0; v < V; ++v) {
+        __m256 amax;
+        const __m256 max = lanes_signed_absmax(n, G, xt + v * kLanes, &amax);
+        tiny[v] = cmp_lt(amax, _mm256_set1_ps(kGroupMaxEps));
+        const __m256 iscale = _mm256_div_ps(_mm256_set1_ps(float(-nmax)), max);
+        sumlx[v] = suml2[v] = zero_ps();
         for (int i = 0; i < n; ++i) {
-            const __m256 x = _mm256_load_ps(xt + i * kLanes);
-            __m256i* Li = reinterpret_cast<__m256i*>(Lt + i * kLanes);
-            const __m256i l = _mm256_load_si256(Li);
+            const __m256 x = ld(xt, i, v);
+            const __m256i l = clamp_epi32(nearest_int8(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1);
+            _mm256_store_si256(lp(i, v), l);
             const __m256 w = _mm256_mul_ps(x, x), lf = _mm256_cvtepi32_ps(l);
-            __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
-            __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
-            const __m256 slx_pos = cmp_gt(slx, zero_ps());
-            const __m256i new_l = clamp_epi32(nearest_int8(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1);
-            const __m256 differs = _mm256_castsi256_ps(
-                _mm256_xor_si256(_mm256_cmpeq_epi32(new_l, l), _mm256_set1_epi32(-1)));
-            const __m256 nf = _mm256_cvtepi32_ps(new_l);
-            slx = _mm256_add_ps(slx, _mm256_mul_ps(_mm256_mul_ps(w, x), nf));
-            sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
-            const __m256 gain = cmp_gt(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2),
-                                       _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2));
-            const __m256 take = _mm256_and_ps(_mm256_and_ps(_mm256_and_ps(active, slx_pos), differs),
-                                              _mm256_and_ps(cmp_gt(sl2, zero_ps()), gain));
-            _mm256_store_si256(Li, blend_epi32(l, new_l, take));
-            sumlx = blend(sumlx, slx, take);
-            suml2 = blend(suml2, sl2, take);
-            changed = _mm256_or_ps(changed, take);
+            sumlx[v] = _mm256_add_ps(sumlx[v], _mm256_mul_ps(_mm256_mul_ps(w, x), lf));
+            suml2[v] = _mm256_add_ps(suml2[v], _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
         }
-        active = _mm256_and_ps(active, changed);
+        active[v] = _mm256_andnot_ps(tiny[v], _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+    }
+    for (int itry = 0; itry < 5 && any(active, V); ++itry) {
+        __m256 changed[V];
+        for (int v = 0; v < V; ++v) changed[v] = zero_ps();
+        for (int i = 0; i < n; ++i) {
+            for (int v = 0; v < V; ++v) {
+                const __m256 x = ld(xt, i, v);
+                const __m256i l = _mm256_load_si256(lp(i, v));
+                const __m256 w = _mm256_mul_ps(x, x), wx = _mm256_mul_ps(w, x), lf = _mm256_cvtepi32_ps(l);
+                __m256 slx = _mm256_sub_ps(sumlx[v], _mm256_mul_ps(wx, lf));
+                __m256 sl2 = _mm256_sub_ps(suml2[v], _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+                const __m256 slx_pos = cmp_gt(slx, zero_ps());
+                const __m256i new_l = clamp_epi32(nearest_int8(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1);
+                const __m256 differs = _mm256_castsi256_ps(
+                    _mm256_xor_si256(_mm256_cmpeq_epi32(new_l, l), _mm256_set1_epi32(-1)));
+                const __m256 nf = _mm256_cvtepi32_ps(new_l);
+                slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
+                sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+                const __m256 gain = cmp_gt(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2[v]),
+                                           _mm256_mul_ps(_mm256_mul_ps(sumlx[v], sumlx[v]), sl2));
+                const __m256 take = _mm256_and_ps(_mm256_and_ps(_mm256_and_ps(active[v], slx_pos), differs),
+                                                  _mm256_and_ps(cmp_gt(sl2, zero_ps()), gain));
+                _mm256_store_si256(lp(i, v), blend_epi32(l, new_l, take));
+                sumlx[v] = blend(sumlx[v], slx, take);
+                suml2[v] = blend(suml2[v], sl2, take);
+                changed[v] = _mm256_or_ps(changed[v], take);
+            }
+        }
+        for (int v = 0; v < V; ++v) active[v] = _mm256_and_ps(active[v], changed[v]);
     }
     const __m256i offset = _mm256_set1_epi32(nmax);
-    for (int i = 0; i < n; ++i) {
-        __m256i* Li = reinterpret_cast<__m256i*>(Lt + i * kLanes);
-        _mm256_store_si256(Li, _mm256_andnot_si256(_mm256_castps_si256(tiny), _mm256_add_epi32(_mm256_load_si256(Li), offset)));
+    for (int v = 0; v < V; ++v) {
+        for (int i = 0; i < n; ++i) {
+            _mm256_store_si256(lp(i, v), _mm256_andnot_si256(_mm256_castps_si256(tiny[v]),
+                                                              _mm256_add_epi32(_mm256_load_si256(lp(i, v)), offset)));
+        }
+        const __m256 scale = _mm256_and_ps(cmp_gt(suml2[v], zero_ps()), _mm256_div_ps(sumlx[v], suml2[v]));
+        _mm256_storeu_ps(scales + v * kLanes, _mm256_andnot_ps(tiny[v], scale));
     }
-    const __m256 scale = _mm256_and_ps(cmp_gt(suml2, zero_ps()), _mm256_div_ps(sumlx, suml2));
-    _mm256_storeu_ps(scales, _mm256_andnot_ps(tiny, scale));
+}
+
+template <int V>
+void q3_groups(int n, int nmax, const float* x, int8_t* L, float* scales) {
+    constexpr int G = kLanes * V;
+    alignas(32) float xt[kMaxN * G];
+    alignas(32) int32_t Lt[kMaxN * G];
+    transpose_in(n, G, x, xt);
+    q3_lanes<V>(n, nmax, xt, Lt, scales);
+    transpose_levels_out(n, G, Lt, L);
 }
 
 void q3_avx2(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales) {
-    alignas(32) float xt[kMaxN * kLanes];
-    alignas(32) int32_t Lt[kMaxN * kLanes];
     int g = 0;
-    for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) {
-        transpose_in(n, kLanes, x + g * n, xt);
-        q3_lanes(n, nmax, xt, Lt, scales + g);
-        transpose_levels_out(n, kLanes, Lt, L + g * n);
-    }
+    for (; n <= kMaxN && g + 2 * kLanes <= ngroup; g += 2 * kLanes) q3_groups<2>(n, nmax, x + g * n, L + g * n, scales + g);
+    for (; n <= kMaxN && g + kLanes <= ngroup; g += kLanes) q3_groups<1>(n, nmax, x + g * n, L + g * n, scales + g);
     for (; g < ngroup; ++g) scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
 }
 
