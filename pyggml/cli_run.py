@@ -145,5 +145,6 @@ def _run(args) -> int:
     out.flush()
     print(file=sys.stderr)
     print(format_timings(llm.timings, load_seconds), file=sys.stderr)
-    print(f"pyggml: stopped by {finish}", file=sys.stderr)
+    print(f"pyggml: total time       = {(time.perf_counter() - t0) * 1e3:10.2f} ms (finish reason: {finish})",
+          file=sys.stderr)
     return status

@@ -115,9 +115,8 @@ class Llama:
 
         self.metadata: Dict[str, Any] = read_tokenizer_metadata(self.model_path)
         self.tokenizer_ = Tokenizer(self.metadata, name=self.model_path)
-        self._n_ctx_train = _context_length(self.model_path)
         if n_ctx == 0:
-            n_ctx = self._n_ctx_train or 4096
+            n_ctx = _context_length(self.model_path) or 4096
         self._model = Model.load(self.model_path, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch,
                                  n_batch=n_batch, kv_type=_KV_TYPES[type_k])
         self.generator = Generator(self._model, self.tokenizer_)

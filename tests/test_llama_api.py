@@ -288,3 +288,20 @@ def test_qwen_chat_reply_streams(qwen_path):
                                              stream=True))
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text.strip() and chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_readme_python_examples_run_as_written(gemma_path, capsys):
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parent.parent / "docs" / "README-generation.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 5
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(doc), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "prompt_tokens" in out and namespace["out"]["choices"][0]["finish_reason"] in ("cancelled", "stop", "length")
+    assert len(namespace["vector"]) == namespace["emb"].n_embd()
