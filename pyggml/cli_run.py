@@ -34,6 +34,7 @@ def add_parser(subparsers) -> None:
                    help="stop when the output contains TEXT (repeatable)")
     p.add_argument("--ignore-eos", action="store_true", help="keep generating past end-of-text tokens")
     p.add_argument("--no-display-prompt", action="store_true", help="do not print the prompt before the output")
+    p.add_argument("-e", "--escape", action="store_true", help="process escapes in the prompt (the default)")
     p.add_argument("--no-escape", action="store_true", help="take \\n etc. in the prompt literally")
     p.set_defaults(func=_run)
 
@@ -123,7 +124,11 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     llm = load_llama(args)
     load_seconds = time.perf_counter() - t0
-    tokens = llm._prompt_tokens(prompt)
+    try:
+        tokens = llm._prompt_tokens(prompt)
+    except ValueError as e:  # longer than the context
+        print(f"pyggml: error: {e} (raise it with -c)", file=sys.stderr)
+        return 1
     out = sys.stdout
     if not args.no_display_prompt:
         out.write(prompt)

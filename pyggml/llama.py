@@ -274,9 +274,7 @@ class Llama:
             return job.chunks()
         return job.result()
 
-    def __call__(self, prompt: Union[str, List[int]], *args, **kwargs):
-        """Same as create_completion."""
-        return self.create_completion(prompt, *args, **kwargs)
+    __call__ = create_completion
 
     # -- chat -----------------------------------------------------------------------
 

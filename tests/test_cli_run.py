@@ -76,6 +76,11 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def test_prompt_longer_than_context(tiny, capsys):
+    assert main(["run", "-m", tiny, "-c", "8", "-p", "The quick brown fox jumps over the lazy dog"]) == 1
+    assert "exceed context window" in capsys.readouterr().err
+
+
 def test_chat_multi_turn_from_stdin(tiny, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hello\nTell me more\n/reset\nAgain\n"))
     assert main(["chat", "-m", tiny, "-n", "3", "--temp", "0", "-c", "128", "-sys", "Be brief."]) == 0

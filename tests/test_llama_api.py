@@ -229,15 +229,14 @@ def test_signatures_match_llama_cpp(method):
     ref = inspect.signature(getattr(_llama_cpp().Llama, method)).parameters
     ours = inspect.signature(getattr(Llama, method)).parameters
     positional = [n for n, p in ref.items() if p.kind == p.POSITIONAL_OR_KEYWORD]
-    if method != "__call__":
-        assert [n for n, p in ours.items() if p.kind == p.POSITIONAL_OR_KEYWORD] == positional
+    assert [n for n, p in ours.items() if p.kind == p.POSITIONAL_OR_KEYWORD] == positional
     if method == "__init__":
         assert any(p.kind == p.VAR_KEYWORD for p in ours.values())  # every other option is accepted
         for name in ("n_gpu_layers", "seed", "n_ctx", "n_batch", "n_threads", "embedding", "chat_format", "verbose"):
             assert name in ours
     else:
         for name, p in ref.items():
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and method != "__call__":
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 assert name in ours, f"{method} lacks {name}"
                 if p.default is not p.empty and name not in ("model",):
                     assert ours[name].default == p.default, f"{method}({name}) default differs"
