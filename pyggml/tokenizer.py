@@ -14,11 +14,11 @@ llama.cpp does: control and unknown ones only when parse_special is on.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
-import mmap
+import itertools
 import os
 import re
-import struct
 from collections.abc import Mapping
 from typing import Any, Iterable
 
@@ -57,23 +57,21 @@ _SPACE = "\u2581"  # SentencePiece's escaped space
 # ---------------------------------------------------------------------------------
 # Metadata
 
-_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
-           11: "<q", 12: "<d"}
-_NP_DTYPE = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1",
-             10: "<u8", 11: "<i8", 12: "<f8"}
-_STRING, _ARRAY = 8, 9
+_ARRAY, _STRING = 9, 8
 
 
 def read_tokenizer_metadata(source: Any) -> dict[str, Any]:
-    """The tokenizer.* and general.* key/values of a GGUF file, as Python values.
+    """The tokenizer.* and general.* key/values of a GGUF, as plain Python values.
 
-    `source` is a path (parsed here directly: gguf.GGUFReader needs tens of seconds
-    on a 262k-entry vocabulary), a gguf.GGUFReader (or anything with `.fields` of
-    ReaderFields), or a mapping of key -> value. Arrays come back as lists of str
-    or numpy arrays.
+    `source` is a path (read with pyggml.GGUFFile), a pyggml.GGUFFile or anything
+    with a `.metadata` mapping, a gguf.GGUFReader (anything with `.fields`), or a
+    mapping of key -> value.
     """
     if isinstance(source, (str, os.PathLike)):
-        return _read_kv_section(os.fspath(source))
+        from .gguf_file import GGUFFile
+
+        with GGUFFile(source) as f:
+            return {k: v for k, v in f.metadata.items() if _wanted(k)}
     fields = getattr(source, "fields", None)
     if fields is not None:
         return {k: _field_value(f) for k, f in fields.items() if _wanted(k)}
@@ -88,76 +86,12 @@ def _wanted(key: str) -> bool:
 
 
 def _field_value(field: Any) -> Any:
-    # gguf.ReaderField: types[0] is the value type, data indexes parts.
+    """Value of a gguf.ReaderField (types[0] is the value type, data indexes parts)."""
     if field.types and field.types[0] == _ARRAY:
         if field.types[-1] == _STRING:
             return [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data]
-        return np.concatenate([np.asarray(field.parts[i]) for i in field.data]) if field.data else np.zeros(0)
+        return [field.parts[i][0].item() for i in field.data]
     return field.contents()
-
-
-def _read_kv_section(path: str) -> dict[str, Any]:
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise GGUFError(path, f"cannot open: {e.strerror}") from None
-    with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        size = len(mm)
-        pos = 0
-
-        def take(n: int) -> int:
-            nonlocal pos
-            if n < 0 or pos + n > size:
-                raise GGUFError(path, f"truncated metadata at byte {pos}")
-            start = pos
-            pos += n
-            return start
-
-        def scalar(fmt: str) -> Any:
-            return struct.unpack_from(fmt, mm, take(struct.calcsize(fmt)))[0]
-
-        def string() -> str:
-            n = scalar("<Q")
-            s = take(n)
-            return mm[s:s + n].decode("utf-8", "surrogateescape")
-
-        def value(vtype: int, keep: bool) -> Any:
-            if vtype == _STRING:
-                return string()
-            if vtype in _SCALAR:
-                return scalar(_SCALAR[vtype])
-            if vtype != _ARRAY:
-                raise GGUFError(path, f"unknown metadata value type {vtype}")
-            etype, count = scalar("<I"), scalar("<Q")
-            if etype == _STRING:
-                out = [string() for _ in range(count)] if keep else None
-                if not keep:
-                    for _ in range(count):
-                        take(scalar("<Q"))
-                return out
-            if etype not in _NP_DTYPE:
-                raise GGUFError(path, f"unsupported metadata array type {etype}")
-            dt = np.dtype(_NP_DTYPE[etype])
-            s = take(count * dt.itemsize)
-            return np.frombuffer(mm, dt, count, s).copy() if keep else None
-
-        if size < 24 or mm[:4] != b"GGUF":
-            raise GGUFError(path, "not a GGUF file (bad magic)")
-        take(4)
-        version = scalar("<I")
-        if version < 2:
-            raise GGUFError(path, f"GGUF version {version} is not supported")
-        scalar("<Q")  # tensor count
-        n_kv = scalar("<Q")
-        out: dict[str, Any] = {}
-        for _ in range(n_kv):
-            key = string()
-            vtype = scalar("<I")
-            keep = _wanted(key)
-            v = value(vtype, keep)
-            if keep:
-                out[key] = v
-        return out
 
 
 # ---------------------------------------------------------------------------------
@@ -175,20 +109,27 @@ class Tokenizer:
         if tokens is None or len(tokens) == 0:
             raise GGUFError(name, "tokenizer.ggml.tokens is missing")
         n = len(tokens)
-        self.tokens: list[str] = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
-        self.token_to_id: dict[str, int] = {}
-        for i, t in enumerate(self.tokens):
-            if self.token_to_id.setdefault(t, i) != i:
-                raise GGUFError(name, f"duplicate token {t!r} in vocabulary")
+        self.tokens: list[str] = list(tokens)
+        if not all(self.tokens):
+            self.tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(self.tokens)]
+        self.token_to_id: dict[str, int] = dict(zip(self.tokens, range(n)))
+        if len(self.token_to_id) != n:
+            dup = next(t for i, t in enumerate(self.tokens) if self.token_to_id[t] != i)
+            raise GGUFError(name, f"duplicate token {dup!r} in vocabulary")
         scores = meta.get("tokenizer.ggml.scores")
         self.scores = np.zeros(n, np.float32) if scores is None else np.asarray(scores, np.float32)[:n]
         types = meta.get("tokenizer.ggml.token_type")
         types = np.ones(n, np.int32) if types is None else np.asarray(types, np.int32)[:n]
         if len(self.scores) < n or len(types) < n:
             raise GGUFError(name, "scores or token_type shorter than the token list")
-        self.attrs = np.array([_TYPE_TO_ATTR.get(int(t), 0) for t in types], np.int32)
+        lut = np.zeros(8, np.int32)
+        for t, attr in _TYPE_TO_ATTR.items():
+            lut[t] = attr
+        self.attrs = lut[np.where((types >= 0) & (types < 8), types, 0)]
 
         is_spm = self.model == "llama"
+        self.architecture = meta.get("general.architecture")
+        self.chat_template: str | None = meta.get("tokenizer.chat_template")
         self.pre = str(meta.get("tokenizer.ggml.pre", "default")) if not is_spm else "default"
         self.add_space_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", is_spm))
         self.add_bos = is_spm or self.pre in ADD_BOS_DEFAULT
@@ -289,16 +230,9 @@ class Tokenizer:
             self._pretok = PreTokenizer(self.pre)
         except ValueError as e:
             raise GGUFError(self.name, str(e)) from None
-        # GPT-2 byte <-> printable unicode mapping.
-        keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-        table = {b: b for b in keep}
-        extra = 0
-        for b in range(256):
-            if b not in table:
-                table[b] = 256 + extra
-                extra += 1
-        self._byte_encoder = str.maketrans({b: chr(c) for b, c in table.items()})
-        self._byte_decoder = {chr(c): b for b, c in table.items()}
+        table = bytes_to_unicode()
+        self._byte_encoder = str.maketrans({b: ord(c) for b, c in table.items()})
+        self._byte_decoder = {c: b for b, c in table.items()}
         self._word_cache: dict[str, list[int]] = {}
 
     # -- properties ---------------------------------------------------------------
@@ -364,13 +298,13 @@ class Tokenizer:
         present = self._present_specials(text, rx)
         if not present:
             return [text]
-        mark = next(c for c in ("\x00", "\uffff", "\U0010fffe", "\U0010ffff") if c not in text)
+        mark = _sentinel(text, present)
         ws = " \t\n\v\f\r"
         masked = text
         cut: list[tuple[int, int]] = []  # (position, token id)
         for i in ids:
             tok = self.tokens[i]
-            if tok not in present or mark in tok or tok not in masked:
+            if tok not in present or tok not in masked:
                 continue
             m = len(tok)
             pieces = masked.split(tok)
@@ -435,9 +369,10 @@ class Tokenizer:
         return hit
 
     def _sorted_special_texts(self, rx: re.Pattern) -> list[str]:
+        """Texts of the special tokens `rx` matches, sorted (for prefix searches)."""
         texts = self._special_texts.get(rx.pattern)
         if texts is None:
-            ids = next(v[1] for v in self._special_rx.values() if v[0] is rx)
+            ids = next(ids for pattern, ids in self._special_rx.values() if pattern is rx)
             texts = sorted(self.tokens[i] for i in ids)
             self._special_texts[rx.pattern] = texts
         return texts
@@ -533,9 +468,11 @@ class Tokenizer:
         return ids
 
     def _bpe_merge(self, syms: list[str]) -> list[str]:
+        """Merge the lowest-rank adjacent pair (leftmost on ties) until none is left."""
+        return self._bpe_merge_heap(syms) if len(syms) > 64 else self._bpe_merge_small(syms)
+
+    def _bpe_merge_small(self, syms: list[str]) -> list[str]:
         ranks = self.ranks
-        if len(syms) > 64:
-            return self._bpe_merge_heap(syms)
         while len(syms) > 1:
             best, best_rank = -1, None
             for i in range(len(syms) - 1):
@@ -625,6 +562,29 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+def _sentinel(text: str, tokens: Iterable[str]) -> str:
+    """A character that occurs neither in `text` nor in any of `tokens`."""
+    tokens = list(tokens)
+    for cp in itertools.chain((0, 0xFFFF), range(0xF0000, 0xF1000)):
+        c = chr(cp)
+        if c not in text and not any(c in t for t in tokens):
+            return c
+    raise ValueError("text uses every sentinel character the tokenizer could mask with")
+
+
+@functools.lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character map used by byte-level BPE vocabularies."""
+    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    table = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
 
 
 def _trie_pattern(words: list[str]) -> str:

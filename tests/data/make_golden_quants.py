@@ -78,6 +78,9 @@ def golden_inputs() -> "dict[str, np.ndarray]":
     rows.append(rng.standard_normal((4, n)) * np.array([[1e-6], [1e-9], [1e-14], [1e-17]]))
     # few distinct values (ties in the searches)
     rows.append(np.round(rng.standard_normal((2, n)) * 3))
+    # extremes: sums of squares overflow to inf, and magnitudes spanning 1e-35..1e35
+    rows.append(rng.choice([-1.0, 1.0], (1, n)) * 3e37)
+    rows.append(np.exp(rng.uniform(-80, 80, (1, n))) * rng.choice([-1.0, 1.0], (1, n)))
     x = np.concatenate(rows).astype(np.float32)
     imatrix = (rng.uniform(0, 1, n) ** 3 * 10).astype(np.float32)
     imatrix_sparse = np.where(rng.uniform(0, 1, n) < 0.4, 0.0, rng.lognormal(0, 2, n)).astype(np.float32)
@@ -140,6 +143,7 @@ def main() -> int:
 
     lib = load_ggml()
     inputs = golden_inputs()
+    np.seterr(all="ignore")
     out = {"inputs_sha256": np.array(inputs_digest(inputs)),
            "ggml_source": np.array(f"llama-cpp-python {llama_cpp.__version__}")}
     for name, type_id in TYPES:
