@@ -66,8 +66,10 @@ struct model_weights {
 
 class llama_model {
 public:
+    // precise: linear layers keep float32 activations (matmul_precise.h) instead of
+    // converting them to the weights' dot types as ggml does.
     llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                int32_t kv_type);
+                int32_t kv_type, bool precise = false);
 
     const model_hparams& hparams() const { return hp_; }
     int64_t n_ctx() const { return n_ctx_; }
@@ -75,6 +77,7 @@ public:
     int64_t n_past() const { return n_past_; }
     int n_threads() const { return pool_.size(); }
     const kv_cache& cache() const { return kv_; }
+    bool precise() const { return precise_; }
 
     // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
     // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
@@ -102,11 +105,13 @@ private:
     void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
     void attention(int64_t layer, int64_t n_tokens);
     rope_params layer_rope(int64_t layer) const;
+    void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
 
     model_hparams hp_;
     model_weights w_;
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
+    bool precise_;
     thread_pool pool_;
     kv_cache kv_;
 

@@ -5,6 +5,17 @@
 
 namespace pyggml {
 
+float dot_f32(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+    }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     double ss = 0.0;
     for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
@@ -77,9 +88,7 @@ void attend_head(const float* q, const float* k, int64_t k_stride, const float* 
                  int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
                  float* out) {
     for (int64_t j = 0; j < n_keys; ++j) {
-        const float* kj = k + j * k_stride;
-        float acc = 0.0f;
-        for (int64_t d = 0; d < head_dim_k; ++d) acc += q[d] * kj[d];
+        float acc = dot_f32(q, k + j * k_stride, head_dim_k);
         if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
         scores[j] = acc;
     }

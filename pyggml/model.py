@@ -96,14 +96,22 @@ def _hparams(path, meta, tensors):
     rope_scale = 1.0
     scaling = key("rope.scaling.type", "none")
     if scaling == "linear":
-        rope_scale = 1.0 / float(key("rope.scaling.factor", 1.0))
+        factor = float(key("rope.scaling.factor", 1.0) or 1.0)
+        rope_scale = 1.0 / factor if factor > 0 else 1.0
     elif scaling not in ("none", ""):
         raise GGUFError(path, f"rope scaling {scaling!r} is not supported")
     n_swa = int(key("attention.sliding_window", 0)) if spec.swa_pattern else 0
-    pattern = int(key("attention.sliding_window_pattern", spec.swa_pattern)) if n_swa else 0
     base_swa = float(key("rope.freq_base_swa", spec.rope_base_swa or rope_base))
-    # llama.cpp: with pattern n, layer il is sliding-window unless il % n == n - 1
-    layer_swa = [1 if pattern and il % pattern < pattern - 1 else 0 for il in range(n_layer)]
+    layer_swa = [0] * n_layer
+    if n_swa:
+        pattern = key("attention.sliding_window_pattern", spec.swa_pattern)
+        if isinstance(pattern, list):  # one flag per layer, true = sliding window
+            if len(pattern) < n_layer:
+                raise GGUFError(path, f"{arch}.attention.sliding_window_pattern has fewer than {n_layer} flags")
+            layer_swa = [1 if p else 0 for p in pattern[:n_layer]]
+        else:  # llama.cpp's set_swa_pattern(n): every n-th layer is global; 0: all sliding
+            n = int(pattern)
+            layer_swa = [1 if n == 0 or il % n < n - 1 else 0 for il in range(n_layer)]
     return {
         "arch": arch,
         "n_vocab": int(tensors["token_embd.weight"][2][1]),
@@ -170,12 +178,16 @@ class Model:
         kv_type: str = "f16",
         context_shift: bool = False,
         n_keep: int = 0,
+        precise: bool = False,
     ) -> "Model":
         """Map `path` (no copy) and build the model.
 
         kv_type: "f16" (default), "q8_0" or "f32". n_threads: None uses every physical
         core. context_shift: when the context is full, drop the older half of the
         tokens after the first n_keep instead of raising ContextFullError.
+        precise: keep activations in float32 in every matrix product (slower; for
+        checking against a float reference) instead of converting them to the
+        weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
         """
         if kv_type not in KV_TYPES:
             raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
@@ -192,6 +204,7 @@ class Model:
                 int(n_batch),
                 int(n_threads or 0),
                 int(KV_TYPES[kv_type]),
+                bool(precise),
             )
         except ValueError as e:
             raise GGUFError(path, str(e)) from e
