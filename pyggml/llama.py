@@ -327,7 +327,7 @@ class Llama:
         prompt_tokens = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         result = self.create_completion(
             prompt_tokens, max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
-            typical_p=typical_p, logprobs=top_logprobs if logprobs else None, stop=stop,
+            typical_p=typical_p, logprobs=(top_logprobs or 0) if logprobs else None, stop=stop,
             frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, repeat_penalty=repeat_penalty,
             top_k=top_k, stream=stream, seed=seed, tfs_z=tfs_z, mirostat_mode=mirostat_mode, model=model,
             logits_processor=logits_processor, grammar=grammar, logit_bias=logit_bias,

@@ -91,6 +91,14 @@ def test_logprobs_of_generated_tokens(llm):
     assert all(abs(max(t.values()) - v) < 1e-6 for t, v in zip(lp["top_logprobs"], lp["token_logprobs"]))
 
 
+def test_chat_logprobs(llm):
+    out = llm.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=2, temperature=0,
+                                     logprobs=True, top_logprobs=3)
+    content = out["choices"][0]["logprobs"]["content"]
+    assert len(content) == out["usage"]["completion_tokens"]
+    assert all(1 <= len(c["top_logprobs"]) <= 4 and c["logprob"] <= 0 for c in content)
+
+
 def test_chat_completion_shapes(llm):
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
     out = llm.create_chat_completion(msgs, max_tokens=4, temperature=0)
