@@ -349,3 +349,32 @@ def test_real_model_greedy_continuation_matches_reference(which, request):
            if c.token is not None]
     ref = ReferenceModel(path, cache_weights=False).logits(prompt + out[:-1])[len(prompt) - 1:]
     _assert_greedy_choices(ref, out, tol=2e-2)
+
+
+# -- the two Model methods generation relies on ----------------------------------------------
+
+
+def test_model_truncate_bounds(synthetic):
+    m = Model.load(synthetic["qwen2"], n_ctx=16, n_threads=1)
+    m.eval([3, 4, 5])
+    with pytest.raises(ValueError):
+        m.truncate(4)
+    with pytest.raises(ValueError):
+        m.truncate(-1)
+    m.truncate(1)
+    assert m.n_past == 1
+
+
+def test_model_embed_is_the_normed_state_the_output_matrix_reads(untied):
+    import gguf
+
+    path = untied["qwen2"]
+    m = Model.load(path, n_ctx=16, n_threads=1)
+    toks = [5, 17, 42, 7]
+    hidden = m.embed(toks)
+    assert hidden.shape == (4, m.hparams["n_embd"]) and m.n_past == 4
+    m.reset()
+    logits = m.eval(toks, all_logits=True)
+    out = next(t for t in gguf.GGUFReader(path).tensors if t.name == "output.weight")
+    w = np.asarray(out.data, dtype=np.float32).reshape(m.n_vocab, -1)
+    np.testing.assert_allclose(hidden @ w.T, logits, rtol=1e-3, atol=1e-3)
