@@ -90,6 +90,17 @@ void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits,
     }
 }
 
+void llama_model::eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd) {
+    embd_out_ = embd;
+    try {
+        eval(tokens, n_tokens, false, nullptr);
+    } catch (...) {
+        embd_out_ = nullptr;
+        throw;
+    }
+    embd_out_ = nullptr;
+}
+
 void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logits, float* logits) {
     const int64_t E = hp_.n_embd, F = hp_.n_ff;
     const int64_t q_dim = hp_.n_head * hp_.head_dim_k;
@@ -170,6 +181,13 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     }
     n_past_ += T;
 
+    if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
+        parallel_rows(pool_, T, [&](int64_t t) {
+            rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
+        });
+        embd_out_ += T * E;
+        return;
+    }
     if (!logits) return;
     // output rows: every token, or only the last one
     const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;

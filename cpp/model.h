@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "kv_cache.h"
@@ -83,11 +84,22 @@ public:
     // otherwise (1, n_vocab) for the last token. Throws when the context would overflow.
     void eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
 
+    // Like eval, but writes the hidden states after the final norm (what llama.cpp calls
+    // embeddings) instead of logits: embd (n_tokens, n_embd).
+    void eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd);
+
     // Drops positions [n_keep, n_keep + n_discard) from the cache, moves the rest down
     // and re-rotates their keys to the new positions.
     void shift_context(int64_t n_keep, int64_t n_discard);
 
     void reset() { n_past_ = 0; }
+
+    // Forgets every cached position from n_past on (0 <= n_past <= n_past()): the next
+    // eval continues at position n_past, overwriting the dropped slots.
+    void truncate(int64_t n_past) {
+        if (n_past < 0 || n_past > n_past_) throw std::out_of_range("truncate: need 0 <= n_past <= cached tokens");
+        n_past_ = n_past;
+    }
 
 private:
     void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
@@ -117,6 +129,7 @@ private:
     std::vector<float> vf_;     // (n_ctx, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (n_batch, n_rot) cos/sin per position
     std::vector<float> scores_;   // (n_threads, n_ctx)
+    float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
 };
 
 }  // namespace pyggml
