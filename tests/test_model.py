@@ -212,7 +212,7 @@ def test_weight_shape_mismatch_is_a_gguf_error(tmp_path):
     from conftest import write_gguf
 
     ref = ReferenceModel(path)
-    tensors = {t.name: ref.weight(t.name) for t in ref.reader.tensors}
+    tensors = {name: ref.weight(name) for name in ref.tensors}
     meta["llama.feed_forward_length"] = meta["llama.feed_forward_length"] * 2
     bad = write_gguf(tmp_path / "bad2.gguf", tensors, meta, arch="llama")
     with pytest.raises(GGUFError, match="ffn_gate.weight: expected shape"):
