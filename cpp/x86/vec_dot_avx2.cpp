@@ -528,6 +528,19 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
 }
 PYGGML_NT_DISPATCH(dot_q6_K)
 
+// Q3_K: the 16 six-bit scales minus 32 as int8, unpacked in four 32-bit words
+// (the same rule as unpack_scales_q3_K).
+inline __m128i scales_q3_K(const uint8_t* q) {
+    constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    uint32_t a[3];
+    std::memcpy(a, q, 12);
+    const __m128i sc = _mm_set_epi32(int(((a[1] >> 4) & kmask2) | (((a[2] >> 6) & kmask1) << 4)),
+                                     int(((a[0] >> 4) & kmask2) | (((a[2] >> 4) & kmask1) << 4)),
+                                     int((a[1] & kmask2) | (((a[2] >> 2) & kmask1) << 4)),
+                                     int((a[0] & kmask2) | ((a[2] & kmask1) << 4)));
+    return _mm_sub_epi8(sc, _mm_set1_epi8(32));
+}
+
 template <int NT>
 void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_q3_K* x = static_cast<const block_q3_K*>(vx);
@@ -539,14 +552,14 @@ void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
     }
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     for (int i = 0; i < n / QK_K; ++i) {
-        int8_t sc8[16];
-        unpack_scales_q3_K(x[i].scales, sc8);
-        const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc8));
+        const __m128i scales = scales_q3_K(x[i].scales);
         const __m256i hmask = loadu(x[i].hmask);
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const __m256i bits = loadu(x[i].qs + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
                 const int c = 4 * h + k;
                 const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
@@ -589,8 +602,10 @@ void dot_q2_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const __m256i bits = loadu(x[i].qs + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
                 const int c = 4 * h + k;
                 const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
