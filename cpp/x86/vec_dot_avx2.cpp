@@ -29,8 +29,9 @@ namespace {
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // All 65536 fp16 values as float32, built once. A lookup costs one load instead of
-// three vector-pipe operations (insert, convert, move), which matters in the 32-element
-// block kernels where the two scales per block are a third of the work.
+// three vector-pipe operations (insert, convert, move). Used for the activation scales,
+// whose few distinct entries stay in L1; weight scales, streamed from memory, would
+// scatter lookups over the table and miss, so they go through F16C.
 const float* fp16_table() {
     static const float* const table = [] {
         static float t[1 << 16];
@@ -219,7 +220,7 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
     auto step = [&](int ib, int a) __attribute__((always_inline)) {
         const __m256i qx = Decode(x[ib]);
         const __m256i ax = _mm256_sign_epi8(qx, qx);
-        const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
+        const __m256 dx = _mm256_set1_ps(h2f(x[ib].d));
         for (int t = 0; t < NT; ++t) {
             const __m256i sy = _mm256_sign_epi8(loadu(y[t][ib].qs), qx);
             const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
@@ -268,7 +269,7 @@ inline __m256i unsigned_q5_0(const block_q5_0& b) {
 }
 
 template <typename B, __m256i (*DecodeU)(const B&), int Offset>
-void dot_offset_2rows(int n, float* s, const B* x0, const B* x1, const block_q8_0* y) {
+void dot_offset_2rows(int n, float* s0, float* s1, const B* x0, const B* x1, const block_q8_0* y) {
     constexpr int A = kAccumulators<1>;
     const float* fp16 = fp16_table();
     __m256 acc0[A], acc1[A];
@@ -282,8 +283,8 @@ void dot_offset_2rows(int n, float* s, const B* x0, const B* x1, const block_q8_
                                              _mm256_set1_epi16(1));
         const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x1[ib]), yv), off),
                                              _mm256_set1_epi16(1));
-        acc0[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(fp16 + x0[ib].d), dy), _mm256_cvtepi32_ps(p0), acc0[a]);
-        acc1[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(fp16 + x1[ib].d), dy), _mm256_cvtepi32_ps(p1), acc1[a]);
+        acc0[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x0[ib].d)), dy), _mm256_cvtepi32_ps(p0), acc0[a]);
+        acc1[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x1[ib].d)), dy), _mm256_cvtepi32_ps(p1), acc1[a]);
     };
     const int nb = n / 32;
     int ib = 0;
@@ -292,23 +293,26 @@ void dot_offset_2rows(int n, float* s, const B* x0, const B* x1, const block_q8_
         for (int a = 0; a < A; ++a) step(ib + a, a);
     }
     for (; ib < nb; ++ib) step(ib, 0);
-    s[0] = hsum_8(sum_accumulators<1>(acc0));
-    s[1] = hsum_8(sum_accumulators<1>(acc1));
+    *s0 = hsum_8(sum_accumulators<1>(acc0));
+    *s1 = hsum_8(sum_accumulators<1>(acc1));
 }
 
 // nt == 1 with several rows: pairs of rows share the activation work; else as usual.
+// Row i is paired with row i + nr / 2, so each of the two weight streams stays
+// sequential in memory (adjacent pairs would make two strided streams, which the
+// hardware prefetchers follow badly).
 template <typename B, __m256i (*DecodeU)(const B&), int Offset,
           void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
 void dot_offset_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
+    if (nt != 1 || nr < 2) return Rows(n, s, bs, x, bx, nr, y, by, nt);
     const char* xb = static_cast<const char*>(x);
-    int r = 0;
-    for (; r + 2 <= nr; r += 2) {
-        dot_offset_2rows<B, DecodeU, Offset>(n, s + r, reinterpret_cast<const B*>(xb + r * bx),
-                                             reinterpret_cast<const B*>(xb + (r + 1) * bx),
+    const int half = nr / 2;
+    for (int r = 0; r < half; ++r) {
+        dot_offset_2rows<B, DecodeU, Offset>(n, s + r, s + r + half, reinterpret_cast<const B*>(xb + r * bx),
+                                             reinterpret_cast<const B*>(xb + (r + half) * bx),
                                              static_cast<const block_q8_0*>(y));
     }
-    if (r < nr) Rows(n, s + r, bs, xb + r * bx, bx, nr - r, y, by, 1);
+    if (nr % 2) Rows(n, s + nr - 1, bs, xb + (nr - 1) * bx, bx, 1, y, by, 1);
 }
 
 PYGGML_NT_DISPATCH(dot_q4_0_single)
@@ -343,8 +347,8 @@ void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
     }
     auto step = [&](int ib, int a) __attribute__((always_inline)) {
         const __m256i qx = Decode(x[ib]);
-        const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
-        const float mx = fp16[x[ib].m];
+        const __m256 dx = _mm256_set1_ps(h2f(x[ib].d));
+        const float mx = h2f(x[ib].m);
         for (int t = 0; t < NT; ++t) {
             const __m256i p = dot_u8_pairs(qx, loadu(y[t][ib].qs));
             const __m256 d = _mm256_mul_ps(dx, _mm256_broadcast_ss(fp16 + y[t][ib].d));
@@ -524,6 +528,19 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
 }
 PYGGML_NT_DISPATCH(dot_q6_K)
 
+// Q3_K: the 16 six-bit scales minus 32 as int8, unpacked in four 32-bit words
+// (the same rule as unpack_scales_q3_K).
+inline __m128i scales_q3_K(const uint8_t* q) {
+    constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    uint32_t a[3];
+    std::memcpy(a, q, 12);
+    const __m128i sc = _mm_set_epi32(int(((a[1] >> 4) & kmask2) | (((a[2] >> 6) & kmask1) << 4)),
+                                     int(((a[0] >> 4) & kmask2) | (((a[2] >> 4) & kmask1) << 4)),
+                                     int((a[1] & kmask2) | (((a[2] >> 2) & kmask1) << 4)),
+                                     int((a[0] & kmask2) | ((a[2] & kmask1) << 4)));
+    return _mm_sub_epi8(sc, _mm_set1_epi8(32));
+}
+
 template <int NT>
 void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_q3_K* x = static_cast<const block_q3_K*>(vx);
@@ -535,14 +552,14 @@ void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
     }
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     for (int i = 0; i < n / QK_K; ++i) {
-        int8_t sc8[16];
-        unpack_scales_q3_K(x[i].scales, sc8);
-        const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc8));
+        const __m128i scales = scales_q3_K(x[i].scales);
         const __m256i hmask = loadu(x[i].hmask);
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const __m256i bits = loadu(x[i].qs + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
                 const int c = 4 * h + k;
                 const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
@@ -585,8 +602,10 @@ void dot_q2_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const __m256i bits = loadu(x[i].qs + 32 * h);
+#pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
                 const int c = 4 * h + k;
                 const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
