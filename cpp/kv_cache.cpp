@@ -18,8 +18,10 @@ kv_cache::kv_cache(int32_t type, int64_t n_layer, int64_t n_ctx, int64_t k_dim, 
     }
     k_row_bytes_ = row_size(*traits_, k_dim);
     v_row_bytes_ = row_size(*traits_, v_dim);
-    k_.assign(size_t(n_layer * n_ctx) * k_row_bytes_, 0);
-    v_.assign(size_t(n_layer * n_ctx) * v_row_bytes_, 0);
+    k_bytes_ = size_t(n_layer * n_ctx) * k_row_bytes_;
+    v_bytes_ = size_t(n_layer * n_ctx) * v_row_bytes_;
+    k_.reset(new uint8_t[k_bytes_]);  // uninitialised on purpose (see kv_cache.h)
+    v_.reset(new uint8_t[v_bytes_]);
 }
 
 void kv_cache::store(int64_t layer, int64_t p0, int64_t n, const float* k, const float* v) {
@@ -44,11 +46,6 @@ void kv_cache::move(int64_t dst, int64_t src, int64_t n) {
         std::memmove(k_row(l, dst), k_row(l, src), size_t(n) * k_row_bytes_);
         std::memmove(v_row(l, dst), v_row(l, src), size_t(n) * v_row_bytes_);
     }
-}
-
-void kv_cache::clear() {
-    std::memset(k_.data(), 0, k_.size());
-    std::memset(v_.data(), 0, v_.size());
 }
 
 }  // namespace pyggml

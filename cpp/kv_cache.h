@@ -2,11 +2,13 @@
 //
 // Rows are stored in F32, F16 or Q8_0 and converted to float32 when read back for
 // attention. Positions are cache slots: slot p holds the token at position p.
+// The storage is left uninitialised: only slots below n_past are ever read, and pages
+// of the cache that were never written do not take up memory.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "type_traits.h"
 
@@ -19,7 +21,7 @@ public:
 
     int32_t type() const { return type_; }
     int64_t n_ctx() const { return n_ctx_; }
-    size_t bytes() const { return k_.size() + v_.size(); }
+    size_t bytes() const { return k_bytes_ + v_bytes_; }
 
     // Stores n rows of keys (n, k_dim) and values (n, v_dim) at slots [p0, p0 + n).
     void store(int64_t layer, int64_t p0, int64_t n, const float* k, const float* v);
@@ -31,20 +33,18 @@ public:
     // Moves slots [src, src + n) of every layer to [dst, dst + n) (dst < src).
     void move(int64_t dst, int64_t src, int64_t n);
 
-    void clear();
-
 private:
-    uint8_t* k_row(int64_t layer, int64_t p) { return k_.data() + (layer * n_ctx_ + p) * k_row_bytes_; }
-    uint8_t* v_row(int64_t layer, int64_t p) { return v_.data() + (layer * n_ctx_ + p) * v_row_bytes_; }
-    const uint8_t* k_row(int64_t layer, int64_t p) const { return k_.data() + (layer * n_ctx_ + p) * k_row_bytes_; }
-    const uint8_t* v_row(int64_t layer, int64_t p) const { return v_.data() + (layer * n_ctx_ + p) * v_row_bytes_; }
+    uint8_t* k_row(int64_t layer, int64_t p) { return k_.get() + (layer * n_ctx_ + p) * k_row_bytes_; }
+    uint8_t* v_row(int64_t layer, int64_t p) { return v_.get() + (layer * n_ctx_ + p) * v_row_bytes_; }
+    const uint8_t* k_row(int64_t layer, int64_t p) const { return k_.get() + (layer * n_ctx_ + p) * k_row_bytes_; }
+    const uint8_t* v_row(int64_t layer, int64_t p) const { return v_.get() + (layer * n_ctx_ + p) * v_row_bytes_; }
 
     int32_t type_;
     const type_traits* traits_;
     int64_t n_layer_, n_ctx_, k_dim_, v_dim_;
-    size_t k_row_bytes_, v_row_bytes_;
-    std::vector<uint8_t> k_;  // (n_layer, n_ctx, k_row_bytes)
-    std::vector<uint8_t> v_;  // (n_layer, n_ctx, v_row_bytes)
+    size_t k_row_bytes_, v_row_bytes_, k_bytes_, v_bytes_;
+    std::unique_ptr<uint8_t[]> k_;  // (n_layer, n_ctx, k_row_bytes)
+    std::unique_ptr<uint8_t[]> v_;  // (n_layer, n_ctx, v_row_bytes)
 };
 
 }  // namespace pyggml

@@ -42,20 +42,31 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
       kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
     if (int64_t(w_.layers.size()) != hp_.n_layer) throw std::invalid_argument("one weight set per layer is needed");
-    const int64_t B = n_batch_;
-    x_.resize(B * hp_.n_embd);
-    h_.resize(B * hp_.n_embd);
-    o_.resize(B * hp_.n_embd);
-    q_.resize(B * hp_.n_head * hp_.head_dim_k);
-    k_.resize(B * hp_.n_head_kv * hp_.head_dim_k);
-    v_.resize(B * hp_.n_head_kv * hp_.head_dim_v);
-    att_.resize(B * hp_.n_head * hp_.head_dim_v);
-    gate_.resize(B * hp_.n_ff);
-    up_.resize(B * hp_.n_ff);
-    kf_.resize(n_ctx * hp_.n_head_kv * hp_.head_dim_k);
-    vf_.resize(n_ctx * hp_.n_head_kv * hp_.head_dim_v);
-    rope_cs_.resize(B * hp_.n_rot);
-    scores_.resize(size_t(pool_.size()) * n_ctx);
+}
+
+void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
+    if (n_tokens > batch_cap_) {
+        const int64_t B = n_tokens;
+        x_.resize(B * hp_.n_embd);
+        h_.resize(B * hp_.n_embd);
+        o_.resize(B * hp_.n_embd);
+        q_.resize(B * hp_.n_head * hp_.head_dim_k);
+        k_.resize(B * hp_.n_head_kv * hp_.head_dim_k);
+        v_.resize(B * hp_.n_head_kv * hp_.head_dim_v);
+        att_.resize(B * hp_.n_head * hp_.head_dim_v);
+        gate_.resize(B * hp_.n_ff);
+        up_.resize(B * hp_.n_ff);
+        rope_cs_.resize(B * hp_.n_rot);
+        batch_cap_ = B;
+    }
+    if (n_kv > kv_cap_) {
+        // grow geometrically so decoding does not reallocate at every token
+        const int64_t N = std::min(n_ctx_, std::max(n_kv, 2 * kv_cap_));
+        kf_.resize(N * hp_.n_head_kv * hp_.head_dim_k);
+        vf_.resize(N * hp_.n_head_kv * hp_.head_dim_v);
+        scores_.resize(size_t(pool_.size()) * N);
+        kv_cap_ = N;
+    }
 }
 
 rope_params llama_model::layer_rope(int64_t layer) const {
@@ -107,6 +118,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
     const int64_t v_dim = hp_.n_head_kv * hp_.head_dim_v;
     const type_traits* et = get_type_traits(w_.token_embd.type);
+    reserve_scratch(T, n_past_ + T);
 
     // token embeddings (T, E)
     parallel_rows(pool_, T, [&](int64_t t) {
@@ -227,7 +239,7 @@ void llama_model::attention(int64_t il, int64_t T) {
         const int64_t off = k0 - kv0;
         attend_head(q_.data() + t * q_dim + h * hdk, kf_.data() + off * k_dim + kvh * hdk, k_dim,
                     vf_.data() + off * v_dim + kvh * hdv, v_dim, p1 + 1 - k0, hdk, hdv, hp_.attn_logit_softcap,
-                    scores_.data() + size_t(ith) * n_ctx_, att_.data() + t * o_dim + h * hdv);
+                    scores_.data() + size_t(ith) * kv_cap_, att_.data() + t * o_dim + h * hdv);
     };
     const int64_t n_items = T * hp_.n_head;
     if (pool_.size() == 1) {
@@ -244,6 +256,7 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
         throw std::invalid_argument("shift_context: need 0 <= n_keep and n_keep + n_discard <= n_past");
     }
     const int64_t n_move = n_past_ - n_keep - n_discard;
+    reserve_scratch(0, n_move);
     kv_.move(n_keep, n_keep + n_discard, n_move);
     const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
     std::vector<float> cs(hp_.n_rot);

@@ -106,6 +106,8 @@ private:
     void attention(int64_t layer, int64_t n_tokens);
     rope_params layer_rope(int64_t layer) const;
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
+    // Grows the scratch buffers to hold n_tokens tokens and n_kv cached positions.
+    void reserve_scratch(int64_t n_tokens, int64_t n_kv);
 
     model_hparams hp_;
     model_weights w_;
@@ -115,20 +117,21 @@ private:
     thread_pool pool_;
     kv_cache kv_;
 
-    // scratch, sized for n_batch tokens
-    std::vector<float> x_;      // (n_batch, n_embd) residual stream
-    std::vector<float> h_;      // (n_batch, n_embd) normed input of a block
-    std::vector<float> q_;      // (n_batch, n_head * head_dim_k)
-    std::vector<float> k_;      // (n_batch, n_head_kv * head_dim_k)
-    std::vector<float> v_;      // (n_batch, n_head_kv * head_dim_v)
-    std::vector<float> att_;    // (n_batch, n_head * head_dim_v)
-    std::vector<float> o_;      // (n_batch, n_embd)
-    std::vector<float> gate_;   // (n_batch, n_ff)
-    std::vector<float> up_;     // (n_batch, n_ff)
-    std::vector<float> kf_;     // (n_ctx, n_head_kv * head_dim_k) keys of one layer as float
-    std::vector<float> vf_;     // (n_ctx, n_head_kv * head_dim_v)
-    std::vector<float> rope_cs_;  // (n_batch, n_rot) cos/sin per position
-    std::vector<float> scores_;   // (n_threads, n_ctx)
+    // scratch, grown on demand up to n_batch tokens and n_ctx positions
+    int64_t batch_cap_ = 0, kv_cap_ = 0;
+    std::vector<float> x_;      // (batch_cap, n_embd) residual stream
+    std::vector<float> h_;      // (batch_cap, n_embd) normed input of a block
+    std::vector<float> q_;      // (batch_cap, n_head * head_dim_k)
+    std::vector<float> k_;      // (batch_cap, n_head_kv * head_dim_k)
+    std::vector<float> v_;      // (batch_cap, n_head_kv * head_dim_v)
+    std::vector<float> att_;    // (batch_cap, n_head * head_dim_v)
+    std::vector<float> o_;      // (batch_cap, n_embd)
+    std::vector<float> gate_;   // (batch_cap, n_ff)
+    std::vector<float> up_;     // (batch_cap, n_ff)
+    std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
+    std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
+    std::vector<float> rope_cs_;  // (batch_cap, n_rot) cos/sin per position
+    std::vector<float> scores_;   // (n_threads, kv_cap)
     float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
 };
 

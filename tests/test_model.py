@@ -283,3 +283,14 @@ def test_real_gemma_peak_rss(gemma_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     grown, size, kv = (int(v) for v in out.stdout.split())
     assert grown < (size + kv) * 1.10, (grown, size, kv)
+
+
+def test_bench_command_prints_pp_and_tg(synth, capsys):
+    from pyggml.cli import main
+
+    path, _ = synth["llama"]
+    assert main(["bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "--no-llama-cpp"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "| pyggml" in line]
+    assert [r.split("|")[6].strip() for r in rows] == ["pp8", "tg4"]
+    assert all(float(r.split("|")[7].split("±")[0]) > 0 for r in rows)
