@@ -23,14 +23,14 @@ const entry kTypes[] = {
     {GGML_TYPE_Q5_1, {"Q5_1", QK5_1, sizeof(block_q5_1), true, dequantize_row_q5_1, quantize_q5_1, false}},
     {GGML_TYPE_Q8_0, {"Q8_0", QK8_0, sizeof(block_q8_0), true, dequantize_row_q8_0, quantize_q8_0, false}},
     {GGML_TYPE_Q8_1, {"Q8_1", QK8_1, sizeof(block_q8_1), true, dequantize_row_q8_1, quantize_q8_1, false}},
-    {GGML_TYPE_Q2_K, {"Q2_K", QK_K, sizeof(block_q2_K), true, nullptr, nullptr, false}},
-    {GGML_TYPE_Q3_K, {"Q3_K", QK_K, sizeof(block_q3_K), true, nullptr, nullptr, false}},
-    {GGML_TYPE_Q4_K, {"Q4_K", QK_K, sizeof(block_q4_K), true, nullptr, nullptr, false}},
-    {GGML_TYPE_Q5_K, {"Q5_K", QK_K, sizeof(block_q5_K), true, nullptr, nullptr, false}},
-    {GGML_TYPE_Q6_K, {"Q6_K", QK_K, sizeof(block_q6_K), true, nullptr, nullptr, false}},
-    {GGML_TYPE_Q8_K, {"Q8_K", QK_K, sizeof(block_q8_K), true, nullptr, nullptr, false}},
-    {GGML_TYPE_IQ4_NL, {"IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, nullptr, nullptr, false}},
-    {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, nullptr, nullptr, false}},
+    {GGML_TYPE_Q2_K, {"Q2_K", QK_K, sizeof(block_q2_K), true, dequantize_row_q2_K, quantize_q2_K, true}},
+    {GGML_TYPE_Q3_K, {"Q3_K", QK_K, sizeof(block_q3_K), true, dequantize_row_q3_K, quantize_q3_K, true}},
+    {GGML_TYPE_Q4_K, {"Q4_K", QK_K, sizeof(block_q4_K), true, dequantize_row_q4_K, quantize_q4_K, true}},
+    {GGML_TYPE_Q5_K, {"Q5_K", QK_K, sizeof(block_q5_K), true, dequantize_row_q5_K, quantize_q5_K, true}},
+    {GGML_TYPE_Q6_K, {"Q6_K", QK_K, sizeof(block_q6_K), true, dequantize_row_q6_K, quantize_q6_K, true}},
+    {GGML_TYPE_Q8_K, {"Q8_K", QK_K, sizeof(block_q8_K), true, dequantize_row_q8_K, quantize_q8_K, false}},
+    {GGML_TYPE_IQ4_NL, {"IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, dequantize_row_iq4_nl, quantize_iq4_nl, true}},
+    {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, dequantize_row_iq4_xs, quantize_iq4_xs, true}},
 };
 
 }  // namespace
