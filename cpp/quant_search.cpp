@@ -361,15 +361,17 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-// ggml: best_index_int8 (branch-free binary search on midpoints, doubled to stay exact)
+// ggml: best_index_int8 (binary search, then the nearer of the two bracketing values)
 int best_index_int8(int n, const int8_t* val, float x) {
-    const float x2 = x + x;
-    int idx = 0;
-    for (int step = n >> 1; step > 0; step >>= 1) {
-        const int j = idx + step;
-        idx = (x2 >= float(val[j - 1] + val[j])) ? j : idx;
+    if (x <= val[0]) return 0;
+    if (x >= val[n - 1]) return n - 1;
+    int ml = 0, mu = n - 1;
+    while (mu - ml > 1) {
+        const int mav = (ml + mu) / 2;
+        if (x < val[mav]) mu = mav;
+        else ml = mav;
     }
-    return idx;
+    return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
 
 }  // namespace pyggml

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "fp16.h"
+#include "quant_search.h"
 #include "quants.h"
 
 namespace pyggml {
@@ -240,17 +241,126 @@ void dequantize_row_q8_1(const void* vx, float* y, int64_t k) {
     }
 }
 
-size_t quantize_q4_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    return quantize_rows<block_q4_0, quantize_row_q4_0_ref>(src, dst, nrow, n_per_row);
+// ---------------------------------------------------------------- importance-weighted rows
+//
+// ggml's quantize_row_q4_0_impl .. quantize_row_q5_1_impl: with an importance vector qw
+// (one weight per column), each block's levels come from make_qx_quants (symmetric types)
+// or make_qkx3_quants (types with a min) under weights qw * sqrt(sigma2 + x^2), sigma2
+// being the row's mean square.
+
+namespace {
+
+float row_sigma2(const float* x, int64_t n_per_row) {
+    float sum_x2 = 0;
+    for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
+    return sum_x2 / n_per_row;
 }
-size_t quantize_q4_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    return quantize_rows<block_q4_1, quantize_row_q4_1_ref>(src, dst, nrow, n_per_row);
+
+inline void importance_weights(const float* xb, const float* qw, float sigma2, float* weight) {
+    for (int j = 0; j < 32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
 }
-size_t quantize_q5_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    return quantize_rows<block_q5_0, quantize_row_q5_0_ref>(src, dst, nrow, n_per_row);
+
+// Pack 32 5-bit levels into the low nibbles and the 32-bit high-bit mask of Q5_0/Q5_1.
+template <typename L_t>
+inline void pack_5bit(const L_t* L, uint8_t* qs, uint8_t* qh_out) {
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t xi0 = uint8_t(L[j]);
+        const uint8_t xi1 = uint8_t(L[j + 16]);
+        qs[j] = uint8_t((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+        qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
+        qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+    }
+    std::memcpy(qh_out, &qh, sizeof(qh));
 }
-size_t quantize_q5_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    return quantize_rows<block_q5_1, quantize_row_q5_1_ref>(src, dst, nrow, n_per_row);
+
+// ggml quantize_row_q4_0_impl (quant_weights given)
+void quantize_row_q4_0_impl(const float* x, block_q4_0* y, int64_t n_per_row, const float* quant_weights) {
+    float weight[QK4_0];
+    int8_t L[QK4_0];
+    const float sigma2 = row_sigma2(x, n_per_row);
+    for (int64_t ib = 0; ib < n_per_row / QK4_0; ++ib) {
+        const float* xb = x + QK4_0 * ib;
+        importance_weights(xb, quant_weights + QK4_0 * ib, sigma2, weight);
+        const float d = make_qx_quants(QK4_0, 8, xb, L, 1, weight);
+        y[ib].d = fp32_to_fp16(d);
+        for (int j = 0; j < 16; ++j) y[ib].qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
+    }
+}
+
+// ggml quantize_row_q4_1_impl (quant_weights given)
+void quantize_row_q4_1_impl(const float* x, block_q4_1* y, int64_t n_per_row, const float* quant_weights) {
+    float weight[QK4_1];
+    uint8_t L[QK4_1], Laux[QK4_1];
+    const float sigma2 = row_sigma2(x, n_per_row);
+    for (int64_t ib = 0; ib < n_per_row / QK4_1; ++ib) {
+        const float* xb = x + QK4_1 * ib;
+        importance_weights(xb, quant_weights + QK4_1 * ib, sigma2, weight);
+        float min;
+        const float d = make_qkx3_quants(QK4_1, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
+        y[ib].d = fp32_to_fp16(d);
+        y[ib].m = fp32_to_fp16(-min);
+        for (int j = 0; j < 16; ++j) y[ib].qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
+    }
+}
+
+// ggml quantize_row_q5_0_impl (quant_weights given)
+void quantize_row_q5_0_impl(const float* x, block_q5_0* y, int64_t n_per_row, const float* quant_weights) {
+    float weight[QK5_0];
+    int8_t L[QK5_0];
+    const float sigma2 = row_sigma2(x, n_per_row);
+    for (int64_t ib = 0; ib < n_per_row / QK5_0; ++ib) {
+        const float* xb = x + QK5_0 * ib;
+        importance_weights(xb, quant_weights + QK5_0 * ib, sigma2, weight);
+        const float d = make_qx_quants(QK5_0, 16, xb, L, 1, weight);
+        y[ib].d = fp32_to_fp16(d);
+        pack_5bit(L, y[ib].qs, y[ib].qh);
+    }
+}
+
+// ggml quantize_row_q5_1_impl (quant_weights given)
+void quantize_row_q5_1_impl(const float* x, block_q5_1* y, int64_t n_per_row, const float* quant_weights) {
+    float weight[QK5_1];
+    uint8_t L[QK5_1], Laux[QK5_1];
+    const float sigma2 = row_sigma2(x, n_per_row);
+    for (int64_t ib = 0; ib < n_per_row / QK5_1; ++ib) {
+        const float* xb = x + QK5_1 * ib;
+        importance_weights(xb, quant_weights + QK5_1 * ib, sigma2, weight);
+        float min;
+        const float d = make_qkx3_quants(QK5_1, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
+        y[ib].d = fp32_to_fp16(d);
+        y[ib].m = fp32_to_fp16(-min);
+        pack_5bit(L, y[ib].qs, y[ib].qh);
+    }
+}
+
+// ggml quantize_qX_Y: the reference rows without an importance vector, else the _impl rows.
+template <typename Block, void (*RowRef)(const float*, Block*, int64_t),
+          void (*RowImpl)(const float*, Block*, int64_t, const float*)>
+size_t quantize_rows_weighted(const float* src, void* dst, int64_t nrow, int64_t n_per_row,
+                              const float* imatrix) {
+    if (!imatrix) return quantize_rows<Block, RowRef>(src, dst, nrow, n_per_row);
+    const size_t row_bytes = size_t(n_per_row / 32) * sizeof(Block);
+    char* out = static_cast<char*>(dst);
+    for (int64_t r = 0; r < nrow; ++r) {
+        RowImpl(src + r * n_per_row, reinterpret_cast<Block*>(out + r * row_bytes), n_per_row, imatrix);
+    }
+    return size_t(nrow) * row_bytes;
+}
+
+}  // namespace
+
+size_t quantize_q4_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_rows_weighted<block_q4_0, quantize_row_q4_0_ref, quantize_row_q4_0_impl>(src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q4_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_rows_weighted<block_q4_1, quantize_row_q4_1_ref, quantize_row_q4_1_impl>(src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q5_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_rows_weighted<block_q5_0, quantize_row_q5_0_ref, quantize_row_q5_0_impl>(src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_q5_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_rows_weighted<block_q5_1, quantize_row_q5_1_ref, quantize_row_q5_1_impl>(src, dst, nrow, n_per_row, imatrix);
 }
 size_t quantize_q8_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
     return quantize_rows<block_q8_0, quantize_row_q8_0_ref>(src, dst, nrow, n_per_row);
