@@ -10,12 +10,42 @@ tensor needs to be in memory at a time.
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 
 import gguf
 import numpy as np
 
 from .types import GGMLType
+
+
+_ARRAY_DTYPES = {
+    gguf.GGUFValueType.UINT8: "<u1", gguf.GGUFValueType.INT8: "<i1", gguf.GGUFValueType.UINT16: "<u2",
+    gguf.GGUFValueType.INT16: "<i2", gguf.GGUFValueType.UINT32: "<u4", gguf.GGUFValueType.INT32: "<i4",
+    gguf.GGUFValueType.FLOAT32: "<f4", gguf.GGUFValueType.UINT64: "<u8", gguf.GGUFValueType.INT64: "<i8",
+    gguf.GGUFValueType.FLOAT64: "<f8", gguf.GGUFValueType.BOOL: "<u1",
+}
+
+
+class _Writer(gguf.GGUFWriter):
+    """GGUFWriter packing big metadata arrays (vocabularies) in bulk rather than item by item."""
+
+    def _pack_val(self, val, vtype, add_vtype, sub_type=None):
+        if vtype != gguf.GGUFValueType.ARRAY or isinstance(val, (bytes, bytearray)) or len(val) < 64 \
+                or self.endianess != gguf.GGUFEndian.LITTLE:
+            return super()._pack_val(val, vtype, add_vtype, sub_type)
+        if sub_type is None:
+            sub_type = gguf.GGUFValueType.get_type(val[0])
+        head = struct.pack("<I", vtype) if add_vtype else b""
+        head += struct.pack("<IQ", sub_type, len(val))
+        if sub_type == gguf.GGUFValueType.STRING:
+            parts = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in val]
+            pack = struct.Struct("<Q").pack
+            return head + b"".join(pack(len(p)) + p for p in parts)
+        dtype = _ARRAY_DTYPES.get(sub_type)
+        if dtype is None:
+            return super()._pack_val(val, vtype, add_vtype, sub_type)
+        return head + np.asarray(val).astype(dtype).tobytes()
 
 
 class GGUFOutput:
@@ -28,7 +58,7 @@ class GGUFOutput:
             raise FileNotFoundError(f"{directory}: output directory does not exist")
         fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".part", dir=directory)
         os.close(fd)
-        self.writer = gguf.GGUFWriter(self.tmp, arch)
+        self.writer = _Writer(self.tmp, arch)
         self._expected: list = []
         self._n_written = 0
 

@@ -61,6 +61,83 @@ def _pad(tokens, scores, types, n_vocab: int):
         types.append(UNUSED)
 
 
+def _varint(buf: bytes, pos: int):
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return result, pos
+
+
+def _piece_types(proto: bytes, path: str) -> list:
+    """The type of every piece in a serialized SentencePiece ModelProto (field 1, its field 3).
+
+    The sentencepiece Python API has no IsUserDefined; the types match GGUF's token types
+    (NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6).
+    """
+    types, pos = [], 0
+    try:
+        while pos < len(proto):
+            key, pos = _varint(proto, pos)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                _, pos = _varint(proto, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                n, pos = _varint(proto, pos)
+                if field == 1:
+                    types.append(_piece_type(proto[pos:pos + n]))
+                pos += n
+            else:
+                raise ValueError(f"unexpected wire type {wire}")
+    except ValueError as e:
+        raise CheckpointError(path, f"malformed SentencePiece model: {e}") from None
+    return types
+
+
+def _piece_type(piece: bytes) -> int:
+    # a piece is: 1 (string), then 2 (float score), then 3 (type, omitted when NORMAL)
+    if piece[:1] == b"\x0a":
+        n, pos = _varint(piece, 1)
+        pos += n
+        if piece[pos:pos + 1] == b"\x15":
+            pos += 5
+        if pos == len(piece):
+            return NORMAL
+        if piece[pos:pos + 1] == b"\x18" and pos + 2 == len(piece):
+            return piece[pos + 1]
+    return _piece_type_general(piece)
+
+
+def _piece_type_general(piece: bytes) -> int:
+    t, pos = NORMAL, 0
+    while pos < len(piece):
+        key, pos = _varint(piece, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            v, pos = _varint(piece, pos)
+            if field == 3:
+                t = int(v)
+        elif wire == 2:
+            n, pos = _varint(piece, pos)
+            pos += n
+        elif wire == 5:
+            pos += 4
+        elif wire == 1:
+            pos += 8
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    return t
+
+
 def sentencepiece_vocab(ckpt: Checkpoint, n_vocab: int, add_space_prefix: bool | None = None) -> Vocab:
     try:
         from sentencepiece import SentencePieceProcessor
@@ -72,20 +149,11 @@ def sentencepiece_vocab(ckpt: Checkpoint, n_vocab: int, add_space_prefix: bool |
         sp.LoadFromFile(path)
     except (OSError, RuntimeError) as e:
         raise CheckpointError(path, f"not a SentencePiece model: {e}") from None
-    tokens, scores, types = [], [], []
-    for i in range(sp.vocab_size()):
-        tokens.append(sp.IdToPiece(i))
-        scores.append(float(sp.GetScore(i)))
-        t = NORMAL
-        if sp.IsUnknown(i):
-            t = UNKNOWN
-        if sp.IsControl(i):
-            t = CONTROL
-        if sp.IsUnused(i):
-            t = UNUSED
-        if sp.IsByte(i):
-            t = BYTE
-        types.append(t)
+    tokens = [sp.IdToPiece(i) for i in range(sp.vocab_size())]
+    scores = [float(sp.GetScore(i)) for i in range(sp.vocab_size())]
+    types = _piece_types(sp.serialized_model_proto(), path)
+    if len(types) != len(tokens):
+        raise CheckpointError(path, f"has {len(tokens)} pieces but {len(types)} piece records")
     added = ckpt.read_json("added_tokens.json") or {}
     for text, idx in sorted(added.items(), key=lambda kv: kv[1]):
         if idx == len(tokens):
@@ -100,6 +168,15 @@ def sentencepiece_vocab(ckpt: Checkpoint, n_vocab: int, add_space_prefix: bool |
         raise CheckpointError(path, f"has {len(tokens)} tokens but the embedding table only {n_vocab} rows")
     _pad(tokens, scores, types, n_vocab)
     special = gguf.SpecialVocab(ckpt.dir, load_merges=False, n_vocab=n_vocab)
+    by_text = {t: i for i, t in enumerate(tokens)}
+    tok_cfg = ckpt.read_json("tokenizer_config.json") or {}
+    for typ, sid in (("unk", sp.unk_id()), ("bos", sp.bos_id()), ("eos", sp.eos_id()), ("pad", sp.pad_id())):
+        entry = tok_cfg.get(f"{typ}_token")
+        text = entry.get("content") if isinstance(entry, dict) else entry
+        if not 0 <= sid < len(tokens) and isinstance(text, str):
+            sid = by_text.get(text, -1)  # special pieces may be CONTROL rather than UNKNOWN etc.
+        if 0 <= sid < len(tokens):
+            special.special_token_ids.setdefault(typ, sid)
     return Vocab("llama", "default", tokens, scores, types, special, add_space_prefix)
 
 
