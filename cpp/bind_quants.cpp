@@ -16,8 +16,8 @@ using namespace pyggml;
 
 namespace {
 
-const type_traits& traits_or_throw(int32_t type) {
-    const type_traits* t = get_type_traits(type);
+const type_traits& traits_or_throw(int32_t type, bool reference = false) {
+    const type_traits* t = reference ? get_type_traits_ref(type) : get_type_traits(type);
     if (!t) throw py::value_error("unknown ggml type id " + std::to_string(type));
     return *t;
 }
@@ -52,8 +52,8 @@ py::list type_table() {
 // src: (n_rows, n_per_row) float32, C-contiguous. Returns (n_rows, row_bytes) uint8.
 py::array_t<uint8_t> quantize(int32_t type, py::array_t<float, py::array::c_style> src,
                               std::optional<py::array_t<float, py::array::c_style>> imatrix,
-                              int n_threads) {
-    const type_traits& t = traits_or_throw(type);
+                              int n_threads, bool reference) {
+    const type_traits& t = traits_or_throw(type, reference);
     if (!t.quantize) throw py::value_error(std::string(t.name) + " cannot be quantized");
     if (src.ndim() != 2) throw py::value_error("quantize expects a 2-D float32 array");
     const int64_t n_rows = src.shape(0), n_per_row = src.shape(1);
@@ -98,8 +98,8 @@ py::array_t<uint8_t> quantize(int32_t type, py::array_t<float, py::array::c_styl
 
 // data: contiguous bytes of n_rows rows. Returns (n_rows, n_per_row) float32.
 py::array_t<float> dequantize(int32_t type, py::buffer data, int64_t n_rows, int64_t n_per_row,
-                              int n_threads) {
-    const type_traits& t = traits_or_throw(type);
+                              int n_threads, bool reference) {
+    const type_traits& t = traits_or_throw(type, reference);
     if (!t.to_float) throw py::value_error(std::string(t.name) + " cannot be dequantized");
     check_row_length(t, n_per_row);
     if (n_rows < 0) throw py::value_error("negative row count");
@@ -133,7 +133,9 @@ py::array_t<float> dequantize(int32_t type, py::buffer data, int64_t n_rows, int
 void pyggml::bind_quants(py::module_& m) {
     m.def("type_table", &type_table, "List of dicts describing every tensor type");
     m.def("quantize", &quantize, py::arg("type"), py::arg("src"), py::arg("imatrix") = py::none(),
-          py::arg("n_threads") = 0);
+          py::arg("n_threads") = 0, py::arg("reference") = false,
+          "Quantize rows; reference=True forces the scalar reference code (for tests)");
     m.def("dequantize", &dequantize, py::arg("type"), py::arg("data"), py::arg("n_rows"),
-          py::arg("n_per_row"), py::arg("n_threads") = 0);
+          py::arg("n_per_row"), py::arg("n_threads") = 0, py::arg("reference") = false,
+          "Dequantize rows; reference=True forces the scalar reference code (for tests)");
 }

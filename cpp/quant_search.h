@@ -42,7 +42,7 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
 
 // ggml best_index_int8: index of the value of the sorted grid val[0..n) nearest to x
 // (a tie picks the upper value; NaN picks the last). This is the binary-search form of
-// the ggml the golden bytes come from; newer ggml compares doubled midpoints instead,
+// the ggml the golden bytes come from; some later ggml versions compare doubled midpoints,
 // which differs only for NaN and rounding-level ties.
 int best_index_int8(int n, const int8_t* val, float x);
 

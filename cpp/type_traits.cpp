@@ -1,6 +1,7 @@
 // type_traits.cpp: the table of tensor types (see type_traits.h).
 #include "type_traits.h"
 
+#include "cpu_features.h"
 #include "quants.h"
 
 namespace pyggml {
@@ -33,13 +34,49 @@ const entry kTypes[] = {
     {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, dequantize_row_iq4_xs, quantize_iq4_xs, true}},
 };
 
-}  // namespace
+constexpr int kTypeCount = sizeof(kTypes) / sizeof(kTypes[0]);
 
-const type_traits* get_type_traits(int32_t type) {
-    for (const entry& e : kTypes) {
-        if (e.id == type) return &e.traits;
+// The reference table with each conversion replaced by the fastest bit-identical
+// variant this CPU runs. Built once, on first use, and never changed afterwards.
+struct dispatched_table {
+    entry types[kTypeCount];
+    dispatched_table() {
+        for (int i = 0; i < kTypeCount; ++i) types[i] = kTypes[i];
+#if defined(__x86_64__)
+        const cpu_features& f = get_cpu_features();
+        if (!(f.avx2 && f.f16c)) return;
+        for (entry& e : types) {
+            type_traits& t = e.traits;
+            switch (e.id) {
+                case GGML_TYPE_F16: t.to_float = dequantize_row_f16_avx2; t.quantize = quantize_f16_avx2; break;
+                case GGML_TYPE_BF16: t.to_float = dequantize_row_bf16_avx2; break;
+                case GGML_TYPE_Q4_0: t.to_float = dequantize_row_q4_0_avx2; t.quantize = quantize_q4_0_avx2; break;
+                case GGML_TYPE_Q4_1: t.to_float = dequantize_row_q4_1_avx2; t.quantize = quantize_q4_1_avx2; break;
+                case GGML_TYPE_Q5_0: t.to_float = dequantize_row_q5_0_avx2; t.quantize = quantize_q5_0_avx2; break;
+                case GGML_TYPE_Q5_1: t.to_float = dequantize_row_q5_1_avx2; t.quantize = quantize_q5_1_avx2; break;
+                case GGML_TYPE_Q8_0: t.to_float = dequantize_row_q8_0_avx2; t.quantize = quantize_q8_0_avx2; break;
+                case GGML_TYPE_Q8_1: t.quantize = quantize_q8_1_avx2; break;
+                default: break;
+            }
+        }
+#endif
+    }
+};
+
+const type_traits* find(const entry* table, int32_t type) {
+    for (int i = 0; i < kTypeCount; ++i) {
+        if (table[i].id == type) return &table[i].traits;
     }
     return nullptr;
 }
+
+}  // namespace
+
+const type_traits* get_type_traits(int32_t type) {
+    static const dispatched_table table;
+    return find(table.types, type);
+}
+
+const type_traits* get_type_traits_ref(int32_t type) { return find(kTypes, type); }
 
 }  // namespace pyggml

@@ -48,8 +48,11 @@ struct type_traits {
     bool uses_imatrix;       // quantize() takes the importance vector into account
 };
 
-// Null for an id the runtime does not know.
+// Null for an id the runtime does not know. Conversions are the fastest variants this
+// CPU runs (SIMD twins, bit-identical to the reference).
 const type_traits* get_type_traits(int32_t type);
+// The same table with the scalar reference conversions, for tests and as the oracle.
+const type_traits* get_type_traits_ref(int32_t type);
 
 inline size_t row_size(const type_traits& t, int64_t n) {
     return size_t(n / t.blck_size) * t.type_size;

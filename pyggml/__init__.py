@@ -1,9 +1,11 @@
 """pyggml: run and quantize GGUF language models on the CPU."""
 
+from . import models
 from .errors import GGUFError, PyggmlError
+from .gguf_file import GGUFFile, TensorInfo
 from .quants import dequantize, quantize
 from .types import GGMLType
 
 __version__ = "0.1.0"
 
-__all__ = ["GGMLType", "GGUFError", "PyggmlError", "dequantize", "quantize", "__version__"]
+__all__ = ["GGMLType", "GGUFError", "GGUFFile", "TensorInfo", "models", "PyggmlError", "dequantize", "quantize", "__version__"]

@@ -33,6 +33,12 @@ def main(argv: "list[str] | None" = None) -> int:
     except KeyboardInterrupt:
         print("pyggml: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into a reader that stopped early (`pyggml info | head`): not an error.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

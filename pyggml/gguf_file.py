@@ -68,6 +68,16 @@ class TensorInfo:
     n_bytes: int
     offset: int
 
+    @property
+    def n_rows(self) -> int:
+        """Rows of shape[-1] elements (the product of the other axes)."""
+        return self.n_elements // self.shape[-1]
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one row in this tensor's type."""
+        return self.type.row_size(self.shape[-1])
+
 
 class _HeaderParser:
     """A bounds-checked cursor over the mapped file that reads the GGUF header."""
@@ -256,9 +266,11 @@ def _parse(buf: memoryview, path: str):
     kv_count = p.u64("metadata count")
     left = p.size - p.pos
     if kv_count * _MIN_KV_BYTES > left:
-        raise p.fail(f"metadata count {kv_count} cannot fit in the {left} bytes after the header")
+        raise p.fail(f"metadata count {kv_count} cannot fit in the {left} bytes after the header "
+                     "(corrupt count or truncated file)")
     if tensor_count * _MIN_TENSOR_INFO_BYTES > left:
-        raise p.fail(f"tensor count {tensor_count} cannot fit in the {left} bytes after the header")
+        raise p.fail(f"tensor count {tensor_count} cannot fit in the {left} bytes after the header "
+                     "(corrupt count or truncated file)")
 
     metadata: dict = {}
     for i in range(kv_count):
