@@ -13,11 +13,11 @@ llama.cpp does: control and unknown ones only when parse_special is on.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import heapq
-import mmap
 import os
 import re
-import struct
 from collections.abc import Mapping
 from typing import Any, Iterable
 
@@ -56,23 +56,21 @@ _SPACE = "\u2581"  # SentencePiece's escaped space
 # ---------------------------------------------------------------------------------
 # Metadata
 
-_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
-           11: "<q", 12: "<d"}
-_NP_DTYPE = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1",
-             10: "<u8", 11: "<i8", 12: "<f8"}
-_STRING, _ARRAY = 8, 9
+_ARRAY, _STRING = 9, 8
 
 
 def read_tokenizer_metadata(source: Any) -> dict[str, Any]:
-    """The tokenizer.* and general.* key/values of a GGUF file, as Python values.
+    """The tokenizer.* and general.* key/values of a GGUF, as plain Python values.
 
-    `source` is a path (parsed here directly: gguf.GGUFReader needs tens of seconds
-    on a 262k-entry vocabulary), a gguf.GGUFReader (or anything with `.fields` of
-    ReaderFields), or a mapping of key -> value. Arrays come back as lists of str
-    or numpy arrays.
+    `source` is a path (read with pyggml.GGUFFile), a pyggml.GGUFFile or anything
+    with a `.metadata` mapping, a gguf.GGUFReader (anything with `.fields`), or a
+    mapping of key -> value.
     """
     if isinstance(source, (str, os.PathLike)):
-        return _read_kv_section(os.fspath(source))
+        from .gguf_file import GGUFFile
+
+        with GGUFFile(source) as f:
+            return {k: v for k, v in f.metadata.items() if _wanted(k)}
     fields = getattr(source, "fields", None)
     if fields is not None:
         return {k: _field_value(f) for k, f in fields.items() if _wanted(k)}
@@ -87,76 +85,12 @@ def _wanted(key: str) -> bool:
 
 
 def _field_value(field: Any) -> Any:
-    # gguf.ReaderField: types[0] is the value type, data indexes parts.
+    """Value of a gguf.ReaderField (types[0] is the value type, data indexes parts)."""
     if field.types and field.types[0] == _ARRAY:
         if field.types[-1] == _STRING:
             return [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data]
-        return np.concatenate([np.asarray(field.parts[i]) for i in field.data]) if field.data else np.zeros(0)
+        return [field.parts[i][0].item() for i in field.data]
     return field.contents()
-
-
-def _read_kv_section(path: str) -> dict[str, Any]:
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise GGUFError(path, f"cannot open: {e.strerror}") from None
-    with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        size = len(mm)
-        pos = 0
-
-        def take(n: int) -> int:
-            nonlocal pos
-            if n < 0 or pos + n > size:
-                raise GGUFError(path, f"truncated metadata at byte {pos}")
-            start = pos
-            pos += n
-            return start
-
-        def scalar(fmt: str) -> Any:
-            return struct.unpack_from(fmt, mm, take(struct.calcsize(fmt)))[0]
-
-        def string() -> str:
-            n = scalar("<Q")
-            s = take(n)
-            return mm[s:s + n].decode("utf-8", "surrogateescape")
-
-        def value(vtype: int, keep: bool) -> Any:
-            if vtype == _STRING:
-                return string()
-            if vtype in _SCALAR:
-                return scalar(_SCALAR[vtype])
-            if vtype != _ARRAY:
-                raise GGUFError(path, f"unknown metadata value type {vtype}")
-            etype, count = scalar("<I"), scalar("<Q")
-            if etype == _STRING:
-                out = [string() for _ in range(count)] if keep else None
-                if not keep:
-                    for _ in range(count):
-                        take(scalar("<Q"))
-                return out
-            if etype not in _NP_DTYPE:
-                raise GGUFError(path, f"unsupported metadata array type {etype}")
-            dt = np.dtype(_NP_DTYPE[etype])
-            s = take(count * dt.itemsize)
-            return np.frombuffer(mm, dt, count, s).copy() if keep else None
-
-        if size < 24 or mm[:4] != b"GGUF":
-            raise GGUFError(path, "not a GGUF file (bad magic)")
-        take(4)
-        version = scalar("<I")
-        if version < 2:
-            raise GGUFError(path, f"GGUF version {version} is not supported")
-        scalar("<Q")  # tensor count
-        n_kv = scalar("<Q")
-        out: dict[str, Any] = {}
-        for _ in range(n_kv):
-            key = string()
-            vtype = scalar("<I")
-            keep = _wanted(key)
-            v = value(vtype, keep)
-            if keep:
-                out[key] = v
-        return out
 
 
 # ---------------------------------------------------------------------------------
@@ -174,20 +108,27 @@ class Tokenizer:
         if tokens is None or len(tokens) == 0:
             raise GGUFError(name, "tokenizer.ggml.tokens is missing")
         n = len(tokens)
-        self.tokens: list[str] = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
-        self.token_to_id: dict[str, int] = {}
-        for i, t in enumerate(self.tokens):
-            if self.token_to_id.setdefault(t, i) != i:
-                raise GGUFError(name, f"duplicate token {t!r} in vocabulary")
+        self.tokens: list[str] = list(tokens)
+        if not all(self.tokens):
+            self.tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(self.tokens)]
+        self.token_to_id: dict[str, int] = dict(zip(self.tokens, range(n)))
+        if len(self.token_to_id) != n:
+            dup = next(t for i, t in enumerate(self.tokens) if self.token_to_id[t] != i)
+            raise GGUFError(name, f"duplicate token {dup!r} in vocabulary")
         scores = meta.get("tokenizer.ggml.scores")
         self.scores = np.zeros(n, np.float32) if scores is None else np.asarray(scores, np.float32)[:n]
         types = meta.get("tokenizer.ggml.token_type")
         types = np.ones(n, np.int32) if types is None else np.asarray(types, np.int32)[:n]
         if len(self.scores) < n or len(types) < n:
             raise GGUFError(name, "scores or token_type shorter than the token list")
-        self.attrs = np.array([_TYPE_TO_ATTR.get(int(t), 0) for t in types], np.int32)
+        lut = np.zeros(8, np.int32)
+        for t, attr in _TYPE_TO_ATTR.items():
+            lut[t] = attr
+        self.attrs = lut[np.where((types >= 0) & (types < 8), types, 0)]
 
         is_spm = self.model == "llama"
+        self.architecture = meta.get("general.architecture")
+        self.chat_template: str | None = meta.get("tokenizer.chat_template")
         self.pre = str(meta.get("tokenizer.ggml.pre", "default")) if not is_spm else "default"
         self.add_space_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", is_spm))
         self.add_bos = is_spm or self.pre in ADD_BOS_DEFAULT
@@ -214,12 +155,15 @@ class Tokenizer:
         # Longest first, as llama.cpp partitions the text.
         self._special = sorted(special.tolist(), key=lambda i: -len(self.tokens[i].encode("utf-8", "surrogateescape")))
         self._special_rx = {flag: self._special_regex(flag) for flag in (False, True)}
+        self._overlap_cache: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        self._special_texts: dict[str, list[str]] = {}
 
         if is_spm:
             self._byte_tokens = [self._spm_byte_token(b) for b in range(256)]
         else:
             self._init_bpe(meta)
         self._pieces: list[bytes | None] = [None] * n
+        self._native: Any = False  # C++ SentencePiece vocabulary, built lazily
 
     # -- construction helpers -----------------------------------------------------
 
@@ -259,11 +203,12 @@ class Tokenizer:
         self.eog_ids = frozenset(eog)
 
     def _special_regex(self, parse_special: bool) -> tuple[re.Pattern | None, list[int]]:
+        """(regex matching the longest special token at a position, ids in cut order)."""
         skip = 0 if parse_special else (ATTR_CONTROL | ATTR_UNKNOWN)
         ids = [i for i in self._special if not (self.attrs[i] & skip)]
         if not ids:
             return None, []
-        return re.compile("|".join(re.escape(self.tokens[i]) for i in ids)), ids
+        return re.compile(_trie_pattern([self.tokens[i] for i in ids])), ids
 
     def _spm_byte_token(self, b: int) -> int:
         i = self.token_to_id.get(f"<0x{b:02X}>")
@@ -284,16 +229,9 @@ class Tokenizer:
             self._pretok = PreTokenizer(self.pre)
         except ValueError as e:
             raise GGUFError(self.name, str(e)) from None
-        # GPT-2 byte <-> printable unicode mapping.
-        keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-        table = {b: b for b in keep}
-        extra = 0
-        for b in range(256):
-            if b not in table:
-                table[b] = 256 + extra
-                extra += 1
-        self._byte_encoder = str.maketrans({b: chr(c) for b, c in table.items()})
-        self._byte_decoder = {chr(c): b for b, c in table.items()}
+        table = bytes_to_unicode()
+        self._byte_encoder = str.maketrans({b: ord(c) for b, c in table.items()})
+        self._byte_decoder = {c: b for b, c in table.items()}
         self._word_cache: dict[str, list[int]] = {}
 
     # -- properties ---------------------------------------------------------------
@@ -347,54 +285,118 @@ class Tokenizer:
         return out
 
     def _partition(self, text: str, parse_special: bool) -> list[str | int]:
-        """Cut special tokens out of the text: longest token first, leftmost match."""
+        """Cut special tokens out of the text as llama.cpp does: one token at a time,
+        longest first, each splitting every text fragment at its leftmost matches.
+
+        Cut-out text is overwritten with a sentinel character that no token contains,
+        so str.split on the whole masked text splits every fragment at once.
+        """
         rx, ids = self._special_rx[parse_special]
-        if rx is None or rx.search(text) is None:
+        if rx is None:
             return [text]
-        frags: list[str | int] = [text]
         present = self._present_specials(text, rx)
+        if not present:
+            return [text]
+        mark = next(c for c in ("\x00", "\uffff", "\U0010fffe", "\U0010ffff") if c not in text)
+        ws = " \t\n\v\f\r"
+        masked = text
+        cut: list[tuple[int, int]] = []  # (position, token id)
         for i in ids:
             tok = self.tokens[i]
-            if tok not in present:
+            if tok not in present or mark in tok or tok not in masked:
                 continue
+            m = len(tok)
+            pieces = masked.split(tok)
             lstrip, rstrip = self.attrs[i] & ATTR_LSTRIP, self.attrs[i] & ATTR_RSTRIP
-            new: list[str | int] = []
-            for frag in frags:
-                if isinstance(frag, int) or tok not in frag:
-                    new.append(frag)
-                    continue
-                parts = frag.split(tok)
-                for k, part in enumerate(parts):
-                    if k > 0:
-                        new.append(i)
-                    if lstrip and k < len(parts) - 1:
-                        part = part.rstrip(" \t\n\v\f\r")
-                    if rstrip and k > 0:
-                        part = part.lstrip(" \t\n\v\f\r")
-                    if part:
-                        new.append(part)
-            frags = new
-        return frags
+            pos = 0
+            for k in range(len(pieces) - 1):
+                piece = pieces[k]
+                if lstrip:  # whitespace left of the token goes too
+                    kept = piece.rstrip(ws)
+                    piece = kept + mark * (len(piece) - len(kept))
+                if rstrip and k > 0:
+                    kept = piece.lstrip(ws)
+                    piece = mark * (len(piece) - len(kept)) + kept
+                pieces[k] = piece
+                pos += len(piece)
+                cut.append((pos, i))
+                pos += m
+            if rstrip:
+                kept = pieces[-1].lstrip(ws)
+                pieces[-1] = mark * (len(pieces[-1]) - len(kept)) + kept
+            masked = (mark * m).join(pieces)
+        frags: list[tuple[int, str | int]] = [
+            (mt.start(), text[mt.start():mt.end()]) for mt in re.finditer(f"[^{mark}]+", masked)]
+        frags.extend(cut)
+        frags.sort(key=lambda f: f[0])
+        return [f for _, f in frags]
 
     def _present_specials(self, text: str, rx: re.Pattern) -> set[str]:
-        """Every special token text that occurs in `text` (overlaps included)."""
-        found = set()
-        for m in self._lookahead(rx).finditer(text):
-            longest = m.group(1)
-            for k in range(1, len(longest) + 1):
-                p = longest[:k]
-                if p in self.token_to_id:
-                    found.add(p)
+        """Every special token text that occurs in `text`, overlapping ones included.
+
+        A regex scan finds non-overlapping longest matches L. Any other occurring
+        token lies inside some L or starts inside one and runs past its end; the
+        latter are checked with a plain substring search.
+        """
+        found: set[str] = set()
+        for longest in set(rx.findall(text)):
+            inside, crossing = self._overlaps(rx, longest)
+            found.update(inside)
+            found.update(t for t in crossing if t in text)
         return found
 
-    def _lookahead(self, rx: re.Pattern) -> re.Pattern:
-        cache = self.__dict__.setdefault("_lookahead_cache", {})
-        if rx.pattern not in cache:
-            cache[rx.pattern] = re.compile(f"(?=({rx.pattern}))")
-        return cache[rx.pattern]
+    def _overlaps(self, rx: re.Pattern, longest: str) -> tuple[list[str], list[str]]:
+        """Special tokens inside `longest`, and those starting inside it that are longer."""
+        key = (rx.pattern, longest)
+        hit = self._overlap_cache.get(key)
+        if hit is not None:
+            return hit
+        texts = self._sorted_special_texts(rx)
+        names = set(texts)
+        n = len(longest)
+        inside = {longest[a:b] for a in range(n) for b in range(a + 1, n + 1) if longest[a:b] in names}
+        crossing = set()
+        for j in range(1, n):
+            suffix = longest[j:]
+            k = bisect.bisect_left(texts, suffix)
+            while k < len(texts) and texts[k].startswith(suffix):
+                if len(texts[k]) > len(suffix):
+                    crossing.add(texts[k])
+                k += 1
+        hit = (sorted(inside), sorted(crossing - inside))
+        self._overlap_cache[key] = hit
+        return hit
+
+    def _sorted_special_texts(self, rx: re.Pattern) -> list[str]:
+        texts = self._special_texts.get(rx.pattern)
+        if texts is None:
+            ids = next(v[1] for v in self._special_rx.values() if v[0] is rx)
+            texts = sorted(self.tokens[i] for i in ids)
+            self._special_texts[rx.pattern] = texts
+        return texts
+
+    def _spm_encode(self, text: str, out: list[int]) -> None:
+        native = self._spm_native()
+        if native is not None:
+            out.extend(native.encode(text.encode("utf-8", "surrogatepass")).tolist())
+        else:
+            self._spm_encode_py(text, out)
+
+    def _spm_native(self) -> Any:
+        """The C++ merge loop (pyggml._core.SpmVocab), built on first use; None without _core."""
+        if self._native is False:
+            try:
+                from . import _core
+            except ImportError:
+                self._native = None
+            else:
+                self._native = _core.SpmVocab([t.encode("utf-8", "surrogateescape") for t in self.tokens],
+                                              self.scores, np.asarray(self._byte_tokens, np.int32))
+        return self._native
 
     # SentencePiece (llama.cpp llm_tokenizer_spm): merge the best-scoring bigram first.
-    def _spm_encode(self, text: str, out: list[int]) -> None:
+    # Reference implementation; the C++ one in cpp/tokenizer_spm.cpp is used when built.
+    def _spm_encode_py(self, text: str, out: list[int]) -> None:
         if not text:
             return
         vocab = self.token_to_id
@@ -464,9 +466,11 @@ class Tokenizer:
         return ids
 
     def _bpe_merge(self, syms: list[str]) -> list[str]:
+        """Merge the lowest-rank adjacent pair (leftmost on ties) until none is left."""
+        return self._bpe_merge_heap(syms) if len(syms) > 64 else self._bpe_merge_small(syms)
+
+    def _bpe_merge_small(self, syms: list[str]) -> list[str]:
         ranks = self.ranks
-        if len(syms) > 64:
-            return self._bpe_merge_heap(syms)
         while len(syms) > 1:
             best, best_rank = -1, None
             for i in range(len(syms) - 1):
@@ -556,6 +560,41 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+@functools.lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character map used by byte-level BPE vocabularies."""
+    keep = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    table = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching the longest of `words` at a position (a trie, so the regex
+    engine never tries thousands of alternatives one after the other)."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in node.items() if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:  # a word ends here: try the longer ones first
+            return "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
 
 
 def _clean_spaces(data: bytes) -> bytes:
