@@ -48,6 +48,12 @@ class _Writer(gguf.GGUFWriter):
         return head + np.asarray(val).astype(dtype).tobytes()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class GGUFOutput:
     """Use as a context manager: declare() every tensor, begin(), then write() each in order."""
 
@@ -95,6 +101,7 @@ class GGUFOutput:
             self.writer.close()
         finally:
             if exc_type is None and self._n_written == len(self._expected):
+                os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp made it private
                 os.replace(self.tmp, self.path)
             else:
                 try:

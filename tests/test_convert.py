@@ -382,3 +382,69 @@ def test_llama_cpp_logits_match_hugging_face_forward(arch, checkpoints, converte
     # llama.cpp keeps its KV cache in F16: allow for that rounding
     assert np.abs(got - want).max() < 2e-3 * np.abs(want).max() + 1e-3
     assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9
+
+
+# --- against the numpy reference forward pass (reads the GGUF the way llama.cpp does) ---------
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_reference_forward_on_the_gguf_matches_hugging_face_forward(arch, checkpoints, converted):
+    from reference_forward import ReferenceModel
+
+    _, w, cfg = checkpoints[arch]
+    tokens = [1, 17, 42, 99, 5, 250, 7, 300]
+    got = ReferenceModel(converted[arch]).logits(tokens)
+    want = hf_logits(w, cfg, tokens)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-4 * np.abs(want).max())
+
+
+def test_output_file_has_ordinary_permissions(converted):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(converted["llama"]).st_mode & 0o777 == 0o666 & ~mask
+
+
+# --- a realistic source: a real GGUF dequantized into a Hugging Face directory ---------------
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_real_gemma3_round_trip(gemma_path, tmp_path):
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+    from gguf_to_hf import gguf_to_hf
+
+    from pyggml.tokenizer import Tokenizer
+
+    hf = str(tmp_path / "hf")
+    gguf_to_hf(gemma_path, hf, "F16")
+    # the rebuilt SentencePiece model tokenizes like the original GGUF (on text without runs of
+    # whitespace: Gemma's whitespace pieces are user-defined, which llama.cpp matches in the raw
+    # text and sentencepiece only after escaping spaces)
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(hf, "tokenizer.model"))
+    tok = Tokenizer.from_gguf(gemma_path)
+    texts = ["Hello world, the quick fox 123", "def f(x): return x * 2", "Ünïcödé ✓ 日本語"]
+    for text in texts:
+        assert [sp.bos_id()] + sp.encode(text) == tok.encode(text), text
+    # converting back with llama.cpp's Q4_K_M preset picks exactly the original file's types
+    back = str(tmp_path / "back.gguf")
+    convert(hf, back, "Q4_K_M", progress=False)
+    with GGUFFile(gemma_path) as a, GGUFFile(back) as b:
+        assert [(t.name, t.type, t.shape) for t in a.tensors] == [(t.name, t.type, t.shape) for t in b.tensors] or \
+            {(t.name, t.type, t.shape) for t in a.tensors} == {(t.name, t.type, t.shape) for t in b.tensors}
+        for key in ("gemma3.block_count", "gemma3.attention.head_count_kv", "gemma3.attention.key_length",
+                    "gemma3.attention.sliding_window", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                    "tokenizer.ggml.scores", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                    "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_space_prefix"):
+            assert a.metadata[key] == b.metadata[key], key
+        # the converted file tokenizes exactly like the original, whitespace runs included
+        tok_back = Tokenizer.from_gguf(back)
+        for text in texts + ["def f(x):\n    return x * 2\n", "a  b   c\t\td\n\n\ne"]:
+            assert tok_back.encode(text) == tok.encode(text), text
+        # and the weights are the original's within F16 + re-quantization rounding
+        for name in ("blk.3.ffn_down.weight", "blk.0.attn_norm.weight", "blk.5.attn_q.weight"):
+            x, y = a.array(name), b.array(name)
+            assert np.linalg.norm(x - y) / np.linalg.norm(x) < 0.08, name

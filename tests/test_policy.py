@@ -130,3 +130,19 @@ def test_policy_for_distinguishes_presets_and_pure_types():
     assert policy_for("Q6_K", model, pure=True).choose("blk.0.ffn_down.weight", (256, 256)) == GGMLType.Q6_K
     with pytest.raises(PolicyError):
         policy_for("Q4_K_Q", model)
+
+
+@pytest.mark.real_model
+def test_q4_k_m_preset_reproduces_the_real_gemma_file(gemma_path):
+    """The Gemma file was made with a recent llama.cpp's Q4_K_M: the preset gives every tensor its type.
+
+    (The Qwen file predates llama.cpp's current ffn_down rule -- its blk.10.ffn_down is Q6_K
+    where today's llama.cpp picks Q4_K, as the dry-run table in preset_types.json records.)
+    """
+    from pyggml.gguf_file import GGUFFile
+
+    with GGUFFile(gemma_path) as g:
+        shape = ModelShape.from_gguf_metadata(g.metadata, [t.name for t in g.tensors])
+        policy = preset_policy("Q4_K_M", shape)
+        for t in g.tensors:
+            assert (policy.choose(t.name, t.shape) or GGMLType.F32) == t.type, t.name
