@@ -21,7 +21,7 @@ from .quants import dequantize, quantize
 from .types import GGMLType
 
 CANDIDATES = (GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.Q8_0)
-SAMPLE_ROWS = 128
+SAMPLE_ROWS = 64
 
 
 @dataclasses.dataclass

@@ -96,8 +96,8 @@ def model_shape(g: GGUFFile) -> ModelShape:
     return ModelShape.from_gguf_metadata(g.metadata, [t.name for t in g.tensors])
 
 
-def plan_target_bpw(g: GGUFFile, target_bpw: float, imat=None, n_threads: int = 0, progress: bool = False):
-    """(policy, table) choosing per-tensor types for an average of `target_bpw` bits per weight."""
+def measure_costs(g: GGUFFile, imat=None, n_threads: int = 0, progress: bool = False):
+    """(costs of the quantizable tensors, bits of the others, total weights) for choose_types."""
     costs, fixed_bits, n_total = [], 0.0, 0
     with _progress(len(g.tensors), progress) as bar:
         for t in g.tensors:
@@ -109,6 +109,12 @@ def plan_target_bpw(g: GGUFFile, target_bpw: float, imat=None, n_threads: int = 
                 imp = None if imat is None else imat.get(t.name)
                 costs.append(tensor_costs(t.name, g.array(t.name, n_threads), imp, n_threads=n_threads))
             bar.update(1)
+    return costs, fixed_bits, n_total
+
+
+def plan_target_bpw(g: GGUFFile, target_bpw: float, imat=None, n_threads: int = 0, progress: bool = False):
+    """A policy giving each tensor its type for an average of `target_bpw` bits per weight."""
+    costs, fixed_bits, n_total = measure_costs(g, imat, n_threads, progress)
     types = choose_types(costs, fixed_bits, n_total, target_bpw)
     return policy_from_types(types, f"target {target_bpw:g} bpw")
 

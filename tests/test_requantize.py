@@ -18,7 +18,7 @@ from pyggml.gguf_file import GGUFFile
 from pyggml.imatrix import ImatrixError, read_imatrix, write_imatrix_gguf, write_imatrix_legacy
 from pyggml.policy import policy_for
 from pyggml.quants import quantize
-from pyggml.requantize import RequantizeWarning, metadata_value_types, model_shape, requantize
+from pyggml.requantize import RequantizeWarning, measure_costs, metadata_value_types, model_shape, requantize
 from pyggml.types import GGMLType
 
 
@@ -104,20 +104,25 @@ def _avg_bpw(table) -> float:
 
 
 def test_target_bpw_meets_the_budget_and_trades_error(f16_model, tmp_path):
-    results = {}
+    with GGUFFile(f16_model) as g:
+        costs, fixed, n_total = measure_costs(g)
+    chosen = {}
     for target in (3.5, 5.0):
-        table = requantize(f16_model, str(tmp_path / f"t{target}.gguf"), target_bpw=target, progress=False)
-        bpw = _avg_bpw(table)
-        assert target - 0.35 < bpw <= target + 1e-9
-        assert len({new for *_, new in table if new != GGMLType.F32}) >= 2  # a real mix
-        results[target] = table
+        types = choose_types(costs, fixed, n_total, target)
+        bits = fixed + sum(types[c.name].bits_per_weight * c.n_elements for c in costs)
+        assert target - 0.35 < bits / n_total <= target + 1e-9
+        assert len(set(types.values())) >= 2  # a real mix
+        chosen[target] = types
     # more bits never makes a tensor's type smaller
-    lo = {n: t for n, _, _, t in results[3.5]}
-    hi = {n: t for n, _, _, t in results[5.0]}
-    assert sum(hi[n].bits_per_weight >= lo[n].bits_per_weight for n in lo) == len(lo)
+    lo, hi = chosen[3.5], chosen[5.0]
+    assert all(hi[n].bits_per_weight >= lo[n].bits_per_weight for n in lo)
     with pytest.raises(PyggmlError, match="below the smallest reachable"):
-        requantize(f16_model, str(tmp_path / "x.gguf"), target_bpw=1.0, progress=False)
-    assert not os.path.exists(tmp_path / "x.gguf")
+        choose_types(costs, fixed, n_total, 1.0)
+    # end to end: the file written has the average asked for and the chosen types
+    table = requantize(f16_model, str(tmp_path / "t.gguf"), target_bpw=4.0, progress=False)
+    assert 3.65 < _avg_bpw(table) <= 4.0
+    with GGUFFile(str(tmp_path / "t.gguf")) as g:
+        assert all(g.tensor(n).type == new for n, _, _, new in table)
 
 
 def test_choose_types_minimises_error_under_budget():
