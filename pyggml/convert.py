@@ -310,8 +310,8 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, arch: Architecture, cfg
         getattr(w, method)(value)
 
 
-def _shape_of(hp: HParams, plan: list) -> ModelShape:
-    return ModelShape(n_layer=hp.n_layer, n_head=hp.n_head, n_head_kv=hp.n_head_kv,
+def _shape_of(arch: Architecture, hp: HParams, plan: list) -> ModelShape:
+    return ModelShape(arch=arch.name, n_layer=hp.n_layer, n_head=hp.n_head, n_head_kv=hp.n_head_kv,
                       tied_embeddings=not any(p.gguf_name == "output.weight" for p in plan))
 
 
@@ -335,7 +335,7 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
         vocab = load_vocab(ckpt, hp.n_vocab, arch.bpe_pre, arch.add_space_prefix)
         imat = _load_imatrix(imatrix)
         spec = policy if policy is not None else qtype
-        pol = policy_for(spec, _shape_of(hp, plan), has_imatrix=imat is not None, pure=pure)
+        pol = policy_for(spec, _shape_of(arch, hp, plan), has_imatrix=imat is not None, pure=pure)
         for p in plan:
             chosen = pol.choose(p.gguf_name, p.shape)
             p.qtype = GGMLType.F32 if chosen is None else chosen

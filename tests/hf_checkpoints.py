@@ -230,10 +230,24 @@ def _rms(x, w, eps, gemma):
     return (y * ((1.0 + w) if gemma else w)).astype(np.float64)
 
 
-def _rope_rotate_half(x, pos, theta):
+def _llama3_inv_freq(inv, rs):
+    """transformers' Llama 3 rope scaling of the inverse frequencies."""
+    factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old = rs["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    scaled = np.where(wavelen > old / low, inv / factor, inv)
+    smooth = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < old / high) & ~(wavelen > old / low)
+    return np.where(medium, smoothed, scaled)
+
+
+def _rope_rotate_half(x, pos, theta, rope_scaling=None):
     # x: (n_tok, n_head, hd); Hugging Face pairs element i with i + hd/2
     hd = x.shape[-1]
     inv = 1.0 / theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd)
+    if rope_scaling and rope_scaling.get("rope_type") == "llama3":
+        inv = _llama3_inv_freq(inv, rope_scaling)
     ang = np.outer(pos, inv)  # (n_tok, hd/2)
     cos = np.concatenate([np.cos(ang), np.cos(ang)], -1)[:, None, :]
     sin = np.concatenate([np.sin(ang), np.sin(ang)], -1)[:, None, :]
@@ -269,7 +283,8 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
             k = _rms(k, W[p + "self_attn.k_norm.weight"], eps, True)
             if (i + 1) % 6 != 0:
                 theta = cfg["rope_local_base_freq"]
-        q, k = _rope_rotate_half(q, pos, theta), _rope_rotate_half(k, pos, theta)
+        rs = cfg.get("rope_scaling")
+        q, k = _rope_rotate_half(q, pos, theta, rs), _rope_rotate_half(k, pos, theta, rs)
         scale = cfg["query_pre_attn_scalar"] ** -0.5 if gemma else hd ** -0.5
         rep = nh // nkv
         out = np.empty((n, nh, hd))

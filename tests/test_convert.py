@@ -398,6 +398,27 @@ def test_reference_forward_on_the_gguf_matches_hugging_face_forward(arch, checkp
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4 * np.abs(want).max())
 
 
+def test_llama3_rope_scaling_becomes_rope_freqs(tmp_path):
+    from reference_forward import ReferenceModel
+
+    rs = dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+              original_max_position_embeddings=64)
+    d = str(tmp_path / "hf")
+    w = build_checkpoint(d, "llama", extra_config=dict(rope_scaling=rs))
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    path = str(tmp_path / "m.gguf")
+    table = {n: t for n, _, t in convert(d, path, "F32", progress=False)}
+    assert table["rope_freqs.weight"] == GGMLType.F32
+    with GGUFFile(path) as g:
+        f = g.array("rope_freqs.weight")
+    assert f.shape == (8,) and f[0] == 1.0 and f[-1] == 8.0 and 1.0 < f[1] < 8.0  # all three regimes
+    tokens = list(range(3, 40, 3))
+    want = hf_logits(w, cfg, tokens)
+    got = ReferenceModel(path).logits(tokens)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-4 * np.abs(want).max())
+    assert np.abs(hf_logits(w, dict(cfg, rope_scaling=None), tokens) - want).max() > 1e-3  # it matters
+
+
 def test_output_file_has_ordinary_permissions(converted):
     mask = os.umask(0o022)
     os.umask(mask)
