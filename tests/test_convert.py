@@ -398,6 +398,20 @@ def test_reference_forward_on_the_gguf_matches_hugging_face_forward(arch, checkp
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_converted_models_run_in_pyggml(arch, checkpoints, converted):
+    import pyggml
+
+    if not hasattr(pyggml, "Model"):
+        pytest.skip("pyggml.Model (the C++ forward pass) is not in this build")
+    _, w, cfg = checkpoints[arch]
+    tokens = [1, 17, 42, 99, 5, 250, 7, 300]
+    model = pyggml.Model.load(converted[arch], n_ctx=64, kv_type="f32", precise=True)
+    got = model.eval(tokens, all_logits=True)
+    want = hf_logits(w, cfg, tokens)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * np.abs(want).max())
+
+
 def test_llama3_rope_scaling_becomes_rope_freqs(tmp_path):
     from reference_forward import ReferenceModel
 
