@@ -28,7 +28,7 @@ from .errors import PyggmlError
 from .gguf_output import GGUFOutput
 from .hf_checkpoint import Checkpoint, CheckpointError, SourceTensor
 from .hf_vocab import load_vocab, sampling_defaults
-from .policy import ModelShape, ftype_of, policy_for
+from .policy import ModelShape, Policy, ftype_of, load_policy, policy_for
 from .quants import quantize
 from .types import GGMLType
 
@@ -334,6 +334,8 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
             plan.append(PlannedTensor(None, "rope_freqs.weight", freqs.shape, None, make=lambda f=freqs: f))
         vocab = load_vocab(ckpt, hp.n_vocab, arch.bpe_pre, arch.add_space_prefix)
         imat = _load_imatrix(imatrix)
+        if policy is not None and not isinstance(policy, Policy):
+            policy = load_policy(policy)  # a TOML file, whatever its name
         spec = policy if policy is not None else qtype
         pol = policy_for(spec, _shape_of(arch, hp, plan), has_imatrix=imat is not None, pure=pure)
         for p in plan:

@@ -416,8 +416,8 @@ def policy_for(spec, model: ModelShape, has_imatrix: bool = False, pure: bool = 
     """
     if isinstance(spec, Policy):
         return spec.resolve(model, has_imatrix)
-    if isinstance(spec, (str, os.PathLike)) and (str(spec).endswith(".toml") or os.path.exists(spec)):
-        return load_policy(spec).resolve(model, has_imatrix)
+    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and spec.lower().endswith(".toml")):
+        return load_policy(os.fspath(spec)).resolve(model, has_imatrix)
     name = str(spec).upper()
     if not pure and name in PRESETS:
         return preset_policy(name, model, has_imatrix)

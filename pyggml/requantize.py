@@ -21,7 +21,7 @@ from .convert import encode_tensor, _load_imatrix, _progress
 from .errors import GGUFError, PyggmlError
 from .gguf_file import GGUFFile
 from .gguf_output import GGUFOutput
-from .policy import ModelShape, ftype_of, is_quantizable, policy_for
+from .policy import ModelShape, Policy, ftype_of, is_quantizable, load_policy, policy_for
 from .types import GGMLType
 
 _FLOAT_TYPES = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
@@ -134,6 +134,8 @@ def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = F
         if target_bpw is not None:
             pol, file_type = plan_target_bpw(g, target_bpw, imat, n_threads, progress), 1
         else:
+            if policy is not None and not isinstance(policy, Policy):
+                policy = load_policy(policy)  # a TOML file, whatever its name
             spec = policy if policy is not None else qtype
             pol = policy_for(spec, model_shape(g), has_imatrix=imat is not None, pure=pure)
             file_type = ftype_of(spec, pure) if policy is None else 1
