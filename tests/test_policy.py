@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 
@@ -12,8 +13,8 @@ from pyggml.policy import (
 )
 from pyggml.types import GGMLType
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "data", "preset_types.json")
-with open(GOLDEN) as f:
+GOLDEN = os.path.join(os.path.dirname(__file__), "data", "preset_types.json.gz")
+with gzip.open(GOLDEN, "rt", encoding="utf-8") as f:
     TABLES = json.load(f)["models"]
 
 
@@ -137,7 +138,7 @@ def test_q4_k_m_preset_reproduces_the_real_gemma_file(gemma_path):
     """The Gemma file was made with a recent llama.cpp's Q4_K_M: the preset gives every tensor its type.
 
     (The Qwen file predates llama.cpp's current ffn_down rule -- its blk.10.ffn_down is Q6_K
-    where today's llama.cpp picks Q4_K, as the dry-run table in preset_types.json records.)
+    where today's llama.cpp picks Q4_K, as the dry-run table in preset_types.json.gz records.)
     """
     from pyggml.gguf_file import GGUFFile
 

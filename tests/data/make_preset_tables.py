@@ -3,7 +3,7 @@
 For each model architecture in MODELS this asks llama.cpp's own quantizer (the libllama bundled
 with llama-cpp-python, `llama_model_quantize` with `dry_run`, so nothing is quantized or written)
 which type it gives every tensor under every preset, and stores the tables compactly in
-tests/data/preset_types.json. tests/test_policy.py compares pyggml's presets against them without
+tests/data/preset_types.json.gz. tests/test_policy.py compares pyggml's presets against them without
 needing llama.cpp.
 
 Sources: the real models (their tensor names, shapes and hyperparameters are what matter; in a
@@ -18,6 +18,7 @@ the shapes of well-known checkpoints, written as sparse files holding only the h
 from __future__ import annotations
 
 import ctypes
+import gzip
 import json
 import os
 import re
@@ -28,7 +29,7 @@ import gguf
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "preset_types.json")
+OUT = os.path.join(HERE, "preset_types.json.gz")
 MODELS_DIR = os.path.expanduser("~/.cache/pyggml/models")
 
 # llama.cpp's llama_ftype values for the presets pyggml mirrors
@@ -155,9 +156,8 @@ def main() -> None:
             path = os.path.join(tmp, label + ".gguf")
             write_sparse_llama(path, **hp)
             tables["models"][label] = record(path, label)
-    with open(OUT, "w") as f:
-        json.dump(tables, f, separators=(",", ":"))
-        f.write("\n")
+    with gzip.GzipFile(OUT, "wb", mtime=0) as f:
+        f.write(json.dumps(tables, separators=(",", ":")).encode() + b"\n")
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes)", file=sys.stderr)
 
 
