@@ -296,7 +296,7 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, arch: Architecture, cfg
         if cfg.get("sliding_window"):
             w.add_sliding_window(int(cfg["sliding_window"]))
         if cfg.get("rope_local_base_freq") is not None:
-            w.add_rope_freq_base_swa(float(cfg["rope_local_base_freq"]))
+            w.add_float32(f"{arch.name}.rope.freq_base_swa", float(cfg["rope_local_base_freq"]))
     rs = cfg.get("rope_scaling") or {}
     kind = rs.get("rope_type", rs.get("type"))
     if kind in ("linear", "yarn") and rs.get("factor"):
@@ -307,7 +307,9 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, arch: Architecture, cfg
     w.add_file_type(file_type)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     for method, value in sampling_defaults(ckpt).values():
-        getattr(w, method)(value)
+        add = getattr(w, method, None)  # general.sampling.* writers arrived in gguf 0.17
+        if add is not None:
+            add(value)
 
 
 def _shape_of(arch: Architecture, hp: HParams, plan: list) -> ModelShape:
