@@ -98,6 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         for _ in range(a.repeat):
             ours = time_pyggml(hf, a.type, a.threads, os.path.join(tmp, "pyggml.gguf"))
+            print(f"pyggml convert: {ours:.2f} s", file=sys.stderr, flush=True)
             theirs = time_llama_cpp(f16, a.type, a.threads, os.path.join(tmp, "llama.gguf"))
             line = f"{a.model} F16 -> {a.type}, {a.threads} threads: pyggml convert {ours:.2f} s"
             if theirs is not None:
