@@ -3,9 +3,16 @@
 from . import models
 from .errors import GGUFError, PyggmlError
 from .gguf_file import GGUFFile, TensorInfo
+from .chat import ChatTemplate
+from .model import ContextFullError, Model
 from .quants import dequantize, quantize
+from .sampling import Sampler, SamplingParams
+from .tokenizer import Tokenizer
 from .types import GGMLType
 
 __version__ = "0.1.0"
 
-__all__ = ["GGMLType", "GGUFError", "GGUFFile", "TensorInfo", "models", "PyggmlError", "dequantize", "quantize", "__version__"]
+__all__ = [
+    "ChatTemplate", "ContextFullError", "GGMLType", "GGUFError", "GGUFFile", "Model", "PyggmlError",
+    "Sampler", "SamplingParams", "TensorInfo", "Tokenizer", "dequantize", "models", "quantize", "__version__",
+]

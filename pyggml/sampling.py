@@ -66,16 +66,31 @@ def _keep_count(n_needed: int, min_keep: int, n: int) -> int:
 
 def _smallest_covering(key: np.ndarray, probs: np.ndarray, mass: float) -> np.ndarray:
     """Indices of the entries with the smallest `key`, in key order, enough of them
-    that their probability exceeds `mass` (all of them if it never does). Only a
-    growing prefix is partitioned and sorted, never the whole vocabulary."""
+    that their probability exceeds `mass` (all of them if it never does).
+
+    The answer is a prefix of the full key order; a threshold found with one
+    np.partition bounds it, so only the entries under the threshold get sorted."""
     n = key.shape[0]
-    k = 64
-    while k < n:
-        part = np.argpartition(key, k)[:k]
-        if probs[part].sum(dtype=np.float64) > mass:
-            return part[np.argsort(key[part], kind="stable")]
-        k *= 4
+    p_max = float(probs.max())
+    for k in (1024, 16384):
+        if k >= n:
+            break
+        if k * p_max <= mass:  # k entries cannot hold the mass: a flat distribution
+            continue
+        threshold = np.partition(key, k)[k]
+        idx = np.flatnonzero(key <= threshold)
+        if probs[idx].sum(dtype=np.float64) > mass:
+            return idx[np.argsort(key[idx], kind="stable")]
     return np.argsort(key, kind="stable")
+
+
+def _take(ids: np.ndarray | None, vals: np.ndarray, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Select candidates by index array or mask; ids None means candidate i is token i."""
+    if ids is None:
+        ids = np.flatnonzero(sel) if sel.dtype == bool else sel
+    else:
+        ids = ids[sel]
+    return ids, vals[sel]
 
 
 def filter_candidates(logits: np.ndarray, params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
@@ -89,12 +104,12 @@ def filter_candidates(logits: np.ndarray, params: SamplingParams) -> tuple[np.nd
         vals = logits[ids]
         is_sorted = True
     else:
-        ids = np.arange(n)
+        ids = None  # identity: candidate i is token i (saves gathers on the full vocabulary)
         vals = logits
         is_sorted = False
     min_keep = params.min_keep
 
-    if params.typical_p < 1.0 and len(ids) > 1:
+    if params.typical_p < 1.0 and len(vals) > 1:
         p = _probs(vals)
         logp = np.log(np.maximum(p, 1e-30))
         entropy = -(p * logp).sum(dtype=np.float64)
@@ -102,29 +117,29 @@ def filter_candidates(logits: np.ndarray, params: SamplingParams) -> tuple[np.nd
         cum = np.cumsum(p[order], dtype=np.float64)
         last = int(np.searchsorted(cum, params.typical_p, side="right")) + 1
         order = order[:_keep_count(last, min_keep, len(order))]
-        ids, vals = ids[order], vals[order]
+        ids, vals = _take(ids, vals, order)
         is_sorted = False
 
-    if params.top_p < 1.0 and len(ids) > 1:
+    if params.top_p < 1.0 and len(vals) > 1:
         p = _probs(vals)
         if is_sorted:
-            order = np.arange(len(ids))
+            order = np.arange(len(vals))
         else:  # the most probable tokens first, just enough of them
             order = _smallest_covering(-vals, p, params.top_p)
         cum = np.cumsum(p[order], dtype=np.float64)
         last = int(np.searchsorted(cum, params.top_p, side="left")) + 1
         order = order[:_keep_count(last, min_keep, len(order))]
-        ids, vals = ids[order], vals[order]
+        ids, vals = _take(ids, vals, order)
         is_sorted = True
 
-    if params.min_p > 0.0 and len(ids) > 1:
+    if params.min_p > 0.0 and len(vals) > 1:
         threshold = vals.max() + np.float32(np.log(params.min_p))
         mask = vals >= threshold
         if mask.sum() < max(min_keep, 1):
             mask = np.zeros_like(mask)
             mask[np.argsort(-vals, kind="stable")[:max(min_keep, 1)]] = True
-        ids, vals = ids[mask], vals[mask]
-    return ids, vals
+        ids, vals = _take(ids, vals, mask)
+    return (np.arange(n) if ids is None else ids), vals
 
 
 def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator | None = None,

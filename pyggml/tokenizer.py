@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import functools
 import heapq
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -297,13 +298,13 @@ class Tokenizer:
         present = self._present_specials(text, rx)
         if not present:
             return [text]
-        mark = next(c for c in ("\x00", "\uffff", "\U0010fffe", "\U0010ffff") if c not in text)
+        mark = _sentinel(text, present)
         ws = " \t\n\v\f\r"
         masked = text
         cut: list[tuple[int, int]] = []  # (position, token id)
         for i in ids:
             tok = self.tokens[i]
-            if tok not in present or mark in tok or tok not in masked:
+            if tok not in present or tok not in masked:
                 continue
             m = len(tok)
             pieces = masked.split(tok)
@@ -368,9 +369,10 @@ class Tokenizer:
         return hit
 
     def _sorted_special_texts(self, rx: re.Pattern) -> list[str]:
+        """Texts of the special tokens `rx` matches, sorted (for prefix searches)."""
         texts = self._special_texts.get(rx.pattern)
         if texts is None:
-            ids = next(v[1] for v in self._special_rx.values() if v[0] is rx)
+            ids = next(ids for pattern, ids in self._special_rx.values() if pattern is rx)
             texts = sorted(self.tokens[i] for i in ids)
             self._special_texts[rx.pattern] = texts
         return texts
@@ -560,6 +562,16 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+def _sentinel(text: str, tokens: Iterable[str]) -> str:
+    """A character that occurs neither in `text` nor in any of `tokens`."""
+    tokens = list(tokens)
+    for cp in itertools.chain((0, 0xFFFF), range(0xF0000, 0xF1000)):
+        c = chr(cp)
+        if c not in text and not any(c in t for t in tokens):
+            return c
+    raise ValueError("text uses every sentinel character the tokenizer could mask with")
 
 
 @functools.lru_cache(maxsize=1)

@@ -70,3 +70,17 @@ def make_gguf(tmp_path):
         return write_gguf(tmp_path / (name or f"model{next(counter)}.gguf"), tensors, metadata, arch)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def gemma_tok(gemma_path):
+    from pyggml.tokenizer import Tokenizer
+
+    return Tokenizer.from_gguf(gemma_path)
+
+
+@pytest.fixture(scope="session")
+def qwen_tok(qwen_path):
+    from pyggml.tokenizer import Tokenizer
+
+    return Tokenizer.from_gguf(qwen_path)

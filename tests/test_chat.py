@@ -24,7 +24,7 @@ def _qwen_golden() -> dict:
 
 
 def test_qwen_template_matches_reference_rendering():
-    # Golden prompts rendered by llama-cpp-python's Jinja2ChatFormatter (tools/make_chat_golden.py).
+    # Golden prompts rendered by llama-cpp-python's Jinja2ChatFormatter (scripts/make_chat_golden.py).
     golden = _qwen_golden()
     for case in golden["cases"]:
         got = render(golden["template"], case["messages"], case["add_generation_prompt"],

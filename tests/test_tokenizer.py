@@ -69,6 +69,17 @@ def test_spm_merges_by_score_with_byte_fallback():
     assert tok.decode(tok.encode("ab é")) == " ab é"
 
 
+def test_spm_without_byte_tokens_falls_back_to_unk():
+    meta = spm_meta()
+    keep = [i for i, t in enumerate(meta["tokenizer.ggml.tokens"]) if not t.startswith("<0x")]
+    meta["tokenizer.ggml.tokens"] = [meta["tokenizer.ggml.tokens"][i] for i in keep]
+    meta["tokenizer.ggml.scores"] = meta["tokenizer.ggml.scores"][keep]
+    meta["tokenizer.ggml.token_type"] = meta["tokenizer.ggml.token_type"][keep]
+    meta["tokenizer.ggml.unknown_token_id"] = 10**6  # out of range: ignored, default 0 is kept
+    tok = Tokenizer(meta)
+    assert tok.encode("é", add_special=False)[-1] == 0  # falls back to <unk>
+
+
 def test_spm_without_space_prefix():
     tok = Tokenizer(spm_meta(**{"tokenizer.ggml.add_space_prefix": False}))
     ids = {t: i for i, t in enumerate(tok.tokens)}
@@ -86,6 +97,9 @@ def test_special_tokens_control_and_user_defined():
     # The longest special token is cut first.
     assert tok.encode("<x><y>", add_special=False) == [ids["<x><y>"]]
     assert tok.encode("<x><x><y>", add_special=False) == [ids["<x>"], ids["<x><y>"]]
+    # Text holding the usual mask characters still splits right.
+    assert tok.encode("a\x00<x>\uffffb", add_special=False) == [
+        ids["a"], 3 + 0x00, ids["<x>"], 3 + 0xEF, 3 + 0xBF, 3 + 0xBF, ids["b"]]
     # Control pieces are hidden unless special=True; user-defined ones are text.
     assert tok.token_to_piece(ids["<sot>"]) == b""
     assert tok.token_to_piece(ids["<sot>"], special=True) == b"<sot>"
@@ -118,6 +132,20 @@ def test_bpe_merges_by_rank():
     for _ in range(200):
         word = "".join(rnd.choice("abcĠ") for _ in range(rnd.randrange(1, 150)))
         assert tok._bpe_merge_heap(list(word)) == tok._bpe_merge_small(list(word))
+
+
+def test_llama3_whole_word_tokens_skip_merges():
+    # "ca" is a token but no merge makes it: gpt2 splits it, llama3 (ignore_merges) does not.
+    meta = bpe_meta(pre="llama3")
+    meta["tokenizer.ggml.tokens"] = meta["tokenizer.ggml.tokens"][:-2] + ["ca", "<|end|>", "<|user|>"]
+    meta["tokenizer.ggml.token_type"] = np.array([1] * (len(meta["tokenizer.ggml.tokens"]) - 2) + [3, 4])
+    meta["tokenizer.ggml.eos_token_id"] = len(meta["tokenizer.ggml.tokens"]) - 2
+    llama3 = Tokenizer(meta)
+    assert llama3.add_bos is True  # llama.cpp's default for llama3 vocabularies
+    assert llama3.encode("ca", add_special=False) == [llama3.token_to_id["ca"]]
+    gpt2 = Tokenizer({**meta, "tokenizer.ggml.pre": "gpt2"})
+    assert gpt2.add_bos is False
+    assert gpt2.encode("ca") == [gpt2.token_to_id["c"], gpt2.token_to_id["a"]]
 
 
 def test_bpe_special_tokens_and_eog():
@@ -205,17 +233,7 @@ def test_bad_gguf_names_the_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------
-# Real models: llama.cpp's ids, stored in tests/data by tools/make_tokenizer_golden.py
-
-@pytest.fixture(scope="session")
-def gemma_tok(gemma_path):
-    return Tokenizer.from_gguf(gemma_path)
-
-
-@pytest.fixture(scope="session")
-def qwen_tok(qwen_path):
-    return Tokenizer.from_gguf(qwen_path)
-
+# Real models: llama.cpp's ids, stored in tests/data by scripts/make_tokenizer_golden.py
 
 def _golden(name: str) -> dict:
     return json.loads((DATA / f"tokenizer_golden_{name}.json").read_text(encoding="utf-8"))

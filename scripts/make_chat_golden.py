@@ -1,6 +1,6 @@
 """Regenerate tests/data/chat_golden_qwen2.5.json: the Qwen2.5 GGUF chat template
 rendered by llama-cpp-python's Jinja2ChatFormatter for a few conversations.
-Run from the repository root: python3 tools/make_chat_golden.py
+Run from the repository root: python3 scripts/make_chat_golden.py
 """
 
 from __future__ import annotations

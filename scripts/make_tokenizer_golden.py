@@ -1,7 +1,7 @@
 """Regenerate tests/data/tokenizer_golden_*.json with llama.cpp as the oracle.
 
 Needs llama-cpp-python (`import llama_cpp`) and the two real models. Run from the
-repository root:  python3 tools/make_tokenizer_golden.py
+repository root:  python3 scripts/make_tokenizer_golden.py
 For every corpus text it records llama.cpp's token ids for each (add_special,
 parse_special) pair, the detokenized bytes (special on and off), plus the pieces of
 a fixed sample of token ids and the special token ids.

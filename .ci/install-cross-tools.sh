@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what tests/test_neon_qemu.py needs on an x86-64 Debian/Ubuntu CI machine:
+# the aarch64 cross-compiler and qemu user-mode emulation.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+$SUDO apt-get update
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends g++-aarch64-linux-gnu qemu-user
