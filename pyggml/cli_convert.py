@@ -15,7 +15,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="GGUF file to write")
     p.add_argument("-t", "--type", default="F16", help="preset or tensor type (default: F16)")
     p.add_argument("--policy", help="TOML layer policy (overrides --type)")
-    p.add_argument("--pure", action="store_true", help="give every quantizable tensor TYPE (no preset rules)")
+    p.add_argument("--pure", action="store_true", help="give every quantizable tensor TYPE; without it, names of llama.cpp file types "
+                        "(Q4_0, Q8_0, Q6_K, IQ4_XS, ...) follow llama.cpp's per-tensor rules")
     p.add_argument("--imatrix", help="importance matrix from llama-imatrix (.dat or .gguf)")
     p.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -206,6 +206,34 @@ def test_quantized_output_is_the_native_quantizer_s(checkpoints, tmp_path):
             np.testing.assert_array_equal(g.raw(name), quantize(expected[name], qtype).reshape(-1), err_msg=name)
 
 
+ALL_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+             "Q6_K", "IQ4_NL", "IQ4_XS"]
+
+
+@pytest.fixture(scope="module")
+def wide_checkpoint(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("wide"))
+    w = build_checkpoint(d, "qwen2", hidden=256, n_ff=256, head_dim=64, n_layer=1, n_head=4, n_head_kv=1)
+    return d, w, json.load(open(os.path.join(d, "config.json")))
+
+
+@pytest.mark.parametrize("qtype", ALL_TYPES)
+def test_every_output_type(qtype, wide_checkpoint, tmp_path):
+    d, w, cfg = wide_checkpoint
+    path = str(tmp_path / "m.gguf")
+    convert(d, path, qtype, pure=True, progress=False)
+    expected = _expected_tensors("qwen2", w, cfg)
+    t = GGMLType[qtype]
+    with GGUFFile(path) as g:
+        for info in g.tensors:
+            if len(info.shape) == 1:
+                assert info.type == GGMLType.F32, info.name
+                continue
+            assert info.type == t, info.name
+            np.testing.assert_array_equal(g.raw(info.name), quantize(expected[info.name], t).reshape(-1),
+                                          err_msg=info.name)
+
+
 def test_k_quant_preset_on_256_wide_model(tmp_path):
     d = str(tmp_path / "hf")
     w = build_checkpoint(d, "llama", hidden=256, n_ff=512, head_dim=64, n_layer=4)
