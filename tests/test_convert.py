@@ -434,7 +434,7 @@ def test_converted_models_run_in_pyggml(arch, checkpoints, converted):
         pytest.skip("pyggml.Model (the C++ forward pass) is not in this build")
     _, w, cfg = checkpoints[arch]
     tokens = [1, 17, 42, 99, 5, 250, 7, 300]
-    model = pyggml.Model.load(converted[arch], n_ctx=64, kv_type="f32", precise=True)
+    model = pyggml.Model.load(converted[arch], n_ctx=64, kv_type="f32")
     got = model.eval(tokens, all_logits=True)
     want = hf_logits(w, cfg, tokens)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * np.abs(want).max())
