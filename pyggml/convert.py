@@ -373,7 +373,10 @@ def _progress(total: int, enabled: bool):
 
 def _write_tensors(ckpt: Checkpoint, plan: list, out: GGUFOutput, imat, n_threads: int, progress: bool) -> None:
     with _progress(len(plan), progress) as bar:
-        for p in plan:
+        for i, p in enumerate(plan):
+            nxt = plan[i + 1].source if i + 1 < len(plan) else None
+            if nxt is not None:
+                ckpt.prefetch(nxt)
             bar.set_description(f"{p.gguf_name} -> {p.qtype.name}", refresh=False)
             x = p.make() if p.make is not None else ckpt.array(p.source, n_threads)
             if p.transform is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import mmap
 import os
 import struct
 
@@ -141,12 +142,28 @@ class Checkpoint:
                                       f"lists {len(missing)} tensors the shards lack, e.g. {missing[0]!r}")
         return tensors
 
+    def _map(self, path: str) -> mmap.mmap:
+        m = self._maps.get(path)
+        if m is None:
+            with open(path, "rb") as f:
+                m = self._maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return m
+
     def raw(self, t: SourceTensor) -> np.ndarray:
         """The stored elements of `t` (a view of the memory map; BF16 as uint16)."""
-        m = self._maps.get(t.path)
-        if m is None:
-            m = self._maps[t.path] = np.memmap(t.path, dtype=np.uint8, mode="r")
-        return m[t.start:t.end].view(_DTYPES[t.dtype]).reshape(t.shape)
+        buf = np.frombuffer(self._map(t.path), dtype=np.uint8, count=t.end - t.start, offset=t.start)
+        return buf.view(_DTYPES[t.dtype]).reshape(t.shape)
+
+    def prefetch(self, t: SourceTensor) -> None:
+        """Ask the kernel to start reading `t` from disk now (overlaps I/O with other work)."""
+        advise = getattr(mmap, "MADV_WILLNEED", None)
+        if advise is None or t.end <= t.start:
+            return
+        start = t.start - t.start % mmap.ALLOCATIONGRANULARITY
+        try:
+            self._map(t.path).madvise(advise, start, t.end - start)
+        except (OSError, ValueError):
+            pass
 
     def array(self, t: SourceTensor, n_threads: int = 0) -> np.ndarray:
         """`t` as a new float32 array (F16 and BF16 widened by the threaded native converter)."""
@@ -156,4 +173,5 @@ class Checkpoint:
         return x.astype(np.float32)
 
     def close(self) -> None:
+        """Drop this object's maps (views handed out keep theirs alive)."""
         self._maps.clear()

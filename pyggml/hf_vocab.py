@@ -78,11 +78,28 @@ def _piece_types(proto: bytes, path: str) -> list:
     """The type of every piece in a serialized SentencePiece ModelProto (field 1, its field 3).
 
     The sentencepiece Python API has no IsUserDefined; the types match GGUF's token types
-    (NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6).
+    (NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6). Pieces are laid out
+    as string (tag 0x0a), score (0x15, 4 bytes), type (0x18, omitted when NORMAL); that
+    layout is read inline and anything else goes through the general decoder.
     """
-    types, pos = [], 0
+    types, pos, end = [], 0, len(proto)
+    append = types.append
     try:
-        while pos < len(proto):
+        while pos < end:
+            if proto[pos] == 0x0A and proto[pos + 1] < 0x80:  # field 1 (a piece), one-byte length
+                start, pos = pos + 2, pos + 2 + proto[pos + 1]
+                if proto[start] == 0x0A and proto[start + 1] < 0x80:
+                    q = start + 2 + proto[start + 1]
+                    if q < pos and proto[q] == 0x15:
+                        q += 5
+                    if q == pos:
+                        append(NORMAL)
+                        continue
+                    if q + 2 == pos and proto[q] == 0x18:
+                        append(proto[q + 1])
+                        continue
+                append(_piece_type_general(proto[start:pos]))
+                continue
             key, pos = _varint(proto, pos)
             field, wire = key >> 3, key & 7
             if wire == 0:
@@ -94,27 +111,13 @@ def _piece_types(proto: bytes, path: str) -> list:
             elif wire == 2:
                 n, pos = _varint(proto, pos)
                 if field == 1:
-                    types.append(_piece_type(proto[pos:pos + n]))
+                    append(_piece_type_general(proto[pos:pos + n]))
                 pos += n
             else:
                 raise ValueError(f"unexpected wire type {wire}")
-    except ValueError as e:
+    except (ValueError, IndexError) as e:
         raise CheckpointError(path, f"malformed SentencePiece model: {e}") from None
     return types
-
-
-def _piece_type(piece: bytes) -> int:
-    # a piece is: 1 (string), then 2 (float score), then 3 (type, omitted when NORMAL)
-    if piece[:1] == b"\x0a":
-        n, pos = _varint(piece, 1)
-        pos += n
-        if piece[pos:pos + 1] == b"\x15":
-            pos += 5
-        if pos == len(piece):
-            return NORMAL
-        if piece[pos:pos + 1] == b"\x18" and pos + 2 == len(piece):
-            return piece[pos + 1]
-    return _piece_type_general(piece)
 
 
 def _piece_type_general(piece: bytes) -> int:
