@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tests/test_neon_qemu.py needs on an x86-64 Debian/Ubuntu CI machine:
-# the aarch64 cross-compiler and qemu user-mode emulation.
+# Installs what tests/test_neon_qemu.py and tests/test_dispatch_qemu.py need on an x86-64 Debian/Ubuntu CI machine:
+# the aarch64 cross-compiler and qemu user-mode emulation (qemu-aarch64, qemu-x86_64).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

@@ -38,12 +38,26 @@ DEFAULT_TYPES = "Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_
 QWEN = os.path.expanduser("~/.cache/pyggml/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
 
 
-def best_time(fn, min_runs=3, min_seconds=0.5, max_runs=50):
+CLOCK = {"name": "wall"}  # set from --clock
+
+
+def elapsed(fn, n_threads):
+    """Seconds fn takes: wall time, or with --clock cpu the process CPU time divided by
+    the thread count (what the wall time would be on otherwise idle cores; spinning
+    waits count, so this errs on the slow side)."""
+    if CLOCK["name"] == "cpu":
+        t0 = time.process_time()
+        fn()
+        return (time.process_time() - t0) / n_threads
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def best_time(fn, n_threads=1, min_runs=3, min_seconds=0.5, max_runs=50):
     best, runs, start = float("inf"), 0, time.perf_counter()
     while runs < min_runs or (time.perf_counter() - start < min_seconds and runs < max_runs):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, elapsed(fn, n_threads))
         runs += 1
     return best
 
@@ -51,7 +65,7 @@ def best_time(fn, min_runs=3, min_seconds=0.5, max_runs=50):
 def read_bandwidth(pool, nbytes=1 << 30):
     buf = np.ones(nbytes, dtype=np.uint8)
     _core.memory_read(pool, buf)  # fault the pages in
-    t = best_time(lambda: _core.memory_read(pool, buf), min_runs=5)
+    t = best_time(lambda: _core.memory_read(pool, buf), pool.n_threads, min_runs=5)
     return nbytes / t / 1e9
 
 
@@ -65,51 +79,83 @@ def bench_type(name, shapes, threads, n_tokens, big_matmul):
         row = {"type": name, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
         for nt in threads:
             pool = _core.ThreadPool(nt)
-            t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1))
+            t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1), nt)
             row[f"mv_GBs_{nt}t"] = w.nbytes / t / 1e9
             if n_rows * n_cols <= 20_000_000 or big_matmul:
-                t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn), min_runs=1, min_seconds=0.0)
+                t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn), nt, min_runs=1, min_seconds=0.0)
                 row[f"mm_GFLOPs_{nt}t"] = 2.0 * n_rows * n_cols * n_tokens / t / 1e9
         rows.append(row)
         del w
     return rows
 
 
+def qwen_matmuls():
+    """The Qwen model's weight matrices as {(type, n_rows, n_cols): (count, one tensor)},
+    leaving out token_embd (a row lookup) and output (one token per prompt)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(QWEN)
+    groups = {}
+    for t in reader.tensors:
+        if len(t.shape) != 2 or t.name in ("token_embd.weight", "output.weight"):
+            continue
+        key = (t.tensor_type.name, int(t.shape[1]), int(t.shape[0]))
+        count, first = groups.get(key, (0, t))
+        groups[key] = (count + 1, first)
+    output = next(t for t in reader.tensors if t.name == "output.weight")
+    weight_bytes = sum(int(t.n_bytes) for t in reader.tensors if t.name != "token_embd.weight")
+    return groups, output, weight_bytes
+
+
+def pyggml_model_prompt(threads, n_tokens):
+    """Time pyggml's matmuls of a whole n_tokens prompt of the Qwen model (each distinct
+    weight shape once, times its count, plus the output row for the last token) with the
+    real weights; None when the model is missing."""
+    if not os.path.exists(QWEN):
+        return None
+    groups, output, _ = qwen_matmuls()
+    rng = np.random.default_rng(0)
+    out = {}
+    for nt in threads:
+        pool = _core.ThreadPool(nt)
+        total, flops = 0.0, 0.0
+        for (tname, n_rows, n_cols), (count, t) in groups.items():
+            w = np.ascontiguousarray(t.data)
+            x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+            total += count * best_time(lambda: _core.matmul(pool, int(QT[tname]), w, n_cols, x), nt,
+                                       min_runs=2, min_seconds=0.0)
+            flops += count * 2.0 * n_rows * n_cols * n_tokens
+        ow = np.asarray(output.data)
+        ox = rng.standard_normal((1, int(output.shape[0]))).astype(np.float32)
+        total += best_time(lambda: _core.matmul(pool, int(output.tensor_type), ow, int(output.shape[0]), ox), nt)
+        out[nt] = {"tok_s": n_tokens / total, "GFLOPs": flops / total / 1e9}
+    return out
+
+
 def llama_cpp_reference(threads, n_tokens):
-    """llama.cpp prompt processing (GFLOP/s over the weight matmuls) and generation
-    (GB/s of weights per token) on the Qwen model; None when unavailable."""
+    """llama.cpp prompt processing (GFLOP/s over the weight matmuls, the output row for
+    the last token only) and generation (GB/s of weights per token) on the Qwen model;
+    None when unavailable."""
     try:
         import llama_cpp
     except ImportError:
         return None
     if not os.path.exists(QWEN):
         return None
-    from gguf import GGUFReader
-
-    reader = GGUFReader(QWEN)
-    matmul_params = sum(int(np.prod(t.shape)) for t in reader.tensors
-                        if len(t.shape) == 2 and "token_embd" not in t.name)
-    # The output projection is tied to token_embd in this model: it is a matmul too.
-    tied = not any(t.name == "output.weight" for t in reader.tensors)
-    if tied:
-        matmul_params += next(int(np.prod(t.shape)) for t in reader.tensors if t.name == "token_embd.weight")
-    weight_bytes = sum(int(t.n_bytes) for t in reader.tensors if "token_embd" not in t.name or tied)
+    groups, output, weight_bytes = qwen_matmuls()
+    pp_flops = sum(c * 2.0 * r * k * n_tokens for (_, r, k), (c, _) in groups.items())
     out = {}
     for nt in threads:
         llm = llama_cpp.Llama(QWEN, n_ctx=n_tokens + 64, n_batch=n_tokens, n_ubatch=n_tokens,
-                              n_threads=nt, n_threads_batch=nt, verbose=False, logits_all=False)
+                              n_threads=nt, n_threads_batch=nt, verbose=False)
         toks = [int(t) for t in np.random.default_rng(0).integers(100, 20000, n_tokens)]
-        llm.reset()
-        t0 = time.perf_counter()
-        llm.eval(toks)
-        pp = time.perf_counter() - t0
-        gen = []
-        for i in range(8):
-            t0 = time.perf_counter()
-            llm.eval([toks[i]])
-            gen.append(time.perf_counter() - t0)
-        tg = min(gen)
-        out[nt] = {"pp_tok_s": n_tokens / pp, "pp_GFLOPs": 2.0 * matmul_params * n_tokens / pp / 1e9,
+        pp = []
+        for _ in range(2):
+            llm.reset()
+            pp.append(elapsed(lambda: llm.eval(toks), nt))
+        gen = [elapsed(lambda: llm.eval([toks[i]]), nt) for i in range(8)]
+        best_pp, tg = min(pp), min(gen)
+        out[nt] = {"pp_tok_s": n_tokens / best_pp, "pp_GFLOPs": pp_flops / best_pp / 1e9,
                    "tg_tok_s": 1.0 / tg, "tg_GBs": weight_bytes / tg / 1e9}
         del llm
     return out
@@ -123,11 +169,14 @@ def main(argv=None):
     ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES))
     ap.add_argument("--big-matmul", action="store_true", help="also time 512-token matmul on 151936x1536")
     ap.add_argument("--no-llama", action="store_true")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: CPU time / threads, for a machine shared with other work")
     args = ap.parse_args(argv)
     threads = [int(t) for t in args.threads.split(",")]
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    CLOCK["name"] = args.clock
 
-    print(f"pyggml kernels: {_core.cpu_isa()}; threads {threads}; matmul tokens {args.tokens}")
+    print(f"pyggml kernels: {_core.cpu_isa()}; threads {threads}; matmul tokens {args.tokens}; clock {args.clock}")
     bw = {nt: read_bandwidth(_core.ThreadPool(nt)) for nt in threads}
     print("memory read bandwidth (1 GiB streaming read): " + ", ".join(f"{nt}t {v:.1f} GB/s" for nt, v in bw.items()))
 
@@ -145,13 +194,21 @@ def main(argv=None):
             print("  ".join(cells), flush=True)
 
     if not args.no_llama:
+        mine = pyggml_model_prompt(threads, args.tokens)
+        if mine is None:
+            print("Qwen2.5-Coder-1.5B model not found: no model-level comparison")
+        else:
+            for nt, r in mine.items():
+                print(f"pyggml matmuls of a Qwen2.5-Coder-1.5B Q4_K_M prompt, {nt}t: pp{args.tokens} "
+                      f"{r['tok_s']:.1f} tok/s = {r['GFLOPs']:.1f} GFLOP/s (matmuls only)", flush=True)
         ref = llama_cpp_reference(threads, args.tokens)
         if ref is None:
             print("llama.cpp: not available (needs llama_cpp and the Qwen 1.5B model)")
         else:
             for nt, r in ref.items():
                 print(f"llama.cpp Qwen2.5-Coder-1.5B Q4_K_M, {nt}t: pp{args.tokens} {r['pp_tok_s']:.1f} tok/s "
-                      f"= {r['pp_GFLOPs']:.1f} GFLOP/s; tg {r['tg_tok_s']:.1f} tok/s = {r['tg_GBs']:.1f} GB/s")
+                      f"= {r['pp_GFLOPs']:.1f} GFLOP/s (whole forward); "
+                      f"tg {r['tg_tok_s']:.1f} tok/s = {r['tg_GBs']:.1f} GB/s of weights")
 
 
 if __name__ == "__main__":

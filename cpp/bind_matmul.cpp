@@ -88,7 +88,9 @@ py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::a
 // act (n_tokens, dot-type row bytes). Tokens go to the kernel VEC_DOT_MAX_NT at a time.
 py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
                               py::array_t<uint8_t, py::array::c_style> weight,
-                              py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
+                              py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols,
+                              int64_t rows_per_call) {
+    if (rows_per_call < 1) throw py::value_error("rows_per_call must be >= 1");
     const type_traits& t = traits_or_throw(type);
     const vec_dot_traits& k = kernels_or_throw(type, parse_isa(isa_name));
     const type_traits& dt = traits_or_throw(k.vec_dot_type);
@@ -109,10 +111,12 @@ py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
     const uint8_t* ap = act.data();
     {
         py::gil_scoped_release release;
-        for (int64_t r = 0; r < n_rows; ++r) {
+        // rows in groups of rows_per_call, tokens VEC_DOT_MAX_NT at a time
+        for (int64_t r = 0; r < n_rows; r += rows_per_call) {
+            const int nr = int(std::min<int64_t>(rows_per_call, n_rows - r));
             for (int64_t tok = 0; tok < n_tokens; tok += VEC_DOT_MAX_NT) {
                 const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, n_tokens - tok));
-                k.vec_dot(int(n_cols), yp + tok * n_rows + r, size_t(n_rows), wp + r * row_bytes,
+                k.vec_dot(int(n_cols), yp + tok * n_rows + r, size_t(n_rows), wp + r * row_bytes, row_bytes, nr,
                           ap + tok * act_row, act_row, nt);
             }
         }
@@ -160,7 +164,9 @@ void pyggml::bind_matmul(py::module_& m) {
     m.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
           "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa`");
     m.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
-          py::arg("n_cols"), "dot kernel of one instruction set: returns (n_tokens, n_rows) float32");
+          py::arg("n_cols"), py::arg("rows_per_call") = 1,
+          "dot kernel of one instruction set, called on rows_per_call weight rows and up to 4 tokens at a "
+          "time: returns (n_tokens, n_rows) float32");
     m.def("memory_read", &memory_read_py, py::arg("pool"), py::arg("data"),
           "stream-read a uint8 buffer on the pool; returns a checksum");
 }

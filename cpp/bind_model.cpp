@@ -176,7 +176,7 @@ struct model_handle {
 };
 
 std::unique_ptr<model_handle> make_model(py::dict hparams, py::dict tensors, int64_t n_ctx, int64_t n_batch,
-                                         int n_threads, int32_t kv_type, py::object owner) {
+                                         int n_threads, int32_t kv_type, bool precise, py::object owner) {
     if (n_ctx <= 0 || n_ctx > (int64_t(1) << 24)) throw py::value_error("n_ctx must be in [1, 2^24]");
     if (n_batch <= 0) throw py::value_error("n_batch must be positive");
     if (n_threads < 0 || n_threads > 1024) throw py::value_error("n_threads must be in [0, 1024]");
@@ -188,7 +188,8 @@ std::unique_ptr<model_handle> make_model(py::dict hparams, py::dict tensors, int
     h->owner = owner;
     {
         py::gil_scoped_release release;
-        h->model = std::make_unique<llama_model>(std::move(hp), std::move(w), n_ctx, n_batch, n_threads, kv_type);
+        h->model = std::make_unique<llama_model>(std::move(hp), std::move(w), n_ctx, n_batch, n_threads, kv_type,
+                                                 precise);
     }
     return h;
 }
@@ -209,14 +210,31 @@ py::array_t<float> eval(model_handle& h, py::array_t<int32_t, py::array::c_style
     return logits;
 }
 
+py::array_t<float> embed(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens) {
+    if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
+    auto lock = h.lock();
+    llama_model& m = *h.model;
+    const int64_t n = tokens.size();
+    py::array_t<float> embd({n, m.hparams().n_embd});
+    float* out = embd.mutable_data();
+    const int32_t* tok = tokens.data();
+    {
+        py::gil_scoped_release release;
+        m.eval_embeddings(tok, n, out);
+    }
+    return embd;
+}
+
 }  // namespace
 
 void pyggml::bind_model(py::module_& m) {
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),
-             py::arg("n_threads"), py::arg("kv_type"), py::arg("owner") = py::none())
+             py::arg("n_threads"), py::arg("kv_type"), py::arg("precise") = false, py::arg("owner") = py::none())
         .def("eval", &eval, py::arg("tokens"), py::arg("all_logits") = false,
              "Run tokens at positions n_past..; returns (n, n_vocab) or (1, n_vocab) float32 logits")
+        .def("embed", &embed, py::arg("tokens"),
+             "Run tokens at positions n_past..; returns (n, n_embd) float32 hidden states after the final norm")
         .def("shift_context",
              [](model_handle& h, int64_t n_keep, int64_t n_discard) {
                  auto lock = h.lock();
@@ -225,9 +243,12 @@ void pyggml::bind_model(py::module_& m) {
              },
              py::arg("n_keep"), py::arg("n_discard"))
         .def("reset", [](model_handle& h) { auto lock = h.lock(); h.model->reset(); })
+        .def("truncate", [](model_handle& h, int64_t n_past) { auto lock = h.lock(); h.model->truncate(n_past); },
+             py::arg("n_past"), "Keep only the first n_past cached positions")
         .def_property_readonly("n_past", [](model_handle& h) { return h.model->n_past(); })
         .def_property_readonly("n_ctx", [](model_handle& h) { return h.model->n_ctx(); })
         .def_property_readonly("n_batch", [](model_handle& h) { return h.model->n_batch(); })
         .def_property_readonly("n_threads", [](model_handle& h) { return h.model->n_threads(); })
-        .def_property_readonly("kv_bytes", [](model_handle& h) { return h.model->cache().bytes(); });
+        .def_property_readonly("kv_bytes", [](model_handle& h) { return h.model->cache().bytes(); })
+        .def_property_readonly("precise", [](model_handle& h) { return h.model->precise(); });
 }

@@ -77,11 +77,17 @@ void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, th
             const int64_t t1 = std::min(n_tokens, t0 + p.tokens_per_chunk);
             const int64_t r0 = (tile % p.n_row_chunks) * p.rows_per_chunk;
             const int64_t r1 = std::min(w.n_rows, r0 + p.rows_per_chunk);
+            if (t1 - t0 == 1) {  // one token: all rows of the tile in one call (kernels may pair rows)
+                k->vec_dot(n, y + t0 * w.n_rows + r0, size_t(w.n_rows), wdata + r0 * w.row_bytes, w.row_bytes,
+                           int(r1 - r0), act + t0 * act_row, act_row, 1);
+                continue;
+            }
             for (int64_t r = r0; r < r1; ++r) {
                 const char* wrow = wdata + r * w.row_bytes;
                 for (int64_t t = t0; t < t1; t += VEC_DOT_MAX_NT) {
                     const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, t1 - t));
-                    k->vec_dot(n, y + t * w.n_rows + r, size_t(w.n_rows), wrow, act + t * act_row, act_row, nt);
+                    k->vec_dot(n, y + t * w.n_rows + r, size_t(w.n_rows), wrow, w.row_bytes, 1, act + t * act_row,
+                               act_row, nt);
                 }
             }
         }

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "matmul_precise.h"
+
 namespace pyggml {
 
 namespace {
@@ -30,11 +32,12 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
 }  // namespace
 
 llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                         int32_t kv_type)
+                         int32_t kv_type, bool precise)
     : hp_(std::move(hp)),
       w_(std::move(w)),
       n_ctx_(n_ctx),
       n_batch_(std::min(n_batch, n_ctx)),
+      precise_(precise),
       pool_(n_threads),
       kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
@@ -59,6 +62,14 @@ rope_params llama_model::layer_rope(int64_t layer) const {
     return rope_params{hp_.n_rot, hp_.rope_neox, hp_.layer_rope_base[layer], hp_.layer_rope_scale[layer], w_.rope_freqs};
 }
 
+void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t n_tokens) {
+    if (precise_) {
+        matmul_precise(w, x, y, n_tokens, pool_);
+    } else {
+        matmul(w, x, y, n_tokens, pool_);
+    }
+}
+
 void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits) {
     if (n_tokens <= 0) throw std::invalid_argument("eval needs at least one token");
     if (n_past_ + n_tokens > n_ctx_) {
@@ -77,6 +88,17 @@ void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits,
         float* out = all_logits ? logits + i0 * hp_.n_vocab : (last ? logits : nullptr);
         forward_batch(tokens + i0, n, all_logits, out);
     }
+}
+
+void llama_model::eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd) {
+    embd_out_ = embd;
+    try {
+        eval(tokens, n_tokens, false, nullptr);
+    } catch (...) {
+        embd_out_ = nullptr;
+        throw;
+    }
+    embd_out_ = nullptr;
 }
 
 void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logits, float* logits) {
@@ -103,9 +125,9 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
-        matmul(L.wq, h_.data(), q_.data(), T, pool_);
-        matmul(L.wk, h_.data(), k_.data(), T, pool_);
-        matmul(L.wv, h_.data(), v_.data(), T, pool_);
+        linear(L.wq, h_.data(), q_.data(), T);
+        linear(L.wk, h_.data(), k_.data(), T);
+        linear(L.wv, h_.data(), v_.data(), T);
         add_bias(q_.data(), L.bq, T, q_dim);
         add_bias(k_.data(), L.bk, T, k_dim);
         add_bias(v_.data(), L.bv, T, v_dim);
@@ -132,7 +154,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         kv_.store(il, n_past_, T, k_.data(), v_.data());
         attention(il, T);
 
-        matmul(L.wo, att_.data(), o_.data(), T, pool_);
+        linear(L.wo, att_.data(), o_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
             float* xt = x_.data() + t * E;
@@ -141,8 +163,8 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
-        matmul(L.ffn_gate, h_.data(), gate_.data(), T, pool_);
-        matmul(L.ffn_up, h_.data(), up_.data(), T, pool_);
+        linear(L.ffn_gate, h_.data(), gate_.data(), T);
+        linear(L.ffn_up, h_.data(), up_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             if (hp_.act == ffn_activation::gelu_tanh) {
                 gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
@@ -150,7 +172,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
                 silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
             }
         });
-        matmul(L.ffn_down, gate_.data(), o_.data(), T, pool_);
+        linear(L.ffn_down, gate_.data(), o_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
             if (L.post_ffn_norm) rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
@@ -159,13 +181,20 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     }
     n_past_ += T;
 
+    if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
+        parallel_rows(pool_, T, [&](int64_t t) {
+            rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
+        });
+        embd_out_ += T * E;
+        return;
+    }
     if (!logits) return;
     // output rows: every token, or only the last one
     const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
     parallel_rows(pool_, n_out, [&](int64_t i) {
         rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
     });
-    matmul(w_.output, h_.data(), logits, n_out, pool_);
+    linear(w_.output, h_.data(), logits, n_out);
     if (hp_.final_logit_softcap > 0.0f) {
         const float c = hp_.final_logit_softcap;
         for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = c * std::tanh(logits[i] / c);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "kv_cache.h"
@@ -65,8 +66,10 @@ struct model_weights {
 
 class llama_model {
 public:
+    // precise: linear layers keep float32 activations (matmul_precise.h) instead of
+    // converting them to the weights' dot types as ggml does.
     llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                int32_t kv_type);
+                int32_t kv_type, bool precise = false);
 
     const model_hparams& hparams() const { return hp_; }
     int64_t n_ctx() const { return n_ctx_; }
@@ -74,11 +77,16 @@ public:
     int64_t n_past() const { return n_past_; }
     int n_threads() const { return pool_.size(); }
     const kv_cache& cache() const { return kv_; }
+    bool precise() const { return precise_; }
 
     // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
     // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
     // otherwise (1, n_vocab) for the last token. Throws when the context would overflow.
     void eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+
+    // Like eval, but writes the hidden states after the final norm (what llama.cpp calls
+    // embeddings) instead of logits: embd (n_tokens, n_embd).
+    void eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd);
 
     // Drops positions [n_keep, n_keep + n_discard) from the cache, moves the rest down
     // and re-rotates their keys to the new positions.
@@ -86,15 +94,24 @@ public:
 
     void reset() { n_past_ = 0; }
 
+    // Forgets every cached position from n_past on (0 <= n_past <= n_past()): the next
+    // eval continues at position n_past, overwriting the dropped slots.
+    void truncate(int64_t n_past) {
+        if (n_past < 0 || n_past > n_past_) throw std::out_of_range("truncate: need 0 <= n_past <= cached tokens");
+        n_past_ = n_past;
+    }
+
 private:
     void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
     void attention(int64_t layer, int64_t n_tokens);
     rope_params layer_rope(int64_t layer) const;
+    void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
 
     model_hparams hp_;
     model_weights w_;
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
+    bool precise_;
     thread_pool pool_;
     kv_cache kv_;
 
@@ -112,6 +129,7 @@ private:
     std::vector<float> vf_;     // (n_ctx, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (n_batch, n_rot) cos/sin per position
     std::vector<float> scores_;   // (n_threads, n_ctx)
+    float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
 };
 
 }  // namespace pyggml

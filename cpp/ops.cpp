@@ -5,11 +5,7 @@
 
 namespace pyggml {
 
-namespace {
-
-// Dot product with eight independent partial sums, which the compiler turns into
-// vector code without reassociating anything.
-float dot(const float* a, const float* b, int64_t n) {
+float dot_f32(const float* a, const float* b, int64_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -19,8 +15,6 @@ float dot(const float* a, const float* b, int64_t n) {
     for (; i < n; ++i) s += a[i] * b[i];
     return s;
 }
-
-}  // namespace
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     double ss = 0.0;
@@ -94,7 +88,7 @@ void attend_head(const float* q, const float* k, int64_t k_stride, const float* 
                  int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
                  float* out) {
     for (int64_t j = 0; j < n_keys; ++j) {
-        float acc = dot(q, k + j * k_stride, head_dim_k);
+        float acc = dot_f32(q, k + j * k_stride, head_dim_k);
         if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
         scores[j] = acc;
     }

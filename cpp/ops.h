@@ -11,6 +11,10 @@ namespace pyggml {
 // y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scaling). y may alias x.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 
+// sum a[i] * b[i] in float32 with eight independent partial sums (vectorizes
+// without reassociation, so the result does not depend on the compiler).
+float dot_f32(const float* a, const float* b, int64_t n);
+
 // x += y, n elements.
 void add_inplace(float* x, const float* y, int64_t n);
 

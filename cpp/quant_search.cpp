@@ -4,6 +4,8 @@
 // and the build uses -ffp-contract=off so no product is fused into an FMA.
 #include "quant_search.h"
 
+#include "blocks.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -36,14 +38,6 @@ inline float qx_weight(const float* qw, int rmse_type, const float* x, int i) {
 }
 
 }  // namespace
-
-// ggml: nearest_int
-int nearest_int(float fval) {
-    const float val = fval + 12582912.f;
-    int i;
-    std::memcpy(&i, &val, sizeof(int));
-    return (i & 0x007fffff) - 0x00400000;
-}
 
 // ggml: make_qx_quants
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
@@ -373,5 +367,95 @@ int best_index_int8(int n, const int8_t* val, float x) {
     }
     return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
+
+// ggml quantize_row_iq4_nl_impl, the part that picks one block's scale.
+float iq4_block_scale(int n, const float* xb, const float* weight, int ntry) {
+    const int8_t* values = kvalues_iq4nl;
+    float amax = 0, max = 0;
+    for (int j = 0; j < n; ++j) {
+        const float ax = std::fabs(xb[j]);
+        if (ax > amax) { amax = ax; max = xb[j]; }
+    }
+    if (amax < kGroupMaxEps) return 0.f;
+    float d = ntry > 0 ? -max / values[0] : max / values[0];
+    float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int j = 0; j < n; ++j) {
+        const float q = values[best_index_int8(16, values, id * xb[j])];
+        const float w = weight[j];
+        sumqx += w * q * xb[j];
+        sumq2 += w * q * q;
+    }
+    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; ++itry) {
+        id = (itry + values[0]) / max;
+        sumqx = sumq2 = 0;
+        for (int j = 0; j < n; ++j) {
+            const float q = values[best_index_int8(16, values, id * xb[j])];
+            const float w = weight[j];
+            sumqx += w * q * xb[j];
+            sumq2 += w * q * q;
+        }
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    return d;
+}
+
+namespace {
+
+void qkx2_ref(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+              float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
+    uint8_t Laux[256];
+    for (int g = 0; g < ngroup; ++g) {
+        scales[g] = make_qkx2_quants(n, nmax, x + g * n, weights + g * n, L + g * n, &mins[g], Laux,
+                                     rmin, rdelta, nstep, use_mad);
+    }
+}
+
+void qkx3_ref(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+              float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad) {
+    uint8_t Laux[256];
+    for (int g = 0; g < ngroup; ++g) {
+        scales[g] = make_qkx3_quants(n, nmax, x + g * n, weights ? weights + g * n : nullptr, L + g * n,
+                                     &mins[g], Laux, rmin, rdelta, nstep, use_mad);
+    }
+}
+
+void q3_ref(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales) {
+    for (int g = 0; g < ngroup; ++g) scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
+}
+
+void qx1_ref(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales, const float* qw) {
+    for (int g = 0; g < ngroup; ++g) {
+        scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
+    }
+}
+
+void iq4_scale_ref(int ngroup, int n, const float* x, const float* weights, float* scales, int ntry) {
+    for (int g = 0; g < ngroup; ++g) scales[g] = iq4_block_scale(n, x + g * n, weights + g * n, ntry);
+}
+
+void requantize_ref(int ngroup, int n, const float* x, const float* d, const float* dm, int lo, int hi,
+                    int offset, uint8_t* L) {
+    for (int g = 0; g < ngroup; ++g) {
+        if (!d[g]) continue;
+        for (int i = 0; i < n; ++i) {
+            const float v = dm ? (x[g * n + i] + dm[g]) / d[g] : x[g * n + i] / d[g];
+            L[g * n + i] = uint8_t(offset + clamp_int(nearest_int(v), lo, hi));
+        }
+    }
+}
+
+void iq4_levels_ref(int n, const float* x, float id, uint8_t* L) {
+    for (int j = 0; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
+}
+
+}  // namespace
+
+const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref};
 
 }  // namespace pyggml

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace pyggml {
 
@@ -14,8 +15,14 @@ namespace pyggml {
 constexpr float kGroupMaxEps = 1e-15f;
 
 // ggml nearest_int: round to nearest, ties to even, via the 1.5*2^23 trick.
-// Valid for |fval| <= 4194303.
-int nearest_int(float fval);
+// Valid for |fval| <= 4194303. Static so that each translation unit, whatever its target
+// flags, inlines its own copy.
+static inline int nearest_int(float fval) {
+    const float val = fval + 12582912.f;
+    int i;
+    std::memcpy(&i, &val, sizeof(int));
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 // ggml make_qx_quants: symmetric levels L in [0, 2*nmax), returns the scale.
 // rmse_type 0: plain rounding; 1..4: weight x^2, 1, |x|, sqrt|x| (or qw when given)
@@ -45,5 +52,45 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
 // the ggml the golden bytes come from; some later ggml versions compare doubled midpoints,
 // which differs only for NaN and rounding-level ties.
 int best_index_int8(int n, const int8_t* val, float x);
+
+// The scale search of ggml's quantize_row_iq4_nl_impl for one block of n values
+// (0 for an all-zero block); weight is the block's per-element weights.
+float iq4_block_scale(int n, const float* xb, const float* weight, int ntry);
+
+// The searches above applied to ngroup independent groups of n consecutive values at once
+// (group g is x[g*n, g*n+n), its weights and levels likewise), with per-group results
+// scales[g] and mins[g] (= *the_min). Each table entry gives bytes identical to calling
+// the single-group routine once per group; a SIMD table may run several groups side by
+// side, one per vector lane.
+struct quant_search_ops {
+    // make_qkx2_quants / make_qkx3_quants (null weights mean x^2 for qkx3).
+    void (*qkx2)(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                 float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad);
+    void (*qkx3)(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                 float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad);
+    // make_q3_quants with do_rmse.
+    void (*q3)(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales);
+    // make_qx_quants with rmse_type 1 (null qw means x^2).
+    void (*qx1)(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales,
+                const float* qw);
+    // The block-scale search of ggml's quantize_row_iq4_nl_impl: for each group, the
+    // scale d from trying 2*ntry+1 scales on the kvalues_iq4nl grid under weights.
+    void (*iq4_scale)(int ngroup, int n, const float* x, const float* weights, float* scales,
+                      int ntry);
+    // Levels against fixed group scales: for every group with d[g] != 0,
+    // L[g*n+i] = offset + clamp(nearest_int((x[g*n+i] + dm[g]) / d[g]), lo, hi), or
+    // nearest_int(x[g*n+i] / d[g]) when dm is null; other groups keep their levels.
+    void (*requantize)(int ngroup, int n, const float* x, const float* d, const float* dm, int lo,
+                       int hi, int offset, uint8_t* L);
+    // L[j] = best_index_int8(16, kvalues_iq4nl, id * x[j]) for j < n.
+    void (*iq4_levels)(int n, const float* x, float id, uint8_t* L);
+};
+
+// The scalar reference table (quant_search.cpp).
+extern const quant_search_ops kSearchOpsRef;
+#if defined(__x86_64__)
+// The AVX2 table: eight groups per pass, one per lane (x86/quant_search_avx2.cpp).
+extern const quant_search_ops kSearchOpsAvx2;
+#endif
 
 }  // namespace pyggml

@@ -66,6 +66,18 @@ void dequantize_row_iq4_xs(const void* x, float* y, int64_t k);
 size_t quantize_iq4_nl(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq4_xs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
+// The k-quant and IQ4 quantizers above with their scale searches taken from a chosen
+// table (quant_search.h): kSearchOpsRef gives the reference quantizers; any other table
+// gives the same bytes.
+struct quant_search_ops;
+size_t quantize_q2_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q3_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q6_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_nl_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_xs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
 #if defined(__x86_64__)
 // AVX2 + F16C twins, bit-identical to the references above (x86/quants_avx2.cpp).
 void dequantize_row_f16_avx2(const void* x, float* y, int64_t k);
@@ -84,6 +96,14 @@ size_t quantize_q5_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_p
 size_t quantize_q5_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_q8_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_q8_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+// k-quants and IQ4 on the AVX2 search table (x86/quant_search_avx2.cpp).
+size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q3_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q6_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_nl_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 #endif
 
 }  // namespace pyggml

@@ -56,6 +56,13 @@ struct dispatched_table {
                 case GGML_TYPE_Q5_1: t.to_float = dequantize_row_q5_1_avx2; t.quantize = quantize_q5_1_avx2; break;
                 case GGML_TYPE_Q8_0: t.to_float = dequantize_row_q8_0_avx2; t.quantize = quantize_q8_0_avx2; break;
                 case GGML_TYPE_Q8_1: t.quantize = quantize_q8_1_avx2; break;
+                case GGML_TYPE_Q2_K: t.quantize = quantize_q2_K_avx2; break;
+                case GGML_TYPE_Q3_K: t.quantize = quantize_q3_K_avx2; break;
+                case GGML_TYPE_Q4_K: t.quantize = quantize_q4_K_avx2; break;
+                case GGML_TYPE_Q5_K: t.quantize = quantize_q5_K_avx2; break;
+                case GGML_TYPE_Q6_K: t.quantize = quantize_q6_K_avx2; break;
+                case GGML_TYPE_IQ4_NL: t.quantize = quantize_iq4_nl_avx2; break;
+                case GGML_TYPE_IQ4_XS: t.quantize = quantize_iq4_xs_avx2; break;
                 default: break;
             }
         }

@@ -13,14 +13,16 @@
 
 namespace pyggml {
 
-// The most activation rows one kernel call handles: the weight row is decoded once
+// The most activation rows one kernel call handles: each weight block is decoded once
 // and dotted with up to this many tokens.
 constexpr int VEC_DOT_MAX_NT = 4;
 
-// One signature for every kernel. x: one weight row of n elements; y: nt activation
-// rows (1 <= nt <= VEC_DOT_MAX_NT) of the dot type, by bytes apart.
-// Writes s[t * bs] = dot(x, y_t) for t < nt.
-using vec_dot_fn = void (*)(int n, float* s, size_t bs, const void* x, const void* y, size_t by, int nt);
+// One signature for every kernel: nr weight rows (bx bytes apart, n elements each)
+// times nt activation rows of the dot type (1 <= nt <= VEC_DOT_MAX_NT, by bytes apart).
+// Writes s[t * bs + r] = dot(x_r, y_t). Kernels may share work between rows (the
+// activation side of a block) as well as between tokens (the weight side).
+using vec_dot_fn = void (*)(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y,
+                            size_t by, int nt);
 
 // Converts k floats (a multiple of the dot type's block size) to the dot type.
 using from_float_fn = void (*)(const float* x, void* y, int64_t k);

@@ -19,8 +19,11 @@ using dot1_fn = float (*)(int n, const void* x, const void* y);
 
 // Adapts a single-row dot to the common kernel signature.
 template <dot1_fn Dot>
-void dot_rows(int n, float* s, size_t bs, const void* x, const void* y, size_t by, int nt) {
-    for (int t = 0; t < nt; ++t) s[t * bs] = Dot(n, x, static_cast<const char*>(y) + t * by);
+void dot_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int r = 0; r < nr; ++r) {
+        const void* xr = static_cast<const char*>(x) + r * bx;
+        for (int t = 0; t < nt; ++t) s[t * bs + r] = Dot(n, xr, static_cast<const char*>(y) + t * by);
+    }
 }
 
 // ---- float formats -------------------------------------------------------------

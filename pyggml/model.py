@@ -178,12 +178,16 @@ class Model:
         kv_type: str = "f16",
         context_shift: bool = False,
         n_keep: int = 0,
+        precise: bool = False,
     ) -> "Model":
         """Map `path` (no copy) and build the model.
 
         kv_type: "f16" (default), "q8_0" or "f32". n_threads: None uses every physical
         core. context_shift: when the context is full, drop the older half of the
         tokens after the first n_keep instead of raising ContextFullError.
+        precise: keep activations in float32 in every matrix product (slower; for
+        checking against a float reference) instead of converting them to the
+        weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
         """
         if kv_type not in KV_TYPES:
             raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
@@ -200,6 +204,7 @@ class Model:
                 int(n_batch),
                 int(n_threads or 0),
                 int(KV_TYPES[kv_type]),
+                bool(precise),
             )
         except ValueError as e:
             raise GGUFError(path, str(e)) from e
@@ -243,6 +248,18 @@ class Model:
         out = self._native.eval(toks.astype(np.int32), all_logits)
         return out if all_logits else out[0]
 
+    def embed(self, tokens) -> np.ndarray:
+        """Run `tokens` after those already cached, like eval, and return the hidden
+        states after the final norm, (len(tokens), n_embd) float32, instead of logits."""
+        toks = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
+        if toks.size == 0:
+            raise ValueError("embed needs at least one token")
+        if toks.min() < 0 or toks.max() >= self.n_vocab:
+            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        if self.n_past + toks.size > self.n_ctx:
+            self._make_room(toks.size)
+        return self._native.embed(toks.astype(np.int32))
+
     def _make_room(self, n_new: int) -> None:
         free = self.n_ctx - self.n_past
         if not self.context_shift or n_new > self.n_ctx - self.n_keep:
@@ -256,6 +273,13 @@ class Model:
     def reset(self) -> None:
         """Forget every cached token."""
         self._native.reset()
+
+    def truncate(self, n_past: int) -> None:
+        """Keep the first n_past cached tokens and forget the rest (0 <= n_past <= self.n_past),
+        so that a new prompt sharing that prefix only evaluates what differs."""
+        if not 0 <= n_past <= self.n_past:
+            raise ValueError(f"n_past must be in [0, {self.n_past}], got {n_past}")
+        self._native.truncate(int(n_past))
 
     def __repr__(self) -> str:
         return f"Model({self.path!r}, arch={self.arch}, n_ctx={self.n_ctx}, n_past={self.n_past})"

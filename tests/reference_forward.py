@@ -29,6 +29,12 @@ llama-hparams.cpp, ggml's rope):
   metadata rope base and scaling.
 - Output: output.weight, or the token embedding when it is absent (tied).
 
+Agreement with llama.cpp (llama-cpp-python 0.3.36, CPU): on F32/F16 synthetic models
+within ~1e-3 of the logit range (its F16 KV cache). On quantized weights llama.cpp
+first rounds activations to 8 bits (Q8_0 / Q8_K); that moves logits by ~1-5% of the
+range, and by ~35% on Qwen2.5's first position, whose activations are huge.
+emulate_ggml=True reproduces that rounding (Qwen position 0: 0.004 of the range).
+
 API: ReferenceModel(path).logits(tokens) -> (n_tokens, n_vocab) float32, a full
 causal pass with no KV cache. logits_many() runs several prompts through one
 pass over the weights (each weight dequantized once) and can keep only chosen rows.
@@ -36,6 +42,7 @@ pass over the weights (each weight dequantized once) and can keep only chosen ro
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -78,15 +85,54 @@ def dequantize_rows(data: np.ndarray, qtype: GGMLQuantizationType, n_per_row: in
     return gguf_quants.dequantize(np.asarray(data), qtype).astype(np.float32).reshape(-1, n_per_row)
 
 
+# ---------------------------------------------------------------- reading the file
+
+@dataclasses.dataclass
+class Tensor:
+    qtype: GGMLQuantizationType
+    ne: tuple      # ggml order: ne[0] is the row length
+    rows: np.ndarray  # (n_rows, row) of the stored units: uint8 bytes, or float32/float16 values
+
+
+def read_gguf(path: str) -> tuple[dict, dict]:
+    """(metadata without tokenizer.*, name -> Tensor) of a GGUF file.
+
+    Uses pyggml's GGUF parser when it is importable (gguf.GGUFReader takes ~15 s of CPU to
+    open a file with a 262144-token vocabulary), else gguf.GGUFReader.
+    """
+    try:
+        from pyggml.gguf_file import GGUFFile
+    except Exception:
+        GGUFFile = None
+    if GGUFFile is not None:
+        f = GGUFFile(path)
+        meta = {k: v for k, v in f.metadata.items() if not k.startswith("tokenizer.")}
+        tensors = {}
+        for t in f.tensors:
+            qtype = GGMLQuantizationType(int(t.type))
+            raw = f.raw(t.name)
+            unit = {GGMLQuantizationType.F32: np.float32, GGMLQuantizationType.F16: np.float16}.get(qtype)
+            rows = raw.view(unit) if unit is not None else raw
+            tensors[t.name] = Tensor(qtype, tuple(int(n) for n in t.ne), rows.reshape(t.n_rows, -1))
+        return meta, tensors
+    r = GGUFReader(path)
+    meta = {k: fld.contents() for k, fld in r.fields.items() if not k.startswith("tokenizer.")}
+    tensors = {}
+    for t in r.tensors:
+        ne = tuple(int(n) for n in t.shape)
+        tensors[t.name] = Tensor(t.tensor_type, ne, np.asarray(t.data).reshape(int(np.prod(ne[1:])), -1))
+    return meta, tensors
+
+
 # ---------------------------------------------------------------- building blocks
 
 def rms_norm(x: np.ndarray, weight: np.ndarray | None, eps: float) -> np.ndarray:
     """x / sqrt(mean(x^2) + eps) over the last axis, times weight."""
-    x64 = x.astype(np.float64)
-    y = x64 / np.sqrt(np.mean(x64 * x64, axis=-1, keepdims=True) + eps)
+    mean_sq = np.mean(np.square(x, dtype=np.float64), axis=-1, keepdims=True)
+    y = x * (1.0 / np.sqrt(mean_sq + eps)).astype(x.dtype)
     if weight is not None:
         y = y * weight
-    return y.astype(x.dtype)
+    return y.astype(x.dtype, copy=False)
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -166,7 +212,7 @@ def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, freq_scale: fl
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
               window: int | None, round_probs: bool = False) -> np.ndarray:
-    """Causal grouped-query attention.
+    """Causal grouped-query attention, computed in q's dtype.
 
     q (n_tok, n_head, d_k), k (n_tok, n_head_kv, d_k), v (n_tok, n_head_kv, d_v)
     -> (n_tok, n_head * d_v). Query i sees key j when j <= i and, for a sliding
@@ -180,16 +226,15 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     visible = j <= i
     if window is not None:
         visible &= (i - j) < window
-    out = np.empty((n_tok, n_head, d_v), dtype=q.dtype)
-    for h in range(n_head):
-        kh, vh = k[:, h // group, :], v[:, h // group, :]
-        s = (q[:, h, :].astype(np.float64) @ kh.T.astype(np.float64)) * scale  # (n_tok, n_tok)
-        s = np.where(visible, s, -np.inf)
-        s = np.exp(s - s.max(axis=1, keepdims=True))
-        p = s / s.sum(axis=1, keepdims=True)
-        if round_probs:
-            p = p.astype(np.float16).astype(np.float64)
-        out[:, h, :] = (p @ vh.astype(np.float64)).astype(q.dtype)
+    kh = np.repeat(k.transpose(1, 0, 2), group, axis=0)    # (n_head, n_tok, d_k): head h uses kv head h // group
+    vh = np.repeat(v.transpose(1, 0, 2), group, axis=0)    # (n_head, n_tok, d_v)
+    s = (q.transpose(1, 0, 2) @ kh.transpose(0, 2, 1)) * q.dtype.type(scale)  # (n_head, n_tok, n_tok)
+    s = np.where(visible, s, -np.inf)
+    s = np.exp(s - s.max(axis=2, keepdims=True))
+    p = s / s.sum(axis=2, keepdims=True)
+    if round_probs:
+        p = p.astype(np.float16).astype(q.dtype)
+    out = (p @ vh).transpose(1, 0, 2)                       # (n_tok, n_head, d_v)
     return out.reshape(n_tok, n_head * d_v)
 
 
@@ -208,10 +253,7 @@ class ReferenceModel:
         self.dtype = np.dtype(dtype)
         self.cache_weights = cache_weights
         self._cache: dict[str, np.ndarray] = {}
-        self.reader = GGUFReader(self.path)
-        self.meta = {name: f.contents() for name, f in self.reader.fields.items()
-                     if not name.startswith("tokenizer.")}
-        self.tensors = {t.name: t for t in self.reader.tensors}
+        self.meta, self.tensors = read_gguf(self.path)
         self.arch = self.meta["general.architecture"]
         if self.arch not in SUPPORTED_ARCHS:
             raise ValueError(f"{self.path}: architecture {self.arch!r} is not one of {SUPPORTED_ARCHS}")
@@ -241,7 +283,7 @@ class ReferenceModel:
         else:
             raise NotImplementedError(f"{self.path}: rope scaling {scaling!r}")
         self.neox = self.arch in NEOX_ARCHS
-        self.n_vocab = self.tensors["token_embd.weight"].shape[1]
+        self.n_vocab = self.tensors["token_embd.weight"].ne[1]
         scale = self._key("attention.scale")
         if scale:
             self.attn_scale = float(scale)
@@ -270,9 +312,8 @@ class ReferenceModel:
         t = self.tensors.get(name)
         if t is None:
             return None
-        ne0 = int(t.shape[0])
-        w = dequantize_rows(t.data, t.tensor_type, ne0).astype(self.dtype, copy=False)
-        w = w.reshape(tuple(int(s) for s in reversed(t.shape)))
+        w = dequantize_rows(t.rows, t.qtype, t.ne[0]).astype(self.dtype, copy=False)
+        w = w.reshape(tuple(reversed(t.ne)))
         if self.cache_weights:
             self._cache[name] = w
         return w
@@ -282,12 +323,11 @@ class ReferenceModel:
         t = self.tensors["token_embd.weight"]
         if np.any(tokens < 0) or np.any(tokens >= self.n_vocab):
             raise ValueError(f"token id out of range [0, {self.n_vocab})")
-        rows = np.asarray(t.data)[tokens]
-        return dequantize_rows(rows, t.tensor_type, self.n_embd).astype(self.dtype)
+        return dequantize_rows(t.rows[tokens], t.qtype, self.n_embd).astype(self.dtype)
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         if self.emulate_ggml:
-            x = round_activations(x, ACTIVATION_TYPE.get(self.tensors[name + ".weight"].tensor_type))
+            x = round_activations(x, ACTIVATION_TYPE.get(self.tensors[name + ".weight"].qtype))
         y = x @ self.weight(name + ".weight").T
         b = self.weight(name + ".bias")
         return y + b if b is not None else y
@@ -307,7 +347,7 @@ class ReferenceModel:
         prompts = [np.asarray(p, dtype=np.int64).reshape(-1) for p in prompts]
         if any(p.size == 0 for p in prompts):
             raise ValueError("empty prompt")
-        rows = [np.arange(p.size) if rows is None or rows[i] is None else np.asarray(rows[i])
+        rows = [np.arange(p.size) if rows is None or rows[i] is None else np.asarray(rows[i], dtype=np.int64)
                 for i, p in enumerate(prompts)]
         bounds = np.cumsum([0] + [p.size for p in prompts])
         x = self.embed(np.concatenate(prompts))  # (n_total, n_embd)
@@ -319,7 +359,7 @@ class ReferenceModel:
         h = rms_norm(picked, self.weight("output_norm.weight"), self.eps)
         out_name = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
         if self.emulate_ggml:
-            h = round_activations(h, ACTIVATION_TYPE.get(self.tensors[out_name].tensor_type))
+            h = round_activations(h, ACTIVATION_TYPE.get(self.tensors[out_name].qtype))
         logits = (h @ self.weight(out_name).T).astype(np.float32)
         if self.softcap > 0:
             logits = np.tanh(logits / self.softcap) * self.softcap

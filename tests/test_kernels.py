@@ -148,8 +148,21 @@ def test_simd_close_to_scalar_random_shapes(name):
         w, a, n_cols = make_case(rng, name, n_rows, n_tokens, n_blocks)
         ref = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
         for isa in SIMD:
-            got = _core.vec_dot(type_id(name), isa, w, a, n_cols)
+            got = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=int(rng.integers(1, 6)))
             assert np.all(np.abs(got - ref) <= tolerance(name, w, a, n_cols)), (name, isa, n_cols)
+
+
+@pytest.mark.parametrize("name", ALL_TYPES)
+def test_row_grouping_does_not_change_results(name):
+    """A kernel called on several rows (matvec pairs rows) gives each row's own result."""
+    rng = np.random.default_rng(4000 + ALL_TYPES.index(name))
+    for n_tokens in (1, 3):
+        w, a, n_cols = make_case(rng, name, 7, n_tokens, 5)
+        for isa in ["scalar", *SIMD]:
+            one = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=1)
+            for rows in (2, 3, 7):
+                np.testing.assert_array_equal(_core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows),
+                                              one, err_msg=f"{name} {isa} rows_per_call={rows}")
 
 
 def unit_scale_activations(rng, dot_type, n_tokens, n_cols):
@@ -195,8 +208,9 @@ def test_simd_integer_dot_bit_exact(name):
     ref = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
     assert np.all(ref == np.round(ref)), "terms are not integers"
     for isa in SIMD:
-        got = _core.vec_dot(type_id(name), isa, w, a, n_cols)
-        np.testing.assert_array_equal(got, ref, err_msg=f"{name} {isa}")
+        for rows in (1, 2):
+            got = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows)
+            np.testing.assert_array_equal(got, ref, err_msg=f"{name} {isa}")
 
 
 @pytest.mark.parametrize("name", ["Q8_0", "Q4_0"])

@@ -152,15 +152,21 @@ def test_q8_0_cache_close_to_f16(synth, arch):
     assert (got.argmax(1) == f16.argmax(1)).mean() >= 0.9
 
 
-@pytest.mark.parametrize("wtype", ["Q8_0", "Q4_0", "F16"])
+@pytest.mark.parametrize("wtype", ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16"])
 def test_quantized_weights_match_reference(tmp_path, wtype):
-    path = tmp_path / f"qwen2_{wtype}.gguf"
-    hp = make_model("qwen2", path, wtype=wtype, seed=8)
-    toks = prompt(hp, 12, seed=9)
+    path = tmp_path / f"gemma3_{wtype}.gguf"
+    hp = make_model("gemma3", path, wtype=wtype, seed=8)
+    toks = prompt(hp, prompt_len(hp), seed=9)
     ref = ReferenceModel(path).logits(toks)
-    got = Model.load(path, n_ctx=32, n_threads=2, kv_type="f32").eval(toks, all_logits=True)
+    # float32 activations: only summation order differs from the reference
+    precise = Model.load(path, n_ctx=32, n_threads=2, kv_type="f32", precise=True)
+    got = precise.eval(toks, all_logits=True)
     assert rel_diff(got, ref) <= 1e-3
     np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+    # the default path rounds activations to the weights' dot types as llama.cpp does
+    fast = Model.load(path, n_ctx=32, n_threads=2).eval(toks, all_logits=True)
+    assert rel_diff(fast, ref) <= 3e-2
+    assert (fast.argmax(1) == ref.argmax(1)).mean() >= 0.8
 
 
 def test_metadata_read_into_hparams(synth):
@@ -206,7 +212,7 @@ def test_weight_shape_mismatch_is_a_gguf_error(tmp_path):
     from conftest import write_gguf
 
     ref = ReferenceModel(path)
-    tensors = {t.name: ref.weight(t.name) for t in ref.reader.tensors}
+    tensors = {name: ref.weight(name) for name in ref.tensors}
     meta["llama.feed_forward_length"] = meta["llama.feed_forward_length"] * 2
     bad = write_gguf(tmp_path / "bad2.gguf", tensors, meta, arch="llama")
     with pytest.raises(GGUFError, match="ffn_gate.weight: expected shape"):
@@ -221,15 +227,17 @@ REAL_PROMPTS = {  # "The capital of France is", "def fibonacci(n):\n    " as eac
 }
 
 
-def _check_real(path, prompts, rows=None):
-    ref_model = ReferenceModel(path, cache_weights=False)
-    refs = ref_model.logits_many(prompts, rows)
-    m = Model.load(path, n_ctx=1024, kv_type="f32")
+def _check_real(path, prompts, n_skip=0):
+    """Logits of every position from n_skip on, the first n_skip tokens going through
+    the KV cache in one batch whose logits are not compared."""
+    rows = [np.arange(n_skip, len(p)) for p in prompts]
+    refs = ReferenceModel(path, cache_weights=False).logits_many(prompts, rows)
+    m = Model.load(path, n_ctx=1024, kv_type="f32", precise=True)
     for i, (p, ref) in enumerate(zip(prompts, refs)):
         m.reset()
-        got = m.eval(p, all_logits=True)
-        if rows is not None and rows[i] is not None:
-            got = got[rows[i]]
+        if n_skip:
+            m.eval(p[:n_skip])
+        got = m.eval(p[n_skip:], all_logits=True)
         assert rel_diff(got, ref) <= 1e-3, f"prompt {i}"
         np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
 
@@ -248,8 +256,8 @@ def test_real_qwen_matches_reference(qwen_path):
 def test_real_gemma_prompt_longer_than_sliding_window(gemma_path):
     n_swa = pyggml.GGUFFile(gemma_path).get("gemma3.attention.sliding_window")
     toks = [2] + list(np.random.default_rng(11).integers(1000, 20000, size=n_swa + 40))
-    rows = np.arange(n_swa - 8, len(toks))  # positions on both sides of the window edge
-    _check_real(gemma_path, [toks], [rows])
+    # compare positions on both sides of the window edge
+    _check_real(gemma_path, [toks], n_skip=n_swa - 8)
 
 
 @pytest.mark.real_model
@@ -265,8 +273,8 @@ def test_real_gemma_peak_rss(gemma_path):
             return int(next(l for l in open('/proc/self/status') if l.startswith(k)).split()[1]) * 1024
         base = status('VmRSS:')
         m = pyggml.Model.load({str(gemma_path)!r}, n_ctx=1024)
-        m.eval(np.arange(100, 400))
-        for t in range(8):
+        m.eval(np.arange(100, 132))
+        for t in range(4):
             m.eval([t + 1000])
         print(status('VmHWM:') - base, os.path.getsize({str(gemma_path)!r}), m.kv_bytes)
         """

@@ -61,3 +61,57 @@ def test_property_fast_equals_reference(t, x):
     np.testing.assert_array_equal(
         _core.quantize(int(t), x, None, 1), _core.quantize(int(t), x, None, 1, reference=True)
     )
+
+
+K_SEARCH_TYPES = [GGMLType[n] for n in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS")]
+
+
+def awkward_k_rows(seed, n_cols=512):
+    """Rows that drive the k-quant / IQ4 searches down their rarer branches."""
+    rng = np.random.default_rng(seed)
+    x = rows(seed, n_rows=40, n_cols=n_cols)
+    x[7] = 3.0  # flat groups: max == min
+    x[8] = np.abs(x[8]) + 1.0  # all positive: the min is clamped to 0
+    x[9] = -np.abs(x[9])  # all negative
+    x[10, ::2] = 0.0
+    x[11, :16] = 0.0  # one all-zero group inside a non-zero block
+    x[12] = rng.integers(-8, 9, n_cols)  # many exact ties on the level grid
+    x[13] = rng.standard_normal(n_cols) * 1e-20  # below the group-max epsilon
+    x[14] = np.where(rng.uniform(size=n_cols) < 0.9, 0.0, rng.standard_normal(n_cols))  # sparse
+    x[15, 5] = 1e6  # one outlier
+    x[16] = rng.standard_normal(n_cols) * 1e-30  # subnormal-range scales
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("t", K_SEARCH_TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("imatrix", ["none", "squares", "sparse"])
+@pytest.mark.parametrize("width", ["even", "odd"])
+def test_k_quant_search_fast_equals_reference(t, imatrix, width):
+    # An odd number of super-blocks (or of IQ4_NL blocks per eight) leaves groups for the
+    # narrower SIMD and scalar tails of the batched searches.
+    n_cols = 512 if width == "even" else (800 if t == GGMLType.IQ4_NL else 768)
+    x = awkward_k_rows(int(t), n_cols)
+    rng = np.random.default_rng(7)
+    qw = {
+        "none": None,
+        "squares": (rng.uniform(0, 3, x.shape[1]) ** 2).astype(np.float32),
+        "sparse": np.where(rng.uniform(size=x.shape[1]) < 0.5, 0.0, 1.0).astype(np.float32),
+    }[imatrix]
+    fast = _core.quantize(int(t), x, qw, 1)
+    ref = _core.quantize(int(t), x, qw, 1, reference=True)
+    bad = np.nonzero((fast != ref).any(axis=1))[0]
+    assert not len(bad), f"rows {bad[:8].tolist()} differ"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    t=st.sampled_from(K_SEARCH_TYPES),
+    x=hnp.arrays(np.float32, st.tuples(st.integers(1, 3), st.just(256)),
+                 elements=st.floats(-1e4, 1e4, allow_nan=False, width=32)),
+    use_imatrix=st.booleans(),
+)
+def test_property_k_quant_fast_equals_reference(t, x, use_imatrix):
+    qw = np.linspace(0, 2, x.shape[1], dtype=np.float32) if use_imatrix else None
+    np.testing.assert_array_equal(
+        _core.quantize(int(t), x, qw, 1), _core.quantize(int(t), x, qw, 1, reference=True)
+    )

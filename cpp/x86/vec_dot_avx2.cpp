@@ -62,14 +62,16 @@ inline __m256i nibbles_32(const uint8_t* p) {
     return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
-// 32 bits -> 32 bytes, 0xFF where the bit is set.
-inline __m256i bits_to_bytes_32(const uint8_t* p) {
-    uint32_t x32;
-    std::memcpy(&x32, p, 4);
+// 32 bits -> 32 bytes, 0xFF where the bit is CLEAR (byte j tests bit j). The 32-bit
+// word is broadcast straight from memory (a load, no vector-pipe work).
+inline __m256i clear_bits_to_bytes_32(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    const __m256i word = _mm256_castps_si256(_mm256_set1_ps(f));
     const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(x32)), shuf);
-    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    const __m256i bytes = _mm256_and_si256(_mm256_shuffle_epi8(word, shuf), bit);
+    return _mm256_cmpeq_epi8(bytes, _mm256_setzero_si256());
 }
 
 inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -90,15 +92,28 @@ inline const B* row_ptr(const void* y, size_t by, int t) {
     return reinterpret_cast<const B*>(static_cast<const char*>(y) + size_t(t) * by);
 }
 
-// One kernel body per NT; the common signature switches on nt.
-#define PYGGML_NT_DISPATCH(name)                                                                   \
-    void name(int n, float* s, size_t bs, const void* x, const void* y, size_t by, int nt) {      \
-        switch (nt) {                                                                              \
-            case 1: name##_nt<1>(n, s, bs, x, y, by); break;                                       \
-            case 2: name##_nt<2>(n, s, bs, x, y, by); break;                                       \
-            case 3: name##_nt<3>(n, s, bs, x, y, by); break;                                       \
-            default: name##_nt<4>(n, s, bs, x, y, by); break;                                      \
-        }                                                                                          \
+// One kernel body per NT (one weight row); the common signature loops over the rows
+// and switches on nt.
+template <void (*K1)(int, float*, size_t, const void*, const void*, size_t),
+          void (*K2)(int, float*, size_t, const void*, const void*, size_t),
+          void (*K3)(int, float*, size_t, const void*, const void*, size_t),
+          void (*K4)(int, float*, size_t, const void*, const void*, size_t)>
+void dot_rows_nt(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int r = 0; r < nr; ++r) {
+        const void* xr = static_cast<const char*>(x) + r * bx;
+        switch (nt) {
+            case 1: K1(n, s + r, bs, xr, y, by); break;
+            case 2: K2(n, s + r, bs, xr, y, by); break;
+            case 3: K3(n, s + r, bs, xr, y, by); break;
+            default: K4(n, s + r, bs, xr, y, by); break;
+        }
+    }
+}
+
+#define PYGGML_NT_DISPATCH(name)                                                                          \
+    void name(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,     \
+              int nt) {                                                                                   \
+        dot_rows_nt<name##_nt<1>, name##_nt<2>, name##_nt<3>, name##_nt<4>>(n, s, bs, x, bx, nr, y, by, nt); \
     }
 
 // ---- float formats -------------------------------------------------------------
@@ -179,7 +194,7 @@ inline __m256 sum_accumulators(const __m256* acc) {
 inline __m256i decode_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i decode_q5_0(const block_q5_0& b) {
     // (nibble | bit << 4) - 16: keep the nibble where the bit is set, else subtract 16.
-    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(b.qh), _mm256_set1_epi8(char(0xF0)));
+    const __m256i hi = _mm256_and_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(char(0xF0)));
     return _mm256_or_si256(nibbles_32(b.qs), hi);
 }
 inline __m256i decode_q8_0(const block_q8_0& b) { return loadu(b.qs); }
@@ -199,8 +214,9 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
         y[t] = row_ptr<block_q8_0>(vy, by, t);
         for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
     }
-    // One block into accumulator a (a compile-time index, so acc stays in registers).
-    auto step = [&](int ib, int a) {
+    // One block into accumulator a. The a loop below is fully unrolled, so every
+    // index is a constant and the accumulators live in registers.
+    auto step = [&](int ib, int a) __attribute__((always_inline)) {
         const __m256i qx = Decode(x[ib]);
         const __m256i ax = _mm256_sign_epi8(qx, qx);
         const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
@@ -214,6 +230,7 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
     const int nb = n / 32;
     int ib = 0;
     for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+#pragma GCC unroll 4
         for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
     }
     for (; ib < nb; ++ib) step(ib, 0);
@@ -221,11 +238,11 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
 }
 
 template <int NT>
-void dot_q4_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q4_0_single_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_q4_0, decode_q4_0>(n, s, bs, x, y, by);
 }
 template <int NT>
-void dot_q5_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q5_0_single_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_q5_0, decode_q5_0>(n, s, bs, x, y, by);
 }
 template <int NT>
@@ -236,16 +253,79 @@ template <int NT>
 void dot_iq4_nl_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_iq4_nl, decode_iq4_nl>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q4_0)
-PYGGML_NT_DISPATCH(dot_q5_0)
 PYGGML_NT_DISPATCH(dot_q8_0)
 PYGGML_NT_DISPATCH(dot_iq4_nl)
+
+// ---- one token, two rows at a time (matvec) for Q4_0 and Q5_0 ----------------------
+//
+// With the unsigned quants u = q + Offset, sum q * y = sum u * y - Offset * sum y: the
+// Offset * y pair sums depend on the activations only and are shared by both rows, and
+// no sign juggling is needed. The int16 pair sums equal the signed kernel's exactly and
+// blocks go to the same accumulators, so results are bit-identical to dot_q4_0_nt<1>.
+inline __m256i unsigned_q4_0(const block_q4_0& b) { return nibbles_32(b.qs); }
+inline __m256i unsigned_q5_0(const block_q5_0& b) {
+    return _mm256_or_si256(nibbles_32(b.qs), _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10)));
+}
+
+template <typename B, __m256i (*DecodeU)(const B&), int Offset>
+void dot_offset_2rows(int n, float* s, const B* x0, const B* x1, const block_q8_0* y) {
+    constexpr int A = kAccumulators<1>;
+    const float* fp16 = fp16_table();
+    __m256 acc0[A], acc1[A];
+    for (int a = 0; a < A; ++a) acc0[a] = acc1[a] = _mm256_setzero_ps();
+    const __m256i offset = _mm256_set1_epi8(Offset);
+    auto step = [&](int ib, int a) __attribute__((always_inline)) {
+        const __m256i yv = loadu(y[ib].qs);
+        const __m256i off = _mm256_maddubs_epi16(offset, yv);
+        const __m256 dy = _mm256_broadcast_ss(fp16 + y[ib].d);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x0[ib]), yv), off),
+                                             _mm256_set1_epi16(1));
+        const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x1[ib]), yv), off),
+                                             _mm256_set1_epi16(1));
+        acc0[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(fp16 + x0[ib].d), dy), _mm256_cvtepi32_ps(p0), acc0[a]);
+        acc1[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(fp16 + x1[ib].d), dy), _mm256_cvtepi32_ps(p1), acc1[a]);
+    };
+    const int nb = n / 32;
+    int ib = 0;
+    for (; ib + A <= nb; ib += A) {
+#pragma GCC unroll 4
+        for (int a = 0; a < A; ++a) step(ib + a, a);
+    }
+    for (; ib < nb; ++ib) step(ib, 0);
+    s[0] = hsum_8(sum_accumulators<1>(acc0));
+    s[1] = hsum_8(sum_accumulators<1>(acc1));
+}
+
+// nt == 1 with several rows: pairs of rows share the activation work; else as usual.
+template <typename B, __m256i (*DecodeU)(const B&), int Offset,
+          void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
+void dot_offset_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
+    const char* xb = static_cast<const char*>(x);
+    int r = 0;
+    for (; r + 2 <= nr; r += 2) {
+        dot_offset_2rows<B, DecodeU, Offset>(n, s + r, reinterpret_cast<const B*>(xb + r * bx),
+                                             reinterpret_cast<const B*>(xb + (r + 1) * bx),
+                                             static_cast<const block_q8_0*>(y));
+    }
+    if (r < nr) Rows(n, s + r, bs, xb + r * bx, bx, nr - r, y, by, 1);
+}
+
+PYGGML_NT_DISPATCH(dot_q4_0_single)
+PYGGML_NT_DISPATCH(dot_q5_0_single)
+
+void dot_q4_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_offset_rows<block_q4_0, unsigned_q4_0, 8, dot_q4_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_offset_rows<block_q5_0, unsigned_q5_0, 16, dot_q5_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 // ---- legacy blocks with a min, Q8_1 activations (unsigned weights) --------------
 
 inline __m256i decode_q4_1(const block_q4_1& b) { return nibbles_32(b.qs); }
 inline __m256i decode_q5_1(const block_q5_1& b) {
-    const __m256i hi = _mm256_and_si256(bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10));
+    const __m256i hi = _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10));
     return _mm256_or_si256(nibbles_32(b.qs), hi);
 }
 
@@ -261,7 +341,7 @@ void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
         for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
         summs[t] = 0.0f;
     }
-    auto step = [&](int ib, int a) {
+    auto step = [&](int ib, int a) __attribute__((always_inline)) {
         const __m256i qx = Decode(x[ib]);
         const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
         const float mx = fp16[x[ib].m];
@@ -275,6 +355,7 @@ void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
     const int nb = n / 32;
     int ib = 0;
     for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+#pragma GCC unroll 4
         for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
     }
     for (; ib < nb; ++ib) step(ib, 0);
@@ -332,11 +413,9 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
     const B* x = static_cast<const B*>(vx);
     const block_q8_K* y[NT];
     __m256 acc[NT];
-    __m128 acc_m[NT];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_K>(vy, by, t);
         acc[t] = _mm256_setzero_ps();
-        acc_m[t] = _mm_setzero_ps();
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int i = 0; i < n / QK_K; ++i) {
@@ -367,16 +446,13 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
         }
         const float dx = h2f(x[i].d), mx = h2f(x[i].dmin);
         for (int t = 0; t < NT; ++t) {
-            const __m128i pm = mins_dot_bsums(mins, y[t][i].bsums);
-            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-mx * y[t][i].d), _mm_cvtepi32_ps(pm), acc_m[t]);
+            // the mins term goes into the low 4 lanes of the same accumulator
+            const __m256i pm = _mm256_zextsi128_si256(mins_dot_bsums(mins, y[t][i].bsums));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-mx * y[t][i].d), _mm256_cvtepi32_ps(pm), acc[t]);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) {
-        __m128 m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
-        m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        s[t * bs] = hsum_8(acc[t]) + _mm_cvtss_f32(m);
-    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
 
 template <int NT>
@@ -413,7 +489,7 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         }
         for (int h = 0; h < 2; ++h) {
             // this half's 8 scales as int16, in both 128-bit lanes
-            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(scales, 8 * h)));
+            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(scales, scales) : scales));
             const __m256i l0 = loadu(x[i].ql + 64 * h), l1 = loadu(x[i].ql + 64 * h + 32);
             const __m256i hb = loadu(x[i].qh + 32 * h);
             // 6-bit values 0..63 of the four 32-element quarters of this half

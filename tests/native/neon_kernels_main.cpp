@@ -25,7 +25,7 @@ void run(pyggml::vec_dot_fn k, int n_cols, int n_rows, int n_tokens, const uint8
     for (int r = 0; r < n_rows; ++r) {
         for (int t = 0; t < n_tokens; t += pyggml::VEC_DOT_MAX_NT) {
             const int nt = n_tokens - t < pyggml::VEC_DOT_MAX_NT ? n_tokens - t : pyggml::VEC_DOT_MAX_NT;
-            k(n_cols, y + size_t(t) * n_rows + r, size_t(n_rows), w + size_t(r) * wr, a + size_t(t) * ar, ar, nt);
+            k(n_cols, y + size_t(t) * n_rows + r, size_t(n_rows), w + size_t(r) * wr, wr, 1, a + size_t(t) * ar, ar, nt);
         }
     }
 }
