@@ -383,6 +383,8 @@ def _write_tensors(ckpt: Checkpoint, plan: list, out: GGUFOutput, imat, n_thread
                 x = p.transform(x)
             out.write(p.gguf_name, encode_tensor(x, p.qtype, p.gguf_name, imat, n_threads))
             del x
+            if p.source is not None:
+                ckpt.release(p.source)
             bar.update(1)
 
 

@@ -154,16 +154,29 @@ class Checkpoint:
         buf = np.frombuffer(self._map(t.path), dtype=np.uint8, count=t.end - t.start, offset=t.start)
         return buf.view(_DTYPES[t.dtype]).reshape(t.shape)
 
+    def _advise(self, t: SourceTensor, name: str, inner: bool) -> None:
+        advice = getattr(mmap, name, None)
+        if advice is None or t.end <= t.start:
+            return
+        g = mmap.ALLOCATIONGRANULARITY
+        if inner:  # only whole pages inside the tensor (its neighbours may still be wanted)
+            start, end = -(-t.start // g) * g, t.end // g * g
+        else:
+            start, end = t.start - t.start % g, t.end
+        if end > start:
+            try:
+                self._map(t.path).madvise(advice, start, end - start)
+            except (OSError, ValueError):
+                pass
+
     def prefetch(self, t: SourceTensor) -> None:
         """Ask the kernel to start reading `t` from disk now (overlaps I/O with other work)."""
-        advise = getattr(mmap, "MADV_WILLNEED", None)
-        if advise is None or t.end <= t.start:
-            return
-        start = t.start - t.start % mmap.ALLOCATIONGRANULARITY
-        try:
-            self._map(t.path).madvise(advise, start, t.end - start)
-        except (OSError, ValueError):
-            pass
+        self._advise(t, "MADV_WILLNEED", inner=False)
+
+    def release(self, t: SourceTensor) -> None:
+        """Unmap `t`'s pages from this process once it is converted, so the resident set stays
+        at about one tensor (the pages stay in the page cache; touching them again re-reads)."""
+        self._advise(t, "MADV_DONTNEED", inner=True)
 
     def array(self, t: SourceTensor, n_threads: int = 0) -> np.ndarray:
         """`t` as a new float32 array (F16 and BF16 widened by the threaded native converter)."""
