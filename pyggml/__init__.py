@@ -1,5 +1,14 @@
 """pyggml: run and quantize GGUF language models on the CPU."""
 
+try:
+    from . import _core
+except ImportError as e:  # a source checkout without a build, usually
+    raise ImportError(
+        f"pyggml's native module _core is missing next to {__file__}: install pyggml with "
+        "`pip install .` and run from outside the source tree (or use `pytest`, not `python -m pytest`, "
+        "in it), or build it in place with `cmake -S . -B build/dev && cmake --build build/dev`"
+    ) from e
+
 from . import models
 from .chat import ChatTemplate
 from .errors import GGUFError, PyggmlError

@@ -94,8 +94,16 @@ def test_chat_ctrl_d_at_start_exits(tiny, monkeypatch, capsys):
     assert main(["chat", "-m", tiny]) == 0
 
 
-def test_help_lists_run_and_chat():
-    out = subprocess.run([sys.executable, "-m", "pyggml", "--help"], capture_output=True, text=True).stdout
+def test_help_lists_run_and_chat(tmp_path):
+    import os
+
+    import pyggml
+
+    # the child imports the same pyggml as this process (installed, or a developer build)
+    here = os.path.dirname(os.path.dirname(pyggml.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-m", "pyggml", "--help"], capture_output=True, text=True,
+                         env=env, cwd=tmp_path).stdout
     assert "run" in out and "chat" in out
 
 

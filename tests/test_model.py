@@ -11,6 +11,7 @@ real_model.
 from __future__ import annotations
 
 import os
+import tempfile
 import subprocess
 import sys
 import textwrap
@@ -279,8 +280,11 @@ def test_real_gemma_peak_rss(gemma_path):
         print(status('VmHWM:') - base, os.path.getsize({str(gemma_path)!r}), m.kv_bytes)
         """
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    # the child imports the same pyggml as this process (installed, or a developer build)
+    here = os.path.dirname(os.path.dirname(pyggml.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=tempfile.gettempdir())
     grown, size, kv = (int(v) for v in out.stdout.split())
     assert grown < (size + kv) * 1.10, (grown, size, kv)
 
