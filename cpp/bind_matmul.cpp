@@ -1,26 +1,61 @@
-// bind_matmul.cpp: Python bindings for the thread pool and y = W x.
+// bind_matmul.cpp: Python bindings for the thread pool, y = W x, the dot kernels
+// (per instruction set, so tests can compare SIMD with scalar) and a memory read.
 #include <pybind11/numpy.h>
 
 #include <memory>
 #include <string>
 
 #include "bindings.h"
+#include "cpu_features.h"
 #include "matmul.h"
+#include "memory_read.h"
 #include "type_traits.h"
+#include "vec_dot.h"
 
 namespace py = pybind11;
 using namespace pyggml;
 
 namespace {
 
+const type_traits& traits_or_throw(int32_t type) {
+    const type_traits* t = get_type_traits(type);
+    if (!t) throw py::value_error("unknown ggml type id " + std::to_string(type));
+    return *t;
+}
+
+const vec_dot_traits& kernels_or_throw(int32_t type, cpu_isa isa) {
+    const vec_dot_traits* k = get_vec_dot_traits(type, isa);
+    if (!k) {
+        throw py::value_error("no " + std::string(cpu_isa_name(isa)) + " dot kernel for type " +
+                              traits_or_throw(type).name + " on this machine");
+    }
+    return *k;
+}
+
+cpu_isa parse_isa(const std::string& name) {
+    if (name == "best") return best_cpu_isa();
+    for (cpu_isa isa : {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::neon}) {
+        if (name == cpu_isa_name(isa)) return isa;
+    }
+    throw py::value_error("unknown instruction set '" + name + "' (scalar, avx2, neon or best)");
+}
+
+void check_n_cols(const type_traits& t, int64_t n_cols) {
+    if (n_cols <= 0 || n_cols > (int64_t(1) << 30) || n_cols % t.blck_size) {
+        throw py::value_error(std::string(t.name) + ": n_cols " + std::to_string(n_cols) +
+                              " is not a positive multiple of the block size");
+    }
+}
+
 // weight: (n_rows, row_bytes) uint8 of `type`; x: (n_tokens, n_cols) float32.
 py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_t, py::array::c_style> weight,
                              int64_t n_cols, py::array_t<float, py::array::c_style> x) {
-    const type_traits* t = get_type_traits(type);
-    if (!t) throw py::value_error("unknown ggml type id " + std::to_string(type));
-    if (n_cols <= 0 || n_cols % t->blck_size) throw py::value_error("n_cols is not a multiple of the block size");
-    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(*t, n_cols)) {
-        throw py::value_error("weight must be (n_rows, row_bytes) uint8 for " + std::string(t->name));
+    const type_traits& t = traits_or_throw(type);
+    check_n_cols(t, n_cols);
+    const vec_dot_traits& k = kernels_or_throw(type, best_cpu_isa());
+    check_n_cols(traits_or_throw(k.vec_dot_type), n_cols);
+    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols)) {
+        throw py::value_error("weight must be (n_rows, row_bytes) uint8 for " + std::string(t.name));
     }
     if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
     weight_view w{type, weight.data(), weight.shape(0), n_cols, size_t(weight.shape(1))};
@@ -35,6 +70,76 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
     return y;
 }
 
+// x: (n_tokens, n_cols) float32 -> (n_tokens, dot-type row bytes) uint8, as matmul converts them.
+py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::array::c_style> x,
+                                          const std::string& isa) {
+    const vec_dot_traits& k = kernels_or_throw(type, parse_isa(isa));
+    const type_traits& dt = traits_or_throw(k.vec_dot_type);
+    if (x.ndim() != 2) throw py::value_error("x must be (n_tokens, n_cols) float32");
+    const int64_t n_tokens = x.shape(0), n_cols = x.shape(1);
+    check_n_cols(dt, n_cols);
+    const size_t row = row_size(dt, n_cols);
+    py::array_t<uint8_t> out({n_tokens, int64_t(row)});
+    for (int64_t t = 0; t < n_tokens; ++t) k.from_float(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols);
+    return out;
+}
+
+// One kernel of one instruction set over every (row, token): weight (n_rows, row_bytes),
+// act (n_tokens, dot-type row bytes). Tokens go to the kernel VEC_DOT_MAX_NT at a time.
+py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
+                              py::array_t<uint8_t, py::array::c_style> weight,
+                              py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
+    const type_traits& t = traits_or_throw(type);
+    const vec_dot_traits& k = kernels_or_throw(type, parse_isa(isa_name));
+    const type_traits& dt = traits_or_throw(k.vec_dot_type);
+    check_n_cols(t, n_cols);
+    check_n_cols(dt, n_cols);
+    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols)) {
+        throw py::value_error("weight must be (n_rows, row_bytes) uint8 for " + std::string(t.name));
+    }
+    const size_t act_row = row_size(dt, n_cols);
+    if (act.ndim() != 2 || size_t(act.shape(1)) != act_row) {
+        throw py::value_error("act must be (n_tokens, row_bytes) uint8 of " + std::string(dt.name));
+    }
+    const int64_t n_rows = weight.shape(0), n_tokens = act.shape(0);
+    const size_t row_bytes = size_t(weight.shape(1));
+    py::array_t<float> y({n_tokens, n_rows});
+    float* yp = y.mutable_data();
+    const uint8_t* wp = weight.data();
+    const uint8_t* ap = act.data();
+    {
+        py::gil_scoped_release release;
+        for (int64_t r = 0; r < n_rows; ++r) {
+            for (int64_t tok = 0; tok < n_tokens; tok += VEC_DOT_MAX_NT) {
+                const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, n_tokens - tok));
+                k.vec_dot(int(n_cols), yp + tok * n_rows + r, size_t(n_rows), wp + r * row_bytes,
+                          ap + tok * act_row, act_row, nt);
+            }
+        }
+    }
+    return y;
+}
+
+py::dict cpu_features_py() {
+    const cpu_features& f = get_cpu_features();
+    py::dict d;
+    d["avx2"] = f.avx2;
+    d["fma"] = f.fma;
+    d["f16c"] = f.f16c;
+    d["bmi2"] = f.bmi2;
+    d["neon"] = f.neon;
+    d["dotprod"] = f.dotprod;
+    d["fp16"] = f.fp16;
+    return d;
+}
+
+uint64_t memory_read_py(thread_pool& pool, py::array_t<uint8_t, py::array::c_style> data) {
+    const void* p = data.data();
+    const size_t n = size_t(data.nbytes());
+    py::gil_scoped_release release;
+    return memory_read(p, n, pool);
+}
+
 }  // namespace
 
 void pyggml::bind_matmul(py::module_& m) {
@@ -44,4 +149,18 @@ void pyggml::bind_matmul(py::module_& m) {
         .def_static("default_threads", &thread_pool::default_threads);
     m.def("matmul", &matmul_py, py::arg("pool"), py::arg("type"), py::arg("weight"), py::arg("n_cols"),
           py::arg("x"), "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows)");
+    m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
+          "the instruction set the dot kernels dispatch to: 'avx2', 'neon' or 'scalar'");
+    m.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
+    m.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
+          py::arg("type"), "ggml type id the activations are converted to for weights of `type`");
+    m.def("has_vec_dot_isa", [](int32_t type, const std::string& isa) {
+              return get_vec_dot_traits(type, parse_isa(isa)) != nullptr;
+          }, py::arg("type"), py::arg("isa"));
+    m.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
+          "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa`");
+    m.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
+          py::arg("n_cols"), "dot kernel of one instruction set: returns (n_tokens, n_rows) float32");
+    m.def("memory_read", &memory_read_py, py::arg("pool"), py::arg("data"),
+          "stream-read a uint8 buffer on the pool; returns a checksum");
 }

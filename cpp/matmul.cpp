@@ -1,29 +1,88 @@
-// matmul.cpp: y = W x. This version dequantizes each weight row to float32 and
-// takes float dot products; it is the reference the fast kernels are checked against.
+// matmul.cpp: y = W x on the thread pool with the dispatched dot kernels (vec_dot.h).
+//
+// 1. The activations are converted once to the weight type's dot type, rows split
+//    over the threads, then a barrier.
+// 2. The output is cut into tiles of (row chunk) x (token chunk), handed out through
+//    an atomic counter. A token chunk's activations are sized to stay in L2; inside a
+//    tile each weight row is decoded once per VEC_DOT_MAX_NT tokens and stays in L1
+//    while the chunk's tokens pass over it.
 #include "matmul.h"
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "type_traits.h"
+#include "vec_dot.h"
 
 namespace pyggml {
 
+namespace {
+
+constexpr size_t kActivationChunkBytes = 192 * 1024;  // per token chunk, well inside L2
+constexpr size_t kMinTileWeightBytes = 32 * 1024;     // below this, scheduling dominates
+
+struct tiling {
+    int64_t tokens_per_chunk, n_token_chunks;
+    int64_t rows_per_chunk, n_row_chunks;
+};
+
+tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nth) {
+    tiling p;
+    int64_t tc = int64_t(kActivationChunkBytes / std::max<size_t>(act_row, 1));
+    tc = std::max<int64_t>(VEC_DOT_MAX_NT, tc - tc % VEC_DOT_MAX_NT);
+    p.tokens_per_chunk = std::min(n_tokens, tc);
+    p.n_token_chunks = (n_tokens + p.tokens_per_chunk - 1) / p.tokens_per_chunk;
+    // Enough row chunks for the threads to balance (8 per thread per token chunk),
+    // each large enough to amortise the hand-out.
+    const int64_t min_rows = int64_t(kMinTileWeightBytes / std::max<size_t>(w.row_bytes, 1)) + 1;
+    int64_t rc = std::max<int64_t>(1, w.n_rows / (int64_t(nth) * 8));
+    if (p.n_token_chunks == 1 || n_tokens <= VEC_DOT_MAX_NT) rc = std::max(rc, min_rows);
+    p.rows_per_chunk = std::min(w.n_rows, rc);
+    p.n_row_chunks = (w.n_rows + p.rows_per_chunk - 1) / p.rows_per_chunk;
+    return p;
+}
+
+}  // namespace
+
 void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, thread_pool& pool) {
-    const type_traits* t = get_type_traits(w.type);
-    if (!t || !t->to_float) throw std::invalid_argument("matmul: weight type cannot be dequantized");
+    const type_traits* wt = get_type_traits(w.type);
+    const vec_dot_traits* k = get_vec_dot_traits(w.type);
+    if (!wt || !k) throw std::invalid_argument("matmul: no kernel for weight type " + std::to_string(w.type));
+    const type_traits* dt = get_type_traits(k->vec_dot_type);
+    if (w.n_cols <= 0 || w.n_cols > INT_MAX || w.n_cols % wt->blck_size || w.n_cols % dt->blck_size) {
+        throw std::invalid_argument("matmul: n_cols is not a positive multiple of the block size");
+    }
+    if (n_tokens <= 0 || w.n_rows <= 0) return;
+    const int n = int(w.n_cols);
+    const size_t act_row = row_size(*dt, w.n_cols);
+    const bool convert = k->vec_dot_type != GGML_TYPE_F32;
+    std::vector<char> converted(convert ? size_t(n_tokens) * act_row : 0);  // (n_tokens, act_row)
+    const char* act = convert ? converted.data() : reinterpret_cast<const char*>(x);
+    const tiling p = plan_tiles(w, n_tokens, act_row, pool.size());
+    const int64_t n_tiles = p.n_token_chunks * p.n_row_chunks;
+    const char* wdata = static_cast<const char*>(w.data);
+    std::atomic<int64_t> next_tile{0};
+
     pool.run([&](int ith, int nth) {
-        const int64_t per = (w.n_rows + nth - 1) / nth;
-        const int64_t r0 = std::min(w.n_rows, ith * per), r1 = std::min(w.n_rows, r0 + per);
-        std::vector<float> row(size_t(w.n_cols));
-        for (int64_t r = r0; r < r1; ++r) {
-            t->to_float(static_cast<const char*>(w.data) + r * w.row_bytes, row.data(), w.n_cols);
-            for (int64_t tok = 0; tok < n_tokens; ++tok) {
-                const float* xt = x + tok * w.n_cols;
-                double acc = 0.0;
-                for (int64_t c = 0; c < w.n_cols; ++c) acc += double(row[c]) * xt[c];
-                y[tok * w.n_rows + r] = float(acc);
+        if (convert) {
+            for (int64_t t = ith; t < n_tokens; t += nth) k->from_float(x + t * n, converted.data() + t * act_row, n);
+            pool.barrier();
+        }
+        for (int64_t tile = next_tile.fetch_add(1); tile < n_tiles; tile = next_tile.fetch_add(1)) {
+            const int64_t t0 = (tile / p.n_row_chunks) * p.tokens_per_chunk;
+            const int64_t t1 = std::min(n_tokens, t0 + p.tokens_per_chunk);
+            const int64_t r0 = (tile % p.n_row_chunks) * p.rows_per_chunk;
+            const int64_t r1 = std::min(w.n_rows, r0 + p.rows_per_chunk);
+            for (int64_t r = r0; r < r1; ++r) {
+                const char* wrow = wdata + r * w.row_bytes;
+                for (int64_t t = t0; t < t1; t += VEC_DOT_MAX_NT) {
+                    const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, t1 - t));
+                    k->vec_dot(n, y + t * w.n_rows + r, size_t(w.n_rows), wrow, act + t * act_row, act_row, nt);
+                }
             }
         }
     });

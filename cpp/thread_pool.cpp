@@ -6,7 +6,31 @@
 #include <string>
 #include <utility>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PYGGML_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define PYGGML_CPU_RELAX() __asm__ volatile("yield")
+#else
+#define PYGGML_CPU_RELAX() ((void)0)
+#endif
+
 namespace pyggml {
+
+namespace {
+// About 20-50 microseconds of polling before a waiter goes to sleep.
+constexpr int kSpinIterations = 1 << 12;
+}  // namespace
+
+template <typename Pred>
+void thread_pool::wait_for(std::condition_variable& cv, Pred pred) {
+    for (int i = 0; i < kSpinIterations; ++i) {
+        if (pred()) return;
+        PYGGML_CPU_RELAX();
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv.wait(lock, pred);
+}
 
 thread_pool::thread_pool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : default_threads()) {
     workers_.reserve(n_threads_ - 1);
@@ -16,7 +40,7 @@ thread_pool::thread_pool(int n_threads) : n_threads_(n_threads > 0 ? n_threads :
 thread_pool::~thread_pool() {
     {
         std::lock_guard<std::mutex> lock(mu_);
-        stop_ = true;
+        stop_.store(true);
     }
     cv_start_.notify_all();
     for (auto& w : workers_) w.join();
@@ -30,38 +54,48 @@ void thread_pool::run(const std::function<void(int, int)>& fn) {
     {
         std::lock_guard<std::mutex> lock(mu_);
         job_ = &fn;
-        pending_ = n_threads_ - 1;
         error_ = nullptr;
-        ++generation_;
+        pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
     }
     cv_start_.notify_all();
     std::exception_ptr mine;
     try { fn(0, n_threads_); } catch (...) { mine = std::current_exception(); }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [this] { return pending_ == 0; });
+    wait_for(cv_done_, [this] { return pending_.load(std::memory_order_acquire) == 0; });
     job_ = nullptr;
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
+void thread_pool::barrier() {
+    if (n_threads_ == 1) return;
+    const uint64_t phase = barrier_phase_.load(std::memory_order_acquire);
+    if (barrier_count_.fetch_add(1, std::memory_order_acq_rel) == n_threads_ - 1) {
+        barrier_count_.store(0, std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            barrier_phase_.fetch_add(1, std::memory_order_release);
+        }
+        cv_barrier_.notify_all();
+        return;
+    }
+    wait_for(cv_barrier_, [&] { return barrier_phase_.load(std::memory_order_acquire) != phase; });
+}
+
 void thread_pool::worker_loop(int ith) {
     uint64_t seen = 0;
     for (;;) {
-        const std::function<void(int, int)>* job;
-        {
-            std::unique_lock<std::mutex> lock(mu_);
-            cv_start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
-            job = job_;
-        }
+        wait_for(cv_start_, [&] {
+            return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+        });
+        if (stop_.load(std::memory_order_acquire)) return;
+        seen = generation_.load(std::memory_order_acquire);
+        const std::function<void(int, int)>* job = job_;
         std::exception_ptr err;
         try { (*job)(ith, n_threads_); } catch (...) { err = std::current_exception(); }
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (err && !error_) error_ = err;
-            if (--pending_ == 0) cv_done_.notify_one();
-        }
+        std::lock_guard<std::mutex> lock(mu_);
+        if (err && !error_) error_ = err;
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) cv_done_.notify_one();
     }
 }
 

@@ -1,0 +1,559 @@
+// vec_dot_avx2.cpp: AVX2 (+FMA, F16C) dot kernels; same contract as vec_dot_ref.cpp.
+//
+// Each kernel is a template over NT, the number of activation rows: a weight block
+// is loaded and decoded once, then multiplied with NT activation blocks. Integer
+// dot products use vpmaddubsw (unsigned x signed bytes, pairwise to int16; every
+// operand range below keeps the pair sums far from int16 saturation) and vpmaddwd.
+// Per-block results are accumulated in float with FMA, 8 lanes wide, so the sum
+// order differs from the scalar reference by float rounding only.
+//
+// This file is compiled with -mavx2 -mfma -mf16c -mbmi2 and must only be called
+// after the dispatcher (vec_dot.cpp) has checked those features. It includes no
+// header with non-static inline functions, so no AVX2 code leaks into generic code.
+#include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
+
+#include "blocks.h"
+#include "kquant_scales.h"
+#include "type_traits.h"
+#include "vec_dot.h"
+
+namespace pyggml {
+
+namespace {
+
+// ---- helpers ---------------------------------------------------------------------
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum_8(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+inline int hsum_i32_8(__m256i x) {
+    __m128i r = _mm_add_epi32(_mm256_extracti128_si256(x, 1), _mm256_castsi256_si128(x));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+    return _mm_cvtsi128_si32(r);
+}
+
+// 16 packed bytes -> 32 nibbles: low nibbles in bytes 0..15, high nibbles in 16..31.
+inline __m256i nibbles_32(const uint8_t* p) {
+    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, 0xFF where the bit is set.
+inline __m256i bits_to_bytes_32(const uint8_t* p) {
+    uint32_t x32;
+    std::memcpy(&x32, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(x32)), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Sum of products of 32 signed bytes in x (>= -128) and y (> -128), as 8 int32.
+inline __m256i dot_i8_pairs(__m256i x, __m256i y) {
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+// Unsigned bytes x (<= 127) times signed y, summed to 8 int32.
+inline __m256i dot_u8_pairs(__m256i x, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+template <typename B>
+inline const B* row_ptr(const void* y, size_t by, int t) {
+    return reinterpret_cast<const B*>(static_cast<const char*>(y) + size_t(t) * by);
+}
+
+// One kernel body per NT; the common signature switches on nt.
+#define PYGGML_NT_DISPATCH(name)                                                                   \
+    void name(int n, float* s, size_t bs, const void* x, const void* y, size_t by, int nt) {      \
+        switch (nt) {                                                                              \
+            case 1: name##_nt<1>(n, s, bs, x, y, by); break;                                       \
+            case 2: name##_nt<2>(n, s, bs, x, y, by); break;                                       \
+            case 3: name##_nt<3>(n, s, bs, x, y, by); break;                                       \
+            default: name##_nt<4>(n, s, bs, x, y, by); break;                                      \
+        }                                                                                          \
+    }
+
+// ---- float formats -------------------------------------------------------------
+
+inline __m256 load8_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8_f16(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 load8_bf16(const uint16_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+inline float scalar_f32(const float* p, int i) { return p[i]; }
+inline float scalar_f16(const uint16_t* p, int i) { return h2f(p[i]); }
+inline float scalar_bf16(const uint16_t* p, int i) {
+    const uint32_t u = uint32_t(p[i]) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// 32 elements per step; U independent accumulators per row hide the FMA latency.
+template <int NT, typename E, __m256 (*Load)(const E*), float (*Scalar)(const E*, int)>
+void dot_float_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    constexpr int U = NT == 1 ? 4 : (NT == 2 ? 2 : 1);
+    const E* x = static_cast<const E*>(vx);
+    const E* y[NT];
+    __m256 acc[NT][U];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<E>(vy, by, t);
+        for (int u = 0; u < U; ++u) acc[t][u] = _mm256_setzero_ps();
+    }
+    const int n32 = n & ~31;
+    for (int i = 0; i < n32; i += 32) {
+        for (int k = 0; k < 4; ++k) {
+            const __m256 xv = Load(x + i + 8 * k);
+            for (int t = 0; t < NT; ++t) acc[t][k % U] = _mm256_fmadd_ps(xv, Load(y[t] + i + 8 * k), acc[t][k % U]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        for (int u = 1; u < U; ++u) acc[t][0] = _mm256_add_ps(acc[t][0], acc[t][u]);
+        float sum = hsum_8(acc[t][0]);
+        for (int i = n32; i < n; ++i) sum += Scalar(x, i) * Scalar(y[t], i);
+        s[t * bs] = sum;
+    }
+}
+
+template <int NT>
+void dot_f32_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_float_nt<NT, float, load8_f32, scalar_f32>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_f16_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_float_nt<NT, uint16_t, load8_f16, scalar_f16>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_bf16_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_float_nt<NT, uint16_t, load8_bf16, scalar_bf16>(n, s, bs, x, y, by);
+}
+PYGGML_NT_DISPATCH(dot_f32)
+PYGGML_NT_DISPATCH(dot_f16)
+PYGGML_NT_DISPATCH(dot_bf16)
+
+// ---- legacy blocks with Q8_0 activations (signed weights) ------------------------
+
+// Independent float accumulators per row: one 32-element block is too little work to
+// hide the 4-cycle FMA latency of a single chain when only one token is computed.
+template <int NT>
+constexpr int kAccumulators = NT == 1 ? 4 : (NT == 2 ? 2 : 1);
+
+template <int NT>
+inline __m256 sum_accumulators(const __m256* acc) {
+    __m256 s = acc[0];
+    for (int a = 1; a < kAccumulators<NT>; ++a) s = _mm256_add_ps(s, acc[a]);
+    return s;
+}
+
+inline __m256i decode_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8)); }
+inline __m256i decode_q5_0(const block_q5_0& b) {
+    // (nibble | bit << 4) - 16: keep the nibble where the bit is set, else subtract 16.
+    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(b.qh), _mm256_set1_epi8(char(0xF0)));
+    return _mm256_or_si256(nibbles_32(b.qs), hi);
+}
+inline __m256i decode_q8_0(const block_q8_0& b) { return loadu(b.qs); }
+inline __m256i decode_iq4_nl(const block_iq4_nl& b) {
+    const __m256i values =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+    return _mm256_shuffle_epi8(values, nibbles_32(b.qs));
+}
+
+template <int NT, typename B, __m256i (*Decode)(const B&)>
+void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const B* x = static_cast<const B*>(vx);
+    const block_q8_0* y[NT];
+    __m256 acc[NT][kAccumulators<NT>];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_0>(vy, by, t);
+        for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
+    }
+    // One block into accumulator a (a compile-time index, so acc stays in registers).
+    auto step = [&](int ib, int a) {
+        const __m256i qx = Decode(x[ib]);
+        const __m256i ax = _mm256_sign_epi8(qx, qx);
+        const float dx = h2f(x[ib].d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i sy = _mm256_sign_epi8(loadu(y[t][ib].qs), qx);
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+            acc[t][a] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t][a]);
+        }
+    };
+    const int nb = n / 32;
+    int ib = 0;
+    for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+        for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
+    }
+    for (; ib < nb; ++ib) step(ib, 0);
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(sum_accumulators<NT>(acc[t]));
+}
+
+template <int NT>
+void dot_q4_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_signed_q8_0_nt<NT, block_q4_0, decode_q4_0>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_q5_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_signed_q8_0_nt<NT, block_q5_0, decode_q5_0>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_q8_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_signed_q8_0_nt<NT, block_q8_0, decode_q8_0>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_iq4_nl_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_signed_q8_0_nt<NT, block_iq4_nl, decode_iq4_nl>(n, s, bs, x, y, by);
+}
+PYGGML_NT_DISPATCH(dot_q4_0)
+PYGGML_NT_DISPATCH(dot_q5_0)
+PYGGML_NT_DISPATCH(dot_q8_0)
+PYGGML_NT_DISPATCH(dot_iq4_nl)
+
+// ---- legacy blocks with a min, Q8_1 activations (unsigned weights) --------------
+
+inline __m256i decode_q4_1(const block_q4_1& b) { return nibbles_32(b.qs); }
+inline __m256i decode_q5_1(const block_q5_1& b) {
+    const __m256i hi = _mm256_and_si256(bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles_32(b.qs), hi);
+}
+
+template <int NT, typename B, __m256i (*Decode)(const B&)>
+void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const B* x = static_cast<const B*>(vx);
+    const block_q8_1* y[NT];
+    __m256 acc[NT][kAccumulators<NT>];
+    float summs[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_1>(vy, by, t);
+        for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
+        summs[t] = 0.0f;
+    }
+    auto step = [&](int ib, int a) {
+        const __m256i qx = Decode(x[ib]);
+        const float dx = h2f(x[ib].d), mx = h2f(x[ib].m);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i p = dot_u8_pairs(qx, loadu(y[t][ib].qs));
+            acc[t][a] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t][a]);
+            summs[t] += mx * h2f(y[t][ib].s);
+        }
+    };
+    const int nb = n / 32;
+    int ib = 0;
+    for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+        for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
+    }
+    for (; ib < nb; ++ib) step(ib, 0);
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(sum_accumulators<NT>(acc[t])) + summs[t];
+}
+
+template <int NT>
+void dot_q4_1_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_min_q8_1_nt<NT, block_q4_1, decode_q4_1>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_q5_1_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_min_q8_1_nt<NT, block_q5_1, decode_q5_1>(n, s, bs, x, y, by);
+}
+PYGGML_NT_DISPATCH(dot_q4_1)
+PYGGML_NT_DISPATCH(dot_q5_1)
+
+// ---- k-quants ----------------------------------------------------------------------
+
+// Broadcast int16 lane k of a 128-bit vector to all 16 lanes of a 256-bit one.
+inline __m256i splat_i16(__m256i v_both_lanes, int k) {
+    return _mm256_shuffle_epi8(v_both_lanes, _mm256_set1_epi16(short(((2 * k + 1) << 8) | (2 * k))));
+}
+
+// 16 int16: lanes 0..7 = scales[k], lanes 8..15 = scales[k + 1] (for one 32-element chunk
+// whose two halves have their own 16-element scales). scales: 16 int8.
+inline __m256i pair_scales(__m128i scales, int k) {
+    const __m128i shuf = _mm_set_epi64x(0x0101010101010101LL * (k + 1), 0x0101010101010101LL * k);
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, shuf));
+}
+
+// Sum over 32-element sub-blocks of mins[j] * (bsums[2j] + bsums[2j+1]), as 4 int32.
+inline __m128i mins_dot_bsums(__m128i mins16, const int16_t* bsums) {
+    const __m256i b = loadu(bsums);
+    const __m128i pair = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    return _mm_madd_epi16(mins16, pair);
+}
+
+// Q4_K/Q5_K scales as 8 int16 scales (low) and 8 int16 mins (high half).
+inline __m256i scales_mins_k4(const uint8_t* q) {
+    constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[4];
+    std::memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t mins_lo = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = mins_lo;
+    u[0] &= kmask1;
+    return _mm256_cvtepu8_epi16(_mm_set_epi32(int(u[3]), int(u[2]), int(u[1]), int(u[0])));
+}
+
+template <int NT, bool Q5>
+void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    using B = typename std::conditional<Q5, block_q5_K, block_q4_K>::type;
+    const B* x = static_cast<const B*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    __m128 acc_m[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+        acc_m[t] = _mm_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int i = 0; i < n / QK_K; ++i) {
+        const __m256i ms = scales_mins_k4(x[i].scales);
+        const __m128i mins = _mm256_extracti128_si256(ms, 1);
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+        __m256i hmask = _mm256_setzero_si256();
+        if constexpr (Q5) hmask = loadu(x[i].qh);
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 64; ++j) {
+            const __m256i bits = loadu(x[i].qs + 32 * j);
+            __m256i ql = _mm256_and_si256(bits, m4);
+            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if constexpr (Q5) {
+                const __m256i b0 = _mm256_set1_epi8(char(1 << (2 * j))), b1 = _mm256_set1_epi8(char(2 << (2 * j)));
+                const __m256i h0 = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, b0), b0);
+                const __m256i h1 = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, b1), b1);
+                ql = _mm256_or_si256(ql, _mm256_and_si256(h0, _mm256_set1_epi8(0x10)));
+                qh = _mm256_or_si256(qh, _mm256_and_si256(h1, _mm256_set1_epi8(0x10)));
+            }
+            const __m256i sl = splat_i16(scales, 2 * j), sh = splat_i16(scales, 2 * j + 1);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, loadu(y[t][i].qs + 64 * j)));
+                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, loadu(y[t][i].qs + 64 * j + 32)));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+            }
+        }
+        const float dx = h2f(x[i].d), mx = h2f(x[i].dmin);
+        for (int t = 0; t < NT; ++t) {
+            const __m128i pm = mins_dot_bsums(mins, y[t][i].bsums);
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-mx * y[t][i].d), _mm_cvtepi32_ps(pm), acc_m[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        __m128 m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        s[t * bs] = hsum_8(acc[t]) + _mm_cvtss_f32(m);
+    }
+}
+
+template <int NT>
+void dot_q4_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_q45_K_nt<NT, false>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_q5_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_q45_K_nt<NT, true>(n, s, bs, x, y, by);
+}
+PYGGML_NT_DISPATCH(dot_q4_K)
+PYGGML_NT_DISPATCH(dot_q5_K)
+
+template <int NT>
+void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_q6_K* x = static_cast<const block_q6_K*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    for (int i = 0; i < n / QK_K; ++i) {
+        const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i l0 = loadu(x[i].ql + 64 * h), l1 = loadu(x[i].ql + 64 * h + 32);
+            const __m256i hb = loadu(x[i].qh + 32 * h);
+            // 6-bit values 0..63 of the four 32-element quarters of this half
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            for (int k = 0; k < 4; ++k) {
+                const __m256i sc = pair_scales(scales, 8 * h + 2 * k);
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i q8 = loadu(y[t][i].qs + 128 * h + 32 * k);
+                    // (q - 32) * q8 = q * q8 - 32 * q8
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(m32, q8));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                }
+            }
+        }
+        const float dx = h2f(x[i].d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
+}
+PYGGML_NT_DISPATCH(dot_q6_K)
+
+template <int NT>
+void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_q3_K* x = static_cast<const block_q3_K*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int i = 0; i < n / QK_K; ++i) {
+        int8_t sc8[16];
+        unpack_scales_q3_K(x[i].scales, sc8);
+        const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc8));
+        const __m256i hmask = loadu(x[i].hmask);
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = loadu(x[i].qs + 32 * h);
+            for (int k = 0; k < 4; ++k) {
+                const int c = 4 * h + k;
+                const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
+                const __m256i bit = _mm256_set1_epi8(char(1 << c));
+                // 4 where the high bit is clear: value = q2 - 4
+                const __m256i sub = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), bit), four);
+                const __m256i sc = pair_scales(scales, 2 * c);
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i q8 = loadu(y[t][i].qs + 32 * c);
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q2, q8), _mm256_maddubs_epi16(sub, q8));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                }
+            }
+        }
+        const float dx = h2f(x[i].d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
+}
+PYGGML_NT_DISPATCH(dot_q3_K)
+
+template <int NT>
+void dot_q2_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_q2_K* x = static_cast<const block_q2_K*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    float summs[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+        summs[t] = 0.0f;
+    }
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int i = 0; i < n / QK_K; ++i) {
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+        const __m128i scales = _mm_and_si128(packed, m4);
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = loadu(x[i].qs + 32 * h);
+            for (int k = 0; k < 4; ++k) {
+                const int c = 4 * h + k;
+                const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * k)), m3);
+                const __m256i sc = pair_scales(scales, 2 * c);
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i p = _mm256_maddubs_epi16(q2, loadu(y[t][i].qs + 32 * c));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                }
+            }
+        }
+        const float dx = h2f(x[i].d), mx = h2f(x[i].dmin);
+        for (int t = 0; t < NT; ++t) {
+            const int isum_min = hsum_i32_8(_mm256_madd_epi16(mins16, loadu(y[t][i].bsums)));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            summs[t] -= mx * y[t][i].d * float(isum_min);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) + summs[t];
+}
+PYGGML_NT_DISPATCH(dot_q2_K)
+
+template <int NT>
+void dot_iq4_xs_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_iq4_xs* x = static_cast<const block_iq4_xs*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    const __m256i values =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+    for (int i = 0; i < n / QK_K; ++i) {
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const __m256i qx = _mm256_shuffle_epi8(values, nibbles_32(x[i].qs + 16 * ib));
+            const __m256i ax = _mm256_sign_epi8(qx, qx);
+            const __m256i ls = _mm256_set1_epi16(short(scale_iq4_xs(x[i], ib)));
+            for (int t = 0; t < NT; ++t) {
+                const __m256i sy = _mm256_sign_epi8(loadu(y[t][i].qs + 32 * ib), qx);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(ls, _mm256_maddubs_epi16(ax, sy)));
+            }
+        }
+        const float dx = h2f(x[i].d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
+}
+PYGGML_NT_DISPATCH(dot_iq4_xs)
+
+}  // namespace
+
+vec_dot_fn vec_dot_kernel_avx2(int32_t type) {
+    switch (type) {
+        case GGML_TYPE_F32: return dot_f32;
+        case GGML_TYPE_F16: return dot_f16;
+        case GGML_TYPE_BF16: return dot_bf16;
+        case GGML_TYPE_Q4_0: return dot_q4_0;
+        case GGML_TYPE_Q4_1: return dot_q4_1;
+        case GGML_TYPE_Q5_0: return dot_q5_0;
+        case GGML_TYPE_Q5_1: return dot_q5_1;
+        case GGML_TYPE_Q8_0: return dot_q8_0;
+        case GGML_TYPE_IQ4_NL: return dot_iq4_nl;
+        case GGML_TYPE_Q2_K: return dot_q2_K;
+        case GGML_TYPE_Q3_K: return dot_q3_K;
+        case GGML_TYPE_Q4_K: return dot_q4_K;
+        case GGML_TYPE_Q5_K: return dot_q5_K;
+        case GGML_TYPE_Q6_K: return dot_q6_K;
+        case GGML_TYPE_IQ4_XS: return dot_iq4_xs;
+        default: return nullptr;
+    }
+}
+
+}  // namespace pyggml

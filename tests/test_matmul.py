@@ -1,0 +1,82 @@
+"""matmul: tiling and threading give exactly the dot kernels' results; the pool works."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as QT
+
+from pyggml import _core
+
+from test_kernels import random_weights
+
+
+@pytest.mark.parametrize("name", ["F32", "F16", "Q4_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K", "IQ4_XS"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_matmul_equals_kernel_per_output(name, n_threads):
+    rng = np.random.default_rng(n_threads)
+    n_cols = 512
+    pool = _core.ThreadPool(n_threads)
+    w = random_weights(rng, name, 37, n_cols)
+    for n_tokens in (1, 2, 5, 17):
+        x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+        got = _core.matmul(pool, int(QT[name]), w, n_cols, x)
+        a = _core.quantize_activations(int(QT[name]), x)
+        want = _core.vec_dot(int(QT[name]), "best", w, a, n_cols)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_matmul_many_tokens_and_rows_f32_against_numpy():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((300, 96)).astype(np.float32)
+    x = rng.standard_normal((70, 96)).astype(np.float32)
+    got = _core.matmul(_core.ThreadPool(2), int(QT.F32), w.view(np.uint8), 96, x)
+    want = x.astype(np.float64) @ w.T.astype(np.float64)
+    # 96 products: float32 sums within (96/32 + 8) * 2**-24 * sum|x w|
+    bound = 11 * 2.0 ** -24 * (np.abs(x).astype(np.float64) @ np.abs(w).T)
+    assert np.all(np.abs(got - want) <= bound)
+
+
+def test_matmul_large_token_count_uses_all_chunks():
+    """More tokens than one L2-sized chunk: every (token, row) is written once."""
+    rng = np.random.default_rng(4)
+    n_cols = 4096
+    w = random_weights(rng, "Q8_0", 9, n_cols)
+    x = rng.standard_normal((130, n_cols)).astype(np.float32)
+    got = _core.matmul(_core.ThreadPool(2), int(QT.Q8_0), w, n_cols, x)
+    a = _core.quantize_activations(int(QT.Q8_0), x)
+    np.testing.assert_array_equal(got, _core.vec_dot(int(QT.Q8_0), "best", w, a, n_cols))
+
+
+def test_pool_reused_from_several_python_threads_in_turn():
+    pool = _core.ThreadPool(2)
+    rng = np.random.default_rng(5)
+    w = random_weights(rng, "Q4_0", 64, 256)
+    x = rng.standard_normal((3, 256)).astype(np.float32)
+    want = _core.matmul(pool, int(QT.Q4_0), w, 256, x)
+    lock = threading.Lock()
+    results = []
+
+    def work():
+        for _ in range(20):
+            with lock:  # one pool, calls must not overlap
+                results.append(_core.matmul(pool, int(QT.Q4_0), w, 256, x))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 60 and all(np.array_equal(r, want) for r in results)
+
+
+def test_default_threads_and_bad_input():
+    assert _core.ThreadPool.default_threads() >= 1
+    assert _core.ThreadPool().n_threads == _core.ThreadPool.default_threads()
+    pool = _core.ThreadPool(1)
+    with pytest.raises(ValueError):
+        _core.matmul(pool, int(QT.Q4_K), np.zeros((1, 144), np.uint8), 128, np.zeros((1, 128), np.float32))
+    with pytest.raises(ValueError):
+        _core.matmul(pool, int(QT.Q4_0), np.zeros((1, 18), np.uint8), 32, np.zeros((1, 64), np.float32))
