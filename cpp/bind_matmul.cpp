@@ -71,8 +71,9 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
 }
 
 // x: (n_tokens, n_cols) float32 -> (n_tokens, dot-type row bytes) uint8, as matmul converts them.
-py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::array::c_style> x) {
-    const vec_dot_traits& k = kernels_or_throw(type, cpu_isa::scalar);
+py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::array::c_style> x,
+                                          const std::string& isa) {
+    const vec_dot_traits& k = kernels_or_throw(type, parse_isa(isa));
     const type_traits& dt = traits_or_throw(k.vec_dot_type);
     if (x.ndim() != 2) throw py::value_error("x must be (n_tokens, n_cols) float32");
     const int64_t n_tokens = x.shape(0), n_cols = x.shape(1);
@@ -156,8 +157,8 @@ void pyggml::bind_matmul(py::module_& m) {
     m.def("has_vec_dot_isa", [](int32_t type, const std::string& isa) {
               return get_vec_dot_traits(type, parse_isa(isa)) != nullptr;
           }, py::arg("type"), py::arg("isa"));
-    m.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"),
-          "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`");
+    m.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
+          "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa`");
     m.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
           py::arg("n_cols"), "dot kernel of one instruction set: returns (n_tokens, n_rows) float32");
     m.def("memory_read", &memory_read_py, py::arg("pool"), py::arg("data"),

@@ -5,4 +5,5 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "pyggml native core: block formats, kernels and the forward pass";
     pyggml::bind_quants(m);
     pyggml::bind_matmul(m);
+    pyggml::bind_model(m);
 }

@@ -56,6 +56,18 @@ struct dispatch_table {
     cpu_isa best = cpu_isa::scalar;
 };
 
+from_float_fn isa_from_float(cpu_isa isa, int32_t vec_dot_type) {
+    switch (isa) {
+#if defined(__x86_64__)
+        case cpu_isa::avx2: return from_float_avx2(vec_dot_type);
+#endif
+#if defined(__aarch64__)
+        case cpu_isa::neon: return from_float_neon(vec_dot_type);
+#endif
+        default: return nullptr;
+    }
+}
+
 vec_dot_fn isa_kernel(cpu_isa isa, int32_t type) {
     switch (isa) {
         case cpu_isa::scalar: return vec_dot_kernel_ref(type);
@@ -87,7 +99,9 @@ dispatch_table build_table() {
             // A type without a kernel in this ISA falls back to the scalar one.
             vec_dot_fn k = isa_kernel(cpu_isa(isa), e.type);
             if (!k) k = vec_dot_kernel_ref(e.type);
-            t.traits[isa][e.type] = {e.vec_dot_type, e.from_float, k};
+            from_float_fn f = isa_from_float(cpu_isa(isa), e.vec_dot_type);
+            if (!f) f = e.from_float;
+            t.traits[isa][e.type] = {e.vec_dot_type, f, k};
         }
     }
     return t;

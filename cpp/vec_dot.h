@@ -47,5 +47,9 @@ const vec_dot_traits* get_vec_dot_traits(int32_t type, cpu_isa isa);
 vec_dot_fn vec_dot_kernel_ref(int32_t type);   // vec_dot_ref.cpp
 vec_dot_fn vec_dot_kernel_avx2(int32_t type);  // x86/vec_dot_avx2.cpp
 vec_dot_fn vec_dot_kernel_neon(int32_t type);  // arm/vec_dot_neon.cpp
+// Per-ISA activation conversion, byte-identical to the scalar one for finite input
+// (null: the scalar conversion is used). Keyed by the dot type.
+from_float_fn from_float_avx2(int32_t vec_dot_type);  // x86/quantize_act_avx2.cpp
+from_float_fn from_float_neon(int32_t vec_dot_type);  // arm/quantize_act_neon.cpp
 
 }  // namespace pyggml

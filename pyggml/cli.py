@@ -12,9 +12,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyggml", description="Run and quantize GGUF models on the CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from . import cli_info
+    from . import cli_bench, cli_info
 
     cli_info.add_parser(sub)
+    cli_bench.add_parser(sub)
     return parser
 
 

@@ -264,3 +264,19 @@ def test_bad_arguments_raise():
         _core.vec_dot(type_id("Q4_0"), "scalar", w, np.zeros((1, 36), np.uint8), 32)
     with pytest.raises(ValueError):
         _core.quantize_activations(type_id("Q4_K"), np.zeros((1, 32), np.float32))
+
+
+@pytest.mark.skipif(not SIMD, reason="this CPU runs no SIMD kernels")
+@pytest.mark.parametrize("name", ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q4_K"])
+def test_simd_activation_conversion_is_byte_identical(name):
+    """Random values, rounding ties (x * id exactly k + 0.5) and all-zero blocks."""
+    rng = np.random.default_rng(3000 + ALL_TYPES.index(name))
+    x = (rng.standard_normal((6, 512)) * 10.0 ** rng.integers(-3, 3, (6, 1))).astype(np.float32)
+    ties = rng.integers(-126, 126, (2, 512)) + 0.5
+    ties[0, ::32] = 127.0   # Q8_0/Q8_1: amax 127 -> id = 1
+    ties[1, ::256] = -127.0  # Q8_K: max -127 -> iscale = 1
+    x[1:3] = ties.astype(np.float32)
+    x[3, :256] = 0.0
+    want = _core.quantize_activations(type_id(name), x, "scalar")
+    for isa in SIMD:
+        np.testing.assert_array_equal(_core.quantize_activations(type_id(name), x, isa), want, err_msg=isa)

@@ -151,6 +151,18 @@ PYGGML_NT_DISPATCH(dot_bf16)
 
 // ---- legacy blocks with Q8_0 activations (signed weights) ------------------------
 
+// Independent float accumulators per row: one 32-element block is too little work to
+// hide the 4-cycle FMA latency of a single chain when only one token is computed.
+template <int NT>
+constexpr int kAccumulators = NT == 1 ? 4 : (NT == 2 ? 2 : 1);
+
+template <int NT>
+inline __m256 sum_accumulators(const __m256* acc) {
+    __m256 s = acc[0];
+    for (int a = 1; a < kAccumulators<NT>; ++a) s = _mm256_add_ps(s, acc[a]);
+    return s;
+}
+
 inline __m256i decode_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i decode_q5_0(const block_q5_0& b) {
     // (nibble | bit << 4) - 16: keep the nibble where the bit is set, else subtract 16.
@@ -168,22 +180,29 @@ template <int NT, typename B, __m256i (*Decode)(const B&)>
 void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const B* x = static_cast<const B*>(vx);
     const block_q8_0* y[NT];
-    __m256 acc[NT];
+    __m256 acc[NT][kAccumulators<NT>];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_0>(vy, by, t);
-        acc[t] = _mm256_setzero_ps();
+        for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
     }
-    for (int ib = 0; ib < n / 32; ++ib) {
+    // One block into accumulator a (a compile-time index, so acc stays in registers).
+    auto step = [&](int ib, int a) {
         const __m256i qx = Decode(x[ib]);
         const __m256i ax = _mm256_sign_epi8(qx, qx);
         const float dx = h2f(x[ib].d);
         for (int t = 0; t < NT; ++t) {
             const __m256i sy = _mm256_sign_epi8(loadu(y[t][ib].qs), qx);
             const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t]);
+            acc[t][a] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t][a]);
         }
+    };
+    const int nb = n / 32;
+    int ib = 0;
+    for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+        for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
+    for (; ib < nb; ++ib) step(ib, 0);
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(sum_accumulators<NT>(acc[t]));
 }
 
 template <int NT>
@@ -219,23 +238,29 @@ template <int NT, typename B, __m256i (*Decode)(const B&)>
 void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const B* x = static_cast<const B*>(vx);
     const block_q8_1* y[NT];
-    __m256 acc[NT];
+    __m256 acc[NT][kAccumulators<NT>];
     float summs[NT];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_1>(vy, by, t);
-        acc[t] = _mm256_setzero_ps();
+        for (int a = 0; a < kAccumulators<NT>; ++a) acc[t][a] = _mm256_setzero_ps();
         summs[t] = 0.0f;
     }
-    for (int ib = 0; ib < n / 32; ++ib) {
+    auto step = [&](int ib, int a) {
         const __m256i qx = Decode(x[ib]);
         const float dx = h2f(x[ib].d), mx = h2f(x[ib].m);
         for (int t = 0; t < NT; ++t) {
             const __m256i p = dot_u8_pairs(qx, loadu(y[t][ib].qs));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t]);
+            acc[t][a] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t][a]);
             summs[t] += mx * h2f(y[t][ib].s);
         }
+    };
+    const int nb = n / 32;
+    int ib = 0;
+    for (; ib + kAccumulators<NT> <= nb; ib += kAccumulators<NT>) {
+        for (int a = 0; a < kAccumulators<NT>; ++a) step(ib + a, a);
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) + summs[t];
+    for (; ib < nb; ++ib) step(ib, 0);
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(sum_accumulators<NT>(acc[t])) + summs[t];
 }
 
 template <int NT>

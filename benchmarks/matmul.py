@@ -1,0 +1,155 @@
+"""Matmul throughput per weight type, next to memory bandwidth and llama.cpp.
+
+Reports, for each weight type and shape (rows x cols = out x in features, the real
+models' 1536x8960, 8960x1536 and 151936x1536):
+  * matvec (1 token): GB/s of weights streamed, at each thread count;
+  * matmul (512 tokens by default): GFLOP/s (2 * rows * cols * tokens / time);
+and the machine's memory read bandwidth (a streaming read of a buffer far larger
+than the last-level cache, on the same thread pool), and, when llama-cpp-python and
+the Qwen2.5-Coder 1.5B Q4_K_M model are present, llama.cpp's prompt processing and
+generation speed on that model expressed in the same units.
+
+Weights are random blocks with finite scales (speed does not depend on the values).
+Timings take the best of several runs; the machine may be shared, so expect noise.
+
+    PYTHONPATH=. python3 benchmarks/matmul.py [--types Q4_K,Q6_K] [--threads 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from gguf import GGMLQuantizationType as QT
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from test_kernels import random_weights  # noqa: E402
+
+from pyggml import _core  # noqa: E402
+
+SHAPES = [(1536, 8960), (8960, 1536), (151936, 1536)]
+DEFAULT_TYPES = "Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_K,Q5_K,IQ4_XS"
+QWEN = os.path.expanduser("~/.cache/pyggml/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+
+
+def best_time(fn, min_runs=3, min_seconds=0.5, max_runs=50):
+    best, runs, start = float("inf"), 0, time.perf_counter()
+    while runs < min_runs or (time.perf_counter() - start < min_seconds and runs < max_runs):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        runs += 1
+    return best
+
+
+def read_bandwidth(pool, nbytes=1 << 30):
+    buf = np.ones(nbytes, dtype=np.uint8)
+    _core.memory_read(pool, buf)  # fault the pages in
+    t = best_time(lambda: _core.memory_read(pool, buf), min_runs=5)
+    return nbytes / t / 1e9
+
+
+def bench_type(name, shapes, threads, n_tokens, big_matmul):
+    rng = np.random.default_rng(0)
+    rows = []
+    for n_rows, n_cols in shapes:
+        w = random_weights(rng, name, n_rows, n_cols)
+        x1 = rng.standard_normal((1, n_cols)).astype(np.float32)
+        xn = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+        row = {"type": name, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
+        for nt in threads:
+            pool = _core.ThreadPool(nt)
+            t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1))
+            row[f"mv_GBs_{nt}t"] = w.nbytes / t / 1e9
+            if n_rows * n_cols <= 20_000_000 or big_matmul:
+                t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn), min_runs=1, min_seconds=0.0)
+                row[f"mm_GFLOPs_{nt}t"] = 2.0 * n_rows * n_cols * n_tokens / t / 1e9
+        rows.append(row)
+        del w
+    return rows
+
+
+def llama_cpp_reference(threads, n_tokens):
+    """llama.cpp prompt processing (GFLOP/s over the weight matmuls) and generation
+    (GB/s of weights per token) on the Qwen model; None when unavailable."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    if not os.path.exists(QWEN):
+        return None
+    from gguf import GGUFReader
+
+    reader = GGUFReader(QWEN)
+    matmul_params = sum(int(np.prod(t.shape)) for t in reader.tensors
+                        if len(t.shape) == 2 and "token_embd" not in t.name)
+    # The output projection is tied to token_embd in this model: it is a matmul too.
+    tied = not any(t.name == "output.weight" for t in reader.tensors)
+    if tied:
+        matmul_params += next(int(np.prod(t.shape)) for t in reader.tensors if t.name == "token_embd.weight")
+    weight_bytes = sum(int(t.n_bytes) for t in reader.tensors if "token_embd" not in t.name or tied)
+    out = {}
+    for nt in threads:
+        llm = llama_cpp.Llama(QWEN, n_ctx=n_tokens + 64, n_batch=n_tokens, n_ubatch=n_tokens,
+                              n_threads=nt, n_threads_batch=nt, verbose=False, logits_all=False)
+        toks = [int(t) for t in np.random.default_rng(0).integers(100, 20000, n_tokens)]
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(toks)
+        pp = time.perf_counter() - t0
+        gen = []
+        for i in range(8):
+            t0 = time.perf_counter()
+            llm.eval([toks[i]])
+            gen.append(time.perf_counter() - t0)
+        tg = min(gen)
+        out[nt] = {"pp_tok_s": n_tokens / pp, "pp_GFLOPs": 2.0 * matmul_params * n_tokens / pp / 1e9,
+                   "tg_tok_s": 1.0 / tg, "tg_GBs": weight_bytes / tg / 1e9}
+        del llm
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--types", default=DEFAULT_TYPES)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES))
+    ap.add_argument("--big-matmul", action="store_true", help="also time 512-token matmul on 151936x1536")
+    ap.add_argument("--no-llama", action="store_true")
+    args = ap.parse_args(argv)
+    threads = [int(t) for t in args.threads.split(",")]
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+
+    print(f"pyggml kernels: {_core.cpu_isa()}; threads {threads}; matmul tokens {args.tokens}")
+    bw = {nt: read_bandwidth(_core.ThreadPool(nt)) for nt in threads}
+    print("memory read bandwidth (1 GiB streaming read): " + ", ".join(f"{nt}t {v:.1f} GB/s" for nt, v in bw.items()))
+
+    cols = ["type", "shape", "MB"] + [f"mv_GBs_{nt}t" for nt in threads] + \
+           [f"mv_%bw_{nt}t" for nt in threads] + [f"mm_GFLOPs_{nt}t" for nt in threads]
+    print("  ".join(f"{c:>13}" for c in cols))
+    for name in args.types.split(","):
+        for row in bench_type(name, shapes, threads, args.tokens, args.big_matmul):
+            for nt in threads:
+                row[f"mv_%bw_{nt}t"] = 100.0 * row[f"mv_GBs_{nt}t"] / bw[nt]
+            cells = []
+            for c in cols:
+                v = row.get(c, "-")
+                cells.append(f"{v:>13.1f}" if isinstance(v, float) else f"{v:>13}")
+            print("  ".join(cells), flush=True)
+
+    if not args.no_llama:
+        ref = llama_cpp_reference(threads, args.tokens)
+        if ref is None:
+            print("llama.cpp: not available (needs llama_cpp and the Qwen 1.5B model)")
+        else:
+            for nt, r in ref.items():
+                print(f"llama.cpp Qwen2.5-Coder-1.5B Q4_K_M, {nt}t: pp{args.tokens} {r['pp_tok_s']:.1f} tok/s "
+                      f"= {r['pp_GFLOPs']:.1f} GFLOP/s; tg {r['tg_tok_s']:.1f} tok/s = {r['tg_GBs']:.1f} GB/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+// model.cpp: the forward pass of a llama-family decoder with a KV cache (see model.h).
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace pyggml {
+
+namespace {
+
+// Calls f(i) for i in [0, n), spread over the pool when there is more than one row.
+template <typename F>
+void parallel_rows(thread_pool& pool, int64_t n, F&& f) {
+    if (n <= 1 || pool.size() == 1) {
+        for (int64_t i = 0; i < n; ++i) f(i);
+        return;
+    }
+    pool.run([&](int ith, int nth) {
+        for (int64_t i = ith; i < n; i += nth) f(i);
+    });
+}
+
+void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
+    if (!b) return;
+    for (int64_t t = 0; t < n_tokens; ++t) add_inplace(y + t * n, b, n);
+}
+
+}  // namespace
+
+llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
+                         int32_t kv_type)
+    : hp_(std::move(hp)),
+      w_(std::move(w)),
+      n_ctx_(n_ctx),
+      n_batch_(std::min(n_batch, n_ctx)),
+      pool_(n_threads),
+      kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
+    if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
+    if (int64_t(w_.layers.size()) != hp_.n_layer) throw std::invalid_argument("one weight set per layer is needed");
+    const int64_t B = n_batch_;
+    x_.resize(B * hp_.n_embd);
+    h_.resize(B * hp_.n_embd);
+    o_.resize(B * hp_.n_embd);
+    q_.resize(B * hp_.n_head * hp_.head_dim_k);
+    k_.resize(B * hp_.n_head_kv * hp_.head_dim_k);
+    v_.resize(B * hp_.n_head_kv * hp_.head_dim_v);
+    att_.resize(B * hp_.n_head * hp_.head_dim_v);
+    gate_.resize(B * hp_.n_ff);
+    up_.resize(B * hp_.n_ff);
+    kf_.resize(n_ctx * hp_.n_head_kv * hp_.head_dim_k);
+    vf_.resize(n_ctx * hp_.n_head_kv * hp_.head_dim_v);
+    rope_cs_.resize(B * hp_.n_rot);
+    scores_.resize(size_t(pool_.size()) * n_ctx);
+}
+
+rope_params llama_model::layer_rope(int64_t layer) const {
+    return rope_params{hp_.n_rot, hp_.rope_neox, hp_.layer_rope_base[layer], hp_.layer_rope_scale[layer], w_.rope_freqs};
+}
+
+void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits) {
+    if (n_tokens <= 0) throw std::invalid_argument("eval needs at least one token");
+    if (n_past_ + n_tokens > n_ctx_) {
+        throw std::length_error("context is full: " + std::to_string(n_past_) + " tokens cached + " +
+                                std::to_string(n_tokens) + " new > n_ctx " + std::to_string(n_ctx_));
+    }
+    for (int64_t i = 0; i < n_tokens; ++i) {
+        if (tokens[i] < 0 || tokens[i] >= hp_.n_vocab) {
+            throw std::out_of_range("token id " + std::to_string(tokens[i]) + " is outside the vocabulary (" +
+                                    std::to_string(hp_.n_vocab) + ")");
+        }
+    }
+    for (int64_t i0 = 0; i0 < n_tokens; i0 += n_batch_) {
+        const int64_t n = std::min(n_batch_, n_tokens - i0);
+        const bool last = i0 + n == n_tokens;
+        float* out = all_logits ? logits + i0 * hp_.n_vocab : (last ? logits : nullptr);
+        forward_batch(tokens + i0, n, all_logits, out);
+    }
+}
+
+void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logits, float* logits) {
+    const int64_t E = hp_.n_embd, F = hp_.n_ff;
+    const int64_t q_dim = hp_.n_head * hp_.head_dim_k;
+    const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
+    const int64_t v_dim = hp_.n_head_kv * hp_.head_dim_v;
+    const type_traits* et = get_type_traits(w_.token_embd.type);
+
+    // token embeddings (T, E)
+    parallel_rows(pool_, T, [&](int64_t t) {
+        float* xt = x_.data() + t * E;
+        et->to_float(static_cast<const char*>(w_.token_embd.data) + int64_t(tokens[t]) * w_.token_embd.row_bytes, xt, E);
+        if (hp_.embd_scale != 1.0f) {
+            for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
+        }
+    });
+
+    for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        const layer_weights& L = w_.layers[il];
+        const rope_params rp = layer_rope(il);
+        parallel_rows(pool_, T, [&](int64_t t) {
+            rope_cache(rp, double(n_past_ + t), rope_cs_.data() + t * hp_.n_rot);
+            rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
+        });
+
+        matmul(L.wq, h_.data(), q_.data(), T, pool_);
+        matmul(L.wk, h_.data(), k_.data(), T, pool_);
+        matmul(L.wv, h_.data(), v_.data(), T, pool_);
+        add_bias(q_.data(), L.bq, T, q_dim);
+        add_bias(k_.data(), L.bk, T, k_dim);
+        add_bias(v_.data(), L.bv, T, v_dim);
+
+        parallel_rows(pool_, T, [&](int64_t t) {
+            float* qt = q_.data() + t * q_dim;
+            float* kt = k_.data() + t * k_dim;
+            if (L.q_norm) {
+                for (int64_t h = 0; h < hp_.n_head; ++h) {
+                    rms_norm(qt + h * hp_.head_dim_k, L.q_norm, qt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
+                }
+            }
+            if (L.k_norm) {
+                for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
+                    rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
+                }
+            }
+            const float* cs = rope_cs_.data() + t * hp_.n_rot;
+            rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
+            rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
+            for (int64_t i = 0; i < q_dim; ++i) qt[i] *= hp_.attn_scale;
+        });
+
+        kv_.store(il, n_past_, T, k_.data(), v_.data());
+        attention(il, T);
+
+        matmul(L.wo, att_.data(), o_.data(), T, pool_);
+        parallel_rows(pool_, T, [&](int64_t t) {
+            float* ot = o_.data() + t * E;
+            float* xt = x_.data() + t * E;
+            if (L.post_attn_norm) rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
+            add_inplace(xt, ot, E);
+            rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
+        });
+
+        matmul(L.ffn_gate, h_.data(), gate_.data(), T, pool_);
+        matmul(L.ffn_up, h_.data(), up_.data(), T, pool_);
+        parallel_rows(pool_, T, [&](int64_t t) {
+            if (hp_.act == ffn_activation::gelu_tanh) {
+                gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
+            } else {
+                silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
+            }
+        });
+        matmul(L.ffn_down, gate_.data(), o_.data(), T, pool_);
+        parallel_rows(pool_, T, [&](int64_t t) {
+            float* ot = o_.data() + t * E;
+            if (L.post_ffn_norm) rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
+            add_inplace(x_.data() + t * E, ot, E);
+        });
+    }
+    n_past_ += T;
+
+    if (!logits) return;
+    // output rows: every token, or only the last one
+    const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
+    parallel_rows(pool_, n_out, [&](int64_t i) {
+        rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
+    });
+    matmul(w_.output, h_.data(), logits, n_out, pool_);
+    if (hp_.final_logit_softcap > 0.0f) {
+        const float c = hp_.final_logit_softcap;
+        for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = c * std::tanh(logits[i] / c);
+    }
+}
+
+void llama_model::attention(int64_t il, int64_t T) {
+    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
+    const int64_t k_dim = hp_.n_head_kv * hdk, v_dim = hp_.n_head_kv * hdv;
+    const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
+    const int64_t group = hp_.n_head / hp_.n_head_kv;
+    const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
+    const int64_t n_kv = n_past_ + T;
+    // a key at position p0 is masked for the query at p1 when p1 - p0 >= n_swa
+    const int64_t kv0 = swa ? std::max<int64_t>(0, n_past_ - hp_.n_swa + 1) : 0;
+    const int64_t n_load = n_kv - kv0;
+
+    // keys and values of this layer as float32: (n_load, k_dim), (n_load, v_dim)
+    const int64_t chunk = 64;
+    parallel_rows(pool_, (n_load + chunk - 1) / chunk, [&](int64_t c) {
+        const int64_t p0 = kv0 + c * chunk, p1 = std::min(n_kv, p0 + chunk);
+        kv_.load_k(il, p0, p1, kf_.data() + (p0 - kv0) * k_dim);
+        kv_.load_v(il, p0, p1, vf_.data() + (p0 - kv0) * v_dim);
+    });
+
+    auto one = [&](int64_t idx, int ith) {
+        const int64_t t = idx / hp_.n_head, h = idx % hp_.n_head, kvh = h / group;
+        const int64_t p1 = n_past_ + t;
+        const int64_t k0 = swa ? std::max(kv0, p1 - hp_.n_swa + 1) : 0;
+        const int64_t off = k0 - kv0;
+        attend_head(q_.data() + t * q_dim + h * hdk, kf_.data() + off * k_dim + kvh * hdk, k_dim,
+                    vf_.data() + off * v_dim + kvh * hdv, v_dim, p1 + 1 - k0, hdk, hdv, hp_.attn_logit_softcap,
+                    scores_.data() + size_t(ith) * n_ctx_, att_.data() + t * o_dim + h * hdv);
+    };
+    const int64_t n_items = T * hp_.n_head;
+    if (pool_.size() == 1) {
+        for (int64_t i = 0; i < n_items; ++i) one(i, 0);
+    } else {
+        pool_.run([&](int ith, int nth) {
+            for (int64_t i = ith; i < n_items; i += nth) one(i, ith);
+        });
+    }
+}
+
+void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
+    if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n_past_) {
+        throw std::invalid_argument("shift_context: need 0 <= n_keep and n_keep + n_discard <= n_past");
+    }
+    const int64_t n_move = n_past_ - n_keep - n_discard;
+    kv_.move(n_keep, n_keep + n_discard, n_move);
+    const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
+    std::vector<float> cs(hp_.n_rot);
+    for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        // rotating by -n_discard moves every key to its new position
+        const rope_params rp = layer_rope(il);
+        rope_cache(rp, -double(n_discard), cs.data());
+        const int64_t p0 = n_keep, p1 = n_keep + n_move;
+        if (p1 == p0) continue;
+        kv_.load_k(il, p0, p1, kf_.data());
+        parallel_rows(pool_, n_move, [&](int64_t i) {
+            rope_apply(kf_.data() + i * k_dim, hp_.n_head_kv, hp_.head_dim_k, rp, cs.data());
+        });
+        kv_.store_k(il, p0, n_move, kf_.data());
+    }
+    n_past_ -= n_discard;
+}
+
+}  // namespace pyggml

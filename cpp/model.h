@@ -1,0 +1,117 @@
+// model.h: a llama-family decoder (llama, mistral, qwen2, gemma3) over mapped weights.
+//
+// The weights stay where the caller mapped them (the GGUF file); the model owns only
+// its KV cache and scratch buffers. forward() runs a batch of tokens at positions
+// n_past.. through every layer and returns logits for the requested rows.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kv_cache.h"
+#include "matmul.h"
+#include "ops.h"
+#include "thread_pool.h"
+
+namespace pyggml {
+
+enum class ffn_activation : int32_t { silu = 0, gelu_tanh = 1 };
+
+struct model_hparams {
+    int64_t n_vocab = 0;
+    int64_t n_embd = 0;
+    int64_t n_layer = 0;
+    int64_t n_head = 0;
+    int64_t n_head_kv = 0;
+    int64_t head_dim_k = 0;
+    int64_t head_dim_v = 0;
+    int64_t n_ff = 0;
+    int32_t n_rot = 0;
+    bool rope_neox = false;
+    float rms_eps = 1e-5f;
+    float attn_scale = 0.0f;         // multiplies q . k
+    float embd_scale = 1.0f;         // multiplies the token embeddings
+    float final_logit_softcap = 0.0f;  // 0: none
+    float attn_logit_softcap = 0.0f;   // 0: none
+    int64_t n_swa = 0;               // sliding window of the layers flagged in layer_swa
+    ffn_activation act = ffn_activation::silu;
+    std::vector<uint8_t> layer_swa;        // (n_layer) 1: sliding-window layer
+    std::vector<float> layer_rope_base;    // (n_layer)
+    std::vector<float> layer_rope_scale;   // (n_layer) 1 / linear scaling factor
+};
+
+struct layer_weights {
+    const float* attn_norm = nullptr;       // (n_embd)
+    weight_view wq{}, wk{}, wv{}, wo{};
+    const float* bq = nullptr;              // (n_head * head_dim_k) or null
+    const float* bk = nullptr;              // (n_head_kv * head_dim_k) or null
+    const float* bv = nullptr;              // (n_head_kv * head_dim_v) or null
+    const float* q_norm = nullptr;          // (head_dim_k) or null
+    const float* k_norm = nullptr;          // (head_dim_k) or null
+    const float* post_attn_norm = nullptr;  // (n_embd) or null
+    const float* ffn_norm = nullptr;        // (n_embd)
+    weight_view ffn_gate{}, ffn_up{}, ffn_down{};
+    const float* post_ffn_norm = nullptr;   // (n_embd) or null
+};
+
+struct model_weights {
+    weight_view token_embd{};               // (n_vocab, n_embd)
+    const float* output_norm = nullptr;     // (n_embd)
+    weight_view output{};                   // (n_vocab, n_embd); token_embd when tied
+    const float* rope_freqs = nullptr;      // (n_rot / 2) frequency divisors or null
+    std::vector<layer_weights> layers;
+};
+
+class llama_model {
+public:
+    llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
+                int32_t kv_type);
+
+    const model_hparams& hparams() const { return hp_; }
+    int64_t n_ctx() const { return n_ctx_; }
+    int64_t n_batch() const { return n_batch_; }
+    int64_t n_past() const { return n_past_; }
+    int n_threads() const { return pool_.size(); }
+    const kv_cache& cache() const { return kv_; }
+
+    // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
+    // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
+    // otherwise (1, n_vocab) for the last token. Throws when the context would overflow.
+    void eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+
+    // Drops positions [n_keep, n_keep + n_discard) from the cache, moves the rest down
+    // and re-rotates their keys to the new positions.
+    void shift_context(int64_t n_keep, int64_t n_discard);
+
+    void reset() { n_past_ = 0; }
+
+private:
+    void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+    void attention(int64_t layer, int64_t n_tokens);
+    rope_params layer_rope(int64_t layer) const;
+
+    model_hparams hp_;
+    model_weights w_;
+    int64_t n_ctx_, n_batch_;
+    int64_t n_past_ = 0;
+    thread_pool pool_;
+    kv_cache kv_;
+
+    // scratch, sized for n_batch tokens
+    std::vector<float> x_;      // (n_batch, n_embd) residual stream
+    std::vector<float> h_;      // (n_batch, n_embd) normed input of a block
+    std::vector<float> q_;      // (n_batch, n_head * head_dim_k)
+    std::vector<float> k_;      // (n_batch, n_head_kv * head_dim_k)
+    std::vector<float> v_;      // (n_batch, n_head_kv * head_dim_v)
+    std::vector<float> att_;    // (n_batch, n_head * head_dim_v)
+    std::vector<float> o_;      // (n_batch, n_embd)
+    std::vector<float> gate_;   // (n_batch, n_ff)
+    std::vector<float> up_;     // (n_batch, n_ff)
+    std::vector<float> kf_;     // (n_ctx, n_head_kv * head_dim_k) keys of one layer as float
+    std::vector<float> vf_;     // (n_ctx, n_head_kv * head_dim_v)
+    std::vector<float> rope_cs_;  // (n_batch, n_rot) cos/sin per position
+    std::vector<float> scores_;   // (n_threads, n_ctx)
+};
+
+}  // namespace pyggml

@@ -1,0 +1,110 @@
+// ops.cpp: element-wise and attention operations of the forward pass (see ops.h).
+#include "ops.h"
+
+#include <cmath>
+
+namespace pyggml {
+
+namespace {
+
+// Dot product with eight independent partial sums, which the compiler turns into
+// vector code without reassociating anything.
+float dot(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+    }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+}  // namespace
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+    const float scale = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    if (w) {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+    }
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
+    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = 0.5f * g * (1.0f + std::tanh(c * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void rope_cache(const rope_params& p, double pos, float* cs) {
+    const int32_t half = p.n_rot / 2;
+    for (int32_t i = 0; i < half; ++i) {
+        // theta_i = pos * base^(-2i / n_rot) * freq_scale / freq_factor_i
+        double theta = pos * std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot)) * double(p.freq_scale);
+        if (p.freq_factors) theta /= double(p.freq_factors[i]);
+        cs[2 * i] = float(std::cos(theta));
+        cs[2 * i + 1] = float(std::sin(theta));
+    }
+}
+
+void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs) {
+    const int32_t half = p.n_rot / 2;
+    for (int64_t h = 0; h < n_head; ++h) {
+        float* xh = x + h * head_dim;
+        for (int32_t i = 0; i < half; ++i) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            float* a = p.neox ? xh + i : xh + 2 * i;
+            float* b = p.neox ? xh + i + half : xh + 2 * i + 1;
+            const float x0 = *a, x1 = *b;
+            *a = x0 * c - x1 * s;
+            *b = x0 * s + x1 * c;
+        }
+    }
+}
+
+void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+                 int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
+                 float* out) {
+    for (int64_t j = 0; j < n_keys; ++j) {
+        float acc = dot(q, k + j * k_stride, head_dim_k);
+        if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
+        scores[j] = acc;
+    }
+    softmax(scores, n_keys);
+    for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) {
+        const float* vj = v + j * v_stride;
+        const float w = scores[j];
+        for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * vj[d];
+    }
+}
+
+}  // namespace pyggml

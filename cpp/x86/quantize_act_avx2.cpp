@@ -1,0 +1,142 @@
+// quantize_act_avx2.cpp: AVX2 conversion of float32 activations to the dot types.
+//
+// Byte-identical to the scalar references (quantize_row_q8_0_ref / q8_1_ref /
+// q8_K_ref, fp32_to_fp16, fp32_to_bf16) for finite input: same maxima, same float
+// products, and the same rounding rule (half away from zero for Q8_0/Q8_1, half to
+// even for Q8_K and the float formats).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "blocks.h"
+#include "type_traits.h"
+#include "vec_dot.h"
+
+namespace pyggml {
+
+namespace {
+
+inline float hmax_8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+// roundf(): truncate, then step away from zero when the dropped part is >= 0.5
+// (v - trunc(v) is exact).
+inline __m256 round_half_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 up = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 step = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
+    return _mm256_add_ps(t, _mm256_and_ps(up, step));
+}
+
+// 32 int32 (four vectors) -> 32 int8 in element order.
+inline void pack_32(__m256i a, __m256i b, __m256i c, __m256i d, int8_t* out) {
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    const __m256i abcd = _mm256_packs_epi16(ab, cd);
+    // packs work per 128-bit lane; restore the order of the 4-byte groups
+    const __m256i perm = _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), perm);
+}
+
+inline uint16_t f2h(float f) { return uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
+
+// One 32-element block as Q8_0/Q8_1 quants; returns d.
+inline float quantize_block_32(const float* x, int8_t* qs) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        amax = _mm256_max_ps(amax, abs_ps(v[k]));
+    }
+    const float d = hmax_8(amax) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], _mm256_set1_ps(id))));
+    pack_32(q[0], q[1], q[2], q[3], qs);
+    return d;
+}
+
+void from_float_q8_0(const float* x, void* vy, int64_t k) {
+    block_q8_0* y = static_cast<block_q8_0*>(vy);
+    for (int64_t i = 0; i < k / QK8_0; ++i) y[i].d = f2h(quantize_block_32(x + i * QK8_0, y[i].qs));
+}
+
+void from_float_q8_1(const float* x, void* vy, int64_t k) {
+    block_q8_1* y = static_cast<block_q8_1*>(vy);
+    for (int64_t i = 0; i < k / QK8_1; ++i) {
+        const float d = quantize_block_32(x + i * QK8_1, y[i].qs);
+        y[i].d = f2h(d);
+        const __m256i q16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
+        const __m256i q32 = _mm256_madd_epi16(q16, _mm256_set1_epi16(1));
+        __m128i r = _mm_add_epi32(_mm256_extracti128_si256(q32, 1), _mm256_castsi256_si128(q32));
+        r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+        r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+        y[i].s = f2h(float(_mm_cvtsi128_si32(r)) * d);
+    }
+}
+
+void from_float_q8_K(const float* x, void* vy, int64_t k) {
+    block_q8_K* y = static_cast<block_q8_K*>(vy);
+    for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
+        __m256 amax_v = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8) amax_v = _mm256_max_ps(amax_v, abs_ps(_mm256_loadu_ps(x + j)));
+        const float amax = hmax_8(amax_v);
+        if (!(amax > 0.0f)) {
+            std::memset(&y[i], 0, sizeof(block_q8_K));
+            continue;
+        }
+        float max = 0.0f;  // the first element of largest magnitude, with its sign
+        for (int j = 0; j < QK_K; ++j) {
+            if ((x[j] < 0 ? -x[j] : x[j]) == amax) { max = x[j]; break; }
+        }
+        const float iscale = -127.0f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q[4];
+            for (int u = 0; u < 4; ++u) {
+                const __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8 * u)));  // ties to even
+                q[u] = _mm256_min_epi32(r, _mm256_set1_epi32(127));
+            }
+            pack_32(q[0], q[1], q[2], q[3], y[i].qs + j);
+        }
+        for (int g = 0; g < QK_K / 16; ++g) {
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].qs + 16 * g));
+            const __m256i w = _mm256_cvtepi8_epi16(b);
+            __m128i s = _mm_add_epi16(_mm256_extracti128_si256(w, 1), _mm256_castsi256_si128(w));
+            s = _mm_add_epi16(s, _mm_unpackhi_epi64(s, s));
+            s = _mm_add_epi16(s, _mm_shufflelo_epi16(s, 0x4E));
+            s = _mm_add_epi16(s, _mm_shufflelo_epi16(s, 0xB1));
+            y[i].bsums[g] = int16_t(_mm_extract_epi16(s, 0));
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+void from_float_f16(const float* x, void* vy, int64_t k) {
+    uint16_t* y = static_cast<uint16_t*>(vy);
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < k; ++i) y[i] = f2h(x[i]);
+}
+
+}  // namespace
+
+from_float_fn from_float_avx2(int32_t vec_dot_type) {
+    switch (vec_dot_type) {
+        case GGML_TYPE_Q8_0: return from_float_q8_0;
+        case GGML_TYPE_Q8_1: return from_float_q8_1;
+        case GGML_TYPE_Q8_K: return from_float_q8_K;
+        case GGML_TYPE_F16: return from_float_f16;
+        default: return nullptr;  // the scalar conversion is used
+    }
+}
+
+}  // namespace pyggml

@@ -1,0 +1,277 @@
+"""pyggml.Model: the C++ forward pass against the numpy reference, KV cache behaviour,
+context limits and memory use.
+
+Synthetic models of every architecture are compared at every position with
+reference_forward.ReferenceModel (F32 weights and F32 KV cache: max |diff| at most
+1e-3 of the logit range and the same top-1 token everywhere). The default F16 cache
+and the Q8_0 option are checked for closeness to that. Real models are marked
+real_model.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import pyggml
+from pyggml import ContextFullError, GGUFError, Model
+
+from reference_forward import ReferenceModel
+from synthetic_models import make_model
+
+ARCHS = ["llama", "mistral", "qwen2", "gemma3"]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """arch -> (path, hparams) of a tiny F32 model; built once per module."""
+    out = {}
+    d = tmp_path_factory.mktemp("synthetic")
+    for arch in ARCHS:
+        path = d / f"{arch}.gguf"
+        hp = make_model(arch, path, wtype="F32", seed=1)
+        out[arch] = (str(path), hp)
+    return out
+
+
+def prompt(hp, n, seed=0):
+    return np.random.default_rng(seed).integers(0, hp["n_vocab"], size=n)
+
+
+def rel_diff(got, ref):
+    return float(np.abs(got - ref).max() / (ref.max() - ref.min()))
+
+
+def prompt_len(hp):
+    # longer than gemma3's sliding window, so sliding layers really drop keys
+    return max(24, 3 * hp.get("sliding_window", 0))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_matches_reference_all_positions(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp))
+    ref = ReferenceModel(path).logits(toks)
+    # n_batch 7: several native calls, each attending to keys cached by earlier ones
+    m = Model.load(path, n_ctx=64, n_threads=2, n_batch=7, kv_type="f32")
+    got = m.eval(toks, all_logits=True)
+    assert got.shape == ref.shape
+    assert rel_diff(got, ref) <= 1e-3
+    np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+    assert m.n_past == len(toks)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_f16_cache_close_to_reference(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp), seed=1)
+    ref = ReferenceModel(path).logits(toks)
+    got = Model.load(path, n_ctx=64, n_threads=2).eval(toks, all_logits=True)
+    assert rel_diff(got, ref) <= 5e-3
+    np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_incremental_decoding_equals_batch(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp), seed=2)
+    m = Model.load(path, n_ctx=64, n_threads=2)
+    full = m.eval(toks, all_logits=True)
+    m.reset()
+    assert m.n_past == 0
+    first = m.eval(toks[:5], all_logits=True)
+    steps = [m.eval(toks[i : i + 1]) for i in range(5, len(toks))]
+    inc = np.concatenate([first, np.stack(steps)])
+    np.testing.assert_allclose(inc, full, rtol=0, atol=1e-5 * (full.max() - full.min()))
+    # last-position logits are the last row of the full pass
+    m.reset()
+    np.testing.assert_allclose(m.eval(toks), full[-1], rtol=0, atol=1e-6 * (full.max() - full.min()))
+
+
+def test_reset_forgets_the_cache(synth):
+    path, hp = synth["qwen2"]
+    a, b = prompt(hp, 6, seed=3), prompt(hp, 6, seed=4)
+    m = Model.load(path, n_ctx=32, n_threads=1)
+    fresh = m.eval(b)
+    m.reset()
+    m.eval(a)
+    assert m.n_past == 6
+    m.reset()
+    np.testing.assert_array_equal(m.eval(b), fresh)
+
+
+def test_context_full_raises_and_keeps_the_cache(synth):
+    path, hp = synth["llama"]
+    m = Model.load(path, n_ctx=16, n_threads=1)
+    m.eval(prompt(hp, 12))
+    with pytest.raises(ContextFullError, match="context is full"):
+        m.eval(prompt(hp, 5))
+    assert m.n_past == 12
+    m.eval(prompt(hp, 4))  # exactly fills it
+    assert m.n_past == 16
+    with pytest.raises(ContextFullError):
+        m.eval(prompt(hp, 1))
+
+
+def test_context_shift_matches_fresh_run(tmp_path):
+    # With one layer, K and V depend only on (token, position), so after dropping tokens
+    # and re-rotating the kept keys, decoding must match a fresh run of the kept tokens.
+    path = tmp_path / "one_layer.gguf"
+    hp = make_model("llama", path, n_layer=1, seed=5)
+    toks = prompt(hp, 20, seed=6)
+    m = Model.load(path, n_ctx=16, n_threads=1, kv_type="f32", context_shift=True, n_keep=2)
+    m.eval(toks[:16])
+    got = m.eval(toks[16:17])  # full: drops (16 - 2) // 2 = 7 tokens after the first 2
+    assert m.n_past == 10
+    kept = np.concatenate([toks[:2], toks[9:17]])
+    fresh = Model.load(path, n_ctx=16, n_threads=1, kv_type="f32").eval(kept)
+    np.testing.assert_allclose(got, fresh, rtol=0, atol=1e-4 * (fresh.max() - fresh.min()))
+
+
+def test_context_shift_refuses_a_batch_larger_than_the_context(synth):
+    path, hp = synth["llama"]
+    m = Model.load(path, n_ctx=8, n_threads=1, context_shift=True)
+    with pytest.raises(ContextFullError):
+        m.eval(prompt(hp, 9))
+
+
+@pytest.mark.parametrize("arch", ["mistral", "gemma3"])
+def test_q8_0_cache_close_to_f16(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp), seed=7)
+    f16 = Model.load(path, n_ctx=64, n_threads=2, kv_type="f16").eval(toks, all_logits=True)
+    q8 = Model.load(path, n_ctx=64, n_threads=2, kv_type="q8_0")
+    got = q8.eval(toks, all_logits=True)
+    assert q8.kv_bytes < Model.load(path, n_ctx=64, n_threads=1).kv_bytes
+    assert rel_diff(got, f16) <= 3e-2
+    assert (got.argmax(1) == f16.argmax(1)).mean() >= 0.9
+
+
+@pytest.mark.parametrize("wtype", ["Q8_0", "Q4_0", "F16"])
+def test_quantized_weights_match_reference(tmp_path, wtype):
+    path = tmp_path / f"qwen2_{wtype}.gguf"
+    hp = make_model("qwen2", path, wtype=wtype, seed=8)
+    toks = prompt(hp, 12, seed=9)
+    ref = ReferenceModel(path).logits(toks)
+    got = Model.load(path, n_ctx=32, n_threads=2, kv_type="f32").eval(toks, all_logits=True)
+    assert rel_diff(got, ref) <= 1e-3
+    np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+
+
+def test_metadata_read_into_hparams(synth):
+    path, hp = synth["gemma3"]
+    m = Model.load(path, n_ctx=32, n_threads=1)
+    assert m.arch == "gemma3"
+    assert m.hparams["layer_swa"] == [1 if s else 0 for s in hp["swa_pattern"]]
+    assert m.hparams["layer_rope_base"] == [10000.0, 10000.0, hp["rope_base"]]
+    assert m.hparams["n_swa"] == hp["sliding_window"]
+    assert m.hparams["head_dim_k"] == hp["head_dim"]
+    assert m.hparams["embd_scale"] == pytest.approx(hp["n_embd"] ** 0.5)
+
+
+def test_unknown_architecture_lists_supported(tmp_path):
+    from conftest import write_gguf
+
+    path = write_gguf(tmp_path / "gpt2.gguf", {"token_embd.weight": np.zeros((8, 4), np.float32)}, arch="gpt2")
+    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, qwen2"):
+        Model.load(path)
+
+
+def test_bad_arguments(synth):
+    path, hp = synth["llama"]
+    with pytest.raises(ValueError, match="kv_type"):
+        Model.load(path, kv_type="q4_0")
+    m = Model.load(path, n_ctx=16, n_threads=1)
+    with pytest.raises(ValueError, match="token ids"):
+        m.eval([hp["n_vocab"]])
+    with pytest.raises(ValueError, match="token ids"):
+        m.eval([-1])
+    with pytest.raises(ValueError):
+        m.eval([])
+    assert m.n_past == 0
+
+
+def test_weight_shape_mismatch_is_a_gguf_error(tmp_path):
+    path = tmp_path / "bad.gguf"
+    make_model("llama", path, seed=10)
+    f = pyggml.GGUFFile(path)
+    meta = {k: v for k, v in f.metadata.items() if k.startswith("llama.")}
+    f.close()
+    # claim a wider FFN than the tensors hold
+    from conftest import write_gguf
+
+    ref = ReferenceModel(path)
+    tensors = {t.name: ref.weight(t.name) for t in ref.reader.tensors}
+    meta["llama.feed_forward_length"] = meta["llama.feed_forward_length"] * 2
+    bad = write_gguf(tmp_path / "bad2.gguf", tensors, meta, arch="llama")
+    with pytest.raises(GGUFError, match="ffn_gate.weight: expected shape"):
+        Model.load(bad)
+
+
+# ---------------------------------------------------------------- real models
+
+REAL_PROMPTS = {  # "The capital of France is", "def fibonacci(n):\n    " as each model tokenizes them
+    "gemma": [[2, 818, 5279, 529, 7001, 563], [2, 2063, 10779, 78113, 236769, 236749, 1473, 107, 140]],
+    "qwen": [[785, 6722, 315, 9625, 374], [750, 75698, 1445, 982, 257]],
+}
+
+
+def _check_real(path, prompts, rows=None):
+    ref_model = ReferenceModel(path, cache_weights=False)
+    refs = ref_model.logits_many(prompts, rows)
+    m = Model.load(path, n_ctx=1024, kv_type="f32")
+    for i, (p, ref) in enumerate(zip(prompts, refs)):
+        m.reset()
+        got = m.eval(p, all_logits=True)
+        if rows is not None and rows[i] is not None:
+            got = got[rows[i]]
+        assert rel_diff(got, ref) <= 1e-3, f"prompt {i}"
+        np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+
+
+@pytest.mark.real_model
+def test_real_gemma_matches_reference(gemma_path):
+    _check_real(gemma_path, REAL_PROMPTS["gemma"])
+
+
+@pytest.mark.real_model
+def test_real_qwen_matches_reference(qwen_path):
+    _check_real(qwen_path, REAL_PROMPTS["qwen"])
+
+
+@pytest.mark.real_model
+def test_real_gemma_prompt_longer_than_sliding_window(gemma_path):
+    n_swa = pyggml.GGUFFile(gemma_path).get("gemma3.attention.sliding_window")
+    toks = [2] + list(np.random.default_rng(11).integers(1000, 20000, size=n_swa + 40))
+    rows = np.arange(n_swa - 8, len(toks))  # positions on both sides of the window edge
+    _check_real(gemma_path, [toks], [rows])
+
+
+@pytest.mark.real_model
+def test_real_gemma_peak_rss(gemma_path):
+    """Peak RSS grows by less than file size + KV cache + 10% while running the model.
+
+    Measured from just before Model.load, in a fresh interpreter (the interpreter and
+    imported libraries themselves are not counted)."""
+    code = textwrap.dedent(
+        f"""
+        import os, numpy as np, pyggml
+        def status(k):
+            return int(next(l for l in open('/proc/self/status') if l.startswith(k)).split()[1]) * 1024
+        base = status('VmRSS:')
+        m = pyggml.Model.load({str(gemma_path)!r}, n_ctx=1024)
+        m.eval(np.arange(100, 400))
+        for t in range(8):
+            m.eval([t + 1000])
+        print(status('VmHWM:') - base, os.path.getsize({str(gemma_path)!r}), m.kv_bytes)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    grown, size, kv = (int(v) for v in out.stdout.split())
+    assert grown < (size + kv) * 1.10, (grown, size, kv)
