@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
     pyggml::bind_quants(m);
     pyggml::bind_matmul(m);
     pyggml::bind_model(m);
+    pyggml::bind_tokenizer(m);
 }

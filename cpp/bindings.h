@@ -12,5 +12,6 @@ namespace pyggml {
 void bind_quants(pybind11::module_& m);   // bind_quants.cpp
 void bind_matmul(pybind11::module_& m);   // bind_matmul.cpp
 void bind_model(pybind11::module_& m);    // bind_model.cpp
+void bind_tokenizer(pybind11::module_& m);  // bind_tokenizer.cpp
 
 }  // namespace pyggml
