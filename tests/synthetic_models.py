@@ -1,0 +1,252 @@
+"""Tiny random-weight GGUF models of each supported architecture, for tests.
+
+make_model(arch, path, wtype="F32", seed=0, **overrides) writes a GGUF that
+llama.cpp loads: llama.cpp's tensor names and GGUF-order shapes, its metadata keys,
+and a real (tiny) tokenizer trained on a short built-in text — a sentencepiece BPE
+vocab ("llama" tokenizer with byte fallback) for llama/mistral/gemma3, a byte-level
+BPE ("gpt2" tokenizer, pre "qwen2") for qwen2.
+
+Architectures: "llama" (Llama 3 style: rope_freqs tensor, rope base 500000),
+"mistral" (written as general.architecture "llama", as Mistral GGUFs are; 4:1 GQA,
+no rope_freqs), "qwen2" (Q/K/V biases, NEOX rope, tied output), "gemma3" (Q/K norms,
+post norms, GELU FFN, head_dim * n_head != n_embd, tied output, a sliding window
+of 8 with layers [sliding, sliding, global] via attention.sliding_window_pattern).
+Overrides: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, rope_base, eps,
+rope_freqs (bool), tie_output (bool), sliding_window, swa_pattern (list of bools,
+true = sliding, or an int period), tokenizer ("spm" or "gpt2").
+
+Weights (2-D tensors) are stored in `wtype` (F32, F16, BF16, Q4_0, Q8_0, Q4_K, ...);
+norms, biases and rope_freqs stay F32 as llama.cpp's converters write them.
+Quantization uses pyggml.quantize when the built module has the type, else
+gguf.quants.quantize. Block-256 types (K-quants) need every row length to be a
+multiple of 256, so for them the default sizes grow (K_QUANT_SIZES).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter, TokenType
+from gguf import quants as gguf_quants
+
+TRAINING_TEXT = """\
+The quick brown fox jumps over the lazy dog while the small model reads a few words.
+Once upon a time there was a tiny transformer that lived inside a test file.
+It counted one, two, three, four, five and then 42, 100 and 2025 without any trouble.
+Questions? Answers! Commas, periods; colons: quotes "like this" and (parentheses).
+def add(a, b):
+    return a + b
+Every layer normalizes, attends, rotates and mixes before the next token is guessed.
+"""
+
+BASE_SIZES = {
+    "llama":   dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
+                    rope_base=500000.0, eps=1e-5, rope_freqs=True, tie_output=False, tokenizer="spm"),
+    "mistral": dict(n_layer=2, n_embd=128, n_head=8, n_head_kv=2, head_dim=16, n_ff=224,
+                    rope_base=1000000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="spm"),
+    "qwen2":   dict(n_layer=2, n_embd=96, n_head=6, n_head_kv=2, head_dim=16, n_ff=192,
+                    rope_base=1000000.0, eps=1e-6, rope_freqs=False, tie_output=True, tokenizer="gpt2"),
+    "gemma3":  dict(n_layer=3, n_embd=64, n_head=4, n_head_kv=1, head_dim=32, n_ff=192,
+                    rope_base=1000000.0, eps=1e-6, rope_freqs=False, tie_output=True, tokenizer="spm",
+                    sliding_window=8, swa_pattern=[True, True, False]),
+}
+K_QUANT_SIZES = dict(n_embd=256, n_head=8, head_dim=32, n_ff=512)
+
+
+# ---------------------------------------------------------------- tokenizers
+
+@functools.lru_cache(maxsize=None)
+def spm_vocab() -> tuple[list[str], list[float], list[int]]:
+    """(tokens, scores, token types) of a sentencepiece BPE vocab with byte fallback."""
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(TRAINING_TEXT.splitlines() * 8), model_writer=buf,
+        vocab_size=320, model_type="bpe", byte_fallback=True, hard_vocab_limit=False,
+        character_coverage=1.0, num_threads=1, minloglevel=2,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
+    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+    tokens, scores, types = [], [], []
+    for i in range(sp.get_piece_size()):
+        tokens.append(sp.id_to_piece(i))
+        scores.append(float(sp.get_score(i)))
+        if sp.is_unknown(i):
+            types.append(TokenType.UNKNOWN)
+        elif sp.is_control(i):
+            types.append(TokenType.CONTROL)
+        elif sp.is_byte(i):
+            types.append(TokenType.BYTE)
+        else:
+            types.append(TokenType.NORMAL)
+    return tokens, scores, [int(t) for t in types]
+
+
+GPT2_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+
+@functools.lru_cache(maxsize=None)
+def gpt2_vocab() -> tuple[list[str], list[str], list[int]]:
+    """(tokens, merges, token types) of a byte-level BPE trained with `tokenizers`."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=list(GPT2_SPECIALS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(TRAINING_TEXT.splitlines() * 8, trainer)
+    model = json.loads(tok.to_str())["model"]
+    vocab = model["vocab"]
+    tokens = [None] * len(vocab)
+    for piece, idx in vocab.items():
+        tokens[idx] = piece
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    types = [int(TokenType.CONTROL if t in GPT2_SPECIALS else TokenType.NORMAL) for t in tokens]
+    return tokens, merges, types
+
+
+def add_tokenizer(w: GGUFWriter, kind: str) -> int:
+    """Write tokenizer.ggml.* metadata; returns the vocab size."""
+    if kind == "spm":
+        tokens, scores, types = spm_vocab()
+        w.add_tokenizer_model("llama")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        w.add_unk_token_id(0)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_add_bos_token(True)
+        w.add_add_eos_token(False)
+    elif kind == "gpt2":
+        tokens, merges, types = gpt2_vocab()
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("qwen2")
+        w.add_token_list(tokens)
+        w.add_token_merges(merges)
+        w.add_token_types(types)
+        eot = tokens.index("<|endoftext|>")
+        w.add_bos_token_id(eot)
+        w.add_eos_token_id(eot)
+        w.add_pad_token_id(eot)
+        w.add_add_bos_token(False)
+    else:
+        raise ValueError(f"unknown tokenizer kind {kind!r}")
+    return len(tokens)
+
+
+# ---------------------------------------------------------------- weights
+
+def quantize_weight(x: np.ndarray, wtype: GGMLQuantizationType) -> np.ndarray:
+    """float32 (rows, n_per_row) -> the stored array for `wtype` (bytes for block types)."""
+    if wtype == GGMLQuantizationType.F32:
+        return x.astype(np.float32)
+    if wtype == GGMLQuantizationType.F16:
+        return x.astype(np.float16)
+    block = GGML_QUANT_SIZES[wtype][0]
+    if x.shape[-1] % block:
+        raise ValueError(f"{wtype.name}: row length {x.shape[-1]} is not a multiple of {block}; "
+                         "pass larger n_embd / head_dim / n_ff")
+    try:
+        import pyggml
+        return pyggml.quantize(x, wtype.name)
+    except Exception:
+        pass
+    try:
+        return gguf_quants.quantize(x.astype(np.float32), wtype)
+    except NotImplementedError as e:
+        raise ValueError(f"no quantizer for {wtype.name}: build pyggml with it") from e
+
+
+def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
+    if arch not in BASE_SIZES:
+        raise ValueError(f"unknown architecture {arch!r}; one of {sorted(BASE_SIZES)}")
+    unknown = set(overrides) - set(BASE_SIZES[arch]) - set(BASE_SIZES["gemma3"])
+    if unknown:
+        raise TypeError(f"unknown overrides {sorted(unknown)}")
+    hp = dict(BASE_SIZES[arch])
+    if wtype in GGML_QUANT_SIZES and GGML_QUANT_SIZES[wtype][0] == 256:
+        hp.update(K_QUANT_SIZES)
+    hp.update(overrides)
+    return hp
+
+
+def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict:
+    """Write a tiny random GGUF of `arch` to path; returns the hyper-parameters used."""
+    wtype = wtype if isinstance(wtype, GGMLQuantizationType) else GGMLQuantizationType[str(wtype).upper()]
+    hp = _hparams(arch, wtype, overrides)
+    rng = np.random.default_rng(seed)
+    gguf_arch = "llama" if arch == "mistral" else arch
+    w = GGUFWriter(str(path), gguf_arch)
+    w.add_name(f"synthetic-{arch}")
+    n_vocab = add_tokenizer(w, hp["tokenizer"])
+    hp["n_vocab"] = n_vocab
+    _add_hparams(w, gguf_arch, hp)
+
+    n_embd, n_ff, hd = hp["n_embd"], hp["n_ff"], hp["head_dim"]
+    n_q, n_kv = hp["n_head"] * hd, hp["n_head_kv"] * hd
+
+    def linear(name, n_in, n_out, scale=1.0):  # GGUF shape [n_in, n_out] = numpy (n_out, n_in)
+        x = rng.standard_normal((n_out, n_in)).astype(np.float32) * (scale / np.sqrt(n_in))
+        w.add_tensor(name, quantize_weight(x, wtype), raw_dtype=wtype)
+
+    def vector(name, n, center=0.0, spread=0.1):
+        w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))
+
+    embd_scale = 1.0 / np.sqrt(n_embd) if arch == "gemma3" else 1.0
+    embd = rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * embd_scale
+    w.add_tensor("token_embd.weight", quantize_weight(embd, wtype), raw_dtype=wtype)
+    if hp["rope_freqs"]:
+        # Llama 3 style factors: 1 for high frequencies rising to 8 for the lowest.
+        w.add_tensor("rope_freqs.weight", np.geomspace(1.0, 8.0, hd // 2).astype(np.float32))
+    for il in range(hp["n_layer"]):
+        p = f"blk.{il}."
+        vector(p + "attn_norm.weight", n_embd, 1.0)
+        linear(p + "attn_q.weight", n_embd, n_q)
+        linear(p + "attn_k.weight", n_embd, n_kv)
+        linear(p + "attn_v.weight", n_embd, n_kv)
+        linear(p + "attn_output.weight", n_q, n_embd)
+        if arch == "qwen2":
+            vector(p + "attn_q.bias", n_q, 0.0, 0.5)
+            vector(p + "attn_k.bias", n_kv, 0.0, 0.5)
+            vector(p + "attn_v.bias", n_kv, 0.0, 0.5)
+        if arch == "gemma3":
+            vector(p + "attn_q_norm.weight", hd, 1.0)
+            vector(p + "attn_k_norm.weight", hd, 1.0)
+            vector(p + "post_attention_norm.weight", n_embd, 1.0)
+            vector(p + "post_ffw_norm.weight", n_embd, 1.0)
+        vector(p + "ffn_norm.weight", n_embd, 1.0)
+        linear(p + "ffn_gate.weight", n_embd, n_ff)
+        linear(p + "ffn_up.weight", n_embd, n_ff)
+        linear(p + "ffn_down.weight", n_ff, n_embd)
+    vector("output_norm.weight", n_embd, 1.0)
+    if not hp["tie_output"]:
+        linear("output.weight", n_embd, n_vocab, scale=2.0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return hp
+
+
+def _add_hparams(w: GGUFWriter, arch: str, hp: dict) -> None:
+    w.add_context_length(2048)
+    w.add_embedding_length(hp["n_embd"])
+    w.add_block_count(hp["n_layer"])
+    w.add_feed_forward_length(hp["n_ff"])
+    w.add_head_count(hp["n_head"])
+    w.add_head_count_kv(hp["n_head_kv"])
+    w.add_key_length(hp["head_dim"])
+    w.add_value_length(hp["head_dim"])
+    w.add_rope_dimension_count(hp["head_dim"])
+    w.add_rope_freq_base(hp["rope_base"])
+    w.add_layer_norm_rms_eps(hp["eps"])
+    w.add_vocab_size(hp["n_vocab"])
+    if arch == "gemma3":
+        w.add_sliding_window(hp["sliding_window"])
+        w.add_sliding_window_pattern(hp["swa_pattern"])
