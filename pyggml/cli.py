@@ -16,6 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_info.add_parser(sub)
     cli_bench.add_parser(sub)
+    from . import cli_convert, cli_quantize
+
+    cli_convert.add_parser(sub)
+    cli_quantize.add_parser(sub)
     return parser
 
 

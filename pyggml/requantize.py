@@ -1,0 +1,177 @@
+"""Re-quantize a GGUF file: every tensor dequantized and quantized again under a policy.
+
+Metadata is copied with its GGUF value types (llama.cpp checks them), except the file type and
+quantization version, which describe the new file. Tensors the policy leaves alone (norms, 1-D)
+and tensors already in their chosen type are copied byte for byte. Quantizing an already
+quantized source compounds the rounding of both formats, so it is allowed but warned about.
+Output goes through gguf_output: written under a temporary name, renamed when complete.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import warnings
+
+import gguf
+import numpy as np
+
+from .bpw_target import choose_types, policy_from_types, tensor_costs
+from .convert import encode_tensor, _load_imatrix, _progress
+from .errors import GGUFError, PyggmlError
+from .gguf_file import GGUFFile
+from .gguf_output import GGUFOutput
+from .policy import ModelShape, ftype_of, is_quantizable, policy_for
+from .types import GGMLType
+
+_FLOAT_TYPES = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
+_V = gguf.GGUFValueType
+_SIZES = {_V.UINT8: 1, _V.INT8: 1, _V.UINT16: 2, _V.INT16: 2, _V.UINT32: 4, _V.INT32: 4, _V.FLOAT32: 4,
+          _V.BOOL: 1, _V.UINT64: 8, _V.INT64: 8, _V.FLOAT64: 8}
+
+
+class RequantizeWarning(UserWarning):
+    """The source is already quantized: its rounding error carries into the new file."""
+
+
+def metadata_value_types(path: str) -> dict:
+    """{key: (value type, array element type or None)} as stored in the GGUF header."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24 or head[:4] != b"GGUF":
+            raise GGUFError(path, "not a GGUF file")
+        n_tensors, n_kv = struct.unpack_from("<QQ", head, 8)
+        out = {}
+
+        def u32():
+            return struct.unpack("<I", f.read(4))[0]
+
+        def u64():
+            return struct.unpack("<Q", f.read(8))[0]
+
+        for _ in range(n_kv):
+            key = f.read(u64()).decode("utf-8", "replace")
+            vt = _V(u32())
+            sub = None
+            if vt == _V.STRING:
+                f.seek(u64(), 1)
+            elif vt == _V.ARRAY:
+                sub, n = _V(u32()), u64()
+                if sub == _V.STRING:
+                    for _ in range(n):
+                        f.seek(u64(), 1)
+                elif sub in _SIZES:
+                    f.seek(n * _SIZES[sub], 1)
+                else:
+                    raise GGUFError(path, f"metadata key {key!r}: nested arrays are not copied")
+            else:
+                f.seek(_SIZES[vt], 1)
+            out[key] = (vt, sub)
+    return out
+
+
+def _copy_metadata(src: GGUFFile, w: gguf.GGUFWriter) -> None:
+    types = metadata_value_types(src.path)
+    skip = {"general.architecture", "general.file_type", "general.quantization_version", "general.alignment"}
+    for key, value in src.metadata.items():
+        if key in skip or key.startswith("split."):
+            continue
+        vt, sub = types[key]
+        if vt == _V.STRING:
+            value = _encodable(value)
+        elif vt == _V.ARRAY and sub == _V.STRING:
+            value = [_encodable(v) for v in value]
+        w.add_key_value(key, value, vt, sub_type=sub)
+
+
+def _encodable(s: str):
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:  # bytes that were not UTF-8 in the source, kept as they were
+        return s.encode("utf-8", "surrogateescape")
+
+
+def model_shape(g: GGUFFile) -> ModelShape:
+    return ModelShape.from_gguf_metadata(g.metadata, [t.name for t in g.tensors])
+
+
+def plan_target_bpw(g: GGUFFile, target_bpw: float, imat=None, n_threads: int = 0, progress: bool = False):
+    """(policy, table) choosing per-tensor types for an average of `target_bpw` bits per weight."""
+    costs, fixed_bits, n_total = [], 0.0, 0
+    with _progress(len(g.tensors), progress) as bar:
+        for t in g.tensors:
+            bar.set_description(f"measuring {t.name}", refresh=False)
+            n_total += t.n_elements
+            if not is_quantizable(t.name, len(t.shape)):
+                fixed_bits += t.n_bytes * 8
+            else:
+                imp = None if imat is None else imat.get(t.name)
+                costs.append(tensor_costs(t.name, g.array(t.name, n_threads), imp, n_threads=n_threads))
+            bar.update(1)
+    types = choose_types(costs, fixed_bits, n_total, target_bpw)
+    return policy_from_types(types, f"target {target_bpw:g} bpw")
+
+
+def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = False, imatrix=None,
+               target_bpw: float | None = None, n_threads: int = 0, progress: bool = True) -> list:
+    """Write `in_path` re-quantized to `out_path`; returns [(name, shape, old type, new type)].
+
+    Choose the types with `qtype` (a preset or type), `policy` (Policy or TOML path), or
+    `target_bpw` (average bits per weight over the whole file). `imatrix`: a llama.cpp imatrix
+    file or {tensor name: importance}.
+    """
+    imat = _load_imatrix(imatrix)
+    with GGUFFile(in_path) as g:
+        if g.architecture is None:
+            raise GGUFError(g.path, "has no general.architecture")
+        if target_bpw is not None:
+            pol, file_type = plan_target_bpw(g, target_bpw, imat, n_threads, progress), 1
+        else:
+            spec = policy if policy is not None else qtype
+            pol = policy_for(spec, model_shape(g), has_imatrix=imat is not None, pure=pure)
+            file_type = ftype_of(spec, pure) if policy is None else 1
+        table = []
+        for t in g.tensors:
+            new = pol.choose(t.name, t.shape)
+            table.append((t.name, t.shape, t.type, t.type if new is None else new))
+        requant = [name for name, _, old, new in table if old != new and old not in _FLOAT_TYPES]
+        if requant:
+            warnings.warn(RequantizeWarning(
+                f"{g.path}: {len(requant)} tensors are already quantized (e.g. {requant[0]}); re-quantizing "
+                "adds a second rounding error -- convert from the F16/BF16/F32 original when you can"),
+                stacklevel=2)
+        with GGUFOutput(out_path, g.architecture) as out:
+            _copy_metadata(g, out.writer)
+            out.writer.add_file_type(file_type)
+            out.writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+            for name, shape, _, new in table:
+                out.declare(name, shape, new)
+            out.begin()
+            with _progress(len(table), progress) as bar:
+                for name, shape, old, new in table:
+                    bar.set_description(f"{name} {old.name} -> {new.name}", refresh=False)
+                    if new == old:
+                        out.write(name, g.raw(name))
+                    else:
+                        if not old.can_dequantize and old != GGMLType.F32:
+                            raise PyggmlError(f"{g.path}: tensor {name} is {old.name}, which pyggml cannot dequantize")
+                        out.write(name, encode_tensor(g.array(name, n_threads), new, name, imat, n_threads))
+                    bar.update(1)
+    return table
+
+
+def format_table(table: list) -> str:
+    """A printable per-tensor type table with the resulting bits per weight."""
+    lines, bits, n = [], 0, 0
+    for name, shape, old, new in table:
+        n_el = int(np.prod(shape))
+        bits += n_el * new.type_size * 8 / new.block_size
+        n += n_el
+        lines.append(f"{name:40s} {'x'.join(str(s) for s in reversed(shape)):>16s} {old.name:>7s} -> {new.name}")
+    lines.append(f"{len(table)} tensors, {n} weights, {bits / max(n, 1):.3f} bits per weight")
+    return "\n".join(lines)
+
+
+def print_table(table: list, file=None) -> None:
+    print(format_table(table), file=file or sys.stdout)
