@@ -22,8 +22,11 @@ import os
 import sys
 import time
 
-import numpy as np
-from gguf import GGMLQuantizationType as QT
+# numpy's BLAS threads spin after use and would steal the cores we measure.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from gguf import GGMLQuantizationType as QT  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from test_kernels import random_weights  # noqa: E402

@@ -7,27 +7,36 @@
 
 namespace pyggml {
 
+namespace {
+// 16-byte vectors (SSE2 / NEON, the baseline of both targets): loads, not adds, bound the loop.
+typedef uint64_t u64x2 __attribute__((vector_size(16)));
+}  // namespace
+
 uint64_t memory_read(const void* data, size_t n, thread_pool& pool) {
-    const size_t n_words = n / 8;
+    const size_t n_vec = n / 16;
     const char* base = static_cast<const char*>(data);
     std::atomic<uint64_t> total{0};
     pool.run([&](int ith, int nth) {
-        const size_t per = (n_words + nth - 1) / nth;
-        const size_t w0 = std::min(n_words, per * ith), w1 = std::min(n_words, w0 + per);
-        // Four independent sums so the loop is bound by loads, not by add latency.
-        uint64_t s[4] = {0, 0, 0, 0};
-        size_t w = w0;
-        for (; w + 4 <= w1; w += 4) {
-            uint64_t v[4];
-            std::memcpy(v, base + 8 * w, 32);
-            for (int k = 0; k < 4; ++k) s[k] += v[k];
+        const size_t per = (n_vec + nth - 1) / nth;
+        const size_t v0 = std::min(n_vec, per * ith), v1 = std::min(n_vec, v0 + per);
+        // Eight independent sums: 128 bytes per iteration, one cache line pair.
+        u64x2 s[8] = {};
+        size_t v = v0;
+        for (; v + 8 <= v1; v += 8) {
+            for (int k = 0; k < 8; ++k) {
+                u64x2 x;
+                std::memcpy(&x, base + 16 * (v + k), 16);
+                s[k] += x;
+            }
         }
-        for (; w < w1; ++w) {
-            uint64_t v;
-            std::memcpy(&v, base + 8 * w, 8);
-            s[0] += v;
+        for (; v < v1; ++v) {
+            u64x2 x;
+            std::memcpy(&x, base + 16 * v, 16);
+            s[0] += x;
         }
-        total.fetch_add(s[0] + s[1] + s[2] + s[3]);
+        uint64_t sum = 0;
+        for (int k = 0; k < 8; ++k) sum += s[k][0] + s[k][1];
+        total.fetch_add(sum);
     });
     return total.load();
 }

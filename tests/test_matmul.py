@@ -80,3 +80,9 @@ def test_default_threads_and_bad_input():
         _core.matmul(pool, int(QT.Q4_K), np.zeros((1, 144), np.uint8), 128, np.zeros((1, 128), np.float32))
     with pytest.raises(ValueError):
         _core.matmul(pool, int(QT.Q4_0), np.zeros((1, 18), np.uint8), 32, np.zeros((1, 64), np.float32))
+
+
+def test_memory_read_checksum():
+    data = np.arange(1000, dtype=np.uint64).view(np.uint8)
+    for n in (1, 2, 3):
+        assert _core.memory_read(_core.ThreadPool(n), data) == int(np.arange(1000).sum())

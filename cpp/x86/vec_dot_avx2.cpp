@@ -28,6 +28,18 @@ namespace {
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+// All 65536 fp16 values as float32, built once. A lookup costs one load instead of
+// three vector-pipe operations (insert, convert, move), which matters in the 32-element
+// block kernels where the two scales per block are a third of the work.
+const float* fp16_table() {
+    static const float* const table = [] {
+        static float t[1 << 16];
+        for (int i = 0; i < (1 << 16); ++i) t[i] = _cvtsh_ss(uint16_t(i));
+        return t;
+    }();
+    return table;
+}
+
 inline float hsum_8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
@@ -43,10 +55,11 @@ inline int hsum_i32_8(__m256i x) {
 }
 
 // 16 packed bytes -> 32 nibbles: low nibbles in bytes 0..15, high nibbles in 16..31.
+// (The broadcast is a pure load; one variable shift moves the high lane's nibbles down.)
 inline __m256i nibbles_32(const uint8_t* p) {
-    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i shifted = _mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4));
+    return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
 // 32 bits -> 32 bytes, 0xFF where the bit is set.
@@ -179,6 +192,7 @@ inline __m256i decode_iq4_nl(const block_iq4_nl& b) {
 template <int NT, typename B, __m256i (*Decode)(const B&)>
 void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const B* x = static_cast<const B*>(vx);
+    const float* fp16 = fp16_table();
     const block_q8_0* y[NT];
     __m256 acc[NT][kAccumulators<NT>];
     for (int t = 0; t < NT; ++t) {
@@ -189,11 +203,12 @@ void dot_signed_q8_0_nt(int n, float* s, size_t bs, const void* vx, const void* 
     auto step = [&](int ib, int a) {
         const __m256i qx = Decode(x[ib]);
         const __m256i ax = _mm256_sign_epi8(qx, qx);
-        const float dx = h2f(x[ib].d);
+        const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
         for (int t = 0; t < NT; ++t) {
             const __m256i sy = _mm256_sign_epi8(loadu(y[t][ib].qs), qx);
             const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
-            acc[t][a] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t][a]);
+            const __m256 d = _mm256_mul_ps(dx, _mm256_broadcast_ss(fp16 + y[t][ib].d));
+            acc[t][a] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t][a]);
         }
     };
     const int nb = n / 32;
@@ -237,6 +252,7 @@ inline __m256i decode_q5_1(const block_q5_1& b) {
 template <int NT, typename B, __m256i (*Decode)(const B&)>
 void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const B* x = static_cast<const B*>(vx);
+    const float* fp16 = fp16_table();
     const block_q8_1* y[NT];
     __m256 acc[NT][kAccumulators<NT>];
     float summs[NT];
@@ -247,11 +263,13 @@ void dot_min_q8_1_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
     }
     auto step = [&](int ib, int a) {
         const __m256i qx = Decode(x[ib]);
-        const float dx = h2f(x[ib].d), mx = h2f(x[ib].m);
+        const __m256 dx = _mm256_broadcast_ss(fp16 + x[ib].d);
+        const float mx = fp16[x[ib].m];
         for (int t = 0; t < NT; ++t) {
             const __m256i p = dot_u8_pairs(qx, loadu(y[t][ib].qs));
-            acc[t][a] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[t][ib].d)), _mm256_cvtepi32_ps(p), acc[t][a]);
-            summs[t] += mx * h2f(y[t][ib].s);
+            const __m256 d = _mm256_mul_ps(dx, _mm256_broadcast_ss(fp16 + y[t][ib].d));
+            acc[t][a] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t][a]);
+            summs[t] += mx * fp16[y[t][ib].s];
         }
     };
     const int nb = n / 32;
@@ -372,6 +390,9 @@ void dot_q5_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_
 PYGGML_NT_DISPATCH(dot_q4_K)
 PYGGML_NT_DISPATCH(dot_q5_K)
 
+// Q6_K: sum sc * (q - 32) * q8 = sum sc * q * q8 - 32 * sum_g sc[g] * bsums[g]; the
+// scales are per 16 elements, exactly the Q8_K bsums groups, so the offset costs one
+// vpmaddwd per super-block.
 template <int NT>
 void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_q6_K* x = static_cast<const block_q6_K*>(vx);
@@ -381,12 +402,18 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         y[t] = row_ptr<block_q8_K>(vy, by, t);
         acc[t] = _mm256_setzero_ps();
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     for (int i = 0; i < n / QK_K; ++i) {
         const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+        const __m256i scales16 = _mm256_cvtepi8_epi16(scales);
         __m256i sumi[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int t = 0; t < NT; ++t) {
+            const __m256i offset = _mm256_madd_epi16(scales16, loadu(y[t][i].bsums));
+            sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+        }
         for (int h = 0; h < 2; ++h) {
+            // this half's 8 scales as int16, in both 128-bit lanes
+            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(scales, 8 * h)));
             const __m256i l0 = loadu(x[i].ql + 64 * h), l1 = loadu(x[i].ql + 64 * h + 32);
             const __m256i hb = loadu(x[i].qh + 32 * h);
             // 6-bit values 0..63 of the four 32-element quarters of this half
@@ -399,11 +426,15 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
             for (int k = 0; k < 4; ++k) {
-                const __m256i sc = pair_scales(scales, 8 * h + 2 * k);
+                // low lane: scale 2k (elements 0..15), high lane: scale 2k + 1
+                const __m256i sel = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
+                                                     4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                                     4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                                     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                                     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
+                const __m256i sc = _mm256_shuffle_epi8(sc8, sel);
                 for (int t = 0; t < NT; ++t) {
-                    const __m256i q8 = loadu(y[t][i].qs + 128 * h + 32 * k);
-                    // (q - 32) * q8 = q * q8 - 32 * q8
-                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(m32, q8));
+                    const __m256i p = _mm256_maddubs_epi16(q[k], loadu(y[t][i].qs + 128 * h + 32 * k));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
                 }
             }
