@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_convert.add_parser(sub)
     cli_quantize.add_parser(sub)
+    from . import cli_perplexity; cli_perplexity.add_parser(sub)
     return parser
 
 
