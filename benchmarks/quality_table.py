@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from pyggml import perplexity as P  # noqa: E402
 from pyggml.gguf_file import GGUFFile  # noqa: E402
 from pyggml.model import Model  # noqa: E402
 from pyggml.models import resolve  # noqa: E402
-from pyggml.requantize import requantize  # noqa: E402
+from pyggml.requantize import RequantizeWarning, requantize  # noqa: E402
 from pyggml.tokenizer import Tokenizer  # noqa: E402
 
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_NL", "Q3_K_M", "Q2_K"]
@@ -167,7 +168,9 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
     base_path = work / "base-F16.gguf"
     if not base_path.exists():
         log(f"{name}: dequantizing {src.name} to F16")
-        requantize(str(src), str(base_path), "F16", n_threads=args.threads, progress=False)
+        with warnings.catch_warnings():  # dequantizing the shipped file is the point here
+            warnings.simplefilter("ignore", RequantizeWarning)
+            requantize(str(src), str(base_path), "F16", n_threads=args.threads, progress=False)
     tok = Tokenizer.from_gguf(base_path)
     bos = P.bos_for_chunks(tok)
     tokens = P.tokenize_text(tok, P.read_text(TEXT))
@@ -196,33 +199,62 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
                      "chunks": int(chunks.shape[0]), "seconds": dt})
 
     for qtype in args.types:
-        for method in methods:
-            if args.resume and results.find(model=name, method=method, type=qtype):
-                continue
-            out = work / f"{method}-{qtype}.gguf"
+        todo = [m for m in methods if not (args.resume and results.find(model=name, method=m, type=qtype))]
+        if not todo:
+            continue
+        files, t_quant = {}, {}
+        for method in methods:  # both files first: identical tensors make the cross-check free
+            files[method] = work / f"{method}-{qtype}.gguf"
             t0 = time.perf_counter()
             if method == "pyggml":
-                requantize(str(base_path), str(out), qtype, n_threads=args.threads, progress=False)
+                requantize(str(base_path), str(files[method]), qtype, n_threads=args.threads, progress=False)
             else:
-                llama_cpp_quantize(base_path, out, qtype, args.threads or os.cpu_count())
-            t_quant = time.perf_counter() - t0
-            size, bpw = size_and_bpw(out)
-            source = pyggml_source(out, args.ctx, args.threads) if method == "pyggml" else \
-                LlamaCppSource(out, args.ctx, args.threads or os.cpu_count())
+                llama_cpp_quantize(base_path, files[method], qtype, args.threads or os.cpu_count())
+            t_quant[method] = time.perf_counter() - t0
+        same = identical_tensors(files["pyggml"], files["llama.cpp"]) if use_llama else None
+        rows = {}
+        for method in methods:
+            t0 = time.perf_counter()
+            size, bpw = size_and_bpw(files[method])
+            source = pyggml_source(files[method], args.ctx, args.threads) if method == "pyggml" else \
+                LlamaCppSource(files[method], args.ctx, args.threads or os.cpu_count())
             row = {"model": name, "method": method, "type": qtype, "size_mib": size, "bpw": bpw,
-                   "chunks": int(chunks.shape[0]), "quantize_seconds": t_quant}
+                   "chunks": int(chunks.shape[0]), "quantize_seconds": t_quant[method]}
             row |= evaluate_against(source, bases[method], bos)
-            if method == "pyggml" and use_llama and not args.no_cross_check:
-                cross = evaluate_against(LlamaCppSource(out, args.ctx, args.threads or os.cpu_count()),
+            row["seconds"] = time.perf_counter() - t0 + t_quant[method]
+            rows[method] = row
+        if use_llama:
+            ours = rows["pyggml"]
+            ours["identical_tensors"] = same
+            n_same, n_all = map(int, same.split("/"))
+            if n_same == n_all:  # the same tensors: llama.cpp's numbers for its own file apply
+                cross = rows["llama.cpp"]
+            elif not args.no_cross_check:
+                cross = evaluate_against(LlamaCppSource(files["pyggml"], args.ctx, args.threads or os.cpu_count()),
                                          bases["llama.cpp"], bos)
-                row["llama_cpp_ppl"] = cross["ppl"]
-                row["llama_cpp_kld"] = cross["kld"]
-            row["seconds"] = time.perf_counter() - t0
+            else:
+                cross = None
+            if cross is not None:
+                ours["llama_cpp_ppl"] = cross["ppl"]
+                ours["llama_cpp_kld"] = cross["kld"]
+        for method, row in rows.items():
             results.add(row)
-            log(f"{name} {method} {qtype}: {size:.1f} MiB, {bpw:.3f} bpw, PPL {row['ppl']:.4f}, "
-                f"KLD {row['kld']:.5f}, same top {100 * row['same_top']:.2f}% ({row['seconds']:.0f} s)")
-            if not args.keep:
+            log(f"{name} {method} {qtype}: {row['size_mib']:.1f} MiB, {row['bpw']:.3f} bpw, PPL {row['ppl']:.4f}, "
+                f"KLD {row['kld']:.5f}, same top {100 * row['same_top']:.2f}% ({row['seconds']:.0f} s)"
+                + (f", tensors identical to llama.cpp's: {row['identical_tensors']}" if "identical_tensors" in row else ""))
+        if not args.keep:
+            for out in files.values():
                 out.unlink()
+
+
+def identical_tensors(a: Path, b: Path) -> str:
+    """'k/n': how many of the tensors of file a have the same type and bytes in file b."""
+    with GGUFFile(a) as fa, GGUFFile(b) as fb:
+        same = 0
+        for t in fa.tensors:
+            if t.name in fb and fb.tensor(t.name).type == t.type and np.array_equal(fa.raw(t.name), fb.raw(t.name)):
+                same += 1
+        return f"{same}/{len(fa.tensors)}"
 
 
 # ------------------------------------------------------------------ reporting
@@ -237,8 +269,9 @@ def markdown(rows: list) -> str:
         head = "| type | size MiB | bpw | PPL | KLD | same top % |"
         sep = "|---|---:|---:|---:|---:|---:|"
         if has_llama:
-            head += " PPL, same file in llama.cpp | llama.cpp quantizer: size MiB | bpw | PPL | KLD | same top % |"
-            sep += "---:|---:|---:|---:|---:|---:|"
+            head += (" identical | PPL, same file in llama.cpp |"
+                     " llama.cpp quantizer: size MiB | bpw | PPL | KLD | same top % |")
+            sep += "---:|---:|---:|---:|---:|---:|---:|"
         lines += [head, sep]
         for qtype in ["F16"] + TYPES:
             ours = next((r for r in mrows if r["method"] == "pyggml" and r["type"] == qtype), None)
@@ -248,6 +281,7 @@ def markdown(rows: list) -> str:
             cells = [qtype]
             cells += _cells(ours)
             if has_llama:
+                cells.append(ours.get("identical_tensors", "–") if ours else "–")
                 cells.append(f"{ours['llama_cpp_ppl']:.4f}" if ours and "llama_cpp_ppl" in ours else
                              (f"{theirs['ppl']:.4f}" if theirs and qtype == "F16" else "–"))
                 cells += _cells(theirs)

@@ -14,7 +14,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "half of each scored, BOS over each chunk's first token when the vocabulary adds one). "
                     "With --kl-divergence-base FILE alone, the model's top-k log-probabilities are saved to "
                     "FILE; with --kl-divergence too, the model is compared against them.")
-    p.add_argument("-m", "--model", required=True, help="GGUF model")
+    p.add_argument("-m", "--model", required=True, help="a .gguf file or a model name (gemma3-270m, qwen2.5-coder-1.5b)")
     p.add_argument("-f", "--file", help="UTF-8 text file (not needed with --kl-divergence)")
     p.add_argument("-c", "--ctx-size", type=int, default=512, help="tokens per chunk (default 512)")
     p.add_argument("--chunks", type=int, default=0, help="score at most this many chunks (default: all)")
@@ -38,6 +38,7 @@ def run(args) -> int:
     from . import perplexity as P
     from .errors import PyggmlError
     from .model import Model
+    from .models import resolve
     from .tokenizer import Tokenizer
 
     if args.kl_divergence and not args.kl_divergence_base:
@@ -47,6 +48,7 @@ def run(args) -> int:
     if args.top_k is not None and args.top_k < 1:
         raise PyggmlError("--top-k must be at least 1")
 
+    args.model = str(resolve(args.model))
     tokenizer = Tokenizer.from_gguf(args.model)
     bos = P.bos_for_chunks(tokenizer)
     base = None

@@ -57,8 +57,12 @@ def read_text(path) -> str:
 
 
 def tokenize_text(tokenizer, text: str) -> np.ndarray:
-    """Token ids of the whole text, BOS first when the vocabulary adds it (as llama.cpp)."""
-    return np.asarray(tokenizer.encode(text, add_special=True, parse_special=False), dtype=np.int32)
+    """Token ids of the whole text, BOS first when the vocabulary adds it (as llama.cpp; which
+    refuses vocabularies that add EOS, where we simply add none)."""
+    ids = tokenizer.encode(text, add_special=False, parse_special=False)
+    if tokenizer.add_bos and tokenizer.bos_id >= 0:
+        ids = [tokenizer.bos_id] + ids
+    return np.asarray(ids, dtype=np.int32)
 
 
 def make_chunks(tokens: np.ndarray, n_ctx: int, n_chunks: Optional[int] = None, source: str = "the text") -> np.ndarray:

@@ -181,15 +181,15 @@ def test_cli_missing_text_file(synth, tmp_path, capsys):
 @pytest.mark.llama_cpp
 @pytest.mark.slow
 def test_gemma_perplexity_close_to_llama_cpp(gemma_path):
-    """One 128-token chunk of the shipped text: pyggml and llama.cpp on the same file agree."""
+    """Two 64-token chunks of the shipped text: pyggml and llama.cpp on the same file agree."""
     llama_cpp = pytest.importorskip("llama_cpp")
     from pathlib import Path
 
     text = P.read_text(Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "devils_dictionary_eval.txt")
     tok = Tokenizer.from_gguf(gemma_path)
-    chunks = P.make_chunks(P.tokenize_text(tok, text[:4000]), 128, 2)
-    ours = P.perplexity(P.model_logit_source(Model.load(gemma_path, n_ctx=128)), chunks, P.bos_for_chunks(tok))
-    llm = llama_cpp.Llama(gemma_path, n_ctx=128, logits_all=True, verbose=False)
+    chunks = P.make_chunks(P.tokenize_text(tok, text[:4000]), 64, 2)
+    ours = P.perplexity(P.model_logit_source(Model.load(gemma_path, n_ctx=64)), chunks, P.bos_for_chunks(tok))
+    llm = llama_cpp.Llama(gemma_path, n_ctx=64, logits_all=True, verbose=False)
 
     def source(inputs, first):
         llm.reset()
