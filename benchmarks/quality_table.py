@@ -125,7 +125,7 @@ def evaluate_base(source, chunks, bos, n_vocab, top_k: int):
     def each(cs):
         stats.add(cs.nll)
 
-    base = K.collect_base(P.score_chunks(source, chunks, bos, hook=K.base_hook(top_k)), chunks, n_vocab, top_k,
+    base = K.collect_base(P.score_chunks(source, chunks, bos, hook=K.base_hook(top_k)), chunks, n_vocab,
                           on_chunk=each)
     return stats, base
 
@@ -303,16 +303,19 @@ def plot(rows: list, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = list(dict.fromkeys(r["model"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows if r["type"] != "F16"))
+    if not models:
+        return
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
     for ax, name in zip(axes[0], models):
-        for method, style in (("pyggml", "o-"), ("llama.cpp", "s--")):
+        for method, style, marker in (("pyggml", "o-", dict(markersize=9, markerfacecolor="none")),
+                                      ("llama.cpp", "s--", dict(markersize=4))):
             pts = sorted((r["bpw"], r["kld"], r["type"]) for r in rows
                          if r["model"] == name and r["method"] == method and r["type"] != "F16")
             if not pts:
                 continue
             x, y, labels = zip(*pts)
-            ax.plot(x, y, style, label=method)
+            ax.plot(x, y, style, label=method, **marker)
             if method == "pyggml":
                 for xi, yi, t in pts:
                     ax.annotate(t, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)

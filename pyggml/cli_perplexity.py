@@ -22,6 +22,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--kl-divergence-base", metavar="FILE", help="base logits file to write, or to read with --kl-divergence")
     p.add_argument("--kl-divergence", action="store_true", help="compare against --kl-divergence-base")
     p.add_argument("--top-k", type=int, default=None, help="log-probabilities kept per token when saving a base (default 32)")
+    p.add_argument("--tail", type=int, default=None,
+                   help="tokens sampled from the rest of the distribution per token when saving a base (default 32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -43,8 +45,10 @@ def run(args) -> int:
 
     if args.kl_divergence and not args.kl_divergence_base:
         raise PyggmlError("--kl-divergence needs --kl-divergence-base FILE (the base model's saved logits)")
-    if args.top_k is not None and (args.kl_divergence or not args.kl_divergence_base):
-        raise PyggmlError("--top-k applies only when saving a base with --kl-divergence-base")
+    if (args.top_k is not None or args.tail is not None) and (args.kl_divergence or not args.kl_divergence_base):
+        raise PyggmlError("--top-k and --tail apply only when saving a base with --kl-divergence-base")
+    if args.tail is not None and args.tail < 0:
+        raise PyggmlError("--tail must be at least 0")
     if args.top_k is not None and args.top_k < 1:
         raise PyggmlError("--top-k must be at least 1")
 
@@ -96,7 +100,8 @@ def run(args) -> int:
         else:
             print(f"only {kstats.count} scored tokens: too few for the statistics")
     else:
-        hook = K.base_hook(args.top_k or K.DEFAULT_TOP_K) if args.kl_divergence_base else None
+        hook = K.base_hook(args.top_k or K.DEFAULT_TOP_K, K.DEFAULT_TAIL if args.tail is None else args.tail) \
+            if args.kl_divergence_base else None
 
         def each(cs):
             stats.add(cs.nll)
@@ -110,13 +115,14 @@ def run(args) -> int:
                 each(cs)
                 cs.logits = None  # drop the (n_score, n_vocab) block now
         else:
-            base_out = K.collect_base(scores, chunks, model.n_vocab, args.top_k or K.DEFAULT_TOP_K, on_chunk=each)
+            base_out = K.collect_base(scores, chunks, model.n_vocab, on_chunk=each)
         bar.close()
         print(P.format_running(running))
         print(f"Final estimate: PPL = {stats.ppl:.4f} +/- {stats.ppl_uncertainty:.5f}")
         if hook is not None:
             base_out.save(args.kl_divergence_base)
-            print(f"saved the top-{base_out.top_k} log-probabilities of {base_out.nll.size} tokens to "
+            print(f"saved the top-{base_out.top_k} log-probabilities and {base_out.n_tail} tail samples of "
+                  f"{base_out.nll.size} tokens to "
                   f"{args.kl_divergence_base}", file=sys.stderr)
     dt = time.perf_counter() - t0
     n_eval = chunks.shape[0] * (n_ctx - 1)
