@@ -12,16 +12,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyggml", description="Run and quantize GGUF models on the CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from . import cli_bench, cli_chat, cli_info, cli_run
+    from . import cli_bench, cli_chat, cli_convert, cli_info, cli_perplexity, cli_quantize, cli_run
 
-    cli_info.add_parser(sub)
-    cli_bench.add_parser(sub)
-    cli_run.add_parser(sub)
-    cli_chat.add_parser(sub)
-    from . import cli_convert, cli_quantize
-
-    cli_convert.add_parser(sub)
-    cli_quantize.add_parser(sub)
+    for command in (cli_run, cli_chat, cli_info, cli_bench, cli_convert, cli_quantize, cli_perplexity):
+        command.add_parser(sub)
     return parser
 
 
