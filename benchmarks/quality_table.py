@@ -44,8 +44,8 @@ from pyggml.tokenizer import Tokenizer  # noqa: E402
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_NL", "Q3_K_M", "Q2_K"]
 MODELS = ["gemma3-270m", "qwen2.5-coder-1.5b"]
 # chunks of 512 scored per model by default: sized so the whole table stays under 45 minutes on
-# the 2-core reference machine when it is not shared
-DEFAULT_CHUNKS = {"gemma3-270m": 16, "qwen2.5-coder-1.5b": 4}
+# the 2-core reference machine when it is not shared (an estimate from partial runs)
+DEFAULT_CHUNKS = {"gemma3-270m": 8, "qwen2.5-coder-1.5b": 2}
 TEXT = ROOT / "benchmarks" / "data" / "devils_dictionary_eval.txt"
 
 
@@ -261,7 +261,7 @@ def identical_tensors(a: Path, b: Path) -> str:
 
 def markdown(rows: list) -> str:
     lines = []
-    for name in dict.fromkeys(r["model"] for r in rows):
+    for name in _models(rows):
         mrows = [r for r in rows if r["model"] == name]
         chunks = mrows[0]["chunks"]
         lines += [f"**{name}** ({chunks} chunks of 512, {chunks * 255} scored tokens; base: F16)", ""]
@@ -290,6 +290,12 @@ def markdown(rows: list) -> str:
     return "\n".join(lines)
 
 
+def _models(rows: list) -> list:
+    """Model names in the rows, the known ones in MODELS order."""
+    names = list(dict.fromkeys(r["model"] for r in rows))
+    return sorted(names, key=lambda n: (MODELS.index(n) if n in MODELS else len(MODELS), names.index(n)))
+
+
 def _cells(r) -> list:
     if r is None:
         return ["–"] * 5
@@ -303,7 +309,7 @@ def plot(rows: list, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = list(dict.fromkeys(r["model"] for r in rows if r["type"] != "F16"))
+    models = _models([r for r in rows if r["type"] != "F16"])
     if not models:
         return
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
