@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "blocks.h"
+#include "quants.h"
 #include "type_traits.h"
 #include "vec_dot.h"
 
@@ -25,15 +26,6 @@ inline float hmax_8(__m256 v) {
 
 inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
-// roundf(): truncate, then step away from zero when the dropped part is >= 0.5
-// (v - trunc(v) is exact).
-inline __m256 round_half_away(__m256 v) {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 up = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m256 step = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
-    return _mm256_add_ps(t, _mm256_and_ps(up, step));
-}
-
 // 32 int32 (four vectors) -> 32 int8 in element order.
 inline void pack_32(__m256i a, __m256i b, __m256i c, __m256i d, int8_t* out) {
     const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
@@ -45,40 +37,9 @@ inline void pack_32(__m256i a, __m256i b, __m256i c, __m256i d, int8_t* out) {
 
 inline uint16_t f2h(float f) { return uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
 
-// One 32-element block as Q8_0/Q8_1 quants; returns d.
-inline float quantize_block_32(const float* x, int8_t* qs) {
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int k = 0; k < 4; ++k) {
-        v[k] = _mm256_loadu_ps(x + 8 * k);
-        amax = _mm256_max_ps(amax, abs_ps(v[k]));
-    }
-    const float d = hmax_8(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    __m256i q[4];
-    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], _mm256_set1_ps(id))));
-    pack_32(q[0], q[1], q[2], q[3], qs);
-    return d;
-}
-
-void from_float_q8_0(const float* x, void* vy, int64_t k) {
-    block_q8_0* y = static_cast<block_q8_0*>(vy);
-    for (int64_t i = 0; i < k / QK8_0; ++i) y[i].d = f2h(quantize_block_32(x + i * QK8_0, y[i].qs));
-}
-
-void from_float_q8_1(const float* x, void* vy, int64_t k) {
-    block_q8_1* y = static_cast<block_q8_1*>(vy);
-    for (int64_t i = 0; i < k / QK8_1; ++i) {
-        const float d = quantize_block_32(x + i * QK8_1, y[i].qs);
-        y[i].d = f2h(d);
-        const __m256i q16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
-        const __m256i q32 = _mm256_madd_epi16(q16, _mm256_set1_epi16(1));
-        __m128i r = _mm_add_epi32(_mm256_extracti128_si256(q32, 1), _mm256_castsi256_si128(q32));
-        r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-        r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
-        y[i].s = f2h(float(_mm_cvtsi128_si32(r)) * d);
-    }
-}
+// Q8_0 / Q8_1: the row quantizers of quants_avx2.cpp (the same ones pyggml.quantize uses).
+void from_float_q8_0(const float* x, void* vy, int64_t k) { quantize_row_q8_0_avx2(x, static_cast<block_q8_0*>(vy), k); }
+void from_float_q8_1(const float* x, void* vy, int64_t k) { quantize_row_q8_1_avx2(x, static_cast<block_q8_1*>(vy), k); }
 
 void from_float_q8_K(const float* x, void* vy, int64_t k) {
     block_q8_K* y = static_cast<block_q8_K*>(vy);
