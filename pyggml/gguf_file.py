@@ -249,7 +249,10 @@ def _make_tensor(p: _HeaderParser, name, ne, gtype: GGMLType, offset: int) -> Te
 
 
 def _parse(buf: memoryview, path: str):
-    """Parse and validate the whole header; returns (version, metadata, tensors, alignment, data_offset)."""
+    """Parse and validate the whole header.
+
+    Returns (version, metadata, value_types, tensors, alignment, data_offset).
+    """
     p = _HeaderParser(buf, path)
     if p.size < _HEADER_BYTES:
         raise p.fail(
@@ -273,11 +276,18 @@ def _parse(buf: memoryview, path: str):
                      "(corrupt count or truncated file)")
 
     metadata: dict = {}
+    value_types: dict = {}  # key -> (value type, array item type or None), as stored
     for i in range(kv_count):
         key = p.name(f"metadata key {i}")
         if key in metadata:
             raise p.fail(f"metadata key {key!r} appears twice")
-        metadata[key] = p.value(p.u32(f"value type of {key!r}"), key)
+        vtype = p.u32(f"value type of {key!r}")
+        item = None
+        if vtype == _V.ARRAY:
+            p.need(4, f"array item type of {key!r}")
+            (item,) = _U32.unpack_from(p.buf, p.pos)
+        metadata[key] = p.value(vtype, key)
+        value_types[key] = (_V(vtype), _V(item) if item is not None else None)
 
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
@@ -296,7 +306,7 @@ def _parse(buf: memoryview, path: str):
 
     data_offset = -(-p.pos // alignment) * alignment
     tensors = [_make_tensor(p, name, ne, t, data_offset + rel) for name, ne, t, rel in infos]
-    return version, metadata, tensors, alignment, data_offset
+    return version, metadata, value_types, tensors, alignment, data_offset
 
 
 def _map(path: str) -> np.memmap | None:
@@ -319,7 +329,8 @@ def _map(path: str) -> np.memmap | None:
 class GGUFFile:
     """A GGUF file opened for reading.
 
-    Attributes: path, version, metadata (key -> str/int/float/bool/list), tensors (TensorInfo in
+    Attributes: path, version, metadata (key -> str/int/float/bool/list), value_types (key ->
+    (GGUFValueType, array item GGUFValueType or None), as the file stores them), tensors (TensorInfo in
     file order), alignment, data_offset. Tensor data stays in the memory map: raw() and F32
     array() return views of it. Use as a context manager or call close(); views handed out keep
     the mapping alive until they are dropped.
@@ -329,7 +340,8 @@ class GGUFFile:
         self.path = os.fspath(path)
         self._data = _map(self.path)
         buf = memoryview(self._data) if self._data is not None else memoryview(b"")
-        self.version, self.metadata, self.tensors, self.alignment, self.data_offset = _parse(buf, self.path)
+        (self.version, self.metadata, self.value_types, self.tensors, self.alignment,
+         self.data_offset) = _parse(buf, self.path)
         self._by_name = {t.name: t for t in self.tensors}
 
     @property

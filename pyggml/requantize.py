@@ -9,7 +9,6 @@ Output goes through gguf_output: written under a temporary name, renamed when co
 
 from __future__ import annotations
 
-import struct
 import sys
 import warnings
 
@@ -26,57 +25,21 @@ from .types import GGMLType
 
 _FLOAT_TYPES = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
 _V = gguf.GGUFValueType
-_SIZES = {_V.UINT8: 1, _V.INT8: 1, _V.UINT16: 2, _V.INT16: 2, _V.UINT32: 4, _V.INT32: 4, _V.FLOAT32: 4,
-          _V.BOOL: 1, _V.UINT64: 8, _V.INT64: 8, _V.FLOAT64: 8}
 
 
 class RequantizeWarning(UserWarning):
     """The source is already quantized: its rounding error carries into the new file."""
 
 
-def metadata_value_types(path: str) -> dict:
-    """{key: (value type, array element type or None)} as stored in the GGUF header."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-        if len(head) < 24 or head[:4] != b"GGUF":
-            raise GGUFError(path, "not a GGUF file")
-        n_tensors, n_kv = struct.unpack_from("<QQ", head, 8)
-        out = {}
-
-        def u32():
-            return struct.unpack("<I", f.read(4))[0]
-
-        def u64():
-            return struct.unpack("<Q", f.read(8))[0]
-
-        for _ in range(n_kv):
-            key = f.read(u64()).decode("utf-8", "replace")
-            vt = _V(u32())
-            sub = None
-            if vt == _V.STRING:
-                f.seek(u64(), 1)
-            elif vt == _V.ARRAY:
-                sub, n = _V(u32()), u64()
-                if sub == _V.STRING:
-                    for _ in range(n):
-                        f.seek(u64(), 1)
-                elif sub in _SIZES:
-                    f.seek(n * _SIZES[sub], 1)
-                else:
-                    raise GGUFError(path, f"metadata key {key!r}: nested arrays are not copied")
-            else:
-                f.seek(_SIZES[vt], 1)
-            out[key] = (vt, sub)
-    return out
-
-
 def _copy_metadata(src: GGUFFile, w: gguf.GGUFWriter) -> None:
-    types = metadata_value_types(src.path)
+    types = src.value_types
     skip = {"general.architecture", "general.file_type", "general.quantization_version", "general.alignment"}
     for key, value in src.metadata.items():
         if key in skip or key.startswith("split."):
             continue
         vt, sub = types[key]
+        if sub == _V.ARRAY:
+            raise GGUFError(src.path, f"metadata key {key!r}: nested arrays are not copied")
         if vt == _V.STRING:
             value = _encodable(value)
         elif vt == _V.ARRAY and sub == _V.STRING:

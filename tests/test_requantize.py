@@ -17,7 +17,7 @@ from pyggml.gguf_file import GGUFFile
 from pyggml.imatrix import ImatrixError, read_imatrix, write_imatrix_gguf, write_imatrix_legacy
 from pyggml.policy import policy_for
 from pyggml.quants import quantize
-from pyggml.requantize import RequantizeWarning, measure_costs, metadata_value_types, model_shape, requantize
+from pyggml.requantize import RequantizeWarning, measure_costs, model_shape, requantize
 from pyggml.types import GGMLType
 
 
@@ -50,7 +50,7 @@ def test_preset_requantize_types_bytes_and_metadata(f16_model, tmp_path):
         for k, v in src.metadata.items():
             if k != "general.file_type":
                 assert dst.metadata[k] == v, k
-        st, dt = metadata_value_types(f16_model), metadata_value_types(out)
+        st, dt = src.value_types, dst.value_types
         assert {k: v for k, v in st.items() if k != "general.file_type"} == \
                {k: v for k, v in dt.items() if k != "general.file_type"}
     kinds = {new for *_, new in table}
