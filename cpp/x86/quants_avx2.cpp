@@ -90,7 +90,7 @@ inline void block_affine_trunc(const float* x, float sub, float id, float add, i
     const __m256 vs = _mm256_set1_ps(sub), vid = _mm256_set1_ps(id), va = _mm256_set1_ps(add);
     for (int j = 0; j < 32; j += 8) {
         __m256 v = _mm256_loadu_ps(x + j);
-        if (sub != 0.0f) v = _mm256_sub_ps(v, vs);
+        v = _mm256_sub_ps(v, vs);  // exact for sub = +0 (x - 0 == x, also for -0)
         v = _mm256_add_ps(_mm256_mul_ps(v, vid), va);
         __m256i i = _mm256_cvttps_epi32(v);
         if (qmax >= 0) i = _mm256_min_epi32(i, _mm256_set1_epi32(qmax));
@@ -128,13 +128,7 @@ void quantize_row_q4_1_avx2(const float* x, block_q4_1* y, int64_t k) {
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
         y[i].m = fp32_to_fp16(min);
-        // (x - min) is computed even when min == 0, as in the reference.
-        const __m256 vmin = _mm256_set1_ps(min), vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
-        for (int j = 0; j < 32; j += 8) {
-            const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vmin), vid), half);
-            const __m256i iv = _mm256_min_epi32(_mm256_cvttps_epi32(v), _mm256_set1_epi32(15));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + j), iv);
-        }
+        block_affine_trunc(x, min, id, 0.5f, 15, q);
         pack_nibbles(q, y[i].qs);
     }
 }
@@ -160,13 +154,8 @@ void quantize_row_q5_1_avx2(const float* x, block_q5_1* y, int64_t k) {
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
         y[i].m = fp32_to_fp16(min);
-        const __m256 vmin = _mm256_set1_ps(min), vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
-        for (int j = 0; j < 32; j += 8) {
-            const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vmin), vid), half);
-            // (uint8_t) of the truncated value, as the reference: keep the low 8 bits.
-            const __m256i iv = _mm256_and_si256(_mm256_cvttps_epi32(v), _mm256_set1_epi32(0xFF));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + j), iv);
-        }
+        // the reference keeps the low 8 bits of the truncation; only bits 0-4 are stored
+        block_affine_trunc(x, min, id, 0.5f, -1, q);
         pack_nibbles(q, y[i].qs);
         pack_high_bits(q, y[i].qh);
     }
