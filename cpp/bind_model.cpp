@@ -225,6 +225,54 @@ py::array_t<float> embed(model_handle& h, py::array_t<int32_t, py::array::c_styl
     return embd;
 }
 
+// Runs tokens like eval and returns the requested linear-layer inputs: one (n, width)
+// float32 array per (layer, site) in `sites`, then the output matrix's input when
+// `output` is set. Only the last position's logits are computed.
+py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens,
+                      const std::vector<std::pair<int64_t, int>>& sites, bool output, int64_t last_layer) {
+    if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
+    auto lock = h.lock();
+    llama_model& m = *h.model;
+    const model_hparams& hp = m.hparams();
+    const int64_t n = tokens.size();
+    if (last_layer >= hp.n_layer || last_layer < -1) throw py::value_error("last_layer is out of range");
+    if (output && last_layer >= 0) throw py::value_error("the output input needs every layer (last_layer = -1)");
+    activation_capture cap;
+    cap.last_layer = last_layer;
+    cap.dst.assign(size_t(hp.n_layer * n_capture_sites), nullptr);
+    py::list arrays;
+    for (auto [layer, site] : sites) {
+        if (layer < 0 || layer >= hp.n_layer) throw py::value_error("capture layer " + std::to_string(layer) + " is out of range");
+        if (site < 0 || site >= n_capture_sites) throw py::value_error("capture site must be in [0, 4)");
+        if (last_layer >= 0 && layer > last_layer) throw py::value_error("capture layer is after last_layer");
+        float*& slot = cap.dst[size_t(layer * n_capture_sites + site)];
+        if (slot) throw py::value_error("capture site requested twice");
+        py::array_t<float> a({n, m.capture_width(site)});
+        slot = a.mutable_data();
+        arrays.append(a);
+    }
+    if (output) {
+        py::array_t<float> a({n, hp.n_embd});
+        cap.output_in = a.mutable_data();
+        arrays.append(a);
+    }
+    py::array_t<float> logits({int64_t(1), hp.n_vocab});
+    float* out = logits.mutable_data();
+    const int32_t* tok = tokens.data();
+    {
+        py::gil_scoped_release release;
+        m.set_capture(&cap);
+        try {
+            m.eval(tok, n, false, out);
+        } catch (...) {
+            m.set_capture(nullptr);
+            throw;
+        }
+        m.set_capture(nullptr);
+    }
+    return arrays;
+}
+
 }  // namespace
 
 void pyggml::bind_model(py::module_& m) {
@@ -235,6 +283,12 @@ void pyggml::bind_model(py::module_& m) {
              "Run tokens at positions n_past..; returns (n, n_vocab) or (1, n_vocab) float32 logits")
         .def("embed", &embed, py::arg("tokens"),
              "Run tokens at positions n_past..; returns (n, n_embd) float32 hidden states after the final norm")
+        .def("eval_capture", &eval_capture, py::arg("tokens"), py::arg("sites"), py::arg("output") = false,
+             py::arg("last_layer") = -1,
+             "Run tokens like eval; returns the inputs of the linear layers at (layer, site) pairs "
+             "(site 0: q/k/v input, 1: attention output input, 2: gate/up input, 3: ffn_down input), "
+             "each (n, width) float32, plus the output matrix's input when output is set; with "
+             "last_layer >= 0 the pass stops after that layer")
         .def("shift_context",
              [](model_handle& h, int64_t n_keep, int64_t n_discard) {
                  auto lock = h.lock();

@@ -81,6 +81,24 @@ void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t
     }
 }
 
+int64_t llama_model::capture_width(int site) const {
+    switch (site) {
+        case capture_attn_in: return hp_.n_embd;
+        case capture_attn_out: return hp_.n_head * hp_.head_dim_v;
+        case capture_ffn_in: return hp_.n_embd;
+        case capture_ffn_down_in: return hp_.n_ff;
+        default: throw std::out_of_range("capture site must be in [0, 4)");
+    }
+}
+
+void llama_model::capture(int64_t layer, int site, const float* src, int64_t T) {
+    if (!capture_) return;
+    float* dst = capture_->dst[size_t(layer * n_capture_sites + site)];
+    if (!dst) return;
+    const int64_t w = capture_width(site);
+    std::copy(src, src + T * w, dst + capture_->row * w);
+}
+
 void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits) {
     if (n_tokens <= 0) throw std::invalid_argument("eval needs at least one token");
     if (n_past_ + n_tokens > n_ctx_) {
@@ -137,6 +155,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
+        capture(il, capture_attn_in, h_.data(), T);
         linear(L.wq, h_.data(), q_.data(), T);
         linear(L.wk, h_.data(), k_.data(), T);
         linear(L.wv, h_.data(), v_.data(), T);
@@ -166,6 +185,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         kv_.store(il, n_past_, T, k_.data(), v_.data());
         attention(il, T);
 
+        capture(il, capture_attn_out, att_.data(), T);
         linear(L.wo, att_.data(), o_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
@@ -175,6 +195,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
+        capture(il, capture_ffn_in, h_.data(), T);
         linear(L.ffn_gate, h_.data(), gate_.data(), T);
         linear(L.ffn_up, h_.data(), up_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
@@ -184,14 +205,29 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
                 silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
             }
         });
+        capture(il, capture_ffn_down_in, gate_.data(), T);
         linear(L.ffn_down, gate_.data(), o_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
             if (L.post_ffn_norm) rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
             add_inplace(x_.data() + t * E, ot, E);
         });
+        if (capture_ && capture_->last_layer == il) {  // calibration needs nothing past here
+            n_past_ += T;
+            capture_->row += T;
+            return;
+        }
     }
     n_past_ += T;
+    if (capture_) {
+        if (capture_->output_in) {
+            float* dst = capture_->output_in + capture_->row * E;
+            parallel_rows(pool_, T, [&](int64_t t) {
+                rms_norm(x_.data() + t * E, w_.output_norm, dst + t * E, E, hp_.rms_eps);
+            });
+        }
+        capture_->row += T;
+    }
 
     if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
         parallel_rows(pool_, T, [&](int64_t t) {

@@ -64,6 +64,19 @@ struct model_weights {
     std::vector<layer_weights> layers;
 };
 
+// Calibration: forward_batch copies the inputs of the linear layers into caller buffers.
+// Sites per layer: the normed input of q/k/v, the input of the attention output matrix,
+// the normed input of gate/up, and the input of ffn_down (after the gated activation).
+enum capture_site : int { capture_attn_in = 0, capture_attn_out = 1, capture_ffn_in = 2, capture_ffn_down_in = 3 };
+constexpr int n_capture_sites = 4;
+
+struct activation_capture {
+    std::vector<float*> dst;      // (n_layer * n_capture_sites): each (n_rows, site width) or null
+    float* output_in = nullptr;   // (n_rows, n_embd): normed input of the output matrix, or null
+    int64_t row = 0;              // token rows written so far; eval appends after them
+    int64_t last_layer = -1;      // >= 0: stop each batch after this layer (no logits)
+};
+
 class llama_model {
 public:
     // precise: linear layers keep float32 activations (matmul_precise.h) instead of
@@ -93,6 +106,12 @@ public:
     void shift_context(int64_t n_keep, int64_t n_discard);
 
     void reset() { n_past_ = 0; }
+
+    // While set, eval copies the linear layers' inputs into c (see activation_capture);
+    // the caller keeps c alive and sizes its buffers for the tokens it evaluates.
+    void set_capture(activation_capture* c) { capture_ = c; }
+    // Width of a capture site: n_embd, n_head * head_dim_v, n_embd or n_ff.
+    int64_t capture_width(int site) const;
 
     // Forgets every cached position from n_past on (0 <= n_past <= n_past()): the next
     // eval continues at position n_past, overwriting the dropped slots.
@@ -132,6 +151,8 @@ private:
     std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (batch_cap, n_rot) cos/sin per position
     std::vector<float> scores_;   // (n_threads, kv_cap)
+    activation_capture* capture_ = nullptr;
+    void capture(int64_t layer, int site, const float* src, int64_t n_tokens);
     float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
 };
 

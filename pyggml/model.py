@@ -260,6 +260,26 @@ class Model:
             self._make_room(toks.size)
         return self._native.embed(toks.astype(np.int32))
 
+    def capture(self, tokens, sites, output: bool = False, last_layer: int = -1) -> dict:
+        """Run `tokens` after those already cached and return the inputs of the linear layers,
+        for calibration: {(layer, site): (len(tokens), width) float32}. Sites: 0 the normed
+        input of attn_q/k/v, 1 the input of attn_output, 2 the normed input of ffn_gate/up,
+        3 the input of ffn_down. output: also {"output": input of the output matrix}.
+        last_layer >= 0 stops the pass after that layer. No context shift happens here."""
+        toks = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
+        if toks.size == 0:
+            raise ValueError("capture needs at least one token")
+        if toks.min() < 0 or toks.max() >= self.n_vocab:
+            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        if self.n_past + toks.size > self.n_ctx:
+            raise ContextFullError(f"context is full: {self.n_past} cached + {toks.size} new tokens > n_ctx {self.n_ctx}")
+        sites = [(int(layer), int(site)) for layer, site in sites]
+        arrays = self._native.eval_capture(toks.astype(np.int32), sites, bool(output), int(last_layer))
+        out = dict(zip(sites, arrays))
+        if output:
+            out["output"] = arrays[-1]
+        return out
+
     def _make_room(self, n_new: int) -> None:
         free = self.n_ctx - self.n_past
         if not self.context_shift or n_new > self.n_ctx - self.n_keep:
