@@ -48,11 +48,15 @@ const uint8_t* checked_bytes(const grid_format& f, const py::buffer_info& info, 
             expect *= info.shape[size_t(i)];
         }
     }
-    const size_t need = size_t(nrows) * size_t(ncols / f.block_size) * f.block_bytes;
+    const size_t row_bytes = size_t(ncols / f.block_size) * f.block_bytes;
     const size_t have = size_t(info.size) * size_t(info.itemsize);
-    if (have != need) {
+    // Compare by division first so that absurd row counts cannot overflow the product.
+    const bool fits = size_t(nrows) <= have / row_bytes;
+    const size_t need = fits ? size_t(nrows) * row_bytes : 0;
+    if (!fits || have != need) {
         throw py::value_error(std::string(f.name) + ": " + std::to_string(nrows) + " rows of " +
-                              std::to_string(ncols) + " need " + std::to_string(need) +
+                              std::to_string(ncols) + " need " +
+                              (fits ? std::to_string(need) : std::string("more")) +
                               " bytes, got " + std::to_string(have));
     }
     return static_cast<const uint8_t*>(info.ptr);
@@ -110,27 +114,40 @@ py::array_t<uint8_t> checked_indices(const grid_format& f, const py::array& indi
         throw py::value_error(std::string(f.name) + ": indices must be 2-D (nrows, ncols), got " +
                               std::to_string(indices.ndim()) + " dimensions");
     }
-    auto wide = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(indices);
-    if (!wide) throw py::error_already_set();
-    const int64_t n = int64_t(wide.size());
     const int64_t ncols = indices.shape(1);
-    const int64_t* v = wide.data();
-    py::array_t<uint8_t> out({indices.shape(0), indices.shape(1)});
-    uint8_t* o = out.mutable_data();
-    int64_t bad = -1;
-    {
-        py::gil_scoped_release release;
-        for (int64_t i = 0; i < n; ++i) {
-            if (v[i] < 0 || v[i] >= f.n_levels) { bad = i; break; }
-            o[i] = uint8_t(v[i]);
+    int64_t bad = -1, bad_value = 0;
+    if (py::isinstance<py::array_t<uint8_t>>(indices)) {
+        // uint8 (what grid_unpack returns): checked in place, no widening copy.
+        auto out = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(indices);
+        if (!out) throw py::error_already_set();
+        const int64_t n = int64_t(out.size());
+        const uint8_t* v = out.data();
+        {
+            py::gil_scoped_release release;
+            for (int64_t i = 0; i < n; ++i) {
+                if (v[i] >= f.n_levels) { bad = i; bad_value = v[i]; break; }
+            }
         }
+        if (bad < 0) return out;
+    } else {
+        auto wide = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(indices);
+        if (!wide) throw py::error_already_set();
+        const int64_t n = int64_t(wide.size());
+        const int64_t* v = wide.data();
+        py::array_t<uint8_t> out({indices.shape(0), indices.shape(1)});
+        uint8_t* o = out.mutable_data();
+        {
+            py::gil_scoped_release release;
+            for (int64_t i = 0; i < n; ++i) {
+                if (v[i] < 0 || v[i] >= f.n_levels) { bad = i; bad_value = v[i]; break; }
+                o[i] = uint8_t(v[i]);
+            }
+        }
+        if (bad < 0) return out;
     }
-    if (bad >= 0) {
-        throw py::value_error(std::string(f.name) + ": index " + std::to_string(v[bad]) + " at row " +
-                              std::to_string(bad / ncols) + ", column " + std::to_string(bad % ncols) +
-                              " is outside the grid [0, " + std::to_string(f.n_levels) + ")");
-    }
-    return out;
+    throw py::value_error(std::string(f.name) + ": index " + std::to_string(bad_value) + " at row " +
+                          std::to_string(bad / ncols) + ", column " + std::to_string(bad % ncols) +
+                          " is outside the grid [0, " + std::to_string(f.n_levels) + ")");
 }
 
 // A copy of data (nrows, row_bytes) with every quant index replaced by indices (nrows, ncols).

@@ -124,6 +124,10 @@ def test_pack_random_indices(name, nrows, ncols):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(_dequantize(t, packed, nrows, ncols),
                                       _grid_values(t, packed, new, nrows, ncols))
+    # non-contiguous indices are accepted and mean the same
+    strided = np.repeat(cases[0], 2, axis=1)[:, ::2]
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(_core.grid_pack(t, data, strided), _core.grid_pack(t, data, cases[0]))
     # any integer dtype is accepted and means the same
     wide = cases[0].astype(np.int64)
     np.testing.assert_array_equal(_core.grid_pack(t, data, wide), _core.grid_pack(t, data, cases[0]))
@@ -155,6 +159,8 @@ def test_bad_input(name):
             fn(t, data, 2, 250)
         with pytest.raises(ValueError, match="negative"):
             fn(t, data, -1, 256)
+        with pytest.raises(ValueError, match="need"):
+            fn(t, data, 2**62, 256)  # row count whose byte size overflows
         with pytest.raises(ValueError, match="contiguous"):
             fn(t, np.tile(data, (1, 2))[:, ::2], 2, 256)
     with pytest.raises(ValueError, match="need"):
