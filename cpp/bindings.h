@@ -14,5 +14,6 @@ void bind_matmul(pybind11::module_& m);   // bind_matmul.cpp
 void bind_tokenizer(pybind11::module_& m);  // bind_tokenizer.cpp
 void bind_model(pybind11::module_& m);    // bind_model.cpp
 void bind_quant_grid(pybind11::module_& m);  // bind_quant_grid.cpp
+void bind_gptq(pybind11::module_& m);        // bind_gptq.cpp
 
 }  // namespace pyggml

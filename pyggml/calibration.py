@@ -111,9 +111,14 @@ class ImatrixCollector:
                 self.sums[name] = s.copy()
                 self.counts[name] = len(x)
 
+    def sums32(self) -> dict:
+        """{tensor name: float32 sums}, as an imatrix file stores them."""
+        return {n: s.astype(np.float32) for n, s in self.sums.items()}
+
     def importance(self) -> dict:
-        """{tensor name: float32 mean squared activation per input column}."""
-        return {n: (s / max(self.counts[n], 1)).astype(np.float32) for n, s in self.sums.items()}
+        """{tensor name: float32 mean squared activation per input column}, computed from the
+        float32 sums exactly as a reader of the saved file computes it."""
+        return {n: s / np.float32(max(self.counts[n], 1)) for n, s in self.sums32().items()}
 
 
 class HessianCollector:

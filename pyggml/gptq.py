@@ -84,31 +84,16 @@ def prepare(h: np.ndarray, damp: float = 0.01, act_order: bool = False) -> Prepa
 
 
 class _Grid:
-    """A type's levels and the rounding of values onto them."""
+    """A type's levels (ascending) and its group size."""
 
     def __init__(self, qtype: GGMLType):
         self.qtype = qtype
         self.levels = np.asarray(_core.grid_levels(int(qtype)), dtype=np.float32)
         self.group = int(_core.grid_group_size(int(qtype)))
-        steps = np.diff(self.levels)
-        self.uniform = bool(np.all(steps == 1))
-        self.mid = (self.levels[1:] + self.levels[:-1]) / 2
-        self.zero = int(np.argmin(np.abs(self.levels)))
 
     def params(self, data: np.ndarray, rows: int, cols: int):
         scale, offset = _core.grid_params(int(self.qtype), data, rows, cols)
         return np.asarray(scale, dtype=np.float32), np.asarray(offset, dtype=np.float32)
-
-    def round(self, w: np.ndarray, scale: np.ndarray, offset: np.ndarray):
-        """(indices, values) nearest to w on the grid scale * levels + offset."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = (w - offset) / scale
-        r = np.where(scale == 0, self.levels[self.zero], r)
-        if self.uniform:
-            q = np.clip(np.rint(r) - self.levels[0], 0, len(self.levels) - 1).astype(np.uint8)
-        else:
-            q = np.searchsorted(self.mid, r).astype(np.uint8)
-        return q, scale * self.levels[q] + offset
 
 
 def gptq_quantize(w: np.ndarray, prep: Prepared, qtype, importance=None, block: int = 128,
@@ -151,31 +136,34 @@ def gptq_quantize(w: np.ndarray, prep: Prepared, qtype, importance=None, block: 
         col_group = (prep.perm // g)
         w = w[:, prep.perm]
     u = prep.u
-    cur_s = cur_o = None
+    levels = grid.levels
     for i1 in range(0, cols, block):
         i2 = min(i1 + block, cols)
-        w1 = w[:, i1:i2].copy()
+        w1 = np.ascontiguousarray(w[:, i1:i2])
+        u1 = np.ascontiguousarray(u[i1:i2, i1:i2])
         err1 = np.empty((rows, i2 - i1), dtype=np.float32)
-        u1 = u[i1:i2, i1:i2]
-        for i in range(i2 - i1):
-            j = i1 + i
-            if prep.perm is None:
-                if j % bs == 0:  # a new GGUF block: scales from its current weights
-                    values = w1[:, i:i + bs]
+        idx1 = np.empty((rows, i2 - i1), dtype=np.uint8)
+        if prep.perm is not None:
+            groups = col_group[i1:i2]
+            cs = np.ascontiguousarray(scale[:, groups])
+            co = np.ascontiguousarray(offset[:, groups])
+            _core.gptq_columns(w1, u1, err1, idx1, 0, i2 - i1, cs, co, levels, n_threads)
+            idx[:, prep.perm[i1:i2]] = idx1
+        else:
+            # the block's columns in runs that share one GGUF block's scales
+            for a in range(0, i2 - i1, min(bs, i2 - i1)):
+                j = i1 + a
+                span = min(bs, i2 - i1 - a)
+                if j % bs == 0:  # a new GGUF block: its scales from its current weights
+                    values = w1[:, a:a + bs]
                     if values.shape[1] < bs:
                         values = np.concatenate([values, w[:, i2:j + bs]], axis=1)
-                    cur_s, cur_o = block_scales(values, j)
-                gi = (j % bs) // g
-                s, o = cur_s[:, gi], cur_o[:, gi]
-                col = j
-            else:
-                col = int(prep.perm[j])
-                s, o = scale[:, col_group[j]], offset[:, col_group[j]]
-            q, qv = grid.round(w1[:, i], s, o)
-            idx[:, col] = q
-            e = (w1[:, i] - qv) / u1[i, i]
-            w1[:, i:] -= np.outer(e, u1[i, i:])
-            err1[:, i] = e
+                    s, o = block_scales(values, j)
+                    cur_s, cur_o = np.repeat(s, g, axis=1), np.repeat(o, g, axis=1)
+                off = j % bs
+                _core.gptq_columns(w1, u1, err1, idx1, a, a + span, np.ascontiguousarray(cur_s[:, off:off + span]),
+                                   np.ascontiguousarray(cur_o[:, off:off + span]), levels, n_threads)
+            idx[:, i1:i2] = idx1
         if i2 < cols:
             w[:, i2:] -= err1 @ u[i1:i2, i2:]
     return np.asarray(_core.grid_pack(int(t), base, idx), dtype=np.uint8).reshape(rows, row_bytes)

@@ -16,8 +16,10 @@ llama-imatrix writes two formats, and its quantize tool reads both:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import tempfile
 
 import gguf
 import numpy as np
@@ -106,32 +108,61 @@ def _read_gguf(path: str) -> dict:
         return out
 
 
-def write_imatrix_legacy(path, entries: dict, ncall: int = 1, dataset: str = "") -> None:
-    """Write {name: importance} as a legacy .dat file (stores importance * ncall as the sums)."""
-    with open(path, "wb") as f:
+@contextlib.contextmanager
+def _replacing(path):
+    """A temporary name next to `path` that becomes `path` only when the block completes."""
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_imatrix_legacy(path, entries: dict, ncall: int = 1, dataset: str = "", sums: bool = False) -> None:
+    """Write {name: importance} as a legacy .dat file (stores importance * ncall as the sums).
+
+    sums: the entries already are the sums over ncall activation rows, stored unchanged."""
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
         f.write(struct.pack("<i", len(entries)))
         for name, v in entries.items():
             v = np.asarray(v, dtype=np.float32).reshape(-1)
             b = name.encode()
             f.write(struct.pack("<i", len(b)) + b + struct.pack("<ii", ncall, v.size))
-            f.write((v * np.float32(ncall)).astype("<f4").tobytes())
+            f.write((v if sums else v * np.float32(ncall)).astype("<f4").tobytes())
         f.write(struct.pack("<i", ncall))
         d = dataset.encode()
         f.write(struct.pack("<i", len(d)) + d)
 
 
-def write_imatrix_gguf(path, entries: dict, count: int = 1, datasets=("pyggml",), chunk_size: int = 512) -> None:
-    """Write {name: importance (n_columns,) or (n_matrices, n_columns)} in llama.cpp's GGUF format."""
-    w = gguf.GGUFWriter(os.fspath(path), arch="")
+def write_imatrix_gguf(path, entries: dict, count: int = 1, datasets=("pyggml",), chunk_size: int = 512,
+                       chunk_count: int | None = None, sums: bool = False) -> None:
+    """Write {name: importance (n_columns,) or (n_matrices, n_columns)} in llama.cpp's GGUF format.
+
+    count: the activation rows each importance averages (stored sums are importance * count);
+    chunk_count defaults to count; sums: the entries already are those sums, stored unchanged."""
+    with _replacing(path) as tmp:
+        _write_gguf(tmp, entries, count, datasets, chunk_size, chunk_count, sums)
+
+
+def _write_gguf(path, entries, count, datasets, chunk_size, chunk_count, sums) -> None:
+    w = gguf.GGUFWriter(path, arch="")
     w.kv_data[0].pop("general.architecture", None)
     w.add_type("imatrix")
     w.add_array("imatrix.datasets", list(datasets))
-    w.add_uint32("imatrix.chunk_count", count)
+    w.add_uint32("imatrix.chunk_count", count if chunk_count is None else chunk_count)
     w.add_uint32("imatrix.chunk_size", chunk_size)
     for name, v in entries.items():
         v = np.asarray(v, dtype=np.float32)
         v = v.reshape(1, -1) if v.ndim == 1 else v
-        w.add_tensor(name + ".in_sum2", (v * np.float32(count)).astype(np.float32))
+        w.add_tensor(name + ".in_sum2", (v if sums else v * np.float32(count)).astype(np.float32))
         w.add_tensor(name + ".counts", np.full((v.shape[0], 1), count, dtype=np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -82,30 +82,41 @@ def plan_target_bpw(g: GGUFFile, target_bpw: float, imat=None, n_threads: int = 
     return policy_from_types(types, f"target {target_bpw:g} bpw")
 
 
+def plan(g: GGUFFile, qtype="Q4_K_M", *, policy=None, pure: bool = False, imat=None, target_bpw=None,
+         n_threads: int = 0, progress: bool = False):
+    """([(name, shape, old type, new type)], file type) for re-quantizing the open file `g`."""
+    if g.architecture is None:
+        raise GGUFError(g.path, "has no general.architecture")
+    if target_bpw is not None:
+        pol, file_type = plan_target_bpw(g, target_bpw, imat, n_threads, progress), 1
+    else:
+        if policy is not None and not isinstance(policy, Policy):
+            policy = load_policy(policy)  # a TOML file, whatever its name
+        spec = policy if policy is not None else qtype
+        pol = policy_for(spec, model_shape(g), has_imatrix=imat is not None, pure=pure)
+        file_type = ftype_of(spec, pure) if policy is None else 1
+    table = []
+    for t in g.tensors:
+        new = pol.choose(t.name, t.shape)
+        table.append((t.name, t.shape, t.type, t.type if new is None else new))
+    return table, file_type
+
+
 def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = False, imatrix=None,
-               target_bpw: float | None = None, n_threads: int = 0, progress: bool = True) -> list:
+               target_bpw: float | None = None, n_threads: int = 0, progress: bool = True,
+               replace=None, encode=None) -> list:
     """Write `in_path` re-quantized to `out_path`; returns [(name, shape, old type, new type)].
 
     Choose the types with `qtype` (a preset or type), `policy` (Policy or TOML path), or
     `target_bpw` (average bits per weight over the whole file). `imatrix`: a llama.cpp imatrix
-    file or {tensor name: importance}.
+    file or {tensor name: importance}. For calibrated methods: `replace(name)` may return a
+    float32 array that stands in for the tensor's values (AWQ's folded scales), and
+    `encode(name, new type)` the finished bytes of a tensor (GPTQ); None keeps the default.
     """
     imat = _load_imatrix(imatrix)
     with GGUFFile(in_path) as g:
-        if g.architecture is None:
-            raise GGUFError(g.path, "has no general.architecture")
-        if target_bpw is not None:
-            pol, file_type = plan_target_bpw(g, target_bpw, imat, n_threads, progress), 1
-        else:
-            if policy is not None and not isinstance(policy, Policy):
-                policy = load_policy(policy)  # a TOML file, whatever its name
-            spec = policy if policy is not None else qtype
-            pol = policy_for(spec, model_shape(g), has_imatrix=imat is not None, pure=pure)
-            file_type = ftype_of(spec, pure) if policy is None else 1
-        table = []
-        for t in g.tensors:
-            new = pol.choose(t.name, t.shape)
-            table.append((t.name, t.shape, t.type, t.type if new is None else new))
+        table, file_type = plan(g, qtype, policy=policy, pure=pure, imat=imat, target_bpw=target_bpw,
+                                n_threads=n_threads, progress=progress)
         requant = [name for name, _, old, new in table if old != new and old not in _FLOAT_TYPES]
         if requant:
             warnings.warn(RequantizeWarning(
@@ -122,12 +133,18 @@ def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = F
             with _progress(len(table), progress) as bar:
                 for name, shape, old, new in table:
                     bar.set_description(f"{name} {old.name} -> {new.name}", refresh=False)
-                    if new == old:
+                    done = None if encode is None else encode(name, new)
+                    x = None if replace is None or done is not None else replace(name)
+                    if done is not None:
+                        out.write(name, done)
+                    elif new == old and x is None:
                         out.write(name, g.raw(name))
                     else:
-                        if not old.can_dequantize and old != GGMLType.F32:
-                            raise PyggmlError(f"{g.path}: tensor {name} is {old.name}, which pyggml cannot dequantize")
-                        out.write(name, encode_tensor(g.array(name, n_threads), new, name, imat, n_threads))
+                        if x is None:
+                            if not old.can_dequantize and old != GGMLType.F32:
+                                raise PyggmlError(f"{g.path}: tensor {name} is {old.name}, which pyggml cannot dequantize")
+                            x = g.array(name, n_threads)
+                        out.write(name, encode_tensor(x, new, name, imat, n_threads))
                     bar.update(1)
     return table
 

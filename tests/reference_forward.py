@@ -253,6 +253,9 @@ class ReferenceModel:
         self.dtype = np.dtype(dtype)
         self.cache_weights = cache_weights
         self._cache: dict[str, np.ndarray] = {}
+        # set to a dict to record the input of every linear layer: {(layer, site): array},
+        # sites as in pyggml.calibration (0 q/k/v, 1 attn_output, 2 gate/up, 3 down)
+        self.trace = None
         self.meta, self.tensors = read_gguf(self.path)
         self.arch = self.meta["general.architecture"]
         if self.arch not in SUPPORTED_ARCHS:
@@ -357,6 +360,8 @@ class ReferenceModel:
             x = self._block(il, x, bounds)
         picked = np.concatenate([x[bounds[i] + r] for i, r in enumerate(rows)])
         h = rms_norm(picked, self.weight("output_norm.weight"), self.eps)
+        if self.trace is not None:
+            self.trace["output"] = np.array(h, dtype=np.float32)
         out_name = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
         if self.emulate_ggml:
             h = round_activations(h, ACTIVATION_TYPE.get(self.tensors[out_name].qtype))
@@ -366,9 +371,14 @@ class ReferenceModel:
         splits = np.cumsum([len(r) for r in rows])[:-1]
         return np.split(logits, splits)
 
+    def _record(self, il: int, site: int, x: np.ndarray) -> None:
+        if self.trace is not None:
+            self.trace[(il, site)] = np.array(x, dtype=np.float32)
+
     def _block(self, il: int, x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         p = f"blk.{il}."
         h = rms_norm(x, self.weight(p + "attn_norm.weight"), self.eps)
+        self._record(il, 0, h)
         q = self._linear(h, p + "attn_q").reshape(len(x), self.n_head, self.head_dim_k)
         k = self._linear(h, p + "attn_k").reshape(len(x), self.n_head_kv, self.head_dim_k)
         v = self._linear(h, p + "attn_v").reshape(len(x), self.n_head_kv, self.head_dim_v)
@@ -396,6 +406,7 @@ class ReferenceModel:
                                       self.n_swa if sliding else None, round_probs=True)
             else:
                 attn[s:e] = attention(qs, ks, vs, self.attn_scale, self.n_swa if sliding else None)
+        self._record(il, 1, attn)
         a = self._linear(attn, p + "attn_output")
         post = self.weight(p + "post_attention_norm.weight")
         if post is not None:
@@ -405,7 +416,10 @@ class ReferenceModel:
         act = gelu_tanh if self.arch == "gemma3" else silu
         if self.emulate_ggml and act is gelu_tanh:
             act = gelu_tanh_fp16_table
-        f = self._linear(act(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up"), p + "ffn_down")
+        self._record(il, 2, h)
+        g = act(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up")
+        self._record(il, 3, g)
+        f = self._linear(g, p + "ffn_down")
         post = self.weight(p + "post_ffw_norm.weight")
         if post is not None:
             f = rms_norm(f, post, self.eps)
