@@ -48,63 +48,98 @@ class Report:
     alphas: dict = field(default_factory=dict)  # AWQ: (layer, site) -> alpha
 
 
-def quantize_calibrated(in_path, out_path, qtype="Q4_K_M", method: str = "gptq", *, text=None, n_seq: int = 16,
-                        seq_len: int = 512, policy=None, pure: bool = False, n_threads: int = 0,
-                        progress: bool = True, imatrix_out=None, damp: float = 0.01, act_order: bool = False,
-                        awq_rows: int = 512, awq_clip: bool = False, memory: int | None = None) -> Report:
+@dataclass
+class Job:
+    """One output of quantize_many: write `out_path` as `qtype` with `method`."""
+
+    out_path: object
+    qtype: object = "Q4_K_M"
+    method: str = "gptq"
+
+
+def quantize_calibrated(in_path, out_path, qtype="Q4_K_M", method: str = "gptq", **options) -> Report:
     """Quantize `in_path` into `out_path` with `method` (one of METHODS); see the module docstring.
 
-    text: calibration text file (default: the shipped one). n_seq sequences of seq_len tokens
-    are evaluated. memory: bytes allowed for GPTQ's Hessians at once (default: half of the
-    available memory); layers are calibrated in as many passes as that requires.
+    Options (all keyword): text (calibration text file, default the shipped one), n_seq
+    sequences of seq_len tokens (16 x 512), policy, pure, n_threads, progress, imatrix_out
+    (save the importance matrix of method "imatrix"), damp and act_order (GPTQ), awq_rows and
+    awq_clip (AWQ), memory (bytes allowed for GPTQ's Hessians at once; default half of the
+    available memory: layers are calibrated in as many passes as that requires).
     """
-    if method not in METHODS:
-        raise PyggmlError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
-    rep = Report(method)
-    t0 = time.perf_counter()
-    if method == "rtn":
-        rep.table = requantize(in_path, out_path, qtype, policy=policy, pure=pure, n_threads=n_threads,
-                               progress=progress)
-        rep.seconds["total"] = time.perf_counter() - t0
-        return rep
-
-    from .model import Model
-
-    seqs = C.load_sequences(in_path, text, n_seq, seq_len)
-    rep.n_tokens = int(seqs.size)
-    model = Model.load(in_path, n_ctx=seq_len, n_batch=seq_len, n_threads=n_threads or None)
-    use_imatrix = method.endswith("imatrix")
-    with GGUFFile(in_path) as g:
-        table, _ = plan(g, qtype, policy=policy, pure=pure, imat={} if use_imatrix else None)
-        types = {name: (old, new) for name, _, old, new in table}
-        if method == "imatrix":
-            col = _imatrix(model, seqs, progress, rep)
-            imat = col.importance()
-            if imatrix_out is not None:
-                _save_imatrix(imatrix_out, col.sums32(), rep.n_tokens, seqs.shape, text)
-            encode = replace = None
-        elif method.startswith("gptq"):
-            imat, done = _gptq(model, g, seqs, types, use_imatrix, damp, act_order, memory, n_threads, progress, rep)
-            encode, replace = (lambda name, new: done.pop(name, None)), None
-        else:
-            imat, done, floats = _awq(model, g, seqs, types, use_imatrix, awq_rows, awq_clip, n_threads, progress, rep)
-            encode, replace = (lambda name, new: done.pop(name, None)), floats.get
-    del model
-    t1 = time.perf_counter()
-    rep.table = requantize(in_path, out_path, qtype, policy=policy, pure=pure, imatrix=imat if use_imatrix or
-                           method == "imatrix" else None, n_threads=n_threads, progress=progress, replace=replace,
-                           encode=encode)
-    rep.seconds["write"] = time.perf_counter() - t1
-    rep.seconds["total"] = time.perf_counter() - t0
-    return rep
+    return quantize_many(in_path, [Job(out_path, qtype, method)], **options)[0]
 
 
-def _imatrix(model, seqs, progress, rep) -> C.ImatrixCollector:
-    t = time.perf_counter()
-    col = C.ImatrixCollector()
-    C.run(model, seqs, [col], output=True, progress=progress, desc="imatrix")
-    rep.seconds["calibration"] = time.perf_counter() - t
-    return col
+def quantize_many(in_path, jobs, *, text=None, n_seq: int = 16, seq_len: int = 512, policy=None, pure: bool = False,
+                  n_threads: int = 0, progress: bool = True, imatrix_out=None, damp: float = 0.01,
+                  act_order: bool = False, awq_rows: int = 512, awq_clip: bool = False,
+                  memory: int | None = None) -> list:
+    """Several outputs from one calibration: [Report] in the order of `jobs`.
+
+    The calibration passes are shared: one pass gathers the importance matrix and AWQ's
+    samples, one set of passes the Hessians (each factored once for every GPTQ job). Each
+    report's seconds give the shared stages it used ("calibration", "hessians") and its own.
+    """
+    for job in jobs:
+        if job.method not in METHODS:
+            raise PyggmlError(f"unknown method {job.method!r}; one of {', '.join(METHODS)}")
+    reports = [Report(job.method) for job in jobs]
+    calibrated = [i for i, job in enumerate(jobs) if job.method != "rtn"]
+    outputs = [dict(encode=None, replace=None, imat=None) for _ in jobs]
+    if calibrated:
+        from .model import Model
+
+        seqs = C.load_sequences(in_path, text, n_seq, seq_len)
+        model = Model.load(in_path, n_ctx=seq_len, n_batch=seq_len, n_threads=n_threads or None)
+        with GGUFFile(in_path) as g:
+            types = {}
+            for i in calibrated:
+                uses = jobs[i].method != "gptq" and jobs[i].method != "awq"
+                table, _ = plan(g, jobs[i].qtype, policy=policy, pure=pure, imat={} if uses else None)
+                types[i] = {name: (old, new) for name, _, old, new in table}
+            methods = {jobs[i].method for i in calibrated}
+            shared = {}
+            imc = sc = None
+            if methods & {"imatrix", "awq", "awq+imatrix", "gptq+imatrix"}:
+                t = time.perf_counter()
+                imc = C.ImatrixCollector()
+                sc = C.SampleCollector(awq_rows, len(seqs)) if methods & {"awq", "awq+imatrix"} else None
+                C.run(model, seqs, [imc] + ([sc] if sc is not None else []), output=True, progress=progress)
+                shared["calibration"] = time.perf_counter() - t
+                imat_all = imc.importance()
+                if imatrix_out is not None:
+                    _save_imatrix(imatrix_out, imc.sums32(), int(seqs.size), seqs.shape, text)
+            gptq_jobs = [i for i in calibrated if jobs[i].method.startswith("gptq")]
+            if gptq_jobs:
+                done = _gptq(model, g, seqs, {i: types[i] for i in gptq_jobs},
+                             {i: jobs[i].method == "gptq+imatrix" for i in gptq_jobs}, damp, act_order, memory,
+                             n_threads, progress, reports, shared)
+                for i in gptq_jobs:
+                    outputs[i]["encode"] = _pop_from(done[i])
+            for i in calibrated:
+                job, rep = jobs[i], reports[i]
+                rep.n_tokens = int(seqs.size)
+                if job.method.endswith("imatrix"):
+                    outputs[i]["imat"] = imat_all
+                    rep.seconds["calibration"] = shared["calibration"]
+                if job.method.startswith("awq"):
+                    rep.seconds["calibration"] = shared["calibration"]
+                    t = time.perf_counter()
+                    done_i, floats = _awq(model, g, sc, types[i], imat_all if job.method == "awq+imatrix" else None,
+                                          awq_clip, n_threads, progress, rep)
+                    rep.seconds["awq"] = time.perf_counter() - t
+                    outputs[i]["encode"], outputs[i]["replace"] = _pop_from(done_i), floats.get
+        del model
+    for job, rep, out in zip(jobs, reports, outputs):
+        t = time.perf_counter()
+        rep.table = requantize(in_path, job.out_path, job.qtype, policy=policy, pure=pure, imatrix=out["imat"],
+                               n_threads=n_threads, progress=progress, replace=out["replace"], encode=out["encode"])
+        rep.seconds["write"] = time.perf_counter() - t
+        rep.seconds["total"] = sum(v for k, v in rep.seconds.items() if k != "total")
+    return reports
+
+
+def _pop_from(done: dict):
+    return lambda name, new: done.pop(name, None)
 
 
 def _save_imatrix(path, sums: dict, n_tokens: int, shape, text) -> None:
@@ -124,65 +159,62 @@ def _quantized_here(types: dict, name: str) -> bool:
     return new != old
 
 
-def _gptq(model, g, seqs, types, use_imatrix, damp, act_order, memory, n_threads, progress, rep):
-    """{name: bytes} for every layer weight GPTQ can place on its type's grid, layer chunk by chunk."""
+def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memory, n_threads, progress,
+          reports, shared) -> dict:
+    """{job: {name: bytes}} for every layer weight GPTQ can place on its type's grid.
+
+    Layers are calibrated in chunks whose Hessians fit in `memory`; each Hessian is factored
+    once and used by every job."""
     from tqdm import tqdm
 
     budget = memory if memory else C.available_memory() // 2
     chunks = C.layer_chunks(model, budget)
-    done, imat = {}, None
-    imc = C.ImatrixCollector() if use_imatrix else None
-    t_cal = t_q = 0.0
-    n_layer = model.hparams["n_layer"]
-    bar = tqdm(total=n_layer, desc="GPTQ", unit="layer", disable=not progress or None, file=sys.stderr,
-               dynamic_ncols=True, leave=False)
-    for k, layers in enumerate(chunks):
+    done = {i: {} for i in types}
+    t_h = 0.0  # calibration passes and factorizations, shared by the jobs
+    t_q = {i: 0.0 for i in types}
+    bar = tqdm(total=model.hparams["n_layer"], desc="GPTQ", unit="layer", disable=not progress or None,
+               file=sys.stderr, dynamic_ncols=True, leave=False)
+    for layers in chunks:
         t = time.perf_counter()
         hc = C.HessianCollector()
-        last = k == len(chunks) - 1
-        collectors = [hc] + ([imc] if imc is not None else [])
-        C.run(model, seqs, collectors, layers=layers, output=last and imc is not None, progress=progress,
-              desc=f"calibrating layers {layers[0]}-{layers[-1]}")
-        t_cal += time.perf_counter() - t
-        t = time.perf_counter()
+        C.run(model, seqs, [hc], layers=layers, progress=progress, desc=f"Hessians of layers {layers[0]}-{layers[-1]}")
+        t_h += time.perf_counter() - t
         for layer in layers:
             for site in C.SITE_TENSORS:
-                names = [n for n in C.site_tensors(layer, site)
-                         if n in types and _quantized_here(types, n) and types[n][1] in GRID_TYPES]
                 h = hc.hessian((layer, site))
-                if not names:
+                work = [(i, n) for i in types for n in C.site_tensors(layer, site)
+                        if n in types[i] and _quantized_here(types[i], n) and types[i][n][1] in GRID_TYPES]
+                if not work:
                     continue
+                t = time.perf_counter()
                 prep = prepare(h, damp=damp, act_order=act_order)
                 del h
-                for name in names:
-                    bar.set_description(f"GPTQ {name} -> {types[name][1].name}", refresh=False)
-                    w = g.array(name, n_threads).reshape(-1, len(prep.u))
-                    done[name] = gptq_quantize(w, prep, types[name][1], prep.importance if use_imatrix else None,
-                                               n_threads=n_threads)
+                t_h += time.perf_counter() - t
+                weights = {}
+                for i, name in work:
+                    t = time.perf_counter()
+                    if name not in weights:
+                        weights[name] = g.array(name, n_threads).reshape(-1, len(prep.u))
+                    new = types[i][name][1]
+                    bar.set_description(f"GPTQ {name} -> {new.name}", refresh=False)
+                    done[i][name] = gptq_quantize(weights[name], prep, new,
+                                                  prep.importance if with_imatrix[i] else None, n_threads=n_threads)
+                    t_q[i] += time.perf_counter() - t
             bar.update(1)
-        t_q += time.perf_counter() - t
     bar.close()
-    rep.seconds["calibration"] = t_cal
-    rep.seconds["gptq"] = t_q
-    if imc is not None:
-        imat = imc.importance()
-    return imat, done
+    shared["hessians"] = t_h
+    for i in types:
+        reports[i].seconds["hessians"] = t_h
+        reports[i].seconds["gptq"] = t_q[i]
+    return done
 
 
-def _awq(model, g, seqs, types, use_imatrix, rows, clip, n_threads, progress, rep):
-    """({name: importance} or None, {name: bytes}, {name: folded float32 1-D tensor})."""
+def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
+    """({name: bytes}, {name: folded float32 1-D tensor}) for one AWQ job, from the samples in sc."""
     from tqdm import tqdm
 
     from .quants import quantize
 
-    t = time.perf_counter()
-    sc = C.SampleCollector(rows, len(seqs))
-    imc = C.ImatrixCollector() if use_imatrix else None
-    C.run(model, seqs, [sc] + ([imc] if imc is not None else []), output=imc is not None, progress=progress,
-          desc="calibrating")
-    rep.seconds["calibration"] = time.perf_counter() - t
-    t = time.perf_counter()
-    imat = imc.importance() if imc is not None else None
     hp = model.hparams
     v_to_o = awq_mod.folds_v_into_o(hp)
     done, floats = {}, {}
@@ -190,10 +222,10 @@ def _awq(model, g, seqs, types, use_imatrix, rows, clip, n_threads, progress, re
                       file=sys.stderr, dynamic_ncols=True, leave=False):
         p = f"blk.{layer}."
         names = [n for site in C.SITE_TENSORS for n in C.site_tensors(layer, site)]
-        extra = [p + n for n in ("attn_norm.weight", "ffn_norm.weight", "attn_v.bias")]
+        extra = [p + n for n in ("attn_norm.weight", "ffn_norm.weight", "attn_v.bias") if p + n in types]
         arrays = {n: _matrix(g, n, n_threads) for n in names}
-        arrays.update({n: np.array(g.array(n), dtype=np.float32) for n in extra if n in types})
-        plan = awq_mod.LayerPlan()
+        arrays.update({n: np.array(g.array(n), dtype=np.float32) for n in extra})
+        plan_ = awq_mod.LayerPlan()
         for site in C.SITE_TENSORS:
             if site == 1 and not v_to_o:
                 continue
@@ -202,17 +234,16 @@ def _awq(model, g, seqs, types, use_imatrix, rows, clip, n_threads, progress, re
             if not all(_quantized_here(types, n) for n in touched):
                 continue  # a tensor the policy keeps as it is cannot absorb the scales
             key = (layer, site)
-            imp = None if imat is None else imat.get(C.site_tensors(layer, site)[0])
+            imp = None if imat is None else imat.get(members[0])
             s, alpha, _ = awq_mod.search_scales(sc.sample(key), sc.mean_abs(key),
                                                 [(arrays[n], types[n][1]) for n in members], imp, n_threads)
-            plan.scales[site], plan.alphas[site] = s, alpha
+            plan_.scales[site], plan_.alphas[site] = s, alpha
             rep.alphas[key] = alpha
-        folded = awq_mod.fold(layer, plan, arrays)
+        folded = awq_mod.fold(layer, plan_, arrays)
         for n in extra:
-            if n in folded:
-                floats[n] = folded[n]
+            floats[n] = folded[n]
         for site in C.SITE_TENSORS:
-            s = plan.scales.get(site)
+            s = plan_.scales.get(site)
             for n in C.site_tensors(layer, site):
                 if not _quantized_here(types, n):
                     continue
@@ -224,13 +255,10 @@ def _awq(model, g, seqs, types, use_imatrix, rows, clip, n_threads, progress, re
                     if imp is not None and s is not None:
                         imp = imp / (s * s)
                 if clip and not n.endswith(("attn_q.weight", "attn_k.weight")) and new in GRID_TYPES:
-                    w = awq_mod.search_clip(w, sc.sample((layer, site)) / (s if s is not None else 1.0), new, imp,
-                                            n_threads)
+                    x = sc.sample((layer, site))
+                    w = awq_mod.search_clip(w, x / s if s is not None else x, new, imp, n_threads)
                 done[n] = quantize(w, new, imatrix=imp, n_threads=n_threads)
-        for site in C.SITE_TENSORS:
-            sc.rows.pop((layer, site), None)
-    rep.seconds["awq"] = time.perf_counter() - t
-    return imat, done, floats
+    return done, floats
 
 
 def _matrix(g, name: str, n_threads: int) -> np.ndarray:
