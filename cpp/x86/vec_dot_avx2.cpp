@@ -12,6 +12,7 @@
 // header with non-static inline functions, so no AVX2 code leaks into generic code.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -30,8 +31,9 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // All 65536 fp16 values as float32, built once. A lookup costs one load instead of
 // three vector-pipe operations (insert, convert, move). Used for the activation scales,
-// whose few distinct entries stay in L1; weight scales, streamed from memory, would
-// scatter lookups over the table and miss, so they go through F16C.
+// whose few distinct entries stay in L1, and for the weight scales of the matvec
+// passes, whose loops are bound by the vector pipes (their lookups scatter over the
+// table and mostly hit L2, which out-of-order execution hides there).
 const float* fp16_table() {
     static const float* const table = [] {
         static float t[1 << 16];
@@ -247,82 +249,117 @@ void dot_q5_0_single_nt(int n, float* s, size_t bs, const void* x, const void* y
     dot_signed_q8_0_nt<NT, block_q5_0, decode_q5_0>(n, s, bs, x, y, by);
 }
 template <int NT>
-void dot_q8_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q8_0_tokens_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_q8_0, decode_q8_0>(n, s, bs, x, y, by);
 }
 template <int NT>
 void dot_iq4_nl_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_iq4_nl, decode_iq4_nl>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q8_0)
+PYGGML_NT_DISPATCH(dot_q8_0_tokens)
 PYGGML_NT_DISPATCH(dot_iq4_nl)
 
-// ---- one token, two rows at a time (matvec) for Q4_0 and Q5_0 ----------------------
-//
-// With the unsigned quants u = q + Offset, sum q * y = sum u * y - Offset * sum y: the
-// Offset * y pair sums depend on the activations only and are shared by both rows, and
-// no sign juggling is needed. The int16 pair sums equal the signed kernel's exactly and
-// blocks go to the same accumulators, so results are bit-identical to dot_q4_0_nt<1>.
+// The offset types as unsigned quants u = q + Offset: sum q * y = sum u * y - Offset * sum y,
+// and the Offset * y pair sums depend on the activations only (shared by all rows of a
+// pass). The int16 pair sums equal those of the signed kernels exactly.
 inline __m256i unsigned_q4_0(const block_q4_0& b) { return nibbles_32(b.qs); }
 inline __m256i unsigned_q5_0(const block_q5_0& b) {
     return _mm256_or_si256(nibbles_32(b.qs), _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10)));
 }
 
-template <typename B, __m256i (*DecodeU)(const B&), int Offset>
-void dot_offset_2rows(int n, float* s0, float* s1, const B* x0, const B* x1, const block_q8_0* y) {
-    constexpr int A = kAccumulators<1>;
-    const float* fp16 = fp16_table();
-    __m256 acc0[A], acc1[A];
-    for (int a = 0; a < A; ++a) acc0[a] = acc1[a] = _mm256_setzero_ps();
-    const __m256i offset = _mm256_set1_epi8(Offset);
-    auto step = [&](int ib, int a) __attribute__((always_inline)) {
-        const __m256i yv = loadu(y[ib].qs);
-        const __m256i off = _mm256_maddubs_epi16(offset, yv);
-        const __m256 dy = _mm256_broadcast_ss(fp16 + y[ib].d);
-        const __m256i p0 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x0[ib]), yv), off),
-                                             _mm256_set1_epi16(1));
-        const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x1[ib]), yv), off),
-                                             _mm256_set1_epi16(1));
-        acc0[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x0[ib].d)), dy), _mm256_cvtepi32_ps(p0), acc0[a]);
-        acc1[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x1[ib].d)), dy), _mm256_cvtepi32_ps(p1), acc1[a]);
-    };
-    const int nb = n / 32;
-    int ib = 0;
-    for (; ib + A <= nb; ib += A) {
-#pragma GCC unroll 4
-        for (int a = 0; a < A; ++a) step(ib + a, a);
-    }
-    for (; ib < nb; ++ib) step(ib, 0);
-    *s0 = hsum_8(sum_accumulators<1>(acc0));
-    *s1 = hsum_8(sum_accumulators<1>(acc1));
-}
-
-// nt == 1 with several rows: pairs of rows share the activation work; else as usual.
-// Row i is paired with row i + nr / 2, so each of the two weight streams stays
-// sequential in memory (adjacent pairs would make two strided streams, which the
-// hardware prefetchers follow badly).
-template <typename B, __m256i (*DecodeU)(const B&), int Offset,
-          void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
-void dot_offset_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    if (nt != 1 || nr < 2) return Rows(n, s, bs, x, bx, nr, y, by, nt);
-    const char* xb = static_cast<const char*>(x);
-    const int half = nr / 2;
-    for (int r = 0; r < half; ++r) {
-        dot_offset_2rows<B, DecodeU, Offset>(n, s + r, s + r + half, reinterpret_cast<const B*>(xb + r * bx),
-                                             reinterpret_cast<const B*>(xb + (r + half) * bx),
-                                             static_cast<const block_q8_0*>(y));
-    }
-    if (nr % 2) Rows(n, s + nr - 1, bs, xb + (nr - 1) * bx, bx, 1, y, by, 1);
-}
-
 PYGGML_NT_DISPATCH(dot_q4_0_single)
 PYGGML_NT_DISPATCH(dot_q5_0_single)
 
+// ---- one token, four rows per pass (matvec) for Q4_0, Q5_0 and Q8_0 -------------------
+//
+// A pass shares each activation block (its load, scale and, for the offset types, the
+// Offset * y pair sums) between kMatvecRows weight rows, one float accumulator per row.
+// The weight scales come from the fp16 table: a load, no vector-pipe work, and the
+// multiply and convert pipes are what bounds these loops. Each row's sum is formed by
+// the same operations in the same order whatever pass it is in, so grouping rows never
+// changes a result.
+constexpr int kMatvecRows = 4;
+
+// The int32 pair sums (8 lanes) of one weight block with activation block yv; off is
+// the shared Offset * y term of the offset types.
+inline __m256i block_dot_q4_0(const block_q4_0& b, __m256i yv, __m256i off) {
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unsigned_q4_0(b), yv), off), _mm256_set1_epi16(1));
+}
+inline __m256i block_dot_q5_0(const block_q5_0& b, __m256i yv, __m256i off) {
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unsigned_q5_0(b), yv), off), _mm256_set1_epi16(1));
+}
+inline __m256i block_dot_q8_0(const block_q8_0& b, __m256i yv, __m256i) { return dot_i8_pairs(loadu(b.qs), yv); }
+
+// R rows, bx bytes apart; s[r * ss] = dot(row r, y).
+template <int R, typename B, __m256i (*BlockDot)(const B&, __m256i, __m256i), int Offset>
+void matvec_rows_q8_0(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_0* y) {
+    const B* xr[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        xr[r] = reinterpret_cast<const B*>(x + r * bx);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const float* fp16 = fp16_table();
+    const int nb = n / 32;
+    for (int ib = 0; ib < nb; ++ib) {
+        const __m256i yv = loadu(y[ib].qs);
+        const __m256i off = Offset ? _mm256_maddubs_epi16(_mm256_set1_epi8(Offset), yv) : _mm256_setzero_si256();
+        const __m256 dy = _mm256_broadcast_ss(fp16 + y[ib].d);
+        for (int r = 0; r < R; ++r) {
+            const __m256i p = BlockDot(xr[r][ib], yv, off);
+            const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(fp16 + xr[r][ib].d), dy);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
+}
+
+// nt == 1: a pass takes rows i, i + q, i + 2q, i + 3q (q = nr / 4), so each of the
+// four weight streams stays sequential in memory (the hardware prefetchers follow a few
+// sequential streams well, four interleaved rows badly); the nr % 4 last rows follow
+// in one pass. Else the per-token kernels.
+template <template <int> class Pass, void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
+void matvec_or_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
+    const char* xb = static_cast<const char*>(x);
+    const int q = nr / kMatvecRows;
+    for (int i = 0; i < q; ++i) Pass<kMatvecRows>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
+    const int r = q * kMatvecRows;
+    switch (nr - r) {
+        case 3: Pass<3>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        case 2: Pass<2>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        case 1: Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        default: break;
+    }
+}
+
+template <int R>
+struct matvec_q4_0 {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q8_0<R, block_q4_0, block_dot_q4_0, 8>(n, s, ss, x, bx, static_cast<const block_q8_0*>(y));
+    }
+};
+template <int R>
+struct matvec_q5_0 {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q8_0<R, block_q5_0, block_dot_q5_0, 16>(n, s, ss, x, bx, static_cast<const block_q8_0*>(y));
+    }
+};
+template <int R>
+struct matvec_q8_0 {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q8_0<R, block_q8_0, block_dot_q8_0, 0>(n, s, ss, x, bx, static_cast<const block_q8_0*>(y));
+    }
+};
+
 void dot_q4_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_offset_rows<block_q4_0, unsigned_q4_0, 8, dot_q4_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+    matvec_or_rows<matvec_q4_0, dot_q4_0_single>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q5_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_offset_rows<block_q5_0, unsigned_q5_0, 16, dot_q5_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+    matvec_or_rows<matvec_q5_0, dot_q5_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q8_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    matvec_or_rows<matvec_q8_0, dot_q8_0_tokens>(n, s, bs, x, bx, nr, y, by, nt);
 }
 
 // ---- legacy blocks with a min, Q8_1 activations (unsigned weights) --------------
