@@ -497,14 +497,87 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
 }
 
 template <int NT>
-void dot_q4_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q4_K_tokens_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_q45_K_nt<NT, false>(n, s, bs, x, y, by);
 }
 template <int NT>
 void dot_q5_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_q45_K_nt<NT, true>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q4_K)
+PYGGML_NT_DISPATCH(dot_q4_K_tokens)
+
+// ---- one token, four rows per pass (matvec) for Q4_K ---------------------------------
+//
+// Passes as for Q4_0 (four sequential row streams, see matvec_or_rows); the activation
+// side of a super-block (the 32-element sums of the bsums, the scale) is shared by the
+// pass's rows, the packed scales are unpacked with byte shuffles and the super-block
+// scales come from the fp16 table, which keeps the multiply and convert pipes for the
+// quants.
+
+// 12 packed bytes -> 16 bytes: the 8 six-bit scales, then the 8 six-bit mins (the rule
+// of unpack_scales_mins_k4). Reads 16 bytes from q.
+inline __m128i scales_mins_k4_bytes(const uint8_t* q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    // low parts: q[0..3] & 63, q[8..11] & 15, q[4..7] & 63, q[8..11] >> 4
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i lo = _mm_or_si128(
+        _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)),
+        _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    // high parts of scales and mins 4..7: (q[0..3] >> 6) << 4 and (q[4..7] >> 6) << 4
+    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    return _mm_or_si128(lo, _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)));
+}
+
+// R rows, bx bytes apart; s[r * ss] = dot(row r, y).
+template <int R>
+void matvec_rows_q4_K(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_K* y) {
+    const block_q4_K* xr[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        xr[r] = reinterpret_cast<const block_q4_K*>(x + r * bx);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const float* fp16 = fp16_table();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int i = 0; i < n / QK_K; ++i) {
+        const block_q8_K& yb = y[i];
+        // sums of the 8 sub-blocks of 32 activations, as int32 (|sum| < 2^15)
+        const __m256i ysum = _mm256_madd_epi16(loadu(yb.bsums), _mm256_set1_epi16(1));
+        for (int r = 0; r < R; ++r) {
+            const block_q4_K& b = xr[r][i];
+            const __m128i sm = scales_mins_k4_bytes(b.scales);
+            const __m256i sc = _mm256_broadcastsi128_si256(sm);
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < QK_K / 64; ++j) {
+                const __m256i bits = loadu(b.qs + 32 * j);
+                const __m256i ql = _mm256_and_si256(bits, m4);
+                const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                // scale k zero-extended to int16 in every lane
+                const __m256i sl = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(short(0x8000 | (2 * j))));
+                const __m256i sh = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(short(0x8000 | (2 * j + 1))));
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, loadu(yb.qs + 64 * j)));
+                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, loadu(yb.qs + 64 * j + 32)));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            }
+            // mins as int32 lanes (high int16 halves zero) times the sub-block sums
+            const __m256i pm = _mm256_madd_epi16(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)), ysum);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(fp16[b.d] * yb.d), _mm256_cvtepi32_ps(sumi), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-fp16[b.dmin] * yb.d), _mm256_cvtepi32_ps(pm), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
+}
+
+template <int R>
+struct matvec_q4_K {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q4_K<R>(n, s, ss, x, bx, static_cast<const block_q8_K*>(y));
+    }
+};
+
+void dot_q4_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    matvec_or_rows<matvec_q4_K, dot_q4_K_tokens>(n, s, bs, x, bx, nr, y, by, nt);
+}
 PYGGML_NT_DISPATCH(dot_q5_K)
 
 // Q6_K: sum sc * (q - 32) * q8 = sum sc * q * q8 - 32 * sum_g sc[g] * bsums[g]; the
