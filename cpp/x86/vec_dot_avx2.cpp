@@ -583,8 +583,38 @@ PYGGML_NT_DISPATCH(dot_q5_K)
 // Q6_K: sum sc * (q - 32) * q8 = sum sc * q * q8 - 32 * sum_g sc[g] * bsums[g]; the
 // scales are per 16 elements, exactly the Q8_K bsums groups, so the offset costs one
 // vpmaddwd per super-block.
+
+// The 6-bit values 0..63 of the four 32-element quarters of half h of a super-block.
+inline void q6_K_quarters(const block_q6_K& b, int h, __m256i* q) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i l0 = loadu(b.ql + 64 * h), l1 = loadu(b.ql + 64 * h + 32);
+    const __m256i hb = loadu(b.qh + 32 * h);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+}
+
+// Half h's 8 scales as int16 in both 128-bit lanes.
+inline __m256i q6_K_half_scales(__m128i scales, int h) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(scales, scales) : scales));
+}
+
+// The scales of quarter k from q6_K_half_scales: low lane scale 2k (elements 0..15),
+// high lane scale 2k + 1.
+inline __m256i q6_K_quarter_scales(__m256i sc8, int k) {
+    const __m256i sel = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
+                                         4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2,
+                                         4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                         4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                         4 * k + 3);
+    return _mm256_shuffle_epi8(sc8, sel);
+}
+
 template <int NT>
-void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+void dot_q6_K_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_q6_K* x = static_cast<const block_q6_K*>(vx);
     const block_q8_K* y[NT];
     __m256 acc[NT];
@@ -592,7 +622,6 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         y[t] = row_ptr<block_q8_K>(vy, by, t);
         acc[t] = _mm256_setzero_ps();
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     for (int i = 0; i < n / QK_K; ++i) {
         const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
         const __m256i scales16 = _mm256_cvtepi8_epi16(scales);
@@ -602,27 +631,11 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
             sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
         }
         for (int h = 0; h < 2; ++h) {
-            // this half's 8 scales as int16, in both 128-bit lanes
-            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(scales, scales) : scales));
-            const __m256i l0 = loadu(x[i].ql + 64 * h), l1 = loadu(x[i].ql + 64 * h + 32);
-            const __m256i hb = loadu(x[i].qh + 32 * h);
-            // 6-bit values 0..63 of the four 32-element quarters of this half
+            const __m256i sc8 = q6_K_half_scales(scales, h);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            q6_K_quarters(x[i], h, q);
             for (int k = 0; k < 4; ++k) {
-                // low lane: scale 2k (elements 0..15), high lane: scale 2k + 1
-                const __m256i sel = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
-                                                     4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
-                                                     4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                                     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                                     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
-                const __m256i sc = _mm256_shuffle_epi8(sc8, sel);
+                const __m256i sc = q6_K_quarter_scales(sc8, k);
                 for (int t = 0; t < NT; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(q[k], loadu(y[t][i].qs + 128 * h + 32 * k));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
@@ -636,7 +649,52 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
-PYGGML_NT_DISPATCH(dot_q6_K)
+PYGGML_NT_DISPATCH(dot_q6_K_tokens)
+
+// One token, four rows per pass (see matvec_or_rows): the same sums per row, the
+// super-block scale from the fp16 table. R rows, bx bytes apart; s[r * ss] = dot(row r, y).
+template <int R>
+void matvec_rows_q6_K(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_K* y) {
+    const block_q6_K* xr[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        xr[r] = reinterpret_cast<const block_q6_K*>(x + r * bx);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const float* fp16 = fp16_table();
+    for (int i = 0; i < n / QK_K; ++i) {
+        const block_q8_K& yb = y[i];
+        const __m256i bsums = loadu(yb.bsums);
+        for (int r = 0; r < R; ++r) {
+            const block_q6_K& b = xr[r][i];
+            const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+            const __m256i offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), bsums);
+            __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+            for (int h = 0; h < 2; ++h) {
+                const __m256i sc8 = q6_K_half_scales(scales, h);
+                __m256i q[4];
+                q6_K_quarters(b, h, q);
+                for (int k = 0; k < 4; ++k) {
+                    const __m256i p = _mm256_maddubs_epi16(q[k], loadu(yb.qs + 128 * h + 32 * k));
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(q6_K_quarter_scales(sc8, k), p));
+                }
+            }
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(fp16[b.d] * yb.d), _mm256_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
+}
+
+template <int R>
+struct matvec_q6_K {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q6_K<R>(n, s, ss, x, bx, static_cast<const block_q8_K*>(y));
+    }
+};
+
+void dot_q6_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    matvec_or_rows<matvec_q6_K, dot_q6_K_tokens>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 // Q3_K: the 16 six-bit scales minus 32 as int8, unpacked in four 32-bit words
 // (the same rule as unpack_scales_q3_K).
