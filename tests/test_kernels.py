@@ -154,13 +154,14 @@ def test_simd_close_to_scalar_random_shapes(name):
 
 @pytest.mark.parametrize("name", ALL_TYPES)
 def test_row_grouping_does_not_change_results(name):
-    """A kernel called on several rows (matvec pairs rows) gives each row's own result."""
+    """A kernel called on several rows (matvec passes take rows i, i + q, i + 2q, i + 3q,
+    then the rest) gives each row's own result."""
     rng = np.random.default_rng(4000 + ALL_TYPES.index(name))
     for n_tokens in (1, 3):
-        w, a, n_cols = make_case(rng, name, 7, n_tokens, 5)
+        w, a, n_cols = make_case(rng, name, 14, n_tokens, 5)
         for isa in ["scalar", *SIMD]:
             one = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=1)
-            for rows in (2, 3, 7):
+            for rows in (2, 3, 7, 11, 14):
                 np.testing.assert_array_equal(_core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows),
                                               one, err_msg=f"{name} {isa} rows_per_call={rows}")
 
@@ -208,7 +209,7 @@ def test_simd_integer_dot_bit_exact(name):
     ref = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
     assert np.all(ref == np.round(ref)), "terms are not integers"
     for isa in SIMD:
-        for rows in (1, 2):
+        for rows in (1, 2, 16):
             got = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows)
             np.testing.assert_array_equal(got, ref, err_msg=f"{name} {isa}")
 

@@ -12,6 +12,7 @@
 // header with non-static inline functions, so no AVX2 code leaks into generic code.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -30,8 +31,9 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // All 65536 fp16 values as float32, built once. A lookup costs one load instead of
 // three vector-pipe operations (insert, convert, move). Used for the activation scales,
-// whose few distinct entries stay in L1; weight scales, streamed from memory, would
-// scatter lookups over the table and miss, so they go through F16C.
+// whose few distinct entries stay in L1, and for the weight scales of the matvec
+// passes, whose loops are bound by the vector pipes (their lookups scatter over the
+// table and mostly hit L2, which out-of-order execution hides there).
 const float* fp16_table() {
     static const float* const table = [] {
         static float t[1 << 16];
@@ -247,82 +249,117 @@ void dot_q5_0_single_nt(int n, float* s, size_t bs, const void* x, const void* y
     dot_signed_q8_0_nt<NT, block_q5_0, decode_q5_0>(n, s, bs, x, y, by);
 }
 template <int NT>
-void dot_q8_0_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q8_0_tokens_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_q8_0, decode_q8_0>(n, s, bs, x, y, by);
 }
 template <int NT>
 void dot_iq4_nl_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_iq4_nl, decode_iq4_nl>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q8_0)
+PYGGML_NT_DISPATCH(dot_q8_0_tokens)
 PYGGML_NT_DISPATCH(dot_iq4_nl)
 
-// ---- one token, two rows at a time (matvec) for Q4_0 and Q5_0 ----------------------
-//
-// With the unsigned quants u = q + Offset, sum q * y = sum u * y - Offset * sum y: the
-// Offset * y pair sums depend on the activations only and are shared by both rows, and
-// no sign juggling is needed. The int16 pair sums equal the signed kernel's exactly and
-// blocks go to the same accumulators, so results are bit-identical to dot_q4_0_nt<1>.
+// The offset types as unsigned quants u = q + Offset: sum q * y = sum u * y - Offset * sum y,
+// and the Offset * y pair sums depend on the activations only (shared by all rows of a
+// pass). The int16 pair sums equal those of the signed kernels exactly.
 inline __m256i unsigned_q4_0(const block_q4_0& b) { return nibbles_32(b.qs); }
 inline __m256i unsigned_q5_0(const block_q5_0& b) {
     return _mm256_or_si256(nibbles_32(b.qs), _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10)));
 }
 
-template <typename B, __m256i (*DecodeU)(const B&), int Offset>
-void dot_offset_2rows(int n, float* s0, float* s1, const B* x0, const B* x1, const block_q8_0* y) {
-    constexpr int A = kAccumulators<1>;
-    const float* fp16 = fp16_table();
-    __m256 acc0[A], acc1[A];
-    for (int a = 0; a < A; ++a) acc0[a] = acc1[a] = _mm256_setzero_ps();
-    const __m256i offset = _mm256_set1_epi8(Offset);
-    auto step = [&](int ib, int a) __attribute__((always_inline)) {
-        const __m256i yv = loadu(y[ib].qs);
-        const __m256i off = _mm256_maddubs_epi16(offset, yv);
-        const __m256 dy = _mm256_broadcast_ss(fp16 + y[ib].d);
-        const __m256i p0 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x0[ib]), yv), off),
-                                             _mm256_set1_epi16(1));
-        const __m256i p1 = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(DecodeU(x1[ib]), yv), off),
-                                             _mm256_set1_epi16(1));
-        acc0[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x0[ib].d)), dy), _mm256_cvtepi32_ps(p0), acc0[a]);
-        acc1[a] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(x1[ib].d)), dy), _mm256_cvtepi32_ps(p1), acc1[a]);
-    };
-    const int nb = n / 32;
-    int ib = 0;
-    for (; ib + A <= nb; ib += A) {
-#pragma GCC unroll 4
-        for (int a = 0; a < A; ++a) step(ib + a, a);
-    }
-    for (; ib < nb; ++ib) step(ib, 0);
-    *s0 = hsum_8(sum_accumulators<1>(acc0));
-    *s1 = hsum_8(sum_accumulators<1>(acc1));
-}
-
-// nt == 1 with several rows: pairs of rows share the activation work; else as usual.
-// Row i is paired with row i + nr / 2, so each of the two weight streams stays
-// sequential in memory (adjacent pairs would make two strided streams, which the
-// hardware prefetchers follow badly).
-template <typename B, __m256i (*DecodeU)(const B&), int Offset,
-          void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
-void dot_offset_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    if (nt != 1 || nr < 2) return Rows(n, s, bs, x, bx, nr, y, by, nt);
-    const char* xb = static_cast<const char*>(x);
-    const int half = nr / 2;
-    for (int r = 0; r < half; ++r) {
-        dot_offset_2rows<B, DecodeU, Offset>(n, s + r, s + r + half, reinterpret_cast<const B*>(xb + r * bx),
-                                             reinterpret_cast<const B*>(xb + (r + half) * bx),
-                                             static_cast<const block_q8_0*>(y));
-    }
-    if (nr % 2) Rows(n, s + nr - 1, bs, xb + (nr - 1) * bx, bx, 1, y, by, 1);
-}
-
 PYGGML_NT_DISPATCH(dot_q4_0_single)
 PYGGML_NT_DISPATCH(dot_q5_0_single)
 
+// ---- one token, four rows per pass (matvec) for Q4_0, Q5_0 and Q8_0 -------------------
+//
+// A pass shares each activation block (its load, scale and, for the offset types, the
+// Offset * y pair sums) between kMatvecRows weight rows, one float accumulator per row.
+// The weight scales come from the fp16 table: a load, no vector-pipe work, and the
+// multiply and convert pipes are what bounds these loops. Each row's sum is formed by
+// the same operations in the same order whatever pass it is in, so grouping rows never
+// changes a result.
+constexpr int kMatvecRows = 4;
+
+// The int32 pair sums (8 lanes) of one weight block with activation block yv; off is
+// the shared Offset * y term of the offset types.
+inline __m256i block_dot_q4_0(const block_q4_0& b, __m256i yv, __m256i off) {
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unsigned_q4_0(b), yv), off), _mm256_set1_epi16(1));
+}
+inline __m256i block_dot_q5_0(const block_q5_0& b, __m256i yv, __m256i off) {
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unsigned_q5_0(b), yv), off), _mm256_set1_epi16(1));
+}
+inline __m256i block_dot_q8_0(const block_q8_0& b, __m256i yv, __m256i) { return dot_i8_pairs(loadu(b.qs), yv); }
+
+// R rows, bx bytes apart; s[r * ss] = dot(row r, y).
+template <int R, typename B, __m256i (*BlockDot)(const B&, __m256i, __m256i), int Offset>
+void matvec_rows_q8_0(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_0* y) {
+    const B* xr[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        xr[r] = reinterpret_cast<const B*>(x + r * bx);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const float* fp16 = fp16_table();
+    const int nb = n / 32;
+    for (int ib = 0; ib < nb; ++ib) {
+        const __m256i yv = loadu(y[ib].qs);
+        const __m256i off = Offset ? _mm256_maddubs_epi16(_mm256_set1_epi8(Offset), yv) : _mm256_setzero_si256();
+        const __m256 dy = _mm256_broadcast_ss(fp16 + y[ib].d);
+        for (int r = 0; r < R; ++r) {
+            const __m256i p = BlockDot(xr[r][ib], yv, off);
+            const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(fp16 + xr[r][ib].d), dy);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
+}
+
+// nt == 1: a pass takes rows i, i + q, i + 2q, i + 3q (q = nr / 4), so each of the
+// four weight streams stays sequential in memory (the hardware prefetchers follow a few
+// sequential streams well, four interleaved rows badly); the nr % 4 last rows follow
+// in one pass. Else the per-token kernels.
+template <template <int> class Pass, void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
+void matvec_or_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
+    const char* xb = static_cast<const char*>(x);
+    const int q = nr / kMatvecRows;
+    for (int i = 0; i < q; ++i) Pass<kMatvecRows>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
+    const int r = q * kMatvecRows;
+    switch (nr - r) {
+        case 3: Pass<3>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        case 2: Pass<2>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        case 1: Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        default: break;
+    }
+}
+
+template <int R>
+struct matvec_q4_0 {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q8_0<R, block_q4_0, block_dot_q4_0, 8>(n, s, ss, x, bx, static_cast<const block_q8_0*>(y));
+    }
+};
+template <int R>
+struct matvec_q5_0 {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q8_0<R, block_q5_0, block_dot_q5_0, 16>(n, s, ss, x, bx, static_cast<const block_q8_0*>(y));
+    }
+};
+template <int R>
+struct matvec_q8_0 {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q8_0<R, block_q8_0, block_dot_q8_0, 0>(n, s, ss, x, bx, static_cast<const block_q8_0*>(y));
+    }
+};
+
 void dot_q4_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_offset_rows<block_q4_0, unsigned_q4_0, 8, dot_q4_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+    matvec_or_rows<matvec_q4_0, dot_q4_0_single>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q5_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_offset_rows<block_q5_0, unsigned_q5_0, 16, dot_q5_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+    matvec_or_rows<matvec_q5_0, dot_q5_0_single>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q8_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    matvec_or_rows<matvec_q8_0, dot_q8_0_tokens>(n, s, bs, x, bx, nr, y, by, nt);
 }
 
 // ---- legacy blocks with a min, Q8_1 activations (unsigned weights) --------------
@@ -460,21 +497,124 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
 }
 
 template <int NT>
-void dot_q4_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_q4_K_tokens_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_q45_K_nt<NT, false>(n, s, bs, x, y, by);
 }
 template <int NT>
 void dot_q5_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_q45_K_nt<NT, true>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q4_K)
+PYGGML_NT_DISPATCH(dot_q4_K_tokens)
+
+// ---- one token, four rows per pass (matvec) for Q4_K ---------------------------------
+//
+// Passes as for Q4_0 (four sequential row streams, see matvec_or_rows); the activation
+// side of a super-block (the 32-element sums of the bsums, the scale) is shared by the
+// pass's rows, the packed scales are unpacked with byte shuffles and the super-block
+// scales come from the fp16 table, which keeps the multiply and convert pipes for the
+// quants.
+
+// 12 packed bytes -> 16 bytes: the 8 six-bit scales, then the 8 six-bit mins (the rule
+// of unpack_scales_mins_k4). Reads 16 bytes from q.
+inline __m128i scales_mins_k4_bytes(const uint8_t* q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    // low parts: q[0..3] & 63, q[8..11] & 15, q[4..7] & 63, q[8..11] >> 4
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i lo = _mm_or_si128(
+        _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)),
+        _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    // high parts of scales and mins 4..7: (q[0..3] >> 6) << 4 and (q[4..7] >> 6) << 4
+    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    return _mm_or_si128(lo, _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)));
+}
+
+// R rows, bx bytes apart; s[r * ss] = dot(row r, y).
+template <int R>
+void matvec_rows_q4_K(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_K* y) {
+    const block_q4_K* xr[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        xr[r] = reinterpret_cast<const block_q4_K*>(x + r * bx);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const float* fp16 = fp16_table();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int i = 0; i < n / QK_K; ++i) {
+        const block_q8_K& yb = y[i];
+        // sums of the 8 sub-blocks of 32 activations, as int32 (|sum| < 2^15)
+        const __m256i ysum = _mm256_madd_epi16(loadu(yb.bsums), _mm256_set1_epi16(1));
+        for (int r = 0; r < R; ++r) {
+            const block_q4_K& b = xr[r][i];
+            const __m128i sm = scales_mins_k4_bytes(b.scales);
+            const __m256i sc = _mm256_broadcastsi128_si256(sm);
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < QK_K / 64; ++j) {
+                const __m256i bits = loadu(b.qs + 32 * j);
+                const __m256i ql = _mm256_and_si256(bits, m4);
+                const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                // scale k zero-extended to int16 in every lane
+                const __m256i sl = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(short(0x8000 | (2 * j))));
+                const __m256i sh = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(short(0x8000 | (2 * j + 1))));
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, loadu(yb.qs + 64 * j)));
+                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, loadu(yb.qs + 64 * j + 32)));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            }
+            // mins as int32 lanes (high int16 halves zero) times the sub-block sums
+            const __m256i pm = _mm256_madd_epi16(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)), ysum);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(fp16[b.d] * yb.d), _mm256_cvtepi32_ps(sumi), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-fp16[b.dmin] * yb.d), _mm256_cvtepi32_ps(pm), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
+}
+
+template <int R>
+struct matvec_q4_K {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q4_K<R>(n, s, ss, x, bx, static_cast<const block_q8_K*>(y));
+    }
+};
+
+void dot_q4_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    matvec_or_rows<matvec_q4_K, dot_q4_K_tokens>(n, s, bs, x, bx, nr, y, by, nt);
+}
 PYGGML_NT_DISPATCH(dot_q5_K)
 
 // Q6_K: sum sc * (q - 32) * q8 = sum sc * q * q8 - 32 * sum_g sc[g] * bsums[g]; the
 // scales are per 16 elements, exactly the Q8_K bsums groups, so the offset costs one
 // vpmaddwd per super-block.
+
+// The 6-bit values 0..63 of the four 32-element quarters of half h of a super-block.
+inline void q6_K_quarters(const block_q6_K& b, int h, __m256i* q) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i l0 = loadu(b.ql + 64 * h), l1 = loadu(b.ql + 64 * h + 32);
+    const __m256i hb = loadu(b.qh + 32 * h);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+}
+
+// Half h's 8 scales as int16 in both 128-bit lanes.
+inline __m256i q6_K_half_scales(__m128i scales, int h) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(scales, scales) : scales));
+}
+
+// The scales of quarter k from q6_K_half_scales: low lane scale 2k (elements 0..15),
+// high lane scale 2k + 1.
+inline __m256i q6_K_quarter_scales(__m256i sc8, int k) {
+    const __m256i sel = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
+                                         4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2,
+                                         4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                         4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                         4 * k + 3);
+    return _mm256_shuffle_epi8(sc8, sel);
+}
+
 template <int NT>
-void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+void dot_q6_K_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_q6_K* x = static_cast<const block_q6_K*>(vx);
     const block_q8_K* y[NT];
     __m256 acc[NT];
@@ -482,7 +622,6 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
         y[t] = row_ptr<block_q8_K>(vy, by, t);
         acc[t] = _mm256_setzero_ps();
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     for (int i = 0; i < n / QK_K; ++i) {
         const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
         const __m256i scales16 = _mm256_cvtepi8_epi16(scales);
@@ -492,27 +631,11 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
             sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
         }
         for (int h = 0; h < 2; ++h) {
-            // this half's 8 scales as int16, in both 128-bit lanes
-            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(scales, scales) : scales));
-            const __m256i l0 = loadu(x[i].ql + 64 * h), l1 = loadu(x[i].ql + 64 * h + 32);
-            const __m256i hb = loadu(x[i].qh + 32 * h);
-            // 6-bit values 0..63 of the four 32-element quarters of this half
+            const __m256i sc8 = q6_K_half_scales(scales, h);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            q6_K_quarters(x[i], h, q);
             for (int k = 0; k < 4; ++k) {
-                // low lane: scale 2k (elements 0..15), high lane: scale 2k + 1
-                const __m256i sel = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
-                                                     4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
-                                                     4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                                     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                                     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
-                const __m256i sc = _mm256_shuffle_epi8(sc8, sel);
+                const __m256i sc = q6_K_quarter_scales(sc8, k);
                 for (int t = 0; t < NT; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(q[k], loadu(y[t][i].qs + 128 * h + 32 * k));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
@@ -526,7 +649,52 @@ void dot_q6_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
-PYGGML_NT_DISPATCH(dot_q6_K)
+PYGGML_NT_DISPATCH(dot_q6_K_tokens)
+
+// One token, four rows per pass (see matvec_or_rows): the same sums per row, the
+// super-block scale from the fp16 table. R rows, bx bytes apart; s[r * ss] = dot(row r, y).
+template <int R>
+void matvec_rows_q6_K(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_K* y) {
+    const block_q6_K* xr[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        xr[r] = reinterpret_cast<const block_q6_K*>(x + r * bx);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const float* fp16 = fp16_table();
+    for (int i = 0; i < n / QK_K; ++i) {
+        const block_q8_K& yb = y[i];
+        const __m256i bsums = loadu(yb.bsums);
+        for (int r = 0; r < R; ++r) {
+            const block_q6_K& b = xr[r][i];
+            const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+            const __m256i offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), bsums);
+            __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+            for (int h = 0; h < 2; ++h) {
+                const __m256i sc8 = q6_K_half_scales(scales, h);
+                __m256i q[4];
+                q6_K_quarters(b, h, q);
+                for (int k = 0; k < 4; ++k) {
+                    const __m256i p = _mm256_maddubs_epi16(q[k], loadu(yb.qs + 128 * h + 32 * k));
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(q6_K_quarter_scales(sc8, k), p));
+                }
+            }
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(fp16[b.d] * yb.d), _mm256_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
+}
+
+template <int R>
+struct matvec_q6_K {
+    static void run(int n, float* s, size_t ss, const char* x, size_t bx, const void* y) {
+        matvec_rows_q6_K<R>(n, s, ss, x, bx, static_cast<const block_q8_K*>(y));
+    }
+};
+
+void dot_q6_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    matvec_or_rows<matvec_q6_K, dot_q6_K_tokens>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 // Q3_K: the 16 six-bit scales minus 32 as int8, unpacked in four 32-bit words
 // (the same rule as unpack_scales_q3_K).
