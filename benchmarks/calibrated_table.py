@@ -92,7 +92,8 @@ def run_model(name: str, args, results: Q.Results, use_llama: bool) -> None:
     log(f"{name}: quantizing {len(jobs)} files ({args.calib_chunks} x {args.ctx} calibration tokens)")
     t0 = time.perf_counter()
     reports = quantize_many(str(base_path), jobs, n_seq=args.calib_chunks, seq_len=args.ctx, n_threads=args.threads,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress,
+                            memory=int(args.hessian_memory * 2**30) if args.hessian_memory else None)
     log(f"{name}: quantized in {(time.perf_counter() - t0) / 60:.1f} min")
     for job, rep in zip(jobs, reports):
         t1 = time.perf_counter()
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--chunks", type=int, default=0, help="evaluation chunks per model (default: per-model)")
     ap.add_argument("--calib-chunks", type=int, default=16, help="calibration sequences (default 16)")
+    ap.add_argument("--hessian-memory", type=float, default=0, help="GiB for GPTQ's Hessians at once "
+                    "(default: half of the available memory)")
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--top-k", type=int, default=K.DEFAULT_TOP_K)
     ap.add_argument("--threads", type=int, default=0)

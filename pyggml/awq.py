@@ -5,7 +5,8 @@ AWQ multiplies input channel c of the weights by s_c and divides the operation t
 by s_c, which leaves the network unchanged before quantization; channels with large activations
 get larger weights and so smaller relative rounding error. s = mean|x|^alpha, normalized so that
 max(s) * min(s) = 1, with alpha searched on a grid of 20 values in [0, 1) to minimize the
-summed output error sum_W ||Q(W diag(s)) (x / s) - W x||^2 over a sample of calibration rows,
+summed output error sum_W ||Q(W diag(s)) (x / s) - W x||^2 over a sample of calibration rows
+(and, for wide weights, a fixed random subset of 1024 output rows),
 where Q is round-to-nearest into each weight's target GGUF type. alpha = 0 (s = 1) is plain
 round-to-nearest, so the search never does worse than it on that sample.
 
@@ -46,8 +47,15 @@ def _scales(mean_abs: np.ndarray, alpha: float) -> np.ndarray:
     return s.astype(np.float32)
 
 
-def search_scales(x: np.ndarray, mean_abs: np.ndarray, weights: list, importance=None, n_threads: int = 0):
-    """(best scales, best alpha, {alpha: loss}) for the weights [(W (rows, cols), qtype)] fed by x (n, cols)."""
+def search_scales(x: np.ndarray, mean_abs: np.ndarray, weights: list, importance=None, n_threads: int = 0,
+                  max_rows: int = 1024, seed: int = 0):
+    """(best scales, best alpha, {alpha: loss}) for the weights [(W (rows, cols), qtype)] fed by x (n, cols).
+
+    Output rows quantize independently, so the loss is estimated on at most max_rows rows of each
+    weight (a fixed random subset), which keeps the search cheap for wide layers."""
+    rng = np.random.default_rng(seed)
+    weights = [(w if len(w) <= max_rows else w[np.sort(rng.choice(len(w), max_rows, replace=False))], t)
+               for w, t in weights]
     ref = [x @ w.T for w, _ in weights]
     losses = {}
     best = (np.inf, 0.0, np.ones(x.shape[1], dtype=np.float32))

@@ -34,6 +34,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     c.add_argument("--act-order", action="store_true", help="GPTQ: quantize columns in decreasing Hessian order")
     c.add_argument("--damp", type=float, default=0.01, help="GPTQ: damping as a fraction of the mean Hessian "
                    "diagonal (default 0.01)")
+    c.add_argument("--hessian-memory", type=float, metavar="GIB", help="GPTQ: memory for the Hessians gathered in "
+                   "one calibration pass (default: half of the available memory); less memory, more passes")
     c.add_argument("--awq-clip", action="store_true", help="AWQ: also search a clipping range per weight block")
     c.add_argument("--awq-rows", type=int, default=512, help="AWQ: calibration rows sampled per layer input (default 512)")
     p.add_argument("-t", "--threads", type=int, default=0, help="worker threads (default: all cores)")
@@ -67,7 +69,8 @@ def run(args) -> int:
                 args.input, args.output, args.type or "Q4_K_M", args.method, text=args.calib, n_seq=args.chunks,
                 seq_len=args.ctx_size, policy=args.policy, pure=args.pure, n_threads=args.threads,
                 progress=not args.no_progress, imatrix_out=args.imatrix_out, damp=args.damp,
-                act_order=args.act_order, awq_rows=args.awq_rows, awq_clip=args.awq_clip)
+                act_order=args.act_order, awq_rows=args.awq_rows, awq_clip=args.awq_clip,
+                memory=int(args.hessian_memory * 2**30) if args.hessian_memory else None)
             table = rep.table
             stages = ", ".join(f"{k} {v:.1f} s" for k, v in rep.seconds.items())
             print(f"{args.method}: {rep.n_tokens} calibration tokens; {stages}", file=sys.stderr)

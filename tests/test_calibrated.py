@@ -273,3 +273,14 @@ def test_cli_quantize_with_method(tmp_path, llama_k, calib_text, capsys):
                  str(tmp_path / "missing.txt")]) != 0
     assert "missing.txt" in capsys.readouterr().err
     assert not (tmp_path / "y.gguf").exists()
+
+
+def test_gptq_in_several_passes_equals_one_pass(tmp_path, llama_k, calib_text):
+    """A small Hessian memory budget calibrates layer by layer; the result must not change."""
+    m = Model.load(llama_k, n_ctx=32)
+    assert len(C.layer_chunks(m, 1)) == m.hparams["n_layer"]
+    assert len(C.layer_chunks(m, 1 << 40)) == 1
+    opts = dict(text=calib_text, n_seq=2, seq_len=32, progress=False)
+    quantize_calibrated(llama_k, tmp_path / "one.gguf", "Q3_K_M", "gptq", **opts)
+    quantize_calibrated(llama_k, tmp_path / "many.gguf", "Q3_K_M", "gptq", memory=1, **opts)
+    assert (tmp_path / "one.gguf").read_bytes() == (tmp_path / "many.gguf").read_bytes()
