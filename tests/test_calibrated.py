@@ -284,3 +284,18 @@ def test_gptq_in_several_passes_equals_one_pass(tmp_path, llama_k, calib_text):
     quantize_calibrated(llama_k, tmp_path / "one.gguf", "Q3_K_M", "gptq", **opts)
     quantize_calibrated(llama_k, tmp_path / "many.gguf", "Q3_K_M", "gptq", memory=1, **opts)
     assert (tmp_path / "one.gguf").read_bytes() == (tmp_path / "many.gguf").read_bytes()
+
+
+@pytest.mark.llama_cpp
+@pytest.mark.parametrize("method", ["gptq", "awq"])
+def test_llama_cpp_runs_calibrated_files(tmp_path, llama_k, calib_text, method):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    out = tmp_path / f"{method}.gguf"
+    quantize_calibrated(llama_k, out, "Q4_K_M", method, text=calib_text, n_seq=2, seq_len=32, progress=False)
+    llm = llama_cpp.Llama(str(out), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
+    tokens = llm.tokenize(b"Hello world, the quick fox 123", add_bos=True)
+    llm.eval(tokens)
+    got = np.array(llm.scores[: len(tokens)])
+    want = Model.load(out, n_ctx=64).eval(tokens, all_logits=True)
+    assert np.abs(got - want).max() < 2e-2 * np.abs(want).max()
+    assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9
