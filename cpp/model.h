@@ -1,6 +1,7 @@
 // model.h: a llama-family decoder (llama, mistral, qwen2, gemma3) over mapped weights.
 //
-// The weights stay where the caller mapped them (the GGUF file); the model owns only
+// The weights stay where the caller mapped them (the GGUF file), except the matrices
+// this CPU's kernels want rearranged (repack.h), whose copies the model owns besides
 // its KV cache and scratch buffers. forward() runs a batch of tokens at positions
 // n_past.. through every layer and returns logits for the requested rows.
 #pragma once
