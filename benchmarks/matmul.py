@@ -9,6 +9,8 @@ than the last-level cache, on the same thread pool), and, when llama-cpp-python 
 the Qwen2.5-Coder 1.5B Q4_K_M model are present, llama.cpp's prompt processing and
 generation speed on that model expressed in the same units.
 
+Q4_K is timed both in the file layout and repacked in 8-row groups (row "Q4_K/x8",
+the layout models use on AVX2 CPUs; --no-repack leaves it out).
 Weights are random blocks with finite scales (speed does not depend on the values).
 Timings take the best of several runs; the machine may be shared, so expect noise.
 
@@ -69,23 +71,35 @@ def read_bandwidth(pool, nbytes=1 << 30):
     return nbytes / t / 1e9
 
 
-def bench_type(name, shapes, threads, n_tokens, big_matmul):
+def layouts_of(name, repack):
+    """The weight layouts to time for a type: the file's, and for Q4_K on a CPU whose
+    models repack it (see _core.repack_q4_K) the 8-row groups too ("Q4_K/x8")."""
+    if name == "Q4_K" and repack and _core.repack_preferred():
+        return [(name, 0), (name + "/x8", 1)]
+    return [(name, 0)]
+
+
+def bench_type(name, shapes, threads, n_tokens, big_matmul, repack=True):
     rng = np.random.default_rng(0)
     rows = []
     for n_rows, n_cols in shapes:
-        w = random_weights(rng, name, n_rows, n_cols)
+        plain = random_weights(rng, name, n_rows, n_cols)
         x1 = rng.standard_normal((1, n_cols)).astype(np.float32)
         xn = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-        row = {"type": name, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
-        for nt in threads:
-            pool = _core.ThreadPool(nt)
-            t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1), nt)
-            row[f"mv_GBs_{nt}t"] = w.nbytes / t / 1e9
-            if n_rows * n_cols <= 20_000_000 or big_matmul:
-                t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn), nt, min_runs=1, min_seconds=0.0)
-                row[f"mm_GFLOPs_{nt}t"] = 2.0 * n_rows * n_cols * n_tokens / t / 1e9
-        rows.append(row)
-        del w
+        for label, layout in layouts_of(name, repack):
+            w = _core.repack_q4_K(plain, n_cols) if layout else plain
+            row = {"type": label, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
+            for nt in threads:
+                pool = _core.ThreadPool(nt)
+                t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1, layout=layout), nt)
+                row[f"mv_GBs_{nt}t"] = w.nbytes / t / 1e9
+                if n_rows * n_cols <= 20_000_000 or big_matmul:
+                    t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn, layout=layout), nt,
+                                  min_runs=1, min_seconds=0.0)
+                    row[f"mm_GFLOPs_{nt}t"] = 2.0 * n_rows * n_cols * n_tokens / t / 1e9
+            rows.append(row)
+            del w
+        del plain
     return rows
 
 
@@ -107,7 +121,7 @@ def qwen_matmuls():
     return groups, output, weight_bytes
 
 
-def pyggml_model_prompt(threads, n_tokens):
+def pyggml_model_prompt(threads, n_tokens, repack=True):
     """Time pyggml's matmuls of a whole n_tokens prompt of the Qwen model (each distinct
     weight shape once, times its count, plus the output row for the last token) with the
     real weights; None when the model is missing."""
@@ -121,8 +135,11 @@ def pyggml_model_prompt(threads, n_tokens):
         total, flops = 0.0, 0.0
         for (tname, n_rows, n_cols), (count, t) in groups.items():
             w = np.ascontiguousarray(t.data)
+            layout = layouts_of(tname, repack)[-1][1]  # as the model lays it out
+            if layout:
+                w = _core.repack_q4_K(w, n_cols)
             x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-            total += count * best_time(lambda: _core.matmul(pool, int(QT[tname]), w, n_cols, x), nt,
+            total += count * best_time(lambda: _core.matmul(pool, int(QT[tname]), w, n_cols, x, layout=layout), nt,
                                        min_runs=2, min_seconds=0.0)
             flops += count * 2.0 * n_rows * n_cols * n_tokens
         ow = np.asarray(output.data)
@@ -169,6 +186,8 @@ def main(argv=None):
     ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES))
     ap.add_argument("--big-matmul", action="store_true", help="also time 512-token matmul on 151936x1536")
     ap.add_argument("--no-llama", action="store_true")
+    ap.add_argument("--no-repack", action="store_true",
+                    help="time Q4_K in the file layout only (default: also repacked in 8-row groups)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: CPU time / threads, for a machine shared with other work")
     args = ap.parse_args(argv)
@@ -184,7 +203,7 @@ def main(argv=None):
            [f"mv_%bw_{nt}t" for nt in threads] + [f"mm_GFLOPs_{nt}t" for nt in threads]
     print("  ".join(f"{c:>13}" for c in cols))
     for name in args.types.split(","):
-        for row in bench_type(name, shapes, threads, args.tokens, args.big_matmul):
+        for row in bench_type(name, shapes, threads, args.tokens, args.big_matmul, not args.no_repack):
             for nt in threads:
                 row[f"mv_%bw_{nt}t"] = 100.0 * row[f"mv_GBs_{nt}t"] / bw[nt]
             cells = []
@@ -194,7 +213,7 @@ def main(argv=None):
             print("  ".join(cells), flush=True)
 
     if not args.no_llama:
-        mine = pyggml_model_prompt(threads, args.tokens)
+        mine = pyggml_model_prompt(threads, args.tokens, not args.no_repack)
         if mine is None:
             print("Qwen2.5-Coder-1.5B model not found: no model-level comparison")
         else:

@@ -2,6 +2,7 @@
 // (per instruction set, so tests can compare SIMD with scalar) and a memory read.
 #include <pybind11/numpy.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "cpu_features.h"
 #include "matmul.h"
 #include "memory_read.h"
+#include "repack.h"
 #include "type_traits.h"
 #include "vec_dot.h"
 
@@ -49,7 +51,7 @@ void check_n_cols(const type_traits& t, int64_t n_cols) {
 
 // weight: (n_rows, row_bytes) uint8 of `type`; x: (n_tokens, n_cols) float32.
 py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_t, py::array::c_style> weight,
-                             int64_t n_cols, py::array_t<float, py::array::c_style> x) {
+                             int64_t n_cols, py::array_t<float, py::array::c_style> x, int32_t layout) {
     const type_traits& t = traits_or_throw(type);
     check_n_cols(t, n_cols);
     const vec_dot_traits& k = kernels_or_throw(type, best_cpu_isa());
@@ -59,6 +61,11 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
     }
     if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
     weight_view w{type, weight.data(), weight.shape(0), n_cols, size_t(weight.shape(1))};
+    if (layout != weight_layout_plain) {
+        if (layout != weight_layout_q4_Kx8 || type != GGML_TYPE_Q4_K) throw py::value_error("layout 1 is for Q4_K only");
+        if (!repacked_kernel(layout, best_cpu_isa())) throw py::value_error("no kernel for layout 1 on this machine");
+        w.layout = layout;
+    }
     const int64_t n_tokens = x.shape(0);
     py::array_t<float> y({n_tokens, w.n_rows});
     float* yp = y.mutable_data();
@@ -124,6 +131,48 @@ py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
     return y;
 }
 
+// weight: (n_rows, row_bytes) uint8 Q4_K -> the same shape, rows regrouped by 8 (repack.h).
+py::array_t<uint8_t> repack_q4_K_py(py::array_t<uint8_t, py::array::c_style> weight, int64_t n_cols) {
+    const type_traits& t = traits_or_throw(GGML_TYPE_Q4_K);
+    check_n_cols(t, n_cols);
+    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols)) {
+        throw py::value_error("weight must be (n_rows, row_bytes) uint8 of Q4_K");
+    }
+    const int64_t n_rows = weight.shape(0);
+    py::array_t<uint8_t> out({n_rows, int64_t(weight.shape(1))});
+    repack_q4_K_x8(weight.data(), n_rows, n_cols, out.mutable_data(), 0, n_rows);
+    return out;
+}
+
+// The repacked-layout kernel of one instruction set on every row group and token:
+// packed (n_rows, row_bytes) with n_rows a multiple of 8, act (n_tokens, Q8_K row bytes),
+// tokens up to 4 at a time; returns (n_tokens, n_rows) float32.
+py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, py::array_t<uint8_t, py::array::c_style> packed,
+                                       py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
+    const vec_dot_fn dot = repacked_kernel(weight_layout_q4_Kx8, parse_isa(isa_name));
+    if (!dot) throw py::value_error("no " + isa_name + " kernel for repacked Q4_K on this machine");
+    const type_traits& t = traits_or_throw(GGML_TYPE_Q4_K);
+    check_n_cols(t, n_cols);
+    const size_t row_bytes = row_size(t, n_cols);
+    const size_t act_row = row_size(traits_or_throw(GGML_TYPE_Q8_K), n_cols);
+    if (packed.ndim() != 2 || size_t(packed.shape(1)) != row_bytes || packed.shape(0) % REPACK_ROWS) {
+        throw py::value_error("packed must be (8k, row_bytes) uint8 of repacked Q4_K");
+    }
+    if (act.ndim() != 2 || size_t(act.shape(1)) != act_row) throw py::value_error("act must be (n_tokens, Q8_K row bytes)");
+    const int64_t n_rows = packed.shape(0), n_tokens = act.shape(0);
+    py::array_t<float> y({n_tokens, n_rows});
+    float* yp = y.mutable_data();
+    {
+        py::gil_scoped_release release;
+        for (int64_t tok = 0; tok < n_tokens; tok += VEC_DOT_MAX_NT) {
+            const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, n_tokens - tok));
+            dot(int(n_cols), yp + tok * n_rows, size_t(n_rows), packed.data(), REPACK_ROWS * row_bytes, int(n_rows),
+                act.data() + tok * act_row, act_row, nt);
+        }
+    }
+    return y;
+}
+
 py::dict cpu_features_py() {
     const cpu_features& f = get_cpu_features();
     py::dict d;
@@ -152,7 +201,18 @@ void pyggml::bind_matmul(py::module_& m) {
         .def_property_readonly("n_threads", &thread_pool::size)
         .def_static("default_threads", &thread_pool::default_threads);
     m.def("matmul", &matmul_py, py::arg("pool"), py::arg("type"), py::arg("weight"), py::arg("n_cols"),
-          py::arg("x"), "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows)");
+          py::arg("x"), py::arg("layout") = 0,
+          "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout 1: W was "
+          "rearranged by repack_q4_K");
+    m.def("repack_q4_K", &repack_q4_K_py, py::arg("weight"), py::arg("n_cols"),
+          "Q4_K rows (n_rows, row_bytes) regrouped 8 at a time for the repacked kernels (same shape)");
+    m.def("repack_preferred", [] {
+              return preferred_layout(weight_view{GGML_TYPE_Q4_K, nullptr, REPACK_ROWS, 256, 144}) ==
+                     weight_layout_q4_Kx8;
+          },
+          "whether this CPU has a kernel for repacked Q4_K (models repack Q4_K weights then)");
+    m.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("packed"), py::arg("act"),
+          py::arg("n_cols"), "repacked Q4_K kernel of one instruction set: returns (n_tokens, n_rows) float32");
     m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
           "the instruction set the dot kernels dispatch to: 'avx2', 'neon' or 'scalar'");
     m.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");

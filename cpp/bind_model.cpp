@@ -176,7 +176,8 @@ struct model_handle {
 };
 
 std::unique_ptr<model_handle> make_model(py::dict hparams, py::dict tensors, int64_t n_ctx, int64_t n_batch,
-                                         int n_threads, int32_t kv_type, bool precise, py::object owner) {
+                                         int n_threads, int32_t kv_type, bool precise, py::object owner,
+                                         bool repack) {
     if (n_ctx <= 0 || n_ctx > (int64_t(1) << 24)) throw py::value_error("n_ctx must be in [1, 2^24]");
     if (n_batch <= 0) throw py::value_error("n_batch must be positive");
     if (n_threads < 0 || n_threads > 1024) throw py::value_error("n_threads must be in [0, 1024]");
@@ -189,7 +190,7 @@ std::unique_ptr<model_handle> make_model(py::dict hparams, py::dict tensors, int
     {
         py::gil_scoped_release release;
         h->model = std::make_unique<llama_model>(std::move(hp), std::move(w), n_ctx, n_batch, n_threads, kv_type,
-                                                 precise);
+                                                 precise, repack);
     }
     return h;
 }
@@ -278,7 +279,8 @@ py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style |
 void pyggml::bind_model(py::module_& m) {
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),
-             py::arg("n_threads"), py::arg("kv_type"), py::arg("precise") = false, py::arg("owner") = py::none())
+             py::arg("n_threads"), py::arg("kv_type"), py::arg("precise") = false, py::arg("owner") = py::none(),
+             py::arg("repack") = true)
         .def("eval", &eval, py::arg("tokens"), py::arg("all_logits") = false,
              "Run tokens at positions n_past..; returns (n, n_vocab) or (1, n_vocab) float32 logits")
         .def("embed", &embed, py::arg("tokens"),
@@ -304,5 +306,7 @@ void pyggml::bind_model(py::module_& m) {
         .def_property_readonly("n_batch", [](model_handle& h) { return h.model->n_batch(); })
         .def_property_readonly("n_threads", [](model_handle& h) { return h.model->n_threads(); })
         .def_property_readonly("kv_bytes", [](model_handle& h) { return h.model->cache().bytes(); })
-        .def_property_readonly("precise", [](model_handle& h) { return h.model->precise(); });
+        .def_property_readonly("precise", [](model_handle& h) { return h.model->precise(); })
+        .def_property_readonly("repacked_bytes", [](model_handle& h) { return h.model->repacked_bytes(); },
+                               "bytes of weights held rearranged for this CPU's kernels (a copy of the file's)");
 }

@@ -133,6 +133,27 @@ struct block_iq4_xs {
 };
 static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
 
+// In-memory only (never in a file): one 256-column super-block of 8 Q4_K rows, built
+// at load time by repack_q4_K_x8 (repack.h) so that one pass decodes the scales of 8
+// rows at once and each activation load serves 8 rows. Same bytes as 8 block_q4_K.
+// Scales: for row r and sub-block j (0..7) with h = j / 4, slot = 16 * (r / 4) +
+// 4 * (j % 4) + r % 4, i.e. two 32-byte vectors S_h (h = 0, 1) of six-bit values whose
+// 128-bit lanes hold rows 0..3 and 4..7:
+//   scales_lo[slot] = low 4 bits of scale(r, j % 4) | low 4 bits of scale(r, 4 + j % 4) << 4
+//   mins_lo[slot]   = the same for the mins
+//   hi[slot]        = top 2 bits of scale(r, j%4), scale(r, 4+j%4), min(r, j%4), min(r, 4+j%4)
+//                     in bits 0-1, 2-3, 4-5, 6-7.
+// Quants: qs[32 * q + 4 * r + b] = row r's qs[4 * q + b] (q < 32, b < 4).
+struct block_q4_Kx8 {
+    ggml_half d[8];             // super-block scales of rows 0..7
+    ggml_half dmin[8];          // super-block mins scales of rows 0..7
+    uint8_t scales_lo[32];
+    uint8_t mins_lo[32];
+    uint8_t hi[32];
+    uint8_t qs[8 * QK_K / 2];   // (32 quads, 8 rows, 4 bytes)
+};
+static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
+
 // The 16 values of the IQ4_NL / IQ4_XS grid.
 constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                       1,    13,   25,  38,  53,  69,  89,  113};

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "repack.h"
 #include "type_traits.h"
 #include "vec_dot.h"
 
@@ -30,7 +31,7 @@ struct tiling {
     int64_t rows_per_chunk, n_row_chunks;
 };
 
-tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nth) {
+tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nth, int64_t row_align) {
     tiling p;
     int64_t tc = int64_t(kActivationChunkBytes / std::max<size_t>(act_row, 1));
     tc = std::max<int64_t>(VEC_DOT_MAX_NT, tc - tc % VEC_DOT_MAX_NT);
@@ -41,6 +42,7 @@ tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nt
     const int64_t min_rows = int64_t(kMinTileWeightBytes / std::max<size_t>(w.row_bytes, 1)) + 1;
     int64_t rc = std::max<int64_t>(1, w.n_rows / (int64_t(nth) * 8));
     if (p.n_token_chunks == 1 || n_tokens <= VEC_DOT_MAX_NT) rc = std::max(rc, min_rows);
+    rc = (rc + row_align - 1) / row_align * row_align;  // repacked groups stay whole
     p.rows_per_chunk = std::min(w.n_rows, rc);
     p.n_row_chunks = (w.n_rows + p.rows_per_chunk - 1) / p.rows_per_chunk;
     return p;
@@ -56,16 +58,41 @@ void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, th
     if (w.n_cols <= 0 || w.n_cols > INT_MAX || w.n_cols % wt->blck_size || w.n_cols % dt->blck_size) {
         throw std::invalid_argument("matmul: n_cols is not a positive multiple of the block size");
     }
+    // Repacked weights: rows [0, n_grouped) in groups of REPACK_ROWS for `packed`, the rest plain.
+    vec_dot_fn packed = nullptr;
+    int64_t n_grouped = 0;
+    if (w.layout != weight_layout_plain) {
+        packed = repacked_kernel(w.layout, best_cpu_isa());
+        if (!packed) throw std::invalid_argument("matmul: no kernel for this weight layout on this CPU");
+        n_grouped = w.n_rows - w.n_rows % REPACK_ROWS;
+    }
     if (n_tokens <= 0 || w.n_rows <= 0) return;
     const int n = int(w.n_cols);
     const size_t act_row = row_size(*dt, w.n_cols);
     const bool convert = k->vec_dot_type != GGML_TYPE_F32;
     std::vector<char> converted(convert ? size_t(n_tokens) * act_row : 0);  // (n_tokens, act_row)
     const char* act = convert ? converted.data() : reinterpret_cast<const char*>(x);
-    const tiling p = plan_tiles(w, n_tokens, act_row, pool.size());
+    const tiling p = plan_tiles(w, n_tokens, act_row, pool.size(), packed ? REPACK_ROWS : 1);
     const int64_t n_tiles = p.n_token_chunks * p.n_row_chunks;
     const char* wdata = static_cast<const char*>(w.data);
     std::atomic<int64_t> next_tile{0};
+
+    // Rows [r0, r1) times tokens [t0, t1) with the kernel for `rows` rows at a time.
+    auto run_rows = [&](vec_dot_fn dot, int64_t rows, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+        if (t1 - t0 == 1) {  // one token: all rows of the tile in one call (kernels may pair rows)
+            dot(n, y + t0 * w.n_rows + r0, size_t(w.n_rows), wdata + r0 * w.row_bytes, rows * w.row_bytes,
+                int(r1 - r0), act + t0 * act_row, act_row, 1);
+            return;
+        }
+        for (int64_t r = r0; r < r1; r += rows) {
+            const char* wrow = wdata + r * w.row_bytes;
+            for (int64_t t = t0; t < t1; t += VEC_DOT_MAX_NT) {
+                const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, t1 - t));
+                dot(n, y + t * w.n_rows + r, size_t(w.n_rows), wrow, rows * w.row_bytes, int(rows),
+                    act + t * act_row, act_row, nt);
+            }
+        }
+    };
 
     pool.run([&](int ith, int nth) {
         if (convert) {
@@ -77,19 +104,9 @@ void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, th
             const int64_t t1 = std::min(n_tokens, t0 + p.tokens_per_chunk);
             const int64_t r0 = (tile % p.n_row_chunks) * p.rows_per_chunk;
             const int64_t r1 = std::min(w.n_rows, r0 + p.rows_per_chunk);
-            if (t1 - t0 == 1) {  // one token: all rows of the tile in one call (kernels may pair rows)
-                k->vec_dot(n, y + t0 * w.n_rows + r0, size_t(w.n_rows), wdata + r0 * w.row_bytes, w.row_bytes,
-                           int(r1 - r0), act + t0 * act_row, act_row, 1);
-                continue;
-            }
-            for (int64_t r = r0; r < r1; ++r) {
-                const char* wrow = wdata + r * w.row_bytes;
-                for (int64_t t = t0; t < t1; t += VEC_DOT_MAX_NT) {
-                    const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, t1 - t));
-                    k->vec_dot(n, y + t * w.n_rows + r, size_t(w.n_rows), wrow, w.row_bytes, 1, act + t * act_row,
-                               act_row, nt);
-                }
-            }
+            const int64_t rg = std::min(r1, n_grouped);  // [r0, rg) repacked, [rg, r1) plain
+            if (rg > r0) run_rows(packed, REPACK_ROWS, r0, rg, t0, t1);
+            if (r1 > std::max(r0, rg)) run_rows(k->vec_dot, 1, std::max(r0, rg), r1, t0, t1);
         }
     });
 }

@@ -8,13 +8,17 @@
 
 namespace pyggml {
 
-// A non-owning view of a 2-D weight tensor as stored in a GGUF file.
+// How a weight's rows are laid out in memory: as in the file, or rearranged by repack.h.
+enum weight_layout : int32_t { weight_layout_plain = 0, weight_layout_q4_Kx8 = 1 };
+
+// A non-owning view of a 2-D weight tensor as stored in a GGUF file (or repacked).
 struct weight_view {
     int32_t type;        // ggml type id
     const void* data;    // (n_rows, row_bytes)
     int64_t n_rows;      // output features
     int64_t n_cols;      // input features (elements per row)
     size_t row_bytes;
+    int32_t layout = weight_layout_plain;  // weight_layout
 };
 
 // y[t * n_rows + r] = sum_c W[r, c] * x[t * n_cols + c], for t < n_tokens.

@@ -13,6 +13,7 @@ namespace pyggml {
 void matmul_precise(const weight_view& w, const float* x, float* y, int64_t n_tokens, thread_pool& pool) {
     const type_traits* t = get_type_traits(w.type);
     if (!t || !t->to_float) throw std::invalid_argument("matmul_precise: weight type cannot be dequantized");
+    if (w.layout != weight_layout_plain) throw std::invalid_argument("matmul_precise: needs weights in the file layout");
     const int64_t chunk = 16;  // rows handed out at a time
     const int64_t n_chunks = (w.n_rows + chunk - 1) / chunk;
     pool.run([&](int ith, int nth) {

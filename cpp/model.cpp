@@ -7,6 +7,7 @@
 #include <string>
 
 #include "matmul_precise.h"
+#include "repack.h"
 
 namespace pyggml {
 
@@ -32,7 +33,7 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
 }  // namespace
 
 llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                         int32_t kv_type, bool precise)
+                         int32_t kv_type, bool precise, bool repack)
     : hp_(std::move(hp)),
       w_(std::move(w)),
       n_ctx_(n_ctx),
@@ -42,6 +43,30 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
       kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
     if (int64_t(w_.layers.size()) != hp_.n_layer) throw std::invalid_argument("one weight set per layer is needed");
+    if (repack && !precise_) repack_weights();  // the precise path reads the file layout
+}
+
+void llama_model::repack_weights() {
+    auto repack = [&](weight_view& w) {
+        if (preferred_layout(w) != weight_layout_q4_Kx8) return;
+        const size_t bytes = size_t(w.n_rows) * w.row_bytes;
+        std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes]);
+        const int64_t n_groups = (w.n_rows + REPACK_ROWS - 1) / REPACK_ROWS;
+        pool_.run([&](int ith, int nth) {
+            const int64_t g0 = n_groups * ith / nth, g1 = n_groups * (ith + 1) / nth;
+            repack_q4_K_x8(w.data, w.n_rows, w.n_cols, copy.get(), std::min(w.n_rows, g0 * REPACK_ROWS),
+                           std::min(w.n_rows, g1 * REPACK_ROWS));
+        });
+        release_file_pages(w.data, bytes);  // the file's copy is not read again
+        w.data = copy.get();
+        w.layout = weight_layout_q4_Kx8;
+        repacked_.push_back(std::move(copy));
+        repacked_bytes_ += bytes;
+    };
+    for (layer_weights& L : w_.layers) {
+        for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) repack(*w);
+    }
+    repack(w_.output);  // token_embd stays: its rows are looked up, not multiplied
 }
 
 void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {

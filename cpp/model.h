@@ -1,6 +1,7 @@
 // model.h: a llama-family decoder (llama, mistral, qwen2, gemma3) over mapped weights.
 //
-// The weights stay where the caller mapped them (the GGUF file); the model owns only
+// The weights stay where the caller mapped them (the GGUF file), except the matrices
+// this CPU's kernels want rearranged (repack.h), whose copies the model owns besides
 // its KV cache and scratch buffers. forward() runs a batch of tokens at positions
 // n_past.. through every layer and returns logits for the requested rows.
 #pragma once
@@ -80,9 +81,10 @@ struct activation_capture {
 class llama_model {
 public:
     // precise: linear layers keep float32 activations (matmul_precise.h) instead of
-    // converting them to the weights' dot types as ggml does.
+    // converting them to the weights' dot types as ggml does. repack: let the linear
+    // weights take the layout this CPU's kernels prefer (repack.h; not with precise).
     llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                int32_t kv_type, bool precise = false);
+                int32_t kv_type, bool precise = false, bool repack = true);
 
     const model_hparams& hparams() const { return hp_; }
     int64_t n_ctx() const { return n_ctx_; }
@@ -91,6 +93,8 @@ public:
     int n_threads() const { return pool_.size(); }
     const kv_cache& cache() const { return kv_; }
     bool precise() const { return precise_; }
+    // Bytes of weights the model holds rearranged (repack_weights), besides the file.
+    size_t repacked_bytes() const { return repacked_bytes_; }
 
     // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
     // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
@@ -125,11 +129,16 @@ private:
     void attention(int64_t layer, int64_t n_tokens);
     rope_params layer_rope(int64_t layer) const;
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
+    // Points the linear weights that the CPU's kernels want in another layout (repack.h)
+    // at rearranged copies owned by the model; the mapped file is then no longer read.
+    void repack_weights();
     // Grows the scratch buffers to hold n_tokens tokens and n_kv cached positions.
     void reserve_scratch(int64_t n_tokens, int64_t n_kv);
 
     model_hparams hp_;
     model_weights w_;
+    std::vector<std::unique_ptr<uint8_t[]>> repacked_;  // copies w_ points into (repack_weights)
+    size_t repacked_bytes_ = 0;
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
     bool precise_;

@@ -35,7 +35,7 @@ import sys, numpy as np
 from pyggml import _core
 d = np.load(sys.argv[1])
 pool = _core.ThreadPool(2)
-out = {"isa": np.array(_core.cpu_isa())}
+out = {"isa": np.array(_core.cpu_isa()), "repack": np.array(_core.repack_preferred())}
 for name in d["types"]:
     out[name] = _core.matmul(pool, int(d[name + "_id"]), d[name + "_w"], int(d["n_cols"]), d["x"])
 np.savez(sys.argv[2], **out)
@@ -57,6 +57,7 @@ def test_scalar_dispatch_without_avx(tmp_path):
                    env={"PYTHONPATH": str(PACKAGE_PARENT), "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     out = np.load(tmp_path / "out.npz")
     assert str(out["isa"]) == "scalar"
+    assert not out["repack"]  # models keep the file layout without the AVX2 kernels
     for name in TYPES:
         act = _core.quantize_activations(int(QT[name]), x, "scalar")
         want = _core.vec_dot(int(QT[name]), "scalar", data[name + "_w"], act, n_cols)

@@ -1,0 +1,149 @@
+// vec_dot_repack_avx2.cpp: AVX2 dot kernel over Q4_K weights repacked 8 rows at a time
+// (block_q4_Kx8, repack.h); the same float operations as the scalar reference in
+// repack.cpp, with lane r of every vector holding row r.
+//
+// Per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
+// activations of the even sub-block, the high nibbles 4 of the odd one, each broadcast
+// to the 8 lanes, through vpmaddubsw. The int16 pair sums of a sub-block's 8 loads are
+// added in int16 (|sum| <= 8 * 2 * 15 * 128 = 30720) and only then scaled by the 8 rows'
+// sub-block scales with one vpmaddwd. The mins meet the activation sums of 32 with
+// vpmaddwd too; the super-block scales of the 8 rows are converted with one vcvtph2ps.
+//
+// Compiled with -mavx2 -mfma -mf16c -mbmi2; called only after the dispatcher checked them.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "blocks.h"
+#include "repack.h"
+
+namespace pyggml {
+
+namespace {
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256i bcast4(const int8_t* p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
+// holds scale(r, 4h + j % 4), M[h] the min.
+struct group_scales {
+    __m256i s[2], m[2];
+};
+
+inline group_scales unpack_scales(const block_q4_Kx8& g) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m256i sl = loadu(g.scales_lo), ml = loadu(g.mins_lo), hi = loadu(g.hi);
+    group_scales r;
+    r.s[0] = _mm256_or_si256(_mm256_and_si256(sl, m4), _mm256_and_si256(_mm256_slli_epi16(hi, 4), m2));
+    r.s[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(sl, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hi, 2), m2));
+    r.m[0] = _mm256_or_si256(_mm256_and_si256(ml, m4), _mm256_and_si256(hi, m2));
+    r.m[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ml, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hi, 2), m2));
+    return r;
+}
+
+// Sub-block j's scale of each row, zero-extended to int16 in both halves of lane r.
+inline __m256i sub_scale(const group_scales& g, int j) {
+    const int b = 4 * (j % 4);
+    const __m256i ctrl = _mm256_setr_epi8(b, -1, b, -1, b + 1, -1, b + 1, -1, b + 2, -1, b + 2, -1, b + 3, -1, b + 3, -1,
+                                          b, -1, b, -1, b + 1, -1, b + 1, -1, b + 2, -1, b + 2, -1, b + 3, -1, b + 3, -1);
+    return _mm256_shuffle_epi8(g.s[j / 4], ctrl);
+}
+
+// Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]).
+inline __m256i min_sums(const group_scales& g, const block_q8_K& y) {
+    const __m256i b = loadu(y.bsums);
+    // (sum_0, sum_1), (sum_2, sum_3), ... as 4 int32 words, in both lanes
+    const __m256i pairs =
+        _mm256_broadcastsi128_si256(_mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {  // sub-blocks 2p, 2p + 1
+        const int b0 = 4 * ((2 * p) % 4), b1 = b0 + 4;
+        const __m256i ctrl = _mm256_setr_epi8(b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1, b0 + 3, -1,
+                                              b1 + 3, -1, b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1,
+                                              b0 + 3, -1, b1 + 3, -1);
+        const __m256i mins = _mm256_shuffle_epi8(g.m[p / 2], ctrl);
+        __m256i ys;
+        switch (p) {
+            case 0: ys = _mm256_shuffle_epi32(pairs, 0x00); break;
+            case 1: ys = _mm256_shuffle_epi32(pairs, 0x55); break;
+            case 2: ys = _mm256_shuffle_epi32(pairs, 0xAA); break;
+            default: ys = _mm256_shuffle_epi32(pairs, 0xFF); break;
+        }
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(mins, ys));
+    }
+    return acc;
+}
+
+// Lane r: the sum over the super-block of scale(r, j) * q(r, e) * y(e). Sub-block by
+// sub-block (the low nibbles of a 64-element chunk, then its high nibbles, loaded again
+// from L1), so that only NT int16 sums are live besides the NT results.
+template <int NT>
+inline void quant_sums(const block_q4_Kx8& g, const group_scales& sc, const block_q8_K* const* y, int i,
+                       __m256i* sumi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+        const int k = j / 2, shift = 4 * (j % 2);
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u) {
+            const __m256i v = loadu(g.qs + 32 * (8 * k + u));
+            const __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
+            for (int t = 0; t < NT; ++t) {
+                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(q, bcast4(y[t][i].qs + 32 * j + 4 * u)));
+            }
+        }
+        const __m256i s = sub_scale(sc, j);
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(a[t], s));
+    }
+}
+
+template <int NT>
+void dot_group(int n, float* s, size_t bs, const block_q4_Kx8* x, const void* vy, size_t by) {
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = reinterpret_cast<const block_q8_K*>(static_cast<const char*>(vy) + t * by);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < n / QK_K; ++i) {
+        const block_q4_Kx8& g = x[i];
+        const group_scales sc = unpack_scales(g);
+        __m256i sumi[NT];
+        quant_sums<NT>(g, sc, y, i, sumi);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.dmin)));
+        for (int t = 0; t < NT; ++t) {
+            const __m256 yd = _mm256_set1_ps(y[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(min_sums(sc, y[t][i])), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
+}
+
+void dot_q4_Kx8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const block_q4_Kx8* xg = reinterpret_cast<const block_q4_Kx8*>(static_cast<const char*>(x) + g * bx);
+        float* sg = s + g * REPACK_ROWS;
+        switch (nt) {
+            case 1: dot_group<1>(n, sg, bs, xg, y, by); break;
+            case 2: dot_group<2>(n, sg, bs, xg, y, by); break;
+            case 3: dot_group<3>(n, sg, bs, xg, y, by); break;
+            default: dot_group<4>(n, sg, bs, xg, y, by); break;
+        }
+    }
+}
+
+}  // namespace
+
+vec_dot_fn vec_dot_q4_Kx8_avx2() { return dot_q4_Kx8; }
+
+}  // namespace pyggml
