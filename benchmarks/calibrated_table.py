@@ -123,7 +123,7 @@ def markdown(rows: list) -> str:
     for name in Q._models(rows):
         mrows = [r for r in rows if r["model"] == name]
         base = next((r for r in mrows if r["method"] == "base"), None)
-        some = next((r for r in mrows if r["method"] != "base"), None)
+        some = max((r for r in mrows if r["method"] != "base"), key=lambda r: r.get("calib_tokens", 0), default=None)
         if some is None:
             continue
         lines += [f"**{name}**: base F16 PPL {base['ppl']:.4f}" if base else f"**{name}**",
