@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
     pyggml::bind_matmul(m);
     pyggml::bind_tokenizer(m);
     pyggml::bind_model(m);
+    pyggml::bind_ops(m);
 }

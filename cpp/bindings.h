@@ -13,5 +13,6 @@ void bind_quants(pybind11::module_& m);   // bind_quants.cpp
 void bind_matmul(pybind11::module_& m);   // bind_matmul.cpp
 void bind_tokenizer(pybind11::module_& m);  // bind_tokenizer.cpp
 void bind_model(pybind11::module_& m);    // bind_model.cpp
+void bind_ops(pybind11::module_& m);      // bind_ops.cpp
 
 }  // namespace pyggml

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,12 @@ void parallel_rows(thread_pool& pool, int64_t n, F&& f) {
     });
 }
 
+// Query rows (tokens x heads of one kv head) an attention tile aims for: each key and
+// value row is loaded once per tile and used by this many queries.
+constexpr int64_t kTileRows = 16;
+
+int64_t tile_rows(int64_t group) { return std::max(kTileRows, group); }
+
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
     if (!b) return;
     for (int64_t t = 0; t < n_tokens; ++t) add_inplace(y + t * n, b, n);
@@ -38,6 +45,7 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
       n_ctx_(n_ctx),
       n_batch_(std::min(n_batch, n_ctx)),
       precise_(precise),
+      ops_(&get_ops_kernels()),
       pool_(n_threads),
       kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
@@ -64,7 +72,7 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         const int64_t N = std::min(n_ctx_, std::max(n_kv, 2 * kv_cap_));
         kf_.resize(N * hp_.n_head_kv * hp_.head_dim_k);
         vf_.resize(N * hp_.n_head_kv * hp_.head_dim_v);
-        scores_.resize(size_t(pool_.size()) * N);
+        scores_.resize(size_t(pool_.size()) * attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), N));
         kv_cap_ = N;
     }
 }
@@ -134,7 +142,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         const rope_params rp = layer_rope(il);
         parallel_rows(pool_, T, [&](int64_t t) {
             rope_cache(rp, double(n_past_ + t), rope_cs_.data() + t * hp_.n_rot);
-            rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
+            ops_->rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
         linear(L.wq, h_.data(), q_.data(), T);
@@ -149,17 +157,17 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             float* kt = k_.data() + t * k_dim;
             if (L.q_norm) {
                 for (int64_t h = 0; h < hp_.n_head; ++h) {
-                    rms_norm(qt + h * hp_.head_dim_k, L.q_norm, qt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
+                    ops_->rms_norm(qt + h * hp_.head_dim_k, L.q_norm, qt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
                 }
             }
             if (L.k_norm) {
                 for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
-                    rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
+                    ops_->rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
                 }
             }
             const float* cs = rope_cs_.data() + t * hp_.n_rot;
-            rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
-            rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
+            ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
+            ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
             for (int64_t i = 0; i < q_dim; ++i) qt[i] *= hp_.attn_scale;
         });
 
@@ -170,24 +178,24 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
             float* xt = x_.data() + t * E;
-            if (L.post_attn_norm) rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
+            if (L.post_attn_norm) ops_->rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
             add_inplace(xt, ot, E);
-            rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
+            ops_->rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
         linear(L.ffn_gate, h_.data(), gate_.data(), T);
         linear(L.ffn_up, h_.data(), up_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             if (hp_.act == ffn_activation::gelu_tanh) {
-                gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
+                ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
             } else {
-                silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
+                ops_->silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
             }
         });
         linear(L.ffn_down, gate_.data(), o_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
-            if (L.post_ffn_norm) rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
+            if (L.post_ffn_norm) ops_->rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
             add_inplace(x_.data() + t * E, ot, E);
         });
     }
@@ -195,7 +203,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
 
     if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
         parallel_rows(pool_, T, [&](int64_t t) {
-            rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
+            ops_->rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
         });
         embd_out_ += T * E;
         return;
@@ -204,7 +212,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     // output rows: every token, or only the last one
     const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
     parallel_rows(pool_, n_out, [&](int64_t i) {
-        rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
+        ops_->rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
     });
     linear(w_.output, h_.data(), logits, n_out);
     if (hp_.final_logit_softcap > 0.0f) {
@@ -232,21 +240,50 @@ void llama_model::attention(int64_t il, int64_t T) {
         kv_.load_v(il, p0, p1, vf_.data() + (p0 - kv0) * v_dim);
     });
 
+    // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
+    // than threads (decoding), the heads of a group are split too
+    const int nth = pool_.size();
+    const int64_t n_tt = std::min(T, std::max<int64_t>(1, kTileRows / group));
+    const int64_t n_tok_tiles = (T + n_tt - 1) / n_tt;
+    int64_t n_th = group;
+    if (n_tok_tiles * hp_.n_head_kv < nth) {
+        const int64_t split = std::min<int64_t>(group, (nth + n_tok_tiles * hp_.n_head_kv - 1) / (n_tok_tiles * hp_.n_head_kv));
+        n_th = (group + split - 1) / split;
+    }
+    const int64_t n_head_tiles = (group + n_th - 1) / n_th;
+    const int64_t n_items = n_tok_tiles * hp_.n_head_kv * n_head_tiles;
+    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
+
     auto one = [&](int64_t idx, int ith) {
-        const int64_t t = idx / hp_.n_head, h = idx % hp_.n_head, kvh = h / group;
-        const int64_t p1 = n_past_ + t;
-        const int64_t k0 = swa ? std::max(kv0, p1 - hp_.n_swa + 1) : 0;
-        const int64_t off = k0 - kv0;
-        attend_head(q_.data() + t * q_dim + h * hdk, kf_.data() + off * k_dim + kvh * hdk, k_dim,
-                    vf_.data() + off * v_dim + kvh * hdv, v_dim, p1 + 1 - k0, hdk, hdv, hp_.attn_logit_softcap,
-                    scores_.data() + size_t(ith) * kv_cap_, att_.data() + t * o_dim + h * hdv);
+        // last token tiles first: they see the most keys
+        const int64_t tt = n_tok_tiles - 1 - idx / (hp_.n_head_kv * n_head_tiles);
+        const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
+        const int64_t t0 = tt * n_tt, h0 = kvh * group + hh * n_th;
+        attn_tile a;
+        a.q = q_.data() + t0 * q_dim + h0 * hdk;
+        a.q_stride = q_dim;
+        a.k = kf_.data() + kvh * hdk;
+        a.k_stride = k_dim;
+        a.v = vf_.data() + kvh * hdv;
+        a.v_stride = v_dim;
+        a.out = att_.data() + t0 * o_dim + h0 * hdv;
+        a.o_stride = o_dim;
+        a.n_tok = std::min(n_tt, T - t0);
+        a.n_hq = std::min(n_th, group - hh * n_th);
+        a.head_dim_k = hdk;
+        a.head_dim_v = hdv;
+        a.hi0 = n_past_ + t0 + 1 - kv0;
+        a.window = swa ? hp_.n_swa : 0;
+        a.softcap = hp_.attn_logit_softcap;
+        a.scratch = scores_.data() + size_t(ith) * scratch;
+        ops_->attend_tile(a);
     };
-    const int64_t n_items = T * hp_.n_head;
-    if (pool_.size() == 1) {
+    if (nth == 1 || n_items == 1) {
         for (int64_t i = 0; i < n_items; ++i) one(i, 0);
     } else {
-        pool_.run([&](int ith, int nth) {
-            for (int64_t i = ith; i < n_items; i += nth) one(i, ith);
+        std::atomic<int64_t> next{0};  // tiles differ in size: hand them out one at a time
+        pool_.run([&](int ith, int) {
+            for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
         });
     }
 }
@@ -268,7 +305,7 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
         if (p1 == p0) continue;
         kv_.load_k(il, p0, p1, kf_.data());
         parallel_rows(pool_, n_move, [&](int64_t i) {
-            rope_apply(kf_.data() + i * k_dim, hp_.n_head_kv, hp_.head_dim_k, rp, cs.data());
+            ops_->rope_apply(kf_.data() + i * k_dim, hp_.n_head_kv, hp_.head_dim_k, rp, cs.data());
         });
         kv_.store_k(il, p0, n_move, kf_.data());
     }

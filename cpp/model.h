@@ -114,6 +114,7 @@ private:
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
     bool precise_;
+    const ops_kernels* ops_;  // the element-wise and attention kernels this CPU runs best
     thread_pool pool_;
     kv_cache kv_;
 
@@ -131,7 +132,7 @@ private:
     std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
     std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (batch_cap, n_rot) cos/sin per position
-    std::vector<float> scores_;   // (n_threads, kv_cap)
+    std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
     float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
 };
 
