@@ -94,7 +94,9 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
     }
     if (hi0 < 1 || hi0 + n_tok - 1 > n_keys || window < 0) throw py::value_error("attend: keys out of range");
     const int64_t group = n_head / n_head_kv;
-    if (tile_tok < 1 || tile_heads < 1 || tile_heads > group) throw py::value_error("attend: bad tile shape");
+    if (tile_tok < 1 || tile_heads < 1 || tile_heads > group || tile_tok * tile_heads > kAttnTileMaxRows) {
+        throw py::value_error("attend: bad tile shape");
+    }
     f32_array out({n_tok, n_head, hdv});
     std::vector<float> scratch(attn_tile_scratch(tile_tok * tile_heads, n_keys));
     {

@@ -28,8 +28,10 @@ void parallel_rows(thread_pool& pool, int64_t n, F&& f) {
 // Query rows (tokens x heads of one kv head) an attention tile aims for: each key and
 // value row is loaded once per tile and used by this many queries.
 constexpr int64_t kTileRows = 16;
+static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttnTileMaxRows rows");
 
-int64_t tile_rows(int64_t group) { return std::max(kTileRows, group); }
+// Rows of the largest tile for query groups of `group` heads per kv head.
+int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
 
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
     if (!b) return;
@@ -243,12 +245,12 @@ void llama_model::attention(int64_t il, int64_t T) {
     // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
     // than threads (decoding), the heads of a group are split too
     const int nth = pool_.size();
-    const int64_t n_tt = std::min(T, std::max<int64_t>(1, kTileRows / group));
+    int64_t n_th = std::min(group, kAttnTileMaxRows);
+    const int64_t n_tt = std::min(T, std::max<int64_t>(1, kTileRows / n_th));
     const int64_t n_tok_tiles = (T + n_tt - 1) / n_tt;
-    int64_t n_th = group;
-    if (n_tok_tiles * hp_.n_head_kv < nth) {
+    if (n_tok_tiles * hp_.n_head_kv * ((group + n_th - 1) / n_th) < nth) {
         const int64_t split = std::min<int64_t>(group, (nth + n_tok_tiles * hp_.n_head_kv - 1) / (n_tok_tiles * hp_.n_head_kv));
-        n_th = (group + split - 1) / split;
+        n_th = std::min(n_th, (group + split - 1) / split);
     }
     const int64_t n_head_tiles = (group + n_th - 1) / n_th;
     const int64_t n_items = n_tok_tiles * hp_.n_head_kv * n_head_tiles;

@@ -64,11 +64,14 @@ struct attn_tile {
     int64_t v_stride;
     float* out;          // row (t, h) at out + t * o_stride + h * head_dim_v
     int64_t o_stride;
-    int64_t n_tok, n_hq, head_dim_k, head_dim_v;
+    int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
     int64_t hi0, window;
     float softcap;       // 0: none
     float* scratch;      // attn_tile_scratch(n_tok * n_hq, hi(n_tok - 1)) floats
 };
+
+// The most query rows (n_tok * n_hq) one tile may hold.
+constexpr int64_t kAttnTileMaxRows = 64;
 
 // Floats of scratch an attention tile of n_rows rows over n_keys keys needs.
 inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows * (n_keys + 8) + 64; }

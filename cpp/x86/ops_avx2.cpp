@@ -161,7 +161,8 @@ inline void qk_block(const float* const* q, const float* k, int64_t k_stride, in
         __m256 kv[NK];
         for (int c = 0; c < NK; ++c) kv[c] = _mm256_loadu_ps(k + c * k_stride + i);
         for (int r = 0; r < NR; ++r) {
-            const __m256 qv = _mm256_loadu_ps(q[r] + i);
+            __m256 qv = _mm256_loadu_ps(q[r] + i);
+            __asm__("" : "+x"(qv));  // keep qv in a register: one load for NK products, not NK
             for (int c = 0; c < NK; ++c) acc[r][c] = _mm256_fmadd_ps(qv, kv[c], acc[r][c]);
         }
     }
@@ -179,14 +180,18 @@ void qk_rows(const float* const* q, const float* k, int64_t k_stride, int64_t d,
     if (j < j1) qk_block<NR, 1>(q, k + j * k_stride, k_stride, d, s, j);
 }
 
-// out[r][0, dv) = inv[r] * sum over j in [j0, j1) of p[r][j] v_j, NR rows, dv a multiple of 8.
+// out[r][0, dv) += sum over j in [j0, j1) of p[r][j] v_j, NR rows, dv a multiple of 8.
+// Each output is one chain of fused multiply-adds in key order.
 template <int NR>
 void pv_rows(const float* const* p, const float* v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
-             const float* inv, float* const* out) {
+             float* const* out) {
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
         __m256 acc[NR][2];
-        for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (int r = 0; r < NR; ++r) {
+            acc[r][0] = _mm256_loadu_ps(out[r] + d);
+            acc[r][1] = _mm256_loadu_ps(out[r] + d + 8);
+        }
         for (int64_t j = j0; j < j1; ++j) {
             const float* vj = v + j * v_stride + d;
             const __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
@@ -197,19 +202,18 @@ void pv_rows(const float* const* p, const float* v, int64_t v_stride, int64_t dv
             }
         }
         for (int r = 0; r < NR; ++r) {
-            const __m256 sc = _mm256_set1_ps(inv[r]);
-            _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(acc[r][0], sc));
-            _mm256_storeu_ps(out[r] + d + 8, _mm256_mul_ps(acc[r][1], sc));
+            _mm256_storeu_ps(out[r] + d, acc[r][0]);
+            _mm256_storeu_ps(out[r] + d + 8, acc[r][1]);
         }
     }
     if (d < dv) {  // the last 8
         __m256 acc[NR];
-        for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+        for (int r = 0; r < NR; ++r) acc[r] = _mm256_loadu_ps(out[r] + d);
         for (int64_t j = j0; j < j1; ++j) {
             const __m256 v0 = _mm256_loadu_ps(v + j * v_stride + d);
             for (int r = 0; r < NR; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[r] + j), v0, acc[r]);
         }
-        for (int r = 0; r < NR; ++r) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(acc[r], _mm256_set1_ps(inv[r])));
+        for (int r = 0; r < NR; ++r) _mm256_storeu_ps(out[r] + d, acc[r]);
     }
 }
 
@@ -247,6 +251,10 @@ float softmax_row(float* s, int64_t j0, int64_t lo, int64_t hi, int64_t j1, floa
     return 1.0f / sum;
 }
 
+// Keys per block: a block of keys (or values) stays in L1 while every row group of the
+// tile uses it.
+constexpr int64_t kKeyBlock = 16;
+
 void attend_tile_avx2(const attn_tile& a) {
     if (a.head_dim_k % 8 || a.head_dim_v % 8) {
         attend_tile(a);
@@ -262,35 +270,72 @@ void attend_tile_avx2(const attn_tile& a) {
     const float* k = a.k + base * a.k_stride;
     const float* v = a.v + base * a.v_stride;
 
-    for (int64_t r0 = 0; r0 < n_rows; r0 += 4) {
-        const int nr = int(std::min<int64_t>(4, n_rows - r0));
+    // rows in groups of four: (q, scores, out) pointers and the keys [j0, j1) the group sees
+    struct row_group {
+        int nr;
+        int64_t j0, j1;
         const float* q[4];
         float* s[4];
         float* o[4];
-        for (int i = 0; i < nr; ++i) {
+    };
+    const int64_t n_groups = (n_rows + 3) / 4;
+    row_group groups[(kAttnTileMaxRows + 3) / 4];
+    for (int64_t g = 0; g < n_groups; ++g) {
+        row_group& rg = groups[g];
+        const int64_t r0 = 4 * g;
+        rg.nr = int(std::min<int64_t>(4, n_rows - r0));
+        for (int i = 0; i < rg.nr; ++i) {
             const int64_t t = (r0 + i) / a.n_hq, h = (r0 + i) % a.n_hq;
-            q[i] = a.q + t * a.q_stride + h * a.head_dim_k;
-            s[i] = a.scratch + (r0 + i) * stride;
-            o[i] = a.out + t * a.o_stride + h * a.head_dim_v;
+            rg.q[i] = a.q + t * a.q_stride + h * a.head_dim_k;
+            rg.s[i] = a.scratch + (r0 + i) * stride;
+            rg.o[i] = a.out + t * a.o_stride + h * a.head_dim_v;
+            for (int64_t d = 0; d < a.head_dim_v; ++d) rg.o[i][d] = 0.0f;
         }
         // rows are in token order: the first sees the lowest keys, the last the highest
-        const int64_t t_first = r0 / a.n_hq, t_last = (r0 + nr - 1) / a.n_hq;
-        const int64_t j0 = lo_of(t_first) - base, j1 = hi_of(t_last) - base;
-        switch (nr) {
-            case 4: qk_rows<4>(q, k, a.k_stride, a.head_dim_k, s, j0, j1); break;
-            case 3: qk_rows<3>(q, k, a.k_stride, a.head_dim_k, s, j0, j1); break;
-            case 2: qk_rows<2>(q, k, a.k_stride, a.head_dim_k, s, j0, j1); break;
-            default: qk_rows<1>(q, k, a.k_stride, a.head_dim_k, s, j0, j1); break;
+        rg.j0 = lo_of(r0 / a.n_hq) - base;
+        rg.j1 = hi_of((r0 + rg.nr - 1) / a.n_hq) - base;
+    }
+
+    for (int64_t b0 = 0; b0 < width; b0 += kKeyBlock) {
+        for (int64_t g = 0; g < n_groups; ++g) {
+            const row_group& rg = groups[g];
+            const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
+            if (j0 >= j1) continue;
+            switch (rg.nr) {
+                case 4: qk_rows<4>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 3: qk_rows<3>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 2: qk_rows<2>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                default: qk_rows<1>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+            }
         }
-        for (int i = 0; i < nr; ++i) {
-            const int64_t t = (r0 + i) / a.n_hq;
-            inv[r0 + i] = softmax_row(s[i], j0, lo_of(t) - base, hi_of(t) - base, j1, a.softcap);
+    }
+    for (int64_t g = 0; g < n_groups; ++g) {
+        const row_group& rg = groups[g];
+        for (int i = 0; i < rg.nr; ++i) {
+            const int64_t t = (4 * g + i) / a.n_hq;
+            inv[4 * g + i] = softmax_row(rg.s[i], rg.j0, lo_of(t) - base, hi_of(t) - base, rg.j1, a.softcap);
         }
-        switch (nr) {
-            case 4: pv_rows<4>(s, v, a.v_stride, a.head_dim_v, j0, j1, inv + r0, o); break;
-            case 3: pv_rows<3>(s, v, a.v_stride, a.head_dim_v, j0, j1, inv + r0, o); break;
-            case 2: pv_rows<2>(s, v, a.v_stride, a.head_dim_v, j0, j1, inv + r0, o); break;
-            default: pv_rows<1>(s, v, a.v_stride, a.head_dim_v, j0, j1, inv + r0, o); break;
+    }
+    for (int64_t b0 = 0; b0 < width; b0 += kKeyBlock) {
+        for (int64_t g = 0; g < n_groups; ++g) {
+            const row_group& rg = groups[g];
+            const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
+            if (j0 >= j1) continue;
+            switch (rg.nr) {
+                case 4: pv_rows<4>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 3: pv_rows<3>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 2: pv_rows<2>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                default: pv_rows<1>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+            }
+        }
+    }
+    for (int64_t g = 0; g < n_groups; ++g) {
+        const row_group& rg = groups[g];
+        for (int i = 0; i < rg.nr; ++i) {
+            const __m256 sc = _mm256_set1_ps(inv[4 * g + i]);
+            for (int64_t d = 0; d < a.head_dim_v; d += 8) {
+                _mm256_storeu_ps(rg.o[i] + d, _mm256_mul_ps(_mm256_loadu_ps(rg.o[i] + d), sc));
+            }
         }
     }
 }
