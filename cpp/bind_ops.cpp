@@ -80,6 +80,19 @@ f32_array rope_py(f32_array x, int32_t n_rot, bool neox, float freq_base, float 
     return y;
 }
 
+// (n, n_rot) cos/sin tables for positions pos0.. from rope_cache_rows, or from rope_cache per row.
+f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double pos0, int64_t n, bool rows) {
+    if (n_rot <= 0 || n_rot % 2 || n < 0) throw py::value_error("n_rot must be positive and even, n >= 0");
+    const rope_params p{n_rot, false, freq_base, freq_scale, nullptr};
+    f32_array cs({n, int64_t(n_rot)});
+    if (rows) {
+        rope_cache_rows(p, pos0, n, cs.mutable_data());
+    } else {
+        for (int64_t r = 0; r < n; ++r) rope_cache(p, pos0 + double(r), cs.mutable_data() + r * n_rot);
+    }
+    return cs;
+}
+
 // q: (n_tok, n_head, hdk) scaled; k: (n_keys, n_head_kv, hdk); v: (n_keys, n_head_kv, hdv).
 // Token t sees keys [lo, hi0 + t) (lo as attn_tile); tiles of tile_tok tokens x tile_heads heads.
 f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t window, float softcap,
@@ -140,6 +153,9 @@ void bind_ops(py::module_& m) {
     m.def("ops_rope", &rope_py, py::arg("x"), py::arg("n_rot"), py::arg("neox"), py::arg("freq_base"),
           py::arg("freq_scale"), py::arg("pos"), py::arg("isa") = "best",
           "rotary embedding of x (n_head, head_dim) at one position");
+    m.def("ops_rope_cache", &rope_cache_py, py::arg("n_rot"), py::arg("freq_base"), py::arg("freq_scale"),
+          py::arg("pos0"), py::arg("n"), py::arg("rows") = true,
+          "(n, n_rot) interleaved cos/sin of positions pos0.. (rows: the batched routine)");
     m.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
           py::arg("softcap"), py::arg("tile_tok") = 1, py::arg("tile_heads") = 1, py::arg("isa") = "best",
           "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles");

@@ -52,6 +52,16 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
       kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
     if (int64_t(w_.layers.size()) != hp_.n_layer) throw std::invalid_argument("one weight set per layer is needed");
+    // layers with the same rotation share one table of cos/sin per batch
+    for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        size_t set = 0;
+        while (set < rope_set_layer_.size() && !(hp_.layer_rope_base[rope_set_layer_[set]] == hp_.layer_rope_base[il] &&
+                                                 hp_.layer_rope_scale[rope_set_layer_[set]] == hp_.layer_rope_scale[il])) {
+            ++set;
+        }
+        if (set == rope_set_layer_.size()) rope_set_layer_.push_back(il);
+        layer_rope_set_.push_back(int64_t(set));
+    }
 }
 
 void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
@@ -66,7 +76,7 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         att_.resize(B * hp_.n_head * hp_.head_dim_v);
         gate_.resize(B * hp_.n_ff);
         up_.resize(B * hp_.n_ff);
-        rope_cs_.resize(B * hp_.n_rot);
+        rope_cs_.resize(rope_set_layer_.size() * B * hp_.n_rot);
         batch_cap_ = B;
     }
     if (n_kv > kv_cap_) {
@@ -130,22 +140,29 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     const type_traits* et = get_type_traits(w_.token_embd.type);
     reserve_scratch(T, n_past_ + T);
 
-    // token embeddings (T, E)
-    parallel_rows(pool_, T, [&](int64_t t) {
-        float* xt = x_.data() + t * E;
-        et->to_float(static_cast<const char*>(w_.token_embd.data) + int64_t(tokens[t]) * w_.token_embd.row_bytes, xt, E);
-        if (hp_.embd_scale != 1.0f) {
-            for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
+    // token embeddings (T, E), the first layer's normed input and the cos/sin tables of
+    // every distinct rotation, in chunks of tokens
+    const int64_t chunk = 32, n_sets = int64_t(rope_set_layer_.size());
+    parallel_rows(pool_, (T + chunk - 1) / chunk, [&](int64_t c) {
+        const int64_t t0 = c * chunk, n = std::min(chunk, T - t0);
+        for (int64_t t = t0; t < t0 + n; ++t) {
+            float* xt = x_.data() + t * E;
+            et->to_float(static_cast<const char*>(w_.token_embd.data) + int64_t(tokens[t]) * w_.token_embd.row_bytes, xt, E);
+            if (hp_.embd_scale != 1.0f) {
+                for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
+            }
+            ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
+        }
+        for (int64_t set = 0; set < n_sets; ++set) {
+            rope_cache_rows(layer_rope(rope_set_layer_[set]), double(n_past_ + t0), n,
+                            rope_cs_.data() + (set * T + t0) * hp_.n_rot);
         }
     });
 
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         const layer_weights& L = w_.layers[il];
         const rope_params rp = layer_rope(il);
-        parallel_rows(pool_, T, [&](int64_t t) {
-            rope_cache(rp, double(n_past_ + t), rope_cs_.data() + t * hp_.n_rot);
-            ops_->rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
-        });
+        const float* rope_cs = rope_cs_.data() + layer_rope_set_[il] * T * hp_.n_rot;  // (T, n_rot)
 
         linear(L.wq, h_.data(), q_.data(), T);
         linear(L.wk, h_.data(), k_.data(), T);
@@ -167,13 +184,13 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
                     ops_->rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
                 }
             }
-            const float* cs = rope_cs_.data() + t * hp_.n_rot;
+            const float* cs = rope_cs + t * hp_.n_rot;
             ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
             ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
             for (int64_t i = 0; i < q_dim; ++i) qt[i] *= hp_.attn_scale;
+            kv_.store(il, n_past_ + t, 1, kt, v_.data() + t * v_dim);
         });
 
-        kv_.store(il, n_past_, T, k_.data(), v_.data());
         attention(il, T);
 
         linear(L.wo, att_.data(), o_.data(), T);
@@ -195,10 +212,13 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             }
         });
         linear(L.ffn_down, gate_.data(), o_.data(), T);
+        const float* next_norm = il + 1 < hp_.n_layer ? w_.layers[il + 1].attn_norm : nullptr;
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
+            float* xt = x_.data() + t * E;
             if (L.post_ffn_norm) ops_->rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
-            add_inplace(x_.data() + t * E, ot, E);
+            add_inplace(xt, ot, E);
+            if (next_norm) ops_->rms_norm(xt, next_norm, h_.data() + t * E, E, hp_.rms_eps);  // the next layer's input
         });
     }
     n_past_ += T;

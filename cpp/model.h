@@ -131,7 +131,9 @@ private:
     std::vector<float> up_;     // (batch_cap, n_ff)
     std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
     std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
-    std::vector<float> rope_cs_;  // (batch_cap, n_rot) cos/sin per position
+    std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position
+    std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
+    std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each
     std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
     float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "cpu_features.h"
 
@@ -69,6 +70,22 @@ void rope_cache(const rope_params& p, double pos, float* cs) {
         if (p.freq_factors) theta /= double(p.freq_factors[i]);
         cs[2 * i] = float(std::cos(theta));
         cs[2 * i + 1] = float(std::sin(theta));
+    }
+}
+
+void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs) {
+    const int32_t half = p.n_rot / 2;
+    std::vector<double> base_pow(half);  // base^(-2i / n_rot), as rope_cache computes it
+    for (int32_t i = 0; i < half; ++i) base_pow[i] = std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot));
+    for (int64_t r = 0; r < n; ++r) {
+        const double pos = pos0 + double(r);
+        float* c = cs + r * p.n_rot;
+        for (int32_t i = 0; i < half; ++i) {
+            double theta = pos * base_pow[i] * double(p.freq_scale);
+            if (p.freq_factors) theta /= double(p.freq_factors[i]);
+            c[2 * i] = float(std::cos(theta));
+            c[2 * i + 1] = float(std::sin(theta));
+        }
     }
 }
 

@@ -40,6 +40,8 @@ struct rope_params {
 
 // Fills cs (2 * n_rot/2 floats: cos then sin interleaved per pair) for one position.
 void rope_cache(const rope_params& p, double pos, float* cs);
+// rope_cache for the n positions pos0, pos0 + 1, ...: cs (n, n_rot), the same values.
+void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs);
 // Rotates n_head heads of head_dim floats in x using a cache made by rope_cache.
 void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs);
 

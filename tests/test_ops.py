@@ -82,6 +82,16 @@ def test_rope_simd_is_bit_identical(isa, neox, head_dim, n_rot):
         np.testing.assert_array_equal(got, ref)
 
 
+def test_rope_tables_for_a_batch_equal_the_per_position_ones():
+    for base, scale, pos0 in [(10000.0, 1.0, 0.0), (1e6, 0.25, 37.0), (500.0, 1.0, -5.0)]:
+        rows = _core.ops_rope_cache(64, base, scale, pos0, 9, rows=True)
+        one = _core.ops_rope_cache(64, base, scale, pos0, 9, rows=False)
+        np.testing.assert_array_equal(rows, one)
+        theta = (pos0 + np.arange(9))[:, None] * base ** (-np.arange(32) * 2 / 64) * scale
+        np.testing.assert_allclose(rows[:, 0::2], np.cos(theta), atol=1e-6)
+        np.testing.assert_allclose(rows[:, 1::2], np.sin(theta), atol=1e-6)
+
+
 def test_rope_reference_rotates_pairs():
     x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
     pos, base = 3.0, 100.0
