@@ -151,7 +151,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             if (hp_.embd_scale != 1.0f) {
                 for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
             }
-            ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
+            if (hp_.n_layer > 0) ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
         }
         for (int64_t set = 0; set < n_sets; ++set) {
             rope_cache_rows(layer_rope(rope_set_layer_[set]), double(n_past_ + t0), n,
