@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
     pyggml::bind_model(m);
     pyggml::bind_quant_grid(m);
     pyggml::bind_gptq(m);
+    pyggml::bind_ops(m);
 }

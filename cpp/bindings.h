@@ -15,5 +15,6 @@ void bind_tokenizer(pybind11::module_& m);  // bind_tokenizer.cpp
 void bind_model(pybind11::module_& m);    // bind_model.cpp
 void bind_quant_grid(pybind11::module_& m);  // bind_quant_grid.cpp
 void bind_gptq(pybind11::module_& m);        // bind_gptq.cpp
+void bind_ops(pybind11::module_& m);      // bind_ops.cpp
 
 }  // namespace pyggml

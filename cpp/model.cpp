@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,14 @@ void parallel_rows(thread_pool& pool, int64_t n, F&& f) {
     });
 }
 
+// Query rows (tokens x heads of one kv head) an attention tile aims for: each key and
+// value row is loaded once per tile and used by this many queries.
+constexpr int64_t kTileRows = 16;
+static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttnTileMaxRows rows");
+
+// Rows of the largest tile for query groups of `group` heads per kv head.
+int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
+
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
     if (!b) return;
     for (int64_t t = 0; t < n_tokens; ++t) add_inplace(y + t * n, b, n);
@@ -39,10 +48,21 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
       n_ctx_(n_ctx),
       n_batch_(std::min(n_batch, n_ctx)),
       precise_(precise),
+      ops_(&get_ops_kernels()),
       pool_(n_threads),
       kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
     if (int64_t(w_.layers.size()) != hp_.n_layer) throw std::invalid_argument("one weight set per layer is needed");
+    // layers with the same rotation share one table of cos/sin per batch
+    for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        size_t set = 0;
+        while (set < rope_set_layer_.size() && !(hp_.layer_rope_base[rope_set_layer_[set]] == hp_.layer_rope_base[il] &&
+                                                 hp_.layer_rope_scale[rope_set_layer_[set]] == hp_.layer_rope_scale[il])) {
+            ++set;
+        }
+        if (set == rope_set_layer_.size()) rope_set_layer_.push_back(il);
+        layer_rope_set_.push_back(int64_t(set));
+    }
     if (repack && !precise_) repack_weights();  // the precise path reads the file layout
 }
 
@@ -81,7 +101,7 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         att_.resize(B * hp_.n_head * hp_.head_dim_v);
         gate_.resize(B * hp_.n_ff);
         up_.resize(B * hp_.n_ff);
-        rope_cs_.resize(B * hp_.n_rot);
+        rope_cs_.resize(rope_set_layer_.size() * B * hp_.n_rot);
         batch_cap_ = B;
     }
     if (n_kv > kv_cap_) {
@@ -89,7 +109,7 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         const int64_t N = std::min(n_ctx_, std::max(n_kv, 2 * kv_cap_));
         kf_.resize(N * hp_.n_head_kv * hp_.head_dim_k);
         vf_.resize(N * hp_.n_head_kv * hp_.head_dim_v);
-        scores_.resize(size_t(pool_.size()) * N);
+        scores_.resize(size_t(pool_.size()) * attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), N));
         kv_cap_ = N;
     }
 }
@@ -163,22 +183,29 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     const type_traits* et = get_type_traits(w_.token_embd.type);
     reserve_scratch(T, n_past_ + T);
 
-    // token embeddings (T, E)
-    parallel_rows(pool_, T, [&](int64_t t) {
-        float* xt = x_.data() + t * E;
-        et->to_float(static_cast<const char*>(w_.token_embd.data) + int64_t(tokens[t]) * w_.token_embd.row_bytes, xt, E);
-        if (hp_.embd_scale != 1.0f) {
-            for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
+    // token embeddings (T, E), the first layer's normed input and the cos/sin tables of
+    // every distinct rotation, in chunks of tokens
+    const int64_t chunk = 32, n_sets = int64_t(rope_set_layer_.size());
+    parallel_rows(pool_, (T + chunk - 1) / chunk, [&](int64_t c) {
+        const int64_t t0 = c * chunk, n = std::min(chunk, T - t0);
+        for (int64_t t = t0; t < t0 + n; ++t) {
+            float* xt = x_.data() + t * E;
+            et->to_float(static_cast<const char*>(w_.token_embd.data) + int64_t(tokens[t]) * w_.token_embd.row_bytes, xt, E);
+            if (hp_.embd_scale != 1.0f) {
+                for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
+            }
+            if (hp_.n_layer > 0) ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
+        }
+        for (int64_t set = 0; set < n_sets; ++set) {
+            rope_cache_rows(layer_rope(rope_set_layer_[set]), double(n_past_ + t0), n,
+                            rope_cs_.data() + (set * T + t0) * hp_.n_rot);
         }
     });
 
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         const layer_weights& L = w_.layers[il];
         const rope_params rp = layer_rope(il);
-        parallel_rows(pool_, T, [&](int64_t t) {
-            rope_cache(rp, double(n_past_ + t), rope_cs_.data() + t * hp_.n_rot);
-            rms_norm(x_.data() + t * E, L.attn_norm, h_.data() + t * E, E, hp_.rms_eps);
-        });
+        const float* rope_cs = rope_cs_.data() + layer_rope_set_[il] * T * hp_.n_rot;  // (T, n_rot)
 
         capture(il, capture_attn_in, h_.data(), T);
         linear(L.wq, h_.data(), q_.data(), T);
@@ -193,21 +220,21 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             float* kt = k_.data() + t * k_dim;
             if (L.q_norm) {
                 for (int64_t h = 0; h < hp_.n_head; ++h) {
-                    rms_norm(qt + h * hp_.head_dim_k, L.q_norm, qt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
+                    ops_->rms_norm(qt + h * hp_.head_dim_k, L.q_norm, qt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
                 }
             }
             if (L.k_norm) {
                 for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
-                    rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
+                    ops_->rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
                 }
             }
-            const float* cs = rope_cs_.data() + t * hp_.n_rot;
-            rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
-            rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
+            const float* cs = rope_cs + t * hp_.n_rot;
+            ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
+            ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
             for (int64_t i = 0; i < q_dim; ++i) qt[i] *= hp_.attn_scale;
+            kv_.store(il, n_past_ + t, 1, kt, v_.data() + t * v_dim);
         });
 
-        kv_.store(il, n_past_, T, k_.data(), v_.data());
         attention(il, T);
 
         capture(il, capture_attn_out, att_.data(), T);
@@ -215,9 +242,9 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
             float* xt = x_.data() + t * E;
-            if (L.post_attn_norm) rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
+            if (L.post_attn_norm) ops_->rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
             add_inplace(xt, ot, E);
-            rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
+            ops_->rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
         });
 
         capture(il, capture_ffn_in, h_.data(), T);
@@ -225,17 +252,20 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         linear(L.ffn_up, h_.data(), up_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             if (hp_.act == ffn_activation::gelu_tanh) {
-                gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
+                ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
             } else {
-                silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
+                ops_->silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
             }
         });
         capture(il, capture_ffn_down_in, gate_.data(), T);
         linear(L.ffn_down, gate_.data(), o_.data(), T);
+        const float* next_norm = il + 1 < hp_.n_layer ? w_.layers[il + 1].attn_norm : nullptr;
         parallel_rows(pool_, T, [&](int64_t t) {
             float* ot = o_.data() + t * E;
-            if (L.post_ffn_norm) rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
-            add_inplace(x_.data() + t * E, ot, E);
+            float* xt = x_.data() + t * E;
+            if (L.post_ffn_norm) ops_->rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
+            add_inplace(xt, ot, E);
+            if (next_norm) ops_->rms_norm(xt, next_norm, h_.data() + t * E, E, hp_.rms_eps);  // the next layer's input
         });
         if (capture_ && capture_->last_layer == il) {  // calibration needs nothing past here
             n_past_ += T;
@@ -248,7 +278,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         if (capture_->output_in) {
             float* dst = capture_->output_in + capture_->row * E;
             parallel_rows(pool_, T, [&](int64_t t) {
-                rms_norm(x_.data() + t * E, w_.output_norm, dst + t * E, E, hp_.rms_eps);
+                ops_->rms_norm(x_.data() + t * E, w_.output_norm, dst + t * E, E, hp_.rms_eps);
             });
         }
         capture_->row += T;
@@ -256,7 +286,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
 
     if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
         parallel_rows(pool_, T, [&](int64_t t) {
-            rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
+            ops_->rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
         });
         embd_out_ += T * E;
         return;
@@ -265,7 +295,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     // output rows: every token, or only the last one
     const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
     parallel_rows(pool_, n_out, [&](int64_t i) {
-        rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
+        ops_->rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
     });
     linear(w_.output, h_.data(), logits, n_out);
     if (hp_.final_logit_softcap > 0.0f) {
@@ -293,21 +323,50 @@ void llama_model::attention(int64_t il, int64_t T) {
         kv_.load_v(il, p0, p1, vf_.data() + (p0 - kv0) * v_dim);
     });
 
+    // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
+    // than threads (decoding), the heads of a group are split too
+    const int nth = pool_.size();
+    int64_t n_th = std::min(group, kAttnTileMaxRows);
+    const int64_t n_tt = std::min(T, std::max<int64_t>(1, kTileRows / n_th));
+    const int64_t n_tok_tiles = (T + n_tt - 1) / n_tt;
+    if (n_tok_tiles * hp_.n_head_kv * ((group + n_th - 1) / n_th) < nth) {
+        const int64_t split = std::min<int64_t>(group, (nth + n_tok_tiles * hp_.n_head_kv - 1) / (n_tok_tiles * hp_.n_head_kv));
+        n_th = std::min(n_th, (group + split - 1) / split);
+    }
+    const int64_t n_head_tiles = (group + n_th - 1) / n_th;
+    const int64_t n_items = n_tok_tiles * hp_.n_head_kv * n_head_tiles;
+    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
+
     auto one = [&](int64_t idx, int ith) {
-        const int64_t t = idx / hp_.n_head, h = idx % hp_.n_head, kvh = h / group;
-        const int64_t p1 = n_past_ + t;
-        const int64_t k0 = swa ? std::max(kv0, p1 - hp_.n_swa + 1) : 0;
-        const int64_t off = k0 - kv0;
-        attend_head(q_.data() + t * q_dim + h * hdk, kf_.data() + off * k_dim + kvh * hdk, k_dim,
-                    vf_.data() + off * v_dim + kvh * hdv, v_dim, p1 + 1 - k0, hdk, hdv, hp_.attn_logit_softcap,
-                    scores_.data() + size_t(ith) * kv_cap_, att_.data() + t * o_dim + h * hdv);
+        // last token tiles first: they see the most keys
+        const int64_t tt = n_tok_tiles - 1 - idx / (hp_.n_head_kv * n_head_tiles);
+        const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
+        const int64_t t0 = tt * n_tt, h0 = kvh * group + hh * n_th;
+        attn_tile a;
+        a.q = q_.data() + t0 * q_dim + h0 * hdk;
+        a.q_stride = q_dim;
+        a.k = kf_.data() + kvh * hdk;
+        a.k_stride = k_dim;
+        a.v = vf_.data() + kvh * hdv;
+        a.v_stride = v_dim;
+        a.out = att_.data() + t0 * o_dim + h0 * hdv;
+        a.o_stride = o_dim;
+        a.n_tok = std::min(n_tt, T - t0);
+        a.n_hq = std::min(n_th, group - hh * n_th);
+        a.head_dim_k = hdk;
+        a.head_dim_v = hdv;
+        a.hi0 = n_past_ + t0 + 1 - kv0;
+        a.window = swa ? hp_.n_swa : 0;
+        a.softcap = hp_.attn_logit_softcap;
+        a.scratch = scores_.data() + size_t(ith) * scratch;
+        ops_->attend_tile(a);
     };
-    const int64_t n_items = T * hp_.n_head;
-    if (pool_.size() == 1) {
+    if (nth == 1 || n_items == 1) {
         for (int64_t i = 0; i < n_items; ++i) one(i, 0);
     } else {
-        pool_.run([&](int ith, int nth) {
-            for (int64_t i = ith; i < n_items; i += nth) one(i, ith);
+        std::atomic<int64_t> next{0};  // tiles differ in size: hand them out one at a time
+        pool_.run([&](int ith, int) {
+            for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
         });
     }
 }
@@ -329,7 +388,7 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
         if (p1 == p0) continue;
         kv_.load_k(il, p0, p1, kf_.data());
         parallel_rows(pool_, n_move, [&](int64_t i) {
-            rope_apply(kf_.data() + i * k_dim, hp_.n_head_kv, hp_.head_dim_k, rp, cs.data());
+            ops_->rope_apply(kf_.data() + i * k_dim, hp_.n_head_kv, hp_.head_dim_k, rp, cs.data());
         });
         kv_.store_k(il, p0, n_move, kf_.data());
     }

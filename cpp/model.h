@@ -142,6 +142,7 @@ private:
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
     bool precise_;
+    const ops_kernels* ops_;  // the element-wise and attention kernels this CPU runs best
     thread_pool pool_;
     kv_cache kv_;
 
@@ -158,8 +159,10 @@ private:
     std::vector<float> up_;     // (batch_cap, n_ff)
     std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
     std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
-    std::vector<float> rope_cs_;  // (batch_cap, n_rot) cos/sin per position
-    std::vector<float> scores_;   // (n_threads, kv_cap)
+    std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position
+    std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
+    std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each
+    std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
     activation_capture* capture_ = nullptr;
     void capture(int64_t layer, int site, const float* src, int64_t n_tokens);
     float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here

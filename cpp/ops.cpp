@@ -1,7 +1,11 @@
 // ops.cpp: element-wise and attention operations of the forward pass (see ops.h).
 #include "ops.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include "cpu_features.h"
 
 namespace pyggml {
 
@@ -69,6 +73,22 @@ void rope_cache(const rope_params& p, double pos, float* cs) {
     }
 }
 
+void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs) {
+    const int32_t half = p.n_rot / 2;
+    std::vector<double> base_pow(half);  // base^(-2i / n_rot), as rope_cache computes it
+    for (int32_t i = 0; i < half; ++i) base_pow[i] = std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot));
+    for (int64_t r = 0; r < n; ++r) {
+        const double pos = pos0 + double(r);
+        float* c = cs + r * p.n_rot;
+        for (int32_t i = 0; i < half; ++i) {
+            double theta = pos * base_pow[i] * double(p.freq_scale);
+            if (p.freq_factors) theta /= double(p.freq_factors[i]);
+            c[2 * i] = float(std::cos(theta));
+            c[2 * i + 1] = float(std::sin(theta));
+        }
+    }
+}
+
 void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs) {
     const int32_t half = p.n_rot / 2;
     for (int64_t h = 0; h < n_head; ++h) {
@@ -99,6 +119,57 @@ void attend_head(const float* q, const float* k, int64_t k_stride, const float* 
         const float w = scores[j];
         for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * vj[d];
     }
+}
+
+void attend_tile(const attn_tile& a) {
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+        const int64_t hi = a.hi0 + t, lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
+        for (int64_t h = 0; h < a.n_hq; ++h) {
+            attend_head(a.q + t * a.q_stride + h * a.head_dim_k, a.k + lo * a.k_stride, a.k_stride,
+                        a.v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,
+                        a.scratch, a.out + t * a.o_stride + h * a.head_dim_v);
+        }
+    }
+}
+
+namespace {
+
+constexpr ops_kernels kReference = {rms_norm, silu_mul, gelu_tanh_mul, rope_apply, attend_tile};
+
+struct ops_table {
+    ops_kernels kernels[3] = {kReference, kReference, kReference};  // indexed by cpu_isa
+    bool available[3] = {true, false, false};
+};
+
+ops_table build_ops_table() {
+    ops_table t;
+#if defined(__x86_64__)
+    // the same condition as the dot kernels' AVX2 set (vec_dot.cpp)
+    const cpu_features& f = get_cpu_features();
+    if (f.avx2 && f.fma && f.f16c && f.bmi2) {
+        ops_kernels_avx2(t.kernels[int(cpu_isa::avx2)]);
+        t.available[int(cpu_isa::avx2)] = true;
+    }
+#endif
+    return t;
+}
+
+const ops_table& ops_dispatch() {
+    static const ops_table t = build_ops_table();
+    return t;
+}
+
+}  // namespace
+
+const ops_kernels* get_ops_kernels(cpu_isa isa) {
+    const int i = int(isa);
+    if (i < 0 || i >= 3 || !ops_dispatch().available[i]) return nullptr;
+    return &ops_dispatch().kernels[i];
+}
+
+const ops_kernels& get_ops_kernels() {
+    const ops_kernels* k = get_ops_kernels(best_cpu_isa());
+    return k ? *k : ops_dispatch().kernels[0];
 }
 
 }  // namespace pyggml

@@ -1,10 +1,14 @@
 // ops.h: the element-wise and attention operations of the transformer forward pass.
 //
-// Plain loops over float32 rows; each routine works on one row (or one head) so the
-// caller decides how to split work across threads.
+// Plain loops over float32 rows; each routine works on one row (or one tile of
+// attention) so the caller decides how to split work across threads. The functions
+// declared here are the scalar references; ops_kernels holds the variants this CPU
+// runs best (AVX2 twins in x86/ops_avx2.cpp), chosen once at first use.
 #pragma once
 
 #include <cstdint>
+
+#include "vec_dot.h"
 
 namespace pyggml {
 
@@ -36,6 +40,8 @@ struct rope_params {
 
 // Fills cs (2 * n_rot/2 floats: cos then sin interleaved per pair) for one position.
 void rope_cache(const rope_params& p, double pos, float* cs);
+// rope_cache for the n positions pos0, pos0 + 1, ...: cs (n, n_rot), the same values.
+void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs);
 // Rotates n_head heads of head_dim floats in x using a cache made by rope_cache.
 void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs);
 
@@ -47,5 +53,50 @@ void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p
 void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
                  int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
                  float* out);
+
+// Attention of a tile of queries: n_tok consecutive tokens x n_hq query heads that
+// share one key/value head. Key j (0-based within the loaded range) is visible to
+// token t when lo(t) <= j < hi(t), hi(t) = hi0 + t, lo(t) = window ? max(0, hi(t) - window) : 0.
+struct attn_tile {
+    const float* q;      // row (t, h) at q + t * q_stride + h * head_dim_k, already scaled
+    int64_t q_stride;
+    const float* k;      // key j at k + j * k_stride (head_dim_k floats)
+    int64_t k_stride;
+    const float* v;      // value j at v + j * v_stride (head_dim_v floats)
+    int64_t v_stride;
+    float* out;          // row (t, h) at out + t * o_stride + h * head_dim_v
+    int64_t o_stride;
+    int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
+    int64_t hi0, window;
+    float softcap;       // 0: none
+    float* scratch;      // attn_tile_scratch(n_tok * n_hq, hi(n_tok - 1)) floats
+};
+
+// The most query rows (n_tok * n_hq) one tile may hold.
+constexpr int64_t kAttnTileMaxRows = 64;
+
+// Floats of scratch an attention tile of n_rows rows over n_keys keys needs.
+inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows * (n_keys + 8) + 64; }
+
+// Reference: attend_head per row.
+void attend_tile(const attn_tile& a);
+
+// The kernels of one instruction set.
+struct ops_kernels {
+    void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps);
+    void (*silu_mul)(float* gate, const float* up, int64_t n);
+    void (*gelu_tanh_mul)(float* gate, const float* up, int64_t n);
+    void (*rope_apply)(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs);
+    void (*attend_tile)(const attn_tile& a);
+};
+
+// The best kernels for this CPU.
+const ops_kernels& get_ops_kernels();
+// The kernels of one instruction set; null when that set is not built in or not supported
+// (scalar: the references above). A set without its own twin of a kernel uses the reference.
+const ops_kernels* get_ops_kernels(cpu_isa isa);
+
+// Fills in the AVX2 twins (x86/ops_avx2.cpp).
+void ops_kernels_avx2(ops_kernels& k);
 
 }  // namespace pyggml

@@ -38,6 +38,9 @@ pool = _core.ThreadPool(2)
 out = {"isa": np.array(_core.cpu_isa()), "repack": np.array(_core.repack_preferred())}
 for name in d["types"]:
     out[name] = _core.matmul(pool, int(d[name + "_id"]), d[name + "_w"], int(d["n_cols"]), d["x"])
+q = d["x"][:, :64].reshape(5, 2, 32)
+out["attend"] = _core.ops_attend(q, q[:, :1], q[:, :1], 1, 0, 0.0, 2, 2, "best")
+out["gelu"] = _core.ops_act_mul("gelu_tanh", d["x"], d["x"], "best")
 np.savez(sys.argv[2], **out)
 """
 
@@ -62,3 +65,7 @@ def test_scalar_dispatch_without_avx(tmp_path):
         act = _core.quantize_activations(int(QT[name]), x, "scalar")
         want = _core.vec_dot(int(QT[name]), "scalar", data[name + "_w"], act, n_cols)
         np.testing.assert_array_equal(out[name], want, err_msg=name)
+    # the forward pass's element-wise and attention kernels fall back to the references
+    q = x[:, :64].reshape(5, 2, 32)
+    np.testing.assert_array_equal(out["attend"], _core.ops_attend(q, q[:, :1], q[:, :1], 1, 0, 0.0, 2, 2, "scalar"))
+    np.testing.assert_array_equal(out["gelu"], _core.ops_act_mul("gelu_tanh", x, x, "scalar"))
