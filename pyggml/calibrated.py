@@ -32,7 +32,6 @@ from .errors import PyggmlError
 from .gguf_file import GGUFFile
 from .gptq import GRID_TYPES, gptq_quantize, prepare
 from .requantize import plan, requantize
-from .types import GGMLType
 
 METHODS = ("rtn", "imatrix", "gptq", "gptq+imatrix", "awq", "awq+imatrix")
 

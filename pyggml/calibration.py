@@ -144,8 +144,8 @@ class HessianCollector:
         """GPTQ's H = 2 X^T X / n for a site, symmetric float32 (consumes the stored matrix)."""
         h = self.h.pop(key)
         n = self.n.pop(key)
-        upper = np.triu(h)
-        h = upper + np.triu(h, 1).T
+        h = np.triu(h)  # ssyrk filled the upper triangle only
+        h += np.triu(h, 1).T
         h *= np.float32(2.0 / max(n, 1))
         return h
 

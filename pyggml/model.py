@@ -243,11 +243,7 @@ class Model:
     def eval(self, tokens, all_logits: bool = False) -> np.ndarray:
         """Run `tokens` after those already cached and return float32 logits:
         (n_vocab,) for the last token, or (len(tokens), n_vocab) with all_logits."""
-        toks = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
-        if toks.size == 0:
-            raise ValueError("eval needs at least one token")
-        if toks.min() < 0 or toks.max() >= self.n_vocab:
-            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        toks = self._checked_tokens(tokens, "eval")
         if self.n_past + toks.size > self.n_ctx:
             self._make_room(toks.size)
         out = self._native.eval(toks.astype(np.int32), all_logits)
@@ -256,11 +252,7 @@ class Model:
     def embed(self, tokens) -> np.ndarray:
         """Run `tokens` after those already cached, like eval, and return the hidden
         states after the final norm, (len(tokens), n_embd) float32, instead of logits."""
-        toks = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
-        if toks.size == 0:
-            raise ValueError("embed needs at least one token")
-        if toks.min() < 0 or toks.max() >= self.n_vocab:
-            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        toks = self._checked_tokens(tokens, "embed")
         if self.n_past + toks.size > self.n_ctx:
             self._make_room(toks.size)
         return self._native.embed(toks.astype(np.int32))
@@ -271,11 +263,7 @@ class Model:
         input of attn_q/k/v, 1 the input of attn_output, 2 the normed input of ffn_gate/up,
         3 the input of ffn_down. output: also {"output": input of the output matrix}.
         last_layer >= 0 stops the pass after that layer. No context shift happens here."""
-        toks = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
-        if toks.size == 0:
-            raise ValueError("capture needs at least one token")
-        if toks.min() < 0 or toks.max() >= self.n_vocab:
-            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        toks = self._checked_tokens(tokens, "capture")
         if self.n_past + toks.size > self.n_ctx:
             raise ContextFullError(f"context is full: {self.n_past} cached + {toks.size} new tokens > n_ctx {self.n_ctx}")
         sites = [(int(layer), int(site)) for layer, site in sites]
@@ -284,6 +272,15 @@ class Model:
         if output:
             out["output"] = arrays[-1]
         return out
+
+    def _checked_tokens(self, tokens, what: str) -> np.ndarray:
+        """tokens as a flat int64 array, refused when empty or outside the vocabulary."""
+        toks = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
+        if toks.size == 0:
+            raise ValueError(f"{what} needs at least one token")
+        if toks.min() < 0 or toks.max() >= self.n_vocab:
+            raise ValueError(f"token ids must be in [0, {self.n_vocab})")
+        return toks
 
     def _make_room(self, n_new: int) -> None:
         free = self.n_ctx - self.n_past
