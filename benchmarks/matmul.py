@@ -9,8 +9,8 @@ than the last-level cache, on the same thread pool), and, when llama-cpp-python 
 the Qwen2.5-Coder 1.5B Q4_K_M model are present, llama.cpp's prompt processing and
 generation speed on that model expressed in the same units.
 
-Q4_K is timed both in the file layout and repacked in 8-row groups (row "Q4_K/x8",
-the layout models use on AVX2 CPUs; --no-repack leaves it out).
+Q4_K, Q4_0 and Q8_0 are timed both in the file layout and repacked in 8-row groups
+(rows "Q4_K/x8" etc., the layout models use on AVX2 CPUs; --no-repack leaves them out).
 Weights are random blocks with finite scales (speed does not depend on the values).
 Timings take the best of several runs; the machine may be shared, so expect noise.
 
@@ -72,10 +72,12 @@ def read_bandwidth(pool, nbytes=1 << 30):
 
 
 def layouts_of(name, repack):
-    """The weight layouts to time for a type: the file's, and for Q4_K on a CPU whose
-    models repack it (see _core.repack_q4_K) the 8-row groups too ("Q4_K/x8")."""
-    if name == "Q4_K" and repack and _core.repack_preferred():
-        return [(name, 0), (name + "/x8", 1)]
+    """The weight layouts to time for a type: the file's, and for a type that models
+    repack on this CPU (Q4_K, Q4_0, Q8_0 on AVX2; see _core.repack) the 8-row groups
+    too ("Q4_K/x8")."""
+    layout = _core.repacked_layout(int(QT[name])) if repack else 0
+    if layout:
+        return [(name, 0), (name + "/x8", layout)]
     return [(name, 0)]
 
 
@@ -87,7 +89,7 @@ def bench_type(name, shapes, threads, n_tokens, big_matmul, repack=True):
         x1 = rng.standard_normal((1, n_cols)).astype(np.float32)
         xn = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
         for label, layout in layouts_of(name, repack):
-            w = _core.repack_q4_K(plain, n_cols) if layout else plain
+            w = _core.repack(plain, int(QT[name]), n_cols) if layout else plain
             row = {"type": label, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
             for nt in threads:
                 pool = _core.ThreadPool(nt)
@@ -137,7 +139,7 @@ def pyggml_model_prompt(threads, n_tokens, repack=True):
             w = np.ascontiguousarray(t.data)
             layout = layouts_of(tname, repack)[-1][1]  # as the model lays it out
             if layout:
-                w = _core.repack_q4_K(w, n_cols)
+                w = _core.repack(w, int(QT[tname]), n_cols)
             x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
             total += count * best_time(lambda: _core.matmul(pool, int(QT[tname]), w, n_cols, x, layout=layout), nt,
                                        min_runs=2, min_seconds=0.0)

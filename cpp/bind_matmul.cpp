@@ -62,8 +62,14 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
     if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
     weight_view w{type, weight.data(), weight.shape(0), n_cols, size_t(weight.shape(1))};
     if (layout != weight_layout_plain) {
-        if (layout != weight_layout_q4_Kx8 || type != GGML_TYPE_Q4_K) throw py::value_error("layout 1 is for Q4_K only");
-        if (!repacked_kernel(layout, best_cpu_isa())) throw py::value_error("no kernel for layout 1 on this machine");
+        const repacked_layout* l = get_repacked_layout(layout);
+        if (!l || !layout_fits(*l, type, w.n_rows, n_cols)) {
+            throw py::value_error("layout " + std::to_string(layout) + " does not fit a " + t.name + " matrix of " +
+                                  std::to_string(w.n_rows) + " x " + std::to_string(n_cols));
+        }
+        if (!repacked_kernel(layout, best_cpu_isa())) {
+            throw py::value_error("no kernel for layout " + std::to_string(layout) + " on this machine");
+        }
         w.layout = layout;
     }
     const int64_t n_tokens = x.shape(0);
@@ -131,34 +137,64 @@ py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
     return y;
 }
 
-// weight: (n_rows, row_bytes) uint8 Q4_K -> the same shape, rows regrouped by 8 (repack.h).
-py::array_t<uint8_t> repack_q4_K_py(py::array_t<uint8_t, py::array::c_style> weight, int64_t n_cols) {
-    const type_traits& t = traits_or_throw(GGML_TYPE_Q4_K);
+const repacked_layout& layout_of_type_or_throw(int32_t type) {
+    const repacked_layout* l = get_repacked_layout(repack_layout_of_type(type));
+    if (!l) throw py::value_error("no repacked layout for " + std::string(traits_or_throw(type).name));
+    return *l;
+}
+
+// weight: (n_rows, row_bytes) uint8 of `type` -> the same shape, rows regrouped by 8 (repack.h).
+py::array_t<uint8_t> repack_py(py::array_t<uint8_t, py::array::c_style> weight, int32_t type, int64_t n_cols) {
+    const repacked_layout& l = layout_of_type_or_throw(type);
+    const type_traits& t = traits_or_throw(type);
     check_n_cols(t, n_cols);
     if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols)) {
-        throw py::value_error("weight must be (n_rows, row_bytes) uint8 of Q4_K");
+        throw py::value_error("weight must be (n_rows, row_bytes) uint8 of " + std::string(t.name));
     }
     const int64_t n_rows = weight.shape(0);
+    if (!layout_fits(l, type, n_rows, n_cols)) {
+        throw py::value_error(std::string(t.name) + ": " + std::to_string(n_rows) + " x " + std::to_string(n_cols) +
+                              " rows cannot be repacked (8 rows or more; a multiple of 8 for this type)");
+    }
     py::array_t<uint8_t> out({n_rows, int64_t(weight.shape(1))});
-    repack_q4_K_x8(weight.data(), n_rows, n_cols, out.mutable_data(), 0, n_rows);
+    repack_rows(l.layout, weight.data(), n_rows, n_cols, out.mutable_data(), 0, n_rows);
     return out;
 }
 
-// The repacked-layout kernel of one instruction set on every row group and token:
-// packed (n_rows, row_bytes) with n_rows a multiple of 8, act (n_tokens, Q8_K row bytes),
-// tokens up to 4 at a time; returns (n_tokens, n_rows) float32.
-py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, py::array_t<uint8_t, py::array::c_style> packed,
-                                       py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
-    const vec_dot_fn dot = repacked_kernel(weight_layout_q4_Kx8, parse_isa(isa_name));
-    if (!dot) throw py::value_error("no " + isa_name + " kernel for repacked Q4_K on this machine");
-    const type_traits& t = traits_or_throw(GGML_TYPE_Q4_K);
-    check_n_cols(t, n_cols);
-    const size_t row_bytes = row_size(t, n_cols);
-    const size_t act_row = row_size(traits_or_throw(GGML_TYPE_Q8_K), n_cols);
-    if (packed.ndim() != 2 || size_t(packed.shape(1)) != row_bytes || packed.shape(0) % REPACK_ROWS) {
-        throw py::value_error("packed must be (8k, row_bytes) uint8 of repacked Q4_K");
+// x: (n_tokens, n_cols) float32 -> the activations the repacked kernels of `type` read.
+py::array_t<uint8_t> repacked_activations_py(int32_t type, py::array_t<float, py::array::c_style> x) {
+    const repacked_layout& l = layout_of_type_or_throw(type);
+    if (x.ndim() != 2 || x.shape(1) <= 0 || x.shape(1) % l.act_block) {
+        throw py::value_error("x must be (n_tokens, n_cols) float32 with n_cols a multiple of " +
+                              std::to_string(l.act_block));
     }
-    if (act.ndim() != 2 || size_t(act.shape(1)) != act_row) throw py::value_error("act must be (n_tokens, Q8_K row bytes)");
+    const int64_t n_tokens = x.shape(0), n_cols = x.shape(1);
+    const size_t row = repacked_act_row(l, n_cols);
+    py::array_t<uint8_t> out({n_tokens, int64_t(row)});
+    for (int64_t t = 0; t < n_tokens; ++t) l.from_float(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols);
+    return out;
+}
+
+// The repacked kernel of one instruction set on every row group and token: packed
+// (n_rows, row_bytes) with n_rows a multiple of 8, act (n_tokens, activation row bytes)
+// from repacked_activations, tokens up to 4 at a time; returns (n_tokens, n_rows) float32.
+py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, int32_t type,
+                                       py::array_t<uint8_t, py::array::c_style> packed,
+                                       py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
+    const repacked_layout& l = layout_of_type_or_throw(type);
+    const type_traits& t = traits_or_throw(type);
+    const vec_dot_fn dot = repacked_kernel(l.layout, parse_isa(isa_name));
+    if (!dot) throw py::value_error("no " + isa_name + " kernel for repacked " + t.name + " on this machine");
+    check_n_cols(t, n_cols);
+    if (n_cols % l.act_block) throw py::value_error("n_cols must be a multiple of " + std::to_string(l.act_block));
+    const size_t row_bytes = row_size(t, n_cols);
+    const size_t act_row = repacked_act_row(l, n_cols);
+    if (packed.ndim() != 2 || size_t(packed.shape(1)) != row_bytes || packed.shape(0) % REPACK_ROWS) {
+        throw py::value_error("packed must be (8k, row_bytes) uint8 of repacked " + std::string(t.name));
+    }
+    if (act.ndim() != 2 || size_t(act.shape(1)) != act_row) {
+        throw py::value_error("act must be (n_tokens, " + std::to_string(act_row) + ") from repacked_activations");
+    }
     const int64_t n_rows = packed.shape(0), n_tokens = act.shape(0);
     py::array_t<float> y({n_tokens, n_rows});
     float* yp = y.mutable_data();
@@ -202,17 +238,20 @@ void pyggml::bind_matmul(py::module_& m) {
         .def_static("default_threads", &thread_pool::default_threads);
     m.def("matmul", &matmul_py, py::arg("pool"), py::arg("type"), py::arg("weight"), py::arg("n_cols"),
           py::arg("x"), py::arg("layout") = 0,
-          "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout 1: W was "
-          "rearranged by repack_q4_K");
-    m.def("repack_q4_K", &repack_q4_K_py, py::arg("weight"), py::arg("n_cols"),
-          "Q4_K rows (n_rows, row_bytes) regrouped 8 at a time for the repacked kernels (same shape)");
-    m.def("repack_preferred", [] {
-              return preferred_layout(weight_view{GGML_TYPE_Q4_K, nullptr, REPACK_ROWS, 256, 144}) ==
-                     weight_layout_q4_Kx8;
-          },
-          "whether this CPU has a kernel for repacked Q4_K (models repack Q4_K weights then)");
-    m.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("packed"), py::arg("act"),
-          py::arg("n_cols"), "repacked Q4_K kernel of one instruction set: returns (n_tokens, n_rows) float32");
+          "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout: W was "
+          "rearranged by repack (repacked_layout(type))");
+    m.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
+          "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q4_0, Q8_0), regrouped 8 at a time "
+          "for the repacked kernels (same shape)");
+    m.def("repacked_layout", [](int32_t type) { return preferred_layout_for_type(type); }, py::arg("type"),
+          "the layout id models give matrices of `type` on this CPU (0: the file layout)");
+    m.def("repack_preferred", [] { return preferred_layout_for_type(GGML_TYPE_Q4_K) != weight_layout_plain; },
+          "whether this CPU has kernels for repacked weights (models repack Q4_K, Q4_0 and Q8_0 weights then)");
+    m.def("repacked_activations", &repacked_activations_py, py::arg("type"), py::arg("x"),
+          "float32 (n_tokens, n_cols) -> the activations the repacked kernels of `type` read");
+    m.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("type"), py::arg("packed"),
+          py::arg("act"), py::arg("n_cols"),
+          "repacked kernel of one instruction set for weights of `type`: returns (n_tokens, n_rows) float32");
     m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
           "the instruction set the dot kernels dispatch to: 'avx2', 'neon' or 'scalar'");
     m.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");

@@ -154,6 +154,33 @@ struct block_q4_Kx8 {
 };
 static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
 
+// In-memory only: one 32-column block of 8 Q4_0 rows (repack.h), same bytes as 8
+// block_q4_0. qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 4, b < 4): one
+// 32-byte load holds 4 bytes of every row, whose low nibbles are elements 4k..4k+3
+// and high nibbles elements 16+4k..16+4k+3.
+struct block_q4_0x8 {
+    ggml_half d[8];
+    uint8_t qs[8 * QK4_0 / 2];
+};
+static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "block_q4_0x8 size");
+
+// In-memory only: one 32-column block of 8 Q8_0 rows, same bytes as 8 block_q8_0.
+// qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 8, b < 4).
+struct block_q8_0x8 {
+    ggml_half d[8];
+    int8_t qs[8 * QK8_0];
+};
+static_assert(sizeof(block_q8_0x8) == 8 * sizeof(block_q8_0), "block_q8_0x8 size");
+
+// In-memory only: activations for the repacked Q4_0 kernel, a Q8_0 block (the same d
+// and qs as quantize_row_q8_0 gives) with the exact sum of its 32 quants.
+struct block_q8_0s {
+    ggml_half d;
+    int16_t sum;
+    int8_t qs[QK8_0];
+};
+static_assert(sizeof(block_q8_0s) == 36, "block_q8_0s size");
+
 // The 16 values of the IQ4_NL / IQ4_XS grid.
 constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                       1,    13,   25,  38,  53,  69,  89,  113};

@@ -58,18 +58,27 @@ void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, th
     if (w.n_cols <= 0 || w.n_cols > INT_MAX || w.n_cols % wt->blck_size || w.n_cols % dt->blck_size) {
         throw std::invalid_argument("matmul: n_cols is not a positive multiple of the block size");
     }
+    // Activations as the kernels read them: the dot type's, or a repacked layout's.
+    from_float_fn from_float = k->from_float;
+    size_t act_row = row_size(*dt, w.n_cols);
+    bool convert = k->vec_dot_type != GGML_TYPE_F32;
     // Repacked weights: rows [0, n_grouped) in groups of REPACK_ROWS for `packed`, the rest plain.
     vec_dot_fn packed = nullptr;
     int64_t n_grouped = 0;
     if (w.layout != weight_layout_plain) {
+        const repacked_layout* l = get_repacked_layout(w.layout);
         packed = repacked_kernel(w.layout, best_cpu_isa());
-        if (!packed) throw std::invalid_argument("matmul: no kernel for this weight layout on this CPU");
+        if (!l || !packed) throw std::invalid_argument("matmul: no kernel for this weight layout on this CPU");
+        if (!layout_fits(*l, w.type, w.n_rows, w.n_cols)) {
+            throw std::invalid_argument("matmul: the weight's type or shape does not fit its layout");
+        }
         n_grouped = w.n_rows - w.n_rows % REPACK_ROWS;
+        from_float = l->from_float;
+        act_row = repacked_act_row(*l, w.n_cols);
+        convert = true;
     }
     if (n_tokens <= 0 || w.n_rows <= 0) return;
     const int n = int(w.n_cols);
-    const size_t act_row = row_size(*dt, w.n_cols);
-    const bool convert = k->vec_dot_type != GGML_TYPE_F32;
     std::vector<char> converted(convert ? size_t(n_tokens) * act_row : 0);  // (n_tokens, act_row)
     const char* act = convert ? converted.data() : reinterpret_cast<const char*>(x);
     const tiling p = plan_tiles(w, n_tokens, act_row, pool.size(), packed ? REPACK_ROWS : 1);
@@ -96,7 +105,7 @@ void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, th
 
     pool.run([&](int ith, int nth) {
         if (convert) {
-            for (int64_t t = ith; t < n_tokens; t += nth) k->from_float(x + t * n, converted.data() + t * act_row, n);
+            for (int64_t t = ith; t < n_tokens; t += nth) from_float(x + t * n, converted.data() + t * act_row, n);
             pool.barrier();
         }
         for (int64_t tile = next_tile.fetch_add(1); tile < n_tiles; tile = next_tile.fetch_add(1)) {

@@ -9,7 +9,12 @@
 namespace pyggml {
 
 // How a weight's rows are laid out in memory: as in the file, or rearranged by repack.h.
-enum weight_layout : int32_t { weight_layout_plain = 0, weight_layout_q4_Kx8 = 1 };
+enum weight_layout : int32_t {
+    weight_layout_plain = 0,
+    weight_layout_q4_Kx8 = 1,  // block_q4_Kx8 (blocks.h)
+    weight_layout_q4_0x8 = 2,  // block_q4_0x8
+    weight_layout_q8_0x8 = 3,  // block_q8_0x8
+};
 
 // A non-owning view of a 2-D weight tensor as stored in a GGUF file (or repacked).
 struct weight_view {

@@ -68,18 +68,28 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
 
 void llama_model::repack_weights() {
     auto repack = [&](weight_view& w) {
-        if (preferred_layout(w) != weight_layout_q4_Kx8) return;
+        const int32_t layout = preferred_layout(w);
+        if (layout == weight_layout_plain) return;
         const size_t bytes = size_t(w.n_rows) * w.row_bytes;
         std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes]);
         const int64_t n_groups = (w.n_rows + REPACK_ROWS - 1) / REPACK_ROWS;
-        pool_.run([&](int ith, int nth) {
-            const int64_t g0 = n_groups * ith / nth, g1 = n_groups * (ith + 1) / nth;
-            repack_q4_K_x8(w.data, w.n_rows, w.n_cols, copy.get(), std::min(w.n_rows, g0 * REPACK_ROWS),
-                           std::min(w.n_rows, g1 * REPACK_ROWS));
-        });
-        release_file_pages(w.data, bytes);  // the file's copy is not read again
+        // In slices, each slice's file pages released once copied (release_file_pages: the
+        // file is not read again), so that a large matrix is never resident twice.
+        const size_t group_bytes = REPACK_ROWS * w.row_bytes;
+        const int64_t slice = std::max<int64_t>(1, int64_t((size_t(16) << 20) / group_bytes));
+        for (int64_t s0 = 0; s0 < n_groups; s0 += slice) {
+            const int64_t s1 = std::min(n_groups, s0 + slice);
+            pool_.run([&](int ith, int nth) {
+                const int64_t g0 = s0 + (s1 - s0) * ith / nth, g1 = s0 + (s1 - s0) * (ith + 1) / nth;
+                repack_rows(layout, w.data, w.n_rows, w.n_cols, copy.get(), std::min(w.n_rows, g0 * REPACK_ROWS),
+                            std::min(w.n_rows, g1 * REPACK_ROWS));
+            });
+            const size_t b0 = size_t(s0) * group_bytes, b1 = std::min(bytes, size_t(s1) * group_bytes);
+            release_file_pages(static_cast<const char*>(w.data) + b0, b1 - b0);
+        }
+        release_file_pages(w.data, bytes);  // the pages the slices shared at their edges
         w.data = copy.get();
-        w.layout = weight_layout_q4_Kx8;
+        w.layout = layout;
         repacked_.push_back(std::move(copy));
         repacked_bytes_ += bytes;
     };

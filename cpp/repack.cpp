@@ -1,9 +1,12 @@
-// repack.cpp: the Q4_K 8-row layout (see repack.h): conversion from plain rows, the
-// scalar reference dot kernel over it, and the choice of layout per weight.
+// repack.cpp: the 8-row layouts (see repack.h): conversion from plain rows, the scalar
+// reference dot kernels over them, their activations, and the choice of layout per weight.
 #include "repack.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -92,28 +95,141 @@ void dot_q4_Kx8_q8_K(int n, float* s, size_t bs, const void* x, size_t bx, int n
     }
 }
 
-}  // namespace
+// Q4_0 / Q8_0 groups: the 8 rows' scales side by side, then 4 bytes of quants per row in turn.
+template <typename B, typename G>
+void pack_legacy_group(const B* const rows[REPACK_ROWS], G& out) {
+    constexpr int n_chunks = int(sizeof(B::qs)) / 4;
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        out.d[r] = rows[r]->d;
+        for (int k = 0; k < n_chunks; ++k) std::memcpy(out.qs + 32 * k + 4 * r, rows[r]->qs + 4 * k, 4);
+    }
+}
 
-void repack_q4_K_x8(const void* src, int64_t n_rows, int64_t n_cols, void* dst, int64_t row0, int64_t row1) {
-    const int64_t nb = n_cols / QK_K;
-    const size_t row_bytes = size_t(nb) * sizeof(block_q4_K);
+// Regroups rows [row0, row1) of plain blocks B into 8-row blocks G (the tail stays plain).
+template <typename B, typename G, void (*Pack)(const B* const*, G&)>
+void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64_t row0, int64_t row1) {
+    const size_t row_bytes = size_t(nb) * sizeof(B);
     const int64_t n_grouped = n_rows - n_rows % REPACK_ROWS;
     const char* in = static_cast<const char*>(src);
     char* out = static_cast<char*>(dst);
-    for (int64_t r = row0; r < row1;) {
+    for (int64_t r = row0; r < row1; r += REPACK_ROWS) {
         if (r >= n_grouped) {  // the plain tail
             std::memcpy(out + r * row_bytes, in + r * row_bytes, size_t(row1 - r) * row_bytes);
             break;
         }
-        block_q4_Kx8* g = reinterpret_cast<block_q4_Kx8*>(out + r * row_bytes);
+        G* g = reinterpret_cast<G*>(out + r * row_bytes);
         for (int64_t i = 0; i < nb; ++i) {
-            const block_q4_K* rows[REPACK_ROWS];
-            for (int k = 0; k < REPACK_ROWS; ++k) {
-                rows[k] = reinterpret_cast<const block_q4_K*>(in + (r + k) * row_bytes) + i;
-            }
-            pack_group(rows, g[i]);
+            const B* rows[REPACK_ROWS];
+            for (int k = 0; k < REPACK_ROWS; ++k) rows[k] = reinterpret_cast<const B*>(in + (r + k) * row_bytes) + i;
+            Pack(rows, g[i]);
         }
-        r += REPACK_ROWS;
+    }
+}
+
+void pack_q4_K(const block_q4_K* const* rows, block_q4_Kx8& out) { pack_group(rows, out); }
+
+// Scalar references of the legacy layouts: per row and block the exact integer dot, then
+// acc = fma(d_row * d_y, isum, acc) in block order (the AVX2 kernels do the same float
+// operations, lane r = row r). Q4_0 quants are nibbles u = q + 8: isum = sum u * y - 8 * sum y.
+void dot_q4_0x8_q8_0s(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                      int nt) {
+    const int nb = n / QK4_0;
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const block_q4_0x8* xg = reinterpret_cast<const block_q4_0x8*>(static_cast<const char*>(x) + g * bx);
+        for (int t = 0; t < nt; ++t) {
+            const block_q8_0s* yt = reinterpret_cast<const block_q8_0s*>(static_cast<const char*>(y) + t * by);
+            float acc[REPACK_ROWS] = {};
+            for (int i = 0; i < nb; ++i) {
+                for (int r = 0; r < REPACK_ROWS; ++r) {
+                    int isum = 0;
+                    for (int k = 0; k < 4; ++k) {
+                        for (int b = 0; b < 4; ++b) {
+                            const uint8_t byte = xg[i].qs[32 * k + 4 * r + b];
+                            isum += (byte & 0xF) * yt[i].qs[4 * k + b] + (byte >> 4) * yt[i].qs[16 + 4 * k + b];
+                        }
+                    }
+                    isum -= 8 * yt[i].sum;
+                    const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
+                    acc[r] = std::fma(d, float(isum), acc[r]);
+                }
+            }
+            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
+        }
+    }
+}
+
+void dot_q8_0x8_q8_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                     int nt) {
+    const int nb = n / QK8_0;
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const block_q8_0x8* xg = reinterpret_cast<const block_q8_0x8*>(static_cast<const char*>(x) + g * bx);
+        for (int t = 0; t < nt; ++t) {
+            const block_q8_0* yt = reinterpret_cast<const block_q8_0*>(static_cast<const char*>(y) + t * by);
+            float acc[REPACK_ROWS] = {};
+            for (int i = 0; i < nb; ++i) {
+                for (int r = 0; r < REPACK_ROWS; ++r) {
+                    int isum = 0;
+                    for (int e = 0; e < QK8_0; ++e) isum += xg[i].qs[32 * (e / 4) + 4 * r + e % 4] * yt[i].qs[e];
+                    const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
+                    acc[r] = std::fma(d, float(isum), acc[r]);
+                }
+            }
+            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
+        }
+    }
+}
+
+// Activations: Q8_K / Q8_0 as the plain kernels get them (this CPU's conversion), or
+// Q8_0 blocks with their quant sums for the Q4_0 kernels.
+void act_q8_K(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q4_K)->from_float(x, y, k); }
+void act_q8_0(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float(x, y, k); }
+void act_q8_0s(const float* x, void* y, int64_t k) {
+    const from_float_fn q8_0 = get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float;
+    block_q8_0s* out = static_cast<block_q8_0s*>(y);
+    block_q8_0 tmp[8];  // 256 columns at a time
+    for (int64_t i = 0; i < k; i += 8 * QK8_0) {
+        const int64_t nb = std::min<int64_t>(8, (k - i) / QK8_0);
+        q8_0(x + i, tmp, nb * QK8_0);
+        for (int64_t j = 0; j < nb; ++j) {
+            block_q8_0s& o = out[i / QK8_0 + j];
+            o.d = tmp[j].d;
+            int sum = 0;
+            for (int e = 0; e < QK8_0; ++e) sum += tmp[j].qs[e];
+            o.sum = int16_t(sum);
+            std::memcpy(o.qs, tmp[j].qs, QK8_0);
+        }
+    }
+}
+
+constexpr repacked_layout kLayouts[] = {
+    {weight_layout_q4_Kx8, GGML_TYPE_Q4_K, QK_K, sizeof(block_q8_K), act_q8_K},
+    {weight_layout_q4_0x8, GGML_TYPE_Q4_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
+    {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
+};
+
+}  // namespace
+
+const repacked_layout* get_repacked_layout(int32_t layout) {
+    for (const repacked_layout& l : kLayouts) {
+        if (l.layout == layout) return &l;
+    }
+    return nullptr;
+}
+
+size_t repacked_act_row(const repacked_layout& l, int64_t n_cols) { return size_t(n_cols / l.act_block) * l.act_block_bytes; }
+
+void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols, void* dst, int64_t row0,
+                 int64_t row1) {
+    switch (layout) {
+        case weight_layout_q4_Kx8:
+            return repack_blocks<block_q4_K, block_q4_Kx8, pack_q4_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+        case weight_layout_q4_0x8:
+            return repack_blocks<block_q4_0, block_q4_0x8, pack_legacy_group<block_q4_0, block_q4_0x8>>(
+                src, n_rows, n_cols / QK4_0, dst, row0, row1);
+        case weight_layout_q8_0x8:
+            return repack_blocks<block_q8_0, block_q8_0x8, pack_legacy_group<block_q8_0, block_q8_0x8>>(
+                src, n_rows, n_cols / QK8_0, dst, row0, row1);
+        default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
     }
 }
 
@@ -159,25 +275,49 @@ bool release_file_pages(const void* p, size_t bytes) {
 #endif
 }
 
-vec_dot_fn vec_dot_q4_Kx8_ref() { return dot_q4_Kx8_q8_K; }
-
 vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
-    if (layout != weight_layout_q4_Kx8) return nullptr;
+    const repacked_layout* l = get_repacked_layout(layout);
     // the ISA must be usable here: get_vec_dot_traits knows what the CPU supports
-    if (!get_vec_dot_traits(GGML_TYPE_Q4_K, isa)) return nullptr;
+    if (!l || !get_vec_dot_traits(l->weight_type, isa)) return nullptr;
     switch (isa) {
-        case cpu_isa::scalar: return vec_dot_q4_Kx8_ref();
+        case cpu_isa::scalar:
+            switch (layout) {
+                case weight_layout_q4_Kx8: return dot_q4_Kx8_q8_K;
+                case weight_layout_q4_0x8: return dot_q4_0x8_q8_0s;
+                default: return dot_q8_0x8_q8_0;
+            }
 #if defined(__x86_64__)
-        case cpu_isa::avx2: return vec_dot_q4_Kx8_avx2();
+        case cpu_isa::avx2: return repacked_kernel_avx2(layout);
 #endif
         default: return nullptr;
     }
 }
 
+int32_t repack_layout_of_type(int32_t type) {
+    for (const repacked_layout& l : kLayouts) {
+        if (l.weight_type == type) return l.layout;
+    }
+    return weight_layout_plain;
+}
+
+int32_t preferred_layout_for_type(int32_t type) {
+    return best_cpu_isa() == cpu_isa::avx2 ? repack_layout_of_type(type) : int32_t(weight_layout_plain);
+}
+
+bool layout_fits(const repacked_layout& l, int32_t type, int64_t n_rows, int64_t n_cols) {
+    if (l.weight_type != type || n_rows < REPACK_ROWS || n_cols <= 0 || n_cols % l.act_block) return false;
+    if (n_rows % REPACK_ROWS == 0) return true;
+    // a plain tail of rows reads the plain kernels' activations: only where they are the same
+    const vec_dot_traits* k = get_vec_dot_traits(type);
+    const type_traits* dt = k ? get_type_traits(k->vec_dot_type) : nullptr;
+    return dt && dt->blck_size == l.act_block && dt->type_size == l.act_block_bytes;
+}
+
 int32_t preferred_layout(const weight_view& w) {
-    if (w.layout != weight_layout_plain || w.type != GGML_TYPE_Q4_K || w.n_rows < REPACK_ROWS) return w.layout;
-    if (best_cpu_isa() != cpu_isa::avx2) return weight_layout_plain;
-    return weight_layout_q4_Kx8;
+    if (w.layout != weight_layout_plain) return w.layout;
+    const int32_t layout = preferred_layout_for_type(w.type);
+    const repacked_layout* l = get_repacked_layout(layout);
+    return l && layout_fits(*l, w.type, w.n_rows, w.n_cols) ? layout : weight_layout_plain;
 }
 
 }  // namespace pyggml

@@ -1,12 +1,14 @@
 // repack.h: weights rearranged in memory at load time for faster dot kernels.
 //
-// Q4_K rows are regrouped 8 at a time into block_q4_Kx8 (blocks.h): a pass over one
-// group decodes the 8 rows' scales at once and loads each activation block once for
-// the 8 rows, with one sequential weight stream. The file format does not change; a
-// repacked buffer holds the same bytes as the plain tensor, rearranged: group g (rows
-// 8g..8g+7) occupies the bytes of those rows, as n_cols / 256 block_q4_Kx8 in column
-// order, and the n_rows % 8 last rows stay plain. Only CPUs with a kernel for the
-// layout (AVX2) repack; elsewhere weights keep the plain layout.
+// Rows of Q4_K, Q4_0 and Q8_0 are regrouped 8 at a time (block_q4_Kx8, block_q4_0x8,
+// block_q8_0x8 in blocks.h): a pass over one group decodes the 8 rows' scales at once
+// and broadcasts each 4 activation bytes to the 8 rows, so that an activation load
+// serves 8 rows and the float work of a block (convert, scale, accumulate) is done for
+// 8 rows in one vector. The file format does not change; a repacked buffer holds the
+// same bytes as the plain tensor, rearranged: group g (rows 8g..8g+7) occupies the
+// bytes of those rows, as one 8-row block per column block in column order, and the
+// n_rows % 8 last rows stay plain. Only CPUs with a kernel for the layout (AVX2)
+// repack; elsewhere weights keep the plain layout.
 #pragma once
 
 #include <cstddef>
@@ -19,17 +21,35 @@ namespace pyggml {
 
 constexpr int REPACK_ROWS = 8;
 
-// Rearranges n_rows plain Q4_K rows of n_cols (src, n_rows * row_bytes bytes) into dst
-// (the same size). Rows [row0, row1) only, both multiples of 8 or row1 == n_rows, so
-// that callers can split the work; dst receives exactly those rows' bytes.
-void repack_q4_K_x8(const void* src, int64_t n_rows, int64_t n_cols, void* dst, int64_t row0, int64_t row1);
+// What a repacked layout needs besides its kernel: the weight type it regroups and the
+// activations its kernels read (converted once per matmul by from_float, in blocks of
+// act_block elements taking act_block_bytes).
+struct repacked_layout {
+    int32_t layout;             // weight_layout
+    int32_t weight_type;        // ggml type id
+    int64_t act_block;
+    size_t act_block_bytes;
+    from_float_fn from_float;   // the best this CPU has; same bytes on every CPU
+};
 
-// The dot kernel for a layout (weight_view::layout) and instruction set; same signature
-// and output as vec_dot_fn, with nr a multiple of 8 rows and bx the bytes between
-// groups of 8 rows (8 * row_bytes). Null where that set has no kernel for the layout.
+// The layout's description; null for weight_layout_plain or an unknown id.
+const repacked_layout* get_repacked_layout(int32_t layout);
+// Bytes of one activation row of n_cols for the layout's kernels.
+size_t repacked_act_row(const repacked_layout& l, int64_t n_cols);
+
+// Rearranges n_rows plain rows of the layout's weight type, n_cols each (src,
+// n_rows * row_bytes bytes) into dst (the same size). Rows [row0, row1) only, both
+// multiples of 8 or row1 == n_rows, so that callers can split the work; dst receives
+// exactly those rows' bytes.
+void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols, void* dst, int64_t row0,
+                 int64_t row1);
+
+// The dot kernel for a layout and instruction set; same signature and output as
+// vec_dot_fn, with nr a multiple of 8 rows, bx the bytes between groups of 8 rows
+// (8 * row_bytes) and y the layout's activations. Null where that set has no kernel
+// for the layout or this CPU cannot run it.
 vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa);
-vec_dot_fn vec_dot_q4_Kx8_ref();   // repack.cpp
-vec_dot_fn vec_dot_q4_Kx8_avx2();  // x86/vec_dot_repack_avx2.cpp
+vec_dot_fn repacked_kernel_avx2(int32_t layout);  // x86/vec_dot_repack_avx2.cpp
 
 // After repacking: when [p, p + bytes) lies in a shared file mapping (the mapped GGUF
 // file), unmaps its whole pages from this process (Linux MADV_DONTNEED, which for such
@@ -38,7 +58,15 @@ vec_dot_fn vec_dot_q4_Kx8_avx2();  // x86/vec_dot_repack_avx2.cpp
 // private memory, other systems): nothing. Returns whether pages were released.
 bool release_file_pages(const void* p, size_t bytes);
 
+// Whether matrices of `type`, n_rows x n_cols, can take layout l (8 rows or more; a
+// plain tail of n_rows % 8 rows only where l's activations are the dot type's).
+bool layout_fits(const repacked_layout& l, int32_t type, int64_t n_rows, int64_t n_cols);
+
 // The layout the best kernels on this CPU want for w (weight_layout_plain: keep it).
 int32_t preferred_layout(const weight_view& w);
+// The layout that regroups `type` (weight_layout_plain: none), whatever the CPU.
+int32_t repack_layout_of_type(int32_t type);
+// The layout preferred_layout gives matrices of this type on this CPU.
+int32_t preferred_layout_for_type(int32_t type);
 
 }  // namespace pyggml

@@ -1,7 +1,7 @@
-"""Q4_K weights repacked 8 rows at a time (cpp/repack.h): the scalar reference of the
-repacked dot equals the plain Q4_K dot, the AVX2 kernel equals the scalar reference
-bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail) equals
-matmul over the plain one, for 1 and several tokens."""
+"""Weights repacked 8 rows at a time (cpp/repack.h; Q4_K, Q4_0 and Q8_0): the scalar
+reference of the repacked dot equals the plain dot, the AVX2 kernel equals the scalar
+reference bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail
+where the type allows one) equals matmul over the plain one, for 1 and several tokens."""
 
 import numpy as np
 import pytest
@@ -12,17 +12,18 @@ from test_kernels import random_weights
 
 Q4_K = int(QT.Q4_K)
 HAS_AVX2 = _core.cpu_isa() == "avx2"
+TYPES = ["Q4_K", "Q4_0", "Q8_0"]
+BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q8_0": 34}
 
 
-def activations(rng, n_tokens, n_cols, isa="scalar"):
-    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-    return x, _core.quantize_activations(Q4_K, x, isa)
+def qt(name):
+    return int(QT[name])
 
 
 def test_repack_keeps_every_byte_and_the_plain_tail():
     rng = np.random.default_rng(1)
     w = random_weights(rng, "Q4_K", 19, 512)
-    p = _core.repack_q4_K(w, 512)
+    p = _core.repack(w, Q4_K, 512)
     assert p.shape == w.shape
     # tail rows untouched; per group and super-block, the same quant bytes rearranged
     assert np.array_equal(p[16:], w[16:])
@@ -32,78 +33,133 @@ def test_repack_keeps_every_byte_and_the_plain_tail():
     assert np.array_equal(np.sort(packed_qs, axis=-1), np.sort(plain_qs, axis=-1))
 
 
+@pytest.mark.parametrize("name", ["Q4_0", "Q8_0"])
+def test_legacy_repack_layout(name):
+    """Scales of the 8 rows side by side, then 4 quant bytes of each row in turn."""
+    rng = np.random.default_rng(11)
+    n_cols, nbytes = 96, BLOCK_BYTES[name]
+    w = random_weights(rng, name, 16, n_cols)
+    p = _core.repack(w, qt(name), n_cols).reshape(2, n_cols // 32, 8 * nbytes)
+    blocks = w.reshape(2, 8, n_cols // 32, nbytes).transpose(0, 2, 1, 3)  # (group, block, row, bytes)
+    assert np.array_equal(p[..., :16], blocks[..., :2].reshape(2, -1, 16))
+    quads = blocks[..., 2:].reshape(2, n_cols // 32, 8, -1, 4).transpose(0, 1, 3, 2, 4)
+    assert np.array_equal(p[..., 16:], quads.reshape(2, n_cols // 32, -1))
+
+
+def test_repacked_q4_0_activations_carry_block_sums():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 320)).astype(np.float32)
+    act = _core.repacked_activations(qt("Q4_0"), x).reshape(3, 10, 36)
+    q8 = _core.quantize_activations(qt("Q4_0"), x).reshape(3, 10, 34)
+    assert np.array_equal(act[..., :2], q8[..., :2])
+    assert np.array_equal(act[..., 4:], q8[..., 2:])
+    sums = act[..., 2:4].copy().view(np.int16)[..., 0]
+    assert np.array_equal(sums, q8[..., 2:].view(np.int8).sum(-1, dtype=np.int64))
+
+
+@pytest.mark.parametrize("name", TYPES)
 @pytest.mark.parametrize("n_tokens", [1, 3, 6])
-def test_repacked_reference_equals_plain_dot(n_tokens):
+def test_repacked_reference_equals_plain_dot(name, n_tokens):
     rng = np.random.default_rng(2)
     n_rows, n_cols = 24, 768
-    w = random_weights(rng, "Q4_K", n_rows, n_cols)
-    _, act = activations(rng, n_tokens, n_cols)
-    plain = _core.vec_dot(Q4_K, "scalar", w, act, n_cols)
-    packed = _core.vec_dot_repacked("scalar", _core.repack_q4_K(w, n_cols), act, n_cols)
+    w = random_weights(rng, name, n_rows, n_cols)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    plain = _core.vec_dot(qt(name), "scalar", w, _core.quantize_activations(qt(name), x), n_cols)
+    act = _core.repacked_activations(qt(name), x)
+    packed = _core.vec_dot_repacked("scalar", qt(name), _core.repack(w, qt(name), n_cols), act, n_cols)
     np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
 @pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
+@pytest.mark.parametrize("name", TYPES)
 @pytest.mark.parametrize("n_tokens", [1, 2, 3, 4, 7])
-def test_avx2_repacked_kernel_equals_reference(n_tokens):
+def test_avx2_repacked_kernel_equals_reference(name, n_tokens):
     rng = np.random.default_rng(3)
     n_rows, n_cols = 32, 1024
-    w = random_weights(rng, "Q4_K", n_rows, n_cols)
-    # extreme activations: every sub-block sum near the int16 limits of the kernel
-    _, act = activations(rng, n_tokens, n_cols)
-    p = _core.repack_q4_K(w, n_cols)
-    ref = _core.vec_dot_repacked("scalar", p, act, n_cols)
-    assert np.array_equal(_core.vec_dot_repacked("avx2", p, act, n_cols), ref)
+    w = random_weights(rng, name, n_rows, n_cols)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    act = _core.repacked_activations(qt(name), x)
+    p = _core.repack(w, qt(name), n_cols)
+    ref = _core.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
+    assert np.array_equal(_core.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+
+
+def _extreme(name, w):
+    """Weights at the kernels' integer bounds: Q4_K/Q4_0 nibbles 15 (Q4_K scales and
+    mins 63), Q8_0 quants -128 and 127."""
+    if name == "Q4_K":
+        blocks = w.reshape(w.shape[0], -1, 144)
+        blocks[:, :, 16:] = 0xFF
+        blocks[:, :, 4:16] = 0xFF
+    elif name == "Q4_0":
+        w.reshape(w.shape[0], -1, 18)[:, :, 2:] = 0xFF
+    else:
+        q = w.reshape(w.shape[0], -1, 34)[:, :, 2:]
+        q[:] = np.where(np.arange(32) % 3 == 0, 0x80, 0x7F).astype(np.uint8)
+    return w
 
 
 @pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
-def test_avx2_repacked_kernel_extreme_values():
-    """All nibbles 15 and activations -128/127: the int16 sub-block sums at their bound."""
+@pytest.mark.parametrize("name", TYPES)
+def test_avx2_repacked_kernel_extreme_values(name):
+    """Weights at their bounds and activations -127/127: the int16 sums at their bound."""
     rng = np.random.default_rng(4)
     n_cols = 512
-    w = random_weights(rng, "Q4_K", 8, n_cols)
-    blocks = w.reshape(8, -1, 144)
-    blocks[:, :, 16:] = 0xFF  # quants 15
-    blocks[:, :, 4:16] = 0xFF  # scales and mins 63
+    w = _extreme(name, random_weights(rng, name, 8, n_cols))
     x = np.where(rng.random((2, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
     x[:, ::3] = -1.0
-    act = _core.quantize_activations(Q4_K, x, "scalar")
-    p = _core.repack_q4_K(w, n_cols)
-    ref = _core.vec_dot_repacked("scalar", p, act, n_cols)
-    assert np.array_equal(_core.vec_dot_repacked("avx2", p, act, n_cols), ref)
-    plain = _core.vec_dot(Q4_K, "scalar", w, act, n_cols)
-    np.testing.assert_allclose(ref, plain, rtol=1e-5)
+    x[1] = 1.0  # every activation 127: the largest sums
+    act = _core.repacked_activations(qt(name), x)
+    p = _core.repack(w, qt(name), n_cols)
+    ref = _core.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
+    assert np.array_equal(_core.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+    plain = _core.vec_dot(qt(name), "scalar", w, _core.quantize_activations(qt(name), x), n_cols)
+    np.testing.assert_allclose(ref, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
+@pytest.mark.parametrize("name", TYPES)
 @pytest.mark.parametrize("n_rows", [8, 13, 67])
 @pytest.mark.parametrize("n_tokens", [1, 5])
-def test_matmul_repacked_equals_plain(n_rows, n_tokens):
+def test_matmul_repacked_equals_plain(name, n_rows, n_tokens):
     rng = np.random.default_rng(5)
     n_cols = 768
-    w = random_weights(rng, "Q4_K", n_rows, n_cols)
+    w = random_weights(rng, name, n_rows, n_cols)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
     pool = _core.ThreadPool(2)
-    plain = _core.matmul(pool, Q4_K, w, n_cols, x)
-    packed = _core.matmul(pool, Q4_K, _core.repack_q4_K(w, n_cols), n_cols, x, layout=1)
+    plain = _core.matmul(pool, qt(name), w, n_cols, x)
+    layout = _core.repacked_layout(qt(name))
+    if not layout:
+        pytest.skip("this CPU keeps the file layout")
+    if name == "Q4_0" and n_rows % 8:  # its kernels read other activations than the plain tail's
+        with pytest.raises(ValueError, match="cannot be repacked"):
+            _core.repack(w, qt(name), n_cols)
+        return
+    packed = _core.matmul(pool, qt(name), _core.repack(w, qt(name), n_cols), n_cols, x, layout=layout)
     np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
 def test_repack_rejects_bad_shapes():
     w = np.zeros((8, 100), np.uint8)
     with pytest.raises(ValueError):
-        _core.repack_q4_K(w, 256)
+        _core.repack(w, Q4_K, 256)
+    with pytest.raises(ValueError, match="no repacked layout"):
+        _core.repack(np.zeros((8, 210), np.uint8), int(QT.Q6_K), 256)
     with pytest.raises(ValueError):
-        _core.vec_dot_repacked("scalar", np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
-    with pytest.raises(ValueError):
+        _core.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
+    with pytest.raises(ValueError, match="does not fit"):
         _core.matmul(_core.ThreadPool(1), int(QT.Q6_K), np.zeros((8, 210), np.uint8), 256,
                      np.zeros((1, 256), np.float32), layout=1)
+    with pytest.raises(ValueError, match="does not fit"):
+        _core.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
+                     np.zeros((1, 32), np.float32), layout=2)
 
 
 def _rel_diff(got, ref):
     return float(np.abs(got - ref).max() / (ref.max() - ref.min()))
 
 
-def test_model_logits_with_and_without_repack(tmp_path):
+@pytest.mark.parametrize("wtype", TYPES)
+def test_model_logits_with_and_without_repack(tmp_path, wtype):
     """One token goes through the same integer sums either way (floats differ by rounding);
     over a batch the file layout uses other kernels than for one token, whose rounding
     can flip the int8 rounding of later activations, so only the tolerance of the fast
@@ -112,8 +168,8 @@ def test_model_logits_with_and_without_repack(tmp_path):
 
     from pyggml import Model
 
-    path = tmp_path / "q4k.gguf"
-    hp = make_model("gemma3", path, wtype="Q4_K", seed=8)
+    path = tmp_path / f"{wtype}.gguf"
+    hp = make_model("gemma3", path, wtype=wtype, seed=8)
     toks = np.random.default_rng(9).integers(0, hp["n_vocab"], size=12)
     plain = Model.load(path, n_ctx=32, n_threads=2, repack=False)
     packed = Model.load(path, n_ctx=32, n_threads=2)

@@ -1,13 +1,19 @@
-// vec_dot_repack_avx2.cpp: AVX2 dot kernel over Q4_K weights repacked 8 rows at a time
-// (block_q4_Kx8, repack.h); the same float operations as the scalar reference in
-// repack.cpp, with lane r of every vector holding row r.
+// vec_dot_repack_avx2.cpp: AVX2 dot kernels over weights repacked 8 rows at a time
+// (block_q4_Kx8, block_q4_0x8, block_q8_0x8; repack.h); the same float operations as
+// the scalar references in repack.cpp, with lane r of every vector holding row r.
 //
-// Per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
+// Q4_K: per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
 // activations of the even sub-block, the high nibbles 4 of the odd one, each broadcast
 // to the 8 lanes, through vpmaddubsw. The int16 pair sums of a sub-block's 8 loads are
 // added in int16 (|sum| <= 8 * 2 * 15 * 128 = 30720) and only then scaled by the 8 rows'
 // sub-block scales with one vpmaddwd. The mins meet the activation sums of 32 with
 // vpmaddwd too; the super-block scales of the 8 rows are converted with one vcvtph2ps.
+//
+// Q4_0: the same nibble scheme, one scale per 32: a block's 8 vpmaddubsw results are added
+// in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480), reduced with one vpmaddwd, and the
+// offset of the nibbles (u = q + 8) is removed with the activation block's quant sum.
+// Q8_0: signed times signed through the sign trick (|w| * sign(y, w)); each load's pair
+// sums go to int32 at once (two would overflow int16).
 //
 // Compiled with -mavx2 -mfma -mf16c -mbmi2; called only after the dispatcher checked them.
 #include <immintrin.h>
@@ -129,21 +135,117 @@ void dot_group(int n, float* s, size_t bs, const block_q4_Kx8* x, const void* vy
     for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
 }
 
-void dot_q4_Kx8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+template <typename G, template <int> class Group>
+void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const block_q4_Kx8* xg = reinterpret_cast<const block_q4_Kx8*>(static_cast<const char*>(x) + g * bx);
+        const G* xg = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
         float* sg = s + g * REPACK_ROWS;
         switch (nt) {
-            case 1: dot_group<1>(n, sg, bs, xg, y, by); break;
-            case 2: dot_group<2>(n, sg, bs, xg, y, by); break;
-            case 3: dot_group<3>(n, sg, bs, xg, y, by); break;
-            default: dot_group<4>(n, sg, bs, xg, y, by); break;
+            case 1: Group<1>::run(n, sg, bs, xg, y, by); break;
+            case 2: Group<2>::run(n, sg, bs, xg, y, by); break;
+            case 3: Group<3>::run(n, sg, bs, xg, y, by); break;
+            default: Group<4>::run(n, sg, bs, xg, y, by); break;
         }
     }
 }
 
+template <int NT>
+struct q4_K_group {
+    static void run(int n, float* s, size_t bs, const block_q4_Kx8* x, const void* y, size_t by) {
+        dot_group<NT>(n, s, bs, x, y, by);
+    }
+};
+
+#ifndef PYGGML_PF
+#define PYGGML_PF 2048
+#endif
+// One token streams each weight byte once: ask for the lines kPrefetchBytes ahead.
+constexpr int kPrefetchBytes = PYGGML_PF;
+inline void prefetch_ahead(const void* p, size_t bytes) {
+    const char* c = static_cast<const char*>(p) + kPrefetchBytes;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
+
+inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
+
+template <int NT>
+struct q4_0_group {
+    static void run(int n, float* s, size_t bs, const block_q4_0x8* x, const void* vy, size_t by) {
+        const block_q8_0s* y[NT];
+        __m256 acc[NT];
+        for (int t = 0; t < NT; ++t) {
+            y[t] = reinterpret_cast<const block_q8_0s*>(static_cast<const char*>(vy) + t * by);
+            acc[t] = _mm256_setzero_ps();
+        }
+        const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+        for (int i = 0; i < n / QK4_0; ++i) {
+            const block_q4_0x8& g = x[i];
+            if (NT == 1) prefetch_ahead(&g, sizeof(g));
+            __m256i a[NT];
+            for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+                const __m256i v = loadu(g.qs + 32 * k);
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                for (int t = 0; t < NT; ++t) {
+                    a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
+                    a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
+                }
+            }
+            const __m256 d = load_d8(g.d);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(a[t], ones), _mm256_set1_epi32(8 * y[t][i].sum));
+                const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
+            }
+        }
+        for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
+    }
+};
+
+template <int NT>
+struct q8_0_group {
+    static void run(int n, float* s, size_t bs, const block_q8_0x8* x, const void* vy, size_t by) {
+        const block_q8_0* y[NT];
+        __m256 acc[NT];
+        for (int t = 0; t < NT; ++t) {
+            y[t] = reinterpret_cast<const block_q8_0*>(static_cast<const char*>(vy) + t * by);
+            acc[t] = _mm256_setzero_ps();
+        }
+        const __m256i ones = _mm256_set1_epi16(1);
+        for (int i = 0; i < n / QK8_0; ++i) {
+            const block_q8_0x8& g = x[i];
+            if (NT == 1) prefetch_ahead(&g, sizeof(g));
+            __m256i a[NT];
+            for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; ++k) {
+                const __m256i w = loadu(g.qs + 32 * k);
+                const __m256i aw = _mm256_sign_epi8(w, w);
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i sy = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w);
+                    a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+                }
+            }
+            const __m256 d = load_d8(g.d);
+            for (int t = 0; t < NT; ++t) {
+                const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+            }
+        }
+        for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
+    }
+};
+
 }  // namespace
 
-vec_dot_fn vec_dot_q4_Kx8_avx2() { return dot_q4_Kx8; }
+vec_dot_fn repacked_kernel_avx2(int32_t layout) {
+    switch (layout) {
+        case weight_layout_q4_Kx8: return dot_groups<block_q4_Kx8, q4_K_group>;
+        case weight_layout_q4_0x8: return dot_groups<block_q4_0x8, q4_0_group>;
+        case weight_layout_q8_0x8: return dot_groups<block_q8_0x8, q8_0_group>;
+        default: return nullptr;
+    }
+}
 
 }  // namespace pyggml
