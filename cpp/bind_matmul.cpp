@@ -222,11 +222,11 @@ py::dict cpu_features_py() {
     return d;
 }
 
-uint64_t memory_read_py(thread_pool& pool, py::array_t<uint8_t, py::array::c_style> data) {
+uint64_t memory_read_py(thread_pool& pool, py::array_t<uint8_t, py::array::c_style> data, int streams) {
     const void* p = data.data();
     const size_t n = size_t(data.nbytes());
     py::gil_scoped_release release;
-    return memory_read(p, n, pool);
+    return memory_read(p, n, pool, streams);
 }
 
 }  // namespace
@@ -266,6 +266,7 @@ void pyggml::bind_matmul(py::module_& m) {
           py::arg("n_cols"), py::arg("rows_per_call") = 1,
           "dot kernel of one instruction set, called on rows_per_call weight rows and up to 4 tokens at a "
           "time: returns (n_tokens, n_rows) float32");
-    m.def("memory_read", &memory_read_py, py::arg("pool"), py::arg("data"),
-          "stream-read a uint8 buffer on the pool; returns a checksum");
+    m.def("memory_read", &memory_read_py, py::arg("pool"), py::arg("data"), py::arg("streams") = 1,
+          "stream-read a uint8 buffer on the pool, each thread's part as `streams` sequential streams side by "
+          "side; returns a checksum");
 }

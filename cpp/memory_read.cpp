@@ -12,27 +12,33 @@ namespace {
 typedef uint64_t u64x2 __attribute__((vector_size(16)));
 }  // namespace
 
-uint64_t memory_read(const void* data, size_t n, thread_pool& pool) {
-    const size_t n_vec = n / 16;
+uint64_t memory_read(const void* data, size_t n, thread_pool& pool, int streams) {
+    if (streams < 1) streams = 1;
+    const size_t n_line = n / 128;  // 128-byte steps; the tail below
     const char* base = static_cast<const char*>(data);
     std::atomic<uint64_t> total{0};
     pool.run([&](int ith, int nth) {
-        const size_t per = (n_vec + nth - 1) / nth;
-        const size_t v0 = std::min(n_vec, per * ith), v1 = std::min(n_vec, v0 + per);
-        // Eight independent sums: 128 bytes per iteration, one cache line pair.
+        // this thread's lines [l0, l1), cut into `streams` parts read side by side
+        const size_t l0 = n_line * ith / nth, l1 = n_line * (ith + 1) / nth;
+        const size_t per = (l1 - l0) / size_t(streams);
         u64x2 s[8] = {};
-        size_t v = v0;
-        for (; v + 8 <= v1; v += 8) {
-            for (int k = 0; k < 8; ++k) {
+        auto line = [&](size_t l) __attribute__((always_inline)) {
+            for (int k = 0; k < 8; ++k) {  // eight independent sums: loads, not adds, bound the loop
                 u64x2 x;
-                std::memcpy(&x, base + 16 * (v + k), 16);
+                std::memcpy(&x, base + 128 * l + 16 * k, 16);
                 s[k] += x;
             }
+        };
+        for (size_t j = 0; j < per; ++j) {
+            for (int k = 0; k < streams; ++k) line(l0 + size_t(k) * per + j);
         }
-        for (; v < v1; ++v) {
-            u64x2 x;
-            std::memcpy(&x, base + 16 * v, 16);
-            s[0] += x;
+        for (size_t l = l0 + size_t(streams) * per; l < l1; ++l) line(l);
+        if (ith == nth - 1) {
+            for (size_t b = 128 * n_line; b + 16 <= n; b += 16) {
+                u64x2 x;
+                std::memcpy(&x, base + b, 16);
+                s[0] += x;
+            }
         }
         uint64_t sum = 0;
         for (int k = 0; k < 8; ++k) sum += s[k][0] + s[k][1];

@@ -8,8 +8,10 @@
 
 namespace pyggml {
 
-// Reads every byte of data (n bytes) once, split over the pool's threads; returns a
-// checksum so the reads cannot be optimised away.
-uint64_t memory_read(const void* data, size_t n, thread_pool& pool);
+// Reads every byte of data (n bytes) once, split over the pool's threads, each thread
+// reading its part as `streams` sequential streams side by side (as the matvec kernels
+// read several rows or row groups at once); returns a checksum so the reads cannot be
+// optimised away.
+uint64_t memory_read(const void* data, size_t n, thread_pool& pool, int streams = 1);
 
 }  // namespace pyggml

@@ -67,11 +67,27 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
 }
 
 void llama_model::repack_weights() {
-    auto repack = [&](weight_view& w) {
-        const int32_t layout = preferred_layout(w);
-        if (layout == weight_layout_plain) return;
+    // The weights to regroup, in the order a forward pass reads them, copied into one buffer.
+    std::vector<weight_view*> todo;
+    for (layer_weights& L : w_.layers) {
+        for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) todo.push_back(w);
+    }
+    todo.push_back(&w_.output);  // token_embd stays: its rows are looked up, not multiplied
+    constexpr size_t kAlign = 64;
+    size_t total = 0;
+    std::vector<int32_t> layouts;
+    for (weight_view* w : todo) {
+        layouts.push_back(preferred_layout(*w));
+        if (layouts.back() != weight_layout_plain) total += (size_t(w->n_rows) * w->row_bytes + kAlign - 1) / kAlign * kAlign;
+    }
+    if (total == 0) return;
+    repacked_.reset(new uint8_t[total]);
+    uint8_t* dst = repacked_.get();
+    for (size_t k = 0; k < todo.size(); ++k) {
+        weight_view& w = *todo[k];
+        const int32_t layout = layouts[k];
+        if (layout == weight_layout_plain) continue;
         const size_t bytes = size_t(w.n_rows) * w.row_bytes;
-        std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes]);
         const int64_t n_groups = (w.n_rows + REPACK_ROWS - 1) / REPACK_ROWS;
         // In slices, each slice's file pages released once copied (release_file_pages: the
         // file is not read again), so that a large matrix is never resident twice.
@@ -81,22 +97,18 @@ void llama_model::repack_weights() {
             const int64_t s1 = std::min(n_groups, s0 + slice);
             pool_.run([&](int ith, int nth) {
                 const int64_t g0 = s0 + (s1 - s0) * ith / nth, g1 = s0 + (s1 - s0) * (ith + 1) / nth;
-                repack_rows(layout, w.data, w.n_rows, w.n_cols, copy.get(), std::min(w.n_rows, g0 * REPACK_ROWS),
+                repack_rows(layout, w.data, w.n_rows, w.n_cols, dst, std::min(w.n_rows, g0 * REPACK_ROWS),
                             std::min(w.n_rows, g1 * REPACK_ROWS));
             });
             const size_t b0 = size_t(s0) * group_bytes, b1 = std::min(bytes, size_t(s1) * group_bytes);
             release_file_pages(static_cast<const char*>(w.data) + b0, b1 - b0);
         }
         release_file_pages(w.data, bytes);  // the pages the slices shared at their edges
-        w.data = copy.get();
+        w.data = dst;
         w.layout = layout;
-        repacked_.push_back(std::move(copy));
+        dst += (bytes + kAlign - 1) / kAlign * kAlign;
         repacked_bytes_ += bytes;
-    };
-    for (layer_weights& L : w_.layers) {
-        for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) repack(*w);
     }
-    repack(w_.output);  // token_embd stays: its rows are looked up, not multiplied
 }
 
 void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {

@@ -137,7 +137,7 @@ private:
 
     model_hparams hp_;
     model_weights w_;
-    std::vector<std::unique_ptr<uint8_t[]>> repacked_;  // copies w_ points into (repack_weights)
+    std::unique_ptr<uint8_t[]> repacked_;  // the copies w_ points into (repack_weights)
     size_t repacked_bytes_ = 0;
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;

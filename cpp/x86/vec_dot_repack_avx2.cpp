@@ -111,16 +111,14 @@ inline void quant_sums(const block_q4_Kx8& g, const group_scales& sc, const bloc
     }
 }
 
-template <int NT>
-void dot_group(int n, float* s, size_t bs, const block_q4_Kx8* x, const void* vy, size_t by) {
-    const block_q8_K* y[NT];
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) {
-        y[t] = reinterpret_cast<const block_q8_K*>(static_cast<const char*>(vy) + t * by);
-        acc[t] = _mm256_setzero_ps();
-    }
-    for (int i = 0; i < n / QK_K; ++i) {
-        const block_q4_Kx8& g = x[i];
+// Each layout's kernel is one block step, acc[t] += the 8 rows' dot of column block i
+// with token t, over a layout's activation block type Y; the driver below loops it.
+struct q4_K_kernel {
+    using group = block_q4_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const group_scales sc = unpack_scales(g);
         __m256i sumi[NT];
         quant_sums<NT>(g, sc, y, i, sumi);
@@ -132,118 +130,122 @@ void dot_group(int n, float* s, size_t bs, const block_q4_Kx8* x, const void* vy
             acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(min_sums(sc, y[t][i])), acc[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
-}
-
-template <typename G, template <int> class Group>
-void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const G* xg = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
-        float* sg = s + g * REPACK_ROWS;
-        switch (nt) {
-            case 1: Group<1>::run(n, sg, bs, xg, y, by); break;
-            case 2: Group<2>::run(n, sg, bs, xg, y, by); break;
-            case 3: Group<3>::run(n, sg, bs, xg, y, by); break;
-            default: Group<4>::run(n, sg, bs, xg, y, by); break;
-        }
-    }
-}
-
-template <int NT>
-struct q4_K_group {
-    static void run(int n, float* s, size_t bs, const block_q4_Kx8* x, const void* y, size_t by) {
-        dot_group<NT>(n, s, bs, x, y, by);
-    }
 };
-
-#ifndef PYGGML_PF
-#define PYGGML_PF 2048
-#endif
-// One token streams each weight byte once: ask for the lines kPrefetchBytes ahead.
-constexpr int kPrefetchBytes = PYGGML_PF;
-inline void prefetch_ahead(const void* p, size_t bytes) {
-    const char* c = static_cast<const char*>(p) + kPrefetchBytes;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
-}
 
 inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
 
-template <int NT>
-struct q4_0_group {
-    static void run(int n, float* s, size_t bs, const block_q4_0x8* x, const void* vy, size_t by) {
-        const block_q8_0s* y[NT];
-        __m256 acc[NT];
-        for (int t = 0; t < NT; ++t) {
-            y[t] = reinterpret_cast<const block_q8_0s*>(static_cast<const char*>(vy) + t * by);
-            acc[t] = _mm256_setzero_ps();
-        }
+struct q4_0_kernel {
+    using group = block_q4_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK4_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-        for (int i = 0; i < n / QK4_0; ++i) {
-            const block_q4_0x8& g = x[i];
-            if (NT == 1) prefetch_ahead(&g, sizeof(g));
-            __m256i a[NT];
-            for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k) {
-                const __m256i v = loadu(g.qs + 32 * k);
-                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                for (int t = 0; t < NT; ++t) {
-                    a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
-                    a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
-                }
-            }
-            const __m256 d = load_d8(g.d);
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             for (int t = 0; t < NT; ++t) {
-                const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(a[t], ones), _mm256_set1_epi32(8 * y[t][i].sum));
-                const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
+                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
+                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
             }
         }
-        for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(a[t], ones), _mm256_set1_epi32(8 * y[t][i].sum));
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
     }
 };
 
-template <int NT>
-struct q8_0_group {
-    static void run(int n, float* s, size_t bs, const block_q8_0x8* x, const void* vy, size_t by) {
-        const block_q8_0* y[NT];
-        __m256 acc[NT];
-        for (int t = 0; t < NT; ++t) {
-            y[t] = reinterpret_cast<const block_q8_0*>(static_cast<const char*>(vy) + t * by);
-            acc[t] = _mm256_setzero_ps();
-        }
+struct q8_0_kernel {
+    using group = block_q8_0x8;
+    using act = block_q8_0;
+    static constexpr int block = QK8_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const __m256i ones = _mm256_set1_epi16(1);
-        for (int i = 0; i < n / QK8_0; ++i) {
-            const block_q8_0x8& g = x[i];
-            if (NT == 1) prefetch_ahead(&g, sizeof(g));
-            __m256i a[NT];
-            for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
-            for (int k = 0; k < 8; ++k) {
-                const __m256i w = loadu(g.qs + 32 * k);
-                const __m256i aw = _mm256_sign_epi8(w, w);
-                for (int t = 0; t < NT; ++t) {
-                    const __m256i sy = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w);
-                    a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
-                }
-            }
-            const __m256 d = load_d8(g.d);
+        for (int k = 0; k < 8; ++k) {
+            const __m256i w = loadu(g.qs + 32 * k);
+            const __m256i aw = _mm256_sign_epi8(w, w);
             for (int t = 0; t < NT; ++t) {
-                const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+                const __m256i sy = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w);
+                a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
             }
         }
-        for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        }
     }
 };
+
+// S groups of 8 rows (bx bytes apart) times NT tokens, their blocks taken in turn, so
+// that S weight streams are read at once (one token: the memory system serves several
+// sequential streams faster than one). Each row's sum is formed by the same operations
+// in the same order for any S.
+template <class K, int NT, int S>
+inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, size_t bx, const void* vy, size_t by) {
+    using G = typename K::group;
+    using Y = typename K::act;
+    const Y* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = reinterpret_cast<const Y*>(static_cast<const char*>(vy) + t * by);
+    const G* xg[S];
+    __m256 acc[S][NT];
+    for (int k = 0; k < S; ++k) {
+        xg[k] = reinterpret_cast<const G*>(x + k * bx);
+        for (int t = 0; t < NT; ++t) acc[k][t] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < n / K::block; ++i) {
+        for (int k = 0; k < S; ++k) K::template step<NT>(xg[k][i], y, i, acc[k]);
+    }
+    for (int k = 0; k < S; ++k) {
+        for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + k * ss + t * bs, acc[k][t]);
+    }
+}
+
+constexpr int kStreams = 4;  // groups read at once for one token
+
+template <class K>
+void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    const char* xb = static_cast<const char*>(x);
+    const int ng = nr / REPACK_ROWS;
+    if (nt == 1) {
+        // groups g, g + q, g + 2q, g + 3q together: four sequential streams
+        const int q = ng / kStreams;
+        for (int g = 0; g < q; ++g) {
+            run_groups<K, 1, kStreams>(n, s + g * REPACK_ROWS, size_t(q) * REPACK_ROWS, bs, xb + g * bx, q * bx, y, by);
+        }
+        for (int g = q * kStreams; g < ng; ++g) {
+            run_groups<K, 1, 1>(n, s + g * REPACK_ROWS, 0, bs, xb + g * bx, bx, y, by);
+        }
+        return;
+    }
+    for (int g = 0; g < ng; ++g) {
+        float* sg = s + g * REPACK_ROWS;
+        const char* xg = xb + g * bx;
+        switch (nt) {
+            case 2: run_groups<K, 2, 1>(n, sg, 0, bs, xg, bx, y, by); break;
+            case 3: run_groups<K, 3, 1>(n, sg, 0, bs, xg, bx, y, by); break;
+            default: run_groups<K, 4, 1>(n, sg, 0, bs, xg, bx, y, by); break;
+        }
+    }
+}
 
 }  // namespace
 
 vec_dot_fn repacked_kernel_avx2(int32_t layout) {
     switch (layout) {
-        case weight_layout_q4_Kx8: return dot_groups<block_q4_Kx8, q4_K_group>;
-        case weight_layout_q4_0x8: return dot_groups<block_q4_0x8, q4_0_group>;
-        case weight_layout_q8_0x8: return dot_groups<block_q8_0x8, q8_0_group>;
+        case weight_layout_q4_Kx8: return dot_groups<q4_K_kernel>;
+        case weight_layout_q4_0x8: return dot_groups<q4_0_kernel>;
+        case weight_layout_q8_0x8: return dot_groups<q8_0_kernel>;
         default: return nullptr;
     }
 }
