@@ -4,12 +4,14 @@ Reports, for each weight type and shape (rows x cols = out x in features, the re
 models' 1536x8960, 8960x1536 and 151936x1536):
   * matvec (1 token): GB/s of weights streamed, at each thread count;
   * matmul (512 tokens by default): GFLOP/s (2 * rows * cols * tokens / time);
-and the machine's memory read bandwidth (a streaming read of a buffer far larger
-than the last-level cache, on the same thread pool), and, when llama-cpp-python and
+and the machine's memory read bandwidth (the fastest streaming read of a buffer far
+larger than the last-level cache on as many threads, as `pyggml bench` measures it;
+mv_%bw sets each matvec against reads right before and after it, as the bandwidth of
+a shared machine drifts), and, when llama-cpp-python and
 the Qwen2.5-Coder 1.5B Q4_K_M model are present, llama.cpp's prompt processing and
 generation speed on that model expressed in the same units.
 
-Q4_K, Q4_0 and Q8_0 are timed both in the file layout and repacked in 8-row groups
+Q4_K, Q4_0, Q5_0 and Q8_0 are timed both in the file layout and repacked in 8-row groups
 (rows "Q4_K/x8" etc., the layout models use on AVX2 CPUs; --no-repack leaves them out).
 Weights are random blocks with finite scales (speed does not depend on the values).
 Timings take the best of several runs; the machine may be shared, so expect noise.
@@ -34,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from test_kernels import random_weights  # noqa: E402
 
 from pyggml import _core  # noqa: E402
+from pyggml.cli_bench import memory_read_bandwidth  # noqa: E402
 
 SHAPES = [(1536, 8960), (8960, 1536), (151936, 1536)]
 DEFAULT_TYPES = "Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_K,Q5_K,IQ4_XS"
@@ -64,11 +67,10 @@ def best_time(fn, n_threads=1, min_runs=3, min_seconds=0.5, max_runs=50):
     return best
 
 
-def read_bandwidth(pool, nbytes=1 << 30):
-    buf = np.ones(nbytes, dtype=np.uint8)
-    _core.memory_read(pool, buf)  # fault the pages in
-    t = best_time(lambda: _core.memory_read(pool, buf), pool.n_threads, min_runs=5)
-    return nbytes / t / 1e9
+def read_bandwidth(n_threads, nbytes=1 << 30):
+    """The machine's memory read bandwidth on n_threads (pyggml bench's measure: the
+    fastest streaming read, each thread's part as 1, 2 or 4 streams)."""
+    return memory_read_bandwidth(n_threads, nbytes)
 
 
 def layouts_of(name, repack):
@@ -93,8 +95,12 @@ def bench_type(name, shapes, threads, n_tokens, big_matmul, repack=True):
             row = {"type": label, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
             for nt in threads:
                 pool = _core.ThreadPool(nt)
+                # bandwidth read right before and after: the machine's memory is shared and
+                # its speed drifts; the faster of the two reads is the bar
+                bw = memory_read_bandwidth(nt, 256 << 20, reps=2)
                 t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1, layout=layout), nt)
                 row[f"mv_GBs_{nt}t"] = w.nbytes / t / 1e9
+                row[f"mv_%bw_{nt}t"] = 100.0 * row[f"mv_GBs_{nt}t"] / max(bw, memory_read_bandwidth(nt, 256 << 20, 2))
                 if n_rows * n_cols <= 20_000_000 or big_matmul:
                     t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn, layout=layout), nt,
                                   min_runs=1, min_seconds=0.0)
@@ -198,16 +204,15 @@ def main(argv=None):
     CLOCK["name"] = args.clock
 
     print(f"pyggml kernels: {_core.cpu_isa()}; threads {threads}; matmul tokens {args.tokens}; clock {args.clock}")
-    bw = {nt: read_bandwidth(_core.ThreadPool(nt)) for nt in threads}
-    print("memory read bandwidth (1 GiB streaming read): " + ", ".join(f"{nt}t {v:.1f} GB/s" for nt, v in bw.items()))
+    bw = {nt: read_bandwidth(nt) for nt in threads}
+    print("memory read bandwidth (1 GiB streaming read): " + ", ".join(f"{nt}t {v:.1f} GB/s" for nt, v in bw.items())
+          + "; mv_%bw compares each matvec with reads of 256 MiB right before and after it")
 
     cols = ["type", "shape", "MB"] + [f"mv_GBs_{nt}t" for nt in threads] + \
            [f"mv_%bw_{nt}t" for nt in threads] + [f"mm_GFLOPs_{nt}t" for nt in threads]
     print("  ".join(f"{c:>13}" for c in cols))
     for name in args.types.split(","):
         for row in bench_type(name, shapes, threads, args.tokens, args.big_matmul, not args.no_repack):
-            for nt in threads:
-                row[f"mv_%bw_{nt}t"] = 100.0 * row[f"mv_GBs_{nt}t"] / bw[nt]
             cells = []
             for c in cols:
                 v = row.get(c, "-")

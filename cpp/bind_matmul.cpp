@@ -241,12 +241,12 @@ void pyggml::bind_matmul(py::module_& m) {
           "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout: W was "
           "rearranged by repack (repacked_layout(type))");
     m.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
-          "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q4_0, Q8_0), regrouped 8 at a time "
+          "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q4_0, Q5_0, Q8_0), regrouped 8 at a time "
           "for the repacked kernels (same shape)");
     m.def("repacked_layout", [](int32_t type) { return preferred_layout_for_type(type); }, py::arg("type"),
           "the layout id models give matrices of `type` on this CPU (0: the file layout)");
     m.def("repack_preferred", [] { return preferred_layout_for_type(GGML_TYPE_Q4_K) != weight_layout_plain; },
-          "whether this CPU has kernels for repacked weights (models repack Q4_K, Q4_0 and Q8_0 weights then)");
+          "whether this CPU has kernels for repacked weights (models repack Q4_K, Q4_0, Q5_0 and Q8_0 weights then)");
     m.def("repacked_activations", &repacked_activations_py, py::arg("type"), py::arg("x"),
           "float32 (n_tokens, n_cols) -> the activations the repacked kernels of `type` read");
     m.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("type"), py::arg("packed"),

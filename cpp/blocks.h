@@ -164,6 +164,17 @@ struct block_q4_0x8 {
 };
 static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "block_q4_0x8 size");
 
+// In-memory only: one 32-column block of 8 Q5_0 rows, same bytes as 8 block_q5_0.
+// qs as block_q4_0x8. qh[4 * r + b] holds row r's fifth bits of elements b, 4 + b,
+// 8 + b, ..., 28 + b in bits 0..7 (bit k: element 4k + b), so that shifting the 32
+// bytes by a constant puts, for every row, the bits of one 4-byte chunk of qs in place.
+struct block_q5_0x8 {
+    ggml_half d[8];
+    uint8_t qh[32];
+    uint8_t qs[8 * QK5_0 / 2];
+};
+static_assert(sizeof(block_q5_0x8) == 8 * sizeof(block_q5_0), "block_q5_0x8 size");
+
 // In-memory only: one 32-column block of 8 Q8_0 rows, same bytes as 8 block_q8_0.
 // qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 8, b < 4).
 struct block_q8_0x8 {

@@ -105,6 +105,20 @@ void pack_legacy_group(const B* const rows[REPACK_ROWS], G& out) {
     }
 }
 
+void pack_q5_0(const block_q5_0* const rows[REPACK_ROWS], block_q5_0x8& out) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        out.d[r] = rows[r]->d;
+        uint32_t bits;
+        std::memcpy(&bits, rows[r]->qh, 4);
+        for (int b = 0; b < 4; ++b) {
+            uint8_t v = 0;
+            for (int k = 0; k < 8; ++k) v |= uint8_t(((bits >> (4 * k + b)) & 1) << k);
+            out.qh[4 * r + b] = v;
+        }
+        for (int k = 0; k < 4; ++k) std::memcpy(out.qs + 32 * k + 4 * r, rows[r]->qs + 4 * k, 4);
+    }
+}
+
 // Regroups rows [row0, row1) of plain blocks B into 8-row blocks G (the tail stays plain).
 template <typename B, typename G, void (*Pack)(const B* const*, G&)>
 void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64_t row0, int64_t row1) {
@@ -149,6 +163,35 @@ void dot_q4_0x8_q8_0s(int n, float* s, size_t bs, const void* x, size_t bx, int 
                         }
                     }
                     isum -= 8 * yt[i].sum;
+                    const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
+                    acc[r] = std::fma(d, float(isum), acc[r]);
+                }
+            }
+            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
+        }
+    }
+}
+
+// Q5_0: quants u = nibble | fifth bit << 4 = q + 16: isum = sum u * y - 16 * sum y.
+void dot_q5_0x8_q8_0s(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                      int nt) {
+    const int nb = n / QK5_0;
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const block_q5_0x8* xg = reinterpret_cast<const block_q5_0x8*>(static_cast<const char*>(x) + g * bx);
+        for (int t = 0; t < nt; ++t) {
+            const block_q8_0s* yt = reinterpret_cast<const block_q8_0s*>(static_cast<const char*>(y) + t * by);
+            float acc[REPACK_ROWS] = {};
+            for (int i = 0; i < nb; ++i) {
+                for (int r = 0; r < REPACK_ROWS; ++r) {
+                    int isum = 0;
+                    for (int e = 0; e < QK5_0; ++e) {
+                        const int k = (e % 16) / 4, b = e % 4;
+                        const uint8_t byte = xg[i].qs[32 * k + 4 * r + b];
+                        const int nib = e < 16 ? (byte & 0xF) : (byte >> 4);
+                        const int hb = (xg[i].qh[4 * r + b] >> (e / 4)) & 1;
+                        isum += (nib | hb << 4) * yt[i].qs[e];
+                    }
+                    isum -= 16 * yt[i].sum;
                     const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
                     acc[r] = std::fma(d, float(isum), acc[r]);
                 }
@@ -205,6 +248,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q4_Kx8, GGML_TYPE_Q4_K, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_q4_0x8, GGML_TYPE_Q4_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
+    {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
 };
 
 }  // namespace
@@ -229,6 +273,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
         case weight_layout_q8_0x8:
             return repack_blocks<block_q8_0, block_q8_0x8, pack_legacy_group<block_q8_0, block_q8_0x8>>(
                 src, n_rows, n_cols / QK8_0, dst, row0, row1);
+        case weight_layout_q5_0x8:
+            return repack_blocks<block_q5_0, block_q5_0x8, pack_q5_0>(src, n_rows, n_cols / QK5_0, dst, row0, row1);
         default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
     }
 }
@@ -284,6 +330,7 @@ vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
             switch (layout) {
                 case weight_layout_q4_Kx8: return dot_q4_Kx8_q8_K;
                 case weight_layout_q4_0x8: return dot_q4_0x8_q8_0s;
+                case weight_layout_q5_0x8: return dot_q5_0x8_q8_0s;
                 default: return dot_q8_0x8_q8_0;
             }
 #if defined(__x86_64__)

@@ -5,6 +5,12 @@ another, starting from an empty cache. Each test runs `repetitions` times after 
 warm-up; the table shows mean +- standard deviation of tokens/s. When llama-cpp-python
 is importable the same tests run on llama.cpp with the same file and thread count,
 and the ratio pyggml / llama.cpp is printed.
+
+tgN is also set against the memory-bandwidth roofline: the weight bytes one token reads
+(every tensor but the token embedding, which is looked up, unless it doubles as the
+output matrix) divided into the machine's memory read bandwidth, measured beside the
+runs (a streaming read of 512 MiB on as many threads, before and after each backend's
+tests; the best of them, so that noise from other work on the machine raises the bar).
 """
 
 from __future__ import annotations
@@ -74,6 +80,34 @@ def _time_tests(reset, eval_tokens, n_prompt, n_gen, n_vocab, reps):
     return results
 
 
+def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
+    """GB/s of the fastest streaming read of nbytes on n_threads threads (each thread
+    reading its part as 1, 2 or 4 streams side by side; best of reps per count)."""
+    from . import _core
+
+    pool = _core.ThreadPool(n_threads)
+    buf = np.ones(nbytes, dtype=np.uint8)
+    _core.memory_read(pool, buf)  # fault the pages in
+    best = 0.0
+    for _ in range(reps):
+        for streams in (1, 2, 4):
+            t0 = time.perf_counter()
+            _core.memory_read(pool, buf, streams)
+            best = max(best, nbytes / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def weight_bytes_per_token(path):
+    """Bytes of weights one generated token reads: every tensor but token_embd, which is
+    only looked up (a few rows), unless there is no output.weight and it is the output."""
+    from gguf import GGUFReader
+
+    tensors = GGUFReader(path).tensors
+    names = {t.name for t in tensors}
+    tied = "output.weight" not in names
+    return sum(int(t.n_bytes) for t in tensors if t.name != "token_embd.weight" or tied)
+
+
 def bench_pyggml(path, n_prompt, n_gen, n_threads, n_batch, reps, kv_type="f16"):
     from .model import Model
 
@@ -99,6 +133,12 @@ def bench_llama_cpp(path, n_prompt, n_gen, n_threads, n_batch, reps):
 def run(args) -> int:
     path = models.resolve(args.model)
     size_gib = os.path.getsize(path) / 2**30
+    n_threads = args.threads or None
+    if n_threads is None:
+        from . import _core
+
+        n_threads = _core.ThreadPool.default_threads()
+    bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
     m, ours = bench_pyggml(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.repetitions,
                            args.kv_type)
     n_threads = m.n_threads
@@ -108,9 +148,13 @@ def run(args) -> int:
         + 3 * hp["n_embd"] * hp["n_ff"]
     )
     del m
+    if bandwidth:
+        bandwidth.append(memory_read_bandwidth(n_threads))
     theirs = None if args.no_llama_cpp else bench_llama_cpp(
         path, args.n_prompt, args.n_gen, n_threads, args.batch_size, args.repetitions
     )
+    if bandwidth and theirs:
+        bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"
     header = f"| {'model':<48} | {'size':>10} | {'params':>8} | {'backend':<9} | {'threads':>7} | {'test':>6} | {'t/s':>20} |"
     print(header)
@@ -128,6 +172,15 @@ def run(args) -> int:
             print(f"{test}: pyggml / llama.cpp = {r:.3f}")
     elif not args.no_llama_cpp:
         print("llama-cpp-python is not installed: no llama.cpp comparison")
+    if bandwidth:
+        per_token = weight_bytes_per_token(path)
+        bw = max(bandwidth)
+        roof = bw * 1e9 / per_token
+        test = f"tg{args.n_gen}"
+        shares = [f"{backend} {100 * _stats(res[test])[0] / roof:.0f}%" for backend, res in rows]
+        print(f"{test} roofline: {per_token / 1e6:.0f} MB of weights per token, memory read bandwidth "
+              f"{bw:.1f} GB/s (best of {len(bandwidth)} measurements beside the runs: "
+              f"{', '.join(f'{b:.1f}' for b in bandwidth)}) -> {roof:.1f} t/s; " + ", ".join(shares))
     return 0
 
 

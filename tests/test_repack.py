@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/repack.h; Q4_K, Q4_0 and Q8_0): the scalar
+"""Weights repacked 8 rows at a time (cpp/repack.h; Q4_K, Q4_0, Q5_0 and Q8_0): the scalar
 reference of the repacked dot equals the plain dot, the AVX2 kernel equals the scalar
 reference bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail
 where the type allows one) equals matmul over the plain one, for 1 and several tokens."""
@@ -12,8 +12,8 @@ from test_kernels import random_weights
 
 Q4_K = int(QT.Q4_K)
 HAS_AVX2 = _core.cpu_isa() == "avx2"
-TYPES = ["Q4_K", "Q4_0", "Q8_0"]
-BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q8_0": 34}
+TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q8_0"]
+BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q8_0": 34}
 
 
 def qt(name):
@@ -44,6 +44,20 @@ def test_legacy_repack_layout(name):
     assert np.array_equal(p[..., :16], blocks[..., :2].reshape(2, -1, 16))
     quads = blocks[..., 2:].reshape(2, n_cols // 32, 8, -1, 4).transpose(0, 1, 3, 2, 4)
     assert np.array_equal(p[..., 16:], quads.reshape(2, n_cols // 32, -1))
+
+
+def test_q5_0_repack_layout():
+    """Quants as Q4_0's; qh[4r + b] bit k = row r's fifth bit of element 4k + b."""
+    rng = np.random.default_rng(13)
+    w = random_weights(rng, "Q5_0", 8, 64)
+    p = _core.repack(w, int(QT.Q5_0), 64).reshape(2, 176)
+    blocks = w.reshape(8, 2, 22).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., :2].reshape(2, 16))
+    quads = blocks[..., 6:].reshape(2, 8, 4, 4).transpose(0, 2, 1, 3)
+    assert np.array_equal(p[:, 48:], quads.reshape(2, -1))
+    bits = np.unpackbits(blocks[..., 2:6], axis=-1, bitorder="little")  # (block, row, element)
+    qh = np.unpackbits(p[:, 16:48].reshape(2, 8, 4), axis=-1, bitorder="little").reshape(2, 8, 4, 8)
+    assert np.array_equal(qh, bits.reshape(2, 8, 8, 4).transpose(0, 1, 3, 2))
 
 
 def test_repacked_q4_0_activations_carry_block_sums():
@@ -91,8 +105,8 @@ def _extreme(name, w):
         blocks = w.reshape(w.shape[0], -1, 144)
         blocks[:, :, 16:] = 0xFF
         blocks[:, :, 4:16] = 0xFF
-    elif name == "Q4_0":
-        w.reshape(w.shape[0], -1, 18)[:, :, 2:] = 0xFF
+    elif name in ("Q4_0", "Q5_0"):
+        w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
     else:
         q = w.reshape(w.shape[0], -1, 34)[:, :, 2:]
         q[:] = np.where(np.arange(32) % 3 == 0, 0x80, 0x7F).astype(np.uint8)
@@ -130,7 +144,7 @@ def test_matmul_repacked_equals_plain(name, n_rows, n_tokens):
     layout = _core.repacked_layout(qt(name))
     if not layout:
         pytest.skip("this CPU keeps the file layout")
-    if name == "Q4_0" and n_rows % 8:  # its kernels read other activations than the plain tail's
+    if name in ("Q4_0", "Q5_0") and n_rows % 8:  # kernels read other activations than the plain tail's
         with pytest.raises(ValueError, match="cannot be repacked"):
             _core.repack(w, qt(name), n_cols)
         return

@@ -1,5 +1,5 @@
 // vec_dot_repack_avx2.cpp: AVX2 dot kernels over weights repacked 8 rows at a time
-// (block_q4_Kx8, block_q4_0x8, block_q8_0x8; repack.h); the same float operations as
+// (block_q4_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8; repack.h); the same float operations as
 // the scalar references in repack.cpp, with lane r of every vector holding row r.
 //
 // Q4_K: per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
@@ -12,6 +12,8 @@
 // Q4_0: the same nibble scheme, one scale per 32: a block's 8 vpmaddubsw results are added
 // in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480), reduced with one vpmaddwd, and the
 // offset of the nibbles (u = q + 8) is removed with the activation block's quant sum.
+// Q5_0: as Q4_0 with the fifth bits or'ed in from qh, stored so that one shift and mask
+// per 32-byte load places them; u <= 31, so the int16 sums take four loads' products.
 // Q8_0: signed times signed through the sign trick (|w| * sign(y, w)); each load's pair
 // sums go to int32 at once (two would overflow int16).
 //
@@ -161,6 +163,39 @@ struct q4_0_kernel {
     }
 };
 
+struct q5_0_kernel {
+    using group = block_q5_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK5_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+        const __m256i qh = loadu(g.qh);
+        // two int16 sums of four vpmaddubsw each: |sum| <= 4 * 2 * 31 * 127 = 31496
+        __m256i a[2][NT];
+        for (int t = 0; t < NT; ++t) a[0][t] = a[1][t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            // bit k of each qh byte: elements 4k + b (low nibbles); bit 4 + k: 16 + 4k + b
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - k), m10));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, k), m10));
+            for (int t = 0; t < NT; ++t) {
+                a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
+                a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(a[0][t], ones), _mm256_madd_epi16(a[1][t], ones));
+            const __m256i isum = _mm256_sub_epi32(sum, _mm256_set1_epi32(16 * y[t][i].sum));
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+};
+
 struct q8_0_kernel {
     using group = block_q8_0x8;
     using act = block_q8_0;
@@ -246,6 +281,7 @@ vec_dot_fn repacked_kernel_avx2(int32_t layout) {
         case weight_layout_q4_Kx8: return dot_groups<q4_K_kernel>;
         case weight_layout_q4_0x8: return dot_groups<q4_0_kernel>;
         case weight_layout_q8_0x8: return dot_groups<q8_0_kernel>;
+        case weight_layout_q5_0x8: return dot_groups<q5_0_kernel>;
         default: return nullptr;
     }
 }
