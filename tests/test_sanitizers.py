@@ -20,7 +20,8 @@ pytestmark = pytest.mark.sanitizer
 # The test files that drive the native code (everything crossing the binding layer).
 NATIVE_TESTS = [
     "test_quants.py", "test_quants_k.py", "test_quants_simd.py", "test_bad_input.py", "test_gguf_file.py",
-    "test_kernels.py", "test_matmul.py", "test_model.py", "test_ops.py", "test_tokenizer.py", "test_generate.py",
+    "test_kernels.py", "test_matmul.py", "test_repack.py", "test_model.py", "test_ops.py", "test_tokenizer.py",
+    "test_generate.py",
 ]
 
 
