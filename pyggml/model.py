@@ -189,9 +189,9 @@ class Model:
         precise: keep activations in float32 in every matrix product (slower; for
         checking against a float reference) instead of converting them to the
         weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
-        repack: on CPUs with kernels for it (AVX2), hold Q4_K matrices regrouped 8 rows
-        at a time (a copy in memory, built here; faster matrix products). Ignored with
-        precise.
+        repack: on CPUs with kernels for it (AVX2), hold Q4_K, Q4_0, Q5_0 and Q8_0
+        matrices regrouped 8 rows at a time (a copy in memory, built here, the file's
+        pages of those tensors released; faster matrix products). Ignored with precise.
         """
         if kv_type not in KV_TYPES:
             raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
