@@ -258,8 +258,12 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
         for (int g = 0; g < q; ++g) {
             run_groups<K, 1, kStreams>(n, s + g * REPACK_ROWS, size_t(q) * REPACK_ROWS, bs, xb + g * bx, q * bx, y, by);
         }
-        for (int g = q * kStreams; g < ng; ++g) {
-            run_groups<K, 1, 1>(n, s + g * REPACK_ROWS, 0, bs, xb + g * bx, bx, y, by);
+        const int g = q * kStreams;  // the last ng % 4 groups side by side
+        switch (ng - g) {
+            case 3: run_groups<K, 1, 3>(n, s + g * REPACK_ROWS, REPACK_ROWS, bs, xb + g * bx, bx, y, by); break;
+            case 2: run_groups<K, 1, 2>(n, s + g * REPACK_ROWS, REPACK_ROWS, bs, xb + g * bx, bx, y, by); break;
+            case 1: run_groups<K, 1, 1>(n, s + g * REPACK_ROWS, 0, bs, xb + g * bx, bx, y, by); break;
+            default: break;
         }
         return;
     }
