@@ -3,14 +3,15 @@
 pp: one eval of N random tokens on an empty cache. tg: N single-token evals, one after
 another, starting from an empty cache. Each test runs `repetitions` times after a
 warm-up; the table shows mean +- standard deviation of tokens/s. When llama-cpp-python
-is importable the same tests run on llama.cpp with the same file and thread count,
-and the ratio pyggml / llama.cpp is printed.
+is importable the same tests run on llama.cpp with the same file, tokens and thread
+count, both runtimes loaded at once and taking turns repetition by repetition, and the
+ratio pyggml / llama.cpp is printed.
 
 tgN is also set against the memory-bandwidth roofline: the weight bytes one token reads
 (every tensor but the token embedding, which is looked up, unless it doubles as the
 output matrix) divided into the machine's memory read bandwidth, measured beside the
-runs (a streaming read of 512 MiB on as many threads, before and after each backend's
-tests; the best of them, so that noise from other work on the machine raises the bar).
+runs (a streaming read of 512 MiB on as many threads, before and after the tests; the
+best of them, so that noise from other work on the machine raises the bar).
 """
 
 from __future__ import annotations
@@ -52,32 +53,45 @@ def _stats(rates):
     return mean, sd
 
 
-def _time_tests(reset, eval_tokens, n_prompt, n_gen, n_vocab, reps):
-    """Returns {test name: [tokens/s per repetition]} for ppN and tgN."""
+_PAUSE = 0.05  # seconds before each timed run (see _time_tests)
+
+
+class _Backend:
+    """One runtime under test: reset() empties its cache, eval(tokens) runs a batch."""
+
+    def __init__(self, name, reset, eval_tokens, n_vocab):
+        self.name, self.reset, self.eval, self.n_vocab = name, reset, eval_tokens, n_vocab
+        self.results = {}
+
+
+def _time_tests(backends, n_prompt, n_gen, reps):
+    """Fills each backend's results {test name: [tokens/s per repetition]} for ppN and
+    tgN. The backends take turns, repetition by repetition, so that when the machine's
+    speed drifts (other work, shared memory bandwidth) every backend sees the same drift.
+    A short pause before each timed run lets the other backend's worker threads, which
+    spin for a while after their work, go to sleep first."""
     rng = np.random.default_rng(0)
-    results = {}
-    reset()
-    eval_tokens(rng.integers(0, n_vocab, size=min(8, max(n_prompt, 1))).tolist())  # warm-up
-    if n_prompt > 0:
-        rates = []
-        for _ in range(reps):
-            toks = rng.integers(0, n_vocab, size=n_prompt).tolist()
-            reset()
-            t0 = time.perf_counter()
-            eval_tokens(toks)
-            rates.append(n_prompt / (time.perf_counter() - t0))
-        results[f"pp{n_prompt}"] = rates
-    if n_gen > 0:
-        rates = []
-        for _ in range(reps):
-            toks = rng.integers(0, n_vocab, size=n_gen).tolist()
-            reset()
-            t0 = time.perf_counter()
-            for t in toks:
-                eval_tokens([t])
-            rates.append(n_gen / (time.perf_counter() - t0))
-        results[f"tg{n_gen}"] = rates
-    return results
+    for b in backends:
+        b.reset()
+        b.eval(rng.integers(0, b.n_vocab, size=min(8, max(n_prompt, 1))).tolist())  # warm-up
+    for _ in range(reps):
+        if n_prompt > 0:
+            toks = rng.integers(0, min(b.n_vocab for b in backends), size=n_prompt).tolist()
+            for b in backends:
+                b.reset()
+                time.sleep(_PAUSE)
+                t0 = time.perf_counter()
+                b.eval(toks)
+                b.results.setdefault(f"pp{n_prompt}", []).append(n_prompt / (time.perf_counter() - t0))
+        if n_gen > 0:
+            toks = rng.integers(0, min(b.n_vocab for b in backends), size=n_gen).tolist()
+            for b in backends:
+                b.reset()
+                time.sleep(_PAUSE)
+                t0 = time.perf_counter()
+                for t in toks:
+                    b.eval([t])
+                b.results.setdefault(f"tg{n_gen}", []).append(n_gen / (time.perf_counter() - t0))
 
 
 def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
@@ -108,17 +122,16 @@ def weight_bytes_per_token(path):
     return sum(int(t.n_bytes) for t in tensors if t.name != "token_embd.weight" or tied)
 
 
-def bench_pyggml(path, n_prompt, n_gen, n_threads, n_batch, reps, kv_type="f16"):
+def pyggml_backend(path, n_prompt, n_gen, n_threads, n_batch, kv_type="f16"):
     from .model import Model
 
     m = Model.load(path, n_ctx=max(n_prompt, n_gen, 16), n_threads=n_threads or None, n_batch=n_batch,
                    kv_type=kv_type)
-    res = _time_tests(m.reset, m.eval, n_prompt, n_gen, m.n_vocab, reps)
-    return m, res
+    return m, _Backend("pyggml", m.reset, m.eval, m.n_vocab)
 
 
-def bench_llama_cpp(path, n_prompt, n_gen, n_threads, n_batch, reps):
-    """The same tests on llama.cpp through llama-cpp-python; None when it is not installed."""
+def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch):
+    """llama.cpp through llama-cpp-python on the same file; None when it is not installed."""
     try:
         import llama_cpp
     except ImportError:
@@ -127,7 +140,7 @@ def bench_llama_cpp(path, n_prompt, n_gen, n_threads, n_batch, reps):
         model_path=str(path), n_ctx=max(n_prompt, n_gen, 16), n_batch=n_batch, n_ubatch=n_batch,
         n_threads=n_threads, n_threads_batch=n_threads, verbose=False,
     )
-    return _time_tests(llm.reset, llm.eval, n_prompt, n_gen, llm.n_vocab(), reps)
+    return _Backend("llama.cpp", llm.reset, llm.eval, llm.n_vocab())
 
 
 def run(args) -> int:
@@ -139,27 +152,25 @@ def run(args) -> int:
 
         n_threads = _core.ThreadPool.default_threads()
     bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
-    m, ours = bench_pyggml(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.repetitions,
-                           args.kv_type)
+    m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.kv_type)
     n_threads = m.n_threads
     hp = m.hparams
     n_params = hp["n_vocab"] * hp["n_embd"] + hp["n_layer"] * (
         hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"])
         + 3 * hp["n_embd"] * hp["n_ff"]
     )
-    del m
-    if bandwidth:
-        bandwidth.append(memory_read_bandwidth(n_threads))
-    theirs = None if args.no_llama_cpp else bench_llama_cpp(
-        path, args.n_prompt, args.n_gen, n_threads, args.batch_size, args.repetitions
+    theirs = None if args.no_llama_cpp else llama_cpp_backend(
+        path, args.n_prompt, args.n_gen, n_threads, args.batch_size
     )
-    if bandwidth and theirs:
+    backends = [ours] + ([theirs] if theirs else [])
+    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions)
+    if bandwidth:
         bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"
     header = f"| {'model':<48} | {'size':>10} | {'params':>8} | {'backend':<9} | {'threads':>7} | {'test':>6} | {'t/s':>20} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    rows = [("pyggml", ours)] + ([("llama.cpp", theirs)] if theirs else [])
+    rows = [(b.name, b.results) for b in backends]
     for backend, res in rows:
         for test, rates in res.items():
             mean, sd = _stats(rates)
@@ -167,8 +178,8 @@ def run(args) -> int:
                   f"{n_threads:>7} | {test:>6} | {mean:>11.2f} ± {sd:>6.2f} |")
     print()
     if theirs:
-        for test in ours:
-            r = _stats(ours[test])[0] / _stats(theirs[test])[0]
+        for test in ours.results:
+            r = _stats(ours.results[test])[0] / _stats(theirs.results[test])[0]
             print(f"{test}: pyggml / llama.cpp = {r:.3f}")
     elif not args.no_llama_cpp:
         print("llama-cpp-python is not installed: no llama.cpp comparison")
