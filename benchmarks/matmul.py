@@ -67,12 +67,6 @@ def best_time(fn, n_threads=1, min_runs=3, min_seconds=0.5, max_runs=50):
     return best
 
 
-def read_bandwidth(n_threads, nbytes=1 << 30):
-    """The machine's memory read bandwidth on n_threads (pyggml bench's measure: the
-    fastest streaming read, each thread's part as 1, 2 or 4 streams)."""
-    return memory_read_bandwidth(n_threads, nbytes)
-
-
 def layouts_of(name, repack):
     """The weight layouts to time for a type: the file's, and for a type that models
     repack on this CPU (Q4_K, Q4_0, Q8_0 on AVX2; see _core.repack) the 8-row groups
@@ -204,7 +198,7 @@ def main(argv=None):
     CLOCK["name"] = args.clock
 
     print(f"pyggml kernels: {_core.cpu_isa()}; threads {threads}; matmul tokens {args.tokens}; clock {args.clock}")
-    bw = {nt: read_bandwidth(nt) for nt in threads}
+    bw = {nt: memory_read_bandwidth(nt, 1 << 30) for nt in threads}
     print("memory read bandwidth (1 GiB streaming read): " + ", ".join(f"{nt}t {v:.1f} GB/s" for nt, v in bw.items())
           + "; mv_%bw compares each matvec with reads of 256 MiB right before and after it")
 

@@ -140,86 +140,53 @@ void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64
     }
 }
 
-void pack_q4_K(const block_q4_K* const* rows, block_q4_Kx8& out) { pack_group(rows, out); }
-
-// Scalar references of the legacy layouts: per row and block the exact integer dot, then
-// acc = fma(d_row * d_y, isum, acc) in block order (the AVX2 kernels do the same float
-// operations, lane r = row r). Q4_0 quants are nibbles u = q + 8: isum = sum u * y - 8 * sum y.
-void dot_q4_0x8_q8_0s(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
-                      int nt) {
-    const int nb = n / QK4_0;
+// Scalar references of the legacy layouts: per row and block the exact integer dot
+// (RowDot), then acc = fma(d_row * d_y, isum, acc) in block order (the AVX2 kernels do the
+// same float operations, lane r = row r).
+template <typename G, typename Y, int (*RowDot)(const G&, const Y&, int)>
+void dot_legacy_x8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    const int nb = n / 32;
     for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const block_q4_0x8* xg = reinterpret_cast<const block_q4_0x8*>(static_cast<const char*>(x) + g * bx);
+        const G* xg = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
         for (int t = 0; t < nt; ++t) {
-            const block_q8_0s* yt = reinterpret_cast<const block_q8_0s*>(static_cast<const char*>(y) + t * by);
+            const Y* yt = reinterpret_cast<const Y*>(static_cast<const char*>(y) + t * by);
             float acc[REPACK_ROWS] = {};
             for (int i = 0; i < nb; ++i) {
                 for (int r = 0; r < REPACK_ROWS; ++r) {
-                    int isum = 0;
-                    for (int k = 0; k < 4; ++k) {
-                        for (int b = 0; b < 4; ++b) {
-                            const uint8_t byte = xg[i].qs[32 * k + 4 * r + b];
-                            isum += (byte & 0xF) * yt[i].qs[4 * k + b] + (byte >> 4) * yt[i].qs[16 + 4 * k + b];
-                        }
-                    }
-                    isum -= 8 * yt[i].sum;
                     const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
-                    acc[r] = std::fma(d, float(isum), acc[r]);
+                    acc[r] = std::fma(d, float(RowDot(xg[i], yt[i], r)), acc[r]);
                 }
             }
             for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
         }
     }
+}
+
+// Q4_0 quants are nibbles u = q + 8: isum = sum u * y - 8 * sum y.
+int row_dot_q4_0(const block_q4_0x8& x, const block_q8_0s& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK4_0; ++e) {
+        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+        isum += (e < 16 ? byte & 0xF : byte >> 4) * y.qs[e];
+    }
+    return isum - 8 * y.sum;
 }
 
 // Q5_0: quants u = nibble | fifth bit << 4 = q + 16: isum = sum u * y - 16 * sum y.
-void dot_q5_0x8_q8_0s(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
-                      int nt) {
-    const int nb = n / QK5_0;
-    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const block_q5_0x8* xg = reinterpret_cast<const block_q5_0x8*>(static_cast<const char*>(x) + g * bx);
-        for (int t = 0; t < nt; ++t) {
-            const block_q8_0s* yt = reinterpret_cast<const block_q8_0s*>(static_cast<const char*>(y) + t * by);
-            float acc[REPACK_ROWS] = {};
-            for (int i = 0; i < nb; ++i) {
-                for (int r = 0; r < REPACK_ROWS; ++r) {
-                    int isum = 0;
-                    for (int e = 0; e < QK5_0; ++e) {
-                        const int k = (e % 16) / 4, b = e % 4;
-                        const uint8_t byte = xg[i].qs[32 * k + 4 * r + b];
-                        const int nib = e < 16 ? (byte & 0xF) : (byte >> 4);
-                        const int hb = (xg[i].qh[4 * r + b] >> (e / 4)) & 1;
-                        isum += (nib | hb << 4) * yt[i].qs[e];
-                    }
-                    isum -= 16 * yt[i].sum;
-                    const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
-                    acc[r] = std::fma(d, float(isum), acc[r]);
-                }
-            }
-            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
-        }
+int row_dot_q5_0(const block_q5_0x8& x, const block_q8_0s& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK5_0; ++e) {
+        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+        const int hb = (x.qh[4 * r + e % 4] >> (e / 4)) & 1;
+        isum += ((e < 16 ? byte & 0xF : byte >> 4) | hb << 4) * y.qs[e];
     }
+    return isum - 16 * y.sum;
 }
 
-void dot_q8_0x8_q8_0(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
-                     int nt) {
-    const int nb = n / QK8_0;
-    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const block_q8_0x8* xg = reinterpret_cast<const block_q8_0x8*>(static_cast<const char*>(x) + g * bx);
-        for (int t = 0; t < nt; ++t) {
-            const block_q8_0* yt = reinterpret_cast<const block_q8_0*>(static_cast<const char*>(y) + t * by);
-            float acc[REPACK_ROWS] = {};
-            for (int i = 0; i < nb; ++i) {
-                for (int r = 0; r < REPACK_ROWS; ++r) {
-                    int isum = 0;
-                    for (int e = 0; e < QK8_0; ++e) isum += xg[i].qs[32 * (e / 4) + 4 * r + e % 4] * yt[i].qs[e];
-                    const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
-                    acc[r] = std::fma(d, float(isum), acc[r]);
-                }
-            }
-            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
-        }
-    }
+int row_dot_q8_0(const block_q8_0x8& x, const block_q8_0& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK8_0; ++e) isum += x.qs[32 * (e / 4) + 4 * r + e % 4] * y.qs[e];
+    return isum;
 }
 
 // Activations: Q8_K / Q8_0 as the plain kernels get them (this CPU's conversion), or
@@ -266,7 +233,7 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
                  int64_t row1) {
     switch (layout) {
         case weight_layout_q4_Kx8:
-            return repack_blocks<block_q4_K, block_q4_Kx8, pack_q4_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+            return repack_blocks<block_q4_K, block_q4_Kx8, pack_group>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         case weight_layout_q4_0x8:
             return repack_blocks<block_q4_0, block_q4_0x8, pack_legacy_group<block_q4_0, block_q4_0x8>>(
                 src, n_rows, n_cols / QK4_0, dst, row0, row1);
@@ -329,9 +296,9 @@ vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
         case cpu_isa::scalar:
             switch (layout) {
                 case weight_layout_q4_Kx8: return dot_q4_Kx8_q8_K;
-                case weight_layout_q4_0x8: return dot_q4_0x8_q8_0s;
-                case weight_layout_q5_0x8: return dot_q5_0x8_q8_0s;
-                default: return dot_q8_0x8_q8_0;
+                case weight_layout_q4_0x8: return dot_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>;
+                case weight_layout_q5_0x8: return dot_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>;
+                default: return dot_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>;
             }
 #if defined(__x86_64__)
         case cpu_isa::avx2: return repacked_kernel_avx2(layout);

@@ -74,24 +74,21 @@ def _time_tests(backends, n_prompt, n_gen, reps):
     for b in backends:
         b.reset()
         b.eval(rng.integers(0, b.n_vocab, size=min(8, max(n_prompt, 1))).tolist())  # warm-up
+    def turns(test, toks, run):  # every backend times run(backend, toks) once, in turn
+        for b in backends:
+            b.reset()
+            time.sleep(_PAUSE)
+            t0 = time.perf_counter()
+            run(b, toks)
+            b.results.setdefault(test, []).append(len(toks) / (time.perf_counter() - t0))
+
+    n_vocab = min(b.n_vocab for b in backends)
     for _ in range(reps):
         if n_prompt > 0:
-            toks = rng.integers(0, min(b.n_vocab for b in backends), size=n_prompt).tolist()
-            for b in backends:
-                b.reset()
-                time.sleep(_PAUSE)
-                t0 = time.perf_counter()
-                b.eval(toks)
-                b.results.setdefault(f"pp{n_prompt}", []).append(n_prompt / (time.perf_counter() - t0))
+            turns(f"pp{n_prompt}", rng.integers(0, n_vocab, size=n_prompt).tolist(), lambda b, toks: b.eval(toks))
         if n_gen > 0:
-            toks = rng.integers(0, min(b.n_vocab for b in backends), size=n_gen).tolist()
-            for b in backends:
-                b.reset()
-                time.sleep(_PAUSE)
-                t0 = time.perf_counter()
-                for t in toks:
-                    b.eval([t])
-                b.results.setdefault(f"tg{n_gen}", []).append(n_gen / (time.perf_counter() - t0))
+            turns(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(),
+                  lambda b, toks: [b.eval([t]) for t in toks])
 
 
 def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
@@ -146,14 +143,9 @@ def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch):
 def run(args) -> int:
     path = models.resolve(args.model)
     size_gib = os.path.getsize(path) / 2**30
-    n_threads = args.threads or None
-    if n_threads is None:
-        from . import _core
-
-        n_threads = _core.ThreadPool.default_threads()
-    bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
     m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.kv_type)
     n_threads = m.n_threads
+    bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
     hp = m.hparams
     n_params = hp["n_vocab"] * hp["n_embd"] + hp["n_layer"] * (
         hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"])
