@@ -314,20 +314,22 @@ void matvec_rows_q8_0(int n, float* s, size_t ss, const char* x, size_t bx, cons
     for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
 }
 
-// nt == 1: a pass takes rows i, i + q, i + 2q, i + 3q (q = nr / 4), so each of the
-// four weight streams stays sequential in memory (the hardware prefetchers follow a few
-// sequential streams well, four interleaved rows badly); the nr % 4 last rows follow
-// in one pass. Else the per-token kernels.
-template <template <int> class Pass, void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int)>
+// nt == 1: a pass takes rows i, i + q, i + 2q, ... (q = nr / P for P rows per pass), so
+// each of the P weight streams stays sequential in memory (the hardware prefetchers
+// follow a few sequential streams well, P interleaved rows badly); the nr % P last rows
+// follow in one pass. Else the per-token kernels.
+template <template <int> class Pass, void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int),
+          int P = kMatvecRows>
 void matvec_or_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    static_assert(P >= 1 && P <= 4, "1 to 4 rows per pass");
     if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
     const char* xb = static_cast<const char*>(x);
-    const int q = nr / kMatvecRows;
-    for (int i = 0; i < q; ++i) Pass<kMatvecRows>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
-    const int r = q * kMatvecRows;
+    const int q = nr / P;
+    for (int i = 0; i < q; ++i) Pass<P>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
+    const int r = q * P;
     switch (nr - r) {
-        case 3: Pass<3>::run(n, s + r, 1, xb + r * bx, bx, y); break;
-        case 2: Pass<2>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        case 3: Pass<(P > 3 ? 3 : 1)>::run(n, s + r, 1, xb + r * bx, bx, y); break;
+        case 2: Pass<(P > 2 ? 2 : 1)>::run(n, s + r, 1, xb + r * bx, bx, y); break;
         case 1: Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y); break;
         default: break;
     }
@@ -585,16 +587,18 @@ PYGGML_NT_DISPATCH(dot_q5_K)
 // vpmaddwd per super-block.
 
 // The 6-bit values 0..63 of the four 32-element quarters of half h of a super-block.
+// The two high bits of quarter k sit at bits 2k, 2k + 1 of qh; one 16-bit shift brings
+// them to bits 4, 5 and one mask keeps them (bits shifted across the byte boundary land
+// outside the mask).
 inline void q6_K_quarters(const block_q6_K& b, int h, __m256i* q) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const __m256i l0 = loadu(b.ql + 64 * h), l1 = loadu(b.ql + 64 * h + 32);
     const __m256i hb = loadu(b.qh + 32 * h);
-    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m30));
     q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
 }
 
 // Half h's 8 scales as int16 in both 128-bit lanes.
@@ -651,16 +655,20 @@ void dot_q6_K_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* 
 }
 PYGGML_NT_DISPATCH(dot_q6_K_tokens)
 
-// One token reads four Q6_K rows side by side; each row's block 4 ahead (840 bytes) is
+// One token reads two Q6_K rows side by side; each row's block 6 ahead (1260 bytes) is
 // asked for explicitly: the hardware prefetchers alone leave the pass waiting on memory
-// (measured: 1.5x at one thread). Prefetches past the end of a row are harmless.
-constexpr int kQ6KPrefetchBlocks = 4;
+// (measured: 1.5x at one thread). Prefetches past the end of a row are harmless. Two
+// streams and 6 blocks were chosen in turn-taking runs (matvec 151936x1536): against
+// four streams 4 blocks ahead, +16% at 2 threads and +14% at 1; four streams or one,
+// and 4 or 8 blocks, measured slower.
+constexpr int kQ6KStreams = 2;
+constexpr int kQ6KPrefetchBlocks = 6;
 inline void prefetch_block(const void* p, size_t bytes) {
     const char* c = static_cast<const char*>(p);
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
 }
 
-// One token, four rows per pass (see matvec_or_rows): the same sums per row, the
+// One token, kQ6KStreams rows per pass (see matvec_or_rows): the same sums per row, the
 // super-block scale from the fp16 table. R rows, bx bytes apart; s[r * ss] = dot(row r, y).
 template <int R>
 void matvec_rows_q6_K(int n, float* s, size_t ss, const char* x, size_t bx, const block_q8_K* y) {
@@ -703,7 +711,7 @@ struct matvec_q6_K {
 };
 
 void dot_q6_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    matvec_or_rows<matvec_q6_K, dot_q6_K_tokens>(n, s, bs, x, bx, nr, y, by, nt);
+    matvec_or_rows<matvec_q6_K, dot_q6_K_tokens, kQ6KStreams>(n, s, bs, x, bx, nr, y, by, nt);
 }
 
 // Q3_K: the 16 six-bit scales minus 32 as int8, unpacked in four 32-bit words
