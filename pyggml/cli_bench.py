@@ -11,7 +11,10 @@ tgN is also set against the memory-bandwidth roofline: the weight bytes one toke
 (every tensor but the token embedding, which is looked up, unless it doubles as the
 output matrix) divided into the machine's memory read bandwidth, measured beside the
 runs (a streaming read of 512 MiB on as many threads, before and after the tests; the
-best of them, so that noise from other work on the machine raises the bar).
+best of them, so that noise from other work on the machine raises the bar). As that
+bandwidth drifts within minutes on a shared machine, a second figure sets each tgN
+repetition against the faster of the reads taken right before and right after it
+(256 MiB) and gives the median of those shares.
 """
 
 from __future__ import annotations
@@ -64,12 +67,13 @@ class _Backend:
         self.results = {}
 
 
-def _time_tests(backends, n_prompt, n_gen, reps):
+def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None):
     """Fills each backend's results {test name: [tokens/s per repetition]} for ppN and
     tgN. The backends take turns, repetition by repetition, so that when the machine's
     speed drifts (other work, shared memory bandwidth) every backend sees the same drift.
     A short pause before each timed run lets the other backend's worker threads, which
-    spin for a while after their work, go to sleep first."""
+    spin for a while after their work, go to sleep first. after_tg(), when given, is
+    called after every repetition of tgN (the bandwidth reads beside each repetition)."""
     rng = np.random.default_rng(0)
     for b in backends:
         b.reset()
@@ -89,6 +93,8 @@ def _time_tests(backends, n_prompt, n_gen, reps):
         if n_gen > 0:
             turns(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(),
                   lambda b, toks: [b.eval([t]) for t in toks])
+            if after_tg:
+                after_tg()
 
 
 def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
@@ -155,7 +161,11 @@ def run(args) -> int:
         path, args.n_prompt, args.n_gen, n_threads, args.batch_size
     )
     backends = [ours] + ([theirs] if theirs else [])
-    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions)
+    # a shorter read after every tg repetition, so each repetition has a bar measured
+    # right before and right after it
+    beside = [memory_read_bandwidth(n_threads, 256 << 20, reps=1)] if args.n_gen > 0 else []
+    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions,
+                after_tg=lambda: beside.append(memory_read_bandwidth(n_threads, 256 << 20, reps=1)))
     if bandwidth:
         bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"
@@ -184,6 +194,13 @@ def run(args) -> int:
         print(f"{test} roofline: {per_token / 1e6:.0f} MB of weights per token, memory read bandwidth "
               f"{bw:.1f} GB/s (best of {len(bandwidth)} measurements beside the runs: "
               f"{', '.join(f'{b:.1f}' for b in bandwidth)}) -> {roof:.1f} t/s; " + ", ".join(shares))
+        # repetition by repetition: tg of repetition i against the faster of the reads
+        # right before and after it; the median over repetitions
+        bars = [max(beside[i], beside[i + 1]) * 1e9 / per_token for i in range(len(beside) - 1)]
+        shares = [f"{backend} {100 * statistics.median(r / b for r, b in zip(res[test], bars)):.0f}%"
+                  for backend, res in rows]
+        print(f"{test} roofline per repetition (256 MiB reads beside each: "
+              f"{', '.join(f'{b:.1f}' for b in beside)} GB/s), median share: " + ", ".join(shares))
     return 0
 
 

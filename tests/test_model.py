@@ -301,3 +301,7 @@ def test_bench_command_prints_pp_and_tg(synth, capsys):
     rows = [line for line in out.splitlines() if "| pyggml" in line]
     assert [r.split("|")[6].strip() for r in rows] == ["pp8", "tg4"]
     assert all(float(r.split("|")[7].split("±")[0]) > 0 for r in rows)
+    # both roofline lines: the whole-run bar and the per-repetition one (two reads for one repetition)
+    roof = [line for line in out.splitlines() if line.startswith("tg4 roofline")]
+    assert len(roof) == 2 and "pyggml" in roof[0] and "pyggml" in roof[1]
+    assert len(roof[1].split("each: ")[1].split(" GB/s")[0].split(", ")) == 2
