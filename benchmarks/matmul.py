@@ -6,8 +6,10 @@ models' 1536x8960, 8960x1536 and 151936x1536):
   * matmul (512 tokens by default): GFLOP/s (2 * rows * cols * tokens / time);
 and the machine's memory read bandwidth (the fastest streaming read of a buffer far
 larger than the last-level cache on as many threads, as `pyggml bench` measures it;
-mv_%bw sets each matvec against reads right before and after it, as the bandwidth of
-a shared machine drifts), and, when llama-cpp-python and
+mv_%bw: matvecs and reads of 256 MiB take turns, as the bandwidth of a shared machine
+drifts within seconds; each matvec is set against the faster of the reads right before
+and after it, and mv_GBs and mv_%bw are medians over 5 such rounds), and, when
+llama-cpp-python and
 the Qwen2.5-Coder 1.5B Q4_K_M model are present, llama.cpp's prompt processing and
 generation speed on that model expressed in the same units.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -44,6 +47,7 @@ QWEN = os.path.expanduser("~/.cache/pyggml/models/qwen2.5-coder-1.5b-instruct-q4
 
 
 CLOCK = {"name": "wall"}  # set from --clock
+MV_ROUNDS = 5  # matvec / read turns per matvec figure
 
 
 def elapsed(fn, n_threads):
@@ -65,6 +69,20 @@ def best_time(fn, n_threads=1, min_runs=3, min_seconds=0.5, max_runs=50):
         best = min(best, elapsed(fn, n_threads))
         runs += 1
     return best
+
+
+def matvec_in_turns(fn, nbytes, n_threads, rounds=MV_ROUNDS):
+    """(GB/s, % of read bandwidth) of the matvec fn: reads of 256 MiB and matvecs take
+    turns (read, matvec, read, matvec, ..., read), since a shared machine's bandwidth
+    drifts within seconds; each round's matvec (best of 3 runs) is set against the
+    faster of the reads right before and after it. Medians over the rounds."""
+    reads = [memory_read_bandwidth(n_threads, 256 << 20, reps=1)]
+    rates = []
+    for _ in range(rounds):
+        rates.append(nbytes / best_time(fn, n_threads, min_runs=3, min_seconds=0.0) / 1e9)
+        reads.append(memory_read_bandwidth(n_threads, 256 << 20, reps=1))
+    shares = [r / max(a, b) for r, a, b in zip(rates, reads, reads[1:])]
+    return statistics.median(rates), 100.0 * statistics.median(shares)
 
 
 def layouts_of(name, repack):
@@ -89,12 +107,9 @@ def bench_type(name, shapes, threads, n_tokens, big_matmul, repack=True):
             row = {"type": label, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
             for nt in threads:
                 pool = _core.ThreadPool(nt)
-                # bandwidth read right before and after: the machine's memory is shared and
-                # its speed drifts; the faster of the two reads is the bar
-                bw = memory_read_bandwidth(nt, 256 << 20, reps=2)
-                t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1, layout=layout), nt)
-                row[f"mv_GBs_{nt}t"] = w.nbytes / t / 1e9
-                row[f"mv_%bw_{nt}t"] = 100.0 * row[f"mv_GBs_{nt}t"] / max(bw, memory_read_bandwidth(nt, 256 << 20, 2))
+                gbs, share = matvec_in_turns(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1, layout=layout),
+                                             w.nbytes, nt)
+                row[f"mv_GBs_{nt}t"], row[f"mv_%bw_{nt}t"] = gbs, share
                 if n_rows * n_cols <= 20_000_000 or big_matmul:
                     t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn, layout=layout), nt,
                                   min_runs=1, min_seconds=0.0)
@@ -200,7 +215,7 @@ def main(argv=None):
     print(f"pyggml kernels: {_core.cpu_isa()}; threads {threads}; matmul tokens {args.tokens}; clock {args.clock}")
     bw = {nt: memory_read_bandwidth(nt, 1 << 30) for nt in threads}
     print("memory read bandwidth (1 GiB streaming read): " + ", ".join(f"{nt}t {v:.1f} GB/s" for nt, v in bw.items())
-          + "; mv_%bw compares each matvec with reads of 256 MiB right before and after it")
+          + f"; mv_%bw: matvecs and 256 MiB reads in turns, median of {MV_ROUNDS} rounds")
 
     cols = ["type", "shape", "MB"] + [f"mv_GBs_{nt}t" for nt in threads] + \
            [f"mv_%bw_{nt}t" for nt in threads] + [f"mm_GFLOPs_{nt}t" for nt in threads]
