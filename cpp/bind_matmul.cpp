@@ -1,10 +1,13 @@
 // bind_matmul.cpp: Python bindings for the thread pool, y = W x, the dot kernels
 // (per instruction set, so tests can compare SIMD with scalar) and a memory read.
 #include <pybind11/numpy.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "bindings.h"
 #include "cpu_features.h"
@@ -49,9 +52,9 @@ void check_n_cols(const type_traits& t, int64_t n_cols) {
     }
 }
 
-// weight: (n_rows, row_bytes) uint8 of `type`; x: (n_tokens, n_cols) float32.
-py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_t, py::array::c_style> weight,
-                             int64_t n_cols, py::array_t<float, py::array::c_style> x, int32_t layout) {
+// The checked view of weight: (n_rows, row_bytes) uint8 of `type` in `layout`.
+weight_view weight_view_or_throw(int32_t type, const py::array_t<uint8_t, py::array::c_style>& weight, int64_t n_cols,
+                                 int32_t layout) {
     const type_traits& t = traits_or_throw(type);
     check_n_cols(t, n_cols);
     const vec_dot_traits& k = kernels_or_throw(type, best_cpu_isa());
@@ -59,7 +62,6 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
     if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols)) {
         throw py::value_error("weight must be (n_rows, row_bytes) uint8 for " + std::string(t.name));
     }
-    if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
     weight_view w{type, weight.data(), weight.shape(0), n_cols, size_t(weight.shape(1))};
     if (layout != weight_layout_plain) {
         const repacked_layout* l = get_repacked_layout(layout);
@@ -72,6 +74,14 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
         }
         w.layout = layout;
     }
+    return w;
+}
+
+// weight: (n_rows, row_bytes) uint8 of `type`; x: (n_tokens, n_cols) float32.
+py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_t, py::array::c_style> weight,
+                             int64_t n_cols, py::array_t<float, py::array::c_style> x, int32_t layout) {
+    const weight_view w = weight_view_or_throw(type, weight, n_cols, layout);
+    if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
     const int64_t n_tokens = x.shape(0);
     py::array_t<float> y({n_tokens, w.n_rows});
     float* yp = y.mutable_data();
@@ -81,6 +91,30 @@ py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_
         matmul(w, xp, yp, n_tokens, pool);
     }
     return y;
+}
+
+// weights: (type, weight, layout) triples with n_cols columns each, all applied to x in one
+// dispatch; returns their outputs in order.
+py::list matmul_shared_input_py(thread_pool& pool, const std::vector<std::tuple<int32_t, py::array_t<uint8_t, py::array::c_style>, int32_t>>& weights,
+                                int64_t n_cols, py::array_t<float, py::array::c_style> x) {
+    if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
+    const int64_t n_tokens = x.shape(0);
+    std::vector<weight_view> views;
+    std::vector<py::array_t<float>> ys;
+    for (const auto& [type, weight, layout] : weights) {
+        views.push_back(weight_view_or_throw(type, weight, n_cols, layout));
+        ys.emplace_back(std::vector<py::ssize_t>{n_tokens, py::ssize_t(views.back().n_rows)});
+    }
+    std::vector<matmul_output> outs;
+    for (size_t i = 0; i < views.size(); ++i) outs.push_back({&views[i], ys[i].mutable_data()});
+    const float* xp = x.data();
+    {
+        py::gil_scoped_release release;
+        matmul_shared_input(outs.data(), int(outs.size()), xp, n_tokens, pool);
+    }
+    py::list out;
+    for (auto& y : ys) out.append(y);
+    return out;
 }
 
 // x: (n_tokens, n_cols) float32 -> (n_tokens, dot-type row bytes) uint8, as matmul converts them.
@@ -240,6 +274,9 @@ void pyggml::bind_matmul(py::module_& m) {
           py::arg("x"), py::arg("layout") = 0,
           "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout: W was "
           "rearranged by repack (repacked_layout(type))");
+    m.def("matmul_shared_input", &matmul_shared_input_py, py::arg("pool"), py::arg("weights"), py::arg("n_cols"),
+          py::arg("x"),
+          "[x @ W.T for (type, W, layout) in weights], all in one dispatch (x converted once per activation format)");
     m.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
           "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q4_0, Q5_0, Q8_0), regrouped 8 at a time "
           "for the repacked kernels (same shape)");

@@ -148,6 +148,14 @@ void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t
     }
 }
 
+void llama_model::linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens) {
+    if (precise_) {
+        for (const matmul_output& o : outs) matmul_precise(*o.w, x, o.y, n_tokens, pool_);
+    } else {
+        matmul_shared_input(outs.begin(), int(outs.size()), x, n_tokens, pool_);
+    }
+}
+
 int64_t llama_model::capture_width(int site) const {
     switch (site) {
         case capture_attn_in: return hp_.n_embd;
@@ -230,9 +238,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         const float* rope_cs = rope_cs_.data() + layer_rope_set_[il] * T * hp_.n_rot;  // (T, n_rot)
 
         capture(il, capture_attn_in, h_.data(), T);
-        linear(L.wq, h_.data(), q_.data(), T);
-        linear(L.wk, h_.data(), k_.data(), T);
-        linear(L.wv, h_.data(), v_.data(), T);
+        linear_shared_input({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, h_.data(), T);
         add_bias(q_.data(), L.bq, T, q_dim);
         add_bias(k_.data(), L.bk, T, k_dim);
         add_bias(v_.data(), L.bv, T, v_dim);
@@ -270,8 +276,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         });
 
         capture(il, capture_ffn_in, h_.data(), T);
-        linear(L.ffn_gate, h_.data(), gate_.data(), T);
-        linear(L.ffn_up, h_.data(), up_.data(), T);
+        linear_shared_input({{&L.ffn_gate, gate_.data()}, {&L.ffn_up, up_.data()}}, h_.data(), T);
         parallel_rows(pool_, T, [&](int64_t t) {
             if (hp_.act == ffn_activation::gelu_tanh) {
                 ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -129,6 +130,8 @@ private:
     void attention(int64_t layer, int64_t n_tokens);
     rope_params layer_rope(int64_t layer) const;
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
+    // Several weights applied to the same x: one dispatch (matmul_shared_input).
+    void linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens);
     // Points the linear weights that the CPU's kernels want in another layout (repack.h)
     // at rearranged copies owned by the model; the mapped file is then no longer read.
     void repack_weights();

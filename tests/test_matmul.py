@@ -28,6 +28,30 @@ def test_matmul_equals_kernel_per_output(name, n_threads):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_shared_input_equals_one_matmul_each(n_threads):
+    """Weights of different types, layouts and activation formats on one input, in one
+    dispatch (as the model runs q, k, v and gate, up): each output is bit for bit what its
+    own matmul gives, for one token and for many."""
+    rng = np.random.default_rng(7)
+    n_cols = 512
+    pool = _core.ThreadPool(n_threads)
+    specs = [("Q4_K", 64), ("Q6_K", 16), ("Q4_K", 8), ("Q8_0", 24), ("F16", 5), ("Q4_0", 40), ("Q5_1", 3)]
+    weights = []
+    for name, n_rows in specs:
+        typ, w = int(QT[name]), random_weights(rng, name, n_rows, n_cols)
+        layout = _core.repacked_layout(typ) if n_rows % 8 == 0 else 0
+        weights.append((typ, _core.repack(w, typ, n_cols) if layout else w, layout))
+    for n_tokens in (1, 3, 70):
+        x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+        got = _core.matmul_shared_input(pool, weights, n_cols, x)
+        assert len(got) == len(weights)
+        for (typ, w, layout), y in zip(weights, got):
+            np.testing.assert_array_equal(y, _core.matmul(pool, typ, w, n_cols, x, layout=layout))
+    with pytest.raises(ValueError, match="row_bytes"):
+        _core.matmul_shared_input(pool, [(int(QT["Q4_0"]), np.zeros((4, 10), np.uint8), 0)], n_cols, x)
+
+
 def test_matmul_many_tokens_and_rows_f32_against_numpy():
     rng = np.random.default_rng(3)
     w = rng.standard_normal((300, 96)).astype(np.float32)
