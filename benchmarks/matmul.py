@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from test_kernels import random_weights  # noqa: E402
 
 from pyggml import _core  # noqa: E402
-from pyggml.cli_bench import memory_read_bandwidth  # noqa: E402
+from pyggml.cli_bench import median_share, memory_read_bandwidth  # noqa: E402
 
 SHAPES = [(1536, 8960), (8960, 1536), (151936, 1536)]
 DEFAULT_TYPES = "Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_K,Q5_K,IQ4_XS"
@@ -81,8 +81,7 @@ def matvec_in_turns(fn, nbytes, n_threads, rounds=MV_ROUNDS):
     for _ in range(rounds):
         rates.append(nbytes / best_time(fn, n_threads, min_runs=3, min_seconds=0.0) / 1e9)
         reads.append(memory_read_bandwidth(n_threads, 256 << 20, reps=1))
-    shares = [r / max(a, b) for r, a, b in zip(rates, reads, reads[1:])]
-    return statistics.median(rates), 100.0 * statistics.median(shares)
+    return statistics.median(rates), 100.0 * median_share(rates, reads)
 
 
 def layouts_of(name, repack):

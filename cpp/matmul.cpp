@@ -49,10 +49,6 @@ tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nt
     return p;
 }
 
-}  // namespace
-
-namespace {
-
 // One weight's share of a matmul: its kernels, its activation format and its tiles.
 struct job_plan {
     const weight_view* w;

@@ -141,11 +141,7 @@ rope_params llama_model::layer_rope(int64_t layer) const {
 }
 
 void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t n_tokens) {
-    if (precise_) {
-        matmul_precise(w, x, y, n_tokens, pool_);
-    } else {
-        matmul(w, x, y, n_tokens, pool_);
-    }
+    linear_shared_input({{&w, y}}, x, n_tokens);
 }
 
 void llama_model::linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens) {

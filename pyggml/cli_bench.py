@@ -114,6 +114,12 @@ def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
     return best
 
 
+def median_share(rates, reads):
+    """Median over runs of rates[i] / max(reads[i], reads[i + 1]): each run (GB/s) against
+    the faster of the bandwidth reads taken right before and right after it."""
+    return statistics.median(r / max(a, b) for r, a, b in zip(rates, reads, reads[1:]))
+
+
 def weight_bytes_per_token(path):
     """Bytes of weights one generated token reads: every tensor but token_embd, which is
     only looked up (a few rows), unless there is no output.weight and it is the output."""
@@ -194,10 +200,9 @@ def run(args) -> int:
         print(f"{test} roofline: {per_token / 1e6:.0f} MB of weights per token, memory read bandwidth "
               f"{bw:.1f} GB/s (best of {len(bandwidth)} measurements beside the runs: "
               f"{', '.join(f'{b:.1f}' for b in bandwidth)}) -> {roof:.1f} t/s; " + ", ".join(shares))
-        # repetition by repetition: tg of repetition i against the faster of the reads
-        # right before and after it; the median over repetitions
-        bars = [max(beside[i], beside[i + 1]) * 1e9 / per_token for i in range(len(beside) - 1)]
-        shares = [f"{backend} {100 * statistics.median(r / b for r, b in zip(res[test], bars)):.0f}%"
+        # repetition by repetition: the weight GB/s of repetition i against the faster of
+        # the reads right before and after it; the median over repetitions
+        shares = [f"{backend} {100 * median_share([r * per_token / 1e9 for r in res[test]], beside):.0f}%"
                   for backend, res in rows]
         print(f"{test} roofline per repetition (256 MiB reads beside each: "
               f"{', '.join(f'{b:.1f}' for b in beside)} GB/s), median share: " + ", ".join(shares))

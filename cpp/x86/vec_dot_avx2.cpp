@@ -326,13 +326,14 @@ void matvec_or_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr
     const char* xb = static_cast<const char*>(x);
     const int q = nr / P;
     for (int i = 0; i < q; ++i) Pass<P>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
-    const int r = q * P;
-    switch (nr - r) {
-        case 3: Pass<(P > 3 ? 3 : 1)>::run(n, s + r, 1, xb + r * bx, bx, y); break;
-        case 2: Pass<(P > 2 ? 2 : 1)>::run(n, s + r, 1, xb + r * bx, bx, y); break;
-        case 1: Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y); break;
-        default: break;
+    const int r = q * P, rest = nr - r;  // rest < P
+    if constexpr (P > 3) {
+        if (rest == 3) return Pass<3>::run(n, s + r, 1, xb + r * bx, bx, y);
     }
+    if constexpr (P > 2) {
+        if (rest == 2) return Pass<2>::run(n, s + r, 1, xb + r * bx, bx, y);
+    }
+    if (rest == 1) Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y);
 }
 
 template <int R>

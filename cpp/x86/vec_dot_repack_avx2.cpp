@@ -239,10 +239,6 @@ constexpr int kStreams = 4;  // groups read at once for one token
 // Q4_0 +7%, Q8_0 unchanged. Prefetches past the end of a matrix are harmless.
 constexpr int kPrefetchBytes = int(sizeof(block_q4_Kx8));
 
-// S groups of 8 rows (bx bytes apart) times NT tokens, their blocks taken in turn, so
-// that S weight streams are read at once (one token: the memory system serves several
-// sequential streams faster than one). Each row's sum is formed by the same operations
-// in the same order for any S.
 // One token over S Q4_K groups, a quarter block (two sub-blocks, 288 bytes) of each group in
 // turn, each quarter prefetching the same quarter of the group's next block: the streams
 // advance together in small steps, as the other layouts' small blocks do, instead of one
@@ -250,15 +246,17 @@ constexpr int kPrefetchBytes = int(sizeof(block_q4_Kx8));
 // Q4_K_M +13% and +23% in two runs, 151936x1536 matvec +6%; eighths no better than whole
 // blocks). The same operations per row in the same order as q4_K_kernel::step<1>.
 template <int S>
-inline void q4_K_one_token(int n, float* s, size_t ss, const block_q4_Kx8* const* xg, const block_q8_K* y,
-                           __m256* acc) {
+inline void q4_K_one_token(int n, float* s, size_t ss, const block_q4_Kx8* const* xg, const block_q8_K* y) {
+    constexpr int kQuarterBytes = int(sizeof(block_q4_Kx8)) / 4;
+    __m256 acc[S];
     group_scales sc[S];
     __m256i sumi[S];
+    for (int k = 0; k < S; ++k) acc[k] = _mm256_setzero_ps();
     const block_q8_K* yp[1] = {y};
     auto quarter = [&](auto q, int i, int k) __attribute__((always_inline)) {
         constexpr int J0 = 2 * decltype(q)::value;
-        const char* p = reinterpret_cast<const char*>(xg[k] + i + 1) + 144 * J0;
-        for (int o = 0; o < 288; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        const char* p = reinterpret_cast<const char*>(xg[k] + i + 1) + kQuarterBytes * decltype(q)::value;
+        for (int o = 0; o < kQuarterBytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
         if (J0 == 0) sc[k] = unpack_scales(xg[k][i]);
         quant_sums<1, J0, J0 + 2>(xg[k][i], sc[k], yp, i, &sumi[k]);
     };
@@ -274,6 +272,10 @@ inline void q4_K_one_token(int n, float* s, size_t ss, const block_q4_Kx8* const
     for (int k = 0; k < S; ++k) _mm256_storeu_ps(s + k * ss, acc[k]);
 }
 
+// S groups of 8 rows (bx bytes apart) times NT tokens, their blocks taken in turn, so
+// that S weight streams are read at once (one token: the memory system serves several
+// sequential streams faster than one). Each row's sum is formed by the same operations
+// in the same order for any S.
 template <class K, int NT, int S>
 inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, size_t bx, const void* vy, size_t by) {
     using G = typename K::group;
@@ -286,11 +288,7 @@ inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, siz
         xg[k] = reinterpret_cast<const G*>(x + k * bx);
         for (int t = 0; t < NT; ++t) acc[k][t] = _mm256_setzero_ps();
     }
-    if constexpr (NT == 1 && std::is_same_v<K, q4_K_kernel>) {
-        __m256 a[S];
-        for (int k = 0; k < S; ++k) a[k] = acc[k][0];
-        return q4_K_one_token<S>(n, s, ss, xg, y[0], a);
-    }
+    if constexpr (NT == 1 && std::is_same_v<K, q4_K_kernel>) return q4_K_one_token<S>(n, s, ss, xg, y[0]);
     for (int i = 0; i < n / K::block; ++i) {
         for (int k = 0; k < S; ++k) {
             if (NT == 1) {  // one token streams each weight byte once: ask for it ahead
