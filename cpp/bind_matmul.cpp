@@ -284,6 +284,9 @@ void pyggml::bind_matmul(py::module_& m) {
           "the layout id models give matrices of `type` on this CPU (0: the file layout)");
     m.def("repack_preferred", [] { return preferred_layout_for_type(GGML_TYPE_Q4_K) != weight_layout_plain; },
           "whether this CPU has kernels for repacked weights (models repack Q4_K, Q4_0, Q5_0 and Q8_0 weights then)");
+    m.def("weight_buffer_huge_pages", &weight_buffer_huge_pages,
+          "whether models hold their matrices in a buffer advised to take huge pages (Linux with transparent huge "
+          "pages not 'never'); plain matrices are then copied into it too");
     m.def("repacked_activations", &repacked_activations_py, py::arg("type"), py::arg("x"),
           "float32 (n_tokens, n_cols) -> the activations the repacked kernels of `type` read");
     m.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("type"), py::arg("packed"),

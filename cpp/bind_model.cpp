@@ -308,5 +308,7 @@ void pyggml::bind_model(py::module_& m) {
         .def_property_readonly("kv_bytes", [](model_handle& h) { return h.model->cache().bytes(); })
         .def_property_readonly("precise", [](model_handle& h) { return h.model->precise(); })
         .def_property_readonly("repacked_bytes", [](model_handle& h) { return h.model->repacked_bytes(); },
-                               "bytes of weights held rearranged for this CPU's kernels (a copy of the file's)");
+                               "bytes of weights held rearranged for this CPU's kernels (a copy of the file's)")
+        .def_property_readonly("copied_bytes", [](model_handle& h) { return h.model->copied_bytes(); },
+                               "bytes of plain matrices held copied into the model's huge-page buffer");
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -67,26 +68,30 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
 }
 
 void llama_model::repack_weights() {
-    // The weights to regroup, in the order a forward pass reads them, copied into one buffer.
+    // The matrices a forward pass multiplies, in the order it reads them, copied into one
+    // buffer: regrouped where this CPU's kernels prefer another layout, and as they are
+    // where the buffer gets huge pages (the file's mapping has 4 KiB pages).
     std::vector<weight_view*> todo;
     for (layer_weights& L : w_.layers) {
         for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) todo.push_back(w);
     }
     todo.push_back(&w_.output);  // token_embd stays: its rows are looked up, not multiplied
+    const bool copy_plain = weight_buffer_huge_pages();
     constexpr size_t kAlign = 64;
     size_t total = 0;
     std::vector<int32_t> layouts;
     for (weight_view* w : todo) {
         layouts.push_back(preferred_layout(*w));
-        if (layouts.back() != weight_layout_plain) total += (size_t(w->n_rows) * w->row_bytes + kAlign - 1) / kAlign * kAlign;
+        if (layouts.back() != weight_layout_plain || copy_plain) {
+            total += (size_t(w->n_rows) * w->row_bytes + kAlign - 1) / kAlign * kAlign;
+        }
     }
-    if (total == 0) return;
-    repacked_.reset(new uint8_t[total]);
-    uint8_t* dst = repacked_.get();
+    weights_ = alloc_weight_buffer(total);
+    uint8_t* dst = weights_.get();
     for (size_t k = 0; k < todo.size(); ++k) {
         weight_view& w = *todo[k];
         const int32_t layout = layouts[k];
-        if (layout == weight_layout_plain) continue;
+        if (layout == weight_layout_plain && !copy_plain) continue;
         const size_t bytes = size_t(w.n_rows) * w.row_bytes;
         const int64_t n_groups = (w.n_rows + REPACK_ROWS - 1) / REPACK_ROWS;
         // In slices, each slice's file pages released once copied (release_file_pages: the
@@ -97,8 +102,13 @@ void llama_model::repack_weights() {
             const int64_t s1 = std::min(n_groups, s0 + slice);
             pool_.run([&](int ith, int nth) {
                 const int64_t g0 = s0 + (s1 - s0) * ith / nth, g1 = s0 + (s1 - s0) * (ith + 1) / nth;
-                repack_rows(layout, w.data, w.n_rows, w.n_cols, dst, std::min(w.n_rows, g0 * REPACK_ROWS),
-                            std::min(w.n_rows, g1 * REPACK_ROWS));
+                const int64_t r0 = std::min(w.n_rows, g0 * REPACK_ROWS), r1 = std::min(w.n_rows, g1 * REPACK_ROWS);
+                if (layout == weight_layout_plain) {
+                    std::memcpy(dst + size_t(r0) * w.row_bytes, static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes,
+                                size_t(r1 - r0) * w.row_bytes);
+                } else {
+                    repack_rows(layout, w.data, w.n_rows, w.n_cols, dst, r0, r1);
+                }
             });
             const size_t b0 = size_t(s0) * group_bytes, b1 = std::min(bytes, size_t(s1) * group_bytes);
             release_file_pages(static_cast<const char*>(w.data) + b0, b1 - b0);
@@ -107,7 +117,7 @@ void llama_model::repack_weights() {
         w.data = dst;
         w.layout = layout;
         dst += (bytes + kAlign - 1) / kAlign * kAlign;
-        repacked_bytes_ += bytes;
+        (layout == weight_layout_plain ? copied_bytes_ : repacked_bytes_) += bytes;
     }
 }
 

@@ -15,6 +15,7 @@
 #include "kv_cache.h"
 #include "matmul.h"
 #include "ops.h"
+#include "repack.h"
 #include "thread_pool.h"
 
 namespace pyggml {
@@ -94,8 +95,10 @@ public:
     int n_threads() const { return pool_.size(); }
     const kv_cache& cache() const { return kv_; }
     bool precise() const { return precise_; }
-    // Bytes of weights the model holds rearranged (repack_weights), besides the file.
+    // Bytes of weights the model holds rearranged (repack_weights), besides the file, and
+    // bytes of plain matrices it holds copied into its huge-page buffer.
     size_t repacked_bytes() const { return repacked_bytes_; }
+    size_t copied_bytes() const { return copied_bytes_; }
 
     // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
     // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
@@ -132,16 +135,18 @@ private:
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
     // Several weights applied to the same x: one dispatch (matmul_shared_input).
     void linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens);
-    // Points the linear weights that the CPU's kernels want in another layout (repack.h)
-    // at rearranged copies owned by the model; the mapped file is then no longer read.
+    // Points the linear weights at copies in one buffer owned by the model (repack.h):
+    // rearranged where this CPU's kernels want another layout, and the others copied as
+    // they are where the buffer gets huge pages; the mapped file is then no longer read
+    // for them.
     void repack_weights();
     // Grows the scratch buffers to hold n_tokens tokens and n_kv cached positions.
     void reserve_scratch(int64_t n_tokens, int64_t n_kv);
 
     model_hparams hp_;
     model_weights w_;
-    std::unique_ptr<uint8_t[]> repacked_;  // the copies w_ points into (repack_weights)
-    size_t repacked_bytes_ = 0;
+    weight_buffer weights_;  // the copies w_ points into (repack_weights)
+    size_t repacked_bytes_ = 0, copied_bytes_ = 0;
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
     bool precise_;

@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -287,6 +291,34 @@ bool release_file_pages(const void* p, size_t bytes) {
     return false;
 #endif
 }
+
+constexpr size_t kHugePage = size_t(2) << 20;
+
+bool weight_buffer_huge_pages() {
+#if defined(__linux__)
+    std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string modes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return modes.find("[always]") != std::string::npos || modes.find("[madvise]") != std::string::npos;
+#else
+    return false;
+#endif
+}
+
+weight_buffer alloc_weight_buffer(size_t bytes) {
+    if (bytes == 0) return weight_buffer();
+#if defined(__linux__)
+    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = std::aligned_alloc(kHugePage, rounded);
+    if (!p) throw std::bad_alloc();
+    madvise(p, rounded, MADV_HUGEPAGE);  // a hint: without huge pages the buffer still works
+#else
+    void* p = std::malloc(bytes);
+    if (!p) throw std::bad_alloc();
+#endif
+    return weight_buffer(static_cast<uint8_t*>(p));
+}
+
+void weight_buffer_free::operator()(uint8_t* p) const { std::free(p); }
 
 vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
     const repacked_layout* l = get_repacked_layout(layout);

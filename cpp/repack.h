@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "matmul.h"
 #include "vec_dot.h"
@@ -57,6 +58,20 @@ vec_dot_fn repacked_kernel_avx2(int32_t layout);  // x86/vec_dot_repack_avx2.cpp
 // again), so that the file's copy leaves the resident set. Anything else (anonymous or
 // private memory, other systems): nothing. Returns whether pages were released.
 bool release_file_pages(const void* p, size_t bytes);
+
+// A buffer for the weights a forward pass streams, on Linux in 2 MiB huge pages where
+// the system grants them (aligned to 2 MiB and advised MADV_HUGEPAGE, which
+// transparent_hugepage=madvise, the common default, requires): one TLB entry then covers
+// 512 times the bytes of a 4 KiB page, and each matrix read walks far fewer page tables.
+// Elsewhere plain memory.
+struct weight_buffer_free {
+    void operator()(uint8_t* p) const;
+};
+using weight_buffer = std::unique_ptr<uint8_t[], weight_buffer_free>;
+weight_buffer alloc_weight_buffer(size_t bytes);
+// Whether alloc_weight_buffer asks for huge pages here (Linux, transparent huge pages not
+// "never"): only then is a copy of a plain matrix worth making.
+bool weight_buffer_huge_pages();
 
 // Whether matrices of `type`, n_rows x n_cols, can take layout l (8 rows or more; a
 // plain tail of n_rows % 8 rows only where l's activations are the dot type's).

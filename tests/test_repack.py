@@ -203,6 +203,25 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
     assert np.array_equal(one_by_one, got) or not _core.repack_preferred()
 
 
+def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
+    """Q6_K has no repacked layout: where the weight buffer takes huge pages its matrices
+    are copied there as they are (and the logits do not change); elsewhere they stay in
+    the mapped file."""
+    from synthetic_models import make_model
+
+    from pyggml import Model
+
+    path = tmp_path / "q6_k.gguf"
+    hp = make_model("qwen2", path, wtype="Q6_K", seed=4)
+    toks = np.random.default_rng(5).integers(0, hp["n_vocab"], size=6)
+    mapped = Model.load(path, n_ctx=16, n_threads=2, repack=False)
+    held = Model.load(path, n_ctx=16, n_threads=2)
+    assert mapped._native.copied_bytes == 0
+    assert held._native.repacked_bytes == 0
+    assert (held._native.copied_bytes > 0) == _core.weight_buffer_huge_pages()
+    assert np.array_equal(held.eval(toks, all_logits=True), mapped.eval(toks, all_logits=True))
+
+
 @pytest.mark.real_model
 def test_real_qwen_logits_with_and_without_repack(qwen_path):
     from pyggml import Model
