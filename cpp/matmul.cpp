@@ -30,6 +30,12 @@ constexpr size_t kMinTileWeightBytes = 32 * 1024;     // below this, scheduling 
 struct tiling {
     int64_t tokens_per_chunk, n_token_chunks;
     int64_t rows_per_chunk, n_row_chunks;
+    // Row chunks from head_chunks on have tail_rows rows each (split_tail).
+    int64_t head_chunks = INT64_MAX, tail_rows = 0;
+    int64_t row0(int64_t c) const {
+        return c < head_chunks ? c * rows_per_chunk : head_chunks * rows_per_chunk + (c - head_chunks) * tail_rows;
+    }
+    int64_t rows(int64_t c) const { return c < head_chunks ? rows_per_chunk : tail_rows; }
 };
 
 tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nth, int64_t row_align) {
@@ -47,6 +53,22 @@ tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nt
     p.rows_per_chunk = std::min(w.n_rows, rc);
     p.n_row_chunks = (w.n_rows + p.rows_per_chunk - 1) / p.rows_per_chunk;
     return p;
+}
+
+// The last tiles a dispatch hands out decide when it ends: whoever takes the last
+// full-size tile leaves the other threads waiting for up to a tile's time (Qwen2.5-1.5B
+// generation: a thread waited 4-6% of the matmul time). So the rows of the last nth row
+// chunks of the dispatch's last weight are handed out in quarter-size tiles; measured in
+// turns, Qwen2.5-Coder-1.5B Q4_K_M generation +8% (eighths: +7%). One token chunk only.
+void split_tail(tiling& p, int64_t n_rows, int nth, int64_t row_align) {
+    if (p.n_token_chunks != 1 || nth < 2 || p.n_row_chunks <= nth) return;
+    int64_t tail = (p.rows_per_chunk / 4 + row_align - 1) / row_align * row_align;
+    tail = std::max(tail, 4 * row_align);  // the repacked kernels read 4 groups at once
+    if (tail >= p.rows_per_chunk) return;
+    const int64_t head = p.n_row_chunks - nth;
+    p.head_chunks = head;
+    p.tail_rows = tail;
+    p.n_row_chunks = head + (n_rows - head * p.rows_per_chunk + tail - 1) / tail;
 }
 
 // One weight's share of a matmul: its kernels, its activation format and its tiles.
@@ -127,6 +149,7 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
                 formats.push_back({j.from_float, j.act_row, j.w->n_cols, std::vector<char>(size_t(n_tokens) * j.act_row)});
             }
         }
+        if (&j == &jobs.back()) split_tail(j.p, j.w->n_rows, pool.size(), j.packed ? REPACK_ROWS : 1);
         j.first_tile = n_tiles;
         if (j.w->n_rows > 0) n_tiles += j.p.n_token_chunks * j.p.n_row_chunks;
     }
@@ -171,8 +194,8 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
             const int64_t local = tile - j.first_tile;
             const int64_t t0 = (local / p.n_row_chunks) * p.tokens_per_chunk;
             const int64_t t1 = std::min(n_tokens, t0 + p.tokens_per_chunk);
-            const int64_t r0 = (local % p.n_row_chunks) * p.rows_per_chunk;
-            const int64_t r1 = std::min(j.w->n_rows, r0 + p.rows_per_chunk);
+            const int64_t r0 = p.row0(local % p.n_row_chunks);
+            const int64_t r1 = std::min(j.w->n_rows, r0 + p.rows(local % p.n_row_chunks));
             const int64_t rg = std::min(r1, j.n_grouped);  // [r0, rg) repacked, [rg, r1) plain
             if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, r0, rg, t0, t1);
             if (r1 > std::max(r0, rg)) run_rows(j, j.k->vec_dot, 1, std::max(r0, rg), r1, t0, t1);

@@ -52,6 +52,24 @@ def test_shared_input_equals_one_matmul_each(n_threads):
         _core.matmul_shared_input(pool, [(int(QT["Q4_0"]), np.zeros((4, 10), np.uint8), 0)], n_cols, x)
 
 
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_matmul_threads_give_one_threads_result(n_threads):
+    """Enough rows for several tiles per thread (the last ones cut smaller): every thread
+    count gives bit for bit what one thread gives, repacked and plain, one token and many."""
+    rng = np.random.default_rng(11)
+    n_cols = 256
+    one, pool = _core.ThreadPool(1), _core.ThreadPool(n_threads)
+    for name, n_rows in (("Q4_K", 2048), ("Q6_K", 1000), ("Q8_0", 1992)):
+        typ, w = int(QT[name]), random_weights(rng, name, n_rows, n_cols)
+        layout = _core.repacked_layout(typ)
+        if layout:
+            w = _core.repack(w, typ, n_cols)
+        for n_tokens in (1, 2, 9):
+            x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+            np.testing.assert_array_equal(_core.matmul(pool, typ, w, n_cols, x, layout=layout),
+                                          _core.matmul(one, typ, w, n_cols, x, layout=layout))
+
+
 def test_matmul_many_tokens_and_rows_f32_against_numpy():
     rng = np.random.default_rng(3)
     w = rng.standard_normal((300, 96)).astype(np.float32)
