@@ -12,9 +12,11 @@ tgN is also set against the memory-bandwidth roofline: the weight bytes one toke
 output matrix) divided into the machine's memory read bandwidth, measured beside the
 runs (a streaming read of 512 MiB on as many threads, before and after the tests; the
 best of them, so that noise from other work on the machine raises the bar). As that
-bandwidth drifts within minutes on a shared machine, a second figure sets each tgN
-repetition against the faster of the reads taken right before and right after it
-(256 MiB) and gives the median of those shares.
+bandwidth drifts within seconds on a shared machine, and single reads of a few
+milliseconds catch its peaks, a second figure sets each tgN repetition against the
+sustained read bandwidth right before and right after it (256 MiB read over and over
+for --read-seconds, 2 by default; the faster of the two windows) and gives the median
+of those shares.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def add_arguments(p) -> None:
     p.add_argument("-r", "--repetitions", type=int, default=3, help="runs per test (default 3)")
     p.add_argument("--kv-type", default="f16", choices=["f16", "q8_0", "f32"], help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
+    p.add_argument("--read-seconds", type=float, default=2.0,
+                   help="length of the sustained bandwidth reads beside each tg repetition (default 2)")
 
 
 def _stats(rates):
@@ -114,6 +118,23 @@ def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
     return best
 
 
+def sustained_read_bandwidth(n_threads, seconds, nbytes=256 << 20):
+    """GB/s of streaming reads of nbytes on n_threads threads, repeated for `seconds`
+    (at least one read): what a run as long as that can count on."""
+    from . import _core
+
+    pool = _core.ThreadPool(n_threads)
+    buf = np.ones(nbytes, dtype=np.uint8)
+    _core.memory_read(pool, buf)  # fault the pages in
+    done, t0 = 0, time.perf_counter()
+    while True:
+        _core.memory_read(pool, buf)
+        done += nbytes
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return done / elapsed / 1e9
+
+
 def median_share(rates, reads):
     """Median over runs of rates[i] / max(reads[i], reads[i + 1]): each run (GB/s) against
     the faster of the bandwidth reads taken right before and right after it."""
@@ -167,11 +188,13 @@ def run(args) -> int:
         path, args.n_prompt, args.n_gen, n_threads, args.batch_size
     )
     backends = [ours] + ([theirs] if theirs else [])
-    # a shorter read after every tg repetition, so each repetition has a bar measured
+    # sustained reads after every tg repetition, so each repetition has a bar measured
     # right before and right after it
-    beside = [memory_read_bandwidth(n_threads, 256 << 20, reps=1)] if args.n_gen > 0 else []
-    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions,
-                after_tg=lambda: beside.append(memory_read_bandwidth(n_threads, 256 << 20, reps=1)))
+    def window():
+        return sustained_read_bandwidth(n_threads, args.read_seconds)
+
+    beside = [window()] if args.n_gen > 0 else []
+    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions, after_tg=lambda: beside.append(window()))
     if bandwidth:
         bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"
@@ -204,7 +227,7 @@ def run(args) -> int:
         # the reads right before and after it; the median over repetitions
         shares = [f"{backend} {100 * median_share([r * per_token / 1e9 for r in res[test]], beside):.0f}%"
                   for backend, res in rows]
-        print(f"{test} roofline per repetition (256 MiB reads beside each: "
+        print(f"{test} roofline per repetition ({args.read_seconds:g} s of reads beside each: "
               f"{', '.join(f'{b:.1f}' for b in beside)} GB/s), median share: " + ", ".join(shares))
     return 0
 

@@ -296,12 +296,14 @@ def test_bench_command_prints_pp_and_tg(synth, capsys):
     from pyggml.cli import main
 
     path, _ = synth["llama"]
-    assert main(["bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "--no-llama-cpp"]) == 0
+    assert main(["bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "--no-llama-cpp",
+                 "--read-seconds", "0.05"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if "| pyggml" in line]
     assert [r.split("|")[6].strip() for r in rows] == ["pp8", "tg4"]
     assert all(float(r.split("|")[7].split("±")[0]) > 0 for r in rows)
-    # both roofline lines: the whole-run bar and the per-repetition one (two reads for one repetition)
+    # both roofline lines: the whole-run bar and the per-repetition one (two read windows
+    # for one repetition)
     roof = [line for line in out.splitlines() if line.startswith("tg4 roofline")]
     assert len(roof) == 2 and "pyggml" in roof[0] and "pyggml" in roof[1]
     assert len(roof[1].split("each: ")[1].split(" GB/s")[0].split(", ")) == 2
