@@ -191,7 +191,10 @@ class Model:
         weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
         repack: on CPUs with kernels for it (AVX2), hold Q4_K, Q4_0, Q5_0 and Q8_0
         matrices regrouped 8 rows at a time (a copy in memory, built here, the file's
-        pages of those tensors released; faster matrix products). Ignored with precise.
+        pages of those tensors released; faster matrix products). On Linux with
+        transparent huge pages the copies take huge pages, and the other matrices are
+        copied there too, as they are. False: every matrix is read from the mapped file.
+        Ignored with precise.
         """
         if kv_type not in KV_TYPES:
             raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
