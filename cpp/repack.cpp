@@ -292,8 +292,6 @@ bool release_file_pages(const void* p, size_t bytes) {
 #endif
 }
 
-constexpr size_t kHugePage = size_t(2) << 20;
-
 bool weight_buffer_huge_pages() {
 #if defined(__linux__)
     std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
@@ -307,6 +305,7 @@ bool weight_buffer_huge_pages() {
 weight_buffer alloc_weight_buffer(size_t bytes) {
     if (bytes == 0) return weight_buffer();
 #if defined(__linux__)
+    constexpr size_t kHugePage = size_t(2) << 20;
     const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     void* p = std::aligned_alloc(kHugePage, rounded);
     if (!p) throw std::bad_alloc();
