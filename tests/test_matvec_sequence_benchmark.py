@@ -1,0 +1,53 @@
+"""benchmarks/matvec_sequence.py runs end to end on a small model: one token's matvecs in
+the model's dispatches, the large and small parts, and the model's own token, each with
+its share of the read bandwidth."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "matvec_sequence.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("matvec_sequence_benchmark", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_matvec_sequence_prints_each_part(tmp_path, capsys):
+    from synthetic_models import make_model
+
+    path = tmp_path / "qwen2.gguf"
+    make_model("qwen2", path, wtype="Q8_0", seed=2)
+    mod = load_script()
+    assert mod.main(["-m", str(path), "-t", "1", "--rounds", "1", "--tokens", "2"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in (["all"], ["large"], ["small"], ["model"])}
+    assert set(rows) == {"all", "large", "small", "model"}
+    mb = {k: float(v[2]) for k, v in rows.items()}
+    assert mb["model"] == mb["all"] and np.isclose(mb["large"] + mb["small"], mb["all"], atol=0.11)
+    assert all(float(v[1]) > 0 and float(v[3]) > 0 for v in rows.values())
+
+
+def test_matrices_held_like_the_model_equal_the_file(tmp_path):
+    """The copies the timings read are the file's matrices (regrouped where the CPU
+    prefers): each one's matvec equals the model file's plain matrix's."""
+    from synthetic_models import make_model
+
+    from pyggml import _core
+
+    path = tmp_path / "qwen2.gguf"
+    make_model("qwen2", path, wtype="Q8_0", seed=3)
+    mod = load_script()
+    matrices = mod.load_matrices(path)
+    held = mod.held_like_the_model(matrices)
+    assert set(held) == set(matrices) and "output" in held
+    pool = _core.ThreadPool(1)
+    rng = np.random.default_rng(0)
+    for name, (typ, w, n_cols) in matrices.items():
+        x = rng.standard_normal((1, n_cols)).astype(np.float32)
+        t, hw, c, layout = held[name]
+        np.testing.assert_allclose(_core.matmul(pool, t, hw, c, x, layout=layout), _core.matmul(pool, typ, w, n_cols, x),
+                                   rtol=1e-5, atol=1e-5)
