@@ -1,20 +1,12 @@
 """benchmarks/matmul.py runs end to end on a small shape: matvec GB/s and its share of the
 read bandwidth (matvecs and reads in turns), matmul GFLOP/s, for a type in both layouts."""
-import importlib.util
-from pathlib import Path
+from script_module import load_script
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "matmul.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("matmul_benchmark", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+SCRIPT = "benchmarks/matmul.py"
 
 
 def test_matmul_benchmark_prints_a_row_per_layout(capsys):
-    mod = load_script()
+    mod = load_script(SCRIPT)
     mod.MV_ROUNDS = 2
     mod.main(["--types", "Q4_0", "--threads", "1", "--shapes", "64x256", "--tokens", "8", "--no-llama"])
     out = capsys.readouterr().out
@@ -30,7 +22,7 @@ def test_matmul_benchmark_prints_a_row_per_layout(capsys):
 
 
 def test_matvec_in_turns_sets_each_round_against_the_reads_beside_it(monkeypatch):
-    mod = load_script()
+    mod = load_script(SCRIPT)
     reads = iter([10.0, 20.0, 5.0, 40.0])  # GB/s of the reads before, between and after
     monkeypatch.setattr(mod, "memory_read_bandwidth", lambda *a, **k: next(reads))
     times = iter([0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.05, 0.05, 0.05])  # 3 runs per round

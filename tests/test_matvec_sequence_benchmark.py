@@ -1,19 +1,11 @@
 """benchmarks/matvec_sequence.py runs end to end on a small model: one token's matvecs in
 the model's dispatches, the large and small parts, and the model's own token, each with
 its share of the read bandwidth."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "matvec_sequence.py"
+from script_module import load_script
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("matvec_sequence_benchmark", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+SCRIPT = "benchmarks/matvec_sequence.py"
 
 
 def test_matvec_sequence_prints_each_part(tmp_path, capsys):
@@ -21,7 +13,7 @@ def test_matvec_sequence_prints_each_part(tmp_path, capsys):
 
     path = tmp_path / "qwen2.gguf"
     make_model("qwen2", path, wtype="Q8_0", seed=2)
-    mod = load_script()
+    mod = load_script(SCRIPT)
     assert mod.main(["-m", str(path), "-t", "1", "--rounds", "1", "--tokens", "2"]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
             if line.split()[:1] in (["all"], ["large"], ["small"], ["model"])}
@@ -40,7 +32,7 @@ def test_matrices_held_like_the_model_equal_the_file(tmp_path):
 
     path = tmp_path / "qwen2.gguf"
     make_model("qwen2", path, wtype="Q8_0", seed=3)
-    mod = load_script()
+    mod = load_script(SCRIPT)
     matrices = mod.load_matrices(path)
     held = mod.held_like_the_model(matrices)
     assert set(held) == set(matrices) and "output" in held

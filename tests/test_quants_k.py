@@ -10,7 +10,6 @@ importance-weighted (imatrix) forms of the legacy Q4_0, Q4_1, Q5_0, Q5_1.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 
 import numpy as np
@@ -23,6 +22,8 @@ from gguf.constants import GGMLQuantizationType as GT
 import pyggml
 from pyggml import quants
 from pyggml.types import GGMLType
+
+from script_module import load_script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,15 +43,7 @@ FP16_FIELDS = {
 }
 
 
-def _load_golden_script():
-    path = os.path.join(HERE, "data", "make_golden_quants.py")
-    spec = importlib.util.spec_from_file_location("make_golden_quants", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-golden_script = _load_golden_script()
+golden_script = load_script(os.path.join(HERE, "data", "make_golden_quants.py"))
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
