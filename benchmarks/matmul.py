@@ -13,7 +13,7 @@ llama-cpp-python and
 the Qwen2.5-Coder 1.5B Q4_K_M model are present, llama.cpp's prompt processing and
 generation speed on that model expressed in the same units.
 
-Q4_K, Q4_0, Q5_0 and Q8_0 are timed both in the file layout and repacked in 8-row groups
+Q4_K, Q6_K, Q4_0, Q5_0 and Q8_0 are timed both in the file layout and repacked in 8-row groups
 (rows "Q4_K/x8" etc., the layout models use on AVX2 CPUs; --no-repack leaves them out).
 Weights are random blocks with finite scales (speed does not depend on the values).
 Timings take the best of several runs; the machine may be shared, so expect noise.

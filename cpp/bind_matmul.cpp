@@ -278,12 +278,12 @@ void pyggml::bind_matmul(py::module_& m) {
           py::arg("x"),
           "[x @ W.T for (type, W, layout) in weights], all in one dispatch (x converted once per activation format)");
     m.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
-          "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q4_0, Q5_0, Q8_0), regrouped 8 at a time "
+          "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q6_K, Q4_0, Q5_0, Q8_0), regrouped 8 at a time "
           "for the repacked kernels (same shape)");
     m.def("repacked_layout", [](int32_t type) { return preferred_layout_for_type(type); }, py::arg("type"),
           "the layout id models give matrices of `type` on this CPU (0: the file layout)");
     m.def("repack_preferred", [] { return preferred_layout_for_type(GGML_TYPE_Q4_K) != weight_layout_plain; },
-          "whether this CPU has kernels for repacked weights (models repack Q4_K, Q4_0, Q5_0 and Q8_0 weights then)");
+          "whether this CPU has kernels for repacked weights (models repack Q4_K, Q6_K, Q4_0, Q5_0 and Q8_0 weights then)");
     m.def("weight_buffer_huge_pages", &weight_buffer_huge_pages,
           "whether models hold their matrices in a buffer advised to take huge pages (Linux with transparent huge "
           "pages not 'never'); plain matrices are then copied into it too");

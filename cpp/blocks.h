@@ -183,6 +183,20 @@ struct block_q8_0x8 {
 };
 static_assert(sizeof(block_q8_0x8) == 8 * sizeof(block_q8_0), "block_q8_0x8 size");
 
+// In-memory only: one 256-column super-block of 8 Q6_K rows, same bytes as 8 block_q6_K.
+// scales[16 * p + 2 * r + h] = row r's scale 2p + h (p < 8): one vpmovsxbw of 16 bytes puts
+// the scales of sub-blocks 2p and 2p + 1 of row r side by side in lane r.
+// qs: 16 sets of 96 bytes, set c holding elements 16c..16c+15 of every row as four 32-byte
+// vectors V_u (u < 4; byte 4r + b of V_u = row r's six-bit quant 16c + 4u + b, 0..63) in
+// three: qs[96c + 32k + 4r + b] = V_k[4r + b] | bits 2k, 2k + 1 of V_3[4r + b] << 6 (k < 3),
+// so that one mask gives each of V_0..V_2 and three shifts and masks V_3.
+struct block_q6_Kx8 {
+    ggml_half d[8];
+    int8_t scales[8 * QK_K / 16];
+    uint8_t qs[8 * QK_K * 3 / 4];
+};
+static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "block_q6_Kx8 size");
+
 // In-memory only: activations for the repacked Q4_0 kernel, a Q8_0 block (the same d
 // and qs as quantize_row_q8_0 gives) with the exact sum of its 32 quants.
 struct block_q8_0s {

@@ -99,6 +99,75 @@ void dot_q4_Kx8_q8_K(int n, float* s, size_t bs, const void* x, size_t bx, int n
     }
 }
 
+// A Q6_K super-block's six-bit quants 0..63 in element order.
+void q6_K_values(const block_q6_K& b, uint8_t q[QK_K]) {
+    for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = b.ql + 64 * h;
+        const uint8_t* qh = b.qh + 32 * h;
+        uint8_t* o = q + 128 * h;
+        for (int l = 0; l < 32; ++l) {
+            o[l] = uint8_t((ql[l] & 0xF) | (qh[l] & 3) << 4);
+            o[l + 32] = uint8_t((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4);
+            o[l + 64] = uint8_t((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+            o[l + 96] = uint8_t((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
+        }
+    }
+}
+
+void pack_q6_K(const block_q6_K* const rows[REPACK_ROWS], block_q6_Kx8& out) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const block_q6_K& b = *rows[r];
+        out.d[r] = b.d;
+        for (int j = 0; j < QK_K / 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
+        uint8_t q[QK_K];
+        q6_K_values(b, q);
+        for (int c = 0; c < QK_K / 16; ++c) {
+            for (int k = 0; k < 3; ++k) {
+                for (int e = 0; e < 4; ++e) {
+                    const int v3 = q[16 * c + 12 + e];
+                    out.qs[96 * c + 32 * k + 4 * r + e] = uint8_t(q[16 * c + 4 * k + e] | ((v3 >> (2 * k)) & 3) << 6);
+                }
+            }
+        }
+    }
+}
+
+// Row r's six-bit quant (0..63) of element e in a Q6_K group (see block_q6_Kx8).
+int q6_Kx8_value(const block_q6_Kx8& g, int r, int e) {
+    const int c = e / 16, u = (e % 16) / 4, b = e % 4;
+    const uint8_t* v = g.qs + 96 * c + 4 * r + b;
+    if (u < 3) return v[32 * u] & 63;
+    return (v[0] >> 6) | (v[32] >> 6) << 2 | (v[64] >> 6) << 4;
+}
+
+// Scalar reference: per row and super-block the exact integer sum
+// sum sc * q * y - 32 * sum_j sc[j] * bsums[j] (quants q - 32), then
+// acc = fma(d * yd, sum, acc) in super-block order, as the AVX2 kernel (lane r = row r).
+void dot_q6_Kx8_q8_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                     int nt) {
+    const int nb = n / QK_K;
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const block_q6_Kx8* xg = reinterpret_cast<const block_q6_Kx8*>(static_cast<const char*>(x) + g * bx);
+        for (int t = 0; t < nt; ++t) {
+            const block_q8_K* yt = reinterpret_cast<const block_q8_K*>(static_cast<const char*>(y) + t * by);
+            float acc[REPACK_ROWS] = {};
+            for (int i = 0; i < nb; ++i) {
+                for (int r = 0; r < REPACK_ROWS; ++r) {
+                    int isum = 0;
+                    for (int j = 0; j < QK_K / 16; ++j) {
+                        const int sc = xg[i].scales[16 * (j / 2) + 2 * r + j % 2];
+                        int part = -32 * yt[i].bsums[j];
+                        for (int e = 16 * j; e < 16 * j + 16; ++e) part += q6_Kx8_value(xg[i], r, e) * yt[i].qs[e];
+                        isum += sc * part;
+                    }
+                    acc[r] = std::fma(fp16_to_fp32(xg[i].d[r]) * yt[i].d, float(isum), acc[r]);
+                }
+            }
+            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
+        }
+    }
+}
+
 // Q4_0 / Q8_0 groups: the 8 rows' scales side by side, then 4 bytes of quants per row in turn.
 template <typename B, typename G>
 void pack_legacy_group(const B* const rows[REPACK_ROWS], G& out) {
@@ -220,6 +289,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q4_0x8, GGML_TYPE_Q4_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
     {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
+    {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
 };
 
 }  // namespace
@@ -246,6 +316,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
                 src, n_rows, n_cols / QK8_0, dst, row0, row1);
         case weight_layout_q5_0x8:
             return repack_blocks<block_q5_0, block_q5_0x8, pack_q5_0>(src, n_rows, n_cols / QK5_0, dst, row0, row1);
+        case weight_layout_q6_Kx8:
+            return repack_blocks<block_q6_K, block_q6_Kx8, pack_q6_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
     }
 }
@@ -329,6 +401,7 @@ vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
                 case weight_layout_q4_Kx8: return dot_q4_Kx8_q8_K;
                 case weight_layout_q4_0x8: return dot_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>;
                 case weight_layout_q5_0x8: return dot_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>;
+                case weight_layout_q6_Kx8: return dot_q6_Kx8_q8_K;
                 default: return dot_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>;
             }
 #if defined(__x86_64__)

@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/repack.h; Q4_K, Q4_0, Q5_0 and Q8_0): the scalar
+"""Weights repacked 8 rows at a time (cpp/repack.h; Q4_K, Q4_0, Q5_0, Q6_K and Q8_0): the scalar
 reference of the repacked dot equals the plain dot, the AVX2 kernel equals the scalar
 reference bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail
 where the type allows one) equals matmul over the plain one, for 1 and several tokens."""
@@ -12,8 +12,8 @@ from test_kernels import random_weights
 
 Q4_K = int(QT.Q4_K)
 HAS_AVX2 = _core.cpu_isa() == "avx2"
-TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q8_0"]
-BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q8_0": 34}
+TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0"]
+BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34}
 
 
 def qt(name):
@@ -60,6 +60,34 @@ def test_q5_0_repack_layout():
     assert np.array_equal(qh, bits.reshape(2, 8, 8, 4).transpose(0, 1, 3, 2))
 
 
+def _q6_K_values(blocks):
+    """(..., 210) Q6_K blocks -> (..., 256) six-bit quants 0..63 in element order."""
+    ql, qh = blocks[..., :128].astype(np.uint8), blocks[..., 128:192].astype(np.uint8)
+    out = []
+    for h in range(2):
+        lo, hi = ql[..., 64 * h:64 * h + 64], qh[..., 32 * h:32 * h + 32]
+        out += [(lo[..., :32] & 15) | (hi & 3) << 4, (lo[..., 32:] & 15) | (hi >> 2 & 3) << 4,
+                (lo[..., :32] >> 4) | (hi >> 4 & 3) << 4, (lo[..., 32:] >> 4) | (hi >> 6 & 3) << 4]
+    return np.concatenate(out, axis=-1)
+
+
+def test_q6_K_repack_layout():
+    """Scales by pairs of sub-blocks and row; each 16 columns' quants of the 8 rows in three
+    vectors, the fourth vector's bits in their top bits."""
+    rng = np.random.default_rng(14)
+    w = random_weights(rng, "Q6_K", 8, 512)
+    p = _core.repack(w, int(QT.Q6_K), 512).reshape(2, 1680)
+    blocks = w.reshape(8, 2, 210).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., 208:].reshape(2, 16))
+    scales = blocks[..., 192:208].reshape(2, 8, 8, 2).transpose(0, 2, 1, 3)  # (block, pair, row, 2)
+    assert np.array_equal(p[:, 16:144], scales.reshape(2, 128))
+    v = _q6_K_values(blocks).reshape(2, 8, 16, 4, 4).transpose(0, 2, 3, 1, 4)  # (block, set, vector, row, byte)
+    qs = p[:, 144:].reshape(2, 16, 3, 32)
+    assert np.array_equal(qs & 63, v[:, :, :3].reshape(2, 16, 3, 32))
+    v3 = (qs[:, :, 0] >> 6) | (qs[:, :, 1] >> 6) << 2 | (qs[:, :, 2] >> 6) << 4
+    assert np.array_equal(v3, v[:, :, 3].reshape(2, 16, 32))
+
+
 def test_repacked_q4_0_activations_carry_block_sums():
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 320)).astype(np.float32)
@@ -101,11 +129,15 @@ def test_avx2_repacked_kernel_equals_reference(name, n_tokens, n_rows):
 
 def _extreme(name, w):
     """Weights at the kernels' integer bounds: Q4_K/Q4_0 nibbles 15 (Q4_K scales and
-    mins 63), Q8_0 quants -128 and 127."""
+    mins 63), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
     if name == "Q4_K":
         blocks = w.reshape(w.shape[0], -1, 144)
         blocks[:, :, 16:] = 0xFF
         blocks[:, :, 4:16] = 0xFF
+    elif name == "Q6_K":
+        blocks = w.reshape(w.shape[0], -1, 210)
+        blocks[:, :, :192] = 0xFF  # quants 63
+        blocks[:, :, 192:208] = np.where(np.arange(16) % 2, 0x80, 0x7F).astype(np.uint8)  # scales -128, 127
     elif name in ("Q4_0", "Q5_0"):
         w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
     else:
@@ -117,13 +149,13 @@ def _extreme(name, w):
 @pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
 @pytest.mark.parametrize("name", TYPES)
 def test_avx2_repacked_kernel_extreme_values(name):
-    """Weights at their bounds and activations -127/127: the int16 sums at their bound."""
+    """Weights at their bounds and activations -128/127: the int16 sums at their bound."""
     rng = np.random.default_rng(4)
     n_cols = 512
     w = _extreme(name, random_weights(rng, name, 8, n_cols))
     x = np.where(rng.random((2, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
     x[:, ::3] = -1.0
-    x[1] = 1.0  # every activation 127: the largest sums
+    x[1] = 1.0  # every activation at its bound (Q8_0 127, Q8_K -128): the largest sums
     act = _core.repacked_activations(qt(name), x)
     p = _core.repack(w, qt(name), n_cols)
     ref = _core.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
@@ -158,11 +190,11 @@ def test_repack_rejects_bad_shapes():
     with pytest.raises(ValueError):
         _core.repack(w, Q4_K, 256)
     with pytest.raises(ValueError, match="no repacked layout"):
-        _core.repack(np.zeros((8, 210), np.uint8), int(QT.Q6_K), 256)
+        _core.repack(np.zeros((8, 176), np.uint8), int(QT.Q5_K), 256)
     with pytest.raises(ValueError):
         _core.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
     with pytest.raises(ValueError, match="does not fit"):
-        _core.matmul(_core.ThreadPool(1), int(QT.Q6_K), np.zeros((8, 210), np.uint8), 256,
+        _core.matmul(_core.ThreadPool(1), int(QT.Q5_K), np.zeros((8, 176), np.uint8), 256,
                      np.zeros((1, 256), np.float32), layout=1)
     with pytest.raises(ValueError, match="does not fit"):
         _core.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
@@ -204,15 +236,15 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
 
 
 def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
-    """Q6_K has no repacked layout: where the weight buffer takes huge pages its matrices
+    """Q5_K has no repacked layout: where the weight buffer takes huge pages its matrices
     are copied there as they are (and the logits do not change); elsewhere they stay in
     the mapped file."""
     from synthetic_models import make_model
 
     from pyggml import Model
 
-    path = tmp_path / "q6_k.gguf"
-    hp = make_model("qwen2", path, wtype="Q6_K", seed=4)
+    path = tmp_path / "q5_k.gguf"
+    hp = make_model("qwen2", path, wtype="Q5_K", seed=4)
     toks = np.random.default_rng(5).integers(0, hp["n_vocab"], size=6)
     mapped = Model.load(path, n_ctx=16, n_threads=2, repack=False)
     held = Model.load(path, n_ctx=16, n_threads=2)

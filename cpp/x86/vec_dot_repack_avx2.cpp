@@ -1,5 +1,5 @@
 // vec_dot_repack_avx2.cpp: AVX2 dot kernels over weights repacked 8 rows at a time
-// (block_q4_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8; repack.h); the same float operations as
+// (block_q4_Kx8, block_q6_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8; repack.h); the same float operations as
 // the scalar references in repack.cpp, with lane r of every vector holding row r.
 //
 // Q4_K: per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
@@ -123,12 +123,20 @@ struct q4_K_kernel {
     using group = block_q4_Kx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
+    static constexpr bool quarters = true;
+    using state = group_scales;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const group_scales sc = unpack_scales(g);
         __m256i sumi[NT];
         quant_sums<NT>(g, sc, y, i, sumi);
         finish<NT>(g, sc, sumi, y, i, acc);
+    }
+    // Sub-blocks 2Q, 2Q + 1 of one token (the scales unpacked by the first quarter).
+    template <int Q>
+    static inline void quarter(const group& g, state& sc, const act* const* y, int i, __m256i* sumi) {
+        if (Q == 0) sc = unpack_scales(g);
+        quant_sums<1, 2 * Q, 2 * Q + 2>(g, sc, y, i, sumi);
     }
     // acc[t] += the super-block scales times the quant sums, less the mins' part.
     template <int NT>
@@ -147,6 +155,7 @@ struct q4_K_kernel {
 inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
 
 struct q4_0_kernel {
+    static constexpr bool quarters = false;
     using group = block_q4_0x8;
     using act = block_q8_0s;
     static constexpr int block = QK4_0;
@@ -174,6 +183,7 @@ struct q4_0_kernel {
 };
 
 struct q5_0_kernel {
+    static constexpr bool quarters = false;
     using group = block_q5_0x8;
     using act = block_q8_0s;
     static constexpr int block = QK5_0;
@@ -207,6 +217,7 @@ struct q5_0_kernel {
 };
 
 struct q8_0_kernel {
+    static constexpr bool quarters = false;
     using group = block_q8_0x8;
     using act = block_q8_0;
     static constexpr int block = QK8_0;
@@ -232,33 +243,107 @@ struct q8_0_kernel {
     }
 };
 
+// Q6_K: per set of 16 columns (three 32-byte loads, four vectors of 4 quants per row) the
+// four vpmaddubsw results are added two by two in int16 (|sum| <= 2 * 2 * 63 * 128 = 32256)
+// and scaled by the rows' sub-block scale with vpmaddwd; the offset of the quants (q - 32)
+// is the scales times the activations' sums of 16, times 32 (|32 * scale| <= 4096 fits int16).
+struct q6_K_kernel {
+    using group = block_q6_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static constexpr bool quarters = true;
+    struct state {};
+    // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
+    template <int NT, int P0 = 0, int P1 = 8>
+    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
+        const __m256i m63 = _mm256_set1_epi8(63), m3 = _mm256_set1_epi8(3), m12 = _mm256_set1_epi8(12),
+                      m48 = _mm256_set1_epi8(48);
+        const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5,
+                                              8, 9, 8, 9, 12, 13, 12, 13);
+        const __m256i odd = _mm256_add_epi8(even, _mm256_set1_epi8(2));
+        if (P0 == 0) {
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 8
+        for (int p = P0; p < P1; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1))
+            const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales + 16 * p)));
+            const __m256i sc32 = _mm256_slli_epi16(sc, 5);
+            for (int t = 0; t < NT; ++t) {
+                const int16_t* bs = y[t][i].bsums + 2 * p;
+                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, bcast4(reinterpret_cast<const int8_t*>(bs))));
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
+                const __m256i v0 = loadu(g.qs + 96 * c), v1 = loadu(g.qs + 96 * c + 32), v2 = loadu(g.qs + 96 * c + 64);
+                const __m256i q0 = _mm256_and_si256(v0, m63), q1 = _mm256_and_si256(v1, m63),
+                              q2 = _mm256_and_si256(v2, m63);
+                const __m256i q3 = _mm256_or_si256(
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 6), m3),
+                                    _mm256_and_si256(_mm256_srli_epi16(v1, 4), m12)),
+                    _mm256_and_si256(_mm256_srli_epi16(v2, 2), m48));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
+                                                       _mm256_maddubs_epi16(q1, bcast4(yq + 4)));
+                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
+                                                       _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(a, s), _mm256_madd_epi16(b, s)));
+                }
+            }
+        }
+    }
+    // Sub-blocks 4Q .. 4Q + 3 of one token.
+    template <int Q>
+    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
+        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
+    }
+    template <int NT>
+    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        sums<NT>(g, y, i, sumi);
+        finish<NT>(g, state{}, sumi, y, i, acc);
+    }
+};
+
 constexpr int kStreams = 4;  // groups read at once for one token
 // How far ahead each stream is prefetched for one token (one Q4_K group block; Q4_K itself
-// prefetches by quarters, see q4_K_one_token). Measured
+// and Q6_K prefetch by quarters, see one_token_quarters). Measured
 // with the runtimes taking turns, 151936x1536 matvec: Q4_K +15% at 2 threads and +12% at 1,
 // Q4_0 +7%, Q8_0 unchanged. Prefetches past the end of a matrix are harmless.
 constexpr int kPrefetchBytes = int(sizeof(block_q4_Kx8));
 
-// One token over S Q4_K groups, a quarter block (two sub-blocks, 288 bytes) of each group in
-// turn, each quarter prefetching the same quarter of the group's next block: the streams
-// advance together in small steps, as the other layouts' small blocks do, instead of one
-// 1152-byte block at a time (measured in turns: whole-model generation on Qwen2.5-Coder-1.5B
-// Q4_K_M +13% and +23% in two runs, 151936x1536 matvec +6%; eighths no better than whole
-// blocks). The same operations per row in the same order as q4_K_kernel::step<1>.
-template <int S>
-inline void q4_K_one_token(int n, float* s, size_t ss, const block_q4_Kx8* const* xg, const block_q8_K* y) {
-    constexpr int kQuarterBytes = int(sizeof(block_q4_Kx8)) / 4;
+// One token over S groups of a super-block layout (Q4_K, Q6_K), a quarter block (two Q4_K
+// sub-blocks, 288 bytes; four Q6_K sub-blocks, 420 bytes) of each group in turn, each quarter
+// prefetching the same quarter of the group's next block: the streams advance together in
+// small steps, as the other layouts' small blocks do, instead of one whole block at a time
+// (measured in turns, Q4_K: whole-model generation on Qwen2.5-Coder-1.5B Q4_K_M +13% and +23%
+// in two runs, 151936x1536 matvec +6%; eighths no better than whole blocks). The same
+// operations per row in the same order as K::step<1>.
+template <class K, int S>
+inline void one_token_quarters(int n, float* s, size_t ss, const typename K::group* const* xg,
+                               const typename K::act* y) {
+    constexpr int kQuarterBytes = int(sizeof(typename K::group)) / 4;
     __m256 acc[S];
-    group_scales sc[S];
+    typename K::state st[S];
     __m256i sumi[S];
     for (int k = 0; k < S; ++k) acc[k] = _mm256_setzero_ps();
-    const block_q8_K* yp[1] = {y};
+    const typename K::act* yp[1] = {y};
     auto quarter = [&](auto q, int i, int k) __attribute__((always_inline)) {
-        constexpr int J0 = 2 * decltype(q)::value;
-        const char* p = reinterpret_cast<const char*>(xg[k] + i + 1) + kQuarterBytes * decltype(q)::value;
+        constexpr int Q = decltype(q)::value;
+        const char* p = reinterpret_cast<const char*>(xg[k] + i + 1) + kQuarterBytes * Q;
         for (int o = 0; o < kQuarterBytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-        if (J0 == 0) sc[k] = unpack_scales(xg[k][i]);
-        quant_sums<1, J0, J0 + 2>(xg[k][i], sc[k], yp, i, &sumi[k]);
+        K::template quarter<Q>(xg[k][i], st[k], yp, i, &sumi[k]);
     };
     for (int i = 0; i < n / QK_K; ++i) {
         for (int k = 0; k < S; ++k) quarter(std::integral_constant<int, 0>{}, i, k);
@@ -266,7 +351,7 @@ inline void q4_K_one_token(int n, float* s, size_t ss, const block_q4_Kx8* const
         for (int k = 0; k < S; ++k) quarter(std::integral_constant<int, 2>{}, i, k);
         for (int k = 0; k < S; ++k) {
             quarter(std::integral_constant<int, 3>{}, i, k);
-            q4_K_kernel::finish<1>(xg[k][i], sc[k], &sumi[k], yp, i, &acc[k]);
+            K::template finish<1>(xg[k][i], st[k], &sumi[k], yp, i, &acc[k]);
         }
     }
     for (int k = 0; k < S; ++k) _mm256_storeu_ps(s + k * ss, acc[k]);
@@ -288,7 +373,7 @@ inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, siz
         xg[k] = reinterpret_cast<const G*>(x + k * bx);
         for (int t = 0; t < NT; ++t) acc[k][t] = _mm256_setzero_ps();
     }
-    if constexpr (NT == 1 && std::is_same_v<K, q4_K_kernel>) return q4_K_one_token<S>(n, s, ss, xg, y[0]);
+    if constexpr (NT == 1 && K::quarters) return one_token_quarters<K, S>(n, s, ss, xg, y[0]);
     for (int i = 0; i < n / K::block; ++i) {
         for (int k = 0; k < S; ++k) {
             if (NT == 1) {  // one token streams each weight byte once: ask for it ahead
@@ -342,6 +427,7 @@ vec_dot_fn repacked_kernel_avx2(int32_t layout) {
         case weight_layout_q4_0x8: return dot_groups<q4_0_kernel>;
         case weight_layout_q8_0x8: return dot_groups<q8_0_kernel>;
         case weight_layout_q5_0x8: return dot_groups<q5_0_kernel>;
+        case weight_layout_q6_Kx8: return dot_groups<q6_K_kernel>;
         default: return nullptr;
     }
 }
