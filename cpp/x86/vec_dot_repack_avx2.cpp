@@ -264,8 +264,7 @@ struct q6_K_kernel {
     // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
     template <int NT, int P0 = 0, int P1 = 8>
     static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
-        const __m256i m63 = _mm256_set1_epi8(63), m3 = _mm256_set1_epi8(3), m12 = _mm256_set1_epi8(12),
-                      m48 = _mm256_set1_epi8(48);
+        const __m256i top = _mm256_set1_epi8(char(0xC0));
         const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5,
                                               8, 9, 8, 9, 12, 13, 12, 13);
         const __m256i odd = _mm256_add_epi8(even, _mm256_set1_epi8(2));
@@ -286,12 +285,13 @@ struct q6_K_kernel {
                 const int c = 2 * p + h;
                 const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
                 const __m256i v0 = loadu(g.qs + 96 * c), v1 = loadu(g.qs + 96 * c + 32), v2 = loadu(g.qs + 96 * c + 64);
-                const __m256i q0 = _mm256_and_si256(v0, m63), q1 = _mm256_and_si256(v1, m63),
-                              q2 = _mm256_and_si256(v2, m63);
-                const __m256i q3 = _mm256_or_si256(
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 6), m3),
-                                    _mm256_and_si256(_mm256_srli_epi16(v1, 4), m12)),
-                    _mm256_and_si256(_mm256_srli_epi16(v2, 2), m48));
+                // the top two bits of each byte (t), the six below them (v ^ t); shifting t's
+                // 16-bit words moves no bit across a byte boundary
+                const __m256i t0 = _mm256_and_si256(v0, top), t1 = _mm256_and_si256(v1, top),
+                              t2 = _mm256_and_si256(v2, top);
+                const __m256i q0 = _mm256_xor_si256(v0, t0), q1 = _mm256_xor_si256(v1, t1), q2 = _mm256_xor_si256(v2, t2);
+                const __m256i q3 = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(t0, 6), _mm256_srli_epi16(t1, 4)),
+                                                   _mm256_srli_epi16(t2, 2));
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
                     const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
