@@ -64,38 +64,41 @@ void unpack_group_scales(const block_q4_Kx8& g, uint8_t sc[8][8], uint8_t mn[8][
     }
 }
 
-// Scalar reference: per row and super-block, the exact integer sums, then
-// acc = fma(d * yd, sum, acc); acc = fma(-(dmin * yd), min_sum, acc) in super-block
-// order (the AVX2 kernel performs the same float operations, lane r = row r).
-void dot_q4_Kx8_q8_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
-                     int nt) {
-    const int nb = n / QK_K;
+// The scalar references' loop: for each group of 8 rows and each token, acc[r] (row r) takes
+// one column block after the other through Step (x block, y block, acc); the AVX2 kernels do
+// the same float operations in the same order, lane r = row r.
+template <typename G, typename Y, int QK, void (*Step)(const G&, const Y&, float*)>
+void dot_x8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const block_q4_Kx8* xg = reinterpret_cast<const block_q4_Kx8*>(static_cast<const char*>(x) + g * bx);
+        const G* xg = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
         for (int t = 0; t < nt; ++t) {
-            const block_q8_K* yt = reinterpret_cast<const block_q8_K*>(static_cast<const char*>(y) + t * by);
+            const Y* yt = reinterpret_cast<const Y*>(static_cast<const char*>(y) + t * by);
             float acc[REPACK_ROWS] = {};
-            for (int i = 0; i < nb; ++i) {
-                uint8_t sc[8][8], mn[8][8];
-                unpack_group_scales(xg[i], sc, mn);
-                for (int r = 0; r < REPACK_ROWS; ++r) {
-                    int isum = 0, isum_min = 0;
-                    for (int e = 0; e < QK_K; ++e) {
-                        // element e: 64-chunk k, quad u, byte b; high nibble for the second 32
-                        const int k = e / 64, u = (e % 32) / 4, b = e % 4;
-                        const uint8_t byte = xg[i].qs[32 * (8 * k + u) + 4 * r + b];
-                        const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
-                        isum += sc[r][e / 32] * q * yt[i].qs[e];
-                    }
-                    for (int j = 0; j < 8; ++j) isum_min += mn[r][j] * (yt[i].bsums[2 * j] + yt[i].bsums[2 * j + 1]);
-                    const float d = fp16_to_fp32(xg[i].d[r]) * yt[i].d;
-                    const float m = fp16_to_fp32(xg[i].dmin[r]) * yt[i].d;
-                    acc[r] = std::fma(d, float(isum), acc[r]);
-                    acc[r] = std::fma(-m, float(isum_min), acc[r]);
-                }
-            }
+            for (int i = 0; i < n / QK; ++i) Step(xg[i], yt[i], acc);
             for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
         }
+    }
+}
+
+// Q4_K: per row the exact integer sums, then acc = fma(d * yd, sum, acc);
+// acc = fma(-(dmin * yd), min_sum, acc).
+void step_q4_Kx8(const block_q4_Kx8& x, const block_q8_K& y, float* acc) {
+    uint8_t sc[8][8], mn[8][8];
+    unpack_group_scales(x, sc, mn);
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0, isum_min = 0;
+        for (int e = 0; e < QK_K; ++e) {
+            // element e: 64-chunk k, quad u, byte b; high nibble for the second 32
+            const int k = e / 64, u = (e % 32) / 4, b = e % 4;
+            const uint8_t byte = x.qs[32 * (8 * k + u) + 4 * r + b];
+            const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            isum += sc[r][e / 32] * q * y.qs[e];
+        }
+        for (int j = 0; j < 8; ++j) isum_min += mn[r][j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+        const float d = fp16_to_fp32(x.d[r]) * y.d;
+        const float m = fp16_to_fp32(x.dmin[r]) * y.d;
+        acc[r] = std::fma(d, float(isum), acc[r]);
+        acc[r] = std::fma(-m, float(isum_min), acc[r]);
     }
 }
 
@@ -140,31 +143,18 @@ int q6_Kx8_value(const block_q6_Kx8& g, int r, int e) {
     return (v[0] >> 6) | (v[32] >> 6) << 2 | (v[64] >> 6) << 4;
 }
 
-// Scalar reference: per row and super-block the exact integer sum
-// sum sc * q * y - 32 * sum_j sc[j] * bsums[j] (quants q - 32), then
-// acc = fma(d * yd, sum, acc) in super-block order, as the AVX2 kernel (lane r = row r).
-void dot_q6_Kx8_q8_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
-                     int nt) {
-    const int nb = n / QK_K;
-    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const block_q6_Kx8* xg = reinterpret_cast<const block_q6_Kx8*>(static_cast<const char*>(x) + g * bx);
-        for (int t = 0; t < nt; ++t) {
-            const block_q8_K* yt = reinterpret_cast<const block_q8_K*>(static_cast<const char*>(y) + t * by);
-            float acc[REPACK_ROWS] = {};
-            for (int i = 0; i < nb; ++i) {
-                for (int r = 0; r < REPACK_ROWS; ++r) {
-                    int isum = 0;
-                    for (int j = 0; j < QK_K / 16; ++j) {
-                        const int sc = xg[i].scales[16 * (j / 2) + 2 * r + j % 2];
-                        int part = -32 * yt[i].bsums[j];
-                        for (int e = 16 * j; e < 16 * j + 16; ++e) part += q6_Kx8_value(xg[i], r, e) * yt[i].qs[e];
-                        isum += sc * part;
-                    }
-                    acc[r] = std::fma(fp16_to_fp32(xg[i].d[r]) * yt[i].d, float(isum), acc[r]);
-                }
-            }
-            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
+// Q6_K: per row the exact integer sum sum sc * q * y - 32 * sum_j sc[j] * bsums[j]
+// (quants q - 32), then acc = fma(d * yd, sum, acc).
+void step_q6_Kx8(const block_q6_Kx8& x, const block_q8_K& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            const int sc = x.scales[16 * (j / 2) + 2 * r + j % 2];
+            int part = -32 * y.bsums[j];
+            for (int e = 16 * j; e < 16 * j + 16; ++e) part += q6_Kx8_value(x, r, e) * y.qs[e];
+            isum += sc * part;
         }
+        acc[r] = std::fma(fp16_to_fp32(x.d[r]) * y.d, float(isum), acc[r]);
     }
 }
 
@@ -213,25 +203,13 @@ void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64
     }
 }
 
-// Scalar references of the legacy layouts: per row and block the exact integer dot
-// (RowDot), then acc = fma(d_row * d_y, isum, acc) in block order (the AVX2 kernels do the
-// same float operations, lane r = row r).
+// Legacy layouts (32 columns a block): per row the exact integer dot (RowDot), then
+// acc = fma(d_row * d_y, isum, acc).
 template <typename G, typename Y, int (*RowDot)(const G&, const Y&, int)>
-void dot_legacy_x8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    const int nb = n / 32;
-    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
-        const G* xg = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
-        for (int t = 0; t < nt; ++t) {
-            const Y* yt = reinterpret_cast<const Y*>(static_cast<const char*>(y) + t * by);
-            float acc[REPACK_ROWS] = {};
-            for (int i = 0; i < nb; ++i) {
-                for (int r = 0; r < REPACK_ROWS; ++r) {
-                    const float d = fp16_to_fp32(xg[i].d[r]) * fp16_to_fp32(yt[i].d);
-                    acc[r] = std::fma(d, float(RowDot(xg[i], yt[i], r)), acc[r]);
-                }
-            }
-            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
-        }
+void step_legacy_x8(const G& x, const Y& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const float d = fp16_to_fp32(x.d[r]) * fp16_to_fp32(y.d);
+        acc[r] = std::fma(d, float(RowDot(x, y, r)), acc[r]);
     }
 }
 
@@ -398,11 +376,14 @@ vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
     switch (isa) {
         case cpu_isa::scalar:
             switch (layout) {
-                case weight_layout_q4_Kx8: return dot_q4_Kx8_q8_K;
-                case weight_layout_q4_0x8: return dot_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>;
-                case weight_layout_q5_0x8: return dot_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>;
-                case weight_layout_q6_Kx8: return dot_q6_Kx8_q8_K;
-                default: return dot_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>;
+                case weight_layout_q4_Kx8: return dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q4_Kx8>;
+                case weight_layout_q6_Kx8: return dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
+                case weight_layout_q4_0x8:
+                    return dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
+                case weight_layout_q5_0x8:
+                    return dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
+                default:
+                    return dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
             }
 #if defined(__x86_64__)
         case cpu_isa::avx2: return repacked_kernel_avx2(layout);
