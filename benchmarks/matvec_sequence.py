@@ -30,7 +30,7 @@ import numpy as np
 from gguf import GGUFReader
 
 from pyggml import _core, models
-from pyggml.cli_bench import median_share, memory_read_bandwidth
+from pyggml.cli_bench import aligned_empty, median_share, memory_read_bandwidth
 from pyggml.model import Model
 
 LAYER_MATRICES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
@@ -56,12 +56,12 @@ def load_matrices(path):
 
 
 def held_like_the_model(matrices):
-    """The matrices copied into one buffer (numpy gives large buffers huge pages on Linux,
-    as the model's own buffer), regrouped where this CPU prefers: {name: (type, w, n_cols,
-    layout)}."""
+    """The matrices copied into one buffer starting on a 2 MiB boundary, each at a multiple
+    of 64 bytes (numpy gives large buffers huge pages on Linux, as the model's own buffer),
+    regrouped where this CPU prefers: {name: (type, w, n_cols, layout)}."""
     align = 64
     total = sum((w.nbytes + align - 1) // align * align for _, w, _ in matrices.values())
-    arena = np.empty(total, np.uint8)
+    arena = aligned_empty(total)
     held, off = {}, 0
     for name, (typ, w, n_cols) in matrices.items():
         layout = _core.repacked_layout(typ) if w.shape[0] % 8 == 0 else 0

@@ -102,6 +102,21 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None):
                 after_tg()
 
 
+def aligned_empty(nbytes, align=2 << 20):
+    """An uninitialised uint8 buffer of nbytes starting on an `align` boundary (2 MiB: as the
+    model's weight buffer does; numpy's own large buffers start 16 bytes past a page)."""
+    raw = np.empty(nbytes + align, np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + nbytes]
+
+
+def aligned_copy(a, align=2 << 20):
+    """a copied into an aligned_empty buffer, same shape and dtype."""
+    out = aligned_empty(a.nbytes, align).view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
     """GB/s of the fastest streaming read of nbytes on n_threads threads (each thread
     reading its part as 1, 2 or 4 streams side by side; best of reps per count)."""

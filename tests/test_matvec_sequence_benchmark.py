@@ -41,5 +41,16 @@ def test_matrices_held_like_the_model_equal_the_file(tmp_path):
     for name, (typ, w, n_cols) in matrices.items():
         x = rng.standard_normal((1, n_cols)).astype(np.float32)
         t, hw, c, layout = held[name]
+        assert hw.ctypes.data % 64 == 0  # as the model places its matrices
         np.testing.assert_allclose(_core.matmul(pool, t, hw, c, x, layout=layout), _core.matmul(pool, typ, w, n_cols, x),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_aligned_copy_starts_on_the_boundary():
+    from pyggml.cli_bench import aligned_copy, aligned_empty
+
+    a = np.arange(3 * 1000, dtype=np.float32).reshape(3, 1000)
+    for align in (64, 4096, 2 << 20):
+        c = aligned_copy(a, align)
+        assert c.ctypes.data % align == 0 and c.dtype == a.dtype and np.array_equal(c, a)
+    assert aligned_empty(12345).ctypes.data % (2 << 20) == 0 and aligned_empty(12345).nbytes == 12345
