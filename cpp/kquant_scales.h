@@ -1,4 +1,5 @@
-// kquant_scales.h: unpacking of the packed sub-block scales of Q3_K, Q4_K/Q5_K and IQ4_XS.
+// kquant_scales.h: unpacking of the packed sub-block scales of Q3_K, Q4_K/Q5_K and IQ4_XS,
+// and of Q6_K's six-bit quants.
 //
 // Shared by the scalar and SIMD dot kernels. The functions are static so that each
 // translation unit, whatever its target flags, keeps its own copy (no ODR mixing of
@@ -23,6 +24,16 @@ static inline void unpack_scales_mins_k4(const uint8_t* q, uint8_t* scales, uint
             mins[j] = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
         }
     }
+}
+
+// Q6_K: the six-bit quant (0..63, the value plus 32) of element e (0..255): half h = e / 128,
+// quarter k = (e % 128) / 32, l = e % 32; low bits from ql[64 h + 32 (k % 2) + l] (nibble
+// k / 2), high bits qh[32 h + l] >> 2 k.
+static inline int q6_K_quant(const block_q6_K& b, int e) {
+    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+    const uint8_t lb = b.ql[64 * h + 32 * (k % 2) + l];
+    const int lo = k < 2 ? (lb & 0xF) : (lb >> 4);
+    return lo | ((b.qh[32 * h + l] >> (2 * k)) & 3) << 4;
 }
 
 // Q3_K: 12 bytes -> 16 signed six-bit scales (already minus 32).

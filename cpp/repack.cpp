@@ -102,33 +102,16 @@ void step_q4_Kx8(const block_q4_Kx8& x, const block_q8_K& y, float* acc) {
     }
 }
 
-// A Q6_K super-block's six-bit quants 0..63 in element order.
-void q6_K_values(const block_q6_K& b, uint8_t q[QK_K]) {
-    for (int h = 0; h < 2; ++h) {
-        const uint8_t* ql = b.ql + 64 * h;
-        const uint8_t* qh = b.qh + 32 * h;
-        uint8_t* o = q + 128 * h;
-        for (int l = 0; l < 32; ++l) {
-            o[l] = uint8_t((ql[l] & 0xF) | (qh[l] & 3) << 4);
-            o[l + 32] = uint8_t((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4);
-            o[l + 64] = uint8_t((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
-            o[l + 96] = uint8_t((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
-        }
-    }
-}
-
 void pack_q6_K(const block_q6_K* const rows[REPACK_ROWS], block_q6_Kx8& out) {
     for (int r = 0; r < REPACK_ROWS; ++r) {
         const block_q6_K& b = *rows[r];
         out.d[r] = b.d;
         for (int j = 0; j < QK_K / 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
-        uint8_t q[QK_K];
-        q6_K_values(b, q);
         for (int c = 0; c < QK_K / 16; ++c) {
             for (int k = 0; k < 3; ++k) {
                 for (int e = 0; e < 4; ++e) {
-                    const int v3 = q[16 * c + 12 + e];
-                    out.qs[96 * c + 32 * k + 4 * r + e] = uint8_t(q[16 * c + 4 * k + e] | ((v3 >> (2 * k)) & 3) << 6);
+                    const int v3 = q6_K_quant(b, 16 * c + 12 + e);
+                    out.qs[96 * c + 32 * k + 4 * r + e] = uint8_t(q6_K_quant(b, 16 * c + 4 * k + e) | ((v3 >> (2 * k)) & 3) << 6);
                 }
             }
         }

@@ -234,15 +234,7 @@ float dot_q6_K_q8_K(int n, const void* vx, const void* vy) {
     float sum = 0.0f;
     for (int i = 0; i < n / QK_K; ++i) {
         int isum = 0;
-        // element e: half h = e / 128, quarter k = (e % 128) / 32, l = e % 32;
-        // low bits from ql[64 h + 32 (k % 2) + l] (nibble k / 2), high bits qh[32 h + l] >> 2 k
-        for (int e = 0; e < QK_K; ++e) {
-            const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-            const uint8_t lb = x[i].ql[64 * h + 32 * (k % 2) + l];
-            const int lo = k < 2 ? (lb & 0xF) : (lb >> 4);
-            const int hi = (x[i].qh[32 * h + l] >> (2 * k)) & 3;
-            isum += x[i].scales[e / 16] * ((lo | (hi << 4)) - 32) * y[i].qs[e];
-        }
+        for (int e = 0; e < QK_K; ++e) isum += x[i].scales[e / 16] * (q6_K_quant(x[i], e) - 32) * y[i].qs[e];
         sum += fp16_to_fp32(x[i].d) * y[i].d * float(isum);
     }
     return sum;

@@ -153,11 +153,15 @@ struct q4_K_kernel {
     }
 };
 
+// Layouts of 32-column blocks: one token takes whole blocks, four groups at once (dot_groups).
+struct whole_blocks {
+    static constexpr bool quarters = false;
+    static constexpr int streams = 4;
+};
+
 inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
 
-struct q4_0_kernel {
-    static constexpr bool quarters = false;
-    static constexpr int streams = 4;  // groups read at once for one token (see dot_groups)
+struct q4_0_kernel : whole_blocks {
     using group = block_q4_0x8;
     using act = block_q8_0s;
     static constexpr int block = QK4_0;
@@ -184,9 +188,7 @@ struct q4_0_kernel {
     }
 };
 
-struct q5_0_kernel {
-    static constexpr bool quarters = false;
-    static constexpr int streams = 4;  // groups read at once for one token (see dot_groups)
+struct q5_0_kernel : whole_blocks {
     using group = block_q5_0x8;
     using act = block_q8_0s;
     static constexpr int block = QK5_0;
@@ -219,9 +221,7 @@ struct q5_0_kernel {
     }
 };
 
-struct q8_0_kernel {
-    static constexpr bool quarters = false;
-    static constexpr int streams = 4;  // groups read at once for one token (see dot_groups)
+struct q8_0_kernel : whole_blocks {
     using group = block_q8_0x8;
     using act = block_q8_0;
     static constexpr int block = QK8_0;
