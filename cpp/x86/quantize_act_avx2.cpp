@@ -41,38 +41,48 @@ inline uint16_t f2h(float f) { return uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEARES
 void from_float_q8_0(const float* x, void* vy, int64_t k) { quantize_row_q8_0_avx2(x, static_cast<block_q8_0*>(vy), k); }
 void from_float_q8_1(const float* x, void* vy, int64_t k) { quantize_row_q8_1_avx2(x, static_cast<block_q8_1*>(vy), k); }
 
+// Q8_K, 64 elements at a time: the eight int32 vectors give the int8 quants (packed) and
+// the four sums of 16 (two vector adds and three horizontal adds) instead of summing the
+// stored bytes group by group; the maximum runs four chains. A row of 8960 in cache:
+// 2.3-2.9 us against 5.6-8.3 before. One token of Qwen2.5-1.5B converts 28 x (3 x 1536
+// + 8960) values to Q8_K on one thread while the others wait.
 void from_float_q8_K(const float* x, void* vy, int64_t k) {
     block_q8_K* y = static_cast<block_q8_K*>(vy);
     for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {
-        __m256 amax_v = _mm256_setzero_ps();
-        for (int j = 0; j < QK_K; j += 8) amax_v = _mm256_max_ps(amax_v, abs_ps(_mm256_loadu_ps(x + j)));
-        const float amax = hmax_8(amax_v);
+        __m256 m[4];  // four independent chains: a max waits three cycles for the previous one
+        for (int u = 0; u < 4; ++u) m[u] = abs_ps(_mm256_loadu_ps(x + 8 * u));
+        for (int j = 32; j < QK_K; j += 32) {
+            for (int u = 0; u < 4; ++u) m[u] = _mm256_max_ps(m[u], abs_ps(_mm256_loadu_ps(x + j + 8 * u)));
+        }
+        const float amax = hmax_8(_mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3])));
         if (!(amax > 0.0f)) {
             std::memset(&y[i], 0, sizeof(block_q8_K));
             continue;
         }
-        float max = 0.0f;  // the first element of largest magnitude, with its sign
-        for (int j = 0; j < QK_K; ++j) {
-            if ((x[j] < 0 ? -x[j] : x[j]) == amax) { max = x[j]; break; }
+        // the first element of largest magnitude, with its sign
+        const __m256 va = _mm256_set1_ps(amax);
+        int j = 0, mask = 0;
+        for (; j < QK_K; j += 8) {
+            mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), va, _CMP_EQ_OQ));
+            if (mask) break;
         }
+        const float max = x[j + __builtin_ctz(unsigned(mask))];
         const float iscale = -127.0f / max;
         const __m256 vs = _mm256_set1_ps(iscale);
-        for (int j = 0; j < QK_K; j += 32) {
-            __m256i q[4];
-            for (int u = 0; u < 4; ++u) {
+        for (j = 0; j < QK_K; j += 64) {
+            __m256i q[8];
+            for (int u = 0; u < 8; ++u) {
                 const __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8 * u)));  // ties to even
                 q[u] = _mm256_min_epi32(r, _mm256_set1_epi32(127));
             }
             pack_32(q[0], q[1], q[2], q[3], y[i].qs + j);
-        }
-        for (int g = 0; g < QK_K / 16; ++g) {
-            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].qs + 16 * g));
-            const __m256i w = _mm256_cvtepi8_epi16(b);
-            __m128i s = _mm_add_epi16(_mm256_extracti128_si256(w, 1), _mm256_castsi256_si128(w));
-            s = _mm_add_epi16(s, _mm_unpackhi_epi64(s, s));
-            s = _mm_add_epi16(s, _mm_shufflelo_epi16(s, 0x4E));
-            s = _mm_add_epi16(s, _mm_shufflelo_epi16(s, 0xB1));
-            y[i].bsums[g] = int16_t(_mm_extract_epi16(s, 0));
+            pack_32(q[4], q[5], q[6], q[7], y[i].qs + j + 32);
+            // lane l of q[2g] + q[2g + 1]: elements l and 8 + l of group g; then across lanes
+            const __m256i a = _mm256_add_epi32(q[0], q[1]), b = _mm256_add_epi32(q[2], q[3]);
+            const __m256i c = _mm256_add_epi32(q[4], q[5]), d = _mm256_add_epi32(q[6], q[7]);
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+            const __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(y[i].bsums + j / 16), _mm_packs_epi32(sums, sums));
         }
         y[i].d = 1.0f / iscale;
     }
