@@ -307,3 +307,21 @@ def test_bench_command_prints_pp_and_tg(synth, capsys):
     roof = [line for line in out.splitlines() if line.startswith("tg4 roofline")]
     assert len(roof) == 2 and "pyggml" in roof[0] and "pyggml" in roof[1]
     assert len(roof[1].split("each: ")[1].split(" GB/s")[0].split(", ")) == 2
+
+
+@pytest.mark.parametrize("kv_type", ["f32", "f16", "q8_0"])
+@pytest.mark.parametrize("arch", ARCHS + ["qwen2-head-dim-32"])
+def test_decoding_is_the_same_on_one_and_two_threads(synth, tmp_path, arch, kv_type):
+    # Threads split the matmul rows into tiles and the attention by kv heads (gemma3's
+    # single kv head: by query heads); every row's arithmetic stays the same.
+    if arch == "qwen2-head-dim-32":  # heads of whole Q8_0 blocks
+        path = str(tmp_path / "qwen2-hd32.gguf")
+        hp = make_model("qwen2", path, wtype="F32", seed=2, head_dim=32)
+    else:
+        path, hp = synth[arch]
+    toks = prompt(hp, 20, seed=9)
+    runs = []
+    for n_threads in (1, 2):
+        m = Model.load(path, n_ctx=64, n_threads=n_threads, kv_type=kv_type)
+        runs.append(np.stack([m.eval(toks[:4])] + [m.eval(toks[i : i + 1]) for i in range(4, len(toks))]))
+    np.testing.assert_array_equal(runs[0], runs[1])
