@@ -26,6 +26,13 @@ namespace {
 
 constexpr size_t kActivationChunkBytes = 192 * 1024;  // per token chunk, well inside L2
 constexpr size_t kMinTileWeightBytes = 32 * 1024;     // below this, scheduling dominates
+// One token streams each weight byte once, a tile's rows as a few sequential streams
+// (dot_groups): each tile start waits for memory afresh. So one token's tiles hold at
+// least this many bytes where that still leaves every thread a tile; q/k/v and o of
+// Qwen2.5-1.5B (0.2-1.3 MB matrices, 8 tiles a thread before) then take one tile per
+// thread: measured in turns, their dispatches 14% shorter (80 -> 69 us); generation
+// Qwen2.5-Coder-1.5B Q4_K_M +2.6% and +4.0%, Q4_0 +1.2%, Gemma 3 270M Q4_K_M +11.6%.
+constexpr size_t kOneTokenTileBytes = 512 * 1024;
 
 struct tiling {
     int64_t tokens_per_chunk, n_token_chunks;
@@ -45,9 +52,14 @@ tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nt
     p.tokens_per_chunk = std::min(n_tokens, tc);
     p.n_token_chunks = (n_tokens + p.tokens_per_chunk - 1) / p.tokens_per_chunk;
     // Enough row chunks for the threads to balance (8 per thread per token chunk),
-    // each large enough to amortise the hand-out.
+    // each large enough to amortise the hand-out (one token: kOneTokenTileBytes).
     const int64_t min_rows = int64_t(kMinTileWeightBytes / std::max<size_t>(w.row_bytes, 1)) + 1;
-    int64_t rc = std::max<int64_t>(1, w.n_rows / (int64_t(nth) * 8));
+    int64_t per_thread = 8;
+    if (n_tokens == 1) {
+        const double bytes = double(w.n_rows) * double(w.row_bytes);
+        per_thread = std::clamp<int64_t>(int64_t(bytes / (double(nth) * kOneTokenTileBytes)), 1, 8);
+    }
+    int64_t rc = std::max<int64_t>(1, w.n_rows / (int64_t(nth) * per_thread));
     if (p.n_token_chunks == 1 || n_tokens <= VEC_DOT_MAX_NT) rc = std::max(rc, min_rows);
     rc = (rc + row_align - 1) / row_align * row_align;  // repacked groups stay whole
     p.rows_per_chunk = std::min(w.n_rows, rc);
