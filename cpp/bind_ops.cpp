@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "fp16.h"
 #include "ops.h"
 
 namespace py = pybind11;
@@ -96,7 +97,7 @@ f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double
 // q: (n_tok, n_head, hdk) scaled; k: (n_keys, n_head_kv, hdk); v: (n_keys, n_head_kv, hdv).
 // Token t sees keys [lo, hi0 + t) (lo as attn_tile); tiles of tile_tok tokens x tile_heads heads.
 f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t window, float softcap,
-                    int64_t tile_tok, int64_t tile_heads, const std::string& isa) {
+                    int64_t tile_tok, int64_t tile_heads, const std::string& isa, bool kv_f16) {
     const ops_kernels& kern = kernels_or_throw(isa);
     if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3) throw py::value_error("q, k and v must be 3-d float32");
     const int64_t n_tok = q.shape(0), n_head = q.shape(1), hdk = q.shape(2);
@@ -112,6 +113,11 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
     }
     f32_array out({n_tok, n_head, hdv});
     std::vector<float> scratch(attn_tile_scratch(tile_tok * tile_heads, n_keys));
+    std::vector<uint16_t> k16, v16;  // kv_f16: keys and values stored as an F16 cache holds them
+    if (kv_f16) {
+        for (int64_t i = 0; i < k.size(); ++i) k16.push_back(fp32_to_fp16(k.data()[i]));
+        for (int64_t i = 0; i < v.size(); ++i) v16.push_back(fp32_to_fp16(v.data()[i]));
+    }
     {
         py::gil_scoped_release release;
         for (int64_t t0 = 0; t0 < n_tok; t0 += tile_tok) {
@@ -134,6 +140,10 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
                 a.window = window;
                 a.softcap = softcap;
                 a.scratch = scratch.data();
+                if (kv_f16) {
+                    a.k16 = k16.data() + kvh * hdk;
+                    a.v16 = v16.data() + kvh * hdv;
+                }
                 kern.attend_tile(a);
             }
         }
@@ -158,7 +168,9 @@ void bind_ops(py::module_& m) {
           "(n, n_rot) interleaved cos/sin of positions pos0.. (rows: the batched routine)");
     m.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
           py::arg("softcap"), py::arg("tile_tok") = 1, py::arg("tile_heads") = 1, py::arg("isa") = "best",
-          "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles");
+          py::arg("kv_f16") = false,
+          "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles; "
+          "kv_f16: k and v rounded to F16 and read as F16, as from an F16 KV cache");
 }
 
 }  // namespace pyggml

@@ -30,6 +30,14 @@ public:
     // Reads slots [p0, p1) of one layer into float rows: k (p1-p0, k_dim), v (p1-p0, v_dim).
     void load_k(int64_t layer, int64_t p0, int64_t p1, float* k) const;
     void load_v(int64_t layer, int64_t p0, int64_t p1, float* v) const;
+    // An F16 cache's rows as they are: slot p's keys (k_dim halves; rows k_dim apart) and
+    // values. Null for the other types.
+    const uint16_t* k_f16(int64_t layer, int64_t p) const {
+        return type_ == GGML_TYPE_F16 ? reinterpret_cast<const uint16_t*>(k_row(layer, p)) : nullptr;
+    }
+    const uint16_t* v_f16(int64_t layer, int64_t p) const {
+        return type_ == GGML_TYPE_F16 ? reinterpret_cast<const uint16_t*>(v_row(layer, p)) : nullptr;
+    }
     // Moves slots [src, src + n) of every layer to [dst, dst + n) (dst < src).
     void move(int64_t dst, int64_t src, int64_t n);
 

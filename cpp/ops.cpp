@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "fp16.h"
 
 namespace pyggml {
 
@@ -104,31 +105,66 @@ void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p
     }
 }
 
-void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
-                 int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
-                 float* out) {
+namespace {
+
+inline float to_f32(float x) { return x; }
+inline float to_f32(uint16_t h) { return fp16_to_fp32(h); }
+
+// dot_f32 with b's elements converted as they are read.
+inline float dot_t(const float* a, const float* b, int64_t n) { return dot_f32(a, b, n); }
+inline float dot_t(const float* a, const uint16_t* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * fp16_to_fp32(b[i + l]);
+    }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) s += a[i] * fp16_to_fp32(b[i]);
+    return s;
+}
+
+template <typename T>
+void attend_head_t(const float* q, const T* k, int64_t k_stride, const T* v, int64_t v_stride, int64_t n_keys,
+                   int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out) {
     for (int64_t j = 0; j < n_keys; ++j) {
-        float acc = dot_f32(q, k + j * k_stride, head_dim_k);
+        float acc = dot_t(q, k + j * k_stride, head_dim_k);
         if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
         scores[j] = acc;
     }
     softmax(scores, n_keys);
     for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) {
-        const float* vj = v + j * v_stride;
+        const T* vj = v + j * v_stride;
         const float w = scores[j];
-        for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * vj[d];
+        for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * to_f32(vj[d]);
     }
 }
 
-void attend_tile(const attn_tile& a) {
+template <typename T>
+void attend_tile_t(const attn_tile& a, const T* k, const T* v) {
     for (int64_t t = 0; t < a.n_tok; ++t) {
         const int64_t hi = a.hi0 + t, lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
         for (int64_t h = 0; h < a.n_hq; ++h) {
-            attend_head(a.q + t * a.q_stride + h * a.head_dim_k, a.k + lo * a.k_stride, a.k_stride,
-                        a.v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,
-                        a.scratch, a.out + t * a.o_stride + h * a.head_dim_v);
+            attend_head_t(a.q + t * a.q_stride + h * a.head_dim_k, k + lo * a.k_stride, a.k_stride,
+                          v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,
+                          a.scratch, a.out + t * a.o_stride + h * a.head_dim_v);
         }
+    }
+}
+
+}  // namespace
+
+void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+                 int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
+                 float* out) {
+    attend_head_t(q, k, k_stride, v, v_stride, n_keys, head_dim_k, head_dim_v, softcap, scores, out);
+}
+
+void attend_tile(const attn_tile& a) {
+    if (a.k16) {
+        attend_tile_t(a, a.k16, a.v16);
+    } else {
+        attend_tile_t(a, a.k, a.v);
     }
 }
 

@@ -64,6 +64,10 @@ struct attn_tile {
     int64_t k_stride;
     const float* v;      // value j at v + j * v_stride (head_dim_v floats)
     int64_t v_stride;
+    // Or keys and values in F16 where they lie (an F16 cache, read as it is): when k16
+    // is set, k16 and v16 stand for k and v, with the same strides in elements.
+    const uint16_t* k16 = nullptr;
+    const uint16_t* v16 = nullptr;
     float* out;          // row (t, h) at out + t * o_stride + h * head_dim_v
     int64_t o_stride;
     int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
@@ -78,7 +82,7 @@ constexpr int64_t kAttnTileMaxRows = 64;
 // Floats of scratch an attention tile of n_rows rows over n_keys keys needs.
 inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows * (n_keys + 8) + 64; }
 
-// Reference: attend_head per row.
+// Reference: attend_head per row (F16 keys and values converted one by one).
 void attend_tile(const attn_tile& a);
 
 // The kernels of one instruction set.

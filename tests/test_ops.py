@@ -170,6 +170,26 @@ def test_attention_does_not_depend_on_tiling(isa, case):
     np.testing.assert_array_equal(last[0], one[-1])
 
 
+@pytest.mark.parametrize("isa", ["scalar"] + SIMD)
+@pytest.mark.parametrize("case", ATTN_CASES)
+def test_attention_reads_f16_keys_and_values_as_their_float_values(isa, case):
+    # F16 keys and values (an F16 KV cache read in place) give exactly what float32 keys
+    # and values holding the same numbers give: the conversion is exact, the rest the same.
+    n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap = case
+    rng = np.random.default_rng(2)
+    q = rng.standard_normal((n_tok, n_head, hdk)).astype(np.float32)
+    k = rng.standard_normal((n_keys, n_kv, hdk)).astype(np.float32)
+    v = rng.standard_normal((n_keys, n_kv, hdv)).astype(np.float32)
+    k16, v16 = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
+    hi0 = n_keys - n_tok + 1
+    group = n_head // n_kv
+    for tile_tok, tile_heads in [(1, 1), (n_tok, group)]:
+        want = _core.ops_attend(q, k16, v16, hi0, window, softcap, tile_tok, tile_heads, isa)
+        got = _core.ops_attend(q, k, v, hi0, window, softcap, tile_tok, tile_heads, isa, kv_f16=True)
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, np_attend(q, k16, v16, hi0, window, softcap), rtol=0, atol=1e-5)
+
+
 def test_attention_rejects_bad_shapes():
     q = np.zeros((2, 4, 8), np.float32)
     k = np.zeros((5, 2, 8), np.float32)

@@ -149,17 +149,22 @@ void rope_apply_avx2(float* x, int64_t n_head, int64_t head_dim, const rope_para
 
 // ---- attention ----------------------------------------------------------------------
 
-// s[r][c] = q[r] . k[c] for NR query rows and NK keys (k_stride floats apart), d a
+// Eight keys' or values' elements as floats: float32 as they are, F16 converted (an F16
+// cache read in place).
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// s[r][c] = q[r] . k[c] for NR query rows and NK keys (k_stride elements apart), d a
 // multiple of 8. Each product is one lane-wise sum, whatever NR and NK are.
-template <int NR, int NK>
-inline void qk_block(const float* const* q, const float* k, int64_t k_stride, int64_t d, float* const* s, int64_t j) {
+template <int NR, int NK, typename T>
+inline void qk_block(const float* const* q, const T* k, int64_t k_stride, int64_t d, float* const* s, int64_t j) {
     __m256 acc[NR][NK];
     for (int r = 0; r < NR; ++r) {
         for (int c = 0; c < NK; ++c) acc[r][c] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < d; i += 8) {
         __m256 kv[NK];
-        for (int c = 0; c < NK; ++c) kv[c] = _mm256_loadu_ps(k + c * k_stride + i);
+        for (int c = 0; c < NK; ++c) kv[c] = load8(k + c * k_stride + i);
         for (int r = 0; r < NR; ++r) {
             __m256 qv = _mm256_loadu_ps(q[r] + i);
             __asm__("" : "+x"(qv));  // keep qv in a register: one load for NK products, not NK
@@ -172,18 +177,18 @@ inline void qk_block(const float* const* q, const float* k, int64_t k_stride, in
 }
 
 // Scores of NR rows for keys [j0, j1): s[r][j] (j relative to the tile's first key).
-template <int NR>
-void qk_rows(const float* const* q, const float* k, int64_t k_stride, int64_t d, float* const* s, int64_t j0,
+template <int NR, typename T>
+void qk_rows(const float* const* q, const T* k, int64_t k_stride, int64_t d, float* const* s, int64_t j0,
              int64_t j1) {
     int64_t j = j0;
-    for (; j + 2 <= j1; j += 2) qk_block<NR, 2>(q, k + j * k_stride, k_stride, d, s, j);
-    if (j < j1) qk_block<NR, 1>(q, k + j * k_stride, k_stride, d, s, j);
+    for (; j + 2 <= j1; j += 2) qk_block<NR, 2, T>(q, k + j * k_stride, k_stride, d, s, j);
+    if (j < j1) qk_block<NR, 1, T>(q, k + j * k_stride, k_stride, d, s, j);
 }
 
 // out[r][0, dv) += sum over j in [j0, j1) of p[r][j] v_j, NR rows, dv a multiple of 8.
 // Each output is one chain of fused multiply-adds in key order.
-template <int NR>
-void pv_rows(const float* const* p, const float* v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
+template <int NR, typename T>
+void pv_rows(const float* const* p, const T* v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
              float* const* out) {
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
@@ -193,8 +198,8 @@ void pv_rows(const float* const* p, const float* v, int64_t v_stride, int64_t dv
             acc[r][1] = _mm256_loadu_ps(out[r] + d + 8);
         }
         for (int64_t j = j0; j < j1; ++j) {
-            const float* vj = v + j * v_stride + d;
-            const __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            const T* vj = v + j * v_stride + d;
+            const __m256 v0 = load8(vj), v1 = load8(vj + 8);
             for (int r = 0; r < NR; ++r) {
                 const __m256 w = _mm256_broadcast_ss(p[r] + j);
                 acc[r][0] = _mm256_fmadd_ps(w, v0, acc[r][0]);
@@ -210,7 +215,7 @@ void pv_rows(const float* const* p, const float* v, int64_t v_stride, int64_t dv
         __m256 acc[NR];
         for (int r = 0; r < NR; ++r) acc[r] = _mm256_loadu_ps(out[r] + d);
         for (int64_t j = j0; j < j1; ++j) {
-            const __m256 v0 = _mm256_loadu_ps(v + j * v_stride + d);
+            const __m256 v0 = load8(v + j * v_stride + d);
             for (int r = 0; r < NR; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[r] + j), v0, acc[r]);
         }
         for (int r = 0; r < NR; ++r) _mm256_storeu_ps(out[r] + d, acc[r]);
@@ -255,11 +260,8 @@ float softmax_row(float* s, int64_t j0, int64_t lo, int64_t hi, int64_t j1, floa
 // tile uses it.
 constexpr int64_t kKeyBlock = 16;
 
-void attend_tile_avx2(const attn_tile& a) {
-    if (a.head_dim_k % 8 || a.head_dim_v % 8) {
-        attend_tile(a);
-        return;
-    }
+template <typename T>
+void attend_tile_t(const attn_tile& a, const T* k_all, const T* v_all) {
     const int64_t n_rows = a.n_tok * a.n_hq;
     auto lo_of = [&](int64_t t) { return a.window ? std::max<int64_t>(0, a.hi0 + t - a.window) : int64_t(0); };
     auto hi_of = [&](int64_t t) { return a.hi0 + t; };
@@ -267,8 +269,8 @@ void attend_tile_avx2(const attn_tile& a) {
     const int64_t base = lo_of(0), width = hi_of(a.n_tok - 1) - base;
     const int64_t stride = (width + 7) / 8 * 8;
     float* inv = a.scratch + n_rows * stride;  // (n_rows)
-    const float* k = a.k + base * a.k_stride;
-    const float* v = a.v + base * a.v_stride;
+    const T* k = k_all + base * a.k_stride;
+    const T* v = v_all + base * a.v_stride;
 
     // rows in groups of four: (q, scores, out) pointers and the keys [j0, j1) the group sees
     struct row_group {
@@ -302,10 +304,10 @@ void attend_tile_avx2(const attn_tile& a) {
             const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
             if (j0 >= j1) continue;
             switch (rg.nr) {
-                case 4: qk_rows<4>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 3: qk_rows<3>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 2: qk_rows<2>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                default: qk_rows<1>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 4: qk_rows<4, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 3: qk_rows<3, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 2: qk_rows<2, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                default: qk_rows<1, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
             }
         }
     }
@@ -322,10 +324,10 @@ void attend_tile_avx2(const attn_tile& a) {
             const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
             if (j0 >= j1) continue;
             switch (rg.nr) {
-                case 4: pv_rows<4>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 3: pv_rows<3>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 2: pv_rows<2>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                default: pv_rows<1>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 4: pv_rows<4, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 3: pv_rows<3, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 2: pv_rows<2, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                default: pv_rows<1, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
             }
         }
     }
@@ -337,6 +339,16 @@ void attend_tile_avx2(const attn_tile& a) {
                 _mm256_storeu_ps(rg.o[i] + d, _mm256_mul_ps(_mm256_loadu_ps(rg.o[i] + d), sc));
             }
         }
+    }
+}
+
+void attend_tile_avx2(const attn_tile& a) {
+    if (a.head_dim_k % 8 || a.head_dim_v % 8) {
+        attend_tile(a);
+    } else if (a.k16) {
+        attend_tile_t(a, a.k16, a.v16);
+    } else {
+        attend_tile_t(a, a.k, a.v);
     }
 }
 
