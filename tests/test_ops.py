@@ -151,15 +151,22 @@ def test_attention_matches_numpy(isa, case):
         np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6)
 
 
+def attention_inputs(case, seed):
+    """Random q (n_tok, n_head, hdk), k and v of an ATTN_CASES case, and the hi0 that lets the
+    last token see every key."""
+    n_tok, n_head, n_kv, hdk, hdv, n_keys, _, _ = case
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((n_tok, n_head, hdk)).astype(np.float32)
+    k = rng.standard_normal((n_keys, n_kv, hdk)).astype(np.float32)
+    v = rng.standard_normal((n_keys, n_kv, hdv)).astype(np.float32)
+    return q, k, v, n_keys - n_tok + 1
+
+
 @pytest.mark.parametrize("isa", ["scalar"] + SIMD)
 @pytest.mark.parametrize("case", ATTN_CASES)
 def test_attention_does_not_depend_on_tiling(isa, case):
     n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap = case
-    rng = np.random.default_rng(1)
-    q = rng.standard_normal((n_tok, n_head, hdk)).astype(np.float32)
-    k = rng.standard_normal((n_keys, n_kv, hdk)).astype(np.float32)
-    v = rng.standard_normal((n_keys, n_kv, hdv)).astype(np.float32)
-    hi0 = n_keys - n_tok + 1
+    q, k, v, hi0 = attention_inputs(case, seed=1)
     one = _core.ops_attend(q, k, v, hi0, window, softcap, 1, 1, isa)
     group = n_head // n_kv
     for tile_tok, tile_heads in [(n_tok, group), (3, group), (4, max(1, group // 2)), (2, 1)]:
@@ -176,12 +183,8 @@ def test_attention_reads_f16_keys_and_values_as_their_float_values(isa, case):
     # F16 keys and values (an F16 KV cache read in place) give exactly what float32 keys
     # and values holding the same numbers give: the conversion is exact, the rest the same.
     n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap = case
-    rng = np.random.default_rng(2)
-    q = rng.standard_normal((n_tok, n_head, hdk)).astype(np.float32)
-    k = rng.standard_normal((n_keys, n_kv, hdk)).astype(np.float32)
-    v = rng.standard_normal((n_keys, n_kv, hdv)).astype(np.float32)
+    q, k, v, hi0 = attention_inputs(case, seed=2)
     k16, v16 = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
-    hi0 = n_keys - n_tok + 1
     group = n_head // n_kv
     for tile_tok, tile_heads in [(1, 1), (n_tok, group)]:
         want = _core.ops_attend(q, k16, v16, hi0, window, softcap, tile_tok, tile_heads, isa)
