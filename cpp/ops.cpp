@@ -10,16 +10,27 @@
 
 namespace pyggml {
 
-float dot_f32(const float* a, const float* b, int64_t n) {
+namespace {
+
+inline float to_f32(float x) { return x; }
+inline float to_f32(uint16_t h) { return fp16_to_fp32(h); }
+
+// a . b in eight lanes, b's elements converted as they are read (float32 or F16).
+template <typename T>
+float dot_lanes(const float* a, const T* b, int64_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * to_f32(b[i + l]);
     }
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; ++i) s += a[i] * b[i];
+    for (; i < n; ++i) s += a[i] * to_f32(b[i]);
     return s;
 }
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, int64_t n) { return dot_lanes(a, b, n); }
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     double ss = 0.0;
@@ -107,27 +118,11 @@ void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p
 
 namespace {
 
-inline float to_f32(float x) { return x; }
-inline float to_f32(uint16_t h) { return fp16_to_fp32(h); }
-
-// dot_f32 with b's elements converted as they are read.
-inline float dot_t(const float* a, const float* b, int64_t n) { return dot_f32(a, b, n); }
-inline float dot_t(const float* a, const uint16_t* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * fp16_to_fp32(b[i + l]);
-    }
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; ++i) s += a[i] * fp16_to_fp32(b[i]);
-    return s;
-}
-
 template <typename T>
 void attend_head_t(const float* q, const T* k, int64_t k_stride, const T* v, int64_t v_stride, int64_t n_keys,
                    int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out) {
     for (int64_t j = 0; j < n_keys; ++j) {
-        float acc = dot_t(q, k + j * k_stride, head_dim_k);
+        float acc = dot_lanes(q, k + j * k_stride, head_dim_k);
         if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
         scores[j] = acc;
     }
