@@ -64,7 +64,29 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
         if (set == rope_set_layer_.size()) rope_set_layer_.push_back(il);
         layer_rope_set_.push_back(int64_t(set));
     }
+    own_vectors();
     if (repack && !precise_) repack_weights();  // the precise path reads the file layout
+}
+
+void llama_model::own_vectors() {
+    const int64_t E = hp_.n_embd, q_dim = hp_.n_head * hp_.head_dim_k, k_dim = hp_.n_head_kv * hp_.head_dim_k;
+    const int64_t v_dim = hp_.n_head_kv * hp_.head_dim_v;
+    std::vector<std::pair<const float**, int64_t>> todo = {{&w_.output_norm, E}, {&w_.rope_freqs, hp_.n_rot / 2}};
+    for (layer_weights& L : w_.layers) {
+        todo.insert(todo.end(), {{&L.attn_norm, E}, {&L.bq, q_dim}, {&L.bk, k_dim}, {&L.bv, v_dim},
+                                 {&L.q_norm, hp_.head_dim_k}, {&L.k_norm, hp_.head_dim_k}, {&L.post_attn_norm, E},
+                                 {&L.ffn_norm, E}, {&L.post_ffn_norm, E}});
+    }
+    size_t total = 0;
+    for (const auto& [p, n] : todo) total += *p ? size_t(n) : 0;
+    vectors_.resize(total);
+    float* dst = vectors_.data();
+    for (const auto& [p, n] : todo) {
+        if (!*p) continue;
+        std::copy(*p, *p + n, dst);
+        *p = dst;
+        dst += n;
+    }
 }
 
 void llama_model::repack_weights() {

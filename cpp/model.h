@@ -140,12 +140,18 @@ private:
     // they are where the buffer gets huge pages; the mapped file is then no longer read
     // for them.
     void repack_weights();
+    // Copies the norm, bias and rope-factor vectors into vectors_ and points w_ at them:
+    // reading a few KB of the mapped file during a pass maps whole page-cache folios
+    // around them (up to 2 MiB each where the file system uses large folios), pages the
+    // matrices' copies made redundant.
+    void own_vectors();
     // Grows the scratch buffers to hold n_tokens tokens and n_kv cached positions.
     void reserve_scratch(int64_t n_tokens, int64_t n_kv);
 
     model_hparams hp_;
     model_weights w_;
     weight_buffer weights_;  // the copies w_ points into (repack_weights)
+    std::vector<float> vectors_;  // the norms, biases and rope factors w_ points into (own_vectors)
     size_t repacked_bytes_ = 0, copied_bytes_ = 0;
     int64_t n_ctx_, n_batch_;
     int64_t n_past_ = 0;
