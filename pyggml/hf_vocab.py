@@ -145,7 +145,8 @@ def sentencepiece_vocab(ckpt: Checkpoint, n_vocab: int, add_space_prefix: bool |
     try:
         from sentencepiece import SentencePieceProcessor
     except ImportError:
-        raise CheckpointError(ckpt.path("tokenizer.model"), "reading it needs the 'sentencepiece' package") from None
+        raise CheckpointError(ckpt.path("tokenizer.model"), "reading it needs the 'sentencepiece' package, a dependency of pyggml "
+                              "that is missing here; install it with: pip install sentencepiece") from None
     path = ckpt.path("tokenizer.model")
     sp = SentencePieceProcessor()
     try:

