@@ -9,11 +9,14 @@
 
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 
 #include "bindings.h"
+#include "errors.h"
 #include "model.h"
 #include "type_traits.h"
+#include "vec_dot.h"
 
 namespace py = pybind11;
 using namespace pyggml;
@@ -36,7 +39,9 @@ struct tensor_table {
     }
 
     // A 2-D weight with ne0 = n_cols (input features) and ne1 = n_rows (output features).
-    weight_view weight(const std::string& name, int64_t n_cols, int64_t n_rows) {
+    // matmul: the weight is multiplied (its type needs a dot kernel); false for a table
+    // whose rows are only looked up.
+    weight_view weight(const std::string& name, int64_t n_cols, int64_t n_rows, bool matmul = true) {
         py::tuple e = entry(name);
         const int32_t type = e[0].cast<int32_t>();
         byte_array data = e[1].cast<byte_array>();
@@ -44,8 +49,14 @@ struct tensor_table {
         const type_traits* t = get_type_traits(type);
         if (!t) throw py::value_error(name + ": unknown ggml type id " + std::to_string(type));
         if (!t->to_float) throw py::value_error(name + ": tensor type " + t->name + " is not supported yet");
+        if (matmul && !get_vec_dot_traits(type)) {
+            throw py::value_error(name + ": type " + t->name + " is not a weight type (no matrix product kernel)");
+        }
         if (ne.size() != 2 || ne[0] != n_cols || ne[1] != n_rows) {
-            throw py::value_error(name + ": expected shape (" + std::to_string(n_cols) + ", " + std::to_string(n_rows) + ")");
+            std::string got;
+            for (size_t i = 0; i < ne.size(); ++i) got += (i ? ", " : "") + std::to_string(ne[i]);
+            throw py::value_error(name + ": shape (" + got + "), expected (" + std::to_string(n_cols) + ", " +
+                                  std::to_string(n_rows) + ")");
         }
         if (n_cols % t->blck_size) throw py::value_error(name + ": row length is not a multiple of the block size");
         const size_t rb = row_size(*t, n_cols);
@@ -78,7 +89,12 @@ struct tensor_table {
 template <typename T>
 T get(const py::dict& d, const char* key) {
     if (!d.contains(key)) throw py::value_error(std::string("missing hyperparameter ") + key);
-    return d[key].cast<T>();
+    try {
+        return d[key].cast<T>();
+    } catch (const py::cast_error&) {
+        throw py::value_error(std::string("hyperparameter ") + key + " = " + std::string(py::repr(d[key])) +
+                              " has the wrong type or is out of range");
+    }
 }
 
 model_hparams parse_hparams(const py::dict& d) {
@@ -132,9 +148,10 @@ model_weights parse_weights(const model_hparams& hp, tensor_table& tt) {
     model_weights w;
     const int64_t E = hp.n_embd, q_dim = hp.n_head * hp.head_dim_k, k_dim = hp.n_head_kv * hp.head_dim_k;
     const int64_t v_dim = hp.n_head_kv * hp.head_dim_v, o_dim = hp.n_head * hp.head_dim_v;
-    w.token_embd = tt.weight("token_embd.weight", E, hp.n_vocab);
+    const bool tied = !tt.has("output.weight");
+    w.token_embd = tt.weight("token_embd.weight", E, hp.n_vocab, /*matmul=*/tied);
     w.output_norm = tt.vec("output_norm.weight", E);
-    w.output = tt.has("output.weight") ? tt.weight("output.weight", E, hp.n_vocab) : w.token_embd;
+    w.output = tied ? w.token_embd : tt.weight("output.weight", E, hp.n_vocab);
     w.rope_freqs = tt.vec("rope_freqs.weight", hp.n_rot / 2, true);
     for (int64_t i = 0; i < hp.n_layer; ++i) {
         const std::string p = "blk." + std::to_string(i) + ".";
@@ -187,10 +204,19 @@ std::unique_ptr<model_handle> make_model(py::dict hparams, py::dict tensors, int
     model_weights w = parse_weights(hp, tt);
     h->keep = tt.keep;
     h->owner = owner;
-    {
+    const int64_t kv_width = hp.n_head_kv * (hp.head_dim_k + hp.head_dim_v);
+    const int64_t n_layer = hp.n_layer;
+    try {
         py::gil_scoped_release release;
         h->model = std::make_unique<llama_model>(std::move(hp), std::move(w), n_ctx, n_batch, n_threads, kv_type,
                                                  precise, repack);
+    } catch (const std::bad_alloc&) {
+        const type_traits* kt = get_type_traits(kv_type);
+        const double kv_bytes = double(n_layer) * double(n_ctx) * double(kv_width) *
+                                (kt ? double(kt->type_size) / double(kt->blck_size) : 4.0);
+        throw resource_error("out of memory allocating the model's buffers (the KV cache for n_ctx = " +
+                             std::to_string(n_ctx) + " alone is " + std::to_string(int64_t(kv_bytes / (1 << 20))) +
+                             " MiB): use a smaller n_ctx");
     }
     return h;
 }

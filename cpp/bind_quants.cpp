@@ -10,6 +10,8 @@
 #include "bindings.h"
 #include "parallel.h"
 #include "type_traits.h"
+#include "validate.h"
+#include "vec_dot.h"
 
 namespace py = pybind11;
 using namespace pyggml;
@@ -44,6 +46,7 @@ py::list type_table() {
         d["can_dequantize"] = t->to_float != nullptr;
         d["can_quantize"] = t->quantize != nullptr;
         d["uses_imatrix"] = t->uses_imatrix;
+        d["can_matmul"] = get_vec_dot_traits(id) != nullptr;  // a type weights may have
         out.append(d);
     }
     return out;
@@ -128,10 +131,28 @@ py::array_t<float> dequantize(int32_t type, py::buffer data, int64_t n_rows, int
     return out;
 }
 
+// The first non-finite value or block scale of a tensor's raw bytes: None, or
+// (element or block index, field, value).
+py::object check_tensor_data(int32_t type, py::array_t<uint8_t, py::array::c_style> data, int n_threads) {
+    if (data.ndim() != 1) throw py::value_error("check_tensor_data expects a flat uint8 array");
+    const void* ptr = data.data();
+    const size_t n = size_t(data.size());
+    data_problem p;
+    {
+        py::gil_scoped_release release;
+        p = validate_tensor_data(type, ptr, n, n_threads);
+    }
+    if (p.index < 0) return py::none();
+    return py::make_tuple(p.index, p.field, p.value);
+}
+
 }  // namespace
 
 void pyggml::bind_quants(py::module_& m) {
     m.def("type_table", &type_table, "List of dicts describing every tensor type");
+    m.def("check_tensor_data", &check_tensor_data, py::arg("type"), py::arg("data"), py::arg("n_threads") = 0,
+          "First NaN or infinity among a tensor's values or block scales: None or (index, field, value); "
+          "index counts elements for F32/F16/BF16 and blocks for quantized types");
     m.def("quantize", &quantize, py::arg("type"), py::arg("src"), py::arg("imatrix") = py::none(),
           py::arg("n_threads") = 0, py::arg("reference") = false,
           "Quantize rows; reference=True forces the scalar reference code (for tests)");

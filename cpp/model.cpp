@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "errors.h"
 #include "matmul_precise.h"
 #include "repack.h"
 
@@ -38,6 +39,26 @@ int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kA
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
     if (!b) return;
     for (int64_t t = 0; t < n_tokens; ++t) add_inplace(y + t * n, b, n);
+}
+
+// Whether x[0..n) holds no NaN and no infinity. Integer arithmetic on the bits, which
+// compilers vectorize: a float is not finite when its exponent bits are all ones, and
+// adding one to such an exponent carries into the sign bit.
+bool all_finite(const float* x, int64_t n) {
+    uint32_t carry = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        carry |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    return !(carry & 0x80000000u);
+}
+
+// Lowers `first` to row t (the first non-finite row found by any thread).
+void note_row(std::atomic<int64_t>& first, int64_t t) {
+    int64_t cur = first.load(std::memory_order_relaxed);
+    while (t < cur && !first.compare_exchange_weak(cur, t, std::memory_order_relaxed)) {
+    }
 }
 
 }  // namespace
@@ -214,11 +235,19 @@ void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits,
                                     std::to_string(hp_.n_vocab) + ")");
         }
     }
-    for (int64_t i0 = 0; i0 < n_tokens; i0 += n_batch_) {
-        const int64_t n = std::min(n_batch_, n_tokens - i0);
-        const bool last = i0 + n == n_tokens;
-        float* out = all_logits ? logits + i0 * hp_.n_vocab : (last ? logits : nullptr);
-        forward_batch(tokens + i0, n, all_logits, out);
+    // All or nothing: when a batch fails (a non-finite value), the tokens of the batches
+    // before it are dropped from the cache too.
+    const int64_t n_past0 = n_past_;
+    try {
+        for (int64_t i0 = 0; i0 < n_tokens; i0 += n_batch_) {
+            const int64_t n = std::min(n_batch_, n_tokens - i0);
+            const bool last = i0 + n == n_tokens;
+            float* out = all_logits ? logits + i0 * hp_.n_vocab : (last ? logits : nullptr);
+            forward_batch(tokens + i0, n, all_logits, out);
+        }
+    } catch (...) {
+        n_past_ = n_past0;
+        throw;
     }
 }
 
@@ -243,6 +272,20 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
 
     // token embeddings (T, E), the first layer's normed input and the cos/sin tables of
     // every distinct rotation, in chunks of tokens
+    // Every layer checks the rows it leaves in the residual stream for NaN and infinity
+    // (in cache, while it adds to them): a corrupt weight or an overflow is reported at
+    // the first layer it reaches instead of coming out as NaN logits.
+    const int64_t pos0 = n_past_;
+    std::atomic<int64_t> bad_row{T};
+    auto check_rows = [&](const char* what, int64_t layer) {
+        const int64_t t = bad_row.load();
+        if (t >= T) return;
+        std::string msg = std::string(what);
+        if (layer >= 0) msg += " " + std::to_string(layer) + " (tensors blk." + std::to_string(layer) + ".*)";
+        msg += " produced a non-finite value (NaN or infinity) at position " + std::to_string(pos0 + t) +
+               " (token id " + std::to_string(tokens[t]) + ")";
+        throw nonfinite_error(msg);
+    };
     const int64_t chunk = 32, n_sets = int64_t(rope_set_layer_.size());
     parallel_rows(pool_, (T + chunk - 1) / chunk, [&](int64_t c) {
         const int64_t t0 = c * chunk, n = std::min(chunk, T - t0);
@@ -252,6 +295,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             if (hp_.embd_scale != 1.0f) {
                 for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
             }
+            if (!all_finite(xt, E)) note_row(bad_row, t);
             if (hp_.n_layer > 0) ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
         }
         for (int64_t set = 0; set < n_sets; ++set) {
@@ -259,6 +303,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
                             rope_cs_.data() + (set * T + t0) * hp_.n_rot);
         }
     });
+    check_rows("the token embedding (token_embd.weight)", -1);
 
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         const layer_weights& L = w_.layers[il];
@@ -320,8 +365,10 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             float* xt = x_.data() + t * E;
             if (L.post_ffn_norm) ops_->rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
             add_inplace(xt, ot, E);
+            if (!all_finite(xt, E)) note_row(bad_row, t);
             if (next_norm) ops_->rms_norm(xt, next_norm, h_.data() + t * E, E, hp_.rms_eps);  // the next layer's input
         });
+        check_rows("layer", il);
         if (capture_ && capture_->last_layer == il) {  // calibration needs nothing past here
             n_past_ += T;
             capture_->row += T;
@@ -342,7 +389,9 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
         parallel_rows(pool_, T, [&](int64_t t) {
             ops_->rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
+            if (!all_finite(embd_out_ + t * E, E)) note_row(bad_row, t);
         });
+        check_rows("the output norm (output_norm.weight)", -1);
         embd_out_ += T * E;
         return;
     }
@@ -356,6 +405,26 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     if (hp_.final_logit_softcap > 0.0f) {
         const float c = hp_.final_logit_softcap;
         for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = c * std::tanh(logits[i] / c);
+    }
+    // The hidden states are finite (checked above), so non-finite logits come from the
+    // output matrix or its norm. One row is split over the threads (decoding).
+    const int64_t V = hp_.n_vocab, n_check = n_out * V;
+    std::atomic<int64_t> bad{n_check};
+    if (n_check < (int64_t(1) << 16) || pool_.size() == 1) {
+        if (!all_finite(logits, n_check)) bad = 0;
+    } else {
+        pool_.run([&](int ith, int nth) {
+            const int64_t i0 = n_check * ith / nth, i1 = n_check * (ith + 1) / nth;
+            if (!all_finite(logits + i0, i1 - i0)) note_row(bad, i0);
+        });
+    }
+    if (bad.load() < n_check) {
+        int64_t i = 0;
+        while (i < n_check && std::isfinite(logits[i])) ++i;
+        const int64_t row = r0 + i / V;
+        throw nonfinite_error("the output (output.weight or token_embd.weight when tied, and output_norm.weight) "
+                              "produced a non-finite logit (" + std::to_string(logits[i]) + " for token id " +
+                              std::to_string(i % V) + ") at position " + std::to_string(pos0 + row));
     }
 }
 

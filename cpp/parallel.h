@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,8 @@ inline int default_thread_count() {
 
 // Calls fn(begin, end) on disjoint slices of [0, n) from up to n_threads threads.
 // Slices hold at least min_chunk items so small inputs stay on the calling thread.
+// When a thread cannot be started (std::system_error: the process is out of threads or
+// address space), the calling thread runs the slices that have no thread itself.
 template <typename Fn>
 void parallel_for(int64_t n, int n_threads, int64_t min_chunk, Fn&& fn) {
     if (n_threads <= 0) n_threads = default_thread_count();
@@ -32,13 +35,23 @@ void parallel_for(int64_t n, int n_threads, int64_t min_chunk, Fn&& fn) {
     std::vector<std::exception_ptr> errors(t);
     workers.reserve(t - 1);
     const int64_t per = (n + t - 1) / t;
-    for (int i = 1; i < t; ++i) {
+    int started = 1;
+    for (int i = 1; i < t; ++i, ++started) {
         const int64_t b = std::min(n, i * per), e = std::min(n, (i + 1) * per);
-        workers.emplace_back([&, i, b, e] {
-            try { fn(b, e); } catch (...) { errors[i] = std::current_exception(); }
-        });
+        try {
+            workers.emplace_back([&, i, b, e] {
+                try { fn(b, e); } catch (...) { errors[i] = std::current_exception(); }
+            });
+        } catch (const std::system_error&) {
+            break;
+        }
     }
-    try { fn(int64_t(0), std::min(n, per)); } catch (...) { errors[0] = std::current_exception(); }
+    try {
+        fn(int64_t(0), std::min(n, per));
+        if (started < t) fn(std::min(n, started * per), n);  // the slices no thread took
+    } catch (...) {
+        errors[0] = std::current_exception();
+    }
     for (auto& w : workers) w.join();
     for (auto& err : errors) {
         if (err) std::rethrow_exception(err);

@@ -4,7 +4,10 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <system_error>
 #include <utility>
+
+#include "errors.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -34,16 +37,29 @@ void thread_pool::wait_for(std::condition_variable& cv, Pred pred) {
 
 thread_pool::thread_pool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : default_threads()) {
     workers_.reserve(n_threads_ - 1);
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (int i = 1; i < n_threads_; ++i) {
+        try {
+            workers_.emplace_back([this, i] { worker_loop(i); });
+        } catch (const std::system_error& e) {
+            // The workers already started wait on cv_start_: stop and join them, or the
+            // members' destructors would wait for them forever.
+            stop_workers();
+            throw resource_error("cannot start thread " + std::to_string(i + 1) + " of " + std::to_string(n_threads_) +
+                                 " (" + e.what() + "): use fewer threads");
+        }
+    }
 }
 
-thread_pool::~thread_pool() {
+thread_pool::~thread_pool() { stop_workers(); }
+
+void thread_pool::stop_workers() {
     {
         std::lock_guard<std::mutex> lock(mu_);
         stop_.store(true);
     }
     cv_start_.notify_all();
     for (auto& w : workers_) w.join();
+    workers_.clear();
 }
 
 void thread_pool::run(const std::function<void(int, int)>& fn) {

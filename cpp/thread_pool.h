@@ -19,6 +19,7 @@ namespace pyggml {
 
 class thread_pool {
 public:
+    // Throws resource_error when a thread cannot be started (after joining the others).
     explicit thread_pool(int n_threads);
     ~thread_pool();
     thread_pool(const thread_pool&) = delete;
@@ -38,6 +39,7 @@ public:
 
 private:
     void worker_loop(int ith);
+    void stop_workers();
     // Spin, then sleep on cv, until pred() holds.
     template <typename Pred>
     void wait_for(std::condition_variable& cv, Pred pred);

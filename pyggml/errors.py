@@ -1,4 +1,10 @@
-"""Exceptions raised by pyggml. Every error about a file names the file."""
+"""Exceptions raised by pyggml. Every error about a file names the file.
+
+Every class derives from PyggmlError, and also from the built-in exception a caller
+would catch without knowing pyggml: GGUFError and ArgumentError are ValueErrors
+(ArgumentError also a TypeError, for arguments of the wrong type), ResourceError is a
+MemoryError and NonFiniteError a FloatingPointError.
+"""
 
 from __future__ import annotations
 
@@ -16,3 +22,15 @@ class GGUFError(PyggmlError, ValueError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class ArgumentError(PyggmlError, ValueError, TypeError):
+    """An argument has the wrong type or is out of range; the message names the argument."""
+
+
+class ResourceError(PyggmlError, MemoryError):
+    """The machine cannot provide what was asked: memory for a model's buffers, or its threads."""
+
+
+class NonFiniteError(PyggmlError, FloatingPointError):
+    """A forward pass produced a NaN or an infinity; the message names where it first appeared."""

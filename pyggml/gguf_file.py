@@ -16,6 +16,16 @@ half a minute to open a model with a 262144-entry vocabulary) and trusts the cou
 in the file, so a forged count can make it loop for a very long time. This parser checks every
 count, length, type and offset against the file before using it, raises GGUFError naming the
 file and the problem, and turns scalar arrays into lists in one numpy call.
+
+Tensor data
+-----------
+GGUF writers (gguf-py, llama.cpp) lay the tensors' data out back to back in the order of the
+tensor table, each padded to the alignment, and llama.cpp refuses any other layout. The parser
+checks the same: every tensor's data lies inside the data section, starts on the alignment,
+overlaps no other tensor, and follows the previous one with no gap; and the data section ends
+with the last tensor's padding. So a tensor-info entry too few or too many, a wrong type or
+shape (a wrong byte size), or a wrong offset is a GGUFError rather than weights read from the
+wrong bytes. GGUFFile.check_tensors() also scans the data itself for NaN and infinity.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import struct
 import numpy as np
 from gguf.constants import GGMLQuantizationType, GGUFValueType
 
+from . import _core
 from .errors import GGUFError, PyggmlError
 from .quants import dequantize
 from .types import GGMLType
@@ -306,7 +317,47 @@ def _parse(buf: memoryview, path: str):
 
     data_offset = -(-p.pos // alignment) * alignment
     tensors = [_make_tensor(p, name, ne, t, data_offset + rel) for name, ne, t, rel in infos]
+    _check_data_section(p, tensors, alignment, data_offset)
     return version, metadata, value_types, tensors, alignment, data_offset
+
+
+def _check_data_section(p: _HeaderParser, tensors: list, alignment: int, data_offset: int) -> None:
+    """The tensors tile the data section as GGUF writers lay it out (see the module docstring)."""
+    pos, prev = data_offset, None  # where the next tensor's data starts: the previous one's padded end
+    for t in sorted(tensors, key=lambda t: t.offset):
+        rel = t.offset - data_offset
+        if prev is not None and t.offset < prev.offset + prev.n_bytes:
+            raise p.fail(
+                f"tensors {prev.name!r} (data offset {prev.offset - data_offset}, {prev.n_bytes} bytes) and "
+                f"{t.name!r} (data offset {rel}, {t.n_bytes} bytes) overlap: a wrong offset, type or shape"
+            )
+        if t.offset != pos:
+            after = f"the end of tensor {prev.name!r}" if prev is not None else "the start of the data section"
+            raise p.fail(
+                f"tensor {t.name!r} starts at data offset {rel}, {t.offset - pos} bytes after {after} (expected "
+                f"data offset {pos - data_offset}): a wrong offset, type or shape, or a missing tensor-info entry"
+            )
+        pos = t.offset + -(-t.n_bytes // alignment) * alignment
+        prev = t
+    if p.size > pos:
+        what = f"the data of its last tensor {prev.name!r}" if prev is not None else "its header (it has no tensors)"
+        raise p.fail(
+            f"the file has {p.size - pos} bytes after {what}: a missing tensor-info entry (the tensor count "
+            f"says {len(tensors)}), or a wrong type or shape"
+        )
+
+
+def _data_problem(t: TensorInfo, index: int, field: str, value: float) -> str:
+    """What check_tensor_data found, in words: where in the tensor, and the value."""
+    row_len = t.shape[-1]
+    if not t.type.is_quantized:
+        row, col = divmod(index, row_len)
+        return f"tensor {t.name!r} ({t.type.name}) holds {value} at row {row}, column {col} (element {index})"
+    per_row = row_len // t.type.block_size
+    row, block = divmod(index, per_row)
+    c0 = block * t.type.block_size
+    return (f"tensor {t.name!r} ({t.type.name}) has a block with scale {field} = {value} at row {row}, "
+            f"columns {c0} to {c0 + t.type.block_size - 1} (block {index}): the weights there decode to NaN or infinity")
 
 
 def _map(path: str) -> np.memmap | None:
@@ -378,6 +429,27 @@ class GGUFFile:
         if not t.type.can_dequantize:
             raise PyggmlError(f"{self.path}: tensor {name!r} is {t.type.name}, which pyggml cannot dequantize yet")
         return dequantize(data, t.type, t.shape, n_threads=n_threads)
+
+    def check_tensors(self, names=None, progress: "bool | None" = False, n_threads: int = 0) -> None:
+        """Scan tensor data for values no correct file holds, as llama.cpp's --check-tensors:
+        NaN or infinity among the values of F32, F16 and BF16 tensors and in the block scales
+        of quantized ones (a corrupt block decodes to non-finite weights). Raises GGUFError
+        naming the first bad tensor, the row and the value.
+
+        names: the tensors to scan (default: all). progress: a tqdm bar on stderr (None: only
+        when stderr is a terminal). n_threads: 0 uses every core.
+        """
+        from tqdm import tqdm
+
+        tensors = self.tensors if names is None else [self.tensor(n) for n in names]
+        disable = None if progress is None else not progress
+        with tqdm(total=sum(t.n_bytes for t in tensors), unit="B", unit_scale=True, desc="checking tensors",
+                  disable=disable, leave=False) as bar:
+            for t in tensors:
+                found = _core.check_tensor_data(int(t.type), self.raw(t.name), int(n_threads))
+                if found is not None:
+                    raise GGUFError(self.path, _data_problem(t, *found))
+                bar.update(t.n_bytes)
 
     def close(self) -> None:
         """Drop this object's reference to the memory map (outstanding views stay valid)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from .chat import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
 from .generate import GenerationChunk, Generator
-from .model import Model
+from .model import Model, context_length
 from .sampling import Sampler, SamplingParams
 from .tokenizer import Tokenizer, read_tokenizer_metadata
 
@@ -30,15 +30,6 @@ LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST = 2, 3
 
 _CHAT_FORMATS = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE}
 _KV_TYPES = {None: "f16", 0: "f32", 1: "f16", 8: "q8_0"}  # ggml type ids llama-cpp-python passes as type_k
-
-
-def _context_length(path: str) -> int:
-    """The model's training context (its <arch>.context_length), 0 when absent."""
-    from .gguf_file import GGUFFile
-
-    with GGUFFile(path) as f:
-        arch = f.metadata.get("general.architecture", "")
-        return int(f.metadata.get(f"{arch}.context_length", 0) or 0)
 
 
 class _ProcessedSampler:
@@ -92,13 +83,15 @@ class Llama:
         type_k: Optional[int] = None,
         type_v: Optional[int] = None,
         verbose: bool = True,
+        check_tensors: bool = False,
         **kwargs: Any,
     ):
         """Load `model_path` (memory-mapped). n_ctx=0 uses the model's training context.
 
         n_gpu_layers and other llama.cpp GPU/back-end options are accepted and ignored
         (pyggml is CPU only; a warning is printed when verbose). chat_format: None uses
-        the GGUF's tokenizer.chat_template, or "chatml" / "gemma"."""
+        the GGUF's tokenizer.chat_template, or "chatml" / "gemma". check_tensors: scan the
+        weights for NaN and infinity before loading (Model.load(check_tensors=True))."""
         import os
 
         t0 = time.perf_counter()
@@ -116,9 +109,9 @@ class Llama:
         self.metadata: Dict[str, Any] = read_tokenizer_metadata(self.model_path)
         self.tokenizer_ = Tokenizer(self.metadata, name=self.model_path)
         if n_ctx == 0:
-            n_ctx = _context_length(self.model_path) or 4096
+            n_ctx = context_length(self.model_path) or 4096
         self._model = Model.load(self.model_path, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch,
-                                 n_batch=n_batch, kv_type=_KV_TYPES[type_k])
+                                 n_batch=n_batch, kv_type=_KV_TYPES[type_k], check_tensors=check_tensors)
         self.generator = Generator(self._model, self.tokenizer_)
         self.n_batch = n_batch
         self.last_n_tokens_size = last_n_tokens_size

@@ -57,6 +57,12 @@ class GGMLType(enum.IntEnum):
         return _TABLE[self.value]["can_dequantize"]
 
     @property
+    def can_matmul(self) -> bool:
+        """Whether weights may have this type: the matrix product has a kernel for it
+        (not Q8_1 and Q8_K, which only hold converted activations)."""
+        return _TABLE[self.value]["can_matmul"]
+
+    @property
     def uses_imatrix(self) -> bool:
         """Whether quantize() takes an importance vector into account."""
         return _TABLE[self.value]["uses_imatrix"]

@@ -219,7 +219,8 @@ def test_weight_shape_mismatch_is_a_gguf_error(tmp_path):
     tensors = {name: ref.weight(name) for name in ref.tensors}
     meta["llama.feed_forward_length"] = meta["llama.feed_forward_length"] * 2
     bad = write_gguf(tmp_path / "bad2.gguf", tensors, meta, arch="llama")
-    with pytest.raises(GGUFError, match="ffn_gate.weight: expected shape"):
+    with pytest.raises(GGUFError, match=r"'blk.0.ffn_gate.weight' has shape ne=\[64, 160\]: expected \[64, 320\] = "
+                                         r"\(embedding_length, feed_forward_length\)"):
         Model.load(bad)
 
 
