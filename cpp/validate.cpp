@@ -112,6 +112,7 @@ data_problem validate_tensor_data(int32_t type, const void* data, size_t n_bytes
     std::atomic<int64_t> first{n};
     parallel_for(n, n_threads, int64_t(1) << 16, [&](int64_t b, int64_t e) {
         const int64_t i = first_bad(b, e, bad);
+        if (i == e) return;  // none in this slice
         int64_t cur = first.load();
         while (i < cur && !first.compare_exchange_weak(cur, i)) {
         }

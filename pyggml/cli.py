@@ -1,4 +1,10 @@
-"""The `pyggml` command line: a thin dispatcher over the Python API."""
+"""The `pyggml` command line: a thin dispatcher over the Python API.
+
+Bad input never ends in a traceback: argparse refuses malformed flags (exit code 2), and
+pyggml's own errors (a broken file, an argument out of range, too little memory) and
+operating-system errors (a missing or unreadable file) are one `pyggml: error: ...` line
+(exit code 1).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,22 @@ import argparse
 import sys
 
 from .errors import PyggmlError
+
+
+def int_at_least(lo: int):
+    """An argparse type: an integer >= lo (argparse reports anything else as a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (the smallest allowed is {lo})")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,9 +46,6 @@ def main(argv: "list[str] | None" = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (PyggmlError, FileNotFoundError) as e:
-        print(f"pyggml: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("pyggml: interrupted", file=sys.stderr)
         return 130
@@ -36,6 +55,9 @@ def main(argv: "list[str] | None" = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (PyggmlError, OSError, UnicodeDecodeError) as e:
+        print(f"pyggml: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

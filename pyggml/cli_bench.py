@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from . import models
+from .cli import int_at_least
 
 
 def add_parser(subparsers) -> None:
@@ -44,11 +45,11 @@ def add_parser(subparsers) -> None:
 
 def add_arguments(p) -> None:
     p.add_argument("-m", "--model", default=None, help="a .gguf file or a model name")
-    p.add_argument("-p", "--n-prompt", type=int, default=512, help="prompt tokens (default 512)")
-    p.add_argument("-n", "--n-gen", type=int, default=128, help="generated tokens (default 128)")
-    p.add_argument("-t", "--threads", type=int, default=0, help="threads (default: physical cores)")
-    p.add_argument("-b", "--batch-size", type=int, default=512, help="tokens per native call (default 512)")
-    p.add_argument("-r", "--repetitions", type=int, default=3, help="runs per test (default 3)")
+    p.add_argument("-p", "--n-prompt", type=int_at_least(0), default=512, help="prompt tokens (default 512)")
+    p.add_argument("-n", "--n-gen", type=int_at_least(0), default=128, help="generated tokens (default 128)")
+    p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: physical cores)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512, help="tokens per native call (default 512)")
+    p.add_argument("-r", "--repetitions", type=int_at_least(1), default=3, help="runs per test (default 3)")
     p.add_argument("--kv-type", default="f16", choices=["f16", "q8_0", "f32"], help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
     p.add_argument("--read-seconds", type=float, default=2.0,

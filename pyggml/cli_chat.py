@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
+from .cli import int_at_least
 from .cli_run import add_model_arguments, add_sampling_arguments, load_llama, sampling_kwargs
 
 HELP = "/reset: new conversation, /exit or Ctrl+D: quit, Ctrl+C: stop a reply"
@@ -26,7 +27,7 @@ def add_parser(subparsers) -> None:
     add_model_arguments(p)
     add_sampling_arguments(p)
     p.add_argument("-sys", "--system-prompt", default=None, help="system message opening the conversation")
-    p.add_argument("-n", "--n-predict", type=int, default=-1,
+    p.add_argument("-n", "--n-predict", type=int_at_least(-1), default=-1,
                    help="most tokens per reply (default -1: until end of turn or a full context)")
     p.set_defaults(func=_run)
 

@@ -9,7 +9,7 @@ import os
 from gguf.constants import LlamaFileType
 
 from . import models
-from .errors import PyggmlError
+from .errors import GGUFError, PyggmlError, show_value
 from .gguf_file import GGUFFile
 
 _HYPER = [  # (label, key under "<arch>.")
@@ -40,6 +40,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("-m", "--model", dest="model_option", metavar="MODEL", help="same as the positional MODEL")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--check-tensors", action="store_true",
+                   help="also scan every tensor's data for NaN and infinity (values and block scales)")
     p.set_defaults(func=run)
 
 
@@ -49,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
     path = models.resolve(args.model or args.model_option)
     with GGUFFile(path) as f:
         info = model_info(f)
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
+        if args.check_tensors:
+            f.check_tensors(progress=None)
+            info["tensors_checked"] = True
+    text = json.dumps(info, indent=2) if args.json else format_info(info)
+    # strings that were not valid UTF-8 in the file (kept as surrogate escapes) print as \udcXX
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
     return 0
 
 
@@ -104,13 +111,20 @@ def _tensor_summary(f: GGUFFile) -> dict:
 
 
 def _tokenizer(f: GGUFFile) -> dict:
-    tokens = f.get("tokenizer.ggml.tokens") or []
+    tokens = f.get("tokenizer.ggml.tokens")
+    if tokens is None:
+        tokens = []
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise GGUFError(f.path, f"tokenizer.ggml.tokens = {show_value(tokens)}: expected an array of strings")
     out = {
         "model": f.get("tokenizer.ggml.model"),
         "pre": f.get("tokenizer.ggml.pre"),
         "vocab_size": len(tokens),
         "has_chat_template": isinstance(f.get("tokenizer.chat_template"), str),
     }
+    if not isinstance(out["model"], (str, type(None))) or not isinstance(out["pre"], (str, type(None))):
+        key = "tokenizer.ggml.model" if not isinstance(out["model"], (str, type(None))) else "tokenizer.ggml.pre"
+        raise GGUFError(f.path, f"{key} = {show_value(f.get(key))}: expected a string")
     for which in ("bos", "eos"):
         tid = f.get(f"tokenizer.ggml.{which}_token_id")
         out[f"{which}_token_id"] = tid
@@ -123,8 +137,8 @@ def _file_type(value) -> str | None:
         return None
     try:
         name = LlamaFileType(value).name
-    except ValueError:
-        return f"unknown ({value})"
+    except (ValueError, TypeError):
+        return f"unknown ({show_value(value)})"
     return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
@@ -144,6 +158,8 @@ def _count(n: int) -> str:
 
 
 def _value(v) -> str:
+    if isinstance(v, list):
+        return show_value(v)
     if isinstance(v, float):
         return f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
     return str(v)
@@ -179,6 +195,8 @@ def format_info(info: dict) -> str:
     for row in table:
         cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
         lines.append("  " + "  ".join(cells))
+    if info.get("tensors_checked"):
+        lines.append("  data checked: no NaN or infinity in any value or block scale")
     if tok["model"] is not None or tok["vocab_size"]:
         lines += ["", "tokenizer"]
         lines += _block([

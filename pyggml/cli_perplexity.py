@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from .cli import int_at_least
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -17,8 +19,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", required=True, help="a .gguf file or a model name (gemma3-270m, qwen2.5-coder-1.5b)")
     p.add_argument("-f", "--file", help="UTF-8 text file (not needed with --kl-divergence)")
     p.add_argument("-c", "--ctx-size", type=int, default=512, help="tokens per chunk (default 512)")
-    p.add_argument("--chunks", type=int, default=0, help="score at most this many chunks (default: all)")
-    p.add_argument("-t", "--threads", type=int, default=0, help="threads (default: every physical core)")
+    p.add_argument("--chunks", type=int_at_least(0), default=0, help="score at most this many chunks (default: all)")
+    p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: every physical core)")
     p.add_argument("--kl-divergence-base", metavar="FILE", help="base logits file to write, or to read with --kl-divergence")
     p.add_argument("--kl-divergence", action="store_true", help="compare against --kl-divergence-base")
     p.add_argument("--top-k", type=int, default=None, help="log-probabilities kept per token when saving a base (default 32)")

@@ -13,6 +13,7 @@ import sys
 import time
 
 from . import models
+from .cli import int_at_least
 
 DEFAULT_N_PREDICT = 256
 
@@ -28,7 +29,7 @@ def add_parser(subparsers) -> None:
     add_sampling_arguments(p)
     p.add_argument("-p", "--prompt", default=None, help="prompt text (escapes such as \\n are processed)")
     p.add_argument("-f", "--file", default=None, help="read the prompt from a file")
-    p.add_argument("-n", "--n-predict", type=int, default=DEFAULT_N_PREDICT,
+    p.add_argument("-n", "--n-predict", type=int_at_least(-1), default=DEFAULT_N_PREDICT,
                    help=f"tokens to generate (default {DEFAULT_N_PREDICT}; -1: until end of text or a full context)")
     p.add_argument("-r", "--reverse-prompt", action="append", default=[], metavar="TEXT",
                    help="stop when the output contains TEXT (repeatable)")
@@ -43,23 +44,27 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", default=None,
                    help=f"a .gguf file or a model name ({', '.join(models.available_models())}); "
                    "default: the default model")
-    p.add_argument("-t", "--threads", type=int, default=0, help="threads (default: physical cores)")
-    p.add_argument("-c", "--ctx-size", type=int, default=4096, help="context size (default 4096; 0: the model's)")
-    p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per native call (default 512)")
+    p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: physical cores)")
+    p.add_argument("-c", "--ctx-size", type=int_at_least(0), default=4096,
+                   help="context size (default 4096; 0: the model's)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512,
+                   help="prompt tokens per native call (default 512)")
     p.add_argument("-ngl", "--n-gpu-layers", "--gpu-layers", type=int, default=0, dest="n_gpu_layers",
                    help="accepted for llama.cpp compatibility; pyggml runs on the CPU only")
     p.add_argument("-ctk", "--cache-type-k", default="f16", choices=["f16", "q8_0", "f32"], help="KV cache type")
+    p.add_argument("--check-tensors", action="store_true",
+                   help="scan the model's tensors for NaN and infinity before running (as llama.cpp's flag)")
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-s", "--seed", type=int, default=-1, help="random seed (default -1: random)")
     p.add_argument("--temp", type=float, default=0.8, help="temperature (default 0.8; 0: greedy)")
-    p.add_argument("--top-k", type=int, default=40, help="top-k (default 40; 0: off)")
+    p.add_argument("--top-k", type=int_at_least(0), default=40, help="top-k (default 40; 0: off)")
     p.add_argument("--top-p", type=float, default=0.95, help="top-p (default 0.95; 1.0: off)")
     p.add_argument("--min-p", type=float, default=0.05, help="min-p (default 0.05; 0.0: off)")
     p.add_argument("--typical", type=float, default=1.0, help="locally typical sampling p (default 1.0: off)")
     p.add_argument("--repeat-penalty", type=float, default=1.0, help="repetition penalty (default 1.0: off)")
-    p.add_argument("--repeat-last-n", type=int, default=64, help="tokens the penalties look back on (default 64)")
+    p.add_argument("--repeat-last-n", type=int_at_least(0), default=64, help="tokens the penalties look back on (default 64)")
     p.add_argument("--presence-penalty", type=float, default=0.0, help="presence penalty (default 0.0)")
     p.add_argument("--frequency-penalty", type=float, default=0.0, help="frequency penalty (default 0.0)")
 
@@ -76,7 +81,7 @@ def load_llama(args):
     kv = {"f32": 0, "f16": 1, "q8_0": 8}[args.cache_type_k]
     llm = Llama(str(path), n_ctx=args.ctx_size, n_threads=args.threads or None, n_batch=args.batch_size,
                 seed=args.seed if args.seed >= 0 else 0xFFFFFFFF, last_n_tokens_size=args.repeat_last_n,
-                type_k=kv, type_v=kv, verbose=False)
+                type_k=kv, type_v=kv, verbose=False, check_tensors=args.check_tensors)
     return llm
 
 

@@ -34,3 +34,13 @@ class ResourceError(PyggmlError, MemoryError):
 
 class NonFiniteError(PyggmlError, FloatingPointError):
     """A forward pass produced a NaN or an infinity; the message names where it first appeared."""
+
+
+def show_value(value) -> str:
+    """A metadata value or argument as an error message shows it: short, an array as its
+    first items and its length."""
+    if isinstance(value, list):
+        head = ", ".join(show_value(v) for v in value[:4])
+        return f"[{head}{', ...' if len(value) > 4 else ''}] (an array of {len(value)})"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core
 from .errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
+from .errors import show_value as _show
 from .types import GGMLType
 
 
@@ -80,15 +81,6 @@ MAX_BATCH = 1 << 24
 MAX_THREADS = 1024
 
 _MISSING = object()
-
-
-def _show(value) -> str:
-    """A metadata value for an error message: short, and an array as its first items."""
-    if isinstance(value, list):
-        head = ", ".join(_show(v) for v in value[:4])
-        return f"[{head}{', ...' if len(value) > 4 else ''}] (an array of {len(value)})"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Keys:

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import GGUFError
+from .errors import GGUFError, show_value
 from .pretokenizer import ADD_BOS_DEFAULT, IGNORE_MERGES, NO_CLEAN_SPACES, PreTokenizer
 
 # Token attributes (llama.cpp's llama_token_attr bits).
@@ -94,6 +94,58 @@ def _field_value(field: Any) -> Any:
     return field.contents()
 
 
+def _checked_metadata(meta: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """`meta` after checking the type of every tokenizer key the Tokenizer reads; a
+    GGUFError names the file, the key, the value and what was expected."""
+
+    def fail(key: str, value: Any, expected: str) -> GGUFError:
+        return GGUFError(name, f"{key} = {show_value(value)}: expected {expected}")
+
+    arrays = (list, tuple, np.ndarray)
+
+    def string_list(key: str) -> None:
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, arrays) or
+                                  not all(issubclass(t, str) for t in set(map(type, value)))):
+            raise fail(key, value, "an array of strings")
+
+    def number_list(key: str, kinds: str, expected: str) -> None:
+        value = meta.get(key)
+        if value is None:
+            return
+        arr = None
+        if isinstance(value, arrays):
+            try:
+                arr = np.asarray(value)
+            except (ValueError, TypeError, OverflowError):
+                arr = None
+        if arr is None or arr.ndim != 1 or (arr.size and arr.dtype.kind not in kinds):
+            raise fail(key, value, expected)
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            i = int(np.flatnonzero(np.isnan(arr))[0])
+            raise GGUFError(name, f"{key}[{i}] is NaN: expected {expected}")
+        if arr.dtype.kind in "iu" and arr.size and (arr.min() < -(2**31) or arr.max() >= 2**31):
+            raise fail(key, value, expected)
+
+    for key in ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.chat_template"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise fail(key, value, "a string")
+    string_list("tokenizer.ggml.tokens")
+    string_list("tokenizer.ggml.merges")
+    number_list("tokenizer.ggml.scores", "fiu", "an array of numbers (one score per token)")
+    number_list("tokenizer.ggml.token_type", "iu", "an array of 32-bit integers (one token type per token)")
+    for key, value in meta.items():
+        if not key.startswith("tokenizer.ggml."):
+            continue
+        if key.endswith("_token_id") and (isinstance(value, bool) or not isinstance(value, int)):
+            raise fail(key, value, "an integer token id")
+        if key in ("tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+                   "tokenizer.ggml.add_space_prefix") and not isinstance(value, (bool, int)):
+            raise fail(key, value, "a boolean")
+    return meta
+
+
 # ---------------------------------------------------------------------------------
 # Tokenizer
 
@@ -102,6 +154,7 @@ class Tokenizer:
 
     def __init__(self, meta: Mapping[str, Any], name: str = "<metadata>"):
         self.name = name
+        meta = _checked_metadata(meta, name)
         self.model = str(meta.get("tokenizer.ggml.model", ""))
         if self.model not in ("llama", "gpt2"):
             raise GGUFError(name, f"unsupported tokenizer model {self.model!r} (need 'llama' or 'gpt2')")
@@ -117,18 +170,21 @@ class Tokenizer:
             dup = next(t for i, t in enumerate(self.tokens) if self.token_to_id[t] != i)
             raise GGUFError(name, f"duplicate token {dup!r} in vocabulary")
         scores = meta.get("tokenizer.ggml.scores")
-        self.scores = np.zeros(n, np.float32) if scores is None else np.asarray(scores, np.float32)[:n]
+        with np.errstate(over="ignore"):  # scores beyond float32 become infinite, as in llama.cpp
+            self.scores = np.zeros(n, np.float32) if scores is None else np.asarray(scores[:n], np.float32)
         types = meta.get("tokenizer.ggml.token_type")
-        types = np.ones(n, np.int32) if types is None else np.asarray(types, np.int32)[:n]
+        types = np.ones(n, np.int64) if types is None else np.asarray(types[:n], np.int64)
         if len(self.scores) < n or len(types) < n:
-            raise GGUFError(name, "scores or token_type shorter than the token list")
+            raise GGUFError(name, f"tokenizer.ggml.scores or tokenizer.ggml.token_type has fewer entries than the "
+                                  f"{n} tokens of tokenizer.ggml.tokens")
         lut = np.zeros(8, np.int32)
         for t, attr in _TYPE_TO_ATTR.items():
             lut[t] = attr
         self.attrs = lut[np.where((types >= 0) & (types < 8), types, 0)]
 
         is_spm = self.model == "llama"
-        self.architecture = meta.get("general.architecture")
+        arch = meta.get("general.architecture")
+        self.architecture = arch if isinstance(arch, str) else None
         self.chat_template: str | None = meta.get("tokenizer.chat_template")
         self.pre = str(meta.get("tokenizer.ggml.pre", "default")) if not is_spm else "default"
         self.add_space_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", is_spm))
@@ -143,8 +199,8 @@ class Tokenizer:
         ids = {k: (v if v < n else -1) for k, v in ids.items()}
         for k in ids:
             v = meta.get(f"tokenizer.ggml.{k}_token_id")
-            if v is not None and 0 <= int(v) < n:
-                ids[k] = int(v)
+            if v is not None and 0 <= v < n:  # llama.cpp ignores ids outside the vocabulary too
+                ids[k] = v
         self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", self.add_bos))
         self.add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", self.add_eos))
         self._detect_special(ids)
@@ -209,7 +265,7 @@ class Tokenizer:
         ids = [i for i in self._special if not (self.attrs[i] & skip)]
         if not ids:
             return None, []
-        return re.compile(_trie_pattern([self.tokens[i] for i in ids])), ids
+        return _longest_match_regex([self.tokens[i] for i in ids]), ids
 
     def _spm_byte_token(self, b: int) -> int:
         i = self.token_to_id.get(f"<0x{b:02X}>")
@@ -545,7 +601,9 @@ class Tokenizer:
                                 b"[UNK_BYTE_0x" + c.encode().hex().encode() + text.encode() + b"]"
                                 for c in text)
         if attr & ATTR_BYTE:
-            return bytes([int(text[3:5], 16)])
+            if _BYTE_TOKEN.fullmatch(text):
+                return bytes([int(text[3:5], 16)])
+            return text.encode("utf-8", "surrogateescape")  # a byte token not written <0xXX>
         return b""
 
     def decode_bytes(self, ids: Iterable[int], special: bool = False) -> bytes:
@@ -585,6 +643,19 @@ def bytes_to_unicode() -> dict[int, str]:
             table[b] = chr(256 + extra)
             extra += 1
     return table
+
+
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+def _longest_match_regex(words: list[str]) -> re.Pattern:
+    """A compiled regex matching the longest of `words` at a position: the trie pattern,
+    or, when the trie nests too deep for the regex compiler (a vocabulary of very long or
+    prefix-nested special tokens), the same words as alternatives, longest first."""
+    try:
+        return re.compile(_trie_pattern(words))
+    except (RecursionError, re.error, OverflowError):
+        return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
 
 
 def _trie_pattern(words: list[str]) -> str:
