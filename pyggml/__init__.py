@@ -11,7 +11,7 @@ except ImportError as e:  # a source checkout without a build, usually
 
 from . import models
 from .chat import ChatTemplate
-from .errors import GGUFError, PyggmlError
+from .errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
 from .gguf_file import GGUFFile, TensorInfo
 from .llama import Llama
 from .model import ContextFullError, Model
@@ -23,6 +23,7 @@ from .types import GGMLType
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChatTemplate", "ContextFullError", "GGMLType", "GGUFError", "GGUFFile", "Llama", "Model", "PyggmlError",
-    "Sampler", "SamplingParams", "TensorInfo", "Tokenizer", "dequantize", "models", "quantize", "__version__",
+    "ArgumentError", "ChatTemplate", "ContextFullError", "GGMLType", "GGUFError", "GGUFFile", "Llama", "Model",
+    "NonFiniteError", "PyggmlError", "ResourceError", "Sampler", "SamplingParams", "TensorInfo", "Tokenizer",
+    "dequantize", "models", "quantize", "__version__",
 ]
