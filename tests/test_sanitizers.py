@@ -59,7 +59,7 @@ def test_suite_passes_under_address_sanitizer(tmp_path):
     )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "-m", "not real_model and not slow and not sanitizer and not llama_cpp",
+         "-m", "not real_model and not slow and not sanitizer and not llama_cpp and not fuzz_long",
          *[str(ROOT / "tests" / name) for name in NATIVE_TESTS]],
         env=env, capture_output=True, text=True, cwd=tmp_path,
     )
