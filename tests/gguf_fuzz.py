@@ -220,7 +220,7 @@ def write(doc: Doc) -> tuple[bytes, list]:
             num("<Q", n, f"ne[{d}] of {t.name}")
         num("<I", t.type, f"type of {t.name}")
         num("<Q", t.offset, f"offset of {t.name}")
-    align = doc.alignment if isinstance(doc.alignment, int) and doc.alignment > 0 else 32
+    align = doc.alignment if isinstance(doc.alignment, int) and 0 < doc.alignment <= 4096 else 32
     out.extend(b"\0" * (-len(out) % align))
     out.extend(doc.data)
     return bytes(out), fields
@@ -357,6 +357,8 @@ def mutate_doc(data, st, doc: Doc, how: str) -> str:
     """Apply one semantic mutation to doc in place; returns what it did."""
     from pyggml.types import GGMLType
 
+    if how in ("kv_value", "kv_delete") and not doc.kvs:
+        return "no keys"
     if how in ("kv_value", "kv_delete"):
         # hyper-parameters and tokenizer keys first: they are what the loader reads
         keys = [k for k in doc.kvs if _arch_key_weight(doc, k) or k.key.startswith(("tokenizer.", "general.arch"))]
@@ -375,8 +377,8 @@ def mutate_doc(data, st, doc: Doc, how: str) -> str:
             old.vtype, old.value, old.itype, old.sub_itype = vtype, value, itype, sub
         else:
             doc.kvs.append(KV(key, vtype, value, itype, sub))
-        if key == "general.alignment" and isinstance(value, int) and not isinstance(value, bool):
-            doc.alignment = value
+        if key == "general.alignment" and type(value) is int and 0 < value <= 4096 and not value & (value - 1):
+            doc.alignment = value  # lay the data out with it (a bad one is left to the reader to refuse)
         return f"add {key} = {_short(value)} (type {VT(vtype).name})"
     if not doc.tensors:
         return "no tensors"
@@ -386,7 +388,7 @@ def mutate_doc(data, st, doc: Doc, how: str) -> str:
                                      st.sampled_from([4, 5, 16, 19, 29, 31, 39, 40, 41, 99, 2**31, 2**32 - 1])))
         return f"type of {t.name} = {t.type}"
     if how == "tensor_dims":
-        what = data.draw(st.sampled_from(["value", "value", "swap", "add", "remove"]))
+        what = data.draw(st.sampled_from(["value", "value", "swap", "add", "remove"])) if t.ne else "add"
         if what == "value":
             d = data.draw(st.integers(0, len(t.ne) - 1))
             n = t.ne[d]
@@ -401,7 +403,7 @@ def mutate_doc(data, st, doc: Doc, how: str) -> str:
         return f"ne of {t.name} = {t.ne}"
     if how == "tensor_offset":
         others = [x.offset for x in doc.tensors]
-        a = doc.alignment if isinstance(doc.alignment, int) and doc.alignment > 0 else 32
+        a = doc.alignment if isinstance(doc.alignment, int) and 0 < doc.alignment <= 4096 else 32
         t.offset = data.draw(st.sampled_from(
             [0, 1, t.offset + 1, t.offset + a, max(0, t.offset - a), 2**40, 2**64 - 1, len(doc.data)] + others)) % 2**64
         return f"offset of {t.name} = {t.offset}"
