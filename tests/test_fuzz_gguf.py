@@ -35,7 +35,7 @@ from synthetic_models import make_model
 
 BASES = {"gemma3-q4_0": ("gemma3", "Q4_0"), "qwen2-f16": ("qwen2", "F16"), "llama-q4_k": ("llama", "Q4_K")}
 UNDER_ASAN = bool(os.environ.get("PYGGML_UNDER_ASAN"))
-EXAMPLES = int(os.environ.get("PYGGML_FUZZ_EXAMPLES", 40 if UNDER_ASAN else 300))
+EXAMPLES = int(os.environ.get("PYGGML_FUZZ_EXAMPLES", 100 if UNDER_ASAN else 300))
 BUDGET_SECONDS = float(os.environ.get("PYGGML_FUZZ_BUDGET", 120 if UNDER_ASAN else 40))
 OUTCOMES: collections.Counter = collections.Counter()
 
