@@ -453,7 +453,7 @@ class Tokenizer:
         return self._native
 
     # SentencePiece (llama.cpp llm_tokenizer_spm): merge the best-scoring bigram first.
-    # Reference implementation; the C++ one in cpp/tokenizer_spm.cpp is used when built.
+    # Reference implementation; the C++ one in cpp/text/tokenizer_spm.cpp is used when built.
     def _spm_encode_py(self, text: str, out: list[int]) -> None:
         if not text:
             return

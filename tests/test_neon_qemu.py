@@ -1,7 +1,7 @@
 """NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones.
 
 tests/native/neon_kernels_main.cpp is built with aarch64-linux-gnu-g++ together with
-cpp/vec_dot_ref.cpp and cpp/arm/vec_dot_neon.cpp and fed the same kind of cases as
+cpp/kernels/vec_dot.cpp and cpp/arch/arm/vec_dot_neon.cpp and fed the same kind of cases as
 test_kernels.py. Checks: the aarch64 scalar reference equals the x86 one bit for bit
 (both are plain IEEE arithmetic without contraction); NEON equals the scalar reference
 bit for bit on unit-scale data and within the float-summation bound otherwise.
@@ -42,7 +42,8 @@ pytestmark = pytest.mark.skipif(
 def neon_binary(tmp_path_factory):
     exe = tmp_path_factory.mktemp("neon") / "neon_kernels"
     cmd = [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
-           f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "vec_dot_ref.cpp"), str(ROOT / "cpp" / "arm" / "vec_dot_neon.cpp"),
+           f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "vec_dot.cpp"),
+           str(ROOT / "cpp" / "arch" / "arm" / "vec_dot_neon.cpp"),
            str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     return exe

@@ -1,4 +1,4 @@
-"""The forward pass's element-wise and attention kernels (cpp/ops.cpp, cpp/x86/ops_avx2.cpp):
+"""The forward pass's element-wise and attention kernels (cpp/kernels/ops.cpp, cpp/arch/x86/ops_avx2.cpp):
 each SIMD twin against its scalar reference, and the references against numpy.
 
 rms_norm and rope are the references' float operations in the same order (rope bit for

@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/repack.h; Q4_K, Q4_0, Q5_0, Q6_K and Q8_0): the scalar
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K and Q8_0): the scalar
 reference of the repacked dot equals the plain dot, the AVX2 kernel equals the scalar
 reference bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail
 where the type allows one) equals matmul over the plain one, for 1 and several tokens."""

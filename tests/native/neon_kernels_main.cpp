@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "vec_dot.h"
+#include "kernels/vec_dot.h"
 
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)

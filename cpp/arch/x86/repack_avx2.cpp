@@ -1,0 +1,462 @@
+// repack_avx2.cpp: AVX2 dot kernels over weights repacked 8 rows at a time
+// (block_q4_Kx8, block_q6_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8; kernels/repack.h); the same float operations as
+// the scalar references in kernels/repack.cpp, with lane r of every vector holding row r.
+//
+// Q4_K: per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
+// activations of the even sub-block, the high nibbles 4 of the odd one, each broadcast
+// to the 8 lanes, through vpmaddubsw. The int16 pair sums of a sub-block's 8 loads are
+// added in int16 (|sum| <= 8 * 2 * 15 * 128 = 30720) and only then scaled by the 8 rows'
+// sub-block scales with one vpmaddwd. The mins meet the activation sums of 32 with
+// vpmaddwd too; the super-block scales of the 8 rows are converted with one vcvtph2ps.
+//
+// Q4_0: the same nibble scheme, one scale per 32: a block's 8 vpmaddubsw results are added
+// in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480), reduced with one vpmaddwd, and the
+// offset of the nibbles (u = q + 8) is removed with the activation block's quant sum.
+// Q5_0: as Q4_0 with the fifth bits or'ed in from qh, stored so that one shift and mask
+// per 32-byte load places them; u <= 31, so the int16 sums take four loads' products.
+// Q8_0: signed times signed through the sign trick (|w| * sign(y, w)); each load's pair
+// sums go to int32 at once (two would overflow int16).
+//
+// Compiled with -mavx2 -mfma -mf16c -mbmi2; called only after the dispatcher checked them.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "core/blocks.h"
+#include "kernels/repack.h"
+
+namespace pyggml {
+
+namespace {
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256i bcast4(const int8_t* p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
+// holds scale(r, 4h + j % 4), M[h] the min.
+struct group_scales {
+    __m256i s[2], m[2];
+};
+
+inline group_scales unpack_scales(const block_q4_Kx8& g) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m256i sl = loadu(g.scales_lo), ml = loadu(g.mins_lo), hi = loadu(g.hi);
+    group_scales r;
+    r.s[0] = _mm256_or_si256(_mm256_and_si256(sl, m4), _mm256_and_si256(_mm256_slli_epi16(hi, 4), m2));
+    r.s[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(sl, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hi, 2), m2));
+    r.m[0] = _mm256_or_si256(_mm256_and_si256(ml, m4), _mm256_and_si256(hi, m2));
+    r.m[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ml, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hi, 2), m2));
+    return r;
+}
+
+// Sub-block j's scale of each row, zero-extended to int16 in both halves of lane r.
+inline __m256i sub_scale(const group_scales& g, int j) {
+    const int b = 4 * (j % 4);
+    const __m256i ctrl = _mm256_setr_epi8(b, -1, b, -1, b + 1, -1, b + 1, -1, b + 2, -1, b + 2, -1, b + 3, -1, b + 3, -1,
+                                          b, -1, b, -1, b + 1, -1, b + 1, -1, b + 2, -1, b + 2, -1, b + 3, -1, b + 3, -1);
+    return _mm256_shuffle_epi8(g.s[j / 4], ctrl);
+}
+
+// Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]).
+inline __m256i min_sums(const group_scales& g, const block_q8_K& y) {
+    const __m256i b = loadu(y.bsums);
+    // (sum_0, sum_1), (sum_2, sum_3), ... as 4 int32 words, in both lanes
+    const __m256i pairs =
+        _mm256_broadcastsi128_si256(_mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {  // sub-blocks 2p, 2p + 1
+        const int b0 = 4 * ((2 * p) % 4), b1 = b0 + 4;
+        const __m256i ctrl = _mm256_setr_epi8(b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1, b0 + 3, -1,
+                                              b1 + 3, -1, b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1,
+                                              b0 + 3, -1, b1 + 3, -1);
+        const __m256i mins = _mm256_shuffle_epi8(g.m[p / 2], ctrl);
+        __m256i ys;
+        switch (p) {
+            case 0: ys = _mm256_shuffle_epi32(pairs, 0x00); break;
+            case 1: ys = _mm256_shuffle_epi32(pairs, 0x55); break;
+            case 2: ys = _mm256_shuffle_epi32(pairs, 0xAA); break;
+            default: ys = _mm256_shuffle_epi32(pairs, 0xFF); break;
+        }
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(mins, ys));
+    }
+    return acc;
+}
+
+// Lane r: the sum over the super-block of scale(r, j) * q(r, e) * y(e). Sub-block by
+// sub-block (the low nibbles of a 64-element chunk, then its high nibbles, loaded again
+// from L1), so that only NT int16 sums are live besides the NT results.
+// Sub-blocks [J0, J1) only: the sums start at zero when J0 == 0 and are added to after.
+template <int NT, int J0 = 0, int J1 = 8>
+inline void quant_sums(const block_q4_Kx8& g, const group_scales& sc, const block_q8_K* const* y, int i,
+                       __m256i* sumi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    if (J0 == 0) {
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 8
+    for (int j = J0; j < J1; ++j) {
+        const int k = j / 2, shift = 4 * (j % 2);
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u) {
+            const __m256i v = loadu(g.qs + 32 * (8 * k + u));
+            const __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
+            for (int t = 0; t < NT; ++t) {
+                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(q, bcast4(y[t][i].qs + 32 * j + 4 * u)));
+            }
+        }
+        const __m256i s = sub_scale(sc, j);
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(a[t], s));
+    }
+}
+
+// Each layout's kernel is one block step, acc[t] += the 8 rows' dot of column block i
+// with token t, over a layout's activation block type Y; the driver below loops it.
+struct q4_K_kernel {
+    using group = block_q4_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static constexpr bool quarters = true;
+    static constexpr int streams = 4;  // groups read at once for one token (see dot_groups)
+    using state = group_scales;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const group_scales sc = unpack_scales(g);
+        __m256i sumi[NT];
+        quant_sums<NT>(g, sc, y, i, sumi);
+        finish<NT>(g, sc, sumi, y, i, acc);
+    }
+    // Sub-blocks 2Q, 2Q + 1 of one token (the scales unpacked by the first quarter).
+    template <int Q>
+    static inline void quarter(const group& g, state& sc, const act* const* y, int i, __m256i* sumi) {
+        if (Q == 0) sc = unpack_scales(g);
+        quant_sums<1, 2 * Q, 2 * Q + 2>(g, sc, y, i, sumi);
+    }
+    // acc[t] += the super-block scales times the quant sums, less the mins' part.
+    template <int NT>
+    static inline void finish(const group& g, const group_scales& sc, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.dmin)));
+        for (int t = 0; t < NT; ++t) {
+            const __m256 yd = _mm256_set1_ps(y[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(min_sums(sc, y[t][i])), acc[t]);
+        }
+    }
+};
+
+// Layouts of 32-column blocks: one token takes whole blocks, four groups at once (dot_groups).
+struct whole_blocks {
+    static constexpr bool quarters = false;
+    static constexpr int streams = 4;
+};
+
+inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
+
+struct q4_0_kernel : whole_blocks {
+    using group = block_q4_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK4_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int t = 0; t < NT; ++t) {
+                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
+                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(a[t], ones), _mm256_set1_epi32(8 * y[t][i].sum));
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+};
+
+struct q5_0_kernel : whole_blocks {
+    using group = block_q5_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK5_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+        const __m256i qh = loadu(g.qh);
+        // two int16 sums of four vpmaddubsw each: |sum| <= 4 * 2 * 31 * 127 = 31496
+        __m256i a[2][NT];
+        for (int t = 0; t < NT; ++t) a[0][t] = a[1][t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            // bit k of each qh byte: elements 4k + b (low nibbles); bit 4 + k: 16 + 4k + b
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - k), m10));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, k), m10));
+            for (int t = 0; t < NT; ++t) {
+                a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
+                a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(a[0][t], ones), _mm256_madd_epi16(a[1][t], ones));
+            const __m256i isum = _mm256_sub_epi32(sum, _mm256_set1_epi32(16 * y[t][i].sum));
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+};
+
+struct q8_0_kernel : whole_blocks {
+    using group = block_q8_0x8;
+    using act = block_q8_0;
+    static constexpr int block = QK8_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            const __m256i w = loadu(g.qs + 32 * k);
+            const __m256i aw = _mm256_sign_epi8(w, w);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i sy = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w);
+                a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        }
+    }
+};
+
+// Q6_K: per set of 16 columns (three 32-byte loads, four vectors of 4 quants per row) the
+// four vpmaddubsw results are added two by two in int16 (|sum| <= 2 * 2 * 63 * 128 = 32256)
+// and scaled by the rows' sub-block scale with vpmaddwd; the offset of the quants (q - 32)
+// is the scales times the activations' sums of 16, times 32 (|32 * scale| <= 4096 fits int16).
+struct q6_K_kernel {
+    using group = block_q6_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static constexpr bool quarters = true;
+    // Two groups at once for one token: measured in turns (151936x1536 matvec, 2 threads),
+    // four streams 6% slower; whole-model generation on Qwen2.5-Coder-1.5B Q4_K_M +6% against
+    // four (Q4_K's kernel takes two or four alike).
+    static constexpr int streams = 2;
+    struct state {};
+    // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
+    template <int NT, int P0 = 0, int P1 = 8>
+    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
+        const __m256i top = _mm256_set1_epi8(char(0xC0));
+        const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5,
+                                              8, 9, 8, 9, 12, 13, 12, 13);
+        const __m256i odd = _mm256_add_epi8(even, _mm256_set1_epi8(2));
+        if (P0 == 0) {
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 8
+        for (int p = P0; p < P1; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1))
+            const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales + 16 * p)));
+            const __m256i sc32 = _mm256_slli_epi16(sc, 5);
+            for (int t = 0; t < NT; ++t) {
+                const int16_t* bs = y[t][i].bsums + 2 * p;
+                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, bcast4(reinterpret_cast<const int8_t*>(bs))));
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
+                const __m256i v0 = loadu(g.qs + 96 * c), v1 = loadu(g.qs + 96 * c + 32), v2 = loadu(g.qs + 96 * c + 64);
+                // the top two bits of each byte (t), the six below them (v ^ t); shifting t's
+                // 16-bit words moves no bit across a byte boundary
+                const __m256i t0 = _mm256_and_si256(v0, top), t1 = _mm256_and_si256(v1, top),
+                              t2 = _mm256_and_si256(v2, top);
+                const __m256i q0 = _mm256_xor_si256(v0, t0), q1 = _mm256_xor_si256(v1, t1), q2 = _mm256_xor_si256(v2, t2);
+                const __m256i q3 = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(t0, 6), _mm256_srli_epi16(t1, 4)),
+                                                   _mm256_srli_epi16(t2, 2));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
+                                                       _mm256_maddubs_epi16(q1, bcast4(yq + 4)));
+                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
+                                                       _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(a, s), _mm256_madd_epi16(b, s)));
+                }
+            }
+        }
+    }
+    // Sub-blocks 4Q .. 4Q + 3 of one token.
+    template <int Q>
+    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
+        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
+    }
+    template <int NT>
+    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        sums<NT>(g, y, i, sumi);
+        finish<NT>(g, state{}, sumi, y, i, acc);
+    }
+};
+
+// How far ahead each stream is prefetched for one token (one Q4_K group block; Q4_K itself
+// and Q6_K prefetch by quarters, see one_token_quarters). Measured
+// with the runtimes taking turns, 151936x1536 matvec: Q4_K +15% at 2 threads and +12% at 1,
+// Q4_0 +7%, Q8_0 unchanged. Prefetches past the end of a matrix are harmless.
+constexpr int kPrefetchBytes = int(sizeof(block_q4_Kx8));
+
+// The first `bytes` of each of S streams, asked for at once when a call starts: the
+// prefetches above run one block ahead, so without this a call's first block arrives
+// one load at a time. A tile of a small matrix is only a few blocks per stream (q/k/v
+// and o of Qwen2.5-1.5B: 6-18), so its start matters. Measured in turns on that model's
+// matvecs, as the model dispatches them: q/k/v and o +1-13% (Q4_K_M, Q4_0), ffn_down
+// +3-8%; whole-model generation (Q4_K_M) +8%, +2% and -2% in three runs, within this
+// machine's noise.
+template <class G, int S>
+inline void prefetch_starts(const G* const* xg, int bytes) {
+    for (int k = 0; k < S; ++k) {
+        const char* p = reinterpret_cast<const char*>(xg[k]);
+        for (int o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+    }
+}
+
+// One token over S groups of a super-block layout (Q4_K, Q6_K), a quarter block (two Q4_K
+// sub-blocks, 288 bytes; four Q6_K sub-blocks, 420 bytes) of each group in turn, each quarter
+// prefetching the same quarter of the group's next block: the streams advance together in
+// small steps, as the other layouts' small blocks do, instead of one whole block at a time
+// (measured in turns, Q4_K: whole-model generation on Qwen2.5-Coder-1.5B Q4_K_M +13% and +23%
+// in two runs, 151936x1536 matvec +6%; eighths no better than whole blocks). The same
+// operations per row in the same order as K::step<1>.
+template <class K, int S>
+inline void one_token_quarters(int n, float* s, size_t ss, const typename K::group* const* xg,
+                               const typename K::act* y) {
+    constexpr int kQuarterBytes = int(sizeof(typename K::group)) / 4;
+    __m256 acc[S];
+    typename K::state st[S];
+    __m256i sumi[S];
+    for (int k = 0; k < S; ++k) acc[k] = _mm256_setzero_ps();
+    const typename K::act* yp[1] = {y};
+    prefetch_starts<typename K::group, S>(xg, int(sizeof(typename K::group)));
+    auto quarter = [&](auto q, int i, int k) __attribute__((always_inline)) {
+        constexpr int Q = decltype(q)::value;
+        const char* p = reinterpret_cast<const char*>(xg[k] + i + 1) + kQuarterBytes * Q;
+        for (int o = 0; o < kQuarterBytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        K::template quarter<Q>(xg[k][i], st[k], yp, i, &sumi[k]);
+    };
+    for (int i = 0; i < n / QK_K; ++i) {
+        for (int k = 0; k < S; ++k) quarter(std::integral_constant<int, 0>{}, i, k);
+        for (int k = 0; k < S; ++k) quarter(std::integral_constant<int, 1>{}, i, k);
+        for (int k = 0; k < S; ++k) quarter(std::integral_constant<int, 2>{}, i, k);
+        for (int k = 0; k < S; ++k) {
+            quarter(std::integral_constant<int, 3>{}, i, k);
+            K::template finish<1>(xg[k][i], st[k], &sumi[k], yp, i, &acc[k]);
+        }
+    }
+    for (int k = 0; k < S; ++k) _mm256_storeu_ps(s + k * ss, acc[k]);
+}
+
+// S groups of 8 rows (bx bytes apart) times NT tokens, their blocks taken in turn, so
+// that S weight streams are read at once (one token: the memory system serves several
+// sequential streams faster than one). Each row's sum is formed by the same operations
+// in the same order for any S.
+template <class K, int NT, int S>
+inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, size_t bx, const void* vy, size_t by) {
+    using G = typename K::group;
+    using Y = typename K::act;
+    const Y* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = reinterpret_cast<const Y*>(static_cast<const char*>(vy) + t * by);
+    const G* xg[S];
+    __m256 acc[S][NT];
+    for (int k = 0; k < S; ++k) {
+        xg[k] = reinterpret_cast<const G*>(x + k * bx);
+        for (int t = 0; t < NT; ++t) acc[k][t] = _mm256_setzero_ps();
+    }
+    if constexpr (NT == 1 && K::quarters) return one_token_quarters<K, S>(n, s, ss, xg, y[0]);
+    if (NT == 1) prefetch_starts<G, S>(xg, std::min(kPrefetchBytes, int((n / K::block) * sizeof(G))));
+    for (int i = 0; i < n / K::block; ++i) {
+        for (int k = 0; k < S; ++k) {
+            if (NT == 1) {  // one token streams each weight byte once: ask for it ahead
+                const char* p = reinterpret_cast<const char*>(xg[k] + i) + kPrefetchBytes;
+                for (size_t o = 0; o < sizeof(G); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+            }
+            K::template step<NT>(xg[k][i], y, i, acc[k]);
+        }
+    }
+    for (int k = 0; k < S; ++k) {
+        for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + k * ss + t * bs, acc[k][t]);
+    }
+}
+
+
+template <class K>
+void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    const char* xb = static_cast<const char*>(x);
+    const int ng = nr / REPACK_ROWS;
+    if (nt == 1) {
+        // groups g, g + q, g + 2q, ... together: K::streams sequential streams
+        constexpr int S = K::streams;
+        static_assert(S == 2 || S == 4, "streams");
+        const int q = ng / S;
+        for (int g = 0; g < q; ++g) {
+            run_groups<K, 1, S>(n, s + g * REPACK_ROWS, size_t(q) * REPACK_ROWS, bs, xb + g * bx, q * bx, y, by);
+        }
+        const int g = q * S;  // the last ng % S groups side by side
+        switch (ng - g) {
+            case 3: run_groups<K, 1, 3>(n, s + g * REPACK_ROWS, REPACK_ROWS, bs, xb + g * bx, bx, y, by); break;
+            case 2: run_groups<K, 1, 2>(n, s + g * REPACK_ROWS, REPACK_ROWS, bs, xb + g * bx, bx, y, by); break;
+            case 1: run_groups<K, 1, 1>(n, s + g * REPACK_ROWS, 0, bs, xb + g * bx, bx, y, by); break;
+            default: break;
+        }
+        return;
+    }
+    for (int g = 0; g < ng; ++g) {
+        float* sg = s + g * REPACK_ROWS;
+        const char* xg = xb + g * bx;
+        switch (nt) {
+            case 2: run_groups<K, 2, 1>(n, sg, 0, bs, xg, bx, y, by); break;
+            case 3: run_groups<K, 3, 1>(n, sg, 0, bs, xg, bx, y, by); break;
+            default: run_groups<K, 4, 1>(n, sg, 0, bs, xg, bx, y, by); break;
+        }
+    }
+}
+
+}  // namespace
+
+vec_dot_fn repacked_kernel_avx2(int32_t layout) {
+    switch (layout) {
+        case weight_layout_q4_Kx8: return dot_groups<q4_K_kernel>;
+        case weight_layout_q4_0x8: return dot_groups<q4_0_kernel>;
+        case weight_layout_q8_0x8: return dot_groups<q8_0_kernel>;
+        case weight_layout_q5_0x8: return dot_groups<q5_0_kernel>;
+        case weight_layout_q6_Kx8: return dot_groups<q6_K_kernel>;
+        default: return nullptr;
+    }
+}
+
+}  // namespace pyggml

@@ -1,0 +1,213 @@
+// blocks.h: the byte layout of every GGUF block type, defined once.
+//
+// These structs are the on-disk layouts of ggml (ggml-common.h); every quantizer,
+// dequantizer and dot kernel includes this file and nothing else defines a layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pyggml {
+
+using ggml_half = uint16_t;  // IEEE binary16 bits
+using ggml_bf16 = uint16_t;  // bfloat16 bits
+
+constexpr int QK4_0 = 32;
+constexpr int QK4_1 = 32;
+constexpr int QK5_0 = 32;
+constexpr int QK5_1 = 32;
+constexpr int QK8_0 = 32;
+constexpr int QK8_1 = 32;
+constexpr int QK4_NL = 32;
+constexpr int QK_K = 256;
+constexpr int K_SCALE_SIZE = 12;
+
+struct block_q4_0 {
+    ggml_half d;             // scale
+    uint8_t qs[QK4_0 / 2];   // nibbles: low = element j, high = element j + 16
+};
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
+
+struct block_q4_1 {
+    ggml_half d;             // scale
+    ggml_half m;             // min
+    uint8_t qs[QK4_1 / 2];   // nibbles
+};
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
+
+struct block_q5_0 {
+    ggml_half d;             // scale
+    uint8_t qh[4];           // 5th bit of each quant
+    uint8_t qs[QK5_0 / 2];   // low 4 bits
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
+
+struct block_q5_1 {
+    ggml_half d;             // scale
+    ggml_half m;             // min
+    uint8_t qh[4];           // 5th bit of each quant
+    uint8_t qs[QK5_1 / 2];   // low 4 bits
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
+
+struct block_q8_0 {
+    ggml_half d;             // scale
+    int8_t qs[QK8_0];        // quants
+};
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+
+struct block_q8_1 {
+    ggml_half d;             // scale
+    ggml_half s;             // d * sum(qs)
+    int8_t qs[QK8_1];        // quants
+};
+static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
+
+// 2.625 bits per weight: 16 sub-blocks of 16, 4-bit scales and mins.
+struct block_q2_K {
+    uint8_t scales[QK_K / 16];  // low nibble scale, high nibble min
+    uint8_t qs[QK_K / 4];       // 2-bit quants
+    ggml_half d;                // super-block scale for scales
+    ggml_half dmin;             // super-block scale for mins
+};
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
+
+// 3.4375 bits per weight: 16 sub-blocks of 16, 6-bit scales.
+struct block_q3_K {
+    uint8_t hmask[QK_K / 8];    // high bit of each quant
+    uint8_t qs[QK_K / 4];       // low 2 bits
+    uint8_t scales[12];         // 6-bit scales, packed
+    ggml_half d;                // super-block scale
+};
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
+
+// 4.5 bits per weight: 8 sub-blocks of 32, 6-bit scales and mins.
+struct block_q4_K {
+    ggml_half d;                // super-block scale for scales
+    ggml_half dmin;             // super-block scale for mins
+    uint8_t scales[K_SCALE_SIZE];  // 6-bit scales and mins, packed
+    uint8_t qs[QK_K / 2];       // 4-bit quants
+};
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+
+// 5.5 bits per weight: as Q4_K plus one high bit per quant.
+struct block_q5_K {
+    ggml_half d;
+    ggml_half dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];       // 5th bit of each quant
+    uint8_t qs[QK_K / 2];       // low 4 bits
+};
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
+
+// 6.5625 bits per weight: 16 sub-blocks of 16, 8-bit scales.
+struct block_q6_K {
+    uint8_t ql[QK_K / 2];       // low 4 bits
+    uint8_t qh[QK_K / 4];       // high 2 bits
+    int8_t scales[QK_K / 16];   // 8-bit scales
+    ggml_half d;                // super-block scale
+};
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
+
+// The activation type for k-quant dot products.
+struct block_q8_K {
+    float d;                    // scale (float, not half)
+    int8_t qs[QK_K];            // quants
+    int16_t bsums[QK_K / 16];   // sum of quants in groups of 16
+};
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
+
+// Non-linear 4-bit grid (kvalues_iq4nl), one scale per 32.
+struct block_iq4_nl {
+    ggml_half d;
+    uint8_t qs[QK4_NL / 2];
+};
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl size");
+
+// Same grid, super-blocks of 256 with 6-bit sub-block scales.
+struct block_iq4_xs {
+    ggml_half d;
+    uint16_t scales_h;          // high 2 bits of the 8 scales
+    uint8_t scales_l[QK_K / 64];  // low 4 bits of the 8 scales
+    uint8_t qs[QK_K / 2];
+};
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
+
+// In-memory only (never in a file): one 256-column super-block of 8 Q4_K rows, built
+// at load time by repack_q4_K_x8 (kernels/repack.h) so that one pass decodes the scales of 8
+// rows at once and each activation load serves 8 rows. Same bytes as 8 block_q4_K.
+// Scales: for row r and sub-block j (0..7) with h = j / 4, slot = 16 * (r / 4) +
+// 4 * (j % 4) + r % 4, i.e. two 32-byte vectors S_h (h = 0, 1) of six-bit values whose
+// 128-bit lanes hold rows 0..3 and 4..7:
+//   scales_lo[slot] = low 4 bits of scale(r, j % 4) | low 4 bits of scale(r, 4 + j % 4) << 4
+//   mins_lo[slot]   = the same for the mins
+//   hi[slot]        = top 2 bits of scale(r, j%4), scale(r, 4+j%4), min(r, j%4), min(r, 4+j%4)
+//                     in bits 0-1, 2-3, 4-5, 6-7.
+// Quants: qs[32 * q + 4 * r + b] = row r's qs[4 * q + b] (q < 32, b < 4).
+struct block_q4_Kx8 {
+    ggml_half d[8];             // super-block scales of rows 0..7
+    ggml_half dmin[8];          // super-block mins scales of rows 0..7
+    uint8_t scales_lo[32];
+    uint8_t mins_lo[32];
+    uint8_t hi[32];
+    uint8_t qs[8 * QK_K / 2];   // (32 quads, 8 rows, 4 bytes)
+};
+static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
+
+// In-memory only: one 32-column block of 8 Q4_0 rows (kernels/repack.h), same bytes as 8
+// block_q4_0. qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 4, b < 4): one
+// 32-byte load holds 4 bytes of every row, whose low nibbles are elements 4k..4k+3
+// and high nibbles elements 16+4k..16+4k+3.
+struct block_q4_0x8 {
+    ggml_half d[8];
+    uint8_t qs[8 * QK4_0 / 2];
+};
+static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "block_q4_0x8 size");
+
+// In-memory only: one 32-column block of 8 Q5_0 rows, same bytes as 8 block_q5_0.
+// qs as block_q4_0x8. qh[4 * r + b] holds row r's fifth bits of elements b, 4 + b,
+// 8 + b, ..., 28 + b in bits 0..7 (bit k: element 4k + b), so that shifting the 32
+// bytes by a constant puts, for every row, the bits of one 4-byte chunk of qs in place.
+struct block_q5_0x8 {
+    ggml_half d[8];
+    uint8_t qh[32];
+    uint8_t qs[8 * QK5_0 / 2];
+};
+static_assert(sizeof(block_q5_0x8) == 8 * sizeof(block_q5_0), "block_q5_0x8 size");
+
+// In-memory only: one 32-column block of 8 Q8_0 rows, same bytes as 8 block_q8_0.
+// qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 8, b < 4).
+struct block_q8_0x8 {
+    ggml_half d[8];
+    int8_t qs[8 * QK8_0];
+};
+static_assert(sizeof(block_q8_0x8) == 8 * sizeof(block_q8_0), "block_q8_0x8 size");
+
+// In-memory only: one 256-column super-block of 8 Q6_K rows, same bytes as 8 block_q6_K.
+// scales[16 * p + 2 * r + h] = row r's scale 2p + h (p < 8): one vpmovsxbw of 16 bytes puts
+// the scales of sub-blocks 2p and 2p + 1 of row r side by side in lane r.
+// qs: 16 sets of 96 bytes, set c holding elements 16c..16c+15 of every row as four 32-byte
+// vectors V_u (u < 4; byte 4r + b of V_u = row r's six-bit quant 16c + 4u + b, 0..63) in
+// three: qs[96c + 32k + 4r + b] = V_k[4r + b] | bits 2k, 2k + 1 of V_3[4r + b] << 6 (k < 3),
+// so that one mask gives each of V_0..V_2 and three shifts and masks V_3.
+struct block_q6_Kx8 {
+    ggml_half d[8];
+    int8_t scales[8 * QK_K / 16];
+    uint8_t qs[8 * QK_K * 3 / 4];
+};
+static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "block_q6_Kx8 size");
+
+// In-memory only: activations for the repacked Q4_0 kernel, a Q8_0 block (the same d
+// and qs as quantize_row_q8_0 gives) with the exact sum of its 32 quants.
+struct block_q8_0s {
+    ggml_half d;
+    int16_t sum;
+    int8_t qs[QK8_0];
+};
+static_assert(sizeof(block_q8_0s) == 36, "block_q8_0s size");
+
+// The 16 values of the IQ4_NL / IQ4_XS grid.
+constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
+
+}  // namespace pyggml

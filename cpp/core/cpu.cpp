@@ -1,0 +1,67 @@
+// cpu.cpp: cpuid/xgetbv on x86, HWCAP bits on aarch64 (see cpu.h).
+#include "core/cpu.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <cstdint>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1 << 10)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+namespace pyggml {
+
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+uint64_t read_xcr0() {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (uint64_t(edx) << 32) | eax;
+}
+
+cpu_features probe() {
+    cpu_features f;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    const bool fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    // The OS must save xmm (bit 1) and ymm (bit 2) state across context switches.
+    const bool ymm_saved = osxsave && (read_xcr0() & 0x6) == 0x6;
+    if (!ymm_saved || !avx) return f;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+    f.avx2 = (b >> 5) & 1;
+    f.bmi2 = (b >> 8) & 1;
+    f.fma = fma;
+    f.f16c = f16c;
+    return f;
+}
+#elif defined(__aarch64__) && defined(__linux__)
+cpu_features probe() {
+    cpu_features f;
+    const unsigned long hw = getauxval(AT_HWCAP);
+    f.neon = (hw & HWCAP_ASIMD) != 0;
+    f.fp16 = (hw & HWCAP_ASIMDHP) != 0;
+    f.dotprod = (hw & HWCAP_ASIMDDP) != 0;
+    return f;
+}
+#else
+cpu_features probe() { return cpu_features{}; }
+#endif
+
+}  // namespace
+
+const cpu_features& get_cpu_features() {
+    static const cpu_features features = probe();
+    return features;
+}
+
+}  // namespace pyggml

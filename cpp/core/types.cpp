@@ -1,0 +1,89 @@
+// types.cpp: the table of tensor types (see types.h).
+#include "core/types.h"
+
+#include "core/cpu.h"
+#include "quant/quants.h"
+
+namespace pyggml {
+
+namespace {
+
+struct entry {
+    int32_t id;
+    type_traits traits;
+};
+
+// name, block size, bytes per block, quantized, to_float, quantize, uses_imatrix
+const entry kTypes[] = {
+    {GGML_TYPE_F32, {"F32", 1, 4, false, dequantize_row_f32, quantize_f32, false}},
+    {GGML_TYPE_F16, {"F16", 1, 2, false, dequantize_row_f16, quantize_f16, false}},
+    {GGML_TYPE_BF16, {"BF16", 1, 2, false, dequantize_row_bf16, quantize_bf16, false}},
+    {GGML_TYPE_Q4_0, {"Q4_0", QK4_0, sizeof(block_q4_0), true, dequantize_row_q4_0, quantize_q4_0, true}},
+    {GGML_TYPE_Q4_1, {"Q4_1", QK4_1, sizeof(block_q4_1), true, dequantize_row_q4_1, quantize_q4_1, true}},
+    {GGML_TYPE_Q5_0, {"Q5_0", QK5_0, sizeof(block_q5_0), true, dequantize_row_q5_0, quantize_q5_0, true}},
+    {GGML_TYPE_Q5_1, {"Q5_1", QK5_1, sizeof(block_q5_1), true, dequantize_row_q5_1, quantize_q5_1, true}},
+    {GGML_TYPE_Q8_0, {"Q8_0", QK8_0, sizeof(block_q8_0), true, dequantize_row_q8_0, quantize_q8_0, false}},
+    {GGML_TYPE_Q8_1, {"Q8_1", QK8_1, sizeof(block_q8_1), true, dequantize_row_q8_1, quantize_q8_1, false}},
+    {GGML_TYPE_Q2_K, {"Q2_K", QK_K, sizeof(block_q2_K), true, dequantize_row_q2_K, quantize_q2_K, true}},
+    {GGML_TYPE_Q3_K, {"Q3_K", QK_K, sizeof(block_q3_K), true, dequantize_row_q3_K, quantize_q3_K, true}},
+    {GGML_TYPE_Q4_K, {"Q4_K", QK_K, sizeof(block_q4_K), true, dequantize_row_q4_K, quantize_q4_K, true}},
+    {GGML_TYPE_Q5_K, {"Q5_K", QK_K, sizeof(block_q5_K), true, dequantize_row_q5_K, quantize_q5_K, true}},
+    {GGML_TYPE_Q6_K, {"Q6_K", QK_K, sizeof(block_q6_K), true, dequantize_row_q6_K, quantize_q6_K, true}},
+    {GGML_TYPE_Q8_K, {"Q8_K", QK_K, sizeof(block_q8_K), true, dequantize_row_q8_K, quantize_q8_K, false}},
+    {GGML_TYPE_IQ4_NL, {"IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, dequantize_row_iq4_nl, quantize_iq4_nl, true}},
+    {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, dequantize_row_iq4_xs, quantize_iq4_xs, true}},
+};
+
+constexpr int kTypeCount = sizeof(kTypes) / sizeof(kTypes[0]);
+
+// The reference table with each conversion replaced by the fastest bit-identical
+// variant this CPU runs. Built once, on first use, and never changed afterwards.
+struct dispatched_table {
+    entry types[kTypeCount];
+    dispatched_table() {
+        for (int i = 0; i < kTypeCount; ++i) types[i] = kTypes[i];
+#if defined(__x86_64__)
+        const cpu_features& f = get_cpu_features();
+        if (!(f.avx2 && f.f16c)) return;
+        for (entry& e : types) {
+            type_traits& t = e.traits;
+            switch (e.id) {
+                case GGML_TYPE_F16: t.to_float = dequantize_row_f16_avx2; t.quantize = quantize_f16_avx2; break;
+                case GGML_TYPE_BF16: t.to_float = dequantize_row_bf16_avx2; break;
+                case GGML_TYPE_Q4_0: t.to_float = dequantize_row_q4_0_avx2; t.quantize = quantize_q4_0_avx2; break;
+                case GGML_TYPE_Q4_1: t.to_float = dequantize_row_q4_1_avx2; t.quantize = quantize_q4_1_avx2; break;
+                case GGML_TYPE_Q5_0: t.to_float = dequantize_row_q5_0_avx2; t.quantize = quantize_q5_0_avx2; break;
+                case GGML_TYPE_Q5_1: t.to_float = dequantize_row_q5_1_avx2; t.quantize = quantize_q5_1_avx2; break;
+                case GGML_TYPE_Q8_0: t.to_float = dequantize_row_q8_0_avx2; t.quantize = quantize_q8_0_avx2; break;
+                case GGML_TYPE_Q8_1: t.quantize = quantize_q8_1_avx2; break;
+                case GGML_TYPE_Q2_K: t.quantize = quantize_q2_K_avx2; break;
+                case GGML_TYPE_Q3_K: t.quantize = quantize_q3_K_avx2; break;
+                case GGML_TYPE_Q4_K: t.quantize = quantize_q4_K_avx2; break;
+                case GGML_TYPE_Q5_K: t.quantize = quantize_q5_K_avx2; break;
+                case GGML_TYPE_Q6_K: t.quantize = quantize_q6_K_avx2; break;
+                case GGML_TYPE_IQ4_NL: t.quantize = quantize_iq4_nl_avx2; break;
+                case GGML_TYPE_IQ4_XS: t.quantize = quantize_iq4_xs_avx2; break;
+                default: break;
+            }
+        }
+#endif
+    }
+};
+
+const type_traits* find(const entry* table, int32_t type) {
+    for (int i = 0; i < kTypeCount; ++i) {
+        if (table[i].id == type) return &table[i].traits;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+const type_traits* get_type_traits(int32_t type) {
+    static const dispatched_table table;
+    return find(table.types, type);
+}
+
+const type_traits* get_type_traits_ref(int32_t type) { return find(kTypes, type); }
+
+}  // namespace pyggml

@@ -1,0 +1,206 @@
+// ops.cpp: element-wise and attention operations of the forward pass (see ops.h).
+#include "kernels/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/cpu.h"
+#include "core/fp16.h"
+
+namespace pyggml {
+
+namespace {
+
+inline float to_f32(float x) { return x; }
+inline float to_f32(uint16_t h) { return fp16_to_fp32(h); }
+
+// a . b in eight lanes, b's elements converted as they are read (float32 or F16).
+template <typename T>
+float dot_lanes(const float* a, const T* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * to_f32(b[i + l]);
+    }
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) s += a[i] * to_f32(b[i]);
+    return s;
+}
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, int64_t n) { return dot_lanes(a, b, n); }
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+    const float scale = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    if (w) {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+    }
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
+    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = 0.5f * g * (1.0f + std::tanh(c * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void rope_cache(const rope_params& p, double pos, float* cs) {
+    const int32_t half = p.n_rot / 2;
+    for (int32_t i = 0; i < half; ++i) {
+        // theta_i = pos * base^(-2i / n_rot) * freq_scale / freq_factor_i
+        double theta = pos * std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot)) * double(p.freq_scale);
+        if (p.freq_factors) theta /= double(p.freq_factors[i]);
+        cs[2 * i] = float(std::cos(theta));
+        cs[2 * i + 1] = float(std::sin(theta));
+    }
+}
+
+void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs) {
+    const int32_t half = p.n_rot / 2;
+    std::vector<double> base_pow(half);  // base^(-2i / n_rot), as rope_cache computes it
+    for (int32_t i = 0; i < half; ++i) base_pow[i] = std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot));
+    for (int64_t r = 0; r < n; ++r) {
+        const double pos = pos0 + double(r);
+        float* c = cs + r * p.n_rot;
+        for (int32_t i = 0; i < half; ++i) {
+            double theta = pos * base_pow[i] * double(p.freq_scale);
+            if (p.freq_factors) theta /= double(p.freq_factors[i]);
+            c[2 * i] = float(std::cos(theta));
+            c[2 * i + 1] = float(std::sin(theta));
+        }
+    }
+}
+
+void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs) {
+    const int32_t half = p.n_rot / 2;
+    for (int64_t h = 0; h < n_head; ++h) {
+        float* xh = x + h * head_dim;
+        for (int32_t i = 0; i < half; ++i) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            float* a = p.neox ? xh + i : xh + 2 * i;
+            float* b = p.neox ? xh + i + half : xh + 2 * i + 1;
+            const float x0 = *a, x1 = *b;
+            *a = x0 * c - x1 * s;
+            *b = x0 * s + x1 * c;
+        }
+    }
+}
+
+namespace {
+
+template <typename T>
+void attend_head_t(const float* q, const T* k, int64_t k_stride, const T* v, int64_t v_stride, int64_t n_keys,
+                   int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out) {
+    for (int64_t j = 0; j < n_keys; ++j) {
+        float acc = dot_lanes(q, k + j * k_stride, head_dim_k);
+        if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
+        scores[j] = acc;
+    }
+    softmax(scores, n_keys);
+    for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) {
+        const T* vj = v + j * v_stride;
+        const float w = scores[j];
+        for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * to_f32(vj[d]);
+    }
+}
+
+template <typename T>
+void attend_tile_t(const attn_tile& a, const T* k, const T* v) {
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+        const int64_t hi = a.hi0 + t, lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
+        for (int64_t h = 0; h < a.n_hq; ++h) {
+            attend_head_t(a.q + t * a.q_stride + h * a.head_dim_k, k + lo * a.k_stride, a.k_stride,
+                          v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,
+                          a.scratch, a.out + t * a.o_stride + h * a.head_dim_v);
+        }
+    }
+}
+
+}  // namespace
+
+void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+                 int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
+                 float* out) {
+    attend_head_t(q, k, k_stride, v, v_stride, n_keys, head_dim_k, head_dim_v, softcap, scores, out);
+}
+
+void attend_tile(const attn_tile& a) {
+    if (a.k16) {
+        attend_tile_t(a, a.k16, a.v16);
+    } else {
+        attend_tile_t(a, a.k, a.v);
+    }
+}
+
+namespace {
+
+constexpr ops_kernels kReference = {rms_norm, silu_mul, gelu_tanh_mul, rope_apply, attend_tile};
+
+struct ops_table {
+    ops_kernels kernels[3] = {kReference, kReference, kReference};  // indexed by cpu_isa
+    bool available[3] = {true, false, false};
+};
+
+ops_table build_ops_table() {
+    ops_table t;
+#if defined(__x86_64__)
+    // the same condition as the dot kernels' AVX2 set (core/dispatch.cpp)
+    const cpu_features& f = get_cpu_features();
+    if (f.avx2 && f.fma && f.f16c && f.bmi2) {
+        ops_kernels_avx2(t.kernels[int(cpu_isa::avx2)]);
+        t.available[int(cpu_isa::avx2)] = true;
+    }
+#endif
+    return t;
+}
+
+const ops_table& ops_dispatch() {
+    static const ops_table t = build_ops_table();
+    return t;
+}
+
+}  // namespace
+
+const ops_kernels* get_ops_kernels(cpu_isa isa) {
+    const int i = int(isa);
+    if (i < 0 || i >= 3 || !ops_dispatch().available[i]) return nullptr;
+    return &ops_dispatch().kernels[i];
+}
+
+const ops_kernels& get_ops_kernels() {
+    const ops_kernels* k = get_ops_kernels(best_cpu_isa());
+    return k ? *k : ops_dispatch().kernels[0];
+}
+
+}  // namespace pyggml

@@ -1,0 +1,106 @@
+// ops.h: the element-wise and attention operations of the transformer forward pass.
+//
+// Plain loops over float32 rows; each routine works on one row (or one tile of
+// attention) so the caller decides how to split work across threads. The functions
+// declared here are the scalar references; ops_kernels holds the variants this CPU
+// runs best (AVX2 twins in arch/x86/ops_avx2.cpp), chosen once at first use.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/vec_dot.h"
+
+namespace pyggml {
+
+// y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scaling). y may alias x.
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+
+// sum a[i] * b[i] in float32 with eight independent partial sums (vectorizes
+// without reassociation, so the result does not depend on the compiler).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// x += y, n elements.
+void add_inplace(float* x, const float* y, int64_t n);
+
+// gate = silu(gate) * up  /  gate = gelu_tanh(gate) * up, n elements.
+void silu_mul(float* gate, const float* up, int64_t n);
+void gelu_tanh_mul(float* gate, const float* up, int64_t n);
+
+// In-place softmax of n values.
+void softmax(float* x, int64_t n);
+
+// Rotary embedding, following ggml_rope_ext without YaRN extrapolation.
+struct rope_params {
+    int32_t n_rot;                 // rotated dimensions at the start of each head (even)
+    bool neox;                     // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
+    float freq_base;
+    float freq_scale;              // 1 / linear scaling factor
+    const float* freq_factors;     // (n_rot/2) divisors of each frequency, or null
+};
+
+// Fills cs (2 * n_rot/2 floats: cos then sin interleaved per pair) for one position.
+void rope_cache(const rope_params& p, double pos, float* cs);
+// rope_cache for the n positions pos0, pos0 + 1, ...: cs (n, n_rot), the same values.
+void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs);
+// Rotates n_head heads of head_dim floats in x using a cache made by rope_cache.
+void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs);
+
+// Causal (optionally sliding-window) attention of one query head against keys.
+//   q: (head_dim_k) already scaled; k: rows of stride k_stride, v: rows of stride v_stride,
+//   for key indices [k0, k1) (pointers are to key index k0). scores: scratch of k1 - k0.
+//   out: (head_dim_v) = softmax(q . k) v. Keys outside the mask must already be
+//   excluded by the caller through [k0, k1).
+void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+                 int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
+                 float* out);
+
+// Attention of a tile of queries: n_tok consecutive tokens x n_hq query heads that
+// share one key/value head. Key j (0-based within the loaded range) is visible to
+// token t when lo(t) <= j < hi(t), hi(t) = hi0 + t, lo(t) = window ? max(0, hi(t) - window) : 0.
+struct attn_tile {
+    const float* q;      // row (t, h) at q + t * q_stride + h * head_dim_k, already scaled
+    int64_t q_stride;
+    const float* k;      // key j at k + j * k_stride (head_dim_k floats)
+    int64_t k_stride;
+    const float* v;      // value j at v + j * v_stride (head_dim_v floats)
+    int64_t v_stride;
+    // Or keys and values in F16 where they lie (an F16 cache, read as it is): when k16
+    // is set, k16 and v16 stand for k and v, with the same strides in elements.
+    const uint16_t* k16 = nullptr;
+    const uint16_t* v16 = nullptr;
+    float* out;          // row (t, h) at out + t * o_stride + h * head_dim_v
+    int64_t o_stride;
+    int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
+    int64_t hi0, window;
+    float softcap;       // 0: none
+    float* scratch;      // attn_tile_scratch(n_tok * n_hq, hi(n_tok - 1)) floats
+};
+
+// The most query rows (n_tok * n_hq) one tile may hold.
+constexpr int64_t kAttnTileMaxRows = 64;
+
+// Floats of scratch an attention tile of n_rows rows over n_keys keys needs.
+inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows * (n_keys + 8) + 64; }
+
+// Reference: attend_head per row (F16 keys and values converted one by one).
+void attend_tile(const attn_tile& a);
+
+// The kernels of one instruction set.
+struct ops_kernels {
+    void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps);
+    void (*silu_mul)(float* gate, const float* up, int64_t n);
+    void (*gelu_tanh_mul)(float* gate, const float* up, int64_t n);
+    void (*rope_apply)(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs);
+    void (*attend_tile)(const attn_tile& a);
+};
+
+// The best kernels for this CPU.
+const ops_kernels& get_ops_kernels();
+// The kernels of one instruction set; null when that set is not built in or not supported
+// (scalar: the references above). A set without its own twin of a kernel uses the reference.
+const ops_kernels* get_ops_kernels(cpu_isa isa);
+
+// Fills in the AVX2 twins (arch/x86/ops_avx2.cpp).
+void ops_kernels_avx2(ops_kernels& k);
+
+}  // namespace pyggml

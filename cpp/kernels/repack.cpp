@@ -1,0 +1,405 @@
+// repack.cpp: the 8-row layouts (see repack.h): conversion from plain rows, the scalar
+// reference dot kernels over them, their activations, and the choice of layout per weight.
+#include "kernels/repack.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#endif
+
+#include "core/blocks.h"
+#include "core/fp16.h"
+#include "quant/kquant_scales.h"
+#include "core/types.h"
+
+namespace pyggml {
+
+namespace {
+
+// Position of (row r, sub-block j) in the 32-byte scale vectors (see block_q4_Kx8).
+inline int scale_slot(int r, int j) { return 16 * (r / 4) + 4 * (j % 4) + r % 4; }
+
+void pack_group(const block_q4_K* const rows[REPACK_ROWS], block_q4_Kx8& out) {
+    std::memset(out.hi, 0, sizeof(out.hi));
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const block_q4_K& b = *rows[r];
+        out.d[r] = b.d;
+        out.dmin[r] = b.dmin;
+        uint8_t sc[8], mn[8];
+        unpack_scales_mins_k4(b.scales, sc, mn);
+        for (int j = 0; j < 4; ++j) {
+            const int slot = scale_slot(r, j);
+            out.scales_lo[slot] = uint8_t((sc[j] & 15) | (sc[j + 4] & 15) << 4);
+            out.mins_lo[slot] = uint8_t((mn[j] & 15) | (mn[j + 4] & 15) << 4);
+            out.hi[slot] = uint8_t((sc[j] >> 4) | (sc[j + 4] >> 4) << 2 | (mn[j] >> 4) << 4 | (mn[j + 4] >> 4) << 6);
+        }
+        for (int q = 0; q < QK_K / 8; ++q) std::memcpy(out.qs + 32 * q + 4 * r, b.qs + 4 * q, 4);
+    }
+}
+
+// The six-bit scales and mins of the 8 rows: sc[r][j], mn[r][j].
+void unpack_group_scales(const block_q4_Kx8& g, uint8_t sc[8][8], uint8_t mn[8][8]) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        for (int j = 0; j < 4; ++j) {
+            const int slot = scale_slot(r, j);
+            const int hi = g.hi[slot];
+            sc[r][j] = uint8_t((g.scales_lo[slot] & 15) | (hi & 3) << 4);
+            sc[r][j + 4] = uint8_t((g.scales_lo[slot] >> 4) | ((hi >> 2) & 3) << 4);
+            mn[r][j] = uint8_t((g.mins_lo[slot] & 15) | ((hi >> 4) & 3) << 4);
+            mn[r][j + 4] = uint8_t((g.mins_lo[slot] >> 4) | ((hi >> 6) & 3) << 4);
+        }
+    }
+}
+
+// The scalar references' loop: for each group of 8 rows and each token, acc[r] (row r) takes
+// one column block after the other through Step (x block, y block, acc); the AVX2 kernels do
+// the same float operations in the same order, lane r = row r.
+template <typename G, typename Y, int QK, void (*Step)(const G&, const Y&, float*)>
+void dot_x8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const G* xg = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
+        for (int t = 0; t < nt; ++t) {
+            const Y* yt = reinterpret_cast<const Y*>(static_cast<const char*>(y) + t * by);
+            float acc[REPACK_ROWS] = {};
+            for (int i = 0; i < n / QK; ++i) Step(xg[i], yt[i], acc);
+            for (int r = 0; r < REPACK_ROWS; ++r) s[t * bs + g * REPACK_ROWS + r] = acc[r];
+        }
+    }
+}
+
+// Q4_K: per row the exact integer sums, then acc = fma(d * yd, sum, acc);
+// acc = fma(-(dmin * yd), min_sum, acc).
+void step_q4_Kx8(const block_q4_Kx8& x, const block_q8_K& y, float* acc) {
+    uint8_t sc[8][8], mn[8][8];
+    unpack_group_scales(x, sc, mn);
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0, isum_min = 0;
+        for (int e = 0; e < QK_K; ++e) {
+            // element e: 64-chunk k, quad u, byte b; high nibble for the second 32
+            const int k = e / 64, u = (e % 32) / 4, b = e % 4;
+            const uint8_t byte = x.qs[32 * (8 * k + u) + 4 * r + b];
+            const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            isum += sc[r][e / 32] * q * y.qs[e];
+        }
+        for (int j = 0; j < 8; ++j) isum_min += mn[r][j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+        const float d = fp16_to_fp32(x.d[r]) * y.d;
+        const float m = fp16_to_fp32(x.dmin[r]) * y.d;
+        acc[r] = std::fma(d, float(isum), acc[r]);
+        acc[r] = std::fma(-m, float(isum_min), acc[r]);
+    }
+}
+
+void pack_q6_K(const block_q6_K* const rows[REPACK_ROWS], block_q6_Kx8& out) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const block_q6_K& b = *rows[r];
+        out.d[r] = b.d;
+        for (int j = 0; j < QK_K / 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
+        for (int c = 0; c < QK_K / 16; ++c) {
+            for (int k = 0; k < 3; ++k) {
+                for (int e = 0; e < 4; ++e) {
+                    const int v3 = q6_K_quant(b, 16 * c + 12 + e);
+                    out.qs[96 * c + 32 * k + 4 * r + e] = uint8_t(q6_K_quant(b, 16 * c + 4 * k + e) | ((v3 >> (2 * k)) & 3) << 6);
+                }
+            }
+        }
+    }
+}
+
+// Row r's six-bit quant (0..63) of element e in a Q6_K group (see block_q6_Kx8).
+int q6_Kx8_value(const block_q6_Kx8& g, int r, int e) {
+    const int c = e / 16, u = (e % 16) / 4, b = e % 4;
+    const uint8_t* v = g.qs + 96 * c + 4 * r + b;
+    if (u < 3) return v[32 * u] & 63;
+    return (v[0] >> 6) | (v[32] >> 6) << 2 | (v[64] >> 6) << 4;
+}
+
+// Q6_K: per row the exact integer sum sum sc * q * y - 32 * sum_j sc[j] * bsums[j]
+// (quants q - 32), then acc = fma(d * yd, sum, acc).
+void step_q6_Kx8(const block_q6_Kx8& x, const block_q8_K& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            const int sc = x.scales[16 * (j / 2) + 2 * r + j % 2];
+            int part = -32 * y.bsums[j];
+            for (int e = 16 * j; e < 16 * j + 16; ++e) part += q6_Kx8_value(x, r, e) * y.qs[e];
+            isum += sc * part;
+        }
+        acc[r] = std::fma(fp16_to_fp32(x.d[r]) * y.d, float(isum), acc[r]);
+    }
+}
+
+// Q4_0 / Q8_0 groups: the 8 rows' scales side by side, then 4 bytes of quants per row in turn.
+template <typename B, typename G>
+void pack_legacy_group(const B* const rows[REPACK_ROWS], G& out) {
+    constexpr int n_chunks = int(sizeof(B::qs)) / 4;
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        out.d[r] = rows[r]->d;
+        for (int k = 0; k < n_chunks; ++k) std::memcpy(out.qs + 32 * k + 4 * r, rows[r]->qs + 4 * k, 4);
+    }
+}
+
+void pack_q5_0(const block_q5_0* const rows[REPACK_ROWS], block_q5_0x8& out) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        out.d[r] = rows[r]->d;
+        uint32_t bits;
+        std::memcpy(&bits, rows[r]->qh, 4);
+        for (int b = 0; b < 4; ++b) {
+            uint8_t v = 0;
+            for (int k = 0; k < 8; ++k) v |= uint8_t(((bits >> (4 * k + b)) & 1) << k);
+            out.qh[4 * r + b] = v;
+        }
+        for (int k = 0; k < 4; ++k) std::memcpy(out.qs + 32 * k + 4 * r, rows[r]->qs + 4 * k, 4);
+    }
+}
+
+// Regroups rows [row0, row1) of plain blocks B into 8-row blocks G (the tail stays plain).
+template <typename B, typename G, void (*Pack)(const B* const*, G&)>
+void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64_t row0, int64_t row1) {
+    const size_t row_bytes = size_t(nb) * sizeof(B);
+    const int64_t n_grouped = n_rows - n_rows % REPACK_ROWS;
+    const char* in = static_cast<const char*>(src);
+    char* out = static_cast<char*>(dst);
+    for (int64_t r = row0; r < row1; r += REPACK_ROWS) {
+        if (r >= n_grouped) {  // the plain tail
+            std::memcpy(out + r * row_bytes, in + r * row_bytes, size_t(row1 - r) * row_bytes);
+            break;
+        }
+        G* g = reinterpret_cast<G*>(out + r * row_bytes);
+        for (int64_t i = 0; i < nb; ++i) {
+            const B* rows[REPACK_ROWS];
+            for (int k = 0; k < REPACK_ROWS; ++k) rows[k] = reinterpret_cast<const B*>(in + (r + k) * row_bytes) + i;
+            Pack(rows, g[i]);
+        }
+    }
+}
+
+// Legacy layouts (32 columns a block): per row the exact integer dot (RowDot), then
+// acc = fma(d_row * d_y, isum, acc).
+template <typename G, typename Y, int (*RowDot)(const G&, const Y&, int)>
+void step_legacy_x8(const G& x, const Y& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const float d = fp16_to_fp32(x.d[r]) * fp16_to_fp32(y.d);
+        acc[r] = std::fma(d, float(RowDot(x, y, r)), acc[r]);
+    }
+}
+
+// Q4_0 quants are nibbles u = q + 8: isum = sum u * y - 8 * sum y.
+int row_dot_q4_0(const block_q4_0x8& x, const block_q8_0s& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK4_0; ++e) {
+        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+        isum += (e < 16 ? byte & 0xF : byte >> 4) * y.qs[e];
+    }
+    return isum - 8 * y.sum;
+}
+
+// Q5_0: quants u = nibble | fifth bit << 4 = q + 16: isum = sum u * y - 16 * sum y.
+int row_dot_q5_0(const block_q5_0x8& x, const block_q8_0s& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK5_0; ++e) {
+        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+        const int hb = (x.qh[4 * r + e % 4] >> (e / 4)) & 1;
+        isum += ((e < 16 ? byte & 0xF : byte >> 4) | hb << 4) * y.qs[e];
+    }
+    return isum - 16 * y.sum;
+}
+
+int row_dot_q8_0(const block_q8_0x8& x, const block_q8_0& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK8_0; ++e) isum += x.qs[32 * (e / 4) + 4 * r + e % 4] * y.qs[e];
+    return isum;
+}
+
+// Activations: Q8_K / Q8_0 as the plain kernels get them (this CPU's conversion), or
+// Q8_0 blocks with their quant sums for the Q4_0 kernels.
+void act_q8_K(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q4_K)->from_float(x, y, k); }
+void act_q8_0(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float(x, y, k); }
+void act_q8_0s(const float* x, void* y, int64_t k) {
+    const from_float_fn q8_0 = get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float;
+    block_q8_0s* out = static_cast<block_q8_0s*>(y);
+    block_q8_0 tmp[8];  // 256 columns at a time
+    for (int64_t i = 0; i < k; i += 8 * QK8_0) {
+        const int64_t nb = std::min<int64_t>(8, (k - i) / QK8_0);
+        q8_0(x + i, tmp, nb * QK8_0);
+        for (int64_t j = 0; j < nb; ++j) {
+            block_q8_0s& o = out[i / QK8_0 + j];
+            o.d = tmp[j].d;
+            int sum = 0;
+            for (int e = 0; e < QK8_0; ++e) sum += tmp[j].qs[e];
+            o.sum = int16_t(sum);
+            std::memcpy(o.qs, tmp[j].qs, QK8_0);
+        }
+    }
+}
+
+constexpr repacked_layout kLayouts[] = {
+    {weight_layout_q4_Kx8, GGML_TYPE_Q4_K, QK_K, sizeof(block_q8_K), act_q8_K},
+    {weight_layout_q4_0x8, GGML_TYPE_Q4_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
+    {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
+    {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
+    {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
+};
+
+}  // namespace
+
+const repacked_layout* get_repacked_layout(int32_t layout) {
+    for (const repacked_layout& l : kLayouts) {
+        if (l.layout == layout) return &l;
+    }
+    return nullptr;
+}
+
+size_t repacked_act_row(const repacked_layout& l, int64_t n_cols) { return size_t(n_cols / l.act_block) * l.act_block_bytes; }
+
+void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols, void* dst, int64_t row0,
+                 int64_t row1) {
+    switch (layout) {
+        case weight_layout_q4_Kx8:
+            return repack_blocks<block_q4_K, block_q4_Kx8, pack_group>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+        case weight_layout_q4_0x8:
+            return repack_blocks<block_q4_0, block_q4_0x8, pack_legacy_group<block_q4_0, block_q4_0x8>>(
+                src, n_rows, n_cols / QK4_0, dst, row0, row1);
+        case weight_layout_q8_0x8:
+            return repack_blocks<block_q8_0, block_q8_0x8, pack_legacy_group<block_q8_0, block_q8_0x8>>(
+                src, n_rows, n_cols / QK8_0, dst, row0, row1);
+        case weight_layout_q5_0x8:
+            return repack_blocks<block_q5_0, block_q5_0x8, pack_q5_0>(src, n_rows, n_cols / QK5_0, dst, row0, row1);
+        case weight_layout_q6_Kx8:
+            return repack_blocks<block_q6_K, block_q6_Kx8, pack_q6_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+        default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
+    }
+}
+
+#if defined(__linux__)
+namespace {
+
+// Whether [begin, end) lies inside one shared mapping of a file (/proc/self/maps).
+bool in_shared_file_mapping(uintptr_t begin, uintptr_t end) {
+    FILE* f = std::fopen("/proc/self/maps", "r");
+    if (!f) return false;
+    char line[512];
+    bool found = false;
+    while (std::fgets(line, sizeof(line), f)) {
+        uintptr_t lo = 0, hi = 0;
+        char perms[8] = {};
+        unsigned long long offset = 0, inode = 0;
+        char dev[32] = {};
+        if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %llx %31s %llu", &lo, &hi, perms, &offset, dev, &inode) != 6) {
+            continue;
+        }
+        if (begin >= lo && end <= hi) {
+            found = perms[3] == 's' && inode != 0;
+            break;
+        }
+    }
+    std::fclose(f);
+    return found;
+}
+
+}  // namespace
+#endif
+
+bool release_file_pages(const void* p, size_t bytes) {
+#if defined(__linux__)
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(p) + page - 1) / page * page, end = (uintptr_t(p) + bytes) / page * page;
+    if (end <= begin || !in_shared_file_mapping(begin, end)) return false;
+    return madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) == 0;
+#else
+    (void)p;
+    (void)bytes;
+    return false;
+#endif
+}
+
+bool weight_buffer_huge_pages() {
+#if defined(__linux__)
+    std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string modes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return modes.find("[always]") != std::string::npos || modes.find("[madvise]") != std::string::npos;
+#else
+    return false;
+#endif
+}
+
+weight_buffer alloc_weight_buffer(size_t bytes) {
+    if (bytes == 0) return weight_buffer();
+#if defined(__linux__)
+    constexpr size_t kHugePage = size_t(2) << 20;
+    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = std::aligned_alloc(kHugePage, rounded);
+    if (!p) throw std::bad_alloc();
+    madvise(p, rounded, MADV_HUGEPAGE);  // a hint: without huge pages the buffer still works
+#else
+    void* p = std::malloc(bytes);
+    if (!p) throw std::bad_alloc();
+#endif
+    return weight_buffer(static_cast<uint8_t*>(p));
+}
+
+void weight_buffer_free::operator()(uint8_t* p) const { std::free(p); }
+
+vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
+    const repacked_layout* l = get_repacked_layout(layout);
+    // the ISA must be usable here: get_vec_dot_traits knows what the CPU supports
+    if (!l || !get_vec_dot_traits(l->weight_type, isa)) return nullptr;
+    switch (isa) {
+        case cpu_isa::scalar:
+            switch (layout) {
+                case weight_layout_q4_Kx8: return dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q4_Kx8>;
+                case weight_layout_q6_Kx8: return dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
+                case weight_layout_q4_0x8:
+                    return dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
+                case weight_layout_q5_0x8:
+                    return dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
+                default:
+                    return dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
+            }
+#if defined(__x86_64__)
+        case cpu_isa::avx2: return repacked_kernel_avx2(layout);
+#endif
+        default: return nullptr;
+    }
+}
+
+int32_t repack_layout_of_type(int32_t type) {
+    for (const repacked_layout& l : kLayouts) {
+        if (l.weight_type == type) return l.layout;
+    }
+    return weight_layout_plain;
+}
+
+int32_t preferred_layout_for_type(int32_t type) {
+    return best_cpu_isa() == cpu_isa::avx2 ? repack_layout_of_type(type) : int32_t(weight_layout_plain);
+}
+
+bool layout_fits(const repacked_layout& l, int32_t type, int64_t n_rows, int64_t n_cols) {
+    if (l.weight_type != type || n_rows < REPACK_ROWS || n_cols <= 0 || n_cols % l.act_block) return false;
+    if (n_rows % REPACK_ROWS == 0) return true;
+    // a plain tail of rows reads the plain kernels' activations: only where they are the same
+    const vec_dot_traits* k = get_vec_dot_traits(type);
+    const type_traits* dt = k ? get_type_traits(k->vec_dot_type) : nullptr;
+    return dt && dt->blck_size == l.act_block && dt->type_size == l.act_block_bytes;
+}
+
+int32_t preferred_layout(const weight_view& w) {
+    if (w.layout != weight_layout_plain) return w.layout;
+    const int32_t layout = preferred_layout_for_type(w.type);
+    const repacked_layout* l = get_repacked_layout(layout);
+    return l && layout_fits(*l, w.type, w.n_rows, w.n_cols) ? layout : weight_layout_plain;
+}
+
+}  // namespace pyggml

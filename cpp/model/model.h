@@ -1,0 +1,185 @@
+// model.h: a llama-family decoder (llama, mistral, qwen2, gemma3) over mapped weights.
+//
+// The weights stay where the caller mapped them (the GGUF file), except the matrices
+// this CPU's kernels want rearranged (kernels/repack.h), whose copies the model owns besides
+// its KV cache and scratch buffers. forward() runs a batch of tokens at positions
+// n_past.. through every layer and returns logits for the requested rows.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/repack.h"
+#include "core/threads.h"
+
+namespace pyggml {
+
+enum class ffn_activation : int32_t { silu = 0, gelu_tanh = 1 };
+
+struct model_hparams {
+    int64_t n_vocab = 0;
+    int64_t n_embd = 0;
+    int64_t n_layer = 0;
+    int64_t n_head = 0;
+    int64_t n_head_kv = 0;
+    int64_t head_dim_k = 0;
+    int64_t head_dim_v = 0;
+    int64_t n_ff = 0;
+    int32_t n_rot = 0;
+    bool rope_neox = false;
+    float rms_eps = 1e-5f;
+    float attn_scale = 0.0f;         // multiplies q . k
+    float embd_scale = 1.0f;         // multiplies the token embeddings
+    float final_logit_softcap = 0.0f;  // 0: none
+    float attn_logit_softcap = 0.0f;   // 0: none
+    int64_t n_swa = 0;               // sliding window of the layers flagged in layer_swa
+    ffn_activation act = ffn_activation::silu;
+    std::vector<uint8_t> layer_swa;        // (n_layer) 1: sliding-window layer
+    std::vector<float> layer_rope_base;    // (n_layer)
+    std::vector<float> layer_rope_scale;   // (n_layer) 1 / linear scaling factor
+};
+
+struct layer_weights {
+    const float* attn_norm = nullptr;       // (n_embd)
+    weight_view wq{}, wk{}, wv{}, wo{};
+    const float* bq = nullptr;              // (n_head * head_dim_k) or null
+    const float* bk = nullptr;              // (n_head_kv * head_dim_k) or null
+    const float* bv = nullptr;              // (n_head_kv * head_dim_v) or null
+    const float* q_norm = nullptr;          // (head_dim_k) or null
+    const float* k_norm = nullptr;          // (head_dim_k) or null
+    const float* post_attn_norm = nullptr;  // (n_embd) or null
+    const float* ffn_norm = nullptr;        // (n_embd)
+    weight_view ffn_gate{}, ffn_up{}, ffn_down{};
+    const float* post_ffn_norm = nullptr;   // (n_embd) or null
+};
+
+struct model_weights {
+    weight_view token_embd{};               // (n_vocab, n_embd)
+    const float* output_norm = nullptr;     // (n_embd)
+    weight_view output{};                   // (n_vocab, n_embd); token_embd when tied
+    const float* rope_freqs = nullptr;      // (n_rot / 2) frequency divisors or null
+    std::vector<layer_weights> layers;
+};
+
+// Calibration: forward_batch copies the inputs of the linear layers into caller buffers.
+// Sites per layer: the normed input of q/k/v, the input of the attention output matrix,
+// the normed input of gate/up, and the input of ffn_down (after the gated activation).
+enum capture_site : int { capture_attn_in = 0, capture_attn_out = 1, capture_ffn_in = 2, capture_ffn_down_in = 3 };
+constexpr int n_capture_sites = 4;
+
+struct activation_capture {
+    std::vector<float*> dst;      // (n_layer * n_capture_sites): each (n_rows, site width) or null
+    float* output_in = nullptr;   // (n_rows, n_embd): normed input of the output matrix, or null
+    int64_t row = 0;              // token rows written so far; eval appends after them
+    int64_t last_layer = -1;      // >= 0: stop each batch after this layer (no logits)
+};
+
+class llama_model {
+public:
+    // precise: linear layers keep float32 activations (kernels/matmul_precise.h) instead of
+    // converting them to the weights' dot types as ggml does. repack: let the linear
+    // weights take the layout this CPU's kernels prefer (kernels/repack.h; not with precise).
+    llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
+                int32_t kv_type, bool precise = false, bool repack = true);
+
+    const model_hparams& hparams() const { return hp_; }
+    int64_t n_ctx() const { return n_ctx_; }
+    int64_t n_batch() const { return n_batch_; }
+    int64_t n_past() const { return n_past_; }
+    int n_threads() const { return pool_.size(); }
+    const kv_cache& cache() const { return kv_; }
+    bool precise() const { return precise_; }
+    // Bytes of weights the model holds rearranged (repack_weights), besides the file, and
+    // bytes of plain matrices it holds copied into its huge-page buffer.
+    size_t repacked_bytes() const { return repacked_bytes_; }
+    size_t copied_bytes() const { return copied_bytes_; }
+
+    // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
+    // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
+    // otherwise (1, n_vocab) for the last token. Throws when the context would overflow.
+    void eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+
+    // Like eval, but writes the hidden states after the final norm (what llama.cpp calls
+    // embeddings) instead of logits: embd (n_tokens, n_embd).
+    void eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd);
+
+    // Drops positions [n_keep, n_keep + n_discard) from the cache, moves the rest down
+    // and re-rotates their keys to the new positions.
+    void shift_context(int64_t n_keep, int64_t n_discard);
+
+    void reset() { n_past_ = 0; }
+
+    // While set, eval copies the linear layers' inputs into c (see activation_capture);
+    // the caller keeps c alive and sizes its buffers for the tokens it evaluates.
+    void set_capture(activation_capture* c) { capture_ = c; }
+    // Width of a capture site: n_embd, n_head * head_dim_v, n_embd or n_ff.
+    int64_t capture_width(int site) const;
+
+    // Forgets every cached position from n_past on (0 <= n_past <= n_past()): the next
+    // eval continues at position n_past, overwriting the dropped slots.
+    void truncate(int64_t n_past) {
+        if (n_past < 0 || n_past > n_past_) throw std::out_of_range("truncate: need 0 <= n_past <= cached tokens");
+        n_past_ = n_past;
+    }
+
+private:
+    void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+    void attention(int64_t layer, int64_t n_tokens);
+    rope_params layer_rope(int64_t layer) const;
+    void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
+    // Several weights applied to the same x: one dispatch (matmul_shared_input).
+    void linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens);
+    // Points the linear weights at copies in one buffer owned by the model (kernels/repack.h):
+    // rearranged where this CPU's kernels want another layout, and the others copied as
+    // they are where the buffer gets huge pages; the mapped file is then no longer read
+    // for them.
+    void repack_weights();
+    // Copies the norm, bias and rope-factor vectors into vectors_ and points w_ at them:
+    // reading a few KB of the mapped file during a pass maps whole page-cache folios
+    // around them (up to 2 MiB each where the file system uses large folios), pages the
+    // matrices' copies made redundant.
+    void own_vectors();
+    // Grows the scratch buffers to hold n_tokens tokens and n_kv cached positions.
+    void reserve_scratch(int64_t n_tokens, int64_t n_kv);
+
+    model_hparams hp_;
+    model_weights w_;
+    weight_buffer weights_;  // the copies w_ points into (repack_weights)
+    std::vector<float> vectors_;  // the norms, biases and rope factors w_ points into (own_vectors)
+    size_t repacked_bytes_ = 0, copied_bytes_ = 0;
+    int64_t n_ctx_, n_batch_;
+    int64_t n_past_ = 0;
+    bool precise_;
+    const ops_kernels* ops_;  // the element-wise and attention kernels this CPU runs best
+    thread_pool pool_;
+    kv_cache kv_;
+
+    // scratch, grown on demand up to n_batch tokens and n_ctx positions
+    int64_t batch_cap_ = 0, kv_cap_ = 0;
+    std::vector<float> x_;      // (batch_cap, n_embd) residual stream
+    std::vector<float> h_;      // (batch_cap, n_embd) normed input of a block
+    std::vector<float> q_;      // (batch_cap, n_head * head_dim_k)
+    std::vector<float> k_;      // (batch_cap, n_head_kv * head_dim_k)
+    std::vector<float> v_;      // (batch_cap, n_head_kv * head_dim_v)
+    std::vector<float> att_;    // (batch_cap, n_head * head_dim_v)
+    std::vector<float> o_;      // (batch_cap, n_embd)
+    std::vector<float> gate_;   // (batch_cap, n_ff)
+    std::vector<float> up_;     // (batch_cap, n_ff)
+    std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
+    std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
+    std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position
+    std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
+    std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each
+    std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
+    activation_capture* capture_ = nullptr;
+    void capture(int64_t layer, int site, const float* src, int64_t n_tokens);
+    float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here
+};
+
+}  // namespace pyggml

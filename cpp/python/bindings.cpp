@@ -1,0 +1,43 @@
+// bindings.cpp: the pyggml._core extension module (see bindings.h).
+#include "python/bindings.h"
+
+#include <exception>
+
+#include "core/errors.h"
+
+namespace py = pybind11;
+
+namespace {
+
+// Raises pyggml.errors.<name> (imported when first needed: the package imports _core
+// first), or RuntimeError when the package cannot be imported.
+void raise_pyggml_error(const char* name, const char* what) {
+    try {
+        py::object cls = py::module_::import("pyggml.errors").attr(name);
+        PyErr_SetString(cls.ptr(), what);
+    } catch (py::error_already_set&) {
+        PyErr_SetString(PyExc_RuntimeError, what);
+    }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "pyggml native core: block formats, kernels and the forward pass";
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const pyggml::resource_error& e) {
+            raise_pyggml_error("ResourceError", e.what());
+        } catch (const pyggml::nonfinite_error& e) {
+            raise_pyggml_error("NonFiniteError", e.what());
+        }
+    });
+    pyggml::bind_quants(m);
+    pyggml::bind_matmul(m);
+    pyggml::bind_tokenizer(m);
+    pyggml::bind_model(m);
+    pyggml::bind_quant_grid(m);
+    pyggml::bind_gptq(m);
+    pyggml::bind_ops(m);
+}

@@ -1,0 +1,109 @@
+// quants.h: reference quantizers and dequantizers for every block type.
+//
+// quantize_row_*_ref and dequantize_row_* work on k floats (a multiple of the block
+// size); quantize_* (the traits entry) works on whole rows and takes an optional
+// importance vector, exactly as the functions of the same name in ggml-quants.c.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/blocks.h"
+
+namespace pyggml {
+
+// float formats (float.cpp)
+void dequantize_row_f32(const void* x, float* y, int64_t k);
+void dequantize_row_f16(const void* x, float* y, int64_t k);
+void dequantize_row_bf16(const void* x, float* y, int64_t k);
+size_t quantize_f32(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_f16(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_bf16(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
+// legacy 32-element blocks (legacy.cpp)
+void quantize_row_q4_0_ref(const float* x, block_q4_0* y, int64_t k);
+void quantize_row_q4_1_ref(const float* x, block_q4_1* y, int64_t k);
+void quantize_row_q5_0_ref(const float* x, block_q5_0* y, int64_t k);
+void quantize_row_q5_1_ref(const float* x, block_q5_1* y, int64_t k);
+void quantize_row_q8_0_ref(const float* x, block_q8_0* y, int64_t k);
+void quantize_row_q8_1_ref(const float* x, block_q8_1* y, int64_t k);
+void dequantize_row_q4_0(const void* x, float* y, int64_t k);
+void dequantize_row_q4_1(const void* x, float* y, int64_t k);
+void dequantize_row_q5_0(const void* x, float* y, int64_t k);
+void dequantize_row_q5_1(const void* x, float* y, int64_t k);
+void dequantize_row_q8_0(const void* x, float* y, int64_t k);
+void dequantize_row_q8_1(const void* x, float* y, int64_t k);
+size_t quantize_q4_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q8_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q8_1(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
+// k-quants (k.cpp)
+void quantize_row_q2_K_ref(const float* x, block_q2_K* y, int64_t k);
+void quantize_row_q3_K_ref(const float* x, block_q3_K* y, int64_t k);
+void quantize_row_q4_K_ref(const float* x, block_q4_K* y, int64_t k);
+void quantize_row_q5_K_ref(const float* x, block_q5_K* y, int64_t k);
+void quantize_row_q6_K_ref(const float* x, block_q6_K* y, int64_t k);
+void quantize_row_q8_K_ref(const float* x, block_q8_K* y, int64_t k);
+void dequantize_row_q2_K(const void* x, float* y, int64_t k);
+void dequantize_row_q3_K(const void* x, float* y, int64_t k);
+void dequantize_row_q4_K(const void* x, float* y, int64_t k);
+void dequantize_row_q5_K(const void* x, float* y, int64_t k);
+void dequantize_row_q6_K(const void* x, float* y, int64_t k);
+void dequantize_row_q8_K(const void* x, float* y, int64_t k);
+size_t quantize_q2_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q3_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q6_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q8_K(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
+// non-linear 4-bit grid (iq4.cpp)
+void dequantize_row_iq4_nl(const void* x, float* y, int64_t k);
+void dequantize_row_iq4_xs(const void* x, float* y, int64_t k);
+size_t quantize_iq4_nl(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_xs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
+// The k-quant and IQ4 quantizers above with their scale searches taken from a chosen
+// table (search.h): kSearchOpsRef gives the reference quantizers; any other table
+// gives the same bytes.
+struct quant_search_ops;
+size_t quantize_q2_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q3_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q6_K_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_nl_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_xs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
+#if defined(__x86_64__)
+// AVX2 + F16C twins, bit-identical to the references above (arch/x86/legacy_avx2.cpp).
+void dequantize_row_f16_avx2(const void* x, float* y, int64_t k);
+void dequantize_row_bf16_avx2(const void* x, float* y, int64_t k);
+void dequantize_row_q4_0_avx2(const void* x, float* y, int64_t k);
+void dequantize_row_q4_1_avx2(const void* x, float* y, int64_t k);
+void dequantize_row_q5_0_avx2(const void* x, float* y, int64_t k);
+void dequantize_row_q5_1_avx2(const void* x, float* y, int64_t k);
+void dequantize_row_q8_0_avx2(const void* x, float* y, int64_t k);
+void quantize_row_q8_0_avx2(const float* x, block_q8_0* y, int64_t k);
+void quantize_row_q8_1_avx2(const float* x, block_q8_1* y, int64_t k);
+size_t quantize_f16_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q8_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q8_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+// k-quants and IQ4 on the AVX2 search table (arch/x86/search_avx2.cpp).
+size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q3_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q4_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q5_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q6_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_nl_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq4_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+#endif
+
+}  // namespace pyggml

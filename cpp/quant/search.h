@@ -1,0 +1,96 @@
+// search.h: the scale searches shared by the k-quant and IQ4 quantizers.
+//
+// Each routine is the one of the same name in ggml-quants.c, followed operation for
+// operation (float accumulators, same loop order) so that quantized bytes match ggml's.
+// They work on one small group of values: they pick a scale (and for the *_qkx* forms a
+// min) and write the integer levels L of every element.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace pyggml {
+
+// Smallest group maximum treated as non-zero (ggml's GROUP_MAX_EPS).
+constexpr float kGroupMaxEps = 1e-15f;
+
+// ggml nearest_int: round to nearest, ties to even, via the 1.5*2^23 trick.
+// Valid for |fval| <= 4194303. Static so that each translation unit, whatever its target
+// flags, inlines its own copy.
+static inline int nearest_int(float fval) {
+    const float val = fval + 12582912.f;
+    int i;
+    std::memcpy(&i, &val, sizeof(int));
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+// ggml make_qx_quants: symmetric levels L in [0, 2*nmax), returns the scale.
+// rmse_type 0: plain rounding; 1..4: weight x^2, 1, |x|, sqrt|x| (or qw when given)
+// with a search over 18 nearby scales; negative: one refinement, no search.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw);
+
+// ggml make_q3_quants: symmetric levels for Q3_K, with x^2-weighted coordinate descent.
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse);
+
+// ggml make_qkx2_quants: asymmetric levels L in [0, nmax] with a min; returns the scale,
+// stores -min in *the_min. Searches nstep+1 scales from rmin in steps of rdelta.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad);
+
+// ggml make_qkx3_quants: as make_qkx2_quants; null weights mean x^2.
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad);
+
+// ggml make_qp_quants: non-negative values to levels in [0, nmax] under weights
+// quant_weights; used for the sub-block scales and mins of the imatrix k-quants.
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
+
+// ggml best_index_int8: index of the value of the sorted grid val[0..n) nearest to x
+// (a tie picks the upper value; NaN picks the last). This is the binary-search form of
+// the ggml the golden bytes come from; some later ggml versions compare doubled midpoints,
+// which differs only for NaN and rounding-level ties.
+int best_index_int8(int n, const int8_t* val, float x);
+
+// The scale search of ggml's quantize_row_iq4_nl_impl for one block of n values
+// (0 for an all-zero block); weight is the block's per-element weights.
+float iq4_block_scale(int n, const float* xb, const float* weight, int ntry);
+
+// The searches above applied to ngroup independent groups of n consecutive values at once
+// (group g is x[g*n, g*n+n), its weights and levels likewise), with per-group results
+// scales[g] and mins[g] (= *the_min). Each table entry gives bytes identical to calling
+// the single-group routine once per group; a SIMD table may run several groups side by
+// side, one per vector lane.
+struct quant_search_ops {
+    // make_qkx2_quants / make_qkx3_quants (null weights mean x^2 for qkx3).
+    void (*qkx2)(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                 float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad);
+    void (*qkx3)(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                 float* scales, float* mins, float rmin, float rdelta, int nstep, bool use_mad);
+    // make_q3_quants with do_rmse.
+    void (*q3)(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales);
+    // make_qx_quants with rmse_type 1 (null qw means x^2).
+    void (*qx1)(int ngroup, int n, int nmax, const float* x, int8_t* L, float* scales,
+                const float* qw);
+    // The block-scale search of ggml's quantize_row_iq4_nl_impl: for each group, the
+    // scale d from trying 2*ntry+1 scales on the kvalues_iq4nl grid under weights.
+    void (*iq4_scale)(int ngroup, int n, const float* x, const float* weights, float* scales,
+                      int ntry);
+    // Levels against fixed group scales: for every group with d[g] != 0,
+    // L[g*n+i] = offset + clamp(nearest_int((x[g*n+i] + dm[g]) / d[g]), lo, hi), or
+    // nearest_int(x[g*n+i] / d[g]) when dm is null; other groups keep their levels.
+    void (*requantize)(int ngroup, int n, const float* x, const float* d, const float* dm, int lo,
+                       int hi, int offset, uint8_t* L);
+    // L[j] = best_index_int8(16, kvalues_iq4nl, id * x[j]) for j < n.
+    void (*iq4_levels)(int n, const float* x, float id, uint8_t* L);
+};
+
+// The scalar reference table (search.cpp).
+extern const quant_search_ops kSearchOpsRef;
+#if defined(__x86_64__)
+// The AVX2 table: eight groups per pass, one per lane (arch/x86/search_avx2.cpp).
+extern const quant_search_ops kSearchOpsAvx2;
+#endif
+
+}  // namespace pyggml
