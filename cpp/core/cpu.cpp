@@ -1,4 +1,4 @@
-// cpu.cpp: cpuid/xgetbv on x86, HWCAP bits on aarch64 (see cpu.h).
+// cpu.cpp: cpuid/xgetbv on x86, HWCAP bits on aarch64, and the tiers they allow (see cpu.h).
 #include "core/cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -62,6 +62,38 @@ cpu_features probe() { return cpu_features{}; }
 const cpu_features& get_cpu_features() {
     static const cpu_features features = probe();
     return features;
+}
+
+const char* cpu_isa_name(cpu_isa isa) {
+    switch (isa) {
+        case cpu_isa::avx2: return "avx2";
+        case cpu_isa::neon: return "neon";
+        default: return "scalar";
+    }
+}
+
+bool cpu_isa_from_name(const std::string& name, cpu_isa* isa) {
+    for (cpu_isa i : kCpuIsas) {
+        if (name == cpu_isa_name(i)) {
+            *isa = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cpu_runs(cpu_isa isa) {
+    const cpu_features& f = get_cpu_features();
+    switch (isa) {
+        case cpu_isa::scalar: return true;
+#if defined(__x86_64__)
+        case cpu_isa::avx2: return f.avx2 && f.fma && f.f16c && f.bmi2;
+#endif
+#if defined(__aarch64__)
+        case cpu_isa::neon: return f.neon && f.dotprod && f.fp16;
+#endif
+        default: return false;  // not built into this module
+    }
 }
 
 }  // namespace pyggml

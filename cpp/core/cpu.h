@@ -1,9 +1,23 @@
-// cpu.h: what the processor we run on can execute, probed once at start-up.
+// cpu.h: what the processor we run on can execute, probed once at start-up, and the
+// instruction-set tiers this module builds kernels for.
 //
 // x86: cpuid + xgetbv (the OS must save the AVX registers); aarch64: getauxval(AT_HWCAP).
+// cpu_runs is the one place that decides whether a tier's kernels may run here.
 #pragma once
 
+#include <string>
+
 namespace pyggml {
+
+// A tier of SIMD kernels: scalar (the references, everywhere), avx2 (arch/x86/*_avx2.cpp),
+// neon (arch/arm/*_neon.cpp).
+enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2 };
+constexpr cpu_isa kCpuIsas[] = {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::neon};
+constexpr int kCpuIsaCount = int(sizeof(kCpuIsas) / sizeof(kCpuIsas[0]));
+
+const char* cpu_isa_name(cpu_isa isa);
+// The tier named `name` ("scalar", "avx2", "neon") in *isa; false for any other name.
+bool cpu_isa_from_name(const std::string& name, cpu_isa* isa);
 
 struct cpu_features {
     bool avx2 = false;     // x86: AVX2 with OS support for the ymm state
@@ -17,5 +31,11 @@ struct cpu_features {
 
 // Probed on first use; the result never changes afterwards.
 const cpu_features& get_cpu_features();
+
+// Whether this module holds the tier's kernels and this CPU can run them. A tier needs every
+// feature its files are compiled with, since the compiler may use any of them anywhere in
+// those files: avx2 = AVX2 + FMA + F16C + BMI2 (CMakeLists.txt: -mavx2 -mfma -mf16c -mbmi2),
+// neon = Advanced SIMD + dot product + FP16 (-march=armv8.2-a+dotprod+fp16).
+bool cpu_runs(cpu_isa isa);
 
 }  // namespace pyggml

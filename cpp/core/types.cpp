@@ -1,7 +1,7 @@
-// types.cpp: the table of tensor types (see types.h).
+// types.cpp: the table of tensor types with their reference conversions (see types.h).
 #include "core/types.h"
 
-#include "core/cpu.h"
+#include "core/dispatch.h"
 #include "quant/quants.h"
 
 namespace pyggml {
@@ -34,56 +34,10 @@ const entry kTypes[] = {
     {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, dequantize_row_iq4_xs, quantize_iq4_xs, true}},
 };
 
-constexpr int kTypeCount = sizeof(kTypes) / sizeof(kTypes[0]);
-
-// The reference table with each conversion replaced by the fastest bit-identical
-// variant this CPU runs. Built once, on first use, and never changed afterwards.
-struct dispatched_table {
-    entry types[kTypeCount];
-    dispatched_table() {
-        for (int i = 0; i < kTypeCount; ++i) types[i] = kTypes[i];
-#if defined(__x86_64__)
-        const cpu_features& f = get_cpu_features();
-        if (!(f.avx2 && f.f16c)) return;
-        for (entry& e : types) {
-            type_traits& t = e.traits;
-            switch (e.id) {
-                case GGML_TYPE_F16: t.to_float = dequantize_row_f16_avx2; t.quantize = quantize_f16_avx2; break;
-                case GGML_TYPE_BF16: t.to_float = dequantize_row_bf16_avx2; break;
-                case GGML_TYPE_Q4_0: t.to_float = dequantize_row_q4_0_avx2; t.quantize = quantize_q4_0_avx2; break;
-                case GGML_TYPE_Q4_1: t.to_float = dequantize_row_q4_1_avx2; t.quantize = quantize_q4_1_avx2; break;
-                case GGML_TYPE_Q5_0: t.to_float = dequantize_row_q5_0_avx2; t.quantize = quantize_q5_0_avx2; break;
-                case GGML_TYPE_Q5_1: t.to_float = dequantize_row_q5_1_avx2; t.quantize = quantize_q5_1_avx2; break;
-                case GGML_TYPE_Q8_0: t.to_float = dequantize_row_q8_0_avx2; t.quantize = quantize_q8_0_avx2; break;
-                case GGML_TYPE_Q8_1: t.quantize = quantize_q8_1_avx2; break;
-                case GGML_TYPE_Q2_K: t.quantize = quantize_q2_K_avx2; break;
-                case GGML_TYPE_Q3_K: t.quantize = quantize_q3_K_avx2; break;
-                case GGML_TYPE_Q4_K: t.quantize = quantize_q4_K_avx2; break;
-                case GGML_TYPE_Q5_K: t.quantize = quantize_q5_K_avx2; break;
-                case GGML_TYPE_Q6_K: t.quantize = quantize_q6_K_avx2; break;
-                case GGML_TYPE_IQ4_NL: t.quantize = quantize_iq4_nl_avx2; break;
-                case GGML_TYPE_IQ4_XS: t.quantize = quantize_iq4_xs_avx2; break;
-                default: break;
-            }
-        }
-#endif
-    }
-};
-
-const type_traits* find(const entry* table, int32_t type) {
-    for (int i = 0; i < kTypeCount; ++i) {
-        if (table[i].id == type) return &table[i].traits;
-    }
-    return nullptr;
-}
-
 }  // namespace
 
-const type_traits* get_type_traits(int32_t type) {
-    static const dispatched_table table;
-    return find(table.types, type);
+void register_types(isa_kernels& k) {
+    for (const entry& e : kTypes) k.types[e.id] = e.traits;
 }
-
-const type_traits* get_type_traits_ref(int32_t type) { return find(kTypes, type); }
 
 }  // namespace pyggml

@@ -2,7 +2,10 @@
 //
 // Ids are ggml's (they are what GGUF files store). Everything that needs to know
 // how big a block is, how to turn it into floats or how to make it from floats
-// looks it up here; no other code switches on the type.
+// looks it up through core/dispatch.h (get_type_traits), which holds this table with
+// each conversion replaced by the fastest bit-identical twin the CPU runs; no other code
+// switches on the type. A new type: an entry in types.cpp, its block in blocks.h, its
+// reference conversions in quant/, its dot kernel in kernels/vec_dot.cpp.
 #pragma once
 
 #include <cstddef>
@@ -47,12 +50,6 @@ struct type_traits {
     quantize_fn quantize;    // null: cannot be quantized
     bool uses_imatrix;       // quantize() takes the importance vector into account
 };
-
-// Null for an id the runtime does not know. Conversions are the fastest variants this
-// CPU runs (SIMD twins, bit-identical to the reference).
-const type_traits* get_type_traits(int32_t type);
-// The same table with the scalar reference conversions, for tests and as the oracle.
-const type_traits* get_type_traits_ref(int32_t type);
 
 inline size_t row_size(const type_traits& t, int64_t n) {
     return size_t(n / t.blck_size) * t.type_size;

@@ -16,9 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "kernels/repack.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
 
 namespace pyggml {
 

@@ -5,28 +5,9 @@
 #include <cstdint>
 
 #include "core/threads.h"
+#include "kernels/weight_view.h"
 
 namespace pyggml {
-
-// How a weight's rows are laid out in memory: as in the file, or rearranged by repack.h.
-enum weight_layout : int32_t {
-    weight_layout_plain = 0,
-    weight_layout_q4_Kx8 = 1,  // block_q4_Kx8 (blocks.h)
-    weight_layout_q4_0x8 = 2,  // block_q4_0x8
-    weight_layout_q8_0x8 = 3,  // block_q8_0x8
-    weight_layout_q5_0x8 = 4,  // block_q5_0x8
-    weight_layout_q6_Kx8 = 5,  // block_q6_Kx8
-};
-
-// A non-owning view of a 2-D weight tensor as stored in a GGUF file (or repacked).
-struct weight_view {
-    int32_t type;        // ggml type id
-    const void* data;    // (n_rows, row_bytes)
-    int64_t n_rows;      // output features
-    int64_t n_cols;      // input features (elements per row)
-    size_t row_bytes;
-    int32_t layout = weight_layout_plain;  // weight_layout
-};
 
 // y[t * n_rows + r] = sum_c W[r, c] * x[t * n_cols + c], for t < n_tokens.
 // x: (n_tokens, n_cols) float32; y: (n_tokens, n_rows) float32. Runs on the pool.

@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "kernels/ops.h"
-#include "core/types.h"
 
 namespace pyggml {
 

@@ -8,8 +8,8 @@
 
 #include <cstdint>
 
-#include "kernels/matmul.h"
 #include "core/threads.h"
+#include "kernels/matmul.h"
 
 namespace pyggml {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/cpu.h"
+#include "core/dispatch.h"
 #include "core/fp16.h"
 
 namespace pyggml {
@@ -163,44 +163,6 @@ void attend_tile(const attn_tile& a) {
     }
 }
 
-namespace {
-
-constexpr ops_kernels kReference = {rms_norm, silu_mul, gelu_tanh_mul, rope_apply, attend_tile};
-
-struct ops_table {
-    ops_kernels kernels[3] = {kReference, kReference, kReference};  // indexed by cpu_isa
-    bool available[3] = {true, false, false};
-};
-
-ops_table build_ops_table() {
-    ops_table t;
-#if defined(__x86_64__)
-    // the same condition as the dot kernels' AVX2 set (core/dispatch.cpp)
-    const cpu_features& f = get_cpu_features();
-    if (f.avx2 && f.fma && f.f16c && f.bmi2) {
-        ops_kernels_avx2(t.kernels[int(cpu_isa::avx2)]);
-        t.available[int(cpu_isa::avx2)] = true;
-    }
-#endif
-    return t;
-}
-
-const ops_table& ops_dispatch() {
-    static const ops_table t = build_ops_table();
-    return t;
-}
-
-}  // namespace
-
-const ops_kernels* get_ops_kernels(cpu_isa isa) {
-    const int i = int(isa);
-    if (i < 0 || i >= 3 || !ops_dispatch().available[i]) return nullptr;
-    return &ops_dispatch().kernels[i];
-}
-
-const ops_kernels& get_ops_kernels() {
-    const ops_kernels* k = get_ops_kernels(best_cpu_isa());
-    return k ? *k : ops_dispatch().kernels[0];
-}
+void register_ops(isa_kernels& k) { k.ops = {rms_norm, silu_mul, gelu_tanh_mul, rope_apply, attend_tile}; }
 
 }  // namespace pyggml

@@ -2,13 +2,11 @@
 //
 // Plain loops over float32 rows; each routine works on one row (or one tile of
 // attention) so the caller decides how to split work across threads. The functions
-// declared here are the scalar references; ops_kernels holds the variants this CPU
-// runs best (AVX2 twins in arch/x86/ops_avx2.cpp), chosen once at first use.
+// declared here are the scalar references; ops_kernels is one instruction set's choice
+// of them (AVX2 twins in arch/x86/ops_avx2.cpp), and core/dispatch.h holds the best one.
 #pragma once
 
 #include <cstdint>
-
-#include "kernels/vec_dot.h"
 
 namespace pyggml {
 
@@ -93,14 +91,5 @@ struct ops_kernels {
     void (*rope_apply)(float* x, int64_t n_head, int64_t head_dim, const rope_params& p, const float* cs);
     void (*attend_tile)(const attn_tile& a);
 };
-
-// The best kernels for this CPU.
-const ops_kernels& get_ops_kernels();
-// The kernels of one instruction set; null when that set is not built in or not supported
-// (scalar: the references above). A set without its own twin of a kernel uses the reference.
-const ops_kernels* get_ops_kernels(cpu_isa isa);
-
-// Fills in the AVX2 twins (arch/x86/ops_avx2.cpp).
-void ops_kernels_avx2(ops_kernels& k);
 
 }  // namespace pyggml

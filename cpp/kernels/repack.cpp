@@ -21,9 +21,9 @@
 #endif
 
 #include "core/blocks.h"
+#include "core/dispatch.h"
 #include "core/fp16.h"
 #include "quant/kquant_scales.h"
-#include "core/types.h"
 
 namespace pyggml {
 
@@ -352,27 +352,16 @@ weight_buffer alloc_weight_buffer(size_t bytes) {
 
 void weight_buffer_free::operator()(uint8_t* p) const { std::free(p); }
 
-vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa) {
-    const repacked_layout* l = get_repacked_layout(layout);
-    // the ISA must be usable here: get_vec_dot_traits knows what the CPU supports
-    if (!l || !get_vec_dot_traits(l->weight_type, isa)) return nullptr;
-    switch (isa) {
-        case cpu_isa::scalar:
-            switch (layout) {
-                case weight_layout_q4_Kx8: return dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q4_Kx8>;
-                case weight_layout_q6_Kx8: return dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
-                case weight_layout_q4_0x8:
-                    return dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
-                case weight_layout_q5_0x8:
-                    return dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
-                default:
-                    return dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
-            }
-#if defined(__x86_64__)
-        case cpu_isa::avx2: return repacked_kernel_avx2(layout);
-#endif
-        default: return nullptr;
-    }
+void register_repack(isa_kernels& k) {
+    vec_dot_fn* r = k.repacked;
+    r[weight_layout_q4_Kx8] = dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q4_Kx8>;
+    r[weight_layout_q6_Kx8] = dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
+    r[weight_layout_q4_0x8] =
+        dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
+    r[weight_layout_q5_0x8] =
+        dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
+    r[weight_layout_q8_0x8] =
+        dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
 }
 
 int32_t repack_layout_of_type(int32_t type) {
@@ -383,7 +372,11 @@ int32_t repack_layout_of_type(int32_t type) {
 }
 
 int32_t preferred_layout_for_type(int32_t type) {
-    return best_cpu_isa() == cpu_isa::avx2 ? repack_layout_of_type(type) : int32_t(weight_layout_plain);
+    // Only a tier with kernels of its own for the layout gains from it: the scalar ones are
+    // the references the SIMD kernels are checked against.
+    const cpu_isa isa = best_cpu_isa();
+    const int32_t layout = repack_layout_of_type(type);
+    return isa != cpu_isa::scalar && repacked_kernel(layout, isa) ? layout : int32_t(weight_layout_plain);
 }
 
 bool layout_fits(const repacked_layout& l, int32_t type, int64_t n_rows, int64_t n_cols) {

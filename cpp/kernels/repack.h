@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "kernels/matmul.h"
 #include "kernels/vec_dot.h"
+#include "kernels/weight_view.h"
 
 namespace pyggml {
 
@@ -45,12 +45,9 @@ size_t repacked_act_row(const repacked_layout& l, int64_t n_cols);
 void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols, void* dst, int64_t row0,
                  int64_t row1);
 
-// The dot kernel for a layout and instruction set; same signature and output as
-// vec_dot_fn, with nr a multiple of 8 rows, bx the bytes between groups of 8 rows
-// (8 * row_bytes) and y the layout's activations. Null where that set has no kernel
-// for the layout or this CPU cannot run it.
-vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa);
-vec_dot_fn repacked_kernel_avx2(int32_t layout);  // arch/x86/repack_avx2.cpp
+// The dot kernels over a layout (core/dispatch.h: repacked_kernel(layout, isa)) have the
+// signature and output of vec_dot_fn, with nr a multiple of 8 rows, bx the bytes between
+// groups of 8 rows (8 * row_bytes) and y the layout's activations.
 
 // After repacking: when [p, p + bytes) lies in a shared file mapping (the mapped GGUF
 // file), unmaps its whole pages from this process (Linux MADV_DONTNEED, which for such

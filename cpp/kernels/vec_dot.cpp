@@ -1,4 +1,5 @@
-// vec_dot.cpp: scalar reference dot kernels, one per (weight type, dot type).
+// vec_dot.cpp: scalar reference dot kernels, one per (weight type, dot type), and the
+// dot type of each weight type.
 //
 // Integer parts are summed exactly in int32 per block (or super-block); each block
 // contributes d_w * d_x * isum to a float sum, in block order. F32/F16/BF16 products
@@ -6,10 +7,9 @@
 #include <cstring>
 
 #include "core/blocks.h"
+#include "core/dispatch.h"
 #include "core/fp16.h"
 #include "quant/kquant_scales.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
 
 namespace pyggml {
 
@@ -258,9 +258,7 @@ float dot_iq4_xs_q8_K(int n, const void* vx, const void* vy) {
     return sum;
 }
 
-}  // namespace
-
-vec_dot_fn vec_dot_kernel_ref(int32_t type) {
+vec_dot_fn kernel(int32_t type) {
     switch (type) {
         case GGML_TYPE_F32: return dot_rows<dot_f32>;
         case GGML_TYPE_F16: return dot_rows<dot_f16>;
@@ -278,6 +276,24 @@ vec_dot_fn vec_dot_kernel_ref(int32_t type) {
         case GGML_TYPE_Q6_K: return dot_rows<dot_q6_K_q8_K>;
         case GGML_TYPE_IQ4_XS: return dot_rows<dot_iq4_xs_q8_K>;
         default: return nullptr;
+    }
+}
+
+// The format each weight type's activations take (as ggml's type_traits_cpu).
+int32_t dot_type(int32_t type) {
+    switch (type) {
+        case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: return type;
+        case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: case GGML_TYPE_IQ4_NL: return GGML_TYPE_Q8_0;
+        case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_1: return GGML_TYPE_Q8_1;
+        default: return GGML_TYPE_Q8_K;  // the k-quants and IQ4_XS
+    }
+}
+
+}  // namespace
+
+void register_vec_dot(isa_kernels& k) {
+    for (int32_t type = 0; type < GGML_TYPE_COUNT; ++type) {
+        if (vec_dot_fn f = kernel(type)) k.vec_dot[type] = {dot_type(type), nullptr, f};
     }
 }
 

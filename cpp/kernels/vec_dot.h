@@ -2,10 +2,10 @@
 //
 // For y = W x the activations x are converted once per call to the weight type's
 // "dot type" (Q8_0 / Q8_1 for the legacy types, Q8_K for k-quants and IQ4_XS, the
-// weight's own format for F32/F16/BF16), then one kernel per (weight type, dot type)
-// computes each output. Every kernel exists as a scalar reference (vec_dot.cpp)
-// and optionally as AVX2 (arch/x86/vec_dot_avx2.cpp) and NEON (arch/arm/vec_dot_neon.cpp)
-// versions; the best one this CPU can run is chosen once, at first use.
+// weight's own format for F32/F16/BF16; quantize_act.cpp), then one kernel per
+// (weight type, dot type) computes each output. Every kernel exists as a scalar
+// reference (vec_dot.cpp) and optionally as AVX2 (arch/x86/vec_dot_avx2.cpp) and NEON
+// (arch/arm/vec_dot_neon.cpp) twins; core/dispatch.h holds the ones this CPU runs best.
 #pragma once
 
 #include <cstddef>
@@ -32,26 +32,5 @@ struct vec_dot_traits {
     from_float_fn from_float;  // float32 -> vec_dot_type
     vec_dot_fn vec_dot;
 };
-
-enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2 };
-
-const char* cpu_isa_name(cpu_isa isa);
-// The instruction set the dispatcher picked for this CPU.
-cpu_isa best_cpu_isa();
-
-// Kernels for a weight type using the best instruction set; null for an unknown type.
-const vec_dot_traits* get_vec_dot_traits(int32_t type);
-// Kernels of one instruction set; null if the type is unknown or that set is not
-// built into this module or not supported by this CPU.
-const vec_dot_traits* get_vec_dot_traits(int32_t type, cpu_isa isa);
-
-// Per-ISA kernel lookups (null: no kernel of that ISA for this weight type).
-vec_dot_fn vec_dot_kernel_ref(int32_t type);   // vec_dot.cpp
-vec_dot_fn vec_dot_kernel_avx2(int32_t type);  // arch/x86/vec_dot_avx2.cpp
-vec_dot_fn vec_dot_kernel_neon(int32_t type);  // arch/arm/vec_dot_neon.cpp
-// Per-ISA activation conversion, byte-identical to the scalar one for finite input
-// (null: the scalar conversion is used). Keyed by the dot type.
-from_float_fn from_float_avx2(int32_t vec_dot_type);  // arch/x86/quantize_act_avx2.cpp
-from_float_fn from_float_neon(int32_t vec_dot_type);  // arch/arm/vec_dot_neon.cpp
 
 }  // namespace pyggml

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/dispatch.h"
+
 namespace pyggml {
 
 kv_cache::kv_cache(int32_t type, int64_t n_layer, int64_t n_ctx, int64_t k_dim, int64_t v_dim)

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/dispatch.h"
 #include "core/errors.h"
 #include "kernels/matmul_precise.h"
 #include "kernels/repack.h"

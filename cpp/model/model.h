@@ -12,11 +12,11 @@
 #include <stdexcept>
 #include <vector>
 
-#include "model/kv_cache.h"
+#include "core/threads.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/repack.h"
-#include "core/threads.h"
+#include "model/kv_cache.h"
 
 namespace pyggml {
 

@@ -9,24 +9,17 @@
 #include <tuple>
 #include <vector>
 
-#include "python/bindings.h"
-#include "core/cpu.h"
+#include "core/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/memory_read.h"
 #include "kernels/repack.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
+#include "python/bindings.h"
+#include "python/checks.h"
 
 namespace py = pybind11;
 using namespace pyggml;
 
 namespace {
-
-const type_traits& traits_or_throw(int32_t type) {
-    const type_traits* t = get_type_traits(type);
-    if (!t) throw py::value_error("unknown ggml type id " + std::to_string(type));
-    return *t;
-}
 
 const vec_dot_traits& kernels_or_throw(int32_t type, cpu_isa isa) {
     const vec_dot_traits* k = get_vec_dot_traits(type, isa);
@@ -35,14 +28,6 @@ const vec_dot_traits& kernels_or_throw(int32_t type, cpu_isa isa) {
                               traits_or_throw(type).name + " on this machine");
     }
     return *k;
-}
-
-cpu_isa parse_isa(const std::string& name) {
-    if (name == "best") return best_cpu_isa();
-    for (cpu_isa isa : {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::neon}) {
-        if (name == cpu_isa_name(isa)) return isa;
-    }
-    throw py::value_error("unknown instruction set '" + name + "' (scalar, avx2, neon or best)");
 }
 
 void check_n_cols(const type_traits& t, int64_t n_cols) {
@@ -120,7 +105,7 @@ py::list matmul_shared_input_py(thread_pool& pool, const std::vector<std::tuple<
 // x: (n_tokens, n_cols) float32 -> (n_tokens, dot-type row bytes) uint8, as matmul converts them.
 py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::array::c_style> x,
                                           const std::string& isa) {
-    const vec_dot_traits& k = kernels_or_throw(type, parse_isa(isa));
+    const vec_dot_traits& k = kernels_or_throw(type, isa_or_throw(isa));
     const type_traits& dt = traits_or_throw(k.vec_dot_type);
     if (x.ndim() != 2) throw py::value_error("x must be (n_tokens, n_cols) float32");
     const int64_t n_tokens = x.shape(0), n_cols = x.shape(1);
@@ -139,7 +124,7 @@ py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
                               int64_t rows_per_call) {
     if (rows_per_call < 1) throw py::value_error("rows_per_call must be >= 1");
     const type_traits& t = traits_or_throw(type);
-    const vec_dot_traits& k = kernels_or_throw(type, parse_isa(isa_name));
+    const vec_dot_traits& k = kernels_or_throw(type, isa_or_throw(isa_name));
     const type_traits& dt = traits_or_throw(k.vec_dot_type);
     check_n_cols(t, n_cols);
     check_n_cols(dt, n_cols);
@@ -217,7 +202,7 @@ py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, int32_t type
                                        py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
     const repacked_layout& l = layout_of_type_or_throw(type);
     const type_traits& t = traits_or_throw(type);
-    const vec_dot_fn dot = repacked_kernel(l.layout, parse_isa(isa_name));
+    const vec_dot_fn dot = repacked_kernel(l.layout, isa_or_throw(isa_name));
     if (!dot) throw py::value_error("no " + isa_name + " kernel for repacked " + t.name + " on this machine");
     check_n_cols(t, n_cols);
     if (n_cols % l.act_block) throw py::value_error("n_cols must be a multiple of " + std::to_string(l.act_block));
@@ -298,7 +283,7 @@ void pyggml::bind_matmul(py::module_& m) {
     m.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
           py::arg("type"), "ggml type id the activations are converted to for weights of `type`");
     m.def("has_vec_dot_isa", [](int32_t type, const std::string& isa) {
-              return get_vec_dot_traits(type, parse_isa(isa)) != nullptr;
+              return get_vec_dot_traits(type, isa_or_throw(isa)) != nullptr;
           }, py::arg("type"), py::arg("isa"));
     m.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
           "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa`");

@@ -12,9 +12,8 @@
 #include <new>
 #include <string>
 
+#include "core/dispatch.h"
 #include "core/errors.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
 #include "model/model.h"
 #include "python/bindings.h"
 

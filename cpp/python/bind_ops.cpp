@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "python/bindings.h"
 #include "core/fp16.h"
 #include "kernels/ops.h"
+#include "python/bindings.h"
+#include "python/checks.h"
 
 namespace py = pybind11;
 using namespace pyggml;
@@ -18,19 +19,7 @@ namespace {
 using f32_array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 const ops_kernels& kernels_or_throw(const std::string& isa) {
-    cpu_isa which;
-    if (isa == "best") {
-        return get_ops_kernels();
-    } else if (isa == "scalar") {
-        which = cpu_isa::scalar;
-    } else if (isa == "avx2") {
-        which = cpu_isa::avx2;
-    } else if (isa == "neon") {
-        which = cpu_isa::neon;
-    } else {
-        throw py::value_error("unknown instruction set '" + isa + "' (scalar, avx2, neon or best)");
-    }
-    const ops_kernels* k = get_ops_kernels(which);
+    const ops_kernels* k = get_ops_kernels(isa_or_throw(isa));
     if (!k) throw py::value_error("no " + isa + " kernels on this machine");
     return *k;
 }

@@ -6,9 +6,9 @@
 #include <cstring>
 #include <string>
 
+#include "core/dispatch.h"
 #include "python/bindings.h"
 #include "quant/grid.h"
-#include "core/types.h"
 
 namespace py = pybind11;
 using namespace pyggml;

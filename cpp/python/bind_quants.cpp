@@ -7,22 +7,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/dispatch.h"
 #include "core/parallel.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
 #include "python/bindings.h"
+#include "python/checks.h"
 #include "quant/validate.h"
 
 namespace py = pybind11;
 using namespace pyggml;
 
 namespace {
-
-const type_traits& traits_or_throw(int32_t type, bool reference = false) {
-    const type_traits* t = reference ? get_type_traits_ref(type) : get_type_traits(type);
-    if (!t) throw py::value_error("unknown ggml type id " + std::to_string(type));
-    return *t;
-}
 
 void check_row_length(const type_traits& t, int64_t n_per_row) {
     if (n_per_row <= 0 || n_per_row % t.blck_size != 0) {

@@ -12,8 +12,8 @@
 
 #include "core/blocks.h"
 #include "core/fp16.h"
-#include "quant/kquant_scales.h"
 #include "core/types.h"
+#include "quant/kquant_scales.h"
 
 namespace pyggml {
 namespace {

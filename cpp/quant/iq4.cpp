@@ -9,8 +9,8 @@
 #include <cstring>
 
 #include "core/fp16.h"
-#include "quant/search.h"
 #include "quant/quants.h"
+#include "quant/search.h"
 
 namespace pyggml {
 

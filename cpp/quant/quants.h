@@ -78,32 +78,4 @@ size_t quantize_q6_K_with(const quant_search_ops& ops, const float* src, void* d
 size_t quantize_iq4_nl_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq4_xs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
-#if defined(__x86_64__)
-// AVX2 + F16C twins, bit-identical to the references above (arch/x86/legacy_avx2.cpp).
-void dequantize_row_f16_avx2(const void* x, float* y, int64_t k);
-void dequantize_row_bf16_avx2(const void* x, float* y, int64_t k);
-void dequantize_row_q4_0_avx2(const void* x, float* y, int64_t k);
-void dequantize_row_q4_1_avx2(const void* x, float* y, int64_t k);
-void dequantize_row_q5_0_avx2(const void* x, float* y, int64_t k);
-void dequantize_row_q5_1_avx2(const void* x, float* y, int64_t k);
-void dequantize_row_q8_0_avx2(const void* x, float* y, int64_t k);
-void quantize_row_q8_0_avx2(const float* x, block_q8_0* y, int64_t k);
-void quantize_row_q8_1_avx2(const float* x, block_q8_1* y, int64_t k);
-size_t quantize_f16_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q4_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q4_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q5_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q5_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q8_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q8_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-// k-quants and IQ4 on the AVX2 search table (arch/x86/search_avx2.cpp).
-size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q3_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q4_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q5_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_q6_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_iq4_nl_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-size_t quantize_iq4_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
-#endif
-
 }  // namespace pyggml

@@ -5,6 +5,7 @@
 #include "quant/search.h"
 
 #include "core/blocks.h"
+#include "core/dispatch.h"
 
 #include <cmath>
 #include <cstring>
@@ -457,5 +458,7 @@ void iq4_levels_ref(int n, const float* x, float id, uint8_t* L) {
 }  // namespace
 
 const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref};
+
+void register_search(isa_kernels& k) { k.search = &kSearchOpsRef; }
 
 }  // namespace pyggml

@@ -86,11 +86,8 @@ struct quant_search_ops {
     void (*iq4_levels)(int n, const float* x, float id, uint8_t* L);
 };
 
-// The scalar reference table (search.cpp).
+// The scalar reference table (search.cpp). The AVX2 table (arch/x86/search_avx2.cpp) runs
+// eight groups per pass, one per lane; core/dispatch.h holds the best one.
 extern const quant_search_ops kSearchOpsRef;
-#if defined(__x86_64__)
-// The AVX2 table: eight groups per pass, one per lane (arch/x86/search_avx2.cpp).
-extern const quant_search_ops kSearchOpsAvx2;
-#endif
 
 }  // namespace pyggml

@@ -11,7 +11,7 @@
 #include "core/blocks.h"
 #include "core/fp16.h"
 #include "core/parallel.h"
-#include "core/types.h"
+#include "core/dispatch.h"
 
 namespace pyggml {
 

@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "kernels/vec_dot.h"
+#include "core/dispatch.h"
 
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
     FILE* in = std::fopen(argv[1], "rb");
     FILE* out = std::fopen(argv[2], "wb");
     if (!in || !out) return 2;
+    // The two sets of dot kernels alone (no dispatch): the references and the NEON twins.
+    static pyggml::isa_kernels ref{}, neon{};
+    pyggml::register_vec_dot(ref);
+    pyggml::register_vec_dot_neon(neon);
     int32_t h[6];
     while (std::fread(h, sizeof(h), 1, in) == 1) {
         const int type = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];
@@ -48,9 +52,10 @@ int main(int argc, char** argv) {
         std::vector<uint8_t> w(wr * n_rows), a(ar * n_tokens);
         std::vector<float> y(size_t(n_rows) * n_tokens);
         if (std::fread(w.data(), 1, w.size(), in) != w.size() || std::fread(a.data(), 1, a.size(), in) != a.size()) return 2;
-        pyggml::vec_dot_fn ref = pyggml::vec_dot_kernel_ref(type), neon = pyggml::vec_dot_kernel_neon(type);
-        if (!ref || !neon) return 2;
-        for (pyggml::vec_dot_fn k : {ref, neon}) {
+        if (type < 0 || type >= pyggml::GGML_TYPE_COUNT) return 2;
+        const pyggml::vec_dot_fn ref_k = ref.vec_dot[type].vec_dot, neon_k = neon.vec_dot[type].vec_dot;
+        if (!ref_k || !neon_k) return 2;
+        for (pyggml::vec_dot_fn k : {ref_k, neon_k}) {
             run(k, n_cols, n_rows, n_tokens, w.data(), wr, a.data(), ar, y.data());
             std::fwrite(y.data(), sizeof(float), y.size(), out);
         }

@@ -3,16 +3,15 @@
 //
 // Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp only picks these kernels after
 // getauxval(AT_HWCAP) reports asimddp and fphp. Each kernel computes one token at a
-// time (the activation conversion stays the scalar one, so from_float_neon is empty).
+// time (the activation conversion stays the scalar one).
 #include <arm_neon.h>
 
 #include <cstring>
 #include <type_traits>
 
 #include "core/blocks.h"
+#include "core/dispatch.h"
 #include "quant/kquant_scales.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
 
 namespace pyggml {
 
@@ -301,9 +300,7 @@ float dot_iq4_xs(int n, const void* vx, const void* vy) {
     return sum;
 }
 
-}  // namespace
-
-vec_dot_fn vec_dot_kernel_neon(int32_t type) {
+vec_dot_fn kernel(int32_t type) {
     switch (type) {
         case GGML_TYPE_F32: return dot_rows<dot_f32>;
         case GGML_TYPE_F16: return dot_rows<dot_half<load4_f16, h2f>>;
@@ -324,6 +321,12 @@ vec_dot_fn vec_dot_kernel_neon(int32_t type) {
     }
 }
 
-from_float_fn from_float_neon(int32_t) { return nullptr; }
+}  // namespace
+
+void register_vec_dot_neon(isa_kernels& k) {
+    for (int32_t type = 0; type < GGML_TYPE_COUNT; ++type) {
+        if (vec_dot_fn f = kernel(type)) k.vec_dot[type].vec_dot = f;
+    }
+}
 
 }  // namespace pyggml

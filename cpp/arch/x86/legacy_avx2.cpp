@@ -1,13 +1,15 @@
-// legacy_avx2.cpp: AVX2 twins of the legacy-block and float-format conversions.
+// legacy_avx2.cpp: AVX2 twins of the legacy-block conversions (quant/legacy.cpp).
 //
-// Each routine performs the same float operations as its reference in quant/legacy.cpp
-// / quant/float.cpp (same order, no FMA contraction), so results are bit-identical; only
-// the loops are vectorized. roundf (half away from zero) is emulated exactly, not with
-// the SIMD round-to-even. Rows with an importance vector use the reference code.
+// Each routine performs the same float operations as its reference (same order, no FMA
+// contraction), so results are bit-identical; only the loops are vectorized. roundf (half
+// away from zero) is emulated exactly, not with the SIMD round-to-even. Rows with an
+// importance vector use the reference code.
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "arch/x86/legacy_avx2.h"
+#include "core/dispatch.h"
 #include "core/fp16.h"
 #include "quant/quants.h"
 
@@ -192,19 +194,6 @@ size_t rows_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row) {
     return size_t(nrow) * row_bytes;
 }
 
-// 8 halves -> 8 floats; lanes holding a NaN go through the scalar conversion, which
-// keeps signalling NaNs signalling (F16C would quiet them).
-inline void f16x8_to_f32(const uint16_t* h, float* y) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));
-    const __m128i exp_all = _mm_set1_epi16(0x7c00);
-    const __m128i is_nan = _mm_cmpgt_epi16(_mm_and_si128(v, _mm_set1_epi16(0x7fff)), exp_all);
-    _mm256_storeu_ps(y, _mm256_cvtph_ps(v));
-    if (_mm_movemask_epi8(is_nan)) {
-        for (int j = 0; j < 8; ++j) y[j] = fp16_to_fp32(h[j]);
-    }
-}
-
-}  // namespace
 
 void dequantize_row_q4_0_avx2(const void* vx, float* y, int64_t k) {
     const block_q4_0* x = static_cast<const block_q4_0*>(vx);
@@ -238,7 +227,6 @@ void dequantize_row_q4_1_avx2(const void* vx, float* y, int64_t k) {
     }
 }
 
-namespace {
 
 // 32 five-bit values of a Q5 block, element order, as int32 in four registers.
 inline void q5_values(const uint8_t* qs, const uint8_t* qh_bytes, __m256i out[4]) {
@@ -256,7 +244,6 @@ inline void q5_values(const uint8_t* qs, const uint8_t* qh_bytes, __m256i out[4]
     }
 }
 
-}  // namespace
 
 void dequantize_row_q5_0_avx2(const void* vx, float* y, int64_t k) {
     const block_q5_0* x = static_cast<const block_q5_0*>(vx);
@@ -295,39 +282,6 @@ void dequantize_row_q8_0_avx2(const void* vx, float* y, int64_t k) {
     }
 }
 
-void dequantize_row_f16_avx2(const void* vx, float* y, int64_t k) {
-    const uint16_t* h = static_cast<const uint16_t*>(vx);
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8) f16x8_to_f32(h + i, y + i);
-    for (; i < k; ++i) y[i] = fp16_to_fp32(h[i]);
-}
-
-void dequantize_row_bf16_avx2(const void* vx, float* y, int64_t k) {
-    const uint16_t* h = static_cast<const uint16_t*>(vx);
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8) {
-        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm256_slli_epi32(v, 16));
-    }
-    for (; i < k; ++i) y[i] = bf16_to_fp32(h[i]);
-}
-
-size_t quantize_f16_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    const int64_t n = nrow * n_per_row;
-    uint16_t* h = static_cast<uint16_t*>(dst);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 v = _mm256_loadu_ps(src + i);
-        if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) {
-            for (int j = 0; j < 8; ++j) h[i + j] = fp32_to_fp16(src[i + j]);  // NaN payloads
-        } else {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(h + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-        }
-    }
-    for (; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
-    return size_t(n) * 2;
-}
-
 size_t quantize_q4_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     if (imatrix) return quantize_q4_0(src, dst, nrow, n_per_row, imatrix);
     return rows_avx2<block_q4_0, quantize_row_q4_0_avx2>(src, dst, nrow, n_per_row);
@@ -344,6 +298,15 @@ size_t quantize_q5_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_p
     if (imatrix) return quantize_q5_1(src, dst, nrow, n_per_row, imatrix);
     return rows_avx2<block_q5_1, quantize_row_q5_1_avx2>(src, dst, nrow, n_per_row);
 }
+
+size_t quantize_q8_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
+    return rows_avx2<block_q8_0, quantize_row_q8_0_avx2>(src, dst, nrow, n_per_row);
+}
+size_t quantize_q8_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
+    return rows_avx2<block_q8_1, quantize_row_q8_1_avx2>(src, dst, nrow, n_per_row);
+}
+
+}  // namespace
 
 void quantize_row_q8_0_avx2(const float* x, block_q8_0* y, int64_t k) {
     for (int64_t i = 0; i < k / 32; ++i, x += 32) {
@@ -364,11 +327,19 @@ void quantize_row_q8_1_avx2(const float* x, block_q8_1* y, int64_t k) {
     }
 }
 
-size_t quantize_q8_0_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    return rows_avx2<block_q8_0, quantize_row_q8_0_avx2>(src, dst, nrow, n_per_row);
-}
-size_t quantize_q8_1_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float*) {
-    return rows_avx2<block_q8_1, quantize_row_q8_1_avx2>(src, dst, nrow, n_per_row);
+void register_legacy_avx2(isa_kernels& k) {
+    type_traits* t = k.types;
+    t[GGML_TYPE_Q4_0].to_float = dequantize_row_q4_0_avx2;
+    t[GGML_TYPE_Q4_0].quantize = quantize_q4_0_avx2;
+    t[GGML_TYPE_Q4_1].to_float = dequantize_row_q4_1_avx2;
+    t[GGML_TYPE_Q4_1].quantize = quantize_q4_1_avx2;
+    t[GGML_TYPE_Q5_0].to_float = dequantize_row_q5_0_avx2;
+    t[GGML_TYPE_Q5_0].quantize = quantize_q5_0_avx2;
+    t[GGML_TYPE_Q5_1].to_float = dequantize_row_q5_1_avx2;
+    t[GGML_TYPE_Q5_1].quantize = quantize_q5_1_avx2;
+    t[GGML_TYPE_Q8_0].to_float = dequantize_row_q8_0_avx2;
+    t[GGML_TYPE_Q8_0].quantize = quantize_q8_0_avx2;
+    t[GGML_TYPE_Q8_1].quantize = quantize_q8_1_avx2;
 }
 
 }  // namespace pyggml

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dispatch.h"
 #include "kernels/ops.h"
 
 namespace pyggml {
@@ -354,7 +355,8 @@ void attend_tile_avx2(const attn_tile& a) {
 
 }  // namespace
 
-void ops_kernels_avx2(ops_kernels& k) {
+void register_ops_avx2(isa_kernels& isa) {
+    ops_kernels& k = isa.ops;
     k.rms_norm = rms_norm_avx2;
     k.silu_mul = act_mul_avx2<false>;
     k.gelu_tanh_mul = act_mul_avx2<true>;

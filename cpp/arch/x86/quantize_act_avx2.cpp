@@ -1,4 +1,4 @@
-// quantize_act_avx2.cpp: AVX2 conversion of float32 activations to the dot types.
+// quantize_act_avx2.cpp: AVX2 twins of the activation conversions (kernels/quantize_act.cpp).
 //
 // Byte-identical to the scalar references (quantize_row_q8_0_ref / q8_1_ref /
 // q8_K_ref, fp32_to_fp16, fp32_to_bf16) for finite input: same maxima, same float
@@ -8,10 +8,10 @@
 
 #include <cstring>
 
+#include "arch/x86/legacy_avx2.h"
 #include "core/blocks.h"
-#include "quant/quants.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
+#include "core/dispatch.h"
+#include "core/fp16.h"
 
 namespace pyggml {
 
@@ -100,14 +100,11 @@ void from_float_f16(const float* x, void* vy, int64_t k) {
 
 }  // namespace
 
-from_float_fn from_float_avx2(int32_t vec_dot_type) {
-    switch (vec_dot_type) {
-        case GGML_TYPE_Q8_0: return from_float_q8_0;
-        case GGML_TYPE_Q8_1: return from_float_q8_1;
-        case GGML_TYPE_Q8_K: return from_float_q8_K;
-        case GGML_TYPE_F16: return from_float_f16;
-        default: return nullptr;  // the scalar conversion is used
-    }
+void register_quantize_act_avx2(isa_kernels& k) {
+    k.from_float[GGML_TYPE_Q8_0] = from_float_q8_0;
+    k.from_float[GGML_TYPE_Q8_1] = from_float_q8_1;
+    k.from_float[GGML_TYPE_Q8_K] = from_float_q8_K;
+    k.from_float[GGML_TYPE_F16] = from_float_f16;
 }
 
 }  // namespace pyggml

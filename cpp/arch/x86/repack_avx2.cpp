@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "core/blocks.h"
+#include "core/dispatch.h"
 #include "kernels/repack.h"
 
 namespace pyggml {
@@ -448,15 +449,13 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
 
 }  // namespace
 
-vec_dot_fn repacked_kernel_avx2(int32_t layout) {
-    switch (layout) {
-        case weight_layout_q4_Kx8: return dot_groups<q4_K_kernel>;
-        case weight_layout_q4_0x8: return dot_groups<q4_0_kernel>;
-        case weight_layout_q8_0x8: return dot_groups<q8_0_kernel>;
-        case weight_layout_q5_0x8: return dot_groups<q5_0_kernel>;
-        case weight_layout_q6_Kx8: return dot_groups<q6_K_kernel>;
-        default: return nullptr;
-    }
+void register_repack_avx2(isa_kernels& k) {
+    vec_dot_fn* r = k.repacked;
+    r[weight_layout_q4_Kx8] = dot_groups<q4_K_kernel>;
+    r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel>;
+    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel>;
+    r[weight_layout_q5_0x8] = dot_groups<q5_0_kernel>;
+    r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel>;
 }
 
 }  // namespace pyggml

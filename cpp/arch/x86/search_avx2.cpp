@@ -11,8 +11,9 @@
 #include <cstdint>
 
 #include "core/blocks.h"
-#include "quant/search.h"
+#include "core/dispatch.h"
 #include "quant/quants.h"
+#include "quant/search.h"
 
 namespace pyggml {
 
@@ -538,8 +539,6 @@ void iq4_levels_avx2(int n, const float* x, float id, uint8_t* L) {
     for (; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
 }
 
-}  // namespace
-
 const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2, qkx3_avx2, q3_avx2, qx1_avx2, iq4_scale_avx2, requantize_avx2, iq4_levels_avx2};
 
 size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
@@ -562,6 +561,20 @@ size_t quantize_iq4_nl_avx2(const float* src, void* dst, int64_t nrow, int64_t n
 }
 size_t quantize_iq4_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_iq4_xs_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+
+}  // namespace
+
+void register_search_avx2(isa_kernels& k) {
+    k.search = &kSearchOpsAvx2;
+    type_traits* t = k.types;
+    t[GGML_TYPE_Q2_K].quantize = quantize_q2_K_avx2;
+    t[GGML_TYPE_Q3_K].quantize = quantize_q3_K_avx2;
+    t[GGML_TYPE_Q4_K].quantize = quantize_q4_K_avx2;
+    t[GGML_TYPE_Q5_K].quantize = quantize_q5_K_avx2;
+    t[GGML_TYPE_Q6_K].quantize = quantize_q6_K_avx2;
+    t[GGML_TYPE_IQ4_NL].quantize = quantize_iq4_nl_avx2;
+    t[GGML_TYPE_IQ4_XS].quantize = quantize_iq4_xs_avx2;
 }
 
 }  // namespace pyggml

@@ -17,9 +17,8 @@
 #include <type_traits>
 
 #include "core/blocks.h"
+#include "core/dispatch.h"
 #include "quant/kquant_scales.h"
-#include "core/types.h"
-#include "kernels/vec_dot.h"
 
 namespace pyggml {
 
@@ -846,9 +845,7 @@ void dot_iq4_xs_nt(int n, float* s, size_t bs, const void* vx, const void* vy, s
 }
 PYGGML_NT_DISPATCH(dot_iq4_xs)
 
-}  // namespace
-
-vec_dot_fn vec_dot_kernel_avx2(int32_t type) {
+vec_dot_fn kernel(int32_t type) {
     switch (type) {
         case GGML_TYPE_F32: return dot_f32;
         case GGML_TYPE_F16: return dot_f16;
@@ -866,6 +863,14 @@ vec_dot_fn vec_dot_kernel_avx2(int32_t type) {
         case GGML_TYPE_Q6_K: return dot_q6_K;
         case GGML_TYPE_IQ4_XS: return dot_iq4_xs;
         default: return nullptr;
+    }
+}
+
+}  // namespace
+
+void register_vec_dot_avx2(isa_kernels& k) {
+    for (int32_t type = 0; type < GGML_TYPE_COUNT; ++type) {
+        if (vec_dot_fn f = kernel(type)) k.vec_dot[type].vec_dot = f;
     }
 }
 

@@ -1,0 +1,79 @@
+// dispatch.h: one registry of the kernels each instruction-set tier runs.
+//
+// For every tier (cpu.h) that this module holds and this CPU runs, one table gives each slot
+// (a type's conversions, a dot kernel, an activation conversion, a repacked kernel, the
+// forward pass's ops, the quantizers' scale searches) its fastest implementation: the
+// tier's SIMD twin where it has one (arch/<arch>/<reference>_<isa>.cpp), the scalar
+// reference (quant/, kernels/) elsewhere. The tables are built once, on first use, and
+// never change afterwards; no other code looks at the CPU or switches on the tier.
+//
+// Each source file adds its own slots through one register_* function below: the
+// references fill every table first, then a tier's twins overwrite the slots they have.
+// A new tier: a cpu_isa value and its condition in cpu_runs (core/cpu.cpp), its files in
+// arch/, and one block in build_tables (dispatch.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "core/cpu.h"
+#include "core/types.h"
+#include "kernels/ops.h"
+#include "kernels/vec_dot.h"
+#include "kernels/weight_view.h"
+
+namespace pyggml {
+
+struct quant_search_ops;  // quant/search.h
+
+struct isa_kernels {
+    // By ggml type id: the type's conversions (name null: an id the runtime does not know).
+    type_traits types[GGML_TYPE_COUNT];
+    // By ggml type id: float32 -> activations of that type (set for the dot types only).
+    from_float_fn from_float[GGML_TYPE_COUNT];
+    // By weight type: its dot type, that type's from_float above, and the dot kernel
+    // (vec_dot null: no kernel for the type).
+    vec_dot_traits vec_dot[GGML_TYPE_COUNT];
+    // By weight_layout: the kernel over repacked rows (kernels/repack.h), null where this tier
+    // has none of its own. Tiers never take another's: repacking only pays with their own
+    // kernels (the scalar tier holds the references, the oracle of the SIMD ones).
+    vec_dot_fn repacked[weight_layout_count];
+    ops_kernels ops;
+    // The scale searches behind this tier's k-quant and IQ4 quantizers.
+    const quant_search_ops* search;
+};
+
+// The table of one tier; null when this module lacks it or this CPU cannot run it.
+const isa_kernels* get_isa_kernels(cpu_isa isa);
+// The tier picked for this CPU (the last of kCpuIsas that cpu_runs) and its table.
+cpu_isa best_cpu_isa();
+const isa_kernels& best_isa_kernels();
+
+// Lookups. Without an isa: the best tier. Null for an unknown type, a slot the tier has
+// nothing in, or a tier that is not available.
+const type_traits* get_type_traits(int32_t type);
+const type_traits* get_type_traits(int32_t type, cpu_isa isa);
+const vec_dot_traits* get_vec_dot_traits(int32_t type);
+const vec_dot_traits* get_vec_dot_traits(int32_t type, cpu_isa isa);
+const ops_kernels& get_ops_kernels();
+const ops_kernels* get_ops_kernels(cpu_isa isa);
+vec_dot_fn repacked_kernel(int32_t layout, cpu_isa isa);
+
+// The slots each file fills. Scalar references, in every table:
+void register_types(isa_kernels& k);         // core/types.cpp: the type table, reference conversions
+void register_search(isa_kernels& k);        // quant/search.cpp
+void register_quantize_act(isa_kernels& k);  // kernels/quantize_act.cpp
+void register_vec_dot(isa_kernels& k);       // kernels/vec_dot.cpp (also each type's dot type)
+void register_repack(isa_kernels& k);        // kernels/repack.cpp (the scalar table only)
+void register_ops(isa_kernels& k);           // kernels/ops.cpp
+// AVX2 twins (arch/x86/, compiled with -mavx2 -mfma -mf16c -mbmi2):
+void register_float_avx2(isa_kernels& k);         // float_avx2.cpp
+void register_legacy_avx2(isa_kernels& k);        // legacy_avx2.cpp
+void register_search_avx2(isa_kernels& k);        // search_avx2.cpp, with the k-quant and IQ4 quantizers on it
+void register_quantize_act_avx2(isa_kernels& k);  // quantize_act_avx2.cpp
+void register_vec_dot_avx2(isa_kernels& k);       // vec_dot_avx2.cpp
+void register_repack_avx2(isa_kernels& k);        // repack_avx2.cpp
+void register_ops_avx2(isa_kernels& k);           // ops_avx2.cpp
+// NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):
+void register_vec_dot_neon(isa_kernels& k);       // vec_dot_neon.cpp
+
+}  // namespace pyggml
