@@ -87,9 +87,9 @@ def matvec_in_turns(fn, nbytes, n_threads, rounds=MV_ROUNDS):
 
 def layouts_of(name, repack):
     """The weight layouts to time for a type: the file's, and for a type that models
-    repack on this CPU (Q4_K, Q4_0, Q8_0 on AVX2; see _core.repack) the 8-row groups
+    repack on this CPU (Q4_K, Q4_0, Q8_0 on AVX2; see _core.testing.repack) the 8-row groups
     too ("Q4_K/x8")."""
-    layout = _core.repacked_layout(int(QT[name])) if repack else 0
+    layout = _core.testing.repacked_layout(int(QT[name])) if repack else 0
     if layout:
         return [(name, 0), (name + "/x8", layout)]
     return [(name, 0)]
@@ -103,15 +103,15 @@ def bench_type(name, shapes, threads, n_tokens, big_matmul, repack=True):
         x1 = rng.standard_normal((1, n_cols)).astype(np.float32)
         xn = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
         for label, layout in layouts_of(name, repack):
-            w = aligned_copy(_core.repack(plain, int(QT[name]), n_cols) if layout else plain)
+            w = aligned_copy(_core.testing.repack(plain, int(QT[name]), n_cols) if layout else plain)
             row = {"type": label, "shape": f"{n_rows}x{n_cols}", "MB": w.nbytes / 1e6}
             for nt in threads:
                 pool = _core.ThreadPool(nt)
-                gbs, share = matvec_in_turns(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, x1, layout=layout),
+                gbs, share = matvec_in_turns(lambda: _core.testing.matmul(pool, int(QT[name]), w, n_cols, x1, layout=layout),
                                              w.nbytes, nt)
                 row[f"mv_GBs_{nt}t"], row[f"mv_%bw_{nt}t"] = gbs, share
                 if n_rows * n_cols <= 20_000_000 or big_matmul:
-                    t = best_time(lambda: _core.matmul(pool, int(QT[name]), w, n_cols, xn, layout=layout), nt,
+                    t = best_time(lambda: _core.testing.matmul(pool, int(QT[name]), w, n_cols, xn, layout=layout), nt,
                                   min_runs=1, min_seconds=0.0)
                     row[f"mm_GFLOPs_{nt}t"] = 2.0 * n_rows * n_cols * n_tokens / t / 1e9
             rows.append(row)
@@ -154,14 +154,14 @@ def pyggml_model_prompt(threads, n_tokens, repack=True):
             w = np.ascontiguousarray(t.data)
             layout = layouts_of(tname, repack)[-1][1]  # as the model lays it out
             if layout:
-                w = _core.repack(w, int(QT[tname]), n_cols)
+                w = _core.testing.repack(w, int(QT[tname]), n_cols)
             x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-            total += count * best_time(lambda: _core.matmul(pool, int(QT[tname]), w, n_cols, x, layout=layout), nt,
+            total += count * best_time(lambda: _core.testing.matmul(pool, int(QT[tname]), w, n_cols, x, layout=layout), nt,
                                        min_runs=2, min_seconds=0.0)
             flops += count * 2.0 * n_rows * n_cols * n_tokens
         ow = np.asarray(output.data)
         ox = rng.standard_normal((1, int(output.shape[0]))).astype(np.float32)
-        total += best_time(lambda: _core.matmul(pool, int(output.tensor_type), ow, int(output.shape[0]), ox), nt)
+        total += best_time(lambda: _core.testing.matmul(pool, int(output.tensor_type), ow, int(output.shape[0]), ox), nt)
         out[nt] = {"tok_s": n_tokens / total, "GFLOPs": flops / total / 1e9}
     return out
 

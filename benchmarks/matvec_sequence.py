@@ -64,8 +64,8 @@ def held_like_the_model(matrices):
     arena = aligned_empty(total)
     held, off = {}, 0
     for name, (typ, w, n_cols) in matrices.items():
-        layout = _core.repacked_layout(typ) if w.shape[0] % 8 == 0 else 0
-        src = _core.repack(w, typ, n_cols) if layout else w
+        layout = _core.testing.repacked_layout(typ) if w.shape[0] % 8 == 0 else 0
+        src = _core.testing.repack(w, typ, n_cols) if layout else w
         dst = arena[off:off + src.nbytes].reshape(src.shape)
         dst[...] = src
         held[name] = (typ, dst, n_cols, layout)
@@ -89,7 +89,7 @@ def run_part(pool, held, seq, xs, which):
     for kind, names in seq:
         if which in ("all", kind):
             mats = [held[n] for n in names]
-            _core.matmul_shared_input(pool, [(t, w, lay) for t, w, _, lay in mats], mats[0][2], xs[mats[0][2]])
+            _core.testing.matmul_shared_input(pool, [(t, w, lay) for t, w, _, lay in mats], mats[0][2], xs[mats[0][2]])
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,8 @@ The grid is the target type's own. A GGUF block (32 columns for the legacy types
 when GPTQ reaches the block; with act-order they come from the original weights up front (the
 blocks are fixed column ranges of the file). Each element then rounds to the nearest level
 scale * levels[q] + offset of its group, and the indices are packed into the scale bytes the
-quantizer chose (_core.grid_pack), so the output is a standard GGUF tensor.
+quantizer chose, so the output is a standard GGUF tensor. The loop runs in C++
+(_core.gptq_quantize, one call per matrix); the block updates use numpy's BLAS.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import numpy as np
 
 from . import _core
 from .errors import PyggmlError
-from .quants import quantize
 from .types import GGMLType
 
 GRID_TYPES = frozenset(GGMLType[n] for n in (
@@ -83,19 +83,6 @@ def prepare(h: np.ndarray, damp: float = 0.01, act_order: bool = False) -> Prepa
     raise PyggmlError("GPTQ: the Hessian stays singular after damping (no calibration input reached this layer?)")
 
 
-class _Grid:
-    """A type's levels (ascending) and its group size."""
-
-    def __init__(self, qtype: GGMLType):
-        self.qtype = qtype
-        self.levels = np.asarray(_core.grid_levels(int(qtype)), dtype=np.float32)
-        self.group = int(_core.grid_group_size(int(qtype)))
-
-    def params(self, data: np.ndarray, rows: int, cols: int):
-        scale, offset = _core.grid_params(int(self.qtype), data, rows, cols)
-        return np.asarray(scale, dtype=np.float32), np.asarray(offset, dtype=np.float32)
-
-
 def gptq_quantize(w: np.ndarray, prep: Prepared, qtype, importance=None, block: int = 128,
                   n_threads: int = 0) -> np.ndarray:
     """GPTQ of w (rows, cols) onto qtype's grid; returns the tensor's bytes (rows, row_bytes).
@@ -105,65 +92,24 @@ def gptq_quantize(w: np.ndarray, prep: Prepared, qtype, importance=None, block: 
     t = GGMLType.parse(qtype)
     if t not in GRID_TYPES:
         raise PyggmlError(f"GPTQ supports {', '.join(sorted(x.name for x in GRID_TYPES))}, not {t.name}")
-    grid = _Grid(t)
     w = np.array(w, dtype=np.float32)
     rows, cols = w.shape
-    bs, g = t.block_size, grid.group
+    bs = t.block_size
     if cols % bs:
         raise PyggmlError(f"{t.name}: row length {cols} is not a multiple of {bs}")
     if len(prep.u) != cols:
         raise PyggmlError(f"the Hessian is {len(prep.u)} wide; the weight has {cols} columns")
     imp = None if importance is None else np.asarray(importance, dtype=np.float32)
     w[:, prep.dead] = 0.0
-    row_bytes = t.row_size(cols)
-    block_bytes = t.type_size
-    base = np.empty((rows, row_bytes), dtype=np.uint8)
-    idx = np.empty((rows, cols), dtype=np.uint8)
-
-    def block_scales(values, j):
-        sub = None if imp is None else imp[j:j + bs]
-        b = quantize(values, t, imatrix=sub, n_threads=n_threads)
-        k = j // bs
-        base[:, k * block_bytes:(k + 1) * block_bytes] = b
-        return grid.params(b, rows, bs)
-
-    if prep.perm is not None:  # static scales from the original weights, columns permuted
-        scale = np.empty((rows, cols // g), dtype=np.float32)
-        offset = np.empty_like(scale)
-        for j in range(0, cols, bs):
-            s, o = block_scales(w[:, j:j + bs], j)
-            scale[:, j // g:(j + bs) // g], offset[:, j // g:(j + bs) // g] = s, o
-        col_group = (prep.perm // g)
-        w = w[:, prep.perm]
+    # One native call for the matrix: block scales, column loop and packing run in C++; the
+    # lazy update of the later columns after each block runs here, with numpy's BLAS.
+    work = w if prep.perm is None else np.ascontiguousarray(w[:, prep.perm])
     u = prep.u
-    levels = grid.levels
-    for i1 in range(0, cols, block):
-        i2 = min(i1 + block, cols)
-        w1 = np.ascontiguousarray(w[:, i1:i2])
-        u1 = np.ascontiguousarray(u[i1:i2, i1:i2])
-        err1 = np.empty((rows, i2 - i1), dtype=np.float32)
-        idx1 = np.empty((rows, i2 - i1), dtype=np.uint8)
-        if prep.perm is not None:
-            groups = col_group[i1:i2]
-            cs = np.ascontiguousarray(scale[:, groups])
-            co = np.ascontiguousarray(offset[:, groups])
-            _core.gptq_columns(w1, u1, err1, idx1, 0, i2 - i1, cs, co, levels, n_threads)
-            idx[:, prep.perm[i1:i2]] = idx1
-        else:
-            # the block's columns in runs that share one GGUF block's scales
-            for a in range(0, i2 - i1, min(bs, i2 - i1)):
-                j = i1 + a
-                span = min(bs, i2 - i1 - a)
-                if j % bs == 0:  # a new GGUF block: its scales from its current weights
-                    values = w1[:, a:a + bs]
-                    if values.shape[1] < bs:
-                        values = np.concatenate([values, w[:, i2:j + bs]], axis=1)
-                    s, o = block_scales(values, j)
-                    cur_s, cur_o = np.repeat(s, g, axis=1), np.repeat(o, g, axis=1)
-                off = j % bs
-                _core.gptq_columns(w1, u1, err1, idx1, a, a + span, np.ascontiguousarray(cur_s[:, off:off + span]),
-                                   np.ascontiguousarray(cur_o[:, off:off + span]), levels, n_threads)
-            idx[:, i1:i2] = idx1
-        if i2 < cols:
-            w[:, i2:] -= err1 @ u[i1:i2, i2:]
-    return np.asarray(_core.grid_pack(int(t), base, idx), dtype=np.uint8).reshape(rows, row_bytes)
+
+    def later_columns(i1, i2, err):
+        work[:, i2:] -= err @ u[i1:i2, i2:]
+
+    perm = None if prep.perm is None else np.asarray(prep.perm, dtype=np.int64)
+    data = _core.gptq_quantize(int(t), work, u, later_columns, w_file=None if perm is None else w, perm=perm,
+                               importance=imp, block=block, n_threads=n_threads)
+    return np.asarray(data, dtype=np.uint8).reshape(rows, t.row_size(cols))

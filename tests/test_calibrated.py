@@ -144,8 +144,8 @@ def test_gptq_lowers_output_error_against_rtn(qtype, act_order):
     err_gptq = np.linalg.norm((w - q) @ x.T)
     assert err_gptq < 0.8 * err_rtn, (err_gptq, err_rtn)
     # every value sits on the type's grid: the bytes re-pack to themselves
-    idx = _core.grid_unpack(int(t), data, w.shape[0], w.shape[1])
-    np.testing.assert_array_equal(_core.grid_pack(int(t), data, idx), data)
+    idx = _core.testing.grid_unpack(int(t), data, w.shape[0], w.shape[1])
+    np.testing.assert_array_equal(_core.testing.grid_pack(int(t), data, idx), data)
 
 
 def test_gptq_with_importance_and_dead_columns():
@@ -172,9 +172,9 @@ def test_gptq_rejects_bad_input():
     idx, err = np.zeros((2, 8), np.uint8), np.zeros((2, 8), np.float32)
     s = np.ones((2, 8), np.float32)
     with pytest.raises(TypeError):  # in-place arguments are never silently copied
-        _core.gptq_columns(np.zeros((2, 8)), u, err, idx, 0, 8, s, s, np.arange(4, dtype=np.float32))
+        _core.testing.gptq_columns(np.zeros((2, 8)), u, err, idx, 0, 8, s, s, np.arange(4, dtype=np.float32))
     with pytest.raises(ValueError, match="c0"):
-        _core.gptq_columns(np.zeros((2, 8), np.float32), u, err, idx, 4, 4, s, s, np.arange(4, dtype=np.float32))
+        _core.testing.gptq_columns(np.zeros((2, 8), np.float32), u, err, idx, 4, 4, s, s, np.arange(4, dtype=np.float32))
 
 
 # ---------------------------------------------------------------- AWQ

@@ -35,12 +35,12 @@ import sys, numpy as np
 from pyggml import _core
 d = np.load(sys.argv[1])
 pool = _core.ThreadPool(2)
-out = {"isa": np.array(_core.cpu_isa()), "repack": np.array(_core.repack_preferred())}
+out = {"isa": np.array(_core.cpu_isa()), "repack": np.array(_core.testing.repack_preferred())}
 for name in d["types"]:
-    out[name] = _core.matmul(pool, int(d[name + "_id"]), d[name + "_w"], int(d["n_cols"]), d["x"])
+    out[name] = _core.testing.matmul(pool, int(d[name + "_id"]), d[name + "_w"], int(d["n_cols"]), d["x"])
 q = d["x"][:, :64].reshape(5, 2, 32)
-out["attend"] = _core.ops_attend(q, q[:, :1], q[:, :1], 1, 0, 0.0, 2, 2, "best")
-out["gelu"] = _core.ops_act_mul("gelu_tanh", d["x"], d["x"], "best")
+out["attend"] = _core.testing.ops_attend(q, q[:, :1], q[:, :1], 1, 0, 0.0, 2, 2, "best")
+out["gelu"] = _core.testing.ops_act_mul("gelu_tanh", d["x"], d["x"], "best")
 np.savez(sys.argv[2], **out)
 """
 
@@ -62,10 +62,10 @@ def test_scalar_dispatch_without_avx(tmp_path):
     assert str(out["isa"]) == "scalar"
     assert not out["repack"]  # models keep the file layout without the AVX2 kernels
     for name in TYPES:
-        act = _core.quantize_activations(int(QT[name]), x, "scalar")
-        want = _core.vec_dot(int(QT[name]), "scalar", data[name + "_w"], act, n_cols)
+        act = _core.testing.quantize_activations(int(QT[name]), x, "scalar")
+        want = _core.testing.vec_dot(int(QT[name]), "scalar", data[name + "_w"], act, n_cols)
         np.testing.assert_array_equal(out[name], want, err_msg=name)
     # the forward pass's element-wise and attention kernels fall back to the references
     q = x[:, :64].reshape(5, 2, 32)
-    np.testing.assert_array_equal(out["attend"], _core.ops_attend(q, q[:, :1], q[:, :1], 1, 0, 0.0, 2, 2, "scalar"))
-    np.testing.assert_array_equal(out["gelu"], _core.ops_act_mul("gelu_tanh", x, x, "scalar"))
+    np.testing.assert_array_equal(out["attend"], _core.testing.ops_attend(q, q[:, :1], q[:, :1], 1, 0, 0.0, 2, 2, "scalar"))
+    np.testing.assert_array_equal(out["gelu"], _core.testing.ops_act_mul("gelu_tanh", x, x, "scalar"))

@@ -34,7 +34,7 @@ LAYOUT = {
     "Q3_K": (256, 110, [108]), "Q4_K": (256, 144, [0, 2]), "Q5_K": (256, 176, [0, 2]),
     "Q6_K": (256, 210, [208]), "IQ4_XS": (256, 136, [0]),
 }
-SIMD = [isa for isa in ("avx2", "neon") if _core.has_vec_dot_isa(int(QT.Q4_0), isa)]
+SIMD = [isa for isa in ("avx2", "neon") if _core.testing.has_vec_dot_isa(int(QT.Q4_0), isa)]
 U = 2.0 ** -24
 
 
@@ -107,7 +107,7 @@ def q8_1_sum_correction(w, a, n_cols):
 
 
 def dot_type_name(name):
-    return QT(_core.vec_dot_type(type_id(name))).name
+    return QT(_core.testing.vec_dot_type(type_id(name))).name
 
 
 def make_case(rng, name, n_rows, n_tokens, n_blocks):
@@ -116,7 +116,7 @@ def make_case(rng, name, n_rows, n_tokens, n_blocks):
         n_cols = int(rng.integers(1, 300))
     w = random_weights(rng, name, n_rows, n_cols)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-    a = _core.quantize_activations(type_id(name), x)
+    a = _core.testing.quantize_activations(type_id(name), x)
     return w, a, n_cols
 
 
@@ -132,7 +132,7 @@ def test_scalar_reference_matches_float64(name):
     rng = np.random.default_rng(ALL_TYPES.index(name))
     for n_blocks in (1, 3, 8):
         w, a, n_cols = make_case(rng, name, 5, 3, n_blocks)
-        got = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
+        got = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
         want = dequantize_activations(dot_type_name(name), a, n_cols) @ dequantize_weights(name, w, n_cols).T
         if dot_type_name(name) == "Q8_1":
             want += q8_1_sum_correction(w, a, n_cols)
@@ -146,9 +146,9 @@ def test_simd_close_to_scalar_random_shapes(name):
     for _ in range(12):
         n_rows, n_tokens, n_blocks = (int(v) for v in rng.integers(1, 10, 3))
         w, a, n_cols = make_case(rng, name, n_rows, n_tokens, n_blocks)
-        ref = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
+        ref = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
         for isa in SIMD:
-            got = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=int(rng.integers(1, 6)))
+            got = _core.testing.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=int(rng.integers(1, 6)))
             assert np.all(np.abs(got - ref) <= tolerance(name, w, a, n_cols)), (name, isa, n_cols)
 
 
@@ -160,9 +160,9 @@ def test_row_grouping_does_not_change_results(name):
     for n_tokens in (1, 3):
         w, a, n_cols = make_case(rng, name, 14, n_tokens, 5)
         for isa in ["scalar", *SIMD]:
-            one = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=1)
+            one = _core.testing.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=1)
             for rows in (2, 3, 7, 11, 14):
-                np.testing.assert_array_equal(_core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows),
+                np.testing.assert_array_equal(_core.testing.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows),
                                               one, err_msg=f"{name} {isa} rows_per_call={rows}")
 
 
@@ -206,11 +206,11 @@ def test_simd_integer_dot_bit_exact(name):
     wd = np.abs(dequantize_weights(name, w, n_cols)) + 2 * 63
     ad = np.abs(dequantize_activations(dot_type, a, n_cols))
     assert (ad @ wd.T).max() < 2**24, "test data too large for exact float sums"
-    ref = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
+    ref = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
     assert np.all(ref == np.round(ref)), "terms are not integers"
     for isa in SIMD:
         for rows in (1, 2, 16):
-            got = _core.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows)
+            got = _core.testing.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows)
             np.testing.assert_array_equal(got, ref, err_msg=f"{name} {isa}")
 
 
@@ -222,21 +222,21 @@ def test_extreme_quants_do_not_saturate(name):
     w[0, 0:2] = np.array([1.0], np.float16).view(np.uint8)
     w[0, 2:] = 0x80 if name == "Q8_0" else 0x00  # -128 resp. nibble 0 -> -8
     x = np.full((1, bs), -1.0, np.float32)
-    a = _core.quantize_activations(type_id(name), x)
-    ref = _core.vec_dot(type_id(name), "scalar", w, a, bs)
+    a = _core.testing.quantize_activations(type_id(name), x)
+    ref = _core.testing.vec_dot(type_id(name), "scalar", w, a, bs)
     for isa in ["best", *SIMD]:
-        assert _core.vec_dot(type_id(name), isa, w, a, bs)[0, 0] == ref[0, 0]
+        assert _core.testing.vec_dot(type_id(name), isa, w, a, bs)[0, 0] == ref[0, 0]
 
 
 def test_dispatch_reports_an_instruction_set():
-    feats = _core.cpu_features()
+    feats = _core.testing.cpu_features()
     isa = _core.cpu_isa()
     assert isa in ("avx2", "neon", "scalar")
     if feats["avx2"] and feats["fma"] and feats["f16c"]:
         assert isa == "avx2"
     for name in ALL_TYPES:
-        assert _core.has_vec_dot_isa(type_id(name), "scalar")
-        assert _core.has_vec_dot_isa(type_id(name), isa)
+        assert _core.testing.has_vec_dot_isa(type_id(name), "scalar")
+        assert _core.testing.has_vec_dot_isa(type_id(name), isa)
 
 
 def test_dot_types_follow_ggml():
@@ -250,7 +250,7 @@ def test_q8_K_activation_quantizer_matches_ggml_rule():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 512)).astype(np.float32)
     x[1, :256] = 0.0  # an all-zero block
-    a = _core.quantize_activations(type_id("Q4_K"), x).reshape(2, 2, 292)
+    a = _core.testing.quantize_activations(type_id("Q4_K"), x).reshape(2, 2, 292)
     for t in range(2):
         for b in range(2):
             blk = x[t, 256 * b:256 * (b + 1)]
@@ -272,13 +272,13 @@ def test_bad_arguments_raise():
     w = np.zeros((2, 18), np.uint8)
     a = np.zeros((1, 34), np.uint8)
     with pytest.raises(ValueError):
-        _core.vec_dot(type_id("Q4_0"), "sse9", w, a, 32)
+        _core.testing.vec_dot(type_id("Q4_0"), "sse9", w, a, 32)
     with pytest.raises(ValueError):
-        _core.vec_dot(type_id("Q4_0"), "scalar", w, a, 64)
+        _core.testing.vec_dot(type_id("Q4_0"), "scalar", w, a, 64)
     with pytest.raises(ValueError):
-        _core.vec_dot(type_id("Q4_0"), "scalar", w, np.zeros((1, 36), np.uint8), 32)
+        _core.testing.vec_dot(type_id("Q4_0"), "scalar", w, np.zeros((1, 36), np.uint8), 32)
     with pytest.raises(ValueError):
-        _core.quantize_activations(type_id("Q4_K"), np.zeros((1, 32), np.float32))
+        _core.testing.quantize_activations(type_id("Q4_K"), np.zeros((1, 32), np.float32))
 
 
 @pytest.mark.skipif(not SIMD, reason="this CPU runs no SIMD kernels")
@@ -292,6 +292,6 @@ def test_simd_activation_conversion_is_byte_identical(name):
     ties[1, ::256] = -127.0  # Q8_K: max -127 -> iscale = 1
     x[1:3] = ties.astype(np.float32)
     x[3, :256] = 0.0
-    want = _core.quantize_activations(type_id(name), x, "scalar")
+    want = _core.testing.quantize_activations(type_id(name), x, "scalar")
     for isa in SIMD:
-        np.testing.assert_array_equal(_core.quantize_activations(type_id(name), x, isa), want, err_msg=isa)
+        np.testing.assert_array_equal(_core.testing.quantize_activations(type_id(name), x, isa), want, err_msg=isa)

@@ -22,9 +22,9 @@ def test_matmul_equals_kernel_per_output(name, n_threads):
     w = random_weights(rng, name, 37, n_cols)
     for n_tokens in (1, 2, 5, 17):
         x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-        got = _core.matmul(pool, int(QT[name]), w, n_cols, x)
-        a = _core.quantize_activations(int(QT[name]), x)
-        want = _core.vec_dot(int(QT[name]), "best", w, a, n_cols)
+        got = _core.testing.matmul(pool, int(QT[name]), w, n_cols, x)
+        a = _core.testing.quantize_activations(int(QT[name]), x)
+        want = _core.testing.vec_dot(int(QT[name]), "best", w, a, n_cols)
         np.testing.assert_array_equal(got, want)
 
 
@@ -40,16 +40,16 @@ def test_shared_input_equals_one_matmul_each(n_threads):
     weights = []
     for name, n_rows in specs:
         typ, w = int(QT[name]), random_weights(rng, name, n_rows, n_cols)
-        layout = _core.repacked_layout(typ) if n_rows % 8 == 0 else 0
-        weights.append((typ, _core.repack(w, typ, n_cols) if layout else w, layout))
+        layout = _core.testing.repacked_layout(typ) if n_rows % 8 == 0 else 0
+        weights.append((typ, _core.testing.repack(w, typ, n_cols) if layout else w, layout))
     for n_tokens in (1, 3, 70):
         x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-        got = _core.matmul_shared_input(pool, weights, n_cols, x)
+        got = _core.testing.matmul_shared_input(pool, weights, n_cols, x)
         assert len(got) == len(weights)
         for (typ, w, layout), y in zip(weights, got):
-            np.testing.assert_array_equal(y, _core.matmul(pool, typ, w, n_cols, x, layout=layout))
+            np.testing.assert_array_equal(y, _core.testing.matmul(pool, typ, w, n_cols, x, layout=layout))
     with pytest.raises(ValueError, match="row_bytes"):
-        _core.matmul_shared_input(pool, [(int(QT["Q4_0"]), np.zeros((4, 10), np.uint8), 0)], n_cols, x)
+        _core.testing.matmul_shared_input(pool, [(int(QT["Q4_0"]), np.zeros((4, 10), np.uint8), 0)], n_cols, x)
 
 
 @pytest.mark.parametrize("n_threads", [2, 3])
@@ -61,20 +61,20 @@ def test_matmul_threads_give_one_threads_result(n_threads):
     one, pool = _core.ThreadPool(1), _core.ThreadPool(n_threads)
     for name, n_rows in (("Q4_K", 2048), ("Q6_K", 1000), ("Q8_0", 1992)):
         typ, w = int(QT[name]), random_weights(rng, name, n_rows, n_cols)
-        layout = _core.repacked_layout(typ)
+        layout = _core.testing.repacked_layout(typ)
         if layout:
-            w = _core.repack(w, typ, n_cols)
+            w = _core.testing.repack(w, typ, n_cols)
         for n_tokens in (1, 2, 9):
             x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-            np.testing.assert_array_equal(_core.matmul(pool, typ, w, n_cols, x, layout=layout),
-                                          _core.matmul(one, typ, w, n_cols, x, layout=layout))
+            np.testing.assert_array_equal(_core.testing.matmul(pool, typ, w, n_cols, x, layout=layout),
+                                          _core.testing.matmul(one, typ, w, n_cols, x, layout=layout))
 
 
 def test_matmul_many_tokens_and_rows_f32_against_numpy():
     rng = np.random.default_rng(3)
     w = rng.standard_normal((300, 96)).astype(np.float32)
     x = rng.standard_normal((70, 96)).astype(np.float32)
-    got = _core.matmul(_core.ThreadPool(2), int(QT.F32), w.view(np.uint8), 96, x)
+    got = _core.testing.matmul(_core.ThreadPool(2), int(QT.F32), w.view(np.uint8), 96, x)
     want = x.astype(np.float64) @ w.T.astype(np.float64)
     # 96 products: float32 sums within (96/32 + 8) * 2**-24 * sum|x w|
     bound = 11 * 2.0 ** -24 * (np.abs(x).astype(np.float64) @ np.abs(w).T)
@@ -87,9 +87,9 @@ def test_matmul_large_token_count_uses_all_chunks():
     n_cols = 4096
     w = random_weights(rng, "Q8_0", 9, n_cols)
     x = rng.standard_normal((130, n_cols)).astype(np.float32)
-    got = _core.matmul(_core.ThreadPool(2), int(QT.Q8_0), w, n_cols, x)
-    a = _core.quantize_activations(int(QT.Q8_0), x)
-    np.testing.assert_array_equal(got, _core.vec_dot(int(QT.Q8_0), "best", w, a, n_cols))
+    got = _core.testing.matmul(_core.ThreadPool(2), int(QT.Q8_0), w, n_cols, x)
+    a = _core.testing.quantize_activations(int(QT.Q8_0), x)
+    np.testing.assert_array_equal(got, _core.testing.vec_dot(int(QT.Q8_0), "best", w, a, n_cols))
 
 
 def test_pool_reused_from_several_python_threads_in_turn():
@@ -97,14 +97,14 @@ def test_pool_reused_from_several_python_threads_in_turn():
     rng = np.random.default_rng(5)
     w = random_weights(rng, "Q4_0", 64, 256)
     x = rng.standard_normal((3, 256)).astype(np.float32)
-    want = _core.matmul(pool, int(QT.Q4_0), w, 256, x)
+    want = _core.testing.matmul(pool, int(QT.Q4_0), w, 256, x)
     lock = threading.Lock()
     results = []
 
     def work():
         for _ in range(20):
             with lock:  # one pool, calls must not overlap
-                results.append(_core.matmul(pool, int(QT.Q4_0), w, 256, x))
+                results.append(_core.testing.matmul(pool, int(QT.Q4_0), w, 256, x))
 
     threads = [threading.Thread(target=work) for _ in range(3)]
     for t in threads:
@@ -119,9 +119,9 @@ def test_default_threads_and_bad_input():
     assert _core.ThreadPool().n_threads == _core.ThreadPool.default_threads()
     pool = _core.ThreadPool(1)
     with pytest.raises(ValueError):
-        _core.matmul(pool, int(QT.Q4_K), np.zeros((1, 144), np.uint8), 128, np.zeros((1, 128), np.float32))
+        _core.testing.matmul(pool, int(QT.Q4_K), np.zeros((1, 144), np.uint8), 128, np.zeros((1, 128), np.float32))
     with pytest.raises(ValueError):
-        _core.matmul(pool, int(QT.Q4_0), np.zeros((1, 18), np.uint8), 32, np.zeros((1, 64), np.float32))
+        _core.testing.matmul(pool, int(QT.Q4_0), np.zeros((1, 18), np.uint8), 32, np.zeros((1, 64), np.float32))
 
 
 def test_memory_read_checksum():

@@ -42,7 +42,7 @@ def test_matrices_held_like_the_model_equal_the_file(tmp_path):
         x = rng.standard_normal((1, n_cols)).astype(np.float32)
         t, hw, c, layout = held[name]
         assert hw.ctypes.data % 64 == 0  # as the model places its matrices
-        np.testing.assert_allclose(_core.matmul(pool, t, hw, c, x, layout=layout), _core.matmul(pool, typ, w, n_cols, x),
+        np.testing.assert_allclose(_core.testing.matmul(pool, t, hw, c, x, layout=layout), _core.testing.matmul(pool, typ, w, n_cols, x),
                                    rtol=1e-5, atol=1e-5)
 
 

@@ -87,7 +87,7 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
         exact_cases.append((name, w, a, n_cols))
     results = run_cases(neon_binary, tmp_path, random_cases + exact_cases)
     for (name, w, a, n_cols), (ref, neon) in zip(random_cases + exact_cases, results):
-        host = _core.vec_dot(type_id(name), "scalar", w, a, n_cols)
+        host = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
         np.testing.assert_array_equal(ref, host, err_msg=f"{name}: aarch64 scalar differs from x86 scalar")
     for (name, w, a, n_cols), (ref, neon) in zip(random_cases, results):
         assert np.all(np.abs(neon - ref) <= tolerance(name, w, a, n_cols)), name

@@ -20,9 +20,9 @@ SIMD = [isa for isa in ("avx2", "neon") if isa == _core.cpu_isa()]
 def test_best_is_a_known_isa():
     assert _core.cpu_isa() in ("scalar", "avx2", "neon")
     x = np.ones((1, 8), np.float32)
-    np.testing.assert_allclose(_core.ops_rms_norm(x, None, 0.0, "best"), x)
+    np.testing.assert_allclose(_core.testing.ops_rms_norm(x, None, 0.0, "best"), x)
     with pytest.raises(ValueError, match="instruction set"):
-        _core.ops_rms_norm(x, None, 0.0, "sse9")
+        _core.testing.ops_rms_norm(x, None, 0.0, "sse9")
 
 
 def np_rms_norm(x, w, eps):
@@ -38,10 +38,10 @@ def test_rms_norm(isa, n):
     x = rng.standard_normal((3, n)).astype(np.float32) * 3
     w = rng.standard_normal(n).astype(np.float32)
     for wt in (w, None):
-        got = _core.ops_rms_norm(x, wt, 1e-6, isa)
+        got = _core.testing.ops_rms_norm(x, wt, 1e-6, isa)
         np.testing.assert_allclose(got, np_rms_norm(x, wt, 1e-6), rtol=2e-6, atol=1e-7)
         if isa != "scalar":
-            np.testing.assert_allclose(got, _core.ops_rms_norm(x, wt, 1e-6, "scalar"), rtol=2e-7, atol=0)
+            np.testing.assert_allclose(got, _core.testing.ops_rms_norm(x, wt, 1e-6, "scalar"), rtol=2e-7, atol=0)
 
 
 def np_act(act, g):
@@ -59,14 +59,14 @@ def test_activation_times_up(isa, act):
     g = np.concatenate([rng.standard_normal(1000) * 4, np.linspace(-120, 120, 997), [0.0, -0.0, 1e-30]])
     g = g.astype(np.float32)
     up = rng.standard_normal(g.size).astype(np.float32)
-    got = _core.ops_act_mul(act, g, up, isa)
+    got = _core.testing.ops_act_mul(act, g, up, isa)
     want = np_act(act, g) * up
     # 0.5 g (1 + tanh(z)) cancels for g << 0 (in the float reference and in numpy): there
     # only the absolute error is small
     atol = 1e-30 if act == "silu" else 5e-7
     np.testing.assert_allclose(got, want, rtol=3e-6, atol=atol)
     if isa != "scalar":
-        ref = _core.ops_act_mul(act, g, up, "scalar")
+        ref = _core.testing.ops_act_mul(act, g, up, "scalar")
         np.testing.assert_allclose(got, ref, rtol=3e-6, atol=atol)
 
 
@@ -77,15 +77,15 @@ def test_rope_simd_is_bit_identical(isa, neox, head_dim, n_rot):
     rng = np.random.default_rng(head_dim + n_rot)
     x = rng.standard_normal((3, head_dim)).astype(np.float32)
     for pos in (0.0, 5.0, 1234.0, -7.0):
-        ref = _core.ops_rope(x, n_rot, neox, 10000.0, 1.0, pos, "scalar")
-        got = _core.ops_rope(x, n_rot, neox, 10000.0, 1.0, pos, isa)
+        ref = _core.testing.ops_rope(x, n_rot, neox, 10000.0, 1.0, pos, "scalar")
+        got = _core.testing.ops_rope(x, n_rot, neox, 10000.0, 1.0, pos, isa)
         np.testing.assert_array_equal(got, ref)
 
 
 def test_rope_tables_for_a_batch_equal_the_per_position_ones():
     for base, scale, pos0 in [(10000.0, 1.0, 0.0), (1e6, 0.25, 37.0), (500.0, 1.0, -5.0)]:
-        rows = _core.ops_rope_cache(64, base, scale, pos0, 9, rows=True)
-        one = _core.ops_rope_cache(64, base, scale, pos0, 9, rows=False)
+        rows = _core.testing.ops_rope_cache(64, base, scale, pos0, 9, rows=True)
+        one = _core.testing.ops_rope_cache(64, base, scale, pos0, 9, rows=False)
         np.testing.assert_array_equal(rows, one)
         theta = (pos0 + np.arange(9))[:, None] * base ** (-np.arange(32) * 2 / 64) * scale
         np.testing.assert_allclose(rows[:, 0::2], np.cos(theta), atol=1e-6)
@@ -97,11 +97,11 @@ def test_rope_reference_rotates_pairs():
     pos, base = 3.0, 100.0
     theta = pos * base ** (-np.arange(4) * 2 / 8)
     c, s = np.cos(theta), np.sin(theta)
-    got = _core.ops_rope(x, 8, False, base, 1.0, pos, "scalar")
+    got = _core.testing.ops_rope(x, 8, False, base, 1.0, pos, "scalar")
     a, b = x[:, 0::2], x[:, 1::2]
     np.testing.assert_allclose(got[:, 0::2], a * c - b * s, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[:, 1::2], a * s + b * c, rtol=1e-5, atol=1e-6)
-    got = _core.ops_rope(x, 8, True, base, 1.0, pos, "scalar")
+    got = _core.testing.ops_rope(x, 8, True, base, 1.0, pos, "scalar")
     a, b = x[:, :4], x[:, 4:]
     np.testing.assert_allclose(got[:, :4], a * c - b * s, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[:, 4:], a * s + b * c, rtol=1e-5, atol=1e-6)
@@ -144,10 +144,10 @@ def test_attention_matches_numpy(isa, case):
     v = rng.standard_normal((n_keys, n_kv, hdv)).astype(np.float32)
     hi0 = n_keys - n_tok + 1
     want = np_attend(q, k, v, hi0, window, softcap)
-    got = _core.ops_attend(q, k, v, hi0, window, softcap, 1, 1, isa)
+    got = _core.testing.ops_attend(q, k, v, hi0, window, softcap, 1, 1, isa)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
     if isa != "scalar":
-        ref = _core.ops_attend(q, k, v, hi0, window, softcap, 1, 1, "scalar")
+        ref = _core.testing.ops_attend(q, k, v, hi0, window, softcap, 1, 1, "scalar")
         np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6)
 
 
@@ -167,13 +167,13 @@ def attention_inputs(case, seed):
 def test_attention_does_not_depend_on_tiling(isa, case):
     n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap = case
     q, k, v, hi0 = attention_inputs(case, seed=1)
-    one = _core.ops_attend(q, k, v, hi0, window, softcap, 1, 1, isa)
+    one = _core.testing.ops_attend(q, k, v, hi0, window, softcap, 1, 1, isa)
     group = n_head // n_kv
     for tile_tok, tile_heads in [(n_tok, group), (3, group), (4, max(1, group // 2)), (2, 1)]:
-        got = _core.ops_attend(q, k, v, hi0, window, softcap, tile_tok, tile_heads, isa)
+        got = _core.testing.ops_attend(q, k, v, hi0, window, softcap, tile_tok, tile_heads, isa)
         np.testing.assert_array_equal(got, one)
     # the last token alone, as in decoding
-    last = _core.ops_attend(q[-1:], k, v, hi0 + n_tok - 1, window, softcap, 1, group, isa)
+    last = _core.testing.ops_attend(q[-1:], k, v, hi0 + n_tok - 1, window, softcap, 1, group, isa)
     np.testing.assert_array_equal(last[0], one[-1])
 
 
@@ -187,8 +187,8 @@ def test_attention_reads_f16_keys_and_values_as_their_float_values(isa, case):
     k16, v16 = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
     group = n_head // n_kv
     for tile_tok, tile_heads in [(1, 1), (n_tok, group)]:
-        want = _core.ops_attend(q, k16, v16, hi0, window, softcap, tile_tok, tile_heads, isa)
-        got = _core.ops_attend(q, k, v, hi0, window, softcap, tile_tok, tile_heads, isa, kv_f16=True)
+        want = _core.testing.ops_attend(q, k16, v16, hi0, window, softcap, tile_tok, tile_heads, isa)
+        got = _core.testing.ops_attend(q, k, v, hi0, window, softcap, tile_tok, tile_heads, isa, kv_f16=True)
         np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(got, np_attend(q, k16, v16, hi0, window, softcap), rtol=0, atol=1e-5)
 
@@ -197,6 +197,6 @@ def test_attention_rejects_bad_shapes():
     q = np.zeros((2, 4, 8), np.float32)
     k = np.zeros((5, 2, 8), np.float32)
     with pytest.raises(ValueError, match="keys out of range"):
-        _core.ops_attend(q, k, k, 5, 0, 0.0)
+        _core.testing.ops_attend(q, k, k, 5, 0, 0.0)
     with pytest.raises(ValueError, match="inconsistent"):
-        _core.ops_attend(q, np.zeros((5, 3, 8), np.float32), k, 4, 0, 0.0)
+        _core.testing.ops_attend(q, np.zeros((5, 3, 8), np.float32), k, 4, 0, 0.0)

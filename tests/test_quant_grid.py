@@ -1,4 +1,4 @@
-"""The grid view of the block formats (_core.grid_*): levels, per-group scale/offset,
+"""The grid view of the block formats (_core.testing.grid_*): levels, per-group scale/offset,
 and unpacking/packing of quant indices.
 
 - packing the unpacked indices of a quantized tensor gives back its bytes exactly;
@@ -55,9 +55,9 @@ def _quantized(name, nrows, ncols, with_imatrix, seed=0):
 
 
 def _grid_values(t, data, idx, nrows, ncols):
-    scale, offset = _core.grid_params(t, data, nrows, ncols)
-    g = _core.grid_group_size(t)
-    levels = _core.grid_levels(t)
+    scale, offset = _core.testing.grid_params(t, data, nrows, ncols)
+    g = _core.testing.grid_group_size(t)
+    levels = _core.testing.grid_levels(t)
     assert scale.dtype == offset.dtype == levels.dtype == np.float32
     return np.repeat(scale, g, axis=1) * levels[idx] + np.repeat(offset, g, axis=1)
 
@@ -73,8 +73,8 @@ def _dequantize(t, data, nrows, ncols):
 def test_levels_and_group_size(name):
     t = int(GGMLType.parse(name))
     group, levels = GRIDS[name]
-    assert _core.grid_group_size(t) == group
-    got = _core.grid_levels(t)
+    assert _core.testing.grid_group_size(t) == group
+    got = _core.testing.grid_levels(t)
     assert got.dtype == np.float32 and got.shape == (len(levels),)
     np.testing.assert_array_equal(got, levels.astype(np.float32))
 
@@ -86,15 +86,15 @@ def test_unpack_pack_round_trip_and_dequantize(name, nrows, ncols):
     group, levels = GRIDS[name]
     for with_imatrix in _variants(name):
         data = _quantized(name, nrows, ncols, with_imatrix)
-        idx = _core.grid_unpack(t, data, nrows, ncols)
+        idx = _core.testing.grid_unpack(t, data, nrows, ncols)
         assert idx.dtype == np.uint8 and idx.shape == (nrows, ncols)
         assert idx.max() < len(levels)
         # (a) byte-identical round trip
-        again = _core.grid_pack(t, data, idx)
+        again = _core.testing.grid_pack(t, data, idx)
         assert again.dtype == np.uint8 and again.shape == data.shape
         np.testing.assert_array_equal(again, data)
         # (b) the grid reproduces the dequantizer exactly
-        scale, offset = _core.grid_params(t, data, nrows, ncols)
+        scale, offset = _core.testing.grid_params(t, data, nrows, ncols)
         assert scale.shape == offset.shape == (nrows, ncols // group)
         np.testing.assert_array_equal(_grid_values(t, data, idx, nrows, ncols),
                                       _dequantize(t, data, nrows, ncols))
@@ -116,31 +116,31 @@ def test_pack_random_indices(name, nrows, ncols):
         np.full((nrows, ncols), n_levels - 1, np.uint8),
     ]
     for new in cases:
-        packed = _core.grid_pack(t, data, new)
+        packed = _core.testing.grid_pack(t, data, new)
         np.testing.assert_array_equal(data, before)  # input untouched
-        np.testing.assert_array_equal(_core.grid_unpack(t, packed, nrows, ncols), new)
+        np.testing.assert_array_equal(_core.testing.grid_unpack(t, packed, nrows, ncols), new)
         # scales, mins and d are kept
-        for a, b in zip(_core.grid_params(t, packed, nrows, ncols), _core.grid_params(t, data, nrows, ncols)):
+        for a, b in zip(_core.testing.grid_params(t, packed, nrows, ncols), _core.testing.grid_params(t, data, nrows, ncols)):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(_dequantize(t, packed, nrows, ncols),
                                       _grid_values(t, packed, new, nrows, ncols))
     # non-contiguous indices are accepted and mean the same
     strided = np.repeat(cases[0], 2, axis=1)[:, ::2]
     assert not strided.flags.c_contiguous
-    np.testing.assert_array_equal(_core.grid_pack(t, data, strided), _core.grid_pack(t, data, cases[0]))
+    np.testing.assert_array_equal(_core.testing.grid_pack(t, data, strided), _core.testing.grid_pack(t, data, cases[0]))
     # any integer dtype is accepted and means the same
     wide = cases[0].astype(np.int64)
-    np.testing.assert_array_equal(_core.grid_pack(t, data, wide), _core.grid_pack(t, data, cases[0]))
+    np.testing.assert_array_equal(_core.testing.grid_pack(t, data, wide), _core.testing.grid_pack(t, data, cases[0]))
 
 
 def test_accepts_bytes_and_flat_buffers():
     t = int(GGMLType.Q4_K)
     data = _quantized("Q4_K", 2, 256, False)
-    idx = _core.grid_unpack(t, data, 2, 256)
-    np.testing.assert_array_equal(_core.grid_unpack(t, data.tobytes(), 2, 256), idx)
-    np.testing.assert_array_equal(_core.grid_unpack(t, data.reshape(-1), 2, 256), idx)
-    np.testing.assert_array_equal(_core.grid_pack(t, data.tobytes(), idx), data)
-    empty = _core.grid_unpack(t, b"", 0, 256)
+    idx = _core.testing.grid_unpack(t, data, 2, 256)
+    np.testing.assert_array_equal(_core.testing.grid_unpack(t, data.tobytes(), 2, 256), idx)
+    np.testing.assert_array_equal(_core.testing.grid_unpack(t, data.reshape(-1), 2, 256), idx)
+    np.testing.assert_array_equal(_core.testing.grid_pack(t, data.tobytes(), idx), data)
+    empty = _core.testing.grid_unpack(t, b"", 0, 256)
     assert empty.shape == (0, 256)
 
 
@@ -149,8 +149,8 @@ def test_bad_input(name):
     t = int(GGMLType.parse(name))
     n_levels = len(GRIDS[name][1])
     data = _quantized(name, 2, 256, False)
-    idx = _core.grid_unpack(t, data, 2, 256)
-    for fn in (_core.grid_unpack, _core.grid_params):
+    idx = _core.testing.grid_unpack(t, data, 2, 256)
+    for fn in (_core.testing.grid_unpack, _core.testing.grid_params):
         with pytest.raises(ValueError, match="need"):
             fn(t, data.reshape(-1)[:-1], 2, 256)  # one byte short
         with pytest.raises(ValueError, match="need"):
@@ -164,39 +164,39 @@ def test_bad_input(name):
         with pytest.raises(ValueError, match="contiguous"):
             fn(t, np.tile(data, (1, 2))[:, ::2], 2, 256)
     with pytest.raises(ValueError, match="need"):
-        _core.grid_pack(t, data[:1], idx)  # indices for two rows, bytes for one
+        _core.testing.grid_pack(t, data[:1], idx)  # indices for two rows, bytes for one
     with pytest.raises(ValueError, match="need"):
-        _core.grid_pack(t, np.concatenate([data, data]), idx)  # bytes for four rows
+        _core.testing.grid_pack(t, np.concatenate([data, data]), idx)  # bytes for four rows
     with pytest.raises(ValueError, match="outside the grid"):
         bad = idx.astype(np.int64)
         bad[1, 5] = n_levels
-        _core.grid_pack(t, data, bad)
+        _core.testing.grid_pack(t, data, bad)
     if n_levels < 256:
         with pytest.raises(ValueError, match="outside the grid"):
             bad = idx.copy()
             bad[0, 0] = n_levels
-            _core.grid_pack(t, data, bad)
+            _core.testing.grid_pack(t, data, bad)
     with pytest.raises(ValueError, match="outside the grid"):
         bad = idx.astype(np.int32)
         bad[0, 3] = -1
-        _core.grid_pack(t, data, bad)
+        _core.testing.grid_pack(t, data, bad)
     with pytest.raises(ValueError, match="integer"):
-        _core.grid_pack(t, data, idx.astype(np.float32))
+        _core.testing.grid_pack(t, data, idx.astype(np.float32))
     with pytest.raises(ValueError, match="2-D"):
-        _core.grid_pack(t, data, idx.reshape(-1))
+        _core.testing.grid_pack(t, data, idx.reshape(-1))
 
 
 @pytest.mark.parametrize("name", ["F32", "F16", "BF16", "Q8_1", "Q8_K"])
 def test_unsupported_types(name):
     t = int(GGMLType.parse(name))
     for call in (
-        lambda: _core.grid_levels(t),
-        lambda: _core.grid_group_size(t),
-        lambda: _core.grid_params(t, b"\0" * 64, 1, 32),
-        lambda: _core.grid_unpack(t, b"\0" * 64, 1, 32),
-        lambda: _core.grid_pack(t, b"\0" * 64, np.zeros((1, 32), np.uint8)),
+        lambda: _core.testing.grid_levels(t),
+        lambda: _core.testing.grid_group_size(t),
+        lambda: _core.testing.grid_params(t, b"\0" * 64, 1, 32),
+        lambda: _core.testing.grid_unpack(t, b"\0" * 64, 1, 32),
+        lambda: _core.testing.grid_pack(t, b"\0" * 64, np.zeros((1, 32), np.uint8)),
     ):
         with pytest.raises(ValueError, match=name):
             call()
     with pytest.raises(ValueError, match="999"):
-        _core.grid_levels(999)
+        _core.testing.grid_levels(999)

@@ -23,7 +23,7 @@ def qt(name):
 def test_repack_keeps_every_byte_and_the_plain_tail():
     rng = np.random.default_rng(1)
     w = random_weights(rng, "Q4_K", 19, 512)
-    p = _core.repack(w, Q4_K, 512)
+    p = _core.testing.repack(w, Q4_K, 512)
     assert p.shape == w.shape
     # tail rows untouched; per group and super-block, the same quant bytes rearranged
     assert np.array_equal(p[16:], w[16:])
@@ -39,7 +39,7 @@ def test_legacy_repack_layout(name):
     rng = np.random.default_rng(11)
     n_cols, nbytes = 96, BLOCK_BYTES[name]
     w = random_weights(rng, name, 16, n_cols)
-    p = _core.repack(w, qt(name), n_cols).reshape(2, n_cols // 32, 8 * nbytes)
+    p = _core.testing.repack(w, qt(name), n_cols).reshape(2, n_cols // 32, 8 * nbytes)
     blocks = w.reshape(2, 8, n_cols // 32, nbytes).transpose(0, 2, 1, 3)  # (group, block, row, bytes)
     assert np.array_equal(p[..., :16], blocks[..., :2].reshape(2, -1, 16))
     quads = blocks[..., 2:].reshape(2, n_cols // 32, 8, -1, 4).transpose(0, 1, 3, 2, 4)
@@ -50,7 +50,7 @@ def test_q5_0_repack_layout():
     """Quants as Q4_0's; qh[4r + b] bit k = row r's fifth bit of element 4k + b."""
     rng = np.random.default_rng(13)
     w = random_weights(rng, "Q5_0", 8, 64)
-    p = _core.repack(w, int(QT.Q5_0), 64).reshape(2, 176)
+    p = _core.testing.repack(w, int(QT.Q5_0), 64).reshape(2, 176)
     blocks = w.reshape(8, 2, 22).transpose(1, 0, 2)  # (block, row, bytes)
     assert np.array_equal(p[:, :16], blocks[..., :2].reshape(2, 16))
     quads = blocks[..., 6:].reshape(2, 8, 4, 4).transpose(0, 2, 1, 3)
@@ -76,7 +76,7 @@ def test_q6_K_repack_layout():
     vectors, the fourth vector's bits in their top bits."""
     rng = np.random.default_rng(14)
     w = random_weights(rng, "Q6_K", 8, 512)
-    p = _core.repack(w, int(QT.Q6_K), 512).reshape(2, 1680)
+    p = _core.testing.repack(w, int(QT.Q6_K), 512).reshape(2, 1680)
     blocks = w.reshape(8, 2, 210).transpose(1, 0, 2)  # (block, row, bytes)
     assert np.array_equal(p[:, :16], blocks[..., 208:].reshape(2, 16))
     scales = blocks[..., 192:208].reshape(2, 8, 8, 2).transpose(0, 2, 1, 3)  # (block, pair, row, 2)
@@ -91,8 +91,8 @@ def test_q6_K_repack_layout():
 def test_repacked_q4_0_activations_carry_block_sums():
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 320)).astype(np.float32)
-    act = _core.repacked_activations(qt("Q4_0"), x).reshape(3, 10, 36)
-    q8 = _core.quantize_activations(qt("Q4_0"), x).reshape(3, 10, 34)
+    act = _core.testing.repacked_activations(qt("Q4_0"), x).reshape(3, 10, 36)
+    q8 = _core.testing.quantize_activations(qt("Q4_0"), x).reshape(3, 10, 34)
     assert np.array_equal(act[..., :2], q8[..., :2])
     assert np.array_equal(act[..., 4:], q8[..., 2:])
     sums = act[..., 2:4].copy().view(np.int16)[..., 0]
@@ -106,9 +106,9 @@ def test_repacked_reference_equals_plain_dot(name, n_tokens):
     n_rows, n_cols = 24, 768
     w = random_weights(rng, name, n_rows, n_cols)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-    plain = _core.vec_dot(qt(name), "scalar", w, _core.quantize_activations(qt(name), x), n_cols)
-    act = _core.repacked_activations(qt(name), x)
-    packed = _core.vec_dot_repacked("scalar", qt(name), _core.repack(w, qt(name), n_cols), act, n_cols)
+    plain = _core.testing.vec_dot(qt(name), "scalar", w, _core.testing.quantize_activations(qt(name), x), n_cols)
+    act = _core.testing.repacked_activations(qt(name), x)
+    packed = _core.testing.vec_dot_repacked("scalar", qt(name), _core.testing.repack(w, qt(name), n_cols), act, n_cols)
     np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
@@ -121,10 +121,10 @@ def test_avx2_repacked_kernel_equals_reference(name, n_tokens, n_rows):
     n_cols = 1024
     w = random_weights(rng, name, n_rows, n_cols)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-    act = _core.repacked_activations(qt(name), x)
-    p = _core.repack(w, qt(name), n_cols)
-    ref = _core.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
-    assert np.array_equal(_core.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+    act = _core.testing.repacked_activations(qt(name), x)
+    p = _core.testing.repack(w, qt(name), n_cols)
+    ref = _core.testing.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
+    assert np.array_equal(_core.testing.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
 
 
 def _extreme(name, w):
@@ -156,11 +156,11 @@ def test_avx2_repacked_kernel_extreme_values(name):
     x = np.where(rng.random((2, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
     x[:, ::3] = -1.0
     x[1] = 1.0  # every activation at its bound (Q8_0 127, Q8_K -128): the largest sums
-    act = _core.repacked_activations(qt(name), x)
-    p = _core.repack(w, qt(name), n_cols)
-    ref = _core.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
-    assert np.array_equal(_core.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
-    plain = _core.vec_dot(qt(name), "scalar", w, _core.quantize_activations(qt(name), x), n_cols)
+    act = _core.testing.repacked_activations(qt(name), x)
+    p = _core.testing.repack(w, qt(name), n_cols)
+    ref = _core.testing.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
+    assert np.array_equal(_core.testing.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+    plain = _core.testing.vec_dot(qt(name), "scalar", w, _core.testing.quantize_activations(qt(name), x), n_cols)
     np.testing.assert_allclose(ref, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
@@ -173,31 +173,31 @@ def test_matmul_repacked_equals_plain(name, n_rows, n_tokens):
     w = random_weights(rng, name, n_rows, n_cols)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
     pool = _core.ThreadPool(2)
-    plain = _core.matmul(pool, qt(name), w, n_cols, x)
-    layout = _core.repacked_layout(qt(name))
+    plain = _core.testing.matmul(pool, qt(name), w, n_cols, x)
+    layout = _core.testing.repacked_layout(qt(name))
     if not layout:
         pytest.skip("this CPU keeps the file layout")
     if name in ("Q4_0", "Q5_0") and n_rows % 8:  # kernels read other activations than the plain tail's
         with pytest.raises(ValueError, match="cannot be repacked"):
-            _core.repack(w, qt(name), n_cols)
+            _core.testing.repack(w, qt(name), n_cols)
         return
-    packed = _core.matmul(pool, qt(name), _core.repack(w, qt(name), n_cols), n_cols, x, layout=layout)
+    packed = _core.testing.matmul(pool, qt(name), _core.testing.repack(w, qt(name), n_cols), n_cols, x, layout=layout)
     np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
 def test_repack_rejects_bad_shapes():
     w = np.zeros((8, 100), np.uint8)
     with pytest.raises(ValueError):
-        _core.repack(w, Q4_K, 256)
+        _core.testing.repack(w, Q4_K, 256)
     with pytest.raises(ValueError, match="no repacked layout"):
-        _core.repack(np.zeros((8, 176), np.uint8), int(QT.Q5_K), 256)
+        _core.testing.repack(np.zeros((8, 176), np.uint8), int(QT.Q5_K), 256)
     with pytest.raises(ValueError):
-        _core.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
+        _core.testing.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
     with pytest.raises(ValueError, match="does not fit"):
-        _core.matmul(_core.ThreadPool(1), int(QT.Q5_K), np.zeros((8, 176), np.uint8), 256,
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q5_K), np.zeros((8, 176), np.uint8), 256,
                      np.zeros((1, 256), np.float32), layout=1)
     with pytest.raises(ValueError, match="does not fit"):
-        _core.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
                      np.zeros((1, 32), np.float32), layout=2)
 
 
@@ -221,7 +221,7 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
     plain = Model.load(path, n_ctx=32, n_threads=2, repack=False)
     packed = Model.load(path, n_ctx=32, n_threads=2)
     assert plain._native.repacked_bytes == 0
-    assert (packed._native.repacked_bytes > 0) == _core.repack_preferred()
+    assert (packed._native.repacked_bytes > 0) == _core.testing.repack_preferred()
     assert _rel_diff(packed.eval(toks[:1]), plain.eval(toks[:1])) <= 1e-5
     plain.reset()
     packed.reset()
@@ -232,7 +232,7 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
     # the repacked kernels give a batch exactly what they give token by token
     packed.reset()
     one_by_one = np.stack([packed.eval([t]).reshape(-1) for t in toks])
-    assert np.array_equal(one_by_one, got) or not _core.repack_preferred()
+    assert np.array_equal(one_by_one, got) or not _core.testing.repack_preferred()
 
 
 def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
@@ -250,7 +250,7 @@ def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
     held = Model.load(path, n_ctx=16, n_threads=2)
     assert mapped._native.copied_bytes == 0
     assert held._native.repacked_bytes == 0
-    assert (held._native.copied_bytes > 0) == _core.weight_buffer_huge_pages()
+    assert (held._native.copied_bytes > 0) == _core.testing.weight_buffer_huge_pages()
     assert np.array_equal(held.eval(toks, all_logits=True), mapped.eval(toks, all_logits=True))
 
 

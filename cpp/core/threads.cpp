@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -44,8 +45,8 @@ thread_pool::thread_pool(int n_threads) : n_threads_(n_threads > 0 ? n_threads :
             // The workers already started wait on cv_start_: stop and join them, or the
             // members' destructors would wait for them forever.
             stop_workers();
-            throw resource_error("cannot start thread " + std::to_string(i + 1) + " of " + std::to_string(n_threads_) +
-                                 " (" + e.what() + "): use fewer threads");
+            throw resource_error("cannot start thread " + std::to_string(i + 1) + " of " +
+                                 std::to_string(n_threads_) + " (" + e.what() + "): use fewer threads");
         }
     }
 }

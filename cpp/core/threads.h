@@ -1,25 +1,32 @@
-// threads.h: the runtime's worker threads, created once and reused for every call.
+// threads.h: the runtime's worker threads: one pool type, and parallel_for on it.
 //
 // run(fn) calls fn(ith, nth) on all nth threads (the caller is thread 0) and returns
-// when every thread is done. One pool per model; calls on one pool must not overlap.
-// Waiting (for work, for the end of a job, at a barrier) spins briefly, then sleeps,
-// so back-to-back jobs start in microseconds but idle workers cost no CPU.
+// when every thread is done. A model keeps one pool for its life; a long bulk call
+// (quantizing a tensor, GPTQ on a matrix) makes one for the call. Calls on one pool must
+// not overlap. Waiting (for work, for the end of a job, at a barrier) spins briefly, then
+// sleeps, so back-to-back jobs start in microseconds but idle workers cost no CPU.
+// The default thread count everywhere is the number of physical cores, as llama.cpp's.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/errors.h"
 
 namespace pyggml {
 
 class thread_pool {
 public:
-    // Throws resource_error when a thread cannot be started (after joining the others).
+    // n_threads <= 0: default_threads(). Throws resource_error (core/errors.h) naming the
+    // thread that could not be started (after stopping the others).
     explicit thread_pool(int n_threads);
     ~thread_pool();
     thread_pool(const thread_pool&) = delete;
@@ -58,5 +65,56 @@ private:
     std::atomic<bool> stop_{false};
     std::exception_ptr error_;
 };
+
+// Calls fn(begin, end) on disjoint slices of [0, n), one per thread of the pool at most,
+// each of at least min_chunk items (so small inputs stay on the calling thread).
+template <typename Fn>
+void parallel_for(thread_pool& pool, int64_t n, int64_t min_chunk, Fn&& fn) {
+    const int64_t max_useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk));
+    const int t = int(std::min<int64_t>(pool.size(), max_useful));
+    if (t <= 1) {
+        fn(int64_t(0), n);
+        return;
+    }
+    const int64_t per = (n + t - 1) / t;
+    pool.run([&](int ith, int) {
+        if (ith < t) fn(std::min(n, ith * per), std::min(n, (ith + 1) * per));
+    });
+}
+
+// parallel_for on a pool made for this call: n_threads threads (<= 0: the default), fewer
+// when there are fewer than that many chunks of min_chunk items. When the threads cannot be
+// started (the process is out of threads or address space), the calling thread does it all.
+template <typename Fn>
+void parallel_for(int64_t n, int n_threads, int64_t min_chunk, Fn&& fn) {
+    if (n_threads <= 0) n_threads = thread_pool::default_threads();
+    const int64_t max_useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk));
+    const int t = int(std::min<int64_t>(n_threads, max_useful));
+    std::unique_ptr<thread_pool> pool;
+    if (t > 1) {
+        try {
+            pool = std::make_unique<thread_pool>(t);
+        } catch (const resource_error&) {
+        }
+    }
+    if (!pool) {
+        fn(int64_t(0), n);
+        return;
+    }
+    parallel_for(*pool, n, min_chunk, fn);
+}
+
+// Calls f(i) for i in [0, n), rows spread over the pool's threads in turn (thread ith takes
+// ith, ith + nth, ...); on the calling thread alone for one row or a one-thread pool.
+template <typename F>
+void parallel_rows(thread_pool& pool, int64_t n, F&& f) {
+    if (n <= 1 || pool.size() == 1) {
+        for (int64_t i = 0; i < n; ++i) f(i);
+        return;
+    }
+    pool.run([&](int ith, int nth) {
+        for (int64_t i = ith; i < n; i += nth) f(i);
+    });
+}
 
 }  // namespace pyggml

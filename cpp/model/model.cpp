@@ -17,18 +17,6 @@ namespace pyggml {
 
 namespace {
 
-// Calls f(i) for i in [0, n), spread over the pool when there is more than one row.
-template <typename F>
-void parallel_rows(thread_pool& pool, int64_t n, F&& f) {
-    if (n <= 1 || pool.size() == 1) {
-        for (int64_t i = 0; i < n; ++i) f(i);
-        return;
-    }
-    pool.run([&](int ith, int nth) {
-        for (int64_t i = ith; i < n; i += nth) f(i);
-    });
-}
-
 // Query rows (tokens x heads of one kv head) an attention tile aims for: each key and
 // value row is loaded once per tile and used by this many queries.
 constexpr int64_t kTileRows = 16;

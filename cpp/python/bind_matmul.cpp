@@ -250,44 +250,44 @@ uint64_t memory_read_py(thread_pool& pool, py::array_t<uint8_t, py::array::c_sty
 
 }  // namespace
 
-void pyggml::bind_matmul(py::module_& m) {
+void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
     py::class_<thread_pool>(m, "ThreadPool")
         .def(py::init<int>(), py::arg("n_threads") = 0)
         .def_property_readonly("n_threads", &thread_pool::size)
         .def_static("default_threads", &thread_pool::default_threads);
-    m.def("matmul", &matmul_py, py::arg("pool"), py::arg("type"), py::arg("weight"), py::arg("n_cols"),
+    testing.def("matmul", &matmul_py, py::arg("pool"), py::arg("type"), py::arg("weight"), py::arg("n_cols"),
           py::arg("x"), py::arg("layout") = 0,
           "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout: W was "
           "rearranged by repack (repacked_layout(type))");
-    m.def("matmul_shared_input", &matmul_shared_input_py, py::arg("pool"), py::arg("weights"), py::arg("n_cols"),
+    testing.def("matmul_shared_input", &matmul_shared_input_py, py::arg("pool"), py::arg("weights"), py::arg("n_cols"),
           py::arg("x"),
           "[x @ W.T for (type, W, layout) in weights], all in one dispatch (x converted once per activation format)");
-    m.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
+    testing.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
           "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q6_K, Q4_0, Q5_0, Q8_0), regrouped 8 at a time "
           "for the repacked kernels (same shape)");
-    m.def("repacked_layout", [](int32_t type) { return preferred_layout_for_type(type); }, py::arg("type"),
+    testing.def("repacked_layout", [](int32_t type) { return preferred_layout_for_type(type); }, py::arg("type"),
           "the layout id models give matrices of `type` on this CPU (0: the file layout)");
-    m.def("repack_preferred", [] { return preferred_layout_for_type(GGML_TYPE_Q4_K) != weight_layout_plain; },
+    testing.def("repack_preferred", [] { return preferred_layout_for_type(GGML_TYPE_Q4_K) != weight_layout_plain; },
           "whether this CPU has kernels for repacked weights (models repack Q4_K, Q6_K, Q4_0, Q5_0 and Q8_0 weights then)");
-    m.def("weight_buffer_huge_pages", &weight_buffer_huge_pages,
+    testing.def("weight_buffer_huge_pages", &weight_buffer_huge_pages,
           "whether models hold their matrices in a buffer advised to take huge pages (Linux with transparent huge "
           "pages not 'never'); plain matrices are then copied into it too");
-    m.def("repacked_activations", &repacked_activations_py, py::arg("type"), py::arg("x"),
+    testing.def("repacked_activations", &repacked_activations_py, py::arg("type"), py::arg("x"),
           "float32 (n_tokens, n_cols) -> the activations the repacked kernels of `type` read");
-    m.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("type"), py::arg("packed"),
+    testing.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("type"), py::arg("packed"),
           py::arg("act"), py::arg("n_cols"),
           "repacked kernel of one instruction set for weights of `type`: returns (n_tokens, n_rows) float32");
     m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
           "the instruction set the dot kernels dispatch to: 'avx2', 'neon' or 'scalar'");
-    m.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
-    m.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
+    testing.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
+    testing.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
           py::arg("type"), "ggml type id the activations are converted to for weights of `type`");
-    m.def("has_vec_dot_isa", [](int32_t type, const std::string& isa) {
+    testing.def("has_vec_dot_isa", [](int32_t type, const std::string& isa) {
               return get_vec_dot_traits(type, isa_or_throw(isa)) != nullptr;
           }, py::arg("type"), py::arg("isa"));
-    m.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
+    testing.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
           "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa`");
-    m.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
+    testing.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
           py::arg("n_cols"), py::arg("rows_per_call") = 1,
           "dot kernel of one instruction set, called on rows_per_call weight rows and up to 4 tokens at a "
           "time: returns (n_tokens, n_rows) float32");

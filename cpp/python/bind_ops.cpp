@@ -144,18 +144,18 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
 
 namespace pyggml {
 
-void bind_ops(py::module_& m) {
-    m.def("ops_rms_norm", &rms_norm_py, py::arg("x"), py::arg("w"), py::arg("eps"), py::arg("isa") = "best",
+void bind_ops(py::module_& testing) {
+    testing.def("ops_rms_norm", &rms_norm_py, py::arg("x"), py::arg("w"), py::arg("eps"), py::arg("isa") = "best",
           "x / sqrt(mean(x^2) + eps) * w per row of x (n_rows, n)");
-    m.def("ops_act_mul", &act_mul_py, py::arg("act"), py::arg("gate"), py::arg("up"), py::arg("isa") = "best",
+    testing.def("ops_act_mul", &act_mul_py, py::arg("act"), py::arg("gate"), py::arg("up"), py::arg("isa") = "best",
           "act(gate) * up for act 'silu' or 'gelu_tanh'");
-    m.def("ops_rope", &rope_py, py::arg("x"), py::arg("n_rot"), py::arg("neox"), py::arg("freq_base"),
+    testing.def("ops_rope", &rope_py, py::arg("x"), py::arg("n_rot"), py::arg("neox"), py::arg("freq_base"),
           py::arg("freq_scale"), py::arg("pos"), py::arg("isa") = "best",
           "rotary embedding of x (n_head, head_dim) at one position");
-    m.def("ops_rope_cache", &rope_cache_py, py::arg("n_rot"), py::arg("freq_base"), py::arg("freq_scale"),
+    testing.def("ops_rope_cache", &rope_cache_py, py::arg("n_rot"), py::arg("freq_base"), py::arg("freq_scale"),
           py::arg("pos0"), py::arg("n"), py::arg("rows") = true,
           "(n, n_rot) interleaved cos/sin of positions pos0.. (rows: the batched routine)");
-    m.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
+    testing.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
           py::arg("softcap"), py::arg("tile_tok") = 1, py::arg("tile_heads") = 1, py::arg("isa") = "best",
           py::arg("kv_f16") = false,
           "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles; "

@@ -171,16 +171,16 @@ py::array_t<uint8_t> pack(int32_t type, py::buffer data, py::array indices) {
 
 }  // namespace
 
-void pyggml::bind_quant_grid(py::module_& m) {
-    m.def("grid_levels", &levels, py::arg("type"),
+void pyggml::bind_quant_grid(py::module_& testing) {
+    testing.def("grid_levels", &levels, py::arg("type"),
           "(n_levels,) float32 grid values: element = scale[g] * levels[q] + offset[g]");
-    m.def("grid_group_size", &group_size, py::arg("type"),
+    testing.def("grid_group_size", &group_size, py::arg("type"),
           "Elements sharing one scale and offset (16 or 32)");
-    m.def("grid_params", &params, py::arg("type"), py::arg("data"), py::arg("nrows"), py::arg("ncols"),
+    testing.def("grid_params", &params, py::arg("type"), py::arg("data"), py::arg("nrows"), py::arg("ncols"),
           "(scale, offset) float32, each (nrows, ncols // group_size), of quantized rows");
-    m.def("grid_unpack", &unpack, py::arg("type"), py::arg("data"), py::arg("nrows"), py::arg("ncols"),
+    testing.def("grid_unpack", &unpack, py::arg("type"), py::arg("data"), py::arg("nrows"), py::arg("ncols"),
           "(nrows, ncols) uint8 quant indices of quantized rows");
-    m.def("grid_pack", &pack, py::arg("type"), py::arg("data"), py::arg("indices"),
+    testing.def("grid_pack", &pack, py::arg("type"), py::arg("data"), py::arg("indices"),
           "Copy of data (nrows, row_bytes) uint8 with its quant indices replaced by indices "
           "(nrows, ncols); scales and mins are kept");
 }

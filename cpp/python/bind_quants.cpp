@@ -3,14 +3,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "core/dispatch.h"
-#include "core/parallel.h"
 #include "python/bindings.h"
 #include "python/checks.h"
+#include "quant/rows.h"
 #include "quant/validate.h"
 
 namespace py = pybind11;
@@ -64,31 +63,11 @@ py::array_t<uint8_t> quantize(int32_t type, py::array_t<float, py::array::c_styl
         qw = imatrix->data();
     }
     const float* x = src.data();
-    const size_t row_bytes = row_size(t, n_per_row);
-    py::array_t<uint8_t> out({n_rows, int64_t(row_bytes)});
+    py::array_t<uint8_t> out({n_rows, int64_t(row_size(t, n_per_row))});
     uint8_t* y = out.mutable_data();
-    int64_t bad = -1;  // index of the first non-finite input, if any
     {
         py::gil_scoped_release release;
-        if (t.is_quantized) {
-            // Block quantizers have no defined result for NaN or inf: refuse them.
-            const int64_t n = n_rows * n_per_row;
-            for (int64_t i = 0; i < n; ++i) {
-                if (!std::isfinite(x[i])) { bad = i; break; }
-            }
-        }
-        if (bad < 0) {
-        const int64_t rows_per_chunk = std::max<int64_t>(1, (1 << 16) / n_per_row);
-        parallel_for(n_rows, n_threads, rows_per_chunk, [&](int64_t r0, int64_t r1) {
-            t.quantize(x + r0 * n_per_row, y + r0 * row_bytes, r1 - r0, n_per_row, qw);
-        });
-        }
-    }
-    if (bad >= 0) {
-        throw py::value_error(std::string(t.name) + ": input holds a non-finite value (" +
-                              std::to_string(x[bad]) + ") at row " + std::to_string(bad / n_per_row) +
-                              ", column " + std::to_string(bad % n_per_row) +
-                              "; block quantization needs finite floats");
+        quantize_rows(t, x, y, n_rows, n_per_row, qw, n_threads);
     }
     return out;
 }
@@ -117,10 +96,7 @@ py::array_t<float> dequantize(int32_t type, py::buffer data, int64_t n_rows, int
     float* y = out.mutable_data();
     {
         py::gil_scoped_release release;
-        const int64_t rows_per_chunk = std::max<int64_t>(1, (1 << 16) / n_per_row);
-        parallel_for(n_rows, n_threads, rows_per_chunk, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) t.to_float(x + r * row_bytes, y + r * n_per_row, n_per_row);
-        });
+        dequantize_rows(t, x, y, n_rows, n_per_row, n_threads);
     }
     return out;
 }

@@ -1,4 +1,4 @@
-// bindings.cpp: the pyggml._core extension module (see bindings.h).
+// bindings.cpp: the pyggml._core extension module and its testing submodule (see bindings.h).
 #include "python/bindings.h"
 
 #include <exception>
@@ -33,11 +33,14 @@ PYBIND11_MODULE(_core, m) {
             raise_pyggml_error("NonFiniteError", e.what());
         }
     });
+    py::module_ testing = m.def_submodule(
+        "testing", "entry points for the tests and the kernel benchmarks (single kernels, grids, GPTQ's column "
+                   "loop); the pyggml package does not use them");
     pyggml::bind_quants(m);
-    pyggml::bind_matmul(m);
+    pyggml::bind_matmul(m, testing);
     pyggml::bind_tokenizer(m);
     pyggml::bind_model(m);
-    pyggml::bind_quant_grid(m);
-    pyggml::bind_gptq(m);
-    pyggml::bind_ops(m);
+    pyggml::bind_quant_grid(testing);
+    pyggml::bind_gptq(m, testing);
+    pyggml::bind_ops(testing);
 }

@@ -10,7 +10,7 @@
 
 #include "core/blocks.h"
 #include "core/fp16.h"
-#include "core/parallel.h"
+#include "core/threads.h"
 #include "core/dispatch.h"
 
 namespace pyggml {
