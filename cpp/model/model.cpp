@@ -15,43 +15,6 @@
 
 namespace pyggml {
 
-namespace {
-
-// Query rows (tokens x heads of one kv head) an attention tile aims for: each key and
-// value row is loaded once per tile and used by this many queries.
-constexpr int64_t kTileRows = 16;
-static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttnTileMaxRows rows");
-
-// Rows of the largest tile for query groups of `group` heads per kv head.
-int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
-
-void add_bias(float* y, const float* b, int64_t n_tokens, int64_t n) {
-    if (!b) return;
-    for (int64_t t = 0; t < n_tokens; ++t) add_inplace(y + t * n, b, n);
-}
-
-// Whether x[0..n) holds no NaN and no infinity. Integer arithmetic on the bits, which
-// compilers vectorize: a float is not finite when its exponent bits are all ones, and
-// adding one to such an exponent carries into the sign bit.
-bool all_finite(const float* x, int64_t n) {
-    uint32_t carry = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        uint32_t u;
-        std::memcpy(&u, x + i, sizeof u);
-        carry |= (u & 0x7f800000u) + 0x00800000u;
-    }
-    return !(carry & 0x80000000u);
-}
-
-// Lowers `first` to row t (the first non-finite row found by any thread).
-void note_row(std::atomic<int64_t>& first, int64_t t) {
-    int64_t cur = first.load(std::memory_order_relaxed);
-    while (t < cur && !first.compare_exchange_weak(cur, t, std::memory_order_relaxed)) {
-    }
-}
-
-}  // namespace
-
 llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
                          int32_t kv_type, bool precise, bool repack)
     : hp_(std::move(hp)),
@@ -251,113 +214,27 @@ void llama_model::eval_embeddings(const int32_t* tokens, int64_t n_tokens, float
     embd_out_ = nullptr;
 }
 
+void batch_in_flight::check(const char* what, int64_t layer) const {
+    const int64_t t = bad_row.load();
+    if (t >= n) return;
+    std::string msg = std::string(what);
+    if (layer >= 0) msg += " " + std::to_string(layer) + " (tensors blk." + std::to_string(layer) + ".*)";
+    msg += " produced a non-finite value (NaN or infinity) at position " + std::to_string(pos0 + t) +
+           " (token id " + std::to_string(tokens[t]) + ")";
+    throw nonfinite_error(msg);
+}
+
 void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logits, float* logits) {
-    const int64_t E = hp_.n_embd, F = hp_.n_ff;
-    const int64_t q_dim = hp_.n_head * hp_.head_dim_k;
-    const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
-    const int64_t v_dim = hp_.n_head_kv * hp_.head_dim_v;
-    const type_traits* et = get_type_traits(w_.token_embd.type);
     reserve_scratch(T, n_past_ + T);
-
-    // token embeddings (T, E), the first layer's normed input and the cos/sin tables of
-    // every distinct rotation, in chunks of tokens
-    // Every layer checks the rows it leaves in the residual stream for NaN and infinity
-    // (in cache, while it adds to them): a corrupt weight or an overflow is reported at
-    // the first layer it reaches instead of coming out as NaN logits.
-    const int64_t pos0 = n_past_;
-    std::atomic<int64_t> bad_row{T};
-    auto check_rows = [&](const char* what, int64_t layer) {
-        const int64_t t = bad_row.load();
-        if (t >= T) return;
-        std::string msg = std::string(what);
-        if (layer >= 0) msg += " " + std::to_string(layer) + " (tensors blk." + std::to_string(layer) + ".*)";
-        msg += " produced a non-finite value (NaN or infinity) at position " + std::to_string(pos0 + t) +
-               " (token id " + std::to_string(tokens[t]) + ")";
-        throw nonfinite_error(msg);
-    };
-    const int64_t chunk = 32, n_sets = int64_t(rope_set_layer_.size());
-    parallel_rows(pool_, (T + chunk - 1) / chunk, [&](int64_t c) {
-        const int64_t t0 = c * chunk, n = std::min(chunk, T - t0);
-        for (int64_t t = t0; t < t0 + n; ++t) {
-            float* xt = x_.data() + t * E;
-            et->to_float(static_cast<const char*>(w_.token_embd.data) + int64_t(tokens[t]) * w_.token_embd.row_bytes, xt, E);
-            if (hp_.embd_scale != 1.0f) {
-                for (int64_t i = 0; i < E; ++i) xt[i] *= hp_.embd_scale;
-            }
-            if (!all_finite(xt, E)) note_row(bad_row, t);
-            if (hp_.n_layer > 0) ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
-        }
-        for (int64_t set = 0; set < n_sets; ++set) {
-            rope_cache_rows(layer_rope(rope_set_layer_[set]), double(n_past_ + t0), n,
-                            rope_cs_.data() + (set * T + t0) * hp_.n_rot);
-        }
-    });
-    check_rows("the token embedding (token_embd.weight)", -1);
-
+    // Every step checks the rows it leaves in the residual stream for NaN and infinity (in
+    // cache, while it adds to them): a corrupt weight or an overflow is reported at the
+    // first layer it reaches instead of coming out as NaN logits.
+    batch_in_flight b{tokens, T, n_past_, {T}};
+    embed(b);
+    b.check("the token embedding (token_embd.weight)", -1);
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
-        const layer_weights& L = w_.layers[il];
-        const rope_params rp = layer_rope(il);
-        const float* rope_cs = rope_cs_.data() + layer_rope_set_[il] * T * hp_.n_rot;  // (T, n_rot)
-
-        capture(il, capture_attn_in, h_.data(), T);
-        linear_shared_input({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, h_.data(), T);
-        add_bias(q_.data(), L.bq, T, q_dim);
-        add_bias(k_.data(), L.bk, T, k_dim);
-        add_bias(v_.data(), L.bv, T, v_dim);
-
-        parallel_rows(pool_, T, [&](int64_t t) {
-            float* qt = q_.data() + t * q_dim;
-            float* kt = k_.data() + t * k_dim;
-            if (L.q_norm) {
-                for (int64_t h = 0; h < hp_.n_head; ++h) {
-                    ops_->rms_norm(qt + h * hp_.head_dim_k, L.q_norm, qt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
-                }
-            }
-            if (L.k_norm) {
-                for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
-                    ops_->rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
-                }
-            }
-            const float* cs = rope_cs + t * hp_.n_rot;
-            ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
-            ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
-            for (int64_t i = 0; i < q_dim; ++i) qt[i] *= hp_.attn_scale;
-            kv_.store(il, n_past_ + t, 1, kt, v_.data() + t * v_dim);
-        });
-
-        attention(il, T);
-
-        capture(il, capture_attn_out, att_.data(), T);
-        linear(L.wo, att_.data(), o_.data(), T);
-        parallel_rows(pool_, T, [&](int64_t t) {
-            float* ot = o_.data() + t * E;
-            float* xt = x_.data() + t * E;
-            if (L.post_attn_norm) ops_->rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
-            add_inplace(xt, ot, E);
-            ops_->rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
-        });
-
-        capture(il, capture_ffn_in, h_.data(), T);
-        linear_shared_input({{&L.ffn_gate, gate_.data()}, {&L.ffn_up, up_.data()}}, h_.data(), T);
-        parallel_rows(pool_, T, [&](int64_t t) {
-            if (hp_.act == ffn_activation::gelu_tanh) {
-                ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
-            } else {
-                ops_->silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
-            }
-        });
-        capture(il, capture_ffn_down_in, gate_.data(), T);
-        linear(L.ffn_down, gate_.data(), o_.data(), T);
-        const float* next_norm = il + 1 < hp_.n_layer ? w_.layers[il + 1].attn_norm : nullptr;
-        parallel_rows(pool_, T, [&](int64_t t) {
-            float* ot = o_.data() + t * E;
-            float* xt = x_.data() + t * E;
-            if (L.post_ffn_norm) ops_->rms_norm(ot, L.post_ffn_norm, ot, E, hp_.rms_eps);
-            add_inplace(xt, ot, E);
-            if (!all_finite(xt, E)) note_row(bad_row, t);
-            if (next_norm) ops_->rms_norm(xt, next_norm, h_.data() + t * E, E, hp_.rms_eps);  // the next layer's input
-        });
-        check_rows("layer", il);
+        block(il, b);
+        b.check("layer", il);
         if (capture_ && capture_->last_layer == il) {  // calibration needs nothing past here
             n_past_ += T;
             capture_->row += T;
@@ -365,135 +242,7 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         }
     }
     n_past_ += T;
-    if (capture_) {
-        if (capture_->output_in) {
-            float* dst = capture_->output_in + capture_->row * E;
-            parallel_rows(pool_, T, [&](int64_t t) {
-                ops_->rms_norm(x_.data() + t * E, w_.output_norm, dst + t * E, E, hp_.rms_eps);
-            });
-        }
-        capture_->row += T;
-    }
-
-    if (embd_out_) {  // (T, n_embd) hidden states after the final norm, no logits
-        parallel_rows(pool_, T, [&](int64_t t) {
-            ops_->rms_norm(x_.data() + t * E, w_.output_norm, embd_out_ + t * E, E, hp_.rms_eps);
-            if (!all_finite(embd_out_ + t * E, E)) note_row(bad_row, t);
-        });
-        check_rows("the output norm (output_norm.weight)", -1);
-        embd_out_ += T * E;
-        return;
-    }
-    if (!logits) return;
-    // output rows: every token, or only the last one
-    const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
-    parallel_rows(pool_, n_out, [&](int64_t i) {
-        ops_->rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
-    });
-    linear(w_.output, h_.data(), logits, n_out);
-    if (hp_.final_logit_softcap > 0.0f) {
-        const float c = hp_.final_logit_softcap;
-        for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = c * std::tanh(logits[i] / c);
-    }
-    // The hidden states are finite (checked above), so non-finite logits come from the
-    // output matrix or its norm. One row is split over the threads (decoding).
-    const int64_t V = hp_.n_vocab, n_check = n_out * V;
-    std::atomic<int64_t> bad{n_check};
-    if (n_check < (int64_t(1) << 16) || pool_.size() == 1) {
-        if (!all_finite(logits, n_check)) bad = 0;
-    } else {
-        pool_.run([&](int ith, int nth) {
-            const int64_t i0 = n_check * ith / nth, i1 = n_check * (ith + 1) / nth;
-            if (!all_finite(logits + i0, i1 - i0)) note_row(bad, i0);
-        });
-    }
-    if (bad.load() < n_check) {
-        int64_t i = 0;
-        while (i < n_check && std::isfinite(logits[i])) ++i;
-        const int64_t row = r0 + i / V;
-        throw nonfinite_error("the output (output.weight or token_embd.weight when tied, and output_norm.weight) "
-                              "produced a non-finite logit (" + std::to_string(logits[i]) + " for token id " +
-                              std::to_string(i % V) + ") at position " + std::to_string(pos0 + row));
-    }
-}
-
-void llama_model::attention(int64_t il, int64_t T) {
-    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
-    const int64_t k_dim = hp_.n_head_kv * hdk, v_dim = hp_.n_head_kv * hdv;
-    const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
-    const int64_t group = hp_.n_head / hp_.n_head_kv;
-    const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
-    const int64_t n_kv = n_past_ + T;
-    // a key at position p0 is masked for the query at p1 when p1 - p0 >= n_swa
-    const int64_t kv0 = swa ? std::max<int64_t>(0, n_past_ - hp_.n_swa + 1) : 0;
-    const int64_t n_load = n_kv - kv0;
-
-    // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
-    // than threads (decoding), the heads of a group are split too
-    const int nth = pool_.size();
-    int64_t n_th = std::min(group, kAttnTileMaxRows);
-    const int64_t n_tt = std::min(T, std::max<int64_t>(1, kTileRows / n_th));
-    const int64_t n_tok_tiles = (T + n_tt - 1) / n_tt;
-    if (n_tok_tiles * hp_.n_head_kv * ((group + n_th - 1) / n_th) < nth) {
-        const int64_t split = std::min<int64_t>(group, (nth + n_tok_tiles * hp_.n_head_kv - 1) / (n_tok_tiles * hp_.n_head_kv));
-        n_th = std::min(n_th, (group + split - 1) / split);
-    }
-    const int64_t n_head_tiles = (group + n_th - 1) / n_th;
-    const int64_t n_items = n_tok_tiles * hp_.n_head_kv * n_head_tiles;
-    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
-
-    // Keys and values of this layer as float32, (n_load, k_dim) and (n_load, v_dim); or,
-    // when one tile of tokens covers the batch (decoding), an F16 cache read in place:
-    // each key is then read by one tile per head group, and converting the whole cache
-    // first cost as much as the attention itself. Qwen2.5-Coder-1.5B decoding, attention
-    // of one layer: 59 -> 35 us with 64 keys, 356 -> 159 us with 768.
-    const uint16_t* k16 = n_tok_tiles == 1 ? kv_.k_f16(il, kv0) : nullptr;
-    const uint16_t* v16 = n_tok_tiles == 1 ? kv_.v_f16(il, kv0) : nullptr;
-    if (!k16) {
-        const int64_t chunk = 64;
-        parallel_rows(pool_, (n_load + chunk - 1) / chunk, [&](int64_t c) {
-            const int64_t p0 = kv0 + c * chunk, p1 = std::min(n_kv, p0 + chunk);
-            kv_.load_k(il, p0, p1, kf_.data() + (p0 - kv0) * k_dim);
-            kv_.load_v(il, p0, p1, vf_.data() + (p0 - kv0) * v_dim);
-        });
-    }
-
-    auto one = [&](int64_t idx, int ith) {
-        // last token tiles first: they see the most keys
-        const int64_t tt = n_tok_tiles - 1 - idx / (hp_.n_head_kv * n_head_tiles);
-        const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
-        const int64_t t0 = tt * n_tt, h0 = kvh * group + hh * n_th;
-        attn_tile a;
-        a.q = q_.data() + t0 * q_dim + h0 * hdk;
-        a.q_stride = q_dim;
-        a.k = kf_.data() + kvh * hdk;
-        a.k_stride = k_dim;
-        a.v = vf_.data() + kvh * hdv;
-        a.v_stride = v_dim;
-        a.out = att_.data() + t0 * o_dim + h0 * hdv;
-        a.o_stride = o_dim;
-        a.n_tok = std::min(n_tt, T - t0);
-        a.n_hq = std::min(n_th, group - hh * n_th);
-        a.head_dim_k = hdk;
-        a.head_dim_v = hdv;
-        a.hi0 = n_past_ + t0 + 1 - kv0;
-        a.window = swa ? hp_.n_swa : 0;
-        a.softcap = hp_.attn_logit_softcap;
-        a.scratch = scores_.data() + size_t(ith) * scratch;
-        if (k16) {
-            a.k16 = k16 + kvh * hdk;
-            a.v16 = v16 + kvh * hdv;
-        }
-        ops_->attend_tile(a);
-    };
-    if (nth == 1 || n_items == 1) {
-        for (int64_t i = 0; i < n_items; ++i) one(i, 0);
-    } else {
-        std::atomic<int64_t> next{0};  // tiles differ in size: hand them out one at a time
-        pool_.run([&](int ith, int) {
-            for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
-        });
-    }
+    head(b, all_logits, logits);
 }
 
 void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {

@@ -6,6 +6,8 @@
 // n_past.. through every layer and returns logits for the requested rows.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -80,6 +82,24 @@ struct activation_capture {
     int64_t last_layer = -1;      // >= 0: stop each batch after this layer (no logits)
 };
 
+// Query rows (tokens x heads of one kv head) an attention tile aims for: each key and
+// value row is loaded once per tile and used by this many queries.
+constexpr int64_t kTileRows = 16;
+static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttnTileMaxRows rows");
+
+// Rows of the largest tile for query groups of `group` heads per kv head.
+inline int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
+
+// A batch on its way through the steps of forward_batch.
+struct batch_in_flight {
+    const int32_t* tokens;         // (n) token ids
+    int64_t n;                     // tokens in the batch
+    int64_t pos0;                  // position of the first one
+    std::atomic<int64_t> bad_row;  // the first row a step left non-finite (finite.h); n: none
+    // Throws nonfinite_error naming `what` (layer >= 0: that layer) when a row was noted.
+    void check(const char* what, int64_t layer) const;
+};
+
 class llama_model {
 public:
     // precise: linear layers keep float32 activations (kernels/matmul_precise.h) instead of
@@ -129,8 +149,19 @@ public:
     }
 
 private:
+    // One batch: embed, every layer's block, head; advances n_past.
     void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+    // embed.cpp: x_ (n_tokens, n_embd) from the token ids, h_ = layer 0's normed input, the
+    // batch's rotary tables (rope_cs_).
+    void embed(batch_in_flight& b);
+    // block.cpp: layer il on x_ (its normed input in h_), leaving the next layer's normed
+    // input in h_; stores the batch's keys and values at positions n_past...
+    void block(int64_t il, batch_in_flight& b);
     void attention(int64_t layer, int64_t n_tokens);
+    // head.cpp: the final norm of x_ and then logits (all rows or the last), embd_out_ or
+    // the capture of the output matrix's input. Throws nonfinite_error for NaN or
+    // infinity in the hidden states or the logits.
+    void head(batch_in_flight& b, bool all_logits, float* logits);
     rope_params layer_rope(int64_t layer) const;
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
     // Several weights applied to the same x: one dispatch (matmul_shared_input).
