@@ -490,7 +490,7 @@ class Model:
         native_tensors = _native_tensors(path, tensors)
         try:
             native = _core.Model(
-                {k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train")},
+                _core.ModelHParams(**{k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train")}),
                 native_tensors,
                 n_ctx,
                 n_batch,

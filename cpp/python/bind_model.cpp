@@ -1,9 +1,10 @@
 // bind_model.cpp: Python binding of the decoder (pyggml._core.Model).
 //
-// Python reads the GGUF metadata and passes the hyperparameters as a dict and each
-// tensor as (ggml type, flat uint8 view of the mapped file, (ne0, ne1)). Every size is
-// checked here against the hyperparameters before any pointer reaches C++; the arrays
-// (and the mapping behind them) are kept alive by the Model object.
+// Python reads the GGUF metadata and passes the hyperparameters as a ModelHParams (the
+// C++ struct, typed fields) and each tensor as (ggml type, flat uint8 view of the mapped
+// file, (ne0, ne1)). The hyperparameters are checked here and every tensor against them
+// (model/weights.cpp) before any pointer reaches the model; the arrays (and the mapping
+// behind them) are kept alive by the Model object.
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -15,6 +16,7 @@
 #include "core/dispatch.h"
 #include "core/errors.h"
 #include "model/model.h"
+#include "model/weights.h"
 #include "python/bindings.h"
 
 namespace py = pybind11;
@@ -24,104 +26,15 @@ namespace {
 
 using byte_array = py::array_t<uint8_t, py::array::c_style>;
 
-struct tensor_table {
-    py::dict tensors;
-    py::list keep;  // arrays whose memory the model points into
+const char* activation_name(ffn_activation a) { return a == ffn_activation::gelu_tanh ? "gelu_tanh" : "silu"; }
 
-    bool has(const std::string& name) const { return tensors.contains(py::str(name)); }
-
-    py::tuple entry(const std::string& name) const {
-        if (!has(name)) throw py::value_error("missing tensor " + name);
-        py::tuple e = tensors[py::str(name)].cast<py::tuple>();
-        if (e.size() != 3) throw py::value_error(name + ": expected (type, data, (ne0, ne1))");
-        return e;
-    }
-
-    // A 2-D weight with ne0 = n_cols (input features) and ne1 = n_rows (output features).
-    // matmul: the weight is multiplied (its type needs a dot kernel); false for a table
-    // whose rows are only looked up.
-    weight_view weight(const std::string& name, int64_t n_cols, int64_t n_rows, bool matmul = true) {
-        py::tuple e = entry(name);
-        const int32_t type = e[0].cast<int32_t>();
-        byte_array data = e[1].cast<byte_array>();
-        auto ne = e[2].cast<std::vector<int64_t>>();
-        const type_traits* t = get_type_traits(type);
-        if (!t) throw py::value_error(name + ": unknown ggml type id " + std::to_string(type));
-        if (!t->to_float) throw py::value_error(name + ": tensor type " + t->name + " is not supported yet");
-        if (matmul && !get_vec_dot_traits(type)) {
-            throw py::value_error(name + ": type " + t->name + " is not a weight type (no matrix product kernel)");
-        }
-        if (ne.size() != 2 || ne[0] != n_cols || ne[1] != n_rows) {
-            std::string got;
-            for (size_t i = 0; i < ne.size(); ++i) got += (i ? ", " : "") + std::to_string(ne[i]);
-            throw py::value_error(name + ": shape (" + got + "), expected (" + std::to_string(n_cols) + ", " +
-                                  std::to_string(n_rows) + ")");
-        }
-        if (n_cols % t->blck_size) throw py::value_error(name + ": row length is not a multiple of the block size");
-        const size_t rb = row_size(*t, n_cols);
-        if (size_t(data.size()) != rb * size_t(n_rows)) {
-            throw py::value_error(name + ": data holds " + std::to_string(data.size()) + " bytes, expected " +
-                                  std::to_string(rb * size_t(n_rows)));
-        }
-        keep.append(data);
-        return weight_view{type, data.data(), n_rows, n_cols, rb};
-    }
-
-    // A float32 vector of n elements, or null when optional and absent.
-    const float* vec(const std::string& name, int64_t n, bool optional = false) {
-        if (!has(name)) {
-            if (optional) return nullptr;
-            throw py::value_error("missing tensor " + name);
-        }
-        py::tuple e = entry(name);
-        const int32_t type = e[0].cast<int32_t>();
-        byte_array data = e[1].cast<byte_array>();
-        if (type != GGML_TYPE_F32) throw py::value_error(name + ": vectors must be passed as F32");
-        if (data.size() != n * 4) {
-            throw py::value_error(name + ": expected " + std::to_string(n) + " float32 values");
-        }
-        keep.append(data);
-        return reinterpret_cast<const float*>(data.data());
-    }
-};
-
-template <typename T>
-T get(const py::dict& d, const char* key) {
-    if (!d.contains(key)) throw py::value_error(std::string("missing hyperparameter ") + key);
-    try {
-        return d[key].cast<T>();
-    } catch (const py::cast_error&) {
-        throw py::value_error(std::string("hyperparameter ") + key + " = " + std::string(py::repr(d[key])) +
-                              " has the wrong type or is out of range");
-    }
+ffn_activation activation_or_throw(const std::string& name) {
+    if (name == "silu") return ffn_activation::silu;
+    if (name == "gelu_tanh") return ffn_activation::gelu_tanh;
+    throw py::value_error("unknown activation " + name);
 }
 
-model_hparams parse_hparams(const py::dict& d) {
-    model_hparams hp;
-    hp.n_vocab = get<int64_t>(d, "n_vocab");
-    hp.n_embd = get<int64_t>(d, "n_embd");
-    hp.n_layer = get<int64_t>(d, "n_layer");
-    hp.n_head = get<int64_t>(d, "n_head");
-    hp.n_head_kv = get<int64_t>(d, "n_head_kv");
-    hp.head_dim_k = get<int64_t>(d, "head_dim_k");
-    hp.head_dim_v = get<int64_t>(d, "head_dim_v");
-    hp.n_ff = get<int64_t>(d, "n_ff");
-    hp.n_rot = get<int32_t>(d, "n_rot");
-    hp.rope_neox = get<bool>(d, "rope_neox");
-    hp.rms_eps = get<float>(d, "rms_eps");
-    hp.attn_scale = get<float>(d, "attn_scale");
-    hp.embd_scale = get<float>(d, "embd_scale");
-    hp.final_logit_softcap = get<float>(d, "final_logit_softcap");
-    hp.attn_logit_softcap = get<float>(d, "attn_logit_softcap");
-    hp.n_swa = get<int64_t>(d, "n_swa");
-    const std::string act = get<std::string>(d, "activation");
-    if (act == "silu") hp.act = ffn_activation::silu;
-    else if (act == "gelu_tanh") hp.act = ffn_activation::gelu_tanh;
-    else throw py::value_error("unknown activation " + act);
-    hp.layer_swa = get<std::vector<uint8_t>>(d, "layer_swa");
-    hp.layer_rope_base = get<std::vector<float>>(d, "layer_rope_base");
-    hp.layer_rope_scale = get<std::vector<float>>(d, "layer_rope_scale");
-
+void check_hparams(const model_hparams& hp) {
     auto positive = [](int64_t v, const char* what) {
         if (v <= 0 || v > (int64_t(1) << 31)) throw py::value_error(std::string(what) + " is out of range");
     };
@@ -140,40 +53,23 @@ model_hparams parse_hparams(const py::dict& d) {
     if (hp.layer_swa.size() != L || hp.layer_rope_base.size() != L || hp.layer_rope_scale.size() != L) {
         throw py::value_error("per-layer arrays must have n_layer entries");
     }
-    return hp;
 }
 
-model_weights parse_weights(const model_hparams& hp, tensor_table& tt) {
-    model_weights w;
-    const int64_t E = hp.n_embd, q_dim = hp.n_head * hp.head_dim_k, k_dim = hp.n_head_kv * hp.head_dim_k;
-    const int64_t v_dim = hp.n_head_kv * hp.head_dim_v, o_dim = hp.n_head * hp.head_dim_v;
-    const bool tied = !tt.has("output.weight");
-    w.token_embd = tt.weight("token_embd.weight", E, hp.n_vocab, /*matmul=*/tied);
-    w.output_norm = tt.vec("output_norm.weight", E);
-    w.output = tied ? w.token_embd : tt.weight("output.weight", E, hp.n_vocab);
-    w.rope_freqs = tt.vec("rope_freqs.weight", hp.n_rot / 2, true);
-    for (int64_t i = 0; i < hp.n_layer; ++i) {
-        const std::string p = "blk." + std::to_string(i) + ".";
-        layer_weights L;
-        L.attn_norm = tt.vec(p + "attn_norm.weight", E);
-        L.wq = tt.weight(p + "attn_q.weight", E, q_dim);
-        L.wk = tt.weight(p + "attn_k.weight", E, k_dim);
-        L.wv = tt.weight(p + "attn_v.weight", E, v_dim);
-        L.wo = tt.weight(p + "attn_output.weight", o_dim, E);
-        L.bq = tt.vec(p + "attn_q.bias", q_dim, true);
-        L.bk = tt.vec(p + "attn_k.bias", k_dim, true);
-        L.bv = tt.vec(p + "attn_v.bias", v_dim, true);
-        L.q_norm = tt.vec(p + "attn_q_norm.weight", hp.head_dim_k, true);
-        L.k_norm = tt.vec(p + "attn_k_norm.weight", hp.head_dim_k, true);
-        L.post_attn_norm = tt.vec(p + "post_attention_norm.weight", E, true);
-        L.ffn_norm = tt.vec(p + "ffn_norm.weight", E);
-        L.ffn_gate = tt.weight(p + "ffn_gate.weight", E, hp.n_ff);
-        L.ffn_up = tt.weight(p + "ffn_up.weight", E, hp.n_ff);
-        L.ffn_down = tt.weight(p + "ffn_down.weight", hp.n_ff, E);
-        L.post_ffn_norm = tt.vec(p + "post_ffw_norm.weight", E, true);
-        w.layers.push_back(L);
-    }
-    return w;
+// tensors: {name: (ggml type, flat uint8 view, (ne0, ne1))}. Each tensor the model takes is
+// checked here for its form (model/weights.cpp checks its shape) and its array kept alive.
+tensor_lookup dict_lookup(const py::dict& tensors, py::list& keep) {
+    return [&tensors, &keep](const std::string& name, tensor_ref& out) {
+        if (!tensors.contains(py::str(name))) return false;
+        py::tuple e = tensors[py::str(name)].cast<py::tuple>();
+        if (e.size() != 3) throw py::value_error(name + ": expected (type, data, (ne0, ne1))");
+        byte_array data = e[1].cast<byte_array>();
+        out.type = e[0].cast<int32_t>();
+        out.data = data.data();
+        out.n_bytes = size_t(data.size());
+        out.ne = e[2].cast<std::vector<int64_t>>();
+        keep.append(data);
+        return true;
+    };
 }
 
 // The Python-facing object: the model, the arrays it points into, and a lock so two
@@ -191,17 +87,17 @@ struct model_handle {
     }
 };
 
-std::unique_ptr<model_handle> make_model(py::dict hparams, py::dict tensors, int64_t n_ctx, int64_t n_batch,
+std::unique_ptr<model_handle> make_model(model_hparams hp, py::dict tensors, int64_t n_ctx, int64_t n_batch,
                                          int n_threads, int32_t kv_type, bool precise, py::object owner,
                                          bool repack) {
     if (n_ctx <= 0 || n_ctx > (int64_t(1) << 24)) throw py::value_error("n_ctx must be in [1, 2^24]");
     if (n_batch <= 0) throw py::value_error("n_batch must be positive");
     if (n_threads < 0 || n_threads > 1024) throw py::value_error("n_threads must be in [0, 1024]");
     auto h = std::make_unique<model_handle>();
-    model_hparams hp = parse_hparams(hparams);
-    tensor_table tt{tensors, py::list()};
-    model_weights w = parse_weights(hp, tt);
-    h->keep = tt.keep;
+    check_hparams(hp);
+    py::list keep;
+    model_weights w = load_weights(hp, dict_lookup(tensors, keep));
+    h->keep = keep;
     h->owner = owner;
     const int64_t kv_width = hp.n_head_kv * (hp.head_dim_k + hp.head_dim_v);
     const int64_t n_layer = hp.n_layer;
@@ -302,6 +198,64 @@ py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style |
 }  // namespace
 
 void pyggml::bind_model(py::module_& m) {
+    py::class_<model_hparams>(m, "ModelHParams", "A decoder's hyper-parameters, as pyggml.Model.hparams computes them")
+        .def(py::init([](int64_t n_vocab, int64_t n_embd, int64_t n_layer, int64_t n_head, int64_t n_head_kv,
+                         int64_t head_dim_k, int64_t head_dim_v, int64_t n_ff, int32_t n_rot, bool rope_neox,
+                         float rms_eps, float attn_scale, float embd_scale, float final_logit_softcap,
+                         float attn_logit_softcap, int64_t n_swa, const std::string& activation,
+                         std::vector<uint8_t> layer_swa, std::vector<float> layer_rope_base,
+                         std::vector<float> layer_rope_scale) {
+                 model_hparams hp;
+                 hp.n_vocab = n_vocab;
+                 hp.n_embd = n_embd;
+                 hp.n_layer = n_layer;
+                 hp.n_head = n_head;
+                 hp.n_head_kv = n_head_kv;
+                 hp.head_dim_k = head_dim_k;
+                 hp.head_dim_v = head_dim_v;
+                 hp.n_ff = n_ff;
+                 hp.n_rot = n_rot;
+                 hp.rope_neox = rope_neox;
+                 hp.rms_eps = rms_eps;
+                 hp.attn_scale = attn_scale;
+                 hp.embd_scale = embd_scale;
+                 hp.final_logit_softcap = final_logit_softcap;
+                 hp.attn_logit_softcap = attn_logit_softcap;
+                 hp.n_swa = n_swa;
+                 hp.act = activation_or_throw(activation);
+                 hp.layer_swa = std::move(layer_swa);
+                 hp.layer_rope_base = std::move(layer_rope_base);
+                 hp.layer_rope_scale = std::move(layer_rope_scale);
+                 return hp;
+             }),
+             py::kw_only(), py::arg("n_vocab"), py::arg("n_embd"), py::arg("n_layer"), py::arg("n_head"),
+             py::arg("n_head_kv"), py::arg("head_dim_k"), py::arg("head_dim_v"), py::arg("n_ff"), py::arg("n_rot"),
+             py::arg("rope_neox"), py::arg("rms_eps"), py::arg("attn_scale"), py::arg("embd_scale"),
+             py::arg("final_logit_softcap"), py::arg("attn_logit_softcap"), py::arg("n_swa"), py::arg("activation"),
+             py::arg("layer_swa"), py::arg("layer_rope_base"), py::arg("layer_rope_scale"))
+        .def_readwrite("n_vocab", &model_hparams::n_vocab)
+        .def_readwrite("n_embd", &model_hparams::n_embd)
+        .def_readwrite("n_layer", &model_hparams::n_layer)
+        .def_readwrite("n_head", &model_hparams::n_head)
+        .def_readwrite("n_head_kv", &model_hparams::n_head_kv)
+        .def_readwrite("head_dim_k", &model_hparams::head_dim_k)
+        .def_readwrite("head_dim_v", &model_hparams::head_dim_v)
+        .def_readwrite("n_ff", &model_hparams::n_ff)
+        .def_readwrite("n_rot", &model_hparams::n_rot)
+        .def_readwrite("rope_neox", &model_hparams::rope_neox)
+        .def_readwrite("rms_eps", &model_hparams::rms_eps)
+        .def_readwrite("attn_scale", &model_hparams::attn_scale)
+        .def_readwrite("embd_scale", &model_hparams::embd_scale)
+        .def_readwrite("final_logit_softcap", &model_hparams::final_logit_softcap)
+        .def_readwrite("attn_logit_softcap", &model_hparams::attn_logit_softcap)
+        .def_readwrite("n_swa", &model_hparams::n_swa)
+        .def_property(
+            "activation", [](const model_hparams& hp) { return std::string(activation_name(hp.act)); },
+            [](model_hparams& hp, const std::string& name) { hp.act = activation_or_throw(name); })
+        .def_readwrite("layer_swa", &model_hparams::layer_swa)
+        .def_readwrite("layer_rope_base", &model_hparams::layer_rope_base)
+        .def_readwrite("layer_rope_scale", &model_hparams::layer_rope_scale);
+
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),
              py::arg("n_threads"), py::arg("kv_type"), py::arg("precise") = false, py::arg("owner") = py::none(),

@@ -1,0 +1,100 @@
+// weights.cpp: GGUF tensor names to the decoder's weights (see weights.h).
+#include "model/weights.h"
+
+#include <stdexcept>
+
+#include "core/dispatch.h"
+
+namespace pyggml {
+
+namespace {
+
+struct tensor_table {
+    const tensor_lookup& find;
+
+    bool has(const std::string& name) const {
+        tensor_ref t;
+        return find(name, t);
+    }
+
+    tensor_ref entry(const std::string& name) const {
+        tensor_ref t;
+        if (!find(name, t)) throw std::invalid_argument("missing tensor " + name);
+        return t;
+    }
+
+    // A 2-D weight with ne0 = n_cols (input features) and ne1 = n_rows (output features).
+    // matmul: the weight is multiplied (its type needs a dot kernel); false for a table
+    // whose rows are only looked up.
+    weight_view weight(const std::string& name, int64_t n_cols, int64_t n_rows, bool matmul = true) const {
+        const tensor_ref e = entry(name);
+        const type_traits* t = get_type_traits(e.type);
+        if (!t) throw std::invalid_argument(name + ": unknown ggml type id " + std::to_string(e.type));
+        if (!t->to_float) throw std::invalid_argument(name + ": tensor type " + t->name + " is not supported yet");
+        if (matmul && !get_vec_dot_traits(e.type)) {
+            throw std::invalid_argument(name + ": type " + t->name + " is not a weight type (no matrix product kernel)");
+        }
+        if (e.ne.size() != 2 || e.ne[0] != n_cols || e.ne[1] != n_rows) {
+            std::string got;
+            for (size_t i = 0; i < e.ne.size(); ++i) got += (i ? ", " : "") + std::to_string(e.ne[i]);
+            throw std::invalid_argument(name + ": shape (" + got + "), expected (" + std::to_string(n_cols) + ", " +
+                                        std::to_string(n_rows) + ")");
+        }
+        if (n_cols % t->blck_size) throw std::invalid_argument(name + ": row length is not a multiple of the block size");
+        const size_t rb = row_size(*t, n_cols);
+        if (e.n_bytes != rb * size_t(n_rows)) {
+            throw std::invalid_argument(name + ": data holds " + std::to_string(e.n_bytes) + " bytes, expected " +
+                                        std::to_string(rb * size_t(n_rows)));
+        }
+        return weight_view{e.type, e.data, n_rows, n_cols, rb};
+    }
+
+    // A float32 vector of n elements, or null when optional and absent.
+    const float* vec(const std::string& name, int64_t n, bool optional = false) const {
+        if (optional && !has(name)) return nullptr;
+        const tensor_ref e = entry(name);
+        if (e.type != GGML_TYPE_F32) throw std::invalid_argument(name + ": vectors must be passed as F32");
+        if (e.n_bytes != size_t(n) * 4) {
+            throw std::invalid_argument(name + ": expected " + std::to_string(n) + " float32 values");
+        }
+        return static_cast<const float*>(e.data);
+    }
+};
+
+}  // namespace
+
+model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
+    const tensor_table tt{find};
+    model_weights w;
+    const int64_t E = hp.n_embd, q_dim = hp.n_head * hp.head_dim_k, k_dim = hp.n_head_kv * hp.head_dim_k;
+    const int64_t v_dim = hp.n_head_kv * hp.head_dim_v, o_dim = hp.n_head * hp.head_dim_v;
+    const bool tied = !tt.has("output.weight");
+    w.token_embd = tt.weight("token_embd.weight", E, hp.n_vocab, /*matmul=*/tied);
+    w.output_norm = tt.vec("output_norm.weight", E);
+    w.output = tied ? w.token_embd : tt.weight("output.weight", E, hp.n_vocab);
+    w.rope_freqs = tt.vec("rope_freqs.weight", hp.n_rot / 2, true);
+    for (int64_t i = 0; i < hp.n_layer; ++i) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        layer_weights L;
+        L.attn_norm = tt.vec(p + "attn_norm.weight", E);
+        L.wq = tt.weight(p + "attn_q.weight", E, q_dim);
+        L.wk = tt.weight(p + "attn_k.weight", E, k_dim);
+        L.wv = tt.weight(p + "attn_v.weight", E, v_dim);
+        L.wo = tt.weight(p + "attn_output.weight", o_dim, E);
+        L.bq = tt.vec(p + "attn_q.bias", q_dim, true);
+        L.bk = tt.vec(p + "attn_k.bias", k_dim, true);
+        L.bv = tt.vec(p + "attn_v.bias", v_dim, true);
+        L.q_norm = tt.vec(p + "attn_q_norm.weight", hp.head_dim_k, true);
+        L.k_norm = tt.vec(p + "attn_k_norm.weight", hp.head_dim_k, true);
+        L.post_attn_norm = tt.vec(p + "post_attention_norm.weight", E, true);
+        L.ffn_norm = tt.vec(p + "ffn_norm.weight", E);
+        L.ffn_gate = tt.weight(p + "ffn_gate.weight", E, hp.n_ff);
+        L.ffn_up = tt.weight(p + "ffn_up.weight", E, hp.n_ff);
+        L.ffn_down = tt.weight(p + "ffn_down.weight", hp.n_ff, E);
+        L.post_ffn_norm = tt.vec(p + "post_ffw_norm.weight", E, true);
+        w.layers.push_back(L);
+    }
+    return w;
+}
+
+}  // namespace pyggml
