@@ -27,10 +27,9 @@ constexpr size_t kActivationChunkBytes = 192 * 1024;  // per token chunk, well i
 constexpr size_t kMinTileWeightBytes = 32 * 1024;     // below this, scheduling dominates
 // One token streams each weight byte once, a tile's rows as a few sequential streams
 // (dot_groups): each tile start waits for memory afresh. So one token's tiles hold at
-// least this many bytes where that still leaves every thread a tile; q/k/v and o of
-// Qwen2.5-1.5B (0.2-1.3 MB matrices, 8 tiles a thread before) then take one tile per
-// thread: measured in turns, their dispatches 14% shorter (80 -> 69 us); generation
-// Qwen2.5-Coder-1.5B Q4_K_M +2.6% and +4.0%, Q4_0 +1.2%, Gemma 3 270M Q4_K_M +11.6%.
+// least this many bytes where that still leaves every thread a tile: small matrices (q/k/v
+// and o of Qwen2.5-1.5B, 0.2-1.3 MB) then take one tile per thread instead of several, each
+// restarting its streams.
 constexpr size_t kOneTokenTileBytes = 512 * 1024;
 
 struct tiling {
@@ -67,10 +66,9 @@ tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nt
 }
 
 // The last tiles a dispatch hands out decide when it ends: whoever takes the last
-// full-size tile leaves the other threads waiting for up to a tile's time (Qwen2.5-1.5B
-// generation: a thread waited 4-6% of the matmul time). So the rows of the last nth row
-// chunks of the dispatch's last weight are handed out in quarter-size tiles; measured in
-// turns, Qwen2.5-Coder-1.5B Q4_K_M generation +8% (eighths: +7%). One token chunk only.
+// full-size tile leaves the other threads waiting for up to a tile's time. So the rows of
+// the last nth row chunks of the dispatch's last weight are handed out in quarter-size
+// tiles (eighths gain nothing more). One token chunk only.
 void split_tail(tiling& p, int64_t n_rows, int nth, int64_t row_align) {
     if (p.n_token_chunks != 1 || nth < 2 || p.n_row_chunks <= nth) return;
     int64_t tail = (p.rows_per_chunk / 4 + row_align - 1) / row_align * row_align;

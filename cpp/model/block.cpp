@@ -114,8 +114,7 @@ void llama_model::attention(int64_t il, int64_t T) {
     // Keys and values of this layer as float32, (n_load, k_dim) and (n_load, v_dim); or,
     // when one tile of tokens covers the batch (decoding), an F16 cache read in place:
     // each key is then read by one tile per head group, and converting the whole cache
-    // first cost as much as the attention itself. Qwen2.5-Coder-1.5B decoding, attention
-    // of one layer: 59 -> 35 us with 64 keys, 356 -> 159 us with 768.
+    // first cost as much as the attention itself (docs/speed.md, "Notes from the code").
     const uint16_t* k16 = n_tok_tiles == 1 ? kv_.k_f16(il, kv0) : nullptr;
     const uint16_t* v16 = n_tok_tiles == 1 ? kv_.v_f16(il, kv0) : nullptr;
     if (!k16) {

@@ -43,9 +43,8 @@ void from_float_q8_1(const float* x, void* vy, int64_t k) { quantize_row_q8_1_av
 
 // Q8_K, 64 elements at a time: the eight int32 vectors give the int8 quants (packed) and
 // the four sums of 16 (two vector adds and three horizontal adds) instead of summing the
-// stored bytes group by group; the maximum runs four chains. A row of 8960 in cache:
-// 2.3-2.9 us against 5.6-8.3 before. One token of Qwen2.5-1.5B converts 28 x (3 x 1536
-// + 8960) values to Q8_K on one thread while the others wait.
+// stored bytes group by group; the maximum runs four chains. Speed matters here: a token's
+// conversion runs on one thread while the others wait (docs/speed.md, "Notes from the code").
 void from_float_q8_K(const float* x, void* vy, int64_t k) {
     block_q8_K* y = static_cast<block_q8_K*>(vy);
     for (int64_t i = 0; i < k / QK_K; ++i, x += QK_K) {

@@ -258,9 +258,8 @@ struct q6_K_kernel {
     using act = block_q8_K;
     static constexpr int block = QK_K;
     static constexpr bool quarters = true;
-    // Two groups at once for one token: measured in turns (151936x1536 matvec, 2 threads),
-    // four streams 6% slower; whole-model generation on Qwen2.5-Coder-1.5B Q4_K_M +6% against
-    // four (Q4_K's kernel takes two or four alike).
+    // Two groups at once for one token: faster than four (Q4_K's kernel takes two or four
+    // alike; docs/speed.md, "Notes from the code").
     static constexpr int streams = 2;
     struct state {};
     // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
@@ -327,18 +326,14 @@ struct q6_K_kernel {
 };
 
 // How far ahead each stream is prefetched for one token (one Q4_K group block; Q4_K itself
-// and Q6_K prefetch by quarters, see one_token_quarters). Measured
-// with the runtimes taking turns, 151936x1536 matvec: Q4_K +15% at 2 threads and +12% at 1,
-// Q4_0 +7%, Q8_0 unchanged. Prefetches past the end of a matrix are harmless.
+// and Q6_K prefetch by quarters, see one_token_quarters). Prefetches past the end of a
+// matrix are harmless.
 constexpr int kPrefetchBytes = int(sizeof(block_q4_Kx8));
 
 // The first `bytes` of each of S streams, asked for at once when a call starts: the
 // prefetches above run one block ahead, so without this a call's first block arrives
 // one load at a time. A tile of a small matrix is only a few blocks per stream (q/k/v
-// and o of Qwen2.5-1.5B: 6-18), so its start matters. Measured in turns on that model's
-// matvecs, as the model dispatches them: q/k/v and o +1-13% (Q4_K_M, Q4_0), ffn_down
-// +3-8%; whole-model generation (Q4_K_M) +8%, +2% and -2% in three runs, within this
-// machine's noise.
+// and o of Qwen2.5-1.5B: 6-18), so its start matters.
 template <class G, int S>
 inline void prefetch_starts(const G* const* xg, int bytes) {
     for (int k = 0; k < S; ++k) {
@@ -351,9 +346,8 @@ inline void prefetch_starts(const G* const* xg, int bytes) {
 // sub-blocks, 288 bytes; four Q6_K sub-blocks, 420 bytes) of each group in turn, each quarter
 // prefetching the same quarter of the group's next block: the streams advance together in
 // small steps, as the other layouts' small blocks do, instead of one whole block at a time
-// (measured in turns, Q4_K: whole-model generation on Qwen2.5-Coder-1.5B Q4_K_M +13% and +23%
-// in two runs, 151936x1536 matvec +6%; eighths no better than whole blocks). The same
-// operations per row in the same order as K::step<1>.
+// (eighths gain nothing over quarters). The same operations per row in the same order as
+// K::step<1>.
 template <class K, int S>
 inline void one_token_quarters(int n, float* s, size_t ss, const typename K::group* const* xg,
                                const typename K::act* y) {

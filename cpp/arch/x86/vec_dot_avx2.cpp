@@ -656,11 +656,9 @@ void dot_q6_K_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* 
 PYGGML_NT_DISPATCH(dot_q6_K_tokens)
 
 // One token reads two Q6_K rows side by side; each row's block 6 ahead (1260 bytes) is
-// asked for explicitly: the hardware prefetchers alone leave the pass waiting on memory
-// (measured: 1.5x at one thread). Prefetches past the end of a row are harmless. Two
-// streams and 6 blocks were chosen in turn-taking runs (matvec 151936x1536): against
-// four streams 4 blocks ahead, +16% at 2 threads and +14% at 1; four streams or one,
-// and 4 or 8 blocks, measured slower.
+// asked for explicitly: the hardware prefetchers alone leave the pass waiting on memory.
+// Prefetches past the end of a row are harmless. Two streams and 6 blocks ahead were the
+// fastest of the counts tried (docs/speed.md, "Notes from the code").
 constexpr int kQ6KStreams = 2;
 constexpr int kQ6KPrefetchBlocks = 6;
 inline void prefetch_block(const void* p, size_t bytes) {

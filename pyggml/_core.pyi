@@ -1,0 +1,181 @@
+"""Stubs of pyggml._core, the native module (cpp/python/).
+
+The module holds what the package calls; `testing` holds the entry points only the tests and the
+kernel benchmarks use. Type ids are ggml's (pyggml.types.GGMLType); arrays are numpy arrays,
+C-contiguous where the native side writes into them.
+"""
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+
+# ---- types, quantize and dequantize (bind_quants.cpp)
+
+def type_table() -> list[dict[str, Any]]:
+    """One dict per tensor type: id, name, block_size, type_size, is_quantized, can_dequantize,
+    can_quantize, uses_imatrix."""
+
+def quantize(type: int, src: npt.ArrayLike, imatrix: npt.ArrayLike | None = None, n_threads: int = 0,
+             reference: bool = False) -> U8:
+    """(n_rows, n_per_row) float32 -> (n_rows, row_bytes) uint8; reference=True: the scalar code."""
+
+def dequantize(type: int, data: Any, n_rows: int, n_per_row: int, n_threads: int = 0,
+               reference: bool = False) -> F32:
+    """Contiguous bytes of n_rows rows -> (n_rows, n_per_row) float32."""
+
+# ---- threads, the tier in use, memory bandwidth (bind_matmul.cpp)
+
+class ThreadPool:
+    def __init__(self, n_threads: int = 0) -> None: ...
+    @property
+    def n_threads(self) -> int: ...
+    @staticmethod
+    def default_threads() -> int:
+        """Physical cores (logical CPUs where they cannot be counted)."""
+
+def cpu_isa() -> str:
+    """The instruction-set tier the kernels dispatch to: 'avx2', 'neon' or 'scalar'."""
+
+def memory_read(pool: ThreadPool, data: npt.ArrayLike, streams: int = 1) -> int:
+    """Stream-read a uint8 buffer on the pool; returns a checksum."""
+
+# ---- GPTQ (bind_gptq.cpp)
+
+def gptq_quantize(type: int, w: F32, u: npt.ArrayLike, later_columns: Callable[[int, int, F32], None],
+                  w_file: npt.ArrayLike | None = None, perm: npt.ArrayLike | None = None,
+                  importance: npt.ArrayLike | None = None, block: int = 128, n_threads: int = 0) -> U8:
+    """GPTQ of w (rows, cols), rewritten in place, onto the grid of `type`; returns (rows, row_bytes).
+    later_columns(c0, c1, err) must apply w[:, c1:] -= err @ u[c0:c1, c1:]."""
+
+# ---- the model (bind_model.cpp)
+
+class ModelHParams:
+    def __init__(self, *, n_vocab: int, n_embd: int, n_layer: int, n_head: int, n_head_kv: int, head_dim_k: int,
+                 head_dim_v: int, n_ff: int, n_rot: int, rope_neox: bool, rms_eps: float, attn_scale: float,
+                 embd_scale: float, final_logit_softcap: float, attn_logit_softcap: float, n_swa: int,
+                 activation: str, layer_swa: Sequence[int], layer_rope_base: Sequence[float],
+                 layer_rope_scale: Sequence[float]) -> None: ...
+    n_vocab: int
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    head_dim_k: int
+    head_dim_v: int
+    n_ff: int
+    n_rot: int
+    rope_neox: bool
+    rms_eps: float
+    attn_scale: float
+    embd_scale: float
+    final_logit_softcap: float
+    attn_logit_softcap: float
+    n_swa: int
+    activation: str  # "silu" or "gelu_tanh"
+    layer_swa: list[int]
+    layer_rope_base: list[float]
+    layer_rope_scale: list[float]
+
+class Model:
+    def __init__(self, hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, int]]], n_ctx: int,
+                 n_batch: int, n_threads: int, kv_type: int, precise: bool = False, owner: object = None,
+                 repack: bool = True) -> None: ...
+    def eval(self, tokens: npt.ArrayLike, all_logits: bool = False) -> F32: ...
+    def embed(self, tokens: npt.ArrayLike) -> F32: ...
+    def eval_capture(self, tokens: npt.ArrayLike, sites: Sequence[tuple[int, int]], output: bool = False,
+                     last_layer: int = -1) -> list[F32]: ...
+    def shift_context(self, n_keep: int, n_discard: int) -> None: ...
+    def reset(self) -> None: ...
+    def truncate(self, n_past: int) -> None: ...
+    @property
+    def n_past(self) -> int: ...
+    @property
+    def n_ctx(self) -> int: ...
+    @property
+    def n_batch(self) -> int: ...
+    @property
+    def n_threads(self) -> int: ...
+    @property
+    def kv_bytes(self) -> int: ...
+    @property
+    def precise(self) -> bool: ...
+    @property
+    def repacked_bytes(self) -> int: ...
+    @property
+    def copied_bytes(self) -> int: ...
+
+# ---- the SentencePiece merge loop (bind_tokenizer.cpp)
+
+class SpmVocab:
+    def __init__(self, tokens: Sequence[bytes], scores: npt.ArrayLike, byte_tokens: npt.ArrayLike) -> None: ...
+    def encode(self, text: bytes) -> npt.NDArray[np.int32]: ...
+    def __len__(self) -> int: ...
+
+# ---- _core.testing: a submodule at run time, described here as a namespace
+
+class _Testing:
+    # single kernels of one tier (isa: 'scalar', 'avx2', 'neon' or 'best'; bind_matmul.cpp)
+    @staticmethod
+    def cpu_features() -> dict[str, bool]: ...
+    @staticmethod
+    def vec_dot_type(type: int) -> int: ...
+    @staticmethod
+    def has_vec_dot_isa(type: int, isa: str) -> bool: ...
+    @staticmethod
+    def quantize_activations(type: int, x: npt.ArrayLike, isa: str = "scalar") -> U8: ...
+    @staticmethod
+    def vec_dot(type: int, isa: str, weight: npt.ArrayLike, act: npt.ArrayLike, n_cols: int,
+                rows_per_call: int = 1) -> F32: ...
+    @staticmethod
+    def matmul(pool: ThreadPool, type: int, weight: npt.ArrayLike, n_cols: int, x: npt.ArrayLike,
+               layout: int = 0) -> F32: ...
+    @staticmethod
+    def matmul_shared_input(pool: ThreadPool, weights: Sequence[tuple[int, npt.ArrayLike, int]], n_cols: int,
+                            x: npt.ArrayLike) -> list[F32]: ...
+    @staticmethod
+    def repack(weight: npt.ArrayLike, type: int, n_cols: int) -> U8: ...
+    @staticmethod
+    def repacked_layout(type: int) -> int: ...
+    @staticmethod
+    def repack_preferred() -> bool: ...
+    @staticmethod
+    def weight_buffer_huge_pages() -> bool: ...
+    @staticmethod
+    def repacked_activations(type: int, x: npt.ArrayLike) -> U8: ...
+    @staticmethod
+    def vec_dot_repacked(isa: str, type: int, packed: npt.ArrayLike, act: npt.ArrayLike, n_cols: int) -> F32: ...
+    # the forward pass's element-wise and attention kernels (bind_ops.cpp)
+    @staticmethod
+    def ops_rms_norm(x: npt.ArrayLike, w: npt.ArrayLike | None, eps: float, isa: str = "best") -> F32: ...
+    @staticmethod
+    def ops_act_mul(act: str, gate: npt.ArrayLike, up: npt.ArrayLike, isa: str = "best") -> F32: ...
+    @staticmethod
+    def ops_rope(x: npt.ArrayLike, n_rot: int, neox: bool, freq_base: float, freq_scale: float, pos: float,
+                 isa: str = "best") -> F32: ...
+    @staticmethod
+    def ops_rope_cache(n_rot: int, freq_base: float, freq_scale: float, pos0: float, n: int,
+                       rows: bool = True) -> F32: ...
+    @staticmethod
+    def ops_attend(q: npt.ArrayLike, k: npt.ArrayLike, v: npt.ArrayLike, hi0: int, window: int, softcap: float,
+                   tile_tok: int = 1, tile_heads: int = 1, isa: str = "best", kv_f16: bool = False) -> F32: ...
+    # the grid view of the block formats (bind_quant_grid.cpp)
+    @staticmethod
+    def grid_levels(type: int) -> F32: ...
+    @staticmethod
+    def grid_group_size(type: int) -> int: ...
+    @staticmethod
+    def grid_params(type: int, data: Any, nrows: int, ncols: int) -> tuple[F32, F32]: ...
+    @staticmethod
+    def grid_unpack(type: int, data: Any, nrows: int, ncols: int) -> U8: ...
+    @staticmethod
+    def grid_pack(type: int, data: Any, indices: npt.ArrayLike) -> U8: ...
+    # GPTQ's column loop (bind_gptq.cpp)
+    @staticmethod
+    def gptq_columns(w: F32, u: npt.ArrayLike, err: F32, idx: U8, c0: int, c1: int, scale: npt.ArrayLike,
+                     offset: npt.ArrayLike, levels: npt.ArrayLike, n_threads: int = 0) -> None: ...
+
+testing: _Testing
