@@ -17,7 +17,10 @@ U8 = npt.NDArray[np.uint8]
 
 def type_table() -> list[dict[str, Any]]:
     """One dict per tensor type: id, name, block_size, type_size, is_quantized, can_dequantize,
-    can_quantize, uses_imatrix."""
+    can_quantize, uses_imatrix, can_matmul."""
+
+def check_tensor_data(type: int, data: npt.ArrayLike, n_threads: int = 0) -> tuple[int, str, float] | None:
+    """The first NaN or infinity among a tensor's values or block scales: None or (index, field, value)."""
 
 def quantize(type: int, src: npt.ArrayLike, imatrix: npt.ArrayLike | None = None, n_threads: int = 0,
              reference: bool = False) -> U8:
