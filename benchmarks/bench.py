@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyggml import cli_bench
+from pyggml.cli import bench as cli_bench
 
 
 def main(argv=None) -> int:

@@ -36,12 +36,12 @@ sys.path.insert(0, str(HERE.parent))
 
 import quality_table as Q  # noqa: E402
 
-from pyggml import kld as K  # noqa: E402
-from pyggml import perplexity as P  # noqa: E402
-from pyggml.calibrated import Job, quantize_many  # noqa: E402
+from pyggml.eval import kld as K  # noqa: E402
+from pyggml.eval import perplexity as P  # noqa: E402
 from pyggml.models import resolve  # noqa: E402
-from pyggml.requantize import RequantizeWarning, requantize  # noqa: E402
-from pyggml.tokenizer import Tokenizer  # noqa: E402
+from pyggml.quantization.methods import Job, quantize_many  # noqa: E402
+from pyggml.quantization.requantize import RequantizeWarning, requantize  # noqa: E402
+from pyggml.text.tokenizer import Tokenizer  # noqa: E402
 
 TYPES = ["Q4_0", "Q3_K_M", "Q2_K"]
 METHODS = ["rtn", "imatrix", "gptq", "gptq+imatrix", "awq"]

@@ -36,11 +36,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from gguf import GGMLQuantizationType as QT  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "native"))
 from test_kernels import random_weights  # noqa: E402
 
 from pyggml import _core  # noqa: E402
-from pyggml.cli_bench import aligned_copy, median_share, memory_read_bandwidth  # noqa: E402
+from pyggml.cli.bench import aligned_copy, median_share, memory_read_bandwidth  # noqa: E402
 
 SHAPES = [(1536, 8960), (8960, 1536), (151936, 1536)]
 DEFAULT_TYPES = "Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_K,Q5_K,IQ4_XS"

@@ -30,8 +30,8 @@ import numpy as np
 from gguf import GGUFReader
 
 from pyggml import _core, models
-from pyggml.cli_bench import aligned_empty, median_share, memory_read_bandwidth
-from pyggml.model import Model
+from pyggml.cli.bench import aligned_empty, median_share, memory_read_bandwidth
+from pyggml.runtime.model import Model
 
 LAYER_MATRICES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 

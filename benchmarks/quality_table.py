@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pyggml import kld as K  # noqa: E402
-from pyggml import perplexity as P  # noqa: E402
-from pyggml.gguf_file import GGUFFile  # noqa: E402
-from pyggml.model import Model  # noqa: E402
+from pyggml.eval import kld as K  # noqa: E402
+from pyggml.eval import perplexity as P  # noqa: E402
+from pyggml.formats.gguf_file import GGUFFile  # noqa: E402
 from pyggml.models import resolve  # noqa: E402
-from pyggml.requantize import RequantizeWarning, requantize  # noqa: E402
-from pyggml.tokenizer import Tokenizer  # noqa: E402
+from pyggml.quantization.requantize import RequantizeWarning, requantize  # noqa: E402
+from pyggml.runtime.model import Model  # noqa: E402
+from pyggml.text.tokenizer import Tokenizer  # noqa: E402
 
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_NL", "Q3_K_M", "Q2_K"]
 MODELS = ["gemma3-270m", "qwen2.5-coder-1.5b"]

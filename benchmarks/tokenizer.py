@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from pyggml import models
-from pyggml.sampling import Sampler, SamplingParams
-from pyggml.tokenizer import Tokenizer
+from pyggml.runtime.sampling import Sampler, SamplingParams
+from pyggml.text.tokenizer import Tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -10,15 +10,15 @@ except ImportError as e:  # a source checkout without a build, usually
     ) from e
 
 from . import models
-from .chat import ChatTemplate
+from .api.llama import Llama
 from .errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
-from .gguf_file import GGUFFile, TensorInfo
-from .llama import Llama
-from .model import ContextFullError, Model
-from .quants import dequantize, quantize
-from .sampling import Sampler, SamplingParams
-from .tokenizer import Tokenizer
-from .types import GGMLType
+from .formats.gguf_file import GGUFFile, TensorInfo
+from .formats.quants import dequantize, quantize
+from .formats.types import GGMLType
+from .runtime.model import ContextFullError, Model
+from .runtime.sampling import Sampler, SamplingParams
+from .text.chat_template import ChatTemplate
+from .text.tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 

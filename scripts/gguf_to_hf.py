@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pyggml.gguf_file import GGUFFile  # noqa: E402
+from pyggml.formats.gguf_file import GGUFFile  # noqa: E402
 
 HF_CLASS = {"llama": ("LlamaForCausalLM", "llama"), "qwen2": ("Qwen2ForCausalLM", "qwen2"),
             "gemma3": ("Gemma3ForCausalLM", "gemma3_text")}

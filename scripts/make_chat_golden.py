@@ -10,7 +10,7 @@ import os
 
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from pyggml.tokenizer import read_tokenizer_metadata
+from pyggml.text.tokenizer import read_tokenizer_metadata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.expanduser("~/.cache/pyggml/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")

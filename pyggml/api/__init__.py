@@ -1,0 +1,1 @@
+"""The llama-cpp-python compatible API (pyggml.Llama)."""

@@ -1,0 +1,552 @@
+"""pyggml.Llama: llama-cpp-python's Llama API over pyggml, so apps switch by changing an import.
+
+Same constructor keywords, same methods (__call__ / create_completion,
+create_chat_completion, tokenize, detokenize, embed, create_embedding) and the same
+OpenAI-shaped dicts, streamed as chunks with stream=True. Options that only make
+sense for llama.cpp's GPU back ends are accepted and ignored (pyggml runs on the CPU);
+features pyggml does not have (grammars, mirostat, infill) raise NotImplementedError
+instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..runtime.generate import GenerationChunk, Generator
+from ..runtime.model import Model, context_length
+from ..runtime.sampling import Sampler, SamplingParams
+from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
+from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
+
+LLAMA_DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
+LLAMA_POOLING_TYPE_UNSPECIFIED, LLAMA_POOLING_TYPE_NONE, LLAMA_POOLING_TYPE_MEAN = -1, 0, 1
+LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST = 2, 3
+
+_CHAT_FORMATS = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE}
+_KV_TYPES = {None: "f16", 0: "f32", 1: "f16", 8: "q8_0"}  # ggml type ids llama-cpp-python passes as type_k
+
+
+class _ProcessedSampler:
+    """A Sampler that first runs llama-cpp-python style logits processors
+    (callables (input_ids, scores) -> scores) over the prompt and generated ids."""
+
+    def __init__(self, sampler: Sampler, processors: Sequence[Callable]):
+        self.sampler = sampler
+        self.processors = list(processors)
+        self.ids: list[int] = []
+
+    def accept(self, tokens) -> None:
+        self.sampler.accept(tokens)
+        self.ids.extend([int(tokens)] if isinstance(tokens, (int, np.integer)) else [int(t) for t in tokens])
+
+    def sample(self, logits: np.ndarray) -> int:
+        scores = np.array(logits, dtype=np.float32)
+        input_ids = np.asarray(self.ids, dtype=np.intc)
+        for proc in self.processors:
+            scores = np.asarray(proc(input_ids, scores), dtype=np.float32)
+        token = self.sampler.sample(scores)
+        self.ids.append(token)
+        return token
+
+
+def _logprobs_of(logits: np.ndarray) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float32)
+    x = x - x.max()
+    return x - np.log(np.exp(x, dtype=np.float32).sum(dtype=np.float64)).astype(np.float32)
+
+
+class Llama:
+    """A GGUF model ready to complete text and chat (llama_cpp.Llama's interface)."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        n_gpu_layers: int = 0,
+        seed: int = LLAMA_DEFAULT_SEED,
+        n_ctx: int = 512,
+        n_batch: int = 512,
+        n_threads: Optional[int] = None,
+        n_threads_batch: Optional[int] = None,
+        pooling_type: int = LLAMA_POOLING_TYPE_UNSPECIFIED,
+        logits_all: bool = False,
+        embedding: bool = False,
+        last_n_tokens_size: int = 64,
+        chat_format: Optional[str] = None,
+        chat_handler: Any = None,
+        type_k: Optional[int] = None,
+        type_v: Optional[int] = None,
+        verbose: bool = True,
+        check_tensors: bool = False,
+        **kwargs: Any,
+    ):
+        """Load `model_path` (memory-mapped). n_ctx=0 uses the model's training context.
+
+        n_gpu_layers and other llama.cpp GPU/back-end options are accepted and ignored
+        (pyggml is CPU only; a warning is printed when verbose). chat_format: None uses
+        the GGUF's tokenizer.chat_template, or "chatml" / "gemma". check_tensors: scan the
+        weights for NaN and infinity before loading (Model.load(check_tensors=True))."""
+        import os
+
+        t0 = time.perf_counter()
+        self.model_path = os.fspath(model_path)
+        self.verbose = verbose
+        if chat_handler is not None:
+            raise NotImplementedError("chat_handler is not supported by pyggml; use chat_format or the GGUF template")
+        if chat_format is not None and chat_format not in _CHAT_FORMATS:
+            raise ValueError(f"chat_format must be None or one of {', '.join(_CHAT_FORMATS)}")
+        if type_k != type_v or type_k not in _KV_TYPES:
+            raise ValueError("type_k and type_v must be equal: None, 0 (F32), 1 (F16) or 8 (Q8_0)")
+        if n_gpu_layers and verbose:
+            print(f"pyggml: n_gpu_layers={n_gpu_layers} ignored: pyggml runs on the CPU only", file=sys.stderr)
+
+        self.metadata: Dict[str, Any] = read_tokenizer_metadata(self.model_path)
+        self.tokenizer_ = Tokenizer(self.metadata, name=self.model_path)
+        if n_ctx == 0:
+            n_ctx = context_length(self.model_path) or 4096
+        self._model = Model.load(self.model_path, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch,
+                                 n_batch=n_batch, kv_type=_KV_TYPES[type_k], check_tensors=check_tensors)
+        self.generator = Generator(self._model, self.tokenizer_)
+        self.n_batch = n_batch
+        self.last_n_tokens_size = last_n_tokens_size
+        self.embedding = embedding
+        self.logits_all = logits_all
+        self._pooling_type = LLAMA_POOLING_TYPE_NONE if pooling_type < 0 else pooling_type
+        self._seed = seed
+        self._rng = np.random.default_rng(None if seed == LLAMA_DEFAULT_SEED else seed)
+        self._epoch = 0  # bumped by each completion; an older, unfinished stream then ends
+
+        arch = self.metadata.get("general.architecture")
+        template = _CHAT_FORMATS.get(chat_format) or self.metadata.get("tokenizer.chat_template")
+        self.chat_format = chat_format
+        self._chat_template = ChatTemplate.from_tokenizer(self.tokenizer_, template=template, architecture=arch)
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- model facts --------------------------------------------------------------
+
+    def n_ctx(self) -> int:
+        return self._model.n_ctx
+
+    def n_embd(self) -> int:
+        return self._model.hparams["n_embd"]
+
+    def n_vocab(self) -> int:
+        return self._model.n_vocab
+
+    def token_bos(self) -> int:
+        return self.tokenizer_.bos_id
+
+    def token_eos(self) -> int:
+        return self.tokenizer_.eos_id
+
+    def pooling_type(self) -> int:
+        return self._pooling_type
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens held in the KV cache."""
+        return len(self.generator.cache_tokens)
+
+    @property
+    def timings(self):
+        """GenerationStats of the last completion (prompt and generation tokens/s)."""
+        return self.generator.stats
+
+    # -- tokens -------------------------------------------------------------------
+
+    def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> List[int]:
+        """Token ids of UTF-8 `text`; add_bos adds the model's BOS (and EOS) as it asks;
+        special parses control-token texts such as "<start_of_turn>"."""
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        return self.tokenizer_.encode(text, add_special=add_bos, parse_special=special)
+
+    def detokenize(self, tokens: List[int], prev_tokens: Optional[List[int]] = None,
+                   special: bool = False) -> bytes:
+        """The bytes of `tokens` (a leading BOS drops the space after it, as llama-cpp-python does)."""
+        out = b"".join(self.tokenizer_.token_to_piece(int(t), special) for t in tokens)
+        if tokens and int(tokens[0]) == self.tokenizer_.bos_id and out[:1] == b" ":
+            out = out[1:]
+        return out
+
+    def reset(self) -> None:
+        """Forget the KV cache (the next prompt is evaluated from scratch)."""
+        self.generator.reset()
+
+    def cancel(self) -> None:
+        """Stop the running completion before its next token (callable from any thread);
+        it ends with finish_reason "cancelled"."""
+        self.generator.cancel()
+
+    # -- completion ---------------------------------------------------------------
+
+    def _prompt_tokens(self, prompt: Union[str, List[int]]) -> List[int]:
+        if isinstance(prompt, str):
+            bos = [self.tokenizer_.bos_id] if self.tokenizer_.add_bos and self.tokenizer_.bos_id >= 0 else []
+            toks = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=True) if prompt else []
+            toks = bos + toks
+        else:
+            toks = [int(t) for t in prompt]
+        if not toks:
+            toks = [self.tokenizer_.bos_id if self.tokenizer_.bos_id >= 0 else self.tokenizer_.eos_id]
+        if len(toks) >= self.n_ctx():
+            raise ValueError(f"Requested tokens ({len(toks)}) exceed context window of {self.n_ctx()}")
+        return toks
+
+    def _sampler(self, temperature, top_k, top_p, min_p, typical_p, repeat_penalty, frequency_penalty,
+                 presence_penalty, seed, logit_bias, logits_processor):
+        params = SamplingParams(
+            temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
+            repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
+            penalty_last_n=self.last_n_tokens_size, logit_bias={int(k): float(v) for k, v in (logit_bias or {}).items()},
+            seed=seed,
+        )
+        sampler = Sampler(params)
+        if seed is None:
+            sampler.rng = self._rng  # successive calls continue one seeded sequence
+        if logits_processor:
+            return _ProcessedSampler(sampler, logits_processor)
+        return sampler
+
+    @staticmethod
+    def _unsupported(suffix=None, tfs_z=1.0, mirostat_mode=0, grammar=None, **_):
+        if suffix is not None:
+            raise NotImplementedError("suffix (infill) is not supported by pyggml")
+        if grammar is not None:
+            raise NotImplementedError("grammar-constrained sampling is not supported by pyggml")
+        if mirostat_mode:
+            raise NotImplementedError("mirostat sampling is not supported by pyggml")
+        if tfs_z != 1.0:
+            raise NotImplementedError("tail-free sampling (tfs_z) is not supported by pyggml")
+
+    def create_completion(
+        self,
+        prompt: Union[str, List[int]],
+        suffix: Optional[str] = None,
+        max_tokens: Optional[int] = 16,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        typical_p: float = 1.0,
+        logprobs: Optional[int] = None,
+        echo: bool = False,
+        stop: Optional[Union[str, List[str]]] = [],
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        top_k: int = 40,
+        stream: bool = False,
+        seed: Optional[int] = None,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
+        model: Optional[str] = None,
+        stopping_criteria: Optional[Sequence[Callable]] = None,
+        logits_processor: Optional[Sequence[Callable]] = None,
+        grammar: Any = None,
+        logit_bias: Optional[Dict[int, float]] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Complete `prompt` (text or token ids). Returns an OpenAI text_completion dict,
+        or with stream=True an iterator of chunk dicts whose last one has finish_reason."""
+        self._unsupported(suffix=suffix, tfs_z=tfs_z, mirostat_mode=mirostat_mode, grammar=grammar)
+        prompt_tokens = self._prompt_tokens(prompt)
+        sampler = self._sampler(temperature, top_k, top_p, min_p, typical_p, repeat_penalty, frequency_penalty,
+                                presence_penalty, seed, logit_bias, logits_processor)
+        if echo and logprobs is not None:
+            raise NotImplementedError("logprobs together with echo is not supported by pyggml")
+        job = _Completion(self, prompt, prompt_tokens, sampler, max_tokens, stop, echo, logprobs,
+                          stopping_criteria, model or self.model_path)
+        if stream:
+            return job.chunks()
+        return job.result()
+
+    __call__ = create_completion
+
+    # -- chat -----------------------------------------------------------------------
+
+    def apply_chat_template(self, messages: List[Dict[str, Any]], add_generation_prompt: bool = True,
+                            **extra: Any) -> str:
+        """The prompt text the model's chat template makes of `messages`."""
+        return self._chat_template.render(messages, add_generation_prompt=add_generation_prompt, **extra)
+
+    def create_chat_completion(
+        self,
+        messages: List[Dict[str, Any]],
+        functions: Optional[List[Dict[str, Any]]] = None,
+        function_call: Any = None,
+        tools: Optional[List[Dict[str, Any]]] = None,
+        tool_choice: Any = None,
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+        min_p: float = 0.05,
+        typical_p: float = 1.0,
+        stream: bool = False,
+        stop: Optional[Union[str, List[str]]] = [],
+        seed: Optional[int] = None,
+        response_format: Optional[Dict[str, Any]] = None,
+        max_tokens: Optional[int] = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
+        model: Optional[str] = None,
+        logits_processor: Optional[Sequence[Callable]] = None,
+        grammar: Any = None,
+        logit_bias: Optional[Dict[int, float]] = None,
+        logprobs: Optional[bool] = None,
+        top_logprobs: Optional[int] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Reply to `messages` ([{"role": "user", "content": "..."}, ...]) with the model's
+        chat template. Returns an OpenAI chat.completion dict, or with stream=True an
+        iterator of chat.completion.chunk dicts (first a role delta, then content deltas,
+        then an empty delta with finish_reason)."""
+        if functions or function_call or tool_choice:
+            raise NotImplementedError("function calling is not supported by pyggml (tools reach the template only)")
+        if response_format and response_format.get("type", "text") != "text":
+            raise NotImplementedError("response_format other than text needs grammars, which pyggml lacks")
+        extra = {"tools": tools} if tools else {}
+        prompt = self.apply_chat_template(messages, add_generation_prompt=True, **extra)
+        prompt_tokens = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        result = self.create_completion(
+            prompt_tokens, max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
+            typical_p=typical_p, logprobs=(top_logprobs or 0) if logprobs else None, stop=stop,
+            frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, repeat_penalty=repeat_penalty,
+            top_k=top_k, stream=stream, seed=seed, tfs_z=tfs_z, mirostat_mode=mirostat_mode, model=model,
+            logits_processor=logits_processor, grammar=grammar, logit_bias=logit_bias,
+        )
+        return _chat_chunks(result) if stream else _chat_result(result)
+
+    # -- embeddings -------------------------------------------------------------------
+
+    def embed(self, input: Union[str, List[str]], normalize: bool = False, truncate: bool = True,
+              return_count: bool = False):
+        """Hidden states after the final norm: for each text a list of per-token vectors
+        (pooling none, the default for decoder models), or one vector with
+        pooling_type mean / cls / last. A str gives one result, a list a list of them."""
+        if not self.embedding:
+            raise RuntimeError("Llama model must be created with embedding=True to call this method")
+        texts = [input] if isinstance(input, str) else list(input)
+        out, total = [], 0
+        self._epoch += 1
+        for text in texts:
+            tokens = self.tokenize(text.encode("utf-8"))
+            if truncate:
+                tokens = tokens[: min(self.n_batch, self.n_ctx())]
+            if len(tokens) > self.n_ctx():
+                raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx()}")
+            total += len(tokens)
+            self.generator.reset()
+            hidden = self._model.embed(tokens) if tokens else np.zeros((0, self.n_embd()), np.float32)
+            self.generator.reset()
+            out.append(self._pool(hidden, normalize))
+        result = out[0] if isinstance(input, str) else out
+        return (result, total) if return_count else result
+
+    def _pool(self, hidden: np.ndarray, normalize: bool):
+        pt = self._pooling_type
+        if pt == LLAMA_POOLING_TYPE_NONE:
+            vecs = hidden
+        elif pt == LLAMA_POOLING_TYPE_MEAN:
+            vecs = hidden.mean(axis=0, keepdims=True)
+        elif pt == LLAMA_POOLING_TYPE_CLS:
+            vecs = hidden[:1]
+        elif pt == LLAMA_POOLING_TYPE_LAST:
+            vecs = hidden[-1:]
+        else:
+            raise NotImplementedError(f"pooling_type {pt} is not supported")
+        if normalize:
+            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+            vecs = vecs / np.where(norms > 0, norms, 1.0)
+        rows = vecs.astype(np.float32).tolist()
+        return rows if pt == LLAMA_POOLING_TYPE_NONE else rows[0]
+
+    def create_embedding(self, input: Union[str, List[str]], model: Optional[str] = None) -> Dict[str, Any]:
+        """OpenAI-shaped embedding response (see embed)."""
+        texts = input if isinstance(input, list) else [input]
+        embeds, total = self.embed(texts, return_count=True)
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "embedding": e, "index": i} for i, e in enumerate(embeds)],
+            "model": model or self.model_path,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+
+    def __repr__(self) -> str:
+        return f"Llama({self.model_path!r}, n_ctx={self.n_ctx()})"
+
+
+class _Completion:
+    """One create_completion call: runs the generator and shapes its output as dicts."""
+
+    def __init__(self, llama: Llama, prompt, prompt_tokens, sampler, max_tokens, stop, echo, logprobs,
+                 stopping_criteria, model_name):
+        self.llama = llama
+        self.prompt = prompt
+        self.prompt_tokens = prompt_tokens
+        self.sampler = sampler
+        self.max_tokens = max_tokens
+        self.stop = stop
+        self.echo = echo
+        self.logprobs = logprobs
+        self.stopping_criteria = stopping_criteria
+        self.id = f"cmpl-{uuid.uuid4()}"
+        self.created = int(time.time())
+        self.model_name = model_name
+        self.tokens: list[int] = []
+        self.finish_reason = "length"
+        self.text_len = 0  # characters of completion text so far (for logprobs text_offset)
+
+    def _steps(self) -> Iterator[GenerationChunk]:
+        llama, gen = self.llama, self.llama.generator
+        llama._epoch += 1
+        epoch = llama._epoch
+        stream = gen.stream(self.prompt_tokens, sampler=self.sampler, max_tokens=self.max_tokens, stop=self.stop)
+        try:
+            for chunk in stream:
+                if llama._epoch != epoch:
+                    raise RuntimeError("this completion stream was abandoned: another call used the model since")
+                if chunk.token is not None:
+                    self.tokens.append(chunk.token)
+                if chunk.finish_reason is not None:
+                    self.finish_reason = chunk.finish_reason
+                elif self.stopping_criteria and self._criteria_met(chunk):
+                    self.finish_reason = "stop"
+                    yield dataclasses.replace(chunk, finish_reason=None)
+                    yield GenerationChunk("", None, "stop")
+                    return
+                yield chunk
+        finally:
+            stream.close()
+
+    def _criteria_met(self, chunk: GenerationChunk) -> bool:
+        ids = np.asarray(self.prompt_tokens + self.tokens, dtype=np.intc)
+        scores = np.asarray(chunk.logits, dtype=np.float32)
+        return any(bool(c(ids, scores)) for c in self.stopping_criteria)
+
+    def _chunk_logprobs(self, chunk: GenerationChunk) -> Optional[Dict[str, Any]]:
+        if self.logprobs is None or chunk.token is None or chunk.logits is None:
+            return None
+        lp = _logprobs_of(chunk.logits)
+        tok = self.llama.tokenizer_
+        piece = tok.token_to_piece(chunk.token).decode("utf-8", "ignore")
+        top = np.argsort(-lp, kind="stable")[: max(int(self.logprobs), 0)]
+        tops = {tok.token_to_piece(int(i)).decode("utf-8", "ignore"): float(lp[i]) for i in top}
+        tops[piece] = float(lp[chunk.token])
+        offset = (0 if self.echo else len(self.prompt) if isinstance(self.prompt, str) else 0) + self.text_len
+        return {"tokens": [piece], "text_offset": [offset], "token_logprobs": [float(lp[chunk.token])],
+                "top_logprobs": [tops]}
+
+    def _head(self) -> Dict[str, Any]:
+        return {"id": self.id, "object": "text_completion", "created": self.created, "model": self.model_name}
+
+    def chunks(self) -> Iterator[Dict[str, Any]]:
+        if self.echo and isinstance(self.prompt, str) and self.prompt:
+            yield {**self._head(), "choices": [{"text": self.prompt, "index": 0, "logprobs": None,
+                                                "finish_reason": None}]}
+        pending_lp: list[Dict[str, Any]] = []
+        for chunk in self._steps():
+            lp = self._chunk_logprobs(chunk)
+            if lp is not None:
+                pending_lp.append(lp)
+            if chunk.text:
+                merged = _merge_logprobs(pending_lp) if self.logprobs is not None else None
+                pending_lp = []
+                yield {**self._head(), "choices": [{"text": chunk.text, "index": 0, "logprobs": merged,
+                                                    "finish_reason": None}]}
+                self.text_len += len(chunk.text)
+            if chunk.finish_reason is not None:
+                yield {**self._head(), "choices": [{"text": "", "index": 0, "logprobs": None,
+                                                    "finish_reason": chunk.finish_reason}]}
+
+    def result(self) -> Dict[str, Any]:
+        parts: list[str] = []
+        lps: list[Dict[str, Any]] = []
+        for chunk in self._steps():
+            lp = self._chunk_logprobs(chunk)
+            if lp is not None:
+                lps.append(lp)
+            parts.append(chunk.text)
+            self.text_len += len(chunk.text)
+        text = "".join(parts)
+        if self.echo and isinstance(self.prompt, str):
+            text = self.prompt + text
+        n_prompt, n_gen = len(self.prompt_tokens), self.llama.generator.stats.generated_tokens
+        return {
+            **self._head(),
+            "choices": [{"text": text, "index": 0,
+                         "logprobs": _merge_logprobs(lps) if self.logprobs is not None else None,
+                         "finish_reason": self.finish_reason}],
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_gen, "total_tokens": n_prompt + n_gen},
+        }
+
+
+def _merge_logprobs(items: List[Dict[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"tokens": [], "text_offset": [], "token_logprobs": [], "top_logprobs": []}
+    for it in items:
+        for k in out:
+            out[k].extend(it[k])
+    return out
+
+
+def _chat_logprobs(lp: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if lp is None:
+        return None
+    content = []
+    for token, logprob, tops in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"]):
+        content.append({"token": token, "bytes": None, "logprob": logprob,
+                        "top_logprobs": [{"token": t, "bytes": None, "logprob": v} for t, v in (tops or {}).items()]})
+    return {"content": content, "refusal": None}
+
+
+def _chat_result(completion: Dict[str, Any]) -> Dict[str, Any]:
+    choice = completion["choices"][0]
+    return {
+        "id": "chat" + completion["id"],
+        "object": "chat.completion",
+        "created": completion["created"],
+        "model": completion["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": choice["text"]},
+                     "logprobs": _chat_logprobs(choice["logprobs"]), "finish_reason": choice["finish_reason"]}],
+        "usage": completion["usage"],
+    }
+
+
+def _chat_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
+    for i, chunk in enumerate(chunks):
+        head = {"id": "chat" + chunk["id"], "model": chunk["model"], "created": chunk["created"],
+                "object": "chat.completion.chunk"}
+        if i == 0:
+            yield {**head, "choices": [{"index": 0, "delta": {"role": "assistant"}, "logprobs": None,
+                                        "finish_reason": None}]}
+        choice = chunk["choices"][0]
+        delta = {"content": choice["text"]} if choice["finish_reason"] is None else {}
+        yield {**head, "choices": [{"index": 0, "delta": delta, "logprobs": _chat_logprobs(choice["logprobs"]),
+                                    "finish_reason": choice["finish_reason"]}]}
+
+
+def format_timings(stats, load_seconds: "float | None" = None) -> str:
+    """llama.cpp-style timing lines: load, prompt eval and eval times with tokens/s."""
+    lines = []
+    if load_seconds is not None:
+        lines.append(f"pyggml: load time        = {load_seconds * 1e3:10.2f} ms")
+    for label, secs, n, unit in (
+        ("prompt eval time", stats.prompt_seconds, stats.prompt_eval_tokens, "tokens"),
+        ("eval time       ", stats.generation_seconds, stats.generated_tokens, "tokens"),
+    ):
+        per_tok = secs * 1e3 / n if n else 0.0
+        tps = n / secs if secs > 0 and n else 0.0
+        lines.append(f"pyggml: {label} = {secs * 1e3:10.2f} ms / {n:5d} {unit} "
+                     f"({per_tok:8.2f} ms per token, {tps:8.2f} tokens per second)")
+    return "\n".join(lines)
+

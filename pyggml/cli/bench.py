@@ -1,0 +1,258 @@
+"""`pyggml bench`: llama-bench-style prompt (ppN) and generation (tgN) throughput.
+
+pp: one eval of N random tokens on an empty cache. tg: N single-token evals, one after
+another, starting from an empty cache. Each test runs `repetitions` times after a
+warm-up; the table shows mean +- standard deviation of tokens/s. When llama-cpp-python
+is importable the same tests run on llama.cpp with the same file, tokens and thread
+count, both runtimes loaded at once and taking turns repetition by repetition, and the
+ratio pyggml / llama.cpp is printed.
+
+tgN is also set against the memory-bandwidth roofline: the weight bytes one token reads
+(every tensor but the token embedding, which is looked up, unless it doubles as the
+output matrix) divided into the machine's memory read bandwidth, measured beside the
+runs (a streaming read of 512 MiB on as many threads, before and after the tests; the
+best of them, so that noise from other work on the machine raises the bar). As that
+bandwidth drifts within seconds on a shared machine, and single reads of a few
+milliseconds catch its peaks, a second figure sets each tgN repetition against the
+sustained read bandwidth right before and right after it (256 MiB read over and over
+for --read-seconds, 2 by default, a third each with 1, 2 and 4 streams per thread, the
+fastest third counting; the faster of the two windows) and gives the median of those
+shares.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+
+from .. import models
+from . import int_at_least
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="measure prompt and generation speed (like llama-bench)",
+        description="Prompt processing (ppN) and token generation (tgN) tokens/s, "
+        "compared with llama.cpp when llama-cpp-python is installed.",
+    )
+    add_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("-m", "--model", default=None, help="a .gguf file or a model name")
+    p.add_argument("-p", "--n-prompt", type=int_at_least(0), default=512, help="prompt tokens (default 512)")
+    p.add_argument("-n", "--n-gen", type=int_at_least(0), default=128, help="generated tokens (default 128)")
+    p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: physical cores)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512, help="tokens per native call (default 512)")
+    p.add_argument("-r", "--repetitions", type=int_at_least(1), default=3, help="runs per test (default 3)")
+    p.add_argument("--kv-type", default="f16", choices=["f16", "q8_0", "f32"], help="KV cache type")
+    p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
+    p.add_argument("--read-seconds", type=float, default=2.0,
+                   help="length of the sustained bandwidth reads beside each tg repetition (default 2)")
+
+
+def _stats(rates):
+    mean = statistics.fmean(rates)
+    sd = statistics.stdev(rates) if len(rates) > 1 else 0.0
+    return mean, sd
+
+
+_PAUSE = 0.05  # seconds before each timed run (see _time_tests)
+
+
+class _Backend:
+    """One runtime under test: reset() empties its cache, eval(tokens) runs a batch."""
+
+    def __init__(self, name, reset, eval_tokens, n_vocab):
+        self.name, self.reset, self.eval, self.n_vocab = name, reset, eval_tokens, n_vocab
+        self.results = {}
+
+
+def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None):
+    """Fills each backend's results {test name: [tokens/s per repetition]} for ppN and
+    tgN. The backends take turns, repetition by repetition, so that when the machine's
+    speed drifts (other work, shared memory bandwidth) every backend sees the same drift.
+    A short pause before each timed run lets the other backend's worker threads, which
+    spin for a while after their work, go to sleep first. after_tg(), when given, is
+    called after every repetition of tgN (the bandwidth reads beside each repetition)."""
+    rng = np.random.default_rng(0)
+    for b in backends:
+        b.reset()
+        b.eval(rng.integers(0, b.n_vocab, size=min(8, max(n_prompt, 1))).tolist())  # warm-up
+    def turns(test, toks, run):  # every backend times run(backend, toks) once, in turn
+        for b in backends:
+            b.reset()
+            time.sleep(_PAUSE)
+            t0 = time.perf_counter()
+            run(b, toks)
+            b.results.setdefault(test, []).append(len(toks) / (time.perf_counter() - t0))
+
+    n_vocab = min(b.n_vocab for b in backends)
+    for _ in range(reps):
+        if n_prompt > 0:
+            turns(f"pp{n_prompt}", rng.integers(0, n_vocab, size=n_prompt).tolist(), lambda b, toks: b.eval(toks))
+        if n_gen > 0:
+            turns(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(),
+                  lambda b, toks: [b.eval([t]) for t in toks])
+            if after_tg:
+                after_tg()
+
+
+def aligned_empty(nbytes, align=2 << 20):
+    """An uninitialised uint8 buffer of nbytes starting on an `align` boundary (2 MiB: as the
+    model's weight buffer does; numpy's own large buffers start 16 bytes past a page)."""
+    raw = np.empty(nbytes + align, np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + nbytes]
+
+
+def aligned_copy(a, align=2 << 20):
+    """a copied into an aligned_empty buffer, same shape and dtype."""
+    out = aligned_empty(a.nbytes, align).view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def memory_read_bandwidth(n_threads, nbytes=512 << 20, reps=3):
+    """GB/s of the fastest streaming read of nbytes on n_threads threads (each thread
+    reading its part as 1, 2 or 4 streams side by side; best of reps per count)."""
+    from .. import _core
+
+    pool = _core.ThreadPool(n_threads)
+    buf = np.ones(nbytes, dtype=np.uint8)
+    _core.memory_read(pool, buf)  # fault the pages in
+    best = 0.0
+    for _ in range(reps):
+        for streams in (1, 2, 4):
+            t0 = time.perf_counter()
+            _core.memory_read(pool, buf, streams)
+            best = max(best, nbytes / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def sustained_read_bandwidth(n_threads, seconds, nbytes=256 << 20):
+    """GB/s that streaming reads of nbytes on n_threads threads sustain: the window of
+    `seconds` is cut in three, read with 1, 2 and 4 streams per thread side by side (as
+    memory_read_bandwidth), each part read over and over (at least once); the fastest
+    part's mean. What a run as long as that can count on."""
+    from .. import _core
+
+    pool = _core.ThreadPool(n_threads)
+    buf = np.ones(nbytes, dtype=np.uint8)
+    _core.memory_read(pool, buf)  # fault the pages in
+    best = 0.0
+    for streams in (1, 2, 4):
+        done, t0 = 0, time.perf_counter()
+        while True:
+            _core.memory_read(pool, buf, streams)
+            done += nbytes
+            elapsed = time.perf_counter() - t0
+            if elapsed >= seconds / 3:
+                break
+        best = max(best, done / elapsed / 1e9)
+    return best
+
+
+def median_share(rates, reads):
+    """Median over runs of rates[i] / max(reads[i], reads[i + 1]): each run (GB/s) against
+    the faster of the bandwidth reads taken right before and right after it."""
+    return statistics.median(r / max(a, b) for r, a, b in zip(rates, reads, reads[1:]))
+
+
+def weight_bytes_per_token(path):
+    """Bytes of weights one generated token reads: every tensor but token_embd, which is
+    only looked up (a few rows), unless there is no output.weight and it is the output."""
+    from gguf import GGUFReader
+
+    tensors = GGUFReader(path).tensors
+    names = {t.name for t in tensors}
+    tied = "output.weight" not in names
+    return sum(int(t.n_bytes) for t in tensors if t.name != "token_embd.weight" or tied)
+
+
+def pyggml_backend(path, n_prompt, n_gen, n_threads, n_batch, kv_type="f16"):
+    from ..runtime.model import Model
+
+    m = Model.load(path, n_ctx=max(n_prompt, n_gen, 16), n_threads=n_threads or None, n_batch=n_batch,
+                   kv_type=kv_type)
+    return m, _Backend("pyggml", m.reset, m.eval, m.n_vocab)
+
+
+def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch):
+    """llama.cpp through llama-cpp-python on the same file; None when it is not installed."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    llm = llama_cpp.Llama(
+        model_path=str(path), n_ctx=max(n_prompt, n_gen, 16), n_batch=n_batch, n_ubatch=n_batch,
+        n_threads=n_threads, n_threads_batch=n_threads, verbose=False,
+    )
+    return _Backend("llama.cpp", llm.reset, llm.eval, llm.n_vocab())
+
+
+def run(args) -> int:
+    path = models.resolve(args.model)
+    size_gib = os.path.getsize(path) / 2**30
+    m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.kv_type)
+    n_threads = m.n_threads
+    bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
+    hp = m.hparams
+    n_params = hp["n_vocab"] * hp["n_embd"] + hp["n_layer"] * (
+        hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"])
+        + 3 * hp["n_embd"] * hp["n_ff"]
+    )
+    theirs = None if args.no_llama_cpp else llama_cpp_backend(
+        path, args.n_prompt, args.n_gen, n_threads, args.batch_size
+    )
+    backends = [ours] + ([theirs] if theirs else [])
+    # sustained reads after every tg repetition, so each repetition has a bar measured
+    # right before and right after it
+    def window():
+        return sustained_read_bandwidth(n_threads, args.read_seconds)
+
+    beside = [window()] if args.n_gen > 0 else []
+    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions, after_tg=lambda: beside.append(window()))
+    if bandwidth:
+        bandwidth.append(memory_read_bandwidth(n_threads))
+    name = f"{hp['arch']} {os.path.basename(path)}"
+    header = f"| {'model':<48} | {'size':>10} | {'params':>8} | {'backend':<9} | {'threads':>7} | {'test':>6} | {'t/s':>20} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    rows = [(b.name, b.results) for b in backends]
+    for backend, res in rows:
+        for test, rates in res.items():
+            mean, sd = _stats(rates)
+            print(f"| {name[:48]:<48} | {size_gib:>6.2f} GiB | {n_params / 1e9:>6.2f} B | {backend:<9} | "
+                  f"{n_threads:>7} | {test:>6} | {mean:>11.2f} ± {sd:>6.2f} |")
+    print()
+    if theirs:
+        for test in ours.results:
+            r = _stats(ours.results[test])[0] / _stats(theirs.results[test])[0]
+            print(f"{test}: pyggml / llama.cpp = {r:.3f}")
+    elif not args.no_llama_cpp:
+        print("llama-cpp-python is not installed: no llama.cpp comparison")
+    if bandwidth:
+        per_token = weight_bytes_per_token(path)
+        bw = max(bandwidth)
+        roof = bw * 1e9 / per_token
+        test = f"tg{args.n_gen}"
+        shares = [f"{backend} {100 * _stats(res[test])[0] / roof:.0f}%" for backend, res in rows]
+        print(f"{test} roofline: {per_token / 1e6:.0f} MB of weights per token, memory read bandwidth "
+              f"{bw:.1f} GB/s (best of {len(bandwidth)} measurements beside the runs: "
+              f"{', '.join(f'{b:.1f}' for b in bandwidth)}) -> {roof:.1f} t/s; " + ", ".join(shares))
+        # repetition by repetition: the weight GB/s of repetition i against the faster of
+        # the reads right before and after it; the median over repetitions
+        shares = [f"{backend} {100 * median_share([r * per_token / 1e9 for r in res[test]], beside):.0f}%"
+                  for backend, res in rows]
+        print(f"{test} roofline per repetition ({args.read_seconds:g} s of reads beside each: "
+              f"{', '.join(f'{b:.1f}' for b in beside)} GB/s), median share: " + ", ".join(shares))
+    return 0
+
+
+_run = run

@@ -1,0 +1,215 @@
+"""`pyggml info`: describe a GGUF model (hyper-parameters, tensor types, tokenizer), as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from gguf.constants import LlamaFileType
+
+from .. import models
+from ..errors import GGUFError, PyggmlError, show_value
+from ..formats.gguf_file import GGUFFile
+
+_HYPER = [  # (label, key under "<arch>.")
+    ("context length", "context_length"),
+    ("embedding length", "embedding_length"),
+    ("layers", "block_count"),
+    ("heads", "attention.head_count"),
+    ("kv heads", "attention.head_count_kv"),
+    ("key head dim", "attention.key_length"),
+    ("value head dim", "attention.value_length"),
+    ("FFN size", "feed_forward_length"),
+    ("rope base", "rope.freq_base"),
+    ("norm eps", "attention.layer_norm_rms_epsilon"),
+    ("sliding window", "attention.sliding_window"),
+]
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="describe a GGUF model",
+        description="Show a GGUF model's architecture, hyper-parameters, tensor types and tokenizer.",
+    )
+    p.add_argument(
+        "model", nargs="?", default=None,
+        help=f"a .gguf file or a model name ({', '.join(models.available_models())}); "
+        f"default: {models.DEFAULT_MODEL}",
+    )
+    p.add_argument("-m", "--model", dest="model_option", metavar="MODEL", help="same as the positional MODEL")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--check-tensors", action="store_true",
+                   help="also scan every tensor's data for NaN and infinity (values and block scales)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.model and args.model_option:
+        raise PyggmlError("info: give the model either as an argument or with -m, not both")
+    path = models.resolve(args.model or args.model_option)
+    with GGUFFile(path) as f:
+        info = model_info(f)
+        if args.check_tensors:
+            f.check_tensors(progress=None)
+            info["tensors_checked"] = True
+    text = json.dumps(info, indent=2) if args.json else format_info(info)
+    # strings that were not valid UTF-8 in the file (kept as surrogate escapes) print as \udcXX
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return 0
+
+
+def model_info(f: GGUFFile) -> dict:
+    """Everything `pyggml info` shows, as plain JSON-ready values."""
+    arch = f.architecture
+    return {
+        "path": f.path,
+        "file_bytes": os.path.getsize(f.path),
+        "gguf_version": f.version,
+        "architecture": arch,
+        "name": f.get("general.name"),
+        "file_type": _file_type(f.get("general.file_type")),
+        "hyperparameters": _hyperparameters(f, arch),
+        "tensors": _tensor_summary(f),
+        "tokenizer": _tokenizer(f),
+    }
+
+
+def _hyperparameters(f: GGUFFile, arch: str | None) -> dict:
+    if arch is None:
+        return {}
+    out = {key: f.get(f"{arch}.{key}") for _, key in _HYPER}
+    if out["attention.layer_norm_rms_epsilon"] is None:
+        out["attention.layer_norm_rms_epsilon"] = f.get(f"{arch}.attention.layer_norm_epsilon")
+    heads, embd = out["attention.head_count"], out["embedding_length"]
+    if out["attention.head_count_kv"] is None:  # llama.cpp's defaults when the keys are absent
+        out["attention.head_count_kv"] = heads
+    if isinstance(heads, int) and heads and isinstance(embd, int):
+        for key in ("attention.key_length", "attention.value_length"):
+            if out[key] is None:
+                out[key] = embd // heads
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _tensor_summary(f: GGUFFile) -> dict:
+    by_type: dict = {}
+    for t in f.tensors:
+        row = by_type.setdefault(t.type.name, {"count": 0, "bytes": 0, "parameters": 0})
+        row["count"] += 1
+        row["bytes"] += t.n_bytes
+        row["parameters"] += t.n_elements
+    n_bytes = sum(r["bytes"] for r in by_type.values())
+    params = sum(r["parameters"] for r in by_type.values())
+    return {
+        "count": len(f.tensors),
+        "bytes": n_bytes,
+        "parameters": params,
+        "bits_per_weight": n_bytes * 8 / params if params else 0.0,
+        "by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1]["bytes"])),
+    }
+
+
+def _tokenizer(f: GGUFFile) -> dict:
+    tokens = f.get("tokenizer.ggml.tokens")
+    if tokens is None:
+        tokens = []
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise GGUFError(f.path, f"tokenizer.ggml.tokens = {show_value(tokens)}: expected an array of strings")
+    out = {
+        "model": f.get("tokenizer.ggml.model"),
+        "pre": f.get("tokenizer.ggml.pre"),
+        "vocab_size": len(tokens),
+        "has_chat_template": isinstance(f.get("tokenizer.chat_template"), str),
+    }
+    if not isinstance(out["model"], (str, type(None))) or not isinstance(out["pre"], (str, type(None))):
+        key = "tokenizer.ggml.model" if not isinstance(out["model"], (str, type(None))) else "tokenizer.ggml.pre"
+        raise GGUFError(f.path, f"{key} = {show_value(f.get(key))}: expected a string")
+    for which in ("bos", "eos"):
+        tid = f.get(f"tokenizer.ggml.{which}_token_id")
+        out[f"{which}_token_id"] = tid
+        out[f"{which}_token"] = tokens[tid] if isinstance(tid, int) and 0 <= tid < len(tokens) else None
+    return out
+
+
+def _file_type(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        name = LlamaFileType(value).name
+    except (ValueError, TypeError):
+        return f"unknown ({show_value(value)})"
+    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _count(n: int) -> str:
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def _value(v) -> str:
+    if isinstance(v, list):
+        return show_value(v)
+    if isinstance(v, float):
+        return f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
+    return str(v)
+
+
+def _block(rows, indent: str = "") -> list:
+    """Aligned `label  value` lines."""
+    width = max((len(label) for label, _ in rows), default=0)
+    return [f"{indent}{label:<{width}}  {value}" for label, value in rows]
+
+
+def format_info(info: dict) -> str:
+    """The human-readable report."""
+    t, tok, hp = info["tensors"], info["tokenizer"], info["hyperparameters"]
+    lines = _block([
+        ("file", f"{info['path']} ({_size(info['file_bytes'])}, GGUF v{info['gguf_version']})"),
+        ("architecture", info["architecture"] or "-"),
+        ("name", info["name"] or "-"),
+        ("file type", info["file_type"] or "-"),
+        ("parameters", f"{_count(t['parameters'])} ({t['parameters']})"),
+        ("bits per weight", f"{t['bits_per_weight']:.2f}"),
+    ])
+    if hp:
+        lines += ["", "hyper-parameters"]
+        lines += _block([(label, _value(hp[key])) for label, key in _HYPER if key in hp], "  ")
+    lines += ["", f"tensors  {t['count']}, {_size(t['bytes'])}"]
+    header = ("type", "count", "bytes", "parameters", "bpw")
+    table = [header] + [
+        (name, str(r["count"]), _size(r["bytes"]), _count(r["parameters"]), f"{r['bytes'] * 8 / r['parameters']:.2f}")
+        for name, r in t["by_type"].items()
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  " + "  ".join(cells))
+    if info.get("tensors_checked"):
+        lines.append("  data checked: no NaN or infinity in any value or block scale")
+    if tok["model"] is not None or tok["vocab_size"]:
+        lines += ["", "tokenizer"]
+        lines += _block([
+            ("model", f"{tok['model'] or '-'} (pre-tokenizer: {tok['pre'] or '-'})"),
+            ("vocab size", str(tok["vocab_size"])),
+            ("BOS", _token(tok["bos_token_id"], tok["bos_token"])),
+            ("EOS", _token(tok["eos_token_id"], tok["eos_token"])),
+            ("chat template", "yes" if tok["has_chat_template"] else "no"),
+        ], "  ")
+    return "\n".join(lines)
+
+
+def _token(tid, text) -> str:
+    if tid is None:
+        return "-"
+    return f"{tid} {text!r}" if text is not None else str(tid)

@@ -1,0 +1,86 @@
+"""`pyggml quantize`: re-quantize a GGUF file under a preset, a policy, or a bits-per-weight target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "quantize", help="re-quantize a GGUF file (presets, TOML policies, --target-bpw)",
+        description="Dequantize every tensor of a GGUF file and quantize it again. TYPE is a llama.cpp preset "
+                    "(Q4_K_M, ...) or a tensor type; or choose types with --policy or --target-bpw.")
+    p.add_argument("input", help="GGUF file to read")
+    p.add_argument("output", help="GGUF file to write")
+    p.add_argument("type", nargs="?", help="preset or tensor type (e.g. Q4_K_M)")
+    p.add_argument("--policy", help="TOML layer policy")
+    p.add_argument("--target-bpw", type=float, help="choose per-tensor types for this average bits per weight")
+    p.add_argument("--pure", action="store_true", help="give every quantizable tensor TYPE; without it, names of llama.cpp file types "
+                        "(Q4_0, Q8_0, Q6_K, IQ4_XS, ...) follow llama.cpp's per-tensor rules")
+    p.add_argument("--imatrix", help="importance matrix from llama-imatrix (.dat or .gguf)")
+    c = p.add_argument_group("calibrated methods")
+    c.add_argument("--method", default="rtn", choices=["rtn", "imatrix", "gptq", "gptq+imatrix", "awq", "awq+imatrix"],
+                   help="rtn: round to nearest (default); imatrix: importance matrix from calibration text; gptq: "
+                        "GPTQ onto each type's grid; awq: activation-aware scales folded into the norms, then "
+                        "round to nearest; +imatrix: also weight the rounding by the importance matrix")
+    c.add_argument("--calib", metavar="TEXT", help="calibration text file (default: the text shipped with pyggml, "
+                   "The Devil's Dictionary G-Z)")
+    c.add_argument("--chunks", type=int, default=16, help="calibration sequences (default 16)")
+    c.add_argument("-c", "--ctx-size", type=int, default=512, help="tokens per calibration sequence (default 512)")
+    c.add_argument("--imatrix-out", metavar="FILE", help="with --method imatrix: also save the importance matrix "
+                   "(llama.cpp's GGUF format, or legacy .dat when FILE ends in .dat)")
+    c.add_argument("--act-order", action="store_true", help="GPTQ: quantize columns in decreasing Hessian order")
+    c.add_argument("--damp", type=float, default=0.01, help="GPTQ: damping as a fraction of the mean Hessian "
+                   "diagonal (default 0.01)")
+    c.add_argument("--hessian-memory", type=float, metavar="GIB", help="GPTQ: memory for the Hessians gathered in "
+                   "one calibration pass (default: half of the available memory); less memory, more passes")
+    c.add_argument("--awq-clip", action="store_true", help="AWQ: also search a clipping range per weight block")
+    c.add_argument("--awq-rows", type=int, default=512, help="AWQ: calibration rows sampled per layer input (default 512)")
+    p.add_argument("-t", "--threads", type=int, default=0, help="worker threads (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--print-table", action="store_true", help="print the per-tensor type table (always with --target-bpw)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..errors import PyggmlError
+    from ..quantization.requantize import RequantizeWarning, print_table, requantize
+
+    chosen = [x for x in (args.type, args.policy, args.target_bpw) if x is not None]
+    if len(chosen) != 1:
+        raise PyggmlError("give exactly one of TYPE, --policy or --target-bpw")
+    calibrated = args.method != "rtn"
+    if calibrated and args.target_bpw is not None:
+        raise PyggmlError("--target-bpw works with --method rtn only")
+    if calibrated and args.imatrix:
+        raise PyggmlError(f"--imatrix reads a finished importance matrix for --method rtn; --method {args.method} "
+                          "computes its own from --calib (use --method gptq+imatrix / awq+imatrix to combine)")
+    if args.imatrix_out and args.method != "imatrix":
+        raise PyggmlError("--imatrix-out needs --method imatrix")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RequantizeWarning)
+        if calibrated:
+            from ..quantization.methods import quantize_calibrated
+
+            rep = quantize_calibrated(
+                args.input, args.output, args.type or "Q4_K_M", args.method, text=args.calib, n_seq=args.chunks,
+                seq_len=args.ctx_size, policy=args.policy, pure=args.pure, n_threads=args.threads,
+                progress=not args.no_progress, imatrix_out=args.imatrix_out, damp=args.damp,
+                act_order=args.act_order, awq_rows=args.awq_rows, awq_clip=args.awq_clip,
+                memory=int(args.hessian_memory * 2**30) if args.hessian_memory else None)
+            table = rep.table
+            stages = ", ".join(f"{k} {v:.1f} s" for k, v in rep.seconds.items())
+            print(f"{args.method}: {rep.n_tokens} calibration tokens; {stages}", file=sys.stderr)
+        else:
+            table = requantize(args.input, args.output, args.type or "Q4_K_M", policy=args.policy, pure=args.pure,
+                               imatrix=args.imatrix, target_bpw=args.target_bpw, n_threads=args.threads,
+                               progress=not args.no_progress)
+    for w in caught:
+        print(f"pyggml: warning: {w.message}", file=sys.stderr)
+    if args.print_table or args.target_bpw is not None:
+        print_table(table)
+    print(f"wrote {args.output} ({len(table)} tensors)", file=sys.stderr)
+    return 0

@@ -1,0 +1,239 @@
+"""Perplexity of a model over a text, computed the way llama.cpp's perplexity tool does.
+
+llama.cpp's conventions, kept so the numbers compare with llama-perplexity on the same file:
+- the whole text is tokenized once, with BOS when the vocabulary adds one;
+- it is cut into n_chunk = n_tokens // n_ctx chunks of n_ctx tokens (the tail is dropped),
+  and at least 2 * n_ctx tokens are required;
+- each chunk is evaluated from an empty cache; when the vocabulary adds BOS, the chunk's
+  first token is replaced by BOS for the evaluation;
+- only the second half is scored: the logits at positions first = n_ctx // 2 ... n_ctx - 2
+  predict tokens first + 1 ... n_ctx - 1 (n_ctx - 1 - first tokens per chunk);
+- PPL = exp(mean NLL), and its uncertainty is PPL * sqrt((E[nll^2] - E[nll]^2) / (count - 1)).
+
+Only what is scored is computed: the first half of a chunk runs without logits, the second
+half (minus the last token, whose logits nobody reads) with them, and the softmax of one
+chunk runs on a worker thread while the model evaluates the next.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from ..errors import PyggmlError
+
+# A logit source maps one chunk's input tokens (n_ctx,) and `first` to the float32 logits
+# (n_ctx - 1 - first, n_vocab) at positions first ... n_ctx - 2.
+LogitSource = Callable[[np.ndarray, int], np.ndarray]
+
+_ROWS_PER_BLOCK = 32  # softmax rows per step: bounds the temporaries for 256k-token vocabularies
+
+
+def read_text(path) -> str:
+    """The UTF-8 text of `path`, with a clear error for a missing, binary, non-UTF-8 or empty file."""
+    path = os.fspath(path)
+    try:
+        data = open(path, "rb").read()
+    except FileNotFoundError:
+        raise PyggmlError(f"{path}: no such text file") from None
+    except IsADirectoryError:
+        raise PyggmlError(f"{path}: is a directory, not a text file") from None
+    except OSError as e:
+        raise PyggmlError(f"{path}: cannot read the text file ({e.strerror})") from None
+    if b"\0" in data:
+        raise PyggmlError(f"{path}: not a text file (NUL byte at offset {data.index(0)})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PyggmlError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+    if not text.strip():
+        raise PyggmlError(f"{path}: the text is empty")
+    return text
+
+
+def tokenize_text(tokenizer, text: str) -> np.ndarray:
+    """Token ids of the whole text, BOS first when the vocabulary adds it (as llama.cpp; which
+    refuses vocabularies that add EOS, where we simply add none)."""
+    ids = tokenizer.encode(text, add_special=False, parse_special=False)
+    if tokenizer.add_bos and tokenizer.bos_id >= 0:
+        ids = [tokenizer.bos_id] + ids
+    return np.asarray(ids, dtype=np.int32)
+
+
+def make_chunks(tokens: np.ndarray, n_ctx: int, n_chunks: Optional[int] = None, source: str = "the text") -> np.ndarray:
+    """Cut the token stream into (n_chunk, n_ctx) chunks: n_tokens // n_ctx of them, at most n_chunks."""
+    if n_ctx < 4:
+        raise PyggmlError(f"the context size must be at least 4 tokens, not {n_ctx}")
+    n = len(tokens)
+    if n < 2 * n_ctx:
+        raise PyggmlError(
+            f"{source} has only {n} tokens; perplexity with a context of {n_ctx} needs at least {2 * n_ctx}"
+            " (use a longer text or a smaller -c)")
+    n_chunk = n // n_ctx
+    if n_chunks is not None and n_chunks > 0:
+        n_chunk = min(n_chunk, n_chunks)
+    return np.asarray(tokens[: n_chunk * n_ctx], dtype=np.int32).reshape(n_chunk, n_ctx)
+
+
+def chunk_input(chunk: np.ndarray, bos_id: Optional[int]) -> np.ndarray:
+    """The tokens evaluated for a chunk: its first token replaced by BOS when the vocabulary adds one."""
+    out = np.array(chunk, dtype=np.int32)
+    if bos_id is not None and bos_id >= 0:
+        out[0] = bos_id
+    return out
+
+
+def model_logit_source(model) -> LogitSource:
+    """Logits from a pyggml Model: first half without logits, then the scored positions."""
+
+    def logits(inputs: np.ndarray, first: int) -> np.ndarray:
+        model.reset()
+        model.eval(inputs[:first])
+        return model.eval(inputs[first:-1], all_logits=True)
+
+    return logits
+
+
+def log_softmax_stats(logits: np.ndarray, targets: np.ndarray):
+    """Per row: NLL of the target (float64), log-sum-exp (float64) and the argmax (first maximum).
+
+    As llama.cpp: max in float32, exp of (logit - max) in float32, summed in float64.
+    """
+    n = logits.shape[0]
+    nll = np.empty(n, np.float64)
+    lse = np.empty(n, np.float64)
+    top = np.empty(n, np.int64)
+    for r0 in range(0, n, _ROWS_PER_BLOCK):
+        block = logits[r0:r0 + _ROWS_PER_BLOCK]
+        rows = np.arange(block.shape[0])
+        imax = block.argmax(axis=1)
+        vmax = block[rows, imax]
+        sum_exp = np.exp(block - vmax[:, None]).sum(axis=1, dtype=np.float64)
+        lse_block = vmax.astype(np.float64) + np.log(sum_exp)
+        lse[r0:r0 + len(rows)] = lse_block
+        nll[r0:r0 + len(rows)] = lse_block - block[rows, targets[r0:r0 + len(rows)]]
+        top[r0:r0 + len(rows)] = imax
+    return nll, lse, top
+
+
+@dataclass
+class NllStats:
+    """Running sums of per-token negative log-likelihoods."""
+
+    count: int = 0
+    total: float = 0.0
+    total2: float = 0.0
+
+    def add(self, nll: np.ndarray) -> None:
+        self.count += int(nll.size)
+        self.total += float(np.sum(nll, dtype=np.float64))
+        self.total2 += float(np.sum(np.square(nll, dtype=np.float64)))
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else float("nan")
+
+    @property
+    def mean_uncertainty(self) -> float:
+        """Standard error of the mean NLL, as llama.cpp computes it."""
+        if self.count < 2:
+            return float("nan")
+        var = self.total2 / self.count - self.mean ** 2
+        return math.sqrt(var / (self.count - 1)) if var > 0 else 0.0
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.mean) if self.count else float("nan")
+
+    @property
+    def ppl_uncertainty(self) -> float:
+        return self.ppl * self.mean_uncertainty
+
+
+@dataclass
+class ChunkScore:
+    """What one evaluated chunk contributes: per scored position NLL, log-sum-exp and argmax,
+    plus the logits themselves for whoever needs more (the KL divergence)."""
+
+    index: int
+    targets: np.ndarray      # (n_score,) the tokens predicted
+    nll: np.ndarray          # (n_score,) float64
+    lse: np.ndarray          # (n_score,) float64
+    argmax: np.ndarray       # (n_score,) int64
+    logits: np.ndarray = field(repr=False)  # (n_score, n_vocab) float32
+    extra: object = None     # result of the per-chunk hook, computed on the worker thread
+
+
+def score_chunks(source: LogitSource, chunks: np.ndarray, bos_id: Optional[int],
+                 hook: Optional[Callable[[ChunkScore], object]] = None) -> Iterator[ChunkScore]:
+    """Evaluate each chunk and yield its scores in order.
+
+    The softmax (and `hook`, e.g. the KL divergence against saved logits) of chunk i runs on a
+    worker thread while the model evaluates chunk i + 1; the model releases the GIL.
+    """
+    n_ctx = chunks.shape[1]
+    first = n_ctx // 2
+
+    def score(i: int, logits: np.ndarray) -> ChunkScore:
+        targets = chunks[i, first + 1:]
+        if logits.shape[0] != targets.size:
+            raise PyggmlError(f"logit source returned {logits.shape[0]} rows, expected {targets.size}")
+        nll, lse, top = log_softmax_stats(logits, targets)
+        cs = ChunkScore(i, targets, nll, lse, top, logits)
+        if hook is not None:
+            cs.extra = hook(cs)
+        return cs
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for i in range(chunks.shape[0]):
+            logits = source(chunk_input(chunks[i], bos_id), first)
+            if pending is not None:
+                yield pending.result()
+            pending = pool.submit(score, i, logits)
+        if pending is not None:
+            yield pending.result()
+
+
+def bos_for_chunks(tokenizer) -> Optional[int]:
+    """The BOS id written over each chunk's first token, or None when the vocabulary adds no BOS."""
+    return tokenizer.bos_id if tokenizer.add_bos and tokenizer.bos_id >= 0 else None
+
+
+@dataclass
+class PerplexityResult:
+    stats: NllStats
+    chunk_ppl: list  # running PPL after each chunk, as llama.cpp prints it
+    n_tokens: int    # tokens in the text
+    n_ctx: int
+
+    @property
+    def ppl(self) -> float:
+        return self.stats.ppl
+
+    @property
+    def ppl_uncertainty(self) -> float:
+        return self.stats.ppl_uncertainty
+
+
+def perplexity(source: LogitSource, chunks: np.ndarray, bos_id: Optional[int], n_tokens: int = 0,
+               progress: Optional[Callable[[NllStats], None]] = None) -> PerplexityResult:
+    """Perplexity over `chunks` (from make_chunks); `progress` is called after every chunk."""
+    stats = NllStats()
+    running = []
+    for cs in score_chunks(source, chunks, bos_id):
+        stats.add(cs.nll)
+        running.append(stats.ppl)
+        if progress is not None:
+            progress(stats)
+    return PerplexityResult(stats, running, n_tokens or chunks.size, chunks.shape[1])
+
+
+def format_running(chunk_ppl: list) -> str:
+    """llama.cpp's running estimate line: [1]12.3456,[2]12.0001,..."""
+    return "".join(f"[{i + 1}]{p:.4f}," for i, p in enumerate(chunk_ppl))

@@ -1,0 +1,56 @@
+"""Quantize float32 arrays into GGUF block formats and back (bit-exact with ggml)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .types import GGMLType
+
+
+def quantize(data, qtype: "str | int | GGMLType", imatrix=None, n_threads: int = 0) -> np.ndarray:
+    """Quantize a float array to the bytes of `qtype`, row by row.
+
+    The last axis is the row; its length must be a multiple of the type's block size.
+    Returns a uint8 array shaped like `data` with the last axis replaced by the row's
+    byte count. `imatrix` (one weight per column) steers the types whose
+    `uses_imatrix` is true. Block-quantized types raise ValueError on NaN or inf;
+    F32/F16/BF16 convert them as IEEE does. `n_threads=0` uses every core.
+    """
+    t = GGMLType.parse(qtype)
+    x = np.ascontiguousarray(data, dtype=np.float32)
+    if x.ndim == 0:
+        raise ValueError("quantize needs at least a 1-D array")
+    n_per_row = x.shape[-1]
+    if n_per_row % t.block_size:
+        raise ValueError(
+            f"{t.name}: row length {n_per_row} is not a multiple of the block size {t.block_size}"
+        )
+    qw = None
+    if imatrix is not None:
+        qw = np.ascontiguousarray(imatrix, dtype=np.float32)
+    out = _core.quantize(int(t), x.reshape(-1, n_per_row), qw, n_threads)
+    return out.reshape(*x.shape[:-1], t.row_size(n_per_row))
+
+
+def dequantize(data, qtype: "str | int | GGMLType", shape=None, n_threads: int = 0) -> np.ndarray:
+    """Turn the bytes of a `qtype` tensor back into float32.
+
+    `shape` is the logical shape (last axis = elements per row). Without it, `data`
+    must be shaped (..., row_bytes) as quantize() returns it.
+    """
+    t = GGMLType.parse(qtype)
+    buf = np.ascontiguousarray(data)
+    if buf.dtype != np.uint8:
+        buf = buf.view(np.uint8)
+    if shape is None:
+        if buf.ndim == 0 or buf.shape[-1] % t.type_size:
+            raise ValueError(f"{t.name}: cannot infer the shape; pass shape=")
+        shape = (*buf.shape[:-1], buf.shape[-1] // t.type_size * t.block_size)
+    shape = tuple(int(s) for s in shape)
+    if not shape:
+        raise ValueError("shape must have at least one axis")
+    n_per_row = shape[-1]
+    n_rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+    out = _core.dequantize(int(t), buf.reshape(-1), n_rows, n_per_row, n_threads)
+    return out.reshape(shape)

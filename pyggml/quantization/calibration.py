@@ -1,0 +1,203 @@
+"""Calibration: run text through the C++ forward pass and keep what calibrated quantizers need.
+
+A calibration set is n_seq sequences of seq_len tokens cut from a text (by default the shipped
+calibration text, pyggml/data/devils_dictionary_calib.txt, which never overlaps the evaluation
+text in benchmarks/data). Each sequence runs from an empty cache; when the vocabulary adds BOS,
+its first token is replaced by BOS, as llama.cpp's imatrix tool does. The model copies the inputs
+of its linear layers out of the forward pass (Model.capture), and collectors reduce them:
+
+* ImatrixCollector: per-column sums of squared activations per weight tensor (an imatrix);
+* HessianCollector: X^T X per linear input, for GPTQ;
+* SampleCollector: mean |x| per input channel and a random sample of input rows, for AWQ.
+
+A linear input ("site") feeds one or more weight tensors: site 0 feeds attn_q/k/v, site 1
+attn_output, site 2 ffn_gate/up, site 3 ffn_down.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PyggmlError
+
+SITE_TENSORS = {0: ("attn_q", "attn_k", "attn_v"), 1: ("attn_output",), 2: ("ffn_gate", "ffn_up"), 3: ("ffn_down",)}
+TENSOR_SITE = {name: site for site, names in SITE_TENSORS.items() for name in names}
+DEFAULT_TEXT = Path(__file__).resolve().parents[1] / "data" / "devils_dictionary_calib.txt"
+
+
+def tensor_site(name: str):
+    """(layer, site) of a layer weight such as "blk.3.ffn_up.weight", or None."""
+    parts = name.split(".")
+    if len(parts) == 4 and parts[0] == "blk" and parts[3] == "weight" and parts[2] in TENSOR_SITE:
+        return int(parts[1]), TENSOR_SITE[parts[2]]
+    return None
+
+
+def site_tensors(layer: int, site: int) -> list:
+    return [f"blk.{layer}.{n}.weight" for n in SITE_TENSORS[site]]
+
+
+def calibration_sequences(tokenizer, text: str, n_seq: int, seq_len: int, source: str = "the calibration text"):
+    """(n_seq, seq_len) int32 token sequences spread evenly over the text."""
+    from ..eval.perplexity import bos_for_chunks, tokenize_text
+
+    if n_seq < 1 or seq_len < 2:
+        raise PyggmlError("calibration needs at least one sequence of at least 2 tokens")
+    tokens = tokenize_text(tokenizer, text)
+    n_avail = len(tokens) // seq_len
+    if n_avail < n_seq:
+        raise PyggmlError(f"{source} has {len(tokens)} tokens: {n_avail} sequences of {seq_len}, "
+                          f"fewer than the {n_seq} asked for (use a longer text or fewer/shorter sequences)")
+    starts = (np.arange(n_seq) * n_avail // n_seq) * seq_len
+    seqs = np.stack([tokens[s:s + seq_len] for s in starts]).astype(np.int32)
+    bos = bos_for_chunks(tokenizer)
+    if bos is not None:
+        seqs[:, 0] = bos
+    return seqs
+
+
+def load_sequences(model_path, text_path=None, n_seq: int = 16, seq_len: int = 512):
+    """Calibration sequences for the model at `model_path` from `text_path` (default: the shipped text)."""
+    from ..eval.perplexity import read_text
+    from ..text.tokenizer import Tokenizer
+
+    path = DEFAULT_TEXT if text_path is None else Path(text_path)
+    return calibration_sequences(Tokenizer.from_gguf(os.fspath(model_path)), read_text(path), n_seq, seq_len,
+                                 source=os.fspath(path))
+
+
+def run(model, sequences, collectors, layers=None, output: bool = False, progress: bool = True,
+        desc: str = "calibrating") -> None:
+    """Evaluate each sequence from an empty cache and hand every captured input to the collectors.
+
+    layers: the layers whose inputs are captured (default all); the pass stops after the last
+    of them unless `output` (the output matrix's input) is wanted too.
+    """
+    from tqdm import tqdm
+
+    n_layer = model.hparams["n_layer"]
+    layers = list(range(n_layer)) if layers is None else sorted(layers)
+    sites = [(layer, site) for layer in layers for site in SITE_TENSORS]
+    last = -1 if output or not layers else layers[-1]
+    for seq in tqdm(sequences, desc=desc, unit="seq", disable=not progress or None, file=sys.stderr,
+                    dynamic_ncols=True, leave=False):
+        model.reset()
+        captured = model.capture(seq, sites, output=output, last_layer=last)
+        for c in collectors:
+            for key, x in captured.items():
+                c.add(key, x)
+    model.reset()
+
+
+class ImatrixCollector:
+    """Sum of x^2 per input column and the row count, per weight tensor (llama.cpp's imatrix)."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
+    def add(self, key, x: np.ndarray) -> None:
+        s = np.einsum("ij,ij->j", x, x, dtype=np.float64)
+        names = ["output.weight"] if key == "output" else site_tensors(*key)
+        for name in names:
+            if name in self.sums:
+                self.sums[name] += s
+                self.counts[name] += len(x)
+            else:
+                self.sums[name] = s.copy()
+                self.counts[name] = len(x)
+
+    def sums32(self) -> dict:
+        """{tensor name: float32 sums}, as an imatrix file stores them."""
+        return {n: s.astype(np.float32) for n, s in self.sums.items()}
+
+    def importance(self) -> dict:
+        """{tensor name: float32 mean squared activation per input column}, computed from the
+        float32 sums exactly as a reader of the saved file computes it."""
+        return {n: s / np.float32(max(self.counts[n], 1)) for n, s in self.sums32().items()}
+
+
+class HessianCollector:
+    """X^T X (float32, upper triangle filled symmetric on read) and the row count per site."""
+
+    def __init__(self):
+        self.h, self.n = {}, {}
+
+    def add(self, key, x: np.ndarray) -> None:
+        if key == "output":
+            return
+        from scipy.linalg.blas import ssyrk
+
+        x = np.asarray(x, dtype=np.float32)
+        if key in self.h:
+            self.h[key] = ssyrk(1.0, x, beta=1.0, c=self.h[key], trans=1, lower=0, overwrite_c=1)
+            self.n[key] += len(x)
+        else:
+            self.h[key] = ssyrk(1.0, x, trans=1, lower=0)
+            self.n[key] = len(x)
+
+    def hessian(self, key) -> np.ndarray:
+        """GPTQ's H = 2 X^T X / n for a site, symmetric float32 (consumes the stored matrix)."""
+        h = self.h.pop(key)
+        n = self.n.pop(key)
+        h = np.triu(h)  # ssyrk filled the upper triangle only
+        h += np.triu(h, 1).T
+        h *= np.float32(2.0 / max(n, 1))
+        return h
+
+    @staticmethod
+    def bytes_for(width: int) -> int:
+        return 4 * width * width
+
+
+class SampleCollector:
+    """Mean |x| per channel and up to n_rows randomly chosen input rows per site (for AWQ)."""
+
+    def __init__(self, n_rows: int, n_seq: int, seed: int = 0):
+        self.per_seq = max(1, math.ceil(n_rows / max(n_seq, 1)))
+        self.rng = np.random.default_rng(seed)
+        self.abs_sum, self.count, self.rows = {}, {}, {}
+
+    def add(self, key, x: np.ndarray) -> None:
+        if key == "output":
+            return
+        a = np.abs(x).sum(axis=0, dtype=np.float64)
+        pick = self.rng.choice(len(x), size=min(self.per_seq, len(x)), replace=False)
+        rows = x[np.sort(pick)]
+        if key in self.abs_sum:
+            self.abs_sum[key] += a
+            self.count[key] += len(x)
+            self.rows[key].append(rows)
+        else:
+            self.abs_sum[key], self.count[key], self.rows[key] = a, len(x), [rows]
+
+    def mean_abs(self, key) -> np.ndarray:
+        return (self.abs_sum[key] / self.count[key]).astype(np.float32)
+
+    def sample(self, key) -> np.ndarray:
+        return np.concatenate(self.rows[key])
+
+
+def layer_chunks(model, budget_bytes: int) -> list:
+    """Consecutive layer groups whose Hessians fit in budget_bytes together (at least one layer each)."""
+    hp = model.hparams
+    widths = [hp["n_embd"], hp["n_head"] * hp["head_dim_v"], hp["n_embd"], hp["n_ff"]]
+    per_layer = sum(HessianCollector.bytes_for(w) for w in widths)
+    step = max(1, budget_bytes // per_layer)
+    return [list(range(i, min(i + step, hp["n_layer"]))) for i in range(0, hp["n_layer"], step)]
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable), or 8 GiB when that cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30

@@ -1,0 +1,265 @@
+"""Calibrated quantization into standard GGUF: round-to-nearest, importance matrix, GPTQ, AWQ.
+
+`quantize_calibrated(in, out, "Q3_K_M", method)` picks each tensor's type exactly as
+`requantize` does (llama.cpp's presets, policies, --pure), then:
+
+* rtn           rounds to nearest (the type's own quantizer, as llama-quantize without imatrix);
+* imatrix       runs the calibration text through the model, keeps the mean squared activation
+                per input column of every weight, and lets the quantizers weight their error
+                by it (llama-imatrix + llama-quantize --imatrix); the matrix can be saved;
+* gptq          collects H = 2 X^T X / n per linear input and quantizes every layer weight with
+                GPTQ onto its type's grid (pyggml.gptq); gptq+imatrix also steers the block
+                scales (and the other tensors) with the importance diag(H) / 2;
+* awq           samples each linear input, searches per-channel scales (pyggml.awq), folds them
+                into the preceding norm or weight, then rounds to nearest; awq+imatrix rounds
+                with the importance matrix, rescaled by the folded scales.
+
+Everything runs on the CPU: the forward pass in C++, the linear algebra in numpy/scipy (BLAS).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import PyggmlError
+from ..formats.gguf_file import GGUFFile
+from . import awq as awq_mod
+from . import calibration as C
+from .gptq import GRID_TYPES, gptq_quantize, prepare
+from .requantize import plan, requantize
+
+METHODS = ("rtn", "imatrix", "gptq", "gptq+imatrix", "awq", "awq+imatrix")
+
+
+@dataclass
+class Report:
+    """What a calibrated quantization did: per-stage seconds and the per-tensor type table."""
+
+    method: str
+    table: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+    n_tokens: int = 0
+    alphas: dict = field(default_factory=dict)  # AWQ: (layer, site) -> alpha
+
+
+@dataclass
+class Job:
+    """One output of quantize_many: write `out_path` as `qtype` with `method`."""
+
+    out_path: object
+    qtype: object = "Q4_K_M"
+    method: str = "gptq"
+
+
+def quantize_calibrated(in_path, out_path, qtype="Q4_K_M", method: str = "gptq", **options) -> Report:
+    """Quantize `in_path` into `out_path` with `method` (one of METHODS); see the module docstring.
+
+    Options (all keyword): text (calibration text file, default the shipped one), n_seq
+    sequences of seq_len tokens (16 x 512), policy, pure, n_threads, progress, imatrix_out
+    (save the importance matrix of method "imatrix"), damp and act_order (GPTQ), awq_rows and
+    awq_clip (AWQ), memory (bytes allowed for GPTQ's Hessians at once; default half of the
+    available memory: layers are calibrated in as many passes as that requires).
+    """
+    return quantize_many(in_path, [Job(out_path, qtype, method)], **options)[0]
+
+
+def quantize_many(in_path, jobs, *, text=None, n_seq: int = 16, seq_len: int = 512, policy=None, pure: bool = False,
+                  n_threads: int = 0, progress: bool = True, imatrix_out=None, damp: float = 0.01,
+                  act_order: bool = False, awq_rows: int = 512, awq_clip: bool = False,
+                  memory: int | None = None) -> list:
+    """Several outputs from one calibration: [Report] in the order of `jobs`.
+
+    The calibration passes are shared: one pass gathers the importance matrix and AWQ's
+    samples, one set of passes the Hessians (each factored once for every GPTQ job). Each
+    report's seconds give the shared stages it used ("calibration", "hessians") and its own.
+    """
+    for job in jobs:
+        if job.method not in METHODS:
+            raise PyggmlError(f"unknown method {job.method!r}; one of {', '.join(METHODS)}")
+    reports = [Report(job.method) for job in jobs]
+    calibrated = [i for i, job in enumerate(jobs) if job.method != "rtn"]
+    outputs = [dict(encode=None, replace=None, imat=None) for _ in jobs]
+    if calibrated:
+        from ..runtime.model import Model
+
+        seqs = C.load_sequences(in_path, text, n_seq, seq_len)
+        model = Model.load(in_path, n_ctx=seq_len, n_batch=seq_len, n_threads=n_threads or None)
+        with GGUFFile(in_path) as g:
+            types = {}
+            for i in calibrated:
+                uses = jobs[i].method != "gptq" and jobs[i].method != "awq"
+                table, _ = plan(g, jobs[i].qtype, policy=policy, pure=pure, imat={} if uses else None)
+                types[i] = {name: (old, new) for name, _, old, new in table}
+            methods = {jobs[i].method for i in calibrated}
+            shared = {}
+            imc = sc = None
+            if methods & {"imatrix", "awq", "awq+imatrix", "gptq+imatrix"}:
+                t = time.perf_counter()
+                imc = C.ImatrixCollector()
+                sc = C.SampleCollector(awq_rows, len(seqs)) if methods & {"awq", "awq+imatrix"} else None
+                C.run(model, seqs, [imc] + ([sc] if sc is not None else []), output=True, progress=progress)
+                shared["calibration"] = time.perf_counter() - t
+                imat_all = imc.importance()
+                if imatrix_out is not None:
+                    _save_imatrix(imatrix_out, imc.sums32(), int(seqs.size), seqs.shape, text)
+            gptq_jobs = [i for i in calibrated if jobs[i].method.startswith("gptq")]
+            if gptq_jobs:
+                done = _gptq(model, g, seqs, {i: types[i] for i in gptq_jobs},
+                             {i: jobs[i].method == "gptq+imatrix" for i in gptq_jobs}, damp, act_order, memory,
+                             n_threads, progress, reports, shared)
+                for i in gptq_jobs:
+                    outputs[i]["encode"] = _pop_from(done[i])
+            for i in calibrated:
+                job, rep = jobs[i], reports[i]
+                rep.n_tokens = int(seqs.size)
+                if job.method.endswith("imatrix"):
+                    outputs[i]["imat"] = imat_all
+                    rep.seconds["calibration"] = shared["calibration"]
+                if job.method.startswith("awq"):
+                    rep.seconds["calibration"] = shared["calibration"]
+                    t = time.perf_counter()
+                    done_i, floats = _awq(model, g, sc, types[i], imat_all if job.method == "awq+imatrix" else None,
+                                          awq_clip, n_threads, progress, rep)
+                    rep.seconds["awq"] = time.perf_counter() - t
+                    outputs[i]["encode"], outputs[i]["replace"] = _pop_from(done_i), floats.get
+        del model
+    for job, rep, out in zip(jobs, reports, outputs):
+        t = time.perf_counter()
+        rep.table = requantize(in_path, job.out_path, job.qtype, policy=policy, pure=pure, imatrix=out["imat"],
+                               n_threads=n_threads, progress=progress, replace=out["replace"], encode=out["encode"])
+        rep.seconds["write"] = time.perf_counter() - t
+        rep.seconds["total"] = sum(v for k, v in rep.seconds.items() if k != "total")
+    return reports
+
+
+def _pop_from(done: dict):
+    return lambda name, new: done.pop(name, None)
+
+
+def _save_imatrix(path, sums: dict, n_tokens: int, shape, text) -> None:
+    """Write the sums over n_tokens rows (every tensor saw each calibration token once)."""
+    from ..formats.imatrix import write_imatrix_gguf, write_imatrix_legacy
+
+    dataset = os.path.basename(os.fspath(text)) if text is not None else C.DEFAULT_TEXT.name
+    if os.fspath(path).endswith(".dat"):
+        write_imatrix_legacy(path, sums, ncall=n_tokens, dataset=dataset, sums=True)
+    else:
+        write_imatrix_gguf(path, sums, count=n_tokens, datasets=(dataset,), chunk_count=shape[0],
+                           chunk_size=shape[1], sums=True)
+
+
+def _quantized_here(types: dict, name: str) -> bool:
+    old, new = types[name]
+    return new != old
+
+
+def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memory, n_threads, progress,
+          reports, shared) -> dict:
+    """{job: {name: bytes}} for every layer weight GPTQ can place on its type's grid.
+
+    Layers are calibrated in chunks whose Hessians fit in `memory`; each Hessian is factored
+    once and used by every job."""
+    from tqdm import tqdm
+
+    budget = memory if memory else C.available_memory() // 2
+    chunks = C.layer_chunks(model, budget)
+    done = {i: {} for i in types}
+    t_h = 0.0  # calibration passes and factorizations, shared by the jobs
+    t_q = {i: 0.0 for i in types}
+    bar = tqdm(total=model.hparams["n_layer"], desc="GPTQ", unit="layer", disable=not progress or None,
+               file=sys.stderr, dynamic_ncols=True, leave=False)
+    for layers in chunks:
+        t = time.perf_counter()
+        hc = C.HessianCollector()
+        C.run(model, seqs, [hc], layers=layers, progress=progress, desc=f"Hessians of layers {layers[0]}-{layers[-1]}")
+        t_h += time.perf_counter() - t
+        for layer in layers:
+            for site in C.SITE_TENSORS:
+                h = hc.hessian((layer, site))
+                work = [(i, n) for i in types for n in C.site_tensors(layer, site)
+                        if n in types[i] and _quantized_here(types[i], n) and types[i][n][1] in GRID_TYPES]
+                if not work:
+                    continue
+                t = time.perf_counter()
+                prep = prepare(h, damp=damp, act_order=act_order)
+                del h
+                t_h += time.perf_counter() - t
+                weights = {}
+                for i, name in work:
+                    t = time.perf_counter()
+                    if name not in weights:
+                        weights[name] = g.array(name, n_threads).reshape(-1, len(prep.u))
+                    new = types[i][name][1]
+                    bar.set_description(f"GPTQ {name} -> {new.name}", refresh=False)
+                    done[i][name] = gptq_quantize(weights[name], prep, new,
+                                                  prep.importance if with_imatrix[i] else None, n_threads=n_threads)
+                    t_q[i] += time.perf_counter() - t
+            bar.update(1)
+    bar.close()
+    shared["hessians"] = t_h
+    for i in types:
+        reports[i].seconds["hessians"] = t_h
+        reports[i].seconds["gptq"] = t_q[i]
+    return done
+
+
+def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
+    """({name: bytes}, {name: folded float32 1-D tensor}) for one AWQ job, from the samples in sc."""
+    from tqdm import tqdm
+
+    from ..formats.quants import quantize
+
+    hp = model.hparams
+    v_to_o = awq_mod.folds_v_into_o(hp)
+    done, floats = {}, {}
+    for layer in tqdm(range(hp["n_layer"]), desc="AWQ", unit="layer", disable=not progress or None,
+                      file=sys.stderr, dynamic_ncols=True, leave=False):
+        p = f"blk.{layer}."
+        names = [n for site in C.SITE_TENSORS for n in C.site_tensors(layer, site)]
+        extra = [p + n for n in ("attn_norm.weight", "ffn_norm.weight", "attn_v.bias") if p + n in types]
+        arrays = {n: _matrix(g, n, n_threads) for n in names}
+        arrays.update({n: np.array(g.array(n), dtype=np.float32) for n in extra})
+        plan_ = awq_mod.LayerPlan()
+        for site in C.SITE_TENSORS:
+            if site == 1 and not v_to_o:
+                continue
+            members = C.site_tensors(layer, site)
+            touched = members + [p + {1: "attn_v.weight", 3: "ffn_up.weight"}[site]] if site in (1, 3) else members
+            if not all(_quantized_here(types, n) for n in touched):
+                continue  # a tensor the policy keeps as it is cannot absorb the scales
+            key = (layer, site)
+            imp = None if imat is None else imat.get(members[0])
+            s, alpha, _ = awq_mod.search_scales(sc.sample(key), sc.mean_abs(key),
+                                                [(arrays[n], types[n][1]) for n in members], imp, n_threads)
+            plan_.scales[site], plan_.alphas[site] = s, alpha
+            rep.alphas[key] = alpha
+        folded = awq_mod.fold(layer, plan_, arrays)
+        for n in extra:
+            floats[n] = folded[n]
+        for site in C.SITE_TENSORS:
+            s = plan_.scales.get(site)
+            for n in C.site_tensors(layer, site):
+                if not _quantized_here(types, n):
+                    continue
+                new = types[n][1]
+                w = folded[n]
+                imp = None
+                if imat is not None and new.uses_imatrix:
+                    imp = imat.get(n)
+                    if imp is not None and s is not None:
+                        imp = imp / (s * s)
+                if clip and not n.endswith(("attn_q.weight", "attn_k.weight")) and new in GRID_TYPES:
+                    x = sc.sample((layer, site))
+                    w = awq_mod.search_clip(w, x / s if s is not None else x, new, imp, n_threads)
+                done[n] = quantize(w, new, imatrix=imp, n_threads=n_threads)
+    return done, floats
+
+
+def _matrix(g, name: str, n_threads: int) -> np.ndarray:
+    t = g.tensor(name)
+    return np.array(g.array(name, n_threads), dtype=np.float32).reshape(-1, t.shape[-1])

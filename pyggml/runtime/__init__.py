@@ -1,0 +1,1 @@
+"""Running a model: the forward pass and its hyper-parameters, generation, sampling."""

@@ -1,0 +1,624 @@
+"""Load a llama-family GGUF model and run it: pyggml.Model.
+
+Python reads the metadata and decides what each architecture needs; the weights stay
+in the memory-mapped file and the whole forward pass runs in C++ (pyggml._core.Model)
+with the GIL released, one native call per batch of tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _core
+from ..errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
+from ..errors import show_value as _show
+from ..formats.types import GGMLType
+
+
+class ContextFullError(PyggmlError):
+    """The tokens do not fit in the model's context (n_ctx) and context shift is off."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """How an architecture differs from plain llama. Defaults come from llama.cpp and
+    are used only when the file does not say otherwise."""
+
+    rope_neox: bool = False
+    activation: str = "silu"
+    embd_scale_sqrt: bool = False  # token embeddings times sqrt(n_embd)
+    swa_pattern: int = 0  # every swa_pattern-th layer is global, the others sliding-window
+    rope_base_swa: float = 0.0  # rope base of the sliding-window layers (0: same as global)
+
+
+ARCHITECTURES = {
+    "llama": ArchSpec(),
+    "mistral": ArchSpec(),
+    "qwen2": ArchSpec(rope_neox=True),
+    "gemma3": ArchSpec(
+        rope_neox=True, activation="gelu_tanh", embd_scale_sqrt=True, swa_pattern=6, rope_base_swa=10000.0
+    ),
+}
+
+KV_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}
+
+
+def _open_gguf(path, check_tensors: bool = False):
+    """Map a GGUF file; returns (metadata dict, {name: (type, uint8 view, ne)}).
+
+    The one place that knows the GGUF reader. The views point into the mapping and keep
+    it alive; the tokenizer's metadata (tens of MB of Python objects for a large
+    vocabulary) is dropped here since the forward pass does not need it.
+    check_tensors: first scan every tensor's data for NaN and infinity (GGUFFile.check_tensors).
+    """
+    from ..formats.gguf_file import GGUFFile
+
+    with GGUFFile(path) as f:
+        if check_tensors:
+            f.check_tensors(progress=None)
+        tensors = {t.name: (int(t.type), f.raw(t.name), tuple(int(n) for n in t.ne)) for t in f.tensors}
+        meta = {k: v for k, v in f.metadata.items() if not k.startswith("tokenizer.")}
+    return meta, tensors
+
+
+# Sane ranges of what a file may declare and a caller may ask for: far beyond any real
+# model, and small enough that nothing sized from them is allocated before the tensors
+# that must match them are checked.
+MAX_EMBD = 1 << 20
+MAX_LAYERS = 1 << 16
+MAX_HEADS = 1 << 16
+MAX_HEAD_DIM = 1 << 16
+MAX_FF = 1 << 24
+MAX_VOCAB = (1 << 31) - 1
+MAX_WINDOW = (1 << 31) - 1
+MAX_CTX = 1 << 24
+MAX_BATCH = 1 << 24
+MAX_THREADS = 1024
+
+_MISSING = object()
+
+
+class _Keys:
+    """Reads the `<arch>.*` hyper-parameters of one file, each checked for type and range;
+    a failure is a GGUFError naming the file, the key, the value and what was expected."""
+
+    def __init__(self, path, meta: dict, arch: str):
+        self.path, self.meta, self.arch = path, meta, arch
+
+    def fail(self, key: str, value, expected: str) -> GGUFError:
+        return GGUFError(self.path, f"{key} = {_show(value)}: expected {expected}")
+
+    def get(self, name: str, default=_MISSING):
+        """(full key, value); the default when the key is absent (none: it is required)."""
+        key = f"{self.arch}.{name}"
+        if key in self.meta:
+            return key, self.meta[key]
+        if default is _MISSING:
+            raise GGUFError(self.path, f"missing metadata key {key}")
+        return key, default
+
+    def check_int(self, key: str, value, lo: int, hi: int, expected: str = "") -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.fail(key, value, expected or f"an integer in [{lo}, {hi}]")
+        return value
+
+    def int(self, name: str, lo: int, hi: int, default=_MISSING) -> int:
+        key, value = self.get(name, default)
+        return self.check_int(key, value, lo, hi)
+
+    def number(self, name: str, default: float, ok, expected: str) -> float:
+        """A float (integers are taken too) that is finite and satisfies ok(value)."""
+        key, value = self.get(name, default)
+        try:
+            x = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        except OverflowError:
+            x = math.nan
+        if not math.isfinite(x) or not ok(x):
+            raise self.fail(key, value, expected)
+        return x
+
+    def str(self, name: str, default: str) -> str:
+        key, value = self.get(name, default)
+        if not isinstance(value, str):
+            raise self.fail(key, value, "a string")
+        return value
+
+
+def _squeeze(ne: tuple, n_dims: int) -> tuple:
+    """ne without trailing dimensions of 1 beyond the first n_dims (ggml pads shapes with 1s)."""
+    ne = tuple(ne)
+    while len(ne) > n_dims and ne[-1] == 1:
+        ne = ne[:-1]
+    return ne
+
+
+def _hparams(path, meta, tensors):
+    """The hyper-parameters of the file's architecture, every one checked (_Keys)."""
+    supported = ", ".join(sorted(ARCHITECTURES))
+    if "general.architecture" not in meta:
+        raise GGUFError(path, f"missing metadata key general.architecture (supported architectures: {supported})")
+    arch = meta["general.architecture"]
+    if not isinstance(arch, str):
+        raise GGUFError(path, f"general.architecture = {_show(arch)}: expected a string, one of {supported}")
+    if arch not in ARCHITECTURES:
+        raise GGUFError(path, f"unsupported architecture {arch!r}; supported: {supported}")
+    spec = ARCHITECTURES[arch]
+    k = _Keys(path, meta, arch)
+
+    if "token_embd.weight" not in tensors:
+        raise GGUFError(path, "missing tensor token_embd.weight")
+    embd_ne = _squeeze(tensors["token_embd.weight"][2], 2)
+    if len(embd_ne) != 2:
+        raise GGUFError(path, f"tensor 'token_embd.weight' has shape ne={list(embd_ne)}: expected 2 dimensions "
+                              "(embedding_length, vocabulary size)")
+    n_vocab = embd_ne[1]
+    if n_vocab > MAX_VOCAB:
+        raise GGUFError(path, f"tensor 'token_embd.weight' has {n_vocab} rows: expected a vocabulary of at most {MAX_VOCAB}")
+
+    n_embd = k.int("embedding_length", 1, MAX_EMBD)
+    n_layer = k.int("block_count", 1, MAX_LAYERS)
+    n_head = k.int("attention.head_count", 1, MAX_HEADS)
+    key, n_head_kv = k.get("attention.head_count_kv", n_head)
+    if isinstance(n_head_kv, list):  # one per layer: pyggml needs them equal
+        if not n_head_kv or len(set(map(repr, n_head_kv))) != 1:
+            raise k.fail(key, n_head_kv, "one KV head count for every layer (per-layer counts are not supported)")
+        n_head_kv = n_head_kv[0]
+    k.check_int(key, n_head_kv, 1, n_head, f"a divisor of {arch}.attention.head_count = {n_head}")
+    if n_head % n_head_kv:
+        raise k.fail(key, n_head_kv, f"a divisor of {arch}.attention.head_count = {n_head}")
+    key, n_ff = k.get("feed_forward_length")
+    if isinstance(n_ff, list):
+        raise k.fail(key, n_ff, "one feed-forward size (per-layer sizes are not supported)")
+    k.check_int(key, n_ff, 1, MAX_FF)
+    if f"{arch}.attention.key_length" not in meta and n_embd < n_head:
+        raise GGUFError(path, f"{arch}.attention.key_length is missing and {arch}.embedding_length / "
+                              f"{arch}.attention.head_count = {n_embd} / {n_head} gives no head size")
+    head_dim_k = k.int("attention.key_length", 1, MAX_HEAD_DIM, n_embd // n_head)
+    head_dim_v = k.int("attention.value_length", 1, MAX_HEAD_DIM, head_dim_k)
+    key, n_rot = k.get("rope.dimension_count", head_dim_k)
+    expected = f"an even integer in [0, {arch}.attention.key_length = {head_dim_k}]"
+    if k.check_int(key, n_rot, 0, head_dim_k, expected) % 2:
+        raise k.fail(key, n_rot, expected)
+
+    positive = "a finite number > 0"
+    rope_base = k.number("rope.freq_base", 10000.0, lambda x: x > 0, positive)
+    rope_scale = 1.0
+    scaling = k.str("rope.scaling.type", "none")
+    if scaling == "linear":
+        # llama.cpp: a factor of 0 means no scaling
+        factor = k.number("rope.scaling.factor", 1.0, lambda x: x >= 0, "a finite number >= 0")
+        rope_scale = 1.0 / factor if factor > 0 else 1.0
+    elif scaling not in ("none", ""):
+        raise GGUFError(path, f"{arch}.rope.scaling.type = {scaling!r}: rope scaling {scaling!r} is not supported "
+                              "(supported: none, linear)")
+    n_swa = k.int("attention.sliding_window", 0, MAX_WINDOW, 0) if spec.swa_pattern else 0
+    base_swa = k.number("rope.freq_base_swa", spec.rope_base_swa or rope_base, lambda x: x > 0, positive)
+    layer_swa = [0] * n_layer
+    if n_swa:
+        key, pattern = k.get("attention.sliding_window_pattern", spec.swa_pattern)
+        if isinstance(pattern, list):  # one flag per layer, true = sliding window
+            if len(pattern) < n_layer or not all(isinstance(p, int) for p in pattern[:n_layer]):
+                raise k.fail(key, pattern, f"at least {n_layer} flags (true: sliding-window layer), one per layer")
+            layer_swa = [1 if p else 0 for p in pattern[:n_layer]]
+        else:  # llama.cpp's set_swa_pattern(n): every n-th layer is global; 0: all sliding
+            n = k.check_int(key, pattern, 0, MAX_LAYERS)
+            layer_swa = [1 if n == 0 or il % n < n - 1 else 0 for il in range(n_layer)]
+    rms_eps = k.number("attention.layer_norm_rms_epsilon", 1e-5, lambda x: 0 <= x < 1, "a finite number in [0, 1)")
+    # llama.cpp: an attention scale of 0 means the default 1 / sqrt(head size)
+    attn_scale = k.number("attention.scale", 0.0, lambda x: x >= 0, "a finite number >= 0") or 1.0 / math.sqrt(head_dim_k)
+    non_negative = "a finite number >= 0 (0: none)"
+    final_softcap = k.number("final_logit_softcapping", 0.0, lambda x: x >= 0, non_negative)
+    attn_softcap = k.number("attn_logit_softcapping", 0.0, lambda x: x >= 0, non_negative)
+    n_ctx_train = k.int("context_length", 0, 2**63 - 1, 0)
+    return {
+        "arch": arch,
+        "n_vocab": n_vocab,
+        "n_embd": n_embd,
+        "n_layer": n_layer,
+        "n_head": n_head,
+        "n_head_kv": n_head_kv,
+        "head_dim_k": head_dim_k,
+        "head_dim_v": head_dim_v,
+        "n_ff": n_ff,
+        "n_rot": n_rot,
+        "rope_neox": spec.rope_neox,
+        "rms_eps": rms_eps,
+        "attn_scale": attn_scale,
+        "embd_scale": math.sqrt(n_embd) if spec.embd_scale_sqrt else 1.0,
+        "final_logit_softcap": final_softcap,
+        "attn_logit_softcap": attn_softcap,
+        "n_swa": n_swa,
+        "activation": spec.activation,
+        "layer_swa": layer_swa,
+        "layer_rope_base": [base_swa if s else rope_base for s in layer_swa],
+        "layer_rope_scale": [1.0 if s else rope_scale for s in layer_swa],
+        "n_ctx_train": n_ctx_train,
+    }
+
+
+def context_length(path) -> int:
+    """The model's training context (<arch>.context_length, checked), 0 when absent."""
+    from ..formats.gguf_file import GGUFFile
+
+    with GGUFFile(path) as f:
+        arch = f.metadata.get("general.architecture")
+        if not isinstance(arch, str):
+            return 0
+        return _Keys(path, f.metadata, arch).int("context_length", 0, 2**63 - 1, 0)
+
+
+def _tensor_spec(hp: dict) -> dict:
+    """Every tensor the decoder reads: name -> (ne in ggml order, what the dimensions are,
+    kind, required). Kinds: "matrix" (multiplied: a weight type), "table" (token_embd: its
+    rows are looked up, and it is multiplied when the output is tied to it), "vector"."""
+    E, V, L = hp["n_embd"], hp["n_vocab"], hp["n_layer"]
+    q, kv_k = hp["n_head"] * hp["head_dim_k"], hp["n_head_kv"] * hp["head_dim_k"]
+    kv_v, o = hp["n_head_kv"] * hp["head_dim_v"], hp["n_head"] * hp["head_dim_v"]
+    F, hd = hp["n_ff"], hp["head_dim_k"]
+    emb = "embedding_length"
+    spec = {
+        "token_embd.weight": ((E, V), f"({emb}, vocabulary)", "table", True),
+        "output_norm.weight": ((E,), f"({emb})", "vector", True),
+        "output.weight": ((E, V), f"({emb}, vocabulary)", "matrix", False),
+        "rope_freqs.weight": ((hp["n_rot"] // 2,), "(rope.dimension_count / 2)", "vector", False),
+    }
+    for i in range(L):
+        p = f"blk.{i}."
+        spec.update({
+            p + "attn_norm.weight": ((E,), f"({emb})", "vector", True),
+            p + "attn_q.weight": ((E, q), f"({emb}, head_count * key_length)", "matrix", True),
+            p + "attn_k.weight": ((E, kv_k), f"({emb}, head_count_kv * key_length)", "matrix", True),
+            p + "attn_v.weight": ((E, kv_v), f"({emb}, head_count_kv * value_length)", "matrix", True),
+            p + "attn_output.weight": ((o, E), f"(head_count * value_length, {emb})", "matrix", True),
+            p + "attn_q.bias": ((q,), "(head_count * key_length)", "vector", False),
+            p + "attn_k.bias": ((kv_k,), "(head_count_kv * key_length)", "vector", False),
+            p + "attn_v.bias": ((kv_v,), "(head_count_kv * value_length)", "vector", False),
+            p + "attn_q_norm.weight": ((hd,), "(key_length)", "vector", False),
+            p + "attn_k_norm.weight": ((hd,), "(key_length)", "vector", False),
+            p + "post_attention_norm.weight": ((E,), f"({emb})", "vector", False),
+            p + "ffn_norm.weight": ((E,), f"({emb})", "vector", True),
+            p + "ffn_gate.weight": ((E, F), f"({emb}, feed_forward_length)", "matrix", True),
+            p + "ffn_up.weight": ((E, F), f"({emb}, feed_forward_length)", "matrix", True),
+            p + "ffn_down.weight": ((F, E), f"(feed_forward_length, {emb})", "matrix", True),
+            p + "post_ffw_norm.weight": ((E,), f"({emb})", "vector", False),
+        })
+    return spec
+
+
+def _check_model_tensors(path, hp: dict, tensors: dict) -> None:
+    """Every tensor the architecture reads is present (when required), has the shape the
+    hyper-parameters give and a type it may have; no tensor belongs to a layer past
+    block_count. Names the tensor, its shape or type, and what was expected."""
+    arch, n_layer = hp["arch"], hp["n_layer"]
+    spec = _tensor_spec(hp)
+    tied = "output.weight" not in tensors
+    weight_types = ", ".join(t.name for t in GGMLType if t.can_matmul)
+    for name, (want, dims, kind, required) in spec.items():
+        if name not in tensors:
+            if required:
+                raise GGUFError(path, f"missing tensor {name} (a {arch} model with {arch}.block_count = {n_layer} needs it)")
+            continue
+        type_id, _, ne = tensors[name]
+        got = _squeeze(ne, len(want))
+        if got != want:
+            raise GGUFError(path, f"tensor {name!r} has shape ne={list(ne)}: expected {list(want)} = {dims} "
+                                  f"from the {arch}.* hyper-parameters")
+        t = GGMLType(type_id)
+        if (kind == "matrix" or (kind == "table" and tied)) and not t.can_matmul:
+            raise GGUFError(path, f"tensor {name!r} has type {t.name}, which is not a weight type (a matrix the model "
+                                  f"multiplies may be {weight_types})")
+        if not t.can_dequantize:
+            raise GGUFError(path, f"tensor {name!r} has type {t.name}, which pyggml cannot read yet")
+    for name in tensors:
+        if name.startswith("blk."):
+            layer = name.split(".")[1]
+            if layer.isdigit() and int(layer) >= n_layer:
+                raise GGUFError(path, f"tensor {name!r} belongs to layer {int(layer)}, but {arch}.block_count = "
+                                      f"{n_layer}: the block count or the tensor table is wrong")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _physical_memory() -> "int | None":
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _address_space_left() -> "int | None":
+    """Bytes of address space the process may still map under RLIMIT_AS; None: no limit."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return max(0, limit - used)
+
+
+def _thread_stack_bytes() -> int:
+    """Address space a thread's stack takes (glibc sizes it from RLIMIT_STACK)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            return soft
+    except (ImportError, ValueError, OSError):
+        pass
+    return 8 << 20
+
+
+def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_threads: int, kv_type: str,
+                     copies: bool) -> None:
+    """Compute what the model will allocate (KV cache, scratch, copies of the weights,
+    thread stacks) and refuse, before any of it is allocated, what the machine cannot hold."""
+    kt = KV_TYPES[kv_type]
+    k_dim, v_dim = hp["n_head_kv"] * hp["head_dim_k"], hp["n_head_kv"] * hp["head_dim_v"]
+    kv = hp["n_layer"] * n_ctx * (k_dim + v_dim) * kt.type_size / kt.block_size
+    E, F, B = hp["n_embd"], hp["n_ff"], min(n_batch, n_ctx)
+    threads = n_threads or os.cpu_count() or 1
+    per_token = 3 * E + hp["n_head"] * (hp["head_dim_k"] + hp["head_dim_v"]) + k_dim + v_dim + 2 * F + 2 * hp["n_rot"]
+    scratch = 4 * (B * per_token + n_ctx * (k_dim + v_dim) + threads * 64 * (n_ctx + 8))
+    weights = sum(view.nbytes for name, (_, view, ne) in tensors.items() if len(_squeeze(ne, 1)) == 2) if copies else 0
+    need = kv + scratch + weights
+    what = (f"n_ctx = {n_ctx} needs {_size(need)}: a {_size(kv)} KV cache ({kv_type}), {_size(scratch)} of buffers"
+            + (f" and {_size(weights)} of weights held in memory (repack)" if weights else ""))
+    phys = _physical_memory()
+    if phys and need > phys:
+        raise ResourceError(f"{path}: {what}, more than this machine's {_size(phys)} of memory: use a smaller n_ctx"
+                            + (" or kv_type='q8_0'" if kv_type != "q8_0" else ""))
+    left = _address_space_left()
+    if left is not None:
+        stacks = (threads - 1) * _thread_stack_bytes()
+        if need + stacks > left:
+            raise ResourceError(f"{path}: {what}, and {threads} threads reserve {_size(stacks)} for their stacks; "
+                                f"the process's address-space limit (RLIMIT_AS) leaves {_size(left)}: use a smaller "
+                                "n_ctx or fewer threads")
+
+
+def _int_argument(name: str, value, lo: int, hi: int) -> int:
+    """An integer argument in [lo, hi] (numpy integers too; not bool, not float)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ArgumentError(f"{name} must be an integer in [{lo}, {hi}], got {value!r} ({type(value).__name__})")
+    v = operator.index(value)
+    if not lo <= v <= hi:
+        raise ArgumentError(f"{name} must be in [{lo}, {hi}], got {v}")
+    return v
+
+
+def _native_tensors(path, tensors):
+    """Weights pass through as views; 1-D tensors (norms, biases) go to C++ as float32."""
+    out = {}
+    for name, (ttype, view, ne) in tensors.items():
+        if len(ne) == 1:
+            if ttype != GGMLType.F32:
+                from ..formats.quants import dequantize
+
+                view = dequantize(view, ttype, shape=ne).view(np.uint8)
+                ttype = int(GGMLType.F32)
+            out[name] = (ttype, view, (ne[0], 1))
+        elif len(ne) == 2:
+            out[name] = (ttype, view, ne)
+        elif all(n == 1 for n in ne[2:]):
+            out[name] = (ttype, view, ne[:2])
+        else:
+            raise GGUFError(path, f"tensor {name} has shape {ne}, which a decoder layer does not use")
+    return out
+
+
+class Model:
+    """A loaded GGUF decoder with its KV cache. Create with Model.load(path)."""
+
+    def __init__(self, native, hparams, path, context_shift, n_keep):
+        self._native = native
+        self.hparams = hparams
+        self.path = path
+        self.context_shift = context_shift
+        self.n_keep = n_keep
+
+    @classmethod
+    def load(
+        cls,
+        path,
+        n_ctx: int = 4096,
+        n_threads: "int | None" = None,
+        n_batch: int = 512,
+        kv_type: str = "f16",
+        context_shift: bool = False,
+        n_keep: int = 0,
+        precise: bool = False,
+        repack: bool = True,
+        check_tensors: bool = False,
+    ) -> "Model":
+        """Map `path` (no copy) and build the model.
+
+        kv_type: "f16" (default), "q8_0" or "f32". n_ctx: context size in tokens, in
+        [1, 2^24]. n_threads: None (or 0) uses every physical core, else in [1, 1024].
+        n_batch: tokens per native call when evaluating a prompt, in [1, 2^24].
+        context_shift: when the context is full, drop the older half of the
+        tokens after the first n_keep instead of raising ContextFullError.
+        precise: keep activations in float32 in every matrix product (slower; for
+        checking against a float reference) instead of converting them to the
+        weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
+        repack: on CPUs with kernels for it (AVX2), hold Q4_K, Q6_K, Q4_0, Q5_0 and Q8_0
+        matrices regrouped 8 rows at a time (a copy in memory, built here, the file's
+        pages of those tensors released; faster matrix products). On Linux with
+        transparent huge pages the copies take huge pages, and the other matrices are
+        copied there too, as they are. False: every matrix is read from the mapped file.
+        Ignored with precise.
+        check_tensors: first scan every tensor's data for NaN and infinity (values, and
+        the scales of quantized blocks), with a progress bar on a terminal, as llama.cpp's
+        --check-tensors (GGUFFile.check_tensors).
+
+        Every hyper-parameter and tensor the model reads is checked against the
+        architecture before anything is allocated (GGUFError naming the key or tensor),
+        and so is the memory the KV cache and buffers need (ResourceError). A bad
+        argument is an ArgumentError (a ValueError, and a TypeError for a wrong type).
+        """
+        n_ctx = _int_argument("n_ctx", n_ctx, 1, MAX_CTX)
+        n_batch = _int_argument("n_batch", n_batch, 1, MAX_BATCH)
+        n_threads = 0 if n_threads is None else _int_argument("n_threads", n_threads, 0, MAX_THREADS)
+        n_keep = _int_argument("n_keep", n_keep, 0, n_ctx - 1)
+        if not isinstance(kv_type, str) or kv_type not in KV_TYPES:
+            raise ArgumentError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {kv_type!r}")
+        meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
+        hp = _hparams(path, meta, tensors)
+        _check_model_tensors(path, hp, tensors)
+        _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv_type, copies=bool(repack) and not precise)
+        native_tensors = _native_tensors(path, tensors)
+        try:
+            native = _core.Model(
+                _core.ModelHParams(**{k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train")}),
+                native_tensors,
+                n_ctx,
+                n_batch,
+                n_threads,
+                int(KV_TYPES[kv_type]),
+                bool(precise),
+                repack=bool(repack),
+            )
+        except ResourceError as e:
+            raise ResourceError(f"{os.fspath(path)}: {e}") from None
+        except ValueError as e:
+            raise GGUFError(path, str(e)) from e
+        return cls(native, hp, os.fspath(path), context_shift, n_keep)
+
+    @property
+    def arch(self) -> str:
+        return self.hparams["arch"]
+
+    @property
+    def n_vocab(self) -> int:
+        return self.hparams["n_vocab"]
+
+    @property
+    def n_ctx(self) -> int:
+        return self._native.n_ctx
+
+    @property
+    def n_past(self) -> int:
+        """Tokens currently held in the KV cache."""
+        return self._native.n_past
+
+    @property
+    def n_threads(self) -> int:
+        return self._native.n_threads
+
+    @property
+    def kv_bytes(self) -> int:
+        return self._native.kv_bytes
+
+    def eval(self, tokens, all_logits: bool = False) -> np.ndarray:
+        """Run `tokens` after those already cached and return float32 logits:
+        (n_vocab,) for the last token, or (len(tokens), n_vocab) with all_logits."""
+        toks = self._checked_tokens(tokens, "eval")
+        if self.n_past + toks.size > self.n_ctx:
+            self._make_room(toks.size)
+        out = self._native_call(self._native.eval, toks.astype(np.int32), bool(all_logits))
+        return out if all_logits else out[0]
+
+    def embed(self, tokens) -> np.ndarray:
+        """Run `tokens` after those already cached, like eval, and return the hidden
+        states after the final norm, (len(tokens), n_embd) float32, instead of logits."""
+        toks = self._checked_tokens(tokens, "embed")
+        if self.n_past + toks.size > self.n_ctx:
+            self._make_room(toks.size)
+        return self._native_call(self._native.embed, toks.astype(np.int32))
+
+    def capture(self, tokens, sites, output: bool = False, last_layer: int = -1) -> dict:
+        """Run `tokens` after those already cached and return the inputs of the linear layers,
+        for calibration: {(layer, site): (len(tokens), width) float32}. Sites: 0 the normed
+        input of attn_q/k/v, 1 the input of attn_output, 2 the normed input of ffn_gate/up,
+        3 the input of ffn_down. output: also {"output": input of the output matrix}.
+        last_layer >= 0 stops the pass after that layer. No context shift happens here."""
+        toks = self._checked_tokens(tokens, "capture")
+        if self.n_past + toks.size > self.n_ctx:
+            raise ContextFullError(f"context is full: {self.n_past} cached + {toks.size} new tokens > n_ctx {self.n_ctx}")
+        sites = [(int(layer), int(site)) for layer, site in sites]
+        arrays = self._native_call(self._native.eval_capture, toks.astype(np.int32), sites, bool(output), int(last_layer))
+        out = dict(zip(sites, arrays))
+        if output:
+            out["output"] = arrays[-1]
+        return out
+
+    def _native_call(self, fn, *args):
+        """Run a forward pass; a NaN or infinity it produced is a NonFiniteError naming the
+        file and where it first appeared (the tokens of the call are not kept)."""
+        try:
+            return fn(*args)
+        except NonFiniteError as e:
+            raise NonFiniteError(
+                f"{self.path}: {e}. The weights may be corrupt: Model.load(path, check_tensors=True) "
+                "or `pyggml info --check-tensors` scans them"
+            ) from None
+
+    def _checked_tokens(self, tokens, what: str) -> np.ndarray:
+        """tokens as a flat int64 array: a token id or a 1-D sequence of them, integers in
+        [0, n_vocab). Floats, nested sequences and empty input are refused, not converted."""
+        problem = f"{what} takes a token id or a 1-D sequence of token ids (integers in [0, {self.n_vocab}))"
+        try:
+            arr = np.asarray(tokens)
+        except (ValueError, TypeError, OverflowError):
+            raise ArgumentError(f"{problem}, got {_show(tokens)}") from None
+        if arr.ndim > 1:
+            raise ArgumentError(f"{problem}, got an array of shape {arr.shape}")
+        if arr.size == 0:
+            raise ArgumentError(f"{what} needs at least one token")
+        arr = arr.reshape(-1)
+        if arr.dtype == object:  # Python ints beyond int64, or mixed types
+            if not all(isinstance(t, (int, np.integer)) and not isinstance(t, (bool, np.bool_)) for t in arr):
+                raise ArgumentError(f"{problem}, got {_show(arr.tolist())}")
+            bad = next((int(t) for t in arr if not 0 <= t < self.n_vocab), None)
+            if bad is not None:
+                raise ArgumentError(f"token ids must be in [0, {self.n_vocab}), got {bad}")
+            arr = np.array([int(t) for t in arr], dtype=np.int64)
+        if arr.dtype.kind not in "iu":
+            raise ArgumentError(f"{problem}, got {arr.dtype} values: {_show(arr[:8].tolist())}")
+        if arr.min() < 0 or arr.max() >= self.n_vocab:
+            bad = int(arr[(arr < 0) | (arr >= self.n_vocab)][0])
+            raise ArgumentError(f"token ids must be in [0, {self.n_vocab}), got {bad}")
+        return arr.astype(np.int64)
+
+    def _make_room(self, n_new: int) -> None:
+        free = self.n_ctx - self.n_past
+        if not self.context_shift or n_new > self.n_ctx - self.n_keep:
+            raise ContextFullError(
+                f"context is full: {self.n_past} cached + {n_new} new tokens > n_ctx {self.n_ctx}"
+                + ("" if self.context_shift else " (reset(), a larger n_ctx, or context_shift=True)")
+            )
+        n_discard = max(n_new - free, (self.n_past - self.n_keep) // 2)
+        self._native.shift_context(self.n_keep, n_discard)
+
+    def reset(self) -> None:
+        """Forget every cached token."""
+        self._native.reset()
+
+    def truncate(self, n_past: int) -> None:
+        """Keep the first n_past cached tokens and forget the rest (0 <= n_past <= self.n_past),
+        so that a new prompt sharing that prefix only evaluates what differs."""
+        self._native.truncate(_int_argument("n_past", n_past, 0, self.n_past))
+
+    def __repr__(self) -> str:
+        return f"Model({self.path!r}, arch={self.arch}, n_ctx={self.n_ctx}, n_past={self.n_past})"

@@ -1,0 +1,1 @@
+"""Text: tokenizers and pre-tokenizers built from GGUF metadata, chat templates."""

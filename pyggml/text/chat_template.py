@@ -1,0 +1,118 @@
+"""Chat prompts: the GGUF's tokenizer.chat_template rendered with jinja2 in a sandbox.
+
+Templates come from model files, so they are untrusted: they run in
+jinja2.sandbox.ImmutableSandboxedEnvironment with the helpers Hugging Face chat
+templates expect (raise_exception, strftime_now, tojson with its keyword
+arguments). A model without a template gets a fallback chosen by architecture
+(Gemma's turn markers) or ChatML.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Iterable, Mapping
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..errors import PyggmlError
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Gemma: no system role; a system message is prepended to the first user turn.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set first_user_prefix = messages[0]['content'] + '\n\n' %}{% set loop_messages = messages[1:] %}"
+    "{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+_FALLBACKS = {"gemma": GEMMA_TEMPLATE, "gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE}
+
+
+class ChatTemplateError(PyggmlError):
+    """A chat template failed to compile or render (including raise_exception calls)."""
+
+
+def default_template(architecture: str | None = None) -> str:
+    """The template used when a GGUF has no tokenizer.chat_template."""
+    return _FALLBACKS.get(architecture or "", CHATML_TEMPLATE)
+
+
+def _raise_exception(message: str) -> None:
+    raise ChatTemplateError(f"chat template error: {message}")
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.datetime.now().strftime(fmt)
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
+            separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:
+    # Hugging Face's tojson: no HTML escaping (jinja2's own would turn < into \u003c).
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=["jinja2.ext.loopcontrols"],
+                                        undefined=jinja2.Undefined)
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    return env
+
+
+class ChatTemplate:
+    """A compiled chat template."""
+
+    def __init__(self, source: str, bos_token: str = "", eos_token: str = ""):
+        self.source = source
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        try:
+            self._template = _environment().from_string(source)
+        except jinja2.TemplateError as e:
+            raise ChatTemplateError(f"chat template does not compile: {e}") from None
+
+    def render(self, messages: Iterable[Mapping[str, Any]], add_generation_prompt: bool = True,
+               **extra: Any) -> str:
+        """The prompt text for `messages` ([{"role": ..., "content": ...}, ...]).
+
+        `extra` reaches the template as variables (tools, documents, ...)."""
+        variables = {"bos_token": self.bos_token, "eos_token": self.eos_token}
+        variables.update(extra)
+        try:
+            return self._template.render(messages=[dict(m) for m in messages],
+                                         add_generation_prompt=add_generation_prompt, **variables)
+        except ChatTemplateError:
+            raise
+        except jinja2.TemplateError as e:  # includes sandbox SecurityError
+            raise ChatTemplateError(f"chat template failed: {e}") from None
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any, template: str | None = None,
+                       architecture: str | None = None) -> "ChatTemplate":
+        """The GGUF's template (or a fallback) with the tokenizer's BOS/EOS texts."""
+        source = template or getattr(tokenizer, "chat_template", None) or default_template(
+            architecture or getattr(tokenizer, "architecture", None))
+        bos = tokenizer.tokens[tokenizer.bos_id] if tokenizer.bos_id >= 0 else ""
+        eos = tokenizer.tokens[tokenizer.eos_id] if tokenizer.eos_id >= 0 else ""
+        return cls(source, bos_token=bos, eos_token=eos)
+
+
+def render(template: str, messages: Iterable[Mapping[str, Any]], add_generation_prompt: bool = True,
+           bos_token: str = "", eos_token: str = "", **extra: Any) -> str:
+    """Render a chat template source for `messages` (see ChatTemplate.render)."""
+    return ChatTemplate(template, bos_token, eos_token).render(messages, add_generation_prompt, **extra)

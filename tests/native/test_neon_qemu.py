@@ -1,0 +1,95 @@
+"""NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones.
+
+tests/native/neon_kernels_main.cpp is built with aarch64-linux-gnu-g++ together with
+cpp/kernels/vec_dot.cpp and cpp/arch/arm/vec_dot_neon.cpp and fed the same kind of cases as
+test_kernels.py. Checks: the aarch64 scalar reference equals the x86 one bit for bit
+(both are plain IEEE arithmetic without contraction); NEON equals the scalar reference
+bit for bit on unit-scale data and within the float-summation bound otherwise.
+.ci/install-cross-tools.sh installs the tools on CI. On an aarch64 host the NEON
+kernels are part of the module and test_kernels.py checks them natively.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_kernels import (QUANTIZED, ALL_TYPES, dequantize_activations, dequantize_weights, dot_type_name,
+                          make_case, random_weights, tolerance, type_id, unit_scale_activations)
+
+from pyggml import _core
+
+ROOT = Path(__file__).resolve().parents[2]
+CXX = shutil.which("aarch64-linux-gnu-g++")
+QEMU = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+
+ON_X86 = platform.machine() in ("x86_64", "AMD64")
+if ON_X86 and not (CXX and QEMU) and os.environ.get("CI"):
+    # CI installs the tools (.ci/install-cross-tools.sh): missing tools there are a failure.
+    raise RuntimeError("aarch64-linux-gnu-g++ / qemu-aarch64 missing: run .ci/install-cross-tools.sh")
+pytestmark = pytest.mark.skipif(
+    not ON_X86 or not (CXX and QEMU),
+    reason="needs an x86-64 host with aarch64-linux-gnu-g++ and qemu-aarch64 (.ci/install-cross-tools.sh)",
+)
+
+
+@pytest.fixture(scope="module")
+def neon_binary(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("neon") / "neon_kernels"
+    cmd = [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
+           f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "vec_dot.cpp"),
+           str(ROOT / "cpp" / "arch" / "arm" / "vec_dot_neon.cpp"),
+           str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), "-o", str(exe)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return exe
+
+
+def run_cases(exe, tmp_path, cases):
+    """cases: [(name, w, a, n_cols)] -> [(scalar_aarch64, neon)] float32 (n_tokens, n_rows)."""
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    with open(src, "wb") as f:
+        for name, w, a, n_cols in cases:
+            hdr = [type_id(name), n_cols, w.shape[0], a.shape[0], w.shape[1], a.shape[1]]
+            f.write(np.array(hdr, np.int32).tobytes() + w.tobytes() + a.tobytes())
+    subprocess.run([QEMU, "-cpu", "max", str(exe), str(src), str(dst)], check=True, timeout=300)
+    out = np.fromfile(dst, np.float32)
+    results, pos = [], 0
+    for _, w, a, _ in cases:
+        size = w.shape[0] * a.shape[0]
+        ref = out[pos:pos + size].reshape(a.shape[0], w.shape[0])
+        neon = out[pos + size:pos + 2 * size].reshape(a.shape[0], w.shape[0])
+        results.append((ref, neon))
+        pos += 2 * size
+    assert pos == out.size
+    return results
+
+
+def test_neon_kernels_match_scalar(neon_binary, tmp_path):
+    rng = np.random.default_rng(42)
+    random_cases, exact_cases = [], []
+    for name in ALL_TYPES:
+        for _ in range(4):
+            n_rows, n_tokens, n_blocks = (int(v) for v in rng.integers(1, 8, 3))
+            w, a, n_cols = make_case(rng, name, n_rows, n_tokens, n_blocks)
+            random_cases.append((name, w, a, n_cols))
+    for name in QUANTIZED:
+        dot_type = dot_type_name(name)
+        n_cols = 256 if dot_type == "Q8_K" else 64
+        w = random_weights(rng, name, 8, n_cols, unit_scales=True)
+        a = unit_scale_activations(rng, dot_type, 3, n_cols)
+        bound = (np.abs(dequantize_activations(dot_type, a, n_cols)) @ (np.abs(dequantize_weights(name, w, n_cols)) + 126).T)
+        assert bound.max() < 2**24
+        exact_cases.append((name, w, a, n_cols))
+    results = run_cases(neon_binary, tmp_path, random_cases + exact_cases)
+    for (name, w, a, n_cols), (ref, neon) in zip(random_cases + exact_cases, results):
+        host = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
+        np.testing.assert_array_equal(ref, host, err_msg=f"{name}: aarch64 scalar differs from x86 scalar")
+    for (name, w, a, n_cols), (ref, neon) in zip(random_cases, results):
+        assert np.all(np.abs(neon - ref) <= tolerance(name, w, a, n_cols)), name
+    for (name, w, a, n_cols), (ref, neon) in zip(exact_cases, results[len(random_cases):]):
+        np.testing.assert_array_equal(neon, ref, err_msg=f"{name}: NEON integer dot differs")

@@ -1,0 +1,269 @@
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K and Q8_0): the scalar
+reference of the repacked dot equals the plain dot, the AVX2 kernel equals the scalar
+reference bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail
+where the type allows one) equals matmul over the plain one, for 1 and several tokens."""
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as QT
+
+from pyggml import _core
+from test_kernels import random_weights
+
+Q4_K = int(QT.Q4_K)
+HAS_AVX2 = _core.cpu_isa() == "avx2"
+TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0"]
+BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34}
+
+
+def qt(name):
+    return int(QT[name])
+
+
+def test_repack_keeps_every_byte_and_the_plain_tail():
+    rng = np.random.default_rng(1)
+    w = random_weights(rng, "Q4_K", 19, 512)
+    p = _core.testing.repack(w, Q4_K, 512)
+    assert p.shape == w.shape
+    # tail rows untouched; per group and super-block, the same quant bytes rearranged
+    assert np.array_equal(p[16:], w[16:])
+    assert not np.array_equal(p[:16], w[:16])
+    plain_qs = w[:16].reshape(2, 8, 2, 144)[..., 16:].transpose(0, 2, 1, 3).reshape(2, 2, -1)
+    packed_qs = p[:16].reshape(2, 2, 1152)[..., 128:]
+    assert np.array_equal(np.sort(packed_qs, axis=-1), np.sort(plain_qs, axis=-1))
+
+
+@pytest.mark.parametrize("name", ["Q4_0", "Q8_0"])
+def test_legacy_repack_layout(name):
+    """Scales of the 8 rows side by side, then 4 quant bytes of each row in turn."""
+    rng = np.random.default_rng(11)
+    n_cols, nbytes = 96, BLOCK_BYTES[name]
+    w = random_weights(rng, name, 16, n_cols)
+    p = _core.testing.repack(w, qt(name), n_cols).reshape(2, n_cols // 32, 8 * nbytes)
+    blocks = w.reshape(2, 8, n_cols // 32, nbytes).transpose(0, 2, 1, 3)  # (group, block, row, bytes)
+    assert np.array_equal(p[..., :16], blocks[..., :2].reshape(2, -1, 16))
+    quads = blocks[..., 2:].reshape(2, n_cols // 32, 8, -1, 4).transpose(0, 1, 3, 2, 4)
+    assert np.array_equal(p[..., 16:], quads.reshape(2, n_cols // 32, -1))
+
+
+def test_q5_0_repack_layout():
+    """Quants as Q4_0's; qh[4r + b] bit k = row r's fifth bit of element 4k + b."""
+    rng = np.random.default_rng(13)
+    w = random_weights(rng, "Q5_0", 8, 64)
+    p = _core.testing.repack(w, int(QT.Q5_0), 64).reshape(2, 176)
+    blocks = w.reshape(8, 2, 22).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., :2].reshape(2, 16))
+    quads = blocks[..., 6:].reshape(2, 8, 4, 4).transpose(0, 2, 1, 3)
+    assert np.array_equal(p[:, 48:], quads.reshape(2, -1))
+    bits = np.unpackbits(blocks[..., 2:6], axis=-1, bitorder="little")  # (block, row, element)
+    qh = np.unpackbits(p[:, 16:48].reshape(2, 8, 4), axis=-1, bitorder="little").reshape(2, 8, 4, 8)
+    assert np.array_equal(qh, bits.reshape(2, 8, 8, 4).transpose(0, 1, 3, 2))
+
+
+def _q6_K_values(blocks):
+    """(..., 210) Q6_K blocks -> (..., 256) six-bit quants 0..63 in element order."""
+    ql, qh = blocks[..., :128].astype(np.uint8), blocks[..., 128:192].astype(np.uint8)
+    out = []
+    for h in range(2):
+        lo, hi = ql[..., 64 * h:64 * h + 64], qh[..., 32 * h:32 * h + 32]
+        out += [(lo[..., :32] & 15) | (hi & 3) << 4, (lo[..., 32:] & 15) | (hi >> 2 & 3) << 4,
+                (lo[..., :32] >> 4) | (hi >> 4 & 3) << 4, (lo[..., 32:] >> 4) | (hi >> 6 & 3) << 4]
+    return np.concatenate(out, axis=-1)
+
+
+def test_q6_K_repack_layout():
+    """Scales by pairs of sub-blocks and row; each 16 columns' quants of the 8 rows in three
+    vectors, the fourth vector's bits in their top bits."""
+    rng = np.random.default_rng(14)
+    w = random_weights(rng, "Q6_K", 8, 512)
+    p = _core.testing.repack(w, int(QT.Q6_K), 512).reshape(2, 1680)
+    blocks = w.reshape(8, 2, 210).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., 208:].reshape(2, 16))
+    scales = blocks[..., 192:208].reshape(2, 8, 8, 2).transpose(0, 2, 1, 3)  # (block, pair, row, 2)
+    assert np.array_equal(p[:, 16:144], scales.reshape(2, 128))
+    v = _q6_K_values(blocks).reshape(2, 8, 16, 4, 4).transpose(0, 2, 3, 1, 4)  # (block, set, vector, row, byte)
+    qs = p[:, 144:].reshape(2, 16, 3, 32)
+    assert np.array_equal(qs & 63, v[:, :, :3].reshape(2, 16, 3, 32))
+    v3 = (qs[:, :, 0] >> 6) | (qs[:, :, 1] >> 6) << 2 | (qs[:, :, 2] >> 6) << 4
+    assert np.array_equal(v3, v[:, :, 3].reshape(2, 16, 32))
+
+
+def test_repacked_q4_0_activations_carry_block_sums():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 320)).astype(np.float32)
+    act = _core.testing.repacked_activations(qt("Q4_0"), x).reshape(3, 10, 36)
+    q8 = _core.testing.quantize_activations(qt("Q4_0"), x).reshape(3, 10, 34)
+    assert np.array_equal(act[..., :2], q8[..., :2])
+    assert np.array_equal(act[..., 4:], q8[..., 2:])
+    sums = act[..., 2:4].copy().view(np.int16)[..., 0]
+    assert np.array_equal(sums, q8[..., 2:].view(np.int8).sum(-1, dtype=np.int64))
+
+
+@pytest.mark.parametrize("name", TYPES)
+@pytest.mark.parametrize("n_tokens", [1, 3, 6])
+def test_repacked_reference_equals_plain_dot(name, n_tokens):
+    rng = np.random.default_rng(2)
+    n_rows, n_cols = 24, 768
+    w = random_weights(rng, name, n_rows, n_cols)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    plain = _core.testing.vec_dot(qt(name), "scalar", w, _core.testing.quantize_activations(qt(name), x), n_cols)
+    act = _core.testing.repacked_activations(qt(name), x)
+    packed = _core.testing.vec_dot_repacked("scalar", qt(name), _core.testing.repack(w, qt(name), n_cols), act, n_cols)
+    np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
+@pytest.mark.parametrize("name", TYPES)
+@pytest.mark.parametrize("n_tokens", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("n_rows", [32, 48, 56])  # one token reads 4 groups at once, then 2 or 3
+def test_avx2_repacked_kernel_equals_reference(name, n_tokens, n_rows):
+    rng = np.random.default_rng(3)
+    n_cols = 1024
+    w = random_weights(rng, name, n_rows, n_cols)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    act = _core.testing.repacked_activations(qt(name), x)
+    p = _core.testing.repack(w, qt(name), n_cols)
+    ref = _core.testing.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
+    assert np.array_equal(_core.testing.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+
+
+def _extreme(name, w):
+    """Weights at the kernels' integer bounds: Q4_K/Q4_0 nibbles 15 (Q4_K scales and
+    mins 63), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
+    if name == "Q4_K":
+        blocks = w.reshape(w.shape[0], -1, 144)
+        blocks[:, :, 16:] = 0xFF
+        blocks[:, :, 4:16] = 0xFF
+    elif name == "Q6_K":
+        blocks = w.reshape(w.shape[0], -1, 210)
+        blocks[:, :, :192] = 0xFF  # quants 63
+        blocks[:, :, 192:208] = np.where(np.arange(16) % 2, 0x80, 0x7F).astype(np.uint8)  # scales -128, 127
+    elif name in ("Q4_0", "Q5_0"):
+        w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
+    else:
+        q = w.reshape(w.shape[0], -1, 34)[:, :, 2:]
+        q[:] = np.where(np.arange(32) % 3 == 0, 0x80, 0x7F).astype(np.uint8)
+    return w
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
+@pytest.mark.parametrize("name", TYPES)
+def test_avx2_repacked_kernel_extreme_values(name):
+    """Weights at their bounds and activations -128/127: the int16 sums at their bound."""
+    rng = np.random.default_rng(4)
+    n_cols = 512
+    w = _extreme(name, random_weights(rng, name, 8, n_cols))
+    x = np.where(rng.random((2, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
+    x[:, ::3] = -1.0
+    x[1] = 1.0  # every activation at its bound (Q8_0 127, Q8_K -128): the largest sums
+    act = _core.testing.repacked_activations(qt(name), x)
+    p = _core.testing.repack(w, qt(name), n_cols)
+    ref = _core.testing.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
+    assert np.array_equal(_core.testing.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+    plain = _core.testing.vec_dot(qt(name), "scalar", w, _core.testing.quantize_activations(qt(name), x), n_cols)
+    np.testing.assert_allclose(ref, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
+@pytest.mark.parametrize("name", TYPES)
+@pytest.mark.parametrize("n_rows", [8, 13, 67])
+@pytest.mark.parametrize("n_tokens", [1, 5])
+def test_matmul_repacked_equals_plain(name, n_rows, n_tokens):
+    rng = np.random.default_rng(5)
+    n_cols = 768
+    w = random_weights(rng, name, n_rows, n_cols)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    pool = _core.ThreadPool(2)
+    plain = _core.testing.matmul(pool, qt(name), w, n_cols, x)
+    layout = _core.testing.repacked_layout(qt(name))
+    if not layout:
+        pytest.skip("this CPU keeps the file layout")
+    if name in ("Q4_0", "Q5_0") and n_rows % 8:  # kernels read other activations than the plain tail's
+        with pytest.raises(ValueError, match="cannot be repacked"):
+            _core.testing.repack(w, qt(name), n_cols)
+        return
+    packed = _core.testing.matmul(pool, qt(name), _core.testing.repack(w, qt(name), n_cols), n_cols, x, layout=layout)
+    np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
+def test_repack_rejects_bad_shapes():
+    w = np.zeros((8, 100), np.uint8)
+    with pytest.raises(ValueError):
+        _core.testing.repack(w, Q4_K, 256)
+    with pytest.raises(ValueError, match="no repacked layout"):
+        _core.testing.repack(np.zeros((8, 176), np.uint8), int(QT.Q5_K), 256)
+    with pytest.raises(ValueError):
+        _core.testing.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
+    with pytest.raises(ValueError, match="does not fit"):
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q5_K), np.zeros((8, 176), np.uint8), 256,
+                     np.zeros((1, 256), np.float32), layout=1)
+    with pytest.raises(ValueError, match="does not fit"):
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
+                     np.zeros((1, 32), np.float32), layout=2)
+
+
+def _rel_diff(got, ref):
+    return float(np.abs(got - ref).max() / (ref.max() - ref.min()))
+
+
+@pytest.mark.parametrize("wtype", TYPES)
+def test_model_logits_with_and_without_repack(tmp_path, wtype):
+    """One token goes through the same integer sums either way (floats differ by rounding);
+    over a batch the file layout uses other kernels than for one token, whose rounding
+    can flip the int8 rounding of later activations, so only the tolerance of the fast
+    path against the reference (test_model.py) applies there."""
+    from support.synthetic_models import make_model
+
+    from pyggml import Model
+
+    path = tmp_path / f"{wtype}.gguf"
+    hp = make_model("gemma3", path, wtype=wtype, seed=8)
+    toks = np.random.default_rng(9).integers(0, hp["n_vocab"], size=12)
+    plain = Model.load(path, n_ctx=32, n_threads=2, repack=False)
+    packed = Model.load(path, n_ctx=32, n_threads=2)
+    assert plain._native.repacked_bytes == 0
+    assert (packed._native.repacked_bytes > 0) == _core.testing.repack_preferred()
+    assert _rel_diff(packed.eval(toks[:1]), plain.eval(toks[:1])) <= 1e-5
+    plain.reset()
+    packed.reset()
+    want = plain.eval(toks, all_logits=True)
+    got = packed.eval(toks, all_logits=True)
+    assert _rel_diff(got, want) <= 3e-2
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.8
+    # the repacked kernels give a batch exactly what they give token by token
+    packed.reset()
+    one_by_one = np.stack([packed.eval([t]).reshape(-1) for t in toks])
+    assert np.array_equal(one_by_one, got) or not _core.testing.repack_preferred()
+
+
+def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
+    """Q5_K has no repacked layout: where the weight buffer takes huge pages its matrices
+    are copied there as they are (and the logits do not change); elsewhere they stay in
+    the mapped file."""
+    from support.synthetic_models import make_model
+
+    from pyggml import Model
+
+    path = tmp_path / "q5_k.gguf"
+    hp = make_model("qwen2", path, wtype="Q5_K", seed=4)
+    toks = np.random.default_rng(5).integers(0, hp["n_vocab"], size=6)
+    mapped = Model.load(path, n_ctx=16, n_threads=2, repack=False)
+    held = Model.load(path, n_ctx=16, n_threads=2)
+    assert mapped._native.copied_bytes == 0
+    assert held._native.repacked_bytes == 0
+    assert (held._native.copied_bytes > 0) == _core.testing.weight_buffer_huge_pages()
+    assert np.array_equal(held.eval(toks, all_logits=True), mapped.eval(toks, all_logits=True))
+
+
+@pytest.mark.real_model
+def test_real_qwen_logits_with_and_without_repack(qwen_path):
+    from pyggml import Model
+
+    toks = np.random.default_rng(3).integers(1000, 20000, size=9)
+    packed = Model.load(qwen_path, n_ctx=64, n_threads=2)
+    plain = Model.load(qwen_path, n_ctx=64, n_threads=2, repack=False)
+    assert _rel_diff(packed.eval(toks[:1]), plain.eval(toks[:1])) <= 1e-4
+    packed.reset()
+    plain.reset()
+    got, want = packed.eval(toks, all_logits=True), plain.eval(toks, all_logits=True)
+    assert _rel_diff(got, want) <= 3e-2
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.75  # random tokens: near ties

@@ -1,0 +1,303 @@
+"""Calibrated quantization: activation capture, imatrix, GPTQ and AWQ.
+
+Synthetic models keep these fast; the real-model results live in benchmarks/calibrated_table.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyggml import _core
+from pyggml.formats.gguf_file import GGUFFile
+from pyggml.formats.imatrix import read_imatrix
+from pyggml.formats.quants import dequantize, quantize
+from pyggml.formats.types import GGMLType
+from pyggml.quantization import awq, gptq
+from pyggml.quantization import calibration as C
+from pyggml.quantization.methods import METHODS, quantize_calibrated
+from pyggml.quantization.requantize import requantize
+from pyggml.runtime.model import Model
+
+from support.reference_forward import ReferenceModel
+from support.synthetic_models import TRAINING_TEXT, make_model
+
+K_SIZES = dict(n_embd=256, n_head=8, head_dim=32, n_ff=512)
+ALL_SITES = lambda n_layer: [(l, s) for l in range(n_layer) for s in range(4)]  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def calib_text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("calib") / "calib.txt"
+    path.write_text(TRAINING_TEXT * 20)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def llama_k(tmp_path_factory):
+    """An F32 llama model whose rows suit the k-quants, without GQA so AWQ folds v into o."""
+    path = tmp_path_factory.mktemp("llama_k") / "llama.gguf"
+    make_model("llama", path, "F32", seed=3, n_head_kv=8, **K_SIZES)
+    return str(path)
+
+
+# ---------------------------------------------------------------- capture
+
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "gemma3"])
+def test_capture_matches_reference(tmp_path, arch):
+    path = tmp_path / f"{arch}.gguf"
+    hp = make_model(arch, path, "F32", seed=1)
+    tokens = np.random.default_rng(0).integers(0, hp["n_vocab"], 20)
+    m = Model.load(path, n_ctx=64, n_batch=8, precise=True, kv_type="f32")  # several batches: rows append
+    got = m.capture(tokens, ALL_SITES(hp["n_layer"]), output=True)
+    ref = ReferenceModel(path)
+    ref.trace = {}
+    ref.logits(tokens)
+    assert set(got) == set(ref.trace)
+    for key, want in ref.trace.items():
+        assert got[key].shape == want.shape, key
+        scale = float(np.abs(want).max())
+        np.testing.assert_allclose(got[key], want, atol=1e-4 * scale, rtol=0, err_msg=str(key))
+
+
+def test_capture_last_layer_and_errors(tmp_path):
+    path = tmp_path / "llama.gguf"
+    hp = make_model("llama", path, "F32", seed=2, n_layer=3)
+    tokens = np.arange(10) % hp["n_vocab"]
+    m = Model.load(path, n_ctx=32)
+    full = m.capture(tokens, ALL_SITES(3))
+    m.reset()
+    part = m.capture(tokens, [(0, s) for s in range(4)] + [(1, 3)], last_layer=1)
+    for key, x in part.items():
+        np.testing.assert_array_equal(x, full[key])
+    assert m.n_past == 10
+    m.reset()
+    with pytest.raises(ValueError, match="after last_layer"):
+        m.capture(tokens, [(2, 0)], last_layer=1)
+    with pytest.raises(ValueError, match="out of range"):
+        m.capture(tokens, [(3, 0)])
+    with pytest.raises(ValueError, match="site"):
+        m.capture(tokens, [(0, 4)])
+    with pytest.raises(ValueError, match="twice"):
+        m.capture(tokens, [(0, 1), (0, 1)])
+    with pytest.raises(ValueError, match="output"):
+        m.capture(tokens, [(0, 0)], output=True, last_layer=0)
+
+
+def test_calibration_sequences_cover_the_text(calib_text, llama_k):
+    seqs = C.load_sequences(llama_k, calib_text, n_seq=3, seq_len=16)
+    assert seqs.shape == (3, 16) and seqs.dtype == np.int32
+    assert len({tuple(s[1:]) for s in seqs}) == 3
+    with pytest.raises(Exception, match="fewer than"):
+        C.load_sequences(llama_k, calib_text, n_seq=100_000, seq_len=16)
+
+
+def test_collectors_reduce_what_was_captured(llama_k, calib_text):
+    m = Model.load(llama_k, n_ctx=32)
+    seqs = C.load_sequences(llama_k, calib_text, n_seq=2, seq_len=32)
+    imc, hc, sc = C.ImatrixCollector(), C.HessianCollector(), C.SampleCollector(8, 2, seed=0)
+    C.run(m, seqs, [imc, hc, sc], output=True, progress=False)
+    xs = []
+    for s in seqs:
+        m.reset()
+        xs.append(m.capture(s, [(1, 3)])[(1, 3)])
+    x = np.concatenate(xs).astype(np.float64)
+    imp = imc.importance()
+    np.testing.assert_allclose(imp["blk.1.ffn_down.weight"], (x * x).mean(axis=0), rtol=1e-5)
+    assert "output.weight" in imp and set(C.site_tensors(0, 0)) <= set(imp)
+    np.testing.assert_allclose(hc.hessian((1, 3)), 2 * x.T @ x / len(x), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sc.mean_abs((1, 3)), np.abs(x).mean(axis=0), rtol=1e-5)
+    assert sc.sample((1, 3)).shape == (8, x.shape[1])
+
+
+# ---------------------------------------------------------------- GPTQ
+
+def _layer(rows=96, cols=512, n=2048, seed=0):
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((cols, cols)).astype(np.float32) / np.sqrt(cols)
+    x = rng.standard_normal((n, cols)).astype(np.float32) @ mix
+    x[:, :4] *= 8  # a few outlier channels, as real activations have
+    w = rng.standard_normal((rows, cols)).astype(np.float32)
+    return w, x
+
+
+def test_inverse_cholesky_upper():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((300, 40)).astype(np.float32)
+    h = a.T @ a + np.eye(40, dtype=np.float32)
+    u = gptq.inverse_cholesky_upper(h)
+    assert np.allclose(u, np.triu(u))
+    np.testing.assert_allclose(u.T @ u, np.linalg.inv(h.astype(np.float64)), atol=1e-5)
+    with pytest.raises(np.linalg.LinAlgError):
+        gptq.inverse_cholesky_upper(-np.eye(4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q6_K", "IQ4_NL", "IQ4_XS"])
+@pytest.mark.parametrize("act_order", [False, True])
+def test_gptq_lowers_output_error_against_rtn(qtype, act_order):
+    w, x = _layer()
+    h = 2 * x.T @ x / len(x)
+    t = GGMLType[qtype]
+    rtn = dequantize(quantize(w, t), t)
+    data = gptq.gptq_quantize(w, gptq.prepare(h, act_order=act_order), t)
+    assert data.shape == (w.shape[0], t.row_size(w.shape[1])) and data.dtype == np.uint8
+    q = dequantize(data, t, shape=w.shape)
+    err_rtn = np.linalg.norm((w - rtn) @ x.T)
+    err_gptq = np.linalg.norm((w - q) @ x.T)
+    assert err_gptq < 0.8 * err_rtn, (err_gptq, err_rtn)
+    # every value sits on the type's grid: the bytes re-pack to themselves
+    idx = _core.testing.grid_unpack(int(t), data, w.shape[0], w.shape[1])
+    np.testing.assert_array_equal(_core.testing.grid_pack(int(t), data, idx), data)
+
+
+def test_gptq_with_importance_and_dead_columns():
+    w, x = _layer(seed=2)
+    x[:, 100:132] = 0  # columns that never see input are zeroed, not left to chance
+    h = 2 * x.T @ x / len(x)
+    prep = gptq.prepare(h)
+    assert prep.dead[100:132].all() and prep.dead.sum() == 32
+    q0 = dequantize(gptq.gptq_quantize(w, prep, "Q4_0"), "Q4_0", shape=w.shape)
+    assert np.all(q0[:, 100:132] == 0)  # a symmetric grid holds zero exactly
+    q = dequantize(gptq.gptq_quantize(w, prep, "Q4_K", importance=prep.importance), "Q4_K", shape=w.shape)
+    rtn = dequantize(quantize(w, "Q4_K", imatrix=prep.importance), "Q4_K")
+    assert np.linalg.norm((w - q) @ x.T) < np.linalg.norm((w - rtn) @ x.T)
+
+
+def test_gptq_rejects_bad_input():
+    w, x = _layer(cols=256, n=512)
+    prep = gptq.prepare(2 * x.T @ x / len(x))
+    with pytest.raises(Exception, match="supports"):
+        gptq.gptq_quantize(w, prep, "F16")
+    with pytest.raises(Exception, match="columns"):
+        gptq.gptq_quantize(w[:, :128], prep, "Q4_0")
+    u = np.eye(8, dtype=np.float32)
+    idx, err = np.zeros((2, 8), np.uint8), np.zeros((2, 8), np.float32)
+    s = np.ones((2, 8), np.float32)
+    with pytest.raises(TypeError):  # in-place arguments are never silently copied
+        _core.testing.gptq_columns(np.zeros((2, 8)), u, err, idx, 0, 8, s, s, np.arange(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="c0"):
+        _core.testing.gptq_columns(np.zeros((2, 8), np.float32), u, err, idx, 4, 4, s, s, np.arange(4, dtype=np.float32))
+
+
+# ---------------------------------------------------------------- AWQ
+
+def test_awq_search_never_worse_than_rtn():
+    w, x = _layer(rows=64, cols=256, n=256)
+    mean_abs = np.abs(x).mean(axis=0)
+    s, alpha, losses = awq.search_scales(x, mean_abs, [(w, GGMLType.Q4_0)])
+    assert losses[alpha] <= losses[0.0] and len(losses) == awq.N_GRID
+    assert alpha > 0  # outlier channels make scaling pay off
+    np.testing.assert_allclose(np.sqrt(s.max() * s.min()), 1.0, rtol=1e-5)
+
+
+def test_awq_clip_never_worse_per_block():
+    w, x = _layer(rows=32, cols=256, n=128, seed=4)
+    t = GGMLType.Q4_0
+    clipped = awq.search_clip(w, x, t)
+    def block_err(v):
+        d = (awq.fake_quantize(v, t) - w).reshape(32, -1, 32)
+        e = np.einsum("rbk,nbk->rbn", d, x.reshape(len(x), -1, 32))
+        return (e * e).sum(axis=2)
+    assert np.all(block_err(clipped) <= block_err(w) * (1 + 1e-5))
+
+
+@pytest.mark.parametrize("arch,overrides", [("llama", dict(n_head_kv=4)), ("qwen2", dict(n_head_kv=6)),
+                                            ("gemma3", {}), ("mistral", {})])
+def test_awq_folding_keeps_the_network(tmp_path, arch, overrides):
+    src = tmp_path / "src.gguf"
+    hp = make_model(arch, src, "F32", seed=5, **overrides)
+    rng = np.random.default_rng(0)
+    folded = {}
+    with GGUFFile(src) as g:
+        for layer in range(hp["n_layer"]):
+            p = f"blk.{layer}."
+            names = [n for site in C.SITE_TENSORS for n in C.site_tensors(layer, site)]
+            names += [p + n for n in ("attn_norm.weight", "ffn_norm.weight", "attn_v.bias") if p + n in g]
+            arrays = {n: np.array(g.array(n), dtype=np.float32) for n in names}
+            plan = awq.LayerPlan()
+            for site in C.SITE_TENSORS:
+                if site == 1 and not awq.folds_v_into_o(Model.load(src, n_ctx=8).hparams):
+                    continue
+                width = arrays[C.site_tensors(layer, site)[0]].shape[1]
+                plan.scales[site] = np.exp(rng.normal(0, 0.5, width)).astype(np.float32)
+            folded.update(awq.fold(layer, plan, arrays))
+    dst = tmp_path / "folded.gguf"
+    requantize(src, dst, "F32", pure=True, progress=False, replace=folded.get)
+    tokens = rng.integers(0, hp["n_vocab"], 16)
+    a = Model.load(src, n_ctx=32, precise=True, kv_type="f32").eval(tokens, all_logits=True)
+    b = Model.load(dst, n_ctx=32, precise=True, kv_type="f32").eval(tokens, all_logits=True)
+    with GGUFFile(dst) as g:
+        assert not np.array_equal(g.array("blk.0.attn_norm.weight"), GGUFFile(src).array("blk.0.attn_norm.weight"))
+    np.testing.assert_allclose(b, a, atol=1e-4 * float(np.abs(a).max()), rtol=0)
+
+
+# ---------------------------------------------------------------- end to end
+
+def test_every_method_writes_a_runnable_standard_file(tmp_path, llama_k, calib_text):
+    tokens = np.random.default_rng(1).integers(0, 200, 24)
+    ref = Model.load(llama_k, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+    tables, errors = {}, {}
+    for method in METHODS:
+        out = tmp_path / f"{method}.gguf"
+        rep = quantize_calibrated(llama_k, out, "Q4_K_M", method, text=calib_text, n_seq=3, seq_len=32,
+                                  progress=False, imatrix_out=tmp_path / "imat.gguf" if method == "imatrix" else None)
+        assert rep.n_tokens == (0 if method == "rtn" else 96)
+        tables[method] = [(n, new) for n, _, _, new in rep.table]
+        logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+        assert np.isfinite(logits).all()
+        errors[method] = float(np.sqrt(np.mean((logits - ref) ** 2)))
+    assert all(t == tables["rtn"] for t in tables.values()), "every method keeps the preset's tensor types"
+    for method in METHODS:  # the quantized networks stay close to the original
+        assert errors[method] < 0.5 * float(np.std(ref)), errors
+    with GGUFFile(tmp_path / "rtn.gguf") as a, GGUFFile(tmp_path / "gptq.gguf") as b:
+        assert not np.array_equal(a.raw("blk.0.ffn_down.weight"), b.raw("blk.0.ffn_down.weight"))
+        assert np.array_equal(a.raw("token_embd.weight"), b.raw("token_embd.weight"))
+    imat = read_imatrix(tmp_path / "imat.gguf")
+    assert "blk.1.attn_q.weight" in imat and "output.weight" in imat
+    # the saved matrix is what the method used: quantizing with it reproduces the file
+    requantize(llama_k, tmp_path / "again.gguf", "Q4_K_M", imatrix=tmp_path / "imat.gguf", progress=False)
+    with GGUFFile(tmp_path / "again.gguf") as a, GGUFFile(tmp_path / "imatrix.gguf") as b:
+        for t in a.tensors:
+            assert np.array_equal(a.raw(t.name), b.raw(t.name)), t.name
+
+
+def test_cli_quantize_with_method(tmp_path, llama_k, calib_text, capsys):
+    from pyggml.cli import main
+
+    out = tmp_path / "q.gguf"
+    rc = main(["quantize", llama_k, str(out), "Q4_0", "--method", "gptq", "--calib", calib_text, "--chunks", "2",
+               "-c", "32", "--no-progress", "--act-order"])
+    assert rc == 0 and out.exists()
+    assert "gptq: 64 calibration tokens" in capsys.readouterr().err
+    assert main(["quantize", llama_k, str(tmp_path / "x.gguf"), "Q4_0", "--method", "gptq", "--imatrix", "f"]) != 0
+    assert "computes its own" in capsys.readouterr().err
+    assert main(["quantize", llama_k, str(tmp_path / "y.gguf"), "Q4_0", "--method", "awq", "--calib",
+                 str(tmp_path / "missing.txt")]) != 0
+    assert "missing.txt" in capsys.readouterr().err
+    assert not (tmp_path / "y.gguf").exists()
+
+
+def test_gptq_in_several_passes_equals_one_pass(tmp_path, llama_k, calib_text):
+    """A small Hessian memory budget calibrates layer by layer; the result must not change."""
+    m = Model.load(llama_k, n_ctx=32)
+    assert len(C.layer_chunks(m, 1)) == m.hparams["n_layer"]
+    assert len(C.layer_chunks(m, 1 << 40)) == 1
+    opts = dict(text=calib_text, n_seq=2, seq_len=32, progress=False)
+    quantize_calibrated(llama_k, tmp_path / "one.gguf", "Q3_K_M", "gptq", **opts)
+    quantize_calibrated(llama_k, tmp_path / "many.gguf", "Q3_K_M", "gptq", memory=1, **opts)
+    assert (tmp_path / "one.gguf").read_bytes() == (tmp_path / "many.gguf").read_bytes()
+
+
+@pytest.mark.llama_cpp
+@pytest.mark.parametrize("method", ["gptq", "awq"])
+def test_llama_cpp_runs_calibrated_files(tmp_path, llama_k, calib_text, method):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    out = tmp_path / f"{method}.gguf"
+    quantize_calibrated(llama_k, out, "Q4_K_M", method, text=calib_text, n_seq=2, seq_len=32, progress=False)
+    llm = llama_cpp.Llama(str(out), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
+    tokens = llm.tokenize(b"Hello world, the quick fox 123", add_bos=True)
+    llm.eval(tokens)
+    got = np.array(llm.scores[: len(tokens)])
+    want = Model.load(out, n_ctx=64).eval(tokens, all_logits=True)
+    assert np.abs(got - want).max() < 2e-2 * np.abs(want).max()
+    assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9

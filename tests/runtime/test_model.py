@@ -1,0 +1,344 @@
+"""pyggml.Model: the C++ forward pass against the numpy reference, KV cache behaviour,
+context limits and memory use.
+
+Synthetic models of every architecture are compared at every position with
+reference_forward.ReferenceModel (F32 weights and F32 KV cache: max |diff| at most
+1e-3 of the logit range and the same top-1 token everywhere). The default F16 cache
+and the Q8_0 option are checked for closeness to that. Real models are marked
+real_model.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import pyggml
+from pyggml import ContextFullError, GGUFError, Model
+
+from support.reference_forward import ReferenceModel
+from support.synthetic_models import make_model
+
+ARCHS = ["llama", "mistral", "qwen2", "gemma3"]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """arch -> (path, hparams) of a tiny F32 model; built once per module."""
+    out = {}
+    d = tmp_path_factory.mktemp("synthetic")
+    for arch in ARCHS:
+        path = d / f"{arch}.gguf"
+        hp = make_model(arch, path, wtype="F32", seed=1)
+        out[arch] = (str(path), hp)
+    return out
+
+
+def prompt(hp, n, seed=0):
+    return np.random.default_rng(seed).integers(0, hp["n_vocab"], size=n)
+
+
+def rel_diff(got, ref):
+    return float(np.abs(got - ref).max() / (ref.max() - ref.min()))
+
+
+def prompt_len(hp):
+    # longer than gemma3's sliding window, so sliding layers really drop keys
+    return max(24, 3 * hp.get("sliding_window", 0))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_matches_reference_all_positions(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp))
+    ref = ReferenceModel(path).logits(toks)
+    # n_batch 7: several native calls, each attending to keys cached by earlier ones
+    m = Model.load(path, n_ctx=64, n_threads=2, n_batch=7, kv_type="f32")
+    got = m.eval(toks, all_logits=True)
+    assert got.shape == ref.shape
+    assert rel_diff(got, ref) <= 1e-3
+    np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+    assert m.n_past == len(toks)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_f16_cache_close_to_reference(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp), seed=1)
+    ref = ReferenceModel(path).logits(toks)
+    got = Model.load(path, n_ctx=64, n_threads=2).eval(toks, all_logits=True)
+    assert rel_diff(got, ref) <= 5e-3
+    np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_incremental_decoding_equals_batch(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp), seed=2)
+    # F32 cache: with F16, float-rounding differences between the batched and the
+    # one-token matmuls can flip a cached key's F16 rounding, which moves logits by
+    # ~1e-5 of their range on some prompts (on either path).
+    m = Model.load(path, n_ctx=64, n_threads=2, kv_type="f32")
+    full = m.eval(toks, all_logits=True)
+    m.reset()
+    assert m.n_past == 0
+    first = m.eval(toks[:5], all_logits=True)
+    steps = [m.eval(toks[i : i + 1]) for i in range(5, len(toks))]
+    inc = np.concatenate([first, np.stack(steps)])
+    np.testing.assert_allclose(inc, full, rtol=0, atol=1e-5 * (full.max() - full.min()))
+    # last-position logits are the last row of the full pass
+    m.reset()
+    np.testing.assert_allclose(m.eval(toks), full[-1], rtol=0, atol=1e-6 * (full.max() - full.min()))
+
+
+def test_reset_forgets_the_cache(synth):
+    path, hp = synth["qwen2"]
+    a, b = prompt(hp, 6, seed=3), prompt(hp, 6, seed=4)
+    m = Model.load(path, n_ctx=32, n_threads=1)
+    fresh = m.eval(b)
+    m.reset()
+    m.eval(a)
+    assert m.n_past == 6
+    m.reset()
+    np.testing.assert_array_equal(m.eval(b), fresh)
+
+
+def test_context_full_raises_and_keeps_the_cache(synth):
+    path, hp = synth["llama"]
+    m = Model.load(path, n_ctx=16, n_threads=1)
+    m.eval(prompt(hp, 12))
+    with pytest.raises(ContextFullError, match="context is full"):
+        m.eval(prompt(hp, 5))
+    assert m.n_past == 12
+    m.eval(prompt(hp, 4))  # exactly fills it
+    assert m.n_past == 16
+    with pytest.raises(ContextFullError):
+        m.eval(prompt(hp, 1))
+
+
+def test_context_shift_matches_fresh_run(tmp_path):
+    # With one layer, K and V depend only on (token, position), so after dropping tokens
+    # and re-rotating the kept keys, decoding must match a fresh run of the kept tokens.
+    path = tmp_path / "one_layer.gguf"
+    hp = make_model("llama", path, n_layer=1, seed=5)
+    toks = prompt(hp, 20, seed=6)
+    m = Model.load(path, n_ctx=16, n_threads=1, kv_type="f32", context_shift=True, n_keep=2)
+    m.eval(toks[:16])
+    got = m.eval(toks[16:17])  # full: drops (16 - 2) // 2 = 7 tokens after the first 2
+    assert m.n_past == 10
+    kept = np.concatenate([toks[:2], toks[9:17]])
+    fresh = Model.load(path, n_ctx=16, n_threads=1, kv_type="f32").eval(kept)
+    np.testing.assert_allclose(got, fresh, rtol=0, atol=1e-4 * (fresh.max() - fresh.min()))
+
+
+def test_context_shift_refuses_a_batch_larger_than_the_context(synth):
+    path, hp = synth["llama"]
+    m = Model.load(path, n_ctx=8, n_threads=1, context_shift=True)
+    with pytest.raises(ContextFullError):
+        m.eval(prompt(hp, 9))
+
+
+@pytest.mark.parametrize("arch", ["mistral", "gemma3"])
+def test_q8_0_cache_close_to_f16(synth, arch):
+    path, hp = synth[arch]
+    toks = prompt(hp, prompt_len(hp), seed=7)
+    f16 = Model.load(path, n_ctx=64, n_threads=2, kv_type="f16").eval(toks, all_logits=True)
+    q8 = Model.load(path, n_ctx=64, n_threads=2, kv_type="q8_0")
+    got = q8.eval(toks, all_logits=True)
+    assert q8.kv_bytes < Model.load(path, n_ctx=64, n_threads=1).kv_bytes
+    assert rel_diff(got, f16) <= 3e-2
+    assert (got.argmax(1) == f16.argmax(1)).mean() >= 0.9
+
+
+@pytest.mark.parametrize("wtype", ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16"])
+def test_quantized_weights_match_reference(tmp_path, wtype):
+    path = tmp_path / f"gemma3_{wtype}.gguf"
+    hp = make_model("gemma3", path, wtype=wtype, seed=8)
+    toks = prompt(hp, prompt_len(hp), seed=9)
+    ref = ReferenceModel(path).logits(toks)
+    # float32 activations: only summation order differs from the reference
+    precise = Model.load(path, n_ctx=32, n_threads=2, kv_type="f32", precise=True)
+    got = precise.eval(toks, all_logits=True)
+    assert rel_diff(got, ref) <= 1e-3
+    np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+    # the default path rounds activations to the weights' dot types as llama.cpp does
+    fast = Model.load(path, n_ctx=32, n_threads=2).eval(toks, all_logits=True)
+    assert rel_diff(fast, ref) <= 3e-2
+    assert (fast.argmax(1) == ref.argmax(1)).mean() >= 0.8
+
+
+def test_metadata_read_into_hparams(synth):
+    path, hp = synth["gemma3"]
+    m = Model.load(path, n_ctx=32, n_threads=1)
+    assert m.arch == "gemma3"
+    assert m.hparams["layer_swa"] == [1 if s else 0 for s in hp["swa_pattern"]]
+    assert m.hparams["layer_rope_base"] == [10000.0, 10000.0, hp["rope_base"]]
+    assert m.hparams["n_swa"] == hp["sliding_window"]
+    assert m.hparams["head_dim_k"] == hp["head_dim"]
+    assert m.hparams["embd_scale"] == pytest.approx(hp["n_embd"] ** 0.5)
+
+
+def test_unknown_architecture_lists_supported(tmp_path):
+    from support.gguf_files import write_gguf
+
+    path = write_gguf(tmp_path / "gpt2.gguf", {"token_embd.weight": np.zeros((8, 4), np.float32)}, arch="gpt2")
+    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, qwen2"):
+        Model.load(path)
+
+
+def test_bad_arguments(synth):
+    path, hp = synth["llama"]
+    with pytest.raises(ValueError, match="kv_type"):
+        Model.load(path, kv_type="q4_0")
+    m = Model.load(path, n_ctx=16, n_threads=1)
+    with pytest.raises(ValueError, match="token ids"):
+        m.eval([hp["n_vocab"]])
+    with pytest.raises(ValueError, match="token ids"):
+        m.eval([-1])
+    with pytest.raises(ValueError):
+        m.eval([])
+    assert m.n_past == 0
+
+
+def test_weight_shape_mismatch_is_a_gguf_error(tmp_path):
+    path = tmp_path / "bad.gguf"
+    make_model("llama", path, seed=10)
+    f = pyggml.GGUFFile(path)
+    meta = {k: v for k, v in f.metadata.items() if k.startswith("llama.")}
+    f.close()
+    # claim a wider FFN than the tensors hold
+    from support.gguf_files import write_gguf
+
+    ref = ReferenceModel(path)
+    tensors = {name: ref.weight(name) for name in ref.tensors}
+    meta["llama.feed_forward_length"] = meta["llama.feed_forward_length"] * 2
+    bad = write_gguf(tmp_path / "bad2.gguf", tensors, meta, arch="llama")
+    with pytest.raises(GGUFError, match=r"'blk.0.ffn_gate.weight' has shape ne=\[64, 160\]: expected \[64, 320\] = "
+                                         r"\(embedding_length, feed_forward_length\)"):
+        Model.load(bad)
+
+
+# ---------------------------------------------------------------- real models
+
+REAL_PROMPTS = {  # "The capital of France is", "def fibonacci(n):\n    " as each model tokenizes them
+    "gemma": [[2, 818, 5279, 529, 7001, 563], [2, 2063, 10779, 78113, 236769, 236749, 1473, 107, 140]],
+    "qwen": [[785, 6722, 315, 9625, 374], [750, 75698, 1445, 982, 257]],
+}
+
+
+def _check_real(path, prompts, n_skip=0):
+    """Logits of every position from n_skip on, the first n_skip tokens going through
+    the KV cache in one batch whose logits are not compared."""
+    rows = [np.arange(n_skip, len(p)) for p in prompts]
+    refs = ReferenceModel(path, cache_weights=False).logits_many(prompts, rows)
+    m = Model.load(path, n_ctx=1024, kv_type="f32", precise=True)
+    for i, (p, ref) in enumerate(zip(prompts, refs)):
+        m.reset()
+        if n_skip:
+            m.eval(p[:n_skip])
+        got = m.eval(p[n_skip:], all_logits=True)
+        assert rel_diff(got, ref) <= 1e-3, f"prompt {i}"
+        np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
+
+
+@pytest.mark.real_model
+def test_real_gemma_matches_reference(gemma_path):
+    _check_real(gemma_path, REAL_PROMPTS["gemma"])
+
+
+@pytest.mark.real_model
+def test_real_qwen_matches_reference(qwen_path):
+    _check_real(qwen_path, REAL_PROMPTS["qwen"])
+
+
+@pytest.mark.real_model
+def test_real_gemma_prompt_longer_than_sliding_window(gemma_path):
+    n_swa = pyggml.GGUFFile(gemma_path).get("gemma3.attention.sliding_window")
+    toks = [2] + list(np.random.default_rng(11).integers(1000, 20000, size=n_swa + 40))
+    # compare positions on both sides of the window edge
+    _check_real(gemma_path, [toks], n_skip=n_swa - 8)
+
+
+@pytest.mark.real_model
+def test_real_gemma_peak_rss(gemma_path):
+    """Peak RSS grows by less than file size + KV cache + 10% while running the model.
+
+    Measured from just before Model.load, in a fresh interpreter (the interpreter and
+    imported libraries themselves are not counted). What is resident: the matrices' copies
+    in the model's buffer (about the file's size: Gemma's tied token_embd is both looked up
+    in the file and copied as the output matrix, the other matrices are copied and their
+    file pages released), the KV cache, the metadata's pages, and while loading, one 16 MB
+    slice of file pages beside its copy. The norms are copied too: reading them in the
+    file would map whole page-cache folios around them (up to 2 MiB each where the file
+    system uses large folios, as ext4 and xfs do on recent kernels), pages of the matrices
+    beside them; that put 36 MB of released matrix pages back in before they were copied.
+    The file mapping's resident bytes are printed in the failure message."""
+    code = textwrap.dedent(
+        f"""
+        import os, numpy as np, pyggml
+        def status(k):
+            return int(next(l for l in open('/proc/self/status') if l.startswith(k)).split()[1]) * 1024
+        def file_rss(path):
+            rss, cur = 0, False
+            for line in open('/proc/self/smaps'):
+                if line[0] in '0123456789abcdef' and ' ' in line and '-' in line.split()[0]:
+                    cur = line.rstrip().endswith(os.path.basename(path))
+                elif cur and line.startswith('Rss:'):
+                    rss += int(line.split()[1]) * 1024
+            return rss
+        base = status('VmRSS:')
+        m = pyggml.Model.load({str(gemma_path)!r}, n_ctx=1024)
+        m.eval(np.arange(100, 132))
+        for t in range(4):
+            m.eval([t + 1000])
+        print(status('VmHWM:') - base, os.path.getsize({str(gemma_path)!r}), m.kv_bytes, file_rss({str(gemma_path)!r}))
+        """
+    )
+    # the child imports the same pyggml as this process (installed, or a developer build)
+    here = os.path.dirname(os.path.dirname(pyggml.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=tempfile.gettempdir())
+    grown, size, kv, file_resident = (int(v) for v in out.stdout.split())
+    assert grown < (size + kv) * 1.10, dict(grown=grown, file=size, kv=kv, file_resident=file_resident)
+
+
+def test_bench_command_prints_pp_and_tg(synth, capsys):
+    from pyggml.cli import main
+
+    path, _ = synth["llama"]
+    assert main(["bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "--no-llama-cpp",
+                 "--read-seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "| pyggml" in line]
+    assert [r.split("|")[6].strip() for r in rows] == ["pp8", "tg4"]
+    assert all(float(r.split("|")[7].split("±")[0]) > 0 for r in rows)
+    # both roofline lines: the whole-run bar and the per-repetition one (two read windows
+    # for one repetition)
+    roof = [line for line in out.splitlines() if line.startswith("tg4 roofline")]
+    assert len(roof) == 2 and "pyggml" in roof[0] and "pyggml" in roof[1]
+    assert len(roof[1].split("each: ")[1].split(" GB/s")[0].split(", ")) == 2
+
+
+@pytest.mark.parametrize("kv_type", ["f32", "f16", "q8_0"])
+@pytest.mark.parametrize("arch", ARCHS + ["qwen2-head-dim-32"])
+def test_decoding_is_the_same_on_one_and_two_threads(synth, tmp_path, arch, kv_type):
+    # Threads split the matmul rows into tiles and the attention by kv heads (gemma3's
+    # single kv head: by query heads); every row's arithmetic stays the same.
+    if arch == "qwen2-head-dim-32":  # heads of whole Q8_0 blocks
+        path = str(tmp_path / "qwen2-hd32.gguf")
+        hp = make_model("qwen2", path, wtype="F32", seed=2, head_dim=32)
+    else:
+        path, hp = synth[arch]
+    toks = prompt(hp, 20, seed=9)
+    runs = []
+    for n_threads in (1, 2):
+        m = Model.load(path, n_ctx=64, n_threads=n_threads, kv_type=kv_type)
+        runs.append(np.stack([m.eval(toks[:4])] + [m.eval(toks[i : i + 1]) for i in range(4, len(toks))]))
+    np.testing.assert_array_equal(runs[0], runs[1])
