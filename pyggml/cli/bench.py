@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from .. import arch as architectures
 from .. import models
 from . import int_at_least
 
@@ -203,10 +204,7 @@ def run(args) -> int:
     n_threads = m.n_threads
     bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
     hp = m.hparams
-    n_params = hp["n_vocab"] * hp["n_embd"] + hp["n_layer"] * (
-        hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"])
-        + 3 * hp["n_embd"] * hp["n_ff"]
-    )
+    n_params = architectures.get(m.arch).n_params(hp)
     theirs = None if args.no_llama_cpp else llama_cpp_backend(
         path, args.n_prompt, args.n_gen, n_threads, args.batch_size
     )

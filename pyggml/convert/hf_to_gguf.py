@@ -1,10 +1,9 @@
 """Convert a Hugging Face checkpoint (llama, mistral, qwen2, gemma3) into a GGUF file.
 
-Per architecture this module knows the GGUF architecture name, the metadata keys llama.cpp
-reads, how Hugging Face tensor names map onto GGUF names, and the weight transforms llama.cpp's
-converter applies: llama/mistral Q and K rows are permuted from Hugging Face's rotate-half
-RoPE layout to ggml's interleaved pairs, and Gemma's RMSNorm weights (applied as x * (1 + w))
-are stored as 1 + w. Everything else is copied.
+What differs per architecture (the GGUF architecture name, its own metadata keys, how Hugging
+Face tensor names map onto GGUF names, and the weight transforms llama.cpp's converter applies,
+such as llama's Q and K row permutation and Gemma's 1 + w norms) is its Conversion in
+pyggml/arch; this module applies it. Everything else is copied.
 
 The conversion streams: the plan (every tensor's GGUF name, shape and type) is made from the
 safetensors headers alone, then each tensor is read, transformed, quantized by the native
@@ -15,7 +14,7 @@ when complete (see gguf_output).
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 import os
 import re
 import sys
@@ -24,6 +23,8 @@ from typing import Callable, Optional
 import gguf
 import numpy as np
 
+from .. import arch
+from ..arch import Conversion
 from ..errors import PyggmlError
 from ..formats.gguf_output import GGUFOutput
 from ..formats.quants import quantize
@@ -83,95 +84,20 @@ class HParams:
 
 # --- tensor maps -----------------------------------------------------------------------------
 
-
-def permute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
-    """Reorder the rows of a Q or K projection from rotate-half pairs (i, i + d/2) to
-    interleaved pairs (2i, 2i + 1) within each head, as llama.cpp's converter does."""
-    rows = w.shape[0]
-    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def plus_one(w: np.ndarray) -> np.ndarray:
-    return w + np.float32(1.0)
-
-
-# (hf regex with (?P<i>) for the layer, gguf name template, transform name, expected shape fn)
-_LLAMA_LAYER = [
-    (r"input_layernorm\.weight", "attn_norm.weight", None, lambda h: (h.n_embd,)),
-    (r"self_attn\.q_proj\.weight", "attn_q.weight", "permute_q", lambda h: (h.n_head * h.head_dim, h.n_embd)),
-    (r"self_attn\.k_proj\.weight", "attn_k.weight", "permute_k", lambda h: (h.n_head_kv * h.head_dim, h.n_embd)),
-    (r"self_attn\.v_proj\.weight", "attn_v.weight", None, lambda h: (h.n_head_kv * h.head_dim, h.n_embd)),
-    (r"self_attn\.o_proj\.weight", "attn_output.weight", None, lambda h: (h.n_embd, h.n_head * h.head_dim)),
-    (r"post_attention_layernorm\.weight", "ffn_norm.weight", None, lambda h: (h.n_embd,)),
-    (r"mlp\.gate_proj\.weight", "ffn_gate.weight", None, lambda h: (h.n_ff, h.n_embd)),
-    (r"mlp\.up_proj\.weight", "ffn_up.weight", None, lambda h: (h.n_ff, h.n_embd)),
-    (r"mlp\.down_proj\.weight", "ffn_down.weight", None, lambda h: (h.n_embd, h.n_ff)),
-]
-_QWEN2_LAYER = [(p, g, None, s) for p, g, _, s in _LLAMA_LAYER] + [
-    (r"self_attn\.q_proj\.bias", "attn_q.bias", None, lambda h: (h.n_head * h.head_dim,)),
-    (r"self_attn\.k_proj\.bias", "attn_k.bias", None, lambda h: (h.n_head_kv * h.head_dim,)),
-    (r"self_attn\.v_proj\.bias", "attn_v.bias", None, lambda h: (h.n_head_kv * h.head_dim,)),
-]
-_GEMMA3_LAYER = [
-    (r"input_layernorm\.weight", "attn_norm.weight", "plus_one", lambda h: (h.n_embd,)),
-    (r"self_attn\.q_proj\.weight", "attn_q.weight", None, lambda h: (h.n_head * h.head_dim, h.n_embd)),
-    (r"self_attn\.k_proj\.weight", "attn_k.weight", None, lambda h: (h.n_head_kv * h.head_dim, h.n_embd)),
-    (r"self_attn\.v_proj\.weight", "attn_v.weight", None, lambda h: (h.n_head_kv * h.head_dim, h.n_embd)),
-    (r"self_attn\.o_proj\.weight", "attn_output.weight", None, lambda h: (h.n_embd, h.n_head * h.head_dim)),
-    (r"self_attn\.q_norm\.weight", "attn_q_norm.weight", "plus_one", lambda h: (h.head_dim,)),
-    (r"self_attn\.k_norm\.weight", "attn_k_norm.weight", "plus_one", lambda h: (h.head_dim,)),
-    (r"post_attention_layernorm\.weight", "post_attention_norm.weight", "plus_one", lambda h: (h.n_embd,)),
-    (r"pre_feedforward_layernorm\.weight", "ffn_norm.weight", "plus_one", lambda h: (h.n_embd,)),
-    (r"post_feedforward_layernorm\.weight", "post_ffw_norm.weight", "plus_one", lambda h: (h.n_embd,)),
-    (r"mlp\.gate_proj\.weight", "ffn_gate.weight", None, lambda h: (h.n_ff, h.n_embd)),
-    (r"mlp\.up_proj\.weight", "ffn_up.weight", None, lambda h: (h.n_ff, h.n_embd)),
-    (r"mlp\.down_proj\.weight", "ffn_down.weight", None, lambda h: (h.n_embd, h.n_ff)),
-]
-
-
-@dataclasses.dataclass(frozen=True)
-class Architecture:
-    name: str  # GGUF general.architecture
-    layer_tensors: list
-    norm_transform: Optional[str]  # applied to model.norm.weight
-    optional: tuple = ()  # GGUF names that may be absent (biases)
-    bpe_pre: str = "default"
-    add_space_prefix: Optional[bool] = None
-    defaults: dict = dataclasses.field(default_factory=dict)
-
-
-ARCHITECTURES = {
-    "llama": Architecture("llama", _LLAMA_LAYER, None, bpe_pre="llama-bpe",
-                          defaults=dict(rms_eps=1e-5, rope_theta=10000.0)),
-    "qwen2": Architecture("qwen2", _QWEN2_LAYER, None, optional=("attn_q.bias", "attn_k.bias", "attn_v.bias"),
-                          bpe_pre="qwen2", defaults=dict(rms_eps=1e-6, rope_theta=1000000.0)),
-    "gemma3": Architecture("gemma3", _GEMMA3_LAYER, "plus_one", add_space_prefix=False,
-                           defaults=dict(rms_eps=1e-6, rope_theta=1000000.0, tied=True, n_ctx=131072)),
-}
-
-# Hugging Face class / model_type -> GGUF architecture
-_HF_ARCHS = {
-    "LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2",
-    "Gemma3ForCausalLM": "gemma3", "Gemma3ForConditionalGeneration": "gemma3",
-}
-_MODEL_TYPES = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "gemma3_text": "gemma3", "gemma3": "gemma3"}
-
 # Hugging Face tensors that carry nothing llama.cpp needs
 _IGNORED = re.compile(r"rotary_emb\.inv_freq$|^vision_tower\.|^multi_modal_projector\.|^model\.vision_tower\.|"
                       r"^model\.multi_modal_projector\.")
 _PREFIXES = ("model.language_model.", "language_model.model.", "model.")
 
 
-def detect_architecture(cfg: dict, where: str) -> Architecture:
-    names = cfg.get("architectures") or []
-    for n in names:
-        if n in _HF_ARCHS:
-            return ARCHITECTURES[_HF_ARCHS[n]]
-    mt = cfg.get("model_type")
-    if mt in _MODEL_TYPES:
-        return ARCHITECTURES[_MODEL_TYPES[mt]]
-    raise ConvertError(where, f"unsupported architecture {names or mt!r}; pyggml converts "
-                              f"{', '.join(sorted(_HF_ARCHS))}")
+def detect_architecture(cfg: dict, where: str) -> Conversion:
+    conv = arch.for_hf_config(cfg)
+    if conv is None:
+        names = cfg.get("architectures") or []
+        classes = sorted(c for conv in arch.conversions() for c in conv.hf_classes)
+        raise ConvertError(where, f"unsupported architecture {names or cfg.get('model_type')!r}; pyggml converts "
+                                  f"{', '.join(classes)}")
+    return conv
 
 
 @dataclasses.dataclass
@@ -201,7 +127,7 @@ def _strip(name: str) -> str:
     return name
 
 
-def plan_tensors(ckpt: Checkpoint, arch: Architecture, hp: HParams) -> list:
+def plan_tensors(ckpt: Checkpoint, conv: Conversion, hp: HParams) -> list:
     """Every output tensor in llama.cpp's order, checked against the config; raises on anything off."""
     where = ckpt.dir
     by_role: dict = {}
@@ -210,12 +136,6 @@ def plan_tensors(ckpt: Checkpoint, arch: Architecture, hp: HParams) -> list:
             continue
         by_role[_strip(name)] = t
 
-    transforms = {
-        "permute_q": lambda w: permute_rope(w, hp.n_head),
-        "permute_k": lambda w: permute_rope(w, hp.n_head_kv),
-        "plus_one": plus_one,
-        None: None,
-    }
     plan, used = [], set()
 
     def take(role: str, gguf_name: str, transform, shape, optional=False):
@@ -229,14 +149,14 @@ def plan_tensors(ckpt: Checkpoint, arch: Architecture, hp: HParams) -> list:
             raise ConvertError(t.path, f"tensor {t.name!r} has shape {list(t.shape)}, but config.json implies "
                                        f"{list(shape)} for {gguf_name}")
         used.add(role)
-        plan.append(PlannedTensor(t, gguf_name, tuple(shape), transforms[transform]))
+        plan.append(PlannedTensor(t, gguf_name, tuple(shape),
+                                  None if transform is None else functools.partial(transform, hp=hp)))
 
     take("embed_tokens.weight", "token_embd.weight", None, (hp.n_vocab, hp.n_embd))
     for i in range(hp.n_layer):
-        for pattern, gname, transform, shape_fn in arch.layer_tensors:
-            role = f"layers.{i}." + pattern.replace("\\.", ".")
-            take(role, f"blk.{i}.{gname}", transform, shape_fn(hp), optional=gname in arch.optional)
-    take("norm.weight", "output_norm.weight", arch.norm_transform, (hp.n_embd,))
+        for lt in conv.layer_tensors:
+            take(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp), optional=lt.optional)
+    take("norm.weight", "output_norm.weight", conv.norm_transform, (hp.n_embd,))
     if not hp.tied:
         take("lm_head.weight", "output.weight", None, (hp.n_vocab, hp.n_embd))
     else:
@@ -246,34 +166,12 @@ def plan_tensors(ckpt: Checkpoint, arch: Architecture, hp: HParams) -> list:
     if extra:
         layer_out = [r for r in extra if re.match(r"layers\.(\d+)\.", r) and int(r.split(".")[1]) >= hp.n_layer]
         hint = f" (layers beyond num_hidden_layers={hp.n_layer}?)" if layer_out else ""
-        raise ConvertError(where, f"{len(extra)} tensors pyggml does not know how to map for {arch.name}{hint}, "
+        raise ConvertError(where, f"{len(extra)} tensors pyggml does not know how to map for {conv.gguf_arch}{hint}, "
                                   f"e.g. {extra[0]!r}")
     return plan
 
 
-def _llama3_rope_freqs(cfg: dict, hp: HParams) -> Optional[np.ndarray]:
-    rs = cfg.get("rope_scaling") or {}
-    if rs.get("rope_type", rs.get("type")) != "llama3":
-        return None
-    factor = float(rs.get("factor", 8.0))
-    low, high = float(rs.get("low_freq_factor", 1.0)), float(rs.get("high_freq_factor", 4.0))
-    old_ctx = float(rs.get("original_max_position_embeddings", 8192))
-    freqs = 1.0 / (hp.rope_theta ** (np.arange(0, hp.head_dim, 2, dtype=np.float64) / hp.head_dim))
-    low_wl, high_wl = old_ctx / low, old_ctx / high
-    out = []
-    for f in freqs:
-        wl = 2 * math.pi / f
-        if wl < high_wl:
-            out.append(1.0)
-        elif wl > low_wl:
-            out.append(factor)
-        else:
-            smooth = (old_ctx / wl - low) / (high - low)
-            out.append(1.0 / ((1 - smooth) / factor + smooth))
-    return np.array(out, dtype=np.float32)
-
-
-def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, arch: Architecture, cfg: dict, hp: HParams,
+def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, conv: Conversion, cfg: dict, hp: HParams,
                    file_type: int) -> None:
     name = cfg.get("_name_or_path") or os.path.basename(os.path.normpath(ckpt.dir))
     w.add_type("model")
@@ -286,17 +184,7 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, arch: Architecture, cfg
     w.add_head_count_kv(hp.n_head_kv)
     w.add_rope_freq_base(hp.rope_theta)
     w.add_layer_norm_rms_eps(hp.rms_eps)
-    if arch.name == "llama":
-        w.add_vocab_size(hp.n_vocab)
-        w.add_rope_dimension_count(hp.head_dim)
-    if arch.name == "gemma3" or hp.head_dim != hp.n_embd // hp.n_head:
-        w.add_key_length(hp.head_dim)
-        w.add_value_length(hp.head_dim)
-    if arch.name == "gemma3":
-        if cfg.get("sliding_window"):
-            w.add_sliding_window(int(cfg["sliding_window"]))
-        if cfg.get("rope_local_base_freq") is not None:
-            w.add_float32(f"{arch.name}.rope.freq_base_swa", float(cfg["rope_local_base_freq"]))
+    conv.write_metadata(w, cfg, hp)
     rs = cfg.get("rope_scaling") or {}
     kind = rs.get("rope_type", rs.get("type"))
     if kind in ("linear", "yarn") and rs.get("factor"):
@@ -312,8 +200,8 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, arch: Architecture, cfg
             add(value)
 
 
-def _shape_of(arch: Architecture, hp: HParams, plan: list) -> ModelShape:
-    return ModelShape(arch=arch.name, n_layer=hp.n_layer, n_head=hp.n_head, n_head_kv=hp.n_head_kv,
+def _shape_of(conv: Conversion, hp: HParams, plan: list) -> ModelShape:
+    return ModelShape(arch=conv.gguf_arch, n_layer=hp.n_layer, n_head=hp.n_head, n_head_kv=hp.n_head_kv,
                       tied_embeddings=not any(p.gguf_name == "output.weight" for p in plan))
 
 
@@ -328,24 +216,24 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
     ckpt = Checkpoint(hf_dir)
     try:
         cfg = _text_config(ckpt.config)
-        arch = detect_architecture(cfg, ckpt.path("config.json"))
-        hp = HParams.from_config(cfg, ckpt.path("config.json"), arch.defaults)
-        plan = plan_tensors(ckpt, arch, hp)
-        freqs = _llama3_rope_freqs(cfg, hp) if arch.name == "llama" else None
-        if freqs is not None:
-            plan.append(PlannedTensor(None, "rope_freqs.weight", freqs.shape, None, make=lambda f=freqs: f))
-        vocab = load_vocab(ckpt, hp.n_vocab, arch.bpe_pre, arch.add_space_prefix)
+        conv = detect_architecture(cfg, ckpt.path("config.json"))
+        hp = HParams.from_config(cfg, ckpt.path("config.json"), conv.defaults)
+        plan = plan_tensors(ckpt, conv, hp)
+        extra = conv.extra_tensors(cfg, hp) if conv.extra_tensors is not None else {}
+        for name, x in extra.items():
+            plan.append(PlannedTensor(None, name, x.shape, None, make=lambda x=x: x))
+        vocab = load_vocab(ckpt, hp.n_vocab, conv.bpe_pre, conv.add_space_prefix)
         imat = _load_imatrix(imatrix)
         if policy is not None and not isinstance(policy, Policy):
             policy = load_policy(policy)  # a TOML file, whatever its name
         spec = policy if policy is not None else qtype
-        pol = policy_for(spec, _shape_of(arch, hp, plan), has_imatrix=imat is not None, pure=pure)
+        pol = policy_for(spec, _shape_of(conv, hp, plan), has_imatrix=imat is not None, pure=pure)
         for p in plan:
             chosen = pol.choose(p.gguf_name, p.shape)
             p.qtype = GGMLType.F32 if chosen is None else chosen
         file_type = ftype_of(spec, pure) if policy is None else 1
-        with GGUFOutput(out_path, arch.name) as out:
-            write_metadata(out.writer, ckpt, arch, cfg, hp, file_type)
+        with GGUFOutput(out_path, conv.gguf_arch) as out:
+            write_metadata(out.writer, ckpt, conv, cfg, hp, file_type)
             vocab.add_to(out.writer)
             for p in plan:
                 out.declare(p.gguf_name, p.shape, p.qtype)

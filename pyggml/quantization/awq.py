@@ -10,7 +10,9 @@ summed output error sum_W ||Q(W diag(s)) (x / s) - W x||^2 over a sample of cali
 where Q is round-to-nearest into each weight's target GGUF type. alpha = 0 (s = 1) is plain
 round-to-nearest, so the search never does worse than it on that sample.
 
-Where each scale is folded (the division by s):
+Each scale is folded (the division by s) into the tensor that produces the input, the capture
+site's source in pyggml.arch: a norm's weight, or the rows (and bias) of a matrix. For the
+llama-family decoders:
   q/k/v input  -> attn_norm weight      gate/up input -> ffn_norm weight
   down input   -> rows of ffn_up        o input       -> rows (and bias) of attn_v, only when
                                                          n_head == n_head_kv (no GQA), as AutoAWQ
@@ -103,8 +105,16 @@ def search_clip(w: np.ndarray, x: np.ndarray, qtype: GGMLType, importance=None, 
 class LayerPlan:
     """The scales of one layer and where they fold."""
 
-    scales: dict = field(default_factory=dict)   # site -> (cols,) float32
-    alphas: dict = field(default_factory=dict)   # site -> chosen alpha
+    scales: dict = field(default_factory=dict)   # CaptureSite -> (cols,) float32
+    alphas: dict = field(default_factory=dict)   # CaptureSite -> chosen alpha
+
+
+def folds(site, layer: int, arrays: dict) -> bool:
+    """Whether scales for `site`'s input can fold into its source in `layer`: a norm always; a
+    matrix when its rows are the input's channels one to one (attn_v into attn_output only without
+    grouped-query attention). arrays: the layer's tensors by name, the source's weight among them."""
+    source = arrays[f"blk.{layer}.{site.source}.weight"]
+    return source.ndim == 1 or source.shape[0] == arrays[site.tensors(layer)[0]].shape[1]
 
 
 def fold(layer: int, plan: LayerPlan, arrays: dict) -> dict:
@@ -112,31 +122,15 @@ def fold(layer: int, plan: LayerPlan, arrays: dict) -> dict:
 
     arrays holds the layer's weights as (rows, cols) float32 and its norms and biases as 1-D.
     """
-    p = f"blk.{layer}."
     out = {k: np.array(v, dtype=np.float32) for k, v in arrays.items()}
-    s0 = plan.scales.get(0)
-    if s0 is not None:
-        out[p + "attn_norm.weight"] /= s0
-        for n in ("attn_q", "attn_k", "attn_v"):
-            out[p + n + ".weight"] *= s0
-    s1 = plan.scales.get(1)
-    if s1 is not None:
-        out[p + "attn_v.weight"] /= s1[:, None]
-        if p + "attn_v.bias" in out:
-            out[p + "attn_v.bias"] /= s1
-        out[p + "attn_output.weight"] *= s1
-    s2 = plan.scales.get(2)
-    if s2 is not None:
-        out[p + "ffn_norm.weight"] /= s2
-        out[p + "ffn_gate.weight"] *= s2
-        out[p + "ffn_up.weight"] *= s2
-    s3 = plan.scales.get(3)
-    if s3 is not None:
-        out[p + "ffn_up.weight"] /= s3[:, None]
-        out[p + "ffn_down.weight"] *= s3
+    for site, s in plan.scales.items():
+        source = f"blk.{layer}.{site.source}"
+        if out[source + ".weight"].ndim == 1:  # a norm: its output channels are the input's
+            out[source + ".weight"] /= s
+        else:  # a matrix: its rows are the input's channels
+            out[source + ".weight"] /= s[:, None]
+            if source + ".bias" in out:
+                out[source + ".bias"] /= s
+        for name in site.tensors(layer):
+            out[name] *= s
     return out
-
-
-def folds_v_into_o(hparams: dict) -> bool:
-    return hparams["n_head"] == hparams["n_head_kv"] and hparams["head_dim_v"] * hparams["n_head_kv"] == \
-        hparams["n_head"] * hparams["head_dim_v"]

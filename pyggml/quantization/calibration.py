@@ -10,8 +10,10 @@ of its linear layers out of the forward pass (Model.capture), and collectors red
 * HessianCollector: X^T X per linear input, for GPTQ;
 * SampleCollector: mean |x| per input channel and a random sample of input rows, for AWQ.
 
-A linear input ("site") feeds one or more weight tensors: site 0 feeds attn_q/k/v, site 1
-attn_output, site 2 ffn_gate/up, site 3 ffn_down.
+A linear input (a capture site) feeds one or more weight tensors; the model's architecture
+names them (pyggml.arch: CaptureSite), e.g. Site.ATTN_QKV feeds attn_q, attn_k and attn_v.
+Collectors key what they gather by (layer, site); add(key, x, tensors) also gets the names of
+the weights reading x.
 """
 
 from __future__ import annotations
@@ -23,23 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import arch as architectures
 from ..errors import PyggmlError
 
-SITE_TENSORS = {0: ("attn_q", "attn_k", "attn_v"), 1: ("attn_output",), 2: ("ffn_gate", "ffn_up"), 3: ("ffn_down",)}
-TENSOR_SITE = {name: site for site, names in SITE_TENSORS.items() for name in names}
 DEFAULT_TEXT = Path(__file__).resolve().parents[1] / "data" / "devils_dictionary_calib.txt"
 
 
-def tensor_site(name: str):
-    """(layer, site) of a layer weight such as "blk.3.ffn_up.weight", or None."""
-    parts = name.split(".")
-    if len(parts) == 4 and parts[0] == "blk" and parts[3] == "weight" and parts[2] in TENSOR_SITE:
-        return int(parts[1]), TENSOR_SITE[parts[2]]
-    return None
-
-
-def site_tensors(layer: int, site: int) -> list:
-    return [f"blk.{layer}.{n}.weight" for n in SITE_TENSORS[site]]
+def capture_sites(model) -> tuple:
+    """The CaptureSites of the model's architecture."""
+    return architectures.get(model.arch).capture_sites
 
 
 def calibration_sequences(tokenizer, text: str, n_seq: int, seq_len: int, source: str = "the calibration text"):
@@ -82,15 +76,17 @@ def run(model, sequences, collectors, layers=None, output: bool = False, progres
 
     n_layer = model.hparams["n_layer"]
     layers = list(range(n_layer)) if layers is None else sorted(layers)
-    sites = [(layer, site) for layer in layers for site in SITE_TENSORS]
+    by_site = {cs.site: cs for cs in capture_sites(model)}
+    sites = [(layer, site) for layer in layers for site in by_site]
     last = -1 if output or not layers else layers[-1]
     for seq in tqdm(sequences, desc=desc, unit="seq", disable=not progress or None, file=sys.stderr,
                     dynamic_ncols=True, leave=False):
         model.reset()
         captured = model.capture(seq, sites, output=output, last_layer=last)
-        for c in collectors:
-            for key, x in captured.items():
-                c.add(key, x)
+        for key, x in captured.items():
+            tensors = ["output.weight"] if key == "output" else by_site[key[1]].tensors(key[0])
+            for c in collectors:
+                c.add(key, x, tensors)
     model.reset()
 
 
@@ -100,10 +96,9 @@ class ImatrixCollector:
     def __init__(self):
         self.sums, self.counts = {}, {}
 
-    def add(self, key, x: np.ndarray) -> None:
+    def add(self, key, x: np.ndarray, tensors: list) -> None:
         s = np.einsum("ij,ij->j", x, x, dtype=np.float64)
-        names = ["output.weight"] if key == "output" else site_tensors(*key)
-        for name in names:
+        for name in tensors:
             if name in self.sums:
                 self.sums[name] += s
                 self.counts[name] += len(x)
@@ -127,7 +122,7 @@ class HessianCollector:
     def __init__(self):
         self.h, self.n = {}, {}
 
-    def add(self, key, x: np.ndarray) -> None:
+    def add(self, key, x: np.ndarray, tensors: list) -> None:
         if key == "output":
             return
         from scipy.linalg.blas import ssyrk
@@ -162,7 +157,7 @@ class SampleCollector:
         self.rng = np.random.default_rng(seed)
         self.abs_sum, self.count, self.rows = {}, {}, {}
 
-    def add(self, key, x: np.ndarray) -> None:
+    def add(self, key, x: np.ndarray, tensors: list) -> None:
         if key == "output":
             return
         a = np.abs(x).sum(axis=0, dtype=np.float64)
@@ -185,8 +180,7 @@ class SampleCollector:
 def layer_chunks(model, budget_bytes: int) -> list:
     """Consecutive layer groups whose Hessians fit in budget_bytes together (at least one layer each)."""
     hp = model.hparams
-    widths = [hp["n_embd"], hp["n_head"] * hp["head_dim_v"], hp["n_embd"], hp["n_ff"]]
-    per_layer = sum(HessianCollector.bytes_for(w) for w in widths)
+    per_layer = sum(HessianCollector.bytes_for(cs.width(hp)) for cs in capture_sites(model))
     step = max(1, budget_bytes // per_layer)
     return [list(range(i, min(i + step, hp["n_layer"]))) for i in range(0, hp["n_layer"], step)]
 

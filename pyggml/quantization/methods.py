@@ -179,9 +179,9 @@ def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memo
         C.run(model, seqs, [hc], layers=layers, progress=progress, desc=f"Hessians of layers {layers[0]}-{layers[-1]}")
         t_h += time.perf_counter() - t
         for layer in layers:
-            for site in C.SITE_TENSORS:
-                h = hc.hessian((layer, site))
-                work = [(i, n) for i in types for n in C.site_tensors(layer, site)
+            for site in C.capture_sites(model):
+                h = hc.hessian((layer, site.site))
+                work = [(i, n) for i in types for n in site.tensors(layer)
                         if n in types[i] and _quantized_here(types[i], n) and types[i][n][1] in GRID_TYPES]
                 if not work:
                     continue
@@ -215,24 +215,29 @@ def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
     from ..formats.quants import quantize
 
     hp = model.hparams
-    v_to_o = awq_mod.folds_v_into_o(hp)
+    sites = C.capture_sites(model)
     done, floats = {}, {}
     for layer in tqdm(range(hp["n_layer"]), desc="AWQ", unit="layer", disable=not progress or None,
                       file=sys.stderr, dynamic_ncols=True, leave=False):
         p = f"blk.{layer}."
-        names = [n for site in C.SITE_TENSORS for n in C.site_tensors(layer, site)]
-        extra = [p + n for n in ("attn_norm.weight", "ffn_norm.weight", "attn_v.bias") if p + n in types]
+        names = [n for site in sites for n in site.tensors(layer)]
+        extra = []  # 1-D tensors taking the inverse scales: norms, biases of the matrices that do
+        for site in sites:
+            for n in (f"{p}{site.source}.weight", f"{p}{site.source}.bias"):
+                if n in types and n not in names and n not in extra:
+                    (names if len(g.tensor(n).shape) > 1 else extra).append(n)
         arrays = {n: _matrix(g, n, n_threads) for n in names}
         arrays.update({n: np.array(g.array(n), dtype=np.float32) for n in extra})
         plan_ = awq_mod.LayerPlan()
-        for site in C.SITE_TENSORS:
-            if site == 1 and not v_to_o:
+        for site in sites:
+            if not awq_mod.folds(site, layer, arrays):
                 continue
-            members = C.site_tensors(layer, site)
-            touched = members + [p + {1: "attn_v.weight", 3: "ffn_up.weight"}[site]] if site in (1, 3) else members
+            members = site.tensors(layer)
+            source = f"{p}{site.source}.weight"
+            touched = members + [source] if arrays[source].ndim > 1 else members
             if not all(_quantized_here(types, n) for n in touched):
                 continue  # a tensor the policy keeps as it is cannot absorb the scales
-            key = (layer, site)
+            key = (layer, site.site)
             imp = None if imat is None else imat.get(members[0])
             s, alpha, _ = awq_mod.search_scales(sc.sample(key), sc.mean_abs(key),
                                                 [(arrays[n], types[n][1]) for n in members], imp, n_threads)
@@ -241,9 +246,9 @@ def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
         folded = awq_mod.fold(layer, plan_, arrays)
         for n in extra:
             floats[n] = folded[n]
-        for site in C.SITE_TENSORS:
+        for site in sites:
             s = plan_.scales.get(site)
-            for n in C.site_tensors(layer, site):
+            for n in site.tensors(layer):
                 if not _quantized_here(types, n):
                     continue
                 new = types[n][1]
@@ -254,7 +259,7 @@ def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
                     if imp is not None and s is not None:
                         imp = imp / (s * s)
                 if clip and not n.endswith(("attn_q.weight", "attn_k.weight")) and new in GRID_TYPES:
-                    x = sc.sample((layer, site))
+                    x = sc.sample((layer, site.site))
                     w = awq_mod.search_clip(w, x / s if s is not None else x, new, imp, n_threads)
                 done[n] = quantize(w, new, imatrix=imp, n_threads=n_threads)
     return done, floats

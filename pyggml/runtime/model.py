@@ -1,8 +1,8 @@
 """Load a llama-family GGUF model and run it: pyggml.Model.
 
-Python reads the metadata and decides what each architecture needs; the weights stay
-in the memory-mapped file and the whole forward pass runs in C++ (pyggml._core.Model)
-with the GIL released, one native call per batch of tokens.
+Python reads the metadata and decides what each architecture needs (its RuntimeSpec in
+pyggml/arch); the weights stay in the memory-mapped file and the whole forward pass runs in
+C++ (pyggml._core.Model) with the GIL released, one native call per batch of tokens.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import operator
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _core
+from .. import arch as architectures
 from ..errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
 from ..errors import show_value as _show
 from ..formats.types import GGMLType
@@ -23,27 +23,6 @@ from ..formats.types import GGMLType
 class ContextFullError(PyggmlError):
     """The tokens do not fit in the model's context (n_ctx) and context shift is off."""
 
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """How an architecture differs from plain llama. Defaults come from llama.cpp and
-    are used only when the file does not say otherwise."""
-
-    rope_neox: bool = False
-    activation: str = "silu"
-    embd_scale_sqrt: bool = False  # token embeddings times sqrt(n_embd)
-    swa_pattern: int = 0  # every swa_pattern-th layer is global, the others sliding-window
-    rope_base_swa: float = 0.0  # rope base of the sliding-window layers (0: same as global)
-
-
-ARCHITECTURES = {
-    "llama": ArchSpec(),
-    "mistral": ArchSpec(),
-    "qwen2": ArchSpec(rope_neox=True),
-    "gemma3": ArchSpec(
-        rope_neox=True, activation="gelu_tanh", embd_scale_sqrt=True, swa_pattern=6, rope_base_swa=10000.0
-    ),
-}
 
 KV_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}
 
@@ -139,15 +118,16 @@ def _squeeze(ne: tuple, n_dims: int) -> tuple:
 
 def _hparams(path, meta, tensors):
     """The hyper-parameters of the file's architecture, every one checked (_Keys)."""
-    supported = ", ".join(sorted(ARCHITECTURES))
+    supported = architectures.supported()
     if "general.architecture" not in meta:
         raise GGUFError(path, f"missing metadata key general.architecture (supported architectures: {supported})")
     arch = meta["general.architecture"]
     if not isinstance(arch, str):
         raise GGUFError(path, f"general.architecture = {_show(arch)}: expected a string, one of {supported}")
-    if arch not in ARCHITECTURES:
+    known = architectures.get(arch)
+    if known is None:
         raise GGUFError(path, f"unsupported architecture {arch!r}; supported: {supported}")
-    spec = ARCHITECTURES[arch]
+    spec = known.runtime
     k = _Keys(path, meta, arch)
 
     if "token_embd.weight" not in tensors:
@@ -549,9 +529,9 @@ class Model:
 
     def capture(self, tokens, sites, output: bool = False, last_layer: int = -1) -> dict:
         """Run `tokens` after those already cached and return the inputs of the linear layers,
-        for calibration: {(layer, site): (len(tokens), width) float32}. Sites: 0 the normed
-        input of attn_q/k/v, 1 the input of attn_output, 2 the normed input of ffn_gate/up,
-        3 the input of ffn_down. output: also {"output": input of the output matrix}.
+        for calibration: {(layer, site): (len(tokens), width) float32}, sites as pyggml.arch.Site
+        numbers them (0 the normed input of attn_q/k/v, 1 the input of attn_output, 2 the normed
+        input of ffn_gate/up, 3 the input of ffn_down). output: also {"output": input of the output matrix}.
         last_layer >= 0 stops the pass after that layer. No context shift happens here."""
         toks = self._checked_tokens(tokens, "capture")
         if self.n_past + toks.size > self.n_ctx:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pyggml import _core
+from pyggml.arch import DECODER_SITES
 from pyggml.formats.gguf_file import GGUFFile
 from pyggml.formats.imatrix import read_imatrix
 from pyggml.formats.quants import dequantize, quantize
@@ -104,7 +105,7 @@ def test_collectors_reduce_what_was_captured(llama_k, calib_text):
     x = np.concatenate(xs).astype(np.float64)
     imp = imc.importance()
     np.testing.assert_allclose(imp["blk.1.ffn_down.weight"], (x * x).mean(axis=0), rtol=1e-5)
-    assert "output.weight" in imp and set(C.site_tensors(0, 0)) <= set(imp)
+    assert "output.weight" in imp and set(DECODER_SITES[0].tensors(0)) <= set(imp)
     np.testing.assert_allclose(hc.hessian((1, 3)), 2 * x.T @ x / len(x), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(sc.mean_abs((1, 3)), np.abs(x).mean(axis=0), rtol=1e-5)
     assert sc.sample((1, 3)).shape == (8, x.shape[1])
@@ -211,14 +212,14 @@ def test_awq_folding_keeps_the_network(tmp_path, arch, overrides):
     with GGUFFile(src) as g:
         for layer in range(hp["n_layer"]):
             p = f"blk.{layer}."
-            names = [n for site in C.SITE_TENSORS for n in C.site_tensors(layer, site)]
+            names = [n for site in DECODER_SITES for n in site.tensors(layer)]
             names += [p + n for n in ("attn_norm.weight", "ffn_norm.weight", "attn_v.bias") if p + n in g]
             arrays = {n: np.array(g.array(n), dtype=np.float32) for n in names}
             plan = awq.LayerPlan()
-            for site in C.SITE_TENSORS:
-                if site == 1 and not awq.folds_v_into_o(Model.load(src, n_ctx=8).hparams):
+            for site in DECODER_SITES:
+                if not awq.folds(site, layer, arrays):
                     continue
-                width = arrays[C.site_tensors(layer, site)[0]].shape[1]
+                width = arrays[site.tensors(layer)[0]].shape[1]
                 plan.scales[site] = np.exp(rng.normal(0, 0.5, width)).astype(np.float32)
             folded.update(awq.fold(layer, plan, arrays))
     dst = tmp_path / "folded.gguf"

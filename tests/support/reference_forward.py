@@ -254,7 +254,7 @@ class ReferenceModel:
         self.cache_weights = cache_weights
         self._cache: dict[str, np.ndarray] = {}
         # set to a dict to record the input of every linear layer: {(layer, site): array},
-        # sites as in pyggml.calibration (0 q/k/v, 1 attn_output, 2 gate/up, 3 down)
+        # sites as pyggml.arch.Site numbers them (0 q/k/v, 1 attn_output, 2 gate/up, 3 down)
         self.trace = None
         self.meta, self.tensors = read_gguf(self.path)
         self.arch = self.meta["general.architecture"]

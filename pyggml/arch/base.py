@@ -1,0 +1,144 @@
+"""What an architecture module declares, and the pieces the llama-family decoders share.
+
+An architecture module (llama.py, qwen2.py, ...) defines ARCH, an Architecture: how its forward
+pass differs from plain llama (RuntimeSpec), how llama.cpp's converter turns its Hugging Face
+checkpoints into GGUF (Conversion), and the linear-layer inputs calibration captures
+(CaptureSite). Hyper-parameters come from the GGUF metadata (pyggml.runtime.model) or from
+config.json (pyggml.convert.hf_to_gguf); the callables here take them as those modules make them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeSpec:
+    """How an architecture's forward pass differs from plain llama. Defaults come from llama.cpp
+    and are used only when the file does not say otherwise."""
+
+    rope_neox: bool = False
+    activation: str = "silu"
+    embd_scale_sqrt: bool = False  # token embeddings times sqrt(n_embd)
+    swa_pattern: int = 0  # every swa_pattern-th layer is global, the others sliding-window
+    rope_base_swa: float = 0.0  # rope base of the sliding-window layers (0: same as global)
+
+
+# --- calibration capture sites ---------------------------------------------------------------
+
+
+class Site(enum.IntEnum):
+    """A linear-layer input the forward pass copies out for calibration (Model.capture).
+    The values are the native forward pass's capture points."""
+
+    ATTN_QKV = 0  # the normed block input, read by attn_q, attn_k, attn_v
+    ATTN_OUTPUT = 1  # the attention's result, read by attn_output
+    FFN_GATE_UP = 2  # the normed input of the feed-forward part, read by ffn_gate, ffn_up
+    FFN_DOWN = 3  # the gated activation, read by ffn_down
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureSite:
+    """One linear-layer input of every block: the weights that read it and the tensor whose
+    output it is (where AWQ folds the inverse of its scales)."""
+
+    site: Site
+    weights: tuple  # block weights reading it, GGUF names without "blk.N." and ".weight"
+    source: str  # the block tensor producing it: a norm (1-D), or a matrix whose rows are its channels
+    width: Callable[[Mapping], int]  # its channels, from the model's hyper-parameters
+
+    def tensors(self, layer: int) -> list:
+        """GGUF names of the weights reading this input in `layer`."""
+        return [f"blk.{layer}.{w}.weight" for w in self.weights]
+
+
+# the pre-norm decoder block of llama, mistral, qwen2 and gemma3
+DECODER_SITES = (
+    CaptureSite(Site.ATTN_QKV, ("attn_q", "attn_k", "attn_v"), "attn_norm", lambda hp: hp["n_embd"]),
+    CaptureSite(Site.ATTN_OUTPUT, ("attn_output",), "attn_v", lambda hp: hp["n_head"] * hp["head_dim_v"]),
+    CaptureSite(Site.FFN_GATE_UP, ("ffn_gate", "ffn_up"), "ffn_norm", lambda hp: hp["n_embd"]),
+    CaptureSite(Site.FFN_DOWN, ("ffn_down",), "ffn_up", lambda hp: hp["n_ff"]),
+)
+
+
+def decoder_params(hp: Mapping) -> int:
+    """Weights of a llama-style decoder: the token table and every layer's q, k, v, o,
+    gate, up and down matrices (what `pyggml bench` prints as params)."""
+    return hp["n_vocab"] * hp["n_embd"] + hp["n_layer"] * (
+        hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"])
+        + 3 * hp["n_embd"] * hp["n_ff"]
+    )
+
+
+# --- Hugging Face conversion -----------------------------------------------------------------
+
+
+def permute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
+    """Reorder the rows of a Q or K projection from rotate-half pairs (i, i + d/2) to
+    interleaved pairs (2i, 2i + 1) within each head, as llama.cpp's converter does."""
+    rows = w.shape[0]
+    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def permute_q(w: np.ndarray, hp) -> np.ndarray:
+    return permute_rope(w, hp.n_head)
+
+
+def permute_k(w: np.ndarray, hp) -> np.ndarray:
+    return permute_rope(w, hp.n_head_kv)
+
+
+def plus_one(w: np.ndarray, hp=None) -> np.ndarray:
+    """Gemma's RMSNorm weights, applied as x * (1 + w), stored as 1 + w."""
+    return w + np.float32(1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTensor:
+    """One tensor of every layer: its Hugging Face name (after "layers.N."), its GGUF name
+    (after "blk.N."), its shape (numpy order) from the config's hyper-parameters, and the
+    transform the converter applies ((array, hyper-parameters) -> array)."""
+
+    hf: str
+    gguf: str
+    shape: Callable
+    transform: Optional[Callable] = None
+    optional: bool = False  # may be absent (biases)
+
+
+def write_head_dims(w, cfg: dict, hp) -> None:
+    """key_length and value_length, when the head size is not n_embd / n_head."""
+    if hp.head_dim != hp.n_embd // hp.n_head:
+        w.add_key_length(hp.head_dim)
+        w.add_value_length(hp.head_dim)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """How llama.cpp's converter turns a Hugging Face checkpoint into a GGUF file."""
+
+    gguf_arch: str  # general.architecture written (Mistral checkpoints become "llama" files)
+    hf_classes: tuple  # config.json "architectures" entries
+    hf_model_types: tuple  # config.json "model_type" values
+    layer_tensors: tuple  # LayerTensor, in the order llama.cpp writes them
+    norm_transform: Optional[Callable] = None  # applied to model.norm.weight
+    bpe_pre: str = "default"  # pre-tokenizer name of a byte-level BPE vocabulary
+    add_space_prefix: Optional[bool] = None
+    defaults: Mapping = dataclasses.field(default_factory=dict)  # for config.json keys it lacks
+    write_metadata: Callable = write_head_dims  # (GGUFWriter, config, hyper-parameters): the keys of its own
+    extra_tensors: Optional[Callable] = None  # (config, hyper-parameters) -> {GGUF name: float32 array}
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """Everything pyggml knows about one GGUF architecture."""
+
+    name: str  # general.architecture
+    runtime: RuntimeSpec
+    conversion: Optional[Conversion] = None  # None: pyggml runs such files but does not make them
+    capture_sites: tuple = DECODER_SITES
+    n_params: Callable[[Mapping], int] = decoder_params
