@@ -24,9 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
-from tqdm import tqdm
-
 from .errors import PyggmlError
+from .progress import progress_bar
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -240,8 +239,8 @@ def _write_marker(target: Path, spec: ModelSpec) -> None:
         pass
 
 
-def _progress(total: int, desc: str) -> tqdm:
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=None)
+def _progress(total: int, desc: str):
+    return progress_bar(total=total, unit="B", desc=desc, leave=True, unit_scale=True, unit_divisor=1024)
 
 
 def _sha256_file(path: Path, label: str) -> str:

@@ -31,14 +31,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _progress_bar(total: int, disable: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="chunk", file=sys.stderr, disable=disable, dynamic_ncols=True)
-
-
 def run(args) -> int:
     from ..errors import PyggmlError
+    from ..progress import progress_bar
     from ..eval import kld as K
     from ..eval import perplexity as P
     from ..models import resolve
@@ -81,7 +76,7 @@ def run(args) -> int:
           f"{n_score} scored per chunk, {model.n_threads} threads", file=sys.stderr)
 
     source = P.model_logit_source(model)
-    bar = _progress_bar(chunks.shape[0], args.no_progress)
+    bar = progress_bar(total=chunks.shape[0], unit="chunk", enabled=not args.no_progress, leave=True)
     t0 = time.perf_counter()
     stats = P.NllStats()
     running = []

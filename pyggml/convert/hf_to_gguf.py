@@ -17,19 +17,18 @@ import dataclasses
 import functools
 import os
 import re
-import sys
 from typing import Callable, Optional
 
 import gguf
-import numpy as np
 
 from .. import arch
 from ..arch import Conversion
-from ..errors import PyggmlError
 from ..formats.gguf_output import GGUFOutput
-from ..formats.quants import quantize
+from ..formats.imatrix import load_imatrix
+from ..formats.quants import encode_tensor
 from ..formats.types import GGMLType
-from ..quantization.policy import ModelShape, Policy, ftype_of, load_policy, policy_for
+from ..progress import progress_bar
+from ..quantization.policy import ModelShape, choose_policy
 from .hf_checkpoint import Checkpoint, CheckpointError, SourceTensor
 from .hf_vocab import load_vocab, sampling_defaults
 
@@ -223,15 +222,12 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
         for name, x in extra.items():
             plan.append(PlannedTensor(None, name, x.shape, None, make=lambda x=x: x))
         vocab = load_vocab(ckpt, hp.n_vocab, conv.bpe_pre, conv.add_space_prefix)
-        imat = _load_imatrix(imatrix)
-        if policy is not None and not isinstance(policy, Policy):
-            policy = load_policy(policy)  # a TOML file, whatever its name
-        spec = policy if policy is not None else qtype
-        pol = policy_for(spec, _shape_of(conv, hp, plan), has_imatrix=imat is not None, pure=pure)
+        imat = load_imatrix(imatrix)
+        pol, file_type = choose_policy(qtype, policy, _shape_of(conv, hp, plan), has_imatrix=imat is not None,
+                                       pure=pure)
         for p in plan:
             chosen = pol.choose(p.gguf_name, p.shape)
             p.qtype = GGMLType.F32 if chosen is None else chosen
-        file_type = ftype_of(spec, pure) if policy is None else 1
         with GGUFOutput(out_path, conv.gguf_arch) as out:
             write_metadata(out.writer, ckpt, conv, cfg, hp, file_type)
             vocab.add_to(out.writer)
@@ -244,23 +240,8 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
         ckpt.close()
 
 
-def _load_imatrix(imatrix):
-    if imatrix is None or isinstance(imatrix, dict):
-        return imatrix
-    from ..formats.imatrix import read_imatrix
-
-    return read_imatrix(imatrix)
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="tensor", disable=not enabled or None, file=sys.stderr, dynamic_ncols=True,
-                leave=False)
-
-
 def _write_tensors(ckpt: Checkpoint, plan: list, out: GGUFOutput, imat, n_threads: int, progress: bool) -> None:
-    with _progress(len(plan), progress) as bar:
+    with progress_bar(total=len(plan), unit="tensor", enabled=progress) as bar:
         for i, p in enumerate(plan):
             nxt = plan[i + 1].source if i + 1 < len(plan) else None
             if nxt is not None:
@@ -275,17 +256,3 @@ def _write_tensors(ckpt: Checkpoint, plan: list, out: GGUFOutput, imat, n_thread
                 ckpt.release(p.source)
             bar.update(1)
 
-
-def encode_tensor(x: np.ndarray, qtype: GGMLType, name: str, imat, n_threads: int) -> np.ndarray:
-    """`x` (float32) in `qtype`'s bytes, steered by the imatrix entry for `name` when it has one."""
-    if qtype == GGMLType.F32:
-        return np.ascontiguousarray(x, dtype=np.float32)
-    weights = None
-    if imat is not None and qtype.uses_imatrix:
-        weights = imat.get(name)
-        if weights is not None and len(weights) != x.shape[-1]:
-            raise PyggmlError(f"imatrix entry for {name} has {len(weights)} values; the tensor's rows have {x.shape[-1]}")
-    try:
-        return quantize(x, qtype, imatrix=weights, n_threads=n_threads)
-    except ValueError as e:
-        raise PyggmlError(f"tensor {name}: cannot store as {qtype.name}: {e}") from None

@@ -11,7 +11,8 @@ llama-imatrix writes two formats, and its quantize tool reads both:
   (n_matrices, n_columns) and NAME.counts shaped (n_matrices, 1); importance = in_sum2 / count
   (1 where a matrix never saw input), keys imatrix.datasets / chunk_count / chunk_size.
 
-`read_imatrix` returns {tensor name: float32 importance, matrices concatenated}.
+`read_imatrix` returns {tensor name: float32 importance, matrices concatenated}; `load_imatrix`
+takes what the quantizers accept as an imatrix (a path, such a dict, or None).
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def read_imatrix(path) -> dict:
     if magic == b"GGUF":
         return _read_gguf(path)
     return _read_legacy(path)
+
+
+def load_imatrix(imatrix):
+    """An imatrix given as a file path (read with read_imatrix), a {name: importance} dict or None,
+    as the dict or None."""
+    if imatrix is None or isinstance(imatrix, dict):
+        return imatrix
+    return read_imatrix(imatrix)
 
 
 def _read_legacy(path: str) -> dict:

@@ -1,10 +1,12 @@
-"""Quantize float32 arrays into GGUF block formats and back (bit-exact with ggml)."""
+"""Quantize float32 arrays into GGUF block formats and back (bit-exact with ggml), and one named
+tensor of a model with its imatrix entry (encode_tensor)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _core
+from ..errors import PyggmlError
 from .types import GGMLType
 
 
@@ -54,3 +56,18 @@ def dequantize(data, qtype: "str | int | GGMLType", shape=None, n_threads: int =
     n_rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
     out = _core.dequantize(int(t), buf.reshape(-1), n_rows, n_per_row, n_threads)
     return out.reshape(shape)
+
+
+def encode_tensor(x: np.ndarray, qtype: GGMLType, name: str, imat, n_threads: int) -> np.ndarray:
+    """`x` (float32) in `qtype`'s bytes, steered by the imatrix entry for `name` when it has one."""
+    if qtype == GGMLType.F32:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    weights = None
+    if imat is not None and qtype.uses_imatrix:
+        weights = imat.get(name)
+        if weights is not None and len(weights) != x.shape[-1]:
+            raise PyggmlError(f"imatrix entry for {name} has {len(weights)} values; the tensor's rows have {x.shape[-1]}")
+    try:
+        return quantize(x, qtype, imatrix=weights, n_threads=n_threads)
+    except ValueError as e:
+        raise PyggmlError(f"tensor {name}: cannot store as {qtype.name}: {e}") from None

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import arch as architectures
 from ..errors import PyggmlError
+from ..progress import progress_bar
 
 DEFAULT_TEXT = Path(__file__).resolve().parents[1] / "data" / "devils_dictionary_calib.txt"
 
@@ -72,15 +72,12 @@ def run(model, sequences, collectors, layers=None, output: bool = False, progres
     layers: the layers whose inputs are captured (default all); the pass stops after the last
     of them unless `output` (the output matrix's input) is wanted too.
     """
-    from tqdm import tqdm
-
     n_layer = model.hparams["n_layer"]
     layers = list(range(n_layer)) if layers is None else sorted(layers)
     by_site = {cs.site: cs for cs in capture_sites(model)}
     sites = [(layer, site) for layer in layers for site in by_site]
     last = -1 if output or not layers else layers[-1]
-    for seq in tqdm(sequences, desc=desc, unit="seq", disable=not progress or None, file=sys.stderr,
-                    dynamic_ncols=True, leave=False):
+    for seq in progress_bar(sequences, desc=desc, unit="seq", enabled=progress):
         model.reset()
         captured = model.capture(seq, sites, output=output, last_layer=last)
         for key, x in captured.items():

@@ -20,7 +20,6 @@ Everything runs on the CPU: the forward pass in C++, the linear algebra in numpy
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from ..errors import PyggmlError
 from ..formats.gguf_file import GGUFFile
+from ..progress import progress_bar
 from . import awq as awq_mod
 from . import calibration as C
 from .gptq import GRID_TYPES, gptq_quantize, prepare
@@ -164,15 +164,12 @@ def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memo
 
     Layers are calibrated in chunks whose Hessians fit in `memory`; each Hessian is factored
     once and used by every job."""
-    from tqdm import tqdm
-
     budget = memory if memory else C.available_memory() // 2
     chunks = C.layer_chunks(model, budget)
     done = {i: {} for i in types}
     t_h = 0.0  # calibration passes and factorizations, shared by the jobs
     t_q = {i: 0.0 for i in types}
-    bar = tqdm(total=model.hparams["n_layer"], desc="GPTQ", unit="layer", disable=not progress or None,
-               file=sys.stderr, dynamic_ncols=True, leave=False)
+    bar = progress_bar(total=model.hparams["n_layer"], desc="GPTQ", unit="layer", enabled=progress)
     for layers in chunks:
         t = time.perf_counter()
         hc = C.HessianCollector()
@@ -210,15 +207,12 @@ def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memo
 
 def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
     """({name: bytes}, {name: folded float32 1-D tensor}) for one AWQ job, from the samples in sc."""
-    from tqdm import tqdm
-
     from ..formats.quants import quantize
 
     hp = model.hparams
     sites = C.capture_sites(model)
     done, floats = {}, {}
-    for layer in tqdm(range(hp["n_layer"]), desc="AWQ", unit="layer", disable=not progress or None,
-                      file=sys.stderr, dynamic_ncols=True, leave=False):
+    for layer in progress_bar(range(hp["n_layer"]), desc="AWQ", unit="layer", enabled=progress):
         p = f"blk.{layer}."
         names = [n for site in sites for n in site.tensors(layer)]
         extra = []  # 1-D tensors taking the inverse scales: norms, biases of the matrices that do

@@ -424,6 +424,15 @@ def policy_for(spec, model: ModelShape, has_imatrix: bool = False, pure: bool = 
     return pure_policy(name)
 
 
+def choose_policy(qtype, policy, model: ModelShape, has_imatrix: bool = False, pure: bool = False):
+    """(Policy for `model`, llama.cpp's general.file_type) from what a user asked for: `policy` (a
+    Policy, a TOML file whatever its name, or TOML text) when given, else `qtype` (a preset or a
+    type; with `pure` a type everywhere)."""
+    if policy is not None:
+        return load_policy(policy).resolve(model, has_imatrix), 1
+    return policy_for(qtype, model, has_imatrix=has_imatrix, pure=pure), ftype_of(qtype, pure)
+
+
 def ftype_of(spec, pure: bool = False) -> int:
     """llama.cpp's general.file_type for a preset or type name (1 = mostly F16 otherwise)."""
     name = str(spec).upper() if isinstance(spec, str) else None

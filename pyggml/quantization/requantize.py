@@ -15,13 +15,15 @@ import warnings
 import gguf
 import numpy as np
 
-from ..convert.hf_to_gguf import encode_tensor, _load_imatrix, _progress
 from ..errors import GGUFError, PyggmlError
 from ..formats.gguf_file import GGUFFile
 from ..formats.gguf_output import GGUFOutput
+from ..formats.imatrix import load_imatrix
+from ..formats.quants import encode_tensor
 from ..formats.types import GGMLType
+from ..progress import progress_bar
 from .bpw_target import choose_types, policy_from_types, tensor_costs
-from .policy import ModelShape, Policy, ftype_of, is_quantizable, load_policy, policy_for
+from .policy import ModelShape, choose_policy, is_quantizable
 
 _FLOAT_TYPES = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
 _V = gguf.GGUFValueType
@@ -62,7 +64,7 @@ def model_shape(g: GGUFFile) -> ModelShape:
 def measure_costs(g: GGUFFile, imat=None, n_threads: int = 0, progress: bool = False):
     """(costs of the quantizable tensors, bits of the others, total weights) for choose_types."""
     costs, fixed_bits, n_total = [], 0.0, 0
-    with _progress(len(g.tensors), progress) as bar:
+    with progress_bar(total=len(g.tensors), unit="tensor", enabled=progress) as bar:
         for t in g.tensors:
             bar.set_description(f"measuring {t.name}", refresh=False)
             n_total += t.n_elements
@@ -90,11 +92,7 @@ def plan(g: GGUFFile, qtype="Q4_K_M", *, policy=None, pure: bool = False, imat=N
     if target_bpw is not None:
         pol, file_type = plan_target_bpw(g, target_bpw, imat, n_threads, progress), 1
     else:
-        if policy is not None and not isinstance(policy, Policy):
-            policy = load_policy(policy)  # a TOML file, whatever its name
-        spec = policy if policy is not None else qtype
-        pol = policy_for(spec, model_shape(g), has_imatrix=imat is not None, pure=pure)
-        file_type = ftype_of(spec, pure) if policy is None else 1
+        pol, file_type = choose_policy(qtype, policy, model_shape(g), has_imatrix=imat is not None, pure=pure)
     table = []
     for t in g.tensors:
         new = pol.choose(t.name, t.shape)
@@ -113,7 +111,7 @@ def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = F
     float32 array that stands in for the tensor's values (AWQ's folded scales), and
     `encode(name, new type)` the finished bytes of a tensor (GPTQ); None keeps the default.
     """
-    imat = _load_imatrix(imatrix)
+    imat = load_imatrix(imatrix)
     with GGUFFile(in_path) as g:
         table, file_type = plan(g, qtype, policy=policy, pure=pure, imat=imat, target_bpw=target_bpw,
                                 n_threads=n_threads, progress=progress)
@@ -130,7 +128,7 @@ def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = F
             for name, shape, _, new in table:
                 out.declare(name, shape, new)
             out.begin()
-            with _progress(len(table), progress) as bar:
+            with progress_bar(total=len(table), unit="tensor", enabled=progress) as bar:
                 for name, shape, old, new in table:
                     bar.set_description(f"{name} {old.name} -> {new.name}", refresh=False)
                     done = None if encode is None else encode(name, new)
