@@ -41,6 +41,7 @@ from pyggml.eval import perplexity as P  # noqa: E402
 from pyggml.models import resolve  # noqa: E402
 from pyggml.quantization.methods import Job, quantize_many  # noqa: E402
 from pyggml.quantization.requantize import RequantizeWarning, requantize  # noqa: E402
+from pyggml.text import corpus  # noqa: E402
 from pyggml.text.tokenizer import Tokenizer  # noqa: E402
 
 TYPES = ["Q4_0", "Q3_K_M", "Q2_K"]
@@ -71,9 +72,9 @@ def run_model(name: str, args, results: Q.Results, use_llama: bool) -> None:
             warnings.simplefilter("ignore", RequantizeWarning)
             requantize(str(resolve(name)), str(base_path), "F16", n_threads=args.threads, progress=False)
     tok = Tokenizer.from_gguf(base_path)
-    bos = P.bos_for_chunks(tok)
-    tokens = P.tokenize_text(tok, P.read_text(Q.TEXT))
-    chunks = P.make_chunks(tokens, args.ctx, args.chunks or DEFAULT_CHUNKS.get(name, 4), source=str(Q.TEXT))
+    bos = corpus.bos_for_chunks(tok)
+    tokens = corpus.tokenize_text(tok, corpus.read_text(Q.TEXT))
+    chunks = corpus.make_chunks(tokens, args.ctx, args.chunks or DEFAULT_CHUNKS.get(name, 4), source=str(Q.TEXT))
     cache = work / "base-pyggml.kld"
     base = K.BaseLogits.load(cache) if cache.exists() else None
     if base is None or base.tokens.shape != chunks.shape or not np.array_equal(base.tokens, chunks):

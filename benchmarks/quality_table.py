@@ -39,6 +39,7 @@ from pyggml.formats.gguf_file import GGUFFile  # noqa: E402
 from pyggml.models import resolve  # noqa: E402
 from pyggml.quantization.requantize import RequantizeWarning, requantize  # noqa: E402
 from pyggml.runtime.model import Model  # noqa: E402
+from pyggml.text import corpus  # noqa: E402
 from pyggml.text.tokenizer import Tokenizer  # noqa: E402
 
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "IQ4_NL", "Q3_K_M", "Q2_K"]
@@ -172,10 +173,10 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
             warnings.simplefilter("ignore", RequantizeWarning)
             requantize(str(src), str(base_path), "F16", n_threads=args.threads, progress=False)
     tok = Tokenizer.from_gguf(base_path)
-    bos = P.bos_for_chunks(tok)
-    tokens = P.tokenize_text(tok, P.read_text(TEXT))
+    bos = corpus.bos_for_chunks(tok)
+    tokens = corpus.tokenize_text(tok, corpus.read_text(TEXT))
     n_chunks = args.chunks or DEFAULT_CHUNKS.get(name, 4)
-    chunks = P.make_chunks(tokens, args.ctx, n_chunks, source=str(TEXT))
+    chunks = corpus.make_chunks(tokens, args.ctx, n_chunks, source=str(TEXT))
     log(f"{name}: {len(tokens)} tokens, {chunks.shape[0]} chunks of {args.ctx}")
     size, bpw = size_and_bpw(base_path)
 

@@ -38,6 +38,7 @@ def run(args) -> int:
     from ..eval import perplexity as P
     from ..models import resolve
     from ..runtime.model import Model
+    from ..text import corpus
     from ..text.tokenizer import Tokenizer
 
     if args.kl_divergence and not args.kl_divergence_base:
@@ -51,7 +52,7 @@ def run(args) -> int:
 
     args.model = str(resolve(args.model))
     tokenizer = Tokenizer.from_gguf(args.model)
-    bos = P.bos_for_chunks(tokenizer)
+    bos = corpus.bos_for_chunks(tokenizer)
     base = None
     if args.kl_divergence:
         base = K.BaseLogits.load(args.kl_divergence_base)
@@ -61,9 +62,9 @@ def run(args) -> int:
     else:
         if not args.file:
             raise PyggmlError("give the text with -f FILE")
-        text = P.read_text(args.file)
-        tokens = P.tokenize_text(tokenizer, text)
-        chunks = P.make_chunks(tokens, args.ctx_size, args.chunks, source=args.file)
+        text = corpus.read_text(args.file)
+        tokens = corpus.tokenize_text(tokenizer, text)
+        chunks = corpus.make_chunks(tokens, args.ctx_size, args.chunks, source=args.file)
         n_tokens = len(tokens)
         source_name = args.file
 

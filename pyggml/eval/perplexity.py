@@ -3,7 +3,7 @@
 llama.cpp's conventions, kept so the numbers compare with llama-perplexity on the same file:
 - the whole text is tokenized once, with BOS when the vocabulary adds one;
 - it is cut into n_chunk = n_tokens // n_ctx chunks of n_ctx tokens (the tail is dropped),
-  and at least 2 * n_ctx tokens are required;
+  and at least 2 * n_ctx tokens are required (pyggml.text.corpus does both);
 - each chunk is evaluated from an empty cache; when the vocabulary adds BOS, the chunk's
   first token is replaced by BOS for the evaluation;
 - only the second half is scored: the logits at positions first = n_ctx // 2 ... n_ctx - 2
@@ -18,7 +18,6 @@ chunk runs on a worker thread while the model evaluates the next.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
@@ -32,52 +31,6 @@ from ..errors import PyggmlError
 LogitSource = Callable[[np.ndarray, int], np.ndarray]
 
 _ROWS_PER_BLOCK = 32  # softmax rows per step: bounds the temporaries for 256k-token vocabularies
-
-
-def read_text(path) -> str:
-    """The UTF-8 text of `path`, with a clear error for a missing, binary, non-UTF-8 or empty file."""
-    path = os.fspath(path)
-    try:
-        data = open(path, "rb").read()
-    except FileNotFoundError:
-        raise PyggmlError(f"{path}: no such text file") from None
-    except IsADirectoryError:
-        raise PyggmlError(f"{path}: is a directory, not a text file") from None
-    except OSError as e:
-        raise PyggmlError(f"{path}: cannot read the text file ({e.strerror})") from None
-    if b"\0" in data:
-        raise PyggmlError(f"{path}: not a text file (NUL byte at offset {data.index(0)})")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise PyggmlError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
-    if not text.strip():
-        raise PyggmlError(f"{path}: the text is empty")
-    return text
-
-
-def tokenize_text(tokenizer, text: str) -> np.ndarray:
-    """Token ids of the whole text, BOS first when the vocabulary adds it (as llama.cpp; which
-    refuses vocabularies that add EOS, where we simply add none)."""
-    ids = tokenizer.encode(text, add_special=False, parse_special=False)
-    if tokenizer.add_bos and tokenizer.bos_id >= 0:
-        ids = [tokenizer.bos_id] + ids
-    return np.asarray(ids, dtype=np.int32)
-
-
-def make_chunks(tokens: np.ndarray, n_ctx: int, n_chunks: Optional[int] = None, source: str = "the text") -> np.ndarray:
-    """Cut the token stream into (n_chunk, n_ctx) chunks: n_tokens // n_ctx of them, at most n_chunks."""
-    if n_ctx < 4:
-        raise PyggmlError(f"the context size must be at least 4 tokens, not {n_ctx}")
-    n = len(tokens)
-    if n < 2 * n_ctx:
-        raise PyggmlError(
-            f"{source} has only {n} tokens; perplexity with a context of {n_ctx} needs at least {2 * n_ctx}"
-            " (use a longer text or a smaller -c)")
-    n_chunk = n // n_ctx
-    if n_chunks is not None and n_chunks > 0:
-        n_chunk = min(n_chunk, n_chunks)
-    return np.asarray(tokens[: n_chunk * n_ctx], dtype=np.int32).reshape(n_chunk, n_ctx)
 
 
 def chunk_input(chunk: np.ndarray, bos_id: Optional[int]) -> np.ndarray:
@@ -198,11 +151,6 @@ def score_chunks(source: LogitSource, chunks: np.ndarray, bos_id: Optional[int],
             pending = pool.submit(score, i, logits)
         if pending is not None:
             yield pending.result()
-
-
-def bos_for_chunks(tokenizer) -> Optional[int]:
-    """The BOS id written over each chunk's first token, or None when the vocabulary adds no BOS."""
-    return tokenizer.bos_id if tokenizer.add_bos and tokenizer.bos_id >= 0 else None
 
 
 @dataclass

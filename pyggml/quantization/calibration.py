@@ -27,6 +27,7 @@ import numpy as np
 from .. import arch as architectures
 from ..errors import PyggmlError
 from ..progress import progress_bar
+from ..text.corpus import bos_for_chunks, read_text, tokenize_text
 
 DEFAULT_TEXT = Path(__file__).resolve().parents[1] / "data" / "devils_dictionary_calib.txt"
 
@@ -38,8 +39,6 @@ def capture_sites(model) -> tuple:
 
 def calibration_sequences(tokenizer, text: str, n_seq: int, seq_len: int, source: str = "the calibration text"):
     """(n_seq, seq_len) int32 token sequences spread evenly over the text."""
-    from ..eval.perplexity import bos_for_chunks, tokenize_text
-
     if n_seq < 1 or seq_len < 2:
         raise PyggmlError("calibration needs at least one sequence of at least 2 tokens")
     tokens = tokenize_text(tokenizer, text)
@@ -57,7 +56,6 @@ def calibration_sequences(tokenizer, text: str, n_seq: int, seq_len: int, source
 
 def load_sequences(model_path, text_path=None, n_seq: int = 16, seq_len: int = 512):
     """Calibration sequences for the model at `model_path` from `text_path` (default: the shipped text)."""
-    from ..eval.perplexity import read_text
     from ..text.tokenizer import Tokenizer
 
     path = DEFAULT_TEXT if text_path is None else Path(text_path)

@@ -1,1 +1,2 @@
-"""Text: tokenizers and pre-tokenizers built from GGUF metadata, chat templates."""
+"""Text: tokenizers and pre-tokenizers built from GGUF metadata, chat templates, corpora
+(read, tokenize and chunk a text)."""

@@ -14,6 +14,7 @@ from pyggml.cli import main
 from pyggml.errors import PyggmlError
 from pyggml.eval import kld as K
 from pyggml.eval import perplexity as P
+from pyggml.text import corpus
 
 from support.synthetic_models import make_model
 
@@ -32,7 +33,7 @@ def models(tmp_path_factory):
 def _chunks(hp, n_chunk=3):
     tokens = np.random.default_rng(2).integers(3, hp["n_vocab"], size=n_chunk * N_CTX).astype(np.int32)
     tokens[0] = 1
-    return P.make_chunks(tokens, N_CTX)
+    return corpus.make_chunks(tokens, N_CTX)
 
 
 def _source(path):

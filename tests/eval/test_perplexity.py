@@ -13,6 +13,7 @@ from pyggml import Model
 from pyggml.cli import main
 from pyggml.errors import PyggmlError
 from pyggml.eval import perplexity as P
+from pyggml.text import corpus
 from pyggml.text.tokenizer import Tokenizer
 
 from support.reference_forward import ReferenceModel
@@ -53,7 +54,7 @@ def test_perplexity_matches_direct_numpy(synth):
     tokens = rng.integers(3, hp["n_vocab"], size=3 * N_CTX + 7).astype(np.int32)
     tokens[0] = 1  # BOS, as tokenize_text would start the stream
     model = Model.load(path, n_ctx=N_CTX, kv_type="f32", n_threads=1)
-    chunks = P.make_chunks(tokens, N_CTX)
+    chunks = corpus.make_chunks(tokens, N_CTX)
     assert chunks.shape == (3, N_CTX)
     result = P.perplexity(P.model_logit_source(model), chunks, bos_id=1)
     ppl, unc, count = direct_perplexity(ReferenceModel(path), tokens, N_CTX, bos=1)
@@ -76,7 +77,7 @@ def test_chunking_bos_and_scored_positions():
         logits[np.arange(logits.shape[0]), inputs[first + 1:]] = 5.0  # confident and right
         return logits
 
-    chunks = P.make_chunks(tokens, n_ctx)
+    chunks = corpus.make_chunks(tokens, n_ctx)
     scores = list(P.score_chunks(source, chunks, bos_id=2))
     assert len(seen) == 3
     for c, (inputs, first) in enumerate(seen):
@@ -111,15 +112,15 @@ def test_log_softmax_stats_large_logits():
 
 def test_tokenize_text_adds_bos_like_llama_cpp(synth):
     tok = Tokenizer.from_gguf(synth[0])
-    ids = P.tokenize_text(tok, "The quick brown fox")
-    assert tok.add_bos and ids[0] == tok.bos_id == P.bos_for_chunks(tok)
+    ids = corpus.tokenize_text(tok, "The quick brown fox")
+    assert tok.add_bos and ids[0] == tok.bos_id == corpus.bos_for_chunks(tok)
     assert list(ids[1:]) == tok.encode("The quick brown fox", add_special=False)
 
 
 def test_too_few_tokens_is_a_clear_error():
     with pytest.raises(PyggmlError, match="only 100 tokens.*at least 128"):
-        P.make_chunks(np.zeros(100, np.int32), 64, source="t.txt")
-    assert P.make_chunks(np.zeros(130, np.int32), 64, n_chunks=1).shape == (1, 64)
+        corpus.make_chunks(np.zeros(100, np.int32), 64, source="t.txt")
+    assert corpus.make_chunks(np.zeros(130, np.int32), 64, n_chunks=1).shape == (1, 64)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -132,15 +133,15 @@ def test_bad_text_files(tmp_path, content, message):
     f = tmp_path / "bad.txt"
     f.write_bytes(content)
     with pytest.raises(PyggmlError, match=message) as e:
-        P.read_text(f)
+        corpus.read_text(f)
     assert str(f) in str(e.value)
 
 
 def test_missing_text_file_and_directory(tmp_path):
     with pytest.raises(PyggmlError, match="no such text file"):
-        P.read_text(tmp_path / "missing.txt")
+        corpus.read_text(tmp_path / "missing.txt")
     with pytest.raises(PyggmlError, match="directory"):
-        P.read_text(tmp_path)
+        corpus.read_text(tmp_path)
 
 
 def _text(n_words: int) -> str:
@@ -185,10 +186,10 @@ def test_gemma_perplexity_close_to_llama_cpp(gemma_path):
     llama_cpp = pytest.importorskip("llama_cpp")
     from pathlib import Path
 
-    text = P.read_text(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "devils_dictionary_eval.txt")
+    text = corpus.read_text(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "devils_dictionary_eval.txt")
     tok = Tokenizer.from_gguf(gemma_path)
-    chunks = P.make_chunks(P.tokenize_text(tok, text[:4000]), 64, 2)
-    ours = P.perplexity(P.model_logit_source(Model.load(gemma_path, n_ctx=64)), chunks, P.bos_for_chunks(tok))
+    chunks = corpus.make_chunks(corpus.tokenize_text(tok, text[:4000]), 64, 2)
+    ours = P.perplexity(P.model_logit_source(Model.load(gemma_path, n_ctx=64)), chunks, corpus.bos_for_chunks(tok))
     llm = llama_cpp.Llama(gemma_path, n_ctx=64, logits_all=True, verbose=False)
 
     def source(inputs, first):
@@ -196,5 +197,5 @@ def test_gemma_perplexity_close_to_llama_cpp(gemma_path):
         llm.eval(list(map(int, inputs[:-1])))
         return np.asarray(llm.scores[first:len(inputs) - 1], dtype=np.float32)
 
-    theirs = P.perplexity(source, chunks, P.bos_for_chunks(tok))
+    theirs = P.perplexity(source, chunks, corpus.bos_for_chunks(tok))
     assert ours.ppl == pytest.approx(theirs.ppl, rel=0.03)
