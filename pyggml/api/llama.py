@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 import numpy as np
 
 from ..runtime.generate import GenerationChunk, Generator
-from ..runtime.model import Model, context_length
+from ..formats.gguf_file import GGUFFile
+from ..runtime.model import KV_TYPES, Model, context_length
 from ..runtime.sampling import Sampler, SamplingParams
 from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
@@ -29,7 +30,6 @@ LLAMA_POOLING_TYPE_UNSPECIFIED, LLAMA_POOLING_TYPE_NONE, LLAMA_POOLING_TYPE_MEAN
 LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST = 2, 3
 
 _CHAT_FORMATS = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE}
-_KV_TYPES = {None: "f16", 0: "f32", 1: "f16", 8: "q8_0"}  # ggml type ids llama-cpp-python passes as type_k
 
 
 class _ProcessedSampler:
@@ -101,24 +101,24 @@ class Llama:
             raise NotImplementedError("chat_handler is not supported by pyggml; use chat_format or the GGUF template")
         if chat_format is not None and chat_format not in _CHAT_FORMATS:
             raise ValueError(f"chat_format must be None or one of {', '.join(_CHAT_FORMATS)}")
-        if type_k != type_v or type_k not in _KV_TYPES:
+        if type_k != type_v or not (type_k is None or type_k in KV_TYPES):  # ggml type ids, as llama.cpp's
             raise ValueError("type_k and type_v must be equal: None, 0 (F32), 1 (F16) or 8 (Q8_0)")
         if n_gpu_layers and verbose:
             print(f"pyggml: n_gpu_layers={n_gpu_layers} ignored: pyggml runs on the CPU only", file=sys.stderr)
 
-        self.metadata: Dict[str, Any] = read_tokenizer_metadata(self.model_path)
-        self.tokenizer_ = Tokenizer(self.metadata, name=self.model_path)
-        if n_ctx == 0:
-            n_ctx = context_length(self.model_path) or 4096
-        self._model = Model.load(self.model_path, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch,
-                                 n_batch=n_batch, kv_type=_KV_TYPES[type_k], check_tensors=check_tensors)
+        with GGUFFile(self.model_path) as f:  # read once, for the tokenizer and the model
+            self.metadata: Dict[str, Any] = read_tokenizer_metadata(f)
+            self.tokenizer_ = Tokenizer(self.metadata, name=self.model_path)
+            if n_ctx == 0:
+                n_ctx = context_length(f) or 4096
+            self._model = Model.load(f, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch, n_batch=n_batch,
+                                     kv_type="f16" if type_k is None else type_k, check_tensors=check_tensors)
         self.generator = Generator(self._model, self.tokenizer_)
         self.n_batch = n_batch
         self.last_n_tokens_size = last_n_tokens_size
         self.embedding = embedding
         self.logits_all = logits_all
         self._pooling_type = LLAMA_POOLING_TYPE_NONE if pooling_type < 0 else pooling_type
-        self._seed = seed
         self._rng = np.random.default_rng(None if seed == LLAMA_DEFAULT_SEED else seed)
         self._epoch = 0  # bumped by each completion; an older, unfinished stream then ends
 
@@ -252,9 +252,13 @@ class Llama:
         logits_processor: Optional[Sequence[Callable]] = None,
         grammar: Any = None,
         logit_bias: Optional[Dict[int, float]] = None,
+        *,
+        ignore_eos: bool = False,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Complete `prompt` (text or token ids). Returns an OpenAI text_completion dict,
-        or with stream=True an iterator of chunk dicts whose last one has finish_reason."""
+        or with stream=True an iterator of chunk dicts whose last one has finish_reason.
+        ignore_eos (pyggml's, not llama-cpp-python's): keep generating past end-of-generation
+        tokens, as llama.cpp's --ignore-eos."""
         self._unsupported(suffix=suffix, tfs_z=tfs_z, mirostat_mode=mirostat_mode, grammar=grammar)
         prompt_tokens = self._prompt_tokens(prompt)
         sampler = self._sampler(temperature, top_k, top_p, min_p, typical_p, repeat_penalty, frequency_penalty,
@@ -262,7 +266,7 @@ class Llama:
         if echo and logprobs is not None:
             raise NotImplementedError("logprobs together with echo is not supported by pyggml")
         job = _Completion(self, prompt, prompt_tokens, sampler, max_tokens, stop, echo, logprobs,
-                          stopping_criteria, model or self.model_path)
+                          stopping_criteria, model or self.model_path, ignore_eos)
         if stream:
             return job.chunks()
         return job.result()
@@ -390,7 +394,7 @@ class _Completion:
     """One create_completion call: runs the generator and shapes its output as dicts."""
 
     def __init__(self, llama: Llama, prompt, prompt_tokens, sampler, max_tokens, stop, echo, logprobs,
-                 stopping_criteria, model_name):
+                 stopping_criteria, model_name, ignore_eos=False):
         self.llama = llama
         self.prompt = prompt
         self.prompt_tokens = prompt_tokens
@@ -400,6 +404,7 @@ class _Completion:
         self.echo = echo
         self.logprobs = logprobs
         self.stopping_criteria = stopping_criteria
+        self.ignore_eos = ignore_eos
         self.id = f"cmpl-{uuid.uuid4()}"
         self.created = int(time.time())
         self.model_name = model_name
@@ -411,7 +416,8 @@ class _Completion:
         llama, gen = self.llama, self.llama.generator
         llama._epoch += 1
         epoch = llama._epoch
-        stream = gen.stream(self.prompt_tokens, sampler=self.sampler, max_tokens=self.max_tokens, stop=self.stop)
+        stream = gen.stream(self.prompt_tokens, sampler=self.sampler, max_tokens=self.max_tokens, stop=self.stop,
+                            ignore_eos=self.ignore_eos)
         try:
             for chunk in stream:
                 if llama._epoch != epoch:
@@ -533,20 +539,3 @@ def _chat_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
         delta = {"content": choice["text"]} if choice["finish_reason"] is None else {}
         yield {**head, "choices": [{"index": 0, "delta": delta, "logprobs": _chat_logprobs(choice["logprobs"]),
                                     "finish_reason": choice["finish_reason"]}]}
-
-
-def format_timings(stats, load_seconds: "float | None" = None) -> str:
-    """llama.cpp-style timing lines: load, prompt eval and eval times with tokens/s."""
-    lines = []
-    if load_seconds is not None:
-        lines.append(f"pyggml: load time        = {load_seconds * 1e3:10.2f} ms")
-    for label, secs, n, unit in (
-        ("prompt eval time", stats.prompt_seconds, stats.prompt_eval_tokens, "tokens"),
-        ("eval time       ", stats.generation_seconds, stats.generated_tokens, "tokens"),
-    ):
-        per_tok = secs * 1e3 / n if n else 0.0
-        tps = n / secs if secs > 0 and n else 0.0
-        lines.append(f"pyggml: {label} = {secs * 1e3:10.2f} ms / {n:5d} {unit} "
-                     f"({per_tok:8.2f} ms per token, {tps:8.2f} tokens per second)")
-    return "\n".join(lines)
-

@@ -14,22 +14,6 @@ import sys
 from ..errors import PyggmlError
 
 
-def int_at_least(lo: int):
-    """An argparse type: an integer >= lo (argparse reports anything else as a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"{value} is out of range (the smallest allowed is {lo})")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyggml", description="Run and quantize GGUF models on the CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import arch as architectures
 from .. import models
-from . import int_at_least
+from .common import KV_TYPE_NAMES, int_at_least
 
 
 def add_parser(subparsers) -> None:
@@ -51,7 +51,7 @@ def add_arguments(p) -> None:
     p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: physical cores)")
     p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512, help="tokens per native call (default 512)")
     p.add_argument("-r", "--repetitions", type=int_at_least(1), default=3, help="runs per test (default 3)")
-    p.add_argument("--kv-type", default="f16", choices=["f16", "q8_0", "f32"], help="KV cache type")
+    p.add_argument("--kv-type", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
     p.add_argument("--read-seconds", type=float, default=2.0,
                    help="length of the sustained bandwidth reads beside each tg repetition (default 2)")

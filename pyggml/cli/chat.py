@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import int_at_least
-from .run import add_model_arguments, add_sampling_arguments, load_llama, sampling_kwargs
+from .common import add_model_arguments, add_sampling_arguments, int_at_least, load_llama, sampling_kwargs
 
 HELP = "/reset: new conversation, /exit or Ctrl+D: quit, Ctrl+C: stop a reply"
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from . import int_at_least
+from .common import int_at_least
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from .. import _core
 from .. import arch as architectures
 from ..errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
 from ..errors import show_value as _show
+from ..formats.gguf_file import GGUFFile
 from ..formats.types import GGMLType
 
 
@@ -24,25 +25,39 @@ class ContextFullError(PyggmlError):
     """The tokens do not fit in the model's context (n_ctx) and context shift is off."""
 
 
-KV_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}
+# The KV cache types, by GGMLType (their lower-case names are what kv_type and the CLI's -ctk take).
+KV_TYPES = (GGMLType.F16, GGMLType.Q8_0, GGMLType.F32)
 
 
-def _open_gguf(path, check_tensors: bool = False):
-    """Map a GGUF file; returns (metadata dict, {name: (type, uint8 view, ne)}).
+def kv_cache_type(value) -> GGMLType:
+    """The KV cache type `value` names: "f16", "q8_0", "f32", a GGMLType or its id."""
+    try:
+        t = None if isinstance(value, bool) else GGMLType.parse(value)
+    except (ValueError, TypeError):
+        t = None
+    if t not in KV_TYPES:
+        names = ", ".join(k.name.lower() for k in sorted(KV_TYPES))
+        raise ArgumentError(f"kv_type must be one of {names}, got {value!r}")
+    return t
+
+
+def _open_gguf(source, check_tensors: bool = False):
+    """Read a GGUF file (a path, or a GGUFFile already open); returns (path, metadata dict,
+    {name: (type, uint8 view, ne)}).
 
     The one place that knows the GGUF reader. The views point into the mapping and keep
     it alive; the tokenizer's metadata (tens of MB of Python objects for a large
     vocabulary) is dropped here since the forward pass does not need it.
     check_tensors: first scan every tensor's data for NaN and infinity (GGUFFile.check_tensors).
     """
-    from ..formats.gguf_file import GGUFFile
-
-    with GGUFFile(path) as f:
-        if check_tensors:
-            f.check_tensors(progress=None)
-        tensors = {t.name: (int(t.type), f.raw(t.name), tuple(int(n) for n in t.ne)) for t in f.tensors}
-        meta = {k: v for k, v in f.metadata.items() if not k.startswith("tokenizer.")}
-    return meta, tensors
+    if not isinstance(source, GGUFFile):
+        with GGUFFile(source) as f:
+            return _open_gguf(f, check_tensors)
+    if check_tensors:
+        source.check_tensors(progress=None)
+    tensors = {t.name: (int(t.type), source.raw(t.name), tuple(int(n) for n in t.ne)) for t in source.tensors}
+    meta = {k: v for k, v in source.metadata.items() if not k.startswith("tokenizer.")}
+    return source.path, meta, tensors
 
 
 # Sane ranges of what a file may declare and a caller may ask for: far beyond any real
@@ -221,15 +236,16 @@ def _hparams(path, meta, tensors):
     }
 
 
-def context_length(path) -> int:
-    """The model's training context (<arch>.context_length, checked), 0 when absent."""
-    from ..formats.gguf_file import GGUFFile
-
-    with GGUFFile(path) as f:
-        arch = f.metadata.get("general.architecture")
-        if not isinstance(arch, str):
-            return 0
-        return _Keys(path, f.metadata, arch).int("context_length", 0, 2**63 - 1, 0)
+def context_length(source) -> int:
+    """The model's training context (<arch>.context_length, checked), 0 when absent.
+    source: a GGUF path or an open GGUFFile."""
+    if not isinstance(source, GGUFFile):
+        with GGUFFile(source) as f:
+            return context_length(f)
+    arch = source.metadata.get("general.architecture")
+    if not isinstance(arch, str):
+        return 0
+    return _Keys(source.path, source.metadata, arch).int("context_length", 0, 2**63 - 1, 0)
 
 
 def _tensor_spec(hp: dict) -> dict:
@@ -350,11 +366,10 @@ def _thread_stack_bytes() -> int:
     return 8 << 20
 
 
-def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_threads: int, kv_type: str,
+def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_threads: int, kt: GGMLType,
                      copies: bool) -> None:
     """Compute what the model will allocate (KV cache, scratch, copies of the weights,
     thread stacks) and refuse, before any of it is allocated, what the machine cannot hold."""
-    kt = KV_TYPES[kv_type]
     k_dim, v_dim = hp["n_head_kv"] * hp["head_dim_k"], hp["n_head_kv"] * hp["head_dim_v"]
     kv = hp["n_layer"] * n_ctx * (k_dim + v_dim) * kt.type_size / kt.block_size
     E, F, B = hp["n_embd"], hp["n_ff"], min(n_batch, n_ctx)
@@ -363,12 +378,12 @@ def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_
     scratch = 4 * (B * per_token + n_ctx * (k_dim + v_dim) + threads * 64 * (n_ctx + 8))
     weights = sum(view.nbytes for name, (_, view, ne) in tensors.items() if len(_squeeze(ne, 1)) == 2) if copies else 0
     need = kv + scratch + weights
-    what = (f"n_ctx = {n_ctx} needs {_size(need)}: a {_size(kv)} KV cache ({kv_type}), {_size(scratch)} of buffers"
+    what = (f"n_ctx = {n_ctx} needs {_size(need)}: a {_size(kv)} KV cache ({kt.name.lower()}), {_size(scratch)} of buffers"
             + (f" and {_size(weights)} of weights held in memory (repack)" if weights else ""))
     phys = _physical_memory()
     if phys and need > phys:
         raise ResourceError(f"{path}: {what}, more than this machine's {_size(phys)} of memory: use a smaller n_ctx"
-                            + (" or kv_type='q8_0'" if kv_type != "q8_0" else ""))
+                            + (" or kv_type='q8_0'" if kt != GGMLType.Q8_0 else ""))
     left = _address_space_left()
     if left is not None:
         stacks = (threads - 1) * _thread_stack_bytes()
@@ -425,16 +440,17 @@ class Model:
         n_ctx: int = 4096,
         n_threads: "int | None" = None,
         n_batch: int = 512,
-        kv_type: str = "f16",
+        kv_type: "str | GGMLType" = "f16",
         context_shift: bool = False,
         n_keep: int = 0,
         precise: bool = False,
         repack: bool = True,
         check_tensors: bool = False,
     ) -> "Model":
-        """Map `path` (no copy) and build the model.
+        """Map `path` (no copy) and build the model. `path` may also be a GGUFFile already open
+        (the model keeps its mapping, not the file object).
 
-        kv_type: "f16" (default), "q8_0" or "f32". n_ctx: context size in tokens, in
+        kv_type: "f16" (default), "q8_0" or "f32" (or the GGMLType, or its id). n_ctx: context size in tokens, in
         [1, 2^24]. n_threads: None (or 0) uses every physical core, else in [1, 1024].
         n_batch: tokens per native call when evaluating a prompt, in [1, 2^24].
         context_shift: when the context is full, drop the older half of the
@@ -461,12 +477,11 @@ class Model:
         n_batch = _int_argument("n_batch", n_batch, 1, MAX_BATCH)
         n_threads = 0 if n_threads is None else _int_argument("n_threads", n_threads, 0, MAX_THREADS)
         n_keep = _int_argument("n_keep", n_keep, 0, n_ctx - 1)
-        if not isinstance(kv_type, str) or kv_type not in KV_TYPES:
-            raise ArgumentError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {kv_type!r}")
-        meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
+        kv = kv_cache_type(kv_type)
+        path, meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
         hp = _hparams(path, meta, tensors)
         _check_model_tensors(path, hp, tensors)
-        _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv_type, copies=bool(repack) and not precise)
+        _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv, copies=bool(repack) and not precise)
         native_tensors = _native_tensors(path, tensors)
         try:
             native = _core.Model(
@@ -475,7 +490,7 @@ class Model:
                 n_ctx,
                 n_batch,
                 n_threads,
-                int(KV_TYPES[kv_type]),
+                int(kv),
                 bool(precise),
                 repack=bool(repack),
             )
