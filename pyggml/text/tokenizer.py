@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .. import _core
 from ..errors import GGUFError, show_value
 from .pretokenizer import ADD_BOS_DEFAULT, IGNORE_MERGES, NO_CLEAN_SPACES, PreTokenizer
 
@@ -220,7 +221,7 @@ class Tokenizer:
         else:
             self._init_bpe(meta)
         self._pieces: list[bytes | None] = [None] * n
-        self._native: Any = False  # C++ SentencePiece vocabulary, built lazily
+        self._native: Any = None  # C++ SentencePiece vocabulary, built lazily
 
     # -- construction helpers -----------------------------------------------------
 
@@ -434,26 +435,14 @@ class Tokenizer:
         return texts
 
     def _spm_encode(self, text: str, out: list[int]) -> None:
-        native = self._spm_native()
-        if native is not None:
-            out.extend(native.encode(text.encode("utf-8", "surrogatepass")).tolist())
-        else:
-            self._spm_encode_py(text, out)
-
-    def _spm_native(self) -> Any:
-        """The C++ merge loop (pyggml._core.SpmVocab), built on first use; None without _core."""
-        if self._native is False:
-            try:
-                from .. import _core
-            except ImportError:
-                self._native = None
-            else:
-                self._native = _core.SpmVocab([t.encode("utf-8", "surrogateescape") for t in self.tokens],
-                                              self.scores, np.asarray(self._byte_tokens, np.int32))
-        return self._native
+        if self._native is None:  # the C++ merge loop (pyggml._core.SpmVocab), built on first use
+            self._native = _core.SpmVocab([t.encode("utf-8", "surrogateescape") for t in self.tokens],
+                                          self.scores, np.asarray(self._byte_tokens, np.int32))
+        out.extend(self._native.encode(text.encode("utf-8", "surrogatepass")).tolist())
 
     # SentencePiece (llama.cpp llm_tokenizer_spm): merge the best-scoring bigram first.
-    # Reference implementation; the C++ one in cpp/text/tokenizer_spm.cpp is used when built.
+    # Reference implementation of the C++ one _spm_encode runs (cpp/text/tokenizer_spm.cpp); the tests
+    # check they agree.
     def _spm_encode_py(self, text: str, out: list[int]) -> None:
         if not text:
             return
