@@ -2,11 +2,11 @@
 
 For each model the shipped Q4_K_M file is dequantized to F16 (the base, shared with
 quality_table.py's work directory). Every (type, method) file is made from the base with
-pyggml.calibrated.quantize_many, which calibrates once on the shipped calibration text
+pyggml.quantization.methods.quantize_many, which calibrates once on the shipped calibration text
 (pyggml/data/devils_dictionary_calib.txt, The Devil's Dictionary G-Z) and shares the passes
 between methods and types. Each file is then scored on the held-out evaluation text
 (benchmarks/data/devils_dictionary_eval.txt, A-F): perplexity and mean KL divergence against
-the base's logits, with pyggml.perplexity's chunking (llama.cpp's). With llama-cpp-python
+the base's logits, with pyggml.text.corpus's chunking (llama.cpp's). With llama-cpp-python
 installed, each file is also loaded and scored by llama.cpp on the first chunk (the column
 "llama.cpp PPL 1st chunk", next to pyggml's on the same chunk), which checks that llama.cpp runs it.
 

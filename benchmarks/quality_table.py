@@ -9,7 +9,7 @@ then made from the base twice:
              which checks the two runtimes agree on one file;
   llama.cpp  llama_model_quantize(base, out, TYPE), evaluated by llama.cpp against llama.cpp's
              base logits.
-Perplexity uses pyggml.perplexity's chunking (llama.cpp's) for both runtimes.
+Perplexity uses pyggml.text.corpus's chunking (llama.cpp's) for both runtimes.
 
 Rows go to a JSON file as they finish (--resume skips rows already there), then to a Markdown
 table and a plot of bits per weight against mean KLD, one curve per method.

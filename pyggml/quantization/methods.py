@@ -8,9 +8,9 @@
                 per input column of every weight, and lets the quantizers weight their error
                 by it (llama-imatrix + llama-quantize --imatrix); the matrix can be saved;
 * gptq          collects H = 2 X^T X / n per linear input and quantizes every layer weight with
-                GPTQ onto its type's grid (pyggml.gptq); gptq+imatrix also steers the block
+                GPTQ onto its type's grid (gptq.py); gptq+imatrix also steers the block
                 scales (and the other tensors) with the importance diag(H) / 2;
-* awq           samples each linear input, searches per-channel scales (pyggml.awq), folds them
+* awq           samples each linear input, searches per-channel scales (awq.py), folds them
                 into the preceding norm or weight, then rounds to nearest; awq+imatrix rounds
                 with the importance matrix, rescaled by the folded scales.
 

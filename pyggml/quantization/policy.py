@@ -11,7 +11,7 @@ llama.cpp's file types (Q4_K_M, Q3_K_S, ...) are presets: `preset_policy(name, m
 out, for one model's shape (layer count, grouped-query ratio, tied embeddings), the rules that
 reproduce the per-tensor choice of llama.cpp's quantize tool (src/llama-quant.cpp,
 llama_tensor_get_type) for dense models. tests/data/preset_types.json.gz holds llama.cpp's own
-choices for the real models' architectures; tests/test_policy.py compares against them.
+choices for the real models' architectures; tests/quantization/test_policy.py compares against them.
 
 Users write policies in Python or as TOML (see `load_policy`):
 

@@ -1,4 +1,4 @@
-"""Hugging Face -> GGUF conversion on tiny checkpoints built here (see hf_checkpoints.py).
+"""Hugging Face -> GGUF conversion on tiny checkpoints built here (see support/hf_checkpoints.py).
 
 Checks: tensor names, shapes and values (with the RoPE row permutation and Gemma's 1 + w norms,
 stated independently of the converter's code), metadata, vocabulary and tokenization, quantized

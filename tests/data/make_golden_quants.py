@@ -1,7 +1,7 @@
 """Regenerate tests/data/golden_quants.npz: ggml's own bytes for the k-quant and IQ4 formats
 (and the importance-weighted forms of the legacy Q4_0, Q4_1, Q5_0, Q5_1).
 
-The CI test (tests/test_quants_k.py) rebuilds the same inputs with `golden_inputs()` and
+The CI test (tests/formats/test_quants_k.py) rebuilds the same inputs with `golden_inputs()` and
 checks that pyggml's quantizers reproduce these bytes exactly, so it runs without llama.cpp.
 
 The expected bytes come from ggml itself: the libggml-base shared library bundled with

@@ -3,7 +3,7 @@
 For each model architecture in MODELS this asks llama.cpp's own quantizer (the libllama bundled
 with llama-cpp-python, `llama_model_quantize` with `dry_run`, so nothing is quantized or written)
 which type it gives every tensor under every preset, and stores the tables compactly in
-tests/data/preset_types.json.gz. tests/test_policy.py compares pyggml's presets against them without
+tests/data/preset_types.json.gz. tests/quantization/test_policy.py compares pyggml's presets against them without
 needing llama.cpp.
 
 Sources: the real models (their tensor names, shapes and hyperparameters are what matter; in a
