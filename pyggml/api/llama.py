@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 import numpy as np
 
-from ..runtime.generate import GenerationChunk, Generator
 from ..formats.gguf_file import GGUFFile
+from ..runtime.generate import GenerationChunk, Generator
 from ..runtime.model import KV_TYPES, Model, context_length
 from ..runtime.sampling import Sampler, SamplingParams
 from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate

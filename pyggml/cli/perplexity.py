@@ -33,10 +33,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..errors import PyggmlError
-    from ..progress import progress_bar
     from ..eval import kld as K
     from ..eval import perplexity as P
     from ..models import resolve
+    from ..progress import progress_bar
     from ..runtime.model import Model
     from ..text import corpus
     from ..text.tokenizer import Tokenizer
