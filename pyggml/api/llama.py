@@ -20,7 +20,8 @@ import numpy as np
 
 from ..formats.gguf_file import GGUFFile
 from ..runtime.generate import GenerationChunk, Generator
-from ..runtime.model import KV_TYPES, Model, context_length
+from ..runtime.hparams import context_length
+from ..runtime.model import KV_TYPES, Model
 from ..runtime.sampling import Sampler, SamplingParams
 from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata

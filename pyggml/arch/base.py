@@ -1,10 +1,11 @@
 """What an architecture module declares, and the pieces the llama-family decoders share.
 
 An architecture module (llama.py, qwen2.py, ...) defines ARCH, an Architecture: how its forward
-pass differs from plain llama (RuntimeSpec), how llama.cpp's converter turns its Hugging Face
-checkpoints into GGUF (Conversion), and the linear-layer inputs calibration captures
-(CaptureSite). Hyper-parameters come from the GGUF metadata (pyggml.runtime.model) or from
-config.json (pyggml.convert.hf_to_gguf); the callables here take them as those modules make them.
+pass differs from plain llama (RuntimeSpec), the GGUF tensors it reads, how llama.cpp's converter
+turns its Hugging Face checkpoints into GGUF (Conversion), and the linear-layer inputs
+calibration captures (CaptureSite). Hyper-parameters come from the GGUF metadata
+(pyggml.runtime.hparams) or from config.json (pyggml.convert.hf_to_gguf); the callables here
+take them as those modules make them.
 """
 
 from __future__ import annotations
@@ -74,6 +75,45 @@ def decoder_params(hp: Mapping) -> int:
     )
 
 
+def decoder_tensors(hp: Mapping) -> dict:
+    """Every GGUF tensor a llama-family decoder reads (llama, mistral, qwen2, gemma3; the optional
+    biases and norms are some architectures'): name -> (ne in ggml order, what the dimensions
+    are, kind, required), from the model's hyper-parameters. Kinds: "matrix" (multiplied: a weight type), "table" (token_embd: its
+    rows are looked up, and it is multiplied when the output is tied to it), "vector"."""
+    E, V, L = hp["n_embd"], hp["n_vocab"], hp["n_layer"]
+    q, kv_k = hp["n_head"] * hp["head_dim_k"], hp["n_head_kv"] * hp["head_dim_k"]
+    kv_v, o = hp["n_head_kv"] * hp["head_dim_v"], hp["n_head"] * hp["head_dim_v"]
+    F, hd = hp["n_ff"], hp["head_dim_k"]
+    emb = "embedding_length"
+    spec = {
+        "token_embd.weight": ((E, V), f"({emb}, vocabulary)", "table", True),
+        "output_norm.weight": ((E,), f"({emb})", "vector", True),
+        "output.weight": ((E, V), f"({emb}, vocabulary)", "matrix", False),
+        "rope_freqs.weight": ((hp["n_rot"] // 2,), "(rope.dimension_count / 2)", "vector", False),
+    }
+    for i in range(L):
+        p = f"blk.{i}."
+        spec.update({
+            p + "attn_norm.weight": ((E,), f"({emb})", "vector", True),
+            p + "attn_q.weight": ((E, q), f"({emb}, head_count * key_length)", "matrix", True),
+            p + "attn_k.weight": ((E, kv_k), f"({emb}, head_count_kv * key_length)", "matrix", True),
+            p + "attn_v.weight": ((E, kv_v), f"({emb}, head_count_kv * value_length)", "matrix", True),
+            p + "attn_output.weight": ((o, E), f"(head_count * value_length, {emb})", "matrix", True),
+            p + "attn_q.bias": ((q,), "(head_count * key_length)", "vector", False),
+            p + "attn_k.bias": ((kv_k,), "(head_count_kv * key_length)", "vector", False),
+            p + "attn_v.bias": ((kv_v,), "(head_count_kv * value_length)", "vector", False),
+            p + "attn_q_norm.weight": ((hd,), "(key_length)", "vector", False),
+            p + "attn_k_norm.weight": ((hd,), "(key_length)", "vector", False),
+            p + "post_attention_norm.weight": ((E,), f"({emb})", "vector", False),
+            p + "ffn_norm.weight": ((E,), f"({emb})", "vector", True),
+            p + "ffn_gate.weight": ((E, F), f"({emb}, feed_forward_length)", "matrix", True),
+            p + "ffn_up.weight": ((E, F), f"({emb}, feed_forward_length)", "matrix", True),
+            p + "ffn_down.weight": ((F, E), f"(feed_forward_length, {emb})", "matrix", True),
+            p + "post_ffw_norm.weight": ((E,), f"({emb})", "vector", False),
+        })
+    return spec
+
+
 # --- Hugging Face conversion -----------------------------------------------------------------
 
 
@@ -140,5 +180,6 @@ class Architecture:
     name: str  # general.architecture
     runtime: RuntimeSpec
     conversion: Optional[Conversion] = None  # None: pyggml runs such files but does not make them
+    tensors: Callable[[Mapping], dict] = decoder_tensors  # the GGUF tensors the forward pass reads
     capture_sites: tuple = DECODER_SITES
     n_params: Callable[[Mapping], int] = decoder_params
