@@ -1,5 +1,5 @@
 """Progress bars: the one tqdm set-up every long-running step uses (conversion, quantization,
-calibration, perplexity, model downloads).
+calibration, perplexity, tensor checks, model downloads).
 
 Bars go to stderr, never to stdout, and show only where stderr is a terminal; `enabled=False`
 (the commands' --no-progress) turns them off everywhere.

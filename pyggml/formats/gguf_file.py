@@ -436,15 +436,14 @@ class GGUFFile:
         of quantized ones (a corrupt block decodes to non-finite weights). Raises GGUFError
         naming the first bad tensor, the row and the value.
 
-        names: the tensors to scan (default: all). progress: a tqdm bar on stderr (None: only
-        when stderr is a terminal). n_threads: 0 uses every core.
+        names: the tensors to scan (default: all). progress: a progress bar on stderr when it is
+        a terminal (None or True; False: none). n_threads: 0 uses every core.
         """
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
         tensors = self.tensors if names is None else [self.tensor(n) for n in names]
-        disable = None if progress is None else not progress
-        with tqdm(total=sum(t.n_bytes for t in tensors), unit="B", unit_scale=True, desc="checking tensors",
-                  disable=disable, leave=False) as bar:
+        with progress_bar(total=sum(t.n_bytes for t in tensors), unit="B", desc="checking tensors",
+                          enabled=progress is not False, unit_scale=True) as bar:
             for t in tensors:
                 found = _core.check_tensor_data(int(t.type), self.raw(t.name), int(n_threads))
                 if found is not None:
