@@ -14,6 +14,7 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -444,7 +445,8 @@ def _limited(code: str, *args) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(pyggml.__file__).parents[1]),
                                                        os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(LIMITED) + textwrap.dedent(code), *map(str, args)],
-                          capture_output=True, text=True, timeout=120, preexec_fn=limits, env=env)
+                          capture_output=True, text=True, timeout=120, preexec_fn=limits, env=env,
+                          cwd=tempfile.gettempdir())  # not the source tree, whose pyggml/ has no _core when installed
 
 
 @pytest.mark.skipif(os.environ.get("PYGGML_UNDER_ASAN") == "1", reason="ASan reserves terabytes of address space")
