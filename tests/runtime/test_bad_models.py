@@ -287,16 +287,14 @@ def test_cli_check_tensors(gemma, tmp_path, capsys):
     assert err.startswith("pyggml: error: ") and "blk.0.attn_q.weight" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("qtype", [t for t in GGMLType])
+@pytest.mark.parametrize("qtype", list(GGMLType))
 def test_check_tensor_data_finds_the_first_bad_unit(qtype):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 1024)).astype(np.float32)
     if qtype == GGMLType.F32:
         data = x.view(np.uint8).reshape(-1).copy()
-    elif qtype.can_quantize:
-        data = np.ascontiguousarray(pyggml.quantize(x, qtype.name)).reshape(-1).copy()
     else:
-        pytest.skip(f"no quantizer for {qtype.name}")
+        data = np.ascontiguousarray(pyggml.quantize(x, qtype.name)).reshape(-1).copy()
     assert _core.check_tensor_data(int(qtype), data) is None
     unit = qtype.type_size
     if qtype.is_quantized:
