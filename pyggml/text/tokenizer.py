@@ -1,19 +1,33 @@
 """Tokenizers built from GGUF metadata alone, matching llama.cpp token for token.
 
-Two vocabulary kinds are supported, chosen by tokenizer.ggml.model:
-  "llama": SentencePiece-style. Spaces become U+2581, the whole text is merged
-           bigram by bigram in order of token score (llama.cpp's llm_tokenizer_spm),
-           symbols that are not tokens fall back to <0xXX> byte tokens.
-  "gpt2":  byte-level BPE. The text is split by the regex pre-tokenizer named by
-           tokenizer.ggml.pre (see pretokenizer.py), every word is byte-encoded and
-           merged by merge rank.
-Special tokens (control, user-defined, unknown) are cut out of the text first, as
-llama.cpp does: control and unknown ones only when parse_special is on.
+tokenizer.ggml.model names the tokenizer model; TOKENIZER_MODELS lists every one llama.cpp
+knows, with its default special tokens and flags:
+
+  llama       SentencePiece: spaces become U+2581, the text is merged bigram by bigram in
+              order of token score (llama.cpp's llm_tokenizer_spm, in C++: _core.SpmVocab),
+              symbols that are not tokens fall back to <0xXX> byte tokens.
+  gpt2        byte-level BPE: the text is split by the pre-tokenizer named by
+              tokenizer.ggml.pre (pretokenizer.py lists them all, with the flags each sets),
+              every word is byte-encoded and merged by merge rank.
+  gemma4      BPE over SentencePiece-style text (spaces as U+2581, raw UTF-8, <0xXX> fallback).
+  hybriddna,  BPE with DNA k-mers between <dna> and </dna>; BPE of the text between white
+  whitespace  space, lowercased if the GGUF says so.
+  bert        WordPiece (vocab_models.WordPiece).
+  t5          Unigram, SentencePiece's Viterbi with its precompiled character map (vocab_models.Unigram).
+  rwkv        greedy longest match over bytes (vocab_models.Rwkv).
+  plamo2      PLaMo-2's Viterbi with byte fallback (vocab_models.Plamo2).
+  test        llama.cpp's test vocabulary (ids from a hash of every five bytes).
+
+Special tokens (control, user-defined, unknown) are cut out of the text first, as llama.cpp
+does: control and unknown ones only when parse_special is on. Token attributes, the
+end-of-generation set and the other special tokens follow llama.cpp's load, including its
+detection by token text.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -26,33 +40,110 @@ import numpy as np
 
 from .. import _core
 from ..errors import GGUFError, show_value
-from .pretokenizer import ADD_BOS_DEFAULT, IGNORE_MERGES, NO_CLEAN_SPACES, PreTokenizer
+from . import unicode as uc
+from . import vocab_models
+from .pretokenizer import PreTokenizer, PreTokenizerSpec, spec_for
 
 # Token attributes (llama.cpp's llama_token_attr bits).
 ATTR_UNKNOWN, ATTR_UNUSED, ATTR_NORMAL, ATTR_CONTROL = 1, 2, 4, 8
-ATTR_USER_DEFINED, ATTR_BYTE, ATTR_LSTRIP, ATTR_RSTRIP = 16, 32, 128, 256
+ATTR_USER_DEFINED, ATTR_BYTE = 16, 32
+ATTR_NORMALIZED, ATTR_LSTRIP, ATTR_RSTRIP, ATTR_SINGLE_WORD = 64, 128, 256, 512
 # tokenizer.ggml.token_type values -> attribute.
 _TYPE_TO_ATTR = {1: ATTR_NORMAL, 2: ATTR_UNKNOWN, 3: ATTR_CONTROL, 4: ATTR_USER_DEFINED,
                  5: ATTR_UNUSED, 6: ATTR_BYTE}
 
-# Texts llama.cpp recognises as end-of-turn / end-of-generation tokens.
+_SPACE = "\u2581"  # SentencePiece's escaped space
+
+
+# ---------------------------------------------------------------------------------
+# Tokenizer models
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerModel:
+    """What llama.cpp does for one tokenizer.ggml.model value."""
+
+    kind: str                     # spm, bpe, wpm, ugm, rwkv, plamo2, test
+    description: str
+    special: Mapping[str, int]    # default special token ids (-1: none)
+    add_space_prefix: bool = False
+    add_bos: bool = False
+    add_eos: bool = False
+    add_sep: bool = False
+    clean_spaces: bool = False
+    pre: str | None = None        # pre-tokenizer the model always uses
+
+
+def _ids(bos=-1, eos=-1, unk=-1, sep=-1, pad=-1, mask=-1) -> dict[str, int]:
+    return dict(bos=bos, eos=eos, unk=unk, sep=sep, pad=pad, mask=mask)
+
+
+_BPE = dict(kind="bpe", special=_ids(bos=11, eos=11), clean_spaces=True)
+
+# tokenizer.ggml.model -> what llama.cpp does (llama_vocab::impl::load).
+TOKENIZER_MODELS: dict[str, TokenizerModel] = {
+    "llama": TokenizerModel("spm", "SentencePiece", _ids(bos=1, eos=2, unk=0), add_space_prefix=True, add_bos=True),
+    "gpt2": TokenizerModel(description="byte-level BPE", **_BPE),
+    "hybriddna": TokenizerModel(description="byte-level BPE with DNA k-mers", **_BPE),
+    "whitespace": TokenizerModel(description="BPE of white-space separated words", **_BPE),
+    "gemma4": TokenizerModel("bpe", "BPE over SentencePiece-style text (Gemma 4)", _ids(), clean_spaces=True,
+                             pre="gemma4"),
+    "bert": TokenizerModel("wpm", "WordPiece", _ids(bos=101, unk=100, sep=102, pad=0, mask=103), add_bos=True,
+                           add_sep=True, clean_spaces=True),
+    "t5": TokenizerModel("ugm", "Unigram (SentencePiece)", _ids(eos=1, unk=2, pad=0), add_eos=True),
+    "rwkv": TokenizerModel("rwkv", "RWKV (greedy longest match)", _ids()),
+    "plamo2": TokenizerModel("plamo2", "PLaMo-2 (Viterbi with byte fallback)", _ids(bos=1, eos=2, unk=0, pad=3)),
+    "test": TokenizerModel("test", "llama.cpp's test vocabulary", _ids()),
+}
+_NO_VOCAB = ("no_vocab", "none")
+
+
+def supported_models() -> str:
+    return ", ".join(f"{name} ({m.description})" for name, m in TOKENIZER_MODELS.items())
+
+
+def describe(model: str | None, pre: str | None) -> str:
+    """`pyggml info`'s line for a tokenizer: model, what it is, its pre-tokenizer."""
+    m = TOKENIZER_MODELS.get(model or "")
+    if m is None:
+        return f"{model or '-'} (unknown tokenizer model)"
+    text = f"{model} ({m.description})"
+    if m.kind == "bpe":
+        text += f", pre-tokenizer {m.pre or pre or 'default'}"
+    return text
+
+
+# Texts llama.cpp recognises as special tokens (llama_vocab::impl::load), in the order it
+# tries them; they become control tokens.
 _EOT_TEXTS = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
               "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
               "<end_of_utterance>"]
-_EOG_TEXTS = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
-              "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
-              "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
-              "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["}
+_EOM_TEXTS = ["<|eom_id|>"]
 _FIM_TEXTS = {
-    "fim_pre": ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>"],
-    "fim_suf": ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>"],
-    "fim_mid": ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>"],
-    "fim_pad": ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"],
+    "fim_pre": ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
+                "<|code_prefix|>", "<|prefix|>"],
+    "fim_suf": ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+                "<|code_suffix|>", "<|suffix|>"],
+    "fim_mid": ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
+                "<|code_middle|>", "<|middle|>"],
+    "fim_pad": ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
     "fim_rep": ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"],
     "fim_sep": ["<|file_sep|>"],
 }
-
-_SPACE = "\u2581"  # SentencePiece's escaped space
+_EOG_TEXTS = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+              "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+              "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+              "<｜end▁of▁sentence｜>", "[e~["]
+_ALWAYS_USER_DEFINED = ("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>")  # gpt-oss
+# GGUF key suffix (tokenizer.ggml.<key>) -> special token; later keys win (deprecated FIM names last).
+_SPECIAL_KEYS = [("bos_token_id", "bos"), ("eos_token_id", "eos"), ("eot_token_id", "eot"),
+                 ("eom_token_id", "eom"), ("unknown_token_id", "unk"), ("seperator_token_id", "sep"),
+                 ("padding_token_id", "pad"), ("mask_token_id", "mask"),
+                 ("fim_pre_token_id", "fim_pre"), ("fim_suf_token_id", "fim_suf"),
+                 ("fim_mid_token_id", "fim_mid"), ("fim_pad_token_id", "fim_pad"),
+                 ("fim_rep_token_id", "fim_rep"), ("fim_sep_token_id", "fim_sep"),
+                 ("prefix_token_id", "fim_pre"), ("suffix_token_id", "fim_suf"), ("middle_token_id", "fim_mid")]
+# hybriddna: k-mer tokens carry this suffix in the vocabulary, not in their text.
+_DNA_KMER_MARKER = "\ue000"
 
 
 # ---------------------------------------------------------------------------------
@@ -141,10 +232,15 @@ def _checked_metadata(meta: Mapping[str, Any], name: str) -> Mapping[str, Any]:
             continue
         if key.endswith("_token_id") and (isinstance(value, bool) or not isinstance(value, int)):
             raise fail(key, value, "an integer token id")
-        if key in ("tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
-                   "tokenizer.ggml.add_space_prefix") and not isinstance(value, (bool, int)):
+        if key in _BOOLEAN_KEYS and not isinstance(value, (bool, int)):
             raise fail(key, value, "a boolean")
+    number_list("tokenizer.ggml.precompiled_charsmap", "iu", "an array of bytes")
     return meta
+
+
+_BOOLEAN_KEYS = {f"tokenizer.ggml.{k}" for k in (
+    "add_bos_token", "add_eos_token", "add_sep_token", "add_space_prefix", "remove_extra_whitespaces",
+    "normalizer.lowercase", "normalizer.strip_accents")}
 
 
 # ---------------------------------------------------------------------------------
@@ -156,13 +252,48 @@ class Tokenizer:
     def __init__(self, meta: Mapping[str, Any], name: str = "<metadata>"):
         self.name = name
         meta = _checked_metadata(meta, name)
-        self.model = str(meta.get("tokenizer.ggml.model", ""))
-        if self.model not in ("llama", "gpt2"):
-            raise GGUFError(name, f"unsupported tokenizer model {self.model!r} (need 'llama' or 'gpt2')")
+        model = meta.get("tokenizer.ggml.model")
+        if model is None:
+            raise GGUFError(name, "tokenizer.ggml.model is missing: the file names no tokenizer")
+        self.model = str(model)
+        if self.model in _NO_VOCAB:
+            raise GGUFError(name, f"the file has no vocabulary (tokenizer.ggml.model = {self.model!r})")
+        spec = TOKENIZER_MODELS.get(self.model)
+        if spec is None:
+            raise GGUFError(name, f"unknown tokenizer model {self.model!r} (tokenizer.ggml.model); "
+                                  f"pyggml supports {supported_models()}")
+        self.kind = spec.kind
         tokens = meta.get("tokenizer.ggml.tokens")
         if tokens is None or len(tokens) == 0:
             raise GGUFError(name, "tokenizer.ggml.tokens is missing")
         n = len(tokens)
+
+        # flags: the model's defaults, then the pre-tokenizer's (BPE), then the GGUF's keys
+        self.add_space_prefix = spec.add_space_prefix
+        self.add_bos, self.add_eos, self.add_sep = spec.add_bos, spec.add_eos, spec.add_sep
+        self.clean_spaces = spec.clean_spaces
+        self.escape_whitespaces = True
+        self.treat_whitespace_as_suffix = False
+        self.ignore_merges = False
+        ids = dict(spec.special)
+        self.pre = "default"
+        self.pre_spec: PreTokenizerSpec | None = None
+        if self.kind == "bpe":
+            self.pre = spec.pre or str(meta.get("tokenizer.ggml.pre") or "default")
+            try:
+                self.pre_spec = spec_for(self.pre)
+            except ValueError as e:
+                raise GGUFError(name, str(e)) from None
+            p = self.pre_spec
+            self.escape_whitespaces = p.escape_whitespaces
+            self.clean_spaces = p.clean_spaces
+            self.ignore_merges = p.ignore_merges
+            self.add_bos, self.add_sep = p.add_bos, p.add_sep
+            if p.no_bos:
+                ids["bos"] = -1
+        self.add_space_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", self.add_space_prefix))
+        self.remove_extra_whitespaces = bool(meta.get("tokenizer.ggml.remove_extra_whitespaces", False))
+
         self.tokens: list[str] = list(tokens)
         if not all(self.tokens):
             self.tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(self.tokens)]
@@ -170,6 +301,12 @@ class Tokenizer:
         if len(self.token_to_id) != n:
             dup = next(t for i, t in enumerate(self.tokens) if self.token_to_id[t] != i)
             raise GGUFError(name, f"duplicate token {dup!r} in vocabulary")
+        if self.model == "hybriddna":  # k-mers: found with the marker, spelled without it
+            oov = self.token_to_id.get("<oov>")
+            if oov is not None:
+                m = len(_DNA_KMER_MARKER)
+                self.tokens[oov + 1:] = [t[:-m] if len(t) > m and t.endswith(_DNA_KMER_MARKER) else t
+                                         for t in self.tokens[oov + 1:]]
         scores = meta.get("tokenizer.ggml.scores")
         with np.errstate(over="ignore"):  # scores beyond float32 become infinite, as in llama.cpp
             self.scores = np.zeros(n, np.float32) if scores is None else np.asarray(scores[:n], np.float32)
@@ -183,45 +320,60 @@ class Tokenizer:
             lut[t] = attr
         self.attrs = lut[np.where((types >= 0) & (types < 8), types, 0)]
 
-        is_spm = self.model == "llama"
         arch = meta.get("general.architecture")
         self.architecture = arch if isinstance(arch, str) else None
         self.chat_template: str | None = meta.get("tokenizer.chat_template")
-        self.pre = str(meta.get("tokenizer.ggml.pre", "default")) if not is_spm else "default"
-        self.add_space_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", is_spm))
-        self.add_bos = is_spm or self.pre in ADD_BOS_DEFAULT
-        self.add_eos = False
-        self.clean_spaces = not is_spm and self.pre not in NO_CLEAN_SPACES
-        self._ignore_merges = self.pre in IGNORE_MERGES
 
-        ids = {"bos": 1, "eos": 2, "unk": 0} if is_spm else {"bos": 11, "eos": 11, "unk": -1}
-        for k in ("eot", "eom", "sep", "pad", "mask", *_FIM_TEXTS):
+        # special tokens: defaults outside the vocabulary are dropped, GGUF ids outside it ignored
+        for k in ("eot", "eom", *_FIM_TEXTS):
             ids.setdefault(k, -1)
         ids = {k: (v if v < n else -1) for k, v in ids.items()}
-        for k in ids:
-            v = meta.get(f"tokenizer.ggml.{k}_token_id")
-            if v is not None and 0 <= v < n:  # llama.cpp ignores ids outside the vocabulary too
-                ids[k] = v
+        for key, k in _SPECIAL_KEYS:
+            v = meta.get(f"tokenizer.ggml.{key}")
+            if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < n:
+                ids[k] = int(v)
         self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", self.add_bos))
         self.add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", self.add_eos))
+        self.add_sep = bool(meta.get("tokenizer.ggml.add_sep_token", self.add_sep))
+        if self.pre_spec is not None and self.pre_spec.gemma4_fixes:
+            self.add_bos = True  # llama.cpp turns add_bos on for Gemma 4 whatever the file says
+        self.lowercase = bool(meta.get("tokenizer.ggml.normalizer.lowercase", self.pre != "whitespace"))
+        self.strip_accents = bool(meta.get("tokenizer.ggml.normalizer.strip_accents", self.lowercase))
         self._detect_special(ids)
         self.bos_id, self.eos_id, self.eot_id = ids["bos"], ids["eos"], ids["eot"]
-        self.unk_id, self.pad_id = ids["unk"], ids["pad"]
+        self.unk_id, self.pad_id, self.sep_id = ids["unk"], ids["pad"], ids["sep"]
         self.special_ids = ids
 
         special = np.flatnonzero(self.attrs & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN))
         # Longest first, as llama.cpp partitions the text.
         self._special = sorted(special.tolist(), key=lambda i: -len(self.tokens[i].encode("utf-8", "surrogateescape")))
+        self._set_token_attributes(meta)
         self._special_rx = {flag: self._special_regex(flag) for flag in (False, True)}
         self._overlap_cache: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
         self._special_texts: dict[str, list[str]] = {}
 
-        if is_spm:
-            self._byte_tokens = [self._spm_byte_token(b) for b in range(256)]
-        else:
-            self._init_bpe(meta)
         self._pieces: list[bytes | None] = [None] * n
         self._native: Any = None  # C++ SentencePiece vocabulary, built lazily
+        self._encoder: Any = None
+        try:
+            if self.kind == "spm":
+                self._byte_tokens = [self._spm_byte_token(b) for b in range(256)]
+            elif self.kind == "bpe":
+                self._init_bpe(meta)
+            elif self.kind == "wpm":
+                self._encoder = vocab_models.WordPiece(self, self.lowercase, self.strip_accents)
+            elif self.kind == "ugm":
+                charsmap = meta.get("tokenizer.ggml.precompiled_charsmap")
+                blob = None if charsmap is None else (np.asarray(charsmap, np.int64) & 0xFF).astype(np.uint8).tobytes()
+                self._encoder = vocab_models.Unigram(self, blob)
+            elif self.kind == "rwkv":
+                self._encoder = vocab_models.Rwkv(self)
+            elif self.kind == "plamo2":
+                self._encoder = vocab_models.Plamo2(self)
+            else:
+                self._encoder = vocab_models.TestVocab(self)
+        except ValueError as e:
+            raise GGUFError(name, str(e)) from None
 
     # -- construction helpers -----------------------------------------------------
 
@@ -232,33 +384,69 @@ class Tokenizer:
         return cls(read_tokenizer_metadata(source), name=str(name))
 
     def _detect_special(self, ids: dict[str, int]) -> None:
-        """llama.cpp's text-based detection of EOT/FIM/EOG tokens (they become control)."""
+        """llama.cpp's text-based detection of EOT/EOM/FIM/EOG tokens (they become control),
+        its unused-token marking and its fixes for gpt-oss, Solar-Open, Gemma 4 and PLaMo."""
+        by_text = self.token_to_id
+
         def force_control(i: int) -> None:
             self.attrs[i] |= ATTR_CONTROL
 
-        if ids["eot"] < 0:
-            for t in _EOT_TEXTS:
-                if t in self.token_to_id:
-                    ids["eot"] = self.token_to_id[t]
-                    force_control(ids["eot"])
-                    break
-        for key, texts in _FIM_TEXTS.items():
+        for key, texts in (("eot", _EOT_TEXTS), ("eom", _EOM_TEXTS), *_FIM_TEXTS.items()):
             if ids[key] < 0:
                 for t in texts:
-                    if t in self.token_to_id:
-                        ids[key] = self.token_to_id[t]
+                    if t in by_text:
+                        ids[key] = by_text[t]
                         force_control(ids[key])
                         break
-        for t in ("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"):
-            if t in self.token_to_id:
-                self.attrs[self.token_to_id[t]] = ATTR_USER_DEFINED
-        eog = {ids[k] for k in ("fim_pad", "fim_rep", "fim_sep", "eos", "eot", "eom") if ids[k] >= 0}
+        control = (self.attrs & ATTR_CONTROL) != 0
+        for i in np.flatnonzero(control & ((self.attrs & ATTR_UNUSED) == 0)).tolist():
+            if "unused" in self.tokens[i]:
+                self.attrs[i] |= ATTR_UNUSED
+        eog = [ids[k] for k in ("fim_pad", "fim_rep", "fim_sep") if ids[k] >= 0]
         for t in _EOG_TEXTS:
-            i = self.token_to_id.get(t)
+            i = by_text.get(t)
             if i is not None:
-                eog.add(i)
+                eog.append(i)
                 force_control(i)
-        self.eog_ids = frozenset(eog)
+        for t in _ALWAYS_USER_DEFINED:
+            if t in by_text:
+                self.attrs[by_text[t]] = ATTR_USER_DEFINED
+        eog.extend(ids[k] for k in ("eos", "eot", "eom") if ids[k] >= 0)
+        eog_set = set(eog)
+        texts = {self.tokens[i]: i for i in eog_set}
+        if "<|end|>" in texts and (("<|return|>" in texts and ("<|call|>" in texts or "<|calls|>" in texts)) or
+                                   (("<|call|>" in texts or "<|calls|>" in texts) and "<|flush|>" in texts)):
+            end = texts["<|end|>"]  # gpt-oss / Solar-Open: <|end|> ends a message, not the generation
+            eog_set.discard(end)
+            self.attrs[end] = ATTR_USER_DEFINED
+        if "</s>" in texts and ("<|tool_response>" in texts or "<|plamo:eos|>" in texts):
+            s = texts["</s>"]  # Gemma 4 and PLaMo: </s> is a normal token
+            eog_set.discard(s)
+            self.attrs[s] = ATTR_NORMAL
+        self.eog_ids = frozenset(eog_set)
+
+    def _set_token_attributes(self, meta: Mapping[str, Any]) -> None:
+        """llama.cpp's per-model token attributes: strip white space around some tokens."""
+        by_text = self.token_to_id
+        name = str(meta.get("general.name") or "").lower()
+        pre = str(meta.get("tokenizer.ggml.pre") or "")
+
+        def set_attr(text: str, attr: int, on: bool) -> None:
+            i = by_text.get(text)
+            if i is not None:
+                self.attrs[i] = (self.attrs[i] | attr) if on else (self.attrs[i] & ~attr)
+
+        if (any(p in pre for p in ("jina-v2-de", "jina-v2-es", "jina-v2-code")) or
+                any(a in (self.architecture or "") for a in ("nomic-bert-moe", "jina-bert-v3"))):
+            set_attr("<mask>", ATTR_LSTRIP, True)
+        elif "phi-3" in name or "phi3" in name:
+            for i in self._special:
+                self.attrs[i] |= ATTR_RSTRIP
+            set_attr("</s>", ATTR_RSTRIP, True)
+            for t in ("<unk>", "<s>", "<|endoftext|>"):
+                set_attr(t, ATTR_RSTRIP, False)
+        elif "modern-bert" in name:
+            set_attr("[MASK]", ATTR_LSTRIP, True)
 
     def _special_regex(self, parse_special: bool) -> tuple[re.Pattern | None, list[int]]:
         """(regex matching the longest special token at a position, ids in cut order)."""
@@ -271,22 +459,23 @@ class Tokenizer:
     def _spm_byte_token(self, b: int) -> int:
         i = self.token_to_id.get(f"<0x{b:02X}>")
         if i is None:
-            i = self.token_to_id.get(chr(b), self.unk_id)
+            i = self.token_to_id.get(bytes([b]).decode("utf-8", "surrogateescape"), self.unk_id)
         return i
 
     def _init_bpe(self, meta: Mapping[str, Any]) -> None:
         merges = meta.get("tokenizer.ggml.merges")
         if merges is None:
-            raise GGUFError(self.name, "tokenizer.ggml.merges is missing")
+            if self.pre != "kimi-k2":  # Kimi-K2 has no merges
+                raise GGUFError(self.name, "tokenizer.ggml.merges is missing")
+            merges = []
         self.ranks: dict[tuple[str, str], int] = {}
         for rank, m in enumerate(merges):
             sp = m.find(" ", 1)
             pair = (m[:sp], m[sp + 1:]) if sp >= 0 else ("", "")
             self.ranks.setdefault(pair, rank)
-        try:
-            self._pretok = PreTokenizer(self.pre)
-        except ValueError as e:
-            raise GGUFError(self.name, str(e)) from None
+        self._pretok = PreTokenizer(self.pre)
+        self._byte_encode = self.pre_spec.byte_encode
+        self._gemma4_fixes = self.pre_spec.gemma4_fixes
         table = bytes_to_unicode()
         self._byte_encoder = str.maketrans({b: ord(c) for b, c in table.items()})
         self._byte_decoder = {c: b for b, c in table.items()}
@@ -312,16 +501,19 @@ class Tokenizer:
     def encode(self, text: str | bytes, add_special: bool = True, parse_special: bool = False) -> list[int]:
         """Token ids of `text` (llama_tokenize semantics).
 
-        add_special adds BOS/EOS as the vocabulary asks; parse_special lets control
-        tokens written in the text (e.g. "<start_of_turn>") become their ids.
+        add_special adds BOS/EOS (BERT: CLS/SEP) as the vocabulary asks; parse_special lets
+        control tokens written in the text (e.g. "<start_of_turn>") become their ids. Bytes
+        that are not UTF-8 are kept for the byte-level tokenizers (SentencePiece, RWKV,
+        Unigram's normalizer) and are U+FFFD, one per byte, for the others, as in llama.cpp.
         """
         if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
+            text = text.decode("utf-8", "surrogateescape")
         out: list[int] = []
-        if add_special and self.add_bos and self.bos_id >= 0:
+        kind = self.kind
+        if add_special and (self.add_bos or kind == "wpm") and self.bos_id >= 0 and kind not in ("rwkv", "plamo2", "test"):
             out.append(self.bos_id)
         fragments = self._partition(text, parse_special) if text else []
-        if self.model == "llama":
+        if kind == "spm":
             prev_special = True
             for frag in fragments:
                 if isinstance(frag, int):
@@ -332,14 +524,27 @@ class Tokenizer:
                         frag = " " + frag
                     self._spm_encode(frag.replace(" ", _SPACE), out)
                     prev_special = False
-        else:
+        elif kind == "bpe":
             for frag in fragments:
                 if isinstance(frag, int):
                     out.append(frag)
                 else:
-                    self._bpe_encode(frag, out)
-        if add_special and self.add_eos and self.eos_id >= 0:
-            out.append(self.eos_id)
+                    if self.escape_whitespaces:
+                        frag = frag.replace(" ", _SPACE)
+                    self._bpe_session(frag, out)
+        else:
+            encode = self._encoder.encode
+            for frag in fragments:
+                if isinstance(frag, int):
+                    out.append(frag)
+                else:
+                    encode(frag, out)
+        if add_special:
+            if kind == "wpm":
+                if self.sep_id >= 0:
+                    out.append(self.sep_id)
+            elif self.add_eos and self.eos_id >= 0 and kind not in ("rwkv", "plamo2", "test"):
+                out.append(self.eos_id)
         return out
 
     def _partition(self, text: str, parse_special: bool) -> list[str | int]:
@@ -486,8 +691,63 @@ class Tokenizer:
                 out.extend(self._byte_tokens[b] for b in t.encode("utf-8", "surrogatepass"))
             i = nxt[i]
 
-    # Byte-level BPE: regex words, byte-encoded, merged by rank.
+    # BPE (llama.cpp's llm_tokenizer_bpe_session and its hybriddna / whitespace variants)
+    def _bpe_session(self, text: str, out: list[int]) -> None:
+        if self.model == "whitespace":
+            self._whitespace_session(text, out)
+        elif self.model == "hybriddna":
+            self._dna_session(text, out)
+        else:
+            self._bpe_encode(text, out)
+
+    def _whitespace_session(self, text: str, out: list[int]) -> None:
+        """BPE of every white-space separated word, lowercased if the GGUF says so."""
+        text = vocab_models.codepoint_text(text)
+        if self.lowercase:
+            text = text.translate(uc.lowercase_map())
+        flags = uc.flags()
+        start = None
+        for i, ch in enumerate(text):
+            if flags[ord(ch)] & uc.WHITESPACE:
+                if start is not None:
+                    self._bpe_encode(text[start:i], out)
+                    start = None
+            elif start is None:
+                start = i
+        if start is not None:
+            self._bpe_encode(text[start:], out)
+
+    def _dna_session(self, text: str, out: list[int]) -> None:
+        """BPE outside <dna>...</dna>; inside, upper-cased 6-mers (the last padded with A)."""
+        begin, end, oov = (self.token_to_id.get(t) for t in ("<dna>", "</dna>", "<oov>"))
+        if begin is None or end is None or oov is None:
+            self._bpe_encode(text, out)
+            return
+        pos = 0
+        while pos < len(text):
+            start = text.find("<dna>", pos)
+            if start < 0:
+                self._bpe_encode(text[pos:], out)
+                break
+            if start > pos:
+                self._bpe_encode(text[pos:start], out)
+            out.append(begin)
+            content = start + len("<dna>")
+            stop = text.find("</dna>", content)
+            seq = text[content:len(text) if stop < 0 else stop]
+            seq = "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in seq)
+            for i in range(0, len(seq), 6):
+                kmer = seq[i:i + 6]
+                kmer += "A" * (6 - len(kmer))
+                out.append(self.token_to_id.get(kmer + _DNA_KMER_MARKER, oov))
+            if stop < 0:
+                break
+            out.append(end)
+            pos = stop + len("</dna>")
+
     def _bpe_encode(self, text: str, out: list[int]) -> None:
+        if not text.isascii():
+            text = vocab_models.codepoint_text(text)
         cache = self._word_cache
         for word in self._pretok.split(text):
             ids = cache.get(word)
@@ -498,18 +758,30 @@ class Tokenizer:
             out.extend(ids)
 
     def _bpe_word(self, word: str) -> list[int]:
-        enc = word.encode("utf-8", "surrogatepass").decode("latin-1").translate(self._byte_encoder)
         vocab = self.token_to_id
-        if self._ignore_merges and enc in vocab:
-            return [vocab[enc]]
+        if self._byte_encode:
+            enc = word.encode("utf-8", "surrogatepass").decode("latin-1").translate(self._byte_encoder)
+        else:
+            enc = word
+        tid = vocab.get(enc)
+        if tid is not None and (self.ignore_merges or (self._gemma4_fixes and not enc.strip("\n"))):
+            return [tid]
         syms = self._bpe_merge(list(enc))
         ids: list[int] = []
         for s in syms:
             tid = vocab.get(s)
             if tid is not None:
                 ids.append(tid)
-            else:  # llama.cpp looks each UTF-8 byte up as a one-byte token
-                ids.extend(vocab[chr(b)] for b in s.encode("utf-8") if b < 0x80 and chr(b) in vocab)
+            elif self._byte_encode:  # llama.cpp looks each UTF-8 byte up as a one-byte token
+                for b in s.encode("utf-8", "surrogatepass"):
+                    t = vocab.get(bytes([b]).decode("utf-8", "surrogateescape"))
+                    if t is not None:
+                        ids.append(t)
+            else:  # SentencePiece-style byte tokens
+                for b in s.encode("utf-8", "surrogatepass"):
+                    t = vocab.get(f"<0x{b:02X}>")
+                    if t is not None:
+                        ids.append(t)
         return ids
 
     def _bpe_merge(self, syms: list[str]) -> list[str]:
@@ -563,7 +835,8 @@ class Tokenizer:
     # -- decode -------------------------------------------------------------------
 
     def token_to_piece(self, token: int, special: bool = False) -> bytes:
-        """The bytes a token stands for; control/unknown tokens give b"" unless special."""
+        """The bytes a token stands for (llama_token_to_piece); control and unknown tokens
+        give b"" unless special."""
         if not 0 <= token < len(self.tokens):
             raise IndexError(f"token id {token} outside vocabulary of {len(self.tokens)}")
         attr = int(self.attrs[token])
@@ -577,22 +850,30 @@ class Tokenizer:
 
     def _piece(self, token: int, attr: int) -> bytes:
         text = self.tokens[token]
+        kind = self.kind
+        raw = vocab_models.utf8(text)
+        if kind == "rwkv":
+            return vocab_models.unescape_rwkv(text)
+        if kind == "test":
+            return f"{token:x}".encode()
+        if kind == "plamo2":
+            if attr & ATTR_BYTE and _BYTE_TOKEN.fullmatch(text):
+                return bytes([int(text[3:5], 16)])
+            return raw
         if attr & (ATTR_CONTROL | ATTR_UNKNOWN | ATTR_USER_DEFINED):
-            return text.encode("utf-8", "surrogateescape")
+            return raw
         if attr & ATTR_NORMAL:
-            if self.model == "llama":
-                return text.replace(_SPACE, " ").encode("utf-8", "surrogateescape")
+            if kind != "bpe" or self.escape_whitespaces:
+                return raw.replace(_SPACE.encode(), b" ")
             dec = self._byte_decoder
             try:
                 return bytes(dec[c] for c in text)
             except KeyError:  # llama.cpp writes unknown code points out in hex
                 return b"".join(bytes([dec[c]]) if c in dec else
-                                b"[UNK_BYTE_0x" + c.encode().hex().encode() + text.encode() + b"]"
+                                b"[UNK_BYTE_0x" + vocab_models.utf8(c).hex().encode() + raw + b"]"
                                 for c in text)
         if attr & ATTR_BYTE:
-            if _BYTE_TOKEN.fullmatch(text):
-                return bytes([int(text[3:5], 16)])
-            return text.encode("utf-8", "surrogateescape")  # a byte token not written <0xXX>
+            return bytes([_strtol16(text[3:5])])
         return b""
 
     def decode_bytes(self, ids: Iterable[int], special: bool = False) -> bytes:
@@ -607,8 +888,24 @@ class Tokenizer:
         """Text of the tokens (invalid UTF-8 from partial byte tokens becomes U+FFFD)."""
         return self.decode_bytes(ids, special).decode("utf-8", "replace")
 
+    def describe(self) -> str:
+        return describe(self.model, self.pre)
+
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"
+
+
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+def _strtol16(text: str) -> int:
+    """The byte of a byte token's two hex digits as llama.cpp reads them (strtol, base 16):
+    the leading hex digits, 0 if there are none."""
+    m = re.match(r"\s*([+-]?)(?:0[xX])?([0-9A-Fa-f]+)", text)
+    if not m:
+        return 0
+    v = int(m.group(2), 16)
+    return (-v if m.group(1) == "-" else v) & 0xFF
 
 
 def _sentinel(text: str, tokens: Iterable[str]) -> str:
@@ -632,9 +929,6 @@ def bytes_to_unicode() -> dict[int, str]:
             table[b] = chr(256 + extra)
             extra += 1
     return table
-
-
-_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
 
 def _longest_match_regex(words: list[str]) -> re.Pattern:

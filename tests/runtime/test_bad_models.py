@@ -329,7 +329,7 @@ TOKENIZER_CASES = [  # (key, value type, value, item type, what the message says
     ("tokenizer.ggml.bos_token_id", STR, "1", None, "tokenizer.ggml.bos_token_id = '1': expected an integer token id"),
     ("tokenizer.ggml.add_bos_token", STR, "yes", None, "tokenizer.ggml.add_bos_token = 'yes': expected a boolean"),
     ("tokenizer.ggml.model", U32, 1, None, "tokenizer.ggml.model = 1: expected a string"),
-    ("tokenizer.ggml.model", STR, "bert", None, "unsupported tokenizer model 'bert'"),
+    ("tokenizer.ggml.model", STR, "wordpiece", None, "unknown tokenizer model 'wordpiece' (tokenizer.ggml.model)"),
     ("tokenizer.chat_template", ARR, ["{{ x }}"], STR, "tokenizer.chat_template = ['{{ x }}']"),
 ]
 

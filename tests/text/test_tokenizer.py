@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pyggml.errors import GGUFError
-from pyggml.text.pretokenizer import PRETOKENIZERS, PreTokenizer, collapse
+from pyggml.text.pretokenizer import PRE_TOKENIZERS, PreTokenizer
 from pyggml.text.tokenizer import Tokenizer, bytes_to_unicode, read_tokenizer_metadata
+from pyggml.text.unicode import collapse
 
 from support.gguf_files import write_gguf
 
@@ -41,7 +42,7 @@ def spm_meta(extra_tokens: list[tuple[str, float, int]] = (), **kv) -> dict:
     return meta
 
 
-def bpe_meta(pre: str = "gpt2", merges: list[str] = ("a b", "ab c", "Ġ a"), **kv) -> dict:
+def bpe_meta(pre: str = "gpt-2", merges: list[str] = ("a b", "ab c", "Ġ a"), **kv) -> dict:
     """A small byte-level BPE vocabulary: the 256 byte symbols plus merged tokens."""
     table = bytes_to_unicode()
     byte_syms = [table[b] for b in range(256)]
@@ -143,7 +144,7 @@ def test_llama3_whole_word_tokens_skip_merges():
     llama3 = Tokenizer(meta)
     assert llama3.add_bos is True  # llama.cpp's default for llama3 vocabularies
     assert llama3.encode("ca", add_special=False) == [llama3.token_to_id["ca"]]
-    gpt2 = Tokenizer({**meta, "tokenizer.ggml.pre": "gpt2"})
+    gpt2 = Tokenizer({**meta, "tokenizer.ggml.pre": "gpt-2"})
     assert gpt2.add_bos is False
     assert gpt2.encode("ca") == [gpt2.token_to_id["c"], gpt2.token_to_id["a"]]
 
@@ -168,7 +169,7 @@ def test_bpe_clean_spaces_on_decode():
 
 # Pre-tokenizer splits, checked by hand against llama.cpp's regexes.
 @pytest.mark.parametrize("pre, text, words", [
-    ("gpt2", "Hello, world! It's  12345 x\n\ny", ["Hello", ",", " world", "!", " It", "'s", " ", " 12345", " x", "\n", "\n", "y"]),
+    ("gpt-2", "Hello, world! It's  12345 x\n\ny", ["Hello", ",", " world", "!", " It", "'s", " ", " 12345", " x", "\n", "\n", "y"]),
     ("llama3", "Hello, world! IT'S  12345 x\n\ny", ["Hello", ",", " world", "!", " IT", "'S", " ", " ", "123", "45", " x", "\n\n", "y"]),
     ("qwen2", "Hello, world! It's  12345 x\n\ny", ["Hello", ",", " world", "!", " It", "'s", " ", " ", "1", "2", "3", "4", "5", " x", "\n\n", "y"]),
     ("default", "Hello, world! x+=1234", ["Hello", ",", " world", "!", " x", "+=", "123", "4"]),
@@ -179,9 +180,9 @@ def test_pretokenizer_splits(pre, text, words):
 
 
 def test_pretokenizer_known_names():
-    for name in ("default", "llama3", "qwen2", "gpt2", "gpt-2"):
-        assert name in PRETOKENIZERS
-    with pytest.raises(GGUFError, match="pre-tokenizer"):
+    for name in ("default", "llama3", "qwen2", "gpt-2", "qwen35", "kimi-k2"):
+        assert name in PRE_TOKENIZERS
+    with pytest.raises(GGUFError, match="unknown pre-tokenizer 'no-such-pre'.*qwen35"):
         Tokenizer(bpe_meta(pre="no-such-pre"))
 
 
@@ -193,8 +194,8 @@ def test_collapse_keeps_one_char_per_code_point():
 
 
 def test_unsupported_model_and_missing_tokens():
-    with pytest.raises(GGUFError, match="unsupported tokenizer model"):
-        Tokenizer({"tokenizer.ggml.model": "bert", "tokenizer.ggml.tokens": ["a"]})
+    with pytest.raises(GGUFError, match="unknown tokenizer model 'wordpiece'.*bert .WordPiece.*t5 "):
+        Tokenizer({"tokenizer.ggml.model": "wordpiece", "tokenizer.ggml.tokens": ["a"]})
     with pytest.raises(GGUFError, match="tokens is missing"):
         Tokenizer({"tokenizer.ggml.model": "llama"})
     meta = bpe_meta()
