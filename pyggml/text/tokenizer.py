@@ -643,7 +643,7 @@ class Tokenizer:
         if self._native is None:  # the C++ merge loop (pyggml._core.SpmVocab), built on first use
             self._native = _core.SpmVocab([t.encode("utf-8", "surrogateescape") for t in self.tokens],
                                           self.scores, np.asarray(self._byte_tokens, np.int32))
-        out.extend(self._native.encode(text.encode("utf-8", "surrogatepass")).tolist())
+        out.extend(self._native.encode(vocab_models.utf8(text)).tolist())
 
     # SentencePiece (llama.cpp llm_tokenizer_spm): merge the best-scoring bigram first.
     # Reference implementation of the C++ one _spm_encode runs (cpp/text/tokenizer_spm.cpp); the tests

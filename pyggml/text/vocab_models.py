@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import struct
 from typing import TYPE_CHECKING
 
@@ -27,14 +28,31 @@ SPACE = "\u2581"  # SentencePiece's escaped space
 
 
 def codepoint_text(text: str) -> str:
-    """The text as llama.cpp's unicode_cpts_from_utf8 sees it: bytes that were not UTF-8
-    (carried as surrogate escapes, see Tokenizer.encode) become U+FFFD, one per byte."""
-    if text.isascii():
+    """The text as llama.cpp's unicode_cpts_from_utf8 sees it. Bytes that were not UTF-8
+    (carried as surrogate escapes, see Tokenizer.encode) are decoded as llama.cpp decodes
+    them: a lead byte and its continuation bytes make a code point (overlong forms and
+    surrogates too), anything else is U+FFFD for one byte."""
+    if text.isascii() or not _ESCAPE.search(text):
         return text
-    return text.translate(_ESCAPES_TO_REPLACEMENT)
+    data = utf8(text)
+    out = []
+    pos, n = 0, len(data)
+    while pos < n:
+        k = _utf8_char_len(data, pos)
+        if k == 0:
+            out.append("\ufffd")
+            pos += 1
+            continue
+        b = data[pos]
+        cp = b if k == 1 else (b & (0x7F >> k))
+        for j in range(1, k):
+            cp = (cp << 6) | (data[pos + j] & 0x3F)
+        out.append(chr(cp) if cp <= 0x10FFFF else "\ufffd")  # llama.cpp fails on larger ones
+        pos += k
+    return "".join(out)
 
 
-_ESCAPES_TO_REPLACEMENT = {c: 0xFFFD for c in range(0xDC80, 0xDD00)}
+_ESCAPE = re.compile("[\udc80-\udcff]")
 
 
 def utf8(text: str) -> bytes:
