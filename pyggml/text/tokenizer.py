@@ -718,7 +718,7 @@ class Tokenizer:
             self._bpe_encode(text[start:], out)
 
     def _dna_session(self, text: str, out: list[int]) -> None:
-        """BPE outside <dna>...</dna>; inside, upper-cased 6-mers (the last padded with A)."""
+        """BPE outside <dna>...</dna>; inside, upper-cased 6-byte k-mers (the last padded with A)."""
         begin, end, oov = (self.token_to_id.get(t) for t in ("<dna>", "</dna>", "<oov>"))
         if begin is None or end is None or oov is None:
             self._bpe_encode(text, out)
@@ -734,12 +734,13 @@ class Tokenizer:
             out.append(begin)
             content = start + len("<dna>")
             stop = text.find("</dna>", content)
-            seq = text[content:len(text) if stop < 0 else stop]
-            seq = "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in seq)
-            for i in range(0, len(seq), 6):
-                kmer = seq[i:i + 6]
-                kmer += "A" * (6 - len(kmer))
-                out.append(self.token_to_id.get(kmer + _DNA_KMER_MARKER, oov))
+            seq = vocab_models.utf8(text[content:len(text) if stop < 0 else stop]).upper()  # ASCII letters only
+            for i in range(0, len(seq), 6):  # k-mers of bytes, as llama.cpp cuts them
+                kmer = seq[i:i + 6].ljust(6, b"A")
+                try:
+                    out.append(self.token_to_id.get(kmer.decode("utf-8") + _DNA_KMER_MARKER, oov))
+                except UnicodeDecodeError:
+                    out.append(oov)
             if stop < 0:
                 break
             out.append(end)
