@@ -166,7 +166,6 @@ class Conversion:
     hf_model_types: tuple  # config.json "model_type" values
     layer_tensors: tuple  # LayerTensor, in the order llama.cpp writes them
     norm_transform: Optional[Callable] = None  # applied to model.norm.weight
-    bpe_pre: str = "default"  # pre-tokenizer name of a byte-level BPE vocabulary
     add_space_prefix: Optional[bool] = None
     defaults: Mapping = dataclasses.field(default_factory=dict)  # for config.json keys it lacks
     write_metadata: Callable = write_head_dims  # (GGUFWriter, config, hyper-parameters): the keys of its own

@@ -56,7 +56,7 @@ def rope_freqs(cfg: dict, hp) -> dict:
 
 CONVERSION = Conversion(
     gguf_arch="llama", hf_classes=("LlamaForCausalLM",), hf_model_types=("llama",), layer_tensors=LAYER_TENSORS,
-    bpe_pre="llama-bpe", defaults=dict(rms_eps=1e-5, rope_theta=10000.0), write_metadata=write_metadata,
+    defaults=dict(rms_eps=1e-5, rope_theta=10000.0), write_metadata=write_metadata,
     extra_tensors=rope_freqs,
 )
 

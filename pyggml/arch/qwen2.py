@@ -16,7 +16,7 @@ LAYER_TENSORS = tuple(dataclasses.replace(t, transform=None) for t in llama.LAYE
 
 CONVERSION = Conversion(
     gguf_arch="qwen2", hf_classes=("Qwen2ForCausalLM",), hf_model_types=("qwen2",), layer_tensors=LAYER_TENSORS,
-    bpe_pre="qwen2", defaults=dict(rms_eps=1e-6, rope_theta=1000000.0),
+    defaults=dict(rms_eps=1e-6, rope_theta=1000000.0),
 )
 
 ARCH = Architecture("qwen2", RuntimeSpec(rope_neox=True), CONVERSION)

@@ -18,6 +18,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pure", action="store_true", help="give every quantizable tensor TYPE; without it, names of llama.cpp file types "
                         "(Q4_0, Q8_0, Q6_K, IQ4_XS, ...) follow llama.cpp's per-tensor rules")
     p.add_argument("--imatrix", help="importance matrix from llama-imatrix (.dat or .gguf)")
+    p.add_argument("--tokenizer-pre", metavar="NAME",
+                   help="pre-tokenizer of a BPE tokenizer (tokenizer.ggml.pre, one of llama.cpp's names); by default "
+                        "it is found as llama.cpp's converter finds it, by the hash of the tokenizer's ids for a "
+                        "reference text")
     p.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-table", action="store_true", help="print the per-tensor type table")
@@ -29,7 +33,7 @@ def run(args) -> int:
     from ..convert.hf_to_gguf import convert
 
     table = convert(args.hf_dir, args.output, args.type, policy=args.policy, pure=args.pure, imatrix=args.imatrix,
-                    n_threads=args.threads, progress=not args.no_progress)
+                    n_threads=args.threads, progress=not args.no_progress, tokenizer_pre=args.tokenizer_pre)
     if args.print_table:
         for name, shape, qtype in table:
             print(f"{name:40s} {'x'.join(str(s) for s in reversed(shape)):>16s} {qtype.name}")

@@ -205,12 +205,14 @@ def _shape_of(conv: Conversion, hp: HParams, plan: list) -> ModelShape:
 
 
 def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, imatrix=None,
-            n_threads: int = 0, progress: bool = True) -> list:
+            n_threads: int = 0, progress: bool = True, tokenizer_pre: str | None = None) -> list:
     """Convert the Hugging Face checkpoint in `hf_dir` to the GGUF file `out_path`.
 
     `qtype`: a preset ("Q4_K_M"), a type ("Q4_K", "F16"...), or use `policy` (a Policy or a
     TOML path) to choose per tensor. `imatrix`: {gguf tensor name: importance per column}, or
-    a path to a llama.cpp imatrix file. Returns [(gguf name, shape, type)] as written.
+    a path to a llama.cpp imatrix file. `tokenizer_pre`: the pre-tokenizer of a BPE tokenizer
+    (tokenizer.ggml.pre), instead of finding it by the hash of the tokenizer's ids for
+    llama.cpp's reference text. Returns [(gguf name, shape, type)] as written.
     """
     ckpt = Checkpoint(hf_dir)
     try:
@@ -221,7 +223,7 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
         extra = conv.extra_tensors(cfg, hp) if conv.extra_tensors is not None else {}
         for name, x in extra.items():
             plan.append(PlannedTensor(None, name, x.shape, None, make=lambda x=x: x))
-        vocab = load_vocab(ckpt, hp.n_vocab, conv.bpe_pre, conv.add_space_prefix)
+        vocab = load_vocab(ckpt, hp.n_vocab, conv.add_space_prefix, tokenizer_pre)
         imat = load_imatrix(imatrix)
         pol, file_type = choose_policy(qtype, policy, _shape_of(conv, hp, plan), has_imatrix=imat is not None,
                                        pure=pure)

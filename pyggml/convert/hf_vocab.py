@@ -2,7 +2,10 @@
 
 Two kinds are handled: SentencePiece models (tokenizer.model, read with the sentencepiece
 package; GGUF tokenizer model "llama") and byte-level BPE (tokenizer.json, read directly;
-GGUF tokenizer model "gpt2" with its merges). Special-token ids, add_bos/add_eos and the chat
+GGUF tokenizer model "gpt2" with its merges). A BPE tokenizer's pre-tokenizer is found as
+llama.cpp's converter finds it: by the hash of the ids the tokenizer (run by the `tokenizers`
+package) gives for llama.cpp's reference text (pre_hashes.py); an unknown hash is an error
+unless the caller names the pre-tokenizer. Special-token ids, add_bos/add_eos and the chat
 template come from tokenizer_config.json / config.json through gguf.SpecialVocab; the vocabulary
 is padded with unused "[PAD<id>]" tokens up to the embedding table's row count, as llama.cpp's
 converter does.
@@ -11,10 +14,13 @@ converter does.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import gguf
 
+from ..text.pretokenizer import PRE_TOKENIZERS
 from .hf_checkpoint import Checkpoint, CheckpointError
+from .pre_hashes import CHKTXT, HASHES
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = (
     int(gguf.TokenType.NORMAL), int(gguf.TokenType.UNKNOWN), int(gguf.TokenType.CONTROL),
@@ -184,7 +190,7 @@ def sentencepiece_vocab(ckpt: Checkpoint, n_vocab: int, add_space_prefix: bool |
     return Vocab("llama", "default", tokens, scores, types, special, add_space_prefix)
 
 
-def bpe_vocab(ckpt: Checkpoint, n_vocab: int, pre: str) -> Vocab:
+def bpe_vocab(ckpt: Checkpoint, n_vocab: int, tokenizer_pre: str | None = None) -> Vocab:
     path = ckpt.path("tokenizer.json")
     tj = ckpt.read_json("tokenizer.json", required=True)
     model = tj.get("model") or {}
@@ -209,16 +215,60 @@ def bpe_vocab(ckpt: Checkpoint, n_vocab: int, pre: str) -> Vocab:
     special = gguf.SpecialVocab(ckpt.dir, load_merges=True, n_vocab=n_vocab)
     if not special.merges:
         raise CheckpointError(path, "has no BPE merges")
+    pre = tokenizer_pre if tokenizer_pre is not None else detect_pre_tokenizer(path)
+    if pre not in PRE_TOKENIZERS:
+        raise CheckpointError(path, f"unknown pre-tokenizer {pre!r}; the names llama.cpp knows: "
+                                    f"{', '.join(sorted(PRE_TOKENIZERS))}")
     return Vocab("gpt2", pre, tokens, [0.0] * size, types, special)
 
 
-def load_vocab(ckpt: Checkpoint, n_vocab: int, bpe_pre: str = "default",
-               add_space_prefix: bool | None = None) -> Vocab:
-    """The checkpoint's tokenizer: tokenizer.model if present, else tokenizer.json."""
+def reference_hash(tokenizer_json: str) -> str:
+    """sha256 of the ids the tokenizer in tokenizer_json gives for llama.cpp's reference text
+    (special tokens added as the tokenizer adds them), as llama.cpp's converter computes it."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise CheckpointError(tokenizer_json, "choosing the pre-tokenizer needs the 'tokenizers' package, a "
+                                              "dependency of pyggml that is missing here; install it with: "
+                                              "pip install tokenizers") from None
+    try:
+        ids = Tokenizer.from_file(tokenizer_json).encode(CHKTXT).ids
+    except Exception as e:  # the tokenizers package raises plain Exceptions for files it cannot read
+        raise CheckpointError(tokenizer_json, f"the tokenizers package cannot run it: {e}") from None
+    return hashlib.sha256(str(list(ids)).encode()).hexdigest()
+
+
+def detect_pre_tokenizer(tokenizer_json: str) -> str:
+    """The tokenizer.ggml.pre of a BPE tokenizer.json, chosen as llama.cpp's converter does."""
+    chkhsh = reference_hash(tokenizer_json)
+    hit = HASHES.get(chkhsh)
+    if hit is None:
+        raise CheckpointError(
+            tokenizer_json,
+            f"its BPE pre-tokenizer is not recognized: its ids for llama.cpp's reference text hash to {chkhsh}, "
+            f"which is none of the {len(HASHES)} hashes llama.cpp's converter knows. If you know which of "
+            f"llama.cpp's pre-tokenizers the model splits text like (the tokenizer.json's pre_tokenizer), "
+            f"name it: pyggml convert --tokenizer-pre NAME (NAME one of {', '.join(sorted(PRE_TOKENIZERS))}); "
+            f"otherwise the model must first be added to llama.cpp's convert_hf_to_gguf_update.py")
+    name, ref = hit
+    if name not in PRE_TOKENIZERS:
+        raise CheckpointError(tokenizer_json, f"its ids for llama.cpp's reference text hash to {chkhsh}, which "
+                                              f"llama.cpp's converter names {name!r} (as for {ref}), but that is "
+                                              f"not a BPE pre-tokenizer llama.cpp can run")
+    return name
+
+
+
+
+
+def load_vocab(ckpt: Checkpoint, n_vocab: int, add_space_prefix: bool | None = None,
+               tokenizer_pre: str | None = None) -> Vocab:
+    """The checkpoint's tokenizer: tokenizer.model if present, else tokenizer.json (whose
+    pre-tokenizer is `tokenizer_pre` if given, else found by its hash)."""
     if ckpt.has("tokenizer.model"):
         v = sentencepiece_vocab(ckpt, n_vocab, add_space_prefix)
     elif ckpt.has("tokenizer.json"):
-        v = bpe_vocab(ckpt, n_vocab, bpe_pre)
+        v = bpe_vocab(ckpt, n_vocab, tokenizer_pre)
     else:
         raise CheckpointError(ckpt.dir, "no tokenizer: expected tokenizer.model (SentencePiece) or tokenizer.json")
     _add_generation_config(ckpt, v)

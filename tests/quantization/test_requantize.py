@@ -158,7 +158,8 @@ def _cli(argv):
 def test_cli_convert_then_quantize(tmp_path, capsys):
     build_checkpoint(str(tmp_path / "hf"), "qwen2", hidden=256, n_ff=512, head_dim=64, n_head=4, n_head_kv=2)
     f16 = str(tmp_path / "m-f16.gguf")
-    assert _cli(["convert", str(tmp_path / "hf"), "-o", f16, "--type", "F16", "--no-progress"]) == 0
+    assert _cli(["convert", str(tmp_path / "hf"), "-o", f16, "--type", "F16", "--no-progress",
+                 "--tokenizer-pre", "qwen2"]) == 0
     policy = tmp_path / "p.toml"
     policy.write_text('base = "Q4_K_M"\n[[rules]]\npattern = "attn_q"\ntype = "Q8_0"\n')
     out = str(tmp_path / "m-pol.gguf")
