@@ -111,14 +111,18 @@ def _tensor_summary(f: GGUFFile) -> dict:
 
 
 def _tokenizer(f: GGUFFile) -> dict:
+    from ..text.tokenizer import describe
+
     tokens = f.get("tokenizer.ggml.tokens")
     if tokens is None:
         tokens = []
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise GGUFError(f.path, f"tokenizer.ggml.tokens = {show_value(tokens)}: expected an array of strings")
+    model, pre = f.get("tokenizer.ggml.model"), f.get("tokenizer.ggml.pre")
     out = {
-        "model": f.get("tokenizer.ggml.model"),
-        "pre": f.get("tokenizer.ggml.pre"),
+        "model": model,
+        "pre": pre,
+        **describe(model, pre),
         "vocab_size": len(tokens),
         "has_chat_template": isinstance(f.get("tokenizer.chat_template"), str),
     }
@@ -200,13 +204,35 @@ def format_info(info: dict) -> str:
     if tok["model"] is not None or tok["vocab_size"]:
         lines += ["", "tokenizer"]
         lines += _block([
-            ("model", f"{tok['model'] or '-'} (pre-tokenizer: {tok['pre'] or '-'})"),
+            ("model", _tokenizer_model(tok)),
+            ("pre-tokenizer", _pre_tokenizer(tok)),
             ("vocab size", str(tok["vocab_size"])),
             ("BOS", _token(tok["bos_token_id"], tok["bos_token"])),
             ("EOS", _token(tok["eos_token_id"], tok["eos_token"])),
             ("chat template", "yes" if tok["has_chat_template"] else "no"),
         ], "  ")
     return "\n".join(lines)
+
+
+def _tokenizer_model(tok: dict) -> str:
+    if tok["model"] is None:
+        return "- (tokenizer.ggml.model missing)"
+    if tok["model_description"] is None:
+        return f"{tok['model']} (unknown to pyggml and llama.cpp)"
+    return f"{tok['model']}: {tok['model_description']}"
+
+
+def _pre_tokenizer(tok: dict) -> str:
+    name = tok["pre_tokenizer"]
+    if name is None:
+        return "- (not a BPE model: tokenizer.ggml.pre is not used)" if tok["model_description"] else "-"
+    if not tok["supported"]:
+        return f"{name} (unknown to pyggml and llama.cpp)"
+    if tok["pre_tokenizer_from"] == "tokenizer.ggml.model":
+        return f"{name} (always, for this model)"
+    if tok["pre_tokenizer_from"] == "default":
+        return f"{name} (tokenizer.ggml.pre missing)"
+    return name
 
 
 def _token(tid, text) -> str:

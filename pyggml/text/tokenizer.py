@@ -42,7 +42,7 @@ from .. import _core
 from ..errors import GGUFError, show_value
 from . import unicode as uc
 from . import vocab_models
-from .pretokenizer import PreTokenizer, PreTokenizerSpec, spec_for
+from .pretokenizer import PRE_TOKENIZERS, PreTokenizer, PreTokenizerSpec, spec_for
 
 # Token attributes (llama.cpp's llama_token_attr bits).
 ATTR_UNKNOWN, ATTR_UNUSED, ATTR_NORMAL, ATTR_CONTROL = 1, 2, 4, 8
@@ -101,15 +101,23 @@ def supported_models() -> str:
     return ", ".join(f"{name} ({m.description})" for name, m in TOKENIZER_MODELS.items())
 
 
-def describe(model: str | None, pre: str | None) -> str:
-    """`pyggml info`'s line for a tokenizer: model, what it is, its pre-tokenizer."""
-    m = TOKENIZER_MODELS.get(model or "")
-    if m is None:
-        return f"{model or '-'} (unknown tokenizer model)"
-    text = f"{model} ({m.description})"
-    if m.kind == "bpe":
-        text += f", pre-tokenizer {m.pre or pre or 'default'}"
-    return text
+def describe(model: Any, pre: Any) -> dict[str, Any]:
+    """What a GGUF's tokenizer.ggml.model and tokenizer.ggml.pre mean, as `pyggml info` shows
+    them: the model's kind, and the pre-tokenizer llama.cpp runs (None where the model splits
+    no words with one)."""
+    spec = TOKENIZER_MODELS.get(model) if isinstance(model, str) else None
+    out: dict[str, Any] = {"model_description": spec.description if spec else None, "supported": spec is not None,
+                           "pre_tokenizer": None, "pre_tokenizer_from": None}
+    if spec is not None and spec.kind == "bpe":
+        if spec.pre:
+            out["pre_tokenizer"], out["pre_tokenizer_from"] = spec.pre, "tokenizer.ggml.model"
+        elif isinstance(pre, str) and pre:
+            out["pre_tokenizer"], out["pre_tokenizer_from"] = pre, "tokenizer.ggml.pre"
+        else:
+            out["pre_tokenizer"], out["pre_tokenizer_from"] = "default", "default"
+        if out["pre_tokenizer"] not in PRE_TOKENIZERS:
+            out["supported"] = False
+    return out
 
 
 # Texts llama.cpp recognises as special tokens (llama_vocab::impl::load), in the order it
@@ -888,9 +896,6 @@ class Tokenizer:
     def decode(self, ids: Iterable[int], special: bool = False) -> str:
         """Text of the tokens (invalid UTF-8 from partial byte tokens becomes U+FFFD)."""
         return self.decode_bytes(ids, special).decode("utf-8", "replace")
-
-    def describe(self) -> str:
-        return describe(self.model, self.pre)
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.model}/{self.pre}, n_vocab={self.n_vocab}, bos={self.bos_id}, eos={self.eos_id})"

@@ -59,7 +59,8 @@ def test_json_report(capsys, tiny):
     assert t["bits_per_weight"] == pytest.approx(t["bytes"] * 8 / 320)
     tok = info["tokenizer"]
     assert tok == {
-        "model": "gpt2", "pre": "default", "vocab_size": 3, "has_chat_template": False,
+        "model": "gpt2", "pre": "default", "model_description": "byte-level BPE", "supported": True,
+        "pre_tokenizer": "default", "pre_tokenizer_from": "tokenizer.ggml.pre", "vocab_size": 3, "has_chat_template": False,
         "bos_token_id": 0, "bos_token": "<s>", "eos_token_id": 1, "eos_token": "</s>",
     }
 
@@ -71,6 +72,7 @@ def test_text_report_is_aligned(capsys, tiny):
     assert "architecture     llama" in out
     assert "rope base         10000" in out and "norm eps          1e-05" in out
     assert "EOS            1 '</s>'" in out
+    assert "model          gpt2: byte-level BPE" in out and "pre-tokenizer  default" in out
     table = lines[lines.index(next(l for l in lines if l.startswith("  type"))) :][:3]
     assert [l.split()[0] for l in table] == ["type", "Q8_0", "F32"]
     assert len({len(l) for l in table}) == 1  # columns line up
@@ -105,6 +107,7 @@ def test_gemma(capsys, gemma_path):
     assert 7 < info["tensors"]["bits_per_weight"] < 8
     tok = info["tokenizer"]
     assert (tok["model"], tok["vocab_size"], tok["bos_token"], tok["eos_token"]) == ("llama", 262144, "<bos>", "<eos>")
+    assert (tok["model_description"], tok["pre_tokenizer"]) == ("SentencePiece", None)
 
 
 @pytest.mark.real_model
@@ -117,6 +120,7 @@ def test_qwen(capsys, qwen_path):
     assert info["tensors"]["count"] == 339 and set(info["tensors"]["by_type"]) == {"F32", "Q4_K", "Q6_K"}
     tok = info["tokenizer"]
     assert (tok["model"], tok["pre"], tok["vocab_size"]) == ("gpt2", "qwen2", 151936)
+    assert (tok["model_description"], tok["pre_tokenizer"], tok["supported"]) == ("byte-level BPE", "qwen2", True)
     assert tok["eos_token"] == "<|im_end|>" and tok["has_chat_template"]
 
 
@@ -125,3 +129,21 @@ def test_default_model_and_names(capsys, gemma_path, qwen_path):
     out = _info(capsys)
     assert gemma_path in out.splitlines()[0] and "gemma3" in out
     assert qwen_path in _info(capsys, "qwen2.5-coder-1.5b").splitlines()[0]
+
+
+@pytest.mark.parametrize("model, pre, want_model, want_pre", [
+    ("bert", "bert-bge", "bert: WordPiece", "- (not a BPE model"),
+    ("t5", None, "t5: Unigram (SentencePiece)", "- (not a BPE model"),
+    ("gemma4", None, "gemma4: BPE over SentencePiece-style text (Gemma 4)", "gemma4 (always, for this model)"),
+    ("gpt2", "kimi-k2", "gpt2: byte-level BPE", "kimi-k2"),
+    ("gpt2", None, "gpt2: byte-level BPE", "default (tokenizer.ggml.pre missing)"),
+    ("gpt2", "no-such-pre", "gpt2: byte-level BPE", "no-such-pre (unknown to pyggml and llama.cpp)"),
+    ("wordpiece", None, "wordpiece (unknown to pyggml and llama.cpp)", "-"),
+])
+def test_tokenizer_model_and_pre_tokenizer_are_named(capsys, make_gguf, model, pre, want_model, want_pre):
+    meta = {"tokenizer.ggml.model": model, "tokenizer.ggml.tokens": ["a", "b"]}
+    if pre is not None:
+        meta["tokenizer.ggml.pre"] = pre
+    out = _info(capsys, "-m", make_gguf(metadata=meta, arch="llama"))
+    assert f"model          {want_model}" in out
+    assert f"pre-tokenizer  {want_pre}" in out
