@@ -361,6 +361,7 @@ class Tokenizer:
         self._special_texts: dict[str, list[str]] = {}
 
         self._pieces: list[bytes | None] = [None] * n
+        self._piece_tables: dict[bool, list[bytes | None]] = {False: [None] * n, True: [None] * n}
         self._native: Any = None  # C++ SentencePiece vocabulary, built lazily
         self._encoder: Any = None
         try:
@@ -887,7 +888,16 @@ class Tokenizer:
 
     def decode_bytes(self, ids: Iterable[int], special: bool = False) -> bytes:
         """llama_detokenize(remove_special=False, unparse_special=special)."""
-        parts = [self.token_to_piece(int(t), special) for t in ids]
+        table = self._piece_tables[special]  # token_to_piece's answers, filled as tokens come
+        n = len(table)
+        parts = []
+        append = parts.append
+        for t in ids:
+            t = int(t)
+            p = table[t] if 0 <= t < n else None
+            if p is None:
+                p = table[t] = self.token_to_piece(t, special)
+            append(p)
         if parts and self.add_space_prefix and parts[0][:1] == b" ":
             parts[0] = parts[0][1:]
         data = b"".join(parts)
