@@ -322,3 +322,88 @@ def test_live_against_llama_cpp(which, request):
         for add, parse in ((True, False), (False, True)):
             expected = llm.tokenize(text.encode(), add_bos=add, special=parse)
             assert tok.encode(text, add_special=add, parse_special=parse) == expected, (text, add, parse)
+
+
+# ---------------------------------------------------------------------------------
+# Pre-tokenizers llama.cpp special-cases, tokenizer models beyond SentencePiece and BPE
+
+@pytest.mark.parametrize("pre, text, words", [
+    # AFMoE and tiny_aya: digit runs cut into the leading len % 3 digits, then threes
+    ("afmoe", "ab1234567 x12", ["ab", "1", "234", "567", " x", "12"]),
+    ("tiny_aya", "v123456", ["v", "123", "456"]),
+    # SuperBPE: runs of numbers, then groups of three from the right
+    ("superbpe", "a1234567b", ["a", "1", "234", "567", "b"]),
+    # Kimi-K2: Han characters apart from other letters; contractions stay on the word
+    ("kimi-k2", "我想在apple工作 it's", ["我想在", "apple", "工作", " it's"]),
+    ("gemma4", "a b\n\nc", ["a b", "\n\n", "c"]),
+    # Unicode 15.1 classes, not the running Python's: U+0CF3 is a mark, U+31350 a letter
+    ("qwen35", "a\u0cf3b \U00031350", ["a\u0cf3b", " \U00031350"]),
+])
+def test_special_cased_splits(pre, text, words):
+    assert PreTokenizer(pre).split(text) == words
+
+
+def test_digit_groups_take_the_text_before_a_run():
+    # llama.cpp's AFMoE splitter puts the text before a digit run into the run's first group
+    from pyggml.text.pretokenizer import _digit_groups
+
+    text = "ab1234567 x12"
+    assert [text[a:b] for a, b in _digit_groups(text, [(0, len(text))])] == ["ab1", "234", "567", " x12"]
+
+
+def test_every_pre_tokenizer_compiles_and_splits():
+    text = "Hello, world! It's 12345 你好 \u00a0 ＡＢＣ\n\n  x"
+    for name in PRE_TOKENIZERS:
+        words = PreTokenizer(name).split(text)
+        assert "".join(words) == text and all(words), name
+
+
+def test_wordpiece():
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", SP + "hello", SP + "world", "##", SP + "un", "aff", "able",
+              SP + ",", SP + "你", SP + "cafe"]
+    tok = Tokenizer({"tokenizer.ggml.model": "bert", "tokenizer.ggml.tokens": tokens,
+                     "tokenizer.ggml.token_type": [3, 2, 3, 3] + [1] * (len(tokens) - 4),
+                     "tokenizer.ggml.unknown_token_id": 1, "tokenizer.ggml.bos_token_id": 2,
+                     "tokenizer.ggml.seperator_token_id": 3})
+    ids = {t: i for i, t in enumerate(tokens)}
+    # lowercased, accents stripped, split at punctuation and CJK; CLS ... SEP around it
+    assert tok.encode("Hello, WORLD 你 Café unaffable xyz") == [
+        2, ids[SP + "hello"], ids[SP + ","], ids[SP + "world"], ids[SP + "你"], ids[SP + "cafe"],
+        ids[SP + "un"], ids["aff"], ids["able"], 1, 3]
+    assert tok.decode(tok.encode("hello world", add_special=False)) == " hello world"  # as llama.cpp gives it
+
+
+def test_unigram_viterbi_and_unknown_merging():
+    tokens = ["<pad>", "</s>", "<unk>", SP, SP + "a", "a", "b", "ab", SP + "ab", "c"]
+    scores = [0, 0, 0, -2.0, -3.0, -1.0, -1.0, -1.5, -4.5, -5.0]
+    tok = Tokenizer({"tokenizer.ggml.model": "t5", "tokenizer.ggml.tokens": tokens,
+                     "tokenizer.ggml.scores": np.array(scores, np.float32),
+                     "tokenizer.ggml.token_type": [3, 3, 2] + [1] * 7, "tokenizer.ggml.add_space_prefix": True})
+    ids = {t: i for i, t in enumerate(tokens)}
+    # highest total score: ▁ + ab (-3.5) beats ▁a + b (-4.0) and ▁ab (-4.5)
+    assert tok.encode("ab", add_special=False) == [ids[SP], ids["ab"]]
+    assert tok.encode("ab") == [ids[SP], ids["ab"], 1]  # EOS added, as t5 does
+    # characters no piece covers are one [UNK] together
+    assert tok.encode("ab xyz", add_special=False) == [ids[SP], ids["ab"], ids[SP], 2]
+
+
+def test_rwkv_greedy_longest_match_over_bytes():
+    pieces = [bytes([b]) for b in range(256)] + [b"ab", b"abc", b"\n\n", "é".encode()]
+    tokens = ["<s>"] + [repr(p)[2:-1] for p in pieces]
+    tok = Tokenizer({"tokenizer.ggml.model": "rwkv", "tokenizer.ggml.tokens": tokens,
+                     "tokenizer.ggml.token_type": [3] + [1] * len(pieces)})
+    ids = {p: i + 1 for i, p in enumerate(pieces)}
+    assert tok.encode("abcab\n\né", add_special=True) == [ids[b"abc"], ids[b"ab"], ids[b"\n\n"], ids["é".encode()]]
+    assert tok.token_to_piece(ids[b"\n\n"]) == b"\n\n" and tok.token_to_piece(ids[b"\xff"]) == b"\xff"
+
+
+def test_plamo2_lowest_cost_longest_on_ties_byte_fallback():
+    tokens = ["<|plamo:unk|>", "<|plamo:bos|>", "<|plamo:eos|>", "<|plamo:pad|>"] + [f"<0x{b:02X}>" for b in range(256)]
+    pieces = ["a", "b", "ab", "abc", "c"]
+    tok = Tokenizer({"tokenizer.ggml.model": "plamo2", "tokenizer.ggml.tokens": tokens + pieces,
+                     "tokenizer.ggml.token_type": [2, 3, 3, 3] + [6] * 256 + [1] * len(pieces),
+                     "tokenizer.ggml.scores": np.array([0] * 260 + [-1.0, -1.0, -2.0, -5.0, -1.0], np.float32)})
+    ids = {t: i for i, t in enumerate(tokens + pieces)}
+    assert tok.encode("ab", add_special=False) == [ids["ab"]]  # cost 2 either way: the longer wins
+    assert tok.encode("abc") == [ids["ab"], ids["c"]]  # 3 beats 5
+    assert tok.encode("\ufeffaé") == [ids["a"], ids["<0xC3>"], ids["<0xA9>"]]  # BOM dropped, é as bytes
