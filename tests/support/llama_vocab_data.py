@@ -8,8 +8,8 @@ taken, in this order, from:
   llama-cpp-python source distribution that has them under models/ or vendor/llama.cpp/models/;
 - the test-data cache, $PYGGML_TEST_DATA or ~/.cache/pyggml/test-data, where the first use
   downloads llama-cpp-python's source distribution with pip
-  (`pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36`) and keeps only
-  the vocabulary files.
+  (`pip download --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36`) and keeps
+  only the vocabulary files.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def vocab_dir() -> Path:
 def _download(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        # the source distribution only: its build requirement (for pip's metadata step) may be a wheel
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", "llama-cpp-python",
                f"llama-cpp-python=={LLAMA_CPP_PYTHON}", "-d", tmp]
         try:
             subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
