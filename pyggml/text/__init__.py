@@ -1,2 +1,3 @@
-"""Text: tokenizers and pre-tokenizers built from GGUF metadata, chat templates, corpora
-(read, tokenize and chunk a text)."""
+"""Text: tokenizers built from GGUF metadata (tokenizer.py; the tokenizer models beyond
+SentencePiece and BPE in vocab_models.py, the pre-tokenizers in pretokenizer.py, llama.cpp's
+code point classes in unicode.py), chat templates, corpora (read, tokenize and chunk a text)."""
