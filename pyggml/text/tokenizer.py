@@ -547,7 +547,10 @@ class Tokenizer:
                 if isinstance(frag, int):
                     out.append(frag)
                 else:
-                    encode(frag, out)
+                    try:
+                        encode(frag, out)
+                    except vocab_models.VocabError as e:
+                        raise GGUFError(self.name, str(e)) from None
         if add_special:
             if kind == "wpm":
                 if self.sep_id >= 0:

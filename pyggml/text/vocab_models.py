@@ -2,7 +2,9 @@
 RWKV, PLaMo-2 and llama.cpp's test vocabulary, each as llama.cpp runs it.
 
 Each class takes the Tokenizer it belongs to (token texts, attributes, special ids, flags)
-and appends the ids of one text fragment (special tokens already cut out) to a list.
+and appends the ids of one text fragment (special tokens already cut out) to a list. Where a
+vocabulary has no unknown token, text llama.cpp would give LLAMA_TOKEN_NULL (-1) for gives no
+id here: every id is a token of the vocabulary.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ ATTR_UNKNOWN, ATTR_UNUSED, ATTR_NORMAL, ATTR_CONTROL = 1, 2, 4, 8
 ATTR_USER_DEFINED, ATTR_BYTE = 16, 32
 
 SPACE = "\u2581"  # SentencePiece's escaped space
+
+
+class VocabError(ValueError):
+    """The vocabulary's data cannot be used (a byte token missing, a precompiled character
+    map whose offsets run outside it); Tokenizer turns it into a GGUFError naming the file."""
 
 
 def codepoint_text(text: str) -> str:
@@ -134,7 +141,7 @@ class WordPiece:
                     break
                 out.append(vocab[w[i:j]])
                 i = j
-            if len(out) == start:
+            if len(out) == start and self.unk >= 0:
                 out.append(self.unk)
 
 
@@ -176,10 +183,10 @@ class Unigram:
         self.replacements = b""
         if charsmap:
             if len(charsmap) < 4:
-                raise ValueError("precompiled_charsmap too small for its size header")
+                raise VocabError("precompiled_charsmap too small for its size header")
             (size,) = struct.unpack_from("<I", charsmap, 0)
             if size + 4 >= len(charsmap):
-                raise ValueError("precompiled_charsmap's double array runs past its end")
+                raise VocabError("precompiled_charsmap's double array runs past its end")
             self.xcda = np.frombuffer(charsmap, "<u4", size // 4, 4).astype(np.int64)
             self.replacements = charsmap[4 + size:]
 
@@ -192,7 +199,7 @@ class Unigram:
 
         def node(i: int) -> int:
             if i >= n:
-                raise ValueError("index out of the precompiled charsmap's double array")
+                raise VocabError("index out of the precompiled charsmap's double array")
             return int(xcda[i])
 
         def base(i: int) -> int:
@@ -228,10 +235,10 @@ class Unigram:
             length, off = self._charsmap_match(data, pos)
             if length:
                 if off >= len(self.replacements):
-                    raise ValueError("index out of the precompiled charsmap's replacements")
+                    raise VocabError("index out of the precompiled charsmap's replacements")
                 end = self.replacements.find(b"\0", off)
                 if end < 0:
-                    raise ValueError("unterminated string in the precompiled charsmap")
+                    raise VocabError("unterminated string in the precompiled charsmap")
                 return self.replacements[off:end], length
         n = _utf8_char_len(data, pos)
         if n:
@@ -307,7 +314,7 @@ class Unigram:
                 break
             prev_unknown = is_unknown
             j = back_pos[j]
-        out.extend(reversed(ids))
+        out.extend(t for t in reversed(ids) if t >= 0)  # no [UNK] in the vocabulary: nothing for it
 
 
 def _utf8_char_len(data: bytes, pos: int) -> int:
@@ -379,8 +386,9 @@ class Rwkv:
         ids, n = self.ids, len(data)
         pos = 0
         while pos < n:
-            if data[pos] not in self.first_bytes:
-                out.append(self.unk)
+            if data[pos] not in self.first_bytes:  # no token starts with this byte: [UNK], if there is one
+                if self.unk >= 0:
+                    out.append(self.unk)
                 pos += 1
                 continue
             for k in range(min(self.max_len, n - pos), 0, -1):
@@ -426,7 +434,7 @@ class Plamo2:
                 self.pieces[text] = (i, _round_score(score))
         missing = [b for b in range(256) if self.byte_ids[b] == 0]
         if missing:
-            raise ValueError(f"PLaMo-2 vocabulary lacks the byte token <0x{missing[0]:02X}>")
+            raise VocabError(f"PLaMo-2 vocabulary lacks the byte token <0x{missing[0]:02X}>")
         self.max_len = max((len(t) for t in self.pieces), default=1)
 
     def encode(self, text: str, out: list[int]) -> None:

@@ -407,3 +407,17 @@ def test_plamo2_lowest_cost_longest_on_ties_byte_fallback():
     assert tok.encode("ab", add_special=False) == [ids["ab"]]  # cost 2 either way: the longer wins
     assert tok.encode("abc") == [ids["ab"], ids["c"]]  # 3 beats 5
     assert tok.encode("\ufeffaé") == [ids["a"], ids["<0xC3>"], ids["<0xA9>"]]  # BOM dropped, é as bytes
+
+
+def test_broken_vocabularies_are_gguf_errors():
+    # a precompiled character map whose double array points outside itself
+    charsmap = (8).to_bytes(4, "little") + (0xFFFFFC00).to_bytes(4, "little") * 2 + b"x\0"
+    tok = Tokenizer({"tokenizer.ggml.model": "t5", "tokenizer.ggml.tokens": ["<pad>", "</s>", "<unk>", "a"],
+                     "tokenizer.ggml.precompiled_charsmap": list(charsmap)})
+    with pytest.raises(GGUFError, match="precompiled charsmap"):
+        tok.encode("abc")
+    with pytest.raises(GGUFError, match="lacks the byte token <0x00>"):
+        Tokenizer({"tokenizer.ggml.model": "plamo2", "tokenizer.ggml.tokens": ["a", "b"]})
+    # no unknown token: what llama.cpp would give -1 for gives nothing
+    rwkv = Tokenizer({"tokenizer.ggml.model": "rwkv", "tokenizer.ggml.tokens": ["a", "b"]})
+    assert rwkv.encode("abxa") == [0, 1, 0]
