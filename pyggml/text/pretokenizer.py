@@ -305,6 +305,10 @@ class PreTokenizer:
     def split(self, text: str) -> list[str]:
         if not text:
             return []
+        if len(self._steps) == 1 and self._steps[0][0] in (_COLLAPSED, _WIDE) and not self._steps[0][1].groups:
+            words = self._split_whole(text)
+            if words is not None:
+                return words
         texts: dict[str, str] = {}
 
         def view(kind: str) -> str:
@@ -339,6 +343,32 @@ class PreTokenizer:
                     out.append((pos, hi))
             bounds = out
         return [text[a:b] for a, b in bounds]
+
+    def _split_whole(self, text: str) -> list[str] | None:
+        """One expression over the whole text, when its matches leave no text between them
+        (the common case: the Llama-3, Qwen2 and GPT-2 expressions match everything)."""
+        kind, rx = self._steps[0]
+        view = _view_of(text, kind)
+        words = rx.findall(view)
+        if sum(map(len, words)) != len(text) or "" in words:
+            return None
+        if view is text:
+            return words
+        out = []
+        pos = 0
+        for w in words:
+            end = pos + len(w)
+            out.append(text[pos:end])
+            pos = end
+        return out
+
+
+def _view_of(text: str, kind: str) -> str:
+    if text.isascii():
+        return text
+    if kind == _COLLAPSED:
+        return uc.collapse(text)
+    return text.translate(uc.non_ascii_whitespace())
 
 
 def _digit_groups(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
