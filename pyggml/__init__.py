@@ -11,7 +11,7 @@ except ImportError as e:  # a source checkout without a build, usually
 
 from . import models
 from .api.llama import Llama
-from .errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
+from .errors import ArgumentError, GGUFError, GPUError, NonFiniteError, PyggmlError, ResourceError
 from .formats.gguf_file import GGUFFile, TensorInfo
 from .formats.quants import dequantize, quantize
 from .formats.types import GGMLType
@@ -23,7 +23,7 @@ from .text.tokenizer import Tokenizer
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentError", "ChatTemplate", "ContextFullError", "GGMLType", "GGUFError", "GGUFFile", "Llama", "Model",
-    "NonFiniteError", "PyggmlError", "ResourceError", "Sampler", "SamplingParams", "TensorInfo", "Tokenizer",
+    "ArgumentError", "ChatTemplate", "ContextFullError", "GGMLType", "GGUFError", "GGUFFile", "GPUError", "Llama",
+    "Model", "NonFiniteError", "PyggmlError", "ResourceError", "Sampler", "SamplingParams", "TensorInfo", "Tokenizer",
     "dequantize", "models", "quantize", "__version__",
 ]

@@ -86,7 +86,12 @@ class ModelHParams:
 class Model:
     def __init__(self, hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, int]]], n_ctx: int,
                  n_batch: int, n_threads: int, kv_type: int, precise: bool = False, owner: object = None,
-                 repack: bool = True) -> None: ...
+                 repack: bool = True, gpu_layers: Sequence[int] = (), gpu_output: bool = False) -> None: ...
+    @staticmethod
+    def gpu_plan(hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, int]]], gpu_layers: Sequence[int],
+                 gpu_output: bool, n_ctx: int, n_batch: int) -> dict[str, int]:
+        """GPU bytes {weights, kv, scratch, total} a placement would take (any build); ValueError for a
+        tensor or size the GPU has no kernel for."""
     def eval(self, tokens: npt.ArrayLike, all_logits: bool = False) -> F32: ...
     def embed(self, tokens: npt.ArrayLike) -> F32: ...
     def eval_capture(self, tokens: npt.ArrayLike, sites: Sequence[tuple[int, int]], output: bool = False,
@@ -110,6 +115,23 @@ class Model:
     def repacked_bytes(self) -> int: ...
     @property
     def copied_bytes(self) -> int: ...
+    @property
+    def gpu_bytes(self) -> dict[str, int] | None: ...
+    @property
+    def gpu_device(self) -> str | None: ...
+
+# ---- the CUDA back end (cpp/cuda/bind_cuda.cpp; present in every build, compiled or not)
+
+def cuda_compiled() -> bool: ...
+def cuda_reserve_bytes() -> int:
+    """Bytes of GPU memory a placement leaves free (the CUDA context, the allocator)."""
+def cuda_available(device: int = 0) -> bool:
+    """Whether a CUDA GPU can run layers (loads the CUDA driver on first use)."""
+def cuda_info(device: int = 0) -> dict[str, Any]:
+    """compiled, available, reason (when not), name, compute_capability, multiprocessors, total_bytes,
+    free_bytes, driver_version, runtime_version, architectures."""
+def cuda_read_bandwidth(bytes: int = 1 << 30, reps: int = 5) -> float:
+    """GB/s of a streaming read of device memory."""
 
 # ---- the SentencePiece merge loop (bind_tokenizer.cpp)
 
@@ -180,5 +202,24 @@ class _Testing:
     @staticmethod
     def gptq_columns(w: F32, u: npt.ArrayLike, err: F32, idx: U8, c0: int, c1: int, scale: npt.ArrayLike,
                      offset: npt.ArrayLike, levels: npt.ArrayLike, n_threads: int = 0) -> None: ...
+    # single GPU kernels (cpp/cuda/bind_cuda.cpp; raise where there is no CUDA GPU)
+    @staticmethod
+    def cuda_dequantize(type: int, w: npt.ArrayLike, n_rows: int, n_cols: int) -> F32: ...
+    @staticmethod
+    def cuda_matmul(type: int, w: npt.ArrayLike, n_rows: int, n_cols: int, x: npt.ArrayLike, mode: int = 0) -> F32:
+        """mode 0: as the model picks, 1: matrix-vector, 2: tiled, 3: integer matrix-vector (Q4_K, one token)."""
+    @staticmethod
+    def cuda_residual_norm(x: npt.ArrayLike, o: npt.ArrayLike | None, post: npt.ArrayLike | None, w: npt.ArrayLike,
+                           eps: float) -> tuple[F32, F32]: ...
+    @staticmethod
+    def cuda_act_mul(act: str, gate: npt.ArrayLike, up: npt.ArrayLike) -> F32: ...
+    @staticmethod
+    def cuda_rope(x: npt.ArrayLike, n_rot: int, neox: bool, cs: npt.ArrayLike) -> F32: ...
+    @staticmethod
+    def cuda_attend(q: npt.ArrayLike, k: npt.ArrayLike, v: npt.ArrayLike, n_past: int, window: int,
+                    softcap: float) -> F32: ...
+    @staticmethod
+    def cuda_time_matmul(type: int, w: npt.ArrayLike, n_rows: int, n_cols: int, T: int, mode: int = 0,
+                         reps: int = 10) -> float: ...
 
 testing: _Testing

@@ -32,6 +32,11 @@ class ResourceError(PyggmlError, MemoryError):
     """The machine cannot provide what was asked: memory for a model's buffers, or its threads."""
 
 
+class GPUError(PyggmlError, RuntimeError):
+    """A GPU placement that cannot be honoured: no usable GPU, not enough GPU memory, or a
+    tensor the GPU kernels do not handle (pyggml.runtime.gpu). Raised before anything is uploaded."""
+
+
 class NonFiniteError(PyggmlError, FloatingPointError):
     """A forward pass produced a NaN or an infinity; the message names where it first appeared."""
 

@@ -10,7 +10,7 @@
 
 namespace pyggml {
 
-void llama_model::head(batch_in_flight& b, bool all_logits, float* logits) {
+void llama_model::head(batch_in_flight& b, bool all_logits, float* logits, bool gpu_logits) {
     const int64_t T = b.n, E = hp_.n_embd;
     if (capture_) {
         if (capture_->output_in) {
@@ -32,15 +32,17 @@ void llama_model::head(batch_in_flight& b, bool all_logits, float* logits) {
         return;
     }
     if (!logits) return;
-    // output rows: every token, or only the last one
+    // output rows: every token, or only the last one (computed on the GPU when gpu_logits)
     const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
-    parallel_rows(pool_, n_out, [&](int64_t i) {
-        ops_->rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
-    });
-    linear(w_.output, h_.data(), logits, n_out);
-    if (hp_.final_logit_softcap > 0.0f) {
-        const float c = hp_.final_logit_softcap;
-        for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = c * std::tanh(logits[i] / c);
+    if (!gpu_logits) {
+        parallel_rows(pool_, n_out, [&](int64_t i) {
+            ops_->rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
+        });
+        linear(w_.output, h_.data(), logits, n_out);
+        if (hp_.final_logit_softcap > 0.0f) {
+            const float c = hp_.final_logit_softcap;
+            for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = c * std::tanh(logits[i] / c);
+        }
     }
     // The hidden states are finite (checked above), so non-finite logits come from the
     // output matrix or its norm. One row is split over the threads (decoding).
@@ -58,7 +60,8 @@ void llama_model::head(batch_in_flight& b, bool all_logits, float* logits) {
         int64_t i = 0;
         while (i < n_check && std::isfinite(logits[i])) ++i;
         const int64_t row = r0 + i / V;
-        throw nonfinite_error("the output (output.weight or token_embd.weight when tied, and output_norm.weight) "
+        throw nonfinite_error(std::string(gpu_logits ? "the layers on the GPU or the output" : "the output") +
+                              " (output.weight or token_embd.weight when tied, and output_norm.weight) "
                               "produced a non-finite logit (" + std::to_string(logits[i]) + " for token id " +
                               std::to_string(i % V) + ") at position " + std::to_string(b.pos0 + row));
     }

@@ -10,13 +10,15 @@
 
 #include "core/dispatch.h"
 #include "core/errors.h"
+#include "cuda/gpu_layers.h"
 #include "kernels/matmul_precise.h"
 #include "kernels/repack.h"
+#include "model/finite.h"
 
 namespace pyggml {
 
 llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                         int32_t kv_type, bool precise, bool repack)
+                         int32_t kv_type, bool precise, bool repack, const gpu_placement& gpu)
     : hp_(std::move(hp)),
       w_(std::move(w)),
       n_ctx_(n_ctx),
@@ -38,8 +40,12 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
         layer_rope_set_.push_back(int64_t(set));
     }
     own_vectors();
+    // the GPU takes its blocks' weights as the file lays them out, before any repacking
+    if (gpu.any()) gpu_ = std::make_unique<gpu_layers>(hp_, w_, gpu, n_ctx_, n_batch_);
     if (repack && !precise_) repack_weights();  // the precise path reads the file layout
 }
+
+llama_model::~llama_model() = default;
 
 void llama_model::own_vectors() {
     const int64_t E = hp_.n_embd, q_dim = hp_.n_head * hp_.head_dim_k, k_dim = hp_.n_head_kv * hp_.head_dim_k;
@@ -66,11 +72,14 @@ void llama_model::repack_weights() {
     // The matrices a forward pass multiplies, in the order it reads them, copied into one
     // buffer: regrouped where this CPU's kernels prefer another layout, and as they are
     // where the buffer gets huge pages (the file's mapping has 4 KiB pages).
+    // (Not those the GPU runs.)
     std::vector<weight_view*> todo;
-    for (layer_weights& L : w_.layers) {
+    for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        if (gpu_ && gpu_->has_layer(il)) continue;
+        layer_weights& L = w_.layers[il];
         for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) todo.push_back(w);
     }
-    todo.push_back(&w_.output);  // token_embd stays: its rows are looked up, not multiplied
+    if (!(gpu_ && gpu_->has_output())) todo.push_back(&w_.output);  // token_embd stays: its rows are looked up
     const bool copy_plain = weight_buffer_huge_pages();
     constexpr size_t kAlign = 64;
     size_t total = 0;
@@ -232,7 +241,21 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
     batch_in_flight b{tokens, T, n_past_, {T}};
     embed(b);
     b.check("the token embedding (token_embd.weight)", -1);
+    // Blocks on the GPU run there, a run of them at a time (gpu_run); with the head there
+    // too, the logits come straight from the GPU.
+    if (capture_ && gpu_) throw std::runtime_error("activation capture runs on the CPU only: load with n_gpu_layers=0");
+    const bool gpu_head = gpu_ && gpu_->has_output() && logits && !embd_out_;
+    const int64_t r0 = all_logits ? 0 : T - 1;  // the first token whose logits are asked for
+    bool gpu_logits = false;
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        if (gpu_ && gpu_->has_layer(il)) {
+            const int64_t l1 = gpu_run(il, T, gpu_head ? logits : nullptr, r0, b.bad_row);
+            gpu_logits = gpu_head && l1 == hp_.n_layer;
+            const std::string run = "the layers " + std::to_string(il) + "-" + std::to_string(l1 - 1) + " on the GPU";
+            b.check(run.c_str(), -1);  // the hidden states it returned, when it returned them
+            il = l1 - 1;
+            continue;
+        }
         block(il, b);
         b.check("layer", il);
         if (capture_ && capture_->last_layer == il) {  // calibration needs nothing past here
@@ -241,8 +264,28 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
             return;
         }
     }
+    if (gpu_head && !gpu_logits) gpu_logits = gpu_run(hp_.n_layer, T, logits, r0, b.bad_row) == hp_.n_layer;  // the head alone
     n_past_ += T;
-    head(b, all_logits, logits);
+    head(b, all_logits, logits, gpu_logits);
+}
+
+int64_t llama_model::gpu_run(int64_t l0, int64_t T, float* logits, int64_t r0, std::atomic<int64_t>& bad_row) {
+    const int64_t l1 = gpu_->run_end(l0);
+    // the hidden states come back unless nothing after the run reads them: the next layer
+    // or the CPU's head does, the final norm of eval_embeddings does
+    const bool head = logits && l1 == hp_.n_layer;
+    const bool want_x = l1 < hp_.n_layer || (!head && (embd_out_ || !gpu_->has_output()));
+    gpu_->forward(l0, l1, x_.data(), T, n_past_, rope_cs_.data(), head ? logits : nullptr, r0, want_x);
+    if (want_x) {  // checked as the CPU's layers check theirs; the next (CPU) layer's normed input
+        parallel_rows(pool_, T, [&](int64_t t) {
+            const float* xt = x_.data() + t * hp_.n_embd;
+            if (!all_finite(xt, hp_.n_embd)) note_row(bad_row, t);
+            if (l1 < hp_.n_layer) {
+                ops_->rms_norm(xt, w_.layers[l1].attn_norm, h_.data() + t * hp_.n_embd, hp_.n_embd, hp_.rms_eps);
+            }
+        });
+    }
+    return l1;
 }
 
 void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
@@ -253,11 +296,15 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
     reserve_scratch(0, n_move);
     kv_.move(n_keep, n_keep + n_discard, n_move);
     const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
-    std::vector<float> cs(hp_.n_rot);
+    std::vector<float> cs(hp_.n_rot), gpu_cs(gpu_ ? hp_.n_layer * hp_.n_rot : 0);
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         // rotating by -n_discard moves every key to its new position
         const rope_params rp = layer_rope(il);
         rope_cache(rp, -double(n_discard), cs.data());
+        if (gpu_ && gpu_->has_layer(il)) {  // the GPU moves and rotates its layers' cache below
+            std::copy(cs.begin(), cs.end(), gpu_cs.begin() + il * hp_.n_rot);
+            continue;
+        }
         const int64_t p0 = n_keep, p1 = n_keep + n_move;
         if (p1 == p0) continue;
         kv_.load_k(il, p0, p1, kf_.data());
@@ -266,6 +313,7 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
         });
         kv_.store_k(il, p0, n_move, kf_.data());
     }
+    if (gpu_) gpu_->shift(n_keep, n_keep + n_discard, n_move, gpu_cs.data());
     n_past_ -= n_discard;
 }
 

@@ -15,12 +15,15 @@
 #include <vector>
 
 #include "core/threads.h"
+#include "cuda/gpu_placement.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/repack.h"
 #include "model/kv_cache.h"
 
 namespace pyggml {
+
+class gpu_layers;  // cuda/gpu_layers.h
 
 enum class ffn_activation : int32_t { silu = 0, gelu_tanh = 1 };
 
@@ -105,8 +108,10 @@ public:
     // precise: linear layers keep float32 activations (kernels/matmul_precise.h) instead of
     // converting them to the weights' dot types as ggml does. repack: let the linear
     // weights take the layout this CPU's kernels prefer (kernels/repack.h; not with precise).
+    // gpu: the blocks (and the head) that run on the GPU instead (cuda/gpu_layers.h).
     llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                int32_t kv_type, bool precise = false, bool repack = true);
+                int32_t kv_type, bool precise = false, bool repack = true, const gpu_placement& gpu = {});
+    ~llama_model();
 
     const model_hparams& hparams() const { return hp_; }
     int64_t n_ctx() const { return n_ctx_; }
@@ -119,6 +124,8 @@ public:
     // bytes of plain matrices it holds copied into its huge-page buffer.
     size_t repacked_bytes() const { return repacked_bytes_; }
     size_t copied_bytes() const { return copied_bytes_; }
+    // The GPU part, or null when everything runs on the CPU.
+    const gpu_layers* gpu() const { return gpu_.get(); }
 
     // Runs tokens (n_tokens ids, each < n_vocab) at positions n_past.., in slices of
     // n_batch, and advances n_past. logits: (n_tokens, n_vocab) when all_logits,
@@ -160,8 +167,9 @@ private:
     void attention(int64_t layer, int64_t n_tokens);
     // head.cpp: the final norm of x_ and then logits (all rows or the last), embd_out_ or
     // the capture of the output matrix's input. Throws nonfinite_error for NaN or
-    // infinity in the hidden states or the logits.
-    void head(batch_in_flight& b, bool all_logits, float* logits);
+    // infinity in the hidden states or the logits. gpu_logits: the GPU wrote the logits
+    // (gpu_run): the CPU only checks them.
+    void head(batch_in_flight& b, bool all_logits, float* logits, bool gpu_logits = false);
     rope_params layer_rope(int64_t layer) const;
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
     // Several weights applied to the same x: one dispatch (matmul_shared_input).
@@ -178,6 +186,11 @@ private:
     void own_vectors();
     // Grows the scratch buffers to hold n_tokens tokens and n_kv cached positions.
     void reserve_scratch(int64_t n_tokens, int64_t n_kv);
+    // Runs the GPU layers from l0 to the next CPU layer (or the end) on x_, and the head
+    // when `logits` is set (see forward_batch); returns that next layer.
+    // Its hidden states, when they come back, are checked for NaN and infinity (bad_row:
+    // the first non-finite row, as forward_batch's checks note them).
+    int64_t gpu_run(int64_t l0, int64_t T, float* logits, int64_t r0, std::atomic<int64_t>& bad_row);
 
     model_hparams hp_;
     model_weights w_;
@@ -208,6 +221,7 @@ private:
     std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
     std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each
     std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
+    std::unique_ptr<gpu_layers> gpu_;
     activation_capture* capture_ = nullptr;
     void capture(int64_t layer, int site, const float* src, int64_t n_tokens);
     float* embd_out_ = nullptr;   // set by eval_embeddings: forward_batch writes normed states here

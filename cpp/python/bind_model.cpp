@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -15,6 +16,7 @@
 
 #include "core/dispatch.h"
 #include "core/errors.h"
+#include "cuda/gpu_layers.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "python/bindings.h"
@@ -87,9 +89,22 @@ struct model_handle {
     }
 };
 
+// gpu_layers: the blocks to run on the GPU; gpu_output: the head too.
+gpu_placement parse_placement(const model_hparams& hp, const std::vector<int64_t>& gpu_layers, bool gpu_output) {
+    gpu_placement p;
+    p.output = gpu_output;
+    if (gpu_layers.empty() && !gpu_output) return p;
+    p.layers.assign(size_t(hp.n_layer), 0);
+    for (int64_t il : gpu_layers) {
+        if (il < 0 || il >= hp.n_layer) throw py::value_error("GPU layer " + std::to_string(il) + " is out of range");
+        p.layers[size_t(il)] = 1;
+    }
+    return p;
+}
+
 std::unique_ptr<model_handle> make_model(model_hparams hp, py::dict tensors, int64_t n_ctx, int64_t n_batch,
                                          int n_threads, int32_t kv_type, bool precise, py::object owner,
-                                         bool repack) {
+                                         bool repack, const std::vector<int64_t>& gpu_layers, bool gpu_output) {
     if (n_ctx <= 0 || n_ctx > (int64_t(1) << 24)) throw py::value_error("n_ctx must be in [1, 2^24]");
     if (n_batch <= 0) throw py::value_error("n_batch must be positive");
     if (n_threads < 0 || n_threads > 1024) throw py::value_error("n_threads must be in [0, 1024]");
@@ -98,13 +113,14 @@ std::unique_ptr<model_handle> make_model(model_hparams hp, py::dict tensors, int
     py::list keep;
     model_weights w = load_weights(hp, dict_lookup(tensors, keep));
     h->keep = keep;
+    const gpu_placement gpu = parse_placement(hp, gpu_layers, gpu_output);
     h->owner = owner;
     const int64_t kv_width = hp.n_head_kv * (hp.head_dim_k + hp.head_dim_v);
     const int64_t n_layer = hp.n_layer;
     try {
         py::gil_scoped_release release;
         h->model = std::make_unique<llama_model>(std::move(hp), std::move(w), n_ctx, n_batch, n_threads, kv_type,
-                                                 precise, repack);
+                                                 precise, repack, gpu);
     } catch (const std::bad_alloc&) {
         const type_traits* kt = get_type_traits(kv_type);
         const double kv_bytes = double(n_layer) * double(n_ctx) * double(kv_width) *
@@ -114,6 +130,25 @@ std::unique_ptr<model_handle> make_model(model_hparams hp, py::dict tensors, int
                              " MiB): use a smaller n_ctx");
     }
     return h;
+}
+
+py::dict plan_dict(const gpu_memory_plan& p) {
+    py::dict d;
+    d["weights"] = p.weights;
+    d["kv"] = p.kv;
+    d["scratch"] = p.scratch;
+    d["total"] = p.total();
+    return d;
+}
+
+// The GPU memory a placement would take, without loading anything onto a GPU (any build).
+py::dict gpu_plan(const model_hparams& hp, py::dict tensors, const std::vector<int64_t>& gpu_layers, bool gpu_output,
+                  int64_t n_ctx, int64_t n_batch) {
+    check_hparams(hp);
+    py::list keep;
+    const model_weights w = load_weights(hp, dict_lookup(tensors, keep));
+    const gpu_placement p = parse_placement(hp, gpu_layers, gpu_output);
+    return plan_dict(plan_gpu_memory(hp, w, p, n_ctx, std::min(n_batch, n_ctx)));
 }
 
 py::array_t<float> eval(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens,
@@ -259,7 +294,11 @@ void pyggml::bind_model(py::module_& m) {
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),
              py::arg("n_threads"), py::arg("kv_type"), py::arg("precise") = false, py::arg("owner") = py::none(),
-             py::arg("repack") = true)
+             py::arg("repack") = true, py::arg("gpu_layers") = std::vector<int64_t>(), py::arg("gpu_output") = false)
+        .def_static("gpu_plan", &gpu_plan, py::arg("hparams"), py::arg("tensors"), py::arg("gpu_layers"),
+                    py::arg("gpu_output"), py::arg("n_ctx"), py::arg("n_batch"),
+                    "bytes of GPU memory (weights, kv, scratch, total) the placement would take; raises "
+                    "ValueError for tensors or sizes the GPU has no kernel for")
         .def("eval", &eval, py::arg("tokens"), py::arg("all_logits") = false,
              "Run tokens at positions n_past..; returns (n, n_vocab) or (1, n_vocab) float32 logits")
         .def("embed", &embed, py::arg("tokens"),
@@ -289,5 +328,17 @@ void pyggml::bind_model(py::module_& m) {
         .def_property_readonly("repacked_bytes", [](model_handle& h) { return h.model->repacked_bytes(); },
                                "bytes of weights held rearranged for this CPU's kernels (a copy of the file's)")
         .def_property_readonly("copied_bytes", [](model_handle& h) { return h.model->copied_bytes(); },
-                               "bytes of plain matrices held copied into the model's huge-page buffer");
+                               "bytes of plain matrices held copied into the model's huge-page buffer")
+        .def_property_readonly("gpu_bytes",
+                               [](model_handle& h) -> py::object {
+                                   const gpu_layers* g = h.model->gpu();
+                                   return g ? py::object(plan_dict(g->memory())) : py::object(py::none());
+                               },
+                               "GPU memory the model holds (weights, kv, scratch, total), or None")
+        .def_property_readonly("gpu_device",
+                               [](model_handle& h) -> py::object {
+                                   const gpu_layers* g = h.model->gpu();
+                                   return g ? py::object(py::str(g->device_name())) : py::object(py::none());
+                               },
+                               "the name of the GPU the model runs layers on, or None");
 }

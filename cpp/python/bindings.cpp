@@ -43,4 +43,5 @@ PYBIND11_MODULE(_core, m) {
     pyggml::bind_quant_grid(testing);
     pyggml::bind_gptq(m, testing);
     pyggml::bind_ops(testing);
+    pyggml::bind_cuda(m, testing);
 }

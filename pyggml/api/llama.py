@@ -2,8 +2,9 @@
 
 Same constructor keywords, same methods (__call__ / create_completion,
 create_chat_completion, tokenize, detokenize, embed, create_embedding) and the same
-OpenAI-shaped dicts, streamed as chunks with stream=True. Options that only make
-sense for llama.cpp's GPU back ends are accepted and ignored (pyggml runs on the CPU);
+OpenAI-shaped dicts, streamed as chunks with stream=True. n_gpu_layers runs blocks on an
+NVIDIA GPU (a CUDA build of pyggml; pyggml.runtime.gpu); the other options that only make sense for
+llama.cpp's GPU back ends (main_gpu, tensor_split, ...) are accepted and ignored;
 features pyggml does not have (grammars, mirostat, infill) raise NotImplementedError
 instead of being silently ignored.
 """
@@ -70,6 +71,7 @@ class Llama:
         model_path: str,
         *,
         n_gpu_layers: int = 0,
+        gpu_layers=None,
         seed: int = LLAMA_DEFAULT_SEED,
         n_ctx: int = 512,
         n_batch: int = 512,
@@ -89,10 +91,14 @@ class Llama:
     ):
         """Load `model_path` (memory-mapped). n_ctx=0 uses the model's training context.
 
-        n_gpu_layers and other llama.cpp GPU/back-end options are accepted and ignored
-        (pyggml is CPU only; a warning is printed when verbose). chat_format: None uses
-        the GGUF's tokenizer.chat_template, or "chatml" / "gemma". check_tensors: scan the
-        weights for NaN and infinity before loading (Model.load(check_tensors=True))."""
+        n_gpu_layers: the last N blocks run on the GPU, and the output head when N exceeds
+        the block count (-1: everything), as in llama.cpp; without a usable GPU (or a CUDA
+        build) that is an error (pyggml.GPUError). With verbose, where everything runs is
+        printed. gpu_layers (pyggml's own) names the blocks instead: "12-27,output", a list
+        or a placement file (pyggml.runtime.gpu.placement). Other llama.cpp back-end options are
+        accepted and ignored. chat_format: None uses the GGUF's tokenizer.chat_template, or
+        "chatml" / "gemma". check_tensors: scan the weights for NaN and infinity before
+        loading (Model.load(check_tensors=True))."""
         import os
 
         t0 = time.perf_counter()
@@ -104,8 +110,6 @@ class Llama:
             raise ValueError(f"chat_format must be None or one of {', '.join(_CHAT_FORMATS)}")
         if type_k != type_v or not (type_k is None or type_k in KV_TYPES):  # ggml type ids, as llama.cpp's
             raise ValueError("type_k and type_v must be equal: None, 0 (F32), 1 (F16) or 8 (Q8_0)")
-        if n_gpu_layers and verbose:
-            print(f"pyggml: n_gpu_layers={n_gpu_layers} ignored: pyggml runs on the CPU only", file=sys.stderr)
 
         with GGUFFile(self.model_path) as f:  # read once, for the tokenizer and the model
             self.metadata: Dict[str, Any] = read_tokenizer_metadata(f)
@@ -113,7 +117,10 @@ class Llama:
             if n_ctx == 0:
                 n_ctx = context_length(f) or 4096
             self._model = Model.load(f, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch, n_batch=n_batch,
-                                     kv_type="f16" if type_k is None else type_k, check_tensors=check_tensors)
+                                     kv_type="f16" if type_k is None else type_k, check_tensors=check_tensors,
+                                     n_gpu_layers=n_gpu_layers, gpu_layers=gpu_layers)
+        if verbose and self._model.gpu_placement.any:
+            print(f"pyggml: {self._model.placement_summary()}", file=sys.stderr)
         self.generator = Generator(self._model, self.tokenizer_)
         self.n_batch = n_batch
         self.last_n_tokens_size = last_n_tokens_size

@@ -18,6 +18,11 @@ sustained read bandwidth right before and right after it (256 MiB read over and 
 for --read-seconds, 2 by default, a third each with 1, 2 and 4 streams per thread, the
 fastest third counting; the faster of the two windows) and gives the median of those
 shares.
+
+-ngl N runs the last N blocks on the GPU (a CUDA build; as `pyggml run -ngl`); a comma-separated
+list (-ngl 0,14,99) runs every test once for each, as llama-bench does. With blocks on the
+GPU, the roofline counts the weight bytes on each side against its own bandwidth: the CPU's
+as above, the GPU's from a streaming read of 1 GiB of device memory.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 from .. import arch as architectures
 from .. import models
+from ..errors import PyggmlError
 from .common import KV_TYPE_NAMES, int_at_least
 
 
@@ -53,6 +59,8 @@ def add_arguments(p) -> None:
     p.add_argument("-r", "--repetitions", type=int_at_least(1), default=3, help="runs per test (default 3)")
     p.add_argument("--kv-type", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
+    p.add_argument("-ngl", "--n-gpu-layers", default="0", metavar="N[,N...]",
+                   help="blocks on the GPU (as in `pyggml run`); a comma-separated list runs the tests for each")
     p.add_argument("--read-seconds", type=float, default=2.0,
                    help="length of the sustained bandwidth reads beside each tg repetition (default 2)")
 
@@ -165,26 +173,50 @@ def median_share(rates, reads):
     return statistics.median(r / max(a, b) for r, a, b in zip(rates, reads, reads[1:]))
 
 
-def weight_bytes_per_token(path):
+def weight_bytes_per_token(path, placement=None):
     """Bytes of weights one generated token reads: every tensor but token_embd, which is
-    only looked up (a few rows), unless there is no output.weight and it is the output."""
+    only looked up (a few rows), unless there is no output.weight and it is the output.
+    With a GPU placement (pyggml.runtime.gpu.Placement): (bytes read on the CPU, bytes on the GPU)."""
     from gguf import GGUFReader
 
     tensors = GGUFReader(path).tensors
     names = {t.name for t in tensors}
     tied = "output.weight" not in names
-    return sum(int(t.n_bytes) for t in tensors if t.name != "token_embd.weight" or tied)
+    read = [t for t in tensors if t.name != "token_embd.weight" or tied]
+    if placement is None:
+        return sum(int(t.n_bytes) for t in read)
+    on_gpu = set(placement.layers)
+
+    def gpu_side(name):
+        if name.startswith("blk."):
+            return int(name.split(".")[1]) in on_gpu
+        return placement.output and name in ("output.weight", "output_norm.weight", "token_embd.weight")
+
+    gpu = sum(int(t.n_bytes) for t in read if gpu_side(t.name))
+    return sum(int(t.n_bytes) for t in read) - gpu, gpu
 
 
-def pyggml_backend(path, n_prompt, n_gen, n_threads, n_batch, kv_type="f16"):
+def pyggml_backend(path, n_prompt, n_gen, n_threads, n_batch, kv_type="f16", n_gpu_layers=0):
     from ..runtime.model import Model
 
     m = Model.load(path, n_ctx=max(n_prompt, n_gen, 16), n_threads=n_threads or None, n_batch=n_batch,
-                   kv_type=kv_type)
-    return m, _Backend("pyggml", m.reset, m.eval, m.n_vocab)
+                   kv_type=kv_type, n_gpu_layers=n_gpu_layers)
+    return m, _Backend(_name("pyggml", n_gpu_layers), m.reset, m.eval, m.n_vocab)
 
 
-def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch):
+def _name(backend, n_gpu_layers):
+    return backend if not n_gpu_layers else f"{backend} ngl={n_gpu_layers}"
+
+
+def _ngl_list(text):
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise PyggmlError(f"-ngl takes block counts separated by commas, not {text!r}") from None
+    return values or [0]
+
+
+def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch, n_gpu_layers=0):
     """llama.cpp through llama-cpp-python on the same file; None when it is not installed."""
     try:
         import llama_cpp
@@ -192,41 +224,68 @@ def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch):
         return None
     llm = llama_cpp.Llama(
         model_path=str(path), n_ctx=max(n_prompt, n_gen, 16), n_batch=n_batch, n_ubatch=n_batch,
-        n_threads=n_threads, n_threads_batch=n_threads, verbose=False,
+        n_threads=n_threads, n_threads_batch=n_threads, verbose=False, n_gpu_layers=n_gpu_layers,
     )
-    return _Backend("llama.cpp", llm.reset, llm.eval, llm.n_vocab())
+    return _Backend(_name("llama.cpp", n_gpu_layers), llm.reset, llm.eval, llm.n_vocab())
 
 
 def run(args) -> int:
     path = models.resolve(args.model)
+    failed = 0
+    for i, ngl in enumerate(_ngl_list(args.n_gpu_layers)):
+        if i:
+            print()
+        try:
+            _bench(args, path, ngl)
+        except (PyggmlError, RuntimeError) as e:  # say so, and go on with the next -ngl
+            print(f"pyggml: error at -ngl {ngl}: {e}")
+            failed += 1
+    return 1 if failed else 0
+
+
+def _bench(args, path, ngl) -> None:
     size_gib = os.path.getsize(path) / 2**30
-    m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.kv_type)
+    m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.kv_type, ngl)
+    where = m.gpu_placement
+    if where.any:
+        print(f"pyggml: {m.placement_summary()}")
     n_threads = m.n_threads
-    bandwidth = [memory_read_bandwidth(n_threads)] if args.n_gen > 0 else []
+    # the bandwidth of each side that holds weights a token reads
+    per_token_cpu, per_token_gpu = weight_bytes_per_token(path, where) if args.n_gen > 0 else (0, 0)
+    bandwidth = [memory_read_bandwidth(n_threads)] if per_token_cpu else []
+    gpu_bandwidth = 0.0
+    if per_token_gpu:
+        from .. import _core
+
+        gpu_bandwidth = _core.cuda_read_bandwidth(1 << 30, 5)
     hp = m.hparams
     n_params = architectures.get(m.arch).n_params(hp)
     theirs = None if args.no_llama_cpp else llama_cpp_backend(
-        path, args.n_prompt, args.n_gen, n_threads, args.batch_size
+        path, args.n_prompt, args.n_gen, n_threads, args.batch_size, ngl
     )
     backends = [ours] + ([theirs] if theirs else [])
     # sustained reads after every tg repetition, so each repetition has a bar measured
-    # right before and right after it
+    # right before and right after it (the CPU alone: the GPU's bandwidth holds still)
     def window():
         return sustained_read_bandwidth(n_threads, args.read_seconds)
 
-    beside = [window()] if args.n_gen > 0 else []
-    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions, after_tg=lambda: beside.append(window()))
+    per_rep = args.n_gen > 0 and not where.any
+    beside = [window()] if per_rep else []
+    _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions,
+                after_tg=(lambda: beside.append(window())) if per_rep else None)
     if bandwidth:
         bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"
-    header = f"| {'model':<48} | {'size':>10} | {'params':>8} | {'backend':<9} | {'threads':>7} | {'test':>6} | {'t/s':>20} |"
+    width = max(9, max(len(b.name) for b in backends))
+    header = (f"| {'model':<48} | {'size':>10} | {'params':>8} | {'backend':<{width}} | {'threads':>7} | {'test':>6} "
+              f"| {'t/s':>20} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     rows = [(b.name, b.results) for b in backends]
     for backend, res in rows:
         for test, rates in res.items():
             mean, sd = _stats(rates)
-            print(f"| {name[:48]:<48} | {size_gib:>6.2f} GiB | {n_params / 1e9:>6.2f} B | {backend:<9} | "
+            print(f"| {name[:48]:<48} | {size_gib:>6.2f} GiB | {n_params / 1e9:>6.2f} B | {backend:<{width}} | "
                   f"{n_threads:>7} | {test:>6} | {mean:>11.2f} ± {sd:>6.2f} |")
     print()
     if theirs:
@@ -235,8 +294,19 @@ def run(args) -> int:
             print(f"{test}: pyggml / llama.cpp = {r:.3f}")
     elif not args.no_llama_cpp:
         print("llama-cpp-python is not installed: no llama.cpp comparison")
-    if bandwidth:
-        per_token = weight_bytes_per_token(path)
+    if where.any and args.n_gen > 0:
+        # each side reads its own weights at its own bandwidth, one after the other
+        seconds = per_token_gpu / (gpu_bandwidth * 1e9)
+        if per_token_cpu:
+            seconds += per_token_cpu / (max(bandwidth) * 1e9)
+        roof = 1.0 / seconds
+        test = f"tg{args.n_gen}"
+        shares = [f"{backend} {100 * _stats(res[test])[0] / roof:.0f}%" for backend, res in rows]
+        cpu = (f", {per_token_cpu / 1e6:.0f} MB on the CPU at {max(bandwidth):.1f} GB/s" if per_token_cpu else "")
+        print(f"{test} roofline: {per_token_gpu / 1e6:.0f} MB of weights per token on the GPU at "
+              f"{gpu_bandwidth:.0f} GB/s{cpu} -> {roof:.1f} t/s; " + ", ".join(shares))
+    elif bandwidth:
+        per_token = per_token_cpu
         bw = max(bandwidth)
         roof = bw * 1e9 / per_token
         test = f"tg{args.n_gen}"
@@ -250,7 +320,6 @@ def run(args) -> int:
                   for backend, res in rows]
         print(f"{test} roofline per repetition ({args.read_seconds:g} s of reads beside each: "
               f"{', '.join(f'{b:.1f}' for b in beside)} GB/s), median share: " + ", ".join(shares))
-    return 0
 
 
 _run = run

@@ -40,11 +40,24 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="context size (default 4096; 0: the model's)")
     p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512,
                    help="prompt tokens per native call (default 512)")
-    p.add_argument("-ngl", "--n-gpu-layers", "--gpu-layers", type=int, default=0, dest="n_gpu_layers",
-                   help="accepted for llama.cpp compatibility; pyggml runs on the CPU only")
+    add_gpu_arguments(p)
     p.add_argument("-ctk", "--cache-type-k", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--check-tensors", action="store_true",
                    help="scan the model's tensors for NaN and infinity before running (as llama.cpp's flag)")
+
+
+def add_gpu_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-ngl", "--n-gpu-layers", "--gpu-layers", type=int, default=0, dest="n_gpu_layers", metavar="N",
+                   help="run the last N blocks on the GPU (a CUDA build), and the output head when N exceeds the "
+                   "block count (-1 or 99: everything); default 0")
+    p.add_argument("--gpu-place", default=None, metavar="SPEC",
+                   help="name the blocks to run on the GPU instead of -ngl: '12-27,output', or a TOML file with "
+                   "layers = \"12-27\" and output = true")
+
+
+def gpu_kwargs(args) -> dict:
+    """Model.load / Llama keywords from the GPU flags."""
+    return dict(n_gpu_layers=args.n_gpu_layers, gpu_layers=args.gpu_place)
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,18 +74,19 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_llama(args):
-    """Resolve the model argument, warn about -ngl, load; returns a pyggml.Llama."""
+    """Resolve the model argument, load (saying where it runs when a GPU takes part); returns
+    a pyggml.Llama."""
     from ..api.llama import LLAMA_DEFAULT_SEED, Llama
 
-    if args.n_gpu_layers > 0:
-        print(f"pyggml: -ngl {args.n_gpu_layers} ignored: pyggml runs on the CPU only", file=sys.stderr)
     path = models.resolve(args.model)
     if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
     kv = int(GGMLType.parse(args.cache_type_k))  # a ggml type id, as llama-cpp-python's type_k
     llm = Llama(str(path), n_ctx=args.ctx_size, n_threads=args.threads or None, n_batch=args.batch_size,
                 seed=args.seed if args.seed >= 0 else LLAMA_DEFAULT_SEED, last_n_tokens_size=args.repeat_last_n,
-                type_k=kv, type_v=kv, verbose=False, check_tensors=args.check_tensors)
+                type_k=kv, type_v=kv, verbose=False, check_tensors=args.check_tensors, **gpu_kwargs(args))
+    if llm._model.gpu_placement.any:
+        print(f"pyggml: {llm._model.placement_summary()}", file=sys.stderr)
     return llm
 
 

@@ -1,4 +1,6 @@
-"""`pyggml info`: describe a GGUF model (hyper-parameters, tensor types, tokenizer), as text or JSON."""
+"""`pyggml info`: describe a GGUF model (hyper-parameters, tensor types, tokenizer), as text or JSON,
+and the GPU: which one this pyggml can use (or why none), and what -ngl would place on it and
+how much GPU memory that takes."""
 
 from __future__ import annotations
 
@@ -42,6 +44,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--check-tensors", action="store_true",
                    help="also scan every tensor's data for NaN and infinity (values and block scales)")
+    p.add_argument("-ngl", "--n-gpu-layers", type=int, default=-1, dest="n_gpu_layers", metavar="N",
+                   help="show what -ngl N would place on the GPU (default -1: everything)")
+    from .common import int_at_least
+
+    p.add_argument("-c", "--ctx-size", type=int_at_least(1), default=4096,
+                   help="context size of that placement (default 4096)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512,
+                   help="batch size of that placement (default 512)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check_tensors:
             f.check_tensors(progress=None)
             info["tensors_checked"] = True
+    info["gpu"] = gpu_info(path, args.n_gpu_layers, args.ctx_size, args.batch_size)
     text = json.dumps(info, indent=2) if args.json else format_info(info)
     # strings that were not valid UTF-8 in the file (kept as surrogate escapes) print as \udcXX
     print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
@@ -74,6 +85,38 @@ def model_info(f: GGUFFile) -> dict:
         "tensors": _tensor_summary(f),
         "tokenizer": _tokenizer(f),
     }
+
+
+def gpu_info(path, n_gpu_layers: int = -1, n_ctx: int = 4096, n_batch: int = 512) -> dict:
+    """The GPU (pyggml.runtime.gpu.device_info) and what -ngl n_gpu_layers would place on it:
+    {"device", "placement": {n_gpu_layers, n_ctx, n_batch, layers, output, description,
+    bytes, fits, largest_fit} or None, "placement_error" when the model cannot be planned}."""
+    from ..runtime import gpu
+    from ..runtime.hparams import read_hparams
+    from ..runtime.model import _native_tensors, _open_gguf
+
+    dev = gpu.device_info()
+    out = {"device": dev, "placement": None}
+    try:
+        _, meta, tensors = _open_gguf(path)
+        hp = read_hparams(path, meta, tensors)
+        native = _native_tensors(path, tensors)
+        where = gpu.placement(hp["n_layer"], n_gpu_layers)
+        n_batch = min(n_batch, n_ctx)
+        plan = gpu.plan(hp, native, where, n_ctx, n_batch)
+    except Exception as e:  # noqa: BLE001 - the report on the file stands whatever the plan makes of it
+        out["placement_error"] = str(e) or type(e).__name__
+        return out
+    place = {
+        "n_gpu_layers": n_gpu_layers, "n_ctx": n_ctx, "n_batch": n_batch, "layers": list(where.layers),
+        "output": where.output, "description": where.describe(hp["n_layer"]), "bytes": plan,
+        "fits": None, "largest_fit": None,
+    }
+    if dev["available"]:
+        place["fits"] = plan["total"] + gpu.RESERVE_BYTES <= dev["free_bytes"]
+        place["largest_fit"] = gpu.largest_fit(hp, native, n_ctx, n_batch, dev["free_bytes"])
+    out["placement"] = place
+    return out
 
 
 def _hyperparameters(f: GGUFFile, arch: str | None) -> dict:
@@ -211,6 +254,8 @@ def format_info(info: dict) -> str:
             ("EOS", _token(tok["eos_token_id"], tok["eos_token"])),
             ("chat template", "yes" if tok["has_chat_template"] else "no"),
         ], "  ")
+    if "gpu" in info:
+        lines += ["", "GPU"] + _gpu_lines(info["gpu"])
     return "\n".join(lines)
 
 
@@ -233,6 +278,22 @@ def _pre_tokenizer(tok: dict) -> str:
     if tok["pre_tokenizer_from"] == "default":
         return f"{name} (tokenizer.ggml.pre missing)"
     return name
+
+
+def _gpu_lines(g: dict) -> list:
+    from ..runtime import gpu
+
+    rows = [("device", gpu.describe_device(g["device"]))]
+    p = g["placement"]
+    if p is None:
+        rows.append(("placement", f"n/a: {g.get('placement_error', '-')}"))
+    else:
+        flags = f"-ngl {p['n_gpu_layers']} -c {p['n_ctx']} -b {p['n_batch']}"
+        verdict = "" if p["fits"] is None else ("; fits" if p["fits"] else "; does not fit")
+        rows.append((flags, f"{p['description']} on the GPU: {gpu.describe_plan(p['bytes'])}{verdict}"))
+        if p["largest_fit"] is not None and not p["fits"]:
+            rows.append(("fits at most", f"-ngl {p['largest_fit']}"))
+    return _block(rows, "  ")
 
 
 def _token(tid, text) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from .common import int_at_least
+from .common import add_gpu_arguments, gpu_kwargs, int_at_least
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tail", type=int, default=None,
                    help="tokens sampled from the rest of the distribution per token when saving a base (default 32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_gpu_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -69,7 +70,9 @@ def run(args) -> int:
         source_name = args.file
 
     n_ctx = chunks.shape[1]
-    model = Model.load(args.model, n_ctx=n_ctx, n_threads=args.threads or None)
+    model = Model.load(args.model, n_ctx=n_ctx, n_threads=args.threads or None, **gpu_kwargs(args))
+    if model.gpu_placement.any:
+        print(f"pyggml: {model.placement_summary()}", file=sys.stderr)
     if base is not None:
         K.check_compatible(base, model.n_vocab, args.kl_divergence_base)
     n_score = n_ctx - 1 - n_ctx // 2

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 
 import numpy as np
 
 from .. import _core
-from ..errors import ArgumentError, GGUFError, NonFiniteError, PyggmlError, ResourceError
+from ..errors import ArgumentError, GGUFError, GPUError, NonFiniteError, PyggmlError, ResourceError
 from ..errors import show_value as _show
 from ..formats.gguf_file import GGUFFile
 from ..formats.types import GGMLType
@@ -63,6 +64,7 @@ def _open_gguf(source, check_tensors: bool = False):
 # Sane ranges of what a caller may ask for (the file's own limits are in hparams.py).
 MAX_CTX = 1 << 24
 MAX_BATCH = 1 << 24
+MAX_GPU_LAYERS = 1 << 30  # n_gpu_layers above the block count: everything
 MAX_THREADS = 1024
 
 
@@ -115,16 +117,32 @@ def _thread_stack_bytes() -> int:
 
 
 def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_threads: int, kt: GGMLType,
-                     copies: bool) -> None:
+                     copies: bool, gpu_blocks=(), gpu_output: bool = False) -> None:
     """Compute what the model will allocate (KV cache, scratch, copies of the weights,
-    thread stacks) and refuse, before any of it is allocated, what the machine cannot hold."""
+    thread stacks) and refuse, before any of it is allocated, what the machine cannot hold.
+    Blocks on the GPU (gpu_blocks, and the head with gpu_output) keep their KV cache and
+    weights in GPU memory (runtime.gpu.check accounts for them): their rows of the CPU cache
+    are never written (no memory taken), their matrices are not copied, and with every block
+    on the GPU the CPU's attention buffers are never used."""
+    gpu_blocks = {int(i) for i in gpu_blocks}
+    cpu_layers = hp["n_layer"] - len(gpu_blocks)
     k_dim, v_dim = hp["n_head_kv"] * hp["head_dim_k"], hp["n_head_kv"] * hp["head_dim_v"]
-    kv = hp["n_layer"] * n_ctx * (k_dim + v_dim) * kt.type_size / kt.block_size
+    kv_row = n_ctx * (k_dim + v_dim) * kt.type_size / kt.block_size
+    kv = cpu_layers * kv_row
     E, F, B = hp["n_embd"], hp["n_ff"], min(n_batch, n_ctx)
     threads = n_threads or os.cpu_count() or 1
     per_token = 3 * E + hp["n_head"] * (hp["head_dim_k"] + hp["head_dim_v"]) + k_dim + v_dim + 2 * F + 2 * hp["n_rot"]
-    scratch = 4 * (B * per_token + n_ctx * (k_dim + v_dim) + threads * 64 * (n_ctx + 8))
-    weights = sum(view.nbytes for name, (_, view, ne) in tensors.items() if len(squeeze_ne(ne, 1)) == 2) if copies else 0
+    attn_scratch = n_ctx * (k_dim + v_dim) + threads * 64 * (n_ctx + 8) if cpu_layers else 0
+    scratch = 4 * (B * per_token + attn_scratch)
+
+    def on_gpu(name: str) -> bool:
+        if gpu_output and name == "output.weight":
+            return True
+        m = re.match(r"blk\.(\d+)\.", name)
+        return bool(m) and int(m.group(1)) in gpu_blocks
+
+    weights = sum(view.nbytes for name, (_, view, ne) in tensors.items()
+                  if len(squeeze_ne(ne, 1)) == 2 and not on_gpu(name)) if copies else 0
     need = kv + scratch + weights
     what = (f"n_ctx = {n_ctx} needs {_size(need)}: a {_size(kv)} KV cache ({kt.name.lower()}), {_size(scratch)} of buffers"
             + (f" and {_size(weights)} of weights held in memory (repack)" if weights else ""))
@@ -135,7 +153,8 @@ def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_
     left = _address_space_left()
     if left is not None:
         stacks = (threads - 1) * _thread_stack_bytes()
-        if need + stacks > left:
+        # the CPU cache is reserved for every block, the GPU's ones included (address space, not memory)
+        if need + (hp["n_layer"] - cpu_layers) * kv_row + stacks > left:
             raise ResourceError(f"{path}: {what}, and {threads} threads reserve {_size(stacks)} for their stacks; "
                                 f"the process's address-space limit (RLIMIT_AS) leaves {_size(left)}: use a smaller "
                                 "n_ctx or fewer threads")
@@ -174,12 +193,15 @@ def _native_tensors(path, tensors):
 class Model:
     """A loaded GGUF decoder with its KV cache. Create with Model.load(path)."""
 
-    def __init__(self, native, hparams, path, context_shift, n_keep):
+    def __init__(self, native, hparams, path, context_shift, n_keep, gpu_placement=None):
+        from .gpu import Placement
+
         self._native = native
         self.hparams = hparams
         self.path = path
         self.context_shift = context_shift
         self.n_keep = n_keep
+        self.gpu_placement = gpu_placement or Placement()
 
     @classmethod
     def load(
@@ -194,6 +216,8 @@ class Model:
         precise: bool = False,
         repack: bool = True,
         check_tensors: bool = False,
+        n_gpu_layers: int = 0,
+        gpu_layers=None,
     ) -> "Model":
         """Map `path` (no copy) and build the model. `path` may also be a GGUFFile already open
         (the model keeps its mapping, not the file object).
@@ -220,6 +244,13 @@ class Model:
         architecture before anything is allocated (GGUFError naming the key or tensor),
         and so is the memory the KV cache and buffers need (ResourceError). A bad
         argument is an ArgumentError (a ValueError, and a TypeError for a wrong type).
+        n_gpu_layers: with a CUDA build and GPU, the last N blocks run on the GPU, and the
+        output head too when N exceeds the block count (-1: everything); gpu_layers names the
+        blocks instead ("12-27,output", a list, or a placement file; see pyggml.runtime.gpu).
+        Their weights are uploaded once in their GGUF layout, their KV cache (F16 whatever
+        kv_type says) lives on the GPU, and they compute with float32 activations. Raises
+        GPUError, before anything is uploaded, when there is no usable GPU or the placement
+        does not fit in its free memory.
         """
         n_ctx = _int_argument("n_ctx", n_ctx, 1, MAX_CTX)
         n_batch = _int_argument("n_batch", n_batch, 1, MAX_BATCH)
@@ -229,8 +260,21 @@ class Model:
         path, meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
         hp = read_hparams(path, meta, tensors)
         check_model_tensors(path, hp, tensors)
-        _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv, copies=bool(repack) and not precise)
         native_tensors = _native_tensors(path, tensors)
+        from . import gpu
+
+        if gpu_layers is None:
+            n_gpu_layers = _int_argument("n_gpu_layers", n_gpu_layers, -1, MAX_GPU_LAYERS)
+        try:
+            where = gpu.placement(hp["n_layer"], n_gpu_layers, gpu_layers)
+        except ValueError as e:
+            raise GPUError(str(e)) from e
+        if where.any:  # before anything is allocated: a GPU, kernels for every tensor, memory
+            what = f"gpu_layers={gpu_layers!r}" if gpu_layers is not None else f"n_gpu_layers={n_gpu_layers}"
+            gpu.check(hp, native_tensors, where, n_ctx, min(n_batch, n_ctx), what)
+        # then the CPU's share: what the blocks left on the CPU allocate
+        _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv, copies=bool(repack) and not precise,
+                         gpu_blocks=where.layers, gpu_output=where.output)
         try:
             native = _core.Model(
                 _core.ModelHParams(**{k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train")}),
@@ -241,12 +285,18 @@ class Model:
                 int(kv),
                 bool(precise),
                 repack=bool(repack),
+                gpu_layers=list(where.layers),
+                gpu_output=where.output,
             )
         except ResourceError as e:
             raise ResourceError(f"{os.fspath(path)}: {e}") from None
         except ValueError as e:
             raise GGUFError(path, str(e)) from e
-        return cls(native, hp, os.fspath(path), context_shift, n_keep)
+        except RuntimeError as e:
+            if where.any:  # the GPU part could not be set up (its messages name the cause)
+                raise GPUError(str(e)) from e
+            raise
+        return cls(native, hp, os.fspath(path), context_shift, n_keep, where)
 
     @property
     def arch(self) -> str:
@@ -272,6 +322,34 @@ class Model:
     @property
     def kv_bytes(self) -> int:
         return self._native.kv_bytes
+
+    @property
+    def gpu_bytes(self) -> "dict | None":
+        """GPU memory the model holds ({weights, kv, scratch, total} bytes), or None."""
+        return self._native.gpu_bytes
+
+    @property
+    def gpu_device(self) -> "str | None":
+        """The name of the GPU running some of the blocks, or None."""
+        return self._native.gpu_device
+
+    def placement_summary(self) -> str:
+        """Where the model runs, for load logs: 'CPU' or 'GPU <name>: blocks 14-27 (14 of
+        28); the rest on the CPU; 512.0 MiB on the GPU (weights ..., KV cache ..., scratch ...)'."""
+        from .gpu import describe_plan
+
+        where = self.gpu_placement
+        if not where.any:
+            return "all on the CPU"
+        n_layer = self.hparams["n_layer"]
+        cpu = []
+        if len(where.layers) < n_layer:
+            cpu.append("the other blocks")
+        if not where.output:
+            cpu.append("the output head")
+        rest = f"; {' and '.join(cpu)} on the CPU" if cpu else ""
+        return (f"GPU {self.gpu_device}: {where.describe(n_layer)}{rest}; "
+                f"{describe_plan(self.gpu_bytes)} on the GPU")
 
     def eval(self, tokens, all_logits: bool = False) -> np.ndarray:
         """Run `tokens` after those already cached and return float32 logits:

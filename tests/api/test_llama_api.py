@@ -218,9 +218,17 @@ def test_unsupported_options_raise(llm):
         llm("x", suffix="y")
 
 
-def test_gpu_layers_are_accepted_and_reported(qwen_tiny, capsys):
-    Llama(qwen_tiny, n_ctx=16, n_gpu_layers=99)
-    assert "CPU only" in capsys.readouterr().err
+def test_gpu_layers_run_on_a_gpu_or_are_a_clear_error(qwen_tiny, capsys):
+    from pyggml import GPUError
+    from pyggml.runtime import gpu
+
+    if gpu.available():
+        llm = Llama(qwen_tiny, n_ctx=16, n_gpu_layers=99)
+        assert "pyggml: GPU " in capsys.readouterr().err and llm._model.gpu_bytes["total"] > 0
+    else:
+        with pytest.raises(GPUError, match="needs a CUDA GPU"):
+            Llama(qwen_tiny, n_ctx=16, n_gpu_layers=99)
+    assert Llama(qwen_tiny, n_ctx=16, n_gpu_layers=0, verbose=False)._model.gpu_bytes is None
 
 
 # -- llama-cpp-python as the reference for signatures and results ----------------------

@@ -51,9 +51,17 @@ def test_run_accepts_llama_cpp_sampling_flags(tiny, capsys):
     assert capsys.readouterr().out == first  # same seed, same text
 
 
-def test_run_says_gpu_layers_are_ignored(tiny, capsys):
-    assert main(["run", "-m", tiny, "-p", "Hi", "-n", "1", "-ngl", "99"]) == 0
-    assert "-ngl 99 ignored" in capsys.readouterr().err
+def test_run_with_gpu_layers(tiny, capsys):
+    # -ngl runs blocks on a GPU where a CUDA build has one, and is a clear error elsewhere
+    from pyggml.runtime import gpu
+
+    if gpu.available():
+        assert main(["run", "-m", tiny, "-p", "Hi", "-n", "1", "-ngl", "99"]) == 0
+        assert "pyggml: GPU " in capsys.readouterr().err
+    else:
+        assert main(["run", "-m", tiny, "-p", "Hi", "-n", "1", "-ngl", "99"]) == 1
+        assert "n_gpu_layers=99 needs a CUDA GPU" in capsys.readouterr().err
+    assert main(["run", "-m", tiny, "-p", "Hi", "-n", "1", "-ngl", "0"]) == 0
 
 
 def test_run_reverse_prompt_stops(tiny, capsys):
