@@ -68,7 +68,7 @@ f32_array matmul_py(int32_t type, u8_array w, int64_t n_rows, int64_t n_cols, f3
     if (size_t(w.size()) != weight_bytes(type, n_rows, n_cols)) throw py::value_error("w has the wrong size");
     if (x.ndim() != 2 || x.shape(1) != n_cols || x.shape(0) < 1) throw py::value_error("x must be (T, n_cols)");
     if (mode < 0 || mode > 3 || (mode == 1 && x.shape(0) > 8) || (mode == 3 && x.shape(0) != 1)) {
-        throw py::value_error("mode: 0, 1 (T <= 8), 2 or 3 (Q4_K, T = 1)");
+        throw py::value_error("mode: 0, 1 (T <= 8), 2 or 3 (T = 1)");
     }
     const int64_t T = x.shape(0);
     f32_array y({T, n_rows});
@@ -80,8 +80,64 @@ f32_array matmul_py(int32_t type, u8_array w, int64_t n_rows, int64_t n_cols, f3
     return y;
 }
 
-// Returns (x after the residual add, the normed output).
-py::tuple residual_norm_py(f32_array x, py::object o, py::object post, f32_array w, float eps) {
+using i8_array = py::array_t<int8_t, py::array::c_style>;
+
+// One token x (n_cols,) or (1, n_cols).
+void check_token(const f32_array& x, int64_t n_cols) {
+    if (x.size() != n_cols || n_cols <= 0 || n_cols % 32) throw py::value_error("x must hold n_cols values, a multiple of 32");
+}
+
+py::tuple quantize_q8_py(f32_array x) {
+    const int64_t n = x.size();
+    if (n <= 0 || n % 32) throw py::value_error("x must hold a positive multiple of 32 values");
+    i8_array q(n);
+    f32_array d(n / 32);
+    cuda_test::quantize_q8(x.data(), n, q.mutable_data(), d.mutable_data());
+    return py::make_tuple(q, d);
+}
+
+py::list matvec_q8_multi_py(int32_t type, py::list ws, std::vector<int64_t> n_rows, int64_t n_cols, f32_array x) {
+    const int n = int(n_rows.size());
+    if (n < 1 || n > 3 || py::len(ws) != size_t(n)) throw py::value_error("one to three matrices, with their row counts");
+    check_token(x, n_cols);
+    std::vector<u8_array> wa;
+    std::vector<f32_array> ya;
+    const void* wp[3] = {};
+    float* yp[3] = {};
+    for (int i = 0; i < n; ++i) {
+        if (n_rows[size_t(i)] <= 0) throw py::value_error("n_rows must be positive");
+        wa.push_back(ws[size_t(i)].cast<u8_array>());
+        if (size_t(wa.back().size()) != weight_bytes(type, n_rows[size_t(i)], n_cols)) {
+            throw py::value_error("a matrix has the wrong size");
+        }
+        ya.emplace_back(n_rows[size_t(i)]);
+    }
+    for (int i = 0; i < n; ++i) {
+        wp[i] = wa[size_t(i)].data();
+        yp[i] = ya[size_t(i)].mutable_data();
+    }
+    cuda_test::matvec_q8_multi(type, wp, n_rows.data(), n, n_cols, x.data(), yp);
+    py::list out;
+    for (auto& y : ya) out.append(y);
+    return out;
+}
+
+f32_array matvec_q8_glu_py(const std::string& act, int32_t type, u8_array gate, u8_array up, int64_t n_rows,
+                           int64_t n_cols, f32_array x) {
+    if (act != "silu" && act != "gelu_tanh") throw py::value_error("act must be 'silu' or 'gelu_tanh'");
+    if (n_rows <= 0) throw py::value_error("n_rows must be positive");
+    const size_t bytes = weight_bytes(type, n_rows, n_cols);
+    if (size_t(gate.size()) != bytes || size_t(up.size()) != bytes) throw py::value_error("gate or up has the wrong size");
+    check_token(x, n_cols);
+    f32_array y(n_rows);
+    cuda_test::matvec_q8_glu(act == "silu" ? 0 : 1, type, gate.data(), up.data(), n_rows, n_cols, x.data(),
+                             y.mutable_data());
+    return y;
+}
+
+// Returns (x after the residual add, the normed output), and with quantized (one row, n a
+// multiple of 32) also the output quantized to int8 (q, d) as the one-token products take it.
+py::tuple residual_norm_py(f32_array x, py::object o, py::object post, f32_array w, float eps, bool quantized) {
     if (x.ndim() != 2 || x.shape(1) < 1) throw py::value_error("x must be (n_rows, n)");
     const int64_t n_rows = x.shape(0), n = x.shape(1);
     if (w.ndim() != 1 || w.shape(0) != n) throw py::value_error("w must be (n,)");
@@ -97,18 +153,29 @@ py::tuple residual_norm_py(f32_array x, py::object o, py::object post, f32_array
         if (pa.ndim() != 1 || pa.shape(0) != n) throw py::value_error("post must be (n,)");
         if (o.is_none()) throw py::value_error("post needs o");
     }
+    if (quantized && (n_rows != 1 || n % 32)) throw py::value_error("quantized: one row of a multiple of 32 values");
+    i8_array q(quantized ? n : 0);
+    f32_array d(quantized ? n / 32 : 0);
     cuda_test::residual_norm(xo.mutable_data(), o.is_none() ? nullptr : oa.data(), post.is_none() ? nullptr : pa.data(),
-                             w.data(), y.mutable_data(), n_rows, n, eps);
+                             w.data(), y.mutable_data(), n_rows, n, eps, quantized ? q.mutable_data() : nullptr,
+                             quantized ? d.mutable_data() : nullptr);
+    if (quantized) return py::make_tuple(xo, y, q, d);
     return py::make_tuple(xo, y);
 }
 
-f32_array act_mul_py(const std::string& act, f32_array gate, f32_array up) {
+// act(gate) * up; with quantized (a multiple of 32 values) the tuple (that, q, d).
+py::object act_mul_py(const std::string& act, f32_array gate, f32_array up, bool quantized) {
     if (act != "silu" && act != "gelu_tanh") throw py::value_error("act must be 'silu' or 'gelu_tanh'");
     if (gate.size() != up.size()) throw py::value_error("gate and up must have the same size");
+    if (quantized && gate.size() % 32) throw py::value_error("quantized: a multiple of 32 values");
     f32_array y(std::vector<py::ssize_t>(gate.shape(), gate.shape() + gate.ndim()));
     std::copy(gate.data(), gate.data() + gate.size(), y.mutable_data());
-    cuda_test::act_mul(act == "silu" ? 0 : 1, y.mutable_data(), up.data(), gate.size());
-    return y;
+    i8_array q(quantized ? gate.size() : 0);
+    f32_array d(quantized ? gate.size() / 32 : 0);
+    cuda_test::act_mul(act == "silu" ? 0 : 1, y.mutable_data(), up.data(), gate.size(),
+                       quantized ? q.mutable_data() : nullptr, quantized ? d.mutable_data() : nullptr);
+    if (quantized) return py::make_tuple(y, q, d);
+    return std::move(y);
 }
 
 // x: (T, n_head, head_dim); cs: (T, n_rot).
@@ -161,12 +228,22 @@ void pyggml::bind_cuda(py::module_& m, py::module_& testing) {
     testing.def("cuda_matmul", &matmul_py, py::arg("type"), py::arg("w"), py::arg("n_rows"), py::arg("n_cols"),
                 py::arg("x"), py::arg("mode") = 0,
                 "x (T, n_cols) times a GGUF-layout matrix on the GPU, (T, n_rows); mode 0: as the model picks, "
-                "1: the matrix-vector kernel, 2: the tiled kernel, 3: the integer matrix-vector kernel (Q4_K, "
-                "one token)");
+                "1: the matrix-vector kernel, 2: the tiled kernel, 3: the integer matrix-vector kernel (Q4_0, "
+                "Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; one token, quantized to int8 first)");
+    testing.def("cuda_quantize_q8", &quantize_q8_py, py::arg("x"),
+                "x (a multiple of 32 values) quantized on the GPU as the one-token products take it: "
+                "(int8 q, float32 d per 32 values)");
+    testing.def("cuda_matvec_q8_multi", &matvec_q8_multi_py, py::arg("type"), py::arg("ws"), py::arg("n_rows"),
+                py::arg("n_cols"), py::arg("x"),
+                "one token x times one to three matrices of one type in one launch of the integer kernel");
+    testing.def("cuda_matvec_q8_glu", &matvec_q8_glu_py, py::arg("act"), py::arg("type"), py::arg("gate"),
+                py::arg("up"), py::arg("n_rows"), py::arg("n_cols"), py::arg("x"),
+                "act(gate x) * (up x) for one token x with the integer kernel");
     testing.def("cuda_residual_norm", &residual_norm_py, py::arg("x"), py::arg("o"), py::arg("post"), py::arg("w"),
-                py::arg("eps"), "(x + (post-normed) o, rms_norm(that) * w) per row on the GPU");
+                py::arg("eps"), py::arg("quantized") = false,
+                "(x + (post-normed) o, rms_norm(that) * w) per row on the GPU; quantized: also (q, d) of the output");
     testing.def("cuda_act_mul", &act_mul_py, py::arg("act"), py::arg("gate"), py::arg("up"),
-                "act(gate) * up on the GPU");
+                py::arg("quantized") = false, "act(gate) * up on the GPU; quantized: (that, q, d)");
     testing.def("cuda_rope", &rope_py, py::arg("x"), py::arg("n_rot"), py::arg("neox"), py::arg("cs"),
                 "x (T, n_head, head_dim) rotated by the cos/sin rows cs (T, n_rot) on the GPU");
     testing.def("cuda_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("n_past"),
@@ -185,7 +262,7 @@ void pyggml::bind_cuda(py::module_& m, py::module_& testing) {
             if (n_rows <= 0 || T <= 0) throw py::value_error("n_rows and T must be positive");
             if (size_t(w.size()) != weight_bytes(type, n_rows, n_cols)) throw py::value_error("w has the wrong size");
             if (mode < 0 || mode > 3 || (mode == 1 && T > 8) || (mode == 3 && T != 1)) {
-                throw py::value_error("mode: 0, 1 (T <= 8), 2 or 3 (Q4_K, T = 1)");
+                throw py::value_error("mode: 0, 1 (T <= 8), 2 or 3 (T = 1)");
             }
             const uint8_t* wp = w.data();
             py::gil_scoped_release release;

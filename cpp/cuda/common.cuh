@@ -49,6 +49,24 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Lane `lane` of a warp holding 32 consecutive values v quantizes them to int8 as
+// quantize_q8 does: q[lane] = v / d rounded to nearest even, *d = max |v| / 127 (lane 0).
+// Every lane of the warp must call it.
+__device__ __forceinline__ void quantize32(float v, int lane, int8_t* q, float* d) {
+    const float amax = warp_max(fabsf(v));
+    const float dd = amax / 127.0f;
+    const int qi = amax > 0.0f ? __float2int_rn(v / dd) : 0;
+    q[lane] = int8_t(qi);
+    if (lane == 0) *d = dd;
+}
+
+// The gated activations of act_mul: 0 SiLU, 1 GELU (tanh approximation).
+__device__ __forceinline__ float act_value(int act, float g) {
+    if (act == 0) return g / (1.0f + expf(-g));
+    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+    return 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g)));
+}
+
 inline unsigned ceil_div(int64_t a, int64_t b) { return unsigned((a + b - 1) / b); }
 
 }  // namespace cuda

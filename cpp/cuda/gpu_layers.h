@@ -116,15 +116,28 @@ private:
 namespace cuda_test {
 // y (n_rows, n_cols) = the weights w (n_rows rows of row_bytes) as float32.
 void dequantize(int32_t type, const void* w, int64_t n_rows, int64_t n_cols, float* y);
-// y (T, n_rows) = x (T, n_cols) W^T. mode: 0 as the model picks, 1 the matrix-vector
-// kernel (T <= 8), 2 the tiled matrix multiply.
+// y (T, n_rows) = x (T, n_cols) W^T. mode: 0 as the model picks for several tokens (the
+// float kernels), 1 the matrix-vector kernel (T <= 8), 2 the tiled matrix multiply, 3 the
+// integer matrix-vector kernel (T = 1; x quantized to int8 first, as the model's one-token
+// products do).
 void matmul(int32_t type, const void* w, int64_t n_rows, int64_t n_cols, const float* x, int64_t T, float* y,
             int mode);
+// The integer kernel on n (1 to 3) matrices of one type and width sharing one token x, in
+// one launch (the model's q, k and v): ys[i] (n_rows[i]) = W_i x.
+void matvec_q8_multi(int32_t type, const void* const* ws, const int64_t* n_rows, int n, int64_t n_cols,
+                     const float* x, float* const* ys);
+// y (n_rows) = act(gate x) * (up x) with the integer kernels (act 0: SiLU, 1: GELU).
+void matvec_q8_glu(int act, int32_t type, const void* gate, const void* up, int64_t n_rows, int64_t n_cols,
+                   const float* x, float* y);
+// x (n, a multiple of 32) quantized as the one-token products take it: q (n), d (n / 32).
+void quantize_q8(const float* x, int64_t n, int8_t* q, float* d);
 // Per row of x (n_rows, n): [o: x += (post ? rms_norm(o) * post : o)]; y = rms_norm(x) * w.
+// With q and d (one row, n a multiple of 32): y quantized too, as quantize_q8.
 void residual_norm(float* x, const float* o, const float* post, const float* w, float* y, int64_t n_rows,
-                   int64_t n, float eps);
-// gate = act(gate) * up; act 0: SiLU, 1: GELU (tanh).
-void act_mul(int act, float* gate, const float* up, int64_t n);
+                   int64_t n, float eps, int8_t* q = nullptr, float* d = nullptr);
+// gate = act(gate) * up; act 0: SiLU, 1: GELU (tanh). With q and d (n a multiple of 32):
+// the result quantized too, as quantize_q8.
+void act_mul(int act, float* gate, const float* up, int64_t n, int8_t* q = nullptr, float* d = nullptr);
 // Rotates x (T, n_head, head_dim) in place by cs (T, n_rot) as the model rotates q.
 void rope(float* x, int64_t T, int64_t n_head, int64_t head_dim, int32_t n_rot, bool neox, const float* cs);
 // Attention of q (T, n_head, hdk), already scaled, over F16 keys k (n_keys, n_head_kv,
@@ -136,7 +149,9 @@ void attention(const float* q, int64_t T, int64_t n_head, int64_t hdk, const uin
 // GB/s of a streaming read of `bytes` of device memory (the best of `reps`).
 double read_bandwidth(size_t bytes, int reps);
 // Seconds one matmul of T tokens takes with the weights and activations already on the
-// device (the best of `reps` timed calls, after one untimed).
+// device: `reps` calls back to back between two events, each on another copy of the
+// weights (enough copies that they do not fit in the GPU's L2 cache), the mean of the best
+// of three such runs. Mode 3 includes the quantization of x.
 double time_matmul(int32_t type, const void* w, int64_t n_rows, int64_t n_cols, int64_t T, int mode, int reps);
 }  // namespace cuda_test
 

@@ -38,8 +38,15 @@ void gpu_layers::shift(int64_t, int64_t, int64_t, const float*) { no_cuda(); }
 namespace cuda_test {
 void dequantize(int32_t, const void*, int64_t, int64_t, float*) { no_cuda(); }
 void matmul(int32_t, const void*, int64_t, int64_t, const float*, int64_t, float*, int) { no_cuda(); }
-void residual_norm(float*, const float*, const float*, const float*, float*, int64_t, int64_t, float) { no_cuda(); }
-void act_mul(int, float*, const float*, int64_t) { no_cuda(); }
+void matvec_q8_multi(int32_t, const void* const*, const int64_t*, int, int64_t, const float*, float* const*) {
+    no_cuda();
+}
+void matvec_q8_glu(int, int32_t, const void*, const void*, int64_t, int64_t, const float*, float*) { no_cuda(); }
+void quantize_q8(const float*, int64_t, int8_t*, float*) { no_cuda(); }
+void residual_norm(float*, const float*, const float*, const float*, float*, int64_t, int64_t, float, int8_t*, float*) {
+    no_cuda();
+}
+void act_mul(int, float*, const float*, int64_t, int8_t*, float*) { no_cuda(); }
 void rope(float*, int64_t, int64_t, int64_t, int32_t, bool, const float*) { no_cuda(); }
 void attention(const float*, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t,
                int64_t, int64_t, float, float*) {

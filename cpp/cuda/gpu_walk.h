@@ -69,7 +69,17 @@ inline size_t kv_v_bytes(const model_hparams& hp, int64_t n_ctx) {
 // Rows of logits the head computes at once (its scratch holds that many).
 inline int64_t logits_rows(int64_t n_batch) { return n_batch < 64 ? n_batch : 64; }
 
-enum buffer : int { x, h, q, k, v, att, o, gate, up, rope, logits, pos, n_buffers };
+enum buffer : int { x, h, q, k, v, att, o, gate, up, rope, logits, pos, xq, n_buffers };
+
+// Bytes of one token's activations quantized to int8 (kernels.cuh q8_vec): the widest input
+// of a matrix (n_embd, n_head * head_dim_v or n_ff), an int8 per value and a float per 32.
+inline size_t q8_bytes(const model_hparams& hp) {
+    int64_t n = hp.n_embd;
+    if (hp.n_head * hp.head_dim_v > n) n = hp.n_head * hp.head_dim_v;
+    if (hp.n_ff > n) n = hp.n_ff;
+    const size_t n32 = size_t((n + 31) / 32) * 32;
+    return n32 + n32 / 32 * sizeof(float);
+}
 
 // Calls put(buffer, bytes) for each scratch buffer, in order.
 template <class Put>
@@ -87,6 +97,7 @@ void scratch(const model_hparams& hp, const gpu_placement& p, int64_t n_batch, i
     put(rope, size_t(n_rope_sets) * B * size_t(hp.n_rot > 0 ? hp.n_rot : 1) * f);
     put(logits, p.output ? size_t(logits_rows(n_batch)) * size_t(hp.n_vocab) * f : 0);
     put(pos, sizeof(int32_t));
+    put(xq, q8_bytes(hp));
 }
 
 }  // namespace gpu_walk

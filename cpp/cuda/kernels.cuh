@@ -27,14 +27,32 @@ struct dev_matrix {
 constexpr int64_t kMatVecMaxTokens = 8;
 
 // y (T, n_rows) = x (T, n_cols) W^T, float32 activations against the dequantized weights.
-// mode: 0 picks by T, 1 the matrix-vector kernel (T <= kMatVecMaxTokens), 2 the tiled one,
-// 3 the integer matrix-vector kernel (Q4_K, T = 1, n_cols <= 32768; matvec_q8_q4k).
+// mode: 0 picks by T, 1 the matrix-vector kernel (T <= kMatVecMaxTokens), 2 the tiled one.
 // x and y 16-byte aligned.
 void matmul(const dev_matrix& w, const float* x, int64_t T, float* y, cudaStream_t s, int mode = 0);
-// One token times a Q4_K matrix with the activations quantized to 8 bits per 32 values and
-// integer dot products (matmul_k.cu). Timed and compared by scripts/gpu_kernel_times.py
-// (matmul mode 3); the model uses it (mode 0, one token) only with PYGGML_CUDA_MMVQ=1.
-void matvec_q8_q4k(const dev_matrix& w, const float* x, float* y, cudaStream_t s);
+
+// One token's activations quantized to int8 per 32 values (matvec_q8.cu): q (n int8,
+// 16-byte aligned) and d (n / 32 float scales) in one buffer of q8_vec_bytes(n) bytes.
+struct q8_vec {
+    int8_t* q = nullptr;
+    float* d = nullptr;
+};
+size_t q8_vec_bytes(int64_t n);
+q8_vec q8_vec_at(void* p, int64_t n);  // p 16-byte aligned
+// x (n values, n a multiple of 32) to int8: d = max |x| / 127, q = x / d rounded to nearest even.
+void quantize_q8(const float* x, int64_t n, const q8_vec& out, cudaStream_t s);
+// Whether the integer matrix-vector kernels take this type and width (Q4_0, Q5_0, Q8_0,
+// Q4_K, Q5_K, Q6_K; whole blocks).
+bool matvec_q8_supports(int32_t type, int64_t n_cols);
+// y (n_rows) = W x with x quantized (quantize_q8): integer dot products (__dp4a).
+void matvec_q8(const dev_matrix& w, const q8_vec& x, float* y, cudaStream_t s);
+// The same for n (1 to 3) matrices of one type and width sharing x, in one launch.
+void matvec_q8_multi(const dev_matrix* const* ws, float* const* ys, int n, const q8_vec& x, cudaStream_t s);
+// y = act(gate x) * (up x) (act 0: SiLU, 1: GELU, as act_mul) in one launch, where gate and up
+// have one type and shape that matvec_q8 takes.
+bool matvec_q8_glu_supports(const dev_matrix& gate, const dev_matrix& up);
+void matvec_q8_glu(int act, const dev_matrix& gate, const dev_matrix& up, const q8_vec& x, float* y, cudaStream_t s);
+
 // The per-type launchers matmul dispatches to (matmul_f.cu, matmul_q.cu, matmul_k.cu).
 template <int TYPE>
 void matmul_type(const dev_matrix& w, const float* x, int64_t T, float* y, cudaStream_t s, int mode);
@@ -45,8 +63,10 @@ void dequantize_type(const dev_matrix& w, float* y, cudaStream_t s);
 
 // Per token t < T, rows of n: when o, x_t += (post_w ? rms_norm(o_t) * post_w : o_t); then
 // when h, h_t = rms_norm(x_t) * norm_w (norm_w null: no scaling).
+// With xq (one token only, T = 1, n a multiple of 32), h is also written quantized there
+// (quantize_q8), for the integer matrix-vector kernels.
 void residual_norm(float* x, const float* o, const float* post_w, float* h, const float* norm_w, int64_t T, int64_t n,
-                   float eps, cudaStream_t s);
+                   float eps, cudaStream_t s, const q8_vec* xq = nullptr);
 
 // After the q, k and v matrices of a block: per token and head, the biases, the per-head
 // q/k norms, the rotation, q times attn_scale (q in place), k and v rounded to F16 into
@@ -83,7 +103,8 @@ constexpr int kMaxHeadDim = 256;
 void attention(const attn_args& a, int64_t T, cudaStream_t s);
 
 // gate = act(gate) * up over n values; act 0: SiLU, 1: GELU (tanh approximation).
-void act_mul(int act, float* gate, const float* up, int64_t n, cudaStream_t s);
+// With xq (n a multiple of 32), the result is also written quantized there (quantize_q8).
+void act_mul(int act, float* gate, const float* up, int64_t n, cudaStream_t s, const q8_vec* xq = nullptr);
 // x = cap * tanh(x / cap) over n values.
 void softcap(float* x, int64_t n, float cap, cudaStream_t s);
 // Rotates the first n_rot dimensions of each head of n_rows F16 key rows (rows

@@ -27,25 +27,7 @@ namespace cuda {
 
 // ---------------------------------------------------------------- matrix dispatch
 
-namespace {
-// PYGGML_CUDA_MMVQ=1: one-token products with Q4_K weights take the integer kernel
-// (matvec_q8_q4k) in the model too; off by default until it has been measured there.
-bool int8_matvec_on() {
-    static const bool on = [] {
-        const char* v = std::getenv("PYGGML_CUDA_MMVQ");
-        return v && std::strcmp(v, "1") == 0;
-    }();
-    return on;
-}
-}  // namespace
-
 void matmul(const dev_matrix& w, const float* x, int64_t T, float* y, cudaStream_t s, int mode) {
-    if (mode == 0 && T == 1 && w.type == GGML_TYPE_Q4_K && w.n_cols <= 32768 && int8_matvec_on()) mode = 3;
-    if (mode == 3) {
-        if (T != 1) throw std::invalid_argument("the integer matrix-vector kernel takes one token");
-        matvec_q8_q4k(w, x, y, s);
-        return;
-    }
     switch (w.type) {
 #define PYGGML_CASE(TYPE)                      \
     case TYPE:                                 \
@@ -126,7 +108,8 @@ constexpr int kNormThreads = 256;
 
 __global__ void __launch_bounds__(kNormThreads)
     residual_norm_kernel(float* __restrict__ x, const float* __restrict__ o, const float* __restrict__ post_w,
-                         float* __restrict__ h, const float* __restrict__ norm_w, int n, float eps) {
+                         float* __restrict__ h, const float* __restrict__ norm_w, int n, float eps,
+                         int8_t* __restrict__ xq, float* __restrict__ xd) {
     __shared__ double red[32];
     const size_t base = size_t(blockIdx.x) * size_t(n);
     float* xt = x + base;
@@ -152,7 +135,10 @@ __global__ void __launch_bounds__(kNormThreads)
         float* ht = h + base;
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
             const float y = __fmul_rn(xt[i], scale);
-            ht[i] = norm_w ? __fmul_rn(y, norm_w[i]) : y;
+            const float hv = norm_w ? __fmul_rn(y, norm_w[i]) : y;
+            ht[i] = hv;
+            // n a multiple of 32: the warp's 32 lanes hold 32 consecutive values
+            if (xq) quantize32(hv, threadIdx.x & 31, xq + (i & ~31), xd + (i >> 5));
         }
     }
 }
@@ -299,17 +285,13 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(attn_args a) {
 
 // ---------------------------------------------------------------- element-wise
 
-__global__ void act_mul_kernel(int act, float* __restrict__ gate, const float* __restrict__ up, int64_t n) {
+__global__ void act_mul_kernel(int act, float* __restrict__ gate, const float* __restrict__ up, int64_t n,
+                               int8_t* __restrict__ xq, float* __restrict__ xd) {
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-        const float g = gate[i];
-        float y;
-        if (act == 0) {
-            y = g / (1.0f + expf(-g));
-        } else {
-            const float c = 0.7978845608028654f;  // sqrt(2 / pi)
-            y = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g)));
-        }
-        gate[i] = y * up[i];
+        const float y = act_value(act, gate[i]) * up[i];
+        gate[i] = y;
+        // n a multiple of 32 (blocks of 256 threads): the warp holds 32 consecutive values
+        if (xq) quantize32(y, threadIdx.x & 31, xq + (i & ~int64_t(31)), xd + (i >> 5));
     }
 }
 
@@ -358,9 +340,11 @@ unsigned elementwise_blocks(int64_t n) {
 }  // namespace
 
 void residual_norm(float* x, const float* o, const float* post_w, float* h, const float* norm_w, int64_t T, int64_t n,
-                   float eps, cudaStream_t s) {
+                   float eps, cudaStream_t s, const q8_vec* xq) {
     if (T <= 0 || (!o && !h)) return;
-    residual_norm_kernel<<<unsigned(T), kNormThreads, 0, s>>>(x, o, post_w, h, norm_w, int(n), eps);
+    if (xq && (T != 1 || n % 32 || !h)) throw std::invalid_argument("residual_norm: quantized output for one token only");
+    residual_norm_kernel<<<unsigned(T), kNormThreads, 0, s>>>(x, o, post_w, h, norm_w, int(n), eps,
+                                                              xq ? xq->q : nullptr, xq ? xq->d : nullptr);
     CUDA_CHECK_LAUNCH("residual and RMS norm kernel (residual_norm)");
 }
 
@@ -383,9 +367,10 @@ void attention(const attn_args& a, int64_t T, cudaStream_t s) {
     CUDA_CHECK_LAUNCH("attention kernel (attention_kernel)");
 }
 
-void act_mul(int act, float* gate, const float* up, int64_t n, cudaStream_t s) {
+void act_mul(int act, float* gate, const float* up, int64_t n, cudaStream_t s, const q8_vec* xq) {
     if (n <= 0) return;
-    act_mul_kernel<<<elementwise_blocks(n), 256, 0, s>>>(act, gate, up, n);
+    if (xq && n % 32) throw std::invalid_argument("act_mul: quantized output needs a multiple of 32 values");
+    act_mul_kernel<<<elementwise_blocks(n), 256, 0, s>>>(act, gate, up, n, xq ? xq->q : nullptr, xq ? xq->d : nullptr);
     CUDA_CHECK_LAUNCH("gated activation kernel (act_mul)");
 }
 

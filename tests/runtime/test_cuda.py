@@ -79,34 +79,123 @@ def test_matmul_large_shapes():
         assert np.all(np.abs(got - ref) <= 1e-5 * bound)
 
 
-def quantize_rows_q8(x):
-    """Activations as the integer matrix-vector kernel quantizes them: int8 per 32 values,
-    d = max |x| / 127 (float32), q = x / d rounded to nearest even; returned dequantized."""
-    b = x.astype(np.float32).reshape(-1, 32)
-    d = (np.abs(b).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+Q8_TYPES = ["Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"]  # the integer matrix-vector kernels' types
+
+
+def quantize_q8_ref(x):
+    """Activations as the one-token products quantize them: int8 per 32 values, d = max |x| /
+    127 (float32), q = x / d (float32) rounded to nearest even. Returns (q int8, d float32)."""
+    b = np.asarray(x, dtype=np.float32).reshape(-1, 32)
+    d = (np.abs(b).max(axis=1) / np.float32(127)).astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(d > 0, np.rint(b / np.where(d > 0, d, np.float32(1))), 0).astype(np.float32)
-    return (q.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
+        q = np.where(d[:, None] > 0, np.rint(b / np.where(d > 0, d, np.float32(1))[:, None]), 0)
+    return q.astype(np.int8).reshape(-1), d
 
 
-@pytest.mark.parametrize("n_rows, n_cols", [(67, 768), (4099, 1536), (300, 8960)])
-def test_integer_matvec_q4k(n_rows, n_cols):
-    # mode 3: more rows than the grid's warps (a grid-stride loop), fewer and more units than lanes
-    q, w = weights("Q4_K", n_rows, n_cols, seed=7)
-    x = np.random.default_rng(n_cols).standard_normal((1, n_cols)).astype(np.float32)
-    x[0, :32] = 0.0  # a block of zeros (d = 0)
-    got = _core.testing.cuda_matmul(TYPE_ID["Q4_K"], q.reshape(-1), n_rows, n_cols, x, 3)
+def quantize_rows_q8(x):
+    """x as the integer kernels see it: quantize_q8_ref, dequantized (float64)."""
+    q, d = quantize_q8_ref(x)
+    return (q.reshape(-1, 32).astype(np.float64) * d[:, None].astype(np.float64)).reshape(np.shape(x))
+
+
+def check_q8_product(got, x, w):
+    """got = W x with x quantized (quantize_rows_q8): within float32 summation error."""
     xq = quantize_rows_q8(x)
     ref = xq @ w.astype(np.float64).T
     bound = np.abs(xq) @ np.abs(w).astype(np.float64).T
-    assert got.shape == (1, n_rows)
     assert np.all(np.abs(got - ref) <= 1e-5 * bound + 1e-30)
     # and close to the float32 activations' product (int8 activations: about 1% of the scale)
-    exact = x.astype(np.float64) @ w.astype(np.float64).T
-    assert rel_diff(got, exact) < 2e-2
-    q6 = weights("Q6_K", 4, 256)[0].reshape(-1)
-    with pytest.raises(ValueError):  # Q4_K only
-        _core.testing.cuda_matmul(TYPE_ID["Q6_K"], q6, 4, 256, np.ascontiguousarray(x[:, :256]), 3)
+    assert rel_diff(got, x.astype(np.float64) @ w.astype(np.float64).T) < 2e-2
+
+
+def test_quantize_q8_matches_numpy():
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(32 * 40) * np.repeat(np.geomspace(1e-6, 1e4, 40), 32)).astype(np.float32)
+    x[64:96] = 0.0  # a block of zeros: d = 0, q = 0
+    x[96:128] = 0.5  # every value at the maximum
+    x[128:160] = np.linspace(-1, 1, 32, dtype=np.float32)
+    q, d = _core.testing.cuda_quantize_q8(x)
+    rq, rd = quantize_q8_ref(x)
+    np.testing.assert_array_equal(d, rd)
+    np.testing.assert_array_equal(q, rq)
+
+
+# rows x columns: the row-group sizes the launcher picks (one warp per row, two, four), rows
+# that do not fill the last block, more rows than one wave of the GPU
+Q8_SHAPES = [(67, 768), (1500, 8960), (3001, 2048), (4099, 1536)]
+
+
+@pytest.mark.parametrize("wtype", Q8_TYPES)
+@pytest.mark.parametrize("n_rows, n_cols", Q8_SHAPES)
+def test_integer_matvec(wtype, n_rows, n_cols):
+    q, w = weights(wtype, n_rows, n_cols, seed=7)
+    x = np.random.default_rng(n_cols).standard_normal((1, n_cols)).astype(np.float32)
+    x[0, :32] = 0.0  # a block of zeros (d = 0)
+    x[0, 32:64] *= 1000.0  # a block far larger than the others
+    got = _core.testing.cuda_matmul(TYPE_ID[wtype], q.reshape(-1), n_rows, n_cols, x, 3)
+    assert got.shape == (1, n_rows)
+    check_q8_product(got, x, w)
+
+
+@pytest.mark.parametrize("wtype", ["Q4_1", "Q5_1", "IQ4_NL", "Q3_K", "F16"])
+def test_integer_matvec_refuses_other_types(wtype):
+    q = weights(wtype, 4, 256)[0].reshape(-1)
+    x = np.ones((1, 256), np.float32)
+    with pytest.raises(ValueError):
+        _core.testing.cuda_matmul(TYPE_ID[wtype], q, 4, 256, x, 3)
+
+
+@pytest.mark.parametrize("wtype", Q8_TYPES)
+@pytest.mark.parametrize("rows", [(1536, 256, 256), (64, 4099), (2, 3, 5)])
+def test_integer_matvec_of_several_matrices(wtype, rows):
+    # the model's q, k and v in one launch: blocks of each matrix one after another
+    n_cols = 1536
+    mats = [weights(wtype, r, n_cols, seed=20 + i) for i, r in enumerate(rows)]
+    x = np.random.default_rng(21).standard_normal((1, n_cols)).astype(np.float32)
+    ys = _core.testing.cuda_matvec_q8_multi(TYPE_ID[wtype], [q.reshape(-1) for q, _ in mats], list(rows), n_cols, x)
+    assert [y.shape for y in ys] == [(r,) for r in rows]
+    for y, (_, w) in zip(ys, mats):
+        check_q8_product(y[None, :], x, w)
+
+
+@pytest.mark.parametrize("wtype", Q8_TYPES)
+@pytest.mark.parametrize("act", ["silu", "gelu_tanh"])
+def test_integer_gate_and_up(wtype, act):
+    # act(gate x) * (up x) in one launch against the two products and the CPU's activation
+    n_rows, n_cols = 4608, 1536  # one warp per row in the single products too: the same sums
+    qg, wg = weights(wtype, n_rows, n_cols, seed=30)
+    qu, wu = weights(wtype, n_rows, n_cols, seed=31)
+    x = np.random.default_rng(32).standard_normal((1, n_cols)).astype(np.float32)
+    got = _core.testing.cuda_matvec_q8_glu(act, TYPE_ID[wtype], qg.reshape(-1), qu.reshape(-1), n_rows, n_cols, x)
+    g = _core.testing.cuda_matmul(TYPE_ID[wtype], qg.reshape(-1), n_rows, n_cols, x, 3)[0]
+    u = _core.testing.cuda_matmul(TYPE_ID[wtype], qu.reshape(-1), n_rows, n_cols, x, 3)[0]
+    check_q8_product(g[None, :], x, wg)
+    ref = _core.ops_act_mul(act, g, u, isa="scalar")
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * float(np.abs(ref).max()))
+
+
+def test_norm_and_activation_write_int8_too():
+    # the model's one-token path: the norm before q, k, v (and gate, up) and the gated
+    # activation before down also write their output quantized, as quantize_q8 would
+    rng = np.random.default_rng(12)
+    n = 1536
+    x = (rng.standard_normal((1, n)) * 3).astype(np.float32)
+    o = rng.standard_normal((1, n)).astype(np.float32)
+    w = (1 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+    new_x, y, q, d = _core.testing.cuda_residual_norm(x, o, None, w, 1e-6, quantized=True)
+    _, y_plain = _core.testing.cuda_residual_norm(x, o, None, w, 1e-6)
+    np.testing.assert_array_equal(y, y_plain)
+    rq, rd = quantize_q8_ref(y)
+    np.testing.assert_array_equal(d, rd)
+    np.testing.assert_array_equal(q, rq)
+    gate = (rng.standard_normal(8960) * 4).astype(np.float32)
+    up = rng.standard_normal(8960).astype(np.float32)
+    for act in ("silu", "gelu_tanh"):
+        y2, q2, d2 = _core.testing.cuda_act_mul(act, gate, up, quantized=True)
+        np.testing.assert_array_equal(y2, _core.testing.cuda_act_mul(act, gate, up))
+        rq2, rd2 = quantize_q8_ref(y2)
+        np.testing.assert_array_equal(d2, rd2)
+        np.testing.assert_array_equal(q2, rq2)
 
 
 @pytest.mark.parametrize("post", [False, True])
@@ -250,6 +339,33 @@ def test_decoding_one_token_at_a_time(synth, arch):
     inc = np.concatenate([first, np.stack(steps)])
     assert rel_diff(inc, full) <= 1e-3
     np.testing.assert_array_equal(inc.argmax(1), full.argmax(1))
+
+
+@pytest.mark.parametrize("wtype", Q8_TYPES)
+def test_quantized_decoding_with_int8_products(tmp_path, monkeypatch, wtype):
+    # one-token calls of a quantized model take the integer kernels (q, k, v in one launch;
+    # gate, up and the activation in one; the head); prompts and PYGGML_CUDA_MMVQ=0 the float ones
+    path = tmp_path / f"qwen2_{wtype}.gguf"
+    hp = make_model("qwen2", path, wtype=wtype, seed=12, n_layer=3)
+    toks = prompt(hp, 24, seed=13)
+
+    def decode(**kw):
+        m = Model.load(path, n_ctx=64, n_threads=2, **kw)
+        first = m.eval(toks[:4], all_logits=True)
+        return np.concatenate([first, np.stack([m.eval(toks[i:i + 1]) for i in range(4, len(toks))])])
+
+    full = Model.load(path, n_ctx=64, n_threads=2, n_gpu_layers=-1).eval(toks, all_logits=True)
+    int8 = decode(n_gpu_layers=-1)
+    half = decode(n_gpu_layers=2)  # the head and the first block on the CPU
+    cpu = decode()  # the CPU's default path rounds activations to 8 bits too
+    monkeypatch.setenv("PYGGML_CUDA_MMVQ", "0")
+    float32 = decode(n_gpu_layers=-1)
+    assert rel_diff(float32, full) <= 1e-3
+    for got in (int8, half):
+        assert rel_diff(got, full) <= 3e-2
+        assert rel_diff(got, cpu) <= 5e-2  # two roundings of the activations, each its own way
+        assert (got.argmax(1) == full.argmax(1)).mean() >= 0.9
+    assert np.all(np.isfinite(int8))
 
 
 def test_graphs_give_the_same_logits_as_plain_launches(synth, monkeypatch):

@@ -98,7 +98,7 @@ def expected_plan(path, hp, layers, output, n_ctx, n_batch):
     """What the GPU part must hold, counted from the file: each piece on a 256-byte boundary;
     matrices as stored, norms and biases as float32; an F16 cache; the scratch of
     cpp/cuda/gpu_walk.h (activations of n_batch tokens, a cos/sin table per distinct
-    rotation, the logits of up to 64 tokens)."""
+    rotation, the logits of up to 64 tokens, one token's activations as int8)."""
     from gguf import GGUFReader
 
     def al(b):
@@ -123,6 +123,9 @@ def expected_plan(path, hp, layers, output, n_ctx, n_batch):
                   B * hp["n_head"] * hp["head_dim_v"], B * E, B * hp["n_ff"], B * hp["n_ff"],
                   n_sets * B * hp["n_rot"], (min(B, 64) * hp["n_vocab"]) if output else 0, 1]
         scratch = sum(al(4 * f) for f in floats)
+        # one token's activations as int8 (and a float per 32) for the integer matrix-vector kernels
+        widest = -(-max(E, hp["n_head"] * hp["head_dim_v"], hp["n_ff"]) // 32) * 32
+        scratch += al(widest + widest // 32 * 4)
     return {"weights": weights, "kv": kv, "scratch": scratch, "total": weights + kv + scratch}
 
 
