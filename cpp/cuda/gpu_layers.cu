@@ -865,7 +865,7 @@ double time_matmul(int32_t type, const void* w, int64_t n_rows, int64_t n_cols, 
     CUDA_CHECK(cudaGetDevice(&device), "querying the GPU");
     CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device), "querying the GPU");
     const size_t stride = gpu_walk::aligned(bytes);
-    const int copies = int(std::min<size_t>(64, std::max<size_t>(1, (4 * size_t(l2) + stride - 1) / stride)));
+    const int copies = int(std::min<size_t>(1024, std::max<size_t>(1, (4 * size_t(l2) + stride - 1) / stride)));
     const dev_buffer dw(stride * size_t(copies), "allocating GPU memory for a test");
     for (int c = 0; c < copies; ++c) {
         CUDA_CHECK(cudaMemcpy(dw.as<uint8_t>(stride * size_t(c)), w, bytes, cudaMemcpyHostToDevice),
