@@ -394,7 +394,7 @@ void gpu_layers::impl::enqueue(int64_t l0, int64_t l1, int64_t T, bool head, int
     // activation are quantized on their own. Products whose type those kernels do not take
     // multiply the float32 activations.
     const bool q8 = T == 1 && use_q8 && hp.n_embd % 32 == 0;
-    const q8_vec xq = q8 ? q8_vec_at(buf[gpu_walk::xq], gpu_walk::q8_bytes(hp)) : q8_vec{};
+    const q8_vec xq = q8 ? q8_vec_at(buf[gpu_walk::xq], gpu_walk::q8_values(hp)) : q8_vec{};
     const q8_vec* xqp = q8 ? &xq : nullptr;
     auto takes_q8 = [&](const dev_matrix& w) { return q8 && matvec_q8_supports(w.type, w.n_cols); };
     // y_i = W_i in for matrices sharing their input (quantized in xq when q8): runs of one

@@ -73,11 +73,14 @@ enum buffer : int { x, h, q, k, v, att, o, gate, up, rope, logits, pos, xq, n_bu
 
 // Bytes of one token's activations quantized to int8 (kernels.cuh q8_vec): the widest input
 // of a matrix (n_embd, n_head * head_dim_v or n_ff), an int8 per value and a float per 32.
-inline size_t q8_bytes(const model_hparams& hp) {
+inline int64_t q8_values(const model_hparams& hp) {
     int64_t n = hp.n_embd;
     if (hp.n_head * hp.head_dim_v > n) n = hp.n_head * hp.head_dim_v;
     if (hp.n_ff > n) n = hp.n_ff;
-    const size_t n32 = size_t((n + 31) / 32) * 32;
+    return n;
+}
+inline size_t q8_bytes(const model_hparams& hp) {
+    const size_t n32 = size_t((q8_values(hp) + 31) / 32) * 32;
     return n32 + n32 / 32 * sizeof(float);
 }
 
