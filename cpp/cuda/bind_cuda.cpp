@@ -192,7 +192,10 @@ f32_array rope_py(f32_array x, int32_t n_rot, bool neox, f32_array cs) {
 
 // q: (T, n_head, hdk) float32, already scaled; k: (n_keys, n_head_kv, hdk) and v:
 // (n_keys, n_head_kv, hdv) as float16 bits (numpy float16 viewed as uint16).
-f32_array attend_py(f32_array q, u16_array k, u16_array v, int64_t n_past, int64_t window, float softcap) {
+// With quantized (one token, hdv a multiple of 32): (out, q, d), out also quantized as the
+// one-token products take it.
+py::object attend_py(f32_array q, u16_array k, u16_array v, int64_t n_past, int64_t window, float softcap,
+                     bool quantized) {
     if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3) throw py::value_error("q, k and v must be 3-d");
     const int64_t T = q.shape(0), n_head = q.shape(1), hdk = q.shape(2);
     const int64_t n_keys = k.shape(0), n_head_kv = k.shape(1), hdv = v.shape(2);
@@ -200,10 +203,16 @@ f32_array attend_py(f32_array q, u16_array k, u16_array v, int64_t n_past, int64
         throw py::value_error("attend: inconsistent shapes");
     }
     if (n_past < 0 || n_past + T > n_keys || window < 0) throw py::value_error("attend: positions out of range");
+    if (quantized && (T != 1 || hdv % 32)) throw py::value_error("quantized: one token, hdv a multiple of 32");
     f32_array out({T, n_head, hdv});
+    const int64_t n_out = T * n_head * hdv;
+    i8_array q8(quantized ? n_out : 0);
+    f32_array d8(quantized ? n_out / 32 : 0);
     cuda_test::attention(q.data(), T, n_head, hdk, k.data(), v.data(), n_keys, n_head_kv, hdv, n_past, window, softcap,
-                         out.mutable_data());
-    return out;
+                         out.mutable_data(), quantized ? q8.mutable_data() : nullptr,
+                         quantized ? d8.mutable_data() : nullptr);
+    if (quantized) return py::make_tuple(out, q8, d8);
+    return std::move(out);
 }
 
 }  // namespace
@@ -247,8 +256,9 @@ void pyggml::bind_cuda(py::module_& m, py::module_& testing) {
     testing.def("cuda_rope", &rope_py, py::arg("x"), py::arg("n_rot"), py::arg("neox"), py::arg("cs"),
                 "x (T, n_head, head_dim) rotated by the cos/sin rows cs (T, n_rot) on the GPU");
     testing.def("cuda_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("n_past"),
-                py::arg("window"), py::arg("softcap"),
-                "causal attention on the GPU of q (T, n_head, hdk) at positions n_past.. over F16 k, v");
+                py::arg("window"), py::arg("softcap"), py::arg("quantized") = false,
+                "causal attention on the GPU of q (T, n_head, hdk) at positions n_past.. over F16 k, v; "
+                "quantized: (that, q, d) with the output as int8");
     m.def(
         "cuda_read_bandwidth",
         [](size_t bytes, int reps) {

@@ -458,10 +458,12 @@ void gpu_layers::impl::enqueue(int64_t l0, int64_t l1, int64_t T, bool head, int
         aa.hdv = int(hp.head_dim_v);
         aa.window = hp.layer_swa[size_t(il)] && hp.n_swa > 0 ? int(hp.n_swa) : 0;
         aa.softcap = hp.attn_logit_softcap;
+        const bool wo_q8 = takes_q8(L.wo);
+        if (wo_q8 && hp.head_dim_v % 32 == 0) aa.xq = xq;  // the attention quantizes its output itself
         attention(aa, T, s);
 
-        if (takes_q8(L.wo)) {
-            quantize_q8(buf[gpu_walk::att], L.wo.n_cols, xq, s);
+        if (wo_q8) {
+            if (!aa.xq.q) quantize_q8(buf[gpu_walk::att], L.wo.n_cols, xq, s);
             matvec_q8(L.wo, xq, buf[gpu_walk::o], s);
         } else {
             matmul(L.wo, buf[gpu_walk::att], T, buf[gpu_walk::o], s);
@@ -805,8 +807,9 @@ void rope(float* x, int64_t T, int64_t n_head, int64_t head_dim, int32_t n_rot, 
 
 void attention(const float* q, int64_t T, int64_t n_head, int64_t hdk, const uint16_t* k, const uint16_t* v,
                int64_t n_keys, int64_t n_head_kv, int64_t hdv, int64_t n_past, int64_t window, float softcap,
-               float* out) {
+               float* out, int8_t* q8, float* d8) {
     need_gpu();
+    if (q8 && (T != 1 || hdv % 32)) throw std::invalid_argument("attention: quantized output of one token, hdv of 32s");
     if (hdk % 8 || hdk > cuda::kMaxHeadDim || hdv > cuda::kMaxHeadDim || n_head % n_head_kv || n_past + T > n_keys) {
         throw std::invalid_argument("attention: bad sizes");
     }
@@ -828,8 +831,16 @@ void attention(const float* q, int64_t T, int64_t n_head, int64_t hdk, const uin
     a.hdv = int(hdv);
     a.window = int(window);
     a.softcap = softcap;
+    const int64_t n_out = T * n_head * hdv;
+    const dev_buffer d_q8(q8 ? cuda::q8_vec_bytes(n_out) : 0, "allocating GPU memory for a test");
+    if (q8) a.xq = cuda::q8_vec_at(d_q8.p, n_out);
     cuda::attention(a, T, 0);
-    to_host(out, dout, size_t(T * n_head * hdv) * 4);
+    to_host(out, dout, size_t(n_out) * 4);
+    if (q8) {
+        CUDA_CHECK(cudaMemcpy(q8, a.xq.q, size_t(n_out), cudaMemcpyDeviceToHost), "copying a test result from the GPU");
+        CUDA_CHECK(cudaMemcpy(d8, a.xq.d, size_t(n_out / 32) * 4, cudaMemcpyDeviceToHost),
+                   "copying a test result from the GPU");
+    }
 }
 
 double read_bandwidth(size_t bytes, int reps) {

@@ -145,7 +145,7 @@ void rope(float* x, int64_t T, int64_t n_head, int64_t head_dim, int32_t n_rot, 
 // [lo, n_past + t + 1), lo = window ? max(0, n_past + t + 1 - window) : 0. out (T, n_head, hdv).
 void attention(const float* q, int64_t T, int64_t n_head, int64_t hdk, const uint16_t* k, const uint16_t* v,
                int64_t n_keys, int64_t n_head_kv, int64_t hdv, int64_t n_past, int64_t window, float softcap,
-               float* out);
+               float* out, int8_t* q8 = nullptr, float* d8 = nullptr);
 // GB/s of a streaming read of `bytes` of device memory (the best of `reps`).
 double read_bandwidth(size_t bytes, int reps);
 // Seconds one matmul of T tokens takes with the weights and activations already on the

@@ -49,7 +49,7 @@ void residual_norm(float*, const float*, const float*, const float*, float*, int
 void act_mul(int, float*, const float*, int64_t, int8_t*, float*) { no_cuda(); }
 void rope(float*, int64_t, int64_t, int64_t, int32_t, bool, const float*) { no_cuda(); }
 void attention(const float*, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t,
-               int64_t, int64_t, float, float*) {
+               int64_t, int64_t, float, float*, int8_t*, float*) {
     no_cuda();
 }
 double read_bandwidth(size_t, int) { no_cuda(); }

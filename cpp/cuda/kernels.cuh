@@ -97,6 +97,7 @@ struct attn_args {
     const int32_t* pos = nullptr;
     int n_head = 0, n_head_kv = 0, hdk = 0, hdv = 0, window = 0;
     float softcap = 0.0f;            // 0: none
+    q8_vec xq;                       // one token, hdv a multiple of 32: out also quantized here
 };
 // Head sizes: hdk a multiple of 8, hdk and hdv at most kMaxHeadDim.
 constexpr int kMaxHeadDim = 256;

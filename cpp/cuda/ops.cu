@@ -279,7 +279,13 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(attn_args a) {
         for (int w = 0; w < NW; ++w) {
             if (m_s[w] != -INFINITY) acc += o_s[w][d] * expf(m_s[w] - M);
         }
-        out[d] = acc / S;
+        const float val = acc / S;
+        out[d] = val;
+        // one token, hdv a multiple of 32: whole warps hold 32 consecutive outputs
+        if (a.xq.q) {
+            const size_t i = size_t(h) * a.hdv + d;
+            quantize32(val, lane, a.xq.q + (i & ~size_t(31)), a.xq.d + (i >> 5));
+        }
     }
 }
 
@@ -357,6 +363,7 @@ void qkv_finish(const qkv_args& a, int64_t T, cudaStream_t s) {
 
 void attention(const attn_args& a, int64_t T, cudaStream_t s) {
     if (T <= 0) return;
+    if (a.xq.q && (T != 1 || a.hdv % 32)) throw std::invalid_argument("attention: quantized output for one token only");
     const dim3 grid(unsigned(a.n_head), unsigned(T));
     // few tokens (decoding): few blocks, so more warps share each one's keys
     if (T < 8) {

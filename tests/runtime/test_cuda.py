@@ -256,6 +256,21 @@ def test_attention_against_cpu(T, n_past, window, softcap, n_head, n_head_kv, hd
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-6)
 
 
+@pytest.mark.parametrize("n_head, n_head_kv, hd", [(12, 2, 128), (4, 1, 256), (8, 8, 32)])
+def test_attention_writes_int8_too(n_head, n_head_kv, hd):
+    # one token: the attention output, also quantized for the output matrix's integer product
+    rng = np.random.default_rng(hd)
+    n_keys = 50
+    q = (rng.standard_normal((1, n_head, hd)) / np.sqrt(hd)).astype(np.float32)
+    k = rng.standard_normal((n_keys, n_head_kv, hd)).astype(np.float16).view(np.uint16)
+    v = rng.standard_normal((n_keys, n_head_kv, hd)).astype(np.float16).view(np.uint16)
+    out, q8, d8 = _core.testing.cuda_attend(q, k, v, n_keys - 1, 0, 0.0, quantized=True)
+    np.testing.assert_array_equal(out, _core.testing.cuda_attend(q, k, v, n_keys - 1, 0, 0.0))
+    rq, rd = quantize_q8_ref(out)
+    np.testing.assert_array_equal(d8, rd)
+    np.testing.assert_array_equal(q8, rq)
+
+
 def test_read_bandwidth_is_plausible():
     assert _core.cuda_read_bandwidth(256 << 20, 2) > 50  # GB/s: any discrete GPU of this decade
 
