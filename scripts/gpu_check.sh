@@ -14,6 +14,8 @@
 # without them the synthetic models' figures stand in).
 # Installs into a private folder (PYGGML_SITE, default /tmp/pyggml-gpu-site), never into
 # the system. PYGGML_CUDA_ARCHS (default 90) picks the GPU architectures to compile.
+# GPU_CHECK_QUICK=1 stops after the speed figures and decoding comparisons (no CPU model
+# tests, no compute-sanitizer run).
 # Order: the build, the kernel table, the GPU tests, the speed figures, the decoding
 # comparisons, then the CPU model's tests and the memory check (the longest, last). Each stage has a time limit; the
 # whole check is meant to take under 8 minutes on 16 cores. When OUT is set, the log goes to
@@ -136,6 +138,11 @@ echo "tg128, everything on the GPU: integer products (default), float32 products
 timeout 40 "${QUICK[@]}" -m "$Q" 2>&1 | grep -E "tg128|error" || STATUS=1
 PYGGML_CUDA_MMVQ=0 timeout 40 "${QUICK[@]}" -m "$Q" 2>&1 | grep -E "tg128|error" || STATUS=1
 PYGGML_CUDA_GRAPHS=0 timeout 40 "${QUICK[@]}" -m "$Q" 2>&1 | grep -E "tg128|error" || STATUS=1
+
+if [ -n "${GPU_CHECK_QUICK:-}" ]; then
+    stage "done: status $STATUS (GPU_CHECK_QUICK: without the CPU model's tests and the memory check)"
+    exit $STATUS
+fi
 
 stage "the CPU model's tests on this build (tests/runtime/test_model.py)"
 timeout 120 "${PYTEST[@]}" -q -m "not real_model" "$REPO/tests/runtime/test_model.py" || STATUS=1
