@@ -37,11 +37,22 @@ cpu_features probe() {
     // The OS must save xmm (bit 1) and ymm (bit 2) state across context switches.
     const bool ymm_saved = osxsave && (read_xcr0() & 0x6) == 0x6;
     if (!ymm_saved || !avx) return f;
+    const uint64_t xcr0 = read_xcr0();
+    // AVX-512 needs the opmask (bit 5) and both halves of the zmm state (bits 6, 7) saved too.
+    const bool zmm_saved = (xcr0 & 0xE6) == 0xE6;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
     f.avx2 = (b >> 5) & 1;
     f.bmi2 = (b >> 8) & 1;
     f.fma = fma;
     f.f16c = f16c;
+    const bool avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    f.avx512 = zmm_saved && avx512f && avx512dq && avx512bw && avx512vl;
+    f.avx512_vnni = f.avx512 && ((c >> 11) & 1);
+    unsigned max_sub = a;
+    if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+        f.avx_vnni = (a >> 4) & 1;
+        f.avx512_bf16 = f.avx512 && ((a >> 5) & 1);
+    }
     return f;
 }
 #elif defined(__aarch64__) && defined(__linux__)
@@ -67,6 +78,8 @@ const cpu_features& get_cpu_features() {
 const char* cpu_isa_name(cpu_isa isa) {
     switch (isa) {
         case cpu_isa::avx2: return "avx2";
+        case cpu_isa::avxvnni: return "avxvnni";
+        case cpu_isa::avx512: return "avx512";
         case cpu_isa::neon: return "neon";
         default: return "scalar";
     }
@@ -88,6 +101,8 @@ bool cpu_runs(cpu_isa isa) {
         case cpu_isa::scalar: return true;
 #if defined(__x86_64__)
         case cpu_isa::avx2: return f.avx2 && f.fma && f.f16c && f.bmi2;
+        case cpu_isa::avxvnni: return cpu_runs(cpu_isa::avx2) && f.avx_vnni;
+        case cpu_isa::avx512: return cpu_runs(cpu_isa::avx2) && f.avx512 && f.avx512_vnni;
 #endif
 #if defined(__aarch64__)
         case cpu_isa::neon: return f.neon && f.dotprod && f.fp16;

@@ -9,14 +9,18 @@
 
 namespace pyggml {
 
-// A tier of SIMD kernels: scalar (the references, everywhere), avx2 (arch/x86/*_avx2.cpp),
-// neon (arch/arm/*_neon.cpp).
-enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2 };
-constexpr cpu_isa kCpuIsas[] = {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::neon};
+// A tier of SIMD kernels: scalar (the references, everywhere); on x86 avx2
+// (arch/x86/*_avx2.cpp), avxvnni (AVX2 + the VEX VPDPBUSD of AVX-VNNI, *_avxvnni.cpp) and
+// avx512 (AVX-512 F/BW/VL/DQ + VNNI, *_avx512.cpp), each higher tier running the lower
+// tiers' kernels where it has none of its own; on aarch64 neon (arch/arm/*_neon.cpp).
+// kCpuIsas lists them from the lowest to the highest, the order tiers are preferred in.
+enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2, avxvnni = 3, avx512 = 4 };
+constexpr cpu_isa kCpuIsas[] = {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avxvnni, cpu_isa::avx512, cpu_isa::neon};
 constexpr int kCpuIsaCount = int(sizeof(kCpuIsas) / sizeof(kCpuIsas[0]));
 
 const char* cpu_isa_name(cpu_isa isa);
-// The tier named `name` ("scalar", "avx2", "neon") in *isa; false for any other name.
+// The tier named `name` ("scalar", "avx2", "avxvnni", "avx512", "neon") in *isa; false for
+// any other name.
 bool cpu_isa_from_name(const std::string& name, cpu_isa* isa);
 
 struct cpu_features {
@@ -24,6 +28,10 @@ struct cpu_features {
     bool fma = false;
     bool f16c = false;
     bool bmi2 = false;
+    bool avx_vnni = false;     // x86: VEX-encoded VPDPBUSD on xmm/ymm (AVX-VNNI)
+    bool avx512 = false;       // x86: AVX-512 F, BW, VL and DQ with OS support for the zmm state
+    bool avx512_vnni = false;  // x86: EVEX-encoded VPDPBUSD / VPDPWSSD
+    bool avx512_bf16 = false;  // x86: VDPBF16PS
     bool neon = false;     // aarch64: Advanced SIMD
     bool dotprod = false;  // aarch64: SDOT/UDOT
     bool fp16 = false;     // aarch64: half-precision arithmetic
@@ -35,7 +43,13 @@ const cpu_features& get_cpu_features();
 // Whether this module holds the tier's kernels and this CPU can run them. A tier needs every
 // feature its files are compiled with, since the compiler may use any of them anywhere in
 // those files: avx2 = AVX2 + FMA + F16C + BMI2 (CMakeLists.txt: -mavx2 -mfma -mf16c -mbmi2),
-// neon = Advanced SIMD + dot product + FP16 (-march=armv8.2-a+dotprod+fp16).
+// avxvnni = avx2 + AVX-VNNI (-mavxvnni), avx512 = avx2 + AVX-512 F/BW/VL/DQ/VNNI
+// (-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni), neon = Advanced SIMD + dot
+// product + FP16 (-march=armv8.2-a+dotprod+fp16).
 bool cpu_runs(cpu_isa isa);
+
+// The environment variable that caps the tier (PYGGML_CPU_TIER=avx2: the AVX2 kernels even
+// on an AVX-512 CPU), for tests and comparisons. Read once, with the tier choice.
+constexpr const char* kCpuTierVariable = "PYGGML_CPU_TIER";
 
 }  // namespace pyggml

@@ -1,6 +1,8 @@
 // dispatch.cpp: builds, once, the table of each tier this CPU runs (see dispatch.h).
 #include "core/dispatch.h"
 
+#include <cstdlib>
+
 namespace pyggml {
 
 namespace {
@@ -16,6 +18,7 @@ void register_references(isa_kernels& k) {
 
 isa_kernels build_table(cpu_isa isa) {
     isa_kernels k{};
+    k.repacked_max_nt = VEC_DOT_MAX_NT;
     register_references(k);
     switch (isa) {
         case cpu_isa::scalar: register_repack(k); break;
@@ -28,6 +31,26 @@ isa_kernels build_table(cpu_isa isa) {
             register_vec_dot_avx2(k);
             register_repack_avx2(k);
             register_ops_avx2(k);
+            break;
+        case cpu_isa::avxvnni:  // the AVX2 kernels, then the AVX-VNNI twins over them
+            register_float_avx2(k);
+            register_legacy_avx2(k);
+            register_search_avx2(k);
+            register_quantize_act_avx2(k);
+            register_vec_dot_avx2(k);
+            register_repack_avx2(k);
+            register_ops_avx2(k);
+            register_repack_avxvnni(k);
+            break;
+        case cpu_isa::avx512:  // the AVX2 kernels, then the AVX-512 twins over them
+            register_float_avx2(k);
+            register_legacy_avx2(k);
+            register_search_avx2(k);
+            register_quantize_act_avx2(k);
+            register_vec_dot_avx2(k);
+            register_repack_avx2(k);
+            register_ops_avx2(k);
+            register_repack_avx512(k);
             break;
 #endif
 #if defined(__aarch64__)
@@ -42,17 +65,32 @@ isa_kernels build_table(cpu_isa isa) {
     return k;
 }
 
+int rank(cpu_isa isa) {
+    for (int i = 0; i < kCpuIsaCount; ++i) {
+        if (kCpuIsas[i] == isa) return i;
+    }
+    return 0;
+}
+
 struct registry {
     isa_kernels tables[kCpuIsaCount] = {};
     bool available[kCpuIsaCount] = {};
-    cpu_isa best = cpu_isa::scalar;
+    cpu_tier_choice choice;
 
     registry() {
+        const char* env = std::getenv(kCpuTierVariable);
+        cpu_isa cap = kCpuIsas[kCpuIsaCount - 1];
+        if (env && *env) {
+            choice.requested = env;
+            choice.request_known = cpu_isa_from_name(choice.requested, &cap);
+            if (!choice.request_known) cap = kCpuIsas[kCpuIsaCount - 1];
+        }
         for (cpu_isa isa : kCpuIsas) {
             if (!cpu_runs(isa)) continue;
             tables[int(isa)] = build_table(isa);
             available[int(isa)] = true;
-            best = isa;
+            choice.highest = isa;
+            if (rank(isa) <= rank(cap)) choice.best = isa;
         }
     }
 };
@@ -73,7 +111,9 @@ const isa_kernels* get_isa_kernels(cpu_isa isa) {
     return r.available[i] ? &r.tables[i] : nullptr;
 }
 
-cpu_isa best_cpu_isa() { return get_registry().best; }
+cpu_isa best_cpu_isa() { return get_registry().choice.best; }
+
+const cpu_tier_choice& get_cpu_tier_choice() { return get_registry().choice; }
 
 const isa_kernels& best_isa_kernels() { return *get_isa_kernels(best_cpu_isa()); }
 

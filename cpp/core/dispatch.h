@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/cpu.h"
 #include "core/types.h"
@@ -37,6 +38,9 @@ struct isa_kernels {
     // has none of its own. Tiers never take another's: repacking only pays with their own
     // kernels (the scalar tier holds the references, the oracle of the SIMD ones).
     vec_dot_fn repacked[weight_layout_count];
+    // The most tokens one call of a repacked kernel takes (its nt; VEC_DOT_MAX_NT unless the
+    // tier's registers hold more).
+    int repacked_max_nt;
     ops_kernels ops;
     // The scale searches behind this tier's k-quant and IQ4 quantizers.
     const quant_search_ops* search;
@@ -44,9 +48,21 @@ struct isa_kernels {
 
 // The table of one tier; null when this module lacks it or this CPU cannot run it.
 const isa_kernels* get_isa_kernels(cpu_isa isa);
-// The tier picked for this CPU (the last of kCpuIsas that cpu_runs) and its table.
+// The tier picked for this CPU (the last of kCpuIsas that cpu_runs, at most the one
+// PYGGML_CPU_TIER names) and its table.
 cpu_isa best_cpu_isa();
 const isa_kernels& best_isa_kernels();
+
+// How best_cpu_isa was chosen: the highest tier this CPU runs, and PYGGML_CPU_TIER's value
+// (empty: unset; request_known false: it names no tier, and no cap applies). A cap names a
+// tier in kCpuIsas; tiers after it in that list are not chosen.
+struct cpu_tier_choice {
+    cpu_isa best = cpu_isa::scalar;
+    cpu_isa highest = cpu_isa::scalar;
+    std::string requested;
+    bool request_known = true;
+};
+const cpu_tier_choice& get_cpu_tier_choice();
 
 // Lookups. Without an isa: the best tier. Null for an unknown type, a slot the tier has
 // nothing in, or a tier that is not available.
@@ -73,6 +89,10 @@ void register_quantize_act_avx2(isa_kernels& k);  // quantize_act_avx2.cpp
 void register_vec_dot_avx2(isa_kernels& k);       // vec_dot_avx2.cpp
 void register_repack_avx2(isa_kernels& k);        // repack_avx2.cpp
 void register_ops_avx2(isa_kernels& k);           // ops_avx2.cpp
+// AVX-VNNI twins (arch/x86/*_avxvnni.cpp, compiled with the AVX2 flags and -mavxvnni):
+void register_repack_avxvnni(isa_kernels& k);     // repack_avxvnni.cpp
+// AVX-512 twins (arch/x86/*_avx512.cpp, the AVX2 flags and -mavx512f/bw/vl/dq/vnni):
+void register_repack_avx512(isa_kernels& k);      // repack_avx512.cpp
 // NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):
 void register_vec_dot_neon(isa_kernels& k);       // vec_dot_neon.cpp
 

@@ -5,8 +5,9 @@
 //    (matmul_shared_input) share the conversion and one hand-out of tiles.
 // 2. The output is cut into tiles of (row chunk) x (token chunk), handed out through
 //    an atomic counter. A token chunk's activations are sized to stay in L2; inside a
-//    tile each weight row is decoded once per VEC_DOT_MAX_NT tokens and stays in L1
-//    while the chunk's tokens pass over it.
+//    tile each weight row is decoded once per VEC_DOT_MAX_NT tokens (a repacked layout's
+//    kernels: the tier's repacked_max_nt) and stays in L1 while the chunk's tokens pass
+//    over it.
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -43,10 +44,10 @@ struct tiling {
     int64_t rows(int64_t c) const { return c < head_chunks ? rows_per_chunk : tail_rows; }
 };
 
-tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nth, int64_t row_align) {
+tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nth, int64_t row_align, int max_nt) {
     tiling p;
     int64_t tc = int64_t(kActivationChunkBytes / std::max<size_t>(act_row, 1));
-    tc = std::max<int64_t>(VEC_DOT_MAX_NT, tc - tc % VEC_DOT_MAX_NT);
+    tc = std::max<int64_t>(max_nt, tc - tc % max_nt);
     p.tokens_per_chunk = std::min(n_tokens, tc);
     p.n_token_chunks = (n_tokens + p.tokens_per_chunk - 1) / p.tokens_per_chunk;
     // Enough row chunks for the threads to balance (8 per thread per token chunk),
@@ -58,7 +59,7 @@ tiling plan_tiles(const weight_view& w, int64_t n_tokens, size_t act_row, int nt
         per_thread = std::clamp<int64_t>(int64_t(bytes / (double(nth) * kOneTokenTileBytes)), 1, 8);
     }
     int64_t rc = std::max<int64_t>(1, w.n_rows / (int64_t(nth) * per_thread));
-    if (p.n_token_chunks == 1 || n_tokens <= VEC_DOT_MAX_NT) rc = std::max(rc, min_rows);
+    if (p.n_token_chunks == 1 || n_tokens <= max_nt) rc = std::max(rc, min_rows);
     rc = (rc + row_align - 1) / row_align * row_align;  // repacked groups stay whole
     p.rows_per_chunk = std::min(w.n_rows, rc);
     p.n_row_chunks = (w.n_rows + p.rows_per_chunk - 1) / p.rows_per_chunk;
@@ -86,6 +87,7 @@ struct job_plan {
     float* y;
     const vec_dot_traits* k;
     vec_dot_fn packed = nullptr;  // rows [0, n_grouped) in groups of REPACK_ROWS, the rest plain
+    int packed_max_nt = VEC_DOT_MAX_NT;  // tokens per call of `packed`
     int64_t n_grouped = 0;
     from_float_fn from_float = nullptr;  // null: float32 activations used as they are
     size_t act_row = 0;
@@ -112,6 +114,7 @@ job_plan plan_job(const weight_view& w, float* y, int64_t n_tokens, int nth) {
     if (w.layout != weight_layout_plain) {
         const repacked_layout* l = get_repacked_layout(w.layout);
         j.packed = repacked_kernel(w.layout, best_cpu_isa());
+        j.packed_max_nt = best_isa_kernels().repacked_max_nt;
         if (!l || !j.packed) throw std::invalid_argument("matmul: no kernel for this weight layout on this CPU");
         if (!layout_fits(*l, w.type, w.n_rows, w.n_cols)) {
             throw std::invalid_argument("matmul: the weight's type or shape does not fit its layout");
@@ -120,7 +123,7 @@ job_plan plan_job(const weight_view& w, float* y, int64_t n_tokens, int nth) {
         j.from_float = l->from_float;
         j.act_row = repacked_act_row(*l, w.n_cols);
     }
-    j.p = plan_tiles(w, n_tokens, j.act_row, nth, j.packed ? REPACK_ROWS : 1);
+    j.p = plan_tiles(w, n_tokens, j.act_row, nth, j.packed ? REPACK_ROWS : 1, j.packed ? j.packed_max_nt : VEC_DOT_MAX_NT);
     return j;
 }
 
@@ -164,9 +167,10 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
     }
     std::atomic<int64_t> next_tile{0};
 
-    // Rows [r0, r1) of job j times tokens [t0, t1) with the kernel for `rows` rows at a time.
-    auto run_rows = [&](const job_plan& j, vec_dot_fn dot, int64_t rows, int64_t r0, int64_t r1, int64_t t0,
-                        int64_t t1) {
+    // Rows [r0, r1) of job j times tokens [t0, t1) with the kernel for `rows` rows and
+    // max_nt tokens at a time.
+    auto run_rows = [&](const job_plan& j, vec_dot_fn dot, int64_t rows, int max_nt, int64_t r0, int64_t r1,
+                        int64_t t0, int64_t t1) {
         const weight_view& w = *j.w;
         const int n = int(w.n_cols);
         const char* act = j.format >= 0 ? formats[size_t(j.format)].data.data() : reinterpret_cast<const char*>(x);
@@ -178,8 +182,8 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
         }
         for (int64_t r = r0; r < r1; r += rows) {
             const char* wrow = wdata + r * w.row_bytes;
-            for (int64_t t = t0; t < t1; t += VEC_DOT_MAX_NT) {
-                const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, t1 - t));
+            for (int64_t t = t0; t < t1; t += max_nt) {
+                const int nt = int(std::min<int64_t>(max_nt, t1 - t));
                 dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), wrow, rows * w.row_bytes, int(rows),
                     act + t * j.act_row, j.act_row, nt);
             }
@@ -206,8 +210,8 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
             const int64_t r0 = p.row0(local % p.n_row_chunks);
             const int64_t r1 = std::min(j.w->n_rows, r0 + p.rows(local % p.n_row_chunks));
             const int64_t rg = std::min(r1, j.n_grouped);  // [r0, rg) repacked, [rg, r1) plain
-            if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, r0, rg, t0, t1);
-            if (r1 > std::max(r0, rg)) run_rows(j, j.k->vec_dot, 1, std::max(r0, rg), r1, t0, t1);
+            if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, j.packed_max_nt, r0, rg, t0, t1);
+            if (r1 > std::max(r0, rg)) run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1);
         }
     });
 }

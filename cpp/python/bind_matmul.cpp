@@ -196,14 +196,22 @@ py::array_t<uint8_t> repacked_activations_py(int32_t type, py::array_t<float, py
 
 // The repacked kernel of one instruction set on every row group and token: packed
 // (n_rows, row_bytes) with n_rows a multiple of 8, act (n_tokens, activation row bytes)
-// from repacked_activations, tokens up to 4 at a time; returns (n_tokens, n_rows) float32.
+// from repacked_activations, tokens_per_call at a time (0: as many as the tier's kernels take,
+// repacked_max_nt); returns (n_tokens, n_rows) float32.
 py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, int32_t type,
                                        py::array_t<uint8_t, py::array::c_style> packed,
-                                       py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols) {
+                                       py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols,
+                                       int tokens_per_call) {
     const repacked_layout& l = layout_of_type_or_throw(type);
     const type_traits& t = traits_or_throw(type);
-    const vec_dot_fn dot = repacked_kernel(l.layout, isa_or_throw(isa_name));
+    const cpu_isa isa = isa_or_throw(isa_name);
+    const vec_dot_fn dot = repacked_kernel(l.layout, isa);
     if (!dot) throw py::value_error("no " + isa_name + " kernel for repacked " + t.name + " on this machine");
+    const int max_nt = get_isa_kernels(isa)->repacked_max_nt;
+    if (tokens_per_call < 0 || tokens_per_call > max_nt) {
+        throw py::value_error("tokens_per_call must be in [0, " + std::to_string(max_nt) + "] for " + isa_name);
+    }
+    const int step = tokens_per_call ? tokens_per_call : max_nt;
     check_n_cols(t, n_cols);
     if (n_cols % l.act_block) throw py::value_error("n_cols must be a multiple of " + std::to_string(l.act_block));
     const size_t row_bytes = row_size(t, n_cols);
@@ -219,8 +227,8 @@ py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, int32_t type
     float* yp = y.mutable_data();
     {
         py::gil_scoped_release release;
-        for (int64_t tok = 0; tok < n_tokens; tok += VEC_DOT_MAX_NT) {
-            const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, n_tokens - tok));
+        for (int64_t tok = 0; tok < n_tokens; tok += step) {
+            const int nt = int(std::min<int64_t>(step, n_tokens - tok));
             dot(int(n_cols), yp + tok * n_rows, size_t(n_rows), packed.data(), REPACK_ROWS * row_bytes, int(n_rows),
                 act.data() + tok * act_row, act_row, nt);
         }
@@ -238,6 +246,26 @@ py::dict cpu_features_py() {
     d["neon"] = f.neon;
     d["dotprod"] = f.dotprod;
     d["fp16"] = f.fp16;
+    d["avx_vnni"] = f.avx_vnni;
+    d["avx512"] = f.avx512;
+    d["avx512_vnni"] = f.avx512_vnni;
+    d["avx512_bf16"] = f.avx512_bf16;
+    return d;
+}
+
+py::dict cpu_tier_py() {
+    const cpu_tier_choice& c = get_cpu_tier_choice();
+    py::dict d;
+    d["tier"] = cpu_isa_name(c.best);
+    d["highest"] = cpu_isa_name(c.highest);
+    py::list available;
+    for (cpu_isa isa : kCpuIsas) {
+        if (get_isa_kernels(isa)) available.append(cpu_isa_name(isa));
+    }
+    d["available"] = available;
+    d["requested"] = c.requested.empty() ? py::object(py::none()) : py::object(py::str(c.requested));
+    d["request_known"] = c.request_known;
+    d["variable"] = kCpuTierVariable;
     return d;
 }
 
@@ -275,10 +303,18 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
     testing.def("repacked_activations", &repacked_activations_py, py::arg("type"), py::arg("x"),
           "float32 (n_tokens, n_cols) -> the activations the repacked kernels of `type` read");
     testing.def("vec_dot_repacked", &vec_dot_repacked_py, py::arg("isa"), py::arg("type"), py::arg("packed"),
-          py::arg("act"), py::arg("n_cols"),
-          "repacked kernel of one instruction set for weights of `type`: returns (n_tokens, n_rows) float32");
+          py::arg("act"), py::arg("n_cols"), py::arg("tokens_per_call") = 0,
+          "repacked kernel of one instruction set for weights of `type`, tokens_per_call tokens a call (0: the "
+          "most the tier's kernels take): returns (n_tokens, n_rows) float32");
+    testing.def("repacked_max_tokens", [](const std::string& isa) { return get_isa_kernels(isa_or_throw(isa))
+                                                                           ? get_isa_kernels(isa_or_throw(isa))->repacked_max_nt
+                                                                           : 0; },
+          py::arg("isa"), "the most tokens one call of the tier's repacked kernels takes (0: tier not available)");
     m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
-          "the instruction set the dot kernels dispatch to: 'avx2', 'neon' or 'scalar'");
+          "the instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'neon' or 'scalar'");
+    m.def("cpu_tier", &cpu_tier_py,
+          "how the kernel tier was chosen: tier (in use), highest (the best this CPU runs), available (every tier "
+          "this CPU runs), requested (PYGGML_CPU_TIER or None), request_known, variable");
     testing.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
     testing.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
           py::arg("type"), "ggml type id the activations are converted to for weights of `type`");

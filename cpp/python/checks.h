@@ -9,12 +9,13 @@
 
 namespace pyggml {
 
-// An instruction-set tier by name: "scalar", "avx2", "neon", or "best" (this CPU's).
+// An instruction-set tier by name: "scalar", "avx2", "avxvnni", "avx512", "neon", or "best"
+// (the one in use).
 inline cpu_isa isa_or_throw(const std::string& name) {
     if (name == "best") return best_cpu_isa();
     cpu_isa isa;
     if (!cpu_isa_from_name(name, &isa)) {
-        throw pybind11::value_error("unknown instruction set '" + name + "' (scalar, avx2, neon or best)");
+        throw pybind11::value_error("unknown instruction set '" + name + "' (scalar, avx2, avxvnni, avx512, neon or best)");
     }
     return isa;
 }

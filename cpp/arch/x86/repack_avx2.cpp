@@ -27,35 +27,11 @@
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/repack.h"
+#include "arch/x86/repack_x8.h"
 
 namespace pyggml {
 
 namespace {
-
-inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-inline __m256i bcast4(const int8_t* p) {
-    int v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-// The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
-// holds scale(r, 4h + j % 4), M[h] the min.
-struct group_scales {
-    __m256i s[2], m[2];
-};
-
-inline group_scales unpack_scales(const block_q4_Kx8& g) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
-    const __m256i sl = loadu(g.scales_lo), ml = loadu(g.mins_lo), hi = loadu(g.hi);
-    group_scales r;
-    r.s[0] = _mm256_or_si256(_mm256_and_si256(sl, m4), _mm256_and_si256(_mm256_slli_epi16(hi, 4), m2));
-    r.s[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(sl, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hi, 2), m2));
-    r.m[0] = _mm256_or_si256(_mm256_and_si256(ml, m4), _mm256_and_si256(hi, m2));
-    r.m[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ml, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hi, 2), m2));
-    return r;
-}
 
 // Sub-block j's scale of each row, zero-extended to int16 in both halves of lane r.
 inline __m256i sub_scale(const group_scales& g, int j) {
@@ -63,31 +39,6 @@ inline __m256i sub_scale(const group_scales& g, int j) {
     const __m256i ctrl = _mm256_setr_epi8(b, -1, b, -1, b + 1, -1, b + 1, -1, b + 2, -1, b + 2, -1, b + 3, -1, b + 3, -1,
                                           b, -1, b, -1, b + 1, -1, b + 1, -1, b + 2, -1, b + 2, -1, b + 3, -1, b + 3, -1);
     return _mm256_shuffle_epi8(g.s[j / 4], ctrl);
-}
-
-// Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]).
-inline __m256i min_sums(const group_scales& g, const block_q8_K& y) {
-    const __m256i b = loadu(y.bsums);
-    // (sum_0, sum_1), (sum_2, sum_3), ... as 4 int32 words, in both lanes
-    const __m256i pairs =
-        _mm256_broadcastsi128_si256(_mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
-    __m256i acc = _mm256_setzero_si256();
-    for (int p = 0; p < 4; ++p) {  // sub-blocks 2p, 2p + 1
-        const int b0 = 4 * ((2 * p) % 4), b1 = b0 + 4;
-        const __m256i ctrl = _mm256_setr_epi8(b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1, b0 + 3, -1,
-                                              b1 + 3, -1, b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1,
-                                              b0 + 3, -1, b1 + 3, -1);
-        const __m256i mins = _mm256_shuffle_epi8(g.m[p / 2], ctrl);
-        __m256i ys;
-        switch (p) {
-            case 0: ys = _mm256_shuffle_epi32(pairs, 0x00); break;
-            case 1: ys = _mm256_shuffle_epi32(pairs, 0x55); break;
-            case 2: ys = _mm256_shuffle_epi32(pairs, 0xAA); break;
-            default: ys = _mm256_shuffle_epi32(pairs, 0xFF); break;
-        }
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(mins, ys));
-    }
-    return acc;
 }
 
 // Lane r: the sum over the super-block of scale(r, j) * q(r, e) * y(e). Sub-block by
@@ -160,8 +111,6 @@ struct whole_blocks {
     static constexpr bool quarters = false;
     static constexpr int streams = 4;
 };
-
-inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
 
 struct q4_0_kernel : whole_blocks {
     using group = block_q4_0x8;
@@ -443,13 +392,29 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
 
 }  // namespace
 
+void dot_q4_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q4_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q4_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q5_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+
 void register_repack_avx2(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
-    r[weight_layout_q4_Kx8] = dot_groups<q4_K_kernel>;
-    r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel>;
-    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel>;
-    r[weight_layout_q5_0x8] = dot_groups<q5_0_kernel>;
-    r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel>;
+    r[weight_layout_q4_Kx8] = dot_q4_Kx8_avx2;
+    r[weight_layout_q4_0x8] = dot_q4_0x8_avx2;
+    r[weight_layout_q8_0x8] = dot_q8_0x8_avx2;
+    r[weight_layout_q5_0x8] = dot_q5_0x8_avx2;
+    r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
 }
 
 }  // namespace pyggml

@@ -1,0 +1,259 @@
+// repack_vnni.h: dot kernels over the 8-row layouts (kernels/repack.h) for the x86 tiers
+// with VPDPBUSD (u8 x s8, four products summed into each int32 lane) and VPDPWSSD
+// (int16 pairs likewise): one source for the AVX-VNNI tier (VEX encoding, 16 registers,
+// repack_avxvnni.cpp) and the AVX-512 tier (EVEX encoding of the same 256-bit operations,
+// 32 registers, so more tokens at once; repack_avx512.cpp). Each file passes its own
+// instructions as V::dpbusd / V::dpwssd and includes this header inside its own
+// translation unit (internal linkage: no copy is shared between tiers).
+//
+// Lane r of every vector holds row r of the group, as in the AVX2 kernels
+// (repack_avx2.cpp); the integer sums are exact and the float operations per row the
+// same, in the same order, as the scalar references' in kernels/repack.cpp, so every
+// tier gives the same bits. What changes is the integer work: VPDPBUSD adds four
+// products straight into int32 where AVX2 needs VPMADDUBSW, int16 adds and VPMADDWD.
+//
+// Q4_K: a sub-block's 32 quants are summed in two halves of 16 (|sum| <= 16 * 15 * 128 =
+// 30720, so each int32 lane holds an int16 value), and each half meets the rows'
+// sub-block scale through VPDPWSSD with the scale in the low half of the lane and zero in
+// the high half: exactly sum * scale. Q6_K: four VPDPBUSD per 16 quants (|sum| <=
+// 16 * 63 * 128, beyond int16), scaled with VPMULLD. Q4_0 / Q5_0 / Q8_0: one int32 sum per
+// block, as the AVX2 kernels form it.
+//
+// One token (token generation) streams the weights from memory once: the AVX2 kernels,
+// tuned for that (prefetch, several streams), serve it in every tier.
+#pragma once
+
+#include "arch/x86/repack_x8.h"
+#include "core/dispatch.h"
+#include "kernels/repack.h"
+
+namespace pyggml {
+
+namespace {
+
+// Sub-block j's scale of each row, zero-extended to int32 in lane r.
+inline __m256i scale32_q4_K(const group_scales& g, int j) {
+    const int b = 4 * (j % 4);
+    const __m256i ctrl = _mm256_setr_epi8(b, -1, -1, -1, b + 1, -1, -1, -1, b + 2, -1, -1, -1, b + 3, -1, -1, -1, b, -1, -1,
+                                          -1, b + 1, -1, -1, -1, b + 2, -1, -1, -1, b + 3, -1, -1, -1);
+    return _mm256_shuffle_epi8(g.s[j / 4], ctrl);
+}
+
+template <class V>
+struct q4_K_vnni {
+    using group = block_q4_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const group_scales sc = unpack_scales(g);
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const int k = j / 2, shift = 4 * (j % 2);
+            const __m256i s = scale32_q4_K(sc, j);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                __m256i a[NT];
+                for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int u = 4 * h; u < 4 * h + 4; ++u) {
+                    const __m256i v = loadu(g.qs + 32 * (8 * k + u));
+                    const __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
+                    for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], q, bcast4(y[t][i].qs + 32 * j + 4 * u));
+                }
+                for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd(sumi[t], a[t], s);
+            }
+        }
+        const __m256 d = load_d8(g.d), m = load_d8(g.dmin);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 yd = _mm256_set1_ps(y[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(min_sums(sc, y[t][i])), acc[t]);
+        }
+    }
+};
+
+template <class V>
+struct q6_K_vnni {
+    using group = block_q6_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i top = _mm256_set1_epi8(char(0xC0));
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
+            const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales + 16 * p)));
+            const __m256i sc32 = _mm256_slli_epi16(sc, 5);
+            for (int t = 0; t < NT; ++t) {
+                const int16_t* bs = y[t][i].bsums + 2 * p;
+                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, bcast4(reinterpret_cast<const int8_t*>(bs))));
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = h ? _mm256_srai_epi32(sc, 16) : _mm256_srai_epi32(_mm256_slli_epi32(sc, 16), 16);
+                const __m256i v0 = loadu(g.qs + 96 * c), v1 = loadu(g.qs + 96 * c + 32), v2 = loadu(g.qs + 96 * c + 64);
+                const __m256i t0 = _mm256_and_si256(v0, top), t1 = _mm256_and_si256(v1, top),
+                              t2 = _mm256_and_si256(v2, top);
+                const __m256i q0 = _mm256_xor_si256(v0, t0), q1 = _mm256_xor_si256(v1, t1), q2 = _mm256_xor_si256(v2, t2);
+                const __m256i q3 = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(t0, 6), _mm256_srli_epi16(t1, 4)),
+                                                   _mm256_srli_epi16(t2, 2));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    __m256i a = V::dpbusd(_mm256_setzero_si256(), q0, bcast4(yq));
+                    a = V::dpbusd(a, q1, bcast4(yq + 4));
+                    a = V::dpbusd(a, q2, bcast4(yq + 8));
+                    a = V::dpbusd(a, q3, bcast4(yq + 12));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a, s));
+                }
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
+// acc[t] += d_row * d_y * (isum[t] - offset * y's quant sum), the legacy layouts' last step.
+template <int NT>
+inline void finish_legacy(const uint16_t* gd, const block_q8_0s* const* y, int i, const __m256i* isum, int offset,
+                          __m256* acc) {
+    const __m256 d = load_d8(gd);
+    for (int t = 0; t < NT; ++t) {
+        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(offset * y[t][i].sum));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(y[t][i].d))), _mm256_cvtepi32_ps(s), acc[t]);
+    }
+}
+
+template <class V>
+struct q4_0_vnni {
+    using group = block_q4_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK4_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int t = 0; t < NT; ++t) {
+                a[t] = V::dpbusd(a[t], lo, bcast4(y[t][i].qs + 4 * k));
+                a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
+            }
+        }
+        finish_legacy<NT>(g.d, y, i, a, 8, acc);
+    }
+};
+
+template <class V>
+struct q5_0_vnni {
+    using group = block_q5_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK5_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+        const __m256i qh = loadu(g.qh);
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            // bit k of each qh byte: elements 4k + b (low nibbles); bit 4 + k: 16 + 4k + b
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - k), m10));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, k), m10));
+            for (int t = 0; t < NT; ++t) {
+                a[t] = V::dpbusd(a[t], lo, bcast4(y[t][i].qs + 4 * k));
+                a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
+            }
+        }
+        finish_legacy<NT>(g.d, y, i, a, 16, acc);
+    }
+};
+
+template <class V>
+struct q8_0_vnni {
+    using group = block_q8_0x8;
+    using act = block_q8_0;
+    static constexpr int block = QK8_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            // signed x signed as |w| x (y with w's sign); y is never -128 (Q8_0 quants are
+            // rounded from at most 127 times their scale)
+            const __m256i w = loadu(g.qs + 32 * k);
+            const __m256i aw = _mm256_sign_epi8(w, w);
+            for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], aw, _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w));
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        }
+    }
+};
+
+// One group of 8 rows times NT tokens, column block after column block.
+template <class K, int NT>
+inline void run_group(int n, float* s, size_t bs, const typename K::group* xg, const void* vy, size_t by) {
+    using Y = typename K::act;
+    const Y* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = reinterpret_cast<const Y*>(static_cast<const char*>(vy) + t * by);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < n / K::block; ++i) K::template step<NT>(xg[i], y, i, acc);
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + t * bs, acc[t]);
+}
+
+// The kernel (vec_dot_fn) of layout K for up to MaxNT tokens a call; one token goes to OneToken.
+template <class K, int MaxNT, vec_dot_fn OneToken>
+void dot_groups_vnni(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    static_assert(MaxNT >= 2 && MaxNT <= 8, "tokens per call");
+    if (nt == 1) return OneToken(n, s, bs, x, bx, nr, y, by, nt);
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        float* sg = s + g * REPACK_ROWS;
+        const auto* xg = reinterpret_cast<const typename K::group*>(static_cast<const char*>(x) + g * bx);
+        switch (nt) {
+            case 2: run_group<K, 2>(n, sg, bs, xg, y, by); break;
+            case 3: run_group<K, 3>(n, sg, bs, xg, y, by); break;
+            case 4: run_group<K, 4>(n, sg, bs, xg, y, by); break;
+            case 5: if constexpr (MaxNT >= 5) run_group<K, 5>(n, sg, bs, xg, y, by); break;
+            case 6: if constexpr (MaxNT >= 6) run_group<K, 6>(n, sg, bs, xg, y, by); break;
+            case 7: if constexpr (MaxNT >= 7) run_group<K, 7>(n, sg, bs, xg, y, by); break;
+            default: if constexpr (MaxNT >= 8) run_group<K, 8>(n, sg, bs, xg, y, by); break;
+        }
+    }
+}
+
+// The tier's table: its kernels for every 8-row layout, MaxNT tokens a call.
+template <class V, int MaxNT>
+void register_repack_vnni(isa_kernels& k) {
+    vec_dot_fn* r = k.repacked;
+    r[weight_layout_q4_Kx8] = dot_groups_vnni<q4_K_vnni<V>, MaxNT, dot_q4_Kx8_avx2>;
+    r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
+    r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
+    r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
+    r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
+    k.repacked_max_nt = MaxNT;
+}
+
+}  // namespace
+
+}  // namespace pyggml

@@ -1,0 +1,82 @@
+// repack_x8.h: what the x86 tiers' kernels over the 8-row layouts (kernels/repack.h) share:
+// the AVX2 helpers that unpack a group's scales and sum a Q8_K block's mins, and the AVX2
+// kernels themselves, which the higher tiers call for one token (a memory-bound pass that
+// their wider dot products do not speed up).
+//
+// Included only by arch/x86/repack_*.cpp, each compiled for its own tier: the helpers have
+// internal linkage, so that every file keeps its own copy, encoded for its own flags.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "core/blocks.h"
+#include "kernels/vec_dot.h"
+
+namespace pyggml {
+
+// repack_avx2.cpp: the AVX2 kernels (vec_dot_fn over the layout, see kernels/repack.h).
+void dot_q4_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+
+namespace {
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256i bcast4(const int8_t* p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
+
+// The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
+// holds scale(r, 4h + j % 4), M[h] the min.
+struct group_scales {
+    __m256i s[2], m[2];
+};
+
+inline group_scales unpack_scales(const block_q4_Kx8& g) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m256i sl = loadu(g.scales_lo), ml = loadu(g.mins_lo), hi = loadu(g.hi);
+    group_scales r;
+    r.s[0] = _mm256_or_si256(_mm256_and_si256(sl, m4), _mm256_and_si256(_mm256_slli_epi16(hi, 4), m2));
+    r.s[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(sl, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hi, 2), m2));
+    r.m[0] = _mm256_or_si256(_mm256_and_si256(ml, m4), _mm256_and_si256(hi, m2));
+    r.m[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ml, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hi, 2), m2));
+    return r;
+}
+
+// Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]).
+inline __m256i min_sums(const group_scales& g, const block_q8_K& y) {
+    const __m256i b = loadu(y.bsums);
+    // (sum_0, sum_1), (sum_2, sum_3), ... as 4 int32 words, in both lanes
+    const __m256i pairs =
+        _mm256_broadcastsi128_si256(_mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {  // sub-blocks 2p, 2p + 1
+        const int b0 = 4 * ((2 * p) % 4), b1 = b0 + 4;
+        const __m256i ctrl = _mm256_setr_epi8(b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1, b0 + 3, -1,
+                                              b1 + 3, -1, b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1, b1 + 2, -1,
+                                              b0 + 3, -1, b1 + 3, -1);
+        const __m256i mins = _mm256_shuffle_epi8(g.m[p / 2], ctrl);
+        __m256i ys;
+        switch (p) {
+            case 0: ys = _mm256_shuffle_epi32(pairs, 0x00); break;
+            case 1: ys = _mm256_shuffle_epi32(pairs, 0x55); break;
+            case 2: ys = _mm256_shuffle_epi32(pairs, 0xAA); break;
+            default: ys = _mm256_shuffle_epi32(pairs, 0xFF); break;
+        }
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(mins, ys));
+    }
+    return acc;
+}
+
+}  // namespace
+
+}  // namespace pyggml
