@@ -41,7 +41,11 @@ class ThreadPool:
         """Physical cores (logical CPUs where they cannot be counted)."""
 
 def cpu_isa() -> str:
-    """The instruction-set tier the kernels dispatch to: 'avx2', 'neon' or 'scalar'."""
+    """The instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'neon' or 'scalar'."""
+
+def cpu_tier() -> dict[str, object]:
+    """How the tier was chosen: tier, highest, available, requested (PYGGML_CPU_TIER or None),
+    request_known, variable."""
 
 def memory_read(pool: ThreadPool, data: npt.ArrayLike, streams: int = 1) -> int:
     """Stream-read a uint8 buffer on the pool; returns a checksum."""
@@ -172,7 +176,10 @@ class _Testing:
     @staticmethod
     def repacked_activations(type: int, x: npt.ArrayLike) -> U8: ...
     @staticmethod
-    def vec_dot_repacked(isa: str, type: int, packed: npt.ArrayLike, act: npt.ArrayLike, n_cols: int) -> F32: ...
+    def vec_dot_repacked(isa: str, type: int, packed: npt.ArrayLike, act: npt.ArrayLike, n_cols: int,
+                         tokens_per_call: int = 0) -> F32: ...
+    @staticmethod
+    def repacked_max_tokens(isa: str) -> int: ...
     # the forward pass's element-wise and attention kernels (bind_ops.cpp)
     @staticmethod
     def ops_rms_norm(x: npt.ArrayLike, w: npt.ArrayLike | None, eps: float, isa: str = "best") -> F32: ...

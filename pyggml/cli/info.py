@@ -13,6 +13,7 @@ from gguf.constants import LlamaFileType
 from .. import models
 from ..errors import GGUFError, PyggmlError, show_value
 from ..formats.gguf_file import GGUFFile
+from ..runtime.cpu_tier import cpu_tier, describe_cpu_tier
 
 _HYPER = [  # (label, key under "<arch>.")
     ("context length", "context_length"),
@@ -84,6 +85,7 @@ def model_info(f: GGUFFile) -> dict:
         "hyperparameters": _hyperparameters(f, arch),
         "tensors": _tensor_summary(f),
         "tokenizer": _tokenizer(f),
+        "cpu_tier": cpu_tier(),
     }
 
 
@@ -228,6 +230,7 @@ def format_info(info: dict) -> str:
         ("file type", info["file_type"] or "-"),
         ("parameters", f"{_count(t['parameters'])} ({t['parameters']})"),
         ("bits per weight", f"{t['bits_per_weight']:.2f}"),
+        ("CPU kernels", describe_cpu_tier()),
     ])
     if hp:
         lines += ["", "hyper-parameters"]

@@ -19,6 +19,7 @@ from ..errors import ArgumentError, GGUFError, GPUError, NonFiniteError, PyggmlE
 from ..errors import show_value as _show
 from ..formats.gguf_file import GGUFFile
 from ..formats.types import GGMLType
+from .cpu_tier import check_cpu_tier_request
 from .hparams import check_model_tensors, read_hparams, squeeze_ne
 
 
@@ -252,6 +253,7 @@ class Model:
         GPUError, before anything is uploaded, when there is no usable GPU or the placement
         does not fit in its free memory.
         """
+        check_cpu_tier_request()
         n_ctx = _int_argument("n_ctx", n_ctx, 1, MAX_CTX)
         n_batch = _int_argument("n_batch", n_batch, 1, MAX_BATCH)
         n_threads = 0 if n_threads is None else _int_argument("n_threads", n_threads, 0, MAX_THREADS)

@@ -1,17 +1,20 @@
 """Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K and Q8_0): the scalar
-reference of the repacked dot equals the plain dot, the AVX2 kernel equals the scalar
-reference bit for bit, and matmul over a repacked buffer (odd row counts: a plain tail
-where the type allows one) equals matmul over the plain one, for 1 and several tokens."""
+reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
+AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
+matmul over a repacked buffer (odd row counts: a plain tail where the type allows one) equals
+matmul over the plain one, for 1 and several tokens."""
 
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as QT
 
-from pyggml import _core
+from support.cpu_tiers import tier_params
 from test_kernels import random_weights
 
+from pyggml import _core
+
 Q4_K = int(QT.Q4_K)
-HAS_AVX2 = _core.cpu_isa() == "avx2"
+X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
 TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0"]
 BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34}
 
@@ -112,19 +115,22 @@ def test_repacked_reference_equals_plain_dot(name, n_tokens):
     np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
-@pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
+@pytest.mark.parametrize("tier", X86_TIERS)
 @pytest.mark.parametrize("name", TYPES)
-@pytest.mark.parametrize("n_tokens", [1, 2, 3, 4, 7])
 @pytest.mark.parametrize("n_rows", [32, 48, 56])  # one token reads 4 groups at once, then 2 or 3
-def test_avx2_repacked_kernel_equals_reference(name, n_tokens, n_rows):
+def test_repacked_kernel_equals_reference(tier, name, n_rows):
+    """Every number of tokens a call takes, 1 to the tier's most (1: the memory-bound pass)."""
     rng = np.random.default_rng(3)
     n_cols = 1024
     w = random_weights(rng, name, n_rows, n_cols)
-    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    max_nt = _core.testing.repacked_max_tokens(tier)
+    x = rng.standard_normal((max_nt + 3, n_cols)).astype(np.float32)
     act = _core.testing.repacked_activations(qt(name), x)
     p = _core.testing.repack(w, qt(name), n_cols)
     ref = _core.testing.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
-    assert np.array_equal(_core.testing.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+    for nt in range(1, max_nt + 1):
+        got = _core.testing.vec_dot_repacked(tier, qt(name), p, act, n_cols, tokens_per_call=nt)
+        assert np.array_equal(got, ref), (tier, name, nt)
 
 
 def _extreme(name, w):
@@ -146,20 +152,23 @@ def _extreme(name, w):
     return w
 
 
-@pytest.mark.skipif(not HAS_AVX2, reason="needs an AVX2 CPU")
+@pytest.mark.parametrize("tier", X86_TIERS)
 @pytest.mark.parametrize("name", TYPES)
-def test_avx2_repacked_kernel_extreme_values(name):
+def test_repacked_kernel_extreme_values(tier, name):
     """Weights at their bounds and activations -128/127: the int16 sums at their bound."""
     rng = np.random.default_rng(4)
     n_cols = 512
     w = _extreme(name, random_weights(rng, name, 8, n_cols))
-    x = np.where(rng.random((2, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
+    x = np.where(rng.random((4, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
     x[:, ::3] = -1.0
     x[1] = 1.0  # every activation at its bound (Q8_0 127, Q8_K -128): the largest sums
+    x[3] = -1.0
     act = _core.testing.repacked_activations(qt(name), x)
     p = _core.testing.repack(w, qt(name), n_cols)
     ref = _core.testing.vec_dot_repacked("scalar", qt(name), p, act, n_cols)
-    assert np.array_equal(_core.testing.vec_dot_repacked("avx2", qt(name), p, act, n_cols), ref)
+    for nt in (1, 2, 4):
+        got = _core.testing.vec_dot_repacked(tier, qt(name), p, act, n_cols, tokens_per_call=nt)
+        assert np.array_equal(got, ref), (tier, name, nt)
     plain = _core.testing.vec_dot(qt(name), "scalar", w, _core.testing.quantize_activations(qt(name), x), n_cols)
     np.testing.assert_allclose(ref, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 

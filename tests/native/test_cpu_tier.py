@@ -1,0 +1,94 @@
+"""The kernel tier: PYGGML_CPU_TIER caps it (read once, when the module loads, so each case runs
+in a fresh interpreter), `pyggml info` names it, an unknown name is ignored by the kernels and
+refused by Model.load, and a model's matrices (repacked, many tokens, several threads) give the
+same bits under every x86 tier this CPU runs (the scalar tier keeps the file layout, whose
+kernels sum in another order)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as QT
+from support.cpu_tiers import AVAILABLE
+from test_kernels import random_weights
+
+from pyggml import _core
+from pyggml.errors import ArgumentError
+from pyggml.runtime import cpu_tier
+
+PACKAGE_PARENT = Path(_core.__file__).resolve().parent.parent  # wherever the tested pyggml lives
+
+SCRIPT = """
+import sys, numpy as np
+from pyggml import _core
+d = np.load(sys.argv[1])
+pool = _core.ThreadPool(2)
+out = {"tier": np.array(_core.cpu_isa())}
+for name in d["types"]:
+    typ, w = int(d[name + "_id"]), d[name + "_w"]
+    layout = _core.testing.repacked_layout(typ)
+    if layout:
+        w = _core.testing.repack(w, typ, int(d["n_cols"]))
+    out[name] = _core.testing.matmul(pool, typ, w, int(d["n_cols"]), d["x"], layout=layout)
+np.savez(sys.argv[2], **out)
+"""
+
+
+def run_python(args, tier, cwd):
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_PARENT), "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("PYGGML_CPU_TIER", None)
+    if tier is not None:
+        env["PYGGML_CPU_TIER"] = tier
+    return subprocess.run([sys.executable, *args], check=True, timeout=300, cwd=cwd, env=env, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.mark.skipif("avx2" not in AVAILABLE, reason="the tiers above avx2 are x86-64 tiers; this CPU runs no avx2")
+def test_every_tier_gives_the_same_matmul(tmp_path):
+    rng = np.random.default_rng(21)
+    n_cols, types = 512, ["Q4_K", "Q6_K", "Q4_0", "Q5_0", "Q8_0"]
+    data = {"types": np.array(types), "n_cols": np.array(n_cols), "x": rng.standard_normal((21, n_cols)).astype(np.float32)}
+    for name in types:
+        data[name + "_id"] = np.array(int(QT[name]))
+        data[name + "_w"] = random_weights(rng, name, 72, n_cols)
+    np.savez(tmp_path / "in.npz", **data)
+    (tmp_path / "run.py").write_text(SCRIPT)
+    outs = {}
+    tiers = [t for t in AVAILABLE if t != "scalar"]
+    for tier in tiers:
+        run_python([str(tmp_path / "run.py"), str(tmp_path / "in.npz"), str(tmp_path / f"{tier}.npz")], tier, tmp_path)
+        outs[tier] = np.load(tmp_path / f"{tier}.npz")
+        assert str(outs[tier]["tier"]) == tier
+    for tier, out in outs.items():
+        for name in types:
+            np.testing.assert_array_equal(out[name], outs["avx2"][name], err_msg=f"{name} {tier}")
+
+
+def test_cap_keeps_lower_tiers(tmp_path):
+    code = "from pyggml import _core; t = _core.cpu_tier(); print(t['tier'], t['highest'], t['request_known'])"
+    highest = AVAILABLE[-1]
+    assert run_python(["-c", code], None, tmp_path).split() == [highest, highest, "True"]
+    assert run_python(["-c", code], "scalar", tmp_path).split() == ["scalar", highest, "True"]
+    assert run_python(["-c", code], "no-such-tier", tmp_path).split() == [highest, highest, "False"]
+    if highest == "avx512":  # a tier this CPU lacks below the highest caps at the tier under it
+        want = "avxvnni" if "avxvnni" in AVAILABLE else "avx2"
+        assert run_python(["-c", code], "avxvnni", tmp_path).split()[0] == want
+
+
+def test_info_names_the_tier(tmp_path):
+    code = "from pyggml.runtime.cpu_tier import describe_cpu_tier; print(describe_cpu_tier())"
+    assert run_python(["-c", code], None, tmp_path).startswith(f"{AVAILABLE[-1]} (this CPU runs {', '.join(AVAILABLE)})")
+    assert "capped by PYGGML_CPU_TIER=scalar" in run_python(["-c", code], "scalar", tmp_path)
+    assert "names no tier" in run_python(["-c", code], "sse9", tmp_path)
+
+
+def test_model_load_refuses_an_unknown_tier_name(tmp_path, monkeypatch):
+    real = _core.cpu_tier()
+    monkeypatch.setattr(cpu_tier._core, "cpu_tier", lambda: {**real, "requested": "sse9", "request_known": False})
+    with pytest.raises(ArgumentError, match="PYGGML_CPU_TIER='sse9' names no CPU tier"):
+        cpu_tier.check_cpu_tier_request()

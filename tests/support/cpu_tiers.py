@@ -1,0 +1,25 @@
+"""The CPU kernel tiers (pyggml/runtime/cpu_tier.py) as test parameters: a tier this machine
+cannot run is skipped, with its name and what it needs in the reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyggml import _core
+
+NEEDS = {
+    "avx2": "x86-64 with AVX2, FMA, F16C and BMI2",
+    "avxvnni": "x86-64 with AVX2 and AVX-VNNI (Intel Core 12th generation and later, Core Ultra)",
+    "avx512": "x86-64 with AVX-512 F/BW/VL/DQ and VNNI (AMD Zen 4 and later, Intel Xeon since Cascade Lake)",
+    "neon": "aarch64 with Advanced SIMD, dot product and FP16",
+}
+AVAILABLE = tuple(_core.cpu_tier()["available"])
+
+
+def tier_params(*tiers: str) -> list:
+    """pytest parameters, one per tier, each skipped where this CPU does not run it."""
+    return [
+        pytest.param(t, id=t, marks=pytest.mark.skipif(
+            t not in AVAILABLE, reason=f"the {t} tier needs {NEEDS[t]}; this CPU runs {', '.join(AVAILABLE)}"))
+        for t in tiers
+    ]
