@@ -40,7 +40,8 @@ np.savez(sys.argv[2], **out)
 
 
 def run_python(args, tier, cwd):
-    env = {**os.environ, "PYTHONPATH": str(PACKAGE_PARENT), "OPENBLAS_NUM_THREADS": "1"}
+    path = os.pathsep.join(p for p in (str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1"}
     env.pop("PYGGML_CPU_TIER", None)
     if tier is not None:
         env["PYGGML_CPU_TIER"] = tier
