@@ -54,7 +54,10 @@ isa_kernels build_table(cpu_isa isa) {
             break;
 #endif
 #if defined(__aarch64__)
-        case cpu_isa::neon: register_vec_dot_neon(k); break;
+        case cpu_isa::neon:
+            register_vec_dot_neon(k);
+            register_repack_neon(k);
+            break;
 #endif
         default: break;
     }

@@ -1,4 +1,5 @@
-"""NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones.
+"""NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones:
+the dot kernels (vec_dot_neon.cpp) and the kernels over repacked weights (repack_neon.cpp).
 
 tests/native/neon_kernels_main.cpp is built with aarch64-linux-gnu-g++ together with
 cpp/kernels/vec_dot.cpp and cpp/arch/arm/vec_dot_neon.cpp and fed the same kind of cases as
@@ -93,3 +94,54 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
         assert np.all(np.abs(neon - ref) <= tolerance(name, w, a, n_cols)), name
     for (name, w, a, n_cols), (ref, neon) in zip(exact_cases, results[len(random_cases):]):
         np.testing.assert_array_equal(neon, ref, err_msg=f"{name}: NEON integer dot differs")
+
+
+# ---- the kernels over repacked weights (cpp/arch/arm/repack_neon.cpp)
+
+REPACKED = {"Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q6_K": 5}  # type: its layout id (cpp/kernels/weight_view.h)
+
+
+@pytest.fixture(scope="module")
+def neon_repack_binary(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("neon") / "neon_repack"
+    cmd = [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
+           f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "arch" / "arm" / "repack_neon.cpp"),
+           str(ROOT / "tests" / "native" / "neon_repack_main.cpp"), "-o", str(exe)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return exe
+
+
+def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path):
+    """Every tokens-per-call from 1 to 4, random and extreme weights: bit for bit what the scalar
+    reference gives (computed by this host's build; the aarch64 references give the same bits,
+    test_neon_kernels_match_scalar)."""
+    from test_repack import _extreme
+
+    rng = np.random.default_rng(31)
+    cases = []
+    for name in REPACKED:
+        for n_rows, n_cols, extreme in ((16, 512, False), (24, 768, False), (8, 512, True)):
+            w = random_weights(rng, name, n_rows, n_cols)
+            x = rng.standard_normal((6, n_cols)).astype(np.float32)
+            if extreme:
+                w = _extreme(name, w)
+                x = np.where(rng.random(x.shape) < 0.5, -1.0, 1.0).astype(np.float32)
+                x[1] = 1.0
+            packed = _core.testing.repack(w, type_id(name), n_cols)
+            act = _core.testing.repacked_activations(type_id(name), x)
+            cases.append((name, n_cols, packed, act))
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    with open(src, "wb") as f:
+        for name, n_cols, packed, act in cases:
+            hdr = [REPACKED[name], n_cols, packed.shape[0], act.shape[0], packed.shape[1], act.shape[1]]
+            f.write(np.array(hdr, np.int32).tobytes() + packed.tobytes() + act.tobytes())
+    subprocess.run([QEMU, "-cpu", "max", str(neon_repack_binary), str(src), str(dst)], check=True, timeout=300)
+    out = np.fromfile(dst, np.float32)
+    pos = 0
+    for name, n_cols, packed, act in cases:
+        want = _core.testing.vec_dot_repacked("scalar", type_id(name), packed, act, n_cols)
+        for nt in range(1, 5):
+            got = out[pos:pos + want.size].reshape(want.shape)
+            pos += want.size
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {packed.shape} tokens per call {nt}")
+    assert pos == out.size

@@ -1,0 +1,251 @@
+// repack_neon.cpp: NEON dot kernels (aarch64 with SDOT) over weights repacked 8 rows at a
+// time (block_q4_Kx8, block_q6_Kx8, block_q4_0x8, block_q8_0x8; kernels/repack.h): the same
+// exact integer sums and the same float operations, in the same order, as the scalar
+// references in kernels/repack.cpp, so that they give the same bits.
+//
+// A 32-byte load of quants holds 4 bytes of each of the 8 rows: rows 0..3 in its first 16
+// bytes, rows 4..7 in the second, exactly the shape SDOT takes (four int8 products summed
+// into each int32 lane), against 4 activation bytes broadcast to the 4 lanes. Lane r of
+// the first of each pair of vectors holds row r, of the second row 4 + r. Quants are
+// unsigned and at most 63, so signed int8 takes them as they are; a sub-block's scale
+// meets its int32 sum with one multiply-accumulate.
+//
+// Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp picks these kernels only
+// after getauxval(AT_HWCAP) reported asimddp and fphp.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "core/blocks.h"
+#include "core/dispatch.h"
+#include "kernels/repack.h"
+
+namespace pyggml {
+
+namespace {
+
+inline int8x16_t bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+
+inline float h2f(uint16_t h) {
+    __fp16 f;
+    std::memcpy(&f, &h, 2);
+    return float(f);
+}
+
+// Rows 0..3 and 4..7 of 8 fp16 values as float32.
+inline void load_d8(const uint16_t* d, float32x4_t* lo, float32x4_t* hi) {
+    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(d));
+    *lo = vcvt_f32_f16(vget_low_f16(h));
+    *hi = vcvt_high_f32_f16(h);
+}
+
+// acc[2t], acc[2t + 1] (rows 0..3, 4..7) += d_row * dy * isum, as fma(d * dy, isum, acc).
+inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float dy, int32x4_t lo, int32x4_t hi) {
+    acc[0] = vfmaq_f32(acc[0], vmulq_n_f32(dlo, dy), vcvtq_f32_s32(lo));
+    acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
+}
+
+struct q4_0_kernel {
+    using group = block_q4_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK4_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        int32x4_t a[NT][2];
+        for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
+        for (int k = 0; k < 4; ++k) {
+            const uint8x16_t v0 = vld1q_u8(g.qs + 32 * k), v1 = vld1q_u8(g.qs + 32 * k + 16);
+            const int8x16_t lo0 = vreinterpretq_s8_u8(vandq_u8(v0, m4)), lo1 = vreinterpretq_s8_u8(vandq_u8(v1, m4));
+            const int8x16_t hi0 = vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), hi1 = vreinterpretq_s8_u8(vshrq_n_u8(v1, 4));
+            for (int t = 0; t < NT; ++t) {
+                const int8x16_t yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
+                a[t][0] = vdotq_s32(vdotq_s32(a[t][0], lo0, yl), hi0, yh);
+                a[t][1] = vdotq_s32(vdotq_s32(a[t][1], lo1, yl), hi1, yh);
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < NT; ++t) {
+            const int32x4_t off = vdupq_n_s32(8 * y[t][i].sum);
+            fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
+        }
+    }
+};
+
+struct q8_0_kernel {
+    using group = block_q8_0x8;
+    using act = block_q8_0;
+    static constexpr int block = QK8_0;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32x4_t a[NT][2];
+        for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
+        for (int k = 0; k < 8; ++k) {
+            const int8x16_t w0 = vld1q_s8(g.qs + 32 * k), w1 = vld1q_s8(g.qs + 32 * k + 16);
+            for (int t = 0; t < NT; ++t) {
+                const int8x16_t yk = bcast4(y[t][i].qs + 4 * k);
+                a[t][0] = vdotq_s32(a[t][0], w0, yk);
+                a[t][1] = vdotq_s32(a[t][1], w1, yk);
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
+    }
+};
+
+// The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
+inline void unpack_q4_K_scales(const block_q4_Kx8& g, int32_t sc[8][8], int32_t mn[8][8]) {
+    for (int r = 0; r < 8; ++r) {
+        for (int j = 0; j < 4; ++j) {
+            const int slot = 16 * (r / 4) + 4 * j + r % 4;
+            const int hi = g.hi[slot];
+            sc[j][r] = (g.scales_lo[slot] & 15) | (hi & 3) << 4;
+            sc[j + 4][r] = (g.scales_lo[slot] >> 4) | ((hi >> 2) & 3) << 4;
+            mn[j][r] = (g.mins_lo[slot] & 15) | ((hi >> 4) & 3) << 4;
+            mn[j + 4][r] = (g.mins_lo[slot] >> 4) | ((hi >> 6) & 3) << 4;
+        }
+    }
+}
+
+struct q4_K_kernel {
+    using group = block_q4_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32_t sc[8][8], mn[8][8];
+        unpack_q4_K_scales(g, sc, mn);
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        int32x4_t sumi[NT][2];
+        for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int j = 0; j < 8; ++j) {
+            const int k = j / 2;
+            int32x4_t a[NT][2];
+            for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
+            for (int u = 0; u < 8; ++u) {
+                const uint8x16_t v0 = vld1q_u8(g.qs + 32 * (8 * k + u)), v1 = vld1q_u8(g.qs + 32 * (8 * k + u) + 16);
+                const int8x16_t q0 = vreinterpretq_s8_u8(j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4));
+                const int8x16_t q1 = vreinterpretq_s8_u8(j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4));
+                for (int t = 0; t < NT; ++t) {
+                    const int8x16_t yu = bcast4(y[t][i].qs + 32 * j + 4 * u);
+                    a[t][0] = vdotq_s32(a[t][0], q0, yu);
+                    a[t][1] = vdotq_s32(a[t][1], q1, yu);
+                }
+            }
+            const int32x4_t s0 = vld1q_s32(sc[j]), s1 = vld1q_s32(sc[j] + 4);
+            for (int t = 0; t < NT; ++t) {
+                sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
+                sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
+            }
+        }
+        float32x4_t dlo, dhi, mlo, mhi;
+        load_d8(g.d, &dlo, &dhi);
+        load_d8(g.dmin, &mlo, &mhi);
+        for (int t = 0; t < NT; ++t) {
+            int32x4_t min0 = vdupq_n_s32(0), min1 = vdupq_n_s32(0);
+            for (int j = 0; j < 8; ++j) {
+                const int32_t b = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
+                min0 = vmlaq_n_s32(min0, vld1q_s32(mn[j]), b);
+                min1 = vmlaq_n_s32(min1, vld1q_s32(mn[j] + 4), b);
+            }
+            const float yd = y[t][i].d;
+            float32x4_t* ac = acc + 2 * t;
+            ac[0] = vfmaq_f32(ac[0], vmulq_n_f32(dlo, yd), vcvtq_f32_s32(sumi[t][0]));
+            ac[1] = vfmaq_f32(ac[1], vmulq_n_f32(dhi, yd), vcvtq_f32_s32(sumi[t][1]));
+            ac[0] = vfmsq_f32(ac[0], vmulq_n_f32(mlo, yd), vcvtq_f32_s32(min0));
+            ac[1] = vfmsq_f32(ac[1], vmulq_n_f32(mhi, yd), vcvtq_f32_s32(min1));
+        }
+    }
+};
+
+struct q6_K_kernel {
+    using group = block_q6_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        const uint8x16_t m6 = vdupq_n_u8(0x3F);
+        int32x4_t sumi[NT][2];
+        for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int p = 0; p < 8; ++p) {
+            // (row r, sub-block 2p + h) at byte 2r + h: even bytes are sub-block 2p, odd 2p + 1
+            const int16x8_t s16 = vmovl_s8(vld1_s8(g.scales + 16 * p)), t16 = vmovl_s8(vld1_s8(g.scales + 16 * p + 8));
+            const int16x8_t ev = vuzp1q_s16(s16, t16), od = vuzp2q_s16(s16, t16);  // rows 0..7
+            const int32x4_t scs[2][2] = {{vmovl_s16(vget_low_s16(ev)), vmovl_high_s16(ev)},
+                                         {vmovl_s16(vget_low_s16(od)), vmovl_high_s16(od)}};
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                int8x16_t q[2][4];
+                for (int half = 0; half < 2; ++half) {
+                    const uint8_t* b = g.qs + 96 * c + 16 * half;
+                    const uint8x16_t v0 = vld1q_u8(b), v1 = vld1q_u8(b + 32), v2 = vld1q_u8(b + 64);
+                    q[half][0] = vreinterpretq_s8_u8(vandq_u8(v0, m6));
+                    q[half][1] = vreinterpretq_s8_u8(vandq_u8(v1, m6));
+                    q[half][2] = vreinterpretq_s8_u8(vandq_u8(v2, m6));
+                    q[half][3] = vreinterpretq_s8_u8(
+                        vorrq_u8(vorrq_u8(vshrq_n_u8(v0, 6), vshlq_n_u8(vshrq_n_u8(v1, 6), 2)), vshlq_n_u8(vshrq_n_u8(v2, 6), 4)));
+                }
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const int32_t off = 32 * y[t][i].bsums[c];
+                    for (int half = 0; half < 2; ++half) {
+                        int32x4_t a = vdupq_n_s32(-off);
+                        for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
+                        sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
+                    }
+                }
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+    }
+};
+
+template <class K, int NT>
+inline void run_group(int n, float* s, size_t bs, const typename K::group* xg, const void* vy, size_t by) {
+    using Y = typename K::act;
+    const Y* y[NT];
+    float32x4_t acc[2 * NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = reinterpret_cast<const Y*>(static_cast<const char*>(vy) + t * by);
+        acc[2 * t] = acc[2 * t + 1] = vdupq_n_f32(0.0f);
+    }
+    for (int b = 0; b < n / K::block; ++b) K::template step<NT>(xg[b], y, b, acc);
+    for (int t = 0; t < NT; ++t) {
+        vst1q_f32(s + t * bs, acc[2 * t]);
+        vst1q_f32(s + t * bs + 4, acc[2 * t + 1]);
+    }
+}
+
+template <class K>
+void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        float* sg = s + g * REPACK_ROWS;
+        const auto* xg = reinterpret_cast<const typename K::group*>(static_cast<const char*>(x) + g * bx);
+        switch (nt) {
+            case 1: run_group<K, 1>(n, sg, bs, xg, y, by); break;
+            case 2: run_group<K, 2>(n, sg, bs, xg, y, by); break;
+            case 3: run_group<K, 3>(n, sg, bs, xg, y, by); break;
+            default: run_group<K, 4>(n, sg, bs, xg, y, by); break;
+        }
+    }
+}
+
+}  // namespace
+
+void register_repack_neon(isa_kernels& k) {
+    vec_dot_fn* r = k.repacked;
+    r[weight_layout_q4_Kx8] = dot_groups<q4_K_kernel>;
+    r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel>;
+    r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel>;
+    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel>;
+}
+
+}  // namespace pyggml

@@ -1,0 +1,56 @@
+// neon_repack_main.cpp: runs the NEON kernels over repacked weights (cpp/arch/arm/repack_neon.cpp)
+// on cases from a file, for tests/native/test_neon_qemu.py (cross-compiled for aarch64, run
+// under qemu-user); the test sets them against the x86 build's scalar references.
+//
+// usage: neon_repack IN OUT
+// IN:  cases, each: int32 layout, n_cols, n_rows (a multiple of 8), n_tokens, packed_row_bytes,
+//      act_row_bytes, then the packed weights (n_rows, packed_row_bytes) and the repacked
+//      activations (n_tokens, act_row_bytes).
+// OUT: per case and per tokens-per-call nt = 1..VEC_DOT_MAX_NT, float32 (n_tokens, n_rows).
+// Exit 3 when the CPU lacks the dot-product instructions, 2 on bad input.
+#include <sys/auxv.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+#include "core/dispatch.h"
+#include "kernels/repack.h"
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+
+int main(int argc, char** argv) {
+    if (argc != 3) return 2;
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) {
+        std::fprintf(stderr, "no asimddp\n");
+        return 3;
+    }
+    FILE* in = std::fopen(argv[1], "rb");
+    FILE* out = std::fopen(argv[2], "wb");
+    if (!in || !out) return 2;
+    static pyggml::isa_kernels neon{};
+    pyggml::register_repack_neon(neon);
+    int32_t h[6];
+    while (std::fread(h, sizeof(h), 1, in) == 1) {
+        const int layout = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];
+        const size_t wr = size_t(h[4]), ar = size_t(h[5]);
+        std::vector<uint8_t> w(wr * n_rows), a(ar * n_tokens);
+        std::vector<float> y(size_t(n_rows) * n_tokens);
+        if (std::fread(w.data(), 1, w.size(), in) != w.size() || std::fread(a.data(), 1, a.size(), in) != a.size()) return 2;
+        if (layout <= 0 || layout >= pyggml::weight_layout_count || n_rows % pyggml::REPACK_ROWS) return 2;
+        const pyggml::vec_dot_fn k = neon.repacked[layout];
+        if (!k) return 2;
+        for (int step = 1; step <= pyggml::VEC_DOT_MAX_NT; ++step) {
+            for (int t = 0; t < n_tokens; t += step) {
+                const int nt = n_tokens - t < step ? n_tokens - t : step;
+                k(n_cols, y.data() + size_t(t) * n_rows, size_t(n_rows), w.data(), pyggml::REPACK_ROWS * wr, n_rows,
+                  a.data() + size_t(t) * ar, ar, nt);
+            }
+            std::fwrite(y.data(), sizeof(float), y.size(), out);
+        }
+    }
+    std::fclose(out);
+    return 0;
+}
