@@ -7,6 +7,10 @@ is importable the same tests run on llama.cpp with the same file, tokens and thr
 count, both runtimes loaded at once and taking turns repetition by repetition, and the
 ratio pyggml / llama.cpp is printed.
 
+-d/--depth (llama-bench's -d) adds tgN after D tokens in the cache, for each depth D given
+(tgN@dD): the D tokens are evaluated first, untimed, so that every timed token attends over
+D + its own position; decode speed as the context grows.
+
 tgN is also set against the memory-bandwidth roofline: the weight bytes one token reads
 (every tensor but the token embedding, which is looked up, unless it doubles as the
 output matrix) divided into the machine's memory read bandwidth, measured beside the
@@ -27,6 +31,7 @@ as above, the GPU's from a streaming read of 1 GiB of device memory.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -57,12 +62,25 @@ def add_arguments(p) -> None:
     p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: physical cores)")
     p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512, help="tokens per native call (default 512)")
     p.add_argument("-r", "--repetitions", type=int_at_least(1), default=3, help="runs per test (default 3)")
+    p.add_argument("-d", "--depth", type=_depths, default=(),
+                   help="comma-separated context depths: also time tgN after that many tokens in the cache "
+                   "(as llama-bench -d; e.g. 512,4096,16384)")
     p.add_argument("--kv-type", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
     p.add_argument("-ngl", "--n-gpu-layers", default="0", metavar="N[,N...]",
                    help="blocks on the GPU (as in `pyggml run`); a comma-separated list runs the tests for each")
     p.add_argument("--read-seconds", type=float, default=2.0,
                    help="length of the sustained bandwidth reads beside each tg repetition (default 2)")
+
+
+def _depths(text: str) -> tuple:
+    try:
+        depths = tuple(int(d) for d in text.split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"depths must be comma-separated integers, not {text!r}") from None
+    if any(d < 0 for d in depths):
+        raise argparse.ArgumentTypeError(f"depths must be >= 0, not {text!r}")
+    return depths
 
 
 def _stats(rates):
@@ -82,20 +100,23 @@ class _Backend:
         self.results = {}
 
 
-def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None):
+def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=()):
     """Fills each backend's results {test name: [tokens/s per repetition]} for ppN and
     tgN. The backends take turns, repetition by repetition, so that when the machine's
     speed drifts (other work, shared memory bandwidth) every backend sees the same drift.
     A short pause before each timed run lets the other backend's worker threads, which
     spin for a while after their work, go to sleep first. after_tg(), when given, is
-    called after every repetition of tgN (the bandwidth reads beside each repetition)."""
+    called after every repetition of tgN (the bandwidth reads beside each repetition).
+    depths: tgN@dD after D tokens evaluated untimed (in batches, as a prompt)."""
     rng = np.random.default_rng(0)
     for b in backends:
         b.reset()
         b.eval(rng.integers(0, b.n_vocab, size=min(8, max(n_prompt, 1))).tolist())  # warm-up
-    def turns(test, toks, run):  # every backend times run(backend, toks) once, in turn
+    def turns(test, toks, run, context=()):  # every backend times run(backend, toks) once, in turn
         for b in backends:
             b.reset()
+            if len(context):
+                b.eval(list(context))
             time.sleep(_PAUSE)
             t0 = time.perf_counter()
             run(b, toks)
@@ -110,6 +131,10 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None):
                   lambda b, toks: [b.eval([t]) for t in toks])
             if after_tg:
                 after_tg()
+        for depth in depths if n_gen > 0 else ():
+            if depth > 0:
+                turns(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(),
+                      lambda b, toks: [b.eval([t]) for t in toks], rng.integers(0, n_vocab, size=depth).tolist())
 
 
 def aligned_empty(nbytes, align=2 << 20):
@@ -196,10 +221,10 @@ def weight_bytes_per_token(path, placement=None):
     return sum(int(t.n_bytes) for t in read) - gpu, gpu
 
 
-def pyggml_backend(path, n_prompt, n_gen, n_threads, n_batch, kv_type="f16", n_gpu_layers=0):
+def pyggml_backend(path, n_ctx, n_threads, n_batch, kv_type="f16", n_gpu_layers=0):
     from ..runtime.model import Model
 
-    m = Model.load(path, n_ctx=max(n_prompt, n_gen, 16), n_threads=n_threads or None, n_batch=n_batch,
+    m = Model.load(path, n_ctx=n_ctx, n_threads=n_threads or None, n_batch=n_batch,
                    kv_type=kv_type, n_gpu_layers=n_gpu_layers)
     return m, _Backend(_name("pyggml", n_gpu_layers), m.reset, m.eval, m.n_vocab)
 
@@ -216,14 +241,14 @@ def _ngl_list(text):
     return values or [0]
 
 
-def llama_cpp_backend(path, n_prompt, n_gen, n_threads, n_batch, n_gpu_layers=0):
+def llama_cpp_backend(path, n_ctx, n_threads, n_batch, n_gpu_layers=0):
     """llama.cpp through llama-cpp-python on the same file; None when it is not installed."""
     try:
         import llama_cpp
     except ImportError:
         return None
     llm = llama_cpp.Llama(
-        model_path=str(path), n_ctx=max(n_prompt, n_gen, 16), n_batch=n_batch, n_ubatch=n_batch,
+        model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
         n_threads=n_threads, n_threads_batch=n_threads, verbose=False, n_gpu_layers=n_gpu_layers,
     )
     return _Backend(_name("llama.cpp", n_gpu_layers), llm.reset, llm.eval, llm.n_vocab())
@@ -245,7 +270,8 @@ def run(args) -> int:
 
 def _bench(args, path, ngl) -> None:
     size_gib = os.path.getsize(path) / 2**30
-    m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, args.batch_size, args.kv_type, ngl)
+    n_ctx = max(args.n_prompt, max(args.depth, default=0) + args.n_gen, 16)
+    m, ours = pyggml_backend(path, n_ctx, args.threads, args.batch_size, args.kv_type, ngl)
     where = m.gpu_placement
     if where.any:
         print(f"pyggml: {m.placement_summary()}")
@@ -261,7 +287,7 @@ def _bench(args, path, ngl) -> None:
     hp = m.hparams
     n_params = architectures.get(m.arch).n_params(hp)
     theirs = None if args.no_llama_cpp else llama_cpp_backend(
-        path, args.n_prompt, args.n_gen, n_threads, args.batch_size, ngl
+        path, n_ctx, n_threads, args.batch_size, ngl
     )
     backends = [ours] + ([theirs] if theirs else [])
     # sustained reads after every tg repetition, so each repetition has a bar measured
@@ -272,7 +298,7 @@ def _bench(args, path, ngl) -> None:
     per_rep = args.n_gen > 0 and not where.any
     beside = [window()] if per_rep else []
     _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions,
-                after_tg=(lambda: beside.append(window())) if per_rep else None)
+                after_tg=(lambda: beside.append(window())) if per_rep else None, depths=args.depth)
     if bandwidth:
         bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"

@@ -326,6 +326,18 @@ def test_bench_command_prints_pp_and_tg(synth, capsys):
     assert len(roof[1].split("each: ")[1].split(" GB/s")[0].split(", ")) == 2
 
 
+def test_bench_depth_times_tg_after_the_context(synth, capsys):
+    from pyggml.cli import main
+
+    path, _ = synth["llama"]
+    assert main(["bench", "-m", path, "-p", "0", "-n", "3", "-d", "0,5,20", "-r", "1", "-t", "1", "--no-llama-cpp",
+                 "--read-seconds", "0.05"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "| pyggml" in line]
+    assert [r.split("|")[6].strip() for r in rows] == ["tg3", "tg3@d5", "tg3@d20"]
+    with pytest.raises(SystemExit):
+        main(["bench", "-m", path, "-d", "5,-1"])
+
+
 @pytest.mark.parametrize("kv_type", ["f32", "f16", "q8_0"])
 @pytest.mark.parametrize("arch", ARCHS + ["qwen2-head-dim-32"])
 def test_decoding_is_the_same_on_one_and_two_threads(synth, tmp_path, arch, kv_type):
