@@ -15,6 +15,9 @@
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
 #endif
 
 namespace pyggml {
@@ -62,6 +65,7 @@ cpu_features probe() {
     f.neon = (hw & HWCAP_ASIMD) != 0;
     f.fp16 = (hw & HWCAP_ASIMDHP) != 0;
     f.dotprod = (hw & HWCAP_ASIMDDP) != 0;
+    f.i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
     return f;
 }
 #else
@@ -81,6 +85,7 @@ const char* cpu_isa_name(cpu_isa isa) {
         case cpu_isa::avxvnni: return "avxvnni";
         case cpu_isa::avx512: return "avx512";
         case cpu_isa::neon: return "neon";
+        case cpu_isa::i8mm: return "i8mm";
         default: return "scalar";
     }
 }
@@ -106,6 +111,7 @@ bool cpu_runs(cpu_isa isa) {
 #endif
 #if defined(__aarch64__)
         case cpu_isa::neon: return f.neon && f.dotprod && f.fp16;
+        case cpu_isa::i8mm: return cpu_runs(cpu_isa::neon) && f.i8mm;
 #endif
         default: return false;  // not built into this module
     }

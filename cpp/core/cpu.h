@@ -12,14 +12,16 @@ namespace pyggml {
 // A tier of SIMD kernels: scalar (the references, everywhere); on x86 avx2
 // (arch/x86/*_avx2.cpp), avxvnni (AVX2 + the VEX VPDPBUSD of AVX-VNNI, *_avxvnni.cpp) and
 // avx512 (AVX-512 F/BW/VL/DQ + VNNI, *_avx512.cpp), each higher tier running the lower
-// tiers' kernels where it has none of its own; on aarch64 neon (arch/arm/*_neon.cpp).
+// tiers' kernels where it has none of its own; on aarch64 neon (SDOT, arch/arm/*_neon.cpp)
+// and i8mm (neon + the SMMLA of FEAT_I8MM, *_i8mm.cpp).
 // kCpuIsas lists them from the lowest to the highest, the order tiers are preferred in.
-enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2, avxvnni = 3, avx512 = 4 };
-constexpr cpu_isa kCpuIsas[] = {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avxvnni, cpu_isa::avx512, cpu_isa::neon};
+enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2, avxvnni = 3, avx512 = 4, i8mm = 5 };
+constexpr cpu_isa kCpuIsas[] = {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avxvnni, cpu_isa::avx512,
+                                cpu_isa::neon,   cpu_isa::i8mm};
 constexpr int kCpuIsaCount = int(sizeof(kCpuIsas) / sizeof(kCpuIsas[0]));
 
 const char* cpu_isa_name(cpu_isa isa);
-// The tier named `name` ("scalar", "avx2", "avxvnni", "avx512", "neon") in *isa; false for
+// The tier named `name` ("scalar", "avx2", "avxvnni", "avx512", "neon", "i8mm") in *isa; false for
 // any other name.
 bool cpu_isa_from_name(const std::string& name, cpu_isa* isa);
 
@@ -35,6 +37,7 @@ struct cpu_features {
     bool neon = false;     // aarch64: Advanced SIMD
     bool dotprod = false;  // aarch64: SDOT/UDOT
     bool fp16 = false;     // aarch64: half-precision arithmetic
+    bool i8mm = false;     // aarch64: SMMLA (int8 matrix multiply-accumulate)
 };
 
 // Probed on first use; the result never changes afterwards.
@@ -45,7 +48,7 @@ const cpu_features& get_cpu_features();
 // those files: avx2 = AVX2 + FMA + F16C + BMI2 (CMakeLists.txt: -mavx2 -mfma -mf16c -mbmi2),
 // avxvnni = avx2 + AVX-VNNI (-mavxvnni), avx512 = avx2 + AVX-512 F/BW/VL/DQ/VNNI
 // (-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni), neon = Advanced SIMD + dot
-// product + FP16 (-march=armv8.2-a+dotprod+fp16).
+// product + FP16 (-march=armv8.2-a+dotprod+fp16), i8mm = neon + I8MM (...+i8mm).
 bool cpu_runs(cpu_isa isa);
 
 // The environment variable that caps the tier (PYGGML_CPU_TIER=avx2: the AVX2 kernels even

@@ -58,6 +58,11 @@ isa_kernels build_table(cpu_isa isa) {
             register_vec_dot_neon(k);
             register_repack_neon(k);
             break;
+        case cpu_isa::i8mm:  // the NEON kernels, then the SMMLA ones over them
+            register_vec_dot_neon(k);
+            register_repack_neon(k);
+            register_repack_i8mm(k);
+            break;
 #endif
         default: break;
     }

@@ -96,5 +96,7 @@ void register_repack_avx512(isa_kernels& k);      // repack_avx512.cpp
 // NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):
 void register_vec_dot_neon(isa_kernels& k);       // vec_dot_neon.cpp
 void register_repack_neon(isa_kernels& k);        // repack_neon.cpp (Q4_K, Q6_K, Q4_0, Q8_0)
+// i8mm twins (arch/arm/*_i8mm.cpp, compiled with -march=armv8.2-a+dotprod+fp16+i8mm):
+void register_repack_i8mm(isa_kernels& k);        // repack_i8mm.cpp (Q4_K, Q6_K, Q4_0, Q8_0)
 
 }  // namespace pyggml

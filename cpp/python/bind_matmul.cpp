@@ -246,6 +246,7 @@ py::dict cpu_features_py() {
     d["neon"] = f.neon;
     d["dotprod"] = f.dotprod;
     d["fp16"] = f.fp16;
+    d["i8mm"] = f.i8mm;
     d["avx_vnni"] = f.avx_vnni;
     d["avx512"] = f.avx512;
     d["avx512_vnni"] = f.avx512_vnni;
@@ -311,7 +312,7 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
                                                                            : 0; },
           py::arg("isa"), "the most tokens one call of the tier's repacked kernels takes (0: tier not available)");
     m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
-          "the instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'neon' or 'scalar'");
+          "the instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'i8mm', 'neon' or 'scalar'");
     m.def("cpu_tier", &cpu_tier_py,
           "how the kernel tier was chosen: tier (in use), highest (the best this CPU runs), available (every tier "
           "this CPU runs), requested (PYGGML_CPU_TIER or None), request_known, variable");

@@ -1,17 +1,18 @@
-// neon_repack_main.cpp: runs the NEON kernels over repacked weights (cpp/arch/arm/repack_neon.cpp)
-// on cases from a file, for tests/native/test_neon_qemu.py (cross-compiled for aarch64, run
+// neon_repack_main.cpp: runs one aarch64 tier's kernels over repacked weights
+// (cpp/arch/arm/repack_neon.cpp, repack_i8mm.cpp) on cases from a file, for tests/native/test_neon_qemu.py (cross-compiled for aarch64, run
 // under qemu-user); the test sets them against the x86 build's scalar references.
 //
-// usage: neon_repack IN OUT
+// usage: neon_repack TIER IN OUT (TIER: neon or i8mm)
 // IN:  cases, each: int32 layout, n_cols, n_rows (a multiple of 8), n_tokens, packed_row_bytes,
 //      act_row_bytes, then the packed weights (n_rows, packed_row_bytes) and the repacked
 //      activations (n_tokens, act_row_bytes).
 // OUT: per case and per tokens-per-call nt = 1..VEC_DOT_MAX_NT, float32 (n_tokens, n_rows).
-// Exit 3 when the CPU lacks the dot-product instructions, 2 on bad input.
+// Exit 3 when the CPU lacks the tier's instructions, 2 on bad input.
 #include <sys/auxv.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "core/dispatch.h"
@@ -20,18 +21,24 @@
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
 
 int main(int argc, char** argv) {
-    if (argc != 3) return 2;
-    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) {
-        std::fprintf(stderr, "no asimddp\n");
+    if (argc != 4) return 2;
+    const std::string tier = argv[1];
+    if (tier != "neon" && tier != "i8mm") return 2;
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP) || (tier == "i8mm" && !(getauxval(AT_HWCAP2) & HWCAP2_I8MM))) {
+        std::fprintf(stderr, "the CPU lacks the %s tier's instructions\n", tier.c_str());
         return 3;
     }
-    FILE* in = std::fopen(argv[1], "rb");
-    FILE* out = std::fopen(argv[2], "wb");
+    FILE* in = std::fopen(argv[2], "rb");
+    FILE* out = std::fopen(argv[3], "wb");
     if (!in || !out) return 2;
     static pyggml::isa_kernels neon{};
     pyggml::register_repack_neon(neon);
+    if (tier == "i8mm") pyggml::register_repack_i8mm(neon);
     int32_t h[6];
     while (std::fread(h, sizeof(h), 1, in) == 1) {
         const int layout = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];

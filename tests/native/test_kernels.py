@@ -231,7 +231,7 @@ def test_extreme_quants_do_not_saturate(name):
 def test_dispatch_reports_an_instruction_set():
     feats = _core.testing.cpu_features()
     isa = _core.cpu_isa()
-    assert isa in ("avx2", "avxvnni", "avx512", "neon", "scalar")
+    assert isa in ("avx2", "avxvnni", "avx512", "neon", "i8mm", "scalar")
     if feats["avx2"] and feats["fma"] and feats["f16c"] and feats["bmi2"] and not _core.cpu_tier()["requested"]:
         want = "avx512" if feats["avx512"] and feats["avx512_vnni"] else "avxvnni" if feats["avx_vnni"] else "avx2"
         assert isa == want

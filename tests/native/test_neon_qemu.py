@@ -1,5 +1,6 @@
 """NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones:
-the dot kernels (vec_dot_neon.cpp) and the kernels over repacked weights (repack_neon.cpp).
+the dot kernels (vec_dot_neon.cpp) and the kernels over repacked weights of the neon (SDOT,
+repack_neon.cpp) and i8mm (SMMLA, repack_i8mm.cpp) tiers.
 
 tests/native/neon_kernels_main.cpp is built with aarch64-linux-gnu-g++ together with
 cpp/kernels/vec_dot.cpp and cpp/arch/arm/vec_dot_neon.cpp and fed the same kind of cases as
@@ -103,18 +104,27 @@ REPACKED = {"Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q6_K": 5}  # type: its layout id (
 
 @pytest.fixture(scope="module")
 def neon_repack_binary(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("neon") / "neon_repack"
-    cmd = [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
-           f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "arch" / "arm" / "repack_neon.cpp"),
-           str(ROOT / "tests" / "native" / "neon_repack_main.cpp"), "-o", str(exe)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    """Each aarch64 tier's file compiled with its own flags (CMakeLists.txt), linked together."""
+    d = tmp_path_factory.mktemp("neon")
+    objs = []
+    for src, march in (("cpp/arch/arm/repack_neon.cpp", "armv8.2-a+dotprod+fp16"),
+                       ("cpp/arch/arm/repack_i8mm.cpp", "armv8.2-a+dotprod+fp16+i8mm"),
+                       ("tests/native/neon_repack_main.cpp", "armv8.2-a+dotprod+fp16")):
+        obj = d / (Path(src).stem + ".o")
+        subprocess.run([CXX, "-O2", "-std=c++17", "-ffp-contract=off", f"-march={march}", f"-I{ROOT / 'cpp'}", "-c",
+                        str(ROOT / src), "-o", str(obj)], check=True, capture_output=True, timeout=300)
+        objs.append(str(obj))
+    exe = d / "neon_repack"
+    subprocess.run([CXX, "-static", *objs, "-o", str(exe)], check=True, capture_output=True, timeout=300)
     return exe
 
 
-def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path):
-    """Every tokens-per-call from 1 to 4, random and extreme weights: bit for bit what the scalar
-    reference gives (computed by this host's build; the aarch64 references give the same bits,
-    test_neon_kernels_match_scalar)."""
+@pytest.mark.parametrize("tier", ["neon", "i8mm"])
+def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path, tier):
+    """Every tokens-per-call from 1 to 4 (i8mm: tokens in pairs through SMMLA, an odd one through
+    SDOT), random and extreme weights: bit for bit what the scalar reference gives (computed by
+    this host's build; the aarch64 references give the same bits, test_neon_kernels_match_scalar).
+    qemu's `max` CPU has both dot product and I8MM."""
     from test_repack import _extreme
 
     rng = np.random.default_rng(31)
@@ -135,7 +145,7 @@ def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path)
         for name, n_cols, packed, act in cases:
             hdr = [REPACKED[name], n_cols, packed.shape[0], act.shape[0], packed.shape[1], act.shape[1]]
             f.write(np.array(hdr, np.int32).tobytes() + packed.tobytes() + act.tobytes())
-    subprocess.run([QEMU, "-cpu", "max", str(neon_repack_binary), str(src), str(dst)], check=True, timeout=300)
+    subprocess.run([QEMU, "-cpu", "max", str(neon_repack_binary), tier, str(src), str(dst)], check=True, timeout=300)
     out = np.fromfile(dst, np.float32)
     pos = 0
     for name, n_cols, packed, act in cases:
@@ -143,5 +153,5 @@ def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path)
         for nt in range(1, 5):
             got = out[pos:pos + want.size].reshape(want.shape)
             pos += want.size
-            np.testing.assert_array_equal(got, want, err_msg=f"{name} {packed.shape} tokens per call {nt}")
+            np.testing.assert_array_equal(got, want, err_msg=f"{tier} {name} {packed.shape} tokens per call {nt}")
     assert pos == out.size

@@ -12,6 +12,7 @@ NEEDS = {
     "avxvnni": "x86-64 with AVX2 and AVX-VNNI (Intel Core 12th generation and later, Core Ultra)",
     "avx512": "x86-64 with AVX-512 F/BW/VL/DQ and VNNI (AMD Zen 4 and later, Intel Xeon since Cascade Lake)",
     "neon": "aarch64 with Advanced SIMD, dot product and FP16",
+    "i8mm": "aarch64 with the neon tier's features and I8MM (SMMLA)",
 }
 AVAILABLE = tuple(_core.cpu_tier()["available"])
 

@@ -16,6 +16,7 @@
 
 #include <cstring>
 
+#include "arch/arm/repack_neon.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/repack.h"
@@ -240,12 +241,25 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
 
 }  // namespace
 
+void dot_q4_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q4_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q4_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+
 void register_repack_neon(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
-    r[weight_layout_q4_Kx8] = dot_groups<q4_K_kernel>;
-    r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel>;
-    r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel>;
-    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel>;
+    r[weight_layout_q4_Kx8] = dot_q4_Kx8_neon;
+    r[weight_layout_q6_Kx8] = dot_q6_Kx8_neon;
+    r[weight_layout_q4_0x8] = dot_q4_0x8_neon;
+    r[weight_layout_q8_0x8] = dot_q8_0x8_neon;
 }
 
 }  // namespace pyggml

@@ -1,0 +1,275 @@
+// repack_i8mm.cpp: kernels over the 8-row layouts (kernels/repack.h) for aarch64 with the
+// int8 matrix multiply-accumulate of FEAT_I8MM (SMMLA: a 2x8 by 8x2 int8 product added into
+// a 2x2 int32 tile), for two or more tokens a call; one token goes to the SDOT kernels
+// (repack_neon.cpp). The same exact integer sums and float operations, in the same order,
+// as the scalar references in kernels/repack.cpp, so the same bits.
+//
+// The layouts hold 4 quants of each row per 16 bytes (rows 0..3, then 4..7); zipping the
+// 32-bit words of two such vectors (quants e..e+3 and e+4..e+7) gives two rows' 8 quants
+// each, SMMLA's left operand; the right one is 8 activations of each of two tokens. Four
+// SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight; the 2x2 tiles are
+// unzipped into each token's rows once per block (Q4_K: sub-block).
+//
+// Built with -march=armv8.2-a+dotprod+fp16+i8mm; core/dispatch.cpp picks these kernels only
+// after getauxval(AT_HWCAP2) reported i8mm besides what the neon tier needs.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "arch/arm/repack_neon.h"
+#include "core/blocks.h"
+#include "core/dispatch.h"
+#include "kernels/repack.h"
+
+namespace pyggml {
+
+namespace {
+
+inline float h2f(uint16_t h) {
+    __fp16 f;
+    std::memcpy(&f, &h, 2);
+    return float(f);
+}
+
+inline void load_d8(const uint16_t* d, float32x4_t* lo, float32x4_t* hi) {
+    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(d));
+    *lo = vcvt_f32_f16(vget_low_f16(h));
+    *hi = vcvt_high_f32_f16(h);
+}
+
+inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float dy, int32x4_t lo, int32x4_t hi) {
+    acc[0] = vfmaq_f32(acc[0], vmulq_n_f32(dlo, dy), vcvtq_f32_s32(lo));
+    acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
+}
+
+// The left operands of four SMMLA: rows (0,1), (2,3), (4,5), (6,7), 8 quants each, from the
+// group's 4 quants per row at e (a0: rows 0..3, a1: rows 4..7) and at e + 4 (b0, b1).
+struct row_pairs {
+    int8x16_t r[4];
+    row_pairs(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+        const int32x4_t x0 = vreinterpretq_s32_s8(a0), x1 = vreinterpretq_s32_s8(a1);
+        const int32x4_t y0 = vreinterpretq_s32_s8(b0), y1 = vreinterpretq_s32_s8(b1);
+        r[0] = vreinterpretq_s8_s32(vzip1q_s32(x0, y0));
+        r[1] = vreinterpretq_s8_s32(vzip2q_s32(x0, y0));
+        r[2] = vreinterpretq_s8_s32(vzip1q_s32(x1, y1));
+        r[3] = vreinterpretq_s8_s32(vzip2q_s32(x1, y1));
+    }
+};
+
+// 8 activations of each of two tokens, SMMLA's right operand.
+inline int8x16_t token_pair(const int8_t* a, const int8_t* b) { return vcombine_s8(vld1_s8(a), vld1_s8(b)); }
+
+inline void mmla4(int32x4_t* m, const row_pairs& w, int8x16_t y) {
+    for (int k = 0; k < 4; ++k) m[k] = vmmlaq_s32(m[k], w.r[k], y);
+}
+
+// The tiles m (rows (0,1), (2,3), (4,5), (6,7) x tokens (t, t + 1)) as rows 0..3 and 4..7 of
+// token t (first[0], first[1]) and of token t + 1 (second[0], second[1]).
+inline void split_tokens(const int32x4_t* m, int32x4_t* first, int32x4_t* second) {
+    first[0] = vuzp1q_s32(m[0], m[1]);
+    second[0] = vuzp2q_s32(m[0], m[1]);
+    first[1] = vuzp1q_s32(m[2], m[3]);
+    second[1] = vuzp2q_s32(m[2], m[3]);
+}
+
+inline void zero4(int32x4_t* m) {
+    for (int k = 0; k < 4; ++k) m[k] = vdupq_n_s32(0);
+}
+
+// Each kernel: pair(g, y, i, acc) adds block i of the group times tokens y[0], y[1] to
+// acc[0..1] (token 0, rows 0..3 and 4..7) and acc[2..3] (token 1).
+struct q8_0_kernel {
+    using group = block_q8_0x8;
+    using act = block_q8_0;
+    static constexpr int block = QK8_0;
+    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32x4_t m[4];
+        zero4(m);
+        for (int k = 0; k < 8; k += 2) {
+            const int8_t* q = g.qs + 32 * k;
+            const row_pairs w(vld1q_s8(q), vld1q_s8(q + 16), vld1q_s8(q + 32), vld1q_s8(q + 48));
+            mmla4(m, w, token_pair(y[0][i].qs + 4 * k, y[1][i].qs + 4 * k));
+        }
+        int32x4_t a0[2], a1[2];
+        split_tokens(m, a0, a1);
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        fma_rows(acc, dlo, dhi, h2f(y[0][i].d), a0[0], a0[1]);
+        fma_rows(acc + 2, dlo, dhi, h2f(y[1][i].d), a1[0], a1[1]);
+    }
+};
+
+struct q4_0_kernel {
+    using group = block_q4_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK4_0;
+    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        int32x4_t m[4];
+        zero4(m);
+        for (int k = 0; k < 4; k += 2) {
+            const uint8_t* q = g.qs + 32 * k;
+            const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
+            auto lo = [&](uint8x16_t v) { return vreinterpretq_s8_u8(vandq_u8(v, m4)); };
+            auto hi = [&](uint8x16_t v) { return vreinterpretq_s8_u8(vshrq_n_u8(v, 4)); };
+            mmla4(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), token_pair(y[0][i].qs + 4 * k, y[1][i].qs + 4 * k));
+            mmla4(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)),
+                  token_pair(y[0][i].qs + 16 + 4 * k, y[1][i].qs + 16 + 4 * k));
+        }
+        int32x4_t a[2][2];
+        split_tokens(m, a[0], a[1]);
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < 2; ++t) {
+            const int32x4_t off = vdupq_n_s32(8 * y[t][i].sum);
+            fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
+        }
+    }
+};
+
+// The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
+inline void unpack_q4_K_scales(const block_q4_Kx8& g, int32_t sc[8][8], int32_t mn[8][8]) {
+    for (int r = 0; r < 8; ++r) {
+        for (int j = 0; j < 4; ++j) {
+            const int slot = 16 * (r / 4) + 4 * j + r % 4;
+            const int hi = g.hi[slot];
+            sc[j][r] = (g.scales_lo[slot] & 15) | (hi & 3) << 4;
+            sc[j + 4][r] = (g.scales_lo[slot] >> 4) | ((hi >> 2) & 3) << 4;
+            mn[j][r] = (g.mins_lo[slot] & 15) | ((hi >> 4) & 3) << 4;
+            mn[j + 4][r] = (g.mins_lo[slot] >> 4) | ((hi >> 6) & 3) << 4;
+        }
+    }
+}
+
+struct q4_K_kernel {
+    using group = block_q4_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32_t sc[8][8], mn[8][8];
+        unpack_q4_K_scales(g, sc, mn);
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        int32x4_t sumi[2][2];
+        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int j = 0; j < 8; ++j) {
+            const int k = j / 2;
+            auto nib = [&](const uint8_t* p) {
+                const uint8x16_t v = vld1q_u8(p);
+                return vreinterpretq_s8_u8(j % 2 ? vshrq_n_u8(v, 4) : vandq_u8(v, m4));
+            };
+            int32x4_t m[4];
+            zero4(m);
+            for (int u = 0; u < 8; u += 2) {
+                const uint8_t* q = g.qs + 32 * (8 * k + u);
+                mmla4(m, row_pairs(nib(q), nib(q + 16), nib(q + 32), nib(q + 48)),
+                      token_pair(y[0][i].qs + 32 * j + 4 * u, y[1][i].qs + 32 * j + 4 * u));
+            }
+            int32x4_t a[2][2];
+            split_tokens(m, a[0], a[1]);
+            const int32x4_t s0 = vld1q_s32(sc[j]), s1 = vld1q_s32(sc[j] + 4);
+            for (int t = 0; t < 2; ++t) {
+                sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
+                sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
+            }
+        }
+        float32x4_t dlo, dhi, mlo, mhi;
+        load_d8(g.d, &dlo, &dhi);
+        load_d8(g.dmin, &mlo, &mhi);
+        for (int t = 0; t < 2; ++t) {
+            int32x4_t min0 = vdupq_n_s32(0), min1 = vdupq_n_s32(0);
+            for (int j = 0; j < 8; ++j) {
+                const int32_t b = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
+                min0 = vmlaq_n_s32(min0, vld1q_s32(mn[j]), b);
+                min1 = vmlaq_n_s32(min1, vld1q_s32(mn[j] + 4), b);
+            }
+            const float yd = y[t][i].d;
+            float32x4_t* ac = acc + 2 * t;
+            ac[0] = vfmaq_f32(ac[0], vmulq_n_f32(dlo, yd), vcvtq_f32_s32(sumi[t][0]));
+            ac[1] = vfmaq_f32(ac[1], vmulq_n_f32(dhi, yd), vcvtq_f32_s32(sumi[t][1]));
+            ac[0] = vfmsq_f32(ac[0], vmulq_n_f32(mlo, yd), vcvtq_f32_s32(min0));
+            ac[1] = vfmsq_f32(ac[1], vmulq_n_f32(mhi, yd), vcvtq_f32_s32(min1));
+        }
+    }
+};
+
+struct q6_K_kernel {
+    using group = block_q6_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        const uint8x16_t m6 = vdupq_n_u8(0x3F);
+        int32x4_t sumi[2][2];
+        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int p = 0; p < 8; ++p) {
+            // (row r, sub-block 2p + h) at byte 2r + h: even bytes are sub-block 2p, odd 2p + 1
+            const int16x8_t s16 = vmovl_s8(vld1_s8(g.scales + 16 * p)), t16 = vmovl_s8(vld1_s8(g.scales + 16 * p + 8));
+            const int16x8_t ev = vuzp1q_s16(s16, t16), od = vuzp2q_s16(s16, t16);
+            const int32x4_t scs[2][2] = {{vmovl_s16(vget_low_s16(ev)), vmovl_high_s16(ev)},
+                                         {vmovl_s16(vget_low_s16(od)), vmovl_high_s16(od)}};
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
+                for (int half = 0; half < 2; ++half) {
+                    const uint8_t* b = g.qs + 96 * c + 16 * half;
+                    const uint8x16_t v0 = vld1q_u8(b), v1 = vld1q_u8(b + 32), v2 = vld1q_u8(b + 64);
+                    q[half][0] = vreinterpretq_s8_u8(vandq_u8(v0, m6));
+                    q[half][1] = vreinterpretq_s8_u8(vandq_u8(v1, m6));
+                    q[half][2] = vreinterpretq_s8_u8(vandq_u8(v2, m6));
+                    q[half][3] = vreinterpretq_s8_u8(
+                        vorrq_u8(vorrq_u8(vshrq_n_u8(v0, 6), vshlq_n_u8(vshrq_n_u8(v1, 6), 2)), vshlq_n_u8(vshrq_n_u8(v2, 6), 4)));
+                }
+                int32x4_t m[4];
+                zero4(m);
+                mmla4(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]),
+                      token_pair(y[0][i].qs + 16 * c, y[1][i].qs + 16 * c));
+                mmla4(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]),
+                      token_pair(y[0][i].qs + 16 * c + 8, y[1][i].qs + 16 * c + 8));
+                int32x4_t a[2][2];
+                split_tokens(m, a[0], a[1]);
+                for (int t = 0; t < 2; ++t) {
+                    const int32x4_t off = vdupq_n_s32(32 * y[t][i].bsums[c]);
+                    for (int half = 0; half < 2; ++half) {
+                        sumi[t][half] = vmlaq_s32(sumi[t][half], vsubq_s32(a[t][half], off), scs[h][half]);
+                    }
+                }
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < 2; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+    }
+};
+
+// Tokens in pairs through SMMLA; an odd last token through OneToken (the SDOT kernel).
+template <class K, vec_dot_fn OneToken>
+void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* vy, size_t by, int nt) {
+    using Y = typename K::act;
+    const char* yb = static_cast<const char*>(vy);
+    if (nt % 2) OneToken(n, s + (nt - 1) * bs, bs, x, bx, nr, yb + (nt - 1) * by, by, 1);
+    for (int g = 0; g < nr / REPACK_ROWS; ++g) {
+        const auto* xg = reinterpret_cast<const typename K::group*>(static_cast<const char*>(x) + g * bx);
+        for (int t = 0; t + 1 < nt; t += 2) {
+            const Y* y[2] = {reinterpret_cast<const Y*>(yb + t * by), reinterpret_cast<const Y*>(yb + (t + 1) * by)};
+            float32x4_t acc[4];
+            for (int k = 0; k < 4; ++k) acc[k] = vdupq_n_f32(0.0f);
+            for (int i = 0; i < n / K::block; ++i) K::pair(xg[i], y, i, acc);
+            float* st = s + g * REPACK_ROWS + t * bs;
+            vst1q_f32(st, acc[0]);
+            vst1q_f32(st + 4, acc[1]);
+            vst1q_f32(st + bs, acc[2]);
+            vst1q_f32(st + bs + 4, acc[3]);
+        }
+    }
+}
+
+}  // namespace
+
+void register_repack_i8mm(isa_kernels& k) {
+    vec_dot_fn* r = k.repacked;
+    r[weight_layout_q4_Kx8] = dot_groups<q4_K_kernel, dot_q4_Kx8_neon>;
+    r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel, dot_q6_Kx8_neon>;
+    r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel, dot_q4_0x8_neon>;
+    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel, dot_q8_0x8_neon>;
+}
+
+}  // namespace pyggml
