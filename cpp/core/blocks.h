@@ -133,6 +133,55 @@ struct block_iq4_xs {
 };
 static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
 
+// ---- ternary, 1-bit and 4-bit float formats ----------------------------------------
+
+constexpr int QK1_0 = 128;
+constexpr int QK_MXFP4 = 32;
+constexpr int QK_NVFP4 = 64;
+constexpr int QK_NVFP4_SUB = 16;  // elements per UE4M3 scale
+
+// 1.125 bits per weight: the sign of each element, one scale (the mean magnitude).
+struct block_q1_0 {
+    ggml_half d;                // scale
+    uint8_t qs[QK1_0 / 8];      // bit j: element j >= 0 (+d) or not (-d)
+};
+static_assert(sizeof(block_q1_0) == 18, "block_q1_0 size");
+
+// 1.6875 bits per weight: ternary {-1, 0, 1} * d, base-3 packed. qs byte m of the first
+// 32 holds elements m + 32 n (n < 5) as the fraction q / 243 (most significant trit
+// first); the next 16 bytes elements 160 + m + 16 n; qh byte j elements 240 + j + 4 n
+// (n < 4).
+struct block_tq1_0 {
+    uint8_t qs[(QK_K - 4 * QK_K / 64) / 5];  // 5 elements per byte
+    uint8_t qh[QK_K / 64];                    // 4 elements per byte
+    ggml_half d;
+};
+static_assert(sizeof(block_tq1_0) == 54, "block_tq1_0 size");
+
+// 2.0625 bits per weight: ternary, 2 bits per element (value + 1): byte 32 c + m holds
+// elements 128 c + m + 32 l in bits 2l, 2l + 1.
+struct block_tq2_0 {
+    uint8_t qs[QK_K / 4];
+    ggml_half d;
+};
+static_assert(sizeof(block_tq2_0) == 66, "block_tq2_0 size");
+
+// 4.25 bits per weight: E2M1 values (kvalues_fp4, doubled) times 2^(e - 128).
+// Nibbles as Q4_0: low = element j, high = element j + 16.
+struct block_mxfp4 {
+    uint8_t e;                  // E8M0 shared exponent
+    uint8_t qs[QK_MXFP4 / 2];
+};
+static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 size");
+
+// 4.5 bits per weight: four sub-blocks of 16 E2M1 values, each with a UE4M3 scale.
+// Sub-block s: qs[8 s + j] low nibble = element 16 s + j, high = 16 s + 8 + j.
+struct block_nvfp4 {
+    uint8_t d[QK_NVFP4 / QK_NVFP4_SUB];  // UE4M3 scales
+    uint8_t qs[QK_NVFP4 / 2];
+};
+static_assert(sizeof(block_nvfp4) == 36, "block_nvfp4 size");
+
 // In-memory only (never in a file): one 256-column super-block of 8 Q4_K rows, built
 // at load time by repack_q4_K_x8 (kernels/repack.h) so that one pass decodes the scales of 8
 // rows at once and each activation load serves 8 rows. Same bytes as 8 block_q4_K.
@@ -209,5 +258,8 @@ static_assert(sizeof(block_q8_0s) == 36, "block_q8_0s size");
 // The 16 values of the IQ4_NL / IQ4_XS grid.
 constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                       1,    13,   25,  38,  53,  69,  89,  113};
+
+// The E2M1 values of MXFP4 and NVFP4, doubled (the scales carry the factor 1/2).
+constexpr int8_t kvalues_fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 }  // namespace pyggml

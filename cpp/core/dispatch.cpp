@@ -13,8 +13,38 @@ void register_references(isa_kernels& k) {
     register_search(k);
     register_quantize_act(k);
     register_vec_dot(k);
+    register_vec_dot_ternary(k);
+    register_vec_dot_fp4(k);
+    register_vec_dot_q1_0(k);
     register_ops(k);
 }
+
+#if defined(__x86_64__)
+// The AVX2 kernels: the avx2 tier, and the base the VNNI tiers put their twins over.
+void register_avx2_tier(isa_kernels& k) {
+    register_float_avx2(k);
+    register_legacy_avx2(k);
+    register_search_avx2(k);
+    register_quantize_act_avx2(k);
+    register_vec_dot_avx2(k);
+    register_repack_avx2(k);
+    register_ops_avx2(k);
+    register_vec_dot_ternary_avx2(k);
+    register_vec_dot_fp4_avx2(k);
+    register_vec_dot_q1_0_avx2(k);
+}
+#endif
+
+#if defined(__aarch64__)
+// The NEON kernels: the neon tier, and the base the i8mm tier puts its twins over.
+void register_neon_tier(isa_kernels& k) {
+    register_vec_dot_neon(k);
+    register_repack_neon(k);
+    register_vec_dot_ternary_neon(k);
+    register_vec_dot_fp4_neon(k);
+    register_vec_dot_q1_0_neon(k);
+}
+#endif
 
 isa_kernels build_table(cpu_isa isa) {
     isa_kernels k{};
@@ -23,44 +53,20 @@ isa_kernels build_table(cpu_isa isa) {
     switch (isa) {
         case cpu_isa::scalar: register_repack(k); break;
 #if defined(__x86_64__)
-        case cpu_isa::avx2:
-            register_float_avx2(k);
-            register_legacy_avx2(k);
-            register_search_avx2(k);
-            register_quantize_act_avx2(k);
-            register_vec_dot_avx2(k);
-            register_repack_avx2(k);
-            register_ops_avx2(k);
-            break;
+        case cpu_isa::avx2: register_avx2_tier(k); break;
         case cpu_isa::avxvnni:  // the AVX2 kernels, then the AVX-VNNI twins over them
-            register_float_avx2(k);
-            register_legacy_avx2(k);
-            register_search_avx2(k);
-            register_quantize_act_avx2(k);
-            register_vec_dot_avx2(k);
-            register_repack_avx2(k);
-            register_ops_avx2(k);
+            register_avx2_tier(k);
             register_repack_avxvnni(k);
             break;
         case cpu_isa::avx512:  // the AVX2 kernels, then the AVX-512 twins over them
-            register_float_avx2(k);
-            register_legacy_avx2(k);
-            register_search_avx2(k);
-            register_quantize_act_avx2(k);
-            register_vec_dot_avx2(k);
-            register_repack_avx2(k);
-            register_ops_avx2(k);
+            register_avx2_tier(k);
             register_repack_avx512(k);
             break;
 #endif
 #if defined(__aarch64__)
-        case cpu_isa::neon:
-            register_vec_dot_neon(k);
-            register_repack_neon(k);
-            break;
+        case cpu_isa::neon: register_neon_tier(k); break;
         case cpu_isa::i8mm:  // the NEON kernels, then the SMMLA ones over them
-            register_vec_dot_neon(k);
-            register_repack_neon(k);
+            register_neon_tier(k);
             register_repack_i8mm(k);
             break;
 #endif

@@ -32,6 +32,11 @@ const entry kTypes[] = {
     {GGML_TYPE_Q8_K, {"Q8_K", QK_K, sizeof(block_q8_K), true, dequantize_row_q8_K, quantize_q8_K, false}},
     {GGML_TYPE_IQ4_NL, {"IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, dequantize_row_iq4_nl, quantize_iq4_nl, true}},
     {GGML_TYPE_IQ4_XS, {"IQ4_XS", QK_K, sizeof(block_iq4_xs), true, dequantize_row_iq4_xs, quantize_iq4_xs, true}},
+    {GGML_TYPE_TQ1_0, {"TQ1_0", QK_K, sizeof(block_tq1_0), true, dequantize_row_tq1_0, quantize_tq1_0, false}},
+    {GGML_TYPE_TQ2_0, {"TQ2_0", QK_K, sizeof(block_tq2_0), true, dequantize_row_tq2_0, quantize_tq2_0, false}},
+    {GGML_TYPE_MXFP4, {"MXFP4", QK_MXFP4, sizeof(block_mxfp4), true, dequantize_row_mxfp4, quantize_mxfp4, false}},
+    {GGML_TYPE_NVFP4, {"NVFP4", QK_NVFP4, sizeof(block_nvfp4), true, dequantize_row_nvfp4, quantize_nvfp4, false}},
+    {GGML_TYPE_Q1_0, {"Q1_0", QK1_0, sizeof(block_q1_0), true, dequantize_row_q1_0, quantize_q1_0, false}},
 };
 
 }  // namespace

@@ -28,10 +28,22 @@ enum ggml_type : int32_t {
     GGML_TYPE_Q5_K = 13,
     GGML_TYPE_Q6_K = 14,
     GGML_TYPE_Q8_K = 15,
+    GGML_TYPE_IQ2_XXS = 16,
+    GGML_TYPE_IQ2_XS = 17,
+    GGML_TYPE_IQ3_XXS = 18,
+    GGML_TYPE_IQ1_S = 19,
     GGML_TYPE_IQ4_NL = 20,
+    GGML_TYPE_IQ3_S = 21,
+    GGML_TYPE_IQ2_S = 22,
     GGML_TYPE_IQ4_XS = 23,
+    GGML_TYPE_IQ1_M = 29,
     GGML_TYPE_BF16 = 30,
-    GGML_TYPE_COUNT = 41,
+    GGML_TYPE_TQ1_0 = 34,
+    GGML_TYPE_TQ2_0 = 35,
+    GGML_TYPE_MXFP4 = 39,
+    GGML_TYPE_NVFP4 = 40,
+    GGML_TYPE_Q1_0 = 41,
+    GGML_TYPE_COUNT = 42,
 };
 
 // Convert k floats' worth of blocks (k a multiple of the block size) to float32.

@@ -66,6 +66,23 @@ void dequantize_row_iq4_xs(const void* x, float* y, int64_t k);
 size_t quantize_iq4_nl(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq4_xs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
+// ternary (ternary.cpp), 4-bit floats (fp4.cpp), signs (q1_0.cpp); no importance weighting
+void quantize_row_tq1_0_ref(const float* x, block_tq1_0* y, int64_t k);
+void quantize_row_tq2_0_ref(const float* x, block_tq2_0* y, int64_t k);
+void quantize_row_mxfp4_ref(const float* x, block_mxfp4* y, int64_t k);
+void quantize_row_nvfp4_ref(const float* x, block_nvfp4* y, int64_t k);
+void quantize_row_q1_0_ref(const float* x, block_q1_0* y, int64_t k);
+void dequantize_row_tq1_0(const void* x, float* y, int64_t k);
+void dequantize_row_tq2_0(const void* x, float* y, int64_t k);
+void dequantize_row_mxfp4(const void* x, float* y, int64_t k);
+void dequantize_row_nvfp4(const void* x, float* y, int64_t k);
+void dequantize_row_q1_0(const void* x, float* y, int64_t k);
+size_t quantize_tq1_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_tq2_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_mxfp4(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_nvfp4(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_q1_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
 // The k-quant and IQ4 quantizers above with their scale searches taken from a chosen
 // table (search.h): kSearchOpsRef gives the reference quantizers; any other table
 // gives the same bytes.

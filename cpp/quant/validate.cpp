@@ -45,6 +45,11 @@ bool block_scales_of(int32_t type, block_scales& out) {
         case GGML_TYPE_Q8_K: out = {{{"d", offsetof(block_q8_K, d), true}}, 1}; return true;
         case GGML_TYPE_IQ4_NL: out = {{{"d", offsetof(block_iq4_nl, d)}}, 1}; return true;
         case GGML_TYPE_IQ4_XS: out = {{{"d", offsetof(block_iq4_xs, d)}}, 1}; return true;
+        case GGML_TYPE_TQ1_0: out = {{{"d", offsetof(block_tq1_0, d)}}, 1}; return true;
+        case GGML_TYPE_TQ2_0: out = {{{"d", offsetof(block_tq2_0, d)}}, 1}; return true;
+        case GGML_TYPE_Q1_0: out = {{{"d", offsetof(block_q1_0, d)}}, 1}; return true;
+        // E8M0 and UE4M3 scales have no infinity or NaN (ggml reads 0xFF and 0x7F as numbers)
+        case GGML_TYPE_MXFP4: case GGML_TYPE_NVFP4: out = {{}, 0}; return true;
         default: return false;
     }
 }

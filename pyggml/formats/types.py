@@ -29,6 +29,11 @@ class GGMLType(enum.IntEnum):
     IQ4_NL = 20
     IQ4_XS = 23
     BF16 = 30
+    TQ1_0 = 34
+    TQ2_0 = 35
+    MXFP4 = 39
+    NVFP4 = 40
+    Q1_0 = 41
 
     @property
     def block_size(self) -> int:

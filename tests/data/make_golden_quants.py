@@ -1,5 +1,6 @@
-"""Regenerate tests/data/golden_quants.npz: ggml's own bytes for the k-quant and IQ4 formats
-(and the importance-weighted forms of the legacy Q4_0, Q4_1, Q5_0, Q5_1).
+"""Regenerate tests/data/golden_quants.npz: ggml's own bytes for the k-quant and IQ4 formats,
+the ternary, 4-bit float and 1-bit formats (TQ1_0, TQ2_0, MXFP4, NVFP4, Q1_0), and the
+importance-weighted forms of the legacy Q4_0, Q4_1, Q5_0, Q5_1.
 
 The CI test (tests/formats/test_quants_k.py) rebuilds the same inputs with `golden_inputs()` and
 checks that pyggml's quantizers reproduce these bytes exactly, so it runs without llama.cpp.
@@ -40,6 +41,11 @@ TYPES = [
     ("Q8_K", 15),
     ("IQ4_NL", 20),
     ("IQ4_XS", 23),
+    ("TQ1_0", 34),
+    ("TQ2_0", 35),
+    ("MXFP4", 39),
+    ("NVFP4", 40),
+    ("Q1_0", 41),
 ]
 NO_IMATRIX = {"Q8_K"}  # ggml has no importance-weighted Q8_K
 
@@ -135,7 +141,8 @@ def ggml_quantize(lib: ctypes.CDLL, type_id: int, row_bytes: int, x: np.ndarray,
 
 
 ROW_BYTES = {"Q4_0": 18 * 8, "Q4_1": 20 * 8, "Q5_0": 22 * 8, "Q5_1": 24 * 8, "Q2_K": 84, "Q3_K": 110, "Q4_K": 144, "Q5_K": 176, "Q6_K": 210, "Q8_K": 292,
-             "IQ4_NL": 18 * 8, "IQ4_XS": 136}  # per 256 elements
+             "IQ4_NL": 18 * 8, "IQ4_XS": 136, "TQ1_0": 54, "TQ2_0": 66, "MXFP4": 17 * 8, "NVFP4": 36 * 4,
+             "Q1_0": 18 * 2}  # per 256 elements
 
 
 def main() -> int:

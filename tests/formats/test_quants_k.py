@@ -100,7 +100,8 @@ def test_quantize_matches_ggml_golden(golden, key):
 
 def test_golden_covers_every_type():
     names = {key.split("/")[0] for key in GOLDEN_CASES}
-    assert names == set(ALL_TYPES) | set(LEGACY_TYPES)
+    lowbit = {"TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0"}  # tests/formats/test_quants_lowbit.py
+    assert names == set(ALL_TYPES) | set(LEGACY_TYPES) | lowbit
     assert sum(k.endswith("/imatrix") for k in GOLDEN_CASES) == len(names) - 1
 
 

@@ -26,14 +26,20 @@ from gguf import quants as gq
 from pyggml import _core
 
 ALL_TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "IQ4_NL",
-             "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS"]
+             "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS",
+             "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0"]
 # (block elements, block bytes, byte offsets of fp16 scale fields)
 LAYOUT = {
     "Q4_0": (32, 18, [0]), "Q4_1": (32, 20, [0, 2]), "Q5_0": (32, 22, [0]), "Q5_1": (32, 24, [0, 2]),
     "Q8_0": (32, 34, [0]), "IQ4_NL": (32, 18, [0]), "Q2_K": (256, 84, [80, 82]),
     "Q3_K": (256, 110, [108]), "Q4_K": (256, 144, [0, 2]), "Q5_K": (256, 176, [0, 2]),
     "Q6_K": (256, 210, [208]), "IQ4_XS": (256, 136, [0]),
+    "TQ1_0": (256, 54, [52]), "TQ2_0": (256, 66, [64]), "MXFP4": (32, 17, []), "NVFP4": (64, 36, []),
+    "Q1_0": (128, 18, [0]),
 }
+# 8-bit scale fields (byte offsets): E8M0 (MXFP4, 2^(e - 128)) and UE4M3 (NVFP4, halved)
+# codes, with the code of 1.0 for unit scales.
+BYTE_SCALES = {"MXFP4": ([0], 128, (120, 133)), "NVFP4": ([0, 1, 2, 3], 0x40, (0x20, 0x50))}
 SIMD = [isa for isa in ("avx2", "neon") if _core.testing.has_vec_dot_isa(int(QT.Q4_0), isa)]
 U = 2.0 ** -24
 
@@ -64,7 +70,19 @@ def random_weights(rng, name, n_rows, n_cols, unit_scales=False):
         else:
             val = (rng.uniform(0.5, 2.0, (n_rows, nb)) * 2.0 ** rng.integers(-8, -2, (n_rows, nb))).astype(np.float16)
         w[:, :, off:off + 2] = val.view(np.uint8).reshape(n_rows, nb, 2)
+    if name in BYTE_SCALES:
+        offsets, unit, (lo, hi) = BYTE_SCALES[name]
+        for off in offsets:
+            w[:, :, off] = unit if unit_scales else rng.integers(lo, hi, (n_rows, nb))
     return w.reshape(n_rows, nb * nbytes)
+
+
+def dequantize_q1_0(w):
+    """Q1_0 from its layout (gguf.quants has no Q1_0): fp16 d, 128 sign bits."""
+    b = w.reshape(w.shape[0], -1, 18)
+    d = b[:, :, :2].copy().view(np.float16).astype(np.float64)
+    bits = np.unpackbits(b[:, :, 2:], axis=-1, bitorder="little").astype(bool)
+    return np.where(bits, d, -d).reshape(w.shape[0], -1)
 
 
 def dequantize_weights(name, w, n_cols):
@@ -74,6 +92,8 @@ def dequantize_weights(name, w, n_cols):
         return w.view(np.float16).astype(np.float64)
     if name == "BF16":
         return (w.view(np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    if name == "Q1_0":
+        return dequantize_q1_0(w)
     return gq.dequantize(w, QT[name]).reshape(w.shape[0], n_cols).astype(np.float64)
 
 
@@ -198,7 +218,7 @@ QUANTIZED = [t for t in ALL_TYPES if t in LAYOUT]
 def test_simd_integer_dot_bit_exact(name):
     rng = np.random.default_rng(2000 + QUANTIZED.index(name))
     dot_type = dot_type_name(name)
-    n_cols = 256 if dot_type == "Q8_K" else 64
+    n_cols = 256 if dot_type == "Q8_K" else max(64, block_size(name))
     w = random_weights(rng, name, 16, n_cols, unit_scales=True)
     a = unit_scale_activations(rng, dot_type, 5, n_cols)
     # Bound on every partial sum: |w| plus the largest min/offset term (63 for k-quant
@@ -243,7 +263,8 @@ def test_dispatch_reports_an_instruction_set():
 def test_dot_types_follow_ggml():
     want = {"F32": "F32", "F16": "F16", "BF16": "BF16", "Q4_0": "Q8_0", "Q4_1": "Q8_1", "Q5_0": "Q8_0",
             "Q5_1": "Q8_1", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q2_K": "Q8_K", "Q3_K": "Q8_K",
-            "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K"}
+            "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K",
+            "TQ1_0": "Q8_K", "TQ2_0": "Q8_K", "MXFP4": "Q8_0", "NVFP4": "Q8_0", "Q1_0": "Q8_0"}
     assert {t: dot_type_name(t) for t in ALL_TYPES} == want
 
 

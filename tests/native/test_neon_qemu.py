@@ -3,7 +3,7 @@ the dot kernels (vec_dot_neon.cpp) and the kernels over repacked weights of the 
 repack_neon.cpp) and i8mm (SMMLA, repack_i8mm.cpp) tiers.
 
 tests/native/neon_kernels_main.cpp is built with aarch64-linux-gnu-g++ together with
-cpp/kernels/vec_dot.cpp and cpp/arch/arm/vec_dot_neon.cpp and fed the same kind of cases as
+cpp/kernels/vec_dot*.cpp and their twins cpp/arch/arm/vec_dot*_neon.cpp and fed the same kind of cases as
 test_kernels.py. Checks: the aarch64 scalar reference equals the x86 one bit for bit
 (both are plain IEEE arithmetic without contraction); NEON equals the scalar reference
 bit for bit on unit-scale data and within the float-summation bound otherwise.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_kernels import (QUANTIZED, ALL_TYPES, dequantize_activations, dequantize_weights, dot_type_name,
+from test_kernels import (LAYOUT, QUANTIZED, ALL_TYPES, dequantize_activations, dequantize_weights, dot_type_name,
                           make_case, random_weights, tolerance, type_id, unit_scale_activations)
 
 from pyggml import _core
@@ -46,6 +46,8 @@ def neon_binary(tmp_path_factory):
     cmd = [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
            f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "vec_dot.cpp"),
            str(ROOT / "cpp" / "arch" / "arm" / "vec_dot_neon.cpp"),
+           *(str(ROOT / "cpp" / d / f"vec_dot_{family}{suffix}.cpp")
+             for family in ("ternary", "fp4", "q1_0") for d, suffix in (("kernels", ""), ("arch/arm", "_neon"))),
            str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     return exe
@@ -81,7 +83,7 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
             random_cases.append((name, w, a, n_cols))
     for name in QUANTIZED:
         dot_type = dot_type_name(name)
-        n_cols = 256 if dot_type == "Q8_K" else 64
+        n_cols = 256 if dot_type == "Q8_K" else max(64, LAYOUT[name][0])
         w = random_weights(rng, name, 8, n_cols, unit_scales=True)
         a = unit_scale_activations(rng, dot_type, 3, n_cols)
         bound = (np.abs(dequantize_activations(dot_type, a, n_cols)) @ (np.abs(dequantize_weights(name, w, n_cols)) + 126).T)

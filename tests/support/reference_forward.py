@@ -157,6 +157,9 @@ ACTIVATION_TYPE = {
     GGMLQuantizationType.Q2_K: "Q8_K", GGMLQuantizationType.Q3_K: "Q8_K",
     GGMLQuantizationType.Q4_K: "Q8_K", GGMLQuantizationType.Q5_K: "Q8_K",
     GGMLQuantizationType.Q6_K: "Q8_K",
+    GGMLQuantizationType.TQ1_0: "Q8_K", GGMLQuantizationType.TQ2_0: "Q8_K",
+    GGMLQuantizationType.MXFP4: "Q8_0", GGMLQuantizationType.NVFP4: "Q8_0",
+    GGMLQuantizationType.Q1_0: "Q8_0",
 }
 
 

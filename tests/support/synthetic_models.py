@@ -18,8 +18,9 @@ true = sliding, or an int period), tokenizer ("spm" or "gpt2").
 Weights (2-D tensors) are stored in `wtype` (F32, F16, BF16, Q4_0, Q8_0, Q4_K, ...);
 norms, biases and rope_freqs stay F32 as llama.cpp's converters write them.
 Quantization uses pyggml.quantize when the built module has the type, else
-gguf.quants.quantize. Block-256 types (K-quants) need every row length to be a
-multiple of 256, so for them the default sizes grow (K_QUANT_SIZES).
+gguf.quants.quantize. Types with blocks over 32 (the K-quants' 256, NVFP4's 64, Q1_0's
+128) need every row length to be a multiple of the block, so for them the default sizes
+grow (K_QUANT_SIZES).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
     if unknown:
         raise TypeError(f"unknown overrides {sorted(unknown)}")
     hp = dict(BASE_SIZES[arch])
-    if wtype in GGML_QUANT_SIZES and GGML_QUANT_SIZES[wtype][0] == 256:
+    if wtype in GGML_QUANT_SIZES and GGML_QUANT_SIZES[wtype][0] > 32:
         hp.update(K_QUANT_SIZES)
     hp.update(overrides)
     return hp

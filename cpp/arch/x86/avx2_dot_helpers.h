@@ -1,0 +1,82 @@
+// avx2_dot_helpers.h: small AVX2 building blocks shared by the per-type dot kernels
+// (vec_dot_<type>_avx2.cpp). Include only from files compiled with the AVX2 flags: every
+// function here has internal linkage, so no AVX2 code reaches generic code.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace pyggml {
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline float hsum_8(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+// 16 packed bytes -> 32 nibbles: low nibbles in bytes 0..15, high nibbles in 16..31.
+inline __m256i nibbles_32(const uint8_t* p) {
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i shifted = _mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4));
+    return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, 0xFF where the bit is clear (byte j tests bit j).
+inline __m256i clear_bits_to_bytes_32(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    const __m256i word = _mm256_castps_si256(_mm256_set1_ps(f));
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(word, shuf), bit), _mm256_setzero_si256());
+}
+
+// Pair sums of 32 signed bytes as 16 int16 (|bytes| <= 127: no saturation).
+inline __m256i pair_sums_i8(__m256i v) { return _mm256_maddubs_epi16(_mm256_set1_epi8(1), v); }
+
+// Sum of products of signed bytes x (|x| <= 127) and y (> -128) as 8 int32.
+inline __m256i dot_i8_pairs(__m256i x, __m256i y) {
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+template <typename B>
+inline const B* row_ptr(const void* y, size_t by, int t) {
+    return reinterpret_cast<const B*>(static_cast<const char*>(y) + size_t(t) * by);
+}
+
+// One kernel body per NT (activation rows, 1..4) for one weight row; the common signature
+// loops over the rows and switches on nt.
+using dot_nt_fn = void (*)(int, float*, size_t, const void*, const void*, size_t);
+
+template <dot_nt_fn K1, dot_nt_fn K2, dot_nt_fn K3, dot_nt_fn K4>
+void dot_rows_nt(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    for (int r = 0; r < nr; ++r) {
+        const void* xr = static_cast<const char*>(x) + r * bx;
+        switch (nt) {
+            case 1: K1(n, s + r, bs, xr, y, by); break;
+            case 2: K2(n, s + r, bs, xr, y, by); break;
+            case 3: K3(n, s + r, bs, xr, y, by); break;
+            default: K4(n, s + r, bs, xr, y, by); break;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace pyggml
+
+// name(n, s, bs, x, bx, nr, y, by, nt) from the templates name_nt<1..4>.
+#define PYGGML_AVX2_NT_KERNEL(name)                                                                        \
+    void name(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,     \
+              int nt) {                                                                                   \
+        dot_rows_nt<name##_nt<1>, name##_nt<2>, name##_nt<3>, name##_nt<4>>(n, s, bs, x, bx, nr, y, by, nt); \
+    }

@@ -1,0 +1,51 @@
+// fp8.h: scalar conversions of the 8-bit block scales of the 4-bit float formats.
+//
+// E8M0 (MXFP4: a power of two) and UE4M3 (NVFP4: unsigned, 4 exponent bits with bias 7,
+// 3 mantissa bits). Both return half the scale, since kvalues_fp4 holds doubled E2M1
+// values. Bit-exact with ggml (ggml-impl.h).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "core/fp16.h"
+
+namespace pyggml {
+
+// 2^(e - 128): the E8M0 value 2^(e - 127), halved.
+inline float e8m0_to_fp32_half(uint8_t e) {
+    return fp32_from_bits(e < 2 ? 0x00200000u << e : uint32_t(e - 1) << 23);
+}
+
+// Half the UE4M3 value; 0 and 0x7F (NaN) read as zero.
+inline float ue4m3_to_fp32_half(uint8_t x) {
+    if (x == 0 || x == 0x7F) return 0.0f;
+    const int exp = (x >> 3) & 0xF;
+    const int man = x & 0x7;
+    const float raw = exp == 0 ? std::ldexp(float(man), -9) : std::ldexp(1.0f + float(man) / 8.0f, exp - 7);
+    return raw * 0.5f;
+}
+
+// Nearest UE4M3 code (round half up on the first dropped bit), clamped to 448; 0 for x <= 0.
+inline uint8_t fp32_to_ue4m3(float x) {
+    if (!(x > 0.0f)) return 0;
+    if (x > 448.0f) x = 448.0f;
+    const uint32_t bits = fp32_to_bits(x);
+    const int fp32_exp = int((bits >> 23) & 0xFF) - 127;
+    const int fp32_man = int((bits >> 20) & 0x7);
+    int exp = fp32_exp + 7;
+    if (exp <= 0) {  // subnormal: man * 2^-9
+        int man = int(x * 512.0f + 0.5f);
+        if (man > 7) man = 7;
+        return man < 1 ? 0 : uint8_t(man);
+    }
+    if (exp >= 15) return 0x7E;
+    int man = fp32_man + int((bits >> 19) & 1);
+    if (man > 7) {
+        man = 0;
+        if (++exp >= 15) return 0x7E;
+    }
+    return uint8_t((exp << 3) | man);
+}
+
+}  // namespace pyggml
