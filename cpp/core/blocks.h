@@ -182,6 +182,74 @@ struct block_nvfp4 {
 };
 static_assert(sizeof(block_nvfp4) == 36, "block_nvfp4 size");
 
+// ---- codebook ("IQ") formats: groups of 8 (or 4) elements are points of a grid ----------
+// (quant/iq_grids.h), with signs apart; super-blocks of 256.
+
+// 2.0625 bits per weight. Per 32 elements, two uint32 words: four 8-bit grid indices, then
+// four 7-bit sign codes (bits 7 l) and a 4-bit scale (bits 28..31).
+struct block_iq2_xxs {
+    ggml_half d;
+    uint16_t qs[QK_K / 8];
+};
+static_assert(sizeof(block_iq2_xxs) == 66, "block_iq2_xxs size");
+
+// 2.3125 bits per weight. qs: 9-bit grid index | 7-bit sign code << 9, per 8 elements;
+// scales: two 4-bit scales per 32 (low nibble: first 16).
+struct block_iq2_xs {
+    ggml_half d;
+    uint16_t qs[QK_K / 8];
+    uint8_t scales[QK_K / 32];
+};
+static_assert(sizeof(block_iq2_xs) == 74, "block_iq2_xs size");
+
+// 2.5625 bits per weight. qs: 32 low index bytes, then 32 sign bytes (one bit per
+// element); qh: the top 2 index bits of each 8, per 32; scales as IQ2_XS.
+struct block_iq2_s {
+    ggml_half d;
+    uint8_t qs[QK_K / 4];
+    uint8_t qh[QK_K / 32];
+    uint8_t scales[QK_K / 32];
+};
+static_assert(sizeof(block_iq2_s) == 82, "block_iq2_s size");
+
+// 3.0625 bits per weight. qs: 64 grid indices (4 elements each), then per 32 elements a
+// uint32 of four 7-bit sign codes and a 4-bit scale (bits 28..31).
+struct block_iq3_xxs {
+    ggml_half d;
+    uint8_t qs[3 * QK_K / 8];
+};
+static_assert(sizeof(block_iq3_xxs) == 98, "block_iq3_xxs size");
+
+// 3.4375 bits per weight. 9-bit grid indices (qs low bytes, qh top bits), one sign bit per
+// element, a 4-bit scale per 32 (two per byte).
+struct block_iq3_s {
+    ggml_half d;
+    uint8_t qs[QK_K / 4];
+    uint8_t qh[QK_K / 32];
+    uint8_t signs[QK_K / 8];
+    uint8_t scales[QK_K / 64];
+};
+static_assert(sizeof(block_iq3_s) == 110, "block_iq3_s size");
+
+// 1.5625 bits per weight: grid points of -1, 0, 1 plus a shift of +-1/8. qh per 32: three
+// 3-bit index tops (bits 3 l), a 3-bit scale (bits 12..14), the shift's sign (bit 15).
+struct block_iq1_s {
+    ggml_half d;
+    uint8_t qs[QK_K / 8];
+    uint16_t qh[QK_K / 32];
+};
+static_assert(sizeof(block_iq1_s) == 50, "block_iq1_s size");
+
+// 1.75 bits per weight. qh per 8: 3 index-top bits and the shift's sign (bit 3), two per
+// byte; scales: 3-bit scales per 16 in four uint16, whose top nibbles together hold the
+// fp16 super-block scale.
+struct block_iq1_m {
+    uint8_t qs[QK_K / 8];
+    uint8_t qh[QK_K / 16];
+    uint8_t scales[QK_K / 32];
+};
+static_assert(sizeof(block_iq1_m) == 56, "block_iq1_m size");
+
 // In-memory only (never in a file): one 256-column super-block of 8 Q4_K rows, built
 // at load time by repack_q4_K_x8 (kernels/repack.h) so that one pass decodes the scales of 8
 // rows at once and each activation load serves 8 rows. Same bytes as 8 block_q4_K.

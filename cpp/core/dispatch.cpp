@@ -16,6 +16,7 @@ void register_references(isa_kernels& k) {
     register_vec_dot_ternary(k);
     register_vec_dot_fp4(k);
     register_vec_dot_q1_0(k);
+    register_vec_dot_iq(k);
     register_ops(k);
 }
 
@@ -32,6 +33,7 @@ void register_avx2_tier(isa_kernels& k) {
     register_vec_dot_ternary_avx2(k);
     register_vec_dot_fp4_avx2(k);
     register_vec_dot_q1_0_avx2(k);
+    register_vec_dot_iq_avx2(k);
 }
 #endif
 
@@ -43,6 +45,7 @@ void register_neon_tier(isa_kernels& k) {
     register_vec_dot_ternary_neon(k);
     register_vec_dot_fp4_neon(k);
     register_vec_dot_q1_0_neon(k);
+    register_vec_dot_iq_neon(k);
 }
 #endif
 

@@ -84,6 +84,7 @@ void register_ops(isa_kernels& k);           // kernels/ops.cpp
 void register_vec_dot_ternary(isa_kernels& k);  // kernels/vec_dot_ternary.cpp: TQ1_0, TQ2_0
 void register_vec_dot_fp4(isa_kernels& k);      // kernels/vec_dot_fp4.cpp: MXFP4, NVFP4
 void register_vec_dot_q1_0(isa_kernels& k);     // kernels/vec_dot_q1_0.cpp
+void register_vec_dot_iq(isa_kernels& k);       // kernels/vec_dot_iq.cpp: IQ1_S .. IQ3_S
 // AVX2 twins (arch/x86/, compiled with -mavx2 -mfma -mf16c -mbmi2):
 void register_float_avx2(isa_kernels& k);         // float_avx2.cpp
 void register_legacy_avx2(isa_kernels& k);        // legacy_avx2.cpp
@@ -95,6 +96,7 @@ void register_ops_avx2(isa_kernels& k);           // ops_avx2.cpp
 void register_vec_dot_ternary_avx2(isa_kernels& k);  // vec_dot_ternary_avx2.cpp
 void register_vec_dot_fp4_avx2(isa_kernels& k);      // vec_dot_fp4_avx2.cpp
 void register_vec_dot_q1_0_avx2(isa_kernels& k);     // vec_dot_q1_0_avx2.cpp
+void register_vec_dot_iq_avx2(isa_kernels& k);       // vec_dot_iq_avx2.cpp
 // AVX-VNNI twins (arch/x86/*_avxvnni.cpp, compiled with the AVX2 flags and -mavxvnni):
 void register_repack_avxvnni(isa_kernels& k);     // repack_avxvnni.cpp
 // AVX-512 twins (arch/x86/*_avx512.cpp, the AVX2 flags and -mavx512f/bw/vl/dq/vnni):
@@ -105,6 +107,7 @@ void register_repack_neon(isa_kernels& k);        // repack_neon.cpp (Q4_K, Q6_K
 void register_vec_dot_ternary_neon(isa_kernels& k);  // vec_dot_ternary_neon.cpp
 void register_vec_dot_fp4_neon(isa_kernels& k);      // vec_dot_fp4_neon.cpp
 void register_vec_dot_q1_0_neon(isa_kernels& k);     // vec_dot_q1_0_neon.cpp
+void register_vec_dot_iq_neon(isa_kernels& k);       // vec_dot_iq_neon.cpp
 // i8mm twins (arch/arm/*_i8mm.cpp, compiled with -march=armv8.2-a+dotprod+fp16+i8mm):
 void register_repack_i8mm(isa_kernels& k);        // repack_i8mm.cpp (Q4_K, Q6_K, Q4_0, Q8_0)
 

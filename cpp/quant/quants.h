@@ -83,6 +83,15 @@ size_t quantize_mxfp4(const float* src, void* dst, int64_t nrow, int64_t n_per_r
 size_t quantize_nvfp4(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_q1_0(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
+// codebook formats (iq_grid_dequant.cpp)
+void dequantize_row_iq2_xxs(const void* x, float* y, int64_t k);
+void dequantize_row_iq2_xs(const void* x, float* y, int64_t k);
+void dequantize_row_iq2_s(const void* x, float* y, int64_t k);
+void dequantize_row_iq3_xxs(const void* x, float* y, int64_t k);
+void dequantize_row_iq3_s(const void* x, float* y, int64_t k);
+void dequantize_row_iq1_s(const void* x, float* y, int64_t k);
+void dequantize_row_iq1_m(const void* x, float* y, int64_t k);
+
 // The k-quant and IQ4 quantizers above with their scale searches taken from a chosen
 // table (search.h): kSearchOpsRef gives the reference quantizers; any other table
 // gives the same bytes.

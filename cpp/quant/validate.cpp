@@ -48,6 +48,14 @@ bool block_scales_of(int32_t type, block_scales& out) {
         case GGML_TYPE_TQ1_0: out = {{{"d", offsetof(block_tq1_0, d)}}, 1}; return true;
         case GGML_TYPE_TQ2_0: out = {{{"d", offsetof(block_tq2_0, d)}}, 1}; return true;
         case GGML_TYPE_Q1_0: out = {{{"d", offsetof(block_q1_0, d)}}, 1}; return true;
+        case GGML_TYPE_IQ2_XXS: out = {{{"d", offsetof(block_iq2_xxs, d)}}, 1}; return true;
+        case GGML_TYPE_IQ2_XS: out = {{{"d", offsetof(block_iq2_xs, d)}}, 1}; return true;
+        case GGML_TYPE_IQ2_S: out = {{{"d", offsetof(block_iq2_s, d)}}, 1}; return true;
+        case GGML_TYPE_IQ3_XXS: out = {{{"d", offsetof(block_iq3_xxs, d)}}, 1}; return true;
+        case GGML_TYPE_IQ3_S: out = {{{"d", offsetof(block_iq3_s, d)}}, 1}; return true;
+        case GGML_TYPE_IQ1_S: out = {{{"d", offsetof(block_iq1_s, d)}}, 1}; return true;
+        // IQ1_M's scale is spread over four nibbles; its blocks are not checked
+        case GGML_TYPE_IQ1_M: out = {{}, 0}; return true;
         // E8M0 and UE4M3 scales have no infinity or NaN (ggml reads 0xFF and 0x7F as numbers)
         case GGML_TYPE_MXFP4: case GGML_TYPE_NVFP4: out = {{}, 0}; return true;
         default: return false;

@@ -167,10 +167,17 @@ def test_unknown_tensor_type(s):
 
 
 def test_type_gguf_knows_but_pyggml_does_not(s):
+    s.put(s.tensor_field("tensor.quant", "type"), "I", int(QT.F64))
+    err = s.open()
+    assert "F64" in err.problem and "does not support" in err.problem
+    assert "supported types: F32, F16" in err.problem
+
+
+def test_tensor_size_that_does_not_match_a_new_type(s):
+    """A tensor whose data does not fit its (newly supported) type names the tensor."""
     s.put(s.tensor_field("tensor.quant", "type"), "I", int(QT.IQ2_XXS))
     err = s.open()
-    assert "IQ2_XXS" in err.problem and "does not support" in err.problem
-    assert "supported types: F32, F16" in err.problem
+    assert "tensor.quant" in err.problem and "IQ2_XXS" in err.problem and "block size 256" in err.problem
 
 
 def test_row_length_not_a_multiple_of_block_size(s):

@@ -47,10 +47,12 @@ int main(int argc, char** argv) {
     pyggml::register_vec_dot_ternary(ref);
     pyggml::register_vec_dot_fp4(ref);
     pyggml::register_vec_dot_q1_0(ref);
+    pyggml::register_vec_dot_iq(ref);
     pyggml::register_vec_dot_neon(neon);
     pyggml::register_vec_dot_ternary_neon(neon);
     pyggml::register_vec_dot_fp4_neon(neon);
     pyggml::register_vec_dot_q1_0_neon(neon);
+    pyggml::register_vec_dot_iq_neon(neon);
     int32_t h[6];
     while (std::fread(h, sizeof(h), 1, in) == 1) {
         const int type = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];

@@ -27,7 +27,8 @@ from pyggml import _core
 
 ALL_TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "IQ4_NL",
              "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS",
-             "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0"]
+             "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0",
+             "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"]
 # (block elements, block bytes, byte offsets of fp16 scale fields)
 LAYOUT = {
     "Q4_0": (32, 18, [0]), "Q4_1": (32, 20, [0, 2]), "Q5_0": (32, 22, [0]), "Q5_1": (32, 24, [0, 2]),
@@ -36,7 +37,10 @@ LAYOUT = {
     "Q6_K": (256, 210, [208]), "IQ4_XS": (256, 136, [0]),
     "TQ1_0": (256, 54, [52]), "TQ2_0": (256, 66, [64]), "MXFP4": (32, 17, []), "NVFP4": (64, 36, []),
     "Q1_0": (128, 18, [0]),
+    "IQ2_XXS": (256, 66, [0]), "IQ2_XS": (256, 74, [0]), "IQ2_S": (256, 82, [0]), "IQ3_XXS": (256, 98, [0]),
+    "IQ3_S": (256, 110, [0]), "IQ1_S": (256, 50, [0]), "IQ1_M": (256, 56, []),
 }
+IQ1_M_SCALES = 48  # byte offset of IQ1_M's four scale words, whose top nibbles hold its fp16 scale
 # 8-bit scale fields (byte offsets): E8M0 (MXFP4, 2^(e - 128)) and UE4M3 (NVFP4, halved)
 # codes, with the code of 1.0 for unit scales.
 BYTE_SCALES = {"MXFP4": ([0], 128, (120, 133)), "NVFP4": ([0, 1, 2, 3], 0x40, (0x20, 0x50))}
@@ -70,6 +74,14 @@ def random_weights(rng, name, n_rows, n_cols, unit_scales=False):
         else:
             val = (rng.uniform(0.5, 2.0, (n_rows, nb)) * 2.0 ** rng.integers(-8, -2, (n_rows, nb))).astype(np.float16)
         w[:, :, off:off + 2] = val.view(np.uint8).reshape(n_rows, nb, 2)
+    if name == "IQ1_M":
+        val = np.ones((n_rows, nb), np.float16) if unit_scales else (
+            rng.uniform(0.5, 2.0, (n_rows, nb)) * 2.0 ** rng.integers(-8, -2, (n_rows, nb))).astype(np.float16)
+        h = val.view(np.uint16).astype(np.uint16)
+        words = w[:, :, IQ1_M_SCALES:IQ1_M_SCALES + 8].copy().view(np.uint16)
+        for k in range(4):
+            words[:, :, k] = (words[:, :, k] & 0x0FFF) | (((h >> (4 * k)) & 0xF) << 12)
+        w[:, :, IQ1_M_SCALES:IQ1_M_SCALES + 8] = words.view(np.uint8)
     if name in BYTE_SCALES:
         offsets, unit, (lo, hi) = BYTE_SCALES[name]
         for off in offsets:
@@ -227,7 +239,9 @@ def test_simd_integer_dot_bit_exact(name):
     ad = np.abs(dequantize_activations(dot_type, a, n_cols))
     assert (ad @ wd.T).max() < 2**24, "test data too large for exact float sums"
     ref = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
-    assert np.all(ref == np.round(ref)), "terms are not integers"
+    # integers, or eighths for the types with power-of-two factors (IQ2's 1/8, IQ1's 1/8 shift,
+    # NVFP4's halved scales): still exact in float32
+    assert np.all(ref * 8 == np.round(ref * 8)), "terms are not multiples of 1/8"
     for isa in SIMD:
         for rows in (1, 2, 16):
             got = _core.testing.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=rows)
@@ -264,7 +278,8 @@ def test_dot_types_follow_ggml():
     want = {"F32": "F32", "F16": "F16", "BF16": "BF16", "Q4_0": "Q8_0", "Q4_1": "Q8_1", "Q5_0": "Q8_0",
             "Q5_1": "Q8_1", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q2_K": "Q8_K", "Q3_K": "Q8_K",
             "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K",
-            "TQ1_0": "Q8_K", "TQ2_0": "Q8_K", "MXFP4": "Q8_0", "NVFP4": "Q8_0", "Q1_0": "Q8_0"}
+            "TQ1_0": "Q8_K", "TQ2_0": "Q8_K", "MXFP4": "Q8_0", "NVFP4": "Q8_0", "Q1_0": "Q8_0",
+            **{t: "Q8_K" for t in ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M")}}
     assert {t: dot_type_name(t) for t in ALL_TYPES} == want
 
 

@@ -156,7 +156,8 @@ def test_q8_0_cache_close_to_f16(synth, arch):
     assert (got.argmax(1) == f16.argmax(1)).mean() >= 0.9
 
 
-@pytest.mark.parametrize("wtype", ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16", "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0"])
+@pytest.mark.parametrize("wtype", ["Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16", "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0",
+                                   "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"])
 def test_quantized_weights_match_reference(tmp_path, wtype):
     path = tmp_path / f"gemma3_{wtype}.gguf"
     hp = make_model("gemma3", path, wtype=wtype, seed=8)

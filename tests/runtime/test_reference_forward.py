@@ -246,7 +246,8 @@ def _relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
 # (weight type, emulate ggml's rounding, tolerance as a fraction of the logit range)
 LIVE_CASES = [("F32", False, 3e-3), ("F16", False, 3e-3), ("Q8_0", True, 3e-2), ("Q4_0", True, 3e-2),
               ("Q4_K", True, 3e-2), ("TQ2_0", True, 3e-2), ("TQ1_0", True, 3e-2), ("MXFP4", True, 3e-2),
-              ("NVFP4", True, 3e-2), ("Q1_0", True, 3e-2)]
+              ("NVFP4", True, 3e-2), ("Q1_0", True, 3e-2),
+              *((t, True, 3e-2) for t in ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"))]
 
 
 @pytest.mark.llama_cpp

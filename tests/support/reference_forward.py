@@ -160,6 +160,9 @@ ACTIVATION_TYPE = {
     GGMLQuantizationType.TQ1_0: "Q8_K", GGMLQuantizationType.TQ2_0: "Q8_K",
     GGMLQuantizationType.MXFP4: "Q8_0", GGMLQuantizationType.NVFP4: "Q8_0",
     GGMLQuantizationType.Q1_0: "Q8_0",
+    **{t: "Q8_K" for t in (GGMLQuantizationType.IQ2_XXS, GGMLQuantizationType.IQ2_XS, GGMLQuantizationType.IQ2_S,
+                           GGMLQuantizationType.IQ3_XXS, GGMLQuantizationType.IQ3_S, GGMLQuantizationType.IQ1_S,
+                           GGMLQuantizationType.IQ1_M)},
 }
 
 

@@ -158,10 +158,43 @@ def quantize_weight(x: np.ndarray, wtype: GGMLQuantizationType) -> np.ndarray:
         return pyggml.quantize(x, wtype.name)
     except Exception:
         pass
+    if wtype.name in RANDOM_CODEBOOK_TYPES:
+        return random_codebook_weight(x, wtype)
     try:
         return gguf_quants.quantize(x.astype(np.float32), wtype)
     except NotImplementedError as e:
         raise ValueError(f"no quantizer for {wtype.name}: build pyggml with it") from e
+
+
+# Codebook types that pyggml reads but does not write: their synthetic weights are random
+# valid blocks (not a quantization of x) with the super-block scale set so that the values
+# have x's spread. IQ1_M keeps its fp16 scale in the top nibbles of its four scale words.
+RANDOM_CODEBOOK_TYPES = {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"}
+_IQ1_M_SCALES = 48
+
+
+def _set_block_scale(blocks: np.ndarray, wtype: GGMLQuantizationType, d: np.ndarray) -> None:
+    h = d.astype(np.float16).view(np.uint16)
+    if wtype.name == "IQ1_M":
+        words = blocks[:, _IQ1_M_SCALES:_IQ1_M_SCALES + 8].copy().view(np.uint16)
+        for k in range(4):
+            words[:, k] = (words[:, k] & 0x0FFF) | (((h >> (4 * k)) & 0xF) << 12)
+        blocks[:, _IQ1_M_SCALES:_IQ1_M_SCALES + 8] = words.view(np.uint8)
+    else:
+        blocks[:, 0:2] = h.view(np.uint8).reshape(-1, 2)
+
+
+def random_codebook_weight(x: np.ndarray, wtype: GGMLQuantizationType) -> np.ndarray:
+    import pyggml
+
+    block, size = GGML_QUANT_SIZES[wtype]
+    rows, n = x.shape
+    rng = np.random.default_rng(int(np.abs(x).sum() * 1e3) % 2**32)
+    blocks = rng.integers(0, 256, (rows * n // block, size), dtype=np.uint8)
+    _set_block_scale(blocks, wtype, np.ones(len(blocks), np.float32))
+    unit = pyggml.dequantize(blocks.reshape(rows, -1), wtype.name, x.shape)
+    _set_block_scale(blocks, wtype, np.full(len(blocks), x.std() / max(unit.std(), 1e-12), np.float32))
+    return blocks.reshape(rows, -1)
 
 
 def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:

@@ -1,0 +1,248 @@
+// vec_dot_iq_avx2.cpp: AVX2 twins of kernels/vec_dot_iq.cpp (IQ2_XXS .. IQ1_M x Q8_K).
+//
+// Per 32 elements the grid points are gathered with scalar loads into one vector of
+// magnitudes (IQ2/IQ3: unsigned, <= 62) and the sign bits become +-1 bytes; vpsignb applies
+// them to the activations and vpmaddubsw/vpmaddwd form (2 s + 1) * pair sums in int32 lanes
+// (|pair| <= 2 * 62 * 127, times 31: far inside int32). IQ1's grid values are -1, 0, 1:
+// vpsignb takes them directly, and its +-1/8 shift sums the activations of each 8.
+#include "arch/x86/avx2_dot_helpers.h"
+#include "core/blocks.h"
+#include "core/dispatch.h"
+#include "quant/iq_grids.h"
+
+namespace pyggml {
+
+namespace {
+
+// 32 sign bits -> bytes +1 (bit clear) or -1 (bit set); byte j tests bit j.
+inline __m256i sign_bytes(uint32_t bits) {
+    const __m256i word = _mm256_set1_epi32(int(bits));
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(word, shuf), bit), _mm256_setzero_si256());
+    return _mm256_or_si256(_mm256_xor_si256(clear, _mm256_set1_epi8(-1)), _mm256_set1_epi8(1));
+}
+
+// Scale words (2 s + 1) for elements 0..15 and 16..31, one per int16 pair sum.
+inline __m256i half_scales(int s0, int s1) {
+    return _mm256_setr_m128i(_mm_set1_epi16(short(2 * s0 + 1)), _mm_set1_epi16(short(2 * s1 + 1)));
+}
+
+struct chunk_vectors {
+    __m256i mag;    // grid magnitudes (IQ2/IQ3) or signed grid values (IQ1)
+    __m256i signs;  // +-1 per element (IQ2/IQ3)
+    __m256i scales;
+};
+
+inline uint64_t grid4(uint32_t lo, uint32_t hi) { return uint64_t(lo) | uint64_t(hi) << 32; }
+
+inline chunk_vectors chunk_iq2_xxs(const block_iq2_xxs& b, int ib) {
+    uint32_t aux[2];
+    std::memcpy(aux, b.qs + 4 * ib, 8);
+    uint32_t sg = 0;
+    for (int l = 0; l < 4; ++l) sg |= uint32_t(ksigns_iq2xs((aux[1] >> (7 * l)) & 127)) << (8 * l);
+    const __m256i mag = _mm256_set_epi64x(int64_t(iq2xxs_grid[aux[0] >> 24]), int64_t(iq2xxs_grid[(aux[0] >> 16) & 0xFF]),
+                                          int64_t(iq2xxs_grid[(aux[0] >> 8) & 0xFF]), int64_t(iq2xxs_grid[aux[0] & 0xFF]));
+    const int s = int(aux[1] >> 28);
+    return {mag, sign_bytes(sg), half_scales(s, s)};
+}
+
+inline chunk_vectors chunk_iq2_xs(const block_iq2_xs& b, int ib) {
+    const uint16_t* q = b.qs + 4 * ib;
+    uint32_t sg = 0;
+    for (int l = 0; l < 4; ++l) sg |= uint32_t(ksigns_iq2xs(q[l] >> 9)) << (8 * l);
+    const __m256i mag = _mm256_set_epi64x(int64_t(iq2xs_grid[q[3] & 511]), int64_t(iq2xs_grid[q[2] & 511]),
+                                          int64_t(iq2xs_grid[q[1] & 511]), int64_t(iq2xs_grid[q[0] & 511]));
+    return {mag, sign_bytes(sg), half_scales(b.scales[ib] & 0xF, b.scales[ib] >> 4)};
+}
+
+inline chunk_vectors chunk_iq2_s(const block_iq2_s& b, int ib) {
+    const uint8_t* qs = b.qs + 4 * ib;
+    const int qh = b.qh[ib];
+    uint32_t sg;
+    std::memcpy(&sg, b.qs + QK_K / 8 + 4 * ib, 4);
+    const __m256i mag = _mm256_set_epi64x(int64_t(iq2s_grid[qs[3] | ((qh << 2) & 0x300)]), int64_t(iq2s_grid[qs[2] | ((qh << 4) & 0x300)]),
+                                          int64_t(iq2s_grid[qs[1] | ((qh << 6) & 0x300)]), int64_t(iq2s_grid[qs[0] | ((qh << 8) & 0x300)]));
+    return {mag, sign_bytes(sg), half_scales(b.scales[ib] & 0xF, b.scales[ib] >> 4)};
+}
+
+inline chunk_vectors chunk_iq3_xxs(const block_iq3_xxs& b, int ib) {
+    const uint8_t* q3 = b.qs + 8 * ib;
+    uint32_t aux;
+    std::memcpy(&aux, b.qs + QK_K / 4 + 4 * ib, 4);
+    uint32_t sg = 0;
+    for (int l = 0; l < 4; ++l) sg |= uint32_t(ksigns_iq2xs((aux >> (7 * l)) & 127)) << (8 * l);
+    const __m256i mag = _mm256_setr_epi32(int(iq3xxs_grid[q3[0]]), int(iq3xxs_grid[q3[1]]), int(iq3xxs_grid[q3[2]]), int(iq3xxs_grid[q3[3]]),
+                                          int(iq3xxs_grid[q3[4]]), int(iq3xxs_grid[q3[5]]), int(iq3xxs_grid[q3[6]]), int(iq3xxs_grid[q3[7]]));
+    const int s = int(aux >> 28);
+    return {mag, sign_bytes(sg), half_scales(s, s)};
+}
+
+inline chunk_vectors chunk_iq3_s(const block_iq3_s& b, int ib) {
+    const uint8_t* qs = b.qs + 8 * ib;
+    const int qh = b.qh[ib];
+    uint32_t sg;
+    std::memcpy(&sg, b.signs + 4 * ib, 4);
+    int idx[8];
+    for (int k = 0; k < 8; ++k) idx[k] = qs[k] | ((qh << (8 - k)) & 256);
+    const __m256i mag = _mm256_setr_epi32(int(iq3s_grid[idx[0]]), int(iq3s_grid[idx[1]]), int(iq3s_grid[idx[2]]), int(iq3s_grid[idx[3]]),
+                                          int(iq3s_grid[idx[4]]), int(iq3s_grid[idx[5]]), int(iq3s_grid[idx[6]]), int(iq3s_grid[idx[7]]));
+    const int s = (b.scales[ib / 2] >> (4 * (ib % 2))) & 0xF;
+    return {mag, sign_bytes(sg), half_scales(s, s)};
+}
+
+template <int NT, typename B, chunk_vectors (*Chunk)(const B&, int)>
+void dot_grid_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by, float factor) {
+    const B* x = static_cast<const B*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < n / QK_K; ++i) {
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const chunk_vectors c = Chunk(x[i], ib);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i sy = _mm256_sign_epi8(loadu(y[t][i].qs + 32 * ib), c.signs);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(c.mag, sy), c.scales));
+            }
+        }
+        const float dx = h2f(x[i].d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) * factor;
+}
+
+template <int NT>
+void dot_iq2_xxs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_grid_nt<NT, block_iq2_xxs, chunk_iq2_xxs>(n, s, bs, x, y, by, 0.125f);
+}
+template <int NT>
+void dot_iq2_xs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_grid_nt<NT, block_iq2_xs, chunk_iq2_xs>(n, s, bs, x, y, by, 0.125f);
+}
+template <int NT>
+void dot_iq2_s_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_grid_nt<NT, block_iq2_s, chunk_iq2_s>(n, s, bs, x, y, by, 0.125f);
+}
+template <int NT>
+void dot_iq3_xxs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_grid_nt<NT, block_iq3_xxs, chunk_iq3_xxs>(n, s, bs, x, y, by, 0.25f);
+}
+template <int NT>
+void dot_iq3_s_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_grid_nt<NT, block_iq3_s, chunk_iq3_s>(n, s, bs, x, y, by, 1.0f);
+}
+PYGGML_AVX2_NT_KERNEL(dot_iq2_xxs)
+PYGGML_AVX2_NT_KERNEL(dot_iq2_xs)
+PYGGML_AVX2_NT_KERNEL(dot_iq2_s)
+PYGGML_AVX2_NT_KERNEL(dot_iq3_xxs)
+PYGGML_AVX2_NT_KERNEL(dot_iq3_s)
+
+// ---- IQ1: grid values -1, 0, 1 and a +-1/8 shift per 8 (IQ1_M) or 32 (IQ1_S) ----------
+
+struct iq1_chunk {
+    __m256i values;  // signed grid values
+    __m256i shift;   // +-1 per element: the sign of its shift
+    __m256i scales;  // 2 s + 1 per int16 pair sum
+};
+
+inline __m256i shift_bytes(bool n0, bool n1, bool n2, bool n3) {
+    return _mm256_setr_epi64x(n0 ? -1 : 0x0101010101010101, n1 ? -1 : 0x0101010101010101,
+                              n2 ? -1 : 0x0101010101010101, n3 ? -1 : 0x0101010101010101);
+}
+
+inline iq1_chunk chunk_iq1_s(const block_iq1_s& b, int ib) {
+    const int qh = b.qh[ib];
+    const uint8_t* qs = b.qs + 4 * ib;
+    const __m256i values = _mm256_set_epi64x(int64_t(iq1s_grid[qs[3] | (((qh >> 9) & 7) << 8)]), int64_t(iq1s_grid[qs[2] | (((qh >> 6) & 7) << 8)]),
+                                             int64_t(iq1s_grid[qs[1] | (((qh >> 3) & 7) << 8)]), int64_t(iq1s_grid[qs[0] | ((qh & 7) << 8)]));
+    const bool neg = (qh & 0x8000) != 0;
+    const int s = (qh >> 12) & 7;
+    return {values, shift_bytes(neg, neg, neg, neg), half_scales(s, s)};
+}
+
+inline uint16_t iq1_m_scale_word(const block_iq1_m& b, int k) {
+    uint16_t v;
+    std::memcpy(&v, b.scales + 2 * k, 2);
+    return v;
+}
+
+inline iq1_chunk chunk_iq1_m(const block_iq1_m& b, int ib) {
+    const uint8_t* qs = b.qs + 4 * ib;
+    const uint8_t* qh = b.qh + 2 * ib;
+    const __m256i values = _mm256_set_epi64x(int64_t(iq1s_grid[qs[3] | ((qh[1] << 4) & 0x700)]), int64_t(iq1s_grid[qs[2] | ((qh[1] << 8) & 0x700)]),
+                                             int64_t(iq1s_grid[qs[1] | ((qh[0] << 4) & 0x700)]), int64_t(iq1s_grid[qs[0] | ((qh[0] << 8) & 0x700)]));
+    const int sc = iq1_m_scale_word(b, ib / 2);
+    return {values, shift_bytes(qh[0] & 0x08, qh[0] & 0x80, qh[1] & 0x08, qh[1] & 0x80),
+            half_scales((sc >> (6 * (ib % 2))) & 7, (sc >> (6 * (ib % 2) + 3)) & 7)};
+}
+
+inline float d_iq1_s(const block_iq1_s& b) { return h2f(b.d); }
+inline float d_iq1_m(const block_iq1_m& b) {
+    const uint16_t sc0 = iq1_m_scale_word(b, 0), sc1 = iq1_m_scale_word(b, 1), sc2 = iq1_m_scale_word(b, 2),
+                   sc3 = iq1_m_scale_word(b, 3);
+    return h2f(uint16_t((sc0 >> 12) | ((sc1 >> 8) & 0x00F0) | ((sc2 >> 4) & 0x0F00) | (sc3 & 0xF000)));
+}
+
+template <int NT, typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(const B&)>
+void dot_iq1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const B* x = static_cast<const B*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int i = 0; i < n / QK_K; ++i) {
+        __m256i sumi[NT], sumshift[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = sumshift[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const iq1_chunk c = Chunk(x[i], ib);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i q8 = loadu(y[t][i].qs + 32 * ib);
+                const __m256i p = _mm256_maddubs_epi16(ones, _mm256_sign_epi8(q8, c.values));
+                const __m256i q = _mm256_maddubs_epi16(ones, _mm256_sign_epi8(q8, c.shift));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, c.scales));
+                sumshift[t] = _mm256_add_epi32(sumshift[t], _mm256_madd_epi16(q, c.scales));
+            }
+        }
+        const float dx = D(x[i]);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 v = _mm256_fmadd_ps(_mm256_set1_ps(IQ1S_DELTA), _mm256_cvtepi32_ps(sumshift[t]), _mm256_cvtepi32_ps(sumi[t]));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), v, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
+}
+
+template <int NT>
+void dot_iq1_s_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_iq1_nt<NT, block_iq1_s, chunk_iq1_s, d_iq1_s>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_iq1_m_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_iq1_nt<NT, block_iq1_m, chunk_iq1_m, d_iq1_m>(n, s, bs, x, y, by);
+}
+PYGGML_AVX2_NT_KERNEL(dot_iq1_s)
+PYGGML_AVX2_NT_KERNEL(dot_iq1_m)
+
+}  // namespace
+
+void register_vec_dot_iq_avx2(isa_kernels& k) {
+    k.vec_dot[GGML_TYPE_IQ2_XXS].vec_dot = dot_iq2_xxs;
+    k.vec_dot[GGML_TYPE_IQ2_XS].vec_dot = dot_iq2_xs;
+    k.vec_dot[GGML_TYPE_IQ2_S].vec_dot = dot_iq2_s;
+    k.vec_dot[GGML_TYPE_IQ3_XXS].vec_dot = dot_iq3_xxs;
+    k.vec_dot[GGML_TYPE_IQ3_S].vec_dot = dot_iq3_s;
+    k.vec_dot[GGML_TYPE_IQ1_S].vec_dot = dot_iq1_s;
+    k.vec_dot[GGML_TYPE_IQ1_M].vec_dot = dot_iq1_m;
+}
+
+}  // namespace pyggml
