@@ -45,12 +45,27 @@ PRESETS = {
     "Q3_K_L": (GGMLType.Q3_K, 13), "Q4_K_S": (GGMLType.Q4_K, 14), "Q4_K_M": (GGMLType.Q4_K, 15),
     "Q5_K_S": (GGMLType.Q5_K, 16), "Q5_K_M": (GGMLType.Q5_K, 17), "Q6_K": (GGMLType.Q6_K, 18),
     "IQ4_NL": (GGMLType.IQ4_NL, 25), "IQ4_XS": (GGMLType.IQ4_XS, 30),
+    "IQ2_XXS": (GGMLType.IQ2_XXS, 19), "IQ2_XS": (GGMLType.IQ2_XS, 20), "IQ3_XS": (GGMLType.IQ3_S, 22),
+    "IQ3_XXS": (GGMLType.IQ3_XXS, 23), "IQ1_S": (GGMLType.IQ1_S, 24), "IQ3_S": (GGMLType.IQ3_S, 26),
+    "IQ3_M": (GGMLType.IQ3_S, 27), "IQ2_S": (GGMLType.IQ2_XS, 28), "IQ2_M": (GGMLType.IQ2_S, 29),
+    "IQ1_M": (GGMLType.IQ1_M, 31), "TQ1_0": (GGMLType.TQ1_0, 36), "TQ2_0": (GGMLType.TQ2_0, 37),
+    "MXFP4_MOE": (GGMLType.MXFP4, 38),
 }
+
+# presets built on the 1- and 2-bit codebook types, which llama.cpp quantizes only with an imatrix
+_IQ2_FAMILY = ("IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M")
+# tensor types that need an importance matrix (llama.cpp's tensor_requires_imatrix), except in
+# the token table and the output
+IMATRIX_TYPES = frozenset({GGMLType.IQ3_XXS, GGMLType.IQ2_XXS, GGMLType.IQ2_XS, GGMLType.IQ2_S,
+                           GGMLType.IQ1_M, GGMLType.IQ1_S})
 
 # where a type cannot divide a row, llama.cpp's quantize tool uses these (then F16)
 _FALLBACK = {
     GGMLType.Q2_K: GGMLType.Q4_0, GGMLType.Q3_K: GGMLType.Q4_0, GGMLType.Q4_K: GGMLType.Q5_0,
     GGMLType.Q5_K: GGMLType.Q5_1, GGMLType.Q6_K: GGMLType.Q8_0, GGMLType.IQ4_XS: GGMLType.IQ4_NL,
+    GGMLType.IQ1_S: GGMLType.IQ4_NL, GGMLType.IQ1_M: GGMLType.IQ4_NL, GGMLType.IQ2_XXS: GGMLType.IQ4_NL,
+    GGMLType.IQ2_XS: GGMLType.IQ4_NL, GGMLType.IQ2_S: GGMLType.IQ4_NL, GGMLType.IQ3_XXS: GGMLType.IQ4_NL,
+    GGMLType.IQ3_S: GGMLType.IQ4_NL, GGMLType.TQ1_0: GGMLType.Q4_0, GGMLType.TQ2_0: GGMLType.Q4_0,
 }
 
 # tensors llama.cpp never quantizes (besides 1-D ones and norms)
@@ -136,9 +151,13 @@ class Rule:
     pattern: str
     type: GGMLType
     layers: Optional[frozenset] = None
+    # where `type` cannot divide a row: this type instead of the usual fallback
+    fallback: Optional[GGMLType] = None
 
     def __post_init__(self):
         object.__setattr__(self, "type", _parse_type(self.type))
+        if self.fallback is not None:
+            object.__setattr__(self, "fallback", _parse_type(self.fallback))
         object.__setattr__(self, "layers", parse_layers(self.layers))
         try:
             re.compile(self.pattern)
@@ -178,11 +197,11 @@ def is_quantizable(name: str, n_dims: int) -> bool:
     return not any(s in name for s in _NEVER_QUANTIZED)
 
 
-def fallback_type(qtype: GGMLType, row_length: int) -> GGMLType:
+def fallback_type(qtype: GGMLType, row_length: int, fallback: Optional[GGMLType] = None) -> GGMLType:
     """The type a row of `row_length` actually gets when `qtype` was asked for."""
     t = qtype
     if row_length % t.block_size:
-        t = _FALLBACK.get(t, GGMLType.F16)
+        t = fallback if fallback is not None else _FALLBACK.get(t, GGMLType.F16)
         if row_length % t.block_size:
             t = GGMLType.F16
     return t
@@ -219,12 +238,12 @@ class Policy:
             raise PolicyError(f"policy {self.name!r} has base {self.base!r}: call resolve(model) first")
         if not is_quantizable(name, len(shape)):
             return None
-        t = self.default
+        t, fallback = self.default, None
         for rule in self.rules:
             if rule.matches(name):
-                t = rule.type
+                t, fallback = rule.type, rule.fallback
                 break
-        return fallback_type(t, int(shape[-1]))
+        return fallback_type(t, int(shape[-1]), fallback)
 
     def to_toml(self) -> str:
         lines = [f'name = "{self.name}"']
@@ -285,11 +304,25 @@ def preset_policy(preset: str, model: ModelShape, has_imatrix: bool = False) -> 
     T = GGMLType
     rules: list = []
 
-    # output (and the token table when it doubles as the output)
-    out_type = T.Q8_0 if D == T.Q8_0 else T.Q6_K
-    rules.append(Rule(r"^output\.weight$", out_type))
-    if model.tied_embeddings:
-        rules.append(Rule(r"^token_embd\.weight$", out_type))
+    # output (and the token table when it doubles as the output); llama.cpp gives it Q8_0
+    # where the preset's own type cannot divide its rows
+    if key == "MXFP4_MOE":
+        out_type = T.Q8_0
+    elif key in _IQ2_FAMILY or key == "IQ3_XXS":
+        out_type = T.Q5_K
+    else:
+        out_type = T.Q8_0 if D == T.Q8_0 else T.Q6_K
+    out_names = [r"^output\.weight$"] + ([r"^token_embd\.weight$"] if model.tied_embeddings else [])
+    rules += [Rule(p, out_type, fallback=T.Q8_0) for p in out_names]
+    if key == "MXFP4_MOE":  # expert tensors MXFP4, everything else Q8_0
+        return Policy(tuple(rules) + (Rule(r"_exps\.weight$", T.MXFP4),), T.Q8_0, key)
+    if not model.tied_embeddings:
+        embd = {"IQ2_XXS": T.Q2_K, "IQ2_XS": T.Q2_K, "IQ1_S": T.Q2_K, "IQ1_M": T.Q2_K, "IQ2_S": T.IQ3_S,
+                "IQ2_M": T.IQ3_S, "IQ3_XXS": T.IQ3_S, "TQ1_0": T.Q4_K, "TQ2_0": T.Q4_K}.get(key)
+        if embd is not None:
+            rules.append(Rule(r"^token_embd\.weight$", embd))
+    if key in _IQ2_FAMILY:
+        return Policy(tuple(rules + _iq2_family_rules(key, model)), D, key)
 
     # attention V (and fused QKV / KV-B, which llama.cpp treats alike)
     is_70b = model.arch == "llama" and n == 80 and model.n_head != model.n_head_kv
@@ -302,6 +335,12 @@ def preset_policy(preset: str, model: ModelShape, has_imatrix: bool = False) -> 
             t = T.Q5_K if i < 2 else T.Q4_K
         elif key == "Q3_K_L":
             t = T.Q5_K
+        elif key == "IQ3_XXS":
+            t = T.Q4_K if gqa >= 4 else (T.IQ3_S if not has_imatrix else T.IQ3_XXS)
+        elif key in ("IQ3_XS", "IQ3_S") and gqa >= 4:
+            t = T.Q4_K
+        elif key == "IQ3_M":
+            t = T.Q4_K
         elif key in ("IQ4_NL", "IQ4_XS") and gqa >= 4:
             t = T.Q5_K
         elif key in ("Q4_K_M", "Q5_K_M") and _use_more_bits(i, n):
@@ -318,13 +357,21 @@ def preset_policy(preset: str, model: ModelShape, has_imatrix: bool = False) -> 
     rules += _per_layer_rules(attn_v_pattern, n, attn_v, D)
     if n_expert == 8:
         rules.append(Rule(r"attn_k\.weight", T.Q8_0))
+    elif key in ("IQ3_XS", "IQ3_XXS"):
+        rules.append(Rule(r"attn_k\.weight", T.IQ3_XXS if key == "IQ3_XS" else T.IQ2_S))
+    if key in ("IQ3_XS", "IQ3_XXS"):
+        rules.append(Rule(r"attn_q\.weight", T.IQ3_XXS if key == "IQ3_XS" else T.IQ2_S))
 
     # FFN down projection
     def ffn_down(i):
         if key == "Q2_K":
             return T.Q3_K
+        if key == "IQ3_XXS" and not has_imatrix:
+            return T.Q4_K if i < n // 8 else T.Q3_K
         if key == "Q3_K_M":
             return T.Q5_K if i < n // 16 else T.Q4_K
+        if key == "IQ3_M" and (i < n // 8 or (n_expert == 8 and _use_more_bits(i, n))):
+            return T.Q4_K
         if key == "Q3_K_L":
             return T.Q5_K
         if key == "Q4_K_M":
@@ -343,13 +390,55 @@ def preset_policy(preset: str, model: ModelShape, has_imatrix: bool = False) -> 
 
     # attention output projection
     if n_expert == 8:
-        if key in ("Q2_K", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M", "IQ4_XS"):
+        if key in ("Q2_K", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M", "IQ4_XS", "IQ3_XS", "IQ3_XXS",
+                   "IQ3_S", "IQ3_M"):
             rules.append(Rule(r"attn_output\.weight", T.Q5_K))
     else:
-        bump = {"Q2_K": T.Q3_K, "Q3_K_M": T.Q4_K, "Q3_K_L": T.Q5_K}.get(key)
+        bump = {"Q2_K": T.Q3_K, "Q3_K_M": T.Q4_K, "Q3_K_L": T.Q5_K, "IQ3_XXS": T.IQ3_S, "IQ3_M": T.Q4_K}.get(key)
         if bump is not None:
             rules.append(Rule(r"attn_output\.weight", bump))
+    if key == "IQ3_M":
+        rules.append(Rule(r"attn_qkv\.weight", T.Q4_K))
+    if key == "IQ3_XS":
+        middle = frozenset(range(n // 8, 7 * n // 8))
+        if middle:
+            rules += [Rule(r"ffn_gate\.weight", T.IQ3_XXS, middle), Rule(r"ffn_up\.weight", T.IQ3_XXS, middle)]
     return Policy(tuple(rules), D, key)
+
+
+def _iq2_family_rules(key: str, model: ModelShape) -> list:
+    """llama.cpp's choices for the presets on the 1- and 2-bit codebook types (IQ1_S .. IQ2_M)."""
+    T, n = GGMLType, model.n_layer
+    wide = key in ("IQ2_S", "IQ2_M")  # these use IQ3_S where the others use Q2_K
+    rules = []
+    if model.n_gqa >= 4 or model.n_expert >= 4:
+        rules.append(Rule(r"attn_v\.weight|attn_qkv\.weight|attn_kv_b\.weight", T.Q4_K))
+    else:
+        rules.append(Rule(r"attn_v\.weight|attn_qkv\.weight|attn_kv_b\.weight", T.IQ3_S if wide else T.Q2_K))
+    if model.n_expert == 8:
+        rules.append(Rule(r"attn_k\.weight", T.Q4_K))
+    if n // 8 > 0:
+        rules.append(Rule(r"ffn_down", T.IQ3_S if wide else T.Q2_K, frozenset(range(n // 8))))
+    if model.n_expert == 8:
+        rules.append(Rule(r"attn_output\.weight", T.Q5_K))
+    elif key in ("IQ1_S", "IQ1_M"):
+        rules.append(Rule(r"attn_output\.weight", T.IQ2_XXS))
+    elif wide:
+        rules.append(Rule(r"attn_output\.weight", T.IQ3_S))
+    return rules
+
+
+def imatrix_required(policy: Policy, tensors) -> list:
+    """Names of the tensors (name, numpy shape) that `policy` gives a type needing an importance
+    matrix, as llama.cpp's quantize tool checks before it refuses to run without one."""
+    out = []
+    for name, shape in tensors:
+        if name in ("token_embd.weight", "output.weight"):
+            continue
+        t = policy.choose(name, shape)
+        if t in IMATRIX_TYPES:
+            out.append(name)
+    return out
 
 
 def load_policy(source) -> Policy:

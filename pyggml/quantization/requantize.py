@@ -23,7 +23,7 @@ from ..formats.quants import encode_tensor
 from ..formats.types import GGMLType
 from ..progress import progress_bar
 from .bpw_target import choose_types, policy_from_types, tensor_costs
-from .policy import ModelShape, choose_policy, is_quantizable
+from .policy import IMATRIX_TYPES, ModelShape, choose_policy, is_quantizable
 
 _FLOAT_TYPES = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
 _V = gguf.GGUFValueType
@@ -97,7 +97,27 @@ def plan(g: GGUFFile, qtype="Q4_K_M", *, policy=None, pure: bool = False, imat=N
     for t in g.tensors:
         new = pol.choose(t.name, t.shape)
         table.append((t.name, t.shape, t.type, t.type if new is None else new))
+    check_plan(table, imat)
     return table, file_type
+
+
+def check_plan(table: list, imat) -> None:
+    """Refuse, before anything is written, a plan pyggml cannot carry out: a type it cannot
+    write, or (as llama.cpp's quantize tool does) a 1- or 2-bit codebook type without an
+    importance matrix, outside the token table and the output."""
+    needy = [(name, new) for name, _, old, new in table
+             if new != old and new in IMATRIX_TYPES and name not in ("token_embd.weight", "output.weight")]
+    if needy and imat is None:
+        name, t = needy[0]
+        raise PyggmlError(
+            f"{t.name} needs an importance matrix (tensor {name} and {len(needy) - 1} more); llama.cpp refuses "
+            "these types without one too. Make one from calibration text with `pyggml quantize IN OUT Q4_K_M "
+            "--method imatrix --imatrix-out imatrix.gguf` (or llama.cpp's `llama-imatrix -m IN -f text.txt -o "
+            "imatrix.gguf`), then pass `--imatrix imatrix.gguf`")
+    for name, _, old, new in table:
+        if new != old and not new.can_quantize:
+            raise PyggmlError(f"tensor {name}: pyggml reads and runs {new.name} but cannot write it yet; "
+                              "choose another type or preset")
 
 
 def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = False, imatrix=None,

@@ -176,17 +176,51 @@ def test_cli_convert_then_quantize(tmp_path, capsys):
 
 
 @pytest.mark.llama_cpp
-def test_llama_cpp_quantize_gives_the_same_file(f16_model, tmp_path):
+@pytest.mark.parametrize("preset,ftype", [("Q4_K_M", 15), ("TQ1_0", 36), ("TQ2_0", 37), ("MXFP4_MOE", 38)])
+def test_llama_cpp_quantize_gives_the_same_file(f16_model, tmp_path, preset, ftype):
     llama_cpp = pytest.importorskip("llama_cpp")
     import ctypes
 
     ours, theirs = str(tmp_path / "ours.gguf"), str(tmp_path / "theirs.gguf")
-    requantize(f16_model, ours, "Q4_K_M", progress=False)
+    requantize(f16_model, ours, preset, progress=False)
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = 15
+    params.ftype = ftype
     params.nthread = 1
     assert llama_cpp.llama_model_quantize(f16_model.encode(), theirs.encode(), ctypes.byref(params)) == 0
     with GGUFFile(ours) as a, GGUFFile(theirs) as b:
         for t in b.tensors:
             assert a.tensor(t.name).type == t.type, t.name
             np.testing.assert_array_equal(a.raw(t.name), b.raw(t.name), err_msg=t.name)
+
+
+@pytest.mark.parametrize("preset,default", [("TQ1_0", GGMLType.TQ1_0), ("TQ2_0", GGMLType.TQ2_0),
+                                            ("MXFP4_MOE", GGMLType.Q8_0)])
+def test_ternary_and_mxfp4_presets_write_their_types(f16_model, tmp_path, preset, default):
+    out = str(tmp_path / f"{preset}.gguf")
+    table = requantize(f16_model, out, preset, progress=False)
+    with GGUFFile(f16_model) as src, GGUFFile(out) as dst:
+        pol = policy_for(preset, model_shape(src))
+        for (name, shape, old, new), t in zip(table, dst.tensors):
+            assert t.type == new == (pol.choose(name, shape) or old), name
+        assert dst.tensor("blk.1.ffn_up.weight").type == default
+        np.testing.assert_array_equal(dst.raw("blk.1.ffn_up.weight"),
+                                      quantize(src.array("blk.1.ffn_up.weight"), default).reshape(-1))
+
+
+@pytest.mark.parametrize("preset", ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"])
+def test_low_bit_codebook_presets_need_an_imatrix(f16_model, tmp_path, preset):
+    out = tmp_path / "out.gguf"
+    with pytest.raises(PyggmlError, match="needs an importance matrix.*--method imatrix.*--imatrix"):
+        requantize(f16_model, str(out), preset, progress=False)
+    assert not out.exists()
+
+
+def test_codebook_types_pyggml_cannot_write_are_refused_before_writing(f16_model, tmp_path):
+    out = tmp_path / "out.gguf"
+    with GGUFFile(f16_model) as g:
+        imat = {t.name: np.ones(t.shape[-1], np.float32) for t in g.tensors if len(t.shape) == 2}
+    with pytest.raises(PyggmlError, match="IQ2_XXS but cannot write it yet"):
+        requantize(f16_model, str(out), "IQ2_XXS", imatrix=imat, progress=False)
+    with pytest.raises(PyggmlError, match="IQ3_S but cannot write it yet"):
+        requantize(f16_model, str(out), "IQ3_M", progress=False)
+    assert not out.exists()
