@@ -1,14 +1,17 @@
 """Quantize / dequantize throughput per block type: pyggml (C++) beside gguf.quants (numpy).
 
-    python benchmarks/formats.py [--rows 1024] [--cols 4096] [--threads 0] [--markdown]
+    python benchmarks/formats.py [--rows 1024] [--cols 4096] [--threads 0] [--types IQ2_XXS,TQ1_0] [--markdown]
 
 Throughput is float32 megabytes per second (input for quantize, output for dequantize),
-best of a few runs on the same data for both implementations.
+best of a few runs on the same data for both implementations. Types pyggml reads but does
+not write (the IQ1/IQ2/IQ3 codebook types) are dequantized from random valid blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -17,6 +20,9 @@ from gguf.constants import GGMLQuantizationType as GT
 
 import pyggml
 from pyggml import GGMLType
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "native"))
+from test_kernels import random_weights  # noqa: E402
 
 
 def best_time(fn, repeat: int) -> float:
@@ -49,20 +55,28 @@ def main() -> None:
     ap.add_argument("-t", "--threads", type=int, default=0, help="pyggml threads (0 = all cores)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--types", help="comma-separated type names (default: all)")
     args = ap.parse_args()
+    wanted = None if args.types is None else {GGMLType.parse(n) for n in args.types.split(",")}
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.rows, args.cols)).astype(np.float32)
     mb = x.nbytes / 1e6
     rows = []
     for t in GGMLType:
-        if not (t.can_quantize and t.can_dequantize):
+        if not t.can_dequantize or (wanted is not None and t not in wanted):
             continue
-        q = pyggml.quantize(x, t, n_threads=args.threads)
-        ours_q = mb / best_time(lambda: pyggml.quantize(x, t, n_threads=args.threads), args.repeat)
+        ours_q = None
+        if t.can_quantize:
+            q = pyggml.quantize(x, t, n_threads=args.threads)
+            ours_q = mb / best_time(lambda: pyggml.quantize(x, t, n_threads=args.threads), args.repeat)
+        elif t.is_quantized:
+            q = random_weights(rng, t.name, args.rows, args.cols)
+        else:
+            continue
         ours_d = mb / best_time(lambda: pyggml.dequantize(q, t, x.shape, n_threads=args.threads), args.repeat)
         ref_q = ref_d = None
-        if numpy_supports("quantize", t):
+        if ours_q is not None and numpy_supports("quantize", t):
             ref_q = mb / best_time(lambda: gq.quantize(x, GT[t.name]), 1)
         if numpy_supports("dequantize", t):
             ref_d = mb / best_time(lambda: gq.dequantize(q, GT[t.name]), 1)
@@ -72,7 +86,7 @@ def main() -> None:
         return "-" if v is None else f"{v:,.0f}"
 
     def ratio(a, b):
-        return "-" if b is None else f"{a / b:,.0f}x"
+        return "-" if a is None or b is None else f"{a / b:,.0f}x"
 
     header = ["type", "quantize MB/s", "numpy", "ratio", "dequantize MB/s", "numpy", "ratio"]
     lines = [(n, fmt(q), fmt(rq), ratio(q, rq), fmt(d), fmt(rd), ratio(d, rd)) for n, q, rq, d, rd in rows]

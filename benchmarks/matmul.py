@@ -43,7 +43,8 @@ from pyggml import _core  # noqa: E402
 from pyggml.cli.bench import aligned_copy, median_share, memory_read_bandwidth  # noqa: E402
 
 SHAPES = [(1536, 8960), (8960, 1536), (151936, 1536)]
-DEFAULT_TYPES = "Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_K,Q5_K,IQ4_XS"
+DEFAULT_TYPES = ("Q4_0,Q5_0,Q8_0,Q4_K,Q6_K,F32,F16,BF16,Q4_1,Q5_1,IQ4_NL,Q2_K,Q3_K,Q5_K,IQ4_XS,"
+                 "TQ1_0,TQ2_0,MXFP4,NVFP4,Q1_0,IQ2_XXS,IQ2_XS,IQ2_S,IQ3_XXS,IQ3_S,IQ1_S,IQ1_M")
 QWEN = os.path.expanduser("~/.cache/pyggml/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
 
 

@@ -17,13 +17,15 @@ inline float e8m0_to_fp32_half(uint8_t e) {
     return fp32_from_bits(e < 2 ? 0x00200000u << e : uint32_t(e - 1) << 23);
 }
 
-// Half the UE4M3 value; 0 and 0x7F (NaN) read as zero.
+// Half the UE4M3 value; 0 and 0x7F (NaN) read as zero; bit 7 is ignored. Built from the bits
+// (both cases are exact, so this equals ggml's ldexpf form): subnormal man * 2^-10, normal
+// (1 + man / 8) * 2^(exp - 8).
 inline float ue4m3_to_fp32_half(uint8_t x) {
     if (x == 0 || x == 0x7F) return 0.0f;
-    const int exp = (x >> 3) & 0xF;
-    const int man = x & 0x7;
-    const float raw = exp == 0 ? std::ldexp(float(man), -9) : std::ldexp(1.0f + float(man) / 8.0f, exp - 7);
-    return raw * 0.5f;
+    const uint32_t exp = (x >> 3) & 0xF;
+    const uint32_t man = x & 0x7;
+    if (exp == 0) return float(man) * 0.0009765625f;
+    return fp32_from_bits(((exp + 119) << 23) | (man << 20));
 }
 
 // Nearest UE4M3 code (round half up on the first dropped bit), clamped to 448; 0 for x <= 0.

@@ -1,7 +1,7 @@
 // vec_dot_iq_avx2.cpp: AVX2 twins of kernels/vec_dot_iq.cpp (IQ2_XXS .. IQ1_M x Q8_K).
 //
 // Per 32 elements the grid points are gathered with scalar loads into one vector of
-// magnitudes (IQ2/IQ3: unsigned, <= 62) and the sign bits become +-1 bytes; vpsignb applies
+// magnitudes (IQ2/IQ3: unsigned, <= 62) and the sign bytes become +-1 bytes (a table); vpsignb applies
 // them to the activations and vpmaddubsw/vpmaddwd form (2 s + 1) * pair sums in int32 lanes
 // (|pair| <= 2 * 62 * 127, times 31: far inside int32). IQ1's grid values are -1, 0, 1:
 // vpsignb takes them directly, and its +-1/8 shift sums the activations of each 8.
@@ -14,13 +14,40 @@ namespace pyggml {
 
 namespace {
 
-// 32 sign bits -> bytes +1 (bit clear) or -1 (bit set); byte j tests bit j.
-inline __m256i sign_bytes(uint32_t bits) {
-    const __m256i word = _mm256_set1_epi32(int(bits));
-    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
-    const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(word, shuf), bit), _mm256_setzero_si256());
-    return _mm256_or_si256(_mm256_xor_si256(clear, _mm256_set1_epi8(-1)), _mm256_set1_epi8(1));
+// A sign byte (bit j: element j negative) as eight bytes +1 / -1, for every byte value.
+struct sign_table {
+    uint64_t bytes[256];
+    constexpr sign_table() : bytes() {
+        for (int b = 0; b < 256; ++b) {
+            uint64_t v = 0;
+            for (int j = 0; j < 8; ++j) v |= uint64_t((b >> j) & 1 ? 0xFF : 0x01) << (8 * j);
+            bytes[b] = v;
+        }
+    }
+};
+constexpr sign_table kSignBytes{};
+
+// Four sign bytes -> 32 bytes +1 / -1.
+inline __m256i sign_bytes(uint8_t s0, uint8_t s1, uint8_t s2, uint8_t s3) {
+    return _mm256_set_epi64x(int64_t(kSignBytes.bytes[s3]), int64_t(kSignBytes.bytes[s2]),
+                             int64_t(kSignBytes.bytes[s1]), int64_t(kSignBytes.bytes[s0]));
+}
+inline __m256i sign_bytes(uint32_t four) {
+    return sign_bytes(uint8_t(four), uint8_t(four >> 8), uint8_t(four >> 16), uint8_t(four >> 24));
+}
+// The 7-bit sign codes of IQ2_XXS / IQ2_XS / IQ3_XXS (the eighth sign their parity) as eight
+// bytes +1 / -1.
+struct code_sign_table {
+    uint64_t bytes[128];
+    constexpr code_sign_table() : bytes() {
+        for (uint32_t c = 0; c < 128; ++c) bytes[c] = kSignBytes.bytes[ksigns_iq2xs(c)];
+    }
+};
+constexpr code_sign_table kCodeSigns{};
+
+inline __m256i code_signs(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3) {
+    return _mm256_set_epi64x(int64_t(kCodeSigns.bytes[c3 & 127]), int64_t(kCodeSigns.bytes[c2 & 127]),
+                             int64_t(kCodeSigns.bytes[c1 & 127]), int64_t(kCodeSigns.bytes[c0 & 127]));
 }
 
 // Scale words (2 s + 1) for elements 0..15 and 16..31, one per int16 pair sum.
@@ -39,21 +66,19 @@ inline uint64_t grid4(uint32_t lo, uint32_t hi) { return uint64_t(lo) | uint64_t
 inline chunk_vectors chunk_iq2_xxs(const block_iq2_xxs& b, int ib) {
     uint32_t aux[2];
     std::memcpy(aux, b.qs + 4 * ib, 8);
-    uint32_t sg = 0;
-    for (int l = 0; l < 4; ++l) sg |= uint32_t(ksigns_iq2xs((aux[1] >> (7 * l)) & 127)) << (8 * l);
+    const __m256i sg = code_signs(aux[1], aux[1] >> 7, aux[1] >> 14, aux[1] >> 21);
     const __m256i mag = _mm256_set_epi64x(int64_t(iq2xxs_grid[aux[0] >> 24]), int64_t(iq2xxs_grid[(aux[0] >> 16) & 0xFF]),
                                           int64_t(iq2xxs_grid[(aux[0] >> 8) & 0xFF]), int64_t(iq2xxs_grid[aux[0] & 0xFF]));
     const int s = int(aux[1] >> 28);
-    return {mag, sign_bytes(sg), half_scales(s, s)};
+    return {mag, sg, half_scales(s, s)};
 }
 
 inline chunk_vectors chunk_iq2_xs(const block_iq2_xs& b, int ib) {
     const uint16_t* q = b.qs + 4 * ib;
-    uint32_t sg = 0;
-    for (int l = 0; l < 4; ++l) sg |= uint32_t(ksigns_iq2xs(q[l] >> 9)) << (8 * l);
+    const __m256i sg = code_signs(q[0] >> 9, q[1] >> 9, q[2] >> 9, q[3] >> 9);
     const __m256i mag = _mm256_set_epi64x(int64_t(iq2xs_grid[q[3] & 511]), int64_t(iq2xs_grid[q[2] & 511]),
                                           int64_t(iq2xs_grid[q[1] & 511]), int64_t(iq2xs_grid[q[0] & 511]));
-    return {mag, sign_bytes(sg), half_scales(b.scales[ib] & 0xF, b.scales[ib] >> 4)};
+    return {mag, sg, half_scales(b.scales[ib] & 0xF, b.scales[ib] >> 4)};
 }
 
 inline chunk_vectors chunk_iq2_s(const block_iq2_s& b, int ib) {
@@ -70,12 +95,11 @@ inline chunk_vectors chunk_iq3_xxs(const block_iq3_xxs& b, int ib) {
     const uint8_t* q3 = b.qs + 8 * ib;
     uint32_t aux;
     std::memcpy(&aux, b.qs + QK_K / 4 + 4 * ib, 4);
-    uint32_t sg = 0;
-    for (int l = 0; l < 4; ++l) sg |= uint32_t(ksigns_iq2xs((aux >> (7 * l)) & 127)) << (8 * l);
+    const __m256i sg = code_signs(aux, aux >> 7, aux >> 14, aux >> 21);
     const __m256i mag = _mm256_setr_epi32(int(iq3xxs_grid[q3[0]]), int(iq3xxs_grid[q3[1]]), int(iq3xxs_grid[q3[2]]), int(iq3xxs_grid[q3[3]]),
                                           int(iq3xxs_grid[q3[4]]), int(iq3xxs_grid[q3[5]]), int(iq3xxs_grid[q3[6]]), int(iq3xxs_grid[q3[7]]));
     const int s = int(aux >> 28);
-    return {mag, sign_bytes(sg), half_scales(s, s)};
+    return {mag, sg, half_scales(s, s)};
 }
 
 inline chunk_vectors chunk_iq3_s(const block_iq3_s& b, int ib) {
