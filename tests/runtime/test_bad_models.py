@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf.constants import GGMLQuantizationType as GT
 from gguf.constants import GGUFValueType as VT
 
 import pyggml
@@ -27,7 +28,7 @@ from support.gguf_fuzz import KV, parse, write
 from pyggml import (ArgumentError, GGMLType, GGUFError, Model, NonFiniteError, PyggmlError, ResourceError,
                     Tokenizer, _core)
 from pyggml.cli import main
-from support.synthetic_models import make_model
+from support.synthetic_models import make_model, random_codebook_weight
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -293,13 +294,21 @@ def test_check_tensor_data_finds_the_first_bad_unit(qtype):
     x = rng.standard_normal((8, 1024)).astype(np.float32)
     if qtype == GGMLType.F32:
         data = x.view(np.uint8).reshape(-1).copy()
-    else:
+    elif qtype.can_quantize:
         data = np.ascontiguousarray(pyggml.quantize(x, qtype.name)).reshape(-1).copy()
+    else:  # the codebook types pyggml reads but does not write: random blocks with finite scales
+        data = random_codebook_weight(x, GT[qtype.name]).reshape(-1).copy()
     assert _core.check_tensor_data(int(qtype), data) is None
     unit = qtype.type_size
-    if qtype.is_quantized:
+    if qtype in (GGMLType.MXFP4, GGMLType.NVFP4, GGMLType.IQ1_M):
+        # 8-bit E8M0 / UE4M3 scales have no infinity or NaN; IQ1_M's fp16 scale is spread over
+        # four nibbles and not checked: any bytes pass
+        data[9 * unit : 10 * unit] = 0xFF
+        assert _core.check_tensor_data(int(qtype), data) is None
+    elif qtype.is_quantized:
         block = 9
-        d_at = {GGMLType.Q2_K: unit - 4, GGMLType.Q3_K: unit - 2, GGMLType.Q6_K: unit - 2}.get(qtype, 0)
+        d_at = {GGMLType.Q2_K: unit - 4, GGMLType.Q3_K: unit - 2, GGMLType.Q6_K: unit - 2,
+                GGMLType.TQ1_0: unit - 2, GGMLType.TQ2_0: unit - 2}.get(qtype, 0)
         if qtype == GGMLType.Q8_K:
             data[block * unit : block * unit + 4] = np.array([np.inf], np.float32).view(np.uint8)
         else:
