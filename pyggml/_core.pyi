@@ -65,7 +65,9 @@ class ModelHParams:
                  head_dim_v: int, n_ff: int, n_rot: int, rope_neox: bool, rms_eps: float, attn_scale: float,
                  embd_scale: float, final_logit_softcap: float, attn_logit_softcap: float, n_swa: int,
                  activation: str, layer_swa: Sequence[int], layer_rope_base: Sequence[float],
-                 layer_rope_scale: Sequence[float]) -> None: ...
+                 layer_rope_scale: Sequence[float], layer_no_rope: Sequence[int] = ..., attn_temp_scale: float = 0.0,
+                 attn_temp_floor: int = 0, n_expert: int = 0, n_expert_used: int = 0, n_ff_exp: int = 0,
+                 expert_weights_norm: bool = False, expert_weights_scale: float = 1.0) -> None: ...
     n_vocab: int
     n_embd: int
     n_layer: int
@@ -86,9 +88,17 @@ class ModelHParams:
     layer_swa: list[int]
     layer_rope_base: list[float]
     layer_rope_scale: list[float]
+    layer_no_rope: list[int]  # empty, or one flag per layer: 1 = no rotary embedding
+    attn_temp_scale: float
+    attn_temp_floor: int
+    n_expert: int  # 0: dense feed-forward
+    n_expert_used: int
+    n_ff_exp: int
+    expert_weights_norm: bool
+    expert_weights_scale: float
 
 class Model:
-    def __init__(self, hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, int]]], n_ctx: int,
+    def __init__(self, hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, ...]]], n_ctx: int,
                  n_batch: int, n_threads: int, kv_type: int, precise: bool = False, owner: object = None,
                  repack: bool = True, gpu_layers: Sequence[int] = (), gpu_output: bool = False) -> None: ...
     @staticmethod

@@ -1,5 +1,6 @@
 // block.cpp: one decoder layer of the forward pass (see model.h): attention with the KV
-// cache, then the gated feed-forward, each added to the residual stream.
+// cache, then the gated feed-forward (or moe.cpp's mixture of experts), each added to the
+// residual stream.
 #include <algorithm>
 #include <atomic>
 
@@ -24,6 +25,7 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
     const int64_t v_dim = hp_.n_head_kv * hp_.head_dim_v;
     const layer_weights& L = w_.layers[il];
     const rope_params rp = layer_rope(il);
+    const bool rotate = hp_.layer_no_rope.empty() || !hp_.layer_no_rope[size_t(il)];
     const float* rope_cs = rope_cs_.data() + layer_rope_set_[il] * T * hp_.n_rot;  // (T, n_rot)
 
     capture(il, capture_attn_in, h_.data(), T);
@@ -45,10 +47,13 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
                 ops_->rms_norm(kt + h * hp_.head_dim_k, L.k_norm, kt + h * hp_.head_dim_k, hp_.head_dim_k, hp_.rms_eps);
             }
         }
-        const float* cs = rope_cs + t * hp_.n_rot;
-        ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
-        ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
-        for (int64_t i = 0; i < q_dim; ++i) qt[i] *= hp_.attn_scale;
+        if (rotate) {
+            const float* cs = rope_cs + t * hp_.n_rot;
+            ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
+            ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
+        }
+        const float q_scale = hp_.attn_scale * attn_temperature(n_past_ + t);
+        for (int64_t i = 0; i < q_dim; ++i) qt[i] *= q_scale;
         kv_.store(il, n_past_ + t, 1, kt, v_.data() + t * v_dim);
     });
 
@@ -65,16 +70,20 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
     });
 
     capture(il, capture_ffn_in, h_.data(), T);
-    linear_shared_input({{&L.ffn_gate, gate_.data()}, {&L.ffn_up, up_.data()}}, h_.data(), T);
-    parallel_rows(pool_, T, [&](int64_t t) {
-        if (hp_.act == ffn_activation::gelu_tanh) {
-            ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
-        } else {
-            ops_->silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
-        }
-    });
-    capture(il, capture_ffn_down_in, gate_.data(), T);
-    linear(L.ffn_down, gate_.data(), o_.data(), T);
+    if (hp_.n_expert > 0) {
+        moe_ffn(il, T);
+    } else {
+        linear_shared_input({{&L.ffn_gate, gate_.data()}, {&L.ffn_up, up_.data()}}, h_.data(), T);
+        parallel_rows(pool_, T, [&](int64_t t) {
+            if (hp_.act == ffn_activation::gelu_tanh) {
+                ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
+            } else {
+                ops_->silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
+            }
+        });
+        capture(il, capture_ffn_down_in, gate_.data(), T);
+        linear(L.ffn_down, gate_.data(), o_.data(), T);
+    }
     const float* next_norm = il + 1 < hp_.n_layer ? w_.layers[il + 1].attn_norm : nullptr;
     parallel_rows(pool_, T, [&](int64_t t) {
         float* ot = o_.data() + t * E;

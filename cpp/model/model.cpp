@@ -72,12 +72,19 @@ void llama_model::repack_weights() {
     // The matrices a forward pass multiplies, in the order it reads them, copied into one
     // buffer: regrouped where this CPU's kernels prefer another layout, and as they are
     // where the buffer gets huge pages (the file's mapping has 4 KiB pages).
-    // (Not those the GPU runs.)
+    // (Not those the GPU runs.) A stacked expert tensor is regrouped only when each expert's
+    // rows are whole groups (expert_matrix then finds every expert's rows where they were).
     std::vector<weight_view*> todo;
+    auto experts_fit = [&](const weight_view& w) { return (w.n_rows / hp_.n_expert) % REPACK_ROWS == 0; };
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         if (gpu_ && gpu_->has_layer(il)) continue;
         layer_weights& L = w_.layers[il];
-        for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) todo.push_back(w);
+        for (weight_view* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.ffn_gate_inp}) {
+            if (w->data) todo.push_back(w);
+        }
+        for (weight_view* w : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps}) {
+            if (w->data && experts_fit(*w)) todo.push_back(w);
+        }
     }
     if (!(gpu_ && gpu_->has_output())) todo.push_back(&w_.output);  // token_embd stays: its rows are looked up
     const bool copy_plain = weight_buffer_huge_pages();
@@ -135,8 +142,18 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         k_.resize(B * hp_.n_head_kv * hp_.head_dim_k);
         v_.resize(B * hp_.n_head_kv * hp_.head_dim_v);
         att_.resize(B * hp_.n_head * hp_.head_dim_v);
-        gate_.resize(B * hp_.n_ff);
-        up_.resize(B * hp_.n_ff);
+        gate_.resize(hp_.n_expert ? 0 : B * hp_.n_ff);
+        up_.resize(hp_.n_expert ? 0 : B * hp_.n_ff);
+        if (hp_.n_expert) {
+            const int64_t R = std::max(B, hp_.n_expert_used);
+            router_.resize(B * hp_.n_expert);
+            chosen_.resize(B * hp_.n_expert_used);
+            chosen_w_.resize(B * hp_.n_expert_used);
+            moe_x_.resize(B * hp_.n_embd);
+            moe_gate_.resize(R * hp_.n_ff_exp);
+            moe_up_.resize(R * hp_.n_ff_exp);
+            moe_down_.resize(R * hp_.n_embd);
+        }
         rope_cs_.resize(rope_set_layer_.size() * B * hp_.n_rot);
         batch_cap_ = B;
     }
@@ -159,10 +176,14 @@ void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t
 }
 
 void llama_model::linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens) {
+    linear_shared_input(outs.begin(), int(outs.size()), x, n_tokens);
+}
+
+void llama_model::linear_shared_input(const matmul_output* outs, int n_outs, const float* x, int64_t n_tokens) {
     if (precise_) {
-        for (const matmul_output& o : outs) matmul_precise(*o.w, x, o.y, n_tokens, pool_);
+        for (int i = 0; i < n_outs; ++i) matmul_precise(*outs[i].w, x, outs[i].y, n_tokens, pool_);
     } else {
-        matmul_shared_input(outs.begin(), int(outs.size()), x, n_tokens, pool_);
+        matmul_shared_input(outs, n_outs, x, n_tokens, pool_);
     }
 }
 
@@ -171,7 +192,7 @@ int64_t llama_model::capture_width(int site) const {
         case capture_attn_in: return hp_.n_embd;
         case capture_attn_out: return hp_.n_head * hp_.head_dim_v;
         case capture_ffn_in: return hp_.n_embd;
-        case capture_ffn_down_in: return hp_.n_ff;
+        case capture_ffn_down_in: return hp_.n_expert ? 0 : hp_.n_ff;  // experts: not captured
         default: throw std::out_of_range("capture site must be in [0, 4)");
     }
 }
@@ -298,6 +319,7 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
     const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
     std::vector<float> cs(hp_.n_rot), gpu_cs(gpu_ ? hp_.n_layer * hp_.n_rot : 0);
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
+        if (!hp_.layer_no_rope.empty() && hp_.layer_no_rope[size_t(il)]) continue;  // keys without positions
         // rotating by -n_discard moves every key to its new position
         const rope_params rp = layer_rope(il);
         rope_cache(rp, -double(n_discard), cs.data());

@@ -1,4 +1,5 @@
-// model.h: a llama-family decoder (llama, mistral, qwen2, gemma3) over mapped weights.
+// model.h: a llama-family decoder (llama, mistral, qwen2, qwen3, gemma3, smollm3, mistral3, and
+// the mixture-of-experts qwen3moe and mixtral) over mapped weights.
 //
 // The weights stay where the caller mapped them (the GGUF file), except the matrices
 // this CPU's kernels want rearranged (kernels/repack.h), whose copies the model owns besides
@@ -48,6 +49,18 @@ struct model_hparams {
     std::vector<uint8_t> layer_swa;        // (n_layer) 1: sliding-window layer
     std::vector<float> layer_rope_base;    // (n_layer)
     std::vector<float> layer_rope_scale;   // (n_layer) 1 / linear scaling factor
+    std::vector<uint8_t> layer_no_rope;    // (n_layer) 1: no rotary embedding in this layer (smollm3); empty: none
+    // Attention temperature tuning (mistral3): q of the token at position p is multiplied
+    // by log(floor(p / attn_temp_floor) + 1) * attn_temp_scale + 1.
+    float attn_temp_scale = 0.0f;          // 0: none
+    int64_t attn_temp_floor = 0;           // rope.scaling.original_context_length
+    // Mixture of experts (block.cpp's dense feed-forward replaced by moe.cpp's): every layer
+    // routes each token to n_expert_used of n_expert SiLU-gated experts of n_ff_exp rows.
+    int64_t n_expert = 0;                  // 0: dense feed-forward
+    int64_t n_expert_used = 0;
+    int64_t n_ff_exp = 0;
+    bool expert_weights_norm = false;      // renormalise the chosen experts' probabilities to sum to 1
+    float expert_weights_scale = 1.0f;     // then multiply them by this
 };
 
 struct layer_weights {
@@ -60,9 +73,23 @@ struct layer_weights {
     const float* k_norm = nullptr;          // (head_dim_k) or null
     const float* post_attn_norm = nullptr;  // (n_embd) or null
     const float* ffn_norm = nullptr;        // (n_embd)
-    weight_view ffn_gate{}, ffn_up{}, ffn_down{};
+    weight_view ffn_gate{}, ffn_up{}, ffn_down{};  // dense feed-forward (n_expert == 0)
     const float* post_ffn_norm = nullptr;   // (n_embd) or null
+    // mixture of experts (n_expert > 0): the router and the experts' matrices, each 3-D
+    // tensor one view of n_expert stacked matrices (expert_matrix picks one)
+    weight_view ffn_gate_inp{};             // (n_expert, n_embd)
+    weight_view ffn_gate_exps{}, ffn_up_exps{};  // (n_expert * n_ff_exp, n_embd)
+    weight_view ffn_down_exps{};            // (n_expert * n_embd, n_ff_exp)
 };
+
+// Expert e's matrix of a stacked expert tensor of n_expert experts: its rows are a
+// contiguous slice (a repacked tensor is regrouped within each expert's rows).
+inline weight_view expert_matrix(const weight_view& w, int64_t n_expert, int64_t e) {
+    weight_view v = w;
+    v.n_rows = w.n_rows / n_expert;
+    v.data = static_cast<const char*>(w.data) + size_t(e) * size_t(v.n_rows) * w.row_bytes;
+    return v;
+}
 
 struct model_weights {
     weight_view token_embd{};               // (n_vocab, n_embd)
@@ -165,6 +192,11 @@ private:
     // input in h_; stores the batch's keys and values at positions n_past...
     void block(int64_t il, batch_in_flight& b);
     void attention(int64_t layer, int64_t n_tokens);
+    // moe.cpp: the mixture-of-experts feed-forward of layer il on h_ (T, n_embd), into
+    // o_: route every token, then run each chosen expert once over all its tokens.
+    void moe_ffn(int64_t il, int64_t n_tokens);
+    // attn_temperature.cpp: the factor q is multiplied by at position pos (1 without tuning).
+    float attn_temperature(int64_t pos) const;
     // head.cpp: the final norm of x_ and then logits (all rows or the last), embd_out_ or
     // the capture of the output matrix's input. Throws nonfinite_error for NaN or
     // infinity in the hidden states or the logits. gpu_logits: the GPU wrote the logits
@@ -174,6 +206,7 @@ private:
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
     // Several weights applied to the same x: one dispatch (matmul_shared_input).
     void linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens);
+    void linear_shared_input(const matmul_output* outs, int n_outs, const float* x, int64_t n_tokens);
     // Points the linear weights at copies in one buffer owned by the model (kernels/repack.h):
     // rearranged where this CPU's kernels want another layout, and the others copied as
     // they are where the buffer gets huge pages; the mapped file is then no longer read
@@ -215,6 +248,14 @@ private:
     std::vector<float> o_;      // (batch_cap, n_embd)
     std::vector<float> gate_;   // (batch_cap, n_ff)
     std::vector<float> up_;     // (batch_cap, n_ff)
+    // mixture of experts (n_expert > 0)
+    std::vector<float> router_;       // (batch_cap, n_expert) router logits, then probabilities
+    std::vector<int32_t> chosen_;     // (batch_cap, n_expert_used) experts of each token
+    std::vector<float> chosen_w_;     // (batch_cap, n_expert_used) their weights
+    std::vector<float> moe_x_;        // (batch_cap, n_embd) the rows of one expert's tokens
+    std::vector<float> moe_gate_;     // (max(batch_cap, n_expert_used), n_ff_exp)
+    std::vector<float> moe_up_;       // (max(batch_cap, n_expert_used), n_ff_exp)
+    std::vector<float> moe_down_;     // (max(batch_cap, n_expert_used), n_embd)
     std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
     std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position

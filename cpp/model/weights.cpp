@@ -27,6 +27,20 @@ struct tensor_table {
     // matmul: the weight is multiplied (its type needs a dot kernel); false for a table
     // whose rows are only looked up.
     weight_view weight(const std::string& name, int64_t n_cols, int64_t n_rows, bool matmul = true) const {
+        return stacked(name, {n_cols, n_rows}, matmul);
+    }
+
+    // n_expert matrices of n_rows x n_cols stacked in one 3-D tensor, ne (n_cols, n_rows,
+    // n_expert): one view of n_expert * n_rows rows (model.h: expert_matrix).
+    weight_view experts(const std::string& name, int64_t n_cols, int64_t n_rows, int64_t n_expert) const {
+        return stacked(name, {n_cols, n_rows, n_expert}, true);
+    }
+
+    // A tensor of shape `want` (ggml order) read as rows of want[0] elements.
+    weight_view stacked(const std::string& name, const std::vector<int64_t>& want, bool matmul) const {
+        const int64_t n_cols = want[0];
+        int64_t n_rows = 1;
+        for (size_t i = 1; i < want.size(); ++i) n_rows *= want[i];
         const tensor_ref e = entry(name);
         const type_traits* t = get_type_traits(e.type);
         if (!t) throw std::invalid_argument(name + ": unknown ggml type id " + std::to_string(e.type));
@@ -34,11 +48,11 @@ struct tensor_table {
         if (matmul && !get_vec_dot_traits(e.type)) {
             throw std::invalid_argument(name + ": type " + t->name + " is not a weight type (no matrix product kernel)");
         }
-        if (e.ne.size() != 2 || e.ne[0] != n_cols || e.ne[1] != n_rows) {
-            std::string got;
+        if (e.ne != want) {
+            std::string got, expected;
             for (size_t i = 0; i < e.ne.size(); ++i) got += (i ? ", " : "") + std::to_string(e.ne[i]);
-            throw std::invalid_argument(name + ": shape (" + got + "), expected (" + std::to_string(n_cols) + ", " +
-                                        std::to_string(n_rows) + ")");
+            for (size_t i = 0; i < want.size(); ++i) expected += (i ? ", " : "") + std::to_string(want[i]);
+            throw std::invalid_argument(name + ": shape (" + got + "), expected (" + expected + ")");
         }
         if (n_cols % t->blck_size) throw std::invalid_argument(name + ": row length is not a multiple of the block size");
         const size_t rb = row_size(*t, n_cols);
@@ -88,9 +102,17 @@ model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
         L.k_norm = tt.vec(p + "attn_k_norm.weight", hp.head_dim_k, true);
         L.post_attn_norm = tt.vec(p + "post_attention_norm.weight", E, true);
         L.ffn_norm = tt.vec(p + "ffn_norm.weight", E);
-        L.ffn_gate = tt.weight(p + "ffn_gate.weight", E, hp.n_ff);
-        L.ffn_up = tt.weight(p + "ffn_up.weight", E, hp.n_ff);
-        L.ffn_down = tt.weight(p + "ffn_down.weight", hp.n_ff, E);
+        if (hp.n_expert > 0) {
+            const int64_t NE = hp.n_expert, Fe = hp.n_ff_exp;
+            L.ffn_gate_inp = tt.weight(p + "ffn_gate_inp.weight", E, NE);
+            L.ffn_gate_exps = tt.experts(p + "ffn_gate_exps.weight", E, Fe, NE);
+            L.ffn_up_exps = tt.experts(p + "ffn_up_exps.weight", E, Fe, NE);
+            L.ffn_down_exps = tt.experts(p + "ffn_down_exps.weight", Fe, E, NE);
+        } else {
+            L.ffn_gate = tt.weight(p + "ffn_gate.weight", E, hp.n_ff);
+            L.ffn_up = tt.weight(p + "ffn_up.weight", E, hp.n_ff);
+            L.ffn_down = tt.weight(p + "ffn_down.weight", hp.n_ff, E);
+        }
         L.post_ffn_norm = tt.vec(p + "post_ffw_norm.weight", E, true);
         w.layers.push_back(L);
     }

@@ -4,7 +4,8 @@
 // The names are llama.cpp's: token_embd, output_norm, output (absent when tied to
 // token_embd), rope_freqs, and per layer blk.N.attn_norm, attn_q/k/v (+ .bias),
 // attn_q_norm/attn_k_norm, attn_output, post_attention_norm, ffn_norm, ffn_gate/up/down,
-// post_ffw_norm. Every shape is checked against the hyper-parameters before a pointer is kept.
+// post_ffw_norm; with experts, blk.N.ffn_gate_inp and the 3-D ffn_gate_exps/ffn_up_exps/
+// ffn_down_exps instead of ffn_gate/up/down. Every shape is checked against the hyper-parameters before a pointer is kept.
 #pragma once
 
 #include <cstddef>

@@ -2,7 +2,7 @@
 //
 // Python reads the GGUF metadata and passes the hyperparameters as a ModelHParams (the
 // C++ struct, typed fields) and each tensor as (ggml type, flat uint8 view of the mapped
-// file, (ne0, ne1)). The hyperparameters are checked here and every tensor against them
+// file, (ne0, ne1) or (ne0, ne1, n_expert) for stacked experts). The hyperparameters are checked here and every tensor against them
 // (model/weights.cpp) before any pointer reaches the model; the arrays (and the mapping
 // behind them) are kept alive by the Model object.
 #include <pybind11/numpy.h>
@@ -52,18 +52,27 @@ void check_hparams(const model_hparams& hp) {
     if (hp.n_rot < 0 || hp.n_rot % 2 || hp.n_rot > hp.head_dim_k) throw py::value_error("n_rot must be even and <= head_dim_k");
     if (hp.n_swa < 0) throw py::value_error("n_swa must not be negative");
     const size_t L = size_t(hp.n_layer);
-    if (hp.layer_swa.size() != L || hp.layer_rope_base.size() != L || hp.layer_rope_scale.size() != L) {
+    if (hp.layer_swa.size() != L || hp.layer_rope_base.size() != L || hp.layer_rope_scale.size() != L ||
+        (!hp.layer_no_rope.empty() && hp.layer_no_rope.size() != L)) {
         throw py::value_error("per-layer arrays must have n_layer entries");
+    }
+    if (hp.attn_temp_floor < 0) throw py::value_error("attn_temp_floor must not be negative");
+    if (hp.n_expert < 0 || hp.n_expert > (1 << 16)) throw py::value_error("n_expert must be in [0, 65536]");
+    if (hp.n_expert > 0) {
+        if (hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert) {
+            throw py::value_error("n_expert_used must be in [1, n_expert]");
+        }
+        positive(hp.n_ff_exp, "n_ff_exp");
     }
 }
 
-// tensors: {name: (ggml type, flat uint8 view, (ne0, ne1))}. Each tensor the model takes is
+// tensors: {name: (ggml type, flat uint8 view, (ne0, ne1[, ne2]))}. Each tensor the model takes is
 // checked here for its form (model/weights.cpp checks its shape) and its array kept alive.
 tensor_lookup dict_lookup(const py::dict& tensors, py::list& keep) {
     return [&tensors, &keep](const std::string& name, tensor_ref& out) {
         if (!tensors.contains(py::str(name))) return false;
         py::tuple e = tensors[py::str(name)].cast<py::tuple>();
-        if (e.size() != 3) throw py::value_error(name + ": expected (type, data, (ne0, ne1))");
+        if (e.size() != 3) throw py::value_error(name + ": expected (type, data, ne)");
         byte_array data = e[1].cast<byte_array>();
         out.type = e[0].cast<int32_t>();
         out.data = data.data();
@@ -201,6 +210,9 @@ py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style |
     for (auto [layer, site] : sites) {
         if (layer < 0 || layer >= hp.n_layer) throw py::value_error("capture layer " + std::to_string(layer) + " is out of range");
         if (site < 0 || site >= n_capture_sites) throw py::value_error("capture site must be in [0, 4)");
+        if (m.capture_width(site) == 0) {
+            throw py::value_error("capture site " + std::to_string(site) + " has no single input in a mixture-of-experts model");
+        }
         if (last_layer >= 0 && layer > last_layer) throw py::value_error("capture layer is after last_layer");
         float*& slot = cap.dst[size_t(layer * n_capture_sites + site)];
         if (slot) throw py::value_error("capture site requested twice");
@@ -239,7 +251,9 @@ void pyggml::bind_model(py::module_& m) {
                          float rms_eps, float attn_scale, float embd_scale, float final_logit_softcap,
                          float attn_logit_softcap, int64_t n_swa, const std::string& activation,
                          std::vector<uint8_t> layer_swa, std::vector<float> layer_rope_base,
-                         std::vector<float> layer_rope_scale) {
+                         std::vector<float> layer_rope_scale, std::vector<uint8_t> layer_no_rope,
+                         float attn_temp_scale, int64_t attn_temp_floor, int64_t n_expert, int64_t n_expert_used,
+                         int64_t n_ff_exp, bool expert_weights_norm, float expert_weights_scale) {
                  model_hparams hp;
                  hp.n_vocab = n_vocab;
                  hp.n_embd = n_embd;
@@ -261,13 +275,24 @@ void pyggml::bind_model(py::module_& m) {
                  hp.layer_swa = std::move(layer_swa);
                  hp.layer_rope_base = std::move(layer_rope_base);
                  hp.layer_rope_scale = std::move(layer_rope_scale);
+                 hp.layer_no_rope = std::move(layer_no_rope);
+                 hp.attn_temp_scale = attn_temp_scale;
+                 hp.attn_temp_floor = attn_temp_floor;
+                 hp.n_expert = n_expert;
+                 hp.n_expert_used = n_expert_used;
+                 hp.n_ff_exp = n_ff_exp;
+                 hp.expert_weights_norm = expert_weights_norm;
+                 hp.expert_weights_scale = expert_weights_scale;
                  return hp;
              }),
              py::kw_only(), py::arg("n_vocab"), py::arg("n_embd"), py::arg("n_layer"), py::arg("n_head"),
              py::arg("n_head_kv"), py::arg("head_dim_k"), py::arg("head_dim_v"), py::arg("n_ff"), py::arg("n_rot"),
              py::arg("rope_neox"), py::arg("rms_eps"), py::arg("attn_scale"), py::arg("embd_scale"),
              py::arg("final_logit_softcap"), py::arg("attn_logit_softcap"), py::arg("n_swa"), py::arg("activation"),
-             py::arg("layer_swa"), py::arg("layer_rope_base"), py::arg("layer_rope_scale"))
+             py::arg("layer_swa"), py::arg("layer_rope_base"), py::arg("layer_rope_scale"),
+             py::arg("layer_no_rope") = std::vector<uint8_t>{}, py::arg("attn_temp_scale") = 0.0f,
+             py::arg("attn_temp_floor") = 0, py::arg("n_expert") = 0, py::arg("n_expert_used") = 0,
+             py::arg("n_ff_exp") = 0, py::arg("expert_weights_norm") = false, py::arg("expert_weights_scale") = 1.0f)
         .def_readwrite("n_vocab", &model_hparams::n_vocab)
         .def_readwrite("n_embd", &model_hparams::n_embd)
         .def_readwrite("n_layer", &model_hparams::n_layer)
@@ -289,7 +314,15 @@ void pyggml::bind_model(py::module_& m) {
             [](model_hparams& hp, const std::string& name) { hp.act = activation_or_throw(name); })
         .def_readwrite("layer_swa", &model_hparams::layer_swa)
         .def_readwrite("layer_rope_base", &model_hparams::layer_rope_base)
-        .def_readwrite("layer_rope_scale", &model_hparams::layer_rope_scale);
+        .def_readwrite("layer_rope_scale", &model_hparams::layer_rope_scale)
+        .def_readwrite("layer_no_rope", &model_hparams::layer_no_rope)
+        .def_readwrite("attn_temp_scale", &model_hparams::attn_temp_scale)
+        .def_readwrite("attn_temp_floor", &model_hparams::attn_temp_floor)
+        .def_readwrite("n_expert", &model_hparams::n_expert)
+        .def_readwrite("n_expert_used", &model_hparams::n_expert_used)
+        .def_readwrite("n_ff_exp", &model_hparams::n_ff_exp)
+        .def_readwrite("expert_weights_norm", &model_hparams::expert_weights_norm)
+        .def_readwrite("expert_weights_scale", &model_hparams::expert_weights_scale);
 
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),

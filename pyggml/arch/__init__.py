@@ -1,7 +1,9 @@
 """The architectures pyggml runs and converts, one module each; this is their registry.
 
 Every module of this folder that defines ARCH (an Architecture, see base.py) is registered
-under ARCH.name, the GGUF general.architecture: adding an architecture is adding a file.
+under ARCH.name, the GGUF general.architecture: adding an architecture is adding a file. A
+module with a CONVERSION but no ARCH (mixtral.py) converts checkpoints into another
+architecture's files.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from .base import (DECODER_SITES, Architecture, CaptureSite, Conversion, LayerTe
                    decoder_params)
 
 
-def _discover() -> dict:
-    found = {}
+def _discover() -> tuple:
+    found, conversions = {}, []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        arch = getattr(importlib.import_module(f"{__name__}.{info.name}"), "ARCH", None)
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        arch = getattr(module, "ARCH", None)
         if isinstance(arch, Architecture):
             found[arch.name] = arch
-    return found
+            if arch.conversion is not None:
+                conversions.append(arch.conversion)
+        elif isinstance(getattr(module, "CONVERSION", None), Conversion):
+            conversions.append(module.CONVERSION)
+    return found, conversions
 
 
-ARCHITECTURES = _discover()
+ARCHITECTURES, _CONVERSIONS = _discover()
 
 
 def get(name) -> Optional[Architecture]:
@@ -38,7 +45,7 @@ def supported() -> str:
 
 def conversions() -> list:
     """The Conversion of every architecture pyggml converts from Hugging Face checkpoints."""
-    return [a.conversion for a in ARCHITECTURES.values() if a.conversion is not None]
+    return list(_CONVERSIONS)
 
 
 def for_hf_config(cfg: dict) -> Optional[Conversion]:

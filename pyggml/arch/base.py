@@ -27,6 +27,9 @@ class RuntimeSpec:
     embd_scale_sqrt: bool = False  # token embeddings times sqrt(n_embd)
     swa_pattern: int = 0  # every swa_pattern-th layer is global, the others sliding-window
     rope_base_swa: float = 0.0  # rope base of the sliding-window layers (0: same as global)
+    no_rope_every: int = 0  # every no_rope_every-th layer has no rotary embedding (smollm3: 4)
+    attn_temperature: bool = False  # reads attention.temperature_scale (mistral3)
+    expert_weights_norm: bool = True  # MoE files: renormalise the chosen experts' weights, unless the file says
 
 
 # --- calibration capture sites ---------------------------------------------------------------
@@ -68,16 +71,25 @@ DECODER_SITES = (
 
 def decoder_params(hp: Mapping) -> int:
     """Weights of a llama-style decoder: the token table and every layer's q, k, v, o,
-    gate, up and down matrices (what `pyggml bench` prints as params)."""
+    gate, up and down matrices, every expert's with experts (what `pyggml bench` prints as params)."""
+    n_expert = hp.get("n_expert", 0)
+    ffn = (n_expert * 3 * hp["n_ff_exp"] + n_expert) * hp["n_embd"] if n_expert else 3 * hp["n_embd"] * hp["n_ff"]
     return hp["n_vocab"] * hp["n_embd"] + hp["n_layer"] * (
-        hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"])
-        + 3 * hp["n_embd"] * hp["n_ff"]
+        hp["n_embd"] * (2 * hp["n_head"] * hp["head_dim_k"] + 2 * hp["n_head_kv"] * hp["head_dim_k"]) + ffn
     )
 
 
+def active_params(hp: Mapping) -> int:
+    """The weights one token reads: decoder_params with only n_expert_used experts."""
+    if not hp.get("n_expert"):
+        return decoder_params(hp)
+    return decoder_params({**hp, "n_expert": hp["n_expert_used"]}) + hp["n_layer"] * hp["n_embd"] * (
+        hp["n_expert"] - hp["n_expert_used"])
+
+
 def decoder_tensors(hp: Mapping) -> dict:
-    """Every GGUF tensor a llama-family decoder reads (llama, mistral, qwen2, gemma3; the optional
-    biases and norms are some architectures'): name -> (ne in ggml order, what the dimensions
+    """Every GGUF tensor a llama-family decoder reads (llama, mistral, qwen2, gemma3, ...; the optional
+    biases and norms are some architectures', the experts those with expert_count): name -> (ne in ggml order, what the dimensions
     are, kind, required), from the model's hyper-parameters. Kinds: "matrix" (multiplied: a weight type), "table" (token_embd: its
     rows are looked up, and it is multiplied when the output is tied to it), "vector"."""
     E, V, L = hp["n_embd"], hp["n_vocab"], hp["n_layer"]
@@ -106,12 +118,27 @@ def decoder_tensors(hp: Mapping) -> dict:
             p + "attn_k_norm.weight": ((hd,), "(key_length)", "vector", False),
             p + "post_attention_norm.weight": ((E,), f"({emb})", "vector", False),
             p + "ffn_norm.weight": ((E,), f"({emb})", "vector", True),
+            p + "post_ffw_norm.weight": ((E,), f"({emb})", "vector", False),
+        })
+        spec.update(expert_tensors(hp, p) if hp.get("n_expert") else {
             p + "ffn_gate.weight": ((E, F), f"({emb}, feed_forward_length)", "matrix", True),
             p + "ffn_up.weight": ((E, F), f"({emb}, feed_forward_length)", "matrix", True),
             p + "ffn_down.weight": ((F, E), f"(feed_forward_length, {emb})", "matrix", True),
-            p + "post_ffw_norm.weight": ((E,), f"({emb})", "vector", False),
         })
     return spec
+
+
+def expert_tensors(hp: Mapping, p: str) -> dict:
+    """A mixture-of-experts layer's tensors as llama.cpp stores them (decoder_tensors'
+    format): the router and every expert's matrices stacked in 3-D tensors."""
+    E, NE, Fe = hp["n_embd"], hp["n_expert"], hp["n_ff_exp"]
+    emb, ff = "embedding_length", "expert feed-forward length"
+    return {
+        p + "ffn_gate_inp.weight": ((E, NE), f"({emb}, expert_count)", "matrix", True),
+        p + "ffn_gate_exps.weight": ((E, Fe, NE), f"({emb}, {ff}, expert_count)", "matrix", True),
+        p + "ffn_up_exps.weight": ((E, Fe, NE), f"({emb}, {ff}, expert_count)", "matrix", True),
+        p + "ffn_down_exps.weight": ((Fe, E, NE), f"({ff}, {emb}, expert_count)", "matrix", True),
+    }
 
 
 # --- Hugging Face conversion -----------------------------------------------------------------
@@ -148,6 +175,7 @@ class LayerTensor:
     shape: Callable
     transform: Optional[Callable] = None
     optional: bool = False  # may be absent (biases)
+    experts: bool = False  # hf holds "{e}": one tensor per expert, stacked into one 3-D GGUF tensor
 
 
 def write_head_dims(w, cfg: dict, hp) -> None:

@@ -1,4 +1,5 @@
-"""Convert a Hugging Face checkpoint (llama, mistral, qwen2, gemma3) into a GGUF file.
+"""Convert a Hugging Face checkpoint (llama, mistral, qwen2, gemma3, qwen3, smollm3, mistral3,
+qwen3moe, mixtral) into a GGUF file.
 
 What differs per architecture (the GGUF architecture name, its own metadata keys, how Hugging
 Face tensor names map onto GGUF names, and the weight transforms llama.cpp's converter applies,
@@ -20,6 +21,7 @@ import re
 from typing import Callable, Optional
 
 import gguf
+import numpy as np
 
 from .. import arch
 from ..arch import Conversion
@@ -53,6 +55,9 @@ class HParams:
     rms_eps: float
     rope_theta: float
     tied: bool
+    n_expert: int = 0  # mixture of experts: experts per layer (0: dense)
+    n_expert_used: int = 0
+    n_ff_exp: int = 0
 
     @classmethod
     def from_config(cls, cfg: dict, where: str, defaults: dict) -> "HParams":
@@ -66,10 +71,18 @@ class HParams:
 
         n_embd = int(get("hidden_size"))
         n_head = int(get("num_attention_heads"))
-        return cls(
+        n_expert = int(get("num_experts", "num_local_experts", default=0) or 0)
+        n_ff = int(get("intermediate_size"))
+        moe = {}
+        if n_expert:
+            moe = dict(n_expert=n_expert, n_expert_used=int(get("num_experts_per_tok")),
+                       n_ff_exp=int(get("moe_intermediate_size", default=n_ff)))
+            if not 1 <= moe["n_expert_used"] <= n_expert:
+                raise ConvertError(where, f"num_experts_per_tok = {moe['n_expert_used']}: expected 1 to {n_expert}")
+        return cls(**moe,
             n_vocab=int(get("vocab_size")),
             n_embd=n_embd,
-            n_ff=int(get("intermediate_size")),
+            n_ff=n_ff,
             n_layer=int(get("num_hidden_layers")),
             n_head=n_head,
             n_head_kv=int(get("num_key_value_heads", default=n_head)),
@@ -137,6 +150,27 @@ def plan_tensors(ckpt: Checkpoint, conv: Conversion, hp: HParams) -> list:
 
     plan, used = [], set()
 
+    def take_experts(role: str, gguf_name: str, transform, shape):
+        """The experts' tensors of one layer (role holds "{e}"), stacked: (n_expert, *shape)."""
+        parts = []
+        for e in range(hp.n_expert):
+            name = role.format(e=e)
+            t = by_role.get(name)
+            if t is None:
+                raise ConvertError(where, f"missing tensor {name!r} (expert {e} of {hp.n_expert}, needed for {gguf_name})")
+            if tuple(t.shape) != tuple(shape):
+                raise ConvertError(t.path, f"tensor {t.name!r} has shape {list(t.shape)}, but config.json implies "
+                                           f"{list(shape)} for expert {e} of {gguf_name}")
+            used.add(name)
+            parts.append(t)
+
+        def make(parts=parts):
+            x = np.stack([ckpt.array(t) for t in parts])
+            for t in parts:
+                ckpt.release(t)
+            return x if transform is None else np.stack([transform(m, hp=hp) for m in x])
+        plan.append(PlannedTensor(None, gguf_name, (hp.n_expert, *shape), None, make=make))
+
     def take(role: str, gguf_name: str, transform, shape, optional=False):
         t = by_role.get(role)
         if t is None:
@@ -154,7 +188,10 @@ def plan_tensors(ckpt: Checkpoint, conv: Conversion, hp: HParams) -> list:
     take("embed_tokens.weight", "token_embd.weight", None, (hp.n_vocab, hp.n_embd))
     for i in range(hp.n_layer):
         for lt in conv.layer_tensors:
-            take(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp), optional=lt.optional)
+            if lt.experts:
+                take_experts(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp))
+            else:
+                take(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp), optional=lt.optional)
     take("norm.weight", "output_norm.weight", conv.norm_transform, (hp.n_embd,))
     if not hp.tied:
         take("lm_head.weight", "output.weight", None, (hp.n_vocab, hp.n_embd))
@@ -201,7 +238,7 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, conv: Conversion, cfg: 
 
 def _shape_of(conv: Conversion, hp: HParams, plan: list) -> ModelShape:
     return ModelShape(arch=conv.gguf_arch, n_layer=hp.n_layer, n_head=hp.n_head, n_head_kv=hp.n_head_kv,
-                      tied_embeddings=not any(p.gguf_name == "output.weight" for p in plan))
+                      tied_embeddings=not any(p.gguf_name == "output.weight" for p in plan), n_expert=hp.n_expert)
 
 
 def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, imatrix=None,

@@ -26,6 +26,7 @@ MAX_HEAD_DIM = 1 << 16
 MAX_FF = 1 << 24
 MAX_VOCAB = (1 << 31) - 1
 MAX_WINDOW = (1 << 31) - 1
+MAX_EXPERTS = 1 << 16
 
 _MISSING = object()
 
@@ -164,6 +165,18 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
     final_softcap = k.number("final_logit_softcapping", 0.0, lambda x: x >= 0, non_negative)
     attn_softcap = k.number("attn_logit_softcapping", 0.0, lambda x: x >= 0, non_negative)
     n_ctx_train = k.int("context_length", 0, 2**63 - 1, 0)
+    step = spec.no_rope_every
+    layer_no_rope = [1 if step and (il + 1) % step == 0 else 0 for il in range(n_layer)] if step else []
+    temp_scale, temp_floor = 0.0, 0
+    if spec.attn_temperature:
+        temp_scale = k.number("attention.temperature_scale", 0.0, lambda x: x >= 0, non_negative)
+        if temp_scale:
+            # llama.cpp: the scale steps every rope.scaling.original_context_length positions
+            temp_floor = k.int("rope.scaling.original_context_length", 1, 2**62, 0) or 0
+            if not temp_floor:
+                raise GGUFError(path, f"{arch}.attention.temperature_scale = {temp_scale} needs "
+                                      f"{arch}.rope.scaling.original_context_length (missing or 0)")
+    moe = _read_experts(k, spec, arch, n_ff)
     return {
         "arch": arch,
         "n_vocab": n_vocab,
@@ -187,7 +200,34 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
         "layer_rope_base": [base_swa if s else rope_base for s in layer_swa],
         "layer_rope_scale": [1.0 if s else rope_scale for s in layer_swa],
         "n_ctx_train": n_ctx_train,
+        "layer_no_rope": layer_no_rope,
+        "attn_temp_scale": temp_scale,
+        "attn_temp_floor": temp_floor,
+        **moe,
     }
+
+
+def _read_experts(k: _Keys, spec, arch: str, n_ff: int) -> dict:
+    """The mixture-of-experts keys: expert_count (0 or absent: a dense model), expert_used_count,
+    expert_feed_forward_length (default: feed_forward_length, as llama.cpp's llama reads it),
+    expert_weights_norm (default: the architecture's), expert_weights_scale and
+    expert_gating_func (only softmax, 1, is supported)."""
+    n_expert = k.int("expert_count", 0, MAX_EXPERTS, 0)
+    if not n_expert:
+        return {"n_expert": 0, "n_expert_used": 0, "n_ff_exp": 0, "expert_weights_norm": False,
+                "expert_weights_scale": 1.0}
+    key, used = k.get("expert_used_count")
+    k.check_int(key, used, 1, n_expert, f"an integer in [1, {arch}.expert_count = {n_expert}]")
+    n_ff_exp = k.int("expert_feed_forward_length", 1, MAX_FF, n_ff)
+    key, norm = k.get("expert_weights_norm", spec.expert_weights_norm)
+    if not isinstance(norm, bool):
+        raise k.fail(key, norm, "a boolean")
+    scale = k.number("expert_weights_scale", 1.0, lambda x: x >= 0, "a finite number >= 0 (0: none)")
+    key, gating = k.get("expert_gating_func", 1)
+    if gating != 1:
+        raise k.fail(key, gating, "1 (softmax): pyggml routes experts with a softmax only")
+    return {"n_expert": n_expert, "n_expert_used": used, "n_ff_exp": n_ff_exp, "expert_weights_norm": norm,
+            "expert_weights_scale": scale}
 
 
 def context_length(source) -> int:

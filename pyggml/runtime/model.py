@@ -133,6 +133,8 @@ def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_
     E, F, B = hp["n_embd"], hp["n_ff"], min(n_batch, n_ctx)
     threads = n_threads or os.cpu_count() or 1
     per_token = 3 * E + hp["n_head"] * (hp["head_dim_k"] + hp["head_dim_v"]) + k_dim + v_dim + 2 * F + 2 * hp["n_rot"]
+    if hp.get("n_expert"):  # moe.cpp's buffers instead of the dense gate and up
+        per_token += hp["n_expert"] + hp["n_expert_used"] * (2 + 2 * E + 2 * hp["n_ff_exp"]) - 2 * F
     attn_scratch = n_ctx * (k_dim + v_dim) + threads * 64 * (n_ctx + 8) if cpu_layers else 0
     scratch = 4 * (B * per_token + attn_scratch)
 
@@ -143,7 +145,7 @@ def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_
         return bool(m) and int(m.group(1)) in gpu_blocks
 
     weights = sum(view.nbytes for name, (_, view, ne) in tensors.items()
-                  if len(squeeze_ne(ne, 1)) == 2 and not on_gpu(name)) if copies else 0
+                  if len(squeeze_ne(ne, 1)) >= 2 and not on_gpu(name)) if copies else 0
     need = kv + scratch + weights
     what = (f"n_ctx = {n_ctx} needs {_size(need)}: a {_size(kv)} KV cache ({kt.name.lower()}), {_size(scratch)} of buffers"
             + (f" and {_size(weights)} of weights held in memory (repack)" if weights else ""))
@@ -184,6 +186,8 @@ def _native_tensors(path, tensors):
             out[name] = (ttype, view, (ne[0], 1))
         elif len(ne) == 2:
             out[name] = (ttype, view, ne)
+        elif name.endswith("_exps.weight") and len(squeeze_ne(ne, 3)) == 3:
+            out[name] = (ttype, view, squeeze_ne(ne, 3))  # experts stacked: (ne0, ne1, n_expert)
         elif all(n == 1 for n in ne[2:]):
             out[name] = (ttype, view, ne[:2])
         else:

@@ -25,7 +25,7 @@ from pyggml import ContextFullError, GGUFError, Model
 from support.reference_forward import ReferenceModel
 from support.synthetic_models import make_model
 
-ARCHS = ["llama", "mistral", "qwen2", "gemma3"]
+ARCHS = ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral"]
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,8 @@ def test_unknown_architecture_lists_supported(tmp_path):
     from support.gguf_files import write_gguf
 
     path = write_gguf(tmp_path / "gpt2.gguf", {"token_embd.weight": np.zeros((8, 4), np.float32)}, arch="gpt2")
-    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, qwen2"):
+    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, mistral3, qwen2, qwen3, qwen3moe, "
+                                        "smollm3"):
         Model.load(path)
 
 

@@ -286,3 +286,36 @@ def test_against_llama_cpp_real(which, request):
     print(f"{which}: max |reference - llama.cpp| = {err:.4f} of the logit range")
     assert err < LIVE_REAL_TOLERANCE[which]
     assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.9
+
+
+# ---------------------------------------------------------------- newer llama-family variants
+
+def test_smollm3_fourth_layer_has_no_rope(synthetic):
+    """smollm3's layer 3 sees keys without positions: with rope there the logits change."""
+    m = ReferenceModel(synthetic("smollm3"))
+    toks = _prompt(m.n_vocab, 12)
+    base = m.logits(toks)
+    assert m.n_layer == 4 and m.no_rope_step == 4
+    m.no_rope_step = 0
+    assert not np.allclose(m.logits(toks), base, atol=1e-3)
+
+
+def test_mistral3_temperature_scales_queries_after_the_floor(synthetic):
+    """mistral3's temperature is 1 until original_context_length (4 here), so the first
+    four positions are those of the model without it and the later ones differ."""
+    m = ReferenceModel(synthetic("mistral3"))
+    toks = _prompt(m.n_vocab, 12)
+    base = m.logits(toks)
+    assert (m.temp_scale, m.temp_floor) == (0.5, 4)
+    m.temp_scale = 0.0
+    plain = m.logits(toks)
+    np.testing.assert_allclose(plain[:4], base[:4], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(plain[4:], base[4:], atol=1e-3)
+
+
+def test_qwen3_uses_its_q_and_k_norms(synthetic):
+    m = ReferenceModel(synthetic("qwen3"))
+    toks = _prompt(m.n_vocab, 8)
+    base = m.logits(toks)
+    m._cache["blk.0.attn_q_norm.weight"] = m.weight("blk.0.attn_q_norm.weight") * 2
+    assert not np.allclose(m.logits(toks), base, atol=1e-3)

@@ -28,6 +28,19 @@ llama-hparams.cpp, ggml's rope):
   rope base {arch}.rope.freq_base_swa (default 10000, scale 1); global layers the
   metadata rope base and scaling.
 - Output: output.weight, or the token embedding when it is absent (tied).
+- qwen3 / qwen3moe: NEOX rope; per-head RMSNorm of Q and K before rope (as gemma3), no biases.
+- smollm3: llama, except that layer il skips rope when (il + 1) % 4 == 0
+  (llama_model_smollm3: n_no_rope_layer_step = 4).
+- mistral3: llama; when {arch}.attention.temperature_scale is set, Q at position p is
+  multiplied by log(floor(p / rope.scaling.original_context_length) + 1) * scale + 1
+  (llm_graph_input_attn_temp, f_attn_temp_offset = 0).
+- Mixture of experts (qwen3moe; llama files with expert_count, i.e. Mixtral), as
+  build_moe_ffn with LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX: probs = softmax(ffn_gate_inp h)
+  over all experts; the expert_used_count largest are chosen; their probs, divided by their
+  sum (clamped to >= 6.1035e-5) when {arch}.expert_weights_norm (llama.cpp hard-codes true for
+  both), times expert_weights_scale when set, weight the SiLU-gated experts
+  down_e(silu(gate_e h) * up_e h); expert e's matrices are slice e of the 3-D
+  ffn_{gate,up,down}_exps tensors (ggml ne (n_embd, n_ff_exp, n_expert) etc.).
 
 Agreement with llama.cpp (llama-cpp-python 0.3.36, CPU): on F32/F16 synthetic models
 within ~1e-3 of the logit range (its F16 KV cache). On quantized weights llama.cpp
@@ -49,8 +62,9 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
 from gguf import quants as gguf_quants
 
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma3")
-NEOX_ARCHS = ("qwen2", "gemma3")
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe")
+NEOX_ARCHS = ("qwen2", "gemma3", "qwen3", "qwen3moe")
+NO_ROPE_STEP = {"smollm3": 4}  # llama.cpp: hparams.n_no_rope_layer_step
 GEMMA3_DEFAULT_SWA_PERIOD = 6  # llama.cpp: hparams.set_swa_pattern(6) for gemma3
 
 
@@ -301,6 +315,13 @@ class ReferenceModel:
         else:
             self.attn_scale = 1.0 / math.sqrt(self.head_dim_k)
         self.softcap = float(self._key("final_logit_softcapping", 0.0) or 0.0)
+        self.no_rope_step = NO_ROPE_STEP.get(self.arch, 0)
+        self.temp_scale = float(self._key("attention.temperature_scale", 0.0) or 0.0) if self.arch == "mistral3" else 0.0
+        self.temp_floor = int(self._key("rope.scaling.original_context_length", 0) or 0)
+        self.n_expert = int(self._key("expert_count", 0) or 0)
+        self.n_expert_used = int(self._key("expert_used_count", 0) or 0)
+        self.expert_norm = bool(self._key("expert_weights_norm", True))
+        self.expert_scale = float(self._key("expert_weights_scale", 0.0) or 0.0)
         self.sliding = [False] * self.n_layer
         self.n_swa = int(self._key("attention.sliding_window", 0) or 0)
         self.rope_base_swa = float(self._key("rope.freq_base_swa", 10000.0))
@@ -398,11 +419,15 @@ class ReferenceModel:
         base, scale = (self.rope_base_swa, 1.0) if sliding else (self.rope_base, self.rope_scale)
         factors = self.weight("rope_freqs.weight")
         attn = np.empty((len(x), self.n_head * self.head_dim_v), dtype=self.dtype)
+        use_rope = not (self.no_rope_step and (il + 1) % self.no_rope_step == 0)
         for s, e in zip(bounds[:-1], bounds[1:]):
             pos = np.arange(e - s)
-            qs = rope(q[s:e], pos, self.n_rot, base, scale, factors, self.neox)
-            ks = rope(k[s:e], pos, self.n_rot, base, scale, factors, self.neox)
+            qs = rope(q[s:e], pos, self.n_rot, base, scale, factors, self.neox) if use_rope else q[s:e]
+            ks = rope(k[s:e], pos, self.n_rot, base, scale, factors, self.neox) if use_rope else k[s:e]
             vs = v[s:e]
+            if self.temp_scale:
+                t = np.log(np.floor(pos / self.temp_floor) + 1.0) * self.temp_scale + 1.0
+                qs = qs * t.astype(self.dtype)[:, None, None]
             if self.emulate_ggml:
                 # gemma3's graph scales Q before K.Q; the others scale inside the softmax
                 pre = self.arch == "gemma3"
@@ -423,10 +448,45 @@ class ReferenceModel:
         if self.emulate_ggml and act is gelu_tanh:
             act = gelu_tanh_fp16_table
         self._record(il, 2, h)
-        g = act(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up")
-        self._record(il, 3, g)
-        f = self._linear(g, p + "ffn_down")
+        if self.n_expert:
+            f = self._moe(il, h)
+        else:
+            g = act(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up")
+            self._record(il, 3, g)
+            f = self._linear(g, p + "ffn_down")
         post = self.weight(p + "post_ffw_norm.weight")
         if post is not None:
             f = rms_norm(f, post, self.eps)
         return x + f
+
+    def route(self, il: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chosen experts (n_tok, k) in descending probability, their weights (n_tok, k))."""
+        logits = self._linear(h, f"blk.{il}.ffn_gate_inp").astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        chosen = np.argsort(-probs, axis=1, kind="stable")[:, : self.n_expert_used]
+        w = np.take_along_axis(probs, chosen, axis=1)
+        if self.expert_norm:
+            w = w / np.maximum(w.sum(axis=1, keepdims=True), 6.103515625e-5)
+        if self.expert_scale and self.expert_scale != 1.0:
+            w = w * self.expert_scale
+        return chosen, w.astype(self.dtype)
+
+    def expert(self, il: int, e: int, h: np.ndarray) -> np.ndarray:
+        """Expert e of layer il on h (n, n_embd): down_e(silu(gate_e h) * up_e h)."""
+        p = f"blk.{il}."
+        gate, up, down = (self.weight(p + f"ffn_{n}_exps.weight")[e] for n in ("gate", "up", "down"))
+        if self.emulate_ggml:
+            h = round_activations(h, ACTIVATION_TYPE.get(self.tensors[p + "ffn_up_exps.weight"].qtype))
+        g = silu(h @ gate.T) * (h @ up.T)
+        if self.emulate_ggml:
+            g = round_activations(g, ACTIVATION_TYPE.get(self.tensors[p + "ffn_down_exps.weight"].qtype))
+        return g @ down.T
+
+    def _moe(self, il: int, h: np.ndarray) -> np.ndarray:
+        chosen, w = self.route(il, h)
+        out = np.zeros_like(h)
+        for t in range(len(h)):
+            for j in range(chosen.shape[1]):
+                out[t] += w[t, j] * self.expert(il, int(chosen[t, j]), h[t : t + 1])[0]
+        return out

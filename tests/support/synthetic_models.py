@@ -11,6 +11,10 @@ Architectures: "llama" (Llama 3 style: rope_freqs tensor, rope base 500000),
 no rope_freqs), "qwen2" (Q/K/V biases, NEOX rope, tied output), "gemma3" (Q/K norms,
 post norms, GELU FFN, head_dim * n_head != n_embd, tied output, a sliding window
 of 8 with layers [sliding, sliding, global] via attention.sliding_window_pattern).
+"qwen3" (Q/K norms, NEOX rope, no biases, untied output), "smollm3" (4 layers: the
+fourth has no rope), "mistral3" (attention temperature scale 0.5 stepping every 4
+positions), "qwen3moe" (qwen3 attention, 8 experts of n_ff_exp rows, 2 used) and
+"mixtral" (written as "llama" with 4 experts, 2 used, as Mixtral GGUFs are).
 Overrides: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, rope_base, eps,
 rope_freqs (bool), tie_output (bool), sliding_window, swa_pattern (list of bools,
 true = sliding, or an int period), tokenizer ("spm" or "gpt2").
@@ -53,7 +57,21 @@ BASE_SIZES = {
     "gemma3":  dict(n_layer=3, n_embd=64, n_head=4, n_head_kv=1, head_dim=32, n_ff=192,
                     rope_base=1000000.0, eps=1e-6, rope_freqs=False, tie_output=True, tokenizer="spm",
                     sliding_window=8, swa_pattern=[True, True, False]),
+    "qwen3":   dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                    rope_base=1000000.0, eps=1e-6, rope_freqs=False, tie_output=False, tokenizer="gpt2"),
+    "smollm3": dict(n_layer=4, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=128,
+                    rope_base=5000000.0, eps=1e-6, rope_freqs=False, tie_output=True, tokenizer="gpt2"),
+    "mistral3": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=128,
+                     rope_base=1000000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="spm",
+                     temperature_scale=0.5, temperature_floor=4),
+    "qwen3moe": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,
+                     rope_base=1000000.0, eps=1e-6, rope_freqs=False, tie_output=False, tokenizer="gpt2",
+                     n_expert=8, n_expert_used=2, n_ff_exp=32),
+    "mixtral": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64,
+                    rope_base=1000000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="spm",
+                    n_expert=4, n_expert_used=2, n_ff_exp=64),
 }
+GGUF_ARCH = {"mistral": "llama", "mixtral": "llama"}
 K_QUANT_SIZES = dict(n_embd=256, n_head=8, head_dim=32, n_ff=512)
 
 
@@ -200,7 +218,7 @@ def random_codebook_weight(x: np.ndarray, wtype: GGMLQuantizationType) -> np.nda
 def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
     if arch not in BASE_SIZES:
         raise ValueError(f"unknown architecture {arch!r}; one of {sorted(BASE_SIZES)}")
-    unknown = set(overrides) - set(BASE_SIZES[arch]) - set(BASE_SIZES["gemma3"])
+    unknown = set(overrides) - set().union(*map(set, BASE_SIZES.values()))
     if unknown:
         raise TypeError(f"unknown overrides {sorted(unknown)}")
     hp = dict(BASE_SIZES[arch])
@@ -215,7 +233,7 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
     wtype = wtype if isinstance(wtype, GGMLQuantizationType) else GGMLQuantizationType[str(wtype).upper()]
     hp = _hparams(arch, wtype, overrides)
     rng = np.random.default_rng(seed)
-    gguf_arch = "llama" if arch == "mistral" else arch
+    gguf_arch = GGUF_ARCH.get(arch, arch)
     w = GGUFWriter(str(path), gguf_arch)
     w.add_name(f"synthetic-{arch}")
     n_vocab = add_tokenizer(w, hp["tokenizer"])
@@ -231,6 +249,11 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
 
     def vector(name, n, center=0.0, spread=0.1):
         w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))
+
+    def experts(name, n_in, n_out, n_expert):  # GGUF shape [n_in, n_out, n_expert]
+        x = rng.standard_normal((n_expert * n_out, n_in)).astype(np.float32) / np.sqrt(n_in)
+        q = quantize_weight(x, wtype)
+        w.add_tensor(name, q.reshape(n_expert, n_out, -1), raw_dtype=wtype)
 
     embd_scale = 1.0 / np.sqrt(n_embd) if arch == "gemma3" else 1.0
     embd = rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * embd_scale
@@ -249,15 +272,23 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
             vector(p + "attn_q.bias", n_q, 0.0, 0.5)
             vector(p + "attn_k.bias", n_kv, 0.0, 0.5)
             vector(p + "attn_v.bias", n_kv, 0.0, 0.5)
-        if arch == "gemma3":
+        if arch in ("gemma3", "qwen3", "qwen3moe"):
             vector(p + "attn_q_norm.weight", hd, 1.0)
             vector(p + "attn_k_norm.weight", hd, 1.0)
+        if arch == "gemma3":
             vector(p + "post_attention_norm.weight", n_embd, 1.0)
             vector(p + "post_ffw_norm.weight", n_embd, 1.0)
         vector(p + "ffn_norm.weight", n_embd, 1.0)
-        linear(p + "ffn_gate.weight", n_embd, n_ff)
-        linear(p + "ffn_up.weight", n_embd, n_ff)
-        linear(p + "ffn_down.weight", n_ff, n_embd)
+        if hp.get("n_expert"):
+            ne, fe = hp["n_expert"], hp["n_ff_exp"]
+            linear(p + "ffn_gate_inp.weight", n_embd, ne, scale=4.0)  # decisive routing
+            experts(p + "ffn_gate_exps.weight", n_embd, fe, ne)
+            experts(p + "ffn_up_exps.weight", n_embd, fe, ne)
+            experts(p + "ffn_down_exps.weight", fe, n_embd, ne)
+        else:
+            linear(p + "ffn_gate.weight", n_embd, n_ff)
+            linear(p + "ffn_up.weight", n_embd, n_ff)
+            linear(p + "ffn_down.weight", n_ff, n_embd)
     vector("output_norm.weight", n_embd, 1.0)
     if not hp["tie_output"]:
         linear("output.weight", n_embd, n_vocab, scale=2.0)
@@ -284,3 +315,11 @@ def _add_hparams(w: GGUFWriter, arch: str, hp: dict) -> None:
     if arch == "gemma3":
         w.add_sliding_window(hp["sliding_window"])
         w.add_sliding_window_pattern(hp["swa_pattern"])
+    if hp.get("temperature_scale"):
+        w.add_float32(f"{arch}.attention.temperature_scale", hp["temperature_scale"])
+        w.add_uint32(f"{arch}.rope.scaling.original_context_length", hp["temperature_floor"])
+    if hp.get("n_expert"):
+        w.add_expert_count(hp["n_expert"])
+        w.add_expert_used_count(hp["n_expert_used"])
+        if arch == "qwen3moe":
+            w.add_expert_feed_forward_length(hp["n_ff_exp"])
