@@ -89,7 +89,8 @@ class HParams:
             head_dim=int(get("head_dim", default=n_embd // n_head)),
             n_ctx=int(get("max_position_embeddings", default=defaults.get("n_ctx", 4096))),
             rms_eps=float(get("rms_norm_eps", default=defaults.get("rms_eps", 1e-6))),
-            rope_theta=float(get("rope_theta", default=defaults.get("rope_theta", 10000.0))),
+            rope_theta=float(get("rope_theta", default=(cfg.get("rope_parameters") or {}).get("rope_theta")
+                                 or defaults.get("rope_theta", 10000.0))),
             tied=bool(cfg.get("tie_word_embeddings", defaults.get("tied", False))),
         )
 
@@ -221,7 +222,7 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, conv: Conversion, cfg: 
     w.add_rope_freq_base(hp.rope_theta)
     w.add_layer_norm_rms_eps(hp.rms_eps)
     conv.write_metadata(w, cfg, hp)
-    rs = cfg.get("rope_scaling") or {}
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}  # transformers 5 names it rope_parameters
     kind = rs.get("rope_type", rs.get("type"))
     if kind in ("linear", "yarn") and rs.get("factor"):
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR if kind == "linear" else gguf.RopeScalingType.YARN)

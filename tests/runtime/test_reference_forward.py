@@ -251,7 +251,7 @@ LIVE_CASES = [("F32", False, 3e-3), ("F16", False, 3e-3), ("Q8_0", True, 3e-2), 
 
 
 @pytest.mark.llama_cpp
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + ("qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral"))
 @pytest.mark.parametrize("wtype,emulate,tol", LIVE_CASES)
 def test_against_llama_cpp_synthetic(arch, wtype, emulate, tol, synthetic):
     path = synthetic(arch, wtype)

@@ -40,7 +40,23 @@ ARCH_CONFIGS = {
     "gemma3": dict(architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", rms_norm_eps=1e-6,
                    rope_theta=1000000.0, rope_local_base_freq=10000.0, tie_word_embeddings=True,
                    sliding_window=512, query_pre_attn_scalar=16, hidden_activation="gelu_pytorch_tanh"),
+    # the fields below as transformers' Qwen3Config, SmolLM3Config, Ministral3Config, Qwen3MoeConfig and
+    # MixtralConfig name them
+    "qwen3": dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", rms_norm_eps=1e-6,
+                  rope_theta=1000000.0, tie_word_embeddings=True, attention_bias=False),
+    "smollm3": dict(architectures=["SmolLM3ForCausalLM"], model_type="smollm3", rms_norm_eps=1e-6,
+                    rope_theta=5000000.0, tie_word_embeddings=True, no_rope_layer_interval=4),
+    "mistral3": dict(architectures=["Ministral3ForCausalLM"], model_type="ministral3", rms_norm_eps=1e-5,
+                     tie_word_embeddings=False,
+                     rope_parameters=dict(rope_type="default", rope_theta=1000000.0, llama_4_scaling_beta=0.5,
+                                          original_max_position_embeddings=4)),
+    "qwen3moe": dict(architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe", rms_norm_eps=1e-6,
+                     rope_theta=1000000.0, tie_word_embeddings=False, num_experts=8, num_experts_per_tok=2,
+                     moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[]),
+    "mixtral": dict(architectures=["MixtralForCausalLM"], model_type="mixtral", rms_norm_eps=1e-5,
+                    rope_theta=1000000.0, tie_word_embeddings=False, num_local_experts=4, num_experts_per_tok=2),
 }
+BPE_ARCHS = ("qwen2", "qwen3", "qwen3moe", "smollm3")
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
                  "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -121,6 +137,14 @@ def write_safetensors(path: str, tensors: dict, dtype: str = "F32") -> None:
 
 # --- models ----------------------------------------------------------------------------------
 
+# Hugging Face names of a mixture-of-experts layer's router and experts (after "model.layers.N.")
+MOE_NAMES = {
+    "qwen3moe": dict(router="mlp.gate.weight", gate="mlp.experts.{e}.gate_proj.weight",
+                     up="mlp.experts.{e}.up_proj.weight", down="mlp.experts.{e}.down_proj.weight"),
+    "mixtral": dict(router="block_sparse_moe.gate.weight", gate="block_sparse_moe.experts.{e}.w1.weight",
+                    up="block_sparse_moe.experts.{e}.w3.weight", down="block_sparse_moe.experts.{e}.w2.weight"),
+}
+
 
 def random_weights(arch: str, cfg: dict, seed: int = 0) -> dict:
     """Hugging Face-named float32 weights for `cfg`, scaled so activations stay moderate."""
@@ -147,12 +171,22 @@ def random_weights(arch: str, cfg: dict, seed: int = 0) -> dict:
             w[p + "self_attn.q_proj.bias"] = (0.1 * rng.standard_normal(nh * hd)).astype(np.float32)
             w[p + "self_attn.k_proj.bias"] = (0.1 * rng.standard_normal(nkv * hd)).astype(np.float32)
             w[p + "self_attn.v_proj.bias"] = (0.1 * rng.standard_normal(nkv * hd)).astype(np.float32)
-        if arch == "gemma3":
+        if arch in ("gemma3", "qwen3", "qwen3moe"):
             w[p + "self_attn.q_norm.weight"] = norm(hd)
             w[p + "self_attn.k_norm.weight"] = norm(hd)
+        if arch == "gemma3":
             w[p + "pre_feedforward_layernorm.weight"] = norm(H)
             w[p + "post_feedforward_layernorm.weight"] = norm(H)
         w[p + "post_attention_layernorm.weight"] = norm(H)
+        if arch in MOE_NAMES:
+            names, NE = MOE_NAMES[arch], cfg.get("num_experts") or cfg["num_local_experts"]
+            Fe = cfg.get("moe_intermediate_size", F)
+            w[p + names["router"]] = 4.0 * mat(NE, H)
+            for e in range(NE):
+                w[p + names["gate"].format(e=e)] = mat(Fe, H)
+                w[p + names["up"].format(e=e)] = mat(Fe, H)
+                w[p + names["down"].format(e=e)] = mat(H, Fe)
+            continue
         w[p + "mlp.gate_proj.weight"] = mat(F, H)
         w[p + "mlp.up_proj.weight"] = mat(F, H)
         w[p + "mlp.down_proj.weight"] = mat(H, F)
@@ -167,7 +201,7 @@ def build_checkpoint(directory: str, arch: str, *, hidden: int = 64, n_layer: in
                      shards: int = 1, seed: int = 0, extra_config: dict | None = None) -> dict:
     """Write a tiny `arch` checkpoint into `directory`; returns its float32 weights (as stored)."""
     os.makedirs(directory, exist_ok=True)
-    if arch == "qwen2":
+    if arch in BPE_ARCHS:
         n_vocab = train_bpe(os.path.join(directory, "tokenizer.json"))
         tok_cfg = dict(bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                        add_bos_token=False, chat_template=CHAT_TEMPLATE,
@@ -194,6 +228,8 @@ def build_checkpoint(directory: str, arch: str, *, hidden: int = 64, n_layer: in
                **special)
     if arch == "gemma3":
         cfg["query_pre_attn_scalar"] = head_dim
+    if arch == "smollm3":
+        cfg["no_rope_layers"] = [int((i + 1) % 4 != 0) for i in range(n_layer)]
     cfg.update(extra_config or {})
     weights = random_weights(arch, cfg, seed)
     if dtype == "F16":
@@ -257,7 +293,8 @@ def _rope_rotate_half(x, pos, theta, rope_scaling=None):
 
 def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
     """Logits (n_tokens, vocab) of the checkpoint computed as transformers would, in float64."""
-    arch = {"gemma3_text": "gemma3"}.get(cfg["model_type"], cfg["model_type"])
+    arch = {"gemma3_text": "gemma3", "qwen3_moe": "qwen3moe", "ministral3": "mistral3"}.get(cfg["model_type"],
+                                                                                         cfg["model_type"])
     gemma = arch == "gemma3"
     W = {k: v.astype(np.float64) for k, v in weights.items()}
     nh, nkv, hd, eps = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["rms_norm_eps"]
@@ -277,14 +314,22 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
         if arch == "qwen2":
             q, k, v = q + W[p + "self_attn.q_proj.bias"], k + W[p + "self_attn.k_proj.bias"], v + W[p + "self_attn.v_proj.bias"]
         q, k, v = q.reshape(n, nh, hd), k.reshape(n, nkv, hd), v.reshape(n, nkv, hd)
-        theta = cfg["rope_theta"]
+        theta = cfg["rope_theta"] if "rope_theta" in cfg else cfg["rope_parameters"]["rope_theta"]
         if gemma:
             q = _rms(q, W[p + "self_attn.q_norm.weight"], eps, True)
             k = _rms(k, W[p + "self_attn.k_norm.weight"], eps, True)
             if (i + 1) % 6 != 0:
                 theta = cfg["rope_local_base_freq"]
+        if arch in ("qwen3", "qwen3moe"):
+            q = _rms(q, W[p + "self_attn.q_norm.weight"], eps, False)
+            k = _rms(k, W[p + "self_attn.k_norm.weight"], eps, False)
         rs = cfg.get("rope_scaling")
-        q, k = _rope_rotate_half(q, pos, theta, rs), _rope_rotate_half(k, pos, theta, rs)
+        if arch != "smollm3" or cfg["no_rope_layers"][i]:  # SmolLM3: 0 = this layer has no rope
+            q, k = _rope_rotate_half(q, pos, theta, rs), _rope_rotate_half(k, pos, theta, rs)
+        beta = (cfg.get("rope_parameters") or {}).get("llama_4_scaling_beta")
+        if arch == "mistral3" and beta:  # transformers' get_llama_4_attn_scale
+            old = cfg["rope_parameters"]["original_max_position_embeddings"]
+            q = q * (1 + beta * np.log(1 + np.floor(pos / old)))[:, None, None]
         scale = cfg["query_pre_attn_scalar"] ** -0.5 if gemma else hd ** -0.5
         rep = nh // nkv
         out = np.empty((n, nh, hd))
@@ -300,6 +345,9 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
         else:
             x = x + a
             h = _rms(x, W[p + "post_attention_layernorm.weight"], eps, False)
+        if arch in MOE_NAMES:
+            x = x + _moe(W, p, MOE_NAMES[arch], cfg, h)
+            continue
         g = h @ W[p + "mlp.gate_proj.weight"].T
         u = h @ W[p + "mlp.up_proj.weight"].T
         if gemma:
@@ -313,3 +361,23 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
     x = _rms(x, W["model.norm.weight"], eps, gemma)
     head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
     return x @ head.T
+
+
+def _moe(W, p, names, cfg, h):
+    """transformers' sparse MoE block: softmax over the router's logits, the top
+    num_experts_per_tok, renormalised (Mixtral always, Qwen3-MoE when norm_topk_prob)."""
+    logits = h @ W[p + names["router"]].T
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    k = cfg["num_experts_per_tok"]
+    out = np.zeros_like(h)
+    for t in range(len(h)):
+        top = np.argsort(-probs[t])[:k]
+        w = probs[t, top]
+        if cfg["model_type"] == "mixtral" or cfg.get("norm_topk_prob"):
+            w = w / w.sum()
+        for e, we in zip(top, w):
+            g = W[p + names["gate"].format(e=e)] @ h[t]
+            u = W[p + names["up"].format(e=e)] @ h[t]
+            out[t] += we * (W[p + names["down"].format(e=e)] @ ((g / (1 + np.exp(-g))) * u))
+    return out

@@ -224,7 +224,11 @@ def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
     hp = dict(BASE_SIZES[arch])
     if wtype in GGML_QUANT_SIZES and GGML_QUANT_SIZES[wtype][0] > 32:
         hp.update(K_QUANT_SIZES)
+        if "n_ff_exp" in hp:
+            hp["n_ff_exp"] = 256
     hp.update(overrides)
+    if arch == "mixtral":  # llama files give the experts feed_forward_length rows
+        hp["n_ff_exp"] = hp["n_ff"]
     return hp
 
 

@@ -1,0 +1,172 @@
+"""Conversion of the newer llama-family checkpoints (qwen3, smollm3, mistral3, and the
+mixture-of-experts qwen3moe and mixtral) built here with random weights and the config
+fields transformers defines for each (support/hf_checkpoints.py).
+
+Each converted file is checked three ways: its tensors against the checkpoint's (experts
+stacked into 3-D tensors as llama.cpp's converter writes them, Q/K rows permuted where the
+GGUF architecture rotates interleaved pairs), pyggml's logits against a float64 forward pass
+in Hugging Face's conventions (hf_logits), and pyggml's logits against the numpy reference
+reading the same GGUF file. Optionally llama.cpp loads it too (marker llama_cpp)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pyggml import Model
+from pyggml.convert import ConvertError, convert
+from pyggml.formats.gguf_file import GGUFFile
+from support.hf_checkpoints import MOE_NAMES, build_checkpoint, hf_logits
+from support.reference_forward import ReferenceModel
+
+ARCHS = ["qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral"]
+GGUF_ARCH = {"qwen3": "qwen3", "smollm3": "smollm3", "mistral3": "mistral3", "qwen3moe": "qwen3moe",
+             "mixtral": "llama"}
+PERMUTED = {"smollm3", "mistral3", "mixtral"}  # GGUF rope on interleaved pairs
+N_LAYER = {"smollm3": 4}  # so that layer 3 goes without rope
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    out = {}
+    for i, arch in enumerate(ARCHS):
+        d = str(tmp_path_factory.mktemp(arch))
+        w = build_checkpoint(d, arch, seed=10 + i, n_layer=N_LAYER.get(arch, 2))
+        out[arch] = (d, w, json.load(open(os.path.join(d, "config.json"))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def converted(checkpoints, tmp_path_factory):
+    out = {}
+    for arch, (d, _, _) in checkpoints.items():
+        path = str(tmp_path_factory.mktemp("gguf") / f"{arch}.gguf")
+        convert(d, path, "F32", progress=False)
+        out[arch] = path
+    return out
+
+
+def _rope_rows(n_head: int, head_dim: int) -> np.ndarray:
+    rows = []
+    for h in range(n_head):
+        for i in range(head_dim // 2):
+            rows += [h * head_dim + i, h * head_dim + head_dim // 2 + i]
+    return np.array(rows)
+
+
+def _expected(arch, w, cfg) -> dict:
+    nh, nkv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    e = {"token_embd.weight": w["model.embed_tokens.weight"], "output_norm.weight": w["model.norm.weight"]}
+    if "lm_head.weight" in w:
+        e["output.weight"] = w["lm_head.weight"]
+    for i in range(cfg["num_hidden_layers"]):
+        p, b = f"model.layers.{i}.", f"blk.{i}."
+        q, k = w[p + "self_attn.q_proj.weight"], w[p + "self_attn.k_proj.weight"]
+        if arch in PERMUTED:
+            q, k = q[_rope_rows(nh, hd)], k[_rope_rows(nkv, hd)]
+        e.update({b + "attn_norm.weight": w[p + "input_layernorm.weight"], b + "attn_q.weight": q,
+                  b + "attn_k.weight": k, b + "attn_v.weight": w[p + "self_attn.v_proj.weight"],
+                  b + "attn_output.weight": w[p + "self_attn.o_proj.weight"],
+                  b + "ffn_norm.weight": w[p + "post_attention_layernorm.weight"]})
+        if arch in ("qwen3", "qwen3moe"):
+            e[b + "attn_q_norm.weight"] = w[p + "self_attn.q_norm.weight"]
+            e[b + "attn_k_norm.weight"] = w[p + "self_attn.k_norm.weight"]
+        if arch in MOE_NAMES:
+            names, n_expert = MOE_NAMES[arch], cfg.get("num_experts") or cfg["num_local_experts"]
+            e[b + "ffn_gate_inp.weight"] = w[p + names["router"]]
+            for kind in ("gate", "up", "down"):
+                e[b + f"ffn_{kind}_exps.weight"] = np.stack([w[p + names[kind].format(e=x)] for x in range(n_expert)])
+        else:
+            for kind in ("gate", "up", "down"):
+                e[b + f"ffn_{kind}.weight"] = w[p + f"mlp.{kind}_proj.weight"]
+    return e
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tensors_match_the_checkpoint(arch, checkpoints, converted):
+    _, w, cfg = checkpoints[arch]
+    expected = _expected(arch, w, cfg)
+    with GGUFFile(converted[arch]) as g:
+        assert {t.name for t in g.tensors} == set(expected)
+        for name, want in expected.items():
+            np.testing.assert_array_equal(g.array(name), want, err_msg=name)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_metadata(arch, checkpoints, converted):
+    _, _, cfg = checkpoints[arch]
+    a = GGUF_ARCH[arch]
+    with GGUFFile(converted[arch]) as g:
+        m = g.metadata
+    assert m["general.architecture"] == a
+    assert m[f"{a}.block_count"] == cfg["num_hidden_layers"]
+    if arch == "qwen3moe":
+        assert (m["qwen3moe.expert_count"], m["qwen3moe.expert_used_count"]) == (8, 2)
+        assert m["qwen3moe.expert_feed_forward_length"] == cfg["moe_intermediate_size"]
+        assert m["qwen3moe.expert_weights_norm"] is True
+    if arch == "mixtral":
+        assert (m["llama.expert_count"], m["llama.expert_used_count"]) == (4, 2)
+    if arch == "mistral3":
+        assert m["mistral3.attention.temperature_scale"] == pytest.approx(0.5)
+        assert m["mistral3.rope.scaling.original_context_length"] == 4
+        assert m["mistral3.rope.freq_base"] == pytest.approx(1e6)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_logits_match_hugging_face_conventions_and_the_reference(arch, checkpoints, converted):
+    _, w, cfg = checkpoints[arch]
+    toks = np.random.default_rng(3).integers(0, cfg["vocab_size"], 16)
+    want = hf_logits(w, cfg, toks)
+    m = Model.load(converted[arch], n_ctx=32, n_threads=2, n_batch=5, kv_type="f32")
+    got = m.eval(toks, all_logits=True)
+    rng = want.max() - want.min()
+    assert np.abs(got - want).max() <= 1e-3 * rng
+    ref = ReferenceModel(converted[arch]).logits(toks)
+    assert np.abs(got - ref).max() <= 1e-3 * rng
+
+
+def test_qwen3moe_without_norm_topk_prob(tmp_path):
+    d = str(tmp_path / "ck")
+    w = build_checkpoint(d, "qwen3moe", seed=5, extra_config=dict(norm_topk_prob=False))
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    path = str(tmp_path / "q.gguf")
+    convert(d, path, "F32", progress=False)
+    toks = np.arange(3, 15)
+    want = hf_logits(w, cfg, toks)
+    got = Model.load(path, n_ctx=32, n_threads=2, kv_type="f32").eval(toks, all_logits=True)
+    assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
+
+
+def test_missing_expert_is_named(tmp_path):
+    from support.hf_checkpoints import write_safetensors
+
+    d = str(tmp_path / "ck")
+    w = build_checkpoint(d, "mixtral", seed=6)
+    del w["model.layers.1.block_sparse_moe.experts.3.w2.weight"]
+    write_safetensors(os.path.join(d, "model.safetensors"), w)
+    with pytest.raises(ConvertError, match=r"block_sparse_moe.experts.3.w2.weight.*expert 3 of 4.*ffn_down_exps"):
+        convert(d, str(tmp_path / "x.gguf"), "F32", progress=False)
+
+
+def test_unsupported_checkpoint_lists_what_converts(tmp_path):
+    d = str(tmp_path / "ck")
+    build_checkpoint(d, "llama", seed=7, extra_config=dict(architectures=["Phi3ForCausalLM"], model_type="phi3"))
+    with pytest.raises(ConvertError, match=r"unsupported architecture \['Phi3ForCausalLM'\].*Qwen3MoeForCausalLM"):
+        convert(d, str(tmp_path / "x.gguf"), "F32", progress=False)
+
+
+@pytest.mark.llama_cpp
+@pytest.mark.parametrize("arch", ARCHS)
+def test_llama_cpp_agrees(arch, checkpoints, converted):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    _, _, cfg = checkpoints[arch]
+    toks = [int(t) for t in np.random.default_rng(4).integers(0, cfg["vocab_size"], 16)]
+    llm = llama_cpp.Llama(model_path=converted[arch], logits_all=True, n_ctx=64, n_threads=2, verbose=False)
+    llm.eval(toks)
+    theirs = np.array(llm.scores[: len(toks)], dtype=np.float32)
+    ours = Model.load(converted[arch], n_ctx=64, n_threads=2).eval(toks, all_logits=True)
+    assert np.abs(ours - theirs).max() <= 1e-2 * (theirs.max() - theirs.min())
+    np.testing.assert_array_equal(ours.argmax(1), theirs.argmax(1))
