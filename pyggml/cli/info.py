@@ -27,6 +27,10 @@ _HYPER = [  # (label, key under "<arch>.")
     ("rope base", "rope.freq_base"),
     ("norm eps", "attention.layer_norm_rms_epsilon"),
     ("sliding window", "attention.sliding_window"),
+    ("attention temperature", "attention.temperature_scale"),
+    ("experts", "expert_count"),
+    ("experts per token", "expert_used_count"),
+    ("expert FFN size", "expert_feed_forward_length"),
 ]
 
 
@@ -83,7 +87,7 @@ def model_info(f: GGUFFile) -> dict:
         "name": f.get("general.name"),
         "file_type": _file_type(f.get("general.file_type")),
         "hyperparameters": _hyperparameters(f, arch),
-        "tensors": _tensor_summary(f),
+        "tensors": _tensor_summary(f, arch),
         "tokenizer": _tokenizer(f),
         "cpu_tier": cpu_tier(),
     }
@@ -137,9 +141,15 @@ def _hyperparameters(f: GGUFFile, arch: str | None) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _tensor_summary(f: GGUFFile) -> dict:
+def _tensor_summary(f: GGUFFile, arch: str | None = None) -> dict:
+    """Counts, bytes and parameters by type; with experts, also the parameters one token
+    reads (active_parameters: each expert tensor counted for expert_used_count of expert_count)."""
     by_type: dict = {}
+    n_expert, n_used = (f.get(f"{arch}.expert_count"), f.get(f"{arch}.expert_used_count")) if arch else (None, None)
+    moe = isinstance(n_expert, int) and isinstance(n_used, int) and 0 < n_used <= n_expert
+    active = 0
     for t in f.tensors:
+        active += t.n_elements * n_used // n_expert if moe and t.name.endswith("_exps.weight") else t.n_elements
         row = by_type.setdefault(t.type.name, {"count": 0, "bytes": 0, "parameters": 0})
         row["count"] += 1
         row["bytes"] += t.n_bytes
@@ -150,6 +160,7 @@ def _tensor_summary(f: GGUFFile) -> dict:
         "count": len(f.tensors),
         "bytes": n_bytes,
         "parameters": params,
+        **({"active_parameters": active} if moe else {}),
         "bits_per_weight": n_bytes * 8 / params if params else 0.0,
         "by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1]["bytes"])),
     }
@@ -229,6 +240,8 @@ def format_info(info: dict) -> str:
         ("name", info["name"] or "-"),
         ("file type", info["file_type"] or "-"),
         ("parameters", f"{_count(t['parameters'])} ({t['parameters']})"),
+    ] + ([("active per token", f"{_count(t['active_parameters'])} ({t['active_parameters']})")]
+         if "active_parameters" in t else []) + [
         ("bits per weight", f"{t['bits_per_weight']:.2f}"),
         ("CPU kernels", describe_cpu_tier()),
     ])

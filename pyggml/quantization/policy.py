@@ -290,8 +290,9 @@ def _per_layer_rules(pattern: str, n_layer: int, pick, default: GGMLType) -> lis
 def preset_policy(preset: str, model: ModelShape, has_imatrix: bool = False) -> Policy:
     """llama.cpp's file type `preset` written out as rules for `model`.
 
-    Mirrors llama_tensor_get_type for dense (non-MoE) models of any architecture except
-    Falcon's special cases; the 8-expert bumps are included. With an imatrix, llama.cpp
+    Mirrors llama_tensor_get_type for models of any architecture except Falcon's special
+    cases, mixtures of experts included: ffn_gate_inp stays F32, the 3-D ffn_*_exps follow
+    their layer's ffn_* rule, and 8-expert models get llama.cpp's attn_v/attn_k/attn_output bumps. With an imatrix, llama.cpp
     changes a few choices (IQ4 and Q4_0/Q5_0 ffn_down), so pass has_imatrix accordingly.
     """
     key = preset.upper()

@@ -4,7 +4,7 @@ Templates come from model files, so they are untrusted: they run in
 jinja2.sandbox.ImmutableSandboxedEnvironment with the helpers Hugging Face chat
 templates expect (raise_exception, strftime_now, tojson with its keyword
 arguments). A model without a template gets a fallback chosen by architecture
-(Gemma's turn markers) or ChatML.
+(Gemma's turn markers, Mistral 3's [INST]) or ChatML.
 """
 
 from __future__ import annotations
@@ -38,7 +38,19 @@ GEMMA_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
 
-_FALLBACKS = {"gemma": GEMMA_TEMPLATE, "gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE}
+# Mistral's v7-tekken format (Ministral 3, Mistral Small 3), as llama.cpp's llm_chat_apply_template writes it.
+MISTRAL_V7_TEKKEN_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ '[SYSTEM_PROMPT]' + message['content'] + '[/SYSTEM_PROMPT]' }}"
+    "{% elif message['role'] == 'user' %}{{ '[INST]' + message['content'] + '[/INST]' }}"
+    "{% else %}{{ message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+)
+
+# By GGUF architecture; the others (llama, qwen2, qwen3, qwen3moe, smollm3, ...) get ChatML.
+_FALLBACKS = {"gemma": GEMMA_TEMPLATE, "gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE,
+              "mistral3": MISTRAL_V7_TEKKEN_TEMPLATE}
 
 
 class ChatTemplateError(PyggmlError):

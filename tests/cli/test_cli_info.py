@@ -147,3 +147,20 @@ def test_tokenizer_model_and_pre_tokenizer_are_named(capsys, make_gguf, model, p
     out = _info(capsys, "-m", make_gguf(metadata=meta, arch="llama"))
     assert f"model          {want_model}" in out
     assert f"pre-tokenizer  {want_pre}" in out
+
+
+def test_moe_report_shows_experts_and_active_parameters(capsys, tmp_path):
+    from support.synthetic_models import make_model
+
+    path = tmp_path / "qwen3moe.gguf"
+    hp = make_model("qwen3moe", path, seed=1)
+    info = json.loads(_info(capsys, str(path), "--json"))
+    assert info["architecture"] == "qwen3moe"
+    h = info["hyperparameters"]
+    assert (h["expert_count"], h["expert_used_count"], h["expert_feed_forward_length"]) == (8, 2, hp["n_ff_exp"])
+    experts = hp["n_layer"] * 3 * 8 * hp["n_ff_exp"] * hp["n_embd"]
+    t = info["tensors"]
+    assert t["parameters"] - t["active_parameters"] == experts * 6 // 8
+    text = _info(capsys, str(path))
+    assert "experts            8" in text and "experts per token  2" in text
+    assert "active per token" in text

@@ -41,12 +41,22 @@ FTYPES = {
     "IQ2_S": 28, "IQ2_M": 29, "IQ1_M": 31, "TQ1_0": 36, "TQ2_0": 37, "MXFP4_MOE": 38,
 }
 
-# llama-architecture shapes of public checkpoints (name: hyperparameters)
+# shapes of public checkpoints (name: hyperparameters; llama architecture unless `arch` says)
 SYNTHETIC = {
     "llama-3-8b": dict(n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8, n_vocab=128256, tied=False),
     "mistral-7b": dict(n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8, n_vocab=32768, tied=False),
     "tinyllama-1.1b": dict(n_layer=22, n_embd=2048, n_ff=5632, n_head=32, n_head_kv=4, n_vocab=32000, tied=False),
     "llama-3.2-1b": dict(n_layer=16, n_embd=2048, n_ff=8192, n_head=32, n_head_kv=8, n_vocab=128256, tied=True),
+    "qwen3-4b": dict(arch="qwen3", n_layer=36, n_embd=2560, n_ff=9728, n_head=32, n_head_kv=8, head_dim=128,
+                     n_vocab=151936, tied=True),
+    "smollm3-3b": dict(arch="smollm3", n_layer=36, n_embd=2048, n_ff=11008, n_head=16, n_head_kv=4,
+                       n_vocab=128256, tied=True),
+    "ministral3-3b": dict(arch="mistral3", n_layer=26, n_embd=3072, n_ff=9216, n_head=32, n_head_kv=8,
+                          head_dim=128, n_vocab=131072, tied=True),
+    "mixtral-8x7b": dict(n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8, n_vocab=32000, tied=False,
+                         n_expert=8, n_expert_used=2),
+    "qwen3-30b-a3b": dict(arch="qwen3moe", n_layer=48, n_embd=2048, n_ff=6144, n_head=32, n_head_kv=4,
+                          head_dim=128, n_vocab=151936, tied=False, n_expert=128, n_expert_used=8, n_ff_exp=768),
 }
 
 _LINE = re.compile(r"\]\s+(\S+)\s+- \[([^\]]*)\], type =\s*(\S+), size =[^\n(]*(?:\((\S+)\))?")
@@ -95,9 +105,12 @@ def tensor_table(path: str):
     return hp, tensors
 
 
-def write_sparse_llama(path: str, n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, tied) -> None:
-    """A llama GGUF with every F16 tensor declared and no data (a sparse file of the right size)."""
-    w = gguf.GGUFWriter(path, "llama")
+def write_sparse(path: str, n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, tied, arch="llama", head_dim=0,
+                 n_expert=0, n_expert_used=0, n_ff_exp=0) -> None:
+    """A GGUF with every F16 tensor declared and no data (a sparse file of the right size)."""
+    head_dim = head_dim or n_embd // n_head
+    n_ff_exp = n_ff_exp or n_ff
+    w = gguf.GGUFWriter(path, arch)
     w.add_context_length(4096)
     w.add_embedding_length(n_embd)
     w.add_block_count(n_layer)
@@ -105,24 +118,42 @@ def write_sparse_llama(path: str, n_layer, n_embd, n_ff, n_head, n_head_kv, n_vo
     w.add_head_count(n_head)
     w.add_head_count_kv(n_head_kv)
     w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_dimension_count(n_embd // n_head)
+    w.add_rope_dimension_count(head_dim)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
     w.add_vocab_size(n_vocab)
     w.add_file_type(1)
-    kv = n_embd // n_head * n_head_kv
+    if n_expert:
+        w.add_expert_count(n_expert)
+        w.add_expert_used_count(n_expert_used)
+        w.add_expert_feed_forward_length(n_ff_exp)
+    kv, q = head_dim * n_head_kv, head_dim * n_head
     shapes = [("token_embd.weight", (n_vocab, n_embd)), ("output_norm.weight", (n_embd,))]
     if not tied:
         shapes.append(("output.weight", (n_vocab, n_embd)))
     for i in range(n_layer):
         shapes += [
-            (f"blk.{i}.attn_norm.weight", (n_embd,)), (f"blk.{i}.attn_q.weight", (n_embd, n_embd)),
+            (f"blk.{i}.attn_norm.weight", (n_embd,)), (f"blk.{i}.attn_q.weight", (q, n_embd)),
             (f"blk.{i}.attn_k.weight", (kv, n_embd)), (f"blk.{i}.attn_v.weight", (kv, n_embd)),
-            (f"blk.{i}.attn_output.weight", (n_embd, n_embd)), (f"blk.{i}.ffn_norm.weight", (n_embd,)),
-            (f"blk.{i}.ffn_gate.weight", (n_ff, n_embd)), (f"blk.{i}.ffn_up.weight", (n_ff, n_embd)),
-            (f"blk.{i}.ffn_down.weight", (n_embd, n_ff)),
+            (f"blk.{i}.attn_output.weight", (n_embd, q)), (f"blk.{i}.ffn_norm.weight", (n_embd,)),
         ]
+        if arch in ("qwen3", "qwen3moe"):
+            shapes += [(f"blk.{i}.attn_q_norm.weight", (head_dim,)), (f"blk.{i}.attn_k_norm.weight", (head_dim,))]
+        if n_expert:
+            shapes += [
+                (f"blk.{i}.ffn_gate_inp.weight", (n_expert, n_embd)),
+                (f"blk.{i}.ffn_gate_exps.weight", (n_expert, n_ff_exp, n_embd)),
+                (f"blk.{i}.ffn_up_exps.weight", (n_expert, n_ff_exp, n_embd)),
+                (f"blk.{i}.ffn_down_exps.weight", (n_expert, n_embd, n_ff_exp)),
+            ]
+        else:
+            shapes += [
+                (f"blk.{i}.ffn_gate.weight", (n_ff, n_embd)), (f"blk.{i}.ffn_up.weight", (n_ff, n_embd)),
+                (f"blk.{i}.ffn_down.weight", (n_embd, n_ff)),
+            ]
     total = 0
     for name, shape in shapes:
-        dt = np.float32 if len(shape) == 1 else np.float16
+        dt = np.float32 if len(shape) == 1 or "ffn_gate_inp" in name else np.float16
         nbytes = int(np.prod(shape)) * np.dtype(dt).itemsize
         w.add_tensor_info(name, shape, np.dtype(dt), nbytes)
         total += gguf.GGUFWriter.ggml_pad(nbytes, w.data_alignment)
@@ -156,7 +187,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, hp in SYNTHETIC.items():
             path = os.path.join(tmp, label + ".gguf")
-            write_sparse_llama(path, **hp)
+            write_sparse(path, **hp)
             tables["models"][label] = record(path, label)
     with gzip.GzipFile(OUT, "wb", mtime=0) as f:
         f.write(json.dumps(tables, separators=(",", ":")).encode() + b"\n")

@@ -45,7 +45,8 @@ def test_preset_matches_llama_cpp(model, preset):
 
 def test_golden_tables_cover_the_presets_and_architectures():
     archs = {e["hparams"]["arch"] for e in TABLES.values()}
-    assert {"gemma3", "qwen2", "llama"} <= archs
+    assert {"gemma3", "qwen2", "llama", "qwen3", "smollm3", "mistral3", "qwen3moe"} <= archs
+    assert {e["hparams"]["n_expert"] for e in TABLES.values()} >= {0, 8, 128}  # mixtral-8x7b, qwen3-30b-a3b
     for e in TABLES.values():
         assert {"Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M",
                 "Q6_K", "Q8_0"} <= set(e["presets"])

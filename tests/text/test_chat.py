@@ -99,3 +99,15 @@ def test_from_tokenizer_uses_gguf_template(qwen_path, gemma_path):
     assert prompt.startswith("<bos><start_of_turn>user\n")
     ids = gemma.encode(prompt, add_special=False, parse_special=True)
     assert ids[0] == gemma.bos_id and ids.count(gemma.token_to_id["<start_of_turn>"]) == 4
+
+
+def test_mistral3_fallback_is_mistral_v7_tekken_as_llama_cpp_writes_it():
+    # llama.cpp's llm_chat_apply_template for LLM_CHAT_TEMPLATE_MISTRAL_V7_TEKKEN
+    t = ChatTemplate(default_template("mistral3"), bos_token="<s>", eos_token="</s>")
+    assert t.render(CONVERSATION) == ("<s>[SYSTEM_PROMPT]Be brief.[/SYSTEM_PROMPT][INST]Hi[/INST]Hello!</s>"
+                                      "[INST]Bye[/INST]")
+
+
+@pytest.mark.parametrize("arch", ["qwen3", "qwen3moe", "smollm3"])
+def test_qwen3_and_smollm3_fall_back_to_chatml(arch):
+    assert default_template(arch) == CHATML_TEMPLATE
