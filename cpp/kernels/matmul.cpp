@@ -4,10 +4,11 @@
 //    over the threads, then a barrier. Several weights applied to the same input
 //    (matmul_shared_input) share the conversion and one hand-out of tiles.
 // 2. The output is cut into tiles of (row chunk) x (token chunk), handed out through
-//    an atomic counter. A token chunk's activations are sized to stay in L2; inside a
-//    tile each weight row is decoded once per VEC_DOT_MAX_NT tokens (a repacked layout's
-//    kernels: the tier's repacked_max_nt) and stays in L1 while the chunk's tokens pass
-//    over it.
+//    an atomic counter (matmul_jobs: the tiles of several products with inputs of their
+//    own, e.g. the chosen experts of a mixture, in one hand-out). A token chunk's
+//    activations are sized to stay in L2; inside a tile each weight row is decoded once per
+//    VEC_DOT_MAX_NT tokens (a repacked layout's kernels: the tier's repacked_max_nt) and
+//    stays in L1 while the chunk's tokens pass over it.
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -84,7 +85,9 @@ void split_tail(tiling& p, int64_t n_rows, int nth, int64_t row_align) {
 // One weight's share of a matmul: its kernels, its activation format and its tiles.
 struct job_plan {
     const weight_view* w;
+    const float* x;      // (n_tokens, n_cols)
     float* y;
+    int64_t n_tokens;
     const vec_dot_traits* k;
     vec_dot_fn packed = nullptr;  // rows [0, n_grouped) in groups of REPACK_ROWS, the rest plain
     int packed_max_nt = VEC_DOT_MAX_NT;  // tokens per call of `packed`
@@ -96,7 +99,7 @@ struct job_plan {
     int64_t first_tile = 0;
 };
 
-job_plan plan_job(const weight_view& w, float* y, int64_t n_tokens, int nth) {
+job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_tokens, int nth) {
     const type_traits* wt = get_type_traits(w.type);
     const vec_dot_traits* k = get_vec_dot_traits(w.type);
     if (!wt || !k) throw std::invalid_argument("matmul: no kernel for weight type " + std::to_string(w.type));
@@ -106,7 +109,9 @@ job_plan plan_job(const weight_view& w, float* y, int64_t n_tokens, int nth) {
     }
     job_plan j;
     j.w = &w;
+    j.x = x;
     j.y = y;
+    j.n_tokens = n_tokens;
     j.k = k;
     // Activations as the kernels read them: the dot type's, or a repacked layout's.
     j.from_float = k->vec_dot_type != GGML_TYPE_F32 ? k->from_float : nullptr;
@@ -136,15 +141,26 @@ void matmul(const weight_view& w, const float* x, float* y, int64_t n_tokens, th
 
 void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, int64_t n_tokens,
                          thread_pool& pool) {
-    std::vector<job_plan> jobs;
+    std::vector<matmul_job> jobs;
     jobs.reserve(size_t(n_outs));
-    for (int i = 0; i < n_outs; ++i) jobs.push_back(plan_job(*outs[i].w, outs[i].y, n_tokens, pool.size()));
-    if (n_tokens <= 0) return;
-    // One converted copy of x per distinct activation format (converter and row size).
+    for (int i = 0; i < n_outs; ++i) jobs.push_back({outs[i].w, x, outs[i].y, n_tokens});
+    matmul_jobs(jobs.data(), n_outs, pool);
+}
+
+void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
+    std::vector<job_plan> jobs;
+    jobs.reserve(size_t(n_jobs));
+    for (int i = 0; i < n_jobs; ++i) {
+        if (in[i].n_tokens > 0) jobs.push_back(plan_job(*in[i].w, in[i].x, in[i].y, in[i].n_tokens, pool.size()));
+    }
+    if (jobs.empty()) return;
+    // One converted copy of each input per distinct activation format (converter and row size).
     struct format {
         from_float_fn from_float;
         size_t act_row;
         int64_t n;
+        const float* x;
+        int64_t n_tokens;
         std::vector<char> data;  // (n_tokens, act_row)
     };
     std::vector<format> formats;
@@ -152,13 +168,16 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
     for (job_plan& j : jobs) {
         if (j.from_float) {
             for (size_t f = 0; f < formats.size() && j.format < 0; ++f) {
-                if (formats[f].from_float == j.from_float && formats[f].act_row == j.act_row && formats[f].n == j.w->n_cols) {
+                const format& o = formats[f];
+                if (o.from_float == j.from_float && o.act_row == j.act_row && o.n == j.w->n_cols && o.x == j.x &&
+                    o.n_tokens == j.n_tokens) {
                     j.format = int(f);
                 }
             }
             if (j.format < 0) {
                 j.format = int(formats.size());
-                formats.push_back({j.from_float, j.act_row, j.w->n_cols, std::vector<char>(size_t(n_tokens) * j.act_row)});
+                formats.push_back({j.from_float, j.act_row, j.w->n_cols, j.x, j.n_tokens,
+                                   std::vector<char>(size_t(j.n_tokens) * j.act_row)});
             }
         }
         if (&j == &jobs.back()) split_tail(j.p, j.w->n_rows, pool.size(), j.packed ? REPACK_ROWS : 1);
@@ -173,7 +192,7 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
                         int64_t t0, int64_t t1) {
         const weight_view& w = *j.w;
         const int n = int(w.n_cols);
-        const char* act = j.format >= 0 ? formats[size_t(j.format)].data.data() : reinterpret_cast<const char*>(x);
+        const char* act = j.format >= 0 ? formats[size_t(j.format)].data.data() : reinterpret_cast<const char*>(j.x);
         const char* wdata = static_cast<const char*>(w.data);
         if (t1 - t0 == 1) {  // one token: all rows of the tile in one call (kernels may pair rows)
             dot(n, j.y + t0 * w.n_rows + r0, size_t(w.n_rows), wdata + r0 * w.row_bytes, rows * w.row_bytes,
@@ -193,8 +212,8 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
     pool.run([&](int ith, int nth) {
         if (!formats.empty()) {
             for (format& f : formats) {
-                for (int64_t t = ith; t < n_tokens; t += nth) {
-                    f.from_float(x + t * f.n, f.data.data() + t * f.act_row, f.n);
+                for (int64_t t = ith; t < f.n_tokens; t += nth) {
+                    f.from_float(f.x + t * f.n, f.data.data() + t * f.act_row, f.n);
                 }
             }
             pool.barrier();
@@ -206,7 +225,7 @@ void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, 
             const tiling& p = j.p;
             const int64_t local = tile - j.first_tile;
             const int64_t t0 = (local / p.n_row_chunks) * p.tokens_per_chunk;
-            const int64_t t1 = std::min(n_tokens, t0 + p.tokens_per_chunk);
+            const int64_t t1 = std::min(j.n_tokens, t0 + p.tokens_per_chunk);
             const int64_t r0 = p.row0(local % p.n_row_chunks);
             const int64_t r1 = std::min(j.w->n_rows, r0 + p.rows(local % p.n_row_chunks));
             const int64_t rg = std::min(r1, j.n_grouped);  // [r0, rg) repacked, [rg, r1) plain

@@ -24,4 +24,16 @@ struct matmul_output {
 void matmul_shared_input(const matmul_output* outs, int n_outs, const float* x, int64_t n_tokens,
                          thread_pool& pool);
 
+// Several products with inputs of their own in one pool dispatch: jobs[i].y = jobs[i].w
+// jobs[i].x over jobs[i].n_tokens tokens, as matmul would give each (the experts a batch's
+// tokens were routed to, each over its tokens). Inputs are converted once per distinct
+// (x, n_tokens, activation format).
+struct matmul_job {
+    const weight_view* w;
+    const float* x;      // (n_tokens, w->n_cols)
+    float* y;            // (n_tokens, w->n_rows)
+    int64_t n_tokens;    // 0: nothing to do
+};
+void matmul_jobs(const matmul_job* jobs, int n_jobs, thread_pool& pool);
+
 }  // namespace pyggml

@@ -145,11 +145,11 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         gate_.resize(hp_.n_expert ? 0 : B * hp_.n_ff);
         up_.resize(hp_.n_expert ? 0 : B * hp_.n_ff);
         if (hp_.n_expert) {
-            const int64_t R = std::max(B, hp_.n_expert_used);
+            const int64_t R = B * hp_.n_expert_used;
             router_.resize(B * hp_.n_expert);
-            chosen_.resize(B * hp_.n_expert_used);
-            chosen_w_.resize(B * hp_.n_expert_used);
-            moe_x_.resize(B * hp_.n_embd);
+            chosen_.resize(R);
+            chosen_w_.resize(R);
+            moe_x_.resize(R * hp_.n_embd);
             moe_gate_.resize(R * hp_.n_ff_exp);
             moe_up_.resize(R * hp_.n_ff_exp);
             moe_down_.resize(R * hp_.n_embd);
@@ -177,6 +177,16 @@ void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t
 
 void llama_model::linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens) {
     linear_shared_input(outs.begin(), int(outs.size()), x, n_tokens);
+}
+
+void llama_model::linear_jobs(const matmul_job* jobs, int n_jobs) {
+    if (precise_) {
+        for (int i = 0; i < n_jobs; ++i) {
+            if (jobs[i].n_tokens > 0) matmul_precise(*jobs[i].w, jobs[i].x, jobs[i].y, jobs[i].n_tokens, pool_);
+        }
+    } else {
+        matmul_jobs(jobs, n_jobs, pool_);
+    }
 }
 
 void llama_model::linear_shared_input(const matmul_output* outs, int n_outs, const float* x, int64_t n_tokens) {

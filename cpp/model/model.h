@@ -207,6 +207,8 @@ private:
     // Several weights applied to the same x: one dispatch (matmul_shared_input).
     void linear_shared_input(std::initializer_list<matmul_output> outs, const float* x, int64_t n_tokens);
     void linear_shared_input(const matmul_output* outs, int n_outs, const float* x, int64_t n_tokens);
+    // Several products with inputs of their own, one dispatch (matmul_jobs).
+    void linear_jobs(const matmul_job* jobs, int n_jobs);
     // Points the linear weights at copies in one buffer owned by the model (kernels/repack.h):
     // rearranged where this CPU's kernels want another layout, and the others copied as
     // they are where the buffer gets huge pages; the mapped file is then no longer read
@@ -252,10 +254,11 @@ private:
     std::vector<float> router_;       // (batch_cap, n_expert) router logits, then probabilities
     std::vector<int32_t> chosen_;     // (batch_cap, n_expert_used) experts of each token
     std::vector<float> chosen_w_;     // (batch_cap, n_expert_used) their weights
-    std::vector<float> moe_x_;        // (batch_cap, n_embd) the rows of one expert's tokens
-    std::vector<float> moe_gate_;     // (max(batch_cap, n_expert_used), n_ff_exp)
-    std::vector<float> moe_up_;       // (max(batch_cap, n_expert_used), n_ff_exp)
-    std::vector<float> moe_down_;     // (max(batch_cap, n_expert_used), n_embd)
+    // below: one row per (token, chosen expert), grouped by expert
+    std::vector<float> moe_x_;        // (batch_cap * n_expert_used, n_embd) each expert's tokens' inputs
+    std::vector<float> moe_gate_;     // (batch_cap * n_expert_used, n_ff_exp)
+    std::vector<float> moe_up_;       // (batch_cap * n_expert_used, n_ff_exp)
+    std::vector<float> moe_down_;     // (batch_cap * n_expert_used, n_embd)
     std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
     std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position

@@ -1,19 +1,20 @@
 // moe.cpp: the mixture-of-experts feed-forward of qwen3moe and mixtral (see model.h), as
 // llama.cpp's build_moe_ffn computes it with a softmax router: probabilities over all
 // experts, the n_expert_used largest chosen, their probabilities renormalised to sum to 1
-// where the model says so and scaled, and the chosen experts' SiLU-gated outputs summed
-// with those weights.
+// where the model says so and scaled, and the chosen experts' gated outputs summed with
+// those weights.
 //
-// Only the chosen experts' rows are read. One token (decoding) runs the gate and up
-// matrices of all its experts in one dispatch; a batch is grouped by expert, so that each
-// chosen expert's matrices are streamed once for all the tokens routed to it. Either way
-// a token's expert outputs are added in ascending expert order, so a batch and the same
-// tokens one at a time sum alike.
+// Only the chosen experts' rows are read. The (token, expert) pairs of a batch are grouped
+// by expert, so that each chosen expert's matrices are streamed once for all the tokens
+// routed to it; the gate and up products of every chosen expert go out in one dispatch
+// (matmul_jobs), the down products in another. A token's expert outputs are added in
+// ascending expert order, so a batch and the same tokens one at a time sum alike.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "model/model.h"
 
 namespace pyggml {
@@ -49,78 +50,87 @@ void route_token(float* probs, int64_t n_expert, int64_t k, bool norm, float sca
 void llama_model::moe_ffn(int64_t il, int64_t T) {
     const layer_weights& L = w_.layers[il];
     const int64_t E = hp_.n_embd, NE = hp_.n_expert, K = hp_.n_expert_used, Fe = hp_.n_ff_exp;
-    auto act = [&](float* g, const float* u) {
-        if (hp_.act == ffn_activation::gelu_tanh) {
-            ops_->gelu_tanh_mul(g, u, Fe);
-        } else {
-            ops_->silu_mul(g, u, Fe);
-        }
-    };
+    const int64_t S = T * K;  // (token, expert) slots, slot t * K + j
 
-    linear(L.ffn_gate_inp, h_.data(), router_.data(), T);  // (T, NE)
+    // router logits (T, NE); one token's F32 router (llama.cpp never quantizes it) with the
+    // matmul's own kernel on this thread: waking the pool costs more than its few dot products
+    const weight_view& gi = L.ffn_gate_inp;
+    if (T == 1 && gi.type == GGML_TYPE_F32 && gi.layout == weight_layout_plain && !precise_) {
+        get_vec_dot_traits(GGML_TYPE_F32)->vec_dot(int(E), router_.data(), size_t(NE), gi.data, gi.row_bytes, int(NE),
+                                                   h_.data(), size_t(E) * sizeof(float), 1);
+    } else {
+        linear(gi, h_.data(), router_.data(), T);
+    }
     parallel_rows(pool_, T, [&](int64_t t) {
         route_token(router_.data() + t * NE, NE, K, hp_.expert_weights_norm, hp_.expert_weights_scale,
                     chosen_.data() + t * K, chosen_w_.data() + t * K);
     });
-    std::fill(o_.begin(), o_.begin() + T * E, 0.0f);
 
-    if (T == 1) {
-        // one token: its experts in ascending order, every gate and up matrix in one dispatch
-        std::vector<int64_t> slot(static_cast<size_t>(K));
-        std::iota(slot.begin(), slot.end(), 0);
-        std::sort(slot.begin(), slot.end(), [&](int64_t a, int64_t b) { return chosen_[size_t(a)] < chosen_[size_t(b)]; });
-        std::vector<weight_view> views;
-        views.reserve(size_t(3 * K));
-        std::vector<matmul_output> outs;
-        for (int64_t j = 0; j < K; ++j) {
-            const int64_t e = chosen_[size_t(slot[size_t(j)])];
-            views.push_back(expert_matrix(L.ffn_gate_exps, NE, e));
-            views.push_back(expert_matrix(L.ffn_up_exps, NE, e));
-            views.push_back(expert_matrix(L.ffn_down_exps, NE, e));
-        }
-        for (int64_t j = 0; j < K; ++j) {
-            outs.push_back({&views[size_t(3 * j)], moe_gate_.data() + j * Fe});
-            outs.push_back({&views[size_t(3 * j + 1)], moe_up_.data() + j * Fe});
-        }
-        linear_shared_input(outs.data(), int(outs.size()), h_.data(), 1);
-        for (int64_t j = 0; j < K; ++j) act(moe_gate_.data() + j * Fe, moe_up_.data() + j * Fe);
-        for (int64_t j = 0; j < K; ++j) linear(views[size_t(3 * j + 2)], moe_gate_.data() + j * Fe, moe_down_.data() + j * E, 1);
-        for (int64_t j = 0; j < K; ++j) {
-            const float w = chosen_w_[size_t(slot[size_t(j)])];
-            const float* d = moe_down_.data() + j * E;
-            for (int64_t i = 0; i < E; ++i) o_[size_t(i)] += w * d[i];
-        }
-        return;
-    }
-
-    // a batch: the slots (token * K + j) routed to each expert, in token order
-    std::vector<int64_t> start(size_t(NE + 1), 0);
-    for (int64_t s = 0; s < T * K; ++s) ++start[size_t(chosen_[size_t(s)]) + 1];
+    // rows of the grouped buffers: expert e's slots at [start[e], start[e + 1]), in token order
+    std::vector<int64_t> start(size_t(NE + 1), 0), row_of(static_cast<size_t>(S));
+    for (int64_t s = 0; s < S; ++s) ++start[size_t(chosen_[size_t(s)]) + 1];
     std::partial_sum(start.begin(), start.end(), start.begin());
-    std::vector<int64_t> slots(size_t(T * K)), fill(start.begin(), start.end() - 1);
-    for (int64_t s = 0; s < T * K; ++s) slots[size_t(fill[size_t(chosen_[size_t(s)])]++)] = s;
-
-    for (int64_t e = 0; e < NE; ++e) {
-        const int64_t s0 = start[size_t(e)], c = start[size_t(e) + 1] - s0;
-        if (c == 0) continue;
-        const int64_t* my = slots.data() + s0;
-        parallel_rows(pool_, c, [&](int64_t r) {
-            std::memcpy(moe_x_.data() + r * E, h_.data() + (my[r] / K) * E, size_t(E) * sizeof(float));
-        });
-        const weight_view gate = expert_matrix(L.ffn_gate_exps, NE, e), up = expert_matrix(L.ffn_up_exps, NE, e);
-        const weight_view down = expert_matrix(L.ffn_down_exps, NE, e);
-        const matmul_output outs[2] = {{&gate, moe_gate_.data()}, {&up, moe_up_.data()}};
-        linear_shared_input(outs, 2, moe_x_.data(), c);
-        parallel_rows(pool_, c, [&](int64_t r) { act(moe_gate_.data() + r * Fe, moe_up_.data() + r * Fe); });
-        linear(down, moe_gate_.data(), moe_down_.data(), c);
-        // each token appears at most once per expert: the rows add to distinct outputs
-        parallel_rows(pool_, c, [&](int64_t r) {
-            const float w = chosen_w_[size_t(my[r])];
-            float* ot = o_.data() + (my[r] / K) * E;
-            const float* d = moe_down_.data() + r * E;
-            for (int64_t i = 0; i < E; ++i) ot[i] += w * d[i];
+    {
+        std::vector<int64_t> fill(start.begin(), start.end() - 1);
+        for (int64_t s = 0; s < S; ++s) row_of[size_t(s)] = fill[size_t(chosen_[size_t(s)])]++;
+    }
+    // one token: every expert reads h_ as it is; a batch: each expert's tokens gathered
+    const bool gather = T > 1;
+    if (gather) {
+        parallel_rows(pool_, S, [&](int64_t s) {
+            std::memcpy(moe_x_.data() + row_of[size_t(s)] * E, h_.data() + (s / K) * E, size_t(E) * sizeof(float));
         });
     }
+
+    std::vector<weight_view> views;  // (gate, up, down) of every chosen expert
+    std::vector<int64_t> used;
+    for (int64_t e = 0; e < NE; ++e) {
+        if (start[size_t(e) + 1] == start[size_t(e)]) continue;
+        used.push_back(e);
+        for (const weight_view* w : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps}) {
+            views.push_back(expert_matrix(*w, NE, e));
+        }
+    }
+    std::vector<matmul_job> jobs;
+    for (size_t u = 0; u < used.size(); ++u) {
+        const int64_t r0 = start[size_t(used[u])], c = start[size_t(used[u]) + 1] - r0;
+        const float* x = gather ? moe_x_.data() + r0 * E : h_.data();
+        jobs.push_back({&views[3 * u], x, moe_gate_.data() + r0 * Fe, c});
+        jobs.push_back({&views[3 * u + 1], x, moe_up_.data() + r0 * Fe, c});
+    }
+    linear_jobs(jobs.data(), int(jobs.size()));
+    auto act = [&](int64_t r) {
+        if (hp_.act == ffn_activation::gelu_tanh) {
+            ops_->gelu_tanh_mul(moe_gate_.data() + r * Fe, moe_up_.data() + r * Fe, Fe);
+        } else {
+            ops_->silu_mul(moe_gate_.data() + r * Fe, moe_up_.data() + r * Fe, Fe);
+        }
+    };
+    if (S * Fe < (int64_t(1) << 16)) {  // one token's few experts: not worth waking the pool
+        for (int64_t r = 0; r < S; ++r) act(r);
+    } else {
+        parallel_rows(pool_, S, act);
+    }
+    jobs.clear();
+    for (size_t u = 0; u < used.size(); ++u) {
+        const int64_t r0 = start[size_t(used[u])], c = start[size_t(used[u]) + 1] - r0;
+        jobs.push_back({&views[3 * u + 2], moe_gate_.data() + r0 * Fe, moe_down_.data() + r0 * E, c});
+    }
+    linear_jobs(jobs.data(), int(jobs.size()));
+
+    // o_ (T, E): each token's expert outputs, weighted, in ascending expert order
+    parallel_rows(pool_, T, [&](int64_t t) {
+        std::vector<int64_t> js(static_cast<size_t>(K));
+        std::iota(js.begin(), js.end(), t * K);
+        std::sort(js.begin(), js.end(), [&](int64_t a, int64_t b) { return chosen_[size_t(a)] < chosen_[size_t(b)]; });
+        float* ot = o_.data() + t * E;
+        std::fill(ot, ot + E, 0.0f);
+        for (int64_t s : js) {
+            const float w = chosen_w_[size_t(s)];
+            const float* d = moe_down_.data() + row_of[size_t(s)] * E;
+            for (int64_t i = 0; i < E; ++i) ot[i] += w * d[i];
+        }
+    });
 }
 
 }  // namespace pyggml

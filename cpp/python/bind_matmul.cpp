@@ -102,6 +102,33 @@ py::list matmul_shared_input_py(thread_pool& pool, const std::vector<std::tuple<
     return out;
 }
 
+// jobs: [(type, weight, layout, x)], each x (n_tokens_i, n_cols) float32, possibly 0 tokens:
+// [x_i @ W_i.T] from one matmul_jobs dispatch.
+py::list matmul_jobs_py(thread_pool& pool,
+                        const std::vector<std::tuple<int32_t, py::array_t<uint8_t, py::array::c_style>, int32_t,
+                                                     py::array_t<float, py::array::c_style>>>& jobs,
+                        int64_t n_cols) {
+    std::vector<weight_view> views;
+    std::vector<py::array_t<float>> ys;
+    views.reserve(jobs.size());
+    for (const auto& [type, weight, layout, x] : jobs) {
+        if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("each x must be (n_tokens, n_cols) float32");
+        views.push_back(weight_view_or_throw(type, weight, n_cols, layout));
+        ys.emplace_back(std::vector<py::ssize_t>{x.shape(0), py::ssize_t(views.back().n_rows)});
+    }
+    std::vector<matmul_job> js;
+    for (size_t i = 0; i < views.size(); ++i) {
+        js.push_back({&views[i], std::get<3>(jobs[i]).data(), ys[i].mutable_data(), std::get<3>(jobs[i]).shape(0)});
+    }
+    {
+        py::gil_scoped_release release;
+        matmul_jobs(js.data(), int(js.size()), pool);
+    }
+    py::list out;
+    for (auto& y : ys) out.append(y);
+    return out;
+}
+
 // x: (n_tokens, n_cols) float32 -> (n_tokens, dot-type row bytes) uint8, as matmul converts them.
 py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::array::c_style> x,
                                           const std::string& isa) {
@@ -291,6 +318,8 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
     testing.def("matmul_shared_input", &matmul_shared_input_py, py::arg("pool"), py::arg("weights"), py::arg("n_cols"),
           py::arg("x"),
           "[x @ W.T for (type, W, layout) in weights], all in one dispatch (x converted once per activation format)");
+    testing.def("matmul_jobs", &matmul_jobs_py, py::arg("pool"), py::arg("jobs"), py::arg("n_cols"),
+          "[x @ W.T for (type, W, layout, x) in jobs], each with its own input, all in one dispatch");
     testing.def("repack", &repack_py, py::arg("weight"), py::arg("type"), py::arg("n_cols"),
           "rows (n_rows, row_bytes) of a type with a repacked layout (Q4_K, Q6_K, Q4_0, Q5_0, Q8_0), regrouped 8 at a time "
           "for the repacked kernels (same shape)");

@@ -200,16 +200,24 @@ def median_share(rates, reads):
 
 def weight_bytes_per_token(path, placement=None):
     """Bytes of weights one generated token reads: every tensor but token_embd, which is
-    only looked up (a few rows), unless there is no output.weight and it is the output.
+    only looked up (a few rows), unless there is no output.weight and it is the output; of
+    a mixture of experts' 3-D expert tensors, expert_used_count / expert_count.
     With a GPU placement (pyggml.runtime.gpu.Placement): (bytes read on the CPU, bytes on the GPU)."""
     from gguf import GGUFReader
 
-    tensors = GGUFReader(path).tensors
-    names = {t.name for t in tensors}
+    r = GGUFReader(path)
+    arch = r.fields["general.architecture"].contents()
+    field = {k: r.fields.get(f"{arch}.{k}") for k in ("expert_count", "expert_used_count")}
+    n_expert, n_used = (int(f.contents()) if f is not None else 0 for f in field.values())
+    names = {t.name for t in r.tensors}
     tied = "output.weight" not in names
-    read = [t for t in tensors if t.name != "token_embd.weight" or tied]
+
+    def share(t):
+        return int(t.n_bytes) * n_used // n_expert if n_expert and t.name.endswith("_exps.weight") else int(t.n_bytes)
+
+    read = [t for t in r.tensors if t.name != "token_embd.weight" or tied]
     if placement is None:
-        return sum(int(t.n_bytes) for t in read)
+        return sum(share(t) for t in read)
     on_gpu = set(placement.layers)
 
     def gpu_side(name):
@@ -217,8 +225,8 @@ def weight_bytes_per_token(path, placement=None):
             return int(name.split(".")[1]) in on_gpu
         return placement.output and name in ("output.weight", "output_norm.weight", "token_embd.weight")
 
-    gpu = sum(int(t.n_bytes) for t in read if gpu_side(t.name))
-    return sum(int(t.n_bytes) for t in read) - gpu, gpu
+    gpu = sum(share(t) for t in read if gpu_side(t.name))
+    return sum(share(t) for t in read) - gpu, gpu
 
 
 def pyggml_backend(path, n_ctx, n_threads, n_batch, kv_type="f16", n_gpu_layers=0):

@@ -52,6 +52,29 @@ def test_shared_input_equals_one_matmul_each(n_threads):
         _core.testing.matmul_shared_input(pool, [(int(QT["Q4_0"]), np.zeros((4, 10), np.uint8), 0)], n_cols, x)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_jobs_with_inputs_of_their_own_equal_one_matmul_each(n_threads):
+    """matmul_jobs (a mixture of experts' chosen experts, each over its own tokens): every
+    output is bit for bit its own matmul's, inputs shared or not, some with no tokens."""
+    rng = np.random.default_rng(8)
+    n_cols = 256
+    pool = _core.ThreadPool(n_threads)
+    jobs, want = [], []
+    xs = [rng.standard_normal((n, n_cols)).astype(np.float32) for n in (1, 5, 0, 17, 5)]
+    for i, (name, n_rows) in enumerate([("Q4_K", 32), ("Q8_0", 16), ("Q4_0", 8), ("F16", 12), ("Q6_K", 24),
+                                        ("Q4_K", 32)]):
+        typ, w = int(QT[name]), random_weights(rng, name, n_rows, n_cols)
+        layout = _core.testing.repacked_layout(typ) if n_rows % 8 == 0 else 0
+        wl = _core.testing.repack(w, typ, n_cols) if layout else w
+        x = xs[i % len(xs)]
+        jobs.append((typ, wl, layout, x))
+        want.append(_core.testing.matmul(pool, typ, wl, n_cols, x, layout=layout) if len(x) else
+                    np.zeros((0, n_rows), np.float32))
+    got = _core.testing.matmul_jobs(pool, jobs, n_cols)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 @pytest.mark.parametrize("n_threads", [2, 3])
 def test_matmul_threads_give_one_threads_result(n_threads):
     """Enough rows for several tiles per thread (the last ones cut smaller): every thread

@@ -19,7 +19,7 @@ Overrides: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, rope_base, eps,
 rope_freqs (bool), tie_output (bool), sliding_window, swa_pattern (list of bools,
 true = sliding, or an int period), tokenizer ("spm" or "gpt2").
 
-Weights (2-D tensors) are stored in `wtype` (F32, F16, BF16, Q4_0, Q8_0, Q4_K, ...);
+Weights (2-D tensors, but the F32 expert routers) are stored in `wtype` (F32, F16, BF16, Q4_0, Q8_0, Q4_K, ...);
 norms, biases and rope_freqs stay F32 as llama.cpp's converters write them.
 Quantization uses pyggml.quantize when the built module has the type, else
 gguf.quants.quantize. Types with blocks over 32 (the K-quants' 256, NVFP4's 64, Q1_0's
@@ -247,7 +247,7 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
     n_embd, n_ff, hd = hp["n_embd"], hp["n_ff"], hp["head_dim"]
     n_q, n_kv = hp["n_head"] * hd, hp["n_head_kv"] * hd
 
-    def linear(name, n_in, n_out, scale=1.0):  # GGUF shape [n_in, n_out] = numpy (n_out, n_in)
+    def linear(name, n_in, n_out, scale=1.0, wtype=wtype):  # GGUF shape [n_in, n_out] = numpy (n_out, n_in)
         x = rng.standard_normal((n_out, n_in)).astype(np.float32) * (scale / np.sqrt(n_in))
         w.add_tensor(name, quantize_weight(x, wtype), raw_dtype=wtype)
 
@@ -285,7 +285,8 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
         vector(p + "ffn_norm.weight", n_embd, 1.0)
         if hp.get("n_expert"):
             ne, fe = hp["n_expert"], hp["n_ff_exp"]
-            linear(p + "ffn_gate_inp.weight", n_embd, ne, scale=4.0)  # decisive routing
+            # decisive routing; F32 as llama.cpp's quantizer leaves it
+            linear(p + "ffn_gate_inp.weight", n_embd, ne, scale=4.0, wtype=GGMLQuantizationType.F32)
             experts(p + "ffn_gate_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_up_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_down_exps.weight", fe, n_embd, ne)
