@@ -286,7 +286,7 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
         if hp.get("n_expert"):
             ne, fe = hp["n_expert"], hp["n_ff_exp"]
             # decisive routing; F32 as llama.cpp's quantizer leaves it
-            linear(p + "ffn_gate_inp.weight", n_embd, ne, scale=4.0, wtype=GGMLQuantizationType.F32)
+            linear(p + "ffn_gate_inp.weight", n_embd, ne, scale=8.0, wtype=GGMLQuantizationType.F32)
             experts(p + "ffn_gate_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_up_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_down_exps.weight", fe, n_embd, ne)
