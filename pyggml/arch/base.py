@@ -69,6 +69,13 @@ DECODER_SITES = (
 )
 
 
+# A mixture-of-experts block: the attention's inputs only. The feed-forward's normed input feeds
+# the router and every expert (AWQ would have to fold its scales into all of them), and each
+# expert's down matrix reads only its own tokens' activations: pyggml does not calibrate the
+# experts yet, so they and the router are quantized without calibration data.
+MOE_SITES = DECODER_SITES[:2]
+
+
 def decoder_params(hp: Mapping) -> int:
     """Weights of a llama-style decoder: the token table and every layer's q, k, v, o,
     gate, up and down matrices, every expert's with experts (what `pyggml bench` prints as params)."""
@@ -208,5 +215,9 @@ class Architecture:
     runtime: RuntimeSpec
     conversion: Optional[Conversion] = None  # None: pyggml runs such files but does not make them
     tensors: Callable[[Mapping], dict] = decoder_tensors  # the GGUF tensors the forward pass reads
-    capture_sites: tuple = DECODER_SITES
+    capture_sites: tuple = DECODER_SITES  # a dense file's; with experts MOE_SITES (sites_for)
     n_params: Callable[[Mapping], int] = decoder_params
+
+    def sites_for(self, hp: Mapping) -> tuple:
+        """The capture sites of a model with hyper-parameters hp (experts or not)."""
+        return MOE_SITES if hp.get("n_expert") else self.capture_sites

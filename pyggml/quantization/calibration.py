@@ -33,8 +33,8 @@ DEFAULT_TEXT = Path(__file__).resolve().parents[1] / "data" / "devils_dictionary
 
 
 def capture_sites(model) -> tuple:
-    """The CaptureSites of the model's architecture."""
-    return architectures.get(model.arch).capture_sites
+    """The CaptureSites of the model's architecture (with experts: the attention's only)."""
+    return architectures.get(model.arch).sites_for(model.hparams)
 
 
 def calibration_sequences(tokenizer, text: str, n_seq: int, seq_len: int, source: str = "the calibration text"):

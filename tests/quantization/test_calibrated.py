@@ -44,7 +44,7 @@ def llama_k(tmp_path_factory):
 
 # ---------------------------------------------------------------- capture
 
-@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "gemma3"])
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3"])
 def test_capture_matches_reference(tmp_path, arch):
     path = tmp_path / f"{arch}.gguf"
     hp = make_model(arch, path, "F32", seed=1)
@@ -302,3 +302,23 @@ def test_llama_cpp_runs_calibrated_files(tmp_path, llama_k, calib_text, method):
     want = Model.load(out, n_ctx=64).eval(tokens, all_logits=True)
     assert np.abs(got - want).max() < 2e-2 * np.abs(want).max()
     assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9
+
+
+@pytest.mark.parametrize("arch", ["qwen3moe"])
+def test_every_method_on_a_mixture_of_experts(tmp_path, calib_text, arch):
+    """With experts only the attention's inputs are calibrated (MOE_SITES); the router stays
+    F32 and the 3-D expert tensors take the preset's types; every method's file runs."""
+    src = tmp_path / f"{arch}.gguf"
+    hp = make_model(arch, src, "F32", seed=2, n_head_kv=8, n_expert=4, **dict(K_SIZES, n_ff_exp=256, n_ff=256))
+    tokens = np.random.default_rng(1).integers(0, hp["n_vocab"], 24)
+    ref = Model.load(src, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+    for method in METHODS:
+        out = tmp_path / f"{method}.gguf"
+        rep = quantize_calibrated(src, out, "Q4_K_M", method, text=calib_text, n_seq=2, seq_len=16, progress=False)
+        types = {n: new for n, _, _, new in rep.table}
+        assert types["blk.0.ffn_gate_inp.weight"] == GGMLType.F32
+        assert types["blk.0.ffn_up_exps.weight"] == GGMLType.Q4_K
+        assert types["blk.1.ffn_down_exps.weight"] == GGMLType.Q6_K  # use_more_bits: the last layer
+        logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+        assert np.isfinite(logits).all()
+        assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref)), method
