@@ -67,7 +67,8 @@ class ModelHParams:
                  activation: str, layer_swa: Sequence[int], layer_rope_base: Sequence[float],
                  layer_rope_scale: Sequence[float], layer_no_rope: Sequence[int] = ..., attn_temp_scale: float = 0.0,
                  attn_temp_floor: int = 0, n_expert: int = 0, n_expert_used: int = 0, n_ff_exp: int = 0,
-                 expert_weights_norm: bool = False, expert_weights_scale: float = 1.0) -> None: ...
+                 expert_weights_norm: bool = False, expert_weights_scale: float = 1.0,
+                 rope_attn_factor: float = 1.0) -> None: ...
     n_vocab: int
     n_embd: int
     n_layer: int
@@ -96,6 +97,7 @@ class ModelHParams:
     n_ff_exp: int
     expert_weights_norm: bool
     expert_weights_scale: float
+    rope_attn_factor: float
 
 class Model:
     def __init__(self, hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, ...]]], n_ctx: int,

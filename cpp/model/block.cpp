@@ -51,6 +51,7 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
             const float* cs = rope_cs + t * hp_.n_rot;
             ops_->rope_apply(qt, hp_.n_head, hp_.head_dim_k, rp, cs);
             ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
+            if (hp_.rope_attn_factor != 1.0f) rope_magnitude(qt, kt);
         }
         const float q_scale = hp_.attn_scale * attn_temperature(n_past_ + t);
         for (int64_t i = 0; i < q_dim; ++i) qt[i] *= q_scale;
@@ -93,6 +94,17 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
         if (!all_finite(xt, E)) note_row(b.bad_row, t);
         if (next_norm) ops_->rms_norm(xt, next_norm, h_.data() + t * E, E, hp_.rms_eps);  // the next layer's input
     });
+}
+
+void llama_model::rope_magnitude(float* q, float* k) const {
+    // ggml's rope multiplies cos and sin by attn_factor: the rotated dimensions only
+    const float f = hp_.rope_attn_factor;
+    for (int64_t h = 0; h < hp_.n_head; ++h) {
+        for (int64_t i = 0; i < hp_.n_rot; ++i) q[h * hp_.head_dim_k + i] *= f;
+    }
+    for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
+        for (int64_t i = 0; i < hp_.n_rot; ++i) k[h * hp_.head_dim_k + i] *= f;
+    }
 }
 
 void llama_model::attention(int64_t il, int64_t T) {

@@ -50,6 +50,7 @@ struct model_hparams {
     std::vector<float> layer_rope_base;    // (n_layer)
     std::vector<float> layer_rope_scale;   // (n_layer) 1 / linear scaling factor
     std::vector<uint8_t> layer_no_rope;    // (n_layer) 1: no rotary embedding in this layer (smollm3); empty: none
+    float rope_attn_factor = 1.0f;         // multiplies the rotated dimensions of q and k (phi3's LongRoPE)
     // Attention temperature tuning (mistral3): q of the token at position p is multiplied
     // by log(floor(p / attn_temp_floor) + 1) * attn_temp_scale + 1.
     float attn_temp_scale = 0.0f;          // 0: none
@@ -192,6 +193,9 @@ private:
     // input in h_; stores the batch's keys and values at positions n_past...
     void block(int64_t il, batch_in_flight& b);
     void attention(int64_t layer, int64_t n_tokens);
+    // Multiplies the rotated dimensions of one token's q (n_head heads) and k (n_head_kv) by
+    // rope_attn_factor, as ggml's rope scales its cos and sin.
+    void rope_magnitude(float* q, float* k) const;
     // moe.cpp: the mixture-of-experts feed-forward of layer il on h_ (T, n_embd), into
     // o_: route every token, then run each chosen expert once over all its tokens.
     void moe_ffn(int64_t il, int64_t n_tokens);

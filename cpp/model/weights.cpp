@@ -75,6 +75,14 @@ struct tensor_table {
     }
 };
 
+// Rows [row0, row0 + n_rows) of a plain matrix.
+weight_view row_slice(const weight_view& w, int64_t row0, int64_t n_rows) {
+    weight_view v = w;
+    v.data = static_cast<const char*>(w.data) + size_t(row0) * w.row_bytes;
+    v.n_rows = n_rows;
+    return v;
+}
+
 }  // namespace
 
 model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
@@ -91,9 +99,16 @@ model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
         const std::string p = "blk." + std::to_string(i) + ".";
         layer_weights L;
         L.attn_norm = tt.vec(p + "attn_norm.weight", E);
-        L.wq = tt.weight(p + "attn_q.weight", E, q_dim);
-        L.wk = tt.weight(p + "attn_k.weight", E, k_dim);
-        L.wv = tt.weight(p + "attn_v.weight", E, v_dim);
+        if (tt.has(p + "attn_qkv.weight")) {  // phi3: q, k and v stacked by rows in one matrix
+            const weight_view qkv = tt.weight(p + "attn_qkv.weight", E, q_dim + k_dim + v_dim);
+            L.wq = row_slice(qkv, 0, q_dim);
+            L.wk = row_slice(qkv, q_dim, k_dim);
+            L.wv = row_slice(qkv, q_dim + k_dim, v_dim);
+        } else {
+            L.wq = tt.weight(p + "attn_q.weight", E, q_dim);
+            L.wk = tt.weight(p + "attn_k.weight", E, k_dim);
+            L.wv = tt.weight(p + "attn_v.weight", E, v_dim);
+        }
         L.wo = tt.weight(p + "attn_output.weight", o_dim, E);
         L.bq = tt.vec(p + "attn_q.bias", q_dim, true);
         L.bk = tt.vec(p + "attn_k.bias", k_dim, true);
@@ -108,6 +123,11 @@ model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
             L.ffn_gate_exps = tt.experts(p + "ffn_gate_exps.weight", E, Fe, NE);
             L.ffn_up_exps = tt.experts(p + "ffn_up_exps.weight", E, Fe, NE);
             L.ffn_down_exps = tt.experts(p + "ffn_down_exps.weight", Fe, E, NE);
+        } else if (!tt.has(p + "ffn_gate.weight")) {  // phi3: gate then up stacked in ffn_up
+            const weight_view gate_up = tt.weight(p + "ffn_up.weight", E, 2 * hp.n_ff);
+            L.ffn_gate = row_slice(gate_up, 0, hp.n_ff);
+            L.ffn_up = row_slice(gate_up, hp.n_ff, hp.n_ff);
+            L.ffn_down = tt.weight(p + "ffn_down.weight", hp.n_ff, E);
         } else {
             L.ffn_gate = tt.weight(p + "ffn_gate.weight", E, hp.n_ff);
             L.ffn_up = tt.weight(p + "ffn_up.weight", E, hp.n_ff);

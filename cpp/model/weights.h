@@ -5,7 +5,8 @@
 // token_embd), rope_freqs, and per layer blk.N.attn_norm, attn_q/k/v (+ .bias),
 // attn_q_norm/attn_k_norm, attn_output, post_attention_norm, ffn_norm, ffn_gate/up/down,
 // post_ffw_norm; with experts, blk.N.ffn_gate_inp and the 3-D ffn_gate_exps/ffn_up_exps/
-// ffn_down_exps instead of ffn_gate/up/down. Every shape is checked against the hyper-parameters before a pointer is kept.
+// ffn_down_exps instead of ffn_gate/up/down; phi3's fused attn_qkv (q, k, v rows) and ffn_up of
+// 2 * n_ff rows (gate, then up) are read as row slices. Every shape is checked against the hyper-parameters before a pointer is kept.
 #pragma once
 
 #include <cstddef>

@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -57,6 +58,9 @@ void check_hparams(const model_hparams& hp) {
         throw py::value_error("per-layer arrays must have n_layer entries");
     }
     if (hp.attn_temp_floor < 0) throw py::value_error("attn_temp_floor must not be negative");
+    if (!(hp.rope_attn_factor > 0.0f) || !std::isfinite(hp.rope_attn_factor)) {
+        throw py::value_error("rope_attn_factor must be a finite number > 0");
+    }
     if (hp.n_expert < 0 || hp.n_expert > (1 << 16)) throw py::value_error("n_expert must be in [0, 65536]");
     if (hp.n_expert > 0) {
         if (hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert) {
@@ -253,7 +257,8 @@ void pyggml::bind_model(py::module_& m) {
                          std::vector<uint8_t> layer_swa, std::vector<float> layer_rope_base,
                          std::vector<float> layer_rope_scale, std::vector<uint8_t> layer_no_rope,
                          float attn_temp_scale, int64_t attn_temp_floor, int64_t n_expert, int64_t n_expert_used,
-                         int64_t n_ff_exp, bool expert_weights_norm, float expert_weights_scale) {
+                         int64_t n_ff_exp, bool expert_weights_norm, float expert_weights_scale,
+                         float rope_attn_factor) {
                  model_hparams hp;
                  hp.n_vocab = n_vocab;
                  hp.n_embd = n_embd;
@@ -283,6 +288,7 @@ void pyggml::bind_model(py::module_& m) {
                  hp.n_ff_exp = n_ff_exp;
                  hp.expert_weights_norm = expert_weights_norm;
                  hp.expert_weights_scale = expert_weights_scale;
+                 hp.rope_attn_factor = rope_attn_factor;
                  return hp;
              }),
              py::kw_only(), py::arg("n_vocab"), py::arg("n_embd"), py::arg("n_layer"), py::arg("n_head"),
@@ -292,7 +298,8 @@ void pyggml::bind_model(py::module_& m) {
              py::arg("layer_swa"), py::arg("layer_rope_base"), py::arg("layer_rope_scale"),
              py::arg("layer_no_rope") = std::vector<uint8_t>{}, py::arg("attn_temp_scale") = 0.0f,
              py::arg("attn_temp_floor") = 0, py::arg("n_expert") = 0, py::arg("n_expert_used") = 0,
-             py::arg("n_ff_exp") = 0, py::arg("expert_weights_norm") = false, py::arg("expert_weights_scale") = 1.0f)
+             py::arg("n_ff_exp") = 0, py::arg("expert_weights_norm") = false, py::arg("expert_weights_scale") = 1.0f,
+             py::arg("rope_attn_factor") = 1.0f)
         .def_readwrite("n_vocab", &model_hparams::n_vocab)
         .def_readwrite("n_embd", &model_hparams::n_embd)
         .def_readwrite("n_layer", &model_hparams::n_layer)
@@ -322,7 +329,8 @@ void pyggml::bind_model(py::module_& m) {
         .def_readwrite("n_expert_used", &model_hparams::n_expert_used)
         .def_readwrite("n_ff_exp", &model_hparams::n_ff_exp)
         .def_readwrite("expert_weights_norm", &model_hparams::expert_weights_norm)
-        .def_readwrite("expert_weights_scale", &model_hparams::expert_weights_scale);
+        .def_readwrite("expert_weights_scale", &model_hparams::expert_weights_scale)
+        .def_readwrite("rope_attn_factor", &model_hparams::rope_attn_factor);
 
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),

@@ -177,6 +177,9 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
                 raise GGUFError(path, f"{arch}.attention.temperature_scale = {temp_scale} needs "
                                       f"{arch}.rope.scaling.original_context_length (missing or 0)")
     moe = _read_experts(k, spec, arch, n_ff)
+    # ggml's rope multiplies cos and sin by it (phi3's LongRoPE: sqrt(1 + ln(scale) / ln(original context)))
+    rope_attn_factor = k.number("rope.scaling.attn_factor", 1.0, lambda x: x > 0, positive)
+    n_ctx_orig = k.int("rope.scaling.original_context_length", 0, 2**62, 0)
     return {
         "arch": arch,
         "n_vocab": n_vocab,
@@ -203,6 +206,8 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
         "layer_no_rope": layer_no_rope,
         "attn_temp_scale": temp_scale,
         "attn_temp_floor": temp_floor,
+        "rope_attn_factor": rope_attn_factor,
+        "n_ctx_orig": n_ctx_orig,
         **moe,
     }
 

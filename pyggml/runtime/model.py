@@ -173,6 +173,17 @@ def _int_argument(name: str, value, lo: int, hi: int) -> int:
     return v
 
 
+def _with_rope_factors(tensors: dict, hp: dict, n_ctx: int) -> dict:
+    """LongRoPE files (phi3) hold two sets of rope frequency factors: as llama.cpp does, the
+    model rotates with rope_factors_long when its context exceeds the training's original
+    (rope.scaling.original_context_length), else with rope_factors_short; either becomes the
+    rope_freqs the forward pass reads."""
+    if "rope_freqs.weight" in tensors or "rope_factors_short.weight" not in tensors:
+        return tensors
+    which = "long" if n_ctx > hp["n_ctx_orig"] and "rope_factors_long.weight" in tensors else "short"
+    return {**tensors, "rope_freqs.weight": tensors[f"rope_factors_{which}.weight"]}
+
+
 def _native_tensors(path, tensors):
     """Weights pass through as views; 1-D tensors (norms, biases) go to C++ as float32."""
     out = {}
@@ -266,7 +277,7 @@ class Model:
         path, meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
         hp = read_hparams(path, meta, tensors)
         check_model_tensors(path, hp, tensors)
-        native_tensors = _native_tensors(path, tensors)
+        native_tensors = _native_tensors(path, _with_rope_factors(tensors, hp, n_ctx))
         from . import gpu
 
         if gpu_layers is None:
@@ -283,7 +294,7 @@ class Model:
                          gpu_blocks=where.layers, gpu_output=where.output)
         try:
             native = _core.Model(
-                _core.ModelHParams(**{k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train")}),
+                _core.ModelHParams(**{k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train", "n_ctx_orig")}),
                 native_tensors,
                 n_ctx,
                 n_batch,

@@ -4,7 +4,7 @@ Templates come from model files, so they are untrusted: they run in
 jinja2.sandbox.ImmutableSandboxedEnvironment with the helpers Hugging Face chat
 templates expect (raise_exception, strftime_now, tojson with its keyword
 arguments). A model without a template gets a fallback chosen by architecture
-(Gemma's turn markers, Mistral 3's [INST]) or ChatML.
+(Gemma's turn markers, Mistral 3's [INST], Phi-3's <|user|>) or ChatML.
 """
 
 from __future__ import annotations
@@ -48,9 +48,17 @@ MISTRAL_V7_TEKKEN_TEMPLATE = (
     "{% endfor %}"
 )
 
+# Phi-3's turns, as llama.cpp's LLM_CHAT_TEMPLATE_PHI_3 writes them.
+PHI3_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
 # By GGUF architecture; the others (llama, qwen2, qwen3, qwen3moe, smollm3, ...) get ChatML.
 _FALLBACKS = {"gemma": GEMMA_TEMPLATE, "gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE,
-              "mistral3": MISTRAL_V7_TEKKEN_TEMPLATE}
+              "mistral3": MISTRAL_V7_TEKKEN_TEMPLATE, "phi3": PHI3_TEMPLATE}
 
 
 class ChatTemplateError(PyggmlError):

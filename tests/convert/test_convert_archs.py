@@ -22,9 +22,9 @@ from pyggml.formats.gguf_file import GGUFFile
 from support.hf_checkpoints import MOE_NAMES, build_checkpoint, hf_logits
 from support.reference_forward import ReferenceModel
 
-ARCHS = ["qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral"]
+ARCHS = ["qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral", "phi3"]
 GGUF_ARCH = {"qwen3": "qwen3", "smollm3": "smollm3", "mistral3": "mistral3", "qwen3moe": "qwen3moe",
-             "mixtral": "llama"}
+             "mixtral": "llama", "phi3": "phi3"}
 PERMUTED = {"smollm3", "mistral3", "mixtral"}  # GGUF rope on interleaved pairs
 N_LAYER = {"smollm3": 4}  # so that layer 3 goes without rope
 
@@ -60,17 +60,26 @@ def _rope_rows(n_head: int, head_dim: int) -> np.ndarray:
 def _expected(arch, w, cfg) -> dict:
     nh, nkv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     e = {"token_embd.weight": w["model.embed_tokens.weight"], "output_norm.weight": w["model.norm.weight"]}
+    if arch == "phi3":
+        rs = cfg["rope_scaling"]
+        e["rope_factors_long.weight"] = np.array(rs["long_factor"], np.float32)
+        e["rope_factors_short.weight"] = np.array(rs["short_factor"], np.float32)
     if "lm_head.weight" in w:
         e["output.weight"] = w["lm_head.weight"]
     for i in range(cfg["num_hidden_layers"]):
         p, b = f"model.layers.{i}.", f"blk.{i}."
+        e.update({b + "attn_norm.weight": w[p + "input_layernorm.weight"],
+                  b + "attn_output.weight": w[p + "self_attn.o_proj.weight"],
+                  b + "ffn_norm.weight": w[p + "post_attention_layernorm.weight"]})
+        if arch == "phi3":  # fused as they come: q, k, v rows; gate, up rows
+            e[b + "attn_qkv.weight"] = w[p + "self_attn.qkv_proj.weight"]
+            e[b + "ffn_up.weight"] = w[p + "mlp.gate_up_proj.weight"]
+            e[b + "ffn_down.weight"] = w[p + "mlp.down_proj.weight"]
+            continue
         q, k = w[p + "self_attn.q_proj.weight"], w[p + "self_attn.k_proj.weight"]
         if arch in PERMUTED:
             q, k = q[_rope_rows(nh, hd)], k[_rope_rows(nkv, hd)]
-        e.update({b + "attn_norm.weight": w[p + "input_layernorm.weight"], b + "attn_q.weight": q,
-                  b + "attn_k.weight": k, b + "attn_v.weight": w[p + "self_attn.v_proj.weight"],
-                  b + "attn_output.weight": w[p + "self_attn.o_proj.weight"],
-                  b + "ffn_norm.weight": w[p + "post_attention_layernorm.weight"]})
+        e.update({b + "attn_q.weight": q, b + "attn_k.weight": k, b + "attn_v.weight": w[p + "self_attn.v_proj.weight"]})
         if arch in ("qwen3", "qwen3moe"):
             e[b + "attn_q_norm.weight"] = w[p + "self_attn.q_norm.weight"]
             e[b + "attn_k_norm.weight"] = w[p + "self_attn.k_norm.weight"]
@@ -109,6 +118,11 @@ def test_metadata(arch, checkpoints, converted):
         assert m["qwen3moe.expert_weights_norm"] is True
     if arch == "mixtral":
         assert (m["llama.expert_count"], m["llama.expert_used_count"]) == (4, 2)
+    if arch == "phi3":
+        assert m["phi3.rope.dimension_count"] == 12  # 3/4 of a 16-wide head
+        assert m["phi3.rope.scaling.original_context_length"] == 32
+        assert m["phi3.rope.scaling.attn_factor"] == pytest.approx((1 + np.log(4) / np.log(32)) ** 0.5)
+        assert m["phi3.context_length"] == 128
     if arch == "mistral3":
         assert m["mistral3.attention.temperature_scale"] == pytest.approx(0.5)
         assert m["mistral3.rope.scaling.original_context_length"] == 4
@@ -120,11 +134,13 @@ def test_logits_match_hugging_face_conventions_and_the_reference(arch, checkpoin
     _, w, cfg = checkpoints[arch]
     toks = np.random.default_rng(3).integers(0, cfg["vocab_size"], 16)
     want = hf_logits(w, cfg, toks)
+    # a context within phi3's original 32: the short LongRoPE factors, as transformers picks
+    # them for a sequence that short
     m = Model.load(converted[arch], n_ctx=32, n_threads=2, n_batch=5, kv_type="f32")
     got = m.eval(toks, all_logits=True)
     rng = want.max() - want.min()
     assert np.abs(got - want).max() <= 1e-3 * rng
-    ref = ReferenceModel(converted[arch]).logits(toks)
+    ref = ReferenceModel(converted[arch], n_ctx=32).logits(toks)
     assert np.abs(got - ref).max() <= 1e-3 * rng
 
 
@@ -153,8 +169,9 @@ def test_missing_expert_is_named(tmp_path):
 
 def test_unsupported_checkpoint_lists_what_converts(tmp_path):
     d = str(tmp_path / "ck")
-    build_checkpoint(d, "llama", seed=7, extra_config=dict(architectures=["Phi3ForCausalLM"], model_type="phi3"))
-    with pytest.raises(ConvertError, match=r"unsupported architecture \['Phi3ForCausalLM'\].*Qwen3MoeForCausalLM"):
+    build_checkpoint(d, "llama", seed=7, extra_config=dict(architectures=["GptOssForCausalLM"], model_type="gpt_oss"))
+    with pytest.raises(ConvertError, match=r"unsupported architecture \['GptOssForCausalLM'\].*Phi3ForCausalLM.*"
+                                           r"Qwen3MoeForCausalLM"):
         convert(d, str(tmp_path / "x.gguf"), "F32", progress=False)
 
 

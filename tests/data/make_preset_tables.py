@@ -53,6 +53,10 @@ SYNTHETIC = {
                        n_vocab=128256, tied=True),
     "ministral3-3b": dict(arch="mistral3", n_layer=26, n_embd=3072, n_ff=9216, n_head=32, n_head_kv=8,
                           head_dim=128, n_vocab=131072, tied=True),
+    "phi-3-mini": dict(arch="phi3", n_layer=32, n_embd=3072, n_ff=8192, n_head=32, n_head_kv=32, n_vocab=32064,
+                       tied=False),
+    "phi-4-mini": dict(arch="phi3", n_layer=32, n_embd=3072, n_ff=8192, n_head=24, n_head_kv=8, n_vocab=200064,
+                       tied=True),
     "mixtral-8x7b": dict(n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8, n_vocab=32000, tied=False,
                          n_expert=8, n_expert_used=2),
     "qwen3-30b-a3b": dict(arch="qwen3moe", n_layer=48, n_embd=2048, n_ff=6144, n_head=32, n_head_kv=4,
@@ -132,11 +136,13 @@ def write_sparse(path: str, n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, t
     if not tied:
         shapes.append(("output.weight", (n_vocab, n_embd)))
     for i in range(n_layer):
-        shapes += [
-            (f"blk.{i}.attn_norm.weight", (n_embd,)), (f"blk.{i}.attn_q.weight", (q, n_embd)),
-            (f"blk.{i}.attn_k.weight", (kv, n_embd)), (f"blk.{i}.attn_v.weight", (kv, n_embd)),
-            (f"blk.{i}.attn_output.weight", (n_embd, q)), (f"blk.{i}.ffn_norm.weight", (n_embd,)),
-        ]
+        shapes += [(f"blk.{i}.attn_norm.weight", (n_embd,))]
+        if arch == "phi3":  # fused q/k/v and gate/up
+            shapes += [(f"blk.{i}.attn_qkv.weight", (q + 2 * kv, n_embd))]
+        else:
+            shapes += [(f"blk.{i}.attn_q.weight", (q, n_embd)), (f"blk.{i}.attn_k.weight", (kv, n_embd)),
+                       (f"blk.{i}.attn_v.weight", (kv, n_embd))]
+        shapes += [(f"blk.{i}.attn_output.weight", (n_embd, q)), (f"blk.{i}.ffn_norm.weight", (n_embd,))]
         if arch in ("qwen3", "qwen3moe"):
             shapes += [(f"blk.{i}.attn_q_norm.weight", (head_dim,)), (f"blk.{i}.attn_k_norm.weight", (head_dim,))]
         if n_expert:
@@ -146,6 +152,8 @@ def write_sparse(path: str, n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, t
                 (f"blk.{i}.ffn_up_exps.weight", (n_expert, n_ff_exp, n_embd)),
                 (f"blk.{i}.ffn_down_exps.weight", (n_expert, n_embd, n_ff_exp)),
             ]
+        elif arch == "phi3":
+            shapes += [(f"blk.{i}.ffn_up.weight", (2 * n_ff, n_embd)), (f"blk.{i}.ffn_down.weight", (n_embd, n_ff))]
         else:
             shapes += [
                 (f"blk.{i}.ffn_gate.weight", (n_ff, n_embd)), (f"blk.{i}.ffn_up.weight", (n_ff, n_embd)),

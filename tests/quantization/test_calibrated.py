@@ -44,14 +44,14 @@ def llama_k(tmp_path_factory):
 
 # ---------------------------------------------------------------- capture
 
-@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3"])
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "phi3"])
 def test_capture_matches_reference(tmp_path, arch):
     path = tmp_path / f"{arch}.gguf"
     hp = make_model(arch, path, "F32", seed=1)
     tokens = np.random.default_rng(0).integers(0, hp["n_vocab"], 20)
     m = Model.load(path, n_ctx=64, n_batch=8, precise=True, kv_type="f32")  # several batches: rows append
     got = m.capture(tokens, ALL_SITES(hp["n_layer"]), output=True)
-    ref = ReferenceModel(path)
+    ref = ReferenceModel(path, n_ctx=64)
     ref.trace = {}
     ref.logits(tokens)
     assert set(got) == set(ref.trace)
@@ -302,6 +302,21 @@ def test_llama_cpp_runs_calibrated_files(tmp_path, llama_k, calib_text, method):
     want = Model.load(out, n_ctx=64).eval(tokens, all_logits=True)
     assert np.abs(got - want).max() < 2e-2 * np.abs(want).max()
     assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9
+
+
+def test_every_method_on_phi3_s_fused_matrices(tmp_path, calib_text):
+    """phi3 calibrates the inputs of its fused attn_qkv and ffn_up (gate, up); every method's
+    file runs and stays close to the original."""
+    src = tmp_path / "phi3.gguf"
+    hp = make_model("phi3", src, "F32", seed=2, n_embd=256, n_head=8, head_dim=32, n_ff=256, n_rot=32)
+    tokens = np.random.default_rng(1).integers(0, hp["n_vocab"], 24)
+    ref = Model.load(src, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+    for method in METHODS:
+        out = tmp_path / f"{method}.gguf"
+        rep = quantize_calibrated(src, out, "Q4_K_M", method, text=calib_text, n_seq=2, seq_len=16, progress=False)
+        assert rep.n_tokens == (0 if method == "rtn" else 32)
+        logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+        assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref)), method
 
 
 @pytest.mark.parametrize("arch", ["qwen3moe"])

@@ -25,7 +25,7 @@ from pyggml import ContextFullError, GGUFError, Model
 from support.reference_forward import ReferenceModel
 from support.synthetic_models import make_model
 
-ARCHS = ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral"]
+ARCHS = ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral", "phi3"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def prompt_len(hp):
 def test_matches_reference_all_positions(synth, arch):
     path, hp = synth[arch]
     toks = prompt(hp, prompt_len(hp))
-    ref = ReferenceModel(path).logits(toks)
+    ref = ReferenceModel(path, n_ctx=64).logits(toks)
     # n_batch 7: several native calls, each attending to keys cached by earlier ones
     m = Model.load(path, n_ctx=64, n_threads=2, n_batch=7, kv_type="f32")
     got = m.eval(toks, all_logits=True)
@@ -71,7 +71,7 @@ def test_matches_reference_all_positions(synth, arch):
 def test_f16_cache_close_to_reference(synth, arch):
     path, hp = synth[arch]
     toks = prompt(hp, prompt_len(hp), seed=1)
-    ref = ReferenceModel(path).logits(toks)
+    ref = ReferenceModel(path, n_ctx=64).logits(toks)
     got = Model.load(path, n_ctx=64, n_threads=2).eval(toks, all_logits=True)
     assert rel_diff(got, ref) <= 5e-3
     np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
@@ -189,8 +189,8 @@ def test_unknown_architecture_lists_supported(tmp_path):
     from support.gguf_files import write_gguf
 
     path = write_gguf(tmp_path / "gpt2.gguf", {"token_embd.weight": np.zeros((8, 4), np.float32)}, arch="gpt2")
-    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, mistral3, qwen2, qwen3, qwen3moe, "
-                                        "smollm3"):
+    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, mistral3, phi3, qwen2, qwen3, "
+                                        "qwen3moe, smollm3"):
         Model.load(path)
 
 

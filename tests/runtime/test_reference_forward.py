@@ -251,11 +251,11 @@ LIVE_CASES = [("F32", False, 3e-3), ("F16", False, 3e-3), ("Q8_0", True, 3e-2), 
 
 
 @pytest.mark.llama_cpp
-@pytest.mark.parametrize("arch", ARCHS + ("qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral"))
+@pytest.mark.parametrize("arch", ARCHS + ("qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral", "phi3"))
 @pytest.mark.parametrize("wtype,emulate,tol", LIVE_CASES)
 def test_against_llama_cpp_synthetic(arch, wtype, emulate, tol, synthetic):
     path = synthetic(arch, wtype)
-    m = ReferenceModel(path, emulate_ggml=emulate)
+    m = ReferenceModel(path, emulate_ggml=emulate, n_ctx=64)  # llama.cpp's context below: phi3's long factors
     toks = _prompt(m.n_vocab, 30)      # longer than the gemma3 window (8)
     theirs = _llama_cpp_logits(path, toks)
     ours = m.logits(toks)
@@ -318,4 +318,19 @@ def test_qwen3_uses_its_q_and_k_norms(synthetic):
     toks = _prompt(m.n_vocab, 8)
     base = m.logits(toks)
     m._cache["blk.0.attn_q_norm.weight"] = m.weight("blk.0.attn_q_norm.weight") * 2
+    assert not np.allclose(m.logits(toks), base, atol=1e-3)
+
+
+@pytest.mark.parametrize("n_ctx", [16, 64])
+def test_phi3_longrope_picks_factors_by_context(synthetic, n_ctx):
+    """phi3's original context is 32: a 16-token context rotates with the short factors, a
+    64-token one with the long; and the attention factor scales the rotated dimensions."""
+    path = synthetic("phi3")
+    toks = _prompt(ReferenceModel(path).n_vocab, 12)
+    m = ReferenceModel(path, n_ctx=n_ctx)
+    base = m.logits(toks)
+    other = ReferenceModel(path, n_ctx=80 - n_ctx).logits(toks)
+    assert not np.allclose(base, other, atol=1e-3)
+    assert m.rope_attn_factor == pytest.approx(1.1)
+    m.rope_attn_factor = 1.0
     assert not np.allclose(m.logits(toks), base, atol=1e-3)

@@ -56,6 +56,12 @@ ARCH_CONFIGS = {
     "mixtral": dict(architectures=["MixtralForCausalLM"], model_type="mixtral", rms_norm_eps=1e-5,
                     rope_theta=1000000.0, tie_word_embeddings=False, num_local_experts=4, num_experts_per_tok=2),
 }
+# transformers' Phi3Config: LongRoPE factors for the rotated quarter... three quarters of a head
+PHI3_ROT = 0.75
+ARCH_CONFIGS["phi3"] = dict(architectures=["Phi3ForCausalLM"], model_type="phi3", rms_norm_eps=1e-5,
+                            rope_theta=10000.0, tie_word_embeddings=False, partial_rotary_factor=PHI3_ROT,
+                            original_max_position_embeddings=32, sliding_window=16,
+                            _name_or_path="tiny-random-p3")  # llama.cpp patches vocabularies named "phi3"
 BPE_ARCHS = ("qwen2", "qwen3", "qwen3moe", "smollm3")
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -163,9 +169,12 @@ def random_weights(arch: str, cfg: dict, seed: int = 0) -> dict:
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(H)
-        w[p + "self_attn.q_proj.weight"] = mat(nh * hd, H)
-        w[p + "self_attn.k_proj.weight"] = mat(nkv * hd, H)
-        w[p + "self_attn.v_proj.weight"] = mat(nkv * hd, H)
+        if arch == "phi3":
+            w[p + "self_attn.qkv_proj.weight"] = mat((nh + 2 * nkv) * hd, H)
+        else:
+            w[p + "self_attn.q_proj.weight"] = mat(nh * hd, H)
+            w[p + "self_attn.k_proj.weight"] = mat(nkv * hd, H)
+            w[p + "self_attn.v_proj.weight"] = mat(nkv * hd, H)
         w[p + "self_attn.o_proj.weight"] = mat(H, nh * hd)
         if arch == "qwen2":
             w[p + "self_attn.q_proj.bias"] = (0.1 * rng.standard_normal(nh * hd)).astype(np.float32)
@@ -186,6 +195,10 @@ def random_weights(arch: str, cfg: dict, seed: int = 0) -> dict:
                 w[p + names["gate"].format(e=e)] = mat(Fe, H)
                 w[p + names["up"].format(e=e)] = mat(Fe, H)
                 w[p + names["down"].format(e=e)] = mat(H, Fe)
+            continue
+        if arch == "phi3":
+            w[p + "mlp.gate_up_proj.weight"] = mat(2 * F, H)
+            w[p + "mlp.down_proj.weight"] = mat(H, F)
             continue
         w[p + "mlp.gate_proj.weight"] = mat(F, H)
         w[p + "mlp.up_proj.weight"] = mat(F, H)
@@ -230,6 +243,11 @@ def build_checkpoint(directory: str, arch: str, *, hidden: int = 64, n_layer: in
         cfg["query_pre_attn_scalar"] = head_dim
     if arch == "smollm3":
         cfg["no_rope_layers"] = [int((i + 1) % 4 != 0) for i in range(n_layer)]
+    if arch == "phi3":
+        half = int(PHI3_ROT * head_dim) // 2
+        cfg["max_position_embeddings"] = 128
+        cfg["rope_scaling"] = dict(type="longrope", long_factor=np.geomspace(1, 16, half).tolist(),
+                                   short_factor=np.geomspace(1, 1.5, half).tolist())
     cfg.update(extra_config or {})
     weights = random_weights(arch, cfg, seed)
     if dtype == "F16":
@@ -308,9 +326,13 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         h = _rms(x, W[p + "input_layernorm.weight"], eps, gemma)
-        q = h @ W[p + "self_attn.q_proj.weight"].T
-        k = h @ W[p + "self_attn.k_proj.weight"].T
-        v = h @ W[p + "self_attn.v_proj.weight"].T
+        if arch == "phi3":
+            qkv = h @ W[p + "self_attn.qkv_proj.weight"].T
+            q, k, v = np.split(qkv, [nh * hd, (nh + nkv) * hd], axis=1)
+        else:
+            q = h @ W[p + "self_attn.q_proj.weight"].T
+            k = h @ W[p + "self_attn.k_proj.weight"].T
+            v = h @ W[p + "self_attn.v_proj.weight"].T
         if arch == "qwen2":
             q, k, v = q + W[p + "self_attn.q_proj.bias"], k + W[p + "self_attn.k_proj.bias"], v + W[p + "self_attn.v_proj.bias"]
         q, k, v = q.reshape(n, nh, hd), k.reshape(n, nkv, hd), v.reshape(n, nkv, hd)
@@ -324,7 +346,9 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
             q = _rms(q, W[p + "self_attn.q_norm.weight"], eps, False)
             k = _rms(k, W[p + "self_attn.k_norm.weight"], eps, False)
         rs = cfg.get("rope_scaling")
-        if arch != "smollm3" or cfg["no_rope_layers"][i]:  # SmolLM3: 0 = this layer has no rope
+        if arch == "phi3":
+            q, k = _phi3_longrope(q, pos, cfg), _phi3_longrope(k, pos, cfg)
+        elif arch != "smollm3" or cfg["no_rope_layers"][i]:  # SmolLM3: 0 = this layer has no rope
             q, k = _rope_rotate_half(q, pos, theta, rs), _rope_rotate_half(k, pos, theta, rs)
         beta = (cfg.get("rope_parameters") or {}).get("llama_4_scaling_beta")
         if arch == "mistral3" and beta:  # transformers' get_llama_4_attn_scale
@@ -348,8 +372,11 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
         if arch in MOE_NAMES:
             x = x + _moe(W, p, MOE_NAMES[arch], cfg, h)
             continue
-        g = h @ W[p + "mlp.gate_proj.weight"].T
-        u = h @ W[p + "mlp.up_proj.weight"].T
+        if arch == "phi3":
+            g, u = np.split(h @ W[p + "mlp.gate_up_proj.weight"].T, 2, axis=1)
+        else:
+            g = h @ W[p + "mlp.gate_proj.weight"].T
+            u = h @ W[p + "mlp.up_proj.weight"].T
         if gemma:
             act = 0.5 * g * (1 + np.tanh(math.sqrt(2 / math.pi) * (g + 0.044715 * g ** 3)))
         else:
@@ -381,3 +408,22 @@ def _moe(W, p, names, cfg, h):
             u = W[p + names["up"].format(e=e)] @ h[t]
             out[t] += we * (W[p + names["down"].format(e=e)] @ ((g / (1 + np.exp(-g))) * u))
     return out
+
+
+def _phi3_longrope(x, pos, cfg):
+    """transformers' Phi-3 LongRoPE: rotate-half over the first partial_rotary_factor of each
+    head, frequencies divided by short_factor (long_factor past the original context), cos and
+    sin times sqrt(1 + ln(scale) / ln(original context))."""
+    hd = x.shape[-1]
+    rot = int(cfg["partial_rotary_factor"] * hd)
+    rs, orig = cfg["rope_scaling"], cfg["original_max_position_embeddings"]
+    ext = np.asarray(rs["long_factor"] if len(pos) > orig else rs["short_factor"], dtype=np.float64)
+    inv = 1.0 / (ext * cfg["rope_theta"] ** (np.arange(0, rot, 2, dtype=np.float64) / rot))
+    scale = cfg["max_position_embeddings"] / orig
+    mag = math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1 else 1.0
+    ang = np.outer(pos, inv)
+    cos = (np.concatenate([np.cos(ang), np.cos(ang)], -1) * mag)[:, None, :]
+    sin = (np.concatenate([np.sin(ang), np.sin(ang)], -1) * mag)[:, None, :]
+    xr, rest = x[..., :rot], x[..., rot:]
+    turned = np.concatenate([-xr[..., rot // 2:], xr[..., : rot // 2]], -1)
+    return np.concatenate([xr * cos + turned * sin, rest], -1)

@@ -34,6 +34,12 @@ llama-hparams.cpp, ggml's rope):
 - mistral3: llama; when {arch}.attention.temperature_scale is set, Q at position p is
   multiplied by log(floor(p / rope.scaling.original_context_length) + 1) * scale + 1
   (llm_graph_input_attn_temp, f_attn_temp_offset = 0).
+- phi3: NEOX rope on the first rope.dimension_count dims; attn_qkv holds q, k, v rows in that
+  order and ffn_up 2 * n_ff rows, gate then up (LLM_FFN_SWIGLU: silu(first half) * second
+  half); LongRoPE: frequency factors rope_factors_long when the context n_ctx exceeds
+  rope.scaling.original_context_length, else rope_factors_short (get_rope_factors); the rotated
+  dims of q and k times rope.scaling.attn_factor (rope_yarn's mscale, ext_factor 0). Its
+  sliding window is ignored, as llama.cpp's loader does.
 - Mixture of experts (qwen3moe; llama files with expert_count, i.e. Mixtral), as
   build_moe_ffn with LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX: probs = softmax(ffn_gate_inp h)
   over all experts; the expert_used_count largest are chosen; their probs, divided by their
@@ -62,8 +68,8 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
 from gguf import quants as gguf_quants
 
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe")
-NEOX_ARCHS = ("qwen2", "gemma3", "qwen3", "qwen3moe")
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "phi3")
+NEOX_ARCHS = ("qwen2", "gemma3", "qwen3", "qwen3moe", "phi3")
 NO_ROPE_STEP = {"smollm3": 4}  # llama.cpp: hparams.n_no_rope_layer_step
 GEMMA3_DEFAULT_SWA_PERIOD = 6  # llama.cpp: hparams.set_swa_pattern(6) for gemma3
 
@@ -264,12 +270,13 @@ class ReferenceModel:
     """A GGUF model evaluated by plain numpy; see the module docstring."""
 
     def __init__(self, path, dtype=np.float32, cache_weights: bool = True,
-                 emulate_ggml: bool = False):
+                 emulate_ggml: bool = False, n_ctx: int = 0):
         """emulate_ggml: round as llama.cpp's CPU backend does (activations to the
         weight's vec_dot_type before each matmul, Q/K/V and attention weights to fp16
         as with its F16 KV cache), to separate rounding noise from real differences."""
         self.path = str(path)
         self.emulate_ggml = emulate_ggml
+        self.n_ctx = n_ctx  # the runtime's context: picks phi3's long or short rope factors
         self.dtype = np.dtype(dtype)
         self.cache_weights = cache_weights
         self._cache: dict[str, np.ndarray] = {}
@@ -316,6 +323,7 @@ class ReferenceModel:
             self.attn_scale = 1.0 / math.sqrt(self.head_dim_k)
         self.softcap = float(self._key("final_logit_softcapping", 0.0) or 0.0)
         self.no_rope_step = NO_ROPE_STEP.get(self.arch, 0)
+        self.rope_attn_factor = float(self._key("rope.scaling.attn_factor", 1.0) or 1.0)
         self.temp_scale = float(self._key("attention.temperature_scale", 0.0) or 0.0) if self.arch == "mistral3" else 0.0
         self.temp_floor = int(self._key("rope.scaling.original_context_length", 0) or 0)
         self.n_expert = int(self._key("expert_count", 0) or 0)
@@ -406,9 +414,15 @@ class ReferenceModel:
         p = f"blk.{il}."
         h = rms_norm(x, self.weight(p + "attn_norm.weight"), self.eps)
         self._record(il, 0, h)
-        q = self._linear(h, p + "attn_q").reshape(len(x), self.n_head, self.head_dim_k)
-        k = self._linear(h, p + "attn_k").reshape(len(x), self.n_head_kv, self.head_dim_k)
-        v = self._linear(h, p + "attn_v").reshape(len(x), self.n_head_kv, self.head_dim_v)
+        if p + "attn_qkv.weight" in self.tensors:
+            nq, nk = self.n_head * self.head_dim_k, self.n_head_kv * self.head_dim_k
+            qkv = self._linear(h, p + "attn_qkv")
+            q, k, v = qkv[:, :nq], qkv[:, nq:nq + nk], qkv[:, nq + nk:]
+        else:
+            q, k, v = (self._linear(h, p + f"attn_{n}") for n in "qkv")
+        q = q.reshape(len(x), self.n_head, self.head_dim_k)
+        k = k.reshape(len(x), self.n_head_kv, self.head_dim_k)
+        v = v.reshape(len(x), self.n_head_kv, self.head_dim_v)
         q_norm = self.weight(p + "attn_q_norm.weight")
         if q_norm is not None:
             q = rms_norm(q, q_norm, self.eps)
@@ -418,6 +432,9 @@ class ReferenceModel:
         sliding = self.sliding[il]
         base, scale = (self.rope_base_swa, 1.0) if sliding else (self.rope_base, self.rope_scale)
         factors = self.weight("rope_freqs.weight")
+        if factors is None and "rope_factors_short.weight" in self.tensors:
+            orig = int(self._key("rope.scaling.original_context_length", 0) or 0)
+            factors = self.weight("rope_factors_long.weight" if self.n_ctx > orig else "rope_factors_short.weight")
         attn = np.empty((len(x), self.n_head * self.head_dim_v), dtype=self.dtype)
         use_rope = not (self.no_rope_step and (il + 1) % self.no_rope_step == 0)
         for s, e in zip(bounds[:-1], bounds[1:]):
@@ -425,6 +442,11 @@ class ReferenceModel:
             qs = rope(q[s:e], pos, self.n_rot, base, scale, factors, self.neox) if use_rope else q[s:e]
             ks = rope(k[s:e], pos, self.n_rot, base, scale, factors, self.neox) if use_rope else k[s:e]
             vs = v[s:e]
+            if use_rope and self.rope_attn_factor != 1.0:
+                f = self.dtype.type(self.rope_attn_factor)
+                qs, ks = qs.copy(), ks.copy()
+                qs[..., : self.n_rot] *= f
+                ks[..., : self.n_rot] *= f
             if self.temp_scale:
                 t = np.log(np.floor(pos / self.temp_floor) + 1.0) * self.temp_scale + 1.0
                 qs = qs * t.astype(self.dtype)[:, None, None]
@@ -450,6 +472,12 @@ class ReferenceModel:
         self._record(il, 2, h)
         if self.n_expert:
             f = self._moe(il, h)
+        elif p + "ffn_gate.weight" not in self.tensors:  # phi3: ffn_up holds gate, then up
+            gu = self._linear(h, p + "ffn_up")
+            half = gu.shape[1] // 2
+            g = act(gu[:, :half]) * gu[:, half:]
+            self._record(il, 3, g)
+            f = self._linear(g, p + "ffn_down")
         else:
             g = act(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up")
             self._record(il, 3, g)

@@ -14,7 +14,9 @@ of 8 with layers [sliding, sliding, global] via attention.sliding_window_pattern
 "qwen3" (Q/K norms, NEOX rope, no biases, untied output), "smollm3" (4 layers: the
 fourth has no rope), "mistral3" (attention temperature scale 0.5 stepping every 4
 positions), "qwen3moe" (qwen3 attention, 8 experts of n_ff_exp rows, 2 used) and
-"mixtral" (written as "llama" with 4 experts, 2 used, as Mixtral GGUFs are).
+"mixtral" (written as "llama" with 4 experts, 2 used, as Mixtral GGUFs are), "phi3" (fused
+attn_qkv and gate/up ffn_up, rope on 24 of 32 head dims, LongRoPE factors for an original
+context of 32 and attn_factor 1.1).
 Overrides: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, rope_base, eps,
 rope_freqs (bool), tie_output (bool), sliding_window, swa_pattern (list of bools,
 true = sliding, or an int period), tokenizer ("spm" or "gpt2").
@@ -67,6 +69,9 @@ BASE_SIZES = {
     "qwen3moe": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,
                      rope_base=1000000.0, eps=1e-6, rope_freqs=False, tie_output=False, tokenizer="gpt2",
                      n_expert=8, n_expert_used=2, n_ff_exp=32),
+    "phi3":    dict(n_layer=2, n_embd=128, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                    rope_base=10000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="gpt2",
+                    n_rot=24, longrope=True, n_ctx_orig=32),
     "mixtral": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64,
                     rope_base=1000000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="spm",
                     n_expert=4, n_expert_used=2, n_ff_exp=64),
@@ -239,7 +244,8 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
     rng = np.random.default_rng(seed)
     gguf_arch = GGUF_ARCH.get(arch, arch)
     w = GGUFWriter(str(path), gguf_arch)
-    w.add_name(f"synthetic-{arch}")
+    # llama.cpp patches Phi-3 vocabularies by general.name ("phi3" in it: Phi-3's own tokens must exist)
+    w.add_name(f"synthetic-{arch}".replace("phi3", "phi-three"))
     n_vocab = add_tokenizer(w, hp["tokenizer"])
     hp["n_vocab"] = n_vocab
     _add_hparams(w, gguf_arch, hp)
@@ -265,12 +271,19 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
     if hp["rope_freqs"]:
         # Llama 3 style factors: 1 for high frequencies rising to 8 for the lowest.
         w.add_tensor("rope_freqs.weight", np.geomspace(1.0, 8.0, hd // 2).astype(np.float32))
+    if hp.get("longrope"):
+        half = hp["n_rot"] // 2
+        w.add_tensor("rope_factors_long.weight", np.geomspace(1.0, 16.0, half).astype(np.float32))
+        w.add_tensor("rope_factors_short.weight", np.geomspace(1.0, 1.5, half).astype(np.float32))
     for il in range(hp["n_layer"]):
         p = f"blk.{il}."
         vector(p + "attn_norm.weight", n_embd, 1.0)
-        linear(p + "attn_q.weight", n_embd, n_q)
-        linear(p + "attn_k.weight", n_embd, n_kv)
-        linear(p + "attn_v.weight", n_embd, n_kv)
+        if arch == "phi3":
+            linear(p + "attn_qkv.weight", n_embd, n_q + 2 * n_kv)
+        else:
+            linear(p + "attn_q.weight", n_embd, n_q)
+            linear(p + "attn_k.weight", n_embd, n_kv)
+            linear(p + "attn_v.weight", n_embd, n_kv)
         linear(p + "attn_output.weight", n_q, n_embd)
         if arch == "qwen2":
             vector(p + "attn_q.bias", n_q, 0.0, 0.5)
@@ -290,6 +303,9 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
             experts(p + "ffn_gate_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_up_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_down_exps.weight", fe, n_embd, ne)
+        elif arch == "phi3":
+            linear(p + "ffn_up.weight", n_embd, 2 * n_ff)
+            linear(p + "ffn_down.weight", n_ff, n_embd)
         else:
             linear(p + "ffn_gate.weight", n_embd, n_ff)
             linear(p + "ffn_up.weight", n_embd, n_ff)
@@ -313,13 +329,17 @@ def _add_hparams(w: GGUFWriter, arch: str, hp: dict) -> None:
     w.add_head_count_kv(hp["n_head_kv"])
     w.add_key_length(hp["head_dim"])
     w.add_value_length(hp["head_dim"])
-    w.add_rope_dimension_count(hp["head_dim"])
+    w.add_rope_dimension_count(hp.get("n_rot", hp["head_dim"]))
     w.add_rope_freq_base(hp["rope_base"])
     w.add_layer_norm_rms_eps(hp["eps"])
     w.add_vocab_size(hp["n_vocab"])
     if arch == "gemma3":
         w.add_sliding_window(hp["sliding_window"])
         w.add_sliding_window_pattern(hp["swa_pattern"])
+    if hp.get("longrope"):
+        w.add_rope_scaling_orig_ctx_len(hp["n_ctx_orig"])
+        w.add_rope_scaling_attn_factors(1.1)
+        w.add_sliding_window(hp["n_ctx_orig"] // 2)  # ignored, as llama.cpp ignores it
     if hp.get("temperature_scale"):
         w.add_float32(f"{arch}.attention.temperature_scale", hp["temperature_scale"])
         w.add_uint32(f"{arch}.rope.scaling.original_context_length", hp["temperature_floor"])

@@ -111,3 +111,9 @@ def test_mistral3_fallback_is_mistral_v7_tekken_as_llama_cpp_writes_it():
 @pytest.mark.parametrize("arch", ["qwen3", "qwen3moe", "smollm3"])
 def test_qwen3_and_smollm3_fall_back_to_chatml(arch):
     assert default_template(arch) == CHATML_TEMPLATE
+
+
+def test_phi3_fallback_as_llama_cpp_writes_it():
+    t = ChatTemplate(default_template("phi3"))
+    assert t.render(CONVERSATION) == ("<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+                                      "<|user|>\nBye<|end|>\n<|assistant|>\n")
