@@ -26,7 +26,7 @@ def tensors(hp) -> dict:
 
 CONVERSION = Conversion(
     gguf_arch="qwen3", hf_classes=("Qwen3ForCausalLM",), hf_model_types=("qwen3",), layer_tensors=LAYER_TENSORS,
-    bpe_pre="qwen2", defaults=dict(rms_eps=1e-6, rope_theta=1000000.0),
+    defaults=dict(rms_eps=1e-6, rope_theta=1000000.0),
 )
 
 ARCH = Architecture("qwen3", RuntimeSpec(rope_neox=True), CONVERSION, tensors=tensors)

@@ -34,7 +34,7 @@ def write_metadata(w, cfg: dict, hp) -> None:
 
 CONVERSION = Conversion(
     gguf_arch="qwen3moe", hf_classes=("Qwen3MoeForCausalLM",), hf_model_types=("qwen3_moe",),
-    layer_tensors=LAYER_TENSORS, bpe_pre="qwen2", defaults=dict(rms_eps=1e-6, rope_theta=1000000.0),
+    layer_tensors=LAYER_TENSORS, defaults=dict(rms_eps=1e-6, rope_theta=1000000.0),
     write_metadata=write_metadata,
 )
 
