@@ -7,7 +7,10 @@ The files (random weights, Q4_K_M-like: every matrix Q4_K) are written once unde
 ~/.cache/pyggml/bench/. Prints the usual table, then tg(MoE) / tg(dense) for each runtime
 (1.0: the experts cost what the same active parameters cost densely) and pyggml / llama.cpp.
 
-    python3 benchmarks/moe.py [--threads N] [--repetitions R]
+    python3 benchmarks/moe.py [--threads N] [--repetitions R] [--all-archs]
+
+--all-archs adds a synthetic smollm3, mistral3, phi3 and Mixtral (8 experts, 2 per token) of
+the same size, each timed beside llama.cpp.
 """
 
 from __future__ import annotations
@@ -26,12 +29,19 @@ MODELS = {
     "moe-32x4": ("qwen3moe", dict(SHAPE, n_expert=32, n_expert_used=4, n_ff_exp=512, n_ff=2048)),
     "dense": ("qwen3", dict(SHAPE, n_ff=2048)),
 }
+# --all-archs: one synthetic model of each other newer architecture, the same size
+OTHER_ARCHS = {
+    "smollm3": ("smollm3", dict(SHAPE, n_ff=2048)),
+    "mistral3": ("mistral3", dict(SHAPE, n_ff=2048, temperature_floor=64)),
+    "phi3": ("phi3", dict(SHAPE, n_ff=2048, n_rot=48, n_ctx_orig=256)),
+    "mixtral-8x2": ("mixtral", dict(SHAPE, n_expert=8, n_expert_used=2, n_ff=1024)),
+}
 
 
 def model_path(name: str) -> str:
     from support.synthetic_models import make_model
 
-    arch, hp = MODELS[name]
+    arch, hp = {**MODELS, **OTHER_ARCHS}[name]
     path = os.path.join(CACHE, f"synthetic-{name}-q4_k.gguf")
     if not os.path.exists(path):
         os.makedirs(CACHE, exist_ok=True)
@@ -46,11 +56,13 @@ def main() -> int:
     ap.add_argument("-r", "--repetitions", type=int, default=3)
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
+    ap.add_argument("--all-archs", action="store_true", help="also smollm3, mistral3, phi3 and mixtral models")
     args = ap.parse_args()
+    names = list(MODELS) + (list(OTHER_ARCHS) if args.all_archs else [])
     from pyggml.cli.bench import _stats, _time_tests, llama_cpp_backend, pyggml_backend
 
     backends, keep = [], []
-    for name in MODELS:
+    for name in names:
         path = model_path(name)
         m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, 512)
         ours.name = f"pyggml {name}"
@@ -72,7 +84,7 @@ def main() -> int:
         if (f"{runtime} dense", tg) in rate:
             print(f"{runtime}: {tg} moe / dense = {rate[(f'{runtime} moe-32x4', tg)] / rate[(f'{runtime} dense', tg)]:.3f}, "
                   f"{pp} moe / dense = {rate[(f'{runtime} moe-32x4', pp)] / rate[(f'{runtime} dense', pp)]:.3f}")
-    for name in MODELS:
+    for name in names:
         if (f"llama.cpp {name}", tg) in rate:
             print(f"{name}: pyggml / llama.cpp  {tg} {rate[(f'pyggml {name}', tg)] / rate[(f'llama.cpp {name}', tg)]:.3f}, "
                   f"{pp} {rate[(f'pyggml {name}', pp)] / rate[(f'llama.cpp {name}', pp)]:.3f}")

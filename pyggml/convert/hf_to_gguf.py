@@ -1,5 +1,5 @@
 """Convert a Hugging Face checkpoint (llama, mistral, qwen2, gemma3, qwen3, smollm3, mistral3,
-qwen3moe, mixtral) into a GGUF file.
+phi3, qwen3moe, mixtral) into a GGUF file.
 
 What differs per architecture (the GGUF architecture name, its own metadata keys, how Hugging
 Face tensor names map onto GGUF names, and the weight transforms llama.cpp's converter applies,
