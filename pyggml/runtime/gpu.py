@@ -172,7 +172,7 @@ def plan(hparams: dict, tensors: dict, where: Placement, n_ctx: int, n_batch: in
     """GPU bytes {weights, kv, scratch, total} of a placement, as the model would allocate
     them; hparams and tensors as pyggml.runtime.model passes them to the native model. Raises
     GPUError for a tensor or head size the GPU kernels do not handle."""
-    native_hp = _core.ModelHParams(**{k: v for k, v in hparams.items() if k not in ("arch", "n_ctx_train")})
+    native_hp = _core.ModelHParams(**{k: v for k, v in hparams.items() if k not in ("arch", "n_ctx_train", "n_ctx_orig")})
     try:
         return dict(_core.Model.gpu_plan(native_hp, tensors, list(where.layers), bool(where.output), int(n_ctx),
                                          int(n_batch)))

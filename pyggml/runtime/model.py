@@ -173,6 +173,21 @@ def _int_argument(name: str, value, lo: int, hi: int) -> int:
     return v
 
 
+def _cpu_only_features(hp: dict, tensors: dict) -> str:
+    """What of this model only the CPU forward pass runs ("" when nothing): the GPU blocks
+    have the dense llama-family block only."""
+    found = []
+    if hp.get("n_expert"):
+        found.append("a mixture of experts")
+    if any(hp.get("layer_no_rope") or ()):
+        found.append("layers without rope (smollm3)")
+    if hp.get("attn_temp_scale"):
+        found.append("attention temperature tuning (mistral3)")
+    if hp.get("rope_attn_factor", 1.0) != 1.0 or any(n.endswith(("attn_qkv.weight",)) for n in tensors):
+        found.append("phi3's fused matrices and LongRoPE")
+    return ", ".join(found)
+
+
 def _with_rope_factors(tensors: dict, hp: dict, n_ctx: int) -> dict:
     """LongRoPE files (phi3) hold two sets of rope frequency factors: as llama.cpp does, the
     model rotates with rope_factors_long when its context exceeds the training's original
@@ -288,6 +303,9 @@ class Model:
             raise GPUError(str(e)) from e
         if where.any:  # before anything is allocated: a GPU, kernels for every tensor, memory
             what = f"gpu_layers={gpu_layers!r}" if gpu_layers is not None else f"n_gpu_layers={n_gpu_layers}"
+            cpu_only = _cpu_only_features(hp, tensors)
+            if cpu_only:
+                raise GPUError(f"{what}: the GPU back end does not run {cpu_only} yet; load with n_gpu_layers=0")
             gpu.check(hp, native_tensors, where, n_ctx, min(n_batch, n_ctx), what)
         # then the CPU's share: what the blocks left on the CPU allocate
         _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv, copies=bool(repack) and not precise,

@@ -146,3 +146,9 @@ def test_mixtral_hparams(moe):
     assert m.arch == "llama"
     assert (m.hparams["n_expert"], m.hparams["n_expert_used"], m.hparams["n_ff_exp"]) == (4, 2, 64)
     assert m.hparams["expert_weights_norm"] is True
+
+
+def test_gpu_offload_of_experts_is_refused_by_name(moe):
+    path, _ = moe["qwen3moe"]
+    with pytest.raises(pyggml.GPUError, match="does not run a mixture of experts yet; load with n_gpu_layers=0"):
+        Model.load(path, n_ctx=16, n_gpu_layers=1)
