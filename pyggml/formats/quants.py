@@ -65,8 +65,13 @@ def encode_tensor(x: np.ndarray, qtype: GGMLType, name: str, imat, n_threads: in
     weights = None
     if imat is not None and qtype.uses_imatrix:
         weights = imat.get(name)
+        if weights is not None and x.ndim == 3 and len(weights) == x.shape[0] * x.shape[-1]:
+            # stacked experts: llama.cpp's imatrix holds one row of importances per expert
+            per = np.asarray(weights, dtype=np.float32).reshape(x.shape[0], x.shape[-1])
+            return np.stack([encode_tensor(x[e], qtype, name, {name: per[e]}, n_threads) for e in range(x.shape[0])])
         if weights is not None and len(weights) != x.shape[-1]:
-            raise PyggmlError(f"imatrix entry for {name} has {len(weights)} values; the tensor's rows have {x.shape[-1]}")
+            raise PyggmlError(f"imatrix entry for {name} has {len(weights)} values; the tensor's rows have {x.shape[-1]}"
+                              + (f" (or {x.shape[0]} experts x {x.shape[-1]})" if x.ndim == 3 else ""))
     try:
         return quantize(x, qtype, imatrix=weights, n_threads=n_threads)
     except ValueError as e:

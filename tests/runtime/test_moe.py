@@ -152,3 +152,18 @@ def test_gpu_offload_of_experts_is_refused_by_name(moe):
     path, _ = moe["qwen3moe"]
     with pytest.raises(pyggml.GPUError, match="does not run a mixture of experts yet; load with n_gpu_layers=0"):
         Model.load(path, n_ctx=16, n_gpu_layers=1)
+
+
+def test_imatrix_of_stacked_experts_steers_each_expert(tmp_path):
+    """An imatrix entry of a 3-D expert tensor holds n_expert rows of importances (llama.cpp's
+    imatrix tool): each expert is quantized with its own row."""
+    from pyggml.formats.quants import encode_tensor, quantize
+    from pyggml.formats.types import GGMLType
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 8, 256)).astype(np.float32)
+    imp = rng.random((3, 256)).astype(np.float32) + 0.01
+    got = encode_tensor(x, GGMLType.Q4_K, "blk.0.ffn_up_exps.weight", {"blk.0.ffn_up_exps.weight": imp.ravel()}, 1)
+    for e in range(3):
+        np.testing.assert_array_equal(got[e], quantize(x[e], "Q4_K", imatrix=imp[e], n_threads=1))
+    assert not np.array_equal(got[1], quantize(x[1], "Q4_K", imatrix=imp[0], n_threads=1))
