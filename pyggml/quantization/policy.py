@@ -403,7 +403,8 @@ def preset_policy(preset: str, model: ModelShape, has_imatrix: bool = False) -> 
     if key == "IQ3_XS":
         middle = frozenset(range(n // 8, 7 * n // 8))
         if middle:
-            rules += [Rule(r"ffn_gate\.weight", T.IQ3_XXS, middle), Rule(r"ffn_up\.weight", T.IQ3_XXS, middle)]
+            # llama.cpp's FFN_GATE / FFN_UP categories: any name holding ffn_gate / ffn_up (experts too)
+            rules += [Rule(r"ffn_gate", T.IQ3_XXS, middle), Rule(r"ffn_up", T.IQ3_XXS, middle)]
     return Policy(tuple(rules), D, key)
 
 
