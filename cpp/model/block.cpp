@@ -53,12 +53,14 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
             ops_->rope_apply(kt, hp_.n_head_kv, hp_.head_dim_k, rp, cs);
             if (hp_.rope_attn_factor != 1.0f) rope_magnitude(qt, kt);
         }
-        const float q_scale = hp_.attn_scale * attn_temperature(n_past_ + t);
+        const batch_seq& s = b.seq_of(t);
+        const int64_t pos = s.pos0 + t - s.t0;
+        const float q_scale = hp_.attn_scale * attn_temperature(pos);
         for (int64_t i = 0; i < q_dim; ++i) qt[i] *= q_scale;
-        kv_.store(il, n_past_ + t, 1, kt, v_.data() + t * v_dim);
+        kv_.store(il, slot(s.seq, pos), 1, kt, v_.data() + t * v_dim);
     });
 
-    attention(il, T);
+    for (int64_t i = 0; i < b.n_seqs; ++i) attention(il, b.seqs[i]);
 
     capture(il, capture_attn_out, att_.data(), T);
     linear(L.wo, att_.data(), o_.data(), T);
@@ -107,15 +109,19 @@ void llama_model::rope_magnitude(float* q, float* k) const {
     }
 }
 
-void llama_model::attention(int64_t il, int64_t T) {
+void llama_model::attention(int64_t il, const batch_seq& s) {
+    // this sequence's rows of q_ and att_, and its slice of the cache
+    const int64_t T = s.n, n_past = s.pos0, base = slot(s.seq, 0);
+    float* const q_seq = q_.data() + s.t0 * hp_.n_head * hp_.head_dim_k;
+    float* const att_seq = att_.data() + s.t0 * hp_.n_head * hp_.head_dim_v;
     const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
     const int64_t k_dim = hp_.n_head_kv * hdk, v_dim = hp_.n_head_kv * hdv;
     const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
     const int64_t group = hp_.n_head / hp_.n_head_kv;
     const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
-    const int64_t n_kv = n_past_ + T;
+    const int64_t n_kv = n_past + T;
     // a key at position p0 is masked for the query at p1 when p1 - p0 >= n_swa
-    const int64_t kv0 = swa ? std::max<int64_t>(0, n_past_ - hp_.n_swa + 1) : 0;
+    const int64_t kv0 = swa ? std::max<int64_t>(0, n_past - hp_.n_swa + 1) : 0;
     const int64_t n_load = n_kv - kv0;
 
     // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
@@ -136,14 +142,14 @@ void llama_model::attention(int64_t il, int64_t T) {
     // when one tile of tokens covers the batch (decoding), an F16 cache read in place:
     // each key is then read by one tile per head group, and converting the whole cache
     // first cost as much as the attention itself (docs/speed.md, "Notes from the code").
-    const uint16_t* k16 = n_tok_tiles == 1 ? kv_.k_f16(il, kv0) : nullptr;
-    const uint16_t* v16 = n_tok_tiles == 1 ? kv_.v_f16(il, kv0) : nullptr;
+    const uint16_t* k16 = n_tok_tiles == 1 ? kv_.k_f16(il, base + kv0) : nullptr;
+    const uint16_t* v16 = n_tok_tiles == 1 ? kv_.v_f16(il, base + kv0) : nullptr;
     if (!k16) {
         const int64_t chunk = 64;
         parallel_rows(pool_, (n_load + chunk - 1) / chunk, [&](int64_t c) {
             const int64_t p0 = kv0 + c * chunk, p1 = std::min(n_kv, p0 + chunk);
-            kv_.load_k(il, p0, p1, kf_.data() + (p0 - kv0) * k_dim);
-            kv_.load_v(il, p0, p1, vf_.data() + (p0 - kv0) * v_dim);
+            kv_.load_k(il, base + p0, base + p1, kf_.data() + (p0 - kv0) * k_dim);
+            kv_.load_v(il, base + p0, base + p1, vf_.data() + (p0 - kv0) * v_dim);
         });
     }
 
@@ -153,19 +159,19 @@ void llama_model::attention(int64_t il, int64_t T) {
         const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
         const int64_t t0 = tt * n_tt, h0 = kvh * group + hh * n_th;
         attn_tile a;
-        a.q = q_.data() + t0 * q_dim + h0 * hdk;
+        a.q = q_seq + t0 * q_dim + h0 * hdk;
         a.q_stride = q_dim;
         a.k = kf_.data() + kvh * hdk;
         a.k_stride = k_dim;
         a.v = vf_.data() + kvh * hdv;
         a.v_stride = v_dim;
-        a.out = att_.data() + t0 * o_dim + h0 * hdv;
+        a.out = att_seq + t0 * o_dim + h0 * hdv;
         a.o_stride = o_dim;
         a.n_tok = std::min(n_tt, T - t0);
         a.n_hq = std::min(n_th, group - hh * n_th);
         a.head_dim_k = hdk;
         a.head_dim_v = hdv;
-        a.hi0 = n_past_ + t0 + 1 - kv0;
+        a.hi0 = n_past + t0 + 1 - kv0;
         a.window = swa ? hp_.n_swa : 0;
         a.softcap = hp_.attn_logit_softcap;
         a.scratch = scores_.data() + size_t(ith) * scratch;

@@ -26,9 +26,15 @@ void llama_model::embed(batch_in_flight& b) {
             if (!all_finite(xt, E)) note_row(b.bad_row, t);
             if (hp_.n_layer > 0) ops_->rms_norm(xt, w_.layers[0].attn_norm, h_.data() + t * E, E, hp_.rms_eps);
         }
-        for (int64_t set = 0; set < n_sets; ++set) {
-            rope_cache_rows(layer_rope(rope_set_layer_[set]), double(n_past_ + t0), n,
-                            rope_cs_.data() + (set * T + t0) * hp_.n_rot);
+        // the rows of each sequence part in the chunk, at that sequence's positions
+        for (int64_t t = t0; t < t0 + n;) {
+            const batch_seq& s = b.seq_of(t);
+            const int64_t m = std::min(t0 + n, s.t0 + s.n) - t;
+            for (int64_t set = 0; set < n_sets; ++set) {
+                rope_cache_rows(layer_rope(rope_set_layer_[set]), double(s.pos0 + t - s.t0), m,
+                                rope_cs_.data() + (set * T + t) * hp_.n_rot);
+            }
+            t += m;
         }
     });
 }

@@ -10,7 +10,7 @@
 
 namespace pyggml {
 
-void llama_model::head(batch_in_flight& b, bool all_logits, float* logits, bool gpu_logits) {
+void llama_model::head(batch_in_flight& b, const int64_t* out_rows, int64_t n_out, float* logits, bool gpu_logits) {
     const int64_t T = b.n, E = hp_.n_embd;
     if (capture_) {
         if (capture_->output_in) {
@@ -31,12 +31,12 @@ void llama_model::head(batch_in_flight& b, bool all_logits, float* logits, bool 
         embd_out_ += T * E;
         return;
     }
-    if (!logits) return;
-    // output rows: every token, or only the last one (computed on the GPU when gpu_logits)
-    const int64_t r0 = all_logits ? 0 : T - 1, n_out = T - r0;
+    if (!logits || n_out == 0) return;
+    // the output rows (every token, the last, or each sequence's last), packed into h_;
+    // computed on the GPU when gpu_logits
     if (!gpu_logits) {
         parallel_rows(pool_, n_out, [&](int64_t i) {
-            ops_->rms_norm(x_.data() + (r0 + i) * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
+            ops_->rms_norm(x_.data() + out_rows[i] * E, w_.output_norm, h_.data() + i * E, E, hp_.rms_eps);
         });
         linear(w_.output, h_.data(), logits, n_out);
         if (hp_.final_logit_softcap > 0.0f) {
@@ -59,11 +59,13 @@ void llama_model::head(batch_in_flight& b, bool all_logits, float* logits, bool 
     if (bad.load() < n_check) {
         int64_t i = 0;
         while (i < n_check && std::isfinite(logits[i])) ++i;
-        const int64_t row = r0 + i / V;
+        const int64_t row = out_rows[i / V];
+        const batch_seq& s = b.seq_of(row);
         throw nonfinite_error(std::string(gpu_logits ? "the layers on the GPU or the output" : "the output") +
                               " (output.weight or token_embd.weight when tied, and output_norm.weight) "
                               "produced a non-finite logit (" + std::to_string(logits[i]) + " for token id " +
-                              std::to_string(i % V) + ") at position " + std::to_string(b.pos0 + row));
+                              std::to_string(i % V) + ") at position " + std::to_string(s.pos0 + row - s.t0) +
+                              (b.n_seqs > 1 || s.seq != 0 ? " of sequence " + std::to_string(s.seq) : ""));
     }
 }
 

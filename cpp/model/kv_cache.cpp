@@ -50,4 +50,11 @@ void kv_cache::move(int64_t dst, int64_t src, int64_t n) {
     }
 }
 
+void kv_cache::copy(int64_t dst, int64_t src, int64_t n) {
+    for (int64_t l = 0; l < n_layer_; ++l) {
+        std::memcpy(k_row(l, dst), k_row(l, src), size_t(n) * k_row_bytes_);
+        std::memcpy(v_row(l, dst), v_row(l, src), size_t(n) * v_row_bytes_);
+    }
+}
+
 }  // namespace pyggml

@@ -1,7 +1,7 @@
 // kv_cache.h: the attention key/value cache, one row per (layer, position).
 //
 // Rows are stored in F32, F16 or Q8_0 and converted to float32 when read back for
-// attention. Positions are cache slots: slot p holds the token at position p.
+// attention. The model decides which slot holds which (sequence, position): see model.h.
 // The storage is left uninitialised: only slots below n_past are ever read, and pages
 // of the cache that were never written do not take up memory.
 #pragma once
@@ -38,8 +38,10 @@ public:
     const uint16_t* v_f16(int64_t layer, int64_t p) const {
         return type_ == GGML_TYPE_F16 ? reinterpret_cast<const uint16_t*>(v_row(layer, p)) : nullptr;
     }
-    // Moves slots [src, src + n) of every layer to [dst, dst + n) (dst < src).
+    // Moves slots [src, src + n) of every layer to [dst, dst + n) (the ranges may overlap).
     void move(int64_t dst, int64_t src, int64_t n);
+    // Copies slots [src, src + n) of every layer to [dst, dst + n) (ranges apart).
+    void copy(int64_t dst, int64_t src, int64_t n);
 
 private:
     uint8_t* k_row(int64_t layer, int64_t p) { return k_.get() + (layer * n_ctx_ + p) * k_row_bytes_; }

@@ -18,16 +18,20 @@
 namespace pyggml {
 
 llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                         int32_t kv_type, bool precise, bool repack, const gpu_placement& gpu)
+                         int32_t kv_type, bool precise, bool repack, const gpu_placement& gpu,
+                         int64_t n_seq_max)
     : hp_(std::move(hp)),
       w_(std::move(w)),
       n_ctx_(n_ctx),
       n_batch_(std::min(n_batch, n_ctx)),
+      seq_pos_(size_t(std::max<int64_t>(n_seq_max, 1)), 0),
       precise_(precise),
       ops_(&get_ops_kernels()),
       pool_(n_threads),
-      kv_(kv_type, hp_.n_layer, n_ctx, hp_.n_head_kv * hp_.head_dim_k, hp_.n_head_kv * hp_.head_dim_v) {
+      kv_(kv_type, hp_.n_layer, n_ctx * std::max<int64_t>(n_seq_max, 1), hp_.n_head_kv * hp_.head_dim_k,
+          hp_.n_head_kv * hp_.head_dim_v) {
     if (n_ctx <= 0 || n_batch <= 0) throw std::invalid_argument("n_ctx and n_batch must be positive");
+    if (n_seq_max <= 0) throw std::invalid_argument("n_seq_max must be positive");
     if (int64_t(w_.layers.size()) != hp_.n_layer) throw std::invalid_argument("one weight set per layer is needed");
     // layers with the same rotation share one table of cos/sin per batch
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
@@ -41,6 +45,7 @@ llama_model::llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64
     }
     own_vectors();
     // the GPU takes its blocks' weights as the file lays them out, before any repacking
+    if (gpu.any() && n_seq_max > 1) throw std::invalid_argument("several sequences (n_seq_max > 1) run on the CPU only");
     if (gpu.any()) gpu_ = std::make_unique<gpu_layers>(hp_, w_, gpu, n_ctx_, n_batch_);
     if (repack && !precise_) repack_weights();  // the precise path reads the file layout
 }
@@ -217,38 +222,94 @@ void llama_model::capture(int64_t layer, int site, const float* src, int64_t T) 
 
 void llama_model::eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits) {
     if (n_tokens <= 0) throw std::invalid_argument("eval needs at least one token");
-    if (n_past_ + n_tokens > n_ctx_) {
-        throw std::length_error("context is full: " + std::to_string(n_past_) + " tokens cached + " +
+    const int64_t n_past = seq_pos_[0];
+    if (n_past + n_tokens > n_ctx_) {
+        throw std::length_error("context is full: " + std::to_string(n_past) + " tokens cached + " +
                                 std::to_string(n_tokens) + " new > n_ctx " + std::to_string(n_ctx_));
     }
+    check_token_ids(tokens, n_tokens);
+    // All or nothing: when a batch fails (a non-finite value), the tokens of the batches
+    // before it are dropped from the cache too.
+    std::vector<int64_t> rows;
+    try {
+        for (int64_t i0 = 0; i0 < n_tokens; i0 += n_batch_) {
+            const int64_t n = std::min(n_batch_, n_tokens - i0);
+            const bool last = i0 + n == n_tokens;
+            float* out = all_logits ? logits + i0 * hp_.n_vocab : (last ? logits : nullptr);
+            rows.clear();
+            for (int64_t t = all_logits ? 0 : n - 1; out && t < n; ++t) rows.push_back(t);
+            const batch_seq s{0, 0, n, seq_pos_[0]};
+            forward_batch(tokens + i0, n, &s, 1, rows.data(), int64_t(rows.size()), out);
+        }
+    } catch (...) {
+        seq_pos_[0] = n_past;
+        throw;
+    }
+}
+
+void llama_model::check_token_ids(const int32_t* tokens, int64_t n_tokens) const {
     for (int64_t i = 0; i < n_tokens; ++i) {
         if (tokens[i] < 0 || tokens[i] >= hp_.n_vocab) {
             throw std::out_of_range("token id " + std::to_string(tokens[i]) + " is outside the vocabulary (" +
                                     std::to_string(hp_.n_vocab) + ")");
         }
     }
-    // All or nothing: when a batch fails (a non-finite value), the tokens of the batches
-    // before it are dropped from the cache too.
-    const int64_t n_past0 = n_past_;
-    try {
-        for (int64_t i0 = 0; i0 < n_tokens; i0 += n_batch_) {
-            const int64_t n = std::min(n_batch_, n_tokens - i0);
-            const bool last = i0 + n == n_tokens;
-            float* out = all_logits ? logits + i0 * hp_.n_vocab : (last ? logits : nullptr);
-            forward_batch(tokens + i0, n, all_logits, out);
+}
+
+void llama_model::eval_batch(const seq_tokens* seqs, int64_t n_seqs, bool all_logits, float* logits) {
+    if (n_seqs <= 0) throw std::invalid_argument("eval_batch needs at least one sequence");
+    std::vector<uint8_t> seen(seq_pos_.size(), 0);
+    std::vector<int32_t> tokens;
+    std::vector<batch_seq> parts;
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < n_seqs; ++i) {
+        const seq_tokens& st = seqs[i];
+        const int64_t seq = checked_seq(st.seq);
+        if (seen[size_t(seq)]++) throw std::invalid_argument("sequence " + std::to_string(seq) + " appears twice in the batch");
+        if (st.n <= 0) throw std::invalid_argument("sequence " + std::to_string(seq) + " has no tokens");
+        const int64_t pos = seq_pos_[size_t(seq)];
+        if (pos + st.n > n_ctx_) {
+            throw std::length_error("context of sequence " + std::to_string(seq) + " is full: " + std::to_string(pos) +
+                                    " tokens cached + " + std::to_string(st.n) + " new > n_ctx " + std::to_string(n_ctx_));
         }
-    } catch (...) {
-        n_past_ = n_past0;
+        check_token_ids(st.tokens, st.n);
+        const int64_t t0 = int64_t(tokens.size());
+        parts.push_back({seq, t0, st.n, pos});
+        tokens.insert(tokens.end(), st.tokens, st.tokens + st.n);
+        for (int64_t t = all_logits ? t0 : t0 + st.n - 1; t < t0 + st.n; ++t) rows.push_back(t);
+    }
+    if (int64_t(tokens.size()) > n_batch_) {
+        throw std::length_error("eval_batch: " + std::to_string(tokens.size()) + " tokens in one batch > n_batch " +
+                                std::to_string(n_batch_));
+    }
+    try {
+        forward_batch(tokens.data(), int64_t(tokens.size()), parts.data(), int64_t(parts.size()), rows.data(),
+                      int64_t(rows.size()), logits);
+    } catch (...) {  // all or nothing: no sequence keeps the batch's tokens
+        for (const batch_seq& p : parts) seq_pos_[size_t(p.seq)] = p.pos0;
         throw;
     }
 }
 
-void llama_model::eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd) {
+void llama_model::eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd, int64_t seq) {
+    if (n_tokens <= 0) throw std::invalid_argument("eval needs at least one token");
+    checked_seq(seq);
     embd_out_ = embd;
+    const int64_t n_past = seq_pos_[size_t(seq)];
     try {
-        eval(tokens, n_tokens, false, nullptr);
+        if (n_past + n_tokens > n_ctx_) {
+            throw std::length_error("context is full: " + std::to_string(n_past) + " tokens cached + " +
+                                    std::to_string(n_tokens) + " new > n_ctx " + std::to_string(n_ctx_));
+        }
+        check_token_ids(tokens, n_tokens);
+        for (int64_t i0 = 0; i0 < n_tokens; i0 += n_batch_) {
+            const int64_t n = std::min(n_batch_, n_tokens - i0);
+            const batch_seq s{seq, 0, n, seq_pos_[size_t(seq)]};
+            forward_batch(tokens + i0, n, &s, 1, nullptr, 0, nullptr);
+        }
     } catch (...) {
         embd_out_ = nullptr;
+        seq_pos_[size_t(seq)] = n_past;
         throw;
     }
     embd_out_ = nullptr;
@@ -257,26 +318,36 @@ void llama_model::eval_embeddings(const int32_t* tokens, int64_t n_tokens, float
 void batch_in_flight::check(const char* what, int64_t layer) const {
     const int64_t t = bad_row.load();
     if (t >= n) return;
+    const batch_seq& s = seq_of(t);
     std::string msg = std::string(what);
     if (layer >= 0) msg += " " + std::to_string(layer) + " (tensors blk." + std::to_string(layer) + ".*)";
-    msg += " produced a non-finite value (NaN or infinity) at position " + std::to_string(pos0 + t) +
-           " (token id " + std::to_string(tokens[t]) + ")";
+    msg += " produced a non-finite value (NaN or infinity) at position " + std::to_string(s.pos0 + t - s.t0) +
+           (n_seqs > 1 || s.seq != 0 ? " of sequence " + std::to_string(s.seq) : "") + " (token id " +
+           std::to_string(tokens[t]) + ")";
     throw nonfinite_error(msg);
 }
 
-void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logits, float* logits) {
-    reserve_scratch(T, n_past_ + T);
+void llama_model::forward_batch(const int32_t* tokens, int64_t T, const batch_seq* seqs, int64_t n_seqs,
+                                const int64_t* out_rows, int64_t n_out, float* logits) {
+    int64_t n_kv = 0;
+    for (int64_t i = 0; i < n_seqs; ++i) n_kv = std::max(n_kv, seqs[i].pos0 + seqs[i].n);
+    reserve_scratch(T, n_kv);
     // Every step checks the rows it leaves in the residual stream for NaN and infinity (in
     // cache, while it adds to them): a corrupt weight or an overflow is reported at the
     // first layer it reaches instead of coming out as NaN logits.
-    batch_in_flight b{tokens, T, n_past_, {T}};
+    batch_in_flight b{tokens, T, seqs, n_seqs, {T}};
+    auto advance = [&] {
+        for (int64_t i = 0; i < n_seqs; ++i) seq_pos_[size_t(seqs[i].seq)] = seqs[i].pos0 + seqs[i].n;
+    };
     embed(b);
     b.check("the token embedding (token_embd.weight)", -1);
     // Blocks on the GPU run there, a run of them at a time (gpu_run); with the head there
     // too, the logits come straight from the GPU.
     if (capture_ && gpu_) throw std::runtime_error("activation capture runs on the CPU only: load with n_gpu_layers=0");
     const bool gpu_head = gpu_ && gpu_->has_output() && logits && !embd_out_;
-    const int64_t r0 = all_logits ? 0 : T - 1;  // the first token whose logits are asked for
+    // the first token whose logits are asked for: with GPU layers (one sequence) the rows
+    // asked for are the batch's last ones, all of them or the very last
+    const int64_t r0 = n_out > 0 ? out_rows[0] : T;
     bool gpu_logits = false;
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         if (gpu_ && gpu_->has_layer(il)) {
@@ -290,14 +361,14 @@ void llama_model::forward_batch(const int32_t* tokens, int64_t T, bool all_logit
         block(il, b);
         b.check("layer", il);
         if (capture_ && capture_->last_layer == il) {  // calibration needs nothing past here
-            n_past_ += T;
+            advance();
             capture_->row += T;
             return;
         }
     }
     if (gpu_head && !gpu_logits) gpu_logits = gpu_run(hp_.n_layer, T, logits, r0, b.bad_row) == hp_.n_layer;  // the head alone
-    n_past_ += T;
-    head(b, all_logits, logits, gpu_logits);
+    advance();
+    head(b, out_rows, n_out, logits, gpu_logits);
 }
 
 int64_t llama_model::gpu_run(int64_t l0, int64_t T, float* logits, int64_t r0, std::atomic<int64_t>& bad_row) {
@@ -306,7 +377,8 @@ int64_t llama_model::gpu_run(int64_t l0, int64_t T, float* logits, int64_t r0, s
     // or the CPU's head does, the final norm of eval_embeddings does
     const bool head = logits && l1 == hp_.n_layer;
     const bool want_x = l1 < hp_.n_layer || (!head && (embd_out_ || !gpu_->has_output()));
-    gpu_->forward(l0, l1, x_.data(), T, n_past_, rope_cs_.data(), head ? logits : nullptr, r0, want_x);
+    // a model with GPU layers holds one sequence (see the constructor): sequence 0's positions
+    gpu_->forward(l0, l1, x_.data(), T, seq_pos_[0], rope_cs_.data(), head ? logits : nullptr, r0, want_x);
     if (want_x) {  // checked as the CPU's layers check theirs; the next (CPU) layer's normed input
         parallel_rows(pool_, T, [&](int64_t t) {
             const float* xt = x_.data() + t * hp_.n_embd;
@@ -319,13 +391,15 @@ int64_t llama_model::gpu_run(int64_t l0, int64_t T, float* logits, int64_t r0, s
     return l1;
 }
 
-void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
-    if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n_past_) {
+void llama_model::shift_context(int64_t n_keep, int64_t n_discard, int64_t seq) {
+    int64_t& n_past = seq_pos_[size_t(checked_seq(seq))];
+    if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n_past) {
         throw std::invalid_argument("shift_context: need 0 <= n_keep and n_keep + n_discard <= n_past");
     }
-    const int64_t n_move = n_past_ - n_keep - n_discard;
+    const int64_t n_move = n_past - n_keep - n_discard;
+    const int64_t base = slot(seq, 0);
     reserve_scratch(0, n_move);
-    kv_.move(n_keep, n_keep + n_discard, n_move);
+    kv_.move(base + n_keep, base + n_keep + n_discard, n_move);
     const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k;
     std::vector<float> cs(hp_.n_rot), gpu_cs(gpu_ ? hp_.n_layer * hp_.n_rot : 0);
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
@@ -337,7 +411,7 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
             std::copy(cs.begin(), cs.end(), gpu_cs.begin() + il * hp_.n_rot);
             continue;
         }
-        const int64_t p0 = n_keep, p1 = n_keep + n_move;
+        const int64_t p0 = base + n_keep, p1 = base + n_keep + n_move;
         if (p1 == p0) continue;
         kv_.load_k(il, p0, p1, kf_.data());
         parallel_rows(pool_, n_move, [&](int64_t i) {
@@ -346,7 +420,15 @@ void llama_model::shift_context(int64_t n_keep, int64_t n_discard) {
         kv_.store_k(il, p0, n_move, kf_.data());
     }
     if (gpu_) gpu_->shift(n_keep, n_keep + n_discard, n_move, gpu_cs.data());
-    n_past_ -= n_discard;
+    n_past -= n_discard;
+}
+
+void llama_model::seq_copy(int64_t src, int64_t dst, int64_t n) {
+    checked_seq(src);
+    checked_seq(dst);
+    if (n < 0 || n > seq_pos_[size_t(src)]) throw std::out_of_range("seq_copy: need 0 <= n <= the source's positions");
+    if (src != dst && n > 0) kv_.copy(slot(dst, 0), slot(src, 0), n);
+    seq_pos_[size_t(dst)] = n;
 }
 
 }  // namespace pyggml

@@ -3,8 +3,10 @@
 //
 // The weights stay where the caller mapped them (the GGUF file), except the matrices
 // this CPU's kernels want rearranged (kernels/repack.h), whose copies the model owns besides
-// its KV cache and scratch buffers. forward() runs a batch of tokens at positions
-// n_past.. through every layer and returns logits for the requested rows.
+// its KV cache and scratch buffers. The cache holds up to n_seq_max sequences, each in its
+// own slice of n_ctx positions; a batch is one or more sequences' tokens, run through every
+// layer together (one matrix product per weight over all of them, attention per sequence),
+// returning logits for the requested rows. Sequence 0 is the single-sequence API's.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <initializer_list>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/threads.h"
@@ -121,14 +124,34 @@ static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttn
 // Rows of the largest tile for query groups of `group` heads per kv head.
 inline int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
 
+// One sequence's part of a batch: tokens [t0, t0 + n) of the batch, at positions pos0..
+// of sequence seq.
+struct batch_seq {
+    int64_t seq, t0, n, pos0;
+};
+
 // A batch on its way through the steps of forward_batch.
 struct batch_in_flight {
     const int32_t* tokens;         // (n) token ids
     int64_t n;                     // tokens in the batch
-    int64_t pos0;                  // position of the first one
+    const batch_seq* seqs;         // (n_seqs) the sequences, in token order, covering [0, n)
+    int64_t n_seqs;
     std::atomic<int64_t> bad_row;  // the first row a step left non-finite (finite.h); n: none
+    // The sequence part that holds token row t.
+    const batch_seq& seq_of(int64_t t) const {
+        int64_t i = 0;
+        while (i + 1 < n_seqs && seqs[i + 1].t0 <= t) ++i;
+        return seqs[i];
+    }
     // Throws nonfinite_error naming `what` (layer >= 0: that layer) when a row was noted.
     void check(const char* what, int64_t layer) const;
+};
+
+// A sequence's tokens for eval_batch.
+struct seq_tokens {
+    int64_t seq;
+    const int32_t* tokens;
+    int64_t n;
 };
 
 class llama_model {
@@ -137,14 +160,19 @@ public:
     // converting them to the weights' dot types as ggml does. repack: let the linear
     // weights take the layout this CPU's kernels prefer (kernels/repack.h; not with precise).
     // gpu: the blocks (and the head) that run on the GPU instead (cuda/gpu_layers.h).
+    // n_ctx: positions per sequence; n_seq_max: sequences the cache holds (1 with gpu).
     llama_model(model_hparams hp, model_weights w, int64_t n_ctx, int64_t n_batch, int n_threads,
-                int32_t kv_type, bool precise = false, bool repack = true, const gpu_placement& gpu = {});
+                int32_t kv_type, bool precise = false, bool repack = true, const gpu_placement& gpu = {},
+                int64_t n_seq_max = 1);
     ~llama_model();
 
     const model_hparams& hparams() const { return hp_; }
     int64_t n_ctx() const { return n_ctx_; }
     int64_t n_batch() const { return n_batch_; }
-    int64_t n_past() const { return n_past_; }
+    int64_t n_past() const { return seq_pos_[0]; }
+    int64_t n_seq_max() const { return int64_t(seq_pos_.size()); }
+    // Positions sequence seq holds (its next token goes at this position).
+    int64_t seq_pos(int64_t seq) const { return seq_pos_[size_t(checked_seq(seq))]; }
     int n_threads() const { return pool_.size(); }
     const kv_cache& cache() const { return kv_; }
     bool precise() const { return precise_; }
@@ -160,15 +188,27 @@ public:
     // otherwise (1, n_vocab) for the last token. Throws when the context would overflow.
     void eval(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
 
+    // Several sequences in one pass: each entry's tokens at positions seq_pos(seq).. of its
+    // sequence (distinct sequences, at least one token each, all together at most n_batch
+    // tokens). logits: one row per token when all_logits, otherwise one per entry (its
+    // last token), in entry order. All or nothing: on an error no sequence keeps the
+    // batch's tokens.
+    void eval_batch(const seq_tokens* seqs, int64_t n_seqs, bool all_logits, float* logits);
+
     // Like eval, but writes the hidden states after the final norm (what llama.cpp calls
     // embeddings) instead of logits: embd (n_tokens, n_embd).
-    void eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd);
+    void eval_embeddings(const int32_t* tokens, int64_t n_tokens, float* embd, int64_t seq = 0);
 
-    // Drops positions [n_keep, n_keep + n_discard) from the cache, moves the rest down
-    // and re-rotates their keys to the new positions.
-    void shift_context(int64_t n_keep, int64_t n_discard);
+    // Drops positions [n_keep, n_keep + n_discard) of a sequence, moves the rest down and
+    // re-rotates their keys to the new positions.
+    void shift_context(int64_t n_keep, int64_t n_discard, int64_t seq = 0);
 
-    void reset() { n_past_ = 0; }
+    // Forgets every sequence's positions.
+    void reset() { std::fill(seq_pos_.begin(), seq_pos_.end(), 0); }
+
+    // Sequence dst becomes a copy of sequence src's first n positions (its keys and values
+    // copied, not recomputed: a shared prompt prefix is evaluated once).
+    void seq_copy(int64_t src, int64_t dst, int64_t n);
 
     // While set, eval copies the linear layers' inputs into c (see activation_capture);
     // the caller keeps c alive and sizes its buffers for the tokens it evaluates.
@@ -176,23 +216,38 @@ public:
     // Width of a capture site: n_embd, n_head * head_dim_v, n_embd or n_ff.
     int64_t capture_width(int site) const;
 
-    // Forgets every cached position from n_past on (0 <= n_past <= n_past()): the next
-    // eval continues at position n_past, overwriting the dropped slots.
-    void truncate(int64_t n_past) {
-        if (n_past < 0 || n_past > n_past_) throw std::out_of_range("truncate: need 0 <= n_past <= cached tokens");
-        n_past_ = n_past;
+    // Forgets every cached position of a sequence from n_past on (0 <= n_past <=
+    // seq_pos(seq)): its next eval continues at position n_past, overwriting the dropped slots.
+    void truncate(int64_t n_past, int64_t seq = 0) {
+        int64_t& pos = seq_pos_[size_t(checked_seq(seq))];
+        if (n_past < 0 || n_past > pos) throw std::out_of_range("truncate: need 0 <= n_past <= cached tokens");
+        pos = n_past;
     }
 
 private:
-    // One batch: embed, every layer's block, head; advances n_past.
-    void forward_batch(const int32_t* tokens, int64_t n_tokens, bool all_logits, float* logits);
+    int64_t checked_seq(int64_t seq) const {
+        if (seq < 0 || seq >= int64_t(seq_pos_.size())) {
+            throw std::out_of_range("sequence id " + std::to_string(seq) + " is outside [0, " +
+                                    std::to_string(seq_pos_.size()) + ")");
+        }
+        return seq;
+    }
+    // The cache slot of a sequence's position.
+    int64_t slot(int64_t seq, int64_t pos) const { return seq * n_ctx_ + pos; }
+    // Throws when a token id is outside [0, n_vocab).
+    void check_token_ids(const int32_t* tokens, int64_t n_tokens) const;
+    // One batch: embed, every layer's block, head; advances the sequences' positions.
+    // out_rows: the n_out token rows whose logits go to logits (n_out, n_vocab).
+    void forward_batch(const int32_t* tokens, int64_t n_tokens, const batch_seq* seqs, int64_t n_seqs,
+                       const int64_t* out_rows, int64_t n_out, float* logits);
     // embed.cpp: x_ (n_tokens, n_embd) from the token ids, h_ = layer 0's normed input, the
     // batch's rotary tables (rope_cs_).
     void embed(batch_in_flight& b);
     // block.cpp: layer il on x_ (its normed input in h_), leaving the next layer's normed
     // input in h_; stores the batch's keys and values at positions n_past...
     void block(int64_t il, batch_in_flight& b);
-    void attention(int64_t layer, int64_t n_tokens);
+    // Attention of one sequence's part of the batch over its cached positions.
+    void attention(int64_t layer, const batch_seq& s);
     // Multiplies the rotated dimensions of one token's q (n_head heads) and k (n_head_kv) by
     // rope_attn_factor, as ggml's rope scales its cos and sin.
     void rope_magnitude(float* q, float* k) const;
@@ -203,9 +258,10 @@ private:
     float attn_temperature(int64_t pos) const;
     // head.cpp: the final norm of x_ and then logits (all rows or the last), embd_out_ or
     // the capture of the output matrix's input. Throws nonfinite_error for NaN or
-    // infinity in the hidden states or the logits. gpu_logits: the GPU wrote the logits
-    // (gpu_run): the CPU only checks them.
-    void head(batch_in_flight& b, bool all_logits, float* logits, bool gpu_logits = false);
+    // infinity in the hidden states or the logits. out_rows: the n_out token rows whose
+    // logits are asked for. gpu_logits: the GPU wrote the logits (gpu_run): the CPU only
+    // checks them.
+    void head(batch_in_flight& b, const int64_t* out_rows, int64_t n_out, float* logits, bool gpu_logits = false);
     rope_params layer_rope(int64_t layer) const;
     void linear(const weight_view& w, const float* x, float* y, int64_t n_tokens);
     // Several weights applied to the same x: one dispatch (matmul_shared_input).
@@ -236,12 +292,12 @@ private:
     weight_buffer weights_;  // the copies w_ points into (repack_weights)
     std::vector<float> vectors_;  // the norms, biases and rope factors w_ points into (own_vectors)
     size_t repacked_bytes_ = 0, copied_bytes_ = 0;
-    int64_t n_ctx_, n_batch_;
-    int64_t n_past_ = 0;
+    int64_t n_ctx_, n_batch_;            // n_ctx_: positions per sequence
+    std::vector<int64_t> seq_pos_;       // (n_seq_max) positions each sequence holds
     bool precise_;
     const ops_kernels* ops_;  // the element-wise and attention kernels this CPU runs best
     thread_pool pool_;
-    kv_cache kv_;
+    kv_cache kv_;  // (n_seq_max * n_ctx) slots: sequence s at [s * n_ctx, (s + 1) * n_ctx)
 
     // scratch, grown on demand up to n_batch tokens and n_ctx positions
     int64_t batch_cap_ = 0, kv_cap_ = 0;

@@ -117,10 +117,13 @@ gpu_placement parse_placement(const model_hparams& hp, const std::vector<int64_t
 
 std::unique_ptr<model_handle> make_model(model_hparams hp, py::dict tensors, int64_t n_ctx, int64_t n_batch,
                                          int n_threads, int32_t kv_type, bool precise, py::object owner,
-                                         bool repack, const std::vector<int64_t>& gpu_layers, bool gpu_output) {
+                                         bool repack, const std::vector<int64_t>& gpu_layers, bool gpu_output,
+                                         int64_t n_seq_max) {
     if (n_ctx <= 0 || n_ctx > (int64_t(1) << 24)) throw py::value_error("n_ctx must be in [1, 2^24]");
     if (n_batch <= 0) throw py::value_error("n_batch must be positive");
     if (n_threads < 0 || n_threads > 1024) throw py::value_error("n_threads must be in [0, 1024]");
+    if (n_seq_max <= 0 || n_seq_max > 4096) throw py::value_error("n_seq_max must be in [1, 4096]");
+    if (n_ctx * n_seq_max > (int64_t(1) << 24)) throw py::value_error("n_ctx * n_seq_max must be at most 2^24");
     auto h = std::make_unique<model_handle>();
     check_hparams(hp);
     py::list keep;
@@ -133,10 +136,10 @@ std::unique_ptr<model_handle> make_model(model_hparams hp, py::dict tensors, int
     try {
         py::gil_scoped_release release;
         h->model = std::make_unique<llama_model>(std::move(hp), std::move(w), n_ctx, n_batch, n_threads, kv_type,
-                                                 precise, repack, gpu);
+                                                 precise, repack, gpu, n_seq_max);
     } catch (const std::bad_alloc&) {
         const type_traits* kt = get_type_traits(kv_type);
-        const double kv_bytes = double(n_layer) * double(n_ctx) * double(kv_width) *
+        const double kv_bytes = double(n_layer) * double(n_ctx * n_seq_max) * double(kv_width) *
                                 (kt ? double(kt->type_size) / double(kt->blck_size) : 4.0);
         throw resource_error("out of memory allocating the model's buffers (the KV cache for n_ctx = " +
                              std::to_string(n_ctx) + " alone is " + std::to_string(int64_t(kv_bytes / (1 << 20))) +
@@ -180,7 +183,8 @@ py::array_t<float> eval(model_handle& h, py::array_t<int32_t, py::array::c_style
     return logits;
 }
 
-py::array_t<float> embed(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens) {
+py::array_t<float> embed(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens,
+                         int64_t seq) {
     if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
     auto lock = h.lock();
     llama_model& m = *h.model;
@@ -190,9 +194,34 @@ py::array_t<float> embed(model_handle& h, py::array_t<int32_t, py::array::c_styl
     const int32_t* tok = tokens.data();
     {
         py::gil_scoped_release release;
-        m.eval_embeddings(tok, n, out);
+        m.eval_embeddings(tok, n, out, seq);
     }
     return embd;
+}
+
+using token_array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+// batch: [(sequence id, 1-D token array), ...]. Returns the logits of every token of every
+// entry (all_logits) or of each entry's last token, (rows, n_vocab), in entry order.
+py::array_t<float> eval_batch(model_handle& h, const std::vector<std::pair<int64_t, token_array>>& batch,
+                              bool all_logits) {
+    if (batch.empty()) throw py::value_error("eval_batch needs at least one (sequence, tokens) entry");
+    std::vector<seq_tokens> seqs;
+    int64_t n_rows = 0;
+    for (const auto& [seq, tokens] : batch) {
+        if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
+        seqs.push_back({seq, tokens.data(), int64_t(tokens.size())});
+        n_rows += all_logits ? int64_t(tokens.size()) : 1;
+    }
+    auto lock = h.lock();
+    llama_model& m = *h.model;
+    py::array_t<float> logits({n_rows, m.hparams().n_vocab});
+    float* out = logits.mutable_data();
+    {
+        py::gil_scoped_release release;
+        m.eval_batch(seqs.data(), int64_t(seqs.size()), all_logits, out);
+    }
+    return logits;
 }
 
 // Runs tokens like eval and returns the requested linear-layer inputs: one (n, width)
@@ -335,15 +364,19 @@ void pyggml::bind_model(py::module_& m) {
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),
              py::arg("n_threads"), py::arg("kv_type"), py::arg("precise") = false, py::arg("owner") = py::none(),
-             py::arg("repack") = true, py::arg("gpu_layers") = std::vector<int64_t>(), py::arg("gpu_output") = false)
+             py::arg("repack") = true, py::arg("gpu_layers") = std::vector<int64_t>(), py::arg("gpu_output") = false,
+             py::arg("n_seq_max") = 1)
         .def_static("gpu_plan", &gpu_plan, py::arg("hparams"), py::arg("tensors"), py::arg("gpu_layers"),
                     py::arg("gpu_output"), py::arg("n_ctx"), py::arg("n_batch"),
                     "bytes of GPU memory (weights, kv, scratch, total) the placement would take; raises "
                     "ValueError for tensors or sizes the GPU has no kernel for")
         .def("eval", &eval, py::arg("tokens"), py::arg("all_logits") = false,
-             "Run tokens at positions n_past..; returns (n, n_vocab) or (1, n_vocab) float32 logits")
-        .def("embed", &embed, py::arg("tokens"),
-             "Run tokens at positions n_past..; returns (n, n_embd) float32 hidden states after the final norm")
+             "Run tokens at positions n_past.. of sequence 0; returns (n, n_vocab) or (1, n_vocab) float32 logits")
+        .def("eval_batch", &eval_batch, py::arg("batch"), py::arg("all_logits") = false,
+             "Run [(seq, tokens), ...] in one pass, each at its sequence's positions; returns float32 logits "
+             "(every token's, or each entry's last token's), rows in entry order")
+        .def("embed", &embed, py::arg("tokens"), py::arg("seq") = 0,
+             "Run tokens at the sequence's next positions; returns (n, n_embd) float32 hidden states after the final norm")
         .def("eval_capture", &eval_capture, py::arg("tokens"), py::arg("sites"), py::arg("output") = false,
              py::arg("last_layer") = -1,
              "Run tokens like eval; returns the inputs of the linear layers at (layer, site) pairs "
@@ -351,15 +384,26 @@ void pyggml::bind_model(py::module_& m) {
              "each (n, width) float32, plus the output matrix's input when output is set; with "
              "last_layer >= 0 the pass stops after that layer")
         .def("shift_context",
-             [](model_handle& h, int64_t n_keep, int64_t n_discard) {
+             [](model_handle& h, int64_t n_keep, int64_t n_discard, int64_t seq) {
                  auto lock = h.lock();
                  py::gil_scoped_release release;
-                 h.model->shift_context(n_keep, n_discard);
+                 h.model->shift_context(n_keep, n_discard, seq);
              },
-             py::arg("n_keep"), py::arg("n_discard"))
+             py::arg("n_keep"), py::arg("n_discard"), py::arg("seq") = 0)
         .def("reset", [](model_handle& h) { auto lock = h.lock(); h.model->reset(); })
-        .def("truncate", [](model_handle& h, int64_t n_past) { auto lock = h.lock(); h.model->truncate(n_past); },
-             py::arg("n_past"), "Keep only the first n_past cached positions")
+        .def("truncate",
+             [](model_handle& h, int64_t n_past, int64_t seq) { auto lock = h.lock(); h.model->truncate(n_past, seq); },
+             py::arg("n_past"), py::arg("seq") = 0, "Keep only the first n_past cached positions of a sequence")
+        .def("seq_copy",
+             [](model_handle& h, int64_t src, int64_t dst, int64_t n) {
+                 auto lock = h.lock();
+                 py::gil_scoped_release release;
+                 h.model->seq_copy(src, dst, n);
+             },
+             py::arg("src"), py::arg("dst"), py::arg("n"), "Sequence dst becomes a copy of src's first n positions")
+        .def("seq_pos", [](model_handle& h, int64_t seq) { return h.model->seq_pos(seq); }, py::arg("seq"),
+             "Positions a sequence holds")
+        .def_property_readonly("n_seq_max", [](model_handle& h) { return h.model->n_seq_max(); })
         .def_property_readonly("n_past", [](model_handle& h) { return h.model->n_past(); })
         .def_property_readonly("n_ctx", [](model_handle& h) { return h.model->n_ctx(); })
         .def_property_readonly("n_batch", [](model_handle& h) { return h.model->n_batch(); })

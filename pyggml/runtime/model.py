@@ -118,7 +118,7 @@ def _thread_stack_bytes() -> int:
 
 
 def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_threads: int, kt: GGMLType,
-                     copies: bool, gpu_blocks=(), gpu_output: bool = False) -> None:
+                     copies: bool, gpu_blocks=(), gpu_output: bool = False, n_seq_max: int = 1) -> None:
     """Compute what the model will allocate (KV cache, scratch, copies of the weights,
     thread stacks) and refuse, before any of it is allocated, what the machine cannot hold.
     Blocks on the GPU (gpu_blocks, and the head with gpu_output) keep their KV cache and
@@ -128,7 +128,7 @@ def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_
     gpu_blocks = {int(i) for i in gpu_blocks}
     cpu_layers = hp["n_layer"] - len(gpu_blocks)
     k_dim, v_dim = hp["n_head_kv"] * hp["head_dim_k"], hp["n_head_kv"] * hp["head_dim_v"]
-    kv_row = n_ctx * (k_dim + v_dim) * kt.type_size / kt.block_size
+    kv_row = n_seq_max * n_ctx * (k_dim + v_dim) * kt.type_size / kt.block_size
     kv = cpu_layers * kv_row
     E, F, B = hp["n_embd"], hp["n_ff"], min(n_batch, n_ctx)
     threads = n_threads or os.cpu_count() or 1
@@ -147,7 +147,8 @@ def _check_resources(path, hp: dict, tensors: dict, n_ctx: int, n_batch: int, n_
     weights = sum(view.nbytes for name, (_, view, ne) in tensors.items()
                   if len(squeeze_ne(ne, 1)) >= 2 and not on_gpu(name)) if copies else 0
     need = kv + scratch + weights
-    what = (f"n_ctx = {n_ctx} needs {_size(need)}: a {_size(kv)} KV cache ({kt.name.lower()}), {_size(scratch)} of buffers"
+    seqs = f" x {n_seq_max} sequences" if n_seq_max > 1 else ""
+    what = (f"n_ctx = {n_ctx}{seqs} needs {_size(need)}: a {_size(kv)} KV cache ({kt.name.lower()}), {_size(scratch)} of buffers"
             + (f" and {_size(weights)} of weights held in memory (repack)" if weights else ""))
     phys = _physical_memory()
     if phys and need > phys:
@@ -249,6 +250,7 @@ class Model:
         check_tensors: bool = False,
         n_gpu_layers: int = 0,
         gpu_layers=None,
+        n_seq_max: int = 1,
     ) -> "Model":
         """Map `path` (no copy) and build the model. `path` may also be a GGUFFile already open
         (the model keeps its mapping, not the file object).
@@ -270,6 +272,8 @@ class Model:
         check_tensors: first scan every tensor's data for NaN and infinity (values, and
         the scales of quantized blocks), with a progress bar on a terminal, as llama.cpp's
         --check-tensors (GGUFFile.check_tensors).
+        n_seq_max: sequences the KV cache holds, each with n_ctx positions of its own (eval_batch
+        runs several in one pass; eval, embed and the rest use sequence 0 unless told otherwise).
 
         Every hyper-parameter and tensor the model reads is checked against the
         architecture before anything is allocated (GGUFError naming the key or tensor),
@@ -288,6 +292,9 @@ class Model:
         n_batch = _int_argument("n_batch", n_batch, 1, MAX_BATCH)
         n_threads = 0 if n_threads is None else _int_argument("n_threads", n_threads, 0, MAX_THREADS)
         n_keep = _int_argument("n_keep", n_keep, 0, n_ctx - 1)
+        n_seq_max = _int_argument("n_seq_max", n_seq_max, 1, 4096)
+        if n_ctx * n_seq_max > MAX_CTX:
+            raise ArgumentError(f"n_ctx * n_seq_max must be at most {MAX_CTX}, got {n_ctx} * {n_seq_max}")
         kv = kv_cache_type(kv_type)
         path, meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
         hp = read_hparams(path, meta, tensors)
@@ -308,8 +315,10 @@ class Model:
                 raise GPUError(f"{what}: the GPU back end does not run {cpu_only} yet; load with n_gpu_layers=0")
             gpu.check(hp, native_tensors, where, n_ctx, min(n_batch, n_ctx), what)
         # then the CPU's share: what the blocks left on the CPU allocate
+        if where.any and n_seq_max > 1:
+            raise ArgumentError("several sequences (n_seq_max > 1) run on the CPU only: load with n_gpu_layers=0")
         _check_resources(path, hp, tensors, n_ctx, n_batch, n_threads, kv, copies=bool(repack) and not precise,
-                         gpu_blocks=where.layers, gpu_output=where.output)
+                         gpu_blocks=where.layers, gpu_output=where.output, n_seq_max=n_seq_max)
         try:
             native = _core.Model(
                 _core.ModelHParams(**{k: v for k, v in hp.items() if k not in ("arch", "n_ctx_train", "n_ctx_orig")}),
@@ -322,6 +331,7 @@ class Model:
                 repack=bool(repack),
                 gpu_layers=list(where.layers),
                 gpu_output=where.output,
+                n_seq_max=n_seq_max,
             )
         except ResourceError as e:
             raise ResourceError(f"{os.fspath(path)}: {e}") from None
@@ -349,6 +359,15 @@ class Model:
     def n_past(self) -> int:
         """Tokens currently held in the KV cache."""
         return self._native.n_past
+
+    @property
+    def n_seq_max(self) -> int:
+        """Sequences the KV cache holds (Model.load's n_seq_max)."""
+        return self._native.n_seq_max
+
+    @property
+    def n_batch(self) -> int:
+        return self._native.n_batch
 
     @property
     def n_threads(self) -> int:
@@ -395,13 +414,114 @@ class Model:
         out = self._native_call(self._native.eval, toks.astype(np.int32), bool(all_logits))
         return out if all_logits else out[0]
 
-    def embed(self, tokens) -> np.ndarray:
+    def eval_batch(self, batch, all_logits: bool = False) -> "list[np.ndarray]":
+        """Run several sequences' tokens in one forward pass: `batch` is [(seq, tokens), ...]
+        with distinct sequence ids in [0, n_seq_max), each entry's tokens going after those its
+        sequence holds. The tokens of all entries share each matrix product; attention stays
+        within each sequence. Returns one float32 array per entry: (n_vocab,) for its last
+        token, or (len(tokens), n_vocab) with all_logits. More than n_batch tokens in all run
+        as several passes. No context shift happens here (a full sequence is a
+        ContextFullError), and on any error no sequence keeps the batch's tokens."""
+        entries = self._checked_batch(batch)
+        before = {seq: self.seq_pos(seq) for seq, _ in entries}
+        out: "list[list[np.ndarray]]" = [[] for _ in entries]
+        try:
+            for call in self._batch_calls(entries, self._native.n_batch):
+                want = [all_logits or last for _, _, _, last in call]
+                rows = self._native_call(self._native.eval_batch, [(seq, toks) for seq, toks, _, _ in call],
+                                         bool(all_logits))
+                r = 0
+                for (seq, toks, i, last), w in zip(call, want):
+                    n = toks.size if all_logits else 1
+                    if w:
+                        out[i].append(rows[r:r + n])
+                    r += n
+        except BaseException:
+            for seq, n in before.items():
+                if self.seq_pos(seq) > n:
+                    self._native.truncate(n, seq)
+            raise
+        return [np.concatenate(parts) if all_logits else parts[-1][0] for parts in out]
+
+    def _checked_batch(self, batch) -> "list[tuple[int, np.ndarray]]":
+        if isinstance(batch, (str, bytes)) or not hasattr(batch, "__iter__"):
+            raise ArgumentError(f"eval_batch takes a list of (sequence id, tokens) pairs, got {_show(batch)}")
+        entries, seen = [], set()
+        for item in batch:
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ArgumentError(f"eval_batch takes (sequence id, tokens) pairs, got {_show(item)}")
+            seq = _int_argument("sequence id", item[0], 0, self.n_seq_max - 1)
+            if seq in seen:
+                raise ArgumentError(f"sequence {seq} appears twice in one eval_batch")
+            seen.add(seq)
+            toks = self._checked_tokens(item[1], "eval_batch")
+            if self.seq_pos(seq) + toks.size > self.n_ctx:
+                raise ContextFullError(f"context of sequence {seq} is full: {self.seq_pos(seq)} cached + "
+                                       f"{toks.size} new tokens > n_ctx {self.n_ctx}")
+            entries.append((seq, toks.astype(np.int32)))
+        if not entries:
+            raise ArgumentError("eval_batch needs at least one (sequence id, tokens) pair")
+        return entries
+
+    @staticmethod
+    def _batch_calls(entries, n_batch: int):
+        """Split the entries into native calls of at most n_batch tokens, in order; yields
+        lists of (seq, tokens, entry index, is the entry's last slice)."""
+        call, room = [], n_batch
+        for i, (seq, toks) in enumerate(entries):
+            t0 = 0
+            while t0 < toks.size:
+                n = min(room, toks.size - t0)
+                call.append((seq, toks[t0:t0 + n], i, t0 + n == toks.size))
+                t0 += n
+                room -= n
+                if room == 0:
+                    yield call
+                    call, room = [], n_batch
+        if call:
+            yield call
+
+    def seq_pos(self, seq: int) -> int:
+        """Tokens sequence `seq` holds in the KV cache (its next token's position)."""
+        return self._native.seq_pos(_int_argument("seq", seq, 0, self.n_seq_max - 1))
+
+    def seq_rm(self, seq: int, p0: int = 0) -> None:
+        """Forget the positions p0.. of sequence `seq` (all of them by default): its cells are
+        free at once, and its next tokens go at position p0."""
+        seq = _int_argument("seq", seq, 0, self.n_seq_max - 1)
+        self._native.truncate(_int_argument("p0", p0, 0, self.seq_pos(seq)), seq)
+
+    def seq_copy(self, src: int, dst: int, n: "int | None" = None) -> None:
+        """Make sequence `dst` hold the first n positions of sequence `src` (all of them by
+        default), their keys and values copied: a shared prompt prefix is evaluated once."""
+        src = _int_argument("src", src, 0, self.n_seq_max - 1)
+        dst = _int_argument("dst", dst, 0, self.n_seq_max - 1)
+        n = self.seq_pos(src) if n is None else _int_argument("n", n, 0, self.seq_pos(src))
+        self._native.seq_copy(src, dst, n)
+
+    def seq_shift(self, seq: int, n_keep: int, n_discard: int) -> None:
+        """Drop positions [n_keep, n_keep + n_discard) of sequence `seq`; the later ones move
+        down by n_discard (their keys re-rotated to their new positions)."""
+        seq = _int_argument("seq", seq, 0, self.n_seq_max - 1)
+        n_pos = self.seq_pos(seq)
+        n_keep = _int_argument("n_keep", n_keep, 0, n_pos)
+        if n_keep == n_pos:
+            raise ArgumentError(f"seq_shift: sequence {seq} holds {n_pos} positions, none after n_keep = {n_keep}")
+        n_discard = _int_argument("n_discard", n_discard, 1, n_pos - n_keep)
+        self._native.shift_context(n_keep, n_discard, seq)
+
+    def embed(self, tokens, seq: int = 0) -> np.ndarray:
         """Run `tokens` after those already cached, like eval, and return the hidden
-        states after the final norm, (len(tokens), n_embd) float32, instead of logits."""
+        states after the final norm, (len(tokens), n_embd) float32, instead of logits.
+        seq: the sequence they go to (context shift applies to sequence 0 only)."""
         toks = self._checked_tokens(tokens, "embed")
-        if self.n_past + toks.size > self.n_ctx:
+        seq = _int_argument("seq", seq, 0, self.n_seq_max - 1)
+        if self.seq_pos(seq) + toks.size > self.n_ctx:
+            if seq != 0:
+                raise ContextFullError(f"context of sequence {seq} is full: {self.seq_pos(seq)} cached + "
+                                       f"{toks.size} new tokens > n_ctx {self.n_ctx}")
             self._make_room(toks.size)
-        return self._native_call(self._native.embed, toks.astype(np.int32))
+        return self._native_call(self._native.embed, toks.astype(np.int32), seq)
 
     def capture(self, tokens, sites, output: bool = False, last_layer: int = -1) -> dict:
         """Run `tokens` after those already cached and return the inputs of the linear layers,
@@ -468,7 +588,7 @@ class Model:
         self._native.shift_context(self.n_keep, n_discard)
 
     def reset(self) -> None:
-        """Forget every cached token."""
+        """Forget every cached token (of every sequence)."""
         self._native.reset()
 
     def truncate(self, n_past: int) -> None:
