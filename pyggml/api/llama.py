@@ -23,7 +23,7 @@ from ..formats.gguf_file import GGUFFile
 from ..runtime.generate import GenerationChunk, Generator
 from ..runtime.hparams import context_length
 from ..runtime.model import KV_TYPES, Model
-from ..runtime.sampling import Sampler, SamplingParams
+from ..runtime.sampling import Sampler, SamplingParams, log_softmax
 from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
 
@@ -55,12 +55,6 @@ class _ProcessedSampler:
         token = self.sampler.sample(scores)
         self.ids.append(token)
         return token
-
-
-def _logprobs_of(logits: np.ndarray) -> np.ndarray:
-    x = np.asarray(logits, dtype=np.float32)
-    x = x - x.max()
-    return x - np.log(np.exp(x, dtype=np.float32).sum(dtype=np.float64)).astype(np.float32)
 
 
 class Llama:
@@ -451,7 +445,7 @@ class _Completion:
     def _chunk_logprobs(self, chunk: GenerationChunk) -> Optional[Dict[str, Any]]:
         if self.logprobs is None or chunk.token is None or chunk.logits is None:
             return None
-        lp = _logprobs_of(chunk.logits)
+        lp = log_softmax(chunk.logits)
         tok = self.llama.tokenizer_
         piece = tok.token_to_piece(chunk.token).decode("utf-8", "ignore")
         top = np.argsort(-lp, kind="stable")[: max(int(self.logprobs), 0)]

@@ -18,9 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyggml", description="Run and quantize GGUF models on the CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from . import bench, chat, convert, info, perplexity, quantize, run
+    from . import bench, chat, convert, info, perplexity, quantize, run, serve
 
-    for command in (run, chat, info, bench, convert, quantize, perplexity):
+    for command in (run, chat, serve, info, bench, convert, quantize, perplexity):
         command.add_parser(sub)
     return parser
 

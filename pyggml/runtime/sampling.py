@@ -168,6 +168,13 @@ def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator 
     return int(ids[_draw(weights, rng.random())])
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of a logits row, float32."""
+    x = np.asarray(logits, dtype=np.float32)
+    x = x - x.max()
+    return x - np.log(np.exp(x, dtype=np.float32).sum(dtype=np.float64)).astype(np.float32)
+
+
 def _draw(weights: np.ndarray, u: float) -> int:
     """Index i with probability weights[i] / sum, by inverse CDF at u in [0, 1).
 
