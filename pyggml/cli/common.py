@@ -31,13 +31,13 @@ def int_at_least(lo: int):
     return parse
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, ctx_default: int = 4096,
+                        ctx_help: str = "context size (default 4096; 0: the model's)") -> None:
     p.add_argument("-m", "--model", default=None,
                    help=f"a .gguf file or a model name ({', '.join(models.available_models())}); "
                    "default: the default model")
     p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: physical cores)")
-    p.add_argument("-c", "--ctx-size", type=int_at_least(0), default=4096,
-                   help="context size (default 4096; 0: the model's)")
+    p.add_argument("-c", "--ctx-size", type=int_at_least(0), default=ctx_default, help=ctx_help)
     p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512,
                    help="prompt tokens per native call (default 512)")
     add_gpu_arguments(p)

@@ -23,8 +23,8 @@ def add_parser(subparsers) -> None:
         description="Serve a GGUF model over the OpenAI HTTP API (llama-server's flags). Without -m, "
         "serves the default model (Gemma 3 270M). Needs the serve extra: pip install 'pyggml[serve]'.",
     )
-    add_model_arguments(p)
-    p.set_defaults(ctx_size=DEFAULT_CTX)
+    add_model_arguments(p, DEFAULT_CTX, f"context shared by the slots: each holds -c / -np positions "
+                        f"for a prompt and its completion (default {DEFAULT_CTX}; 0: the default)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_at_least(0), default=8080, help="port (default 8080)")
     p.add_argument("-np", "--parallel", type=int_at_least(1), default=4,

@@ -242,3 +242,10 @@ def test_sse_wire_format(server):
         data = [line[len("data: "):] for line in r.iter_lines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     assert all(json.loads(d)["object"] == "chat.completion.chunk" for d in data[:-1])
+
+
+def test_cli_refuses_too_small_slots(tiny_model, capsys):
+    from pyggml.cli import main
+
+    assert main(["serve", "-m", tiny_model, "-c", "64", "-np", "8"]) == 1
+    assert "-c 64 over -np 8 slots leaves 8 positions each" in capsys.readouterr().err
