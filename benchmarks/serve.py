@@ -5,10 +5,13 @@ first token of a short request on an idle server and while N-1 long generations 
     python benchmarks/serve.py -m qwen2.5-coder-1.5b -t 2 --streams 8 --max-tokens 64
 
 Each server runs as its own process with the same model and threads, one after the other.
-The peer is llama-cpp-python's `llama_cpp.server` (`python -m llama_cpp.server`, importable
-with its server extras; PYTHONPATH may point at it); it serves one request at a time, where
-llama.cpp's C++ `llama-server -np N` would batch them (pass --peer-url to measure a
-llama-server you started yourself). Without a peer, pyggml's figures are printed alone.
+The peers, when llama-cpp-python is importable (PYTHONPATH may point at it):
+- llama.cpp batched in-process: what `llama-server -np N` does per step, through
+  llama-cpp-python's low-level API: the N prompts and then one token of every sequence per
+  llama_decode, greedy. No HTTP, so it flatters llama.cpp a little; no time to first token.
+- `llama_cpp.server` over HTTP when its server extras are installed (it serves one request at
+  a time), or a llama-server you started yourself (--peer-url).
+Without a peer, pyggml's figures are printed alone.
 """
 
 from __future__ import annotations
@@ -129,6 +132,76 @@ def measure(url, model, n_streams, max_tokens, repeats):
             "loaded_ttft": statistics.median(loaded), "tokens": [s.tokens for s in many]}
 
 
+def chat_prompts(path, n_streams):
+    """The token ids of the benchmark's chat prompts, as pyggml serve builds them."""
+    from pyggml.formats.gguf_file import GGUFFile
+    from pyggml.serve.engine import text_side
+
+    with GGUFFile(path) as f:
+        tokenizer, template = text_side(f)
+    return [tokenizer.encode(template.render([{"role": "user", "content": LONG_PROMPT + f" (variant {i})"}]),
+                             add_special=False, parse_special=True) for i in range(n_streams)]
+
+
+def llama_cpp_batched(path, prompts, max_tokens, threads, n_ctx_seq):
+    """llama.cpp decoding len(prompts) sequences together, as llama-server's slots: returns
+    (one sequence's generated t/s, all sequences' generated t/s), prompts included."""
+    import llama_cpp as L
+    import numpy as np
+
+    L.llama_backend_init()
+    model = L.llama_model_load_from_file(path.encode(), L.llama_model_default_params())
+    n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
+    cp = L.llama_context_default_params()
+    n = len(prompts)
+    cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_seq_max = n_ctx_seq * n, 512, 512, n
+    cp.n_threads = cp.n_threads_batch = threads
+    ctx = L.llama_init_from_model(model, cp)
+    batch = L.llama_batch_init(512, 0, n)
+
+    def run(seqs):
+        L.llama_memory_clear(L.llama_get_memory(ctx), True)
+        pos = {s: 0 for s in seqs}
+        pending = {s: list(prompts[s]) for s in seqs}
+        last, made = {}, {s: 0 for s in seqs}
+        t0 = time.perf_counter()
+        while any(made[s] < max_tokens for s in seqs):
+            batch.n_tokens, rows = 0, {}
+            for s in seqs:  # the decoding sequences' tokens, then prompt slices
+                if s in last and made[s] < max_tokens:
+                    entries = [last[s]]
+                elif s not in last:
+                    room = 512 - batch.n_tokens - sum(1 for x in seqs if x in last and made[x] < max_tokens)
+                    entries = pending[s][:max(room, 0)]
+                    pending[s] = pending[s][len(entries):]
+                else:
+                    continue
+                for k, tok in enumerate(entries):
+                    i = batch.n_tokens
+                    batch.token[i], batch.pos[i], batch.n_seq_id[i] = tok, pos[s], 1
+                    batch.seq_id[i][0] = s
+                    batch.logits[i] = 1 if (k == len(entries) - 1 and (s in last or not pending[s])) else 0
+                    pos[s] += 1
+                    batch.n_tokens += 1
+                if entries and batch.logits[batch.n_tokens - 1]:
+                    rows[s] = batch.n_tokens - 1
+            if L.llama_decode(ctx, batch) != 0:
+                raise RuntimeError("llama_decode failed")
+            for s, i in rows.items():
+                logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
+                last[s] = int(np.argmax(logits))
+                made[s] += 1
+        return sum(made.values()) / (time.perf_counter() - t0)
+
+    try:
+        run([0])  # warm up
+        return run([0]), run(list(range(n)))
+    finally:
+        L.llama_batch_free(batch)
+        L.llama_free(ctx)
+        L.llama_model_free(model)
+
+
 def report(name, r, n_streams):
     print(f"{name}: 1 stream {r['single_tps']:.2f} t/s; {n_streams} streams {r['aggregate_tps']:.2f} t/s in all "
           f"({r['aggregate_tps'] / r['single_tps']:.2f}x); TTFT idle {r['idle_ttft'] * 1000:.0f} ms, "
@@ -166,6 +239,18 @@ def main(argv=None) -> int:
     report("pyggml serve", ours, args.streams)
 
     peer = None
+    if not args.no_peer:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            print("llama.cpp peer: llama_cpp is not importable; pyggml's figures alone")
+        else:
+            single, together = llama_cpp_batched(path, chat_prompts(path, args.streams), args.max_tokens,
+                                                 args.threads, args.ctx_per_stream)
+            print(f"llama.cpp batched in-process: 1 stream {single:.2f} t/s; {args.streams} streams {together:.2f} "
+                  f"t/s in all ({together / single:.2f}x)")
+            print(f"pyggml serve / llama.cpp batched: {args.streams} streams "
+                  f"{ours['aggregate_tps'] / together:.2f}x, 1 stream {ours['single_tps'] / single:.2f}x")
     if args.peer_url:
         peer = measure(args.peer_url.rstrip("/"), "default", args.streams, args.max_tokens, args.repeats)
         report("llama.cpp (--peer-url)", peer, args.streams)
@@ -173,7 +258,7 @@ def main(argv=None) -> int:
         try:
             import llama_cpp.server.app  # noqa: F401 - its extras (starlette_context, pydantic_settings...)
         except ImportError as e:
-            print(f"llama.cpp peer: llama_cpp.server is not importable ({e}); pyggml's figures alone")
+            print(f"llama_cpp.server peer: not importable ({e})")
         else:
             port = free_port()
             purl = f"http://127.0.0.1:{port}"
@@ -187,7 +272,7 @@ def main(argv=None) -> int:
                 proc.wait(30)
             report("llama_cpp.server (one request at a time)", peer, args.streams)
     if peer:
-        print(f"pyggml / peer: {args.streams} streams {ours['aggregate_tps'] / peer['aggregate_tps']:.2f}x, "
+        print(f"pyggml / HTTP peer: {args.streams} streams {ours['aggregate_tps'] / peer['aggregate_tps']:.2f}x, "
               f"1 stream {ours['single_tps'] / peer['single_tps']:.2f}x")
     return 0
 

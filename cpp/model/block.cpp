@@ -60,7 +60,9 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
         kv_.store(il, slot(s.seq, pos), 1, kt, v_.data() + t * v_dim);
     });
 
-    for (int64_t i = 0; i < b.n_seqs; ++i) attention(il, b.seqs[i]);
+    if (!attention_decode(il, b)) {
+        for (int64_t i = 0; i < b.n_seqs; ++i) attention(il, b.seqs[i]);
+    }
 
     capture(il, capture_attn_out, att_.data(), T);
     linear(L.wo, att_.data(), o_.data(), T);
@@ -189,6 +191,61 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
             for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
         });
     }
+}
+
+bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
+    // Several sequences of one token each over an F16 cache read in place: their tiles go to
+    // the threads in one hand-out instead of one per sequence (a barrier each).
+    if (b.n_seqs < 2 || !kv_.k_f16(il, 0)) return false;
+    for (int64_t i = 0; i < b.n_seqs; ++i) {
+        if (b.seqs[i].n != 1) return false;
+    }
+    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
+    const int64_t k_dim = hp_.n_head_kv * hdk, v_dim = hp_.n_head_kv * hdv;
+    const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
+    const int64_t group = hp_.n_head / hp_.n_head_kv;
+    const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
+    const int nth = pool_.size();
+    int64_t n_th = std::min(group, kAttnTileMaxRows);
+    const int64_t per_seq = hp_.n_head_kv;  // tiles per sequence before splitting the heads
+    if (b.n_seqs * per_seq * ((group + n_th - 1) / n_th) < nth) {
+        const int64_t split = std::min<int64_t>(group, (nth + b.n_seqs * per_seq - 1) / (b.n_seqs * per_seq));
+        n_th = std::min(n_th, (group + split - 1) / split);
+    }
+    const int64_t n_head_tiles = (group + n_th - 1) / n_th;
+    const int64_t n_items = b.n_seqs * hp_.n_head_kv * n_head_tiles;
+    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
+    auto one = [&](int64_t idx, int ith) {
+        const batch_seq& s = b.seqs[idx / (hp_.n_head_kv * n_head_tiles)];
+        const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
+        const int64_t h0 = kvh * group + hh * n_th;
+        const int64_t kv0 = swa ? std::max<int64_t>(0, s.pos0 - hp_.n_swa + 1) : 0;
+        attn_tile a;
+        a.q = q_.data() + s.t0 * q_dim + h0 * hdk;
+        a.q_stride = q_dim;
+        a.k = nullptr;
+        a.k_stride = k_dim;
+        a.v = nullptr;
+        a.v_stride = v_dim;
+        a.k16 = kv_.k_f16(il, slot(s.seq, kv0)) + kvh * hdk;
+        a.v16 = kv_.v_f16(il, slot(s.seq, kv0)) + kvh * hdv;
+        a.out = att_.data() + s.t0 * o_dim + h0 * hdv;
+        a.o_stride = o_dim;
+        a.n_tok = 1;
+        a.n_hq = std::min(n_th, group - hh * n_th);
+        a.head_dim_k = hdk;
+        a.head_dim_v = hdv;
+        a.hi0 = s.pos0 + 1 - kv0;
+        a.window = swa ? hp_.n_swa : 0;
+        a.softcap = hp_.attn_logit_softcap;
+        a.scratch = scores_.data() + size_t(ith) * scratch;
+        ops_->attend_tile(a);
+    };
+    std::atomic<int64_t> next{0};  // sequences differ in length: hand tiles out one at a time
+    pool_.run([&](int ith, int) {
+        for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
+    });
+    return true;
 }
 
 }  // namespace pyggml

@@ -248,6 +248,9 @@ private:
     void block(int64_t il, batch_in_flight& b);
     // Attention of one sequence's part of the batch over its cached positions.
     void attention(int64_t layer, const batch_seq& s);
+    // Attention of a batch of one token per sequence over an F16 cache, all sequences' tiles
+    // in one hand-out; false (nothing done) for other batches.
+    bool attention_decode(int64_t layer, const batch_in_flight& b);
     // Multiplies the rotated dimensions of one token's q (n_head heads) and k (n_head_kv) by
     // rope_attn_factor, as ggml's rope scales its cos and sin.
     void rope_magnitude(float* q, float* k) const;

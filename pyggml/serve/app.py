@@ -199,16 +199,25 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_api_key(app: FastAPI, api_key: str) -> None:
-    expected = f"Bearer {api_key}".encode()
+    app.add_middleware(_APIKeyMiddleware, expected=f"Bearer {api_key}".encode())
 
-    @app.middleware("http")
-    async def check_key(request: Request, call_next):
-        if request.url.path != "/health":
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return APIError(401, "invalid or missing API key (Authorization: Bearer <key>)",
-                                code="invalid_api_key").response()
-        return await call_next(request)
+
+class _APIKeyMiddleware:
+    """Refuses HTTP requests without the key (401), except /health. Plain ASGI, so that
+    streamed responses and their disconnects pass through untouched."""
+
+    def __init__(self, app, expected: bytes):
+        self.app, self.expected = app, expected
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = APIError(401, "invalid or missing API key (Authorization: Bearer <key>)",
+                                    code="invalid_api_key").response()
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # -- requests ----------------------------------------------------------------------------

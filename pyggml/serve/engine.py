@@ -50,6 +50,16 @@ class Piece:
     finish_reason: Optional[str] = None
 
 
+def text_side(f: GGUFFile):
+    """(Tokenizer, ChatTemplate) of an open GGUF file: its vocabulary and its own template
+    (or the architecture's default)."""
+    meta = read_tokenizer_metadata(f)
+    tokenizer = Tokenizer(meta, name=os.fspath(f.path))
+    template = ChatTemplate.from_tokenizer(tokenizer, template=meta.get("tokenizer.chat_template"),
+                                           architecture=meta.get("general.architecture"))
+    return tokenizer, template
+
+
 class Engine:
     """Loads `path` with n_slots sequences of n_ctx_slot positions each and serves them."""
 
@@ -58,13 +68,9 @@ class Engine:
                  check_tensors: bool = False, prefill_chunk: Optional[int] = None):
         self.path = os.fspath(path)
         with GGUFFile(self.path) as f:
-            meta = read_tokenizer_metadata(f)
-            self.tokenizer = Tokenizer(meta, name=self.path)
+            self.tokenizer, self.chat_template = text_side(f)
             self.model = Model.load(f, n_ctx=n_ctx_slot, n_threads=n_threads, n_batch=n_batch, kv_type=kv_type,
                                     n_seq_max=n_slots, check_tensors=check_tensors)
-        template = meta.get("tokenizer.chat_template")
-        self.chat_template = ChatTemplate.from_tokenizer(self.tokenizer, template=template,
-                                                         architecture=meta.get("general.architecture"))
         self.model_id = alias or os.path.basename(self.path)
         self.names = {self.model_id, os.path.basename(self.path), self.path}
         self.created = int(time.time())

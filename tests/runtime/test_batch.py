@@ -181,3 +181,18 @@ def test_native_refuses_more_than_n_batch(synth):
     with pytest.raises(ValueError, match="n_batch"):
         m._native.eval_batch([(0, np.arange(3, dtype=np.int32)), (1, np.arange(3, dtype=np.int32))])
     assert m.seq_pos(0) == m.seq_pos(1) == 0
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
+def test_f16_cache_decode_steps_match_alone(synth, arch):
+    """One token per sequence per step (the server's decode steps), F16 cache read in place."""
+    path, hp = synth[arch]
+    n = max(12, hp.get("sliding_window", 0) + 4)
+    seqs = prompts(hp, [n + 6, n, n + 3], seed=8)
+    refs = [Model.load(path, n_ctx=64, n_threads=2).eval(t, all_logits=True) for t in seqs]
+    m = Model.load(path, n_ctx=64, n_threads=2, n_seq_max=3)
+    m.eval_batch([(i, t[:4]) for i, t in enumerate(seqs)])
+    for p in range(4, n):
+        out = m.eval_batch([(i, t[p:p + 1]) for i, t in enumerate(seqs)])
+        for i, row in enumerate(out):
+            assert close(row, refs[i][p], 1e-3), (p, i)
