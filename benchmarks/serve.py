@@ -29,7 +29,7 @@ import time
 import httpx
 
 LONG_PROMPT = "Write a long, detailed Python module implementing a priority queue, with docstrings and tests."
-SHORT_PROMPT = "Say hi."
+SHORT_PROMPT = "Say hi to visitor number {}."  # a new number each time: no request reuses another's cache
 
 
 def free_port() -> int:
@@ -107,8 +107,10 @@ def in_threads(streams):
 
 
 def measure(url, model, n_streams, max_tokens, repeats):
-    Stream(url, model, SHORT_PROMPT, 4).run()  # warm up
-    idle_ttft = statistics.median(Stream(url, model, SHORT_PROMPT, 4).run().ttft for _ in range(repeats))
+    visitor = iter(range(10**6))
+    Stream(url, model, SHORT_PROMPT.format(next(visitor)), 4).run()  # warm up
+    idle_ttft = statistics.median(Stream(url, model, SHORT_PROMPT.format(next(visitor)), 4).run().ttft
+                                  for _ in range(repeats))
     one = Stream(url, model, LONG_PROMPT, max_tokens).run()
     single = one.tokens / (one.t_end - one.t_start)
     many = [Stream(url, model, LONG_PROMPT + f" (variant {i})", max_tokens) for i in range(n_streams)]
@@ -124,7 +126,7 @@ def measure(url, model, n_streams, max_tokens, repeats):
         s.first.wait(600)
     loaded = []
     for _ in range(repeats):
-        loaded.append(Stream(url, model, SHORT_PROMPT, 4).run().ttft)
+        loaded.append(Stream(url, model, SHORT_PROMPT.format(next(visitor)), 4).run().ttft)
     stop.set()
     for t in threads:
         t.join()
