@@ -123,7 +123,7 @@ class Scheduler:
         with self._cond:
             if self._stop:
                 raise RuntimeError("the scheduler is stopped")
-            if self._n_free() == 0 and len(self._waiting) >= self.max_queue:
+            if len(self._waiting) >= self.max_queue + self._n_free():  # the free slots take the first
                 raise QueueFull(f"all {len(self.slots)} slots are busy and {len(self._waiting)} requests wait")
             self._waiting.append(job)
             self._cond.notify()
@@ -135,7 +135,7 @@ class Scheduler:
         if not tokens or len(tokens) > self.model.n_ctx:
             raise ValueError(f"an embedding input needs 1 to {self.model.n_ctx} tokens, got {len(tokens)}")
         with self._cond:
-            if self._n_free() == 0 and len(self._waiting) >= self.max_queue:
+            if len(self._waiting) >= self.max_queue + self._n_free():  # the free slots take the first
                 raise QueueFull(f"all {len(self.slots)} slots are busy and {len(self._waiting)} requests wait")
             self._waiting.append(_Embedding(tokens, done))
             self._cond.notify()

@@ -131,6 +131,23 @@ def test_full_queue_is_refused(make_scheduler):
     assert first.wait().finish == "length" and second.wait().finish == "length"
 
 
+def test_queue_bound_counts_free_slots(make_scheduler):
+    """A burst arriving while the scheduler is busy: the free slots take the first waiting
+    jobs, and at most max_queue more may wait."""
+    sched = make_scheduler(n_seq=2, max_queue=1)
+    gate = threading.Event()
+    first = Collector(hold=gate)
+    sched.submit(job([1, 2], first, max_tokens=2))
+    assert first.first.wait(TIMEOUT)  # slot 0 busy, slot 1 free, the thread held
+    more = [Collector(), Collector()]
+    for c in more:
+        sched.submit(job([3], c, max_tokens=2))
+    with pytest.raises(QueueFull):
+        sched.submit(job([4], Collector()))
+    gate.set()
+    assert all(c.wait().finish == "length" for c in [first] + more)
+
+
 def test_long_prompt_is_read_in_slices_while_others_generate(make_scheduler):
     sched = make_scheduler(n_seq=2, prefill_chunk=4)
     gate = threading.Event()

@@ -214,8 +214,9 @@ def test_full_queue_is_503_with_retry_after(tiny_model):
 
 
 def test_disconnect_cancels_the_job(tiny_model):
-    with running_server(tiny_model, n_slots=1, n_ctx_slot=8192) as (url, engine):
-        body = {"prompt": [1, 2, 3], "max_tokens": 8000, "ignore_eos": True, "stream": True}
+    # a generation far longer than the test takes, so only a cancel can end it early
+    with running_server(tiny_model, n_slots=1, n_ctx_slot=16384) as (url, engine):
+        body = {"prompt": [1, 2, 3], "max_tokens": 16000, "ignore_eos": True, "stream": True}
         with httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) as r:
             n = 0
             for line in r.iter_lines():
