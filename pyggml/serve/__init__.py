@@ -3,11 +3,13 @@ streams) over a multi-sequence model with continuous batching.
 
 engine.py holds the model, tokenizer, chat template and the batching scheduler
 (pyggml/runtime/batching.py) and bridges the scheduler's thread to asyncio; schemas.py the
-request bodies; app.py the endpoints and their OpenAI-shaped errors. Needs the `serve` extra
-(`pip install "pyggml[serve]"`).
+request bodies; app.py the endpoints and their OpenAI-shaped errors. The app needs the `serve`
+extra (`pip install "pyggml[serve]"`).
 """
 
 from __future__ import annotations
+
+from .engine import Engine
 
 
 def create_app(*args, **kwargs):
@@ -15,3 +17,6 @@ def create_app(*args, **kwargs):
     from .app import create_app as _create_app
 
     return _create_app(*args, **kwargs)
+
+
+__all__ = ["Engine", "create_app"]
