@@ -5,7 +5,8 @@
 Workers send, at random: streamed chat requests of mixed lengths (some dropped after a few
 chunks: a client disconnecting), whole completions, embeddings, and bad requests (malformed
 JSON, a negative max_tokens, an unknown model, a prompt of the wrong type), which must get a 4xx.
-More workers than slots with a short queue also exercises the 503s. The server's resident memory
+More workers than slots with a short queue also exercises the 503s (the workers then wait
+as Retry-After says). The server's resident memory
 (/proc/PID/status VmRSS) is sampled throughout. At the end: counts by outcome, any unexpected
 error, memory at the start, the peak and the end, and whether the server still answers.
 """
@@ -42,6 +43,17 @@ def free_port() -> int:
 WORDS = "the a cache model token stream batch slot queue server prompt answer list tree graph".split()
 
 
+def busy(r: httpx.Response, outcomes: collections.Counter) -> bool:
+    """A 503 is expected when the slots and the queue are full: count it, wait as told."""
+    if r.status_code != 503:
+        return False
+    outcomes["503"] += 1
+    if r.headers.get("retry-after") is None:
+        raise AssertionError("a 503 without Retry-After")
+    time.sleep(float(r.headers["retry-after"]))
+    return True
+
+
 def one_request(url: str, model: str, rng: random.Random, outcomes: collections.Counter, unexpected: list):
     kind = rng.choices(["stream", "drop", "whole", "embed", "bad"], weights=[4, 2, 2, 1, 2])[0]
     text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 200)))
@@ -52,7 +64,8 @@ def one_request(url: str, model: str, rng: random.Random, outcomes: collections.
                     "stream": True, "temperature": rng.choice([0, 0.8])}
             with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=300) as r:
                 if r.status_code == 503:
-                    outcomes["503"] += 1
+                    r.read()
+                    busy(r, outcomes)
                     return
                 r.raise_for_status()
                 n = 0
@@ -67,16 +80,14 @@ def one_request(url: str, model: str, rng: random.Random, outcomes: collections.
         elif kind == "whole":
             r = httpx.post(url + "/v1/completions", json={"model": model, "prompt": text, "max_tokens": max_tokens},
                            timeout=300)
-            if r.status_code == 503:
-                outcomes["503"] += 1
+            if busy(r, outcomes):
                 return
             r.raise_for_status()
             assert r.json()["choices"][0]["finish_reason"] in ("stop", "length")
             outcomes[kind] += 1
         elif kind == "embed":
             r = httpx.post(url + "/v1/embeddings", json={"model": model, "input": text}, timeout=300)
-            if r.status_code == 503:
-                outcomes["503"] += 1
+            if busy(r, outcomes):
                 return
             r.raise_for_status()
             outcomes[kind] += 1
