@@ -11,7 +11,8 @@ past it, submit() raises QueueFull.
 
 A slot keeps the tokens its sequence holds after its job ends: a new job goes to the free
 slot sharing the longest prefix with its prompt and only evaluates the rest (the next turn
-of a chat, the same system prompt).
+of a chat, the same system prompt). When a busy slot shares a longer prefix, its keys and
+values are copied into the new job's slot (Model.seq_copy) instead of computed again.
 """
 
 from __future__ import annotations
@@ -203,12 +204,21 @@ class Scheduler:
                 seq = min(free, key=lambda i: (len(self.slots[i].tokens), self.slots[i].last_used))
                 return item, seq
             # the free slot whose cached tokens share the longest prefix with the prompt
-            shared = {i: common_prefix_length(self.slots[i].tokens, item.prompt) for i in free}
+            shared = [common_prefix_length(s.tokens, item.prompt) for s in self.slots]
             seq = max(free, key=lambda i: (shared[i], -self.slots[i].last_used))
             n = min(shared[seq], len(item.prompt) - 1)  # the last prompt token is evaluated for its logits
             slot = self.slots[seq]
-            self.model.seq_rm(seq, n)
-            del slot.tokens[n:]
+            # a busy slot holding a longer prefix (a system prompt another request is using):
+            # its keys and values are copied instead of computed again
+            src = max(range(len(self.slots)), key=lambda i: shared[i])
+            n_src = min(shared[src], len(item.prompt) - 1)
+            if src != seq and n_src > n:
+                self.model.seq_copy(src, seq, n_src)
+                slot.tokens = list(self.slots[src].tokens[:n_src])
+                n = n_src
+            else:
+                self.model.seq_rm(seq, n)
+                del slot.tokens[n:]
             slot.job, slot.last_used = item, next(self._clock)
             item.seq, item.n_done, item.n_cached = seq, n, n
             item.sampler.accept(item.prompt)

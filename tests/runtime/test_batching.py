@@ -177,6 +177,22 @@ def test_slot_reuses_a_cached_prefix(tiny, make_scheduler):
     assert second.tokens == greedy_alone(tiny, prefix + [7, 8, 9], 6)
 
 
+def test_prefix_of_a_busy_slot_is_copied(tiny, make_scheduler):
+    sched = make_scheduler(n_seq=2)
+    prefix = list(range(50, 80))
+    gate = threading.Event()
+    first = Collector(hold=gate)
+    sched.submit(job(prefix + [1, 2], first, max_tokens=4))
+    assert first.first.wait(TIMEOUT)  # slot 0 holds the prefix and is busy
+    second = Collector()
+    j = sched.submit(job(prefix + [7, 8, 9], second, max_tokens=6))
+    gate.set()
+    assert second.wait().finish == "length" and first.wait().finish == "length"
+    assert j.seq == 1 and j.n_cached == len(prefix)
+    assert second.tokens == greedy_alone(tiny, prefix + [7, 8, 9], 6)
+    assert first.tokens == greedy_alone(tiny, prefix + [1, 2], 4)
+
+
 def test_end_of_generation_and_context_end(tiny):
     model = Model.load(tiny, n_ctx=16, n_threads=1, n_seq_max=1)
     eog = greedy_alone(tiny, [1, 2, 3], 3)[2]
