@@ -3,7 +3,9 @@
 A Scheduler owns a Model loaded with n_seq_max sequences (its slots) and runs one thread.
 Each step evaluates, in one Model.eval_batch call, the last sampled token of every
 generating job plus a slice of the prompts still being read (up to n_batch tokens in all),
-so a long prompt delays the others by one slice per step instead of stalling them. Then
+so a long prompt delays the others by one slice per step instead of stalling them. A new
+job with a short prompt gets one step to itself first, so that its first token comes as
+soon as on an idle server plus the step in flight. Then
 it samples the next token of each job whose logits came out and reports it through the
 job's callback. A job that ends (end-of-generation token, max_tokens, a full context) or
 is cancelled gives its slot back at once. Jobs beyond the slots wait in a bounded queue;
@@ -90,16 +92,19 @@ class Scheduler:
     """Runs jobs on `model` (a Model with n_seq_max slots) from one background thread.
 
     max_queue: jobs that may wait for a slot; more is QueueFull. prefill_chunk: prompt tokens
-    evaluated per step, at most (default n_batch). is_eog(token): whether a token ends a
-    generation (the tokenizer's)."""
+    evaluated per step, at most (default n_batch). short_prompt: a new job with at most this
+    many prompt tokens left to evaluate gets a step of its own before the generating jobs'
+    next one, so its first token does not wait for theirs (0: never). is_eog(token): whether
+    a token ends a generation (the tokenizer's)."""
 
     def __init__(self, model, is_eog: Callable[[int], bool], max_queue: int = 16,
-                 prefill_chunk: Optional[int] = None):
+                 prefill_chunk: Optional[int] = None, short_prompt: int = 64):
         self.model = model
         self.is_eog = is_eog
         self.max_queue = max_queue
         self.n_batch = model.n_batch
         self.prefill_chunk = min(prefill_chunk or self.n_batch, self.n_batch)
+        self.short_prompt = min(short_prompt, self.prefill_chunk)
         self.slots = [_Slot() for _ in range(model.n_seq_max)]
         self._waiting: collections.deque = collections.deque()
         self._cond = threading.Condition()
@@ -228,6 +233,17 @@ class Scheduler:
         """The step's entries: [(job, tokens)], every generating job's last token first, then
         prompt slices in admission order while the batch has room."""
         jobs = sorted((s.job for s in self.slots if s.job is not None), key=lambda j: self.slots[j.seq].last_used)
+        # New jobs with short prompts first, alone: their first token then costs their prompt
+        # only, not the prompt plus a token of every generating job (which wait one such step).
+        fresh = [j for j in jobs if j.n_done == j.n_cached and 0 < len(j.prompt) - j.n_done <= self.short_prompt]
+        if fresh and len(fresh) < len(jobs):
+            room, entries = self.prefill_chunk, []
+            for j in fresh:
+                if len(j.prompt) - j.n_done <= room:
+                    entries.append((j, list(j.prompt[j.n_done:])))
+                    room -= len(j.prompt) - j.n_done
+            if entries:
+                return entries
         entries = [(j, [j.last_token]) for j in jobs if not j.prefilling]
         room = self.n_batch - len(entries)
         chunk = self.prefill_chunk

@@ -164,6 +164,26 @@ def test_long_prompt_is_read_in_slices_while_others_generate(make_scheduler):
     assert seen["a"] >= 1 + 6
 
 
+def test_short_new_prompt_gets_a_step_of_its_own(make_scheduler):
+    """A short prompt arriving while others generate is evaluated alone first, so its first
+    token comes before the generating job's next one; a long prompt shares steps instead."""
+    sched = make_scheduler(n_seq=3, prefill_chunk=16, short_prompt=8)
+    order = []
+    gate = threading.Event()
+    a = Collector(hold=gate, on_first=lambda: order.append("a"))
+    sched.submit(job([1, 2, 3], a, max_tokens=6))
+    assert a.first.wait(TIMEOUT)
+    b = Collector(on_first=lambda: order.append(("b", len(a.tokens))))
+    c = Collector(on_first=lambda: order.append(("c", len(a.tokens))))
+    sched.submit(job([4, 5, 6, 7], b, max_tokens=2))       # short: a step of its own
+    sched.submit(job(list(range(10, 40)), c, max_tokens=2))  # 30 tokens: two slices beside a's tokens
+    gate.set()
+    for x in (a, b, c):
+        assert x.wait().finish == "length"
+    assert order[1] == ("b", 1)  # before a's second token
+    assert order[2][0] == "c" and order[2][1] >= 3  # a got a token with each of c's slices
+
+
 def test_slot_reuses_a_cached_prefix(tiny, make_scheduler):
     sched = make_scheduler(n_seq=2)
     prefix = list(range(20, 40))
