@@ -12,13 +12,16 @@ from pyggml import ArgumentError, ContextFullError, Model
 from support.synthetic_models import make_model
 
 ARCHS = ["llama", "qwen2", "gemma3"]
+# the newer members: per-head norms, rope-less layers, attention temperature, fused matrices
+# with partial rope, experts (routed per token, grouped by expert over the whole batch)
+NEWER_ARCHS = ["qwen3", "smollm3", "mistral3", "phi3", "qwen3moe", "mixtral"]
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     d = tmp_path_factory.mktemp("batch")
     out = {}
-    for arch in ARCHS:
+    for arch in ARCHS + NEWER_ARCHS:
         path = d / f"{arch}.gguf"
         out[arch] = (str(path), make_model(arch, path, wtype="F32", seed=3))
     return out
@@ -39,7 +42,7 @@ def close(got, ref, tol=1e-4):
     return float(np.abs(got - ref).max()) <= tol * float(ref.max() - ref.min())
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + NEWER_ARCHS)
 def test_batch_matches_each_sequence_alone(synth, arch):
     path, hp = synth[arch]
     # past gemma3's sliding window, of different lengths, so the sequences' masks differ
