@@ -20,6 +20,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", help="UTF-8 text file (not needed with --kl-divergence)")
     p.add_argument("-c", "--ctx-size", type=int, default=512, help="tokens per chunk (default 512)")
     p.add_argument("--chunks", type=int_at_least(0), default=0, help="score at most this many chunks (default: all)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1), default=None,
+                   help="tokens per forward pass: n_batch / n_ctx chunks run together, each a sequence "
+                   "of its own, as llama.cpp's perplexity (default: -c, one chunk per pass)")
     p.add_argument("-t", "--threads", type=int_at_least(0), default=0, help="threads (default: every physical core)")
     p.add_argument("--kl-divergence-base", metavar="FILE", help="base logits file to write, or to read with --kl-divergence")
     p.add_argument("--kl-divergence", action="store_true", help="compare against --kl-divergence-base")
@@ -70,14 +73,18 @@ def run(args) -> int:
         source_name = args.file
 
     n_ctx = chunks.shape[1]
-    model = Model.load(args.model, n_ctx=n_ctx, n_threads=args.threads or None, **gpu_kwargs(args))
+    n_seq = max(1, (args.batch_size or n_ctx) // n_ctx)
+    n_seq = min(n_seq, chunks.shape[0])
+    model = Model.load(args.model, n_ctx=n_ctx, n_threads=args.threads or None, n_seq_max=n_seq,
+                       n_batch=n_seq * n_ctx, **gpu_kwargs(args))
     if model.gpu_placement.any:
         print(f"pyggml: {model.placement_summary()}", file=sys.stderr)
     if base is not None:
         K.check_compatible(base, model.n_vocab, args.kl_divergence_base)
     n_score = n_ctx - 1 - n_ctx // 2
     print(f"perplexity: {source_name}: {n_tokens} tokens, {chunks.shape[0]} chunks of {n_ctx}, "
-          f"{n_score} scored per chunk, {model.n_threads} threads", file=sys.stderr)
+          f"{n_score} scored per chunk, {n_seq} chunk{'s' if n_seq > 1 else ''} per pass, {model.n_threads} threads",
+          file=sys.stderr)
 
     source = P.model_logit_source(model)
     bar = progress_bar(total=chunks.shape[0], unit="chunk", enabled=not args.no_progress, leave=True)

@@ -12,7 +12,9 @@ llama.cpp's conventions, kept so the numbers compare with llama-perplexity on th
 
 Only what is scored is computed: the first half of a chunk runs without logits, the second
 half (minus the last token, whose logits nobody reads) with them, and the softmax of one
-chunk runs on a worker thread while the model evaluates the next.
+chunk runs on a worker thread while the model evaluates the next. A model loaded with
+n_seq_max > 1 evaluates that many chunks in one forward pass, each chunk a sequence of its
+own (llama.cpp's n_seq = n_batch / n_ctx): their tokens share each matrix product.
 """
 
 from __future__ import annotations
@@ -41,15 +43,32 @@ def chunk_input(chunk: np.ndarray, bos_id: Optional[int]) -> np.ndarray:
     return out
 
 
-def model_logit_source(model) -> LogitSource:
-    """Logits from a pyggml Model: first half without logits, then the scored positions."""
+class ModelLogits:
+    """The LogitSource of a pyggml Model: first half without logits, then the scored positions.
 
-    def logits(inputs: np.ndarray, first: int) -> np.ndarray:
-        model.reset()
-        model.eval(inputs[:first])
-        return model.eval(inputs[first:-1], all_logits=True)
+    group(inputs, first) does the same for up to n_seq chunks at once (n_seq is the model's
+    n_seq_max), each chunk a sequence of its own in one forward pass per half."""
 
-    return logits
+    def __init__(self, model):
+        self.model = model
+        self.n_seq = int(getattr(model, "n_seq_max", 1))
+
+    def __call__(self, inputs: np.ndarray, first: int) -> np.ndarray:
+        self.model.reset()
+        self.model.eval(inputs[:first])
+        return self.model.eval(inputs[first:-1], all_logits=True)
+
+    def group(self, inputs: "list[np.ndarray]", first: int) -> "list[np.ndarray]":
+        if len(inputs) == 1:
+            return [self(inputs[0], first)]
+        self.model.reset()
+        self.model.eval_batch([(s, x[:first]) for s, x in enumerate(inputs)])
+        return self.model.eval_batch([(s, x[first:-1]) for s, x in enumerate(inputs)], all_logits=True)
+
+
+def model_logit_source(model) -> ModelLogits:
+    """Logits from a pyggml Model (several chunks per pass when it holds several sequences)."""
+    return ModelLogits(model)
 
 
 def log_softmax_stats(logits: np.ndarray, targets: np.ndarray):
@@ -127,7 +146,9 @@ def score_chunks(source: LogitSource, chunks: np.ndarray, bos_id: Optional[int],
     """Evaluate each chunk and yield its scores in order.
 
     The softmax (and `hook`, e.g. the KL divergence against saved logits) of chunk i runs on a
-    worker thread while the model evaluates chunk i + 1; the model releases the GIL.
+    worker thread while the model evaluates chunk i + 1; the model releases the GIL. A source
+    with n_seq > 1 and a group method (ModelLogits of a model with several sequences)
+    evaluates n_seq chunks per call.
     """
     n_ctx = chunks.shape[1]
     first = n_ctx // 2
@@ -142,15 +163,18 @@ def score_chunks(source: LogitSource, chunks: np.ndarray, bos_id: Optional[int],
             cs.extra = hook(cs)
         return cs
 
+    n_seq = max(1, int(getattr(source, "n_seq", 1))) if hasattr(source, "group") else 1
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        for i in range(chunks.shape[0]):
-            logits = source(chunk_input(chunks[i], bos_id), first)
-            if pending is not None:
-                yield pending.result()
-            pending = pool.submit(score, i, logits)
-        if pending is not None:
-            yield pending.result()
+        pending = []
+        for g in range(0, chunks.shape[0], n_seq):
+            ids = range(g, min(g + n_seq, chunks.shape[0]))
+            inputs = [chunk_input(chunks[i], bos_id) for i in ids]
+            group = source.group(inputs, first) if n_seq > 1 else [source(inputs[0], first)]
+            for p in pending:
+                yield p.result()
+            pending = [pool.submit(score, i, logits) for i, logits in zip(ids, group)]
+        for p in pending:
+            yield p.result()
 
 
 @dataclass

@@ -48,15 +48,19 @@ def direct_perplexity(ref: ReferenceModel, tokens: np.ndarray, n_ctx: int, bos: 
     return ppl, ppl * nll.std() / math.sqrt(len(nll) - 1), len(nll)
 
 
-def test_perplexity_matches_direct_numpy(synth):
+@pytest.mark.parametrize("n_seq", [1, 2, 3])
+def test_perplexity_matches_direct_numpy(synth, n_seq):
+    """One chunk per pass, and several (each a sequence of its own; 2 leaves a group of one)."""
     path, hp = synth
     rng = np.random.default_rng(0)
     tokens = rng.integers(3, hp["n_vocab"], size=3 * N_CTX + 7).astype(np.int32)
     tokens[0] = 1  # BOS, as tokenize_text would start the stream
-    model = Model.load(path, n_ctx=N_CTX, kv_type="f32", n_threads=1)
+    model = Model.load(path, n_ctx=N_CTX, kv_type="f32", n_threads=1, n_seq_max=n_seq)
     chunks = corpus.make_chunks(tokens, N_CTX)
     assert chunks.shape == (3, N_CTX)
-    result = P.perplexity(P.model_logit_source(model), chunks, bos_id=1)
+    source = P.model_logit_source(model)
+    assert source.n_seq == n_seq
+    result = P.perplexity(source, chunks, bos_id=1)
     ppl, unc, count = direct_perplexity(ReferenceModel(path), tokens, N_CTX, bos=1)
     assert result.stats.count == count == 3 * (N_CTX - 1 - N_CTX // 2)
     assert result.ppl == pytest.approx(ppl, rel=1e-4)
@@ -158,6 +162,13 @@ def test_cli_perplexity(synth, tmp_path, capsys):
     line = next(x for x in out.splitlines() if x.startswith("Final estimate: PPL = "))
     ppl, unc = line.split("= ")[1].split(" +/- ")
     assert float(ppl) > 1 and float(unc) > 0
+    # -b 4 * c: four chunks per pass, the same figures
+    assert main(["perplexity", "-m", synth[0], "-f", str(f), "-c", "32", "-b", "128", "--no-progress", "-t", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "4 chunks per pass" in captured.err
+    line4 = next(x for x in captured.out.splitlines() if x.startswith("Final estimate: PPL = "))
+    ppl4, unc4 = line4.split("= ")[1].split(" +/- ")
+    assert float(ppl4) == pytest.approx(float(ppl), rel=1e-3) and float(unc4) == pytest.approx(float(unc), rel=1e-2)
 
 
 @pytest.mark.parametrize("content, message", [
