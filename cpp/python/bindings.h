@@ -19,6 +19,7 @@ void bind_model(pybind11::module_& m);                                  // bind_
 void bind_quant_grid(pybind11::module_& testing);                       // bind_quant_grid.cpp
 void bind_gptq(pybind11::module_& m, pybind11::module_& testing);       // bind_gptq.cpp
 void bind_ops(pybind11::module_& testing);                              // bind_ops.cpp
+void bind_vq(pybind11::module_& m);                                     // bind_vq.cpp
 void bind_cuda(pybind11::module_& m, pybind11::module_& testing);       // cuda/bind_cuda.cpp
 
 }  // namespace pyggml
