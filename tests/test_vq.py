@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from support.cpu_tiers import tier_params
 
-from pyggml import vq
+from pyggml import _core, vq
 from pyggml.errors import ArgumentError
 
 
@@ -75,6 +76,23 @@ def test_scalar_search_equals_brute_force_on_decoded_vectors(bits):
     codes = sq.encode(x)
     distances, ids = sq.search(codes, queries, 10)
     assert_top_k(distances, ids, squared_l2(queries, sq.decode(codes)), 10)
+
+
+# the higher x86 tiers run the AVX2 twins; the other tiers run the reference
+@pytest.mark.parametrize("isa", tier_params("avx2"))
+@pytest.mark.parametrize("bits,dim", [(8, 64), (8, 13), (4, 64), (4, 13), (4, 6)])
+def test_scalar_search_simd_twin_gives_the_reference_bits(isa, bits, dim):
+    data = clustered(1040, dim, seed=dim)
+    x, queries = data[:1000], data[1000:]
+    sq = vq.ScalarQuantizer(dim, bits=bits).train(x)
+    codes = sq.encode(x)
+    if bits == 4 and dim % 2:  # a stray high nibble past the last component must not count
+        codes[:, -1] |= 0xF0
+    args = (codes, queries, 1000, sq.vmin, sq.step, bits, 1)
+    ref = _core.sq_search(*args, isa="scalar")
+    got = _core.sq_search(*args, isa=isa)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
 
 
 def test_product_encode_is_the_nearest_centroid_of_each_sub_vector():
@@ -189,8 +207,6 @@ def test_bad_arguments_raise_value_errors_naming_the_problem():
 
 
 def test_core_entry_points_check_shapes_and_code_ranges():
-    from pyggml import _core
-
     cen = np.zeros((2, 16, 4), np.float32)
     with pytest.raises(ValueError, match="pq_search: code 16 at vector 0 is not below ksub 16"):
         _core.pq_search(np.full((1, 2), 16, np.uint8), np.zeros((1, 8), np.float32), 1, cen)
@@ -199,6 +215,9 @@ def test_core_entry_points_check_shapes_and_code_ranges():
     with pytest.raises(ValueError, match="sq_search: k must be at least 1"):
         _core.sq_search(np.zeros((1, 4), np.uint8), np.zeros((1, 4), np.float32), 0, np.zeros(4, np.float32),
                         np.ones(4, np.float32), 8)
+    with pytest.raises(ValueError, match="instruction set"):
+        _core.sq_search(np.zeros((1, 4), np.uint8), np.zeros((1, 4), np.float32), 1, np.zeros(4, np.float32),
+                        np.ones(4, np.float32), 8, isa="sse9")
     with pytest.raises(ValueError, match="bits must be 8 or 4"):
         _core.sq_encode(np.zeros((1, 4), np.float32), np.zeros(4, np.float32), np.ones(4, np.float32), 3)
     with pytest.raises(TypeError):  # codes are not converted from other integer types

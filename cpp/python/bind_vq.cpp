@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "python/bindings.h"
+#include "python/checks.h"
 #include "quant/vq.h"
 
 namespace py = pybind11;
@@ -77,8 +78,9 @@ farray sq_decode_py(barray codes, farray vmin, farray step, int bits, int n_thre
 }
 
 std::tuple<farray, larray> sq_search_py(barray codes, farray queries, int64_t k, farray vmin, farray step, int bits,
-                                        int n_threads) {
+                                        int n_threads, const std::string& isa_name) {
     const char* fn = "sq_search";
+    const cpu_isa isa = isa_or_throw(isa_name);
     check_bits(bits, fn);
     check_k(k, fn);
     check_vec(vmin, vmin.size(), fn, "vmin");
@@ -91,7 +93,7 @@ std::tuple<farray, larray> sq_search_py(barray codes, farray queries, int64_t k,
     float* pd = distances.mutable_data();
     int64_t* pi = ids.mutable_data();
     py::gil_scoped_release release;
-    sq_search(codes.data(), n, dim, bits, vmin.data(), step.data(), queries.data(), nq, k, pd, pi, n_threads);
+    sq_search(codes.data(), n, dim, bits, vmin.data(), step.data(), queries.data(), nq, k, pd, pi, n_threads, isa);
     return {distances, ids};
 }
 
@@ -163,9 +165,10 @@ void pyggml::bind_vq(py::module_& m) {
     m.def("sq_decode", &sq_decode_py, py::arg("codes").noconvert(), py::arg("vmin"), py::arg("step"), py::arg("bits"),
           py::arg("n_threads") = 0, "Decoded vectors (n, dim) of scalar quantizer codes: vmin + level * step");
     m.def("sq_search", &sq_search_py, py::arg("codes").noconvert(), py::arg("queries"), py::arg("k"), py::arg("vmin"),
-          py::arg("step"), py::arg("bits"), py::arg("n_threads") = 0,
+          py::arg("step"), py::arg("bits"), py::arg("n_threads") = 0, py::arg("isa") = "best",
           "(distances, ids), each (nq, k): the k decoded vectors nearest each query in squared L2, ascending "
-          "(ties: smaller id; id -1 at +inf past n)");
+          "(ties: smaller id; id -1 at +inf past n); isa: the tier whose distance kernel runs (scalar: the "
+          "reference)");
     m.def("vq_assign", &vq_assign_py, py::arg("x"), py::arg("centroids"), py::arg("n_threads") = 0,
           "(assign, dist), each (n,): the nearest of centroids (k, dim) to each row of x (n, dim) and its "
           "squared distance (ties: smaller index)");

@@ -111,26 +111,67 @@ void sq_decode(const uint8_t* codes, int64_t n, int64_t dim, int bits, const flo
     });
 }
 
+// The lanes' sum, in the order an 8-wide register's halves and pairs are added.
+static inline float sq_sum_lanes(const float* a) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
+
+void sq_distances8_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                       const float* step, float* out) {
+    for (int64_t i = 0; i < n; ++i) {
+        const uint8_t* c = codes + i * code_size;
+        float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t d = 0; d < dim; ++d) {
+            const float diff = qd[d] - float(c[d]) * step[d];
+            lane[d & 7] += diff * diff;
+        }
+        out[i] = sq_sum_lanes(lane);
+    }
+}
+
+void sq_distances4_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                       const float* step, float* out) {
+    for (int64_t i = 0; i < n; ++i) {
+        const uint8_t* c = codes + i * code_size;
+        float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t d = 0; d < dim; ++d) {
+            const float diff = qd[d] - float((c[d >> 1] >> ((d & 1) * 4)) & 15) * step[d];
+            lane[d & 7] += diff * diff;
+        }
+        out[i] = sq_sum_lanes(lane);
+    }
+}
+
+namespace {
+
+sq_distances_fn sq_distances_for(int bits, cpu_isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    // the higher x86 tiers run the AVX2 twins
+    if ((isa == cpu_isa::avx2 || isa == cpu_isa::avxvnni || isa == cpu_isa::avx512) && cpu_runs(cpu_isa::avx2)) {
+        return bits == 8 ? sq_distances8_avx2 : sq_distances4_avx2;
+    }
+#endif
+    return bits == 8 ? sq_distances8_ref : sq_distances4_ref;
+}
+
+}  // namespace
+
 void sq_search(const uint8_t* codes, int64_t n, int64_t dim, int bits, const float* vmin, const float* step,
-               const float* queries, int64_t nq, int64_t k, float* distances, int64_t* ids, int n_threads) {
+               const float* queries, int64_t nq, int64_t k, float* distances, int64_t* ids, int n_threads,
+               cpu_isa isa) {
     const int64_t cs = sq_code_size(dim, bits);
+    const sq_distances_fn kernel = sq_distances_for(bits, isa);
+    const int64_t dim_pad = (dim + 7) / 8 * 8;
+    std::vector<float> step_pad(static_cast<size_t>(dim_pad), 0.0f);
+    std::copy(step, step + dim, step_pad.begin());
     parallel_for(nq, n_threads, 1, [&](int64_t q0, int64_t q1) {
-        // (levels + 1, dim): the decoded value of each level of each component, level-major
-        const int levels = sq_levels(bits) + 1;
-        std::vector<float> value(static_cast<size_t>(levels * dim));
-        for (int l = 0; l < levels; ++l)
-            for (int64_t d = 0; d < dim; ++d) value[size_t(l * dim + d)] = vmin[d] + float(l) * step[d];
+        constexpr int64_t kBlock = 512;  // codes per kernel call
+        std::vector<float> qd(static_cast<size_t>(dim_pad), 0.0f), dist(static_cast<size_t>(kBlock));
         for (int64_t qi = q0; qi < q1; ++qi) {
-            const float* q = queries + qi * dim;
+            for (int64_t d = 0; d < dim; ++d) qd[size_t(d)] = queries[qi * dim + d] - vmin[d];
             top_k best(k);
-            for (int64_t i = 0; i < n; ++i) {
-                const uint8_t* c = codes + i * cs;
-                float acc = 0.0f;
-                for (int64_t d = 0; d < dim; ++d) {
-                    const float diff = q[d] - value[size_t(sq_code_at(c, d, bits) * dim + d)];
-                    acc += diff * diff;
-                }
-                best.push(acc, i);
+            for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+                const int64_t nb = std::min(kBlock, n - i0);
+                kernel(codes + i0 * cs, nb, cs, dim, qd.data(), step_pad.data(), dist.data());
+                for (int64_t i = 0; i < nb; ++i) best.push(dist[size_t(i)], i0 + i);
             }
             best.write(distances + qi * k, ids + qi * k);
         }

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "core/cpu.h"
+
 namespace pyggml {
 
 // Scalar quantizer: component d of a vector is stored as the level
@@ -25,9 +27,27 @@ void sq_encode(const float* x, int64_t n, int64_t dim, int bits, const float* vm
 void sq_decode(const uint8_t* codes, int64_t n, int64_t dim, int bits, const float* vmin, const float* step,
                float* out, int n_threads);
 // Distances from each query (nq, dim) to every decoded vector of codes (n, code size):
-// distances (nq, k), ids (nq, k).
+// distances (nq, k), ids (nq, k). isa: the tier whose distance kernel runs (scalar: the
+// reference; a tier without a twin runs the reference).
 void sq_search(const uint8_t* codes, int64_t n, int64_t dim, int bits, const float* vmin, const float* step,
-               const float* queries, int64_t nq, int64_t k, float* distances, int64_t* ids, int n_threads);
+               const float* queries, int64_t nq, int64_t k, float* distances, int64_t* ids, int n_threads,
+               cpu_isa isa);
+
+// The scalar quantizer's distance kernel: out[i] = sum over d of (qd[d] - level(i, d) * step[d])^2
+// for the n codes (n, code_size) of a bits-bit quantizer, where qd = query - vmin. qd and step
+// are zero-padded to dim_pad, a multiple of 8; component d adds into lane d % 8 of eight float
+// sums, reduced as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)), so that an 8-wide twin
+// gives the same bits.
+using sq_distances_fn = void (*)(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                                 const float* step, float* out);
+void sq_distances8_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                       const float* step, float* out);
+void sq_distances4_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                       const float* step, float* out);
+void sq_distances8_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                        const float* step, float* out);  // arch/x86/vq_avx2.cpp
+void sq_distances4_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                        const float* step, float* out);  // arch/x86/vq_avx2.cpp
 
 // Nearest centroid of each row of x (n, dim) among centroids (n_centroids, dim): assign (n),
 // and its squared distance dist (n). Ties go to the smaller centroid index. k-means'
