@@ -50,6 +50,30 @@ def cpu_tier() -> dict[str, object]:
 def memory_read(pool: ThreadPool, data: npt.ArrayLike, streams: int = 1) -> int:
     """Stream-read a uint8 buffer on the pool; returns a checksum."""
 
+# ---- vector quantizers (bind_vq.cpp; pyggml.vq is the API)
+
+I64 = npt.NDArray[np.int64]
+
+def sq_encode(x: npt.ArrayLike, vmin: npt.ArrayLike, step: npt.ArrayLike, bits: int, n_threads: int = 0) -> U8:
+    """(n, dim) -> (n, code size) levels round((x - vmin) / step) clamped; bits 4: two per byte, even low."""
+
+def sq_decode(codes: U8, vmin: npt.ArrayLike, step: npt.ArrayLike, bits: int, n_threads: int = 0) -> F32:
+    """(n, code size) uint8 -> (n, dim) vmin + level * step."""
+
+def sq_search(codes: U8, queries: npt.ArrayLike, k: int, vmin: npt.ArrayLike, step: npt.ArrayLike, bits: int,
+              n_threads: int = 0, isa: str = "best") -> tuple[F32, I64]:
+    """(distances, ids), each (nq, k): squared L2 to the decoded codes, ascending; -1 / inf past n."""
+
+def vq_assign(x: npt.ArrayLike, centroids: npt.ArrayLike, n_threads: int = 0) -> tuple[I64, F32]:
+    """(assign, dist), each (n,): the nearest of centroids (k, dim) to each row of x (n, dim)."""
+
+def pq_encode(x: npt.ArrayLike, centroids: npt.ArrayLike, n_threads: int = 0) -> U8:
+    """(n, m * dsub) -> (n, m): the nearest of centroids (m, ksub, dsub) in each sub-space."""
+
+def pq_search(codes: U8, queries: npt.ArrayLike, k: int, centroids: npt.ArrayLike,
+              n_threads: int = 0) -> tuple[F32, I64]:
+    """(distances, ids), each (nq, k): asymmetric distance search with per-query tables (m, ksub)."""
+
 # ---- GPTQ (bind_gptq.cpp)
 
 def gptq_quantize(type: int, w: F32, u: npt.ArrayLike, later_columns: Callable[[int, int, F32], None],
