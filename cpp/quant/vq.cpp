@@ -18,7 +18,8 @@ namespace {
 // smaller id.
 class top_k {
 public:
-    explicit top_k(int64_t k) : k_(size_t(k)) { heap_.reserve(k_); }
+    // n: the candidates to come (room for min(k, n) pairs)
+    top_k(int64_t k, int64_t n) : k_(size_t(k)) { heap_.reserve(size_t(std::min(k, n))); }
     void push(float d, int64_t id) {
         if (heap_.size() < k_) {
             heap_.emplace_back(d, id);
@@ -167,7 +168,7 @@ void sq_search(const uint8_t* codes, int64_t n, int64_t dim, int bits, const flo
         std::vector<float> qd(static_cast<size_t>(dim_pad), 0.0f), dist(static_cast<size_t>(kBlock));
         for (int64_t qi = q0; qi < q1; ++qi) {
             for (int64_t d = 0; d < dim; ++d) qd[size_t(d)] = queries[qi * dim + d] - vmin[d];
-            top_k best(k);
+            top_k best(k, n);
             for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
                 const int64_t nb = std::min(kBlock, n - i0);
                 kernel(codes + i0 * cs, nb, cs, dim, qd.data(), step_pad.data(), dist.data());
@@ -216,7 +217,7 @@ void pq_search(const uint8_t* codes, int64_t n, int64_t m, int64_t ksub, int64_t
                     }
                     table[size_t(j * ksub + c)] = acc;
                 }
-            top_k best(k);
+            top_k best(k, n);
             const float* t = table.data();
             int64_t i = 0;
             // four codes at a time: independent sums the CPU overlaps (each still in sub-space order)
