@@ -18,6 +18,7 @@ void register_references(isa_kernels& k) {
     register_vec_dot_q1_0(k);
     register_vec_dot_iq(k);
     register_ops(k);
+    register_vq(k);
 }
 
 #if defined(__x86_64__)
@@ -30,6 +31,7 @@ void register_avx2_tier(isa_kernels& k) {
     register_vec_dot_avx2(k);
     register_repack_avx2(k);
     register_ops_avx2(k);
+    register_vq_avx2(k);
     register_vec_dot_ternary_avx2(k);
     register_vec_dot_fp4_avx2(k);
     register_vec_dot_q1_0_avx2(k);

@@ -26,6 +26,10 @@ namespace pyggml {
 
 struct quant_search_ops;  // quant/search.h
 
+// pyggml.vq's scalar-quantizer distances (quant/vq.h says what they compute).
+using sq_distances_fn = void (*)(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+                                 const float* step, float* out);
+
 struct isa_kernels {
     // By ggml type id: the type's conversions (name null: an id the runtime does not know).
     type_traits types[GGML_TYPE_COUNT];
@@ -42,6 +46,8 @@ struct isa_kernels {
     // tier's registers hold more).
     int repacked_max_nt;
     ops_kernels ops;
+    // The scalar quantizer's distance kernels of pyggml.vq: [0] 4-bit codes, [1] 8-bit.
+    sq_distances_fn sq_distances[2];
     // The scale searches behind this tier's k-quant and IQ4 quantizers.
     const quant_search_ops* search;
 };
@@ -81,6 +87,7 @@ void register_quantize_act(isa_kernels& k);  // kernels/quantize_act.cpp
 void register_vec_dot(isa_kernels& k);       // kernels/vec_dot.cpp (also each type's dot type)
 void register_repack(isa_kernels& k);        // kernels/repack.cpp (the scalar table only)
 void register_ops(isa_kernels& k);           // kernels/ops.cpp
+void register_vq(isa_kernels& k);            // quant/vq.cpp: the scalar quantizer's distances
 void register_vec_dot_ternary(isa_kernels& k);  // kernels/vec_dot_ternary.cpp: TQ1_0, TQ2_0
 void register_vec_dot_fp4(isa_kernels& k);      // kernels/vec_dot_fp4.cpp: MXFP4, NVFP4
 void register_vec_dot_q1_0(isa_kernels& k);     // kernels/vec_dot_q1_0.cpp
@@ -93,6 +100,7 @@ void register_quantize_act_avx2(isa_kernels& k);  // quantize_act_avx2.cpp
 void register_vec_dot_avx2(isa_kernels& k);       // vec_dot_avx2.cpp
 void register_repack_avx2(isa_kernels& k);        // repack_avx2.cpp
 void register_ops_avx2(isa_kernels& k);           // ops_avx2.cpp
+void register_vq_avx2(isa_kernels& k);            // vq_avx2.cpp
 void register_vec_dot_ternary_avx2(isa_kernels& k);  // vec_dot_ternary_avx2.cpp
 void register_vec_dot_fp4_avx2(isa_kernels& k);      // vec_dot_fp4_avx2.cpp
 void register_vec_dot_q1_0_avx2(isa_kernels& k);     // vec_dot_q1_0_avx2.cpp

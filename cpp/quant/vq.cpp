@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -141,16 +143,17 @@ void sq_distances4_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64
     }
 }
 
+void register_vq(isa_kernels& k) {
+    k.sq_distances[0] = sq_distances4_ref;
+    k.sq_distances[1] = sq_distances8_ref;
+}
+
 namespace {
 
 sq_distances_fn sq_distances_for(int bits, cpu_isa isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-    // the higher x86 tiers run the AVX2 twins
-    if ((isa == cpu_isa::avx2 || isa == cpu_isa::avxvnni || isa == cpu_isa::avx512) && cpu_runs(cpu_isa::avx2)) {
-        return bits == 8 ? sq_distances8_avx2 : sq_distances4_avx2;
-    }
-#endif
-    return bits == 8 ? sq_distances8_ref : sq_distances4_ref;
+    const isa_kernels* k = get_isa_kernels(isa);
+    if (!k) throw std::invalid_argument(std::string("vq: the ") + cpu_isa_name(isa) + " tier does not run on this CPU");
+    return k->sq_distances[bits == 8 ? 1 : 0];
 }
 
 }  // namespace

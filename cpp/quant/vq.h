@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/cpu.h"
+#include "core/dispatch.h"
 
 namespace pyggml {
 
@@ -38,16 +39,11 @@ void sq_search(const uint8_t* codes, int64_t n, int64_t dim, int bits, const flo
 // are zero-padded to dim_pad, a multiple of 8; component d adds into lane d % 8 of eight float
 // sums, reduced as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)), so that an 8-wide twin
 // gives the same bits.
-using sq_distances_fn = void (*)(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
-                                 const float* step, float* out);
+// (sq_distances_fn in core/dispatch.h; each tier's pair in its isa_kernels.)
 void sq_distances8_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
                        const float* step, float* out);
 void sq_distances4_ref(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
                        const float* step, float* out);
-void sq_distances8_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
-                        const float* step, float* out);  // arch/x86/vq_avx2.cpp
-void sq_distances4_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
-                        const float* step, float* out);  // arch/x86/vq_avx2.cpp
 
 // Nearest centroid of each row of x (n, dim) among centroids (n_centroids, dim): assign (n),
 // and its squared distance dist (n). Ties go to the smaller centroid index. k-means'

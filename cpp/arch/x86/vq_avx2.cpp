@@ -33,7 +33,7 @@ inline __m128i unpack_nibbles(uint32_t bytes) {
 
 }  // namespace
 
-void sq_distances8_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+static void sq_distances8_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
                         const float* step, float* out) {
     const int64_t full = dim / 8 * 8;
     for (int64_t i = 0; i < n; ++i) {
@@ -52,7 +52,7 @@ void sq_distances8_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int6
     }
 }
 
-void sq_distances4_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
+static void sq_distances4_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int64_t dim, const float* qd,
                         const float* step, float* out) {
     const int64_t full = dim / 8 * 8;
     for (int64_t i = 0; i < n; ++i) {
@@ -71,6 +71,11 @@ void sq_distances4_avx2(const uint8_t* codes, int64_t n, int64_t code_size, int6
         }
         out[i] = sum8(acc);
     }
+}
+
+void register_vq_avx2(isa_kernels& k) {
+    k.sq_distances[0] = sq_distances4_avx2;
+    k.sq_distances[1] = sq_distances8_avx2;
 }
 
 }  // namespace pyggml
