@@ -7,6 +7,14 @@
 #include <cstdint>
 #include <vector>
 
+// The ggml weight types the GPU kernels read, once: X(type) for each (gpu_supports_type and
+// the matrix and dequantize switches of ops.cu expand it).
+#define PYGGML_GPU_TYPES(X)                                                                         \
+    X(GGML_TYPE_F32) X(GGML_TYPE_F16) X(GGML_TYPE_BF16)                                             \
+    X(GGML_TYPE_Q4_0) X(GGML_TYPE_Q4_1) X(GGML_TYPE_Q5_0) X(GGML_TYPE_Q5_1) X(GGML_TYPE_Q8_0)       \
+    X(GGML_TYPE_IQ4_NL) X(GGML_TYPE_Q2_K) X(GGML_TYPE_Q3_K) X(GGML_TYPE_Q4_K) X(GGML_TYPE_Q5_K)     \
+    X(GGML_TYPE_Q6_K) X(GGML_TYPE_IQ4_XS)
+
 namespace pyggml {
 
 struct gpu_placement {

@@ -11,10 +11,9 @@ namespace pyggml {
 
 bool gpu_supports_type(int32_t type) {
     switch (type) {
-        case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16:
-        case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
-        case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
-        case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
+#define PYGGML_CASE(TYPE) case TYPE:
+        PYGGML_GPU_TYPES(PYGGML_CASE)
+#undef PYGGML_CASE
             return true;
         default:
             return false;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cuda/common.cuh"
+#include "cuda/gpu_placement.h"
 #include "cuda/kernels.cuh"
 #include "core/dispatch.h"
 
@@ -33,21 +34,7 @@ void matmul(const dev_matrix& w, const float* x, int64_t T, float* y, cudaStream
     case TYPE:                                 \
         matmul_type<TYPE>(w, x, T, y, s, mode); \
         return;
-        PYGGML_CASE(GGML_TYPE_F32)
-        PYGGML_CASE(GGML_TYPE_F16)
-        PYGGML_CASE(GGML_TYPE_BF16)
-        PYGGML_CASE(GGML_TYPE_Q4_0)
-        PYGGML_CASE(GGML_TYPE_Q4_1)
-        PYGGML_CASE(GGML_TYPE_Q5_0)
-        PYGGML_CASE(GGML_TYPE_Q5_1)
-        PYGGML_CASE(GGML_TYPE_Q8_0)
-        PYGGML_CASE(GGML_TYPE_IQ4_NL)
-        PYGGML_CASE(GGML_TYPE_Q2_K)
-        PYGGML_CASE(GGML_TYPE_Q3_K)
-        PYGGML_CASE(GGML_TYPE_Q4_K)
-        PYGGML_CASE(GGML_TYPE_Q5_K)
-        PYGGML_CASE(GGML_TYPE_Q6_K)
-        PYGGML_CASE(GGML_TYPE_IQ4_XS)
+        PYGGML_GPU_TYPES(PYGGML_CASE)
 #undef PYGGML_CASE
         default:
             break;
@@ -61,21 +48,7 @@ void dequantize(const dev_matrix& w, float* y, cudaStream_t s) {
     case TYPE:                          \
         dequantize_type<TYPE>(w, y, s); \
         return;
-        PYGGML_CASE(GGML_TYPE_F32)
-        PYGGML_CASE(GGML_TYPE_F16)
-        PYGGML_CASE(GGML_TYPE_BF16)
-        PYGGML_CASE(GGML_TYPE_Q4_0)
-        PYGGML_CASE(GGML_TYPE_Q4_1)
-        PYGGML_CASE(GGML_TYPE_Q5_0)
-        PYGGML_CASE(GGML_TYPE_Q5_1)
-        PYGGML_CASE(GGML_TYPE_Q8_0)
-        PYGGML_CASE(GGML_TYPE_IQ4_NL)
-        PYGGML_CASE(GGML_TYPE_Q2_K)
-        PYGGML_CASE(GGML_TYPE_Q3_K)
-        PYGGML_CASE(GGML_TYPE_Q4_K)
-        PYGGML_CASE(GGML_TYPE_Q5_K)
-        PYGGML_CASE(GGML_TYPE_Q6_K)
-        PYGGML_CASE(GGML_TYPE_IQ4_XS)
+        PYGGML_GPU_TYPES(PYGGML_CASE)
 #undef PYGGML_CASE
         default:
             break;
