@@ -15,9 +15,10 @@ namespace {
 inline float to_f32(float x) { return x; }
 inline float to_f32(uint16_t h) { return fp16_to_fp32(h); }
 
-// a . b in eight lanes, b's elements converted as they are read (float32 or F16).
-template <typename T>
-float dot_lanes(const float* a, const T* b, int64_t n) {
+// a . b in eight lanes, b's elements converted as they are read (float32, F16 or Q8_0
+// through q8_elems): P is a pointer or q8_elems.
+template <typename P>
+float dot_lanes(const float* a, P b, int64_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -118,8 +119,8 @@ void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p
 
 namespace {
 
-template <typename T>
-void attend_head_t(const float* q, const T* k, int64_t k_stride, const T* v, int64_t v_stride, int64_t n_keys,
+template <typename P>
+void attend_head_t(const float* q, P k, int64_t k_stride, P v, int64_t v_stride, int64_t n_keys,
                    int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out) {
     for (int64_t j = 0; j < n_keys; ++j) {
         float acc = dot_lanes(q, k + j * k_stride, head_dim_k);
@@ -129,14 +130,14 @@ void attend_head_t(const float* q, const T* k, int64_t k_stride, const T* v, int
     softmax(scores, n_keys);
     for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) {
-        const T* vj = v + j * v_stride;
+        const P vj = v + j * v_stride;
         const float w = scores[j];
         for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * to_f32(vj[d]);
     }
 }
 
-template <typename T>
-void attend_tile_t(const attn_tile& a, const T* k, const T* v) {
+template <typename P>
+void attend_tile_t(const attn_tile& a, P k, P v) {
     for (int64_t t = 0; t < a.n_tok; ++t) {
         const int64_t hi = a.hi0 + t, lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
         for (int64_t h = 0; h < a.n_hq; ++h) {
@@ -156,7 +157,9 @@ void attend_head(const float* q, const float* k, int64_t k_stride, const float* 
 }
 
 void attend_tile(const attn_tile& a) {
-    if (a.k16) {
+    if (a.k8) {
+        attend_tile_t(a, q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
+    } else if (a.k16) {
         attend_tile_t(a, a.k16, a.v16);
     } else {
         attend_tile_t(a, a.k, a.v);

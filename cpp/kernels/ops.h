@@ -8,6 +8,9 @@
 
 #include <cstdint>
 
+#include "core/blocks.h"
+#include "core/fp16.h"
+
 namespace pyggml {
 
 // y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scaling). y may alias x.
@@ -66,6 +69,10 @@ struct attn_tile {
     // is set, k16 and v16 stand for k and v, with the same strides in elements.
     const uint16_t* k16 = nullptr;
     const uint16_t* v16 = nullptr;
+    // Or a Q8_0 cache read in place: k8 (v8) is the block that holds k's (v's) first
+    // element, strides still in elements; head dims and strides multiples of 32.
+    const block_q8_0* k8 = nullptr;
+    const block_q8_0* v8 = nullptr;
     float* out;          // row (t, h) at out + t * o_stride + h * head_dim_v
     int64_t o_stride;
     int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
@@ -74,13 +81,26 @@ struct attn_tile {
     float* scratch;      // attn_tile_scratch(n_tok * n_hq, hi(n_tok - 1)) floats
 };
 
+// Elements of Q8_0 rows addressed like a float pointer: element i of (p + n) is element
+// e + n + i counted from block b's first. The value is d * q, the product the Q8_0
+// dequantizer computes, so keys read in place equal keys dequantized first.
+struct q8_elems {
+    const block_q8_0* b;
+    int64_t e;
+    q8_elems operator+(int64_t n) const { return {b, e + n}; }
+    float operator[](int64_t i) const {
+        const block_q8_0& blk = b[(e + i) / QK8_0];
+        return float(blk.qs[(e + i) % QK8_0]) * fp16_to_fp32(blk.d);
+    }
+};
+
 // The most query rows (n_tok * n_hq) one tile may hold.
 constexpr int64_t kAttnTileMaxRows = 64;
 
 // Floats of scratch an attention tile of n_rows rows over n_keys keys needs.
 inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows * (n_keys + 8) + 64; }
 
-// Reference: attend_head per row (F16 keys and values converted one by one).
+// Reference: attend_head per row (F16 and Q8_0 keys and values converted one by one).
 void attend_tile(const attn_tile& a);
 
 // The kernels of one instruction set.

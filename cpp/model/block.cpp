@@ -141,12 +141,15 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
     const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
 
     // Keys and values of this layer as float32, (n_load, k_dim) and (n_load, v_dim); or,
-    // when one tile of tokens covers the batch (decoding), an F16 cache read in place:
-    // each key is then read by one tile per head group, and converting the whole cache
-    // first cost as much as the attention itself (docs/speed.md, "Notes from the code").
+    // when one tile of tokens covers the batch (decoding), an F16 or Q8_0 cache read in
+    // place: each key is then read by one tile per head group, and converting the whole
+    // cache first cost as much as the attention itself (docs/speed.md, "Notes from the code").
     const uint16_t* k16 = n_tok_tiles == 1 ? kv_.k_f16(il, base + kv0) : nullptr;
     const uint16_t* v16 = n_tok_tiles == 1 ? kv_.v_f16(il, base + kv0) : nullptr;
-    if (!k16) {
+    const bool q8_in_place = n_tok_tiles == 1 && q8_heads();
+    const block_q8_0* k8 = q8_in_place ? kv_.k_q8(il, base + kv0) : nullptr;
+    const block_q8_0* v8 = q8_in_place ? kv_.v_q8(il, base + kv0) : nullptr;
+    if (!k16 && !k8) {
         const int64_t chunk = 64;
         parallel_rows(pool_, (n_load + chunk - 1) / chunk, [&](int64_t c) {
             const int64_t p0 = kv0 + c * chunk, p1 = std::min(n_kv, p0 + chunk);
@@ -180,6 +183,9 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
         if (k16) {
             a.k16 = k16 + kvh * hdk;
             a.v16 = v16 + kvh * hdv;
+        } else if (k8) {
+            a.k8 = k8 + kvh * hdk / QK8_0;
+            a.v8 = v8 + kvh * hdv / QK8_0;
         }
         ops_->attend_tile(a);
     };
@@ -194,9 +200,10 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
 }
 
 bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
-    // Several sequences of one token each over an F16 cache read in place: their tiles go to
-    // the threads in one hand-out instead of one per sequence (a barrier each).
-    if (b.n_seqs < 2 || !kv_.k_f16(il, 0)) return false;
+    // Several sequences of one token each over an F16 or Q8_0 cache read in place: their
+    // tiles go to the threads in one hand-out instead of one per sequence (a barrier each).
+    const bool f16 = kv_.k_f16(il, 0) != nullptr, q8 = kv_.k_q8(il, 0) && q8_heads();
+    if (b.n_seqs < 2 || !(f16 || q8)) return false;
     for (int64_t i = 0; i < b.n_seqs; ++i) {
         if (b.seqs[i].n != 1) return false;
     }
@@ -227,8 +234,13 @@ bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
         a.k_stride = k_dim;
         a.v = nullptr;
         a.v_stride = v_dim;
-        a.k16 = kv_.k_f16(il, slot(s.seq, kv0)) + kvh * hdk;
-        a.v16 = kv_.v_f16(il, slot(s.seq, kv0)) + kvh * hdv;
+        if (f16) {
+            a.k16 = kv_.k_f16(il, slot(s.seq, kv0)) + kvh * hdk;
+            a.v16 = kv_.v_f16(il, slot(s.seq, kv0)) + kvh * hdv;
+        } else {
+            a.k8 = kv_.k_q8(il, slot(s.seq, kv0)) + kvh * hdk / QK8_0;
+            a.v8 = kv_.v_q8(il, slot(s.seq, kv0)) + kvh * hdv / QK8_0;
+        }
         a.out = att_.data() + s.t0 * o_dim + h0 * hdv;
         a.o_stride = o_dim;
         a.n_tok = 1;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/blocks.h"
 #include "core/types.h"
 
 namespace pyggml {
@@ -37,6 +38,13 @@ public:
     }
     const uint16_t* v_f16(int64_t layer, int64_t p) const {
         return type_ == GGML_TYPE_F16 ? reinterpret_cast<const uint16_t*>(v_row(layer, p)) : nullptr;
+    }
+    // A Q8_0 cache's rows as they are (k_dim / 32 blocks a row). Null for the other types.
+    const block_q8_0* k_q8(int64_t layer, int64_t p) const {
+        return type_ == GGML_TYPE_Q8_0 ? reinterpret_cast<const block_q8_0*>(k_row(layer, p)) : nullptr;
+    }
+    const block_q8_0* v_q8(int64_t layer, int64_t p) const {
+        return type_ == GGML_TYPE_Q8_0 ? reinterpret_cast<const block_q8_0*>(v_row(layer, p)) : nullptr;
     }
     // Moves slots [src, src + n) of every layer to [dst, dst + n) (the ranges may overlap).
     void move(int64_t dst, int64_t src, int64_t n);

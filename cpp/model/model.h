@@ -251,6 +251,9 @@ private:
     // Attention of a batch of one token per sequence over an F16 cache, all sequences' tiles
     // in one hand-out; false (nothing done) for other batches.
     bool attention_decode(int64_t layer, const batch_in_flight& b);
+    // Whether each head's keys and values start and end on Q8_0 block edges, so a Q8_0
+    // cache can be read in place.
+    bool q8_heads() const { return hp_.head_dim_k % QK8_0 == 0 && hp_.head_dim_v % QK8_0 == 0; }
     // Multiplies the rotated dimensions of one token's q (n_head heads) and k (n_head_kv) by
     // rope_attn_factor, as ggml's rope scales its cos and sin.
     void rope_magnitude(float* q, float* k) const;

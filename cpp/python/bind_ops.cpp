@@ -8,6 +8,7 @@
 
 #include "core/fp16.h"
 #include "kernels/ops.h"
+#include "quant/quants.h"
 #include "python/bindings.h"
 #include "python/checks.h"
 
@@ -86,7 +87,7 @@ f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double
 // q: (n_tok, n_head, hdk) scaled; k: (n_keys, n_head_kv, hdk); v: (n_keys, n_head_kv, hdv).
 // Token t sees keys [lo, hi0 + t) (lo as attn_tile); tiles of tile_tok tokens x tile_heads heads.
 f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t window, float softcap,
-                    int64_t tile_tok, int64_t tile_heads, const std::string& isa, bool kv_f16) {
+                    int64_t tile_tok, int64_t tile_heads, const std::string& isa, bool kv_f16, bool kv_q8) {
     const ops_kernels& kern = kernels_or_throw(isa);
     if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3) throw py::value_error("q, k and v must be 3-d float32");
     const int64_t n_tok = q.shape(0), n_head = q.shape(1), hdk = q.shape(2);
@@ -106,6 +107,15 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
     if (kv_f16) {
         for (int64_t i = 0; i < k.size(); ++i) k16.push_back(fp32_to_fp16(k.data()[i]));
         for (int64_t i = 0; i < v.size(); ++i) v16.push_back(fp32_to_fp16(v.data()[i]));
+    }
+    std::vector<block_q8_0> k8, v8;  // kv_q8: as a Q8_0 cache holds them
+    if (kv_q8) {
+        if (kv_f16) throw py::value_error("attend: kv_f16 and kv_q8 exclude each other");
+        if (hdk % QK8_0 || hdv % QK8_0) throw py::value_error("attend: kv_q8 needs head dims that are multiples of 32");
+        k8.resize(k.size() / QK8_0);
+        v8.resize(v.size() / QK8_0);
+        quantize_row_q8_0_ref(k.data(), k8.data(), k.size());
+        quantize_row_q8_0_ref(v.data(), v8.data(), v.size());
     }
     {
         py::gil_scoped_release release;
@@ -132,6 +142,9 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
                 if (kv_f16) {
                     a.k16 = k16.data() + kvh * hdk;
                     a.v16 = v16.data() + kvh * hdv;
+                } else if (kv_q8) {
+                    a.k8 = k8.data() + kvh * hdk / QK8_0;
+                    a.v8 = v8.data() + kvh * hdv / QK8_0;
                 }
                 kern.attend_tile(a);
             }
@@ -157,9 +170,10 @@ void bind_ops(py::module_& testing) {
           "(n, n_rot) interleaved cos/sin of positions pos0.. (rows: the batched routine)");
     testing.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
           py::arg("softcap"), py::arg("tile_tok") = 1, py::arg("tile_heads") = 1, py::arg("isa") = "best",
-          py::arg("kv_f16") = false,
+          py::arg("kv_f16") = false, py::arg("kv_q8") = false,
           "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles; "
-          "kv_f16: k and v rounded to F16 and read as F16, as from an F16 KV cache");
+          "kv_f16: k and v rounded to F16 and read as F16, as from an F16 KV cache; kv_q8: quantized to Q8_0 "
+          "and read in place, as from a Q8_0 KV cache");
 }
 
 }  // namespace pyggml

@@ -194,6 +194,37 @@ def test_attention_reads_f16_keys_and_values_as_their_float_values(isa, case):
     np.testing.assert_allclose(got, np_attend(q, k16, v16, hi0, window, softcap), rtol=0, atol=1e-5)
 
 
+Q8_ATTN_CASES = [c for c in ATTN_CASES if c[3] % 32 == 0 and c[4] % 32 == 0] + [
+    (1, 4, 2, 64, 64, 300, 0, 0.0),  # decoding over a long cache
+    (1, 8, 1, 32, 32, 70, 16, 0.0),  # a sliding window
+]
+
+
+def q8_0_values(x):
+    """What a Q8_0 cache holds for x: gguf's reference quantizer, dequantized."""
+    from gguf import GGMLQuantizationType, quants
+
+    flat = x.reshape(-1, 32)
+    t = GGMLQuantizationType.Q8_0
+    return quants.dequantize(quants.quantize(flat, t), t).reshape(x.shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("isa", ["scalar"] + SIMD)
+@pytest.mark.parametrize("case", Q8_ATTN_CASES)
+def test_attention_reads_q8_0_keys_and_values_as_their_dequantized_values(isa, case):
+    # A Q8_0 KV cache read in place (quants times the block scale as they are loaded) gives
+    # exactly what its dequantized float32 rows give.
+    n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap = case
+    q, k, v, hi0 = attention_inputs(case, seed=3)
+    k8, v8 = q8_0_values(k), q8_0_values(v)
+    group = n_head // n_kv
+    for tile_tok, tile_heads in [(1, 1), (n_tok, group)]:
+        want = _core.testing.ops_attend(q, k8, v8, hi0, window, softcap, tile_tok, tile_heads, isa)
+        got = _core.testing.ops_attend(q, k, v, hi0, window, softcap, tile_tok, tile_heads, isa, kv_q8=True)
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, np_attend(q, k8, v8, hi0, window, softcap), rtol=0, atol=1e-5)
+
+
 def test_attention_rejects_bad_shapes():
     q = np.zeros((2, 4, 8), np.float32)
     k = np.zeros((5, 2, 8), np.float32)

@@ -199,3 +199,22 @@ def test_f16_cache_decode_steps_match_alone(synth, arch):
         out = m.eval_batch([(i, t[p:p + 1]) for i, t in enumerate(seqs)])
         for i, row in enumerate(out):
             assert close(row, refs[i][p], 1e-3), (p, i)
+
+
+def test_q8_0_cache_decode_steps_match_alone(tmp_path):
+    """One token per sequence per step over a Q8_0 cache read in place (heads of whole
+    blocks) gives what one sequence alone gets from the same cache loaded as floats."""
+    path = str(tmp_path / "qwen2-hd32.gguf")
+    hp = make_model("qwen2", path, wtype="F32", seed=2, head_dim=32)
+    seqs = prompts(hp, [18, 12, 15], seed=8)
+    refs = [Model.load(path, n_ctx=64, n_threads=2, kv_type="q8_0").eval(t, all_logits=True) for t in seqs]
+    m = Model.load(path, n_ctx=64, n_threads=2, n_seq_max=3, kv_type="q8_0")
+    m.eval_batch([(i, t[:4]) for i, t in enumerate(seqs)])
+    for p in range(4, 12):
+        out = m.eval_batch([(i, t[p:p + 1]) for i, t in enumerate(seqs)])
+        for i, row in enumerate(out):
+            assert close(row, refs[i][p], 1e-3), (p, i)
+    alone = Model.load(path, n_ctx=64, n_threads=2, kv_type="q8_0")
+    alone.eval(seqs[0][:4])
+    for p in range(4, 12):
+        assert close(alone.eval(seqs[0][p:p + 1]), refs[0][p], 1e-3), p

@@ -154,11 +154,18 @@ void rope_apply_avx2(float* x, int64_t n_head, int64_t head_dim, const rope_para
 // cache read in place).
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+// Q8_0 in place: eight quants of one block (p.e a multiple of 8), each times the block's
+// scale, the products the dequantizer makes.
+inline __m256 load8(q8_elems p) {
+    const block_q8_0& blk = p.b[p.e / QK8_0];
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.qs + p.e % QK8_0));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(fp16_to_fp32(blk.d)));
+}
 
 // s[r][c] = q[r] . k[c] for NR query rows and NK keys (k_stride elements apart), d a
 // multiple of 8. Each product is one lane-wise sum, whatever NR and NK are.
-template <int NR, int NK, typename T>
-inline void qk_block(const float* const* q, const T* k, int64_t k_stride, int64_t d, float* const* s, int64_t j) {
+template <int NR, int NK, typename P>
+inline void qk_block(const float* const* q, P k, int64_t k_stride, int64_t d, float* const* s, int64_t j) {
     __m256 acc[NR][NK];
     for (int r = 0; r < NR; ++r) {
         for (int c = 0; c < NK; ++c) acc[r][c] = _mm256_setzero_ps();
@@ -178,18 +185,18 @@ inline void qk_block(const float* const* q, const T* k, int64_t k_stride, int64_
 }
 
 // Scores of NR rows for keys [j0, j1): s[r][j] (j relative to the tile's first key).
-template <int NR, typename T>
-void qk_rows(const float* const* q, const T* k, int64_t k_stride, int64_t d, float* const* s, int64_t j0,
+template <int NR, typename P>
+void qk_rows(const float* const* q, P k, int64_t k_stride, int64_t d, float* const* s, int64_t j0,
              int64_t j1) {
     int64_t j = j0;
-    for (; j + 2 <= j1; j += 2) qk_block<NR, 2, T>(q, k + j * k_stride, k_stride, d, s, j);
-    if (j < j1) qk_block<NR, 1, T>(q, k + j * k_stride, k_stride, d, s, j);
+    for (; j + 2 <= j1; j += 2) qk_block<NR, 2, P>(q, k + j * k_stride, k_stride, d, s, j);
+    if (j < j1) qk_block<NR, 1, P>(q, k + j * k_stride, k_stride, d, s, j);
 }
 
 // out[r][0, dv) += sum over j in [j0, j1) of p[r][j] v_j, NR rows, dv a multiple of 8.
 // Each output is one chain of fused multiply-adds in key order.
-template <int NR, typename T>
-void pv_rows(const float* const* p, const T* v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
+template <int NR, typename P>
+void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
              float* const* out) {
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
@@ -199,7 +206,7 @@ void pv_rows(const float* const* p, const T* v, int64_t v_stride, int64_t dv, in
             acc[r][1] = _mm256_loadu_ps(out[r] + d + 8);
         }
         for (int64_t j = j0; j < j1; ++j) {
-            const T* vj = v + j * v_stride + d;
+            const P vj = v + j * v_stride + d;
             const __m256 v0 = load8(vj), v1 = load8(vj + 8);
             for (int r = 0; r < NR; ++r) {
                 const __m256 w = _mm256_broadcast_ss(p[r] + j);
@@ -261,8 +268,8 @@ float softmax_row(float* s, int64_t j0, int64_t lo, int64_t hi, int64_t j1, floa
 // tile uses it.
 constexpr int64_t kKeyBlock = 16;
 
-template <typename T>
-void attend_tile_t(const attn_tile& a, const T* k_all, const T* v_all) {
+template <typename P>
+void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
     const int64_t n_rows = a.n_tok * a.n_hq;
     auto lo_of = [&](int64_t t) { return a.window ? std::max<int64_t>(0, a.hi0 + t - a.window) : int64_t(0); };
     auto hi_of = [&](int64_t t) { return a.hi0 + t; };
@@ -270,8 +277,8 @@ void attend_tile_t(const attn_tile& a, const T* k_all, const T* v_all) {
     const int64_t base = lo_of(0), width = hi_of(a.n_tok - 1) - base;
     const int64_t stride = (width + 7) / 8 * 8;
     float* inv = a.scratch + n_rows * stride;  // (n_rows)
-    const T* k = k_all + base * a.k_stride;
-    const T* v = v_all + base * a.v_stride;
+    const P k = k_all + base * a.k_stride;
+    const P v = v_all + base * a.v_stride;
 
     // rows in groups of four: (q, scores, out) pointers and the keys [j0, j1) the group sees
     struct row_group {
@@ -305,10 +312,10 @@ void attend_tile_t(const attn_tile& a, const T* k_all, const T* v_all) {
             const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
             if (j0 >= j1) continue;
             switch (rg.nr) {
-                case 4: qk_rows<4, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 3: qk_rows<3, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 2: qk_rows<2, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                default: qk_rows<1, T>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 4: qk_rows<4, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 3: qk_rows<3, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 2: qk_rows<2, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                default: qk_rows<1, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
             }
         }
     }
@@ -325,10 +332,10 @@ void attend_tile_t(const attn_tile& a, const T* k_all, const T* v_all) {
             const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
             if (j0 >= j1) continue;
             switch (rg.nr) {
-                case 4: pv_rows<4, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 3: pv_rows<3, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 2: pv_rows<2, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                default: pv_rows<1, T>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 4: pv_rows<4, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 3: pv_rows<3, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 2: pv_rows<2, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                default: pv_rows<1, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
             }
         }
     }
@@ -346,6 +353,8 @@ void attend_tile_t(const attn_tile& a, const T* k_all, const T* v_all) {
 void attend_tile_avx2(const attn_tile& a) {
     if (a.head_dim_k % 8 || a.head_dim_v % 8) {
         attend_tile(a);
+    } else if (a.k8) {
+        attend_tile_t(a, q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
     } else if (a.k16) {
         attend_tile_t(a, a.k16, a.v16);
     } else {
