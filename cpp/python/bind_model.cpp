@@ -224,19 +224,14 @@ py::array_t<float> eval_batch(model_handle& h, const std::vector<std::pair<int64
     return logits;
 }
 
-// Runs tokens like eval and returns the requested linear-layer inputs: one (n, width)
-// float32 array per (layer, site) in `sites`, then the output matrix's input when
-// `output` is set. Only the last position's logits are computed.
-py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens,
-                      const std::vector<std::pair<int64_t, int>>& sites, bool output, int64_t last_layer) {
-    if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
-    auto lock = h.lock();
-    llama_model& m = *h.model;
+// The requested linear-layer inputs of a pass over n rows: one (n, width) float32 array per
+// (layer, site) in `sites`, then the output matrix's input when `output` is set, and the
+// capture that fills them. Sites and last_layer are checked here.
+py::list capture_arrays(const llama_model& m, int64_t n, const std::vector<std::pair<int64_t, int>>& sites, bool output,
+                        int64_t last_layer, activation_capture& cap) {
     const model_hparams& hp = m.hparams();
-    const int64_t n = tokens.size();
     if (last_layer >= hp.n_layer || last_layer < -1) throw py::value_error("last_layer is out of range");
     if (output && last_layer >= 0) throw py::value_error("the output input needs every layer (last_layer = -1)");
-    activation_capture cap;
     cap.last_layer = last_layer;
     cap.dst.assign(size_t(hp.n_layer * n_capture_sites), nullptr);
     py::list arrays;
@@ -258,20 +253,59 @@ py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style |
         cap.output_in = a.mutable_data();
         arrays.append(a);
     }
-    py::array_t<float> logits({int64_t(1), hp.n_vocab});
+    return arrays;
+}
+
+// Runs `pass` (a forward pass of the model) with the capture set, the GIL released.
+template <class F>
+void run_captured(llama_model& m, activation_capture& cap, F&& pass) {
+    py::gil_scoped_release release;
+    m.set_capture(&cap);
+    try {
+        pass();
+    } catch (...) {
+        m.set_capture(nullptr);
+        throw;
+    }
+    m.set_capture(nullptr);
+}
+
+// Runs tokens like eval and returns the requested linear-layer inputs (capture_arrays).
+// Only the last position's logits are computed.
+py::list eval_capture(model_handle& h, py::array_t<int32_t, py::array::c_style | py::array::forcecast> tokens,
+                      const std::vector<std::pair<int64_t, int>>& sites, bool output, int64_t last_layer) {
+    if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
+    auto lock = h.lock();
+    llama_model& m = *h.model;
+    const int64_t n = tokens.size();
+    activation_capture cap;
+    py::list arrays = capture_arrays(m, n, sites, output, last_layer, cap);
+    py::array_t<float> logits({int64_t(1), m.hparams().n_vocab});
     float* out = logits.mutable_data();
     const int32_t* tok = tokens.data();
-    {
-        py::gil_scoped_release release;
-        m.set_capture(&cap);
-        try {
-            m.eval(tok, n, false, out);
-        } catch (...) {
-            m.set_capture(nullptr);
-            throw;
-        }
-        m.set_capture(nullptr);
+    run_captured(m, cap, [&] { m.eval(tok, n, false, out); });
+    return arrays;
+}
+
+// eval_capture for several sequences in one pass, as eval_batch runs them: the arrays hold
+// the rows of every entry, in entry order.
+py::list eval_capture_batch(model_handle& h, const std::vector<std::pair<int64_t, token_array>>& batch,
+                            const std::vector<std::pair<int64_t, int>>& sites, bool output, int64_t last_layer) {
+    if (batch.empty()) throw py::value_error("eval_capture_batch needs at least one (sequence, tokens) entry");
+    std::vector<seq_tokens> seqs;
+    int64_t n = 0;
+    for (const auto& [seq, tokens] : batch) {
+        if (tokens.ndim() != 1 || tokens.size() == 0) throw py::value_error("tokens must be a non-empty 1-D array");
+        seqs.push_back({seq, tokens.data(), int64_t(tokens.size())});
+        n += int64_t(tokens.size());
     }
+    auto lock = h.lock();
+    llama_model& m = *h.model;
+    activation_capture cap;
+    py::list arrays = capture_arrays(m, n, sites, output, last_layer, cap);
+    py::array_t<float> logits({int64_t(seqs.size()), m.hparams().n_vocab});
+    float* out = logits.mutable_data();
+    run_captured(m, cap, [&] { m.eval_batch(seqs.data(), int64_t(seqs.size()), false, out); });
     return arrays;
 }
 
@@ -383,6 +417,10 @@ void pyggml::bind_model(py::module_& m) {
              "(site 0: q/k/v input, 1: attention output input, 2: gate/up input, 3: ffn_down input), "
              "each (n, width) float32, plus the output matrix's input when output is set; with "
              "last_layer >= 0 the pass stops after that layer")
+        .def("eval_capture_batch", &eval_capture_batch, py::arg("batch"), py::arg("sites"), py::arg("output") = false,
+             py::arg("last_layer") = -1,
+             "eval_capture over [(seq, tokens), ...] in one pass as eval_batch runs them; each array holds every "
+             "entry's rows in entry order")
         .def("shift_context",
              [](model_handle& h, int64_t n_keep, int64_t n_discard, int64_t seq) {
                  auto lock = h.lock();

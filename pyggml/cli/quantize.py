@@ -29,6 +29,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "The Devil's Dictionary G-Z)")
     c.add_argument("--chunks", type=int, default=16, help="calibration sequences (default 16)")
     c.add_argument("-c", "--ctx-size", type=int, default=512, help="tokens per calibration sequence (default 512)")
+    c.add_argument("-b", "--batch-size", type=int, default=None,
+                   help="tokens per forward pass, a multiple of -c: -b 2048 -c 512 runs 4 calibration sequences in "
+                        "each pass, as llama-imatrix does (same results; default -c, one sequence a pass)")
     c.add_argument("--imatrix-out", metavar="FILE", help="with --method imatrix: also save the importance matrix "
                    "(llama.cpp's GGUF format, or legacy .dat when FILE ends in .dat)")
     c.add_argument("--act-order", action="store_true", help="GPTQ: quantize columns in decreasing Hessian order")
@@ -60,6 +63,10 @@ def run(args) -> int:
                           "computes its own from --calib (use --method gptq+imatrix / awq+imatrix to combine)")
     if args.imatrix_out and args.method != "imatrix":
         raise PyggmlError("--imatrix-out needs --method imatrix")
+    batch = args.ctx_size if args.batch_size is None else args.batch_size
+    if args.ctx_size < 2 or batch < args.ctx_size or batch % args.ctx_size:
+        raise PyggmlError(f"-b/--batch-size ({batch}) must be a multiple of -c/--ctx-size ({args.ctx_size}): "
+                          "the calibration sequences a pass runs")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RequantizeWarning)
         if calibrated:
@@ -67,7 +74,7 @@ def run(args) -> int:
 
             rep = quantize_calibrated(
                 args.input, args.output, args.type or "Q4_K_M", args.method, text=args.calib, n_seq=args.chunks,
-                seq_len=args.ctx_size, policy=args.policy, pure=args.pure, n_threads=args.threads,
+                seq_len=args.ctx_size, n_parallel=batch // args.ctx_size, policy=args.policy, pure=args.pure, n_threads=args.threads,
                 progress=not args.no_progress, imatrix_out=args.imatrix_out, damp=args.damp,
                 act_order=args.act_order, awq_rows=args.awq_rows, awq_clip=args.awq_clip,
                 memory=int(args.hessian_memory * 2**30) if args.hessian_memory else None)

@@ -68,20 +68,31 @@ def run(model, sequences, collectors, layers=None, output: bool = False, progres
     """Evaluate each sequence from an empty cache and hand every captured input to the collectors.
 
     layers: the layers whose inputs are captured (default all); the pass stops after the last
-    of them unless `output` (the output matrix's input) is wanted too.
+    of them unless `output` (the output matrix's input) is wanted too. A model loaded with
+    n_seq_max = N > 1 runs N sequences in each pass (Model.capture_batch); the collectors get
+    the same arrays, sequence by sequence, as one pass per sequence gives (to float rounding
+    with float weights).
     """
     n_layer = model.hparams["n_layer"]
     layers = list(range(n_layer)) if layers is None else sorted(layers)
     by_site = {cs.site: cs for cs in capture_sites(model)}
     sites = [(layer, site) for layer in layers for site in by_site]
     last = -1 if output or not layers else layers[-1]
-    for seq in progress_bar(sequences, desc=desc, unit="seq", enabled=progress):
-        model.reset()
-        captured = model.capture(seq, sites, output=output, last_layer=last)
-        for key, x in captured.items():
-            tensors = ["output.weight"] if key == "output" else by_site[key[1]].tensors(key[0])
-            for c in collectors:
-                c.add(key, x, tensors)
+    per_pass = max(1, model.n_seq_max)
+    with progress_bar(total=len(sequences), desc=desc, unit="seq", enabled=progress) as bar:
+        for i0 in range(0, len(sequences), per_pass):
+            group = sequences[i0:i0 + per_pass]
+            model.reset()
+            if per_pass == 1:
+                captures = [model.capture(group[0], sites, output=output, last_layer=last)]
+            else:
+                captures = model.capture_batch(list(enumerate(group)), sites, output=output, last_layer=last)
+            for captured in captures:
+                for key, x in captured.items():
+                    tensors = ["output.weight"] if key == "output" else by_site[key[1]].tensors(key[0])
+                    for c in collectors:
+                        c.add(key, x, tensors)
+            bar.update(len(group))
     model.reset()
 
 

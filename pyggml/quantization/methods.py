@@ -60,7 +60,8 @@ def quantize_calibrated(in_path, out_path, qtype="Q4_K_M", method: str = "gptq",
     """Quantize `in_path` into `out_path` with `method` (one of METHODS); see the module docstring.
 
     Options (all keyword): text (calibration text file, default the shipped one), n_seq
-    sequences of seq_len tokens (16 x 512), policy, pure, n_threads, progress, imatrix_out
+    sequences of seq_len tokens (16 x 512), n_parallel (sequences per forward pass, default
+    1; the same results, as llama-imatrix with -b a multiple of -c), policy, pure, n_threads, progress, imatrix_out
     (save the importance matrix of method "imatrix"), damp and act_order (GPTQ), awq_rows and
     awq_clip (AWQ), memory (bytes allowed for GPTQ's Hessians at once; default half of the
     available memory: layers are calibrated in as many passes as that requires).
@@ -68,7 +69,8 @@ def quantize_calibrated(in_path, out_path, qtype="Q4_K_M", method: str = "gptq",
     return quantize_many(in_path, [Job(out_path, qtype, method)], **options)[0]
 
 
-def quantize_many(in_path, jobs, *, text=None, n_seq: int = 16, seq_len: int = 512, policy=None, pure: bool = False,
+def quantize_many(in_path, jobs, *, text=None, n_seq: int = 16, seq_len: int = 512, n_parallel: int = 1,
+                  policy=None, pure: bool = False,
                   n_threads: int = 0, progress: bool = True, imatrix_out=None, damp: float = 0.01,
                   act_order: bool = False, awq_rows: int = 512, awq_clip: bool = False,
                   memory: int | None = None) -> list:
@@ -88,7 +90,11 @@ def quantize_many(in_path, jobs, *, text=None, n_seq: int = 16, seq_len: int = 5
         from ..runtime.model import Model
 
         seqs = C.load_sequences(in_path, text, n_seq, seq_len)
-        model = Model.load(in_path, n_ctx=seq_len, n_batch=seq_len, n_threads=n_threads or None)
+        if not isinstance(n_parallel, int) or n_parallel < 1:
+            raise PyggmlError(f"sequences per pass must be a positive integer, not {n_parallel!r}")
+        n_parallel = min(n_parallel, len(seqs))
+        model = Model.load(in_path, n_ctx=seq_len, n_batch=seq_len * n_parallel, n_threads=n_threads or None,
+                           n_seq_max=n_parallel)
         with GGUFFile(in_path) as g:
             types = {}
             for i in calibrated:

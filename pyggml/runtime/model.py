@@ -539,6 +539,33 @@ class Model:
             out["output"] = arrays[-1]
         return out
 
+    def capture_batch(self, batch, sites, output: bool = False, last_layer: int = -1) -> "list[dict]":
+        """capture for several sequences at once, as eval_batch runs them ([(seq, tokens), ...],
+        each entry's tokens after those its sequence holds): one dict per entry, as capture
+        returns. The entries share each matrix product; the arrays equal those of one capture
+        per sequence (bit for bit with quantized weights, to float rounding with float ones).
+        On any error no sequence keeps the batch's tokens."""
+        entries = self._checked_batch(batch)
+        sites = [(int(layer), int(site)) for layer, site in sites]
+        keys = sites + (["output"] if output else [])
+        before = {seq: self.seq_pos(seq) for seq, _ in entries}
+        parts: "list[list[list[np.ndarray]]]" = [[] for _ in entries]
+        try:
+            for call in self._batch_calls(entries, self._native.n_batch):
+                arrays = self._native_call(self._native.eval_capture_batch, [(seq, toks) for seq, toks, _, _ in call],
+                                           sites, bool(output), int(last_layer))
+                r = 0
+                for _, toks, i, _ in call:
+                    parts[i].append([a[r:r + toks.size] for a in arrays])
+                    r += toks.size
+        except BaseException:
+            for seq, n in before.items():
+                if self.seq_pos(seq) > n:
+                    self._native.truncate(n, seq)
+            raise
+        return [{k: (pieces[0][j] if len(pieces) == 1 else np.concatenate([p[j] for p in pieces]))
+                 for j, k in enumerate(keys)} for pieces in parts]
+
     def _native_call(self, fn, *args):
         """Run a forward pass; a NaN or infinity it produced is a NonFiniteError naming the
         file and where it first appeared (the tokens of the call are not kept)."""

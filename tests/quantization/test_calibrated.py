@@ -85,6 +85,57 @@ def test_capture_last_layer_and_errors(tmp_path):
         m.capture(tokens, [(0, 0)], output=True, last_layer=0)
 
 
+@pytest.mark.parametrize("wtype", ["F32", "Q4_K"])
+def test_capture_batch_equals_one_sequence_at_a_time(tmp_path, wtype):
+    # Several sequences in one pass (split over several native calls by n_batch) capture
+    # what each gives alone: exactly with quantized weights (integer dot products, whatever
+    # the batch), to float rounding with float weights (their kernels sum in an order that
+    # depends on how many tokens a call takes).
+    path = tmp_path / "llama.gguf"
+    hp = make_model("llama", path, wtype, seed=4, n_layer=2)
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(0, hp["n_vocab"], n) for n in (12, 7, 10)]
+    sites = ALL_SITES(2)
+    alone = []
+    for toks in seqs:
+        m1 = Model.load(path, n_ctx=32, n_batch=8)
+        alone.append(m1.capture(toks, sites, output=True))
+    m = Model.load(path, n_ctx=32, n_batch=16, n_seq_max=3)
+    got = m.capture_batch(list(enumerate(seqs)), sites, output=True)
+    assert [m.seq_pos(i) for i in range(3)] == [12, 7, 10]
+    for g, a in zip(got, alone):
+        assert set(g) == set(a)
+        for key in a:
+            if wtype == "F32":
+                np.testing.assert_allclose(g[key], a[key], rtol=1e-4, atol=1e-6, err_msg=str(key))
+            else:
+                np.testing.assert_array_equal(g[key], a[key], err_msg=str(key))
+    m.reset()
+    part = m.capture_batch([(2, seqs[0]), (0, seqs[1])], [(0, 0), (1, 3)], last_layer=1)
+    np.testing.assert_allclose(part[1][(1, 3)], alone[1][(1, 3)], rtol=1e-4, atol=1e-6)
+    with pytest.raises(Exception, match="twice"):
+        m.capture_batch([(0, seqs[0]), (0, seqs[1])], sites)
+    assert m.seq_pos(0) == 7  # a refused batch leaves nothing behind
+
+
+def test_calibration_runs_several_sequences_per_pass(llama_k, calib_text):
+    seqs = C.load_sequences(llama_k, calib_text, n_seq=3, seq_len=16)
+    results = []
+    for n_par in (1, 2):
+        m = Model.load(llama_k, n_ctx=16, n_batch=16 * n_par, n_seq_max=n_par)
+        imc, hc = C.ImatrixCollector(), C.HessianCollector()
+        C.run(m, seqs, [imc, hc], output=True, progress=False)
+        results.append((imc, hc))
+    (i1, h1), (i2, h2) = results
+    assert i1.counts == i2.counts and set(i1.sums) == set(i2.sums)
+    for name in i1.sums:  # float weights: equal to float rounding (see above)
+        np.testing.assert_allclose(i1.sums[name], i2.sums[name], rtol=1e-4)
+    assert h1.n == h2.n and set(h1.h) == set(h2.h)
+    for key in list(h1.h):
+        h = h1.hessian(key)
+        np.testing.assert_allclose(h2.hessian(key), h, rtol=1e-4, atol=1e-5 * float(np.abs(h).max()))
+
+
 def test_calibration_sequences_cover_the_text(calib_text, llama_k):
     seqs = C.load_sequences(llama_k, calib_text, n_seq=3, seq_len=16)
     assert seqs.shape == (3, 16) and seqs.dtype == np.int32
@@ -276,6 +327,27 @@ def test_cli_quantize_with_method(tmp_path, llama_k, calib_text, capsys):
                  str(tmp_path / "missing.txt")]) != 0
     assert "missing.txt" in capsys.readouterr().err
     assert not (tmp_path / "y.gguf").exists()
+
+
+def test_cli_imatrix_with_several_sequences_per_pass(tmp_path, llama_k, calib_text, capsys):
+    from pyggml.cli import main
+    from pyggml.formats.imatrix import read_imatrix
+
+    mats = []
+    for b in ("32", "96"):
+        out, imat = tmp_path / f"q{b}.gguf", tmp_path / f"imat{b}.gguf"
+        assert main(["quantize", llama_k, str(out), "Q4_K_M", "--method", "imatrix", "--calib", calib_text,
+                     "--chunks", "3", "-c", "32", "-b", b, "--no-progress", "--imatrix-out", str(imat)]) == 0
+        mats.append(read_imatrix(imat))
+    assert "imatrix: 96 calibration tokens" in capsys.readouterr().err
+    one, three = mats
+    assert set(one) == set(three)
+    for name in one:
+        np.testing.assert_allclose(three[name], one[name], rtol=1e-4)
+    assert main(["quantize", llama_k, str(tmp_path / "z.gguf"), "Q4_0", "--method", "imatrix", "-c", "32",
+                 "-b", "48"]) != 0
+    assert "multiple of -c" in capsys.readouterr().err
+    assert not (tmp_path / "z.gguf").exists()
 
 
 def test_gptq_in_several_passes_equals_one_pass(tmp_path, llama_k, calib_text):
