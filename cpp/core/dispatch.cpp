@@ -66,6 +66,7 @@ isa_kernels build_table(cpu_isa isa) {
         case cpu_isa::avx512:  // the AVX2 kernels, then the AVX-512 twins over them
             register_avx2_tier(k);
             register_repack_avx512(k);
+            if (get_cpu_features().avx512_bf16) register_vec_dot_bf16_avx512bf16(k);
             break;
 #endif
 #if defined(__aarch64__)

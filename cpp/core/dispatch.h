@@ -109,6 +109,8 @@ void register_vec_dot_iq_avx2(isa_kernels& k);       // vec_dot_iq_avx2.cpp
 void register_repack_avxvnni(isa_kernels& k);     // repack_avxvnni.cpp
 // AVX-512 twins (arch/x86/*_avx512.cpp, the AVX2 flags and -mavx512f/bw/vl/dq/vnni):
 void register_repack_avx512(isa_kernels& k);      // repack_avx512.cpp
+// ... and with -mavx512bf16 (*_avx512bf16.cpp), registered where the CPU has AVX-512 BF16:
+void register_vec_dot_bf16_avx512bf16(isa_kernels& k);  // vec_dot_bf16_avx512bf16.cpp
 // NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):
 void register_vec_dot_neon(isa_kernels& k);       // vec_dot_neon.cpp
 void register_repack_neon(isa_kernels& k);        // repack_neon.cpp (Q4_K, Q6_K, Q4_0, Q8_0)

@@ -184,6 +184,24 @@ def test_simd_close_to_scalar_random_shapes(name):
             assert np.all(np.abs(got - ref) <= tolerance(name, w, a, n_cols)), (name, isa, n_cols)
 
 
+@pytest.mark.parametrize("isa", ["avxvnni", "avx512"])
+@pytest.mark.parametrize("name", ["F32", "F16", "BF16"])
+def test_upper_tier_float_kernels_close_to_scalar(isa, name):
+    # The x86 tiers above AVX2 keep its float kernels except where they have their own
+    # (BF16 with VDPBF16PS on CPUs with AVX-512 BF16): long rows reach every unrolled step.
+    if not _core.testing.has_vec_dot_isa(type_id(name), isa):
+        pytest.skip(f"this CPU has no {isa} tier")
+    rng = np.random.default_rng(77)
+    for n_cols in (1, 31, 32, 64, 100, 128, 129, 1536, 4099):
+        n_rows, n_tokens = int(rng.integers(1, 7)), int(rng.integers(1, 6))
+        w = random_weights(rng, name, n_rows, n_cols)
+        x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+        a = _core.testing.quantize_activations(type_id(name), x)
+        ref = _core.testing.vec_dot(type_id(name), "scalar", w, a, n_cols)
+        got = _core.testing.vec_dot(type_id(name), isa, w, a, n_cols, rows_per_call=int(rng.integers(1, 6)))
+        assert np.all(np.abs(got - ref) <= tolerance(name, w, a, n_cols)), (name, isa, n_cols)
+
+
 @pytest.mark.parametrize("name", ALL_TYPES)
 def test_row_grouping_does_not_change_results(name):
     """A kernel called on several rows (matvec passes take rows i, i + q, i + 2q, i + 3q,
