@@ -63,6 +63,15 @@ void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
     }
 }
 
+void swiglu_oai_mul(float* gate, const float* up, int64_t n) {
+    const float alpha = 1.702f, limit = 7.0f;
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = std::min(gate[i], limit);
+        const float y = std::clamp(up[i], -limit, limit);
+        gate[i] = x / (1.0f + std::exp(alpha * (-x))) * (y + 1.0f);
+    }
+}
+
 void softmax(float* x, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
@@ -75,12 +84,37 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+void rope_yarn_corr_dims(int32_t n_rot, int64_t n_ctx_orig, float freq_base, float beta_fast, float beta_slow,
+                         float dims[2]) {
+    // ggml_rope_yarn_corr_dim: the pair index whose wavelength fits n_rotations times into n_ctx_orig
+    const float pi = 3.14159265358979323846f;
+    auto dim = [&](float n_rotations) {
+        return float(n_rot) * std::log(float(n_ctx_orig) / (n_rotations * 2.0f * pi)) / (2.0f * std::log(freq_base));
+    };
+    dims[0] = std::max(0.0f, std::floor(dim(beta_fast)));
+    dims[1] = std::min(float(n_rot - 1), std::ceil(dim(beta_slow)));
+}
+
+namespace {
+
+// Pair i's angle at position pos, as ggml's rope_yarn: base_pow = base^(-2i / n_rot).
+inline double rope_theta(const rope_params& p, double pos, double base_pow, int32_t i) {
+    double extrap = pos * base_pow;
+    if (p.freq_factors) extrap /= double(p.freq_factors[i]);
+    const double interp = extrap * double(p.freq_scale);
+    if (p.ext_factor == 0.0f) return interp;
+    const float y = (float(i) - p.corr_dims[0]) / std::max(0.001f, p.corr_dims[1] - p.corr_dims[0]);
+    const double mix = double(1.0f - std::min(1.0f, std::max(0.0f, y))) * double(p.ext_factor);
+    return interp * (1.0 - mix) + extrap * mix;
+}
+
+}  // namespace
+
 void rope_cache(const rope_params& p, double pos, float* cs) {
     const int32_t half = p.n_rot / 2;
     for (int32_t i = 0; i < half; ++i) {
-        // theta_i = pos * base^(-2i / n_rot) * freq_scale / freq_factor_i
-        double theta = pos * std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot)) * double(p.freq_scale);
-        if (p.freq_factors) theta /= double(p.freq_factors[i]);
+        // theta_i = pos * base^(-2i / n_rot) * freq_scale / freq_factor_i (YaRN: mixed with the unscaled angle)
+        const double theta = rope_theta(p, pos, std::pow(double(p.freq_base), -2.0 * i / double(p.n_rot)), i);
         cs[2 * i] = float(std::cos(theta));
         cs[2 * i + 1] = float(std::sin(theta));
     }
@@ -94,8 +128,7 @@ void rope_cache_rows(const rope_params& p, double pos0, int64_t n, float* cs) {
         const double pos = pos0 + double(r);
         float* c = cs + r * p.n_rot;
         for (int32_t i = 0; i < half; ++i) {
-            double theta = pos * base_pow[i] * double(p.freq_scale);
-            if (p.freq_factors) theta /= double(p.freq_factors[i]);
+            const double theta = rope_theta(p, pos, base_pow[i], i);
             c[2 * i] = float(std::cos(theta));
             c[2 * i + 1] = float(std::sin(theta));
         }
@@ -121,13 +154,25 @@ namespace {
 
 template <typename P>
 void attend_head_t(const float* q, P k, int64_t k_stride, P v, int64_t v_stride, int64_t n_keys,
-                   int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out) {
+                   int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out, float sink) {
     for (int64_t j = 0; j < n_keys; ++j) {
         float acc = dot_lanes(q, k + j * k_stride, head_dim_k);
         if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
         scores[j] = acc;
     }
-    softmax(scores, n_keys);
+    if (sink == -INFINITY) {
+        softmax(scores, n_keys);
+    } else {  // the sink joins the maximum and the denominator, not the values
+        float mx = sink;
+        for (int64_t j = 0; j < n_keys; ++j) mx = std::max(mx, scores[j]);
+        double sum = std::exp(double(sink - mx));
+        for (int64_t j = 0; j < n_keys; ++j) {
+            scores[j] = std::exp(scores[j] - mx);
+            sum += scores[j];
+        }
+        const float inv = float(1.0 / sum);
+        for (int64_t j = 0; j < n_keys; ++j) scores[j] *= inv;
+    }
     for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) {
         const P vj = v + j * v_stride;
@@ -143,7 +188,7 @@ void attend_tile_t(const attn_tile& a, P k, P v) {
         for (int64_t h = 0; h < a.n_hq; ++h) {
             attend_head_t(a.q + t * a.q_stride + h * a.head_dim_k, k + lo * a.k_stride, a.k_stride,
                           v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,
-                          a.scratch, a.out + t * a.o_stride + h * a.head_dim_v);
+                          a.scratch, a.out + t * a.o_stride + h * a.head_dim_v, a.sinks ? a.sinks[h] : -INFINITY);
         }
     }
 }
@@ -152,8 +197,8 @@ void attend_tile_t(const attn_tile& a, P k, P v) {
 
 void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
                  int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
-                 float* out) {
-    attend_head_t(q, k, k_stride, v, v_stride, n_keys, head_dim_k, head_dim_v, softcap, scores, out);
+                 float* out, float sink) {
+    attend_head_t(q, k, k_stride, v, v_stride, n_keys, head_dim_k, head_dim_v, softcap, scores, out, sink);
 }
 
 void attend_tile(const attn_tile& a) {

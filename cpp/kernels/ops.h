@@ -6,6 +6,7 @@
 // of them (AVX2 twins in arch/x86/ops_avx2.cpp), and core/dispatch.h holds the best one.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/blocks.h"
@@ -26,18 +27,32 @@ void add_inplace(float* x, const float* y, int64_t n);
 // gate = silu(gate) * up  /  gate = gelu_tanh(gate) * up, n elements.
 void silu_mul(float* gate, const float* up, int64_t n);
 void gelu_tanh_mul(float* gate, const float* up, int64_t n);
+// gpt-oss's clamped SwiGLU (ggml_swiglu_oai, alpha 1.702, limit 7): with x = min(gate, 7) and
+// y = clamp(up, -7, 7), gate = x * sigmoid(1.702 x) * (y + 1).
+void swiglu_oai_mul(float* gate, const float* up, int64_t n);
 
 // In-place softmax of n values.
 void softmax(float* x, int64_t n);
 
-// Rotary embedding, following ggml_rope_ext without YaRN extrapolation.
+// Rotary embedding, following ggml_rope_ext's angles (its magnitude scaling, mscale, is the
+// caller's: llama_model::rope_magnitude).
 struct rope_params {
     int32_t n_rot;                 // rotated dimensions at the start of each head (even)
     bool neox;                     // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
     float freq_base;
-    float freq_scale;              // 1 / linear scaling factor
+    float freq_scale;              // 1 / linear (or YaRN) scaling factor
     const float* freq_factors;     // (n_rot/2) divisors of each frequency, or null
+    // YaRN (ggml's rope_yarn): pair i's angle mixes the interpolated (freq_scale * theta) and
+    // the extrapolated (theta) one by ramp(i) * ext_factor, ramp(i) = 1 - clamp((i - corr_dims[0])
+    // / max(0.001, corr_dims[1] - corr_dims[0]), 0, 1). ext_factor 0: plain interpolation.
+    float ext_factor = 0.0f;
+    float corr_dims[2] = {0.0f, 0.0f};
 };
+
+// ggml_rope_yarn_corr_dims: the first and last pair index of YaRN's ramp for n_rot rotated
+// dimensions, a training context of n_ctx_orig, and beta_fast / beta_slow rotations.
+void rope_yarn_corr_dims(int32_t n_rot, int64_t n_ctx_orig, float freq_base, float beta_fast, float beta_slow,
+                         float dims[2]);
 
 // Fills cs (2 * n_rot/2 floats: cos then sin interleaved per pair) for one position.
 void rope_cache(const rope_params& p, double pos, float* cs);
@@ -51,9 +66,11 @@ void rope_apply(float* x, int64_t n_head, int64_t head_dim, const rope_params& p
 //   for key indices [k0, k1) (pointers are to key index k0). scores: scratch of k1 - k0.
 //   out: (head_dim_v) = softmax(q . k) v. Keys outside the mask must already be
 //   excluded by the caller through [k0, k1).
+//   sink: an extra logit in the softmax's denominator with no value (gpt-oss's attention
+//   sinks), or -infinity for none.
 void attend_head(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
                  int64_t n_keys, int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores,
-                 float* out);
+                 float* out, float sink = -INFINITY);
 
 // Attention of a tile of queries: n_tok consecutive tokens x n_hq query heads that
 // share one key/value head. Key j (0-based within the loaded range) is visible to
@@ -78,6 +95,9 @@ struct attn_tile {
     int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
     int64_t hi0, window;
     float softcap;       // 0: none
+    // Attention sinks (gpt-oss): sinks[h] is a logit of query head h of the tile that joins
+    // the softmax's denominator only; null: none.
+    const float* sinks = nullptr;
     float* scratch;      // attn_tile_scratch(n_tok * n_hq, hi(n_tok - 1)) floats
 };
 

@@ -69,6 +69,7 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
     parallel_rows(pool_, T, [&](int64_t t) {
         float* ot = o_.data() + t * E;
         float* xt = x_.data() + t * E;
+        if (L.bo) add_inplace(ot, L.bo, E);
         if (L.post_attn_norm) ops_->rms_norm(ot, L.post_attn_norm, ot, E, hp_.rms_eps);
         add_inplace(xt, ot, E);
         ops_->rms_norm(xt, L.ffn_norm, h_.data() + t * E, E, hp_.rms_eps);
@@ -79,13 +80,7 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
         moe_ffn(il, T);
     } else {
         linear_shared_input({{&L.ffn_gate, gate_.data()}, {&L.ffn_up, up_.data()}}, h_.data(), T);
-        parallel_rows(pool_, T, [&](int64_t t) {
-            if (hp_.act == ffn_activation::gelu_tanh) {
-                ops_->gelu_tanh_mul(gate_.data() + t * F, up_.data() + t * F, F);
-            } else {
-                ops_->silu_mul(gate_.data() + t * F, up_.data() + t * F, F);
-            }
-        });
+        parallel_rows(pool_, T, [&](int64_t t) { gated_activation(gate_.data() + t * F, up_.data() + t * F, F); });
         capture(il, capture_ffn_down_in, gate_.data(), T);
         linear(L.ffn_down, gate_.data(), o_.data(), T);
     }
@@ -98,6 +93,14 @@ void llama_model::block(int64_t il, batch_in_flight& b) {
         if (!all_finite(xt, E)) note_row(b.bad_row, t);
         if (next_norm) ops_->rms_norm(xt, next_norm, h_.data() + t * E, E, hp_.rms_eps);  // the next layer's input
     });
+}
+
+void llama_model::gated_activation(float* gate, const float* up, int64_t n) const {
+    switch (hp_.act) {
+        case ffn_activation::gelu_tanh: ops_->gelu_tanh_mul(gate, up, n); break;
+        case ffn_activation::swiglu_oai: swiglu_oai_mul(gate, up, n); break;
+        default: ops_->silu_mul(gate, up, n); break;
+    }
 }
 
 void llama_model::rope_magnitude(float* q, float* k) const {
@@ -121,6 +124,7 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
     const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
     const int64_t group = hp_.n_head / hp_.n_head_kv;
     const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
+    const float* const sinks = w_.layers[il].sinks;
     const int64_t n_kv = n_past + T;
     // a key at position p0 is masked for the query at p1 when p1 - p0 >= n_swa
     const int64_t kv0 = swa ? std::max<int64_t>(0, n_past - hp_.n_swa + 1) : 0;
@@ -179,6 +183,7 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
         a.hi0 = n_past + t0 + 1 - kv0;
         a.window = swa ? hp_.n_swa : 0;
         a.softcap = hp_.attn_logit_softcap;
+        a.sinks = sinks ? sinks + h0 : nullptr;
         a.scratch = scores_.data() + size_t(ith) * scratch;
         if (k16) {
             a.k16 = k16 + kvh * hdk;
@@ -212,6 +217,7 @@ bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
     const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
     const int64_t group = hp_.n_head / hp_.n_head_kv;
     const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
+    const float* const sinks = w_.layers[il].sinks;
     const int nth = pool_.size();
     int64_t n_th = std::min(group, kAttnTileMaxRows);
     const int64_t per_seq = hp_.n_head_kv;  // tiles per sequence before splitting the heads
@@ -250,6 +256,7 @@ bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
         a.hi0 = s.pos0 + 1 - kv0;
         a.window = swa ? hp_.n_swa : 0;
         a.softcap = hp_.attn_logit_softcap;
+        a.sinks = sinks ? sinks + h0 : nullptr;
         a.scratch = scores_.data() + size_t(ith) * scratch;
         ops_->attend_tile(a);
     };

@@ -59,7 +59,10 @@ void llama_model::own_vectors() {
     for (layer_weights& L : w_.layers) {
         todo.insert(todo.end(), {{&L.attn_norm, E}, {&L.bq, q_dim}, {&L.bk, k_dim}, {&L.bv, v_dim},
                                  {&L.q_norm, hp_.head_dim_k}, {&L.k_norm, hp_.head_dim_k}, {&L.post_attn_norm, E},
-                                 {&L.ffn_norm, E}, {&L.post_ffn_norm, E}});
+                                 {&L.ffn_norm, E}, {&L.post_ffn_norm, E}, {&L.bo, E}, {&L.sinks, hp_.n_head},
+                                 {&L.ffn_gate_inp_b, hp_.n_expert}, {&L.ffn_gate_exps_b, hp_.n_expert * hp_.n_ff_exp},
+                                 {&L.ffn_up_exps_b, hp_.n_expert * hp_.n_ff_exp},
+                                 {&L.ffn_down_exps_b, hp_.n_expert * E}});
     }
     size_t total = 0;
     for (const auto& [p, n] : todo) total += *p ? size_t(n) : 0;
@@ -173,7 +176,13 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
 }
 
 rope_params llama_model::layer_rope(int64_t layer) const {
-    return rope_params{hp_.n_rot, hp_.rope_neox, hp_.layer_rope_base[layer], hp_.layer_rope_scale[layer], w_.rope_freqs};
+    rope_params p{hp_.n_rot, hp_.rope_neox, hp_.layer_rope_base[layer], hp_.layer_rope_scale[layer], w_.rope_freqs};
+    if (hp_.yarn_ext_factor != 0.0f) {
+        p.ext_factor = hp_.yarn_ext_factor;
+        rope_yarn_corr_dims(hp_.n_rot, hp_.yarn_n_ctx_orig, p.freq_base, hp_.yarn_beta_fast, hp_.yarn_beta_slow,
+                            p.corr_dims);
+    }
+    return p;
 }
 
 void llama_model::linear(const weight_view& w, const float* x, float* y, int64_t n_tokens) {

@@ -1,5 +1,5 @@
 // model.h: a llama-family decoder (llama, mistral, qwen2, qwen3, gemma3, smollm3, mistral3, and
-// the mixture-of-experts qwen3moe and mixtral) over mapped weights.
+// the mixture-of-experts qwen3moe, mixtral and gpt-oss) over mapped weights.
 //
 // The weights stay where the caller mapped them (the GGUF file), except the matrices
 // this CPU's kernels want rearranged (kernels/repack.h), whose copies the model owns besides
@@ -29,7 +29,12 @@ namespace pyggml {
 
 class gpu_layers;  // cuda/gpu_layers.h
 
-enum class ffn_activation : int32_t { silu = 0, gelu_tanh = 1 };
+enum class ffn_activation : int32_t { silu = 0, gelu_tanh = 1, swiglu_oai = 2 };
+
+// How a mixture-of-experts router weights the experts it picks (llama.cpp's
+// llama_expert_gating_func_type): softmax over all experts, then the largest; or (gpt-oss)
+// the largest logits, then a softmax over those alone.
+enum class expert_gating : int32_t { softmax = 1, softmax_weight = 3 };
 
 struct model_hparams {
     int64_t n_vocab = 0;
@@ -53,7 +58,13 @@ struct model_hparams {
     std::vector<float> layer_rope_base;    // (n_layer)
     std::vector<float> layer_rope_scale;   // (n_layer) 1 / linear scaling factor
     std::vector<uint8_t> layer_no_rope;    // (n_layer) 1: no rotary embedding in this layer (smollm3); empty: none
-    float rope_attn_factor = 1.0f;         // multiplies the rotated dimensions of q and k (phi3's LongRoPE)
+    float rope_attn_factor = 1.0f;         // multiplies the rotated dimensions of q and k (phi3's LongRoPE, YaRN's mscale)
+    // YaRN rope scaling (rope_params): ext_factor 0 is none; the ramp's ends come from the
+    // training context and the beta rotations (rope_yarn_corr_dims), per layer's rope base.
+    float yarn_ext_factor = 0.0f;
+    float yarn_beta_fast = 32.0f;
+    float yarn_beta_slow = 1.0f;
+    int64_t yarn_n_ctx_orig = 0;
     // Attention temperature tuning (mistral3): q of the token at position p is multiplied
     // by log(floor(p / attn_temp_floor) + 1) * attn_temp_scale + 1.
     float attn_temp_scale = 0.0f;          // 0: none
@@ -65,6 +76,7 @@ struct model_hparams {
     int64_t n_ff_exp = 0;
     bool expert_weights_norm = false;      // renormalise the chosen experts' probabilities to sum to 1
     float expert_weights_scale = 1.0f;     // then multiply them by this
+    expert_gating gating = expert_gating::softmax;
 };
 
 struct layer_weights {
@@ -73,6 +85,8 @@ struct layer_weights {
     const float* bq = nullptr;              // (n_head * head_dim_k) or null
     const float* bk = nullptr;              // (n_head_kv * head_dim_k) or null
     const float* bv = nullptr;              // (n_head_kv * head_dim_v) or null
+    const float* bo = nullptr;              // (n_embd) or null
+    const float* sinks = nullptr;           // (n_head) attention sink logits (gpt-oss) or null
     const float* q_norm = nullptr;          // (head_dim_k) or null
     const float* k_norm = nullptr;          // (head_dim_k) or null
     const float* post_attn_norm = nullptr;  // (n_embd) or null
@@ -84,6 +98,10 @@ struct layer_weights {
     weight_view ffn_gate_inp{};             // (n_expert, n_embd)
     weight_view ffn_gate_exps{}, ffn_up_exps{};  // (n_expert * n_ff_exp, n_embd)
     weight_view ffn_down_exps{};            // (n_expert * n_embd, n_ff_exp)
+    const float* ffn_gate_inp_b = nullptr;  // (n_expert) router bias or null (gpt-oss)
+    const float* ffn_gate_exps_b = nullptr; // (n_expert, n_ff_exp) or null: each expert's biases
+    const float* ffn_up_exps_b = nullptr;   // (n_expert, n_ff_exp) or null
+    const float* ffn_down_exps_b = nullptr; // (n_expert, n_embd) or null
 };
 
 // Expert e's matrix of a stacked expert tensor of n_expert experts: its rows are a
@@ -257,6 +275,8 @@ private:
     // Multiplies the rotated dimensions of one token's q (n_head heads) and k (n_head_kv) by
     // rope_attn_factor, as ggml's rope scales its cos and sin.
     void rope_magnitude(float* q, float* k) const;
+    // gate = act(gate) * up for the model's activation (silu, gelu_tanh, swiglu_oai), n elements.
+    void gated_activation(float* gate, const float* up, int64_t n) const;
     // moe.cpp: the mixture-of-experts feed-forward of layer il on h_ (T, n_embd), into
     // o_: route every token, then run each chosen expert once over all its tokens.
     void moe_ffn(int64_t il, int64_t n_tokens);

@@ -1,8 +1,10 @@
-// moe.cpp: the mixture-of-experts feed-forward of qwen3moe and mixtral (see model.h), as
-// llama.cpp's build_moe_ffn computes it with a softmax router: probabilities over all
+// moe.cpp: the mixture-of-experts feed-forward of qwen3moe, mixtral and gpt-oss (see model.h),
+// as llama.cpp's build_moe_ffn computes it with a softmax router: probabilities over all
 // experts, the n_expert_used largest chosen, their probabilities renormalised to sum to 1
 // where the model says so and scaled, and the chosen experts' gated outputs summed with
-// those weights.
+// those weights. gpt-oss's router (expert_gating::softmax_weight) has a bias, picks the
+// largest logits and weights them by a softmax over those alone; its experts have biases
+// (added after each product) and the clamped SwiGLU.
 //
 // Only the chosen experts' rows are read. The (token, expert) pairs of a batch are grouped
 // by expert, so that each chosen expert's matrices are streamed once for all the tokens
@@ -21,11 +23,12 @@ namespace pyggml {
 
 namespace {
 
-// probs (n_expert) router logits -> softmax in place; chosen/weights (k) the k largest
-// in descending order and their weights.
-void route_token(float* probs, int64_t n_expert, int64_t k, bool norm, float scale, int32_t* chosen,
-                 float* weights) {
-    softmax(probs, n_expert);
+// probs (n_expert) router logits -> softmax in place (softmax gating); chosen/weights (k)
+// the k largest in descending order and their weights (softmax_weight gating: the softmax
+// of the k largest logits).
+void route_token(float* probs, int64_t n_expert, int64_t k, expert_gating gating, bool norm, float scale,
+                 int32_t* chosen, float* weights) {
+    if (gating == expert_gating::softmax) softmax(probs, n_expert);
     std::vector<int32_t> order(static_cast<size_t>(n_expert));
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + k, order.end(),
@@ -35,6 +38,10 @@ void route_token(float* probs, int64_t n_expert, int64_t k, bool norm, float sca
         chosen[j] = order[size_t(j)];
         weights[j] = probs[order[size_t(j)]];
         sum += weights[j];
+    }
+    if (gating == expert_gating::softmax_weight) {
+        softmax(weights, k);
+        sum = 1.0f;
     }
     if (norm) {
         sum = std::max(sum, 6.103515625e-5f);  // as llama.cpp: the smallest normal F16
@@ -62,17 +69,22 @@ void llama_model::moe_ffn(int64_t il, int64_t T) {
         linear(gi, h_.data(), router_.data(), T);
     }
     parallel_rows(pool_, T, [&](int64_t t) {
-        route_token(router_.data() + t * NE, NE, K, hp_.expert_weights_norm, hp_.expert_weights_scale,
+        float* logits = router_.data() + t * NE;
+        if (L.ffn_gate_inp_b) add_inplace(logits, L.ffn_gate_inp_b, NE);
+        route_token(logits, NE, K, hp_.gating, hp_.expert_weights_norm, hp_.expert_weights_scale,
                     chosen_.data() + t * K, chosen_w_.data() + t * K);
     });
 
     // rows of the grouped buffers: expert e's slots at [start[e], start[e + 1]), in token order
-    std::vector<int64_t> start(size_t(NE + 1), 0), row_of(static_cast<size_t>(S));
+    std::vector<int64_t> start(size_t(NE + 1), 0), row_of(static_cast<size_t>(S)), expert_of(static_cast<size_t>(S));
     for (int64_t s = 0; s < S; ++s) ++start[size_t(chosen_[size_t(s)]) + 1];
     std::partial_sum(start.begin(), start.end(), start.begin());
     {
         std::vector<int64_t> fill(start.begin(), start.end() - 1);
-        for (int64_t s = 0; s < S; ++s) row_of[size_t(s)] = fill[size_t(chosen_[size_t(s)])]++;
+        for (int64_t s = 0; s < S; ++s) {
+            row_of[size_t(s)] = fill[size_t(chosen_[size_t(s)])]++;
+            expert_of[size_t(row_of[size_t(s)])] = chosen_[size_t(s)];
+        }
     }
     // one token: every expert reads h_ as it is; a batch: each expert's tokens gathered
     const bool gather = T > 1;
@@ -100,11 +112,10 @@ void llama_model::moe_ffn(int64_t il, int64_t T) {
     }
     linear_jobs(jobs.data(), int(jobs.size()));
     auto act = [&](int64_t r) {
-        if (hp_.act == ffn_activation::gelu_tanh) {
-            ops_->gelu_tanh_mul(moe_gate_.data() + r * Fe, moe_up_.data() + r * Fe, Fe);
-        } else {
-            ops_->silu_mul(moe_gate_.data() + r * Fe, moe_up_.data() + r * Fe, Fe);
-        }
+        const int64_t e = expert_of[size_t(r)];
+        if (L.ffn_gate_exps_b) add_inplace(moe_gate_.data() + r * Fe, L.ffn_gate_exps_b + e * Fe, Fe);
+        if (L.ffn_up_exps_b) add_inplace(moe_up_.data() + r * Fe, L.ffn_up_exps_b + e * Fe, Fe);
+        gated_activation(moe_gate_.data() + r * Fe, moe_up_.data() + r * Fe, Fe);
     };
     if (S * Fe < (int64_t(1) << 16)) {  // one token's few experts: not worth waking the pool
         for (int64_t r = 0; r < S; ++r) act(r);
@@ -128,7 +139,12 @@ void llama_model::moe_ffn(int64_t il, int64_t T) {
         for (int64_t s : js) {
             const float w = chosen_w_[size_t(s)];
             const float* d = moe_down_.data() + row_of[size_t(s)] * E;
-            for (int64_t i = 0; i < E; ++i) ot[i] += w * d[i];
+            const float* db = L.ffn_down_exps_b ? L.ffn_down_exps_b + int64_t(chosen_[size_t(s)]) * E : nullptr;
+            if (db) {
+                for (int64_t i = 0; i < E; ++i) ot[i] += w * (d[i] + db[i]);
+            } else {
+                for (int64_t i = 0; i < E; ++i) ot[i] += w * d[i];
+            }
         }
     });
 }

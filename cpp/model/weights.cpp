@@ -110,6 +110,8 @@ model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
             L.wv = tt.weight(p + "attn_v.weight", E, v_dim);
         }
         L.wo = tt.weight(p + "attn_output.weight", o_dim, E);
+        L.bo = tt.vec(p + "attn_output.bias", E, true);
+        L.sinks = tt.vec(p + "attn_sinks.weight", hp.n_head, true);
         L.bq = tt.vec(p + "attn_q.bias", q_dim, true);
         L.bk = tt.vec(p + "attn_k.bias", k_dim, true);
         L.bv = tt.vec(p + "attn_v.bias", v_dim, true);
@@ -123,6 +125,10 @@ model_weights load_weights(const model_hparams& hp, const tensor_lookup& find) {
             L.ffn_gate_exps = tt.experts(p + "ffn_gate_exps.weight", E, Fe, NE);
             L.ffn_up_exps = tt.experts(p + "ffn_up_exps.weight", E, Fe, NE);
             L.ffn_down_exps = tt.experts(p + "ffn_down_exps.weight", Fe, E, NE);
+            L.ffn_gate_inp_b = tt.vec(p + "ffn_gate_inp.bias", NE, true);
+            L.ffn_gate_exps_b = tt.vec(p + "ffn_gate_exps.bias", NE * Fe, true);
+            L.ffn_up_exps_b = tt.vec(p + "ffn_up_exps.bias", NE * Fe, true);
+            L.ffn_down_exps_b = tt.vec(p + "ffn_down_exps.bias", NE * E, true);
         } else if (!tt.has(p + "ffn_gate.weight")) {  // phi3: gate then up stacked in ffn_up
             const weight_view gate_up = tt.weight(p + "ffn_up.weight", E, 2 * hp.n_ff);
             L.ffn_gate = row_slice(gate_up, 0, hp.n_ff);

@@ -29,12 +29,23 @@ namespace {
 
 using byte_array = py::array_t<uint8_t, py::array::c_style>;
 
-const char* activation_name(ffn_activation a) { return a == ffn_activation::gelu_tanh ? "gelu_tanh" : "silu"; }
+const char* activation_name(ffn_activation a) {
+    return a == ffn_activation::gelu_tanh ? "gelu_tanh" : a == ffn_activation::swiglu_oai ? "swiglu_oai" : "silu";
+}
 
 ffn_activation activation_or_throw(const std::string& name) {
     if (name == "silu") return ffn_activation::silu;
     if (name == "gelu_tanh") return ffn_activation::gelu_tanh;
+    if (name == "swiglu_oai") return ffn_activation::swiglu_oai;
     throw py::value_error("unknown activation " + name);
+}
+
+const char* gating_name(expert_gating g) { return g == expert_gating::softmax_weight ? "softmax_weight" : "softmax"; }
+
+expert_gating gating_or_throw(const std::string& name) {
+    if (name == "softmax") return expert_gating::softmax;
+    if (name == "softmax_weight") return expert_gating::softmax_weight;
+    throw py::value_error("unknown expert gating " + name);
 }
 
 void check_hparams(const model_hparams& hp) {
@@ -60,6 +71,16 @@ void check_hparams(const model_hparams& hp) {
     if (hp.attn_temp_floor < 0) throw py::value_error("attn_temp_floor must not be negative");
     if (!(hp.rope_attn_factor > 0.0f) || !std::isfinite(hp.rope_attn_factor)) {
         throw py::value_error("rope_attn_factor must be a finite number > 0");
+    }
+    if (!std::isfinite(hp.yarn_ext_factor) || hp.yarn_ext_factor < 0.0f) {
+        throw py::value_error("yarn_ext_factor must be a finite number >= 0");
+    }
+    if (hp.yarn_ext_factor != 0.0f) {
+        if (hp.yarn_n_ctx_orig <= 0) throw py::value_error("YaRN needs yarn_n_ctx_orig > 0");
+        if (!(hp.yarn_beta_fast > 0.0f) || !(hp.yarn_beta_slow > 0.0f) || !std::isfinite(hp.yarn_beta_fast) ||
+            !std::isfinite(hp.yarn_beta_slow)) {
+            throw py::value_error("yarn_beta_fast and yarn_beta_slow must be finite numbers > 0");
+        }
     }
     if (hp.n_expert < 0 || hp.n_expert > (1 << 16)) throw py::value_error("n_expert must be in [0, 65536]");
     if (hp.n_expert > 0) {
@@ -321,7 +342,8 @@ void pyggml::bind_model(py::module_& m) {
                          std::vector<float> layer_rope_scale, std::vector<uint8_t> layer_no_rope,
                          float attn_temp_scale, int64_t attn_temp_floor, int64_t n_expert, int64_t n_expert_used,
                          int64_t n_ff_exp, bool expert_weights_norm, float expert_weights_scale,
-                         float rope_attn_factor) {
+                         float rope_attn_factor, const std::string& expert_gating_name, float yarn_ext_factor,
+                         float yarn_beta_fast, float yarn_beta_slow, int64_t yarn_n_ctx_orig) {
                  model_hparams hp;
                  hp.n_vocab = n_vocab;
                  hp.n_embd = n_embd;
@@ -352,6 +374,11 @@ void pyggml::bind_model(py::module_& m) {
                  hp.expert_weights_norm = expert_weights_norm;
                  hp.expert_weights_scale = expert_weights_scale;
                  hp.rope_attn_factor = rope_attn_factor;
+                 hp.gating = gating_or_throw(expert_gating_name);
+                 hp.yarn_ext_factor = yarn_ext_factor;
+                 hp.yarn_beta_fast = yarn_beta_fast;
+                 hp.yarn_beta_slow = yarn_beta_slow;
+                 hp.yarn_n_ctx_orig = yarn_n_ctx_orig;
                  return hp;
              }),
              py::kw_only(), py::arg("n_vocab"), py::arg("n_embd"), py::arg("n_layer"), py::arg("n_head"),
@@ -362,7 +389,9 @@ void pyggml::bind_model(py::module_& m) {
              py::arg("layer_no_rope") = std::vector<uint8_t>{}, py::arg("attn_temp_scale") = 0.0f,
              py::arg("attn_temp_floor") = 0, py::arg("n_expert") = 0, py::arg("n_expert_used") = 0,
              py::arg("n_ff_exp") = 0, py::arg("expert_weights_norm") = false, py::arg("expert_weights_scale") = 1.0f,
-             py::arg("rope_attn_factor") = 1.0f)
+             py::arg("rope_attn_factor") = 1.0f, py::arg("expert_gating") = "softmax",
+             py::arg("yarn_ext_factor") = 0.0f, py::arg("yarn_beta_fast") = 32.0f, py::arg("yarn_beta_slow") = 1.0f,
+             py::arg("yarn_n_ctx_orig") = 0)
         .def_readwrite("n_vocab", &model_hparams::n_vocab)
         .def_readwrite("n_embd", &model_hparams::n_embd)
         .def_readwrite("n_layer", &model_hparams::n_layer)
@@ -393,7 +422,14 @@ void pyggml::bind_model(py::module_& m) {
         .def_readwrite("n_ff_exp", &model_hparams::n_ff_exp)
         .def_readwrite("expert_weights_norm", &model_hparams::expert_weights_norm)
         .def_readwrite("expert_weights_scale", &model_hparams::expert_weights_scale)
-        .def_readwrite("rope_attn_factor", &model_hparams::rope_attn_factor);
+        .def_readwrite("rope_attn_factor", &model_hparams::rope_attn_factor)
+        .def_property(
+            "expert_gating", [](const model_hparams& hp) { return std::string(gating_name(hp.gating)); },
+            [](model_hparams& hp, const std::string& name) { hp.gating = gating_or_throw(name); })
+        .def_readwrite("yarn_ext_factor", &model_hparams::yarn_ext_factor)
+        .def_readwrite("yarn_beta_fast", &model_hparams::yarn_beta_fast)
+        .def_readwrite("yarn_beta_slow", &model_hparams::yarn_beta_slow)
+        .def_readwrite("yarn_n_ctx_orig", &model_hparams::yarn_n_ctx_orig);
 
     py::class_<model_handle>(m, "Model")
         .def(py::init(&make_model), py::arg("hparams"), py::arg("tensors"), py::arg("n_ctx"), py::arg("n_batch"),

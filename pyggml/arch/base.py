@@ -30,6 +30,11 @@ class RuntimeSpec:
     no_rope_every: int = 0  # every no_rope_every-th layer has no rotary embedding (smollm3: 4)
     attn_temperature: bool = False  # reads attention.temperature_scale (mistral3)
     expert_weights_norm: bool = True  # MoE files: renormalise the chosen experts' weights, unless the file says
+    # "softmax": softmax over all experts, then the largest (the file's expert_gating_func may say
+    # so); "softmax_weight" (gpt-oss): the largest logits, weighted by a softmax over those alone,
+    # never renormalised
+    expert_gating: str = "softmax"
+    swa_rope_scaling: bool = False  # sliding-window layers keep the file's rope scaling (gpt-oss), not none
 
 
 # --- calibration capture sites ---------------------------------------------------------------
@@ -183,6 +188,8 @@ class LayerTensor:
     transform: Optional[Callable] = None
     optional: bool = False  # may be absent (biases)
     experts: bool = False  # hf holds "{e}": one tensor per expert, stacked into one 3-D GGUF tensor
+    out_shape: Optional[Callable] = None  # the shape written when the transform changes it (numpy order)
+    mxfp4: bool = False  # may come as MXFP4 blocks and scales instead (Conversion.mxfp4_experts)
 
 
 def write_head_dims(w, cfg: dict, hp) -> None:
@@ -205,6 +212,9 @@ class Conversion:
     defaults: Mapping = dataclasses.field(default_factory=dict)  # for config.json keys it lacks
     write_metadata: Callable = write_head_dims  # (GGUFWriter, config, hyper-parameters): the keys of its own
     extra_tensors: Optional[Callable] = None  # (config, hyper-parameters) -> {GGUF name: float32 array}
+    # (hf name, gguf name, hyper-parameters) -> (blocks name, scales name, blocks shape, scales shape,
+    # (blocks, scales) -> GGUF MXFP4 bytes) for LayerTensors with mxfp4 set (gpt-oss)
+    mxfp4_experts: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,9 +225,13 @@ class Architecture:
     runtime: RuntimeSpec
     conversion: Optional[Conversion] = None  # None: pyggml runs such files but does not make them
     tensors: Callable[[Mapping], dict] = decoder_tensors  # the GGUF tensors the forward pass reads
-    capture_sites: tuple = DECODER_SITES  # a dense file's; with experts MOE_SITES (sites_for)
+    capture_sites: tuple = DECODER_SITES  # a dense file's; with experts moe_sites (sites_for)
     n_params: Callable[[Mapping], int] = decoder_params
+    moe_sites: tuple = MOE_SITES
+    # per-layer GGUF names (after "blk.N.") the forward pass reads under another name: gpt-oss's
+    # post_attention_norm is its feed-forward norm (ffn_norm)
+    native_names: Mapping = dataclasses.field(default_factory=dict)
 
     def sites_for(self, hp: Mapping) -> tuple:
         """The capture sites of a model with hyper-parameters hp (experts or not)."""
-        return MOE_SITES if hp.get("n_expert") else self.capture_sites
+        return self.moe_sites if hp.get("n_expert") else self.capture_sites

@@ -106,7 +106,10 @@ def gpu_info(path, n_gpu_layers: int = -1, n_ctx: int = 4096, n_batch: int = 512
     try:
         _, meta, tensors = _open_gguf(path)
         hp = read_hparams(path, meta, tensors)
-        native = _native_tensors(path, tensors)
+        from .. import arch as architectures
+
+        known = architectures.get(hp["arch"])
+        native = _native_tensors(path, tensors, known.native_names if known else None)
         where = gpu.placement(hp["n_layer"], n_gpu_layers)
         n_batch = min(n_batch, n_ctx)
         plan = gpu.plan(hp, native, where, n_ctx, n_batch)

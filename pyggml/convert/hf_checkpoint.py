@@ -20,7 +20,8 @@ from ..errors import PyggmlError
 from ..formats.quants import dequantize
 
 # safetensors dtype -> (numpy dtype of the stored bytes, element size)
-_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "F64": np.dtype("<f8")}
+_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "F64": np.dtype("<f8"),
+           "U8": np.dtype("u1")}  # U8: MXFP4 blocks and scales (gpt-oss), copied as bytes
 _MAX_HEADER = 100 * 1024 * 1024
 
 
@@ -39,7 +40,7 @@ class SourceTensor:
 
     name: str
     path: str
-    dtype: str  # safetensors dtype name: F32, F16, BF16, F64
+    dtype: str  # safetensors dtype name: F32, F16, BF16, F64, U8
     shape: tuple
     start: int  # absolute byte offsets in the file
     end: int
@@ -180,6 +181,9 @@ class Checkpoint:
 
     def array(self, t: SourceTensor, n_threads: int = 0) -> np.ndarray:
         """`t` as a new float32 array (F16 and BF16 widened by the threaded native converter)."""
+        if t.dtype == "U8":
+            raise CheckpointError(t.path, f"tensor {t.name!r} holds bytes (U8), not numbers: pyggml reads U8 tensors "
+                                          "only as the MXFP4 blocks and scales of gpt-oss's experts")
         x = self.raw(t)
         if t.dtype in ("F16", "BF16") and x.ndim >= 1 and x.size:
             return dequantize(x.reshape(-1).view(np.uint8), t.dtype, (x.size,), n_threads).reshape(t.shape)

@@ -1,5 +1,5 @@
 """Convert a Hugging Face checkpoint (llama, mistral, qwen2, gemma3, qwen3, smollm3, mistral3,
-phi3, qwen3moe, mixtral) into a GGUF file.
+phi3, qwen3moe, mixtral, gpt-oss) into a GGUF file.
 
 What differs per architecture (the GGUF architecture name, its own metadata keys, how Hugging
 Face tensor names map onto GGUF names, and the weight transforms llama.cpp's converter applies,
@@ -121,6 +121,7 @@ class PlannedTensor:
     transform: Optional[Callable]
     qtype: GGMLType = GGMLType.F32
     make: Optional[Callable] = None  # for tensors computed rather than read (rope_freqs)
+    encoded: Optional[GGMLType] = None  # make() returns this type's bytes as they are written (MXFP4 experts)
 
 
 def _text_config(cfg: dict) -> dict:
@@ -172,27 +173,56 @@ def plan_tensors(ckpt: Checkpoint, conv: Conversion, hp: HParams) -> list:
             return x if transform is None else np.stack([transform(m, hp=hp) for m in x])
         plan.append(PlannedTensor(None, gguf_name, (hp.n_expert, *shape), None, make=make))
 
-    def take(role: str, gguf_name: str, transform, shape, optional=False):
+    def check(t: SourceTensor, shape, gguf_name: str, dtype=None):
+        if tuple(t.shape) != tuple(shape):
+            raise ConvertError(t.path, f"tensor {t.name!r} has shape {list(t.shape)}, but config.json implies "
+                                       f"{list(shape)} for {gguf_name}")
+        if (dtype is None) != (t.dtype != "U8") or (dtype is not None and t.dtype != dtype):
+            raise ConvertError(t.path, f"tensor {t.name!r} has dtype {t.dtype}, which {gguf_name} cannot be made of")
+
+    def take(role: str, gguf_name: str, transform, shape, optional=False, out_shape=None):
         t = by_role.get(role)
         if t is None:
             if optional:
                 return
             raise ConvertError(where, f"missing tensor {role!r} (needed for {gguf_name}); "
                                       f"found {len(by_role)} tensors in the safetensors files")
-        if tuple(t.shape) != tuple(shape):
-            raise ConvertError(t.path, f"tensor {t.name!r} has shape {list(t.shape)}, but config.json implies "
-                                       f"{list(shape)} for {gguf_name}")
+        check(t, shape, gguf_name)
         used.add(role)
-        plan.append(PlannedTensor(t, gguf_name, tuple(shape),
+        plan.append(PlannedTensor(t, gguf_name, tuple(out_shape or shape),
                                   None if transform is None else functools.partial(transform, hp=hp)))
+
+    def take_mxfp4(layer: str, lt) -> bool:
+        """An expert tensor from MXFP4 blocks and scales, when the checkpoint stores it so."""
+        form = conv.mxfp4_experts(lt.hf, lt.gguf, hp) if conv.mxfp4_experts is not None else None
+        if form is None or layer + form[0] not in by_role:
+            return False
+        blocks_name, scales_name, blocks_shape, scales_shape, to_ggml = form
+        gguf_name = f"blk.{layer.split('.')[1]}.{lt.gguf}"
+        blocks, scales = by_role[layer + blocks_name], by_role.get(layer + scales_name)
+        if scales is None:
+            raise ConvertError(where, f"missing tensor {layer + scales_name!r} (the scales of {layer + blocks_name})")
+        check(blocks, blocks_shape, gguf_name, "U8")
+        check(scales, scales_shape, gguf_name, "U8")
+        used.update((layer + blocks_name, layer + scales_name))
+
+        def make():
+            out = to_ggml(ckpt.raw(blocks), ckpt.raw(scales))
+            ckpt.release(blocks)
+            ckpt.release(scales)
+            return out
+        plan.append(PlannedTensor(None, gguf_name, tuple(lt.out_shape(hp)), None, make=make,
+                                  encoded=GGMLType.MXFP4))
+        return True
 
     take("embed_tokens.weight", "token_embd.weight", None, (hp.n_vocab, hp.n_embd))
     for i in range(hp.n_layer):
         for lt in conv.layer_tensors:
             if lt.experts:
                 take_experts(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp))
-            else:
-                take(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp), optional=lt.optional)
+            elif not (lt.mxfp4 and take_mxfp4(f"layers.{i}.", lt)):
+                take(f"layers.{i}.{lt.hf}", f"blk.{i}.{lt.gguf}", lt.transform, lt.shape(hp), optional=lt.optional,
+                     out_shape=lt.out_shape(hp) if lt.out_shape else None)
     take("norm.weight", "output_norm.weight", conv.norm_transform, (hp.n_embd,))
     if not hp.tied:
         take("lm_head.weight", "output.weight", None, (hp.n_vocab, hp.n_embd))
@@ -229,6 +259,10 @@ def write_metadata(w: gguf.GGUFWriter, ckpt: Checkpoint, conv: Conversion, cfg: 
         w.add_rope_scaling_factor(float(rs["factor"]))
         if kind == "yarn" and rs.get("original_max_position_embeddings"):
             w.add_rope_scaling_orig_ctx_len(int(rs["original_max_position_embeddings"]))
+        if kind == "yarn":  # as llama.cpp's converter: the betas where config.json sets them
+            for key, add in (("beta_fast", w.add_rope_scaling_yarn_beta_fast), ("beta_slow", w.add_rope_scaling_yarn_beta_slow)):
+                if rs.get(key) is not None:
+                    add(float(rs[key]))
     w.add_file_type(file_type)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     for method, value in sampling_defaults(ckpt).values():
@@ -266,6 +300,9 @@ def convert(hf_dir, out_path, qtype="F16", *, policy=None, pure: bool = False, i
         pol, file_type = choose_policy(qtype, policy, _shape_of(conv, hp, plan), has_imatrix=imat is not None,
                                        pure=pure)
         for p in plan:
+            if p.encoded is not None:  # already quantized (MXFP4 experts): copied as they are
+                p.qtype = p.encoded
+                continue
             chosen = pol.choose(p.gguf_name, p.shape)
             p.qtype = GGMLType.F32 if chosen is None else chosen
         with GGUFOutput(out_path, conv.gguf_arch) as out:
@@ -290,7 +327,7 @@ def _write_tensors(ckpt: Checkpoint, plan: list, out: GGUFOutput, imat, n_thread
             x = p.make() if p.make is not None else ckpt.array(p.source, n_threads)
             if p.transform is not None:
                 x = p.transform(x)
-            out.write(p.gguf_name, encode_tensor(x, p.qtype, p.gguf_name, imat, n_threads))
+            out.write(p.gguf_name, x if p.encoded is not None else encode_tensor(x, p.qtype, p.gguf_name, imat, n_threads))
             del x
             if p.source is not None:
                 ckpt.release(p.source)

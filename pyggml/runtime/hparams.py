@@ -138,14 +138,17 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
     positive = "a finite number > 0"
     rope_base = k.number("rope.freq_base", 10000.0, lambda x: x > 0, positive)
     rope_scale = 1.0
+    yarn = {}
     scaling = k.str("rope.scaling.type", "none")
-    if scaling == "linear":
+    if scaling in ("linear", "yarn"):
         # llama.cpp: a factor of 0 means no scaling
         factor = k.number("rope.scaling.factor", 1.0, lambda x: x >= 0, "a finite number >= 0")
         rope_scale = 1.0 / factor if factor > 0 else 1.0
+        if scaling == "yarn":
+            yarn = _read_yarn(k, arch, rope_scale)
     elif scaling not in ("none", ""):
         raise GGUFError(path, f"{arch}.rope.scaling.type = {scaling!r}: rope scaling {scaling!r} is not supported "
-                              "(supported: none, linear)")
+                              "(supported: none, linear, yarn)")
     n_swa = k.int("attention.sliding_window", 0, MAX_WINDOW, 0) if spec.swa_pattern else 0
     base_swa = k.number("rope.freq_base_swa", spec.rope_base_swa or rope_base, lambda x: x > 0, positive)
     layer_swa = [0] * n_layer
@@ -180,6 +183,12 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
     # ggml's rope multiplies cos and sin by it (phi3's LongRoPE: sqrt(1 + ln(scale) / ln(original context)))
     rope_attn_factor = k.number("rope.scaling.attn_factor", 1.0, lambda x: x > 0, positive)
     n_ctx_orig = k.int("rope.scaling.original_context_length", 0, 2**62, 0)
+    if yarn:
+        yarn["yarn_n_ctx_orig"] = n_ctx_orig or n_ctx_train
+        if not yarn["yarn_n_ctx_orig"]:
+            raise GGUFError(path, f"{arch}.rope.scaling.type = 'yarn' needs {arch}.rope.scaling.original_context_length "
+                                  f"or {arch}.context_length (both missing or 0)")
+        rope_attn_factor *= yarn.pop("mscale")
     return {
         "arch": arch,
         "n_vocab": n_vocab,
@@ -201,14 +210,40 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
         "activation": spec.activation,
         "layer_swa": layer_swa,
         "layer_rope_base": [base_swa if s else rope_base for s in layer_swa],
-        "layer_rope_scale": [1.0 if s else rope_scale for s in layer_swa],
+        "layer_rope_scale": [1.0 if s and not spec.swa_rope_scaling else rope_scale for s in layer_swa],
         "n_ctx_train": n_ctx_train,
         "layer_no_rope": layer_no_rope,
         "attn_temp_scale": temp_scale,
         "attn_temp_floor": temp_floor,
         "rope_attn_factor": rope_attn_factor,
         "n_ctx_orig": n_ctx_orig,
+        **yarn,
         **moe,
+    }
+
+
+def _get_mscale(scale: float, mscale: float) -> float:
+    return 1.0 if scale <= 1.0 else 0.1 * mscale * math.log(scale) + 1.0
+
+
+def _read_yarn(k: _Keys, arch: str, freq_scale: float) -> dict:
+    """YaRN rope scaling as llama.cpp applies it (llama_context's yarn_attn_factor, ggml's
+    rope_yarn): ext_factor 1; the ramp between the pair indices ggml_rope_yarn_corr_dims gives for
+    rope.scaling.yarn_beta_fast / _slow (default 32 and 1) rotations; and the rotated
+    dimensions' magnitude ("mscale"): 1 + 0.1 ln(factor), or with
+    rope.scaling.yarn_log_multiplier m (mistral3) (1 + 0.1 ln factor) / (1 + 0.1 m ln factor)."""
+    positive = "a finite number > 0"
+    factor = 1.0 / freq_scale
+    log_mul = k.number("rope.scaling.yarn_log_multiplier", 0.0, lambda x: x >= 0, "a finite number >= 0")
+    if log_mul:
+        mscale = _get_mscale(factor, 1.0) / _get_mscale(factor, log_mul)
+    else:
+        mscale = _get_mscale(factor, 1.0)
+    return {
+        "yarn_ext_factor": 1.0,
+        "yarn_beta_fast": k.number("rope.scaling.yarn_beta_fast", 32.0, lambda x: x > 0, positive),
+        "yarn_beta_slow": k.number("rope.scaling.yarn_beta_slow", 1.0, lambda x: x > 0, positive),
+        "mscale": mscale,
     }
 
 
@@ -220,19 +255,23 @@ def _read_experts(k: _Keys, spec, arch: str, n_ff: int) -> dict:
     n_expert = k.int("expert_count", 0, MAX_EXPERTS, 0)
     if not n_expert:
         return {"n_expert": 0, "n_expert_used": 0, "n_ff_exp": 0, "expert_weights_norm": False,
-                "expert_weights_scale": 1.0}
+                "expert_weights_scale": 1.0, "expert_gating": "softmax"}
     key, used = k.get("expert_used_count")
     k.check_int(key, used, 1, n_expert, f"an integer in [1, {arch}.expert_count = {n_expert}]")
     n_ff_exp = k.int("expert_feed_forward_length", 1, MAX_FF, n_ff)
+    scale = k.number("expert_weights_scale", 1.0, lambda x: x >= 0, "a finite number >= 0 (0: none)")
+    if spec.expert_gating == "softmax_weight":
+        # gpt-oss: llama.cpp's graph fixes the gating and never renormalises, whatever the file says
+        return {"n_expert": n_expert, "n_expert_used": used, "n_ff_exp": n_ff_exp, "expert_weights_norm": False,
+                "expert_weights_scale": scale, "expert_gating": "softmax_weight"}
     key, norm = k.get("expert_weights_norm", spec.expert_weights_norm)
     if not isinstance(norm, bool):
         raise k.fail(key, norm, "a boolean")
-    scale = k.number("expert_weights_scale", 1.0, lambda x: x >= 0, "a finite number >= 0 (0: none)")
     key, gating = k.get("expert_gating_func", 1)
     if gating != 1:
-        raise k.fail(key, gating, "1 (softmax): pyggml routes experts with a softmax only")
+        raise k.fail(key, gating, "1 (softmax): pyggml routes these experts with a softmax only")
     return {"n_expert": n_expert, "n_expert_used": used, "n_ff_exp": n_ff_exp, "expert_weights_norm": norm,
-            "expert_weights_scale": scale}
+            "expert_weights_scale": scale, "expert_gating": "softmax"}
 
 
 def context_length(source) -> int:

@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from .. import _core
+from .. import arch as architectures
 from ..errors import ArgumentError, GGUFError, GPUError, NonFiniteError, PyggmlError, ResourceError
 from ..errors import show_value as _show
 from ..formats.gguf_file import GGUFFile
@@ -184,8 +185,12 @@ def _cpu_only_features(hp: dict, tensors: dict) -> str:
         found.append("layers without rope (smollm3)")
     if hp.get("attn_temp_scale"):
         found.append("attention temperature tuning (mistral3)")
-    if hp.get("rope_attn_factor", 1.0) != 1.0 or any(n.endswith(("attn_qkv.weight",)) for n in tensors):
+    if hp.get("yarn_ext_factor"):
+        found.append("YaRN rope scaling")
+    elif hp.get("rope_attn_factor", 1.0) != 1.0 or any(n.endswith(("attn_qkv.weight",)) for n in tensors):
         found.append("phi3's fused matrices and LongRoPE")
+    if any(n.endswith("attn_sinks.weight") for n in tensors):
+        found.append("attention sinks (gpt-oss)")
     return ", ".join(found)
 
 
@@ -200,11 +205,18 @@ def _with_rope_factors(tensors: dict, hp: dict, n_ctx: int) -> dict:
     return {**tensors, "rope_freqs.weight": tensors[f"rope_factors_{which}.weight"]}
 
 
-def _native_tensors(path, tensors):
-    """Weights pass through as views; 1-D tensors (norms, biases) go to C++ as float32."""
+def _native_tensors(path, tensors, names=None):
+    """Weights pass through as views; 1-D tensors (norms, biases) and the experts' biases go
+    to C++ as float32. names: per-layer names the forward pass reads under another one
+    (Architecture.native_names)."""
     out = {}
     for name, (ttype, view, ne) in tensors.items():
-        if len(ne) == 1:
+        parts = name.split(".", 2)
+        if names and len(parts) == 3 and parts[0] == "blk" and parts[2] in names:
+            name = f"blk.{parts[1]}.{names[parts[2]]}"
+        if len(ne) == 1 or name.endswith(".bias"):
+            if len(ne) > 1:
+                ne = (int(np.prod(ne, dtype=np.int64)),)
             if ttype != GGMLType.F32:
                 from ..formats.quants import dequantize
 
@@ -299,7 +311,8 @@ class Model:
         path, meta, tensors = _open_gguf(path, check_tensors=bool(check_tensors))
         hp = read_hparams(path, meta, tensors)
         check_model_tensors(path, hp, tensors)
-        native_tensors = _native_tensors(path, _with_rope_factors(tensors, hp, n_ctx))
+        native_tensors = _native_tensors(path, _with_rope_factors(tensors, hp, n_ctx),
+                                         architectures.get(hp["arch"]).native_names)
         from . import gpu
 
         if gpu_layers is None:

@@ -427,3 +427,252 @@ def _phi3_longrope(x, pos, cfg):
     xr, rest = x[..., :rot], x[..., rot:]
     turned = np.concatenate([-xr[..., rot // 2:], xr[..., : rot // 2]], -1)
     return np.concatenate([xr * cos + turned * sin, rest], -1)
+
+
+# --- gpt-oss ---------------------------------------------------------------------------------
+
+# transformers' GptOssConfig fields (small): sliding window on layers 0, 2, ...; YaRN whose ramp
+# covers part of the rotated pairs (theta 1000, original context 256: pairs 0..5 of 8 ramp)
+GPT_OSS_CONFIG = dict(architectures=["GptOssForCausalLM"], model_type="gpt_oss", rms_norm_eps=1e-5,
+                      rope_theta=1000.0, tie_word_embeddings=False, attention_bias=True, num_local_experts=8,
+                      num_experts_per_tok=2, experts_per_token=2, sliding_window=4, hidden_act="silu",
+                      swiglu_limit=7.0, initial_context_length=256,
+                      rope_scaling=dict(rope_type="yarn", factor=4.0, beta_fast=32.0, beta_slow=1.0,
+                                        original_max_position_embeddings=256))
+GPT_OSS_SPECIALS = ["<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>",
+                    "<|end|>", "<|message|>", "<|call|>"]
+# llama.cpp's "gpt-4o" pre-tokenizer regex (o200k)
+GPT4O_SPLIT = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+               r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+               r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# harmony messages, as gpt-oss's own template renders a plain conversation
+GPT_OSS_TEMPLATE = ("{% for m in messages %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}<|end|>{% endfor %}"
+                    "{% if add_generation_prompt %}<|start|>assistant{% endif %}")
+
+MXFP4_VALUES = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6], dtype=np.float32)
+
+
+def train_o200k_like(path: str, vocab_size: int = 400) -> int:
+    """A byte-level BPE split like o200k (gpt-4o) with gpt-oss's harmony special tokens."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(GPT4O_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS * 4 + ["analysis final commentary assistant user system developer"] * 4, trainer)
+    tok.add_special_tokens(GPT_OSS_SPECIALS)
+    tok.save(path)
+    return tok.get_vocab_size()
+
+
+def random_mxfp4(rng, shape_rows_cols) -> tuple:
+    """Random Hugging Face MXFP4 (blocks (..., rows, cols/32, 16), scales (..., rows, cols/32)) and
+    the float32 values they stand for (..., rows, cols): element 2j in byte j's low nibble."""
+    *lead, rows, cols = shape_rows_cols
+    codes = rng.integers(0, 16, size=(*lead, rows, cols // 32, 32), dtype=np.uint8)
+    scales = rng.integers(121, 125, size=(*lead, rows, cols // 32), dtype=np.uint8)  # 2^-6 .. 2^-3
+    blocks = (codes[..., 0::2] | (codes[..., 1::2] << 4)).astype(np.uint8)
+    values = MXFP4_VALUES[codes] * np.exp2(scales.astype(np.float32) - 127)[..., None]
+    return blocks, scales, values.reshape(*lead, rows, cols).astype(np.float32)
+
+
+def build_gpt_oss(directory: str, *, hidden: int = 64, n_layer: int = 4, n_head: int = 4, n_head_kv: int = 2,
+                  head_dim: int = 16, n_ff: int = 32, mxfp4: bool = False, dtype: str = "F32", seed: int = 0,
+                  extra_config: dict | None = None) -> dict:
+    """A tiny gpt-oss checkpoint as transformers' GptOssForCausalLM stores it: fused, transposed
+    experts (gate_up_proj (experts, hidden, 2F) with gate and up interleaved by column), their
+    biases, attention sinks and biases, a router with a bias. mxfp4: the experts as the original
+    release stores them (MXFP4 *_blocks / *_scales, out-features major). Returns the float32
+    weights the checkpoint stands for (the experts in the fused HF layout)."""
+    os.makedirs(directory, exist_ok=True)
+    n_vocab = train_o200k_like(os.path.join(directory, "tokenizer.json"))
+    tj = json.load(open(os.path.join(directory, "tokenizer.json")))
+    ids = {a["content"]: a["id"] for a in tj["added_tokens"]}
+    cfg = dict(GPT_OSS_CONFIG)
+    cfg.update(hidden_size=hidden, intermediate_size=n_ff, num_hidden_layers=n_layer, num_attention_heads=n_head,
+               num_key_value_heads=n_head_kv, head_dim=head_dim, vocab_size=n_vocab, max_position_embeddings=1024,
+               layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layer)],
+               bos_token_id=ids["<|startoftext|>"], eos_token_id=ids["<|return|>"], pad_token_id=ids["<|endoftext|>"],
+               torch_dtype={"F32": "float32", "BF16": "bfloat16"}[dtype])
+    cfg.update(extra_config or {})
+    rng = np.random.default_rng(seed)
+    H, F, NE, V = hidden, n_ff, cfg["num_local_experts"], n_vocab
+
+    def mat(rows, cols, *lead):
+        return (rng.standard_normal((*lead, rows, cols)) / math.sqrt(cols)).astype(np.float32)
+
+    def vec(*shape, s=0.1):
+        return (s * rng.standard_normal(shape)).astype(np.float32)
+
+    w = {"model.embed_tokens.weight": rng.standard_normal((V, H)).astype(np.float32)}
+    stored = {}
+    for i in range(n_layer):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = 1.0 + vec(H)
+        for n, rows in (("q", n_head * head_dim), ("k", n_head_kv * head_dim), ("v", n_head_kv * head_dim)):
+            w[p + f"self_attn.{n}_proj.weight"] = mat(rows, H)
+            w[p + f"self_attn.{n}_proj.bias"] = vec(rows)
+        w[p + "self_attn.o_proj.weight"] = mat(H, n_head * head_dim)
+        w[p + "self_attn.o_proj.bias"] = vec(H)
+        w[p + "self_attn.sinks"] = vec(n_head, s=1.0)
+        w[p + "post_attention_layernorm.weight"] = 1.0 + vec(H)
+        w[p + "mlp.router.weight"] = 4.0 * mat(NE, H)
+        w[p + "mlp.router.bias"] = vec(NE, s=0.5)
+        if mxfp4:
+            gb, gs, gv = random_mxfp4(rng, (NE, 2 * F, H))  # rows: out features (gate, up interleaved)
+            db, ds, dv = random_mxfp4(rng, (NE, H, F))
+            stored[p + "mlp.experts.gate_up_proj_blocks"], stored[p + "mlp.experts.gate_up_proj_scales"] = gb, gs
+            stored[p + "mlp.experts.down_proj_blocks"], stored[p + "mlp.experts.down_proj_scales"] = db, ds
+            w[p + "mlp.experts.gate_up_proj"] = np.ascontiguousarray(gv.transpose(0, 2, 1))  # (NE, H, 2F)
+            w[p + "mlp.experts.down_proj"] = np.ascontiguousarray(dv.transpose(0, 2, 1))  # (NE, F, H)
+        else:
+            w[p + "mlp.experts.gate_up_proj"] = mat(H, 2 * F, NE) * 2.0
+            w[p + "mlp.experts.down_proj"] = mat(F, H, NE)
+        w[p + "mlp.experts.gate_up_proj_bias"] = vec(NE, 2 * F)
+        w[p + "mlp.experts.down_proj_bias"] = vec(NE, H)
+    w["model.norm.weight"] = 1.0 + vec(H)
+    w["lm_head.weight"] = mat(V, H)
+    if dtype == "BF16":
+        w = {k: bf16_round(v) for k, v in w.items()}
+    floats = {k: v for k, v in w.items() if not (mxfp4 and k.endswith(("gate_up_proj", "down_proj")))}
+    _write_mixed(os.path.join(directory, "model.safetensors"), floats, stored, dtype)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    tok_cfg = dict(bos_token="<|startoftext|>", eos_token="<|return|>", pad_token="<|endoftext|>",
+                   chat_template=GPT_OSS_TEMPLATE, added_tokens_decoder={
+                       str(a["id"]): {"content": a["content"], "special": True} for a in tj["added_tokens"]})
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump(tok_cfg, f, indent=1)
+    with open(os.path.join(directory, "generation_config.json"), "w") as f:
+        json.dump(dict(bos_token_id=cfg["bos_token_id"], eos_token_id=[ids["<|return|>"], ids["<|call|>"]],
+                       pad_token_id=cfg["pad_token_id"]), f)
+    return w
+
+
+def _write_mixed(path: str, floats: dict, raw: dict, dtype: str) -> None:
+    """safetensors with float tensors stored as `dtype` and uint8 ones as U8."""
+    header, blobs, offset = {}, [], 0
+    for name, x in list(floats.items()) + list(raw.items()):
+        if name in raw:
+            kind, data = "U8", np.ascontiguousarray(x, dtype=np.uint8).tobytes()
+        elif dtype == "BF16":
+            kind, data = "BF16", _to_bf16_bits(x).tobytes()
+        else:
+            kind, data = "F32", np.ascontiguousarray(x, dtype="<f4").tobytes()
+        header[name] = {"dtype": kind, "shape": list(x.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for b in blobs:
+            f.write(b)
+
+
+def yarn_inv_freq(dim: int, base: float, rs: dict) -> tuple:
+    """transformers' _compute_yarn_parameters (truncate: true): inverse frequencies and the
+    attention factor multiplying cos and sin."""
+    factor = rs["factor"]
+    orig = rs["original_max_position_embeddings"]
+    beta_fast, beta_slow = rs.get("beta_fast", 32.0), rs.get("beta_slow", 1.0)
+
+    def get_mscale(scale, mscale=1.0):
+        return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+
+    if rs.get("attention_factor") is not None:
+        attn = rs["attention_factor"]
+    elif rs.get("mscale") and rs.get("mscale_all_dim"):
+        attn = get_mscale(factor, rs["mscale"]) / get_mscale(factor, rs["mscale_all_dim"])
+    else:
+        attn = get_mscale(factor)
+
+    def corr_dim(n_rot):
+        return dim * math.log(orig / (n_rot * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = max(math.floor(corr_dim(beta_fast)), 0), min(math.ceil(corr_dim(beta_slow)), dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = np.clip((np.arange(dim // 2, dtype=np.float64) - low) / (high - low), 0, 1)
+    pos_freqs = base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    extrap, interp = 1.0 / pos_freqs, 1.0 / (factor * pos_freqs)
+    keep = 1 - ramp  # inv_freq_extrapolation_factor
+    return interp * (1 - keep) + extrap * keep, attn
+
+
+def _rope_half(x, pos, inv, attn):
+    hd = x.shape[-1]
+    ang = np.outer(pos, inv)
+    cos = (np.concatenate([np.cos(ang), np.cos(ang)], -1) * attn)[:, None, :]
+    sin = (np.concatenate([np.sin(ang), np.sin(ang)], -1) * attn)[:, None, :]
+    rot = np.concatenate([-x[..., hd // 2:], x[..., : hd // 2]], -1)
+    return x * cos + rot * sin
+
+
+def gpt_oss_route(W, p, cfg, h):
+    """transformers' GptOssTopKRouter: the top num_experts_per_tok of router logits (with its
+    bias), weighted by a softmax over those values. (chosen (n, k), weights (n, k))."""
+    logits = h @ W[p + "mlp.router.weight"].T + W[p + "mlp.router.bias"]
+    k = cfg["num_experts_per_tok"]
+    top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    vals = np.take_along_axis(logits, top, axis=1)
+    w = np.exp(vals - vals.max(1, keepdims=True))
+    return top, w / w.sum(1, keepdims=True)
+
+
+def gpt_oss_expert(W, p, e, h, limit=7.0, alpha=1.702):
+    """transformers' GptOssExperts for expert e on h (n, hidden)."""
+    gu = h @ W[p + "mlp.experts.gate_up_proj"][e] + W[p + "mlp.experts.gate_up_proj_bias"][e]
+    gate, up = gu[..., ::2], gu[..., 1::2]
+    gate = np.minimum(gate, limit)
+    up = np.clip(up, -limit, limit)
+    glu = gate / (1 + np.exp(-gate * alpha))
+    return ((up + 1) * glu) @ W[p + "mlp.experts.down_proj"][e] + W[p + "mlp.experts.down_proj_bias"][e]
+
+
+def gpt_oss_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
+    """Logits of a gpt-oss checkpoint computed as transformers' GptOssForCausalLM would, in float64."""
+    W = {k: v.astype(np.float64) for k, v in weights.items()}
+    nh, nkv, hd, eps = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["rms_norm_eps"]
+    tokens = np.asarray(tokens)
+    n = len(tokens)
+    pos = np.arange(n)
+    inv, attn_factor = yarn_inv_freq(hd, cfg["rope_theta"], cfg["rope_scaling"])
+    x = W["model.embed_tokens.weight"][tokens]
+    i_, j_ = np.arange(n)[:, None], np.arange(n)[None, :]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = _rms(x, W[p + "input_layernorm.weight"], eps, False)
+        q = h @ W[p + "self_attn.q_proj.weight"].T + W[p + "self_attn.q_proj.bias"]
+        k = h @ W[p + "self_attn.k_proj.weight"].T + W[p + "self_attn.k_proj.bias"]
+        v = h @ W[p + "self_attn.v_proj.weight"].T + W[p + "self_attn.v_proj.bias"]
+        q, k, v = q.reshape(n, nh, hd), k.reshape(n, nkv, hd), v.reshape(n, nkv, hd)
+        q, k = _rope_half(q, pos, inv, attn_factor), _rope_half(k, pos, inv, attn_factor)
+        visible = j_ <= i_
+        if cfg["layer_types"][i] == "sliding_attention":
+            visible &= i_ - j_ < cfg["sliding_window"]
+        rep = nh // nkv
+        out = np.empty((n, nh, hd))
+        for hh in range(nh):
+            s = np.where(visible, (q[:, hh, :] @ k[:, hh // rep, :].T) * hd ** -0.5, -np.inf)
+            s = np.concatenate([s, np.full((n, 1), W[p + "self_attn.sinks"][hh])], axis=1)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            probs = s / s.sum(-1, keepdims=True)
+            out[:, hh, :] = probs[:, :-1] @ v[:, hh // rep, :]
+        x = x + out.reshape(n, nh * hd) @ W[p + "self_attn.o_proj.weight"].T + W[p + "self_attn.o_proj.bias"]
+        h = _rms(x, W[p + "post_attention_layernorm.weight"], eps, False)
+        top, wts = gpt_oss_route(W, p, cfg, h)
+        moe = np.zeros_like(h)
+        for t in range(n):
+            for e, we in zip(top[t], wts[t]):
+                moe[t] += we * gpt_oss_expert(W, p, e, h[t])
+        x = x + moe
+    x = _rms(x, W["model.norm.weight"], eps, False)
+    return x @ W["lm_head.weight"].T

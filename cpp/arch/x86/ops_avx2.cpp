@@ -231,15 +231,16 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j
 }
 
 // Turns the scores s[lo, hi) of one row into unnormalised probabilities in place, zeroes
-// s[j0, lo) and s[hi, j1) and returns 1 / (sum of the probabilities).
-float softmax_row(float* s, int64_t j0, int64_t lo, int64_t hi, int64_t j1, float softcap) {
+// s[j0, lo) and s[hi, j1) and returns 1 / (sum of the probabilities); a sink (not
+// -infinity) joins the maximum and the sum.
+float softmax_row(float* s, int64_t j0, int64_t lo, int64_t hi, int64_t j1, float softcap, float sink) {
     if (softcap > 0.0f) {
         for (int64_t j = lo; j < hi; ++j) s[j] = softcap * std::tanh(s[j] / softcap);
     }
     __m256 vmax = _mm256_set1_ps(-INFINITY);
     int64_t j = lo;
     for (; j + 8 <= hi; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(s + j));
-    float mx = hmax(vmax);
+    float mx = std::max(hmax(vmax), sink);
     for (; j < hi; ++j) mx = std::max(mx, s[j]);
     const __m256 vmx = _mm256_set1_ps(mx);
     __m256 vsum = _mm256_setzero_ps();
@@ -250,6 +251,7 @@ float softmax_row(float* s, int64_t j0, int64_t lo, int64_t hi, int64_t j1, floa
         vsum = _mm256_add_ps(vsum, e);
     }
     float sum = hsum(vsum);
+    if (sink != -INFINITY) sum += std::exp(sink - mx);
     if (j < hi) {  // the tail through the same exp, padded with -inf (e^-inf -> e^-87, masked out)
         alignas(32) float tail[8];
         for (int i = 0; i < 8; ++i) tail[i] = j + i < hi ? s[j + i] - mx : -INFINITY;
@@ -323,7 +325,8 @@ void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
         const row_group& rg = groups[g];
         for (int i = 0; i < rg.nr; ++i) {
             const int64_t t = (4 * g + i) / a.n_hq;
-            inv[4 * g + i] = softmax_row(rg.s[i], rg.j0, lo_of(t) - base, hi_of(t) - base, rg.j1, a.softcap);
+            const float sink = a.sinks ? a.sinks[(4 * g + i) % a.n_hq] : -INFINITY;
+            inv[4 * g + i] = softmax_row(rg.s[i], rg.j0, lo_of(t) - base, hi_of(t) - base, rg.j1, a.softcap, sink);
         }
     }
     for (int64_t b0 = 0; b0 < width; b0 += kKeyBlock) {
