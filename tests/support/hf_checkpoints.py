@@ -482,6 +482,13 @@ def random_mxfp4(rng, shape_rows_cols) -> tuple:
     return blocks, scales, values.reshape(*lead, rows, cols).astype(np.float32)
 
 
+def hf_mxfp4_values(blocks: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """The values Hugging Face MXFP4 blocks and scales stand for: (..., n_blocks * 32)."""
+    codes = np.stack([blocks & 0x0F, blocks >> 4], axis=-1).reshape(*blocks.shape[:-1], 32)
+    vals = MXFP4_VALUES[codes] * np.exp2(scales.astype(np.float32) - 127)[..., None]
+    return vals.reshape(*blocks.shape[:-2], -1)
+
+
 def build_gpt_oss(directory: str, *, hidden: int = 64, n_layer: int = 4, n_head: int = 4, n_head_kv: int = 2,
                   head_dim: int = 16, n_ff: int = 32, mxfp4: bool = False, dtype: str = "F32", seed: int = 0,
                   extra_config: dict | None = None) -> dict:

@@ -40,6 +40,20 @@ llama-hparams.cpp, ggml's rope):
   rope.scaling.original_context_length, else rope_factors_short (get_rope_factors); the rotated
   dims of q and k times rope.scaling.attn_factor (rope_yarn's mscale, ext_factor 0). Its
   sliding window is ignored, as llama.cpp's loader does.
+- YaRN (rope.scaling.type yarn; gpt-oss, mistral3): ggml's rope_yarn with ext_factor 1: pair i's
+  angle mixes the interpolated (angle * freq_scale) and the extrapolated angle by
+  ramp(i) = 1 - clamp((i - lo) / max(0.001, hi - lo), 0, 1), lo/hi from
+  ggml_rope_yarn_corr_dims (n_rot, rope.scaling.original_context_length, base,
+  rope.scaling.yarn_beta_fast / _slow, default 32 / 1); the rotated dims of q and k times
+  1 + 0.1 ln(factor) (with rope.scaling.yarn_log_multiplier m: that over 1 + 0.1 m ln(factor)),
+  as llama_context's yarn_attn_factor and ggml's mscale give it.
+- gpt-oss (LLM_ARCH_OPENAI_MOE): NEOX rope with YaRN on every layer; layers 0, 2, ... slide over
+  attention.sliding_window (set_swa_pattern(2)); q/k/v/output biases; each head's softmax has
+  one more logit, attn_sinks[h], in its denominator only; post_attention_norm is the norm before
+  the experts (no norm on the attention output); router logits + ffn_gate_inp.bias, the top
+  expert_used_count logits chosen and weighted by their softmax (SOFTMAX_WEIGHT, no
+  renormalisation); expert e: down_e(swiglu_oai(gate_e h + bg_e, up_e h + bu_e)) + bd_e,
+  swiglu_oai(g, u) = min(g, 7) sigmoid(1.702 min(g, 7)) (clamp(u, -7, 7) + 1).
 - Mixture of experts (qwen3moe; llama files with expert_count, i.e. Mixtral), as
   build_moe_ffn with LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX: probs = softmax(ffn_gate_inp h)
   over all experts; the expert_used_count largest are chosen; their probs, divided by their
@@ -68,8 +82,9 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
 from gguf import quants as gguf_quants
 
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "phi3")
-NEOX_ARCHS = ("qwen2", "gemma3", "qwen3", "qwen3moe", "phi3")
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "phi3",
+                   "gpt-oss")
+NEOX_ARCHS = ("qwen2", "gemma3", "qwen3", "qwen3moe", "phi3", "gpt-oss")
 NO_ROPE_STEP = {"smollm3": 4}  # llama.cpp: hparams.n_no_rope_layer_step
 GEMMA3_DEFAULT_SWA_PERIOD = 6  # llama.cpp: hparams.set_swa_pattern(6) for gemma3
 
@@ -214,13 +229,30 @@ def silu(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + np.exp(-x))
 
 
+def swiglu_oai(g: np.ndarray, u: np.ndarray, alpha: float = 1.702, limit: float = 7.0) -> np.ndarray:
+    g = np.minimum(g, limit)
+    return g / (1.0 + np.exp(-alpha * g)) * (np.clip(u, -limit, limit) + 1.0)
+
+
+def yarn_corr_dims(n_rot: int, n_ctx_orig: int, base: float, beta_fast: float, beta_slow: float) -> tuple:
+    def dim(n_rotations):
+        return n_rot * math.log(n_ctx_orig / (n_rotations * 2 * math.pi)) / (2 * math.log(base))
+    return max(0.0, math.floor(dim(beta_fast))), min(n_rot - 1.0, math.ceil(dim(beta_slow)))
+
+
 def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, freq_scale: float,
-         freq_factors: np.ndarray | None, neox: bool) -> np.ndarray:
-    """Rotary embedding of x (n_tok, n_head, head_dim) at integer positions pos (n_tok,)."""
+         freq_factors: np.ndarray | None, neox: bool, yarn: tuple | None = None) -> np.ndarray:
+    """Rotary embedding of x (n_tok, n_head, head_dim) at integer positions pos (n_tok,).
+    yarn: (n_ctx_orig, beta_fast, beta_slow) for YaRN's angles (the magnitude is the caller's)."""
     half = n_rot // 2
     inv_freq = base ** (-2.0 * np.arange(half, dtype=np.float64) / n_rot)  # (half,)
     if freq_factors is not None:
         inv_freq = inv_freq / freq_factors[:half].astype(np.float64)
+    if yarn is not None:
+        lo, hi = yarn_corr_dims(n_rot, yarn[0], base, yarn[1], yarn[2])
+        mix = 1.0 - np.clip((np.arange(half) - lo) / max(0.001, hi - lo), 0.0, 1.0)
+        inv_freq = inv_freq * (freq_scale * (1.0 - mix) + mix)
+        freq_scale = 1.0
     theta = freq_scale * pos.astype(np.float64)[:, None] * inv_freq[None, :]  # (n_tok, half)
     cos = np.cos(theta)[:, None, :]
     sin = np.sin(theta)[:, None, :]
@@ -237,7 +269,7 @@ def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, freq_scale: fl
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
-              window: int | None, round_probs: bool = False) -> np.ndarray:
+              window: int | None, round_probs: bool = False, sinks: np.ndarray | None = None) -> np.ndarray:
     """Causal grouped-query attention, computed in q's dtype.
 
     q (n_tok, n_head, d_k), k (n_tok, n_head_kv, d_k), v (n_tok, n_head_kv, d_v)
@@ -256,8 +288,14 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
     vh = np.repeat(v.transpose(1, 0, 2), group, axis=0)    # (n_head, n_tok, d_v)
     s = (q.transpose(1, 0, 2) @ kh.transpose(0, 2, 1)) * q.dtype.type(scale)  # (n_head, n_tok, n_tok)
     s = np.where(visible, s, -np.inf)
-    s = np.exp(s - s.max(axis=2, keepdims=True))
-    p = s / s.sum(axis=2, keepdims=True)
+    if sinks is not None:  # one more logit per head in the denominator (gpt-oss)
+        sk = np.broadcast_to(sinks.astype(s.dtype)[:, None, None], (n_head, n_tok, 1))
+        mx = np.maximum(s.max(axis=2, keepdims=True), sk)
+        e = np.exp(s - mx)
+        p = e / (e.sum(axis=2, keepdims=True) + np.exp(sk - mx))
+    else:
+        s = np.exp(s - s.max(axis=2, keepdims=True))
+        p = s / s.sum(axis=2, keepdims=True)
     if round_probs:
         p = p.astype(np.float16).astype(q.dtype)
     out = (p @ vh).transpose(1, 0, 2)                       # (n_tok, n_head, d_v)
@@ -306,12 +344,20 @@ class ReferenceModel:
         self.rope_base = float(self._key("rope.freq_base", 10000.0))
         scaling = self._key("rope.scaling.type", "none")
         factor = float(self._key("rope.scaling.factor", 0.0) or 0.0)
-        if scaling == "linear" and factor > 0:
+        self.yarn, yarn_mscale = None, 1.0
+        if scaling in ("linear", "yarn") and factor > 0:
             self.rope_scale = 1.0 / factor
-        elif scaling in ("none", "linear"):
+        elif scaling in ("none", "linear", "yarn"):
             self.rope_scale = 1.0
         else:
             raise NotImplementedError(f"{self.path}: rope scaling {scaling!r}")
+        if scaling == "yarn":
+            f = 1.0 / self.rope_scale
+            orig = int(self._key("rope.scaling.original_context_length", 0) or self._key("context_length", 0))
+            self.yarn = (orig, float(self._key("rope.scaling.yarn_beta_fast", 32.0)),
+                         float(self._key("rope.scaling.yarn_beta_slow", 1.0)))
+            m = float(self._key("rope.scaling.yarn_log_multiplier", 0.0) or 0.0)
+            yarn_mscale = 1.0 if f <= 1 else (1 + 0.1 * math.log(f)) / ((1 + 0.1 * m * math.log(f)) if m else 1.0)
         self.neox = self.arch in NEOX_ARCHS
         self.n_vocab = self.tensors["token_embd.weight"].ne[1]
         scale = self._key("attention.scale")
@@ -323,7 +369,7 @@ class ReferenceModel:
             self.attn_scale = 1.0 / math.sqrt(self.head_dim_k)
         self.softcap = float(self._key("final_logit_softcapping", 0.0) or 0.0)
         self.no_rope_step = NO_ROPE_STEP.get(self.arch, 0)
-        self.rope_attn_factor = float(self._key("rope.scaling.attn_factor", 1.0) or 1.0)
+        self.rope_attn_factor = float(self._key("rope.scaling.attn_factor", 1.0) or 1.0) * yarn_mscale
         self.temp_scale = float(self._key("attention.temperature_scale", 0.0) or 0.0) if self.arch == "mistral3" else 0.0
         self.temp_floor = int(self._key("rope.scaling.original_context_length", 0) or 0)
         self.n_expert = int(self._key("expert_count", 0) or 0)
@@ -333,6 +379,9 @@ class ReferenceModel:
         self.sliding = [False] * self.n_layer
         self.n_swa = int(self._key("attention.sliding_window", 0) or 0)
         self.rope_base_swa = float(self._key("rope.freq_base_swa", 10000.0))
+        if self.arch == "gpt-oss":  # llama_model_openai_moe: set_swa_pattern(2), the global rope on every layer
+            self.rope_base_swa = float(self._key("rope.freq_base_swa", self.rope_base))
+            self.sliding = [il % 2 == 0 for il in range(self.n_layer)] if self.n_swa > 0 else self.sliding
         if self.arch == "gemma3" and self.n_swa > 0:
             pattern = self._key("attention.sliding_window_pattern", GEMMA3_DEFAULT_SWA_PERIOD)
             if isinstance(pattern, (list, tuple)):
@@ -431,6 +480,9 @@ class ReferenceModel:
             k = rms_norm(k, k_norm, self.eps)
         sliding = self.sliding[il]
         base, scale = (self.rope_base_swa, 1.0) if sliding else (self.rope_base, self.rope_scale)
+        if self.arch == "gpt-oss":
+            base, scale = (self.rope_base_swa if sliding else self.rope_base), self.rope_scale
+        sinks = self.weight(p + "attn_sinks.weight")
         factors = self.weight("rope_freqs.weight")
         if factors is None and "rope_factors_short.weight" in self.tensors:
             orig = int(self._key("rope.scaling.original_context_length", 0) or 0)
@@ -439,8 +491,8 @@ class ReferenceModel:
         use_rope = not (self.no_rope_step and (il + 1) % self.no_rope_step == 0)
         for s, e in zip(bounds[:-1], bounds[1:]):
             pos = np.arange(e - s)
-            qs = rope(q[s:e], pos, self.n_rot, base, scale, factors, self.neox) if use_rope else q[s:e]
-            ks = rope(k[s:e], pos, self.n_rot, base, scale, factors, self.neox) if use_rope else k[s:e]
+            qs = rope(q[s:e], pos, self.n_rot, base, scale, factors, self.neox, self.yarn) if use_rope else q[s:e]
+            ks = rope(k[s:e], pos, self.n_rot, base, scale, factors, self.neox, self.yarn) if use_rope else k[s:e]
             vs = v[s:e]
             if use_rope and self.rope_attn_factor != 1.0:
                 f = self.dtype.type(self.rope_attn_factor)
@@ -456,16 +508,20 @@ class ReferenceModel:
                 qs = qs * self.dtype.type(self.attn_scale) if pre else qs
                 qs, ks, vs = (round_activations(t, "F16") for t in (qs, ks, vs))
                 attn[s:e] = attention(qs, ks, vs, 1.0 if pre else self.attn_scale,
-                                      self.n_swa if sliding else None, round_probs=True)
+                                      self.n_swa if sliding else None, round_probs=True, sinks=sinks)
             else:
-                attn[s:e] = attention(qs, ks, vs, self.attn_scale, self.n_swa if sliding else None)
+                attn[s:e] = attention(qs, ks, vs, self.attn_scale, self.n_swa if sliding else None, sinks=sinks)
         self._record(il, 1, attn)
         a = self._linear(attn, p + "attn_output")
-        post = self.weight(p + "post_attention_norm.weight")
-        if post is not None:
-            a = rms_norm(a, post, self.eps)
-        x = x + a
-        h = rms_norm(x, self.weight(p + "ffn_norm.weight"), self.eps)
+        if self.arch == "gpt-oss":  # its post_attention_norm is the feed-forward's norm
+            x = x + a
+            h = rms_norm(x, self.weight(p + "post_attention_norm.weight"), self.eps)
+        else:
+            post = self.weight(p + "post_attention_norm.weight")
+            if post is not None:
+                a = rms_norm(a, post, self.eps)
+            x = x + a
+            h = rms_norm(x, self.weight(p + "ffn_norm.weight"), self.eps)
         act = gelu_tanh if self.arch == "gemma3" else silu
         if self.emulate_ggml and act is gelu_tanh:
             act = gelu_tanh_fp16_table
@@ -489,7 +545,12 @@ class ReferenceModel:
 
     def route(self, il: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(chosen experts (n_tok, k) in descending probability, their weights (n_tok, k))."""
-        logits = self._linear(h, f"blk.{il}.ffn_gate_inp").astype(np.float64)
+        logits = self._linear(h, f"blk.{il}.ffn_gate_inp").astype(np.float64)  # (with its bias, if any)
+        if self.arch == "gpt-oss":  # the largest logits, weighted by their softmax
+            chosen = np.argsort(-logits, axis=1, kind="stable")[:, : self.n_expert_used]
+            top = np.take_along_axis(logits, chosen, axis=1)
+            w = np.exp(top - top.max(axis=1, keepdims=True))
+            return chosen, (w / w.sum(axis=1, keepdims=True)).astype(self.dtype)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         chosen = np.argsort(-probs, axis=1, kind="stable")[:, : self.n_expert_used]
@@ -506,10 +567,14 @@ class ReferenceModel:
         gate, up, down = (self.weight(p + f"ffn_{n}_exps.weight")[e] for n in ("gate", "up", "down"))
         if self.emulate_ggml:
             h = round_activations(h, ACTIVATION_TYPE.get(self.tensors[p + "ffn_up_exps.weight"].qtype))
-        g = silu(h @ gate.T) * (h @ up.T)
+        if self.arch == "gpt-oss":
+            bias = {n: self.weight(p + f"ffn_{n}_exps.bias")[e] for n in ("gate", "up", "down")}
+            g = swiglu_oai(h @ gate.T + bias["gate"], h @ up.T + bias["up"])
+        else:
+            g = silu(h @ gate.T) * (h @ up.T)
         if self.emulate_ggml:
             g = round_activations(g, ACTIVATION_TYPE.get(self.tensors[p + "ffn_down_exps.weight"].qtype))
-        return g @ down.T
+        return g @ down.T + bias["down"] if self.arch == "gpt-oss" else g @ down.T
 
     def _moe(self, il: int, h: np.ndarray) -> np.ndarray:
         chosen, w = self.route(il, h)
