@@ -1,8 +1,10 @@
 // bind_ops.cpp: Python bindings for the forward pass's element-wise and attention
 // kernels, per instruction set, so tests can compare each SIMD twin with its reference.
 #include <pybind11/numpy.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,13 +49,20 @@ f32_array rms_norm_py(f32_array x, py::object w_obj, float eps, const std::strin
     return y;
 }
 
-// gate, up: the same shape; returns act(gate) * up.
+// gate, up: the same shape; returns act(gate) * up (swiglu_oai: the one scalar routine every
+// instruction set runs).
 f32_array act_mul_py(const std::string& act, f32_array gate, f32_array up, const std::string& isa) {
     const ops_kernels& k = kernels_or_throw(isa);
-    if (act != "silu" && act != "gelu_tanh") throw py::value_error("act must be 'silu' or 'gelu_tanh'");
+    if (act != "silu" && act != "gelu_tanh" && act != "swiglu_oai") {
+        throw py::value_error("act must be 'silu', 'gelu_tanh' or 'swiglu_oai'");
+    }
     if (gate.size() != up.size()) throw py::value_error("gate and up must have the same size");
     f32_array y = copy_of(gate);
-    (act == "silu" ? k.silu_mul : k.gelu_tanh_mul)(y.mutable_data(), up.data(), gate.size());
+    if (act == "swiglu_oai") {
+        swiglu_oai_mul(y.mutable_data(), up.data(), gate.size());
+    } else {
+        (act == "silu" ? k.silu_mul : k.gelu_tanh_mul)(y.mutable_data(), up.data(), gate.size());
+    }
     return y;
 }
 
@@ -72,9 +81,15 @@ f32_array rope_py(f32_array x, int32_t n_rot, bool neox, float freq_base, float 
 }
 
 // (n, n_rot) cos/sin tables for positions pos0.. from rope_cache_rows, or from rope_cache per row.
-f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double pos0, int64_t n, bool rows) {
+// yarn_n_ctx_orig > 0: YaRN angles with ext_factor 1 and the given betas.
+f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double pos0, int64_t n, bool rows,
+                        int64_t yarn_n_ctx_orig, float beta_fast, float beta_slow) {
     if (n_rot <= 0 || n_rot % 2 || n < 0) throw py::value_error("n_rot must be positive and even, n >= 0");
-    const rope_params p{n_rot, false, freq_base, freq_scale, nullptr};
+    rope_params p{n_rot, false, freq_base, freq_scale, nullptr};
+    if (yarn_n_ctx_orig > 0) {
+        p.ext_factor = 1.0f;
+        rope_yarn_corr_dims(n_rot, yarn_n_ctx_orig, freq_base, beta_fast, beta_slow, p.corr_dims);
+    }
     f32_array cs({n, int64_t(n_rot)});
     if (rows) {
         rope_cache_rows(p, pos0, n, cs.mutable_data());
@@ -87,7 +102,8 @@ f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double
 // q: (n_tok, n_head, hdk) scaled; k: (n_keys, n_head_kv, hdk); v: (n_keys, n_head_kv, hdv).
 // Token t sees keys [lo, hi0 + t) (lo as attn_tile); tiles of tile_tok tokens x tile_heads heads.
 f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t window, float softcap,
-                    int64_t tile_tok, int64_t tile_heads, const std::string& isa, bool kv_f16, bool kv_q8) {
+                    int64_t tile_tok, int64_t tile_heads, const std::string& isa, bool kv_f16, bool kv_q8,
+                    std::optional<f32_array> sinks) {
     const ops_kernels& kern = kernels_or_throw(isa);
     if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3) throw py::value_error("q, k and v must be 3-d float32");
     const int64_t n_tok = q.shape(0), n_head = q.shape(1), hdk = q.shape(2);
@@ -97,6 +113,7 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
         throw py::value_error("attend: inconsistent q (n_tok, n_head, hdk), k (n_keys, n_head_kv, hdk), v shapes");
     }
     if (hi0 < 1 || hi0 + n_tok - 1 > n_keys || window < 0) throw py::value_error("attend: keys out of range");
+    if (sinks && (sinks->ndim() != 1 || sinks->shape(0) != n_head)) throw py::value_error("attend: sinks must be (n_head)");
     const int64_t group = n_head / n_head_kv;
     if (tile_tok < 1 || tile_heads < 1 || tile_heads > group || tile_tok * tile_heads > kAttnTileMaxRows) {
         throw py::value_error("attend: bad tile shape");
@@ -138,6 +155,7 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
                 a.hi0 = hi0 + t0;
                 a.window = window;
                 a.softcap = softcap;
+                a.sinks = sinks ? sinks->data() + h0 : nullptr;
                 a.scratch = scratch.data();
                 if (kv_f16) {
                     a.k16 = k16.data() + kvh * hdk;
@@ -166,14 +184,16 @@ void bind_ops(py::module_& testing) {
           py::arg("freq_scale"), py::arg("pos"), py::arg("isa") = "best",
           "rotary embedding of x (n_head, head_dim) at one position");
     testing.def("ops_rope_cache", &rope_cache_py, py::arg("n_rot"), py::arg("freq_base"), py::arg("freq_scale"),
-          py::arg("pos0"), py::arg("n"), py::arg("rows") = true,
+          py::arg("pos0"), py::arg("n"), py::arg("rows") = true, py::arg("yarn_n_ctx_orig") = 0,
+          py::arg("beta_fast") = 32.0f, py::arg("beta_slow") = 1.0f,
           "(n, n_rot) interleaved cos/sin of positions pos0.. (rows: the batched routine)");
     testing.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
           py::arg("softcap"), py::arg("tile_tok") = 1, py::arg("tile_heads") = 1, py::arg("isa") = "best",
-          py::arg("kv_f16") = false, py::arg("kv_q8") = false,
+          py::arg("kv_f16") = false, py::arg("kv_q8") = false, py::arg("sinks") = py::none(),
           "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles; "
           "kv_f16: k and v rounded to F16 and read as F16, as from an F16 KV cache; kv_q8: quantized to Q8_0 "
-          "and read in place, as from a Q8_0 KV cache");
+          "and read in place, as from a Q8_0 KV cache; sinks (n_head): one more logit per head in the "
+          "softmax's denominator");
 }
 
 }  // namespace pyggml

@@ -232,3 +232,74 @@ def test_attention_rejects_bad_shapes():
         _core.testing.ops_attend(q, k, k, 5, 0, 0.0)
     with pytest.raises(ValueError, match="inconsistent"):
         _core.testing.ops_attend(q, np.zeros((5, 3, 8), np.float32), k, 4, 0, 0.0)
+
+
+def np_attend_sinks(q, k, v, hi0, window, sinks):
+    """np_attend with one more logit per head, sinks[h], in the softmax's denominator (gpt-oss)."""
+    n_tok, n_head, _ = q.shape
+    group = n_head // k.shape[1]
+    out = np.zeros((n_tok, n_head, v.shape[2]))
+    for t in range(n_tok):
+        hi = hi0 + t
+        lo = max(0, hi - window) if window else 0
+        for h in range(n_head):
+            s = k[lo:hi, h // group].astype(np.float64) @ q[t, h]
+            mx = max(s.max(), sinks[h])
+            p = np.exp(s - mx)
+            out[t, h] = p @ v[lo:hi, h // group] / (p.sum() + np.exp(sinks[h] - mx))
+    return out
+
+
+@pytest.mark.parametrize("isa", ["scalar"] + SIMD)
+@pytest.mark.parametrize("case", [c for c in ATTN_CASES if not c[7]])
+def test_attention_with_sinks_matches_numpy_and_tiles_alike(isa, case):
+    n_tok, n_head, n_kv, hdk, hdv, n_keys, window, _ = case
+    q, k, v, hi0 = attention_inputs(case, seed=3)
+    q = q / np.float32(np.sqrt(hdk))
+    # sinks from far below to far above the scores: the weights of the keys shrink accordingly
+    sinks = np.linspace(-20, 6, n_head).astype(np.float32)
+    want = np_attend_sinks(q, k, v, hi0, window, sinks)
+    one = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, 1, 1, isa, sinks=sinks)
+    np.testing.assert_allclose(one, want, rtol=0, atol=2e-6)
+    group = n_head // n_kv
+    for tile_tok, tile_heads in [(n_tok, group), (3, max(1, group // 2))]:
+        got = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, tile_tok, tile_heads, isa, sinks=sinks)
+        np.testing.assert_array_equal(got, one)
+    got = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, n_tok, group, isa, kv_f16=True, sinks=sinks)
+    k16, v16 = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(got, np_attend_sinks(q, k16, v16, hi0, window, sinks), rtol=0, atol=2e-6)
+    # a sink far below every score changes nothing
+    none = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, 1, 1, isa)
+    low = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, 1, 1, isa, sinks=np.full(n_head, -1e4, np.float32))
+    np.testing.assert_array_equal(low, none)
+
+
+@pytest.mark.parametrize("rows", [True, False])
+def test_rope_yarn_angles_follow_ggml(rows):
+    """YaRN (ggml's rope_yarn, ext_factor 1): pair i's angle mixes the interpolated and the
+    extrapolated one by 1 - clamp((i - lo) / (hi - lo)), lo and hi from
+    ggml_rope_yarn_corr_dims."""
+    n_rot, base, factor, orig, pos0, n = 16, 1000.0, 4.0, 256, 3.0, 5
+
+    def corr(beta):
+        return n_rot * np.log(orig / (beta * 2 * np.pi)) / (2 * np.log(base))
+
+    lo, hi = max(0.0, np.floor(corr(32.0))), min(n_rot - 1.0, np.ceil(corr(1.0)))
+    assert (lo, hi) == (0.0, 5.0)  # the ramp crosses the table: some pairs of each kind
+    i = np.arange(n_rot // 2)
+    mix = 1 - np.clip((i - lo) / max(0.001, hi - lo), 0, 1)
+    inv = base ** (-2.0 * i / n_rot)
+    theta = (pos0 + np.arange(n))[:, None] * inv * ((1 - mix) / factor + mix)
+    got = _core.testing.ops_rope_cache(n_rot, base, 1 / factor, pos0, n, rows, yarn_n_ctx_orig=orig)
+    np.testing.assert_allclose(got[:, 0::2], np.cos(theta), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(got[:, 1::2], np.sin(theta), rtol=0, atol=2e-6)
+    plain = _core.testing.ops_rope_cache(n_rot, base, 1 / factor, pos0, n, rows)
+    assert not np.allclose(plain, got)
+
+
+def test_swiglu_oai_clamps_as_ggml():
+    gate = np.array([-30, -8, -1, 0, 0.5, 6.9, 7, 7.5, 100], np.float32)
+    up = np.array([-9, -7, -0.5, 3, 2, 8, 1, -20, 0.25], np.float32)
+    x, y = np.minimum(gate, 7), np.clip(up, -7, 7)
+    want = x / (1 + np.exp(-1.702 * x)) * (y + 1)
+    np.testing.assert_allclose(_core.testing.ops_act_mul("swiglu_oai", gate, up, "scalar"), want, rtol=1e-6, atol=1e-7)
