@@ -24,6 +24,7 @@ from ..runtime.generate import GenerationChunk, Generator
 from ..runtime.hparams import context_length
 from ..runtime.model import KV_TYPES, Model
 from ..runtime.sampling import Sampler, SamplingParams, log_softmax
+from ..text import harmony
 from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
 
@@ -31,7 +32,7 @@ LLAMA_DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
 LLAMA_POOLING_TYPE_UNSPECIFIED, LLAMA_POOLING_TYPE_NONE, LLAMA_POOLING_TYPE_MEAN = -1, 0, 1
 LLAMA_POOLING_TYPE_CLS, LLAMA_POOLING_TYPE_LAST = 2, 3
 
-_CHAT_FORMATS = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE}
+_CHAT_FORMATS = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE, "harmony": harmony.HARMONY_TEMPLATE}
 
 
 class _ProcessedSampler:
@@ -91,7 +92,7 @@ class Llama:
         printed. gpu_layers (pyggml's own) names the blocks instead: "12-27,output", a list
         or a placement file (pyggml.runtime.gpu.placement). Other llama.cpp back-end options are
         accepted and ignored. chat_format: None uses the GGUF's tokenizer.chat_template, or
-        "chatml" / "gemma". check_tensors: scan the weights for NaN and infinity before
+        "chatml" / "gemma" / "harmony". check_tensors: scan the weights for NaN and infinity before
         loading (Model.load(check_tensors=True))."""
         import os
 
@@ -128,6 +129,8 @@ class Llama:
         template = _CHAT_FORMATS.get(chat_format) or self.metadata.get("tokenizer.chat_template")
         self.chat_format = chat_format
         self._chat_template = ChatTemplate.from_tokenizer(self.tokenizer_, template=template, architecture=arch)
+        # gpt-oss: replies come in channels; a chat completion's content is the final one's
+        self._harmony = harmony.is_harmony(self._chat_template.source, arch)
         self.load_seconds = time.perf_counter() - t0
 
     # -- model facts --------------------------------------------------------------
@@ -316,7 +319,9 @@ class Llama:
         """Reply to `messages` ([{"role": "user", "content": "..."}, ...]) with the model's
         chat template. Returns an OpenAI chat.completion dict, or with stream=True an
         iterator of chat.completion.chunk dicts (first a role delta, then content deltas,
-        then an empty delta with finish_reason)."""
+        then an empty delta with finish_reason). A harmony model (gpt-oss) answers in channels:
+        the content is its final channel's text, and message["reasoning_content"] (deltas of
+        it when streaming) its analysis channel's."""
         if functions or function_call or tool_choice:
             raise NotImplementedError("function calling is not supported by pyggml (tools reach the template only)")
         if response_format and response_format.get("type", "text") != "text":
@@ -331,6 +336,8 @@ class Llama:
             top_k=top_k, stream=stream, seed=seed, tfs_z=tfs_z, mirostat_mode=mirostat_mode, model=model,
             logits_processor=logits_processor, grammar=grammar, logit_bias=logit_bias,
         )
+        if self._harmony:
+            return _harmony_chunks(_chat_chunks(result)) if stream else _harmony_result(_chat_result(result))
         return _chat_chunks(result) if stream else _chat_result(result)
 
     # -- embeddings -------------------------------------------------------------------
@@ -528,6 +535,38 @@ def _chat_result(completion: Dict[str, Any]) -> Dict[str, Any]:
                      "logprobs": _chat_logprobs(choice["logprobs"]), "finish_reason": choice["finish_reason"]}],
         "usage": completion["usage"],
     }
+
+
+def _harmony_result(result: Dict[str, Any]) -> Dict[str, Any]:
+    message = result["choices"][0]["message"]
+    content, reasoning = harmony.split_reply(message["content"])
+    message["content"] = content
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    return result
+
+
+def _harmony_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
+    """Chat chunks whose content deltas are the final channel's text (and reasoning_content
+    deltas the analysis channel's) of the reply so far."""
+    text, sent_content, sent_reasoning = "", "", ""
+    for chunk in chunks:
+        delta = chunk["choices"][0]["delta"]
+        if "content" not in delta:
+            yield chunk
+            continue
+        text += delta.pop("content")
+        content, reasoning = harmony.split_reply(text)
+        if not any(m.channel for m in harmony.parse(text)) and "<|" in text:
+            content = ""  # a header still arriving: nothing of the answer yet
+        if content.startswith(sent_content) and len(content) > len(sent_content):
+            delta["content"] = content[len(sent_content):]
+            sent_content = content
+        if reasoning.startswith(sent_reasoning) and len(reasoning) > len(sent_reasoning):
+            delta["reasoning_content"] = reasoning[len(sent_reasoning):]
+            sent_reasoning = reasoning
+        if delta:
+            yield chunk
 
 
 def _chat_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:

@@ -4,7 +4,8 @@ Templates come from model files, so they are untrusted: they run in
 jinja2.sandbox.ImmutableSandboxedEnvironment with the helpers Hugging Face chat
 templates expect (raise_exception, strftime_now, tojson with its keyword
 arguments). A model without a template gets a fallback chosen by architecture
-(Gemma's turn markers, Mistral 3's [INST], Phi-3's <|user|>) or ChatML.
+(Gemma's turn markers, Mistral 3's [INST], Phi-3's <|user|>, gpt-oss's harmony messages) or
+ChatML.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import PyggmlError
+from .harmony import HARMONY_TEMPLATE
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -58,7 +60,7 @@ PHI3_TEMPLATE = (
 
 # By GGUF architecture; the others (llama, qwen2, qwen3, qwen3moe, smollm3, ...) get ChatML.
 _FALLBACKS = {"gemma": GEMMA_TEMPLATE, "gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE,
-              "mistral3": MISTRAL_V7_TEKKEN_TEMPLATE, "phi3": PHI3_TEMPLATE}
+              "mistral3": MISTRAL_V7_TEKKEN_TEMPLATE, "phi3": PHI3_TEMPLATE, "gpt-oss": HARMONY_TEMPLATE}
 
 
 class ChatTemplateError(PyggmlError):

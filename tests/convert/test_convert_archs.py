@@ -157,6 +157,37 @@ def test_qwen3moe_without_norm_topk_prob(tmp_path):
     assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
 
 
+def test_mistral3_yarn(tmp_path):
+    """Ministral 3 checkpoints with YaRN rope_parameters: factor, original context, betas and
+    mscale_all_dim (rope.scaling.yarn_log_multiplier) reach the file, and the logits follow
+    transformers' YaRN (mscale over mscale_all_dim as the rotated dims' magnitude)."""
+    d = str(tmp_path / "ck")
+    rp = dict(rope_type="yarn", rope_theta=1000.0, factor=4.0, original_max_position_embeddings=256, beta_fast=32.0,
+              beta_slow=1.0, mscale=1.0, mscale_all_dim=0.5, llama_4_scaling_beta=0.5)
+    w = build_checkpoint(d, "mistral3", seed=8, extra_config=dict(rope_parameters=rp))
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    path = str(tmp_path / "m.gguf")
+    convert(d, path, "F32", progress=False, tokenizer_pre=PRE)
+    with GGUFFile(path) as g:
+        m = g.metadata
+    assert m["mistral3.rope.scaling.type"] == "yarn"
+    assert m["mistral3.rope.scaling.factor"] == pytest.approx(4.0)
+    assert m["mistral3.rope.scaling.original_context_length"] == 256
+    assert m["mistral3.rope.scaling.yarn_log_multiplier"] == pytest.approx(0.5)
+    assert m["mistral3.rope.scaling.yarn_beta_fast"] == pytest.approx(32.0)
+    toks = np.random.default_rng(9).integers(0, cfg["vocab_size"], 16)
+    want = hf_logits(w, cfg, toks)
+    model = Model.load(path, n_ctx=32, n_threads=2, kv_type="f32")
+    assert model.hparams["rope_attn_factor"] == pytest.approx((1 + 0.1 * np.log(4)) / (1 + 0.05 * np.log(4)))
+    got = model.eval(toks, all_logits=True)
+    rng = want.max() - want.min()
+    assert np.abs(got - want).max() <= 1e-3 * rng
+    assert np.abs(got - ReferenceModel(path).logits(toks)).max() <= 1e-3 * rng
+    # and YaRN matters here: without it the logits differ
+    plain = dict(rp, rope_type="default")
+    assert np.abs(hf_logits(w, dict(cfg, rope_parameters=plain), toks) - want).max() > 1e-2 * rng
+
+
 def test_missing_expert_is_named(tmp_path):
     from support.hf_checkpoints import write_safetensors
 
@@ -170,9 +201,9 @@ def test_missing_expert_is_named(tmp_path):
 
 def test_unsupported_checkpoint_lists_what_converts(tmp_path):
     d = str(tmp_path / "ck")
-    build_checkpoint(d, "llama", seed=7, extra_config=dict(architectures=["GptOssForCausalLM"], model_type="gpt_oss"))
-    with pytest.raises(ConvertError, match=r"unsupported architecture \['GptOssForCausalLM'\].*Phi3ForCausalLM.*"
-                                           r"Qwen3MoeForCausalLM"):
+    build_checkpoint(d, "llama", seed=7, extra_config=dict(architectures=["FalconForCausalLM"], model_type="falcon"))
+    with pytest.raises(ConvertError, match=r"unsupported architecture \['FalconForCausalLM'\].*GptOssForCausalLM.*"
+                                           r"Phi3ForCausalLM.*Qwen3MoeForCausalLM"):
         convert(d, str(tmp_path / "x.gguf"), "F32", progress=False, tokenizer_pre=PRE)
 
 

@@ -112,7 +112,7 @@ HPARAM_CASES = [  # (key, value type, value, array item type, what the message s
     ("gemma3.feed_forward_length", ARR, [192, 192, 192], U32, "one feed-forward size"),
     ("gemma3.attention.sliding_window_pattern", ARR, ["yes", "no", "no"], STR, "flags (true: sliding-window layer)"),
     ("gemma3.attention.sliding_window_pattern", ARR, [True], VT.BOOL, "at least 3 flags"),
-    ("gemma3.rope.scaling.type", STR, "yarn", None, "rope scaling 'yarn' is not supported"),
+    ("gemma3.rope.scaling.type", STR, "dynamic", None, "rope scaling 'dynamic' is not supported"),
     ("gemma3.rope.scaling.type", U32, 1, None, "gemma3.rope.scaling.type = 1: expected a string"),
     ("gemma3.block_count", U32, 2, None, "tensor 'blk.2.attn_norm.weight' belongs to layer 2, but gemma3.block_count = 2"),
     ("gemma3.block_count", U32, 4, None, "sliding_window_pattern = [True, True, False] (an array of 3): expected at "

@@ -300,11 +300,14 @@ def _rope_rotate_half(x, pos, theta, rope_scaling=None):
     # x: (n_tok, n_head, hd); Hugging Face pairs element i with i + hd/2
     hd = x.shape[-1]
     inv = 1.0 / theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd)
+    mag = 1.0
     if rope_scaling and rope_scaling.get("rope_type") == "llama3":
         inv = _llama3_inv_freq(inv, rope_scaling)
+    if rope_scaling and rope_scaling.get("rope_type") == "yarn":
+        inv, mag = yarn_inv_freq(hd, theta, rope_scaling)
     ang = np.outer(pos, inv)  # (n_tok, hd/2)
-    cos = np.concatenate([np.cos(ang), np.cos(ang)], -1)[:, None, :]
-    sin = np.concatenate([np.sin(ang), np.sin(ang)], -1)[:, None, :]
+    cos = np.concatenate([np.cos(ang), np.cos(ang)], -1)[:, None, :] * mag
+    sin = np.concatenate([np.sin(ang), np.sin(ang)], -1)[:, None, :] * mag
     rot = np.concatenate([-x[..., hd // 2:], x[..., : hd // 2]], -1)
     return x * cos + rot * sin
 
@@ -345,7 +348,7 @@ def hf_logits(weights: dict, cfg: dict, tokens) -> np.ndarray:
         if arch in ("qwen3", "qwen3moe"):
             q = _rms(q, W[p + "self_attn.q_norm.weight"], eps, False)
             k = _rms(k, W[p + "self_attn.k_norm.weight"], eps, False)
-        rs = cfg.get("rope_scaling")
+        rs = cfg.get("rope_scaling") or cfg.get("rope_parameters")
         if arch == "phi3":
             q, k = _phi3_longrope(q, pos, cfg), _phi3_longrope(k, pos, cfg)
         elif arch != "smollm3" or cfg["no_rope_layers"][i]:  # SmolLM3: 0 = this layer has no rope

@@ -1,0 +1,84 @@
+"""gpt-oss's chat format (OpenAI harmony): the reply's channels.
+
+A gpt-oss model answers in messages of the form
+
+    <|channel|>analysis<|message|>(its reasoning)<|end|>
+    <|start|>assistant<|channel|>final<|message|>(the answer)<|return|>
+
+after the prompt's closing "<|start|>assistant". The model's chat template (or
+HARMONY_TEMPLATE when a file lacks one) writes the prompt; this module splits what the model
+generated into its messages so that a chat completion returns the final channel's text as
+the content and the analysis channel's as reasoning_content. The control tokens <|end|>,
+<|return|> and <|call|> detokenize to nothing; <|start|>, <|channel|>, <|message|> and
+<|constrain|> appear in the text (llama.cpp and pyggml's tokenizer render them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+START, CHANNEL, MESSAGE, END = "<|start|>", "<|channel|>", "<|message|>", "<|end|>"
+
+# A conversation without tools, as gpt-oss's template writes it: the system header, the system
+# message as the developer's instructions, user turns, and the assistant's earlier answers on
+# the final channel; then the opening of the reply.
+HARMONY_TEMPLATE = (
+    "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+    "Knowledge cutoff: 2024-06\nCurrent date: {{ strftime_now('%Y-%m-%d') }}\n\n"
+    "Reasoning: {{ reasoning_effort | default('medium') }}\n\n"
+    "# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>"
+    "{% if messages and messages[0]['role'] in ('system', 'developer') %}"
+    "<|start|>developer<|message|># Instructions\n\n{{ messages[0]['content'] }}\n\n<|end|>"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+    "{% for m in loop_messages %}"
+    "{% if m['role'] == 'assistant' %}<|start|>assistant<|channel|>final<|message|>{{ m['content'] }}<|end|>"
+    "{% else %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}<|end|>{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|start|>assistant{% endif %}"
+)
+
+
+def is_harmony(template: str | None, architecture: str | None = None) -> bool:
+    """Whether a model speaks harmony: gpt-oss, or a chat template writing channels."""
+    return architecture == "gpt-oss" or bool(template and CHANNEL in template)
+
+
+@dataclasses.dataclass
+class HarmonyMessage:
+    channel: str  # "analysis", "commentary", "final" or "" (none named)
+    content: str
+    header: str = ""  # what precedes <|message|> besides the channel (role, recipient, <|constrain|>...)
+
+
+_HEAD = re.compile(r"^(?P<pre>.*?)(?:" + re.escape(CHANNEL) + r"(?P<channel>[^\s<]*)(?P<post>.*))?$", re.S)
+
+
+def parse(text: str) -> list:
+    """The messages of a generated reply (text after the prompt's "<|start|>assistant"), the
+    last one possibly unfinished. Text without any harmony header is one message of no channel."""
+    out = []
+    for part in text.split(START):
+        if not part:
+            continue
+        if MESSAGE not in part:  # a header still being generated, or plain text
+            if CHANNEL not in part and not out:
+                out.append(HarmonyMessage("", part))
+            continue
+        header, content = part.split(MESSAGE, 1)
+        m = _HEAD.match(header)
+        channel = (m.group("channel") or "") if m else ""
+        rest = ((m.group("pre") or "") + (m.group("post") or "")).strip() if m else header
+        out.append(HarmonyMessage(channel, content.replace(END, ""), rest))
+    return out
+
+
+def split_reply(text: str) -> tuple:
+    """(content, reasoning) of a generated reply: the final channel's text (all of the text when
+    it has no channels), and the analysis channel's ("" when none)."""
+    messages = parse(text)
+    if not any(m.channel for m in messages):
+        return text, ""
+    final = "".join(m.content for m in messages if m.channel == "final")
+    reasoning = "".join(m.content for m in messages if m.channel == "analysis")
+    return final, reasoning

@@ -1,0 +1,106 @@
+"""gpt-oss's harmony format: the fallback template against the official one (when llama.cpp's
+source tree holds it), the splitting of replies into channels, and create_chat_completion on a
+converted gpt-oss model whose reply is scripted token by token (a logits processor), so that
+the tokenizer's rendering of the channel markers, the end-of-generation tokens and the
+channel parsing are all in the path."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from pyggml.text import harmony
+from pyggml.text.chat_template import ChatTemplate
+
+OFFICIAL = ("/work/llama-src/x/llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates/"
+            "openai-gpt-oss-120b.jinja")
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "2+2?"}]
+
+
+def test_split_reply():
+    text = ("<|channel|>analysis<|message|>User asks sum. Answer 4.<|start|>assistant<|channel|>final"
+            "<|message|>4")
+    assert harmony.split_reply(text) == ("4", "User asks sum. Answer 4.")
+    assert harmony.split_reply("plain text, no channels") == ("plain text, no channels", "")
+    # cut off while still thinking: no answer yet
+    assert harmony.split_reply("<|channel|>analysis<|message|>Let me") == ("", "Let me")
+    msgs = harmony.parse("<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{}")
+    assert msgs[0].channel == "commentary" and msgs[0].content == "{}"
+    assert "to=functions.get_weather" in msgs[0].header
+
+
+def test_fallback_template_renders_the_harmony_prompt():
+    out = ChatTemplate(harmony.HARMONY_TEMPLATE).render(MESSAGES)
+    assert out.startswith("<|start|>system<|message|>You are ChatGPT")
+    assert "Reasoning: medium" in out
+    assert ("<|start|>developer<|message|># Instructions\n\nBe brief.\n\n<|end|><|start|>user<|message|>Hi<|end|>"
+            "<|start|>assistant<|channel|>final<|message|>Hello!<|end|><|start|>user<|message|>2+2?<|end|>"
+            "<|start|>assistant") in out
+    assert out.endswith("<|start|>assistant")
+
+
+@pytest.mark.skipif(not os.path.exists(OFFICIAL), reason="llama.cpp's copy of the gpt-oss template is not here")
+def test_the_official_template_renders_in_the_sandbox_as_the_fallback_does():
+    official = ChatTemplate(open(OFFICIAL).read(), "<|startoftext|>", "<|return|>")
+    for effort in ("low", "high"):
+        assert official.render(MESSAGES, reasoning_effort=effort) == \
+            ChatTemplate(harmony.HARMONY_TEMPLATE).render(MESSAGES, reasoning_effort=effort)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Get weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    out = official.render(MESSAGES[1:2], tools=tools)
+    assert "type get_weather = (_: {\ncity: string,\n}) => any;" in out
+
+
+@pytest.fixture(scope="module")
+def gpt_oss(tmp_path_factory):
+    from pyggml.convert import convert
+    from support.hf_checkpoints import build_gpt_oss
+
+    d = str(tmp_path_factory.mktemp("ck"))
+    build_gpt_oss(d, seed=2, n_layer=2)
+    path = str(tmp_path_factory.mktemp("gguf") / "g.gguf")
+    convert(d, path, "F32", progress=False, tokenizer_pre="gpt-4o")
+    return path
+
+
+def _scripted(llm, text):
+    """A logits processor making the model say `text` (special tokens parsed), then nothing."""
+    script = llm.tokenize(text.encode(), add_bos=False, special=True)
+    start = []
+
+    def processor(input_ids, scores):
+        if not start:
+            start.append(len(input_ids))
+        i = len(input_ids) - start[0]
+        out = np.full_like(scores, -np.inf)
+        out[script[min(i, len(script) - 1)]] = 0.0
+        return out
+    return processor
+
+
+REPLY = ("<|channel|>analysis<|message|>Simple sum.<|end|><|start|>assistant<|channel|>final"
+         "<|message|>The answer is 4.<|return|>")
+
+
+def test_chat_completion_returns_the_final_channel(gpt_oss):
+    from pyggml import Llama
+
+    llm = Llama(gpt_oss, n_ctx=512, n_threads=2, verbose=False)
+    assert llm._harmony
+    from support.hf_checkpoints import GPT_OSS_TEMPLATE
+
+    assert llm.apply_chat_template(MESSAGES) == ChatTemplate(GPT_OSS_TEMPLATE).render(MESSAGES)  # the file's
+    out = llm.create_chat_completion(MESSAGES, max_tokens=40, logits_processor=[_scripted(llm, REPLY)])
+    msg = out["choices"][0]["message"]
+    assert msg["content"] == "The answer is 4."
+    assert msg["reasoning_content"] == "Simple sum."
+    assert out["choices"][0]["finish_reason"] == "stop"  # <|return|> ends it, <|end|> did not
+    chunks = list(llm.create_chat_completion(MESSAGES, max_tokens=40, stream=True,
+                                             logits_processor=[_scripted(llm, REPLY)]))
+    content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    reasoning = "".join(c["choices"][0]["delta"].get("reasoning_content", "") for c in chunks)
+    assert (content, reasoning) == ("The answer is 4.", "Simple sum.")
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
