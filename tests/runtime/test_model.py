@@ -189,7 +189,7 @@ def test_unknown_architecture_lists_supported(tmp_path):
     from support.gguf_files import write_gguf
 
     path = write_gguf(tmp_path / "gpt2.gguf", {"token_embd.weight": np.zeros((8, 4), np.float32)}, arch="gpt2")
-    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, llama, mistral, mistral3, phi3, qwen2, qwen3, "
+    with pytest.raises(GGUFError, match="gpt2.*supported: gemma3, gpt-oss, llama, mistral, mistral3, phi3, qwen2, qwen3, "
                                         "qwen3moe, smollm3"):
         Model.load(path)
 
