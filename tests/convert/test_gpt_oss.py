@@ -205,3 +205,46 @@ def test_llama_cpp_agrees(models, kind):
     else:  # llama.cpp rounds the experts' activations to Q8_0: the reference that does the same
         ref = ReferenceModel(m["path"], emulate_ggml=True).logits(toks)
         assert np.abs(ref - theirs).max() <= 1e-3 * rng
+
+
+def test_mxfp4_moe_preset_keeps_experts_mxfp4(models, tmp_path):
+    """llama.cpp's MXFP4_MOE file type: the expert matrices MXFP4, the other matrices Q8_0, the
+    router, norms, sinks and biases F32; MXFP4 experts of the original release stay as they are."""
+    for kind in ("float", "mxfp4"):
+        path = str(tmp_path / f"{kind}.gguf")
+        written = {n: t.name for n, _, t in convert(models[kind]["dir"], path, "MXFP4_MOE", progress=False,
+                                                    tokenizer_pre="gpt-4o")}
+        for name, t in written.items():
+            if name.endswith("_exps.weight"):
+                assert t == "MXFP4", name
+            elif name.endswith((".bias", "norm.weight", "attn_sinks.weight", "ffn_gate_inp.weight")):
+                assert t == "F32", name
+            else:
+                assert t == "Q8_0", name
+        if kind == "mxfp4":  # the same bytes as the F32-typed conversion wrote for the experts
+            with GGUFFile(path) as a, GGUFFile(models[kind]["path"]) as b:
+                np.testing.assert_array_equal(a.raw("blk.2.ffn_down_exps.weight"), b.raw("blk.2.ffn_down_exps.weight"))
+        logits = Model.load(path, n_ctx=32, n_threads=2).eval(_tokens(models[kind]["cfg"]), all_logits=True)
+        assert np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name, ne, message", [
+    ("blk.1.attn_sinks.weight", None, r"missing tensor blk.1.attn_sinks.weight"),
+    ("blk.0.ffn_up_exps.bias", (32, 7), r"'blk.0.ffn_up_exps.bias' has shape ne=\[32, 7\]: expected \[32, 8\]"),
+    ("blk.0.ffn_gate_inp.bias", (9,), r"'blk.0.ffn_gate_inp.bias' has shape ne=\[9\]: expected \[8\]"),
+])
+def test_bad_gpt_oss_files_name_the_tensor(models, tmp_path, name, ne, message):
+    from pyggml import GGUFError
+    from support.gguf_files import write_gguf
+
+    with GGUFFile(models["float"]["path"]) as g:
+        meta = {k: v for k, v in g.metadata.items() if not k.startswith(("general.", "tokenizer."))}
+        tensors = {t.name: g.array(t.name) for t in g.tensors}
+    if ne is None:
+        del tensors[name]
+    else:
+        tensors[name] = np.zeros(tuple(reversed(ne)), np.float32)
+    meta["gpt-oss.rope.scaling.type"] = "yarn"
+    bad = write_gguf(tmp_path / "bad.gguf", tensors, meta, arch="gpt-oss")
+    with pytest.raises(GGUFError, match=message):
+        Model.load(bad)
