@@ -9,8 +9,9 @@ The files (random weights, Q4_K_M-like: every matrix Q4_K) are written once unde
 
     python3 benchmarks/moe.py [--threads N] [--repetitions R] [--all-archs]
 
---all-archs adds a synthetic smollm3, mistral3, phi3 and Mixtral (8 experts, 2 per token) of
-the same size, each timed beside llama.cpp.
+--all-archs adds a synthetic smollm3, mistral3, phi3, Mixtral (8 experts, 2 per token) and
+gpt-oss (32 experts, 4 per token, MXFP4 experts and Q8_0 elsewhere as llama.cpp's MXFP4_MOE
+writes it) of the same size, each timed beside llama.cpp.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ OTHER_ARCHS = {
     "mistral3": ("mistral3", dict(SHAPE, n_ff=2048, temperature_floor=64)),
     "phi3": ("phi3", dict(SHAPE, n_ff=2048, n_rot=48, n_ctx_orig=256)),
     "mixtral-8x2": ("mixtral", dict(SHAPE, n_expert=8, n_expert_used=2, n_ff=1024)),
+    # gpt-oss as released: MXFP4 experts, the other matrices Q8_0 (MXFP4_MOE), sinks, window 128, YaRN
+    "gpt-oss-32x4": ("gpt-oss", dict(SHAPE, n_expert=32, n_expert_used=4, n_ff_exp=512, n_ff=512, sliding_window=128,
+                                     expert_wtype="MXFP4", wtype="Q8_0")),
 }
 
 
@@ -42,10 +46,12 @@ def model_path(name: str) -> str:
     from support.synthetic_models import make_model
 
     arch, hp = {**MODELS, **OTHER_ARCHS}[name]
-    path = os.path.join(CACHE, f"synthetic-{name}-q4_k.gguf")
+    hp = dict(hp)
+    wtype = hp.pop("wtype", "Q4_K")
+    path = os.path.join(CACHE, f"synthetic-{name}-{wtype.lower()}.gguf")
     if not os.path.exists(path):
         os.makedirs(CACHE, exist_ok=True)
-        make_model(arch, path + ".part", wtype="Q4_K", seed=0, **hp)
+        make_model(arch, path + ".part", wtype=wtype, seed=0, **hp)
         os.replace(path + ".part", path)
     return path
 
@@ -56,9 +62,12 @@ def main() -> int:
     ap.add_argument("-r", "--repetitions", type=int, default=3)
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
     ap.add_argument("-n", "--n-gen", type=int, default=128)
-    ap.add_argument("--all-archs", action="store_true", help="also smollm3, mistral3, phi3 and mixtral models")
+    ap.add_argument("--all-archs", action="store_true", help="also smollm3, mistral3, phi3, mixtral and gpt-oss models")
+    ap.add_argument("--only", nargs="*", default=None, help="time only these models (names as in MODELS / OTHER_ARCHS)")
     args = ap.parse_args()
     names = list(MODELS) + (list(OTHER_ARCHS) if args.all_archs else [])
+    if args.only:
+        names = [n for n in {**MODELS, **OTHER_ARCHS} if n in args.only]
     from pyggml.cli.bench import _stats, _time_tests, llama_cpp_backend, pyggml_backend
 
     backends, keep = [], []
@@ -81,7 +90,7 @@ def main() -> int:
             print(f"| {b.name:<20} | {test:>6} | {mean:9.2f} ± {sd:6.2f} t/s |")
     tg, pp = f"tg{args.n_gen}", f"pp{args.n_prompt}"
     for runtime in ("pyggml", "llama.cpp"):
-        if (f"{runtime} dense", tg) in rate:
+        if (f"{runtime} dense", tg) in rate and (f"{runtime} moe-32x4", tg) in rate:
             print(f"{runtime}: {tg} moe / dense = {rate[(f'{runtime} moe-32x4', tg)] / rate[(f'{runtime} dense', tg)]:.3f}, "
                   f"{pp} moe / dense = {rate[(f'{runtime} moe-32x4', pp)] / rate[(f'{runtime} dense', pp)]:.3f}")
     for name in names:

@@ -36,7 +36,7 @@ import io
 import json
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter, TokenType
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter, RopeScalingType, TokenType
 from gguf import quants as gguf_quants
 
 TRAINING_TEXT = """\
@@ -75,6 +75,11 @@ BASE_SIZES = {
     "mixtral": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64,
                     rope_base=1000000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="spm",
                     n_expert=4, n_expert_used=2, n_ff_exp=64),
+    # sinks, biases, YaRN, a window on layers 0, 2, ...; experts in expert_wtype (MXFP4 as released)
+    "gpt-oss": dict(n_layer=4, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64,
+                    rope_base=150000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="gpt2",
+                    n_expert=8, n_expert_used=2, n_ff_exp=64, sliding_window=4, yarn_factor=32.0,
+                    n_ctx_orig=4096, expert_wtype="MXFP4"),
 }
 GGUF_ARCH = {"mistral": "llama", "mixtral": "llama"}
 K_QUANT_SIZES = dict(n_embd=256, n_head=8, head_dim=32, n_ff=512)
@@ -234,6 +239,8 @@ def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
     hp.update(overrides)
     if arch == "mixtral":  # llama files give the experts feed_forward_length rows
         hp["n_ff_exp"] = hp["n_ff"]
+    if arch == "gpt-oss" and wtype in GGML_QUANT_SIZES and GGML_QUANT_SIZES[wtype][0] > 32:
+        hp["n_ff_exp"] = hp["n_ff"] = overrides.get("n_ff_exp", 256)
     return hp
 
 
@@ -260,10 +267,12 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
     def vector(name, n, center=0.0, spread=0.1):
         w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))
 
+    ewtype = GGMLQuantizationType[hp["expert_wtype"]] if hp.get("expert_wtype") else wtype
+
     def experts(name, n_in, n_out, n_expert):  # GGUF shape [n_in, n_out, n_expert]
         x = rng.standard_normal((n_expert * n_out, n_in)).astype(np.float32) / np.sqrt(n_in)
-        q = quantize_weight(x, wtype)
-        w.add_tensor(name, q.reshape(n_expert, n_out, -1), raw_dtype=wtype)
+        q = quantize_weight(x, ewtype)
+        w.add_tensor(name, q.reshape(n_expert, n_out, -1), raw_dtype=ewtype)
 
     embd_scale = 1.0 / np.sqrt(n_embd) if arch == "gemma3" else 1.0
     embd = rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * embd_scale
@@ -285,6 +294,12 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
             linear(p + "attn_k.weight", n_embd, n_kv)
             linear(p + "attn_v.weight", n_embd, n_kv)
         linear(p + "attn_output.weight", n_q, n_embd)
+        if arch == "gpt-oss":
+            vector(p + "attn_q.bias", n_q, 0.0, 0.1)
+            vector(p + "attn_k.bias", n_kv, 0.0, 0.1)
+            vector(p + "attn_v.bias", n_kv, 0.0, 0.1)
+            vector(p + "attn_output.bias", n_embd, 0.0, 0.1)
+            vector(p + "attn_sinks.weight", hp["n_head"], 0.0, 1.0)
         if arch == "qwen2":
             vector(p + "attn_q.bias", n_q, 0.0, 0.5)
             vector(p + "attn_k.bias", n_kv, 0.0, 0.5)
@@ -295,7 +310,8 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
         if arch == "gemma3":
             vector(p + "post_attention_norm.weight", n_embd, 1.0)
             vector(p + "post_ffw_norm.weight", n_embd, 1.0)
-        vector(p + "ffn_norm.weight", n_embd, 1.0)
+        # gpt-oss's norm before the experts is post_attention_norm
+        vector(p + ("post_attention_norm.weight" if arch == "gpt-oss" else "ffn_norm.weight"), n_embd, 1.0)
         if hp.get("n_expert"):
             ne, fe = hp["n_expert"], hp["n_ff_exp"]
             # decisive routing; F32 as llama.cpp's quantizer leaves it
@@ -303,6 +319,11 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
             experts(p + "ffn_gate_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_up_exps.weight", n_embd, fe, ne)
             experts(p + "ffn_down_exps.weight", fe, n_embd, ne)
+            if arch == "gpt-oss":
+                vector(p + "ffn_gate_inp.bias", ne, 0.0, 0.5)
+                w.add_tensor(p + "ffn_gate_exps.bias", (0.1 * rng.standard_normal((ne, fe))).astype(np.float32))
+                w.add_tensor(p + "ffn_up_exps.bias", (0.1 * rng.standard_normal((ne, fe))).astype(np.float32))
+                w.add_tensor(p + "ffn_down_exps.bias", (0.1 * rng.standard_normal((ne, n_embd))).astype(np.float32))
         elif arch == "phi3":
             linear(p + "ffn_up.weight", n_embd, 2 * n_ff)
             linear(p + "ffn_down.weight", n_ff, n_embd)
@@ -346,5 +367,10 @@ def _add_hparams(w: GGUFWriter, arch: str, hp: dict) -> None:
     if hp.get("n_expert"):
         w.add_expert_count(hp["n_expert"])
         w.add_expert_used_count(hp["n_expert_used"])
-        if arch == "qwen3moe":
+        if arch in ("qwen3moe", "gpt-oss"):
             w.add_expert_feed_forward_length(hp["n_ff_exp"])
+    if arch == "gpt-oss":
+        w.add_sliding_window(hp["sliding_window"])
+        w.add_rope_scaling_type(RopeScalingType.YARN)
+        w.add_rope_scaling_factor(hp["yarn_factor"])
+        w.add_rope_scaling_orig_ctx_len(hp["n_ctx_orig"])
