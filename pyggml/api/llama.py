@@ -549,22 +549,17 @@ def _harmony_result(result: Dict[str, Any]) -> Dict[str, Any]:
 def _harmony_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
     """Chat chunks whose content deltas are the final channel's text (and reasoning_content
     deltas the analysis channel's) of the reply so far."""
-    text, sent_content, sent_reasoning = "", "", ""
+    split = harmony.ReplySplitter()
     for chunk in chunks:
         delta = chunk["choices"][0]["delta"]
         if "content" not in delta:
             yield chunk
             continue
-        text += delta.pop("content")
-        content, reasoning = harmony.split_reply(text)
-        if not any(m.channel for m in harmony.parse(text)) and "<|" in text:
-            content = ""  # a header still arriving: nothing of the answer yet
-        if content.startswith(sent_content) and len(content) > len(sent_content):
-            delta["content"] = content[len(sent_content):]
-            sent_content = content
-        if reasoning.startswith(sent_reasoning) and len(reasoning) > len(sent_reasoning):
-            delta["reasoning_content"] = reasoning[len(sent_reasoning):]
-            sent_reasoning = reasoning
+        content, reasoning = split.feed(delta.pop("content"))
+        if content:
+            delta["content"] = content
+        if reasoning:
+            delta["reasoning_content"] = reasoning
         if delta:
             yield chunk
 

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..runtime.sampling import SamplingParams
 from ..text.chat_template import ChatTemplateError
+from ..text.harmony import ReplySplitter, split_reply
 from .engine import Engine, Generation, Piece, QueueFull, engine_error_message
 from .schemas import (ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest,
                       TokenizeRequest, _Sampling)
@@ -428,17 +429,28 @@ class _ChatOutput(_CompletionOutput):
         except Exception as e:  # noqa: BLE001
             raise _generation_error(e) from None
         lp = {"content": content, "refusal": None} if self.body.logprobs else None
-        return {**self.head(), "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
-                                            "logprobs": lp, "finish_reason": finish}], "usage": self.usage()}
+        message = {"role": "assistant", "content": "".join(text)}
+        if self.engine.harmony:  # gpt-oss: the final channel is the content, the analysis the reasoning
+            message["content"], reasoning = split_reply(message["content"])
+            if reasoning:
+                message["reasoning_content"] = reasoning
+        return {**self.head(), "choices": [{"index": 0, "message": message, "logprobs": lp, "finish_reason": finish}],
+                "usage": self.usage()}
 
     async def chunks(self, gen: Generation) -> AsyncIterator[Dict[str, Any]]:
         head = {**self.head(), "object": "chat.completion.chunk"}
         yield {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                                     "finish_reason": None}]}
+        split = ReplySplitter() if self.engine.harmony else None
         try:
             async for piece in self.pieces(gen):
-                if piece.text or piece.logprobs:
-                    yield {**head, "choices": [{"index": 0, "delta": {"content": piece.text},
+                delta = {"content": piece.text}
+                if split is not None:
+                    content, reasoning = split.feed(piece.text)
+                    delta = {**({"content": content} if content else {}),
+                             **({"reasoning_content": reasoning} if reasoning else {})}
+                if delta.get("content") or delta.get("reasoning_content") or piece.logprobs:
+                    yield {**head, "choices": [{"index": 0, "delta": delta,
                                                 "logprobs": self.logprobs(piece), "finish_reason": None}]}
                 if piece.finish_reason is not None:
                     yield {**head, "choices": [{"index": 0, "delta": {}, "logprobs": None,

@@ -24,6 +24,7 @@ from ..runtime.generate import StopMatcher, StreamingDetokenizer
 from ..runtime.model import Model
 from ..runtime.sampling import Sampler, SamplingParams, log_softmax
 from ..text.chat_template import ChatTemplate
+from ..text.harmony import is_harmony
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
 
 __all__ = ["Engine", "Generation", "Piece", "QueueFull", "TokenLogprob"]
@@ -69,6 +70,8 @@ class Engine:
         self.path = os.fspath(path)
         with GGUFFile(self.path) as f:
             self.tokenizer, self.chat_template = text_side(f)
+            # gpt-oss replies in channels: chat completions give the final one as content
+            self.harmony = is_harmony(self.chat_template.source, f.metadata.get("general.architecture"))
             self.model = Model.load(f, n_ctx=n_ctx_slot, n_threads=n_threads, n_batch=n_batch, kv_type=kv_type,
                                     n_seq_max=n_slots, check_tensors=check_tensors)
         self.model_id = alias or os.path.basename(self.path)

@@ -82,3 +82,23 @@ def split_reply(text: str) -> tuple:
     final = "".join(m.content for m in messages if m.channel == "final")
     reasoning = "".join(m.content for m in messages if m.channel == "analysis")
     return final, reasoning
+
+
+class ReplySplitter:
+    """split_reply for a reply arriving in pieces: feed() each piece, get what it adds to the
+    content and to the reasoning. Nothing of the answer is given out while a header is still
+    arriving (text with a "<|" and no channel yet)."""
+
+    def __init__(self):
+        self.text, self.content, self.reasoning = "", "", ""
+
+    def feed(self, piece: str) -> tuple:
+        self.text += piece
+        content, reasoning = split_reply(self.text)
+        if "<|" in self.text and not any(m.channel for m in parse(self.text)):
+            content = ""
+        out_c = content[len(self.content):] if content.startswith(self.content) else ""
+        out_r = reasoning[len(self.reasoning):] if reasoning.startswith(self.reasoning) else ""
+        self.content += out_c
+        self.reasoning += out_r
+        return out_c, out_r

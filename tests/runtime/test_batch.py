@@ -14,7 +14,7 @@ from support.synthetic_models import make_model
 ARCHS = ["llama", "qwen2", "gemma3"]
 # the newer members: per-head norms, rope-less layers, attention temperature, fused matrices
 # with partial rope, experts (routed per token, grouped by expert over the whole batch)
-NEWER_ARCHS = ["qwen3", "smollm3", "mistral3", "phi3", "qwen3moe", "mixtral"]
+NEWER_ARCHS = ["qwen3", "smollm3", "mistral3", "phi3", "qwen3moe", "mixtral", "gpt-oss"]
 
 
 @pytest.fixture(scope="module")

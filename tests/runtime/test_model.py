@@ -25,7 +25,8 @@ from pyggml import ContextFullError, GGUFError, Model
 from support.reference_forward import ReferenceModel
 from support.synthetic_models import make_model
 
-ARCHS = ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral", "phi3"]
+ARCHS = ["llama", "mistral", "qwen2", "gemma3", "qwen3", "smollm3", "mistral3", "qwen3moe", "mixtral", "phi3",
+         "gpt-oss"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_f16_cache_close_to_reference(synth, arch):
     np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt-oss"])
 def test_incremental_decoding_equals_batch(synth, arch):
     path, hp = synth[arch]
     toks = prompt(hp, prompt_len(hp), seed=2)

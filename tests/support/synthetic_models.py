@@ -75,11 +75,11 @@ BASE_SIZES = {
     "mixtral": dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64,
                     rope_base=1000000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="spm",
                     n_expert=4, n_expert_used=2, n_ff_exp=64),
-    # sinks, biases, YaRN, a window on layers 0, 2, ...; experts in expert_wtype (MXFP4 as released)
+    # sinks, biases, YaRN, a window on layers 0, 2, ...; expert_wtype="MXFP4": experts as released
     "gpt-oss": dict(n_layer=4, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=64,
                     rope_base=150000.0, eps=1e-5, rope_freqs=False, tie_output=False, tokenizer="gpt2",
                     n_expert=8, n_expert_used=2, n_ff_exp=64, sliding_window=4, yarn_factor=32.0,
-                    n_ctx_orig=4096, expert_wtype="MXFP4"),
+                    n_ctx_orig=4096, expert_wtype=None),
 }
 GGUF_ARCH = {"mistral": "llama", "mixtral": "llama"}
 K_QUANT_SIZES = dict(n_embd=256, n_head=8, head_dim=32, n_ff=512)

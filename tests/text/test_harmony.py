@@ -104,3 +104,15 @@ def test_chat_completion_returns_the_final_channel(gpt_oss):
     reasoning = "".join(c["choices"][0]["delta"].get("reasoning_content", "") for c in chunks)
     assert (content, reasoning) == ("The answer is 4.", "Simple sum.")
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_reply_splitter_gives_each_piece_once():
+    pieces = ["<|channel|>", "analysis", "<|message|>", "Simple", " sum.", "<|start|>", "assistant", "<|channel|>",
+              "final", "<|message|>", "The", " answer", " is 4."]
+    split = harmony.ReplySplitter()
+    out = [split.feed(p) for p in pieces]
+    assert "".join(c for c, _ in out) == "The answer is 4."
+    assert "".join(r for _, r in out) == "Simple sum."
+    assert out[1] == ("", "")  # the header of the first message gives nothing out
+    plain = harmony.ReplySplitter()
+    assert [plain.feed(p) for p in ("Hello", " there")] == [("Hello", ""), (" there", "")]
