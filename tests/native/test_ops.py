@@ -268,6 +268,11 @@ def test_attention_with_sinks_matches_numpy_and_tiles_alike(isa, case):
     got = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, n_tok, group, isa, kv_f16=True, sinks=sinks)
     k16, v16 = k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32)
     np.testing.assert_allclose(got, np_attend_sinks(q, k16, v16, hi0, window, sinks), rtol=0, atol=2e-6)
+    if hdk % 32 == 0 and hdv % 32 == 0:  # a Q8_0 cache read in place: as its dequantized rows
+        got = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, n_tok, group, isa, kv_q8=True, sinks=sinks)
+        k8, v8 = q8_0_values(k), q8_0_values(v)
+        want = _core.testing.ops_attend(q, k8, v8, hi0, window, 0.0, n_tok, group, isa, sinks=sinks)
+        np.testing.assert_array_equal(got, want)
     # a sink far below every score changes nothing
     none = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, 1, 1, isa)
     low = _core.testing.ops_attend(q, k, v, hi0, window, 0.0, 1, 1, isa, sinks=np.full(n_head, -1e4, np.float32))
