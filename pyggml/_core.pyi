@@ -92,7 +92,8 @@ class ModelHParams:
                  layer_rope_scale: Sequence[float], layer_no_rope: Sequence[int] = ..., attn_temp_scale: float = 0.0,
                  attn_temp_floor: int = 0, n_expert: int = 0, n_expert_used: int = 0, n_ff_exp: int = 0,
                  expert_weights_norm: bool = False, expert_weights_scale: float = 1.0,
-                 rope_attn_factor: float = 1.0) -> None: ...
+                 rope_attn_factor: float = 1.0, expert_gating: str = "softmax", yarn_ext_factor: float = 0.0,
+                 yarn_beta_fast: float = 32.0, yarn_beta_slow: float = 1.0, yarn_n_ctx_orig: int = 0) -> None: ...
     n_vocab: int
     n_embd: int
     n_layer: int
@@ -109,7 +110,7 @@ class ModelHParams:
     final_logit_softcap: float
     attn_logit_softcap: float
     n_swa: int
-    activation: str  # "silu" or "gelu_tanh"
+    activation: str  # "silu", "gelu_tanh" or "swiglu_oai"
     layer_swa: list[int]
     layer_rope_base: list[float]
     layer_rope_scale: list[float]
@@ -122,6 +123,11 @@ class ModelHParams:
     expert_weights_norm: bool
     expert_weights_scale: float
     rope_attn_factor: float
+    expert_gating: str  # "softmax" or "softmax_weight" (gpt-oss: softmax over the chosen logits)
+    yarn_ext_factor: float  # 0: no YaRN
+    yarn_beta_fast: float
+    yarn_beta_slow: float
+    yarn_n_ctx_orig: int
 
 class Model:
     def __init__(self, hparams: ModelHParams, tensors: dict[str, tuple[int, U8, tuple[int, ...]]], n_ctx: int,
@@ -236,11 +242,12 @@ class _Testing:
                  isa: str = "best") -> F32: ...
     @staticmethod
     def ops_rope_cache(n_rot: int, freq_base: float, freq_scale: float, pos0: float, n: int,
-                       rows: bool = True) -> F32: ...
+                       rows: bool = True, yarn_n_ctx_orig: int = 0, beta_fast: float = 32.0,
+                       beta_slow: float = 1.0) -> F32: ...
     @staticmethod
     def ops_attend(q: npt.ArrayLike, k: npt.ArrayLike, v: npt.ArrayLike, hi0: int, window: int, softcap: float,
                    tile_tok: int = 1, tile_heads: int = 1, isa: str = "best", kv_f16: bool = False,
-                   kv_q8: bool = False) -> F32: ...
+                   kv_q8: bool = False, sinks: npt.ArrayLike | None = None) -> F32: ...
     # the grid view of the block formats (bind_quant_grid.cpp)
     @staticmethod
     def grid_levels(type: int) -> F32: ...
