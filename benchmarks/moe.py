@@ -38,7 +38,7 @@ OTHER_ARCHS = {
     "mixtral-8x2": ("mixtral", dict(SHAPE, n_expert=8, n_expert_used=2, n_ff=1024)),
     # gpt-oss as released: MXFP4 experts, the other matrices Q8_0 (MXFP4_MOE), sinks, window 128, YaRN
     "gpt-oss-32x4": ("gpt-oss", dict(SHAPE, n_expert=32, n_expert_used=4, n_ff_exp=512, n_ff=512, sliding_window=128,
-                                     expert_wtype="MXFP4", wtype="Q8_0")),
+                                     expert_wtype="MXFP4", wtype="Q8_0", tie_output=False)),
 }
 
 

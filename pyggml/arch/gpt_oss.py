@@ -28,9 +28,11 @@ from ..errors import PyggmlError
 
 def tensors(hp) -> dict:
     """decoder_tensors with post_attention_norm as the feed-forward norm, the attention biases
-    and sinks, and the router's and experts' biases."""
+    and sinks, the router's and experts' biases, and output.weight required."""
     spec = decoder_tensors(hp)
     E, NE, Fe, H = hp["n_embd"], hp["n_expert"], hp["n_ff_exp"], hp["n_head"]
+    out = spec["output.weight"]
+    spec["output.weight"] = (*out[:3], True)  # llama.cpp's gpt-oss has no tied output
     emb, ff = "embedding_length", "expert feed-forward length"
     for i in range(hp["n_layer"]):
         p = f"blk.{i}."
