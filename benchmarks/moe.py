@@ -73,9 +73,10 @@ def main() -> int:
     backends, keep = [], []
     for name in names:
         path = model_path(name)
-        m, ours = pyggml_backend(path, args.n_prompt, args.n_gen, args.threads, 512)
+        n_ctx = max(args.n_prompt, args.n_gen, 16)
+        m, ours = pyggml_backend(path, n_ctx, args.threads, 512)
         ours.name = f"pyggml {name}"
-        theirs = llama_cpp_backend(path, args.n_prompt, args.n_gen, m.n_threads, 512)
+        theirs = llama_cpp_backend(path, n_ctx, m.n_threads, 512)
         keep.append(m)
         backends.append(ours)
         if theirs is not None:
