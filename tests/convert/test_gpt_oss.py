@@ -232,6 +232,7 @@ def test_mxfp4_moe_preset_keeps_experts_mxfp4(models, tmp_path):
     ("blk.1.attn_sinks.weight", None, r"missing tensor blk.1.attn_sinks.weight"),
     ("blk.0.ffn_up_exps.bias", (32, 7), r"'blk.0.ffn_up_exps.bias' has shape ne=\[32, 7\]: expected \[32, 8\]"),
     ("blk.0.ffn_gate_inp.bias", (9,), r"'blk.0.ffn_gate_inp.bias' has shape ne=\[9\]: expected \[8\]"),
+    ("output.weight", None, r"missing tensor output.weight"),  # llama.cpp's gpt-oss has no tied output
 ])
 def test_bad_gpt_oss_files_name_the_tensor(models, tmp_path, name, ne, message):
     from pyggml import GGUFError
@@ -244,7 +245,20 @@ def test_bad_gpt_oss_files_name_the_tensor(models, tmp_path, name, ne, message):
         del tensors[name]
     else:
         tensors[name] = np.zeros(tuple(reversed(ne)), np.float32)
-    meta["gpt-oss.rope.scaling.type"] = "yarn"
     bad = write_gguf(tmp_path / "bad.gguf", tensors, meta, arch="gpt-oss")
     with pytest.raises(GGUFError, match=message):
+        Model.load(bad)
+
+
+def test_yarn_without_a_training_context_is_a_gguf_error(models, tmp_path):
+    from pyggml import GGUFError
+    from support.gguf_files import write_gguf
+
+    with GGUFFile(models["float"]["path"]) as g:
+        meta = {k: v for k, v in g.metadata.items()
+                if not k.startswith(("general.", "tokenizer.")) and k not in (
+                    "gpt-oss.rope.scaling.original_context_length", "gpt-oss.context_length")}
+        tensors = {t.name: g.array(t.name) for t in g.tensors}
+    bad = write_gguf(tmp_path / "bad.gguf", tensors, meta, arch="gpt-oss")
+    with pytest.raises(GGUFError, match="rope.scaling.type = 'yarn' needs gpt-oss.rope.scaling.original_context_length"):
         Model.load(bad)
