@@ -143,6 +143,10 @@ def write_metadata(w, cfg: dict, hp) -> None:
     w.add_expert_used_count(hp.n_expert_used)
     w.add_sliding_window(int(cfg.get("sliding_window") or 0))
     w.add_expert_feed_forward_length(hp.n_ff_exp)
+    limit = cfg.get("swiglu_limit")
+    if limit is not None and float(limit) != 7.0:
+        raise PyggmlError(f"gpt-oss: swiglu_limit = {limit}: a gpt-oss GGUF file has no key for it, and llama.cpp "
+                          "(and pyggml) clamp at 7")
     types = cfg.get("layer_types")
     if types and any((t == "sliding_attention") != (i % 2 == 0) for i, t in enumerate(types)):
         raise PyggmlError(f"gpt-oss: layer_types {types} are not sliding-window on every other layer from layer 0, "

@@ -262,3 +262,16 @@ def test_yarn_without_a_training_context_is_a_gguf_error(models, tmp_path):
     bad = write_gguf(tmp_path / "bad.gguf", tensors, meta, arch="gpt-oss")
     with pytest.raises(GGUFError, match="rope.scaling.type = 'yarn' needs gpt-oss.rope.scaling.original_context_length"):
         Model.load(bad)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(swiglu_limit=10.0), "swiglu_limit = 10.0"),
+    (dict(layer_types=["full_attention", "sliding_attention"] * 2), "not sliding-window on every other layer"),
+])
+def test_configs_a_gpt_oss_file_cannot_describe_are_refused(tmp_path, extra, message):
+    from pyggml.errors import PyggmlError
+
+    d = str(tmp_path / "ck")
+    build_gpt_oss(d, seed=4, n_layer=4, extra_config=extra)
+    with pytest.raises(PyggmlError, match=message):
+        convert(d, str(tmp_path / "x.gguf"), "F32", progress=False, tokenizer_pre="gpt-4o")
