@@ -4,7 +4,8 @@ Each turn renders the whole conversation with the model's chat template; the KV 
 keeps the part the previous turn already evaluated, so only the new text is processed.
 Ctrl+C during a reply stops it (the partial reply stays in the conversation); Ctrl+C
 or Ctrl+D at the prompt, /exit or /quit leave. /reset starts a new conversation.
-Load time, then prompt and generation tokens/s of every reply, go to stderr.
+Load time, then prompt and generation tokens/s of every reply, go to stderr, and so does a
+reasoning model's analysis channel (gpt-oss), marked [thinking]; the answer goes to stdout.
 """
 
 from __future__ import annotations
@@ -43,14 +44,24 @@ def _read_line(prompt: str) -> "str | None":
         return None
 
 
-def reply(llm, messages, args, out) -> str:
-    """Stream the model's reply to `messages` to `out`; returns its text (partial if interrupted)."""
+def reply(llm, messages, args, out, thoughts=None) -> str:
+    """Stream the model's reply to `messages` to `out`; returns its text (partial if interrupted).
+    A reasoning model's analysis (gpt-oss's, reasoning_content) streams to `thoughts` when given."""
     parts = []
     kwargs = sampling_kwargs(args)
+    thinking = False
     try:
         for chunk in llm.create_chat_completion(messages, stream=True, max_tokens=args.n_predict, **kwargs):
-            text = chunk["choices"][0]["delta"].get("content")
+            delta = chunk["choices"][0]["delta"]
+            if thoughts is not None and delta.get("reasoning_content"):
+                thoughts.write(("" if thinking else "[thinking] ") + delta["reasoning_content"])
+                thoughts.flush()
+                thinking = True
+            text = delta.get("content")
             if text:
+                if thinking:
+                    thoughts.write("\n")
+                    thinking = False
                 parts.append(text)
                 out.write(text)
                 out.flush()
@@ -85,7 +96,7 @@ def _run(args) -> int:
             continue
         messages.append({"role": "user", "content": line})
         try:
-            text = reply(llm, messages, args, sys.stdout)
+            text = reply(llm, messages, args, sys.stdout, thoughts=sys.stderr)
         except ValueError as e:  # the conversation no longer fits in the context
             print(f"pyggml: {e}; /reset to start over", file=sys.stderr)
             messages.pop()

@@ -123,3 +123,21 @@ def test_run_without_model_uses_gemma(gemma_path, capsys):
     out, err = capsys.readouterr()
     assert out.startswith("The capital of France is") and len(out) > len("The capital of France is") + 1
     assert "tokens per second" in err
+
+
+def test_chat_reply_sends_the_analysis_to_stderr_and_the_answer_to_stdout(monkeypatch):
+    import argparse
+
+    import pyggml.cli.chat as chat
+
+    class Harmony:  # a reasoning model's stream, as create_chat_completion shapes it
+        def create_chat_completion(self, messages, **kw):
+            for delta in ({"role": "assistant"}, {"reasoning_content": "Sum"}, {"reasoning_content": " them."},
+                          {"content": "It is"}, {"content": " 4."}, {}):
+                yield {"choices": [{"delta": delta}]}
+
+    monkeypatch.setattr(chat, "sampling_kwargs", lambda args: {})
+    out, thoughts = io.StringIO(), io.StringIO()
+    text = chat.reply(Harmony(), [], argparse.Namespace(n_predict=8), out, thoughts=thoughts)
+    assert text == "It is 4." and out.getvalue() == "It is 4.\n"
+    assert thoughts.getvalue() == "[thinking] Sum them.\n"
