@@ -1,5 +1,5 @@
-"""gpt-oss's harmony format: the fallback template against the official one (when llama.cpp's
-source tree holds it), the splitting of replies into channels, and create_chat_completion on a
+"""gpt-oss's harmony format: the fallback template against the official one (marker llama_cpp:
+PYGGML_LLAMA_CPP_SRC names a llama.cpp source tree, which keeps a copy of it), the splitting of replies into channels, and create_chat_completion on a
 converted gpt-oss model whose reply is scripted token by token (a logits processor), so that
 the tokenizer's rendering of the channel markers, the end-of-generation tokens and the
 channel parsing are all in the path."""
@@ -14,8 +14,9 @@ import pytest
 from pyggml.text import harmony
 from pyggml.text.chat_template import ChatTemplate
 
-OFFICIAL = ("/work/llama-src/x/llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates/"
-            "openai-gpt-oss-120b.jinja")
+# gpt-oss's own template, as llama.cpp's source tree keeps a copy of it (optional cross-check)
+_SRC = os.environ.get("PYGGML_LLAMA_CPP_SRC", "")
+OFFICIAL = os.path.join(_SRC, "models", "templates", "openai-gpt-oss-120b.jinja") if _SRC else ""
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "2+2?"}]
 
@@ -42,7 +43,9 @@ def test_fallback_template_renders_the_harmony_prompt():
     assert out.endswith("<|start|>assistant")
 
 
-@pytest.mark.skipif(not os.path.exists(OFFICIAL), reason="llama.cpp's copy of the gpt-oss template is not here")
+@pytest.mark.llama_cpp
+@pytest.mark.skipif(not os.path.exists(OFFICIAL), reason="PYGGML_LLAMA_CPP_SRC names no llama.cpp source tree with "
+                                                          "the gpt-oss template")
 def test_the_official_template_renders_in_the_sandbox_as_the_fallback_does():
     official = ChatTemplate(open(OFFICIAL).read(), "<|startoftext|>", "<|return|>")
     for effort in ("low", "high"):
