@@ -157,17 +157,25 @@ def test_qwen3moe_without_norm_topk_prob(tmp_path):
     assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
 
 
+MISTRAL3_YARN = dict(rope_type="yarn", rope_theta=1000.0, factor=4.0, original_max_position_embeddings=256,
+                     beta_fast=32.0, beta_slow=1.0, mscale=1.0, mscale_all_dim=0.5, llama_4_scaling_beta=0.5)
+
+
+def _mistral3_yarn(tmp_path):
+    d = str(tmp_path / "ck")
+    w = build_checkpoint(d, "mistral3", seed=8, extra_config=dict(rope_parameters=MISTRAL3_YARN))
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    path = str(tmp_path / "m.gguf")
+    convert(d, path, "F32", progress=False, tokenizer_pre=PRE)
+    return w, cfg, path
+
+
 def test_mistral3_yarn(tmp_path):
     """Ministral 3 checkpoints with YaRN rope_parameters: factor, original context, betas and
     mscale_all_dim (rope.scaling.yarn_log_multiplier) reach the file, and the logits follow
     transformers' YaRN (mscale over mscale_all_dim as the rotated dims' magnitude)."""
-    d = str(tmp_path / "ck")
-    rp = dict(rope_type="yarn", rope_theta=1000.0, factor=4.0, original_max_position_embeddings=256, beta_fast=32.0,
-              beta_slow=1.0, mscale=1.0, mscale_all_dim=0.5, llama_4_scaling_beta=0.5)
-    w = build_checkpoint(d, "mistral3", seed=8, extra_config=dict(rope_parameters=rp))
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    path = str(tmp_path / "m.gguf")
-    convert(d, path, "F32", progress=False, tokenizer_pre=PRE)
+    rp = MISTRAL3_YARN
+    w, cfg, path = _mistral3_yarn(tmp_path)
     with GGUFFile(path) as g:
         m = g.metadata
     assert m["mistral3.rope.scaling.type"] == "yarn"
@@ -205,6 +213,19 @@ def test_unsupported_checkpoint_lists_what_converts(tmp_path):
     with pytest.raises(ConvertError, match=r"unsupported architecture \['FalconForCausalLM'\].*GptOssForCausalLM.*"
                                            r"Phi3ForCausalLM.*Qwen3MoeForCausalLM"):
         convert(d, str(tmp_path / "x.gguf"), "F32", progress=False, tokenizer_pre=PRE)
+
+
+@pytest.mark.llama_cpp
+def test_llama_cpp_agrees_on_mistral3_yarn(tmp_path):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    _, cfg, path = _mistral3_yarn(tmp_path)
+    toks = [int(t) for t in np.random.default_rng(4).integers(0, cfg["vocab_size"], 16)]
+    llm = llama_cpp.Llama(model_path=path, logits_all=True, n_ctx=64, n_threads=2, verbose=False)
+    llm.eval(toks)
+    theirs = np.array(llm.scores[: len(toks)], dtype=np.float32)
+    ours = Model.load(path, n_ctx=64, n_threads=2).eval(toks, all_logits=True)
+    assert np.abs(ours - theirs).max() <= 1e-2 * (theirs.max() - theirs.min())
+    np.testing.assert_array_equal(ours.argmax(1), theirs.argmax(1))
 
 
 @pytest.mark.llama_cpp
