@@ -186,7 +186,7 @@ def test_native_refuses_more_than_n_batch(synth):
     assert m.seq_pos(0) == m.seq_pos(1) == 0
 
 
-@pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3", "gpt-oss"])  # gpt-oss: sinks and every other layer sliding
 def test_f16_cache_decode_steps_match_alone(synth, arch):
     """One token per sequence per step (the server's decode steps), F16 cache read in place."""
     path, hp = synth[arch]
