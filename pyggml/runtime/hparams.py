@@ -145,7 +145,7 @@ def read_hparams(path, meta: dict, tensors: dict) -> dict:
         factor = k.number("rope.scaling.factor", 1.0, lambda x: x >= 0, "a finite number >= 0")
         rope_scale = 1.0 / factor if factor > 0 else 1.0
         if scaling == "yarn":
-            yarn = _read_yarn(k, arch, rope_scale)
+            yarn = _read_yarn(k, rope_scale)
     elif scaling not in ("none", ""):
         raise GGUFError(path, f"{arch}.rope.scaling.type = {scaling!r}: rope scaling {scaling!r} is not supported "
                               "(supported: none, linear, yarn)")
@@ -226,7 +226,7 @@ def _get_mscale(scale: float, mscale: float) -> float:
     return 1.0 if scale <= 1.0 else 0.1 * mscale * math.log(scale) + 1.0
 
 
-def _read_yarn(k: _Keys, arch: str, freq_scale: float) -> dict:
+def _read_yarn(k: _Keys, freq_scale: float) -> dict:
     """YaRN rope scaling as llama.cpp applies it (llama_context's yarn_attn_factor, ggml's
     rope_yarn): ext_factor 1; the ramp between the pair indices ggml_rope_yarn_corr_dims gives for
     rope.scaling.yarn_beta_fast / _slow (default 32 and 1) rotations; and the rotated
