@@ -195,6 +195,8 @@ void quantize_row_a8_outlier_ref(const float* x, void* vy, int64_t k, float thre
             amax = std::max(amax, a);
         }
     }
+    std::memset(idx + n_out, 0, size_t(k - n_out) * sizeof(int32_t));  // the unused tails: zero
+    std::memset(xo + n_out, 0, size_t(k - n_out) * sizeof(float));
     float d, id;
     absmax_scale(amax, &d, &id);
     store_f32(y, d);
