@@ -73,7 +73,8 @@ float dot_llm_int8_a8_outlier(int n, const void* x, const void* y) {
     const float* xo = reinterpret_cast<const float*>(static_cast<const uint8_t*>(y) + 8 + 5 * size_t(n));
     float outliers = 0.0f;
     for (int32_t k = 0; k < n_out; ++k) outliers += float(qx[idx[k]]) * xo[k];
-    return f32_at(x, 0) * (f32_at(y, 0) * float(isum_i8(qx, i8(y, 8), n)) + outliers);
+    const float dw = f32_at(x, 0);
+    return dw * f32_at(y, 0) * float(isum_i8(qx, i8(y, 8), n)) + dw * outliers;  // no outliers: I8_ROW's value
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ void dot_llm_int8_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
         const float* xo = reinterpret_cast<const float*>(y + 8 + 5 * size_t(n));
         float outliers = 0.0f;
         for (int32_t k = 0; k < n_out; ++k) outliers += float(qx[idx[k]]) * xo[k];
-        s[t * bs] = dw * (load_f32(y) * float(hsum_i32_8(acc[t])) + outliers);
+        s[t * bs] = dw * load_f32(y) * float(hsum_i32_8(acc[t])) + dw * outliers;
     }
 }
 PYGGML_AVX2_NT_KERNEL(dot_llm_int8)
