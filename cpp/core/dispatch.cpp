@@ -86,7 +86,7 @@ isa_kernels build_table(cpu_isa isa) {
     for (vec_dot_traits& v : k.vec_dot) {
         if (v.vec_dot) {
             v.from_float = k.from_float[v.vec_dot_type];
-            v.from_float_param = k.from_float_param[v.vec_dot_type];
+            v.from_float_split = k.from_float_split[v.vec_dot_type];
         }
     }
     return k;

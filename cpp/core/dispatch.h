@@ -35,8 +35,8 @@ struct isa_kernels {
     type_traits types[PYGGML_TYPE_TABLE_SIZE];
     // By ggml type id: float32 -> activations of that type (set for the dot types only).
     from_float_fn from_float[PYGGML_TYPE_TABLE_SIZE];
-    // By ggml type id: the conversions that take the weight's act_param (vec_dot.h).
-    from_float_param_fn from_float_param[PYGGML_TYPE_TABLE_SIZE];
+    // By ggml type id: the conversions that split off outlier columns (vec_dot.h).
+    from_float_split_fn from_float_split[PYGGML_TYPE_TABLE_SIZE];
     // By weight type: its dot type, that type's from_float above, and the dot kernel
     // (vec_dot null: no kernel for the type).
     vec_dot_traits vec_dot[PYGGML_TYPE_TABLE_SIZE];

@@ -15,6 +15,7 @@
 #include "kernels/repack.h"
 #include "python/bindings.h"
 #include "python/checks.h"
+#include "quant/weight_formats.h"
 
 namespace py = pybind11;
 using namespace pyggml;
@@ -141,9 +142,12 @@ py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::a
     check_n_cols(dt, n_cols);
     const size_t row = row_size(dt, n_cols);
     py::array_t<uint8_t> out({n_tokens, int64_t(row)});
+    const std::vector<int32_t> cols =
+        k.from_float_split ? outlier_columns(x.data(), n_tokens, n_cols, act_param) : std::vector<int32_t>{};
     for (int64_t t = 0; t < n_tokens; ++t) {
-        if (k.from_float_param) {
-            k.from_float_param(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols, act_param);
+        if (k.from_float_split) {
+            k.from_float_split(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols, cols.data(),
+                               int32_t(cols.size()));
         } else {
             k.from_float(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols);
         }
@@ -363,7 +367,7 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
     testing.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
           py::arg("act_param") = 0.0f,
           "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa` "
-          "(act_param: llm.int8's outlier threshold)");
+          "(act_param: llm.int8's outlier threshold, its outlier columns chosen over all of x's tokens)");
     testing.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
           py::arg("n_cols"), py::arg("rows_per_call") = 1,
           "dot kernel of one instruction set, called on rows_per_call weight rows and up to 4 tokens at a "

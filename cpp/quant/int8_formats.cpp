@@ -176,34 +176,44 @@ void quantize_row_a8_ref(const float* x, void* vy, int64_t k) {
     quantize_absmax(x, reinterpret_cast<int8_t*>(y + 4), k, id);
 }
 
-// The features with |x| >= threshold (bitsandbytes' test) leave the int8 part: their values,
-// rounded to float16 as bitsandbytes' 16-bit product takes them, go to xo.
-void quantize_row_a8_outlier_ref(const float* x, void* vy, int64_t k, float threshold) {
+std::vector<int32_t> outlier_columns(const float* x, int64_t n_tokens, int64_t k, float threshold) {
+    std::vector<uint8_t> hit(size_t(k), 0);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t i = 0; i < k; ++i) hit[size_t(i)] |= uint8_t(std::fabs(x[t * k + i]) >= threshold);
+    }
+    std::vector<int32_t> cols;
+    for (int64_t i = 0; i < k; ++i) {
+        if (hit[size_t(i)]) cols.push_back(int32_t(i));
+    }
+    return cols;
+}
+
+// The outlier columns leave the int8 part (their quants zero, the inliers' absmax the scale):
+// their values, rounded to float16 as bitsandbytes' 16-bit product takes them, go to xo.
+void quantize_row_a8_outlier_ref(const float* x, void* vy, int64_t k, const int32_t* cols, int32_t n_cols) {
     uint8_t* y = static_cast<uint8_t*>(vy);
     int8_t* q = reinterpret_cast<int8_t*>(y + 8);
     int32_t* idx = reinterpret_cast<int32_t*>(y + 8 + k);
     float* xo = reinterpret_cast<float*>(y + 8 + 5 * k);
     float amax = 0.0f;
-    int32_t n_out = 0;
+    int32_t c = 0;
     for (int64_t i = 0; i < k; ++i) {
-        const float a = std::fabs(x[i]);
-        if (a >= threshold) {
-            idx[n_out] = int32_t(i);
-            xo[n_out] = fp16_to_fp32(fp32_to_fp16(x[i]));
-            ++n_out;
+        if (c < n_cols && cols[c] == i) {
+            idx[c] = int32_t(i);
+            xo[c] = fp16_to_fp32(fp32_to_fp16(x[i]));
+            ++c;
         } else {
-            amax = std::max(amax, a);
+            amax = std::max(amax, std::fabs(x[i]));
         }
     }
-    std::memset(idx + n_out, 0, size_t(k - n_out) * sizeof(int32_t));  // the unused tails: zero
-    std::memset(xo + n_out, 0, size_t(k - n_out) * sizeof(float));
+    std::memset(idx + n_cols, 0, size_t(k - n_cols) * sizeof(int32_t));  // the unused tails: zero
+    std::memset(xo + n_cols, 0, size_t(k - n_cols) * sizeof(float));
     float d, id;
     absmax_scale(amax, &d, &id);
     store_f32(y, d);
-    store_i32(y + 4, n_out);
-    for (int64_t i = 0; i < k; ++i) {
-        q[i] = std::fabs(x[i]) >= threshold ? 0 : int8_t(std::clamp(std::nearbyint(x[i] * id), -127.0f, 127.0f));
-    }
+    store_i32(y + 4, n_cols);
+    quantize_absmax(x, q, k, id);
+    for (int32_t j = 0; j < n_cols; ++j) q[cols[j]] = 0;
 }
 
 }  // namespace pyggml

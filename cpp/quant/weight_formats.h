@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "core/blocks.h"
 
@@ -43,9 +44,13 @@ void dequantize_row_nf4_dq(const void* x, float* y, int64_t k);
 void dequantize_row_fp4_dq(const void* x, float* y, int64_t k);
 void dequantize_row_a8(const void* x, float* y, int64_t k);
 
-// Activations of one token (k floats): A8_ROW, and A8_OUTLIER with |x| >= threshold split off.
+// Activations of one token (k floats): A8_ROW, and A8_OUTLIER with the columns cols[0..n_cols)
+// (ascending; outlier_columns) split off.
 void quantize_row_a8_ref(const float* x, void* y, int64_t k);
-void quantize_row_a8_outlier_ref(const float* x, void* y, int64_t k, float threshold);
+void quantize_row_a8_outlier_ref(const float* x, void* y, int64_t k, const int32_t* cols, int32_t n_cols);
+// llm.int8's outlier features of a batch x (n_tokens, k): the columns where |x| >= threshold for
+// any token (bitsandbytes' test), ascending.
+std::vector<int32_t> outlier_columns(const float* x, int64_t n_tokens, int64_t k, float threshold);
 
 // The absmax of block b of a double-quantized row (bnb4.cpp).
 // Its parts: the offset, the second-level scales (ng), the codes (nb) and the 4-bit quants.

@@ -32,9 +32,9 @@ def deq_activations(name, x):
     if name in ("NF4", "FP4", "NF4_DQ", "FP4_DQ"):
         return x.astype(np.float64)
     thr = THRESHOLD if name == "LLM_INT8" else np.inf
+    mask = (np.abs(x) >= thr).any(axis=0)  # the batch's outlier features
     out = np.zeros(x.shape, np.float64)
     for t, row in enumerate(x):
-        mask = np.abs(row) >= thr
         amax = np.abs(np.where(mask, 0, row)).max()
         q = np.clip(np.rint(row * np.float32(127 / amax)), -127, 127)
         out[t] = np.where(mask, row.astype(np.float16).astype(np.float64), q * np.float32(amax / 127))
@@ -75,6 +75,19 @@ def test_outlier_activation_layout():
     assert list(q[:4]) == [64, 0, 127, 0]  # 1.0 * 127 / 2 = 63.5 -> 64 (to even), the outliers zero
     assert list(a[72:80].view(np.int32)) == [1, 3]
     assert list(a[72 + 256:72 + 264].view(np.float32)) == [-6.5, 7.25]
+
+
+def test_outlier_columns_are_the_batch_union():
+    x = np.full((3, 64), 0.5, np.float32)
+    x[0, 17] = 8.0    # an outlier of token 0 only
+    x[2, 40] = -6.0   # and of token 2 (|x| >= threshold counts)
+    a = T.quantize_activations(IDS["LLM_INT8"], x, "scalar", 6.0)
+    for t in range(3):
+        assert a[t, 4:8].view(np.int32)[0] == 2
+        assert list(a[t, 72:80].view(np.int32)) == [17, 40]
+        assert list(a[t, 8 + 17:8 + 18]) == [0] and list(a[t, 8 + 40:8 + 41]) == [0]
+        assert list(a[t, 72 + 256:72 + 264].view(np.float32)) == [x[t, 17], x[t, 40]]
+    assert a[1, :4].view(np.float32)[0] == np.float32(0.5) / 127  # the inliers' own scale
 
 
 @pytest.mark.parametrize("name", WEIGHT_TYPES)

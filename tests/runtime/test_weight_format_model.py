@@ -46,10 +46,12 @@ def test_each_format_is_close_to_f16(f16_model, fmt):
     assert r["weight_format"] == m.weight_format and r["tensors"] == 2 * 7  # two layers of q,k,v,o,gate,up,down
     lo, hi = (8, 9.2) if "int8" in fmt else (4, 5.5)  # rows of 64: the double quantization's header weighs
     assert lo < r["bits_per_weight"] < hi
-    # prompt (tiles) and one token at a time (matvec) agree
+    # prompt (tiles) and one token at a time (matvec) agree; llm.int8 less closely: a prompt's
+    # outlier features are those of any of its tokens, a single token's its own
     m.reset()
     steps = np.stack([m.eval([t]) for t in [1, 5, 9, 33, 2, 17, 60, 8]])
-    np.testing.assert_allclose(steps[-1], got, rtol=1e-4, atol=1e-4 * np.abs(got).max())
+    tol = 1e-2 if fmt == "llm.int8" else 1e-4
+    np.testing.assert_allclose(steps[-1], got, rtol=tol, atol=tol * np.abs(got).max())
 
 
 def test_llm_int8_threshold_and_outlier_report(f16_model):
