@@ -52,6 +52,8 @@ void register_neon_tier(isa_kernels& k) {
     register_vec_dot_fp4_neon(k);
     register_vec_dot_q1_0_neon(k);
     register_vec_dot_iq_neon(k);
+    register_vec_dot_int8_neon(k);
+    register_vec_dot_bnb4_neon(k);
 }
 #endif
 

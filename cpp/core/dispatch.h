@@ -124,6 +124,8 @@ void register_vec_dot_ternary_neon(isa_kernels& k);  // vec_dot_ternary_neon.cpp
 void register_vec_dot_fp4_neon(isa_kernels& k);      // vec_dot_fp4_neon.cpp
 void register_vec_dot_q1_0_neon(isa_kernels& k);     // vec_dot_q1_0_neon.cpp
 void register_vec_dot_iq_neon(isa_kernels& k);       // vec_dot_iq_neon.cpp
+void register_vec_dot_int8_neon(isa_kernels& k);     // vec_dot_int8_neon.cpp
+void register_vec_dot_bnb4_neon(isa_kernels& k);     // vec_dot_bnb4_neon.cpp
 // i8mm twins (arch/arm/*_i8mm.cpp, compiled with -march=armv8.2-a+dotprod+fp16+i8mm):
 void register_repack_i8mm(isa_kernels& k);        // repack_i8mm.cpp (Q4_K, Q6_K, Q4_0, Q8_0)
 
