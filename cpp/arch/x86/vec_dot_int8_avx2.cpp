@@ -91,7 +91,21 @@ void dot_i8z_b64_nt(int n, float* s, size_t bs, const void* x, const void* y, si
 PYGGML_AVX2_NT_KERNEL(dot_i8_b64)
 PYGGML_AVX2_NT_KERNEL(dot_i8z_b64)
 
-// llm.int8: the int8 part as dot_i8_row (activation quants at byte 8), then the token's outliers.
+// sum over k < n_out of q[idx[k]] * xo[k]: 8 at a time, each weight byte gathered as the top byte
+// of the 4 bytes ending at it (q - 3 + idx: never before the row's 4-byte header, never past it).
+inline float outlier_sum(const int8_t* q, const int32_t* idx, const float* xo, int32_t n_out) {
+    __m256 acc = _mm256_setzero_ps();
+    int32_t k = 0;
+    for (; k + 8 <= n_out; k += 8) {
+        const __m256i g = _mm256_i32gather_epi32(reinterpret_cast<const int*>(q - 3), loadu(idx + k), 1);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(g, 24)), _mm256_loadu_ps(xo + k), acc);
+    }
+    float s = hsum_8(acc);
+    for (; k < n_out; ++k) s += float(q[idx[k]]) * xo[k];
+    return s;
+}
+
+// llm.int8: the int8 part as dot_i8_row (activation quants at byte 8), then the batch's outliers.
 template <int NT>
 void dot_llm_int8_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const int8_t* qx = reinterpret_cast<const int8_t*>(bytes(vx) + 4);
@@ -108,8 +122,7 @@ void dot_llm_int8_nt(int n, float* s, size_t bs, const void* vx, const void* vy,
         std::memcpy(&n_out, y + 4, 4);
         const int32_t* idx = reinterpret_cast<const int32_t*>(y + 8 + n);
         const float* xo = reinterpret_cast<const float*>(y + 8 + 5 * size_t(n));
-        float outliers = 0.0f;
-        for (int32_t k = 0; k < n_out; ++k) outliers += float(qx[idx[k]]) * xo[k];
+        const float outliers = n_out ? outlier_sum(qx, idx, xo, n_out) : 0.0f;
         s[t * bs] = dw * load_f32(y) * float(hsum_i32_8(acc[t])) + dw * outliers;
     }
 }
