@@ -30,6 +30,17 @@ def dequantize(type: int, data: Any, n_rows: int, n_per_row: int, n_threads: int
                reference: bool = False) -> F32:
     """Contiguous bytes of n_rows rows -> (n_rows, n_per_row) float32."""
 
+def runtime_type_table() -> list[dict[str, Any]]:
+    """The load-time weight formats and their activation types (ids from 64, never in files):
+    id, name, block_size, can_matmul."""
+
+def quantize_weight(type: int, src: npt.ArrayLike, per_tensor: bool = False) -> U8:
+    """(n_rows, n) float32 -> (n_rows, row bytes) uint8 of a load-time weight format; per_tensor:
+    the int8 row formats take the tensor's scale (and zero point)."""
+
+def dynamic_map() -> F32:
+    """bitsandbytes' signed dynamic 8-bit map (256 sorted values): the double-quantized scales' code."""
+
 # ---- threads, the tier in use, memory bandwidth (bind_matmul.cpp)
 
 class ThreadPool:
@@ -205,13 +216,13 @@ class _Testing:
     @staticmethod
     def has_vec_dot_isa(type: int, isa: str) -> bool: ...
     @staticmethod
-    def quantize_activations(type: int, x: npt.ArrayLike, isa: str = "scalar") -> U8: ...
+    def quantize_activations(type: int, x: npt.ArrayLike, isa: str = "scalar", act_param: float = 0.0) -> U8: ...
     @staticmethod
     def vec_dot(type: int, isa: str, weight: npt.ArrayLike, act: npt.ArrayLike, n_cols: int,
                 rows_per_call: int = 1) -> F32: ...
     @staticmethod
     def matmul(pool: ThreadPool, type: int, weight: npt.ArrayLike, n_cols: int, x: npt.ArrayLike,
-               layout: int = 0) -> F32: ...
+               layout: int = 0, act_param: float = 0.0) -> F32: ...
     @staticmethod
     def matmul_shared_input(pool: ThreadPool, weights: Sequence[tuple[int, npt.ArrayLike, int]], n_cols: int,
                             x: npt.ArrayLike) -> list[F32]: ...

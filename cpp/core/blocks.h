@@ -323,6 +323,55 @@ struct block_q8_0s {
 };
 static_assert(sizeof(block_q8_0s) == 36, "block_q8_0s size");
 
+// pyggml's load-time weight formats (types.h, PYGGML_TYPE_*), in memory only. Row layouts
+// (n elements a row; d, z per row; every float little-endian, rows 4-byte aligned in size):
+//   I8_ROW, LLM_INT8: [float d][int8 qs[n]]                       x = d * q
+//   I8Z_ROW:          [float d][int32 z][int8 qs[n]]              x = d * (q - z)
+//   I8_B64:           block_i8_64 * (n / 64)
+//   I8Z_B64:          block_i8z_64 * (n / 64)
+//   NF4, FP4:         block_nf4 * (n / 64)                         x = d * code[q]
+//   NF4_DQ, FP4_DQ:   [float offset][float s2[ng]][uint8 qd[nb], zero-padded to a multiple of 4]
+//                     [uint8 qs[n / 2]] with nb = n / 64 blocks, ng = ceil(nb / 256): block b's
+//                     absmax = kdynamic_map[qd[b]] * s2[b / 256] + offset, then x = absmax * code[q]
+//                     (bitsandbytes' double quantization; its groups of 256 scales never cross a row)
+// Activations: A8_ROW [float d][int8 qs[n]] (x = d * q); A8_OUTLIER [float d][int32 n_out]
+// [int8 qs[n]][int32 idx[n]][float xo[n]]: qs zero at the n_out outlier features idx[0..n_out),
+// whose values are xo (each rounded to float16).
+constexpr int QK_I8B = 64;   // the block formats' block
+constexpr int QK_NF4 = 64;   // bitsandbytes' 4-bit block
+constexpr int QK_NF4_DQ = 256;  // block scales per second-level scale
+
+struct block_i8_64 {
+    float d;
+    int8_t qs[QK_I8B];
+};
+static_assert(sizeof(block_i8_64) == 68, "block_i8_64 size");
+
+struct block_i8z_64 {
+    float d;
+    int32_t z;  // in [-128, 127]
+    int8_t qs[QK_I8B];
+};
+static_assert(sizeof(block_i8z_64) == 72, "block_i8z_64 size");
+
+// Element 2i in the high nibble of qs[i], element 2i + 1 in the low (bitsandbytes' packing).
+struct block_nf4 {
+    float d;  // absmax
+    uint8_t qs[QK_NF4 / 2];
+};
+static_assert(sizeof(block_nf4) == 36, "block_nf4 size");
+
+// bitsandbytes' 4-bit code books (functional.get_4bit_type), by 4-bit code: NF4 (quantiles of
+// N(0, 1), sorted), FP4 (its E2M1 variant with bias 2, divided by 12, in bit-pattern order).
+constexpr float kvalues_nf4[16] = {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+                                   -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+                                   0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f,
+                                   0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
+                                   0.7229568362236023f, 1.0f};
+constexpr float kvalues_bnb_fp4[16] = {0.0f, 0.0625f / 12, 8.0f / 12, 12.0f / 12, 4.0f / 12, 6.0f / 12, 2.0f / 12, 3.0f / 12,
+                                       -0.0f, -0.0625f / 12, -8.0f / 12, -12.0f / 12, -4.0f / 12, -6.0f / 12, -2.0f / 12,
+                                       -3.0f / 12};
+
 // The 16 values of the IQ4_NL / IQ4_XS grid.
 constexpr int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                       1,    13,   25,  38,  53,  69,  89,  113};

@@ -17,6 +17,8 @@ void register_references(isa_kernels& k) {
     register_vec_dot_fp4(k);
     register_vec_dot_q1_0(k);
     register_vec_dot_iq(k);
+    register_vec_dot_int8(k);
+    register_vec_dot_bnb4(k);
     register_ops(k);
     register_vq(k);
 }
@@ -36,6 +38,8 @@ void register_avx2_tier(isa_kernels& k) {
     register_vec_dot_fp4_avx2(k);
     register_vec_dot_q1_0_avx2(k);
     register_vec_dot_iq_avx2(k);
+    register_vec_dot_int8_avx2(k);
+    register_vec_dot_bnb4_avx2(k);
 }
 #endif
 
@@ -48,6 +52,8 @@ void register_neon_tier(isa_kernels& k) {
     register_vec_dot_fp4_neon(k);
     register_vec_dot_q1_0_neon(k);
     register_vec_dot_iq_neon(k);
+    register_vec_dot_int8_neon(k);
+    register_vec_dot_bnb4_neon(k);
 }
 #endif
 
@@ -80,7 +86,10 @@ isa_kernels build_table(cpu_isa isa) {
     }
     // Each weight type's activations are converted by this tier's conversion of its dot type.
     for (vec_dot_traits& v : k.vec_dot) {
-        if (v.vec_dot) v.from_float = k.from_float[v.vec_dot_type];
+        if (v.vec_dot) {
+            v.from_float = k.from_float[v.vec_dot_type];
+            v.from_float_split = k.from_float_split[v.vec_dot_type];
+        }
     }
     return k;
 }
@@ -120,7 +129,7 @@ const registry& get_registry() {
     return r;
 }
 
-bool valid_type(int32_t type) { return type >= 0 && type < GGML_TYPE_COUNT; }
+bool valid_type(int32_t type) { return type >= 0 && type < PYGGML_TYPE_TABLE_SIZE; }
 
 }  // namespace
 

@@ -32,12 +32,14 @@ using sq_distances_fn = void (*)(const uint8_t* codes, int64_t n, int64_t code_s
 
 struct isa_kernels {
     // By ggml type id: the type's conversions (name null: an id the runtime does not know).
-    type_traits types[GGML_TYPE_COUNT];
+    type_traits types[PYGGML_TYPE_TABLE_SIZE];
     // By ggml type id: float32 -> activations of that type (set for the dot types only).
-    from_float_fn from_float[GGML_TYPE_COUNT];
+    from_float_fn from_float[PYGGML_TYPE_TABLE_SIZE];
+    // By ggml type id: the conversions that split off outlier columns (vec_dot.h).
+    from_float_split_fn from_float_split[PYGGML_TYPE_TABLE_SIZE];
     // By weight type: its dot type, that type's from_float above, and the dot kernel
     // (vec_dot null: no kernel for the type).
-    vec_dot_traits vec_dot[GGML_TYPE_COUNT];
+    vec_dot_traits vec_dot[PYGGML_TYPE_TABLE_SIZE];
     // By weight_layout: the kernel over repacked rows (kernels/repack.h), null where this tier
     // has none of its own. Tiers never take another's: repacking only pays with their own
     // kernels (the scalar tier holds the references, the oracle of the SIMD ones).
@@ -92,6 +94,8 @@ void register_vec_dot_ternary(isa_kernels& k);  // kernels/vec_dot_ternary.cpp: 
 void register_vec_dot_fp4(isa_kernels& k);      // kernels/vec_dot_fp4.cpp: MXFP4, NVFP4
 void register_vec_dot_q1_0(isa_kernels& k);     // kernels/vec_dot_q1_0.cpp
 void register_vec_dot_iq(isa_kernels& k);       // kernels/vec_dot_iq.cpp: IQ1_S .. IQ3_S
+void register_vec_dot_int8(isa_kernels& k);     // kernels/vec_dot_int8.cpp: the int8 load-time formats, llm.int8
+void register_vec_dot_bnb4(isa_kernels& k);     // kernels/vec_dot_bnb4.cpp: NF4, FP4 (+ double quantization)
 // AVX2 twins (arch/x86/, compiled with -mavx2 -mfma -mf16c -mbmi2):
 void register_float_avx2(isa_kernels& k);         // float_avx2.cpp
 void register_legacy_avx2(isa_kernels& k);        // legacy_avx2.cpp
@@ -105,6 +109,8 @@ void register_vec_dot_ternary_avx2(isa_kernels& k);  // vec_dot_ternary_avx2.cpp
 void register_vec_dot_fp4_avx2(isa_kernels& k);      // vec_dot_fp4_avx2.cpp
 void register_vec_dot_q1_0_avx2(isa_kernels& k);     // vec_dot_q1_0_avx2.cpp
 void register_vec_dot_iq_avx2(isa_kernels& k);       // vec_dot_iq_avx2.cpp
+void register_vec_dot_int8_avx2(isa_kernels& k);     // vec_dot_int8_avx2.cpp
+void register_vec_dot_bnb4_avx2(isa_kernels& k);     // vec_dot_bnb4_avx2.cpp
 // AVX-VNNI twins (arch/x86/*_avxvnni.cpp, compiled with the AVX2 flags and -mavxvnni):
 void register_repack_avxvnni(isa_kernels& k);     // repack_avxvnni.cpp
 // AVX-512 twins (arch/x86/*_avx512.cpp, the AVX2 flags and -mavx512f/bw/vl/dq/vnni):
@@ -118,6 +124,8 @@ void register_vec_dot_ternary_neon(isa_kernels& k);  // vec_dot_ternary_neon.cpp
 void register_vec_dot_fp4_neon(isa_kernels& k);      // vec_dot_fp4_neon.cpp
 void register_vec_dot_q1_0_neon(isa_kernels& k);     // vec_dot_q1_0_neon.cpp
 void register_vec_dot_iq_neon(isa_kernels& k);       // vec_dot_iq_neon.cpp
+void register_vec_dot_int8_neon(isa_kernels& k);     // vec_dot_int8_neon.cpp
+void register_vec_dot_bnb4_neon(isa_kernels& k);     // vec_dot_bnb4_neon.cpp
 // i8mm twins (arch/arm/*_i8mm.cpp, compiled with -march=armv8.2-a+dotprod+fp16+i8mm):
 void register_repack_i8mm(isa_kernels& k);        // repack_i8mm.cpp (Q4_K, Q6_K, Q4_0, Q8_0)
 

@@ -3,6 +3,7 @@
 
 #include "core/dispatch.h"
 #include "quant/quants.h"
+#include "quant/weight_formats.h"
 
 namespace pyggml {
 
@@ -44,6 +45,19 @@ const entry kTypes[] = {
     {GGML_TYPE_MXFP4, {"MXFP4", QK_MXFP4, sizeof(block_mxfp4), true, dequantize_row_mxfp4, quantize_mxfp4, false}},
     {GGML_TYPE_NVFP4, {"NVFP4", QK_NVFP4, sizeof(block_nvfp4), true, dequantize_row_nvfp4, quantize_nvfp4, false}},
     {GGML_TYPE_Q1_0, {"Q1_0", QK1_0, sizeof(block_q1_0), true, dequantize_row_q1_0, quantize_q1_0, false}},
+    // pyggml's load-time formats: rows with a header, made by quant/weight_formats.h's
+    // quantize_tensor_* (a whole tensor at a time), so no quantize entry here.
+    {PYGGML_TYPE_I8_ROW, {"I8_ROW", 32, 32, true, dequantize_row_i8_row, nullptr, false, row_header_i8}},
+    {PYGGML_TYPE_I8Z_ROW, {"I8Z_ROW", 32, 32, true, dequantize_row_i8z_row, nullptr, false, row_header_i8z}},
+    {PYGGML_TYPE_I8_B64, {"I8_B64", QK_I8B, sizeof(block_i8_64), true, dequantize_row_i8_b64, nullptr, false}},
+    {PYGGML_TYPE_I8Z_B64, {"I8Z_B64", QK_I8B, sizeof(block_i8z_64), true, dequantize_row_i8z_b64, nullptr, false}},
+    {PYGGML_TYPE_LLM_INT8, {"LLM_INT8", 32, 32, true, dequantize_row_i8_row, nullptr, false, row_header_i8}},
+    {PYGGML_TYPE_NF4, {"NF4", QK_NF4, sizeof(block_nf4), true, dequantize_row_nf4, nullptr, false}},
+    {PYGGML_TYPE_FP4, {"FP4", QK_NF4, sizeof(block_nf4), true, dequantize_row_fp4, nullptr, false}},
+    {PYGGML_TYPE_NF4_DQ, {"NF4_DQ", QK_NF4, QK_NF4 / 2, true, dequantize_row_nf4_dq, nullptr, false, row_header_nf4_dq}},
+    {PYGGML_TYPE_FP4_DQ, {"FP4_DQ", QK_NF4, QK_NF4 / 2, true, dequantize_row_fp4_dq, nullptr, false, row_header_nf4_dq}},
+    {PYGGML_TYPE_A8_ROW, {"A8_ROW", 32, 32, true, dequantize_row_a8, nullptr, false, row_header_a8}},
+    {PYGGML_TYPE_A8_OUTLIER, {"A8_OUTLIER", 32, 32 * 9, true, nullptr, nullptr, false, row_header_a8_outlier}},
 };
 
 }  // namespace

@@ -43,8 +43,28 @@ enum ggml_type : int32_t {
     GGML_TYPE_MXFP4 = 39,
     GGML_TYPE_NVFP4 = 40,
     GGML_TYPE_Q1_0 = 41,
-    GGML_TYPE_COUNT = 42,
+    GGML_TYPE_COUNT = 42,  // ggml's ids (what files store) lie below
+
+    // pyggml's weight formats quantized at load (pyggml.runtime.weight_format), and their
+    // activations. Made in memory from F16/BF16/F32 tensors, never read from or written to
+    // a file (other readers could not load them); ids from 64 so ggml's new ids never meet
+    // them. Row layouts: core/blocks.h.
+    PYGGML_TYPE_I8_ROW = 64,      // int8, one absmax scale per row (or the tensor's in every row)
+    PYGGML_TYPE_I8Z_ROW = 65,     // int8 with a scale and zero point per row (or the tensor's)
+    PYGGML_TYPE_I8_B64 = 66,      // block_i8_64: int8, absmax scale per 64
+    PYGGML_TYPE_I8Z_B64 = 67,     // block_i8z_64: int8, scale and zero point per 64
+    PYGGML_TYPE_LLM_INT8 = 68,    // I8_ROW's rows; activations split into outliers and int8
+    PYGGML_TYPE_NF4 = 69,         // block_nf4 with bitsandbytes' NF4 code book
+    PYGGML_TYPE_FP4 = 70,         // block_nf4's layout with bitsandbytes' FP4 code book
+    PYGGML_TYPE_NF4_DQ = 71,      // NF4 with double-quantized block scales
+    PYGGML_TYPE_FP4_DQ = 72,      // FP4 with double-quantized block scales
+    PYGGML_TYPE_A8_ROW = 73,      // activations: int8, one absmax scale per token
+    PYGGML_TYPE_A8_OUTLIER = 74,  // llm.int8's activations: A8_ROW of the inliers + the outliers
+    PYGGML_TYPE_TABLE_SIZE = 75,  // keep last: the size of the per-type tables
 };
+
+// The first of pyggml's load-time ids (see above).
+constexpr int32_t PYGGML_TYPE_FIRST_RUNTIME = PYGGML_TYPE_I8_ROW;
 
 // Convert k floats' worth of blocks (k a multiple of the block size) to float32.
 using to_float_fn = void (*)(const void* src, float* dst, int64_t k);
@@ -52,6 +72,8 @@ using to_float_fn = void (*)(const void* src, float* dst, int64_t k);
 // Returns the bytes written. Same contract as ggml_quantize_chunk's per-type functions.
 using quantize_fn = size_t (*)(const float* src, void* dst, int64_t nrow, int64_t n_per_row,
                                const float* imatrix);
+// Bytes every row of n elements holds before its blocks (the load-time formats' row scales).
+using row_header_fn = size_t (*)(int64_t n);
 
 struct type_traits {
     const char* name;
@@ -61,10 +83,13 @@ struct type_traits {
     to_float_fn to_float;    // null: cannot be dequantized
     quantize_fn quantize;    // null: cannot be quantized
     bool uses_imatrix;       // quantize() takes the importance vector into account
+    // Null for ggml's types. Set: each row starts with row_header(n) bytes, and to_float /
+    // quantize take one row at a time (their k / n_per_row is the row's length).
+    row_header_fn row_header = nullptr;
 };
 
 inline size_t row_size(const type_traits& t, int64_t n) {
-    return size_t(n / t.blck_size) * t.type_size;
+    return (t.row_header ? t.row_header(n) : 0) + size_t(n / t.blck_size) * t.type_size;
 }
 
 }  // namespace pyggml

@@ -20,6 +20,7 @@
 
 #include "core/dispatch.h"
 #include "kernels/repack.h"
+#include "quant/weight_formats.h"
 
 namespace pyggml {
 
@@ -92,7 +93,8 @@ struct job_plan {
     vec_dot_fn packed = nullptr;  // rows [0, n_grouped) in groups of REPACK_ROWS, the rest plain
     int packed_max_nt = VEC_DOT_MAX_NT;  // tokens per call of `packed`
     int64_t n_grouped = 0;
-    from_float_fn from_float = nullptr;  // null: float32 activations used as they are
+    from_float_fn from_float = nullptr;  // null (and from_float_split null): float32 activations used as they are
+    from_float_split_fn from_float_split = nullptr;  // set: the conversion, splitting off the outlier columns
     size_t act_row = 0;
     int format = -1;  // index into the converted activations
     tiling p;
@@ -115,6 +117,10 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
     j.k = k;
     // Activations as the kernels read them: the dot type's, or a repacked layout's.
     j.from_float = k->vec_dot_type != GGML_TYPE_F32 ? k->from_float : nullptr;
+    if (k->from_float_split) {
+        j.from_float = nullptr;
+        j.from_float_split = k->from_float_split;
+    }
     j.act_row = row_size(*dt, w.n_cols);
     if (w.layout != weight_layout_plain) {
         const repacked_layout* l = get_repacked_layout(w.layout);
@@ -157,6 +163,9 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
     // One converted copy of each input per distinct activation format (converter and row size).
     struct format {
         from_float_fn from_float;
+        from_float_split_fn from_float_split;
+        float param;
+        std::vector<int32_t> cols;  // from_float_split: the columns where any token's |x| >= param
         size_t act_row;
         int64_t n;
         const float* x;
@@ -166,17 +175,21 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
     std::vector<format> formats;
     int64_t n_tiles = 0;
     for (job_plan& j : jobs) {
-        if (j.from_float) {
+        if (j.from_float || j.from_float_split) {
+            const float param = j.from_float_split ? j.w->act_param : 0.0f;
             for (size_t f = 0; f < formats.size() && j.format < 0; ++f) {
                 const format& o = formats[f];
-                if (o.from_float == j.from_float && o.act_row == j.act_row && o.n == j.w->n_cols && o.x == j.x &&
-                    o.n_tokens == j.n_tokens) {
+                if (o.from_float == j.from_float && o.from_float_split == j.from_float_split && o.param == param &&
+                    o.act_row == j.act_row && o.n == j.w->n_cols && o.x == j.x && o.n_tokens == j.n_tokens) {
                     j.format = int(f);
                 }
             }
             if (j.format < 0) {
                 j.format = int(formats.size());
-                formats.push_back({j.from_float, j.act_row, j.w->n_cols, j.x, j.n_tokens,
+                formats.push_back({j.from_float, j.from_float_split, param,
+                                   j.from_float_split ? outlier_columns(j.x, j.n_tokens, j.w->n_cols, param)
+                                                      : std::vector<int32_t>{},
+                                   j.act_row, j.w->n_cols, j.x, j.n_tokens,
                                    std::vector<char>(size_t(j.n_tokens) * j.act_row)});
             }
         }
@@ -213,7 +226,12 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
         if (!formats.empty()) {
             for (format& f : formats) {
                 for (int64_t t = ith; t < f.n_tokens; t += nth) {
-                    f.from_float(f.x + t * f.n, f.data.data() + t * f.act_row, f.n);
+                    if (f.from_float_split) {
+                        f.from_float_split(f.x + t * f.n, f.data.data() + t * f.act_row, f.n, f.cols.data(),
+                                           int32_t(f.cols.size()));
+                    } else {
+                        f.from_float(f.x + t * f.n, f.data.data() + t * f.act_row, f.n);
+                    }
                 }
             }
             pool.barrier();

@@ -9,6 +9,7 @@
 #include "core/dispatch.h"
 #include "core/fp16.h"
 #include "quant/quants.h"
+#include "quant/weight_formats.h"
 
 namespace pyggml {
 
@@ -37,6 +38,8 @@ void register_quantize_act(isa_kernels& k) {
     k.from_float[GGML_TYPE_Q8_0] = from_float_blocks<block_q8_0, quantize_row_q8_0_ref>;
     k.from_float[GGML_TYPE_Q8_1] = from_float_blocks<block_q8_1, quantize_row_q8_1_ref>;
     k.from_float[GGML_TYPE_Q8_K] = from_float_blocks<block_q8_K, quantize_row_q8_K_ref>;
+    k.from_float[PYGGML_TYPE_A8_ROW] = quantize_row_a8_ref;
+    k.from_float_split[PYGGML_TYPE_A8_OUTLIER] = quantize_row_a8_outlier_ref;
 }
 
 }  // namespace pyggml

@@ -27,10 +27,18 @@ using vec_dot_fn = void (*)(int n, float* s, size_t bs, const void* x, size_t bx
 // Converts k floats (a multiple of the dot type's block size) to the dot type.
 using from_float_fn = void (*)(const float* x, void* y, int64_t k);
 
+// Converts k floats with the feature columns cols[0..n_cols) (ascending) split off: llm.int8's
+// activations, whose outlier features, chosen over the whole batch (the columns where any
+// token's |x| reaches the weight's act_param), are multiplied apart.
+using from_float_split_fn = void (*)(const float* x, void* y, int64_t k, const int32_t* cols, int32_t n_cols);
+
 struct vec_dot_traits {
     int32_t vec_dot_type;      // ggml type id of the converted activations
     from_float_fn from_float;  // float32 -> vec_dot_type
     vec_dot_fn vec_dot;
+    // Set for a dot type whose conversion splits off the batch's outlier columns (then used
+    // instead of from_float).
+    from_float_split_fn from_float_split = nullptr;
 };
 
 }  // namespace pyggml

@@ -25,6 +25,7 @@ struct weight_view {
     int64_t n_cols;      // input features (elements per row)
     size_t row_bytes;
     int32_t layout = weight_layout_plain;  // weight_layout
+    float act_param = 0.0f;  // the activation conversion's parameter (llm.int8: outlier threshold)
 };
 
 }  // namespace pyggml

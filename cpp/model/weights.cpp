@@ -60,7 +60,7 @@ struct tensor_table {
             throw std::invalid_argument(name + ": data holds " + std::to_string(e.n_bytes) + " bytes, expected " +
                                         std::to_string(rb * size_t(n_rows)));
         }
-        return weight_view{e.type, e.data, n_rows, n_cols, rb};
+        return weight_view{e.type, e.data, n_rows, n_cols, rb, weight_layout_plain, e.act_param};
     }
 
     // A float32 vector of n elements, or null when optional and absent.

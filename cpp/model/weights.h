@@ -25,6 +25,7 @@ struct tensor_ref {
     const void* data = nullptr;
     size_t n_bytes = 0;
     std::vector<int64_t> ne;
+    float act_param = 0.0f;      // weight_view::act_param (llm.int8's outlier threshold)
 };
 
 // Finds a tensor by GGUF name; false when there is none of that name.

@@ -15,6 +15,7 @@
 #include "kernels/repack.h"
 #include "python/bindings.h"
 #include "python/checks.h"
+#include "quant/weight_formats.h"
 
 namespace py = pybind11;
 using namespace pyggml;
@@ -64,8 +65,10 @@ weight_view weight_view_or_throw(int32_t type, const py::array_t<uint8_t, py::ar
 
 // weight: (n_rows, row_bytes) uint8 of `type`; x: (n_tokens, n_cols) float32.
 py::array_t<float> matmul_py(thread_pool& pool, int32_t type, py::array_t<uint8_t, py::array::c_style> weight,
-                             int64_t n_cols, py::array_t<float, py::array::c_style> x, int32_t layout) {
-    const weight_view w = weight_view_or_throw(type, weight, n_cols, layout);
+                             int64_t n_cols, py::array_t<float, py::array::c_style> x, int32_t layout,
+                             float act_param) {
+    weight_view w = weight_view_or_throw(type, weight, n_cols, layout);
+    w.act_param = act_param;
     if (x.ndim() != 2 || x.shape(1) != n_cols) throw py::value_error("x must be (n_tokens, n_cols) float32");
     const int64_t n_tokens = x.shape(0);
     py::array_t<float> y({n_tokens, w.n_rows});
@@ -131,7 +134,7 @@ py::list matmul_jobs_py(thread_pool& pool,
 
 // x: (n_tokens, n_cols) float32 -> (n_tokens, dot-type row bytes) uint8, as matmul converts them.
 py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::array::c_style> x,
-                                          const std::string& isa) {
+                                          const std::string& isa, float act_param) {
     const vec_dot_traits& k = kernels_or_throw(type, isa_or_throw(isa));
     const type_traits& dt = traits_or_throw(k.vec_dot_type);
     if (x.ndim() != 2) throw py::value_error("x must be (n_tokens, n_cols) float32");
@@ -139,7 +142,16 @@ py::array_t<uint8_t> quantize_activations(int32_t type, py::array_t<float, py::a
     check_n_cols(dt, n_cols);
     const size_t row = row_size(dt, n_cols);
     py::array_t<uint8_t> out({n_tokens, int64_t(row)});
-    for (int64_t t = 0; t < n_tokens; ++t) k.from_float(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols);
+    const std::vector<int32_t> cols =
+        k.from_float_split ? outlier_columns(x.data(), n_tokens, n_cols, act_param) : std::vector<int32_t>{};
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        if (k.from_float_split) {
+            k.from_float_split(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols, cols.data(),
+                               int32_t(cols.size()));
+        } else {
+            k.from_float(x.data() + t * n_cols, out.mutable_data() + t * row, n_cols);
+        }
+    }
     return out;
 }
 
@@ -312,9 +324,10 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
         .def_property_readonly("n_threads", &thread_pool::size)
         .def_static("default_threads", &thread_pool::default_threads);
     testing.def("matmul", &matmul_py, py::arg("pool"), py::arg("type"), py::arg("weight"), py::arg("n_cols"),
-          py::arg("x"), py::arg("layout") = 0,
+          py::arg("x"), py::arg("layout") = 0, py::arg("act_param") = 0.0f,
           "y = x @ W.T for a block-quantized W (n_rows, n_cols); returns (n_tokens, n_rows). layout: W was "
-          "rearranged by repack (repacked_layout(type))");
+          "rearranged by repack (repacked_layout(type)); act_param: the weight's activation parameter "
+          "(llm.int8's outlier threshold)");
     testing.def("matmul_shared_input", &matmul_shared_input_py, py::arg("pool"), py::arg("weights"), py::arg("n_cols"),
           py::arg("x"),
           "[x @ W.T for (type, W, layout) in weights], all in one dispatch (x converted once per activation format)");
@@ -352,7 +365,9 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
               return get_vec_dot_traits(type, isa_or_throw(isa)) != nullptr;
           }, py::arg("type"), py::arg("isa"));
     testing.def("quantize_activations", &quantize_activations, py::arg("type"), py::arg("x"), py::arg("isa") = "scalar",
-          "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa`");
+          py::arg("act_param") = 0.0f,
+          "float32 (n_tokens, n_cols) -> the dot type's bytes for weights of `type`, converted by `isa` "
+          "(act_param: llm.int8's outlier threshold, its outlier columns chosen over all of x's tokens)");
     testing.def("vec_dot", &vec_dot_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("act"),
           py::arg("n_cols"), py::arg("rows_per_call") = 1,
           "dot kernel of one instruction set, called on rows_per_call weight rows and up to 4 tokens at a "

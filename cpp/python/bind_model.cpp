@@ -91,18 +91,19 @@ void check_hparams(const model_hparams& hp) {
     }
 }
 
-// tensors: {name: (ggml type, flat uint8 view, (ne0, ne1[, ne2]))}. Each tensor the model takes is
+// tensors: {name: (ggml type, flat uint8 view, (ne0, ne1[, ne2])[, act_param])}. Each tensor the model takes is
 // checked here for its form (model/weights.cpp checks its shape) and its array kept alive.
 tensor_lookup dict_lookup(const py::dict& tensors, py::list& keep) {
     return [&tensors, &keep](const std::string& name, tensor_ref& out) {
         if (!tensors.contains(py::str(name))) return false;
         py::tuple e = tensors[py::str(name)].cast<py::tuple>();
-        if (e.size() != 3) throw py::value_error(name + ": expected (type, data, ne)");
+        if (e.size() != 3 && e.size() != 4) throw py::value_error(name + ": expected (type, data, ne[, act_param])");
         byte_array data = e[1].cast<byte_array>();
         out.type = e[0].cast<int32_t>();
         out.data = data.data();
         out.n_bytes = size_t(data.size());
         out.ne = e[2].cast<std::vector<int64_t>>();
+        out.act_param = e.size() == 4 ? e[3].cast<float>() : 0.0f;
         keep.append(data);
         return true;
     };

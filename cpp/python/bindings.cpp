@@ -44,5 +44,6 @@ PYBIND11_MODULE(_core, m) {
     pyggml::bind_gptq(m, testing);
     pyggml::bind_ops(testing);
     pyggml::bind_vq(m);
+    pyggml::bind_weight_formats(m);
     pyggml::bind_cuda(m, testing);
 }

@@ -82,6 +82,8 @@ class Llama:
         type_v: Optional[int] = None,
         verbose: bool = True,
         check_tensors: bool = False,
+        weight_format: Optional[str] = None,
+        int8_threshold: float = 6.0,
         **kwargs: Any,
     ):
         """Load `model_path` (memory-mapped). n_ctx=0 uses the model's training context.
@@ -93,7 +95,8 @@ class Llama:
         or a placement file (pyggml.runtime.gpu.placement). Other llama.cpp back-end options are
         accepted and ignored. chat_format: None uses the GGUF's tokenizer.chat_template, or
         "chatml" / "gemma" / "harmony". check_tensors: scan the weights for NaN and infinity before
-        loading (Model.load(check_tensors=True))."""
+        loading (Model.load(check_tensors=True)). weight_format / int8_threshold (pyggml's own):
+        quantize the blocks' matrices at load ("nf4", "llm.int8", ...; Model.load's)."""
         import os
 
         t0 = time.perf_counter()
@@ -113,7 +116,8 @@ class Llama:
                 n_ctx = context_length(f) or 4096
             self._model = Model.load(f, n_ctx=n_ctx, n_threads=n_threads or n_threads_batch, n_batch=n_batch,
                                      kv_type="f16" if type_k is None else type_k, check_tensors=check_tensors,
-                                     n_gpu_layers=n_gpu_layers, gpu_layers=gpu_layers)
+                                     n_gpu_layers=n_gpu_layers, gpu_layers=gpu_layers,
+                                     weight_format=weight_format, int8_threshold=int8_threshold)
         if verbose and self._model.gpu_placement.any:
             print(f"pyggml: {self._model.placement_summary()}", file=sys.stderr)
         self.generator = Generator(self._model, self.tokenizer_)

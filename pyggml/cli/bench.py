@@ -41,7 +41,7 @@ import numpy as np
 from .. import arch as architectures
 from .. import models
 from ..errors import PyggmlError
-from .common import KV_TYPE_NAMES, int_at_least
+from .common import KV_TYPE_NAMES, add_weight_format_arguments, describe_weight_format, int_at_least
 
 
 def add_parser(subparsers) -> None:
@@ -69,6 +69,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
     p.add_argument("-ngl", "--n-gpu-layers", default="0", metavar="N[,N...]",
                    help="blocks on the GPU (as in `pyggml run`); a comma-separated list runs the tests for each")
+    add_weight_format_arguments(p)
     p.add_argument("--read-seconds", type=float, default=2.0,
                    help="length of the sustained bandwidth reads beside each tg repetition (default 2)")
 
@@ -229,12 +230,15 @@ def weight_bytes_per_token(path, placement=None):
     return sum(share(t) for t in read) - gpu, gpu
 
 
-def pyggml_backend(path, n_ctx, n_threads, n_batch, kv_type="f16", n_gpu_layers=0):
+def pyggml_backend(path, n_ctx, n_threads, n_batch, kv_type="f16", n_gpu_layers=0, weight_format=None,
+                   int8_threshold=6.0):
     from ..runtime.model import Model
 
     m = Model.load(path, n_ctx=n_ctx, n_threads=n_threads or None, n_batch=n_batch,
-                   kv_type=kv_type, n_gpu_layers=n_gpu_layers)
-    return m, _Backend(_name("pyggml", n_gpu_layers), m.reset, m.eval, m.n_vocab)
+                   kv_type=kv_type, n_gpu_layers=n_gpu_layers, weight_format=weight_format,
+                   int8_threshold=int8_threshold)
+    name = _name("pyggml", n_gpu_layers) + (f" -wf {m.weight_format}" if m.weight_format else "")
+    return m, _Backend(name, m.reset, m.eval, m.n_vocab)
 
 
 def _name(backend, n_gpu_layers):
@@ -279,13 +283,19 @@ def run(args) -> int:
 def _bench(args, path, ngl) -> None:
     size_gib = os.path.getsize(path) / 2**30
     n_ctx = max(args.n_prompt, max(args.depth, default=0) + args.n_gen, 16)
-    m, ours = pyggml_backend(path, n_ctx, args.threads, args.batch_size, args.kv_type, ngl)
+    m, ours = pyggml_backend(path, n_ctx, args.threads, args.batch_size, args.kv_type, ngl,
+                             getattr(args, "weight_format", None), getattr(args, "int8_threshold", 6.0))
     where = m.gpu_placement
     if where.any:
         print(f"pyggml: {m.placement_summary()}")
+    report = m.weight_format_report()
+    if report:
+        print(describe_weight_format(report))
     n_threads = m.n_threads
     # the bandwidth of each side that holds weights a token reads
     per_token_cpu, per_token_gpu = weight_bytes_per_token(path, where) if args.n_gen > 0 else (0, 0)
+    if report and per_token_cpu:  # the converted matrices are read instead of the file's
+        per_token_cpu += report["bytes"] - report["source_bytes"]
     bandwidth = [memory_read_bandwidth(n_threads)] if per_token_cpu else []
     gpu_bandwidth = 0.0
     if per_token_gpu:

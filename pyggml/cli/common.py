@@ -44,6 +44,32 @@ def add_model_arguments(p: argparse.ArgumentParser, ctx_default: int = 4096,
     p.add_argument("-ctk", "--cache-type-k", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--check-tensors", action="store_true",
                    help="scan the model's tensors for NaN and infinity before running (as llama.cpp's flag)")
+    add_weight_format_arguments(p)
+
+
+def add_weight_format_arguments(p: argparse.ArgumentParser) -> None:
+    from ..runtime.weight_format import DEFAULT_INT8_THRESHOLD, valid_names
+
+    p.add_argument("-wf", "--weight-format", default=None, metavar="FORMAT",
+                   help="quantize the blocks' matrices at load from an F16/BF16/F32 model: " + valid_names())
+    p.add_argument("--int8-threshold", type=float, default=DEFAULT_INT8_THRESHOLD, metavar="T",
+                   help=f"llm.int8's outlier threshold (default {DEFAULT_INT8_THRESHOLD})")
+
+
+def weight_format_kwargs(args) -> dict:
+    """Model.load / Llama keywords from -wf and --int8-threshold."""
+    return dict(weight_format=getattr(args, "weight_format", None),
+                int8_threshold=getattr(args, "int8_threshold", 6.0))
+
+
+def describe_weight_format(report) -> str:
+    """One line about a model's load-time weight format (Model.weight_format_report())."""
+    if not report:
+        return ""
+    extra = f", outlier threshold {report['int8_threshold']:g}" if "int8_threshold" in report else ""
+    return (f"pyggml: weight format {report['weight_format']}: {report['tensors']} matrices, "
+            f"{report['parameters'] / 1e6:.1f} M weights, {report['bits_per_weight']:.3f} bits per weight "
+            f"(scales included){extra}")
 
 
 def add_gpu_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,9 +110,12 @@ def load_llama(args):
     kv = int(GGMLType.parse(args.cache_type_k))  # a ggml type id, as llama-cpp-python's type_k
     llm = Llama(str(path), n_ctx=args.ctx_size, n_threads=args.threads or None, n_batch=args.batch_size,
                 seed=args.seed if args.seed >= 0 else LLAMA_DEFAULT_SEED, last_n_tokens_size=args.repeat_last_n,
-                type_k=kv, type_v=kv, verbose=False, check_tensors=args.check_tensors, **gpu_kwargs(args))
+                type_k=kv, type_v=kv, verbose=False, check_tensors=args.check_tensors, **gpu_kwargs(args),
+                **weight_format_kwargs(args))
     if llm._model.gpu_placement.any:
         print(f"pyggml: {llm._model.placement_summary()}", file=sys.stderr)
+    if llm._model.weight_format:
+        print(describe_weight_format(llm._model.weight_format_report()), file=sys.stderr)
     return llm
 
 

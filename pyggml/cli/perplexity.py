@@ -6,7 +6,8 @@ import argparse
 import sys
 import time
 
-from .common import add_gpu_arguments, gpu_kwargs, int_at_least
+from .common import (add_gpu_arguments, add_weight_format_arguments, describe_weight_format, gpu_kwargs,
+                     int_at_least, weight_format_kwargs)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="tokens sampled from the rest of the distribution per token when saving a base (default 32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_gpu_arguments(p)
+    add_weight_format_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -76,9 +78,11 @@ def run(args) -> int:
     n_seq = max(1, (args.batch_size or n_ctx) // n_ctx)
     n_seq = min(n_seq, chunks.shape[0])
     model = Model.load(args.model, n_ctx=n_ctx, n_threads=args.threads or None, n_seq_max=n_seq,
-                       n_batch=n_seq * n_ctx, **gpu_kwargs(args))
+                       n_batch=n_seq * n_ctx, **gpu_kwargs(args), **weight_format_kwargs(args))
     if model.gpu_placement.any:
         print(f"pyggml: {model.placement_summary()}", file=sys.stderr)
+    if model.weight_format:
+        print(describe_weight_format(model.weight_format_report()), file=sys.stderr)
     if base is not None:
         K.check_compatible(base, model.n_vocab, args.kl_divergence_base)
     n_score = n_ctx - 1 - n_ctx // 2

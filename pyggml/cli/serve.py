@@ -59,7 +59,8 @@ def _serve(args) -> int:
         raise ArgumentError(f"-c {n_ctx} over -np {args.parallel} slots leaves {per_slot} positions each: too few")
     engine = Engine(path, n_slots=args.parallel, n_ctx_slot=per_slot, n_threads=args.threads or None,
                     n_batch=args.batch_size, kv_type=args.cache_type_k, max_queue=args.max_queue, alias=args.alias,
-                    check_tensors=args.check_tensors, prefill_chunk=args.prefill_chunk)
+                    check_tensors=args.check_tensors, prefill_chunk=args.prefill_chunk,
+                    weight_format=args.weight_format, int8_threshold=args.int8_threshold)
     app = create_app(engine, api_key=args.api_key)
     print(f"pyggml: serving {engine.model_id} on http://{args.host}:{args.port}/v1 ({args.parallel} slots of "
           f"{per_slot} tokens, {engine.model.n_threads} threads)", file=sys.stderr)

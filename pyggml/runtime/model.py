@@ -237,7 +237,7 @@ def _native_tensors(path, tensors, names=None):
 class Model:
     """A loaded GGUF decoder with its KV cache. Create with Model.load(path)."""
 
-    def __init__(self, native, hparams, path, context_shift, n_keep, gpu_placement=None):
+    def __init__(self, native, hparams, path, context_shift, n_keep, gpu_placement=None, weight_format=None):
         from .gpu import Placement
 
         self._native = native
@@ -246,6 +246,7 @@ class Model:
         self.context_shift = context_shift
         self.n_keep = n_keep
         self.gpu_placement = gpu_placement or Placement()
+        self._weight_format = weight_format  # None, or (WeightFormat, report dict)
 
     @classmethod
     def load(
@@ -263,6 +264,8 @@ class Model:
         n_gpu_layers: int = 0,
         gpu_layers=None,
         n_seq_max: int = 1,
+        weight_format: "str | None" = None,
+        int8_threshold: float = 6.0,
     ) -> "Model":
         """Map `path` (no copy) and build the model. `path` may also be a GGUFFile already open
         (the model keeps its mapping, not the file object).
@@ -286,6 +289,11 @@ class Model:
         --check-tensors (GGUFFile.check_tensors).
         n_seq_max: sequences the KV cache holds, each with n_ctx positions of its own (eval_batch
         runs several in one pass; eval, embed and the rest use sequence 0 unless told otherwise).
+        weight_format: quantize the blocks' matrices at load into one of the literature's formats
+        ("int8-absmax", "int8-zeropoint" with ":tensor" / ":row" / ":block64", "llm.int8", "nf4",
+        "fp4", the 4-bit ones with ":nodq"; see pyggml.runtime.weight_format), from an F16, BF16
+        or F32 file; int8_threshold: llm.int8's outlier threshold. weight_format_report() gives
+        the format's bits per weight.
 
         Every hyper-parameter and tensor the model reads is checked against the
         architecture before anything is allocated (GGUFError naming the key or tensor),
@@ -314,6 +322,9 @@ class Model:
         native_tensors = _native_tensors(path, _with_rope_factors(tensors, hp, n_ctx),
                                          architectures.get(hp["arch"]).native_names)
         from . import gpu
+        from .weight_format import convert_tensors, parse_weight_format
+
+        wf = parse_weight_format(weight_format, int8_threshold)
 
         if gpu_layers is None:
             n_gpu_layers = _int_argument("n_gpu_layers", n_gpu_layers, -1, MAX_GPU_LAYERS)
@@ -321,6 +332,11 @@ class Model:
             where = gpu.placement(hp["n_layer"], n_gpu_layers, gpu_layers)
         except ValueError as e:
             raise GPUError(str(e)) from e
+        if where.any and wf is not None:
+            raise GPUError(f"weight_format={wf.name} runs on the CPU only: load with n_gpu_layers=0")
+        wf_report = None
+        if wf is not None:
+            native_tensors, wf_report = convert_tensors(path, native_tensors, wf)
         if where.any:  # before anything is allocated: a GPU, kernels for every tensor, memory
             what = f"gpu_layers={gpu_layers!r}" if gpu_layers is not None else f"n_gpu_layers={n_gpu_layers}"
             cpu_only = _cpu_only_features(hp, tensors)
@@ -354,7 +370,35 @@ class Model:
             if where.any:  # the GPU part could not be set up (its messages name the cause)
                 raise GPUError(str(e)) from e
             raise
-        return cls(native, hp, os.fspath(path), context_shift, n_keep, where)
+        return cls(native, hp, os.fspath(path), context_shift, n_keep, where,
+                   None if wf is None else (wf, wf_report))
+
+    @property
+    def weight_format(self) -> "str | None":
+        """The weight format the blocks' matrices were quantized into at load, or None."""
+        return None if self._weight_format is None else self._weight_format[0].name
+
+    def weight_format_report(self) -> "dict | None":
+        """None without a weight format; else {weight_format, native_type, tensors, parameters,
+        bytes, source_bytes, bits_per_weight (scales included)[, int8_threshold]} of the converted
+        matrices."""
+        return None if self._weight_format is None else dict(self._weight_format[1])
+
+    def int8_outliers(self, tokens, threshold: "float | None" = None) -> dict:
+        """llm.int8's outlier feature dimensions over `tokens` (evaluated after those cached, as
+        capture does): {layer: {site: count}} with the sites of pyggml.arch.Site (0: the input of
+        attn_q/k/v, 1: of attn_output, 2: of ffn_gate/up, 3: of ffn_down), a dimension counted when
+        |x| >= threshold for any of the tokens (LLM.int8()'s rule). threshold: the model's
+        int8_threshold under llm.int8, else 6.0."""
+        if threshold is None:
+            wf = self._weight_format[0] if self._weight_format else None
+            threshold = wf.threshold if wf is not None and wf.threshold is not None else 6.0
+        sites = [(layer, site) for layer in range(self.hparams["n_layer"]) for site in range(4)]
+        captured = self.capture(tokens, sites)
+        out: dict = {}
+        for (layer, site), x in captured.items():
+            out.setdefault(layer, {})[site] = int(np.count_nonzero((np.abs(x) >= threshold).any(axis=0)))
+        return out
 
     @property
     def arch(self) -> str:

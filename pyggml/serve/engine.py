@@ -66,14 +66,16 @@ class Engine:
 
     def __init__(self, path, n_slots: int = 4, n_ctx_slot: int = 2048, n_threads: Optional[int] = None,
                  n_batch: int = 512, kv_type: str = "f16", max_queue: int = 16, alias: Optional[str] = None,
-                 check_tensors: bool = False, prefill_chunk: Optional[int] = None):
+                 check_tensors: bool = False, prefill_chunk: Optional[int] = None,
+                 weight_format: Optional[str] = None, int8_threshold: float = 6.0):
         self.path = os.fspath(path)
         with GGUFFile(self.path) as f:
             self.tokenizer, self.chat_template = text_side(f)
             # gpt-oss replies in channels: chat completions give the final one as content
             self.harmony = is_harmony(self.chat_template.source, f.metadata.get("general.architecture"))
             self.model = Model.load(f, n_ctx=n_ctx_slot, n_threads=n_threads, n_batch=n_batch, kv_type=kv_type,
-                                    n_seq_max=n_slots, check_tensors=check_tensors)
+                                    n_seq_max=n_slots, check_tensors=check_tensors, weight_format=weight_format,
+                                    int8_threshold=int8_threshold)
         self.model_id = alias or os.path.basename(self.path)
         self.names = {self.model_id, os.path.basename(self.path), self.path}
         self.created = int(time.time())

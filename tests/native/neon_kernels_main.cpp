@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
     pyggml::register_vec_dot_fp4_neon(neon);
     pyggml::register_vec_dot_q1_0_neon(neon);
     pyggml::register_vec_dot_iq_neon(neon);
+    pyggml::register_vec_dot_int8(ref);  // the load-time weight formats
+    pyggml::register_vec_dot_bnb4(ref);
+    pyggml::register_vec_dot_int8_neon(neon);
+    pyggml::register_vec_dot_bnb4_neon(neon);
     int32_t h[6];
     while (std::fread(h, sizeof(h), 1, in) == 1) {
         const int type = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];
@@ -60,7 +64,7 @@ int main(int argc, char** argv) {
         std::vector<uint8_t> w(wr * n_rows), a(ar * n_tokens);
         std::vector<float> y(size_t(n_rows) * n_tokens);
         if (std::fread(w.data(), 1, w.size(), in) != w.size() || std::fread(a.data(), 1, a.size(), in) != a.size()) return 2;
-        if (type < 0 || type >= pyggml::GGML_TYPE_COUNT) return 2;
+        if (type < 0 || type >= pyggml::PYGGML_TYPE_TABLE_SIZE) return 2;
         const pyggml::vec_dot_fn ref_k = ref.vec_dot[type].vec_dot, neon_k = neon.vec_dot[type].vec_dot;
         if (!ref_k || !neon_k) return 2;
         for (pyggml::vec_dot_fn k : {ref_k, neon_k}) {

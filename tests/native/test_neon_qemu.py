@@ -47,8 +47,10 @@ def neon_binary(tmp_path_factory):
            f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "vec_dot.cpp"),
            str(ROOT / "cpp" / "arch" / "arm" / "vec_dot_neon.cpp"),
            *(str(ROOT / "cpp" / d / f"vec_dot_{family}{suffix}.cpp")
-             for family in ("ternary", "fp4", "q1_0", "iq") for d, suffix in (("kernels", ""), ("arch/arm", "_neon"))),
-           str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), str(ROOT / "cpp" / "quant" / "iq_grids.cpp"), "-o", str(exe)]
+             for family in ("ternary", "fp4", "q1_0", "iq", "int8", "bnb4")
+             for d, suffix in (("kernels", ""), ("arch/arm", "_neon"))),
+           str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), str(ROOT / "cpp" / "quant" / "iq_grids.cpp"),
+           str(ROOT / "cpp" / "quant" / "bnb4.cpp"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     return exe
 
