@@ -113,6 +113,8 @@ def test_type_table_says_which_need_an_imatrix():
     for name in TYPES:
         t = GGMLType[name]
         assert t.can_quantize and t.uses_imatrix, name
+        assert t.requires_imatrix == (name in NEEDS_IMATRIX), name
+    assert [t.name for t in GGMLType if t.requires_imatrix] == ["IQ2_XXS", "IQ2_XS", "IQ1_S"]
 
 
 @pytest.mark.llama_cpp
@@ -133,3 +135,17 @@ def test_quantize_matches_live_ggml(name):
         expected = golden_script.base.ggml_quantize(lib, type_id, per_256 * 3, x, qw)
         got = quants.quantize(x, name, imatrix=qw)
         assert np.array_equal(got, expected), f"{name}: rows {first_bad_rows(expected, got)} differ from ggml"
+
+
+def test_requires_imatrix_is_what_the_quantizers_do():
+    x = np.linspace(-1, 1, 256, dtype=np.float32).reshape(1, 256)
+    for t in GGMLType:
+        if not t.can_quantize:
+            continue
+        try:
+            quants.quantize(x, t)
+            refused = False
+        except ValueError as e:
+            assert "needs an importance vector" in str(e), t.name
+            refused = True
+        assert refused == t.requires_imatrix, t.name
