@@ -68,8 +68,9 @@ def main() -> None:
             continue
         ours_q = None
         if t.can_quantize:
-            q = pyggml.quantize(x, t, n_threads=args.threads)
-            ours_q = mb / best_time(lambda: pyggml.quantize(x, t, n_threads=args.threads), args.repeat)
+            qw = np.ones(args.cols, np.float32) if t.requires_imatrix else None  # else without one
+            q = pyggml.quantize(x, t, imatrix=qw, n_threads=args.threads)
+            ours_q = mb / best_time(lambda: pyggml.quantize(x, t, imatrix=qw, n_threads=args.threads), args.repeat)
         elif t.is_quantized:
             q = random_weights(rng, t.name, args.rows, args.cols)
         else:

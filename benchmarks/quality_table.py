@@ -11,11 +11,18 @@ then made from the base twice:
              base logits.
 Perplexity uses pyggml.text.corpus's chunking (llama.cpp's) for both runtimes.
 
+With --imatrix FILE (an importance matrix of the one model named by --models, as `pyggml quantize
+... --method imatrix --imatrix-out FILE` writes it) both quantizers take the same importance
+vectors: pyggml through requantize(imatrix=...), llama.cpp through its params.imatrix entries. The
+1- and 2-bit codebook presets (IQ2_XXS .. IQ1_M) need one, in both.
+
 Rows go to a JSON file as they finish (--resume skips rows already there), then to a Markdown
 table and a plot of bits per weight against mean KLD, one curve per method.
 
     python3 benchmarks/quality_table.py                       # the README table (defaults)
     python3 benchmarks/quality_table.py --models gemma3-270m --types Q8_0,Q4_K_M --chunks 4
+    python3 benchmarks/quality_table.py --models gemma3-270m --types IQ2_XXS,IQ1_M --imatrix gemma.imatrix.gguf \
+        --json quality_iq.json --markdown quality_iq.md --plot ''
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from pyggml.eval import kld as K  # noqa: E402
 from pyggml.eval import perplexity as P  # noqa: E402
 from pyggml.formats.gguf_file import GGUFFile  # noqa: E402
+from pyggml.formats.imatrix import load_imatrix  # noqa: E402
 from pyggml.models import resolve  # noqa: E402
 from pyggml.quantization.requantize import RequantizeWarning, requantize  # noqa: E402
 from pyggml.runtime.model import Model  # noqa: E402
@@ -99,12 +107,21 @@ class LlamaCppSource:
         self.llm.close()
 
 
-def llama_cpp_quantize(src: Path, dst: Path, qtype: str, n_threads: int) -> None:
+def llama_cpp_quantize(src: Path, dst: Path, qtype: str, n_threads: int, imatrix=None) -> None:
+    """llama_model_quantize(src, dst) to the preset qtype; imatrix: {tensor name: weights} or None."""
+    import ctypes
+
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype}")
     params.nthread = n_threads
+    if imatrix is not None:  # a null-terminated array of (name, data, size)
+        entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()
+        keep = [np.ascontiguousarray(w, dtype=np.float32) for w in imatrix.values()]
+        for e, name, w in zip(entries, imatrix, keep):
+            e.name, e.data, e.size = name.encode(), w.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), w.size
+        params.imatrix = ctypes.cast(entries, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
     if llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params) != 0:
         raise RuntimeError(f"llama.cpp could not quantize {src} to {qtype}")
 
@@ -178,6 +195,8 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
     n_chunks = args.chunks or DEFAULT_CHUNKS.get(name, 4)
     chunks = corpus.make_chunks(tokens, args.ctx, n_chunks, source=str(TEXT))
     log(f"{name}: {len(tokens)} tokens, {chunks.shape[0]} chunks of {args.ctx}")
+    imat = load_imatrix(args.imatrix) if args.imatrix else None
+    imat_tag = {"imatrix": Path(args.imatrix).name} if args.imatrix else {}
     size, bpw = size_and_bpw(base_path)
 
     bases = {}
@@ -208,9 +227,10 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
             files[method] = work / f"{method}-{qtype}.gguf"
             t0 = time.perf_counter()
             if method == "pyggml":
-                requantize(str(base_path), str(files[method]), qtype, n_threads=args.threads, progress=False)
+                requantize(str(base_path), str(files[method]), qtype, imatrix=imat, n_threads=args.threads,
+                           progress=False)
             else:
-                llama_cpp_quantize(base_path, files[method], qtype, args.threads or os.cpu_count())
+                llama_cpp_quantize(base_path, files[method], qtype, args.threads or os.cpu_count(), imat)
             t_quant[method] = time.perf_counter() - t0
         same = identical_tensors(files["pyggml"], files["llama.cpp"]) if use_llama else None
         rows = {}
@@ -220,7 +240,7 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
             source = pyggml_source(files[method], args.ctx, args.threads) if method == "pyggml" else \
                 LlamaCppSource(files[method], args.ctx, args.threads or os.cpu_count())
             row = {"model": name, "method": method, "type": qtype, "size_mib": size, "bpw": bpw,
-                   "chunks": int(chunks.shape[0]), "quantize_seconds": t_quant[method]}
+                   "chunks": int(chunks.shape[0]), "quantize_seconds": t_quant[method]} | imat_tag
             row |= evaluate_against(source, bases[method], bos)
             row["seconds"] = time.perf_counter() - t0 + t_quant[method]
             rows[method] = row
@@ -274,7 +294,7 @@ def markdown(rows: list) -> str:
                      " llama.cpp quantizer: size MiB | bpw | PPL | KLD | same top % |")
             sep += "---:|---:|---:|---:|---:|---:|---:|"
         lines += [head, sep]
-        for qtype in ["F16"] + TYPES:
+        for qtype in ["F16"] + TYPES + [t for t in dict.fromkeys(r["type"] for r in mrows) if t not in TYPES + ["F16"]]:
             ours = next((r for r in mrows if r["method"] == "pyggml" and r["type"] == qtype), None)
             theirs = next((r for r in mrows if r["method"] == "llama.cpp" and r["type"] == qtype), None)
             if ours is None and theirs is None:
@@ -349,7 +369,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work-dir", default=str(Path.home() / ".cache" / "pyggml" / "quality"))
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quality.json"))
     ap.add_argument("--markdown", default=str(ROOT / "benchmarks" / "results" / "quality.md"))
-    ap.add_argument("--plot", default=str(ROOT / "docs" / "quality.png"))
+    ap.add_argument("--plot", default=str(ROOT / "docs" / "quality.png"), help="'' for none")
+    ap.add_argument("--imatrix", help="importance matrix for both quantizers (one model only)")
     ap.add_argument("--no-llama-cpp", action="store_true", help="only pyggml's rows")
     ap.add_argument("--no-cross-check", action="store_true", help="skip llama.cpp's PPL of pyggml's files")
     ap.add_argument("--resume", action="store_true", help="keep rows already in --json")
@@ -357,6 +378,8 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true", help="only redraw the table and plot from --json")
     args = ap.parse_args(argv)
     args.types = [t.strip().upper() for t in args.types.split(",") if t.strip()]
+    if args.imatrix and len([m for m in args.models.split(",") if m.strip()]) != 1:
+        ap.error("--imatrix belongs to one model: name just that one with --models")
     results = Results(Path(args.json), resume=args.resume or args.report_only)
     if not args.report_only:
         use_llama = not args.no_llama_cpp and llama_cpp_available()
@@ -368,7 +391,8 @@ def main(argv=None) -> int:
         log(f"table done in {(time.perf_counter() - t0) / 60:.1f} min")
     Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
     Path(args.markdown).write_text(markdown(results.rows))
-    plot(results.rows, Path(args.plot))
+    if args.plot:
+        plot(results.rows, Path(args.plot))
     print(markdown(results.rows))
     return 0
 

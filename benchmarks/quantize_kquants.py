@@ -1,10 +1,10 @@
-"""Single-thread quantize throughput of the k-quant and IQ4 types: pyggml beside ggml.
+"""Single-thread quantize throughput of the k-quant, IQ4 and IQ1/IQ2 codebook types: pyggml beside ggml.
 
-    python benchmarks/quantize_kquants.py [--rows 256] [--cols 4096] [--repeat 5] [--types Q4_K,Q6_K]
+    python benchmarks/quantize_kquants.py [--rows 256] [--cols 4096] [--repeat 5] [--types Q4_K,Q6_K|all]
                                           [--clock wall|cpu] [--reference]
 
 Prints float32 input megabytes per second, one thread, without and with an importance
-vector, for pyggml and (when llama-cpp-python is installed) for ggml's
+vector (only with one for IQ2_XXS, IQ2_XS and IQ1_S, which need it), for pyggml and (when llama-cpp-python is installed) for ggml's
 ggml_quantize_chunk called through ctypes, with the ratio pyggml / ggml. Each figure is
 the best of --repeat runs on the same gaussian data. On a shared machine, --clock cpu
 (this process's CPU time; both libraries run on the calling thread) is steadier than
@@ -23,6 +23,7 @@ import numpy as np
 from pyggml import GGMLType, _core
 
 TYPES = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
+CODEBOOK_TYPES = ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"]  # --types all: these too
 
 
 def load_ggml():
@@ -54,7 +55,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument("--cols", type=int, default=4096)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--types", default=",".join(TYPES))
+    ap.add_argument("--types", default=",".join(TYPES), help="comma-separated, or 'all'")
     ap.add_argument("--reference", action="store_true", help="time pyggml's scalar reference path")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
@@ -70,9 +71,10 @@ def main() -> None:
     print(f"{args.rows}x{args.cols} float32, 1 thread, best of {args.repeat}, {args.clock} clock; "
           f"MB/s of input; pyggml {path}")
     print(f"{'type':8} {'imatrix':7} {'pyggml':>8} {'ggml':>8} {'ratio':>6}")
-    for name in args.types.split(","):
+    names = TYPES + CODEBOOK_TYPES if args.types == "all" else args.types.split(",")
+    for name in names:
         t = GGMLType[name]
-        for qw in (None, imatrix):
+        for qw in ((imatrix,) if t.requires_imatrix else (None, imatrix)):  # ggml aborts without one
             ours = mb / best_time(lambda: _core.quantize(int(t), x, qw, 1, reference=args.reference), args.repeat, clock)
             line = f"{name:8} {'yes' if qw is not None else 'no':7} {ours:8.1f}"
             if ggml is not None:

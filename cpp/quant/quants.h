@@ -92,6 +92,14 @@ void dequantize_row_iq3_s(const void* x, float* y, int64_t k);
 void dequantize_row_iq1_s(const void* x, float* y, int64_t k);
 void dequantize_row_iq1_m(const void* x, float* y, int64_t k);
 
+// codebook quantizers (iq2_quant.cpp, iq1_quant.cpp). IQ2_XXS, IQ2_XS and IQ1_S need an
+// importance vector, as in ggml (std::invalid_argument without one); IQ2_S and IQ1_M do not.
+size_t quantize_iq2_xxs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq2_xs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq2_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq1_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq1_m(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
 // The k-quant and IQ4 quantizers above with their scale searches taken from a chosen
 // table (search.h): kSearchOpsRef gives the reference quantizers; any other table
 // gives the same bytes.

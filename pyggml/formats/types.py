@@ -79,6 +79,12 @@ class GGMLType(enum.IntEnum):
         """Whether quantize() takes an importance vector into account."""
         return _TABLE[self.value]["uses_imatrix"]
 
+    @property
+    def requires_imatrix(self) -> bool:
+        """Whether quantize() refuses to run without an importance vector (ggml's
+        ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S)."""
+        return self.name in ("IQ2_XXS", "IQ2_XS", "IQ1_S")
+
     def row_size(self, n: int) -> int:
         """Bytes of a row of n elements (n a multiple of block_size)."""
         if n % self.block_size:

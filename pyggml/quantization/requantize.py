@@ -114,10 +114,11 @@ def check_plan(table: list, imat) -> None:
             "these types without one too. Make one from calibration text with `pyggml quantize IN OUT Q4_K_M "
             "--method imatrix --imatrix-out imatrix.gguf` (or llama.cpp's `llama-imatrix -m IN -f text.txt -o "
             "imatrix.gguf`), then pass `--imatrix imatrix.gguf`")
-    for name, _, old, new in table:
-        if new != old and not new.can_quantize:
-            raise PyggmlError(f"tensor {name}: pyggml reads and runs {new.name} but cannot write it yet; "
-                              "choose another type or preset")
+    missing = [(name, new) for name, _, old, new in table if new != old and not new.can_quantize]
+    if missing:
+        name, t = missing[0]
+        raise PyggmlError(f"type {t.name} has no quantizer in pyggml (tensor {name} and {len(missing) - 1} more); "
+                          "pyggml reads and runs it but cannot write it: choose another type or preset")
 
 
 def requantize(in_path, out_path, qtype="Q4_K_M", *, policy=None, pure: bool = False, imatrix=None,

@@ -26,15 +26,17 @@ def rows(seed, n_rows=33, n_cols=512):
 @pytest.mark.parametrize("t", TYPES, ids=lambda t: t.name)
 def test_quantize_fast_equals_reference(t):
     x = rows(int(t))
-    fast = _core.quantize(int(t), x, None, 1)
-    ref = _core.quantize(int(t), x, None, 1, reference=True)
+    qw = np.ones(x.shape[1], np.float32) if t.requires_imatrix else None
+    fast = _core.quantize(int(t), x, qw, 1)
+    ref = _core.quantize(int(t), x, qw, 1, reference=True)
     np.testing.assert_array_equal(fast, ref)
 
 
 @pytest.mark.parametrize("t", TYPES, ids=lambda t: t.name)
 def test_dequantize_fast_equals_reference(t):
     x = rows(100 + int(t))
-    data = _core.quantize(int(t), x, None, 1, reference=True)
+    qw = np.ones(x.shape[1], np.float32) if t.requires_imatrix else None
+    data = _core.quantize(int(t), x, qw, 1, reference=True)
     fast = _core.dequantize(int(t), data, x.shape[0], x.shape[1], 1)
     ref = _core.dequantize(int(t), data, x.shape[0], x.shape[1], 1, reference=True)
     np.testing.assert_array_equal(fast.view(np.uint32), ref.view(np.uint32))

@@ -295,7 +295,8 @@ def test_check_tensor_data_finds_the_first_bad_unit(qtype):
     if qtype == GGMLType.F32:
         data = x.view(np.uint8).reshape(-1).copy()
     elif qtype.can_quantize:
-        data = np.ascontiguousarray(pyggml.quantize(x, qtype.name)).reshape(-1).copy()
+        qw = np.ones(x.shape[1], np.float32) if qtype.requires_imatrix else None
+        data = np.ascontiguousarray(pyggml.quantize(x, qtype.name, imatrix=qw)).reshape(-1).copy()
     else:  # the codebook types pyggml reads but does not write: random blocks with finite scales
         data = random_codebook_weight(x, GT[qtype.name]).reshape(-1).copy()
     assert _core.check_tensor_data(int(qtype), data) is None
