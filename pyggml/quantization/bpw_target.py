@@ -1,7 +1,7 @@
 """Choose per-tensor types that meet an average bits-per-weight budget at the least error.
 
-For every quantizable tensor and every candidate type the error is measured on a sample of its
-rows: the squared difference between the weights and their quantize-dequantize round trip,
+For every quantizable tensor and every candidate type (the k-quants and Q8_0; with an importance
+matrix the codebook types IQ1_S .. IQ4_XS too) the error is measured on a sample of its rows: the squared difference between the weights and their quantize-dequantize round trip,
 each column weighted by its importance (the imatrix entry when there is one, else 1), relative
 to the weighted energy of the weights, times the tensor's element count (so big tensors count
 for what they hold). The choice minimises the summed error subject to the file's average bits
@@ -21,6 +21,18 @@ from ..formats.types import GGMLType
 from .policy import Policy, Rule, fallback_type
 
 CANDIDATES = (GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.Q8_0)
+# With an importance matrix the codebook types join (those pyggml can write): the 1.5-3.4 bit
+# types are only worth having with one, and three of them refuse to run without.
+CODEBOOK = (GGMLType.IQ1_S, GGMLType.IQ1_M, GGMLType.IQ2_XXS, GGMLType.IQ2_XS, GGMLType.IQ2_S,
+            GGMLType.IQ3_XXS, GGMLType.IQ3_S, GGMLType.IQ4_XS)
+
+
+def candidates(with_imatrix: bool) -> tuple:
+    """The types --target-bpw chooses among: the k-quants and Q8_0, and with an importance
+    matrix the codebook types that have a quantizer."""
+    if not with_imatrix:
+        return CANDIDATES
+    return CANDIDATES + tuple(t for t in CODEBOOK if t.can_quantize)
 SAMPLE_ROWS = 64
 
 
@@ -51,7 +63,12 @@ def tensor_costs(name: str, x: np.ndarray, importance=None, candidates=CANDIDATE
         if t in seen:
             continue
         seen.add(t)
-        q = quantize(rows, t, imatrix=importance if t.uses_imatrix else None, n_threads=n_threads)
+        if t.requires_imatrix and importance is None:
+            continue
+        try:
+            q = quantize(rows, t, imatrix=importance if t.uses_imatrix else None, n_threads=n_threads)
+        except ValueError:  # rows a codebook grid cannot take (ggml aborts on them): not an option
+            continue
         back = dequantize(q, t, rows.shape, n_threads=n_threads)
         err = float(np.sum(imp * np.sum((rows.astype(np.float64) - back) ** 2, axis=0))) / energy
         options.append((t, t.type_size * 8 / t.block_size, err * x.size))

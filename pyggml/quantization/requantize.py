@@ -22,7 +22,7 @@ from ..formats.imatrix import load_imatrix
 from ..formats.quants import encode_tensor
 from ..formats.types import GGMLType
 from ..progress import progress_bar
-from .bpw_target import choose_types, policy_from_types, tensor_costs
+from .bpw_target import candidates, choose_types, policy_from_types, tensor_costs
 from .policy import IMATRIX_TYPES, ModelShape, choose_policy, is_quantizable
 
 _FLOAT_TYPES = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
@@ -72,7 +72,8 @@ def measure_costs(g: GGUFFile, imat=None, n_threads: int = 0, progress: bool = F
                 fixed_bits += t.n_bytes * 8
             else:
                 imp = None if imat is None else imat.get(t.name)
-                costs.append(tensor_costs(t.name, g.array(t.name, n_threads), imp, n_threads=n_threads))
+                costs.append(tensor_costs(t.name, g.array(t.name, n_threads), imp, candidates(imat is not None),
+                                          n_threads=n_threads))
             bar.update(1)
     return costs, fixed_bits, n_total
 

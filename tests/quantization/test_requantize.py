@@ -126,6 +126,26 @@ def test_target_bpw_meets_the_budget_and_trades_error(f16_model, tmp_path):
         assert all(g.tensor(n).type == new for n, _, _, new in table)
 
 
+def test_target_bpw_with_an_imatrix_chooses_among_the_codebook_types(f16_model, tmp_path):
+    from pyggml.quantization.bpw_target import CANDIDATES, CODEBOOK, candidates
+
+    assert candidates(False) == CANDIDATES
+    writable = [t for t in CODEBOOK if t.can_quantize]
+    assert set(candidates(True)) == set(CANDIDATES) | set(writable) and GGMLType.IQ2_XXS in writable
+    rng = np.random.default_rng(3)
+    with GGUFFile(f16_model) as g:
+        imat = {t.name: rng.uniform(0.5, 2.0, t.shape[-1]).astype(np.float32) for t in g.tensors if len(t.shape) == 2}
+    out = str(tmp_path / "iq.gguf")
+    table = requantize(f16_model, out, target_bpw=2.5, imatrix=imat, progress=False)
+    chosen = {new for *_, new in table}
+    assert chosen & set(writable)  # 2.5 bits per weight is out of reach without them
+    assert 2.2 < _avg_bpw(table) <= 2.5
+    with GGUFFile(out) as g:
+        assert all(g.tensor(n).type == new for n, _, _, new in table)
+    with pytest.raises(PyggmlError, match="below the smallest reachable"):
+        requantize(f16_model, str(tmp_path / "no.gguf"), target_bpw=2.5, progress=False)
+
+
 def test_choose_types_minimises_error_under_budget():
     rng = np.random.default_rng(1)
     sensitive = rng.standard_normal((64, 256)).astype(np.float32) * np.linspace(0.1, 10, 256, dtype=np.float32)
