@@ -216,8 +216,10 @@ int64_t llama_model::capture_width(int site) const {
         case capture_attn_in: return hp_.n_embd;
         case capture_attn_out: return hp_.n_head * hp_.head_dim_v;
         case capture_ffn_in: return hp_.n_embd;
-        case capture_ffn_down_in: return hp_.n_expert ? 0 : hp_.n_ff;  // experts: not captured
-        default: throw std::out_of_range("capture site must be in [0, 4)");
+        case capture_ffn_down_in: return hp_.n_expert ? 0 : hp_.n_ff;  // experts: sites 4 and 5
+        case capture_moe_experts: return hp_.n_expert ? hp_.n_expert_used : 0;
+        case capture_moe_down_in: return hp_.n_expert ? hp_.n_expert_used * hp_.n_ff_exp : 0;
+        default: throw std::out_of_range("capture site must be in [0, 6)");
     }
 }
 

@@ -123,9 +123,19 @@ struct model_weights {
 
 // Calibration: forward_batch copies the inputs of the linear layers into caller buffers.
 // Sites per layer: the normed input of q/k/v, the input of the attention output matrix,
-// the normed input of gate/up, and the input of ffn_down (after the gated activation).
-enum capture_site : int { capture_attn_in = 0, capture_attn_out = 1, capture_ffn_in = 2, capture_ffn_down_in = 3 };
-constexpr int n_capture_sites = 4;
+// the normed input of gate/up, and the input of ffn_down (after the gated activation). With
+// experts, sites 4 and 5 instead of 3, expert by expert: each token's chosen experts (n_expert_used
+// ids as floats, in the router's order) and the inputs of their ffn_down_exps (n_expert_used rows
+// of n_ff_exp, the same order) side by side.
+enum capture_site : int {
+    capture_attn_in = 0,
+    capture_attn_out = 1,
+    capture_ffn_in = 2,
+    capture_ffn_down_in = 3,
+    capture_moe_experts = 4,
+    capture_moe_down_in = 5,
+};
+constexpr int n_capture_sites = 6;
 
 struct activation_capture {
     std::vector<float*> dst;      // (n_layer * n_capture_sites): each (n_rows, site width) or null

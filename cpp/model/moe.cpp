@@ -122,6 +122,18 @@ void llama_model::moe_ffn(int64_t il, int64_t T) {
     } else {
         parallel_rows(pool_, S, act);
     }
+    if (capture_) {  // calibration, expert by expert: the choices, and each slot's down input
+        std::vector<float> ids(static_cast<size_t>(S)), down_in;
+        for (int64_t s = 0; s < S; ++s) ids[size_t(s)] = float(chosen_[size_t(s)]);
+        capture(il, capture_moe_experts, ids.data(), T);
+        if (capture_->dst[size_t(il * n_capture_sites + capture_moe_down_in)]) {
+            down_in.resize(size_t(S * Fe));
+            for (int64_t s = 0; s < S; ++s) {
+                std::memcpy(down_in.data() + s * Fe, moe_gate_.data() + row_of[size_t(s)] * Fe, size_t(Fe) * sizeof(float));
+            }
+            capture(il, capture_moe_down_in, down_in.data(), T);
+        }
+    }
     jobs.clear();
     for (size_t u = 0; u < used.size(); ++u) {
         const int64_t r0 = start[size_t(used[u])], c = start[size_t(used[u]) + 1] - r0;

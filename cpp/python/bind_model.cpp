@@ -259,9 +259,11 @@ py::list capture_arrays(const llama_model& m, int64_t n, const std::vector<std::
     py::list arrays;
     for (auto [layer, site] : sites) {
         if (layer < 0 || layer >= hp.n_layer) throw py::value_error("capture layer " + std::to_string(layer) + " is out of range");
-        if (site < 0 || site >= n_capture_sites) throw py::value_error("capture site must be in [0, 4)");
+        if (site < 0 || site >= n_capture_sites) throw py::value_error("capture site must be in [0, 6)");
         if (m.capture_width(site) == 0) {
-            throw py::value_error("capture site " + std::to_string(site) + " has no single input in a mixture-of-experts model");
+            throw py::value_error("capture site " + std::to_string(site) +
+                                  (m.hparams().n_expert ? " has no single input in a mixture-of-experts model (its experts: sites 4 and 5)"
+                                                        : " is a mixture-of-experts site and this model has no experts"));
         }
         if (last_layer >= 0 && layer > last_layer) throw py::value_error("capture layer is after last_layer");
         float*& slot = cap.dst[size_t(layer * n_capture_sites + site)];

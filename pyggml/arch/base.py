@@ -48,6 +48,8 @@ class Site(enum.IntEnum):
     ATTN_OUTPUT = 1  # the attention's result, read by attn_output
     FFN_GATE_UP = 2  # the normed input of the feed-forward part, read by ffn_gate, ffn_up
     FFN_DOWN = 3  # the gated activation, read by ffn_down
+    MOE_EXPERTS = 4  # with experts: each token's chosen experts (n_expert_used ids as floats)
+    MOE_DOWN = 5  # with experts: the chosen experts' gated activations, read by ffn_down_exps
 
 
 @dataclasses.dataclass(frozen=True)

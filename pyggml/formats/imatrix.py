@@ -152,16 +152,18 @@ def write_imatrix_legacy(path, entries: dict, ncall: int = 1, dataset: str = "",
 
 
 def write_imatrix_gguf(path, entries: dict, count: int = 1, datasets=("pyggml",), chunk_size: int = 512,
-                       chunk_count: int | None = None, sums: bool = False) -> None:
+                       chunk_count: int | None = None, sums: bool = False, counts: dict | None = None) -> None:
     """Write {name: importance (n_columns,) or (n_matrices, n_columns)} in llama.cpp's GGUF format.
 
     count: the activation rows each importance averages (stored sums are importance * count);
-    chunk_count defaults to count; sums: the entries already are those sums, stored unchanged."""
+    chunk_count defaults to count; sums: the entries already are those sums, stored unchanged;
+    counts: {name: (n_matrices,) rows per matrix} where they differ from count (experts reached
+    by different tokens)."""
     with _replacing(path) as tmp:
-        _write_gguf(tmp, entries, count, datasets, chunk_size, chunk_count, sums)
+        _write_gguf(tmp, entries, count, datasets, chunk_size, chunk_count, sums, counts or {})
 
 
-def _write_gguf(path, entries, count, datasets, chunk_size, chunk_count, sums) -> None:
+def _write_gguf(path, entries, count, datasets, chunk_size, chunk_count, sums, counts) -> None:
     w = gguf.GGUFWriter(path, arch="")
     w.kv_data[0].pop("general.architecture", None)
     w.add_type("imatrix")
@@ -171,8 +173,10 @@ def _write_gguf(path, entries, count, datasets, chunk_size, chunk_count, sums) -
     for name, v in entries.items():
         v = np.asarray(v, dtype=np.float32)
         v = v.reshape(1, -1) if v.ndim == 1 else v
-        w.add_tensor(name + ".in_sum2", (v if sums else v * np.float32(count)).astype(np.float32))
-        w.add_tensor(name + ".counts", np.full((v.shape[0], 1), count, dtype=np.float32))
+        c = np.asarray(counts[name], np.float32).reshape(-1, 1) if name in counts else \
+            np.full((v.shape[0], 1), count, dtype=np.float32)
+        w.add_tensor(name + ".in_sum2", (v if sums else v * c).astype(np.float32))
+        w.add_tensor(name + ".counts", c)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import arch as architectures
+from ..arch.base import Site
 from ..errors import PyggmlError
 from ..progress import progress_bar
 from ..text.corpus import bos_for_chunks, read_text, tokenize_text
@@ -75,8 +76,14 @@ def run(model, sequences, collectors, layers=None, output: bool = False, progres
     """
     n_layer = model.hparams["n_layer"]
     layers = list(range(n_layer)) if layers is None else sorted(layers)
+    # experts, for the collectors that take them (add_experts): the feed-forward input, the
+    # tokens' chosen experts and their ffn_down_exps inputs, expert by expert
+    expert_sites = (Site.FFN_GATE_UP, Site.MOE_EXPERTS, Site.MOE_DOWN)
+    experts = model.hparams.get("n_expert", 0) > 0 and any(hasattr(c, "add_experts") for c in collectors)
     by_site = {cs.site: cs for cs in capture_sites(model)}
     sites = [(layer, site) for layer in layers for site in by_site]
+    if experts:
+        sites += [(layer, int(site)) for layer in layers for site in expert_sites if (layer, site) not in sites]
     last = -1 if output or not layers else layers[-1]
     per_pass = max(1, model.n_seq_max)
     with progress_bar(total=len(sequences), desc=desc, unit="seq", enabled=progress) as bar:
@@ -88,6 +95,12 @@ def run(model, sequences, collectors, layers=None, output: bool = False, progres
             else:
                 captures = model.capture_batch(list(enumerate(group)), sites, output=output, last_layer=last)
             for captured in captures:
+                if experts:
+                    for layer in layers:
+                        x, ids, down = (captured.pop((layer, int(site))) for site in expert_sites)
+                        for c in collectors:
+                            if hasattr(c, "add_experts"):
+                                c.add_experts(layer, x, ids, down, model.hparams["n_expert"])
                 for key, x in captured.items():
                     tensors = ["output.weight"] if key == "output" else by_site[key[1]].tensors(key[0])
                     for c in collectors:
@@ -112,14 +125,54 @@ class ImatrixCollector:
                 self.sums[name] = s.copy()
                 self.counts[name] = len(x)
 
+    def add_experts(self, layer: int, x: np.ndarray, ids: np.ndarray, down: np.ndarray, n_expert: int) -> None:
+        """Expert by expert, as llama.cpp's imatrix: each expert's ffn_gate_exps / ffn_up_exps
+        sums over the tokens routed to it (x: the feed-forward input, ids: (tokens, k) chosen
+        experts) and its ffn_down_exps over its slots' inputs (down: (tokens, k * n_ff_exp))."""
+        ids = ids.astype(np.int64)
+        k = ids.shape[1]
+        slots = down.reshape(len(down) * k, -1)
+        flat = ids.reshape(-1)
+        for names, rows_of, src in (((f"blk.{layer}.ffn_gate_exps.weight", f"blk.{layer}.ffn_up_exps.weight"),
+                                     lambda e: (ids == e).any(axis=1), x),
+                                    ((f"blk.{layer}.ffn_down_exps.weight",), lambda e: flat == e, slots)):
+            s = np.zeros((n_expert, src.shape[1]), np.float64)
+            n = np.zeros(n_expert, np.int64)
+            for e in np.unique(flat):
+                rows = src[rows_of(e)]
+                s[e] = np.einsum("ij,ij->j", rows, rows, dtype=np.float64)
+                n[e] = len(rows)
+            for name in names:
+                if name in self.sums:
+                    self.sums[name] += s
+                    self.counts[name] += n
+                else:
+                    self.sums[name] = s.copy()
+                    self.counts[name] = n.copy()
+
     def sums32(self) -> dict:
-        """{tensor name: float32 sums}, as an imatrix file stores them."""
+        """{tensor name: float32 sums}, as an imatrix file stores them (experts: one row each)."""
         return {n: s.astype(np.float32) for n, s in self.sums.items()}
 
+    def counts_per_matrix(self) -> dict:
+        """{tensor name: (n_matrices,) float32 row counts}: one for a matrix, one per expert."""
+        return {n: np.atleast_1d(np.asarray(c, np.float32)) for n, c in self.counts.items()}
+
     def importance(self) -> dict:
-        """{tensor name: float32 mean squared activation per input column}, computed from the
-        float32 sums exactly as a reader of the saved file computes it."""
-        return {n: s / np.float32(max(self.counts[n], 1)) for n, s in self.sums32().items()}
+        """{tensor name: float32 mean squared activation per input column (experts: one row of
+        them per expert, flattened)}, computed from the float32 sums exactly as a reader of the
+        saved file computes it; an expert no token reached gets ones, as there."""
+        out = {}
+        for n, s in self.sums32().items():
+            c = self.counts_per_matrix()[n] if s.ndim == 2 else None
+            if c is None:
+                out[n] = s / np.float32(max(self.counts[n], 1))
+            else:
+                v = np.ones_like(s)
+                seen = c > 0
+                v[seen] = s[seen] / c[seen, None]
+                out[n] = v.reshape(-1)
+        return out
 
 
 class HessianCollector:

@@ -112,7 +112,7 @@ def quantize_many(in_path, jobs, *, text=None, n_seq: int = 16, seq_len: int = 5
                 shared["calibration"] = time.perf_counter() - t
                 imat_all = imc.importance()
                 if imatrix_out is not None:
-                    _save_imatrix(imatrix_out, imc.sums32(), int(seqs.size), seqs.shape, text)
+                    _save_imatrix(imatrix_out, imc, int(seqs.size), seqs.shape, text)
             gptq_jobs = [i for i in calibrated if jobs[i].method.startswith("gptq")]
             if gptq_jobs:
                 done = _gptq(model, g, seqs, {i: types[i] for i in gptq_jobs},
@@ -147,16 +147,22 @@ def _pop_from(done: dict):
     return lambda name, new: done.pop(name, None)
 
 
-def _save_imatrix(path, sums: dict, n_tokens: int, shape, text) -> None:
-    """Write the sums over n_tokens rows (every tensor saw each calibration token once)."""
+def _save_imatrix(path, imc, n_tokens: int, shape, text) -> None:
+    """Write the collector's sums over n_tokens rows (every matrix saw each calibration token
+    once; each expert the tokens routed to it, counted per expert)."""
     from ..formats.imatrix import write_imatrix_gguf, write_imatrix_legacy
 
     dataset = os.path.basename(os.fspath(text)) if text is not None else C.DEFAULT_TEXT.name
+    sums = imc.sums32()
+    counts = {n: c for n, c in imc.counts_per_matrix().items() if sums[n].ndim == 2}
     if os.fspath(path).endswith(".dat"):
-        write_imatrix_legacy(path, sums, ncall=n_tokens, dataset=dataset, sums=True)
+        # one call count per entry there: experts' means scaled back to n_tokens rows
+        imp = imc.importance()
+        legacy = {n: (imp[n].reshape(s.shape) * np.float32(n_tokens) if n in counts else s) for n, s in sums.items()}
+        write_imatrix_legacy(path, legacy, ncall=n_tokens, dataset=dataset, sums=True)
     else:
         write_imatrix_gguf(path, sums, count=n_tokens, datasets=(dataset,), chunk_count=shape[0],
-                           chunk_size=shape[1], sums=True)
+                           chunk_size=shape[1], sums=True, counts=counts)
 
 
 def _quantized_here(types: dict, name: str) -> bool:

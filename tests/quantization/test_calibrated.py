@@ -393,8 +393,9 @@ def test_every_method_on_phi3_s_fused_matrices(tmp_path, calib_text):
 
 @pytest.mark.parametrize("arch", ["qwen3moe"])
 def test_every_method_on_a_mixture_of_experts(tmp_path, calib_text, arch):
-    """With experts only the attention's inputs are calibrated (MOE_SITES); the router stays
-    F32 and the 3-D expert tensors take the preset's types; every method's file runs."""
+    """With experts GPTQ and AWQ calibrate the attention's inputs (MOE_SITES) and the imatrix
+    the experts too, one by one; the router stays F32 and the 3-D expert tensors take the
+    preset's types; every method's file runs."""
     src = tmp_path / f"{arch}.gguf"
     hp = make_model(arch, src, "F32", seed=2, n_head_kv=8, n_expert=4, **dict(K_SIZES, n_ff_exp=256, n_ff=256))
     tokens = np.random.default_rng(1).integers(0, hp["n_vocab"], 24)
@@ -409,3 +410,51 @@ def test_every_method_on_a_mixture_of_experts(tmp_path, calib_text, arch):
         logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
         assert np.isfinite(logits).all()
         assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref)), method
+
+
+def test_imatrix_of_experts_is_taken_expert_by_expert(tmp_path, calib_text):
+    """Sites 4 and 5 give each token's chosen experts and their ffn_down_exps inputs; the
+    imatrix sums each expert's rows over the tokens routed to it, as llama.cpp's imatrix, and
+    the file keeps one count per expert."""
+    src = tmp_path / "moe.gguf"
+    hp = make_model("qwen3moe", src, "F32", seed=5)
+    n_expert, k, fe = hp["n_expert"], hp["n_expert_used"], hp["n_ff_exp"]
+    tokens = np.random.default_rng(2).integers(0, hp["n_vocab"], 20)
+    m = Model.load(src, n_ctx=32, precise=True)
+    got = m.capture(tokens, [(0, 2), (0, 4), (0, 5)])
+    x, ids, down = got[(0, 2)], got[(0, 4)].astype(np.int64), got[(0, 5)]
+    assert ids.shape == (20, k) and down.shape == (20, k * fe)
+    assert all(len(set(row)) == k for row in ids) and ids.min() >= 0 and ids.max() < n_expert
+    with GGUFFile(src) as g:  # each slot's input, from the captured feed-forward input
+        gate, up = g.array("blk.0.ffn_gate_exps.weight"), g.array("blk.0.ffn_up_exps.weight")
+    for t in range(20):
+        for j in range(k):
+            e = ids[t, j]
+            a, b = gate[e] @ x[t], up[e] @ x[t]
+            want = a / (1 + np.exp(-a)) * b
+            np.testing.assert_allclose(down[t, j * fe:(j + 1) * fe], want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    make_model("llama", tmp_path / "dense.gguf", "F32", seed=1)
+    with pytest.raises(ValueError, match="no experts"):
+        Model.load(tmp_path / "dense.gguf", n_ctx=32).capture([1, 2, 3], [(0, 4)])
+
+    seqs = C.load_sequences(src, calib_text, n_seq=2, seq_len=16)
+    imc = C.ImatrixCollector()
+    C.run(Model.load(src, n_ctx=16), seqs, [imc], output=True, progress=False)
+    for name, width in (("blk.1.ffn_gate_exps.weight", hp["n_embd"]), ("blk.1.ffn_down_exps.weight", fe)):
+        assert imc.sums[name].shape == (n_expert, width)
+        assert imc.counts[name].sum() == seqs.size * k  # every token reaches k distinct experts
+    np.testing.assert_array_equal(imc.sums["blk.0.ffn_gate_exps.weight"], imc.sums["blk.0.ffn_up_exps.weight"])
+    assert imc.counts["blk.0.attn_q.weight"] == seqs.size
+
+    out, imat = tmp_path / "q.gguf", tmp_path / "imatrix.gguf"
+    quantize_calibrated(src, out, "Q4_K_M", "imatrix", text=calib_text, n_seq=2, seq_len=16, progress=False,
+                        imatrix_out=imat)
+    back = read_imatrix(imat)
+    want = imc.importance()
+    for name in ("blk.0.ffn_up_exps.weight", "blk.1.ffn_down_exps.weight", "blk.0.attn_v.weight"):
+        np.testing.assert_allclose(back[name], want[name], rtol=1e-6)
+    assert len(back["blk.0.ffn_up_exps.weight"]) == n_expert * hp["n_embd"]
+    requantize(src, tmp_path / "again.gguf", "Q4_K_M", imatrix=imat, progress=False)  # llama.cpp's shape of it
+    with GGUFFile(tmp_path / "again.gguf") as a, GGUFFile(out) as b:
+        for t in a.tensors:
+            assert np.array_equal(a.raw(t.name), b.raw(t.name)), t.name
