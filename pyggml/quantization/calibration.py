@@ -194,6 +194,16 @@ class HessianCollector:
             self.h[key] = ssyrk(1.0, x, trans=1, lower=0)
             self.n[key] = len(x)
 
+    def add_experts(self, layer: int, x: np.ndarray, ids: np.ndarray, down: np.ndarray, n_expert: int) -> None:
+        """Expert by expert (see ImatrixCollector.add_experts): keys (layer, "experts_in", e) for
+        ffn_gate_exps / ffn_up_exps and (layer, "experts_down", e) for ffn_down_exps."""
+        ids = ids.astype(np.int64)
+        flat = ids.reshape(-1)
+        slots = down.reshape(len(flat), -1)
+        for e in np.unique(flat):
+            self.add((layer, "experts_in", int(e)), x[(ids == e).any(axis=1)], [])
+            self.add((layer, "experts_down", int(e)), slots[flat == e], [])
+
     def hessian(self, key) -> np.ndarray:
         """GPTQ's H = 2 X^T X / n for a site, symmetric float32 (consumes the stored matrix)."""
         h = self.h.pop(key)
@@ -240,6 +250,8 @@ def layer_chunks(model, budget_bytes: int) -> list:
     """Consecutive layer groups whose Hessians fit in budget_bytes together (at least one layer each)."""
     hp = model.hparams
     per_layer = sum(HessianCollector.bytes_for(cs.width(hp)) for cs in capture_sites(model))
+    if hp.get("n_expert"):  # one Hessian per expert for its gate/up input and one for its down input
+        per_layer += hp["n_expert"] * (HessianCollector.bytes_for(hp["n_embd"]) + HessianCollector.bytes_for(hp["n_ff_exp"]))
     step = max(1, budget_bytes // per_layer)
     return [list(range(i, min(i + step, hp["n_layer"]))) for i in range(0, hp["n_layer"], step)]
 

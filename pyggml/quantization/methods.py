@@ -208,6 +208,8 @@ def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memo
                     done[i][name] = gptq_quantize(weights[name], prep, new,
                                                   prep.importance if with_imatrix[i] else None, n_threads=n_threads)
                     t_q[i] += time.perf_counter() - t
+            if model.hparams.get("n_expert"):
+                t_h += _gptq_experts(model, g, hc, layer, types, with_imatrix, damp, act_order, n_threads, done, t_q, bar)
             bar.update(1)
     bar.close()
     shared["hessians"] = t_h
@@ -215,6 +217,46 @@ def _gptq(model, g, seqs, types: dict, with_imatrix: dict, damp, act_order, memo
         reports[i].seconds["hessians"] = t_h
         reports[i].seconds["gptq"] = t_q[i]
     return done
+
+
+def _gptq_experts(model, g, hc, layer, types, with_imatrix, damp, act_order, n_threads, done, t_q, bar) -> float:
+    """GPTQ of one layer's stacked experts, expert by expert: each expert's slice of ffn_gate_exps /
+    ffn_up_exps with the Hessian of the tokens routed to it, of ffn_down_exps with that of its
+    own down inputs. An expert no calibration token reached is rounded to nearest (its type's
+    quantizer). Returns the seconds spent factoring."""
+    from ..formats.quants import quantize
+
+    n_expert = model.hparams["n_expert"]
+    t_h = 0.0
+    for kind, names in (("experts_in", ("ffn_gate_exps", "ffn_up_exps")), ("experts_down", ("ffn_down_exps",))):
+        names = [f"blk.{layer}.{n}.weight" for n in names]
+        work = [(i, n) for i in types for n in names
+                if n in types[i] and _quantized_here(types[i], n) and types[i][n][1] in GRID_TYPES]
+        if not work:
+            continue
+        weights = {n: g.array(n, n_threads) for _, n in work}
+        parts = {(i, n): [] for i, n in work}
+        for e in range(n_expert):
+            key = (layer, kind, e)
+            prep = None
+            if key in hc.h:
+                t = time.perf_counter()
+                prep = prepare(hc.hessian(key), damp=damp, act_order=act_order)
+                t_h += time.perf_counter() - t
+            for i, name in work:
+                t = time.perf_counter()
+                new = types[i][name][1]
+                bar.set_description(f"GPTQ {name}[{e}] -> {new.name}", refresh=False)
+                w = np.ascontiguousarray(weights[name][e], dtype=np.float32)
+                if prep is None:
+                    parts[(i, name)].append(np.asarray(quantize(w, new, n_threads=n_threads)).reshape(-1))
+                else:
+                    parts[(i, name)].append(np.asarray(gptq_quantize(
+                        w, prep, new, prep.importance if with_imatrix[i] else None, n_threads=n_threads)).reshape(-1))
+                t_q[i] += time.perf_counter() - t
+        for (i, name), p in parts.items():
+            done[i][name] = np.concatenate(p)
+    return t_h
 
 
 def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):

@@ -393,9 +393,9 @@ def test_every_method_on_phi3_s_fused_matrices(tmp_path, calib_text):
 
 @pytest.mark.parametrize("arch", ["qwen3moe"])
 def test_every_method_on_a_mixture_of_experts(tmp_path, calib_text, arch):
-    """With experts GPTQ and AWQ calibrate the attention's inputs (MOE_SITES) and the imatrix
-    the experts too, one by one; the router stays F32 and the 3-D expert tensors take the
-    preset's types; every method's file runs."""
+    """With experts AWQ calibrates the attention's inputs (MOE_SITES), the imatrix and GPTQ the
+    experts too, one by one; the router stays F32 and the 3-D expert tensors take the preset's
+    types; every method's file runs."""
     src = tmp_path / f"{arch}.gguf"
     hp = make_model(arch, src, "F32", seed=2, n_head_kv=8, n_expert=4, **dict(K_SIZES, n_ff_exp=256, n_ff=256))
     tokens = np.random.default_rng(1).integers(0, hp["n_vocab"], 24)
@@ -458,3 +458,41 @@ def test_imatrix_of_experts_is_taken_expert_by_expert(tmp_path, calib_text):
     with GGUFFile(tmp_path / "again.gguf") as a, GGUFFile(out) as b:
         for t in a.tensors:
             assert np.array_equal(a.raw(t.name), b.raw(t.name)), t.name
+
+
+def test_gptq_quantizes_experts_one_by_one(tmp_path, calib_text):
+    """Each expert's slice of the stacked expert tensors gets GPTQ with the Hessian of the tokens
+    routed to it: on those tokens its output error is below round-to-nearest's."""
+    src = tmp_path / "moe.gguf"
+    hp = make_model("qwen3moe", src, "F32", seed=6, n_expert=4, **dict(K_SIZES, n_ff_exp=256, n_ff=256))
+    out = tmp_path / "gptq.gguf"
+    quantize_calibrated(src, out, "Q4_0", "gptq", text=calib_text, n_seq=4, seq_len=16, progress=False, pure=True)
+    seqs = C.load_sequences(src, calib_text, n_seq=4, seq_len=16)
+    m = Model.load(src, n_ctx=16, precise=True)
+    xs, idss = [], []
+    for s in seqs:
+        m.reset()
+        got = m.capture(s, [(0, 2), (0, 4)])
+        xs.append(got[(0, 2)])
+        idss.append(got[(0, 4)].astype(np.int64))
+    x, ids = np.concatenate(xs), np.concatenate(idss)
+    name = "blk.0.ffn_up_exps.weight"
+    with GGUFFile(src) as a, GGUFFile(out) as b:
+        w = a.array(name)
+        assert b.tensor(name).type == GGMLType.Q4_0
+        gq = b.array(name)
+    rtn = dequantize(quantize(w.reshape(-1, w.shape[-1]), GGMLType.Q4_0), GGMLType.Q4_0, w.reshape(-1, w.shape[-1]).shape)
+    rtn = rtn.reshape(w.shape)
+    better = 0
+    for e in range(hp["n_expert"]):
+        xe = x[(ids == e).any(axis=1)]
+        if len(xe) < 8:
+            continue
+        err_g = np.sum((xe @ (gq[e] - w[e]).T) ** 2)
+        err_r = np.sum((xe @ (rtn[e] - w[e]).T) ** 2)
+        assert err_g < 0.5 * err_r, (e, err_g / err_r)  # measured 0.04-0.06: few tokens, 256 columns
+        assert not np.array_equal(gq[e], rtn[e])
+        better += 1
+    assert better >= 2
+    logits = Model.load(out, n_ctx=32).eval(seqs[0], all_logits=True)
+    assert np.isfinite(logits).all()
