@@ -100,6 +100,10 @@ size_t quantize_iq2_s(const float* src, void* dst, int64_t nrow, int64_t n_per_r
 size_t quantize_iq1_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq1_m(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
+// 3-bit codebook quantizers (iq3_quant.cpp)
+size_t quantize_iq3_xxs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq3_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+
 // The k-quant and IQ4 quantizers above with their scale searches taken from a chosen
 // table (search.h): kSearchOpsRef gives the reference quantizers; any other table
 // gives the same bytes.
