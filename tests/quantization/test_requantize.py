@@ -197,7 +197,8 @@ def test_cli_convert_then_quantize(tmp_path, capsys):
 
 
 @pytest.mark.llama_cpp
-@pytest.mark.parametrize("preset,ftype", [("Q4_K_M", 15), ("TQ1_0", 36), ("TQ2_0", 37), ("MXFP4_MOE", 38)])
+@pytest.mark.parametrize("preset,ftype", [("Q4_K_M", 15), ("TQ1_0", 36), ("TQ2_0", 37), ("MXFP4_MOE", 38),
+                                          ("IQ3_S", 26), ("IQ3_M", 27)])
 def test_llama_cpp_quantize_gives_the_same_file(f16_model, tmp_path, preset, ftype):
     llama_cpp = pytest.importorskip("llama_cpp")
     import ctypes
@@ -317,3 +318,49 @@ def test_llama_cpp_quantize_with_imatrix_gives_the_same_file_and_logits(f16_mode
     # may go either way (its Q4_K_M file agrees on 97% of the top tokens, IQ1_M on 83%)
     assert (np.abs(got - want).max(axis=1) / np.ptp(want, axis=1)).max() < 3e-2
     assert np.mean(got.argmax(1) == want.argmax(1)) >= 0.75
+
+
+@pytest.mark.parametrize("preset,with_imatrix", [("IQ3_S", False), ("IQ3_M", False), ("IQ3_XS", True), ("IQ3_XXS", True)])
+def test_iq3_presets_write_their_types(f16_model, tmp_path, preset, with_imatrix):
+    out = str(tmp_path / f"{preset}.gguf")
+    with GGUFFile(f16_model) as g:
+        rng = np.random.default_rng(4)
+        imat = {t.name: rng.uniform(0.1, 2, t.shape[-1]).astype(np.float32) for t in g.tensors
+                if len(t.shape) == 2} if with_imatrix else None
+    table = requantize(f16_model, out, preset, imatrix=imat, progress=False)
+    with GGUFFile(f16_model) as src, GGUFFile(out) as dst:
+        pol = policy_for(preset, model_shape(src), has_imatrix=with_imatrix)
+        for (name, shape, old, new), t in zip(table, dst.tensors):
+            assert t.type == new == (pol.choose(name, shape) or old), name
+            if new != old:
+                want = quantize(src.array(name), new, imatrix=None if imat is None else imat.get(name))
+                np.testing.assert_array_equal(dst.raw(name), want.reshape(-1), err_msg=name)
+    kinds = {new for *_, new in table}
+    assert GGMLType.IQ3_S in kinds
+    assert (GGMLType.IQ3_XXS in kinds) == (preset in ("IQ3_XS", "IQ3_XXS"))
+
+
+@pytest.mark.parametrize("preset", ["IQ3_XXS", "IQ3_XS"])
+def test_iq3_xxs_presets_need_an_imatrix(f16_model, tmp_path, preset):
+    out = tmp_path / "out.gguf"
+    with pytest.raises(PyggmlError, match="IQ(3_XXS|2_S) needs an importance matrix"):
+        requantize(f16_model, str(out), preset, progress=False)
+    assert not out.exists()
+
+
+@pytest.mark.llama_cpp
+@pytest.mark.parametrize("preset", ["IQ3_S", "IQ3_M"])
+def test_llama_cpp_runs_a_pyggml_written_iq3_file_like_pyggml(f16_model, tmp_path, preset):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from pyggml.runtime.model import Model
+
+    path = str(tmp_path / f"{preset}.gguf")
+    requantize(f16_model, path, preset, progress=False)
+    toks = [1] + [int(t) for t in np.random.default_rng(3).integers(3, 200, 23)]
+    llm = llama_cpp.Llama(model_path=path, logits_all=True, n_ctx=64, n_batch=64, n_ubatch=64, verbose=False)
+    llm.eval(toks)
+    theirs = np.array(llm.scores[: len(toks)], dtype=np.float32)
+    ours = Model.load(path, n_ctx=64, n_threads=2).eval(toks, all_logits=True)
+    err = float((np.abs(ours - theirs).max(axis=1) / np.ptp(theirs, axis=1)).max())
+    assert err < 3e-2, err
+    assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.9
