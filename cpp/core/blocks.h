@@ -117,6 +117,16 @@ struct block_q8_K {
 };
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
+// A codebook super-block (IQ2_XXS .. IQ3_S) decoded once for products with many tokens
+// (kernels/matmul.cpp): its signed grid values and the factor 2 s + 1 of each 16. Held in
+// memory only for the length of a tile, never stored in a file.
+struct block_grid_decoded {
+    float d;                     // the super-block scale, widened from fp16
+    int16_t scales[QK_K / 16];   // 2 s + 1 per 16 elements
+    int8_t qs[QK_K];             // signed grid values
+};
+static_assert(sizeof(block_grid_decoded) == 292, "block_grid_decoded size");
+
 // Non-linear 4-bit grid (kvalues_iq4nl), one scale per 32.
 struct block_iq4_nl {
     ggml_half d;

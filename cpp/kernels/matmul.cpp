@@ -8,7 +8,8 @@
 //    own, e.g. the chosen experts of a mixture, in one hand-out). A token chunk's
 //    activations are sized to stay in L2; inside a tile each weight row is decoded once per
 //    VEC_DOT_MAX_NT tokens (a repacked layout's kernels: the tier's repacked_max_nt) and
-//    stays in L1 while the chunk's tokens pass over it.
+//    stays in L1 while the chunk's tokens pass over it. Types whose decoding costs most
+//    (the codebook types) decode each row once per tile into a plain form instead.
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -200,9 +201,10 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
     std::atomic<int64_t> next_tile{0};
 
     // Rows [r0, r1) of job j times tokens [t0, t1) with the kernel for `rows` rows and
-    // max_nt tokens at a time.
+    // max_nt tokens at a time. A plain row that more than one call would decode again is
+    // decoded once into `decoded` where the type has a decoder (vec_dot_traits::decode).
     auto run_rows = [&](const job_plan& j, vec_dot_fn dot, int64_t rows, int max_nt, int64_t r0, int64_t r1,
-                        int64_t t0, int64_t t1) {
+                        int64_t t0, int64_t t1, std::vector<char>& decoded) {
         const weight_view& w = *j.w;
         const int n = int(w.n_cols);
         const char* act = j.format >= 0 ? formats[size_t(j.format)].data.data() : reinterpret_cast<const char*>(j.x);
@@ -212,12 +214,26 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
                 int(r1 - r0), act + t0 * j.act_row, j.act_row, 1);
             return;
         }
+        const bool decode = dot == j.k->vec_dot && j.k->decode && t1 - t0 > max_nt;
+        size_t decoded_bytes = 0;
+        if (decode) {
+            decoded_bytes = j.k->decoded_row_size(n);
+            if (decoded.size() < decoded_bytes) decoded.resize(decoded_bytes);
+        }
         for (int64_t r = r0; r < r1; r += rows) {
             const char* wrow = wdata + r * w.row_bytes;
+            vec_dot_fn row_dot = dot;
+            size_t row_stride = rows * w.row_bytes;
+            if (decode) {
+                j.k->decode(wrow, decoded.data(), n);
+                wrow = decoded.data();
+                row_dot = j.k->decoded_dot;
+                row_stride = decoded_bytes;
+            }
             for (int64_t t = t0; t < t1; t += max_nt) {
                 const int nt = int(std::min<int64_t>(max_nt, t1 - t));
-                dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), wrow, rows * w.row_bytes, int(rows),
-                    act + t * j.act_row, j.act_row, nt);
+                row_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), wrow, row_stride, int(rows),
+                        act + t * j.act_row, j.act_row, nt);
             }
         }
     };
@@ -237,6 +253,7 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
             pool.barrier();
         }
         size_t ji = 0;  // tiles are handed out in order, so the job index only moves forward
+        std::vector<char> decoded;  // (decoded_row_size(n_cols),) this thread's decoded weight row
         for (int64_t tile = next_tile.fetch_add(1); tile < n_tiles; tile = next_tile.fetch_add(1)) {
             while (ji + 1 < jobs.size() && tile >= jobs[ji + 1].first_tile) ++ji;
             const job_plan& j = jobs[ji];
@@ -247,8 +264,10 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
             const int64_t r0 = p.row0(local % p.n_row_chunks);
             const int64_t r1 = std::min(j.w->n_rows, r0 + p.rows(local % p.n_row_chunks));
             const int64_t rg = std::min(r1, j.n_grouped);  // [r0, rg) repacked, [rg, r1) plain
-            if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, j.packed_max_nt, r0, rg, t0, t1);
-            if (r1 > std::max(r0, rg)) run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1);
+            if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, j.packed_max_nt, r0, rg, t0, t1, decoded);
+            if (r1 > std::max(r0, rg)) {
+                run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1, decoded);
+            }
         }
     });
 }

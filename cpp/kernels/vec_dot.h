@@ -32,6 +32,10 @@ using from_float_fn = void (*)(const float* x, void* y, int64_t k);
 // token's |x| reaches the weight's act_param), are multiplied apart.
 using from_float_split_fn = void (*)(const float* x, void* y, int64_t k, const int32_t* cols, int32_t n_cols);
 
+// Decodes a weight row of n elements into a plain form a tier's kernels read faster
+// (block_grid_decoded for the codebook types).
+using decode_row_fn = void (*)(const void* x, void* y, int n);
+
 struct vec_dot_traits {
     int32_t vec_dot_type;      // ggml type id of the converted activations
     from_float_fn from_float;  // float32 -> vec_dot_type
@@ -39,6 +43,12 @@ struct vec_dot_traits {
     // Set for a dot type whose conversion splits off the batch's outlier columns (then used
     // instead of from_float).
     from_float_split_fn from_float_split = nullptr;
+    // Optional, for products with more tokens than one call takes: the row decoded once
+    // (decode, decoded_row_size(n) bytes) and the kernel over decoded rows, which gives
+    // vec_dot's results bit for bit. Null: vec_dot decodes the row for every call.
+    decode_row_fn decode = nullptr;
+    size_t (*decoded_row_size)(int n) = nullptr;
+    vec_dot_fn decoded_dot = nullptr;
 };
 
 }  // namespace pyggml

@@ -13,14 +13,17 @@ from pyggml import _core
 from test_kernels import random_weights
 
 
-@pytest.mark.parametrize("name", ["F32", "F16", "Q4_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K", "IQ4_XS"])
+@pytest.mark.parametrize("name", ["F32", "F16", "Q4_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K", "IQ4_XS",
+                                  "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S"])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_matmul_equals_kernel_per_output(name, n_threads):
+    """Every output is the dot kernel's, bit for bit: for many tokens the codebook types'
+    rows are decoded once per tile (vec_dot_traits::decode), for few the kernel decodes."""
     rng = np.random.default_rng(n_threads)
     n_cols = 512
     pool = _core.ThreadPool(n_threads)
     w = random_weights(rng, name, 37, n_cols)
-    for n_tokens in (1, 2, 5, 17):
+    for n_tokens in (1, 2, 5, 17, 70):
         x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
         got = _core.testing.matmul(pool, int(QT[name]), w, n_cols, x)
         a = _core.testing.quantize_activations(int(QT[name]), x)

@@ -168,6 +168,71 @@ PYGGML_AVX2_NT_KERNEL(dot_iq2_s)
 PYGGML_AVX2_NT_KERNEL(dot_iq3_xxs)
 PYGGML_AVX2_NT_KERNEL(dot_iq3_s)
 
+// ---- decoded rows (block_grid_decoded): the grid gathers done once per row and tile -----
+
+// A row of n elements decoded: per 32, the signed grid values and the two scale words.
+template <typename B, chunk_vectors (*Chunk)(const B&, int)>
+void decode_grid(const void* vx, void* vy, int n) {
+    const B* x = static_cast<const B*>(vx);
+    block_grid_decoded* y = static_cast<block_grid_decoded*>(vy);
+    for (int i = 0; i < n / QK_K; ++i) {
+        y[i].d = h2f(x[i].d);
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const chunk_vectors c = Chunk(x[i], ib);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + 32 * ib), _mm256_sign_epi8(c.mag, c.signs));
+            y[i].scales[2 * ib] = int16_t(_mm256_extract_epi16(c.scales, 0));
+            y[i].scales[2 * ib + 1] = int16_t(_mm256_extract_epi16(c.scales, 8));
+        }
+    }
+}
+
+size_t decoded_grid_row_size(int n) { return size_t(n / QK_K) * sizeof(block_grid_decoded); }
+
+// dot_grid_nt over decoded rows: |q| times the activations with q's signs gives the same
+// int32 lanes (grid magnitudes are never 0), so the same floats.
+template <int NT, int Den>
+void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_grid_decoded* x = static_cast<const block_grid_decoded*>(vx);
+    const block_q8_K* y[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = row_ptr<block_q8_K>(vy, by, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < n / QK_K; ++i) {
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const __m256i q = loadu(x[i].qs + 32 * ib);
+            const __m256i mag = _mm256_sign_epi8(q, q);
+            const __m256i sc = _mm256_setr_m128i(_mm_set1_epi16(x[i].scales[2 * ib]), _mm_set1_epi16(x[i].scales[2 * ib + 1]));
+            for (int t = 0; t < NT; ++t) {
+                const __m256i sy = _mm256_sign_epi8(loadu(y[t][i].qs + 32 * ib), q);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy), sc));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) * (1.0f / float(Den));
+}
+template <int NT>
+void dot_decoded_iq2_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_decoded_nt<NT, 8>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_decoded_iq3_xxs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_decoded_nt<NT, 4>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_decoded_iq3_s_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_decoded_nt<NT, 1>(n, s, bs, x, y, by);
+}
+PYGGML_AVX2_NT_KERNEL(dot_decoded_iq2)
+PYGGML_AVX2_NT_KERNEL(dot_decoded_iq3_xxs)
+PYGGML_AVX2_NT_KERNEL(dot_decoded_iq3_s)
+
 // ---- IQ1: grid values -1, 0, 1 and a +-1/8 shift per 8 (IQ1_M) or 32 (IQ1_S) ----------
 
 struct iq1_chunk {
@@ -265,6 +330,22 @@ void register_vec_dot_iq_avx2(isa_kernels& k) {
     k.vec_dot[GGML_TYPE_IQ2_S].vec_dot = dot_iq2_s;
     k.vec_dot[GGML_TYPE_IQ3_XXS].vec_dot = dot_iq3_xxs;
     k.vec_dot[GGML_TYPE_IQ3_S].vec_dot = dot_iq3_s;
+    const struct {
+        int32_t type;
+        decode_row_fn decode;
+        vec_dot_fn decoded_dot;
+    } decoded[] = {
+        {GGML_TYPE_IQ2_XXS, decode_grid<block_iq2_xxs, chunk_iq2_xxs>, dot_decoded_iq2},
+        {GGML_TYPE_IQ2_XS, decode_grid<block_iq2_xs, chunk_iq2_xs>, dot_decoded_iq2},
+        {GGML_TYPE_IQ2_S, decode_grid<block_iq2_s, chunk_iq2_s>, dot_decoded_iq2},
+        {GGML_TYPE_IQ3_XXS, decode_grid<block_iq3_xxs, chunk_iq3_xxs>, dot_decoded_iq3_xxs},
+        {GGML_TYPE_IQ3_S, decode_grid<block_iq3_s, chunk_iq3_s>, dot_decoded_iq3_s},
+    };
+    for (const auto& d : decoded) {
+        k.vec_dot[d.type].decode = d.decode;
+        k.vec_dot[d.type].decoded_row_size = decoded_grid_row_size;
+        k.vec_dot[d.type].decoded_dot = d.decoded_dot;
+    }
     k.vec_dot[GGML_TYPE_IQ1_S].vec_dot = dot_iq1_s;
     k.vec_dot[GGML_TYPE_IQ1_M].vec_dot = dot_iq1_m;
 }
