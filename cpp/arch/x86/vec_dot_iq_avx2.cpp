@@ -27,13 +27,13 @@ struct sign_table {
 };
 constexpr sign_table kSignBytes{};
 
-// Four sign bytes -> 32 bytes +1 / -1.
-inline __m256i sign_bytes(uint8_t s0, uint8_t s1, uint8_t s2, uint8_t s3) {
-    return _mm256_set_epi64x(int64_t(kSignBytes.bytes[s3]), int64_t(kSignBytes.bytes[s2]),
-                             int64_t(kSignBytes.bytes[s1]), int64_t(kSignBytes.bytes[s0]));
-}
+// 32 sign bits (bit j of byte k: element 8 k + j negative) -> 32 bytes +1 / -1: each byte of
+// the word spread over its 8 elements, one bit tested per element.
 inline __m256i sign_bytes(uint32_t four) {
-    return sign_bytes(uint8_t(four), uint8_t(four >> 8), uint8_t(four >> 16), uint8_t(four >> 24));
+    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+    const __m256i bits = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(int(four)), spread), bit);
+    return _mm256_or_si256(_mm256_cmpeq_epi8(bits, bit), _mm256_set1_epi8(1));
 }
 // The 7-bit sign codes of IQ2_XXS / IQ2_XS / IQ3_XXS (the eighth sign their parity) as eight
 // bytes +1 / -1.
@@ -107,8 +107,12 @@ inline chunk_vectors chunk_iq3_s(const block_iq3_s& b, int ib) {
     const int qh = b.qh[ib];
     uint32_t sg;
     std::memcpy(&sg, b.signs + 4 * ib, 4);
-    int idx[8];
-    for (int k = 0; k < 8; ++k) idx[k] = qs[k] | ((qh << (8 - k)) & 256);
+    // index k: qs[k] and bit k of qh as bit 8
+    const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs));
+    const __m256i hi = _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(qh), _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1)),
+                                        _mm256_set1_epi32(256));
+    alignas(32) int idx[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(idx), _mm256_or_si256(_mm256_cvtepu8_epi32(lo), hi));
     const __m256i mag = _mm256_setr_epi32(int(iq3s_grid[idx[0]]), int(iq3s_grid[idx[1]]), int(iq3s_grid[idx[2]]), int(iq3s_grid[idx[3]]),
                                           int(iq3s_grid[idx[4]]), int(iq3s_grid[idx[5]]), int(iq3s_grid[idx[6]]), int(iq3s_grid[idx[7]]));
     const int s = (b.scales[ib / 2] >> (4 * (ib % 2))) & 0xF;
