@@ -117,9 +117,10 @@ struct block_q8_K {
 };
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
-// A codebook super-block (IQ2_XXS .. IQ3_S) decoded once for products with many tokens
-// (kernels/matmul.cpp): its signed grid values and the factor 2 s + 1 of each 16. Held in
-// memory only for the length of a tile, never stored in a file.
+// A codebook super-block (IQ1_S .. IQ3_S) decoded once for products with many tokens
+// (kernels/matmul.cpp): its signed grid values (IQ1: 8 times the value plus the sign of its
+// shift) and the factor 2 s + 1 of each 16. Held in memory only for the length of a tile,
+// never stored in a file.
 struct block_grid_decoded {
     float d;                     // the super-block scale, widened from fp16
     int16_t scales[QK_K / 16];   // 2 s + 1 per 16 elements

@@ -14,7 +14,7 @@ from test_kernels import random_weights
 
 
 @pytest.mark.parametrize("name", ["F32", "F16", "Q4_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K", "IQ4_XS",
-                                  "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S"])
+                                  "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_matmul_equals_kernel_per_output(name, n_threads):
     """Every output is the dot kernel's, bit for bit: for many tokens the codebook types'

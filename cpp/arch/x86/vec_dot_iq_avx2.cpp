@@ -173,6 +173,7 @@ PYGGML_AVX2_NT_KERNEL(dot_iq3_xxs)
 PYGGML_AVX2_NT_KERNEL(dot_iq3_s)
 
 // ---- decoded rows (block_grid_decoded): the grid gathers done once per row and tile -----
+// (IQ1's decoder follows its chunk functions below.)
 
 // A row of n elements decoded: per 32, the signed grid values and the two scale words.
 template <typename B, chunk_vectors (*Chunk)(const B&, int)>
@@ -221,21 +222,23 @@ void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, 
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) * (1.0f / float(Den));
 }
+// The type's constant factor: 1/8 (IQ2, and IQ1 whose values are decoded times 8), 1/4
+// (IQ3_XXS), 1 (IQ3_S).
 template <int NT>
-void dot_decoded_iq2_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_decoded_div8_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_decoded_nt<NT, 8>(n, s, bs, x, y, by);
 }
 template <int NT>
-void dot_decoded_iq3_xxs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_decoded_div4_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_decoded_nt<NT, 4>(n, s, bs, x, y, by);
 }
 template <int NT>
-void dot_decoded_iq3_s_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+void dot_decoded_div1_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_decoded_nt<NT, 1>(n, s, bs, x, y, by);
 }
-PYGGML_AVX2_NT_KERNEL(dot_decoded_iq2)
-PYGGML_AVX2_NT_KERNEL(dot_decoded_iq3_xxs)
-PYGGML_AVX2_NT_KERNEL(dot_decoded_iq3_s)
+PYGGML_AVX2_NT_KERNEL(dot_decoded_div8)
+PYGGML_AVX2_NT_KERNEL(dot_decoded_div4)
+PYGGML_AVX2_NT_KERNEL(dot_decoded_div1)
 
 // ---- IQ1: grid values -1, 0, 1 and a +-1/8 shift per 8 (IQ1_M) or 32 (IQ1_S) ----------
 
@@ -326,6 +329,26 @@ void dot_iq1_m_nt(int n, float* s, size_t bs, const void* x, const void* y, size
 PYGGML_AVX2_NT_KERNEL(dot_iq1_s)
 PYGGML_AVX2_NT_KERNEL(dot_iq1_m)
 
+// IQ1 rows decoded as 8 q + shift (-9 .. 9, never 0) per element: the decoded kernel's lanes
+// are 8 times dot_iq1_nt's (sumi + sumshift / 8, exact in float32), so with its factor 1/8
+// it gives the same floats.
+template <typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(const B&)>
+void decode_iq1(const void* vx, void* vy, int n) {
+    const B* x = static_cast<const B*>(vx);
+    block_grid_decoded* y = static_cast<block_grid_decoded*>(vy);
+    for (int i = 0; i < n / QK_K; ++i) {
+        y[i].d = D(x[i]);
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const iq1_chunk c = Chunk(x[i], ib);
+            const __m256i v2 = _mm256_add_epi8(c.values, c.values);
+            const __m256i v8 = _mm256_add_epi8(_mm256_add_epi8(v2, v2), _mm256_add_epi8(v2, v2));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + 32 * ib), _mm256_add_epi8(v8, c.shift));
+            y[i].scales[2 * ib] = int16_t(_mm256_extract_epi16(c.scales, 0));
+            y[i].scales[2 * ib + 1] = int16_t(_mm256_extract_epi16(c.scales, 8));
+        }
+    }
+}
+
 }  // namespace
 
 void register_vec_dot_iq_avx2(isa_kernels& k) {
@@ -339,11 +362,13 @@ void register_vec_dot_iq_avx2(isa_kernels& k) {
         decode_row_fn decode;
         vec_dot_fn decoded_dot;
     } decoded[] = {
-        {GGML_TYPE_IQ2_XXS, decode_grid<block_iq2_xxs, chunk_iq2_xxs>, dot_decoded_iq2},
-        {GGML_TYPE_IQ2_XS, decode_grid<block_iq2_xs, chunk_iq2_xs>, dot_decoded_iq2},
-        {GGML_TYPE_IQ2_S, decode_grid<block_iq2_s, chunk_iq2_s>, dot_decoded_iq2},
-        {GGML_TYPE_IQ3_XXS, decode_grid<block_iq3_xxs, chunk_iq3_xxs>, dot_decoded_iq3_xxs},
-        {GGML_TYPE_IQ3_S, decode_grid<block_iq3_s, chunk_iq3_s>, dot_decoded_iq3_s},
+        {GGML_TYPE_IQ2_XXS, decode_grid<block_iq2_xxs, chunk_iq2_xxs>, dot_decoded_div8},
+        {GGML_TYPE_IQ2_XS, decode_grid<block_iq2_xs, chunk_iq2_xs>, dot_decoded_div8},
+        {GGML_TYPE_IQ2_S, decode_grid<block_iq2_s, chunk_iq2_s>, dot_decoded_div8},
+        {GGML_TYPE_IQ3_XXS, decode_grid<block_iq3_xxs, chunk_iq3_xxs>, dot_decoded_div4},
+        {GGML_TYPE_IQ3_S, decode_grid<block_iq3_s, chunk_iq3_s>, dot_decoded_div1},
+        {GGML_TYPE_IQ1_S, decode_iq1<block_iq1_s, chunk_iq1_s, d_iq1_s>, dot_decoded_div8},
+        {GGML_TYPE_IQ1_M, decode_iq1<block_iq1_m, chunk_iq1_m, d_iq1_m>, dot_decoded_div8},
     };
     for (const auto& d : decoded) {
         k.vec_dot[d.type].decode = d.decode;
