@@ -162,9 +162,9 @@ class ImatrixCollector:
         """{tensor name: float32 mean squared activation per input column (experts: one row of
         them per expert, flattened)}, computed from the float32 sums exactly as a reader of the
         saved file computes it; an expert no token reached gets ones, as there."""
-        out = {}
+        out, counts = {}, self.counts_per_matrix()
         for n, s in self.sums32().items():
-            c = self.counts_per_matrix()[n] if s.ndim == 2 else None
+            c = counts[n] if s.ndim == 2 else None
             if c is None:
                 out[n] = s / np.float32(max(self.counts[n], 1))
             else:
