@@ -360,15 +360,16 @@ def _data_problem(t: TensorInfo, index: int, field: str, value: float) -> str:
             f"columns {c0} to {c0 + t.type.block_size - 1} (block {index}): the weights there decode to NaN or infinity")
 
 
-def _map(path: str) -> np.memmap | None:
-    """Memory-map the file read-only; None for an empty file (which cannot be mapped)."""
+def _map(path: str, copy_on_write: bool = False) -> np.memmap | None:
+    """Memory-map the file read-only (copy_on_write: writable, the writes private to this
+    mapping and never reaching the file); None for an empty file (which cannot be mapped)."""
     try:
         if os.path.isdir(path):
             raise GGUFError(path, "is a directory, not a GGUF file")
         if os.path.getsize(path) == 0:
             open(path, "rb").close()  # still report a missing or unreadable file as such
             return None
-        return np.memmap(path, dtype=np.uint8, mode="r")
+        return np.memmap(path, dtype=np.uint8, mode="c" if copy_on_write else "r")
     except FileNotFoundError:
         raise GGUFError(path, "no such file") from None
     except PermissionError:
@@ -385,11 +386,15 @@ class GGUFFile:
     file order), alignment, data_offset. Tensor data stays in the memory map: raw() and F32
     array() return views of it. Use as a context manager or call close(); views handed out keep
     the mapping alive until they are dropped.
+
+    copy_on_write: map the file privately and writable; raw() views can then be written, the
+    changes seen by whatever reads the mapping (a Model loaded from this GGUFFile with
+    repack=False) and never by the file (quantization's --measure swaps tensors this way).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, copy_on_write: bool = False):
         self.path = os.fspath(path)
-        self._data = _map(self.path)
+        self._data = _map(self.path, copy_on_write)
         buf = memoryview(self._data) if self._data is not None else memoryview(b"")
         (self.version, self.metadata, self.value_types, self.tensors, self.alignment,
          self.data_offset) = _parse(buf, self.path)
@@ -414,7 +419,8 @@ class GGUFFile:
             raise KeyError(f"{self.path}: no tensor named {name!r}") from None
 
     def raw(self, name: str) -> np.ndarray:
-        """The tensor's bytes as a flat, read-only uint8 view of the file (no copy)."""
+        """The tensor's bytes as a flat uint8 view of the file (no copy; read-only unless the
+        file was opened copy_on_write)."""
         t = self.tensor(name)
         if self._data is None:
             raise ValueError(f"{self.path}: file is closed")
