@@ -6,7 +6,9 @@ OpenAI-shaped dicts, streamed as chunks with stream=True. n_gpu_layers runs bloc
 NVIDIA GPU (a CUDA build of pyggml; pyggml.runtime.gpu); the other options that only make sense for
 llama.cpp's GPU back ends (main_gpu, tensor_split, ...) are accepted and ignored;
 features pyggml does not have (grammars, mirostat, infill) raise NotImplementedError
-instead of being silently ignored.
+instead of being silently ignored. Function calling: tools reach the chat template, and the
+calls the model writes come back as OpenAI tool_calls (pyggml.text.tool_calls reads the
+template's format); tool_choice "required" or a named function makes the model start a call.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..runtime.generate import GenerationChunk, Generator
 from ..runtime.hparams import context_length
 from ..runtime.model import KV_TYPES, Model
 from ..runtime.sampling import Sampler, SamplingParams, log_softmax
-from ..text import harmony
+from ..text import harmony, tool_calls
 from ..text.chat_template import CHATML_TEMPLATE, GEMMA_TEMPLATE, ChatTemplate
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
 
@@ -135,6 +137,8 @@ class Llama:
         self._chat_template = ChatTemplate.from_tokenizer(self.tokenizer_, template=template, architecture=arch)
         # gpt-oss: replies come in channels; a chat completion's content is the final one's
         self._harmony = harmony.is_harmony(self._chat_template.source, arch)
+        # the tool-call syntax the template teaches (None: tools reach the prompt, calls are not read)
+        self._tool_format = tool_calls.detect(self._chat_template.source, arch)
         self.load_seconds = time.perf_counter() - t0
 
     # -- model facts --------------------------------------------------------------
@@ -325,13 +329,21 @@ class Llama:
         iterator of chat.completion.chunk dicts (first a role delta, then content deltas,
         then an empty delta with finish_reason). A harmony model (gpt-oss) answers in channels:
         the content is its final channel's text, and message["reasoning_content"] (deltas of
-        it when streaming) its analysis channel's."""
-        if functions or function_call or tool_choice:
-            raise NotImplementedError("function calling is not supported by pyggml (tools reach the template only)")
+        it when streaming) its analysis channel's.
+
+        tools (or the legacy functions): given to the template; the calls in the reply come
+        back as message["tool_calls"] ([{"id", "type": "function", "function": {"name",
+        "arguments": JSON text}}]) with finish_reason "tool_calls", and content the text outside
+        them (None when there is none); streamed, each call is one delta once it is complete.
+        tool_choice: "auto" (the default), "none" (no tools in the prompt), "required" or
+        {"type": "function", "function": {"name": X}}, which start the reply with a call (of X).
+        A tool_choice that names no given tool, or that forces a call on a template whose
+        format pyggml cannot read, is a ValueError."""
         if response_format and response_format.get("type", "text") != "text":
             raise NotImplementedError("response_format other than text needs grammars, which pyggml lacks")
-        extra = {"tools": tools} if tools else {}
-        prompt = self.apply_chat_template(messages, add_generation_prompt=True, **extra)
+        req = tool_calls.resolve_tool_choice(self._tool_format, tools, tool_choice, functions, function_call)
+        extra = {"tools": req.tools} if req.tools else {}
+        prompt = self.apply_chat_template(messages, add_generation_prompt=True, **extra) + req.prefill
         prompt_tokens = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         result = self.create_completion(
             prompt_tokens, max_tokens=max_tokens, temperature=temperature, top_p=top_p, min_p=min_p,
@@ -340,6 +352,10 @@ class Llama:
             top_k=top_k, stream=stream, seed=seed, tfs_z=tfs_z, mirostat_mode=mirostat_mode, model=model,
             logits_processor=logits_processor, grammar=grammar, logit_bias=logit_bias,
         )
+        if req.format is not None:
+            if stream:
+                return _tool_chunks(_chat_chunks(result), req.format, req.prefill)
+            return _tool_result(_chat_result(result), req.format, req.prefill, legacy=bool(functions))
         if self._harmony:
             return _harmony_chunks(_chat_chunks(result)) if stream else _harmony_result(_chat_result(result))
         return _chat_chunks(result) if stream else _chat_result(result)
@@ -565,6 +581,55 @@ def _harmony_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]
         if reasoning:
             delta["reasoning_content"] = reasoning
         if delta:
+            yield chunk
+
+
+def _tool_result(result: Dict[str, Any], fmt: tool_calls.ToolCallFormat, prefill: str,
+                 legacy: bool) -> Dict[str, Any]:
+    """A chat.completion whose reply (after `prefill`, the forced start of a call) is read for
+    tool calls; legacy (functions given): also the first call as message["function_call"]."""
+    choice = result["choices"][0]
+    message = choice["message"]
+    content, reasoning, calls = tool_calls.parse_reply(fmt, prefill + message["content"])
+    message["content"] = content
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if calls:
+        message["tool_calls"] = [c.to_openai() for c in calls]
+        if legacy:
+            message["function_call"] = dict(message["tool_calls"][0]["function"])
+        choice["finish_reason"] = "tool_calls"
+    return result
+
+
+def _tool_chunks(chunks: Iterator[Dict[str, Any]], fmt: tool_calls.ToolCallFormat,
+                 prefill: str) -> Iterator[Dict[str, Any]]:
+    """Chat chunks whose content deltas are read for tool calls: text outside calls streams as
+    content, each call is one tool_calls delta once complete; the last chunk's finish_reason is
+    "tool_calls" when there were calls."""
+    reader = fmt.stream()
+    pending = reader.feed(prefill)  # the forced start of a call gives nothing out by itself
+    n_calls = 0
+    for chunk in chunks:
+        choice = chunk["choices"][0]
+        delta = choice["delta"]
+        if choice["finish_reason"] is not None:
+            fields = tool_calls.openai_delta(pending + reader.finish(), n_calls)
+            n_calls += len(fields.get("tool_calls", ()))
+            if fields:
+                yield {**chunk, "choices": [{"index": 0, "delta": fields, "logprobs": None, "finish_reason": None}]}
+            if n_calls:
+                choice["finish_reason"] = "tool_calls"
+            yield chunk
+            continue
+        if "content" not in delta:
+            yield chunk
+            continue
+        step = pending + reader.feed(delta.pop("content"))
+        pending = tool_calls.ReplyDelta()
+        delta.update(tool_calls.openai_delta(step, n_calls))
+        n_calls += len(step.calls)
+        if delta or choice["logprobs"]:
             yield chunk
 
 

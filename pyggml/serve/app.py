@@ -1,7 +1,7 @@
 """The OpenAI-compatible HTTP API over an Engine, as a FastAPI (ASGI) application.
 
 Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions (streamed as
-server-sent events with stream=true), POST /v1/embeddings, GET /health, and llama.cpp's
+server-sent events with stream=true; the model's tool calls as OpenAI tool_calls), POST /v1/embeddings, GET /health, and llama.cpp's
 POST /tokenize and POST /detokenize. Every error is OpenAI's shape,
 {"error": {"message", "type", "param", "code"}}: 400 for a malformed or invalid request
 (and a prompt longer than the context), 401 without the API key when one is set, 404 for
@@ -26,9 +26,11 @@ from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import ArgumentError
 from ..runtime.sampling import SamplingParams
 from ..text.chat_template import ChatTemplateError
 from ..text.harmony import ReplySplitter, split_reply
+from ..text.tool_calls import ReplyDelta, ToolRequest, openai_delta, parse_reply, resolve_tool_choice
 from .engine import Engine, Generation, Piece, QueueFull, engine_error_message
 from .schemas import (ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest,
                       TokenizeRequest, _Sampling)
@@ -106,12 +108,14 @@ def create_app(engine: Engine, api_key: Optional[str] = None) -> FastAPI:
         _check_common(engine, body)
         if body.response_format and body.response_format.get("type", "text") != "text":
             raise APIError(400, "response_format other than text is not supported", param="response_format")
-        if body.tool_choice not in (None, "none", "auto"):
-            raise APIError(400, "tool_choice is not supported: tools reach the chat template only",
-                           param="tool_choice")
+        try:
+            tools = resolve_tool_choice(engine.tool_format, body.tools, body.tool_choice, body.functions,
+                                        body.function_call)
+        except ArgumentError as e:
+            raise APIError(400, str(e), param="tool_choice" if body.tool_choice is not None else "tools") from None
         messages = [_message_dict(m, i) for i, m in enumerate(body.messages)]
         try:
-            tokens = engine.chat_tokens(messages, tools=body.tools)
+            tokens = engine.chat_tokens(messages, tools=tools.tools, prefill=tools.prefill)
         except ChatTemplateError as e:
             raise APIError(400, f"the chat template refused the messages: {e}", param="messages") from None
         tokens = _checked_prompt(engine, tokens, "messages")
@@ -119,7 +123,7 @@ def create_app(engine: Engine, api_key: Optional[str] = None) -> FastAPI:
             body.max_tokens = body.max_completion_tokens
         top = (body.top_logprobs or 0) if body.logprobs else None
         gen = _start(engine, body, tokens, top_logprobs=top)
-        job = _ChatOutput(engine, body, tokens)
+        job = _ChatOutput(engine, body, tokens, tools)
         if body.stream:
             return _sse(job.chunks(gen), gen)
         return await _until_done(job.result(gen), gen, request)
@@ -405,9 +409,10 @@ class _ChatOutput(_CompletionOutput):
 
     object_name = "chat.completion"
 
-    def __init__(self, engine: Engine, body: ChatCompletionRequest, tokens: List[int]):
+    def __init__(self, engine: Engine, body: ChatCompletionRequest, tokens: List[int], tools: ToolRequest):
         super().__init__(engine, body, tokens)
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.tools = tools
 
     def logprobs(self, piece: Piece) -> Optional[Dict[str, Any]]:
         if not self.body.logprobs:
@@ -430,10 +435,19 @@ class _ChatOutput(_CompletionOutput):
             raise _generation_error(e) from None
         lp = {"content": content, "refusal": None} if self.body.logprobs else None
         message = {"role": "assistant", "content": "".join(text)}
-        if self.engine.harmony:  # gpt-oss: the final channel is the content, the analysis the reasoning
+        if self.tools.format is not None:  # the calls in the reply (after the forced start of one)
+            message["content"], reasoning, calls = parse_reply(self.tools.format, self.tools.prefill + message["content"])
+            if calls:
+                message["tool_calls"] = [c.to_openai() for c in calls]
+                if self.body.functions:  # the legacy request's answer
+                    message["function_call"] = dict(message["tool_calls"][0]["function"])
+                finish = "tool_calls"
+        elif self.engine.harmony:  # gpt-oss: the final channel is the content, the analysis the reasoning
             message["content"], reasoning = split_reply(message["content"])
-            if reasoning:
-                message["reasoning_content"] = reasoning
+        else:
+            reasoning = ""
+        if reasoning:
+            message["reasoning_content"] = reasoning
         return {**self.head(), "choices": [{"index": 0, "message": message, "logprobs": lp, "finish_reason": finish}],
                 "usage": self.usage()}
 
@@ -441,20 +455,31 @@ class _ChatOutput(_CompletionOutput):
         head = {**self.head(), "object": "chat.completion.chunk"}
         yield {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                                     "finish_reason": None}]}
-        split = ReplySplitter() if self.engine.harmony else None
+        reader = self.tools.format.stream() if self.tools.format is not None else None
+        pending = reader.feed(self.tools.prefill) if reader is not None else ReplyDelta()
+        split = ReplySplitter() if self.engine.harmony and reader is None else None
+        n_calls = 0
         try:
             async for piece in self.pieces(gen):
-                delta = {"content": piece.text}
-                if split is not None:
+                if reader is not None:
+                    step = pending + (reader.feed(piece.text) if piece.text else ReplyDelta())
+                    if piece.finish_reason is not None:  # what the reply's end completes
+                        step = step + reader.finish()
+                    pending = ReplyDelta()
+                    delta = openai_delta(step, n_calls)
+                    n_calls += len(step.calls)
+                elif split is not None:
                     content, reasoning = split.feed(piece.text)
                     delta = {**({"content": content} if content else {}),
                              **({"reasoning_content": reasoning} if reasoning else {})}
-                if delta.get("content") or delta.get("reasoning_content") or piece.logprobs:
+                else:
+                    delta = {"content": piece.text} if piece.text else {}
+                if delta or piece.logprobs:
                     yield {**head, "choices": [{"index": 0, "delta": delta,
                                                 "logprobs": self.logprobs(piece), "finish_reason": None}]}
                 if piece.finish_reason is not None:
-                    yield {**head, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                                "finish_reason": piece.finish_reason}]}
+                    finish = "tool_calls" if n_calls else piece.finish_reason
+                    yield {**head, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}]}
         except Exception as e:  # noqa: BLE001
             yield error_body(f"generation failed: {engine_error_message(e)}", "server_error")
             return

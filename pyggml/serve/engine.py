@@ -25,6 +25,7 @@ from ..runtime.model import Model
 from ..runtime.sampling import Sampler, SamplingParams, log_softmax
 from ..text.chat_template import ChatTemplate
 from ..text.harmony import is_harmony
+from ..text.tool_calls import detect as detect_tool_format
 from ..text.tokenizer import Tokenizer, read_tokenizer_metadata
 
 __all__ = ["Engine", "Generation", "Piece", "QueueFull", "TokenLogprob"]
@@ -72,7 +73,10 @@ class Engine:
         with GGUFFile(self.path) as f:
             self.tokenizer, self.chat_template = text_side(f)
             # gpt-oss replies in channels: chat completions give the final one as content
-            self.harmony = is_harmony(self.chat_template.source, f.metadata.get("general.architecture"))
+            arch = f.metadata.get("general.architecture")
+            self.harmony = is_harmony(self.chat_template.source, arch)
+            # the tool-call syntax the template teaches (None: tools reach the prompt, calls are not read)
+            self.tool_format = detect_tool_format(self.chat_template.source, arch)
             self.model = Model.load(f, n_ctx=n_ctx_slot, n_threads=n_threads, n_batch=n_batch, kv_type=kv_type,
                                     n_seq_max=n_slots, check_tensors=check_tensors, weight_format=weight_format,
                                     int8_threshold=int8_threshold)
@@ -100,9 +104,11 @@ class Engine:
             return bos + (tok.encode(prompt, add_special=False, parse_special=True) if prompt else [])
         return [int(t) for t in prompt]
 
-    def chat_tokens(self, messages: List[Dict[str, Any]], tools=None) -> List[int]:
+    def chat_tokens(self, messages: List[Dict[str, Any]], tools=None, prefill: str = "") -> List[int]:
+        """Token ids of the chat prompt: the template's text for `messages` (and `tools`), then
+        `prefill` (the forced start of the reply)."""
         extra = {"tools": tools} if tools else {}
-        text = self.chat_template.render(messages, add_generation_prompt=True, **extra)
+        text = self.chat_template.render(messages, add_generation_prompt=True, **extra) + prefill
         return self.tokenizer.encode(text, add_special=False, parse_special=True)
 
     def check_tokens(self, tokens: Sequence[int]) -> Optional[str]:

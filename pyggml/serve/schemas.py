@@ -2,8 +2,8 @@
 
 A field of the wrong type or out of range is refused here (the app turns the validation
 error into an OpenAI-style 400 naming the field). Fields OpenAI defines that pyggml cannot
-honour (n > 1, a JSON response format, tool calls) are refused in app.py with a clear
-message rather than ignored.
+honour (n > 1, a JSON response format) are refused in app.py with a clear message rather
+than ignored.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Optional[Union[StrictStr, List[ContentPart]]] = None
     name: Optional[str] = None
+    tool_calls: Optional[List[Dict[str, Any]]] = None  # an assistant's earlier calls, OpenAI's shape
+    tool_call_id: Optional[str] = None  # a tool message's answer to that call
 
 
 class ChatCompletionRequest(_Sampling):
@@ -74,7 +76,10 @@ class ChatCompletionRequest(_Sampling):
     top_logprobs: Optional[int] = Field(default=None, ge=0, le=20)
     response_format: Optional[Dict[str, Any]] = None
     tools: Optional[List[Dict[str, Any]]] = None
-    tool_choice: Optional[Any] = None
+    tool_choice: Optional[Union[StrictStr, Dict[str, Any]]] = None
+    parallel_tool_calls: Optional[bool] = None  # accepted; several calls in a reply are always read
+    functions: Optional[List[Dict[str, Any]]] = None  # OpenAI's legacy names for tools and tool_choice
+    function_call: Optional[Union[StrictStr, Dict[str, Any]]] = None
 
 
 class EmbeddingRequest(BaseModel):

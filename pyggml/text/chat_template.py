@@ -103,6 +103,7 @@ class ChatTemplate:
         self.source = source
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self._object_arguments: bool | None = None
         try:
             self._template = _environment().from_string(source)
         except jinja2.TemplateError as e:
@@ -112,16 +113,45 @@ class ChatTemplate:
                **extra: Any) -> str:
         """The prompt text for `messages` ([{"role": ..., "content": ...}, ...]).
 
-        `extra` reaches the template as variables (tools, documents, ...)."""
+        `extra` reaches the template as variables (tools, documents, ...). Assistant messages'
+        tool_calls keep OpenAI's shape; their arguments (JSON text) reach a template that writes
+        them with tojson as objects, as Hugging Face's templates expect. A content of None is "".
+        """
         variables = {"bos_token": self.bos_token, "eos_token": self.eos_token}
         variables.update(extra)
+        messages = [self._message(m) for m in messages]
         try:
-            return self._template.render(messages=[dict(m) for m in messages],
-                                         add_generation_prompt=add_generation_prompt, **variables)
+            return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **variables)
         except ChatTemplateError:
             raise
         except jinja2.TemplateError as e:  # includes sandbox SecurityError
             raise ChatTemplateError(f"chat template failed: {e}") from None
+
+    def _message(self, message: Mapping[str, Any]) -> dict:
+        out = dict(message)
+        if "content" in out and out["content"] is None:
+            out["content"] = ""
+        calls = out.get("tool_calls")
+        if calls and isinstance(calls, list) and self.object_arguments:
+            out["tool_calls"] = [_object_arguments(c) for c in calls]
+        return out
+
+    @property
+    def object_arguments(self) -> bool:
+        """Whether the template writes a call's arguments as JSON itself (tojson on an object):
+        found once by rendering a call whose arguments are an object."""
+        if self._object_arguments is None:
+            probe = [{"role": "user", "content": "x"},
+                     {"role": "assistant", "content": "", "tool_calls": [{
+                         "id": "abcdefghi", "type": "function",
+                         "function": {"name": "probe", "arguments": {"pyggml_probe": 7}}}]}]
+            try:
+                out = self._template.render(messages=probe, add_generation_prompt=False,
+                                            bos_token=self.bos_token, eos_token=self.eos_token)
+            except Exception:  # noqa: BLE001 - a template that refuses the probe gets the arguments as text
+                out = ""
+            self._object_arguments = '"pyggml_probe": 7' in out or '"pyggml_probe":7' in out
+        return self._object_arguments
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, template: str | None = None,
@@ -132,6 +162,21 @@ class ChatTemplate:
         bos = tokenizer.tokens[tokenizer.bos_id] if tokenizer.bos_id >= 0 else ""
         eos = tokenizer.tokens[tokenizer.eos_id] if tokenizer.eos_id >= 0 else ""
         return cls(source, bos_token=bos, eos_token=eos)
+
+
+def _object_arguments(call: Any) -> Any:
+    """A tool call (OpenAI's shape, or the bare function) whose JSON-text arguments are parsed."""
+    if not isinstance(call, Mapping):
+        return call
+    if isinstance(call.get("function"), Mapping):
+        return {**call, "function": _object_arguments(call["function"])}
+    args = call.get("arguments")
+    if isinstance(args, str):
+        try:
+            return {**call, "arguments": json.loads(args)}
+        except ValueError:
+            return call
+    return call
 
 
 def render(template: str, messages: Iterable[Mapping[str, Any]], add_generation_prompt: bool = True,

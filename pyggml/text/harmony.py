@@ -20,19 +20,71 @@ import re
 
 START, CHANNEL, MESSAGE, END = "<|start|>", "<|channel|>", "<|message|>", "<|end|>"
 
-# A conversation without tools, as gpt-oss's template writes it: the system header, the system
-# message as the developer's instructions, user turns, and the assistant's earlier answers on
-# the final channel; then the opening of the reply.
+CONSTRAIN = "<|constrain|>"
+
+# gpt-oss's conversation as its template writes it: the system header, the system message as
+# the developer's instructions, the tools as a TypeScript namespace "functions" (parameters of
+# the JSON-schema types string, enum, number, integer, boolean, arrays of those and objects),
+# user turns, the assistant's earlier answers on the final channel, its calls
+# ("<|start|>assistant to=functions.NAME<|channel|>commentary json<|message|>{...}<|call|>", the
+# content of a calling message as analysis while no answer follows) and the tools' results;
+# then the opening of the reply.
+_TS_TYPE = (
+    "{% macro ts_type(s) %}"
+    "{% if s.type == 'array' %}"
+    "{% if s['items'] and s['items'].type in ('string', 'number', 'integer', 'boolean') %}"
+    "{{ 'number' if s['items'].type == 'integer' else s['items'].type }}[]{% else %}any[]{% endif %}"
+    "{% if s.nullable %} | null{% endif %}"
+    "{% elif s.type == 'string' %}"
+    "{% if s.enum %}\"{{ s.enum | join('\" | \"') }}\"{% else %}string{% if s.nullable %} | null{% endif %}{% endif %}"
+    "{% elif s.type in ('number', 'integer') %}number"
+    "{% elif s.type == 'boolean' %}boolean"
+    "{% elif s.type == 'object' %}object"
+    "{% else %}any{% endif %}"
+    "{% endmacro %}"
+)
+_TOOLS = (
+    "# Tools\n\n## functions\n\nnamespace functions {\n\n"
+    "{% for t in tools %}{% set f = t.function %}"
+    "{% if f.description %}// {{ f.description }}\n{% endif %}type {{ f.name }} = "
+    "{% if f.parameters and f.parameters.properties %}(_: {\n"
+    "{% for pname, p in f.parameters.properties.items() %}"
+    "{% if p.description %}// {{ p.description }}\n{% endif %}"
+    "{{ pname }}{% if pname not in (f.parameters.required or []) %}?{% endif %}: {{ ts_type(p) }}"
+    "{% if p.default is defined %}, // default: {{ p.default if p.enum else p.default | tojson }}{% endif %},\n"
+    "{% endfor %}}) => any;\n\n{% else %}() => any;\n\n{% endif %}"
+    "{% endfor %}} // namespace functions"
+)
 HARMONY_TEMPLATE = (
+    _TS_TYPE +
     "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
     "Knowledge cutoff: 2024-06\nCurrent date: {{ strftime_now('%Y-%m-%d') }}\n\n"
     "Reasoning: {{ reasoning_effort | default('medium') }}\n\n"
-    "# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>"
+    "# Valid channels: analysis, commentary, final. Channel must be included for every message."
+    "{% if tools %}{{ '\\n' }}Calls to these tools must go to the commentary channel: 'functions'.{% endif %}<|end|>"
     "{% if messages and messages[0]['role'] in ('system', 'developer') %}"
-    "<|start|>developer<|message|># Instructions\n\n{{ messages[0]['content'] }}\n\n<|end|>"
-    "{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+    "{% set instructions = messages[0]['content'] %}{% set loop_messages = messages[1:] %}"
+    "{% else %}{% set instructions = '' %}{% set loop_messages = messages %}{% endif %}"
+    "{% if instructions or tools %}<|start|>developer<|message|>"
+    "{% if instructions %}# Instructions\n\n{{ instructions }}\n\n{% endif %}"
+    "{% if tools %}" + _TOOLS + "{% endif %}<|end|>{% endif %}"
+    "{% set last = namespace(name=none) %}"
     "{% for m in loop_messages %}"
-    "{% if m['role'] == 'assistant' %}<|start|>assistant<|channel|>final<|message|>{{ m['content'] }}<|end|>"
+    "{% if m['role'] == 'assistant' and m['tool_calls'] %}"
+    "{% set answered = namespace(found=false) %}"
+    "{% for later in loop_messages[loop.index:] %}"
+    "{% if later['role'] == 'assistant' and not later['tool_calls'] %}{% set answered.found = true %}{% endif %}"
+    "{% endfor %}"
+    "{% if m['content'] and not answered.found %}"
+    "<|start|>assistant<|channel|>analysis<|message|>{{ m['content'] }}<|end|>{% endif %}"
+    "{% set call = m['tool_calls'][0]['function'] or m['tool_calls'][0] %}"
+    "<|start|>assistant to=functions.{{ call['name'] }}<|channel|>commentary json<|message|>"
+    "{{ call['arguments'] | tojson }}<|call|>{% set last.name = call['name'] %}"
+    "{% elif m['role'] == 'assistant' %}<|start|>assistant<|channel|>final<|message|>{{ m['content'] }}<|end|>"
+    "{% set last.name = none %}"
+    "{% elif m['role'] == 'tool' %}"
+    "{% if last.name is none %}{{ raise_exception('a tool message follows no assistant tool call') }}{% endif %}"
+    "<|start|>functions.{{ last.name }} to=assistant<|channel|>commentary<|message|>{{ m['content'] | tojson }}<|end|>"
     "{% else %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}<|end|>{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|start|>assistant{% endif %}"

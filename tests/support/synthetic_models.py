@@ -244,8 +244,9 @@ def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
     return hp
 
 
-def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict:
-    """Write a tiny random GGUF of `arch` to path; returns the hyper-parameters used."""
+def make_model(arch: str, path, wtype="F32", seed: int = 0, chat_template: str | None = None, **overrides) -> dict:
+    """Write a tiny random GGUF of `arch` to path (with tokenizer.chat_template when given);
+    returns the hyper-parameters used."""
     wtype = wtype if isinstance(wtype, GGMLQuantizationType) else GGMLQuantizationType[str(wtype).upper()]
     hp = _hparams(arch, wtype, overrides)
     rng = np.random.default_rng(seed)
@@ -255,6 +256,8 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, **overrides) -> dict
     w.add_name(f"synthetic-{arch}".replace("phi3", "phi-three"))
     n_vocab = add_tokenizer(w, hp["tokenizer"])
     hp["n_vocab"] = n_vocab
+    if chat_template is not None:
+        w.add_chat_template(chat_template)
     _add_hparams(w, gguf_arch, hp)
 
     n_embd, n_ff, hd = hp["n_embd"], hp["n_ff"], hp["head_dim"]
