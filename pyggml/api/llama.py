@@ -572,6 +572,12 @@ def _harmony_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]
     split = harmony.ReplySplitter()
     for chunk in chunks:
         delta = chunk["choices"][0]["delta"]
+        if chunk["choices"][0]["finish_reason"] is not None:  # a held-back tail that was no marker
+            content, reasoning = split.finish()
+            fields = {**({"content": content} if content else {}),
+                      **({"reasoning_content": reasoning} if reasoning else {})}
+            if fields:
+                yield {**chunk, "choices": [{"index": 0, "delta": fields, "logprobs": None, "finish_reason": None}]}
         if "content" not in delta:
             yield chunk
             continue

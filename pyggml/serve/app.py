@@ -470,6 +470,9 @@ class _ChatOutput(_CompletionOutput):
                     n_calls += len(step.calls)
                 elif split is not None:
                     content, reasoning = split.feed(piece.text)
+                    if piece.finish_reason is not None:  # a held-back tail that was no marker
+                        more = split.finish()
+                        content, reasoning = content + more[0], reasoning + more[1]
                     delta = {**({"content": content} if content else {}),
                              **({"reasoning_content": reasoning} if reasoning else {})}
                 else:

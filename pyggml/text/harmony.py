@@ -136,18 +136,35 @@ def split_reply(text: str) -> tuple:
     return final, reasoning
 
 
+_MARKERS = (START, CHANNEL, MESSAGE, END, CONSTRAIN, "<|return|>", "<|call|>")
+
+
+def _held(text: str) -> int:
+    """Length of a tail of text that may be the start of a marker still arriving."""
+    i = text.rfind("<")
+    tail = text[i:] if i >= 0 else ""
+    return len(tail) if tail and any(m.startswith(tail) and m != tail for m in _MARKERS) else 0
+
+
 class ReplySplitter:
     """split_reply for a reply arriving in pieces: feed() each piece, get what it adds to the
-    content and to the reasoning. Nothing of the answer is given out while a header is still
-    arriving (text with a "<|" and no channel yet)."""
+    content and to the reasoning; finish() at the end gives the rest. Nothing of the answer is
+    given out while a header is still arriving (text with a "<|" and no channel yet), nor a tail
+    that may be the start of a marker."""
 
     def __init__(self):
         self.text, self.content, self.reasoning = "", "", ""
 
     def feed(self, piece: str) -> tuple:
         self.text += piece
-        content, reasoning = split_reply(self.text)
-        if "<|" in self.text and not any(m.channel for m in parse(self.text)):
+        return self._give(self.text[: len(self.text) - _held(self.text)])
+
+    def finish(self) -> tuple:
+        return self._give(self.text)
+
+    def _give(self, text: str) -> tuple:
+        content, reasoning = split_reply(text)
+        if "<|" in text and not any(m.channel for m in parse(text)):
             content = ""
         out_c = content[len(self.content):] if content.startswith(self.content) else ""
         out_r = reasoning[len(self.reasoning):] if reasoning.startswith(self.reasoning) else ""

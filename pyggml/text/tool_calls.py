@@ -296,7 +296,8 @@ class _HarmonyStream(ReplyStream):
         return ReplyDelta(content, reasoning, [])
 
     def finish(self) -> ReplyDelta:
-        out, calls = [], []
+        content, reasoning = self.split.finish()
+        out, calls = [content], []
         for m in harmony.parse(self.text):
             found = _RECIPIENT.search(m.header)
             if not found:
@@ -307,7 +308,7 @@ class _HarmonyStream(ReplyStream):
                 out.append(m.content)  # not a call after all
             else:
                 calls.append(ToolCall(found.group(1), args, _call_id("harmony")))
-        return ReplyDelta("".join(out), "", calls)
+        return ReplyDelta("".join(out), reasoning, calls)
 
 
 def parse_reply(fmt: ToolCallFormat, text: str) -> Tuple[Optional[str], str, List[ToolCall]]:

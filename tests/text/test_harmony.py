@@ -55,6 +55,18 @@ def test_the_official_template_renders_in_the_sandbox_as_the_fallback_does():
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
     out = official.render(MESSAGES[1:2], tools=tools)
     assert "type get_weather = (_: {\ncity: string,\n}) => any;" in out
+    # tools, an earlier call, its result and an answer: the fallback writes what the official one does
+    tools[0]["function"]["parameters"]["properties"].update(
+        unit={"type": "string", "enum": ["c", "f"], "default": "c"}, days={"type": "integer", "default": 1},
+        tags={"type": "array", "items": {"type": "string"}}, exact={"type": "boolean", "description": "Exact?"})
+    tools.append({"type": "function", "function": {"name": "now", "description": "The time", "parameters": {}}})
+    call = {"role": "assistant", "content": "Need the weather.", "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    result = {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'}
+    for conversation in ([*MESSAGES, call, result], [*MESSAGES, call, result, MESSAGES[2], MESSAGES[3]]):
+        for t in (tools, None):
+            assert official.render(conversation, tools=t) == ChatTemplate(harmony.HARMONY_TEMPLATE).render(
+                conversation, tools=t)
 
 
 @pytest.fixture(scope="module")
