@@ -131,3 +131,37 @@ def test_reply_splitter_gives_each_piece_once():
     assert out[1] == ("", "")  # the header of the first message gives nothing out
     plain = harmony.ReplySplitter()
     assert [plain.feed(p) for p in ("Hello", " there")] == [("Hello", ""), (" there", "")]
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+CALL_REPLY = ("<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary "
+              'to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>')
+
+
+def test_chat_completion_returns_the_tool_call(gpt_oss):
+    from pyggml import Llama
+
+    llm = Llama(gpt_oss, n_ctx=1024, n_threads=2, verbose=False)
+    out = llm.create_chat_completion(MESSAGES, tools=TOOLS, max_tokens=200,
+                                     logits_processor=[_scripted(llm, CALL_REPLY)])
+    choice = out["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"  # <|call|> ended it
+    assert choice["message"]["content"] is None and choice["message"]["reasoning_content"] == "Need the weather."
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    chunks = list(llm.create_chat_completion(MESSAGES, tools=TOOLS, max_tokens=200, stream=True,
+                                             logits_processor=[_scripted(llm, CALL_REPLY)]))
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == "Need the weather."
+    assert not "".join(d.get("content", "") for d in deltas)
+    calls = [tc for d in deltas for tc in d.get("tool_calls", [])]
+    assert [(c["index"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == \
+        [(0, "get_weather", '{"city": "Paris"}')]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    # a named choice: the reply starts inside the call's message, the model writes the arguments
+    out = llm.create_chat_completion(MESSAGES, tools=TOOLS, max_tokens=200,
+                                     tool_choice={"type": "function", "function": {"name": "get_weather"}},
+                                     logits_processor=[_scripted(llm, '{"city":"Oslo"}<|call|>')])
+    assert out["choices"][0]["message"]["tool_calls"][0]["function"] == {"name": "get_weather",
+                                                                         "arguments": '{"city": "Oslo"}'}
