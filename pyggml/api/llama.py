@@ -354,8 +354,8 @@ class Llama:
         )
         if req.format is not None:
             if stream:
-                return _tool_chunks(_chat_chunks(result), req.format, req.prefill)
-            return _tool_result(_chat_result(result), req.format, req.prefill, legacy=bool(functions))
+                return _tool_chunks(_chat_chunks(result), req)
+            return _tool_result(_chat_result(result), req, legacy=bool(functions))
         if self._harmony:
             return _harmony_chunks(_chat_chunks(result)) if stream else _harmony_result(_chat_result(result))
         return _chat_chunks(result) if stream else _chat_result(result)
@@ -590,13 +590,12 @@ def _harmony_chunks(chunks: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]
             yield chunk
 
 
-def _tool_result(result: Dict[str, Any], fmt: tool_calls.ToolCallFormat, prefill: str,
-                 legacy: bool) -> Dict[str, Any]:
-    """A chat.completion whose reply (after `prefill`, the forced start of a call) is read for
+def _tool_result(result: Dict[str, Any], req: tool_calls.ToolRequest, legacy: bool) -> Dict[str, Any]:
+    """A chat.completion whose reply (after the forced start of a call, if any) is read for
     tool calls; legacy (functions given): also the first call as message["function_call"]."""
     choice = result["choices"][0]
     message = choice["message"]
-    content, reasoning, calls = tool_calls.parse_reply(fmt, prefill + message["content"])
+    content, reasoning, calls = req.parse(message["content"])
     message["content"] = content
     if reasoning:
         message["reasoning_content"] = reasoning
@@ -608,19 +607,17 @@ def _tool_result(result: Dict[str, Any], fmt: tool_calls.ToolCallFormat, prefill
     return result
 
 
-def _tool_chunks(chunks: Iterator[Dict[str, Any]], fmt: tool_calls.ToolCallFormat,
-                 prefill: str) -> Iterator[Dict[str, Any]]:
+def _tool_chunks(chunks: Iterator[Dict[str, Any]], req: tool_calls.ToolRequest) -> Iterator[Dict[str, Any]]:
     """Chat chunks whose content deltas are read for tool calls: text outside calls streams as
     content, each call is one tool_calls delta once complete; the last chunk's finish_reason is
     "tool_calls" when there were calls."""
-    reader = fmt.stream()
-    pending = reader.feed(prefill)  # the forced start of a call gives nothing out by itself
+    reader = req.stream()
     n_calls = 0
     for chunk in chunks:
         choice = chunk["choices"][0]
         delta = choice["delta"]
         if choice["finish_reason"] is not None:
-            fields = tool_calls.openai_delta(pending + reader.finish(), n_calls)
+            fields = tool_calls.openai_delta(reader.finish(), n_calls)
             n_calls += len(fields.get("tool_calls", ()))
             if fields:
                 yield {**chunk, "choices": [{"index": 0, "delta": fields, "logprobs": None, "finish_reason": None}]}
@@ -631,8 +628,7 @@ def _tool_chunks(chunks: Iterator[Dict[str, Any]], fmt: tool_calls.ToolCallForma
         if "content" not in delta:
             yield chunk
             continue
-        step = pending + reader.feed(delta.pop("content"))
-        pending = tool_calls.ReplyDelta()
+        step = reader.feed(delta.pop("content"))
         delta.update(tool_calls.openai_delta(step, n_calls))
         n_calls += len(step.calls)
         if delta or choice["logprobs"]:

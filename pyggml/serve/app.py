@@ -1,8 +1,8 @@
 """The OpenAI-compatible HTTP API over an Engine, as a FastAPI (ASGI) application.
 
 Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions (streamed as
-server-sent events with stream=true; the model's tool calls as OpenAI tool_calls), POST /v1/embeddings, GET /health, and llama.cpp's
-POST /tokenize and POST /detokenize. Every error is OpenAI's shape,
+server-sent events with stream=true; the model's tool calls read out as OpenAI tool_calls),
+POST /v1/embeddings, GET /health, and llama.cpp's POST /tokenize and POST /detokenize. Every error is OpenAI's shape,
 {"error": {"message", "type", "param", "code"}}: 400 for a malformed or invalid request
 (and a prompt longer than the context), 401 without the API key when one is set, 404 for
 an unknown model or path, 503 with Retry-After when every slot is busy and the queue is
@@ -30,7 +30,7 @@ from ..errors import ArgumentError
 from ..runtime.sampling import SamplingParams
 from ..text.chat_template import ChatTemplateError
 from ..text.harmony import ReplySplitter, split_reply
-from ..text.tool_calls import ReplyDelta, ToolRequest, openai_delta, parse_reply, resolve_tool_choice
+from ..text.tool_calls import ToolRequest, openai_delta, resolve_tool_choice
 from .engine import Engine, Generation, Piece, QueueFull, engine_error_message
 from .schemas import (ChatCompletionRequest, CompletionRequest, DetokenizeRequest, EmbeddingRequest,
                       TokenizeRequest, _Sampling)
@@ -436,7 +436,7 @@ class _ChatOutput(_CompletionOutput):
         lp = {"content": content, "refusal": None} if self.body.logprobs else None
         message = {"role": "assistant", "content": "".join(text)}
         if self.tools.format is not None:  # the calls in the reply (after the forced start of one)
-            message["content"], reasoning, calls = parse_reply(self.tools.format, self.tools.prefill + message["content"])
+            message["content"], reasoning, calls = self.tools.parse(message["content"])
             if calls:
                 message["tool_calls"] = [c.to_openai() for c in calls]
                 if self.body.functions:  # the legacy request's answer
@@ -455,17 +455,15 @@ class _ChatOutput(_CompletionOutput):
         head = {**self.head(), "object": "chat.completion.chunk"}
         yield {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                                     "finish_reason": None}]}
-        reader = self.tools.format.stream() if self.tools.format is not None else None
-        pending = reader.feed(self.tools.prefill) if reader is not None else ReplyDelta()
+        reader = self.tools.stream() if self.tools.format is not None else None
         split = ReplySplitter() if self.engine.harmony and reader is None else None
         n_calls = 0
         try:
             async for piece in self.pieces(gen):
                 if reader is not None:
-                    step = pending + (reader.feed(piece.text) if piece.text else ReplyDelta())
+                    step = reader.feed(piece.text)
                     if piece.finish_reason is not None:  # what the reply's end completes
                         step = step + reader.finish()
-                    pending = ReplyDelta()
                     delta = openai_delta(step, n_calls)
                     n_calls += len(step.calls)
                 elif split is not None:

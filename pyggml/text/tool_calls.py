@@ -108,32 +108,46 @@ class ToolCallFormat:
         """Text after the prompt that starts a call (of `function` when named)."""
         raise NotImplementedError
 
-    def stream(self) -> "ReplyStream":
+    def stream(self, names: Sequence[str] = ()) -> "ReplyStream":
+        """A reader of one reply; `names` are the request's functions (some formats accept a
+        looser syntax for a call of one of them)."""
         raise NotImplementedError
 
 
-class TaggedFormat(ToolCallFormat):
-    """Calls between an opening tag and a closing one (closer None: the call runs to the end
-    of the reply); parse_body turns what is between them into calls (None: malformed)."""
+@dataclasses.dataclass(frozen=True)
+class Tags:
+    """What encloses a call: opener, closer (None: the call runs to the end of the reply), and
+    whether only calls of the request's functions count (for a syntax that also has other uses)."""
 
-    def __init__(self, name: str, opener: str, closer: Optional[str], named_prefill: str):
-        self.name, self.opener, self.closer, self.named_prefill = name, opener, closer, named_prefill
+    opener: str
+    closer: Optional[str]
+    known_names_only: bool = False
+
+
+class TaggedFormat(ToolCallFormat):
+    """Calls enclosed in tags; parse_body turns what is between them into calls (None: malformed)."""
+
+    def __init__(self, name: str, tags: Sequence[Tags], named_prefill: str):
+        self.name, self.tags, self.named_prefill = name, tuple(tags), named_prefill
 
     def prefill(self, function: Optional[str]) -> str:
-        return self.opener if function is None else self.named_prefill.format(name=function)
+        return self.tags[0].opener if function is None else self.named_prefill.format(name=function)
 
     def parse_body(self, body: str) -> Optional[List[ToolCall]]:
         raise NotImplementedError
 
-    def stream(self) -> "ReplyStream":
-        return _TaggedStream(self)
+    def stream(self, names: Sequence[str] = ()) -> "ReplyStream":
+        return _TaggedStream(self, names)
 
 
 class HermesFormat(TaggedFormat):
-    """<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>, one call per tag pair."""
+    """<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one call per tag pair. A
+    ```json fenced block holding such an object is a call too when it names one of the request's
+    functions (small Qwen2.5 models write their calls so)."""
 
     def __init__(self):
-        super().__init__("hermes", "<tool_call>", "</tool_call>", '<tool_call>\n{{"name": "{name}", "arguments": ')
+        super().__init__("hermes", [Tags("<tool_call>", "</tool_call>"), Tags("```json", "```", True)],
+                         '<tool_call>\n{{"name": "{name}", "arguments": ')
 
     def prefill(self, function: Optional[str]) -> str:
         return '<tool_call>\n{"name": "' if function is None else self.named_prefill.format(name=function)
@@ -150,7 +164,7 @@ class MistralFormat(TaggedFormat):
 
     def __init__(self, args_marker: bool):
         named = "[TOOL_CALLS]{name}[ARGS]" if args_marker else '[TOOL_CALLS][{{"name": "{name}", "arguments": '
-        super().__init__("mistral", "[TOOL_CALLS]", None, named)
+        super().__init__("mistral", [Tags("[TOOL_CALLS]", None)], named)
         self.args_marker = args_marker
 
     def parse_body(self, body: str) -> Optional[List[ToolCall]]:
@@ -181,7 +195,7 @@ class HarmonyFormat(ToolCallFormat):
         head = harmony.CHANNEL + "commentary to=functions."
         return head if function is None else f"{head}{function} {harmony.CONSTRAIN}json{harmony.MESSAGE}"
 
-    def stream(self) -> "ReplyStream":
+    def stream(self, names: Sequence[str] = ()) -> "ReplyStream":
         return _HarmonyStream()
 
 
@@ -224,10 +238,11 @@ def _held(text: str, tag: str) -> int:
 
 
 class _TaggedStream(ReplyStream):
-    def __init__(self, fmt: TaggedFormat):
+    def __init__(self, fmt: TaggedFormat, names: Sequence[str]):
         self.fmt = fmt
+        self.names = set(names)
         self.buf = ""  # text not given out yet: a tail that may open a call, or an open call
-        self.in_call = False
+        self.open: Optional[Tags] = None  # the tags of the call being read
         self.blank = ""  # blanks held back: dropped when a call follows them
         self.n_calls = 0
 
@@ -238,30 +253,40 @@ class _TaggedStream(ReplyStream):
         if kept:
             out.append(kept)
 
+    def _next_opener(self) -> Tuple[int, Optional[Tags]]:
+        found = [(i, t) for t in self.fmt.tags for i in [self.buf.find(t.opener)] if i >= 0]
+        return min(found, key=lambda f: f[0]) if found else (-1, None)
+
     def feed(self, piece: str) -> ReplyDelta:
-        fmt, out, calls = self.fmt, [], []
+        out: List[str] = []
+        calls: List[ToolCall] = []
         self.buf += piece
         while True:
-            if not self.in_call:
-                i = self.buf.find(fmt.opener)
-                if i < 0:
-                    cut = len(self.buf) - _held(self.buf, fmt.opener)
+            if self.open is None:
+                i, tags = self._next_opener()
+                if tags is None:
+                    cut = len(self.buf) - max(_held(self.buf, t.opener) for t in self.fmt.tags)
                     self._content(self.buf[:cut], out)
                     self.buf = self.buf[cut:]
                     break
                 self._content(self.buf[:i], out)
-                self.buf, self.in_call = self.buf[i:], True
-            if fmt.closer is None:
+                self.buf, self.open = self.buf[i:], tags
+            if self.open.closer is None:
                 break
-            j = self.buf.find(fmt.closer, len(fmt.opener))
+            start = len(self.open.opener)
+            j = self.buf.find(self.open.closer, start)
             if j < 0:
                 break
-            block, self.buf, self.in_call = self.buf[: j + len(fmt.closer)], self.buf[j + len(fmt.closer):], False
-            self._block(block, block[len(fmt.opener): j], out, calls)
+            end = j + len(self.open.closer)
+            block, self.buf = self.buf[:end], self.buf[end:]
+            self._block(block, block[start:j], out, calls)
         return ReplyDelta("".join(out), "", calls)
 
     def _block(self, block: str, body: str, out: List[str], calls: List[ToolCall]) -> None:
         parsed = self.fmt.parse_body(body)
+        if parsed is not None and self.open.known_names_only and any(c.name not in self.names for c in parsed):
+            parsed = None
+        self.open = None
         if parsed is None:  # not a call after all: the model's text, as it wrote it
             out.append(self.blank + block)
             self.blank = ""
@@ -271,12 +296,13 @@ class _TaggedStream(ReplyStream):
         self.n_calls += len(parsed)
 
     def finish(self) -> ReplyDelta:
-        out, calls = [], []
-        if self.in_call:  # cut short, or a format whose call runs to the end
-            self._block(self.buf, self.buf[len(self.fmt.opener):], out, calls)
+        out: List[str] = []
+        calls: List[ToolCall] = []
+        if self.open is not None:  # cut short, or a format whose call runs to the end
+            self._block(self.buf, self.buf[len(self.open.opener):], out, calls)
         else:
             out.append(self.blank + self.buf if self.buf or not self.n_calls else "")
-        self.buf, self.blank, self.in_call = "", "", False
+        self.buf, self.blank = "", ""
         return ReplyDelta("".join(out), "", calls)
 
 
@@ -311,10 +337,10 @@ class _HarmonyStream(ReplyStream):
         return ReplyDelta("".join(out), reasoning, calls)
 
 
-def parse_reply(fmt: ToolCallFormat, text: str) -> Tuple[Optional[str], str, List[ToolCall]]:
-    """(content, reasoning, calls) of a whole reply: content is None when there are calls and
-    no other text."""
-    stream = fmt.stream()
+def parse_reply(fmt: ToolCallFormat, text: str, names: Sequence[str] = ()) -> Tuple[Optional[str], str, List[ToolCall]]:
+    """(content, reasoning, calls) of a whole reply (`names`: the request's functions): content
+    is None when there are calls and no other text."""
+    stream = fmt.stream(names)
     parts = [stream.feed(text), stream.finish()]
     content = "".join(p.content for p in parts)
     calls = [c for p in parts for c in p.calls]
@@ -335,6 +361,17 @@ class ToolRequest:
     tools: Optional[List[Dict[str, Any]]] = None
     format: Optional[ToolCallFormat] = None
     prefill: str = ""
+    names: Tuple[str, ...] = ()  # the tools' function names
+
+    def stream(self) -> "ReplyStream":
+        """A reader of the reply, the prefill already fed (it gives nothing out by itself)."""
+        reader = self.format.stream(self.names)
+        reader.feed(self.prefill)
+        return reader
+
+    def parse(self, generated: str) -> Tuple[Optional[str], str, List[ToolCall]]:
+        """parse_reply of the prefill and the generated text."""
+        return parse_reply(self.format, self.prefill + generated, self.names)
 
 
 def tool_names(tools: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -368,7 +405,7 @@ def resolve_tool_choice(fmt: Optional[ToolCallFormat], tools: Optional[Sequence[
     if tool_choice == "none" or not names and tool_choice in (None, "auto"):
         return ToolRequest()
     if tool_choice in (None, "auto"):
-        return ToolRequest(list(tools), fmt)
+        return ToolRequest(list(tools), fmt, "", tuple(names))
     if not names:
         raise ArgumentError(f"tool_choice {json.dumps(tool_choice)} needs tools")
     if tool_choice == "required":
@@ -385,7 +422,7 @@ def resolve_tool_choice(fmt: Optional[ToolCallFormat], tools: Optional[Sequence[
     if fmt is None:
         raise ArgumentError("tool_choice forces a call, but this model's chat template has no tool-call format "
                             "pyggml reads (Hermes <tool_call>, Mistral [TOOL_CALLS], gpt-oss harmony)")
-    return ToolRequest(list(tools), fmt, fmt.prefill(forced))
+    return ToolRequest(list(tools), fmt, fmt.prefill(forced), tuple(names))
 
 
 def openai_delta(delta: ReplyDelta, first_index: int) -> Dict[str, Any]:

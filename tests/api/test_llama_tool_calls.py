@@ -51,6 +51,9 @@ def test_the_reply_call_comes_back_as_tool_calls(llm):
     out = chat(llm, CALL + "\n" + CALL.replace("get_weather", "now").replace('{"city": "Paris"}', "{}"))
     assert out["choices"][0]["message"]["content"] is None
     assert [c["function"]["name"] for c in out["choices"][0]["message"]["tool_calls"]] == ["get_weather", "now"]
+    # a call in a ```json block, as Qwen2.5-Coder-1.5B writes one
+    out = chat(llm, '```json\n{"name": "now", "arguments": {}}\n```')
+    assert out["choices"][0]["message"]["tool_calls"][0]["function"] == {"name": "now", "arguments": "{}"}
 
 
 def test_the_tools_reach_the_prompt_unless_tool_choice_is_none(llm):

@@ -32,9 +32,9 @@ def calls_of(calls):
     return [(c.name, json.loads(c.arguments)) for c in calls]
 
 
-def streamed(fmt, text, cuts):
+def streamed(fmt, text, cuts, names=()):
     """(content, reasoning, calls) of `text` fed in pieces cut at `cuts`."""
-    stream = fmt.stream()
+    stream = fmt.stream(names)
     bounds = [0, *cuts, len(text)]
     deltas = [stream.feed(text[a:b]) for a, b in zip(bounds, bounds[1:])] + [stream.finish()]
     return ("".join(d.content for d in deltas), "".join(d.reasoning for d in deltas),
@@ -102,6 +102,20 @@ def test_hermes_stream_gives_text_before_the_call_closes_and_holds_partial_tags(
     assert stream.finish() == tc.ReplyDelta()
 
 
+def test_hermes_fenced_json_is_a_call_of_a_known_function():
+    # small Qwen2.5 models answer a tool prompt so
+    text = 'Sure.\n```json\n{\n  "name": "get_weather",\n  "arguments": {"city": "Paris"}\n}\n```'
+    content, _, calls = tc.parse_reply(tc.HERMES, text, names=["get_weather"])
+    assert content == "Sure." and calls_of(calls) == [("get_weather", {"city": "Paris"})]
+    assert streamed(tc.HERMES, text, range(1, len(text)), ["get_weather"])[0] == "Sure."
+    assert calls_of(streamed(tc.HERMES, text, range(1, len(text)), ["get_weather"])[2]) == \
+        [("get_weather", {"city": "Paris"})]
+    # JSON that names no function of the request, or any other JSON, stays content
+    for other, names in ((text, ["now"]), (text, []), ('```json\n{"a": 1}\n```', ["get_weather"])):
+        assert tc.parse_reply(tc.HERMES, other, names) == (other, "", [])
+        assert streamed(tc.HERMES, other, range(1, len(other), 2), names) == (other, "", [])
+
+
 def test_mistral_formats():
     nemo = tc.MistralFormat(args_marker=False)
     content, _, calls = tc.parse_reply(nemo, '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, '
@@ -159,11 +173,12 @@ def test_the_format_is_found_from_the_template():
 
 def test_tool_choice():
     tools = [WEATHER, NOW]
-    assert tc.resolve_tool_choice(tc.HERMES, tools) == tc.ToolRequest(tools, tc.HERMES, "")
-    assert tc.resolve_tool_choice(tc.HERMES, tools, "auto") == tc.ToolRequest(tools, tc.HERMES, "")
+    names = ("get_weather", "now")
+    assert tc.resolve_tool_choice(tc.HERMES, tools) == tc.ToolRequest(tools, tc.HERMES, "", names)
+    assert tc.resolve_tool_choice(tc.HERMES, tools, "auto") == tc.ToolRequest(tools, tc.HERMES, "", names)
     assert tc.resolve_tool_choice(tc.HERMES, tools, "none") == tc.ToolRequest()
     assert tc.resolve_tool_choice(tc.HERMES, None) == tc.ToolRequest()
-    assert tc.resolve_tool_choice(None, tools) == tc.ToolRequest(tools, None, "")  # tools reach the prompt only
+    assert tc.resolve_tool_choice(None, tools) == tc.ToolRequest(tools, None, "", names)  # tools reach the prompt only
     assert tc.resolve_tool_choice(tc.HERMES, tools, "required").prefill == '<tool_call>\n{"name": "'
     named = tc.resolve_tool_choice(tc.HERMES, tools, {"type": "function", "function": {"name": "now"}})
     assert named.prefill == '<tool_call>\n{"name": "now", "arguments": '
