@@ -114,8 +114,9 @@ class ChatTemplate:
         """The prompt text for `messages` ([{"role": ..., "content": ...}, ...]).
 
         `extra` reaches the template as variables (tools, documents, ...). Assistant messages'
-        tool_calls keep OpenAI's shape; their arguments (JSON text) reach a template that writes
-        them with tojson as objects, as Hugging Face's templates expect. A content of None is "".
+        tool_calls keep OpenAI's shape; their arguments reach a template that writes them with
+        tojson as objects (as Hugging Face's templates expect), any other as JSON text. A content
+        of None is "".
         """
         variables = {"bos_token": self.bos_token, "eos_token": self.eos_token}
         variables.update(extra)
@@ -132,8 +133,8 @@ class ChatTemplate:
         if "content" in out and out["content"] is None:
             out["content"] = ""
         calls = out.get("tool_calls")
-        if calls and isinstance(calls, list) and self.object_arguments:
-            out["tool_calls"] = [_object_arguments(c) for c in calls]
+        if calls and isinstance(calls, list):
+            out["tool_calls"] = [_call_arguments(c, self.object_arguments) for c in calls]
         return out
 
     @property
@@ -164,18 +165,21 @@ class ChatTemplate:
         return cls(source, bos_token=bos, eos_token=eos)
 
 
-def _object_arguments(call: Any) -> Any:
-    """A tool call (OpenAI's shape, or the bare function) whose JSON-text arguments are parsed."""
+def _call_arguments(call: Any, as_object: bool) -> Any:
+    """A tool call (OpenAI's shape, or the bare function) whose arguments are an object (parsed
+    from JSON text) when as_object, else JSON text (an object dumped)."""
     if not isinstance(call, Mapping):
         return call
     if isinstance(call.get("function"), Mapping):
-        return {**call, "function": _object_arguments(call["function"])}
+        return {**call, "function": _call_arguments(call["function"], as_object)}
     args = call.get("arguments")
-    if isinstance(args, str):
+    if as_object and isinstance(args, str):
         try:
             return {**call, "arguments": json.loads(args)}
         except ValueError:
             return call
+    if not as_object and isinstance(args, (dict, list)):
+        return {**call, "arguments": json.dumps(args, ensure_ascii=False)}
     return call
 
 

@@ -141,7 +141,7 @@ class TaggedFormat(ToolCallFormat):
 
 
 class HermesFormat(TaggedFormat):
-    """<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, one call per tag pair. A
+    """<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>, one call per tag pair. A
     ```json fenced block holding such an object is a call too when it names one of the request's
     functions (small Qwen2.5 models write their calls so)."""
 

@@ -225,3 +225,17 @@ def test_harmony_template_renders_tools_calls_and_results():
     # the call as the template writes it is a call the parser reads back
     call = out.split("<|start|>assistant", 1)[1].split("<|call|>")[0]
     assert calls_of(tc.parse_reply(tc.HARMONY, call)[2]) == [("get_weather", {"city": "Paris"})]
+
+
+def test_arguments_reach_a_template_as_it_writes_them():
+    verbatim = ChatTemplate("{% for m in messages %}{% for c in m.tool_calls or [] %}[{{ c.function.arguments }}]"
+                            "{% endfor %}{% endfor %}")
+    as_json = ChatTemplate("{% for m in messages %}{% for c in m.tool_calls or [] %}[{{ c.function.arguments | tojson }}]"
+                           "{% endfor %}{% endfor %}")
+    assert not verbatim.object_arguments and as_json.object_arguments
+    for args in ('{"city": "Paris"}', {"city": "Paris"}):  # JSON text or an object, as callers give them
+        msgs = [{"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": args}}]}]
+        assert verbatim.render(msgs) == '[{"city": "Paris"}]' == as_json.render(msgs)
+    broken = [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}]
+    assert as_json.render(broken) == '["{oops"]'  # left as it was
