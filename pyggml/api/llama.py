@@ -267,11 +267,13 @@ class Llama:
         logit_bias: Optional[Dict[int, float]] = None,
         *,
         ignore_eos: bool = False,
+        shown_tokens: Sequence[int] = (),
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Complete `prompt` (text or token ids). Returns an OpenAI text_completion dict,
         or with stream=True an iterator of chunk dicts whose last one has finish_reason.
         ignore_eos (pyggml's, not llama-cpp-python's): keep generating past end-of-generation
-        tokens, as llama.cpp's --ignore-eos."""
+        tokens, as llama.cpp's --ignore-eos. shown_tokens (pyggml's): control tokens whose text
+        the completion shows (a chat's tool-call markers)."""
         self._unsupported(suffix=suffix, tfs_z=tfs_z, mirostat_mode=mirostat_mode, grammar=grammar)
         prompt_tokens = self._prompt_tokens(prompt)
         sampler = self._sampler(temperature, top_k, top_p, min_p, typical_p, repeat_penalty, frequency_penalty,
@@ -279,7 +281,7 @@ class Llama:
         if echo and logprobs is not None:
             raise NotImplementedError("logprobs together with echo is not supported by pyggml")
         job = _Completion(self, prompt, prompt_tokens, sampler, max_tokens, stop, echo, logprobs,
-                          stopping_criteria, model or self.model_path, ignore_eos)
+                          stopping_criteria, model or self.model_path, ignore_eos, shown_tokens)
         if stream:
             return job.chunks()
         return job.result()
@@ -351,6 +353,7 @@ class Llama:
             frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, repeat_penalty=repeat_penalty,
             top_k=top_k, stream=stream, seed=seed, tfs_z=tfs_z, mirostat_mode=mirostat_mode, model=model,
             logits_processor=logits_processor, grammar=grammar, logit_bias=logit_bias,
+            shown_tokens=req.marker_tokens(self.tokenizer_),
         )
         if req.format is not None:
             if stream:
@@ -423,7 +426,7 @@ class _Completion:
     """One create_completion call: runs the generator and shapes its output as dicts."""
 
     def __init__(self, llama: Llama, prompt, prompt_tokens, sampler, max_tokens, stop, echo, logprobs,
-                 stopping_criteria, model_name, ignore_eos=False):
+                 stopping_criteria, model_name, ignore_eos=False, shown_tokens=()):
         self.llama = llama
         self.prompt = prompt
         self.prompt_tokens = prompt_tokens
@@ -434,6 +437,7 @@ class _Completion:
         self.logprobs = logprobs
         self.stopping_criteria = stopping_criteria
         self.ignore_eos = ignore_eos
+        self.shown_tokens = shown_tokens
         self.id = f"cmpl-{uuid.uuid4()}"
         self.created = int(time.time())
         self.model_name = model_name
@@ -446,7 +450,7 @@ class _Completion:
         llama._epoch += 1
         epoch = llama._epoch
         stream = gen.stream(self.prompt_tokens, sampler=self.sampler, max_tokens=self.max_tokens, stop=self.stop,
-                            ignore_eos=self.ignore_eos)
+                            ignore_eos=self.ignore_eos, shown_tokens=self.shown_tokens)
         try:
             for chunk in stream:
                 if llama._epoch != epoch:

@@ -58,15 +58,19 @@ class GenerationStats:
 
 class StreamingDetokenizer:
     """Token ids to text, one token at a time, never splitting a UTF-8 character:
-    bytes of an incomplete character wait for the next token; invalid bytes become U+FFFD."""
+    bytes of an incomplete character wait for the next token; invalid bytes become U+FFFD.
+    Control tokens give their text with special, or when they are among `shown` (a chat's
+    tool-call markers)."""
 
-    def __init__(self, tokenizer, special: bool = False):
+    def __init__(self, tokenizer, special: bool = False, shown: Iterable[int] = ()):
         self.tokenizer = tokenizer
         self.special = special
+        self.shown = frozenset(int(t) for t in shown)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def add(self, token: int) -> str:
-        return self._decoder.decode(self.tokenizer.token_to_piece(int(token), self.special))
+        token = int(token)
+        return self._decoder.decode(self.tokenizer.token_to_piece(token, self.special or token in self.shown))
 
     def flush(self) -> str:
         """Whatever is still buffered (an incomplete character becomes U+FFFD)."""
@@ -201,15 +205,16 @@ class Generator:
     def stream(self, prompt_tokens: Sequence[int], *, sampler: "Sampler | None" = None,
                max_tokens: "int | None" = None, stop: "str | Iterable[str] | None" = None,
                ignore_eos: bool = False, cancel: "threading.Event | None" = None,
-               special: bool = False) -> Iterator[GenerationChunk]:
+               special: bool = False, shown_tokens: Iterable[int] = ()) -> Iterator[GenerationChunk]:
         """Generate after `prompt_tokens`, one GenerationChunk per sampled token and a final
         one carrying finish_reason: "stop" (end-of-generation token or stop string),
         "length" (max_tokens reached, or the context is full) or "cancelled".
 
         max_tokens None or <= 0: until the context is full. Text of a stop string and
-        after it is never emitted; nor is the end-of-generation token's text."""
+        after it is never emitted; nor is the end-of-generation token's text. Control tokens
+        give their text with special, or when among shown_tokens."""
         stops = [stop] if isinstance(stop, str) else list(stop or [])
-        detok = StreamingDetokenizer(self.tokenizer, special=special)
+        detok = StreamingDetokenizer(self.tokenizer, special=special, shown=shown_tokens)
         matcher = StopMatcher(stops)
         limit = max_tokens if max_tokens is not None and max_tokens > 0 else None
         steps = self.generate_tokens(prompt_tokens, sampler, cancel)

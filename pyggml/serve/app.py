@@ -17,7 +17,7 @@ import hmac
 import json
 import time
 import uuid
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -122,7 +122,7 @@ def create_app(engine: Engine, api_key: Optional[str] = None) -> FastAPI:
         if body.max_completion_tokens is not None:
             body.max_tokens = body.max_completion_tokens
         top = (body.top_logprobs or 0) if body.logprobs else None
-        gen = _start(engine, body, tokens, top_logprobs=top)
+        gen = _start(engine, body, tokens, top_logprobs=top, shown_tokens=tools.marker_tokens(engine.tokenizer))
         job = _ChatOutput(engine, body, tokens, tools)
         if body.stream:
             return _sse(job.chunks(gen), gen)
@@ -281,14 +281,15 @@ def _stops(body: _Sampling) -> List[str]:
     return [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
 
 
-def _start(engine: Engine, body: _Sampling, tokens: List[int], top_logprobs: Optional[int]) -> Generation:
+def _start(engine: Engine, body: _Sampling, tokens: List[int], top_logprobs: Optional[int],
+           shown_tokens: Sequence[int] = ()) -> Generation:
     params = _sampling_params(body)
     bad = [k for k in (params.logit_bias or {}) if not 0 <= k < engine.model.n_vocab]
     if bad:
         raise APIError(400, f"logit_bias names token id {bad[0]}, outside the vocabulary", param="logit_bias")
     try:
         return engine.generate(tokens, params, body.max_tokens, _stops(body), ignore_eos=body.ignore_eos,
-                               top_logprobs=top_logprobs)
+                               top_logprobs=top_logprobs, shown_tokens=shown_tokens)
     except QueueFull:
         raise _busy() from None
 

@@ -126,11 +126,13 @@ class Engine:
     # -- generation -------------------------------------------------------------------
 
     def generate(self, prompt_tokens: List[int], params: SamplingParams, max_tokens: Optional[int],
-                 stop: Sequence[str], ignore_eos: bool = False, top_logprobs: Optional[int] = None) -> "Generation":
+                 stop: Sequence[str], ignore_eos: bool = False, top_logprobs: Optional[int] = None,
+                 shown_tokens: Sequence[int] = ()) -> "Generation":
         """Queue one completion (QueueFull at once when every slot is busy and the queue is
         full); iterate Generation.pieces() for its text. top_logprobs: None for no logprobs,
-        else how many alternatives each token lists. Call from the event loop's thread."""
-        gen = Generation(self, asyncio.get_running_loop(), stop, top_logprobs)
+        else how many alternatives each token lists; shown_tokens: control tokens whose text is
+        shown (a chat's tool-call markers). Call from the event loop's thread."""
+        gen = Generation(self, asyncio.get_running_loop(), stop, top_logprobs, shown_tokens)
         gen.job = Job(prompt=list(prompt_tokens), sampler=Sampler(params), on_event=gen.on_event,
                       max_tokens=max_tokens, ignore_eos=ignore_eos, want_logits=top_logprobs is not None)
         self.scheduler.submit(gen.job)
@@ -176,12 +178,13 @@ class Generation:
     when pieces() is closed early, or never started)."""
 
     def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, stop: Sequence[str],
-                 top_logprobs: Optional[int]):
+                 top_logprobs: Optional[int], shown_tokens: Sequence[int] = ()):
         self.engine = engine
         self.loop = loop
         self.events: asyncio.Queue = asyncio.Queue()
         self.stop = list(stop)
         self.top_logprobs = top_logprobs
+        self.shown_tokens = shown_tokens
         self.job: Optional[Job] = None
 
     def on_event(self, ev: Event) -> None:  # on the scheduler's thread
@@ -196,7 +199,7 @@ class Generation:
 
     async def pieces(self) -> AsyncIterator[Piece]:
         engine = self.engine
-        detok = StreamingDetokenizer(engine.tokenizer)
+        detok = StreamingDetokenizer(engine.tokenizer, shown=self.shown_tokens)
         matcher = StopMatcher(self.stop)
         try:
             while True:

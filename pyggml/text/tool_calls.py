@@ -100,9 +100,11 @@ def _json_value(text: str) -> Tuple[bool, Any]:
 
 
 class ToolCallFormat:
-    """A model family's tool-call syntax."""
+    """A model family's tool-call syntax; `markers` are the texts of its tags, which must show in
+    the generated text even where the vocabulary has them as control tokens."""
 
     name = ""
+    markers: Tuple[str, ...] = ()
 
     def prefill(self, function: Optional[str]) -> str:
         """Text after the prompt that starts a call (of `function` when named)."""
@@ -127,8 +129,8 @@ class Tags:
 class TaggedFormat(ToolCallFormat):
     """Calls enclosed in tags; parse_body turns what is between them into calls (None: malformed)."""
 
-    def __init__(self, name: str, tags: Sequence[Tags], named_prefill: str):
-        self.name, self.tags, self.named_prefill = name, tuple(tags), named_prefill
+    def __init__(self, name: str, tags: Sequence[Tags], named_prefill: str, markers: Sequence[str] = ()):
+        self.name, self.tags, self.named_prefill, self.markers = name, tuple(tags), named_prefill, tuple(markers)
 
     def prefill(self, function: Optional[str]) -> str:
         return self.tags[0].opener if function is None else self.named_prefill.format(name=function)
@@ -147,7 +149,7 @@ class HermesFormat(TaggedFormat):
 
     def __init__(self):
         super().__init__("hermes", [Tags("<tool_call>", "</tool_call>"), Tags("```json", "```", True)],
-                         '<tool_call>\n{{"name": "{name}", "arguments": ')
+                         '<tool_call>\n{{"name": "{name}", "arguments": ', ("<tool_call>", "</tool_call>"))
 
     def prefill(self, function: Optional[str]) -> str:
         return '<tool_call>\n{"name": "' if function is None else self.named_prefill.format(name=function)
@@ -164,7 +166,7 @@ class MistralFormat(TaggedFormat):
 
     def __init__(self, args_marker: bool):
         named = "[TOOL_CALLS]{name}[ARGS]" if args_marker else '[TOOL_CALLS][{{"name": "{name}", "arguments": '
-        super().__init__("mistral", [Tags("[TOOL_CALLS]", None)], named)
+        super().__init__("mistral", [Tags("[TOOL_CALLS]", None)], named, ("[TOOL_CALLS]", "[ARGS]"))
         self.args_marker = args_marker
 
     def parse_body(self, body: str) -> Optional[List[ToolCall]]:
@@ -372,6 +374,16 @@ class ToolRequest:
     def parse(self, generated: str) -> Tuple[Optional[str], str, List[ToolCall]]:
         """parse_reply of the prefill and the generated text."""
         return parse_reply(self.format, self.prefill + generated, self.names)
+
+    def marker_tokens(self, tokenizer: Any) -> List[int]:
+        """Ids of the format's markers that are single tokens of `tokenizer` (the generation must
+        show them, control tokens or not)."""
+        out = []
+        for text in self.format.markers if self.format is not None else ():
+            ids = tokenizer.encode(text, add_special=False, parse_special=True)
+            if len(ids) == 1:
+                out.append(ids[0])
+        return out
 
 
 def tool_names(tools: Sequence[Mapping[str, Any]]) -> List[str]:

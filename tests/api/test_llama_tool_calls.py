@@ -1,20 +1,17 @@
 """Function calling through pyggml.Llama.create_chat_completion: a tiny qwen2 model carrying
-Qwen2.5's chat template, its replies scripted token by token (a logits processor), so that the
-template's tools, the tokenizer's text of the calls and their parsing are all in the path."""
+Qwen2.5's chat template (and one carrying a Mistral-style template whose markers are control
+tokens), its replies scripted token by token (a logits processor), so that the template's tools,
+the tokenizer's text of the calls and their parsing are all in the path."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 from support.scripted_replies import scripted_processor
 from support.synthetic_models import make_model
+from support.tool_templates import MISTRAL_MARKERS, MISTRAL_TEMPLATE, QWEN_TEMPLATE
 
 from pyggml import Llama
 
-QWEN_TEMPLATE = json.loads((Path(__file__).resolve().parents[1] / "data" / "chat_golden_qwen2.5.json")
-                           .read_text(encoding="utf-8"))["template"]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
     {"type": "function", "function": {"name": "now", "description": "The time", "parameters": {"type": "object"}}}]
@@ -141,3 +138,24 @@ def test_a_template_without_a_call_format(tmp_path):
     assert out["choices"][0]["message"]["content"] == CALL  # not read
     with pytest.raises(ValueError, match="no tool-call format"):
         plain.create_chat_completion(ASK, tools=TOOLS, tool_choice="required")
+
+
+def test_mistral_calls_whose_markers_are_control_tokens(tmp_path):
+    path = str(tmp_path / "mistral-like.gguf")
+    make_model("qwen2", path, tie_output=False, chat_template=MISTRAL_TEMPLATE,
+               extra_specials=MISTRAL_MARKERS)
+    llm = Llama(path, n_ctx=1024, n_threads=1, verbose=False)
+    marker = llm.tokenize(b"[TOOL_CALLS]", add_bos=False, special=True)
+    assert len(marker) == 1 and llm.detokenize(marker) == b""  # a control token: no text by default
+    reply = '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}'
+    out = llm.create_chat_completion(ASK, tools=TOOLS, max_tokens=200, logits_processor=says(llm, reply))
+    assert out["choices"][0]["finish_reason"] == "tool_calls" and out["choices"][0]["message"]["content"] is None
+    (call,) = out["choices"][0]["message"]["tool_calls"]
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'} and len(call["id"]) == 9
+    # a named choice prefills "[TOOL_CALLS]get_weather[ARGS]"; the model writes the arguments
+    out = llm.create_chat_completion(ASK, tools=TOOLS, max_tokens=200, logits_processor=says(llm, '{"city": "Oslo"}'),
+                                     tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == '{"city": "Oslo"}'
+    # without tools the markers stay hidden, as any control token
+    out = llm.create_chat_completion(ASK, max_tokens=200, logits_processor=says(llm, reply))
+    assert out["choices"][0]["message"]["content"] == 'get_weather{"city": "Paris"}'

@@ -6,7 +6,6 @@ OpenAI shapes (whole and streamed) are all in the path."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import openai
@@ -14,11 +13,10 @@ import pytest
 from support.scripted_replies import ScriptedSampler
 from support.serving import running_server
 from support.synthetic_models import make_model
+from support.tool_templates import MISTRAL_MARKERS, MISTRAL_TEMPLATE, QWEN_TEMPLATE
 
 import pyggml.serve.engine
 
-QWEN_TEMPLATE = json.loads((Path(__file__).resolve().parents[1] / "data" / "chat_golden_qwen2.5.json")
-                           .read_text(encoding="utf-8"))["template"]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
     {"type": "function", "function": {"name": "now", "description": "The time", "parameters": {"type": "object"}}}]
@@ -120,3 +118,20 @@ def test_bad_tool_choice_is_400(served):
         error = r.json()["error"]
         assert r.status_code == 400 and message in error["message"], body
         assert error["param"] == ("tool_choice" if "tool_choice" in body else "tools")
+
+
+def test_mistral_markers_that_are_control_tokens(tmp_path, monkeypatch):
+    path = str(tmp_path / "mistral-like.gguf")
+    make_model("qwen2", path, tie_output=False, chat_template=MISTRAL_TEMPLATE,
+               extra_specials=MISTRAL_MARKERS)
+    with running_server(path, n_slots=1, n_ctx_slot=1024) as (url, engine):
+        tokens = engine.tokenizer.encode('[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}<|im_end|>',
+                                         add_special=False, parse_special=True)
+        monkeypatch.setattr(pyggml.serve.engine, "Sampler", lambda params: ScriptedSampler(tokens))
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        for stream in (False, True):
+            out = client.chat.completions.create(model=engine.model_id, messages=ASK, tools=TOOLS, max_tokens=200,
+                                                 stream=stream)
+            calls = [tc for c in out for tc in (c.choices[0].delta.tool_calls or [])] if stream \
+                else out.choices[0].message.tool_calls
+            assert [(c.function.name, c.function.arguments) for c in calls] == [("get_weather", '{"city": "Paris"}')]

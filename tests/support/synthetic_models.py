@@ -118,13 +118,15 @@ GPT2_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 
 @functools.lru_cache(maxsize=None)
-def gpt2_vocab() -> tuple[list[str], list[str], list[int]]:
-    """(tokens, merges, token types) of a byte-level BPE trained with `tokenizers`."""
+def gpt2_vocab(extra_specials: tuple = ()) -> tuple[list[str], list[str], list[int]]:
+    """(tokens, merges, token types) of a byte-level BPE trained with `tokenizers`; extra_specials
+    are control tokens after GPT2_SPECIALS."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=list(GPT2_SPECIALS),
+    specials = list(GPT2_SPECIALS) + list(extra_specials)
+    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(TRAINING_TEXT.splitlines() * 8, trainer)
@@ -134,12 +136,13 @@ def gpt2_vocab() -> tuple[list[str], list[str], list[int]]:
     for piece, idx in vocab.items():
         tokens[idx] = piece
     merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
-    types = [int(TokenType.CONTROL if t in GPT2_SPECIALS else TokenType.NORMAL) for t in tokens]
+    types = [int(TokenType.CONTROL if t in specials else TokenType.NORMAL) for t in tokens]
     return tokens, merges, types
 
 
-def add_tokenizer(w: GGUFWriter, kind: str) -> int:
-    """Write tokenizer.ggml.* metadata; returns the vocab size."""
+def add_tokenizer(w: GGUFWriter, kind: str, extra_specials: tuple = ()) -> int:
+    """Write tokenizer.ggml.* metadata (extra_specials: more control tokens, "gpt2" only);
+    returns the vocab size."""
     if kind == "spm":
         tokens, scores, types = spm_vocab()
         w.add_tokenizer_model("llama")
@@ -153,7 +156,7 @@ def add_tokenizer(w: GGUFWriter, kind: str) -> int:
         w.add_add_bos_token(True)
         w.add_add_eos_token(False)
     elif kind == "gpt2":
-        tokens, merges, types = gpt2_vocab()
+        tokens, merges, types = gpt2_vocab(tuple(extra_specials))
         w.add_tokenizer_model("gpt2")
         w.add_tokenizer_pre("qwen2")
         w.add_token_list(tokens)
@@ -244,9 +247,10 @@ def _hparams(arch: str, wtype: GGMLQuantizationType, overrides: dict) -> dict:
     return hp
 
 
-def make_model(arch: str, path, wtype="F32", seed: int = 0, chat_template: str | None = None, **overrides) -> dict:
-    """Write a tiny random GGUF of `arch` to path (with tokenizer.chat_template when given);
-    returns the hyper-parameters used."""
+def make_model(arch: str, path, wtype="F32", seed: int = 0, chat_template: str | None = None,
+               extra_specials: tuple = (), **overrides) -> dict:
+    """Write a tiny random GGUF of `arch` to path (with tokenizer.chat_template when given, and
+    extra_specials as more control tokens of a "gpt2" vocabulary); returns the hyper-parameters used."""
     wtype = wtype if isinstance(wtype, GGMLQuantizationType) else GGMLQuantizationType[str(wtype).upper()]
     hp = _hparams(arch, wtype, overrides)
     rng = np.random.default_rng(seed)
@@ -254,7 +258,7 @@ def make_model(arch: str, path, wtype="F32", seed: int = 0, chat_template: str |
     w = GGUFWriter(str(path), gguf_arch)
     # llama.cpp patches Phi-3 vocabularies by general.name ("phi3" in it: Phi-3's own tokens must exist)
     w.add_name(f"synthetic-{arch}".replace("phi3", "phi-three"))
-    n_vocab = add_tokenizer(w, hp["tokenizer"])
+    n_vocab = add_tokenizer(w, hp["tokenizer"], extra_specials)
     hp["n_vocab"] = n_vocab
     if chat_template is not None:
         w.add_chat_template(chat_template)

@@ -6,16 +6,13 @@ template and the harmony one."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import pytest
+from support.tool_templates import QWEN_TEMPLATE
 
 from pyggml.text import harmony
 from pyggml.text import tool_calls as tc
 from pyggml.text.chat_template import CHATML_TEMPLATE, MISTRAL_V7_TEKKEN_TEMPLATE, ChatTemplate
 
-QWEN_TEMPLATE = json.loads((Path(__file__).resolve().parents[1] / "data" / "chat_golden_qwen2.5.json")
-                           .read_text(encoding="utf-8"))["template"]
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {
     "type": "object", "properties": {"city": {"type": "string", "description": "The city"}}, "required": ["city"]}}}
 NOW = {"type": "function", "function": {"name": "now", "description": "The time", "parameters": {
