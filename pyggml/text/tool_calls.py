@@ -7,6 +7,8 @@ A format is found from the chat template (and the architecture), never from a mo
              templates that write "<tool_call>")
     mistral  [TOOL_CALLS][{"name": ..., "arguments": {...}}]  or, where the template writes "[ARGS]",
              [TOOL_CALLS]name[ARGS]{...}                        (Mistral Nemo / Small 3.x, Ministral)
+    llama3   {"name": ..., "parameters": {...}} as the whole reply  (Llama 3.1 - 3.3: templates with an
+             ipython role)
     harmony  <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...}<|call|>   (gpt-oss)
 
 A reply is read as a stream (feed() each piece of text, finish() at the end) that gives back
@@ -201,8 +203,24 @@ class HarmonyFormat(ToolCallFormat):
         return _HarmonyStream()
 
 
+class Llama3Format(ToolCallFormat):
+    """Llama 3.1 - 3.3: the whole reply is {"name": ..., "parameters": {...}}, at times after
+    <|python_tag|>. Only a call of one of the request's functions counts (a reply can be JSON for
+    other reasons)."""
+
+    name = "llama3"
+    markers = ("<|python_tag|>",)
+
+    def prefill(self, function: Optional[str]) -> str:
+        return '{"name": "' if function is None else f'{{"name": "{function}", "parameters": '
+
+    def stream(self, names: Sequence[str] = ()) -> "ReplyStream":
+        return _WholeReplyStream(names)
+
+
 HERMES = HermesFormat()
 HARMONY = HarmonyFormat()
+LLAMA3 = Llama3Format()
 
 
 def detect(template: Optional[str], architecture: Optional[str] = None) -> Optional[ToolCallFormat]:
@@ -215,6 +233,8 @@ def detect(template: Optional[str], architecture: Optional[str] = None) -> Optio
         return HERMES
     if "[TOOL_CALLS]" in template:
         return MistralFormat(args_marker="[ARGS]" in template)
+    if "<|start_header_id|>ipython<|end_header_id|>" in template:
+        return LLAMA3
     return None
 
 
@@ -306,6 +326,44 @@ class _TaggedStream(ReplyStream):
             out.append(self.blank + self.buf if self.buf or not self.n_calls else "")
         self.buf, self.blank = "", ""
         return ReplyDelta("".join(out), "", calls)
+
+
+_PYTHON_TAG = "<|python_tag|>"
+
+
+class _WholeReplyStream(ReplyStream):
+    """A reply that is one call or none: held back while it may be a call (it starts with "{"),
+    given out as it comes once it cannot be."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = set(names)
+        self.buf = ""
+        self.passing = False  # known not to be a call
+
+    def feed(self, piece: str) -> ReplyDelta:
+        if self.passing:
+            return ReplyDelta(piece)
+        self.buf += piece
+        head = self.buf.lstrip()
+        if _PYTHON_TAG.startswith(head):  # blanks, or the tag still arriving
+            return ReplyDelta()
+        head = head[len(_PYTHON_TAG):].lstrip() if head.startswith(_PYTHON_TAG) else head
+        if not head or head.startswith("{"):
+            return ReplyDelta()
+        self.passing, out, self.buf = True, self.buf, ""
+        return ReplyDelta(out)
+
+    def finish(self) -> ReplyDelta:
+        text, self.buf = self.buf, ""
+        if self.passing or not text:
+            return ReplyDelta(text)
+        body = text.strip()
+        body = body[len(_PYTHON_TAG):] if body.startswith(_PYTHON_TAG) else body
+        ok, value = _json_value(body)
+        call = _call_from_object(value, "llama3") if ok else None
+        if call is None or call.name not in self.names:
+            return ReplyDelta(text)
+        return ReplyDelta("", "", [call])
 
 
 _RECIPIENT = re.compile(r"to=functions\.([^\s<]+)")
@@ -433,7 +491,7 @@ def resolve_tool_choice(fmt: Optional[ToolCallFormat], tools: Optional[Sequence[
                                 f"({', '.join(names)})")
     if fmt is None:
         raise ArgumentError("tool_choice forces a call, but this model's chat template has no tool-call format "
-                            "pyggml reads (Hermes <tool_call>, Mistral [TOOL_CALLS], gpt-oss harmony)")
+                            "pyggml reads (Hermes <tool_call>, Mistral [TOOL_CALLS], Llama 3 JSON, gpt-oss harmony)")
     return ToolRequest(list(tools), fmt, fmt.prefill(forced), tuple(names))
 
 

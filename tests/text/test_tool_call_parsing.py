@@ -6,6 +6,7 @@ template and the harmony one."""
 from __future__ import annotations
 
 import json
+import os
 import pytest
 from support.tool_templates import QWEN_TEMPLATE
 
@@ -129,6 +130,25 @@ def test_mistral_formats():
     assert small.prefill("now") == "[TOOL_CALLS]now[ARGS]" and nemo.prefill(None) == "[TOOL_CALLS]"
 
 
+def test_llama3_json_reply():
+    names = ["get_weather", "now"]
+    for text in ('{"name": "get_weather", "parameters": {"city": "Paris"}}',
+                 '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}'):
+        content, reasoning, calls = tc.parse_reply(tc.LLAMA3, text, names)
+        assert (content, reasoning, calls_of(calls)) == (None, "", [("get_weather", {"city": "Paris"})])
+        for cut in range(1, len(text)):
+            assert calls_of(streamed(tc.LLAMA3, text, [cut], names)[2]) == [("get_weather", {"city": "Paris"})], cut
+    # JSON that is not a call of the request's functions, and text, stay content (text streams as it comes)
+    for text in ('{"name": "other", "parameters": {}}', '{"answer": 4}', '{"name": "now", "parameters": {',
+                 "The weather is fine.", "  <|python", ""):
+        assert tc.parse_reply(tc.LLAMA3, text, names) == (text, "", [])
+        assert streamed(tc.LLAMA3, text, range(1, len(text)), names) == (text, "", [])
+    stream = tc.LLAMA3.stream(names)
+    assert stream.feed(" Hello").content == " Hello" and stream.feed(" {").content == " {"
+    content, _, calls = tc.parse_reply(tc.LLAMA3, tc.LLAMA3.prefill("now") + "{}}", names)
+    assert content is None and calls_of(calls) == [("now", {})]
+
+
 HARMONY_CALL = ("<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary "
                 'to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}')
 
@@ -164,6 +184,7 @@ def test_the_format_is_found_from_the_template():
     assert tc.detect(harmony.HARMONY_TEMPLATE) is tc.HARMONY and tc.detect(None, "gpt-oss") is tc.HARMONY
     assert tc.detect("{{ '[AVAILABLE_TOOLS]' }}[TOOL_CALLS]{{ name }}[ARGS]").args_marker
     assert not tc.detect("[TOOL_CALLS][{{ calls }}]").args_marker
+    assert tc.detect("{{ '<|start_header_id|>ipython<|end_header_id|>\\n\\n' }}") is tc.LLAMA3
     for none in (CHATML_TEMPLATE, MISTRAL_V7_TEKKEN_TEMPLATE, None, ""):
         assert tc.detect(none, "llama") is None
 
@@ -236,3 +257,29 @@ def test_arguments_reach_a_template_as_it_writes_them():
         assert verbatim.render(msgs) == '[{"city": "Paris"}]' == as_json.render(msgs)
     broken = [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}]
     assert as_json.render(broken) == '["{oops"]'  # left as it was
+
+
+_SRC = os.environ.get("PYGGML_LLAMA_CPP_SRC", "")
+FAMILIES = {  # template file in llama.cpp's tree -> the format pyggml reads from it
+    "Qwen-Qwen2.5-7B-Instruct.jinja": "hermes", "Qwen-Qwen3-0.6B.jinja": "hermes",
+    "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja": "hermes",
+    "mistralai-Mistral-Nemo-Instruct-2407.jinja": "mistral", "Mistral-Small-3.2-24B-Instruct-2506.jinja": "mistral",
+    "meta-llama-Llama-3.1-8B-Instruct.jinja": "llama3", "meta-llama-Llama-3.2-3B-Instruct.jinja": "llama3",
+    "openai-gpt-oss-120b.jinja": "harmony", "microsoft-Phi-3.5-mini-instruct.jinja": None,
+}
+
+
+@pytest.mark.llama_cpp
+@pytest.mark.skipif(not os.path.isdir(os.path.join(_SRC, "models", "templates")),
+                    reason="PYGGML_LLAMA_CPP_SRC names no llama.cpp source tree with its templates")
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_real_templates_give_their_format_and_render_tool_history(name):
+    source = open(os.path.join(_SRC, "models", "templates", name), encoding="utf-8").read()
+    fmt = tc.detect(source)
+    assert (fmt.name if fmt else None) == FAMILIES[name]
+    if fmt is None:
+        return
+    history = [{**m, "tool_calls": [{**m["tool_calls"][0], "id": "abcdefghi"}]} if "tool_calls" in m else
+               {**m, "tool_call_id": "abcdefghi"} if m["role"] == "tool" else m for m in HISTORY]
+    out = ChatTemplate(source, "<s>", "</s>").render(history, tools=[WEATHER, NOW])
+    assert "get_weather" in out and ('"city": "Paris"' in out or '"city":"Paris"' in out)
