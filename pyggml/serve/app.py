@@ -2,11 +2,12 @@
 
 Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions (streamed as
 server-sent events with stream=true; the model's tool calls read out as OpenAI tool_calls),
-POST /v1/embeddings, GET /health, and llama.cpp's POST /tokenize and POST /detokenize. Every error is OpenAI's shape,
-{"error": {"message", "type", "param", "code"}}: 400 for a malformed or invalid request
-(and a prompt longer than the context), 401 without the API key when one is set, 404 for
-an unknown model or path, 503 with Retry-After when every slot is busy and the queue is
-full. A client that goes away mid-request cancels its generation.
+POST /v1/embeddings, GET /health, and llama.cpp's POST /tokenize and POST /detokenize. Every
+error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}: 400 for a malformed
+or invalid request (and a prompt longer than the context, or a tool_choice naming no given
+tool), 401 without the API key when one is set, 404 for an unknown model or path, 503 with
+Retry-After when every slot is busy and the queue is full. A client that goes away
+mid-request cancels its generation.
 """
 
 from __future__ import annotations
