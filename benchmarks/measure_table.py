@@ -31,6 +31,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
@@ -62,17 +64,66 @@ def base_file(name: str, work: Path, n_threads: int) -> Path:
     return base
 
 
+# the sub-block whose values share one step, per type of the shipped files
+_SUB_BLOCK = {"Q4_K": 32, "Q5_K": 32, "Q5_0": 32, "Q5_1": 32, "Q4_0": 32, "Q4_1": 32, "Q8_0": 32, "Q6_K": 16,
+              "Q3_K": 16, "Q2_K": 16}
+
+
+def dither(x: np.ndarray, sub: int, rng) -> np.ndarray:
+    """x (on a quantization grid, `sub` values per step) plus uniform noise of one step: a
+    plausible float parent of the quantized values (a float model's weights lie anywhere between
+    the grid points they round to). The step of a group is the smallest gap between its distinct
+    values (one step, or a few where neighbouring levels are unused)."""
+    g = x.reshape(-1, sub)
+    srt = np.sort(g, axis=1)
+    gaps = np.diff(srt, axis=1)
+    gaps[gaps <= 0] = np.inf
+    step = gaps.min(axis=1)
+    step[~np.isfinite(step)] = 0.0
+    noise = rng.uniform(-0.5, 0.5, size=g.shape).astype(np.float32) * step[:, None]
+    return (g + noise).reshape(x.shape)
+
+
+def dithered_base_file(name: str, work: Path, n_threads: int) -> Path:
+    """The shipped file's values dithered within their grid steps, as F16 (see dither)."""
+    out = work / "base-dithered-F16.gguf"
+    if out.exists():
+        return out
+    src = resolve(name)
+    log(f"{name}: dithering {src.name} into a float base off every grid")
+    with GGUFFile(str(src)) as g:
+        types = {t.name: t.type.name for t in g.tensors}
+
+        def replace(tensor):
+            sub = _SUB_BLOCK.get(types[tensor])
+            if sub is None:
+                return None
+            rng = np.random.default_rng(sum(map(ord, tensor)))
+            return dither(g.array(tensor, n_threads), sub, rng)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RequantizeWarning)
+            requantize(str(src), str(out), "F16", replace=replace, n_threads=n_threads, progress=False)
+    return out
+
+
 def run_model(name: str, args, results: Q.Results) -> None:
     work = Path(args.work_dir) / name
     work.mkdir(parents=True, exist_ok=True)
-    base = base_file(name, work, args.threads)
+    if args.base == "dithered":
+        base = dithered_base_file(name, work, args.threads)
+        work = work / "dithered"
+        work.mkdir(exist_ok=True)
+    else:
+        base = base_file(name, work, args.threads)
     mfile = work / "measurement.json"
     if mfile.exists():
         m = load_measurement(mfile)
         log(f"{name}: measurement read from {mfile}")
     else:
         t0 = time.perf_counter()
-        m = measure(str(base), n_seq=args.calib_chunks, seq_len=512, measure_tokens=MEASURE_TOKENS[name],
+        m = measure(str(base), n_seq=args.calib_chunks, seq_len=512,
+                    measure_tokens=args.measure_tokens or MEASURE_TOKENS[name],
                     n_threads=args.threads, progress=False)
         save_measurement(m, mfile)
         log(f"{name}: measured {len(m.costs)} tensors on {m.n_tokens} calibration tokens, KLD over "
@@ -92,7 +143,7 @@ def run_model(name: str, args, results: Q.Results) -> None:
 
     def score(path: Path, method: str, preset: str, seconds: float, **extra) -> dict:
         size, bpw = Q.size_and_bpw(path)
-        row = {"model": name, "method": method, "type": preset, "size_mib": size, "bpw": bpw,
+        row = {"model": name, "base": args.base, "method": method, "type": preset, "size_mib": size, "bpw": bpw,
                "chunks": int(chunks.shape[0]), "quantize_seconds": seconds} | extra
         row |= Q.evaluate_against(Q.pyggml_source(path, 512, args.threads), base_logits, bos)
         results.add(row)
@@ -102,9 +153,12 @@ def run_model(name: str, args, results: Q.Results) -> None:
             path.unlink()
         return row
 
-    for preset in args.presets or PRESETS[name]:
-        target = None
+    points = [(p, None) for p in (args.presets or PRESETS[name])] + [(f"{b:g} bpw", b) for b in args.targets]
+    for preset, fixed in points:
+        target = fixed
         for method in ("preset+imatrix", "preset", "target-bpw", "measure"):
+            if fixed is not None and method.startswith("preset"):
+                continue  # a size of its own: the two allocations only
             done = results.find(model=name, method=method, type=preset) if args.resume else None
             if done is not None:
                 target = target or (done["bpw"] if method == "preset+imatrix" else None)
@@ -162,11 +216,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=",".join(PRESETS))
     ap.add_argument("--presets", type=lambda s: s.split(","), help="presets to compare at (default per model)")
+    ap.add_argument("--targets", type=lambda s: [float(x) for x in s.split(",")], default=[],
+                    help="further sizes in bits per weight, compared between --target-bpw and --measure only")
     ap.add_argument("--chunks", type=int, help="evaluation chunks of 512 (default 4 Gemma, 2 Qwen)")
     ap.add_argument("--calib-chunks", type=int, default=8, help="calibration sequences of 512 (default 8)")
+    ap.add_argument("--measure-tokens", type=int, help="tokens each tensor's KLD is measured over (default 256)")
     ap.add_argument("--top-k", type=int, default=K.DEFAULT_TOP_K)
     ap.add_argument("-t", "--threads", type=int, default=0)
     ap.add_argument("--work-dir", default=str(Path.home() / ".cache" / "pyggml" / "quality"))
+    ap.add_argument("--base", choices=["dithered", "dequantized"], default="dithered",
+                    help="the float base: the shipped file's values dithered within their grid steps (default; off "
+                         "every grid, as a float model's weights are) or the shipped file dequantized as it is")
     ap.add_argument("--results", default=str(HERE / "results" / "measure.json"))
     ap.add_argument("--resume", action="store_true", help="keep the rows already in --results")
     ap.add_argument("--keep", action="store_true", help="keep the quantized files")
