@@ -498,6 +498,11 @@ def test_every_method_on_a_mixture_of_experts(tmp_path, calib_text, arch):
     with GGUFFile(tmp_path / "rtn.gguf") as a, GGUFFile(tmp_path / "awq.gguf") as b:
         for n in ("blk.0.ffn_gate_inp.weight", f"blk.0.{spec.norm}.weight", "blk.0.ffn_gate_exps.weight"):
             assert not np.array_equal(a.raw(n), b.raw(n)), n  # AWQ's folds reached the experts
+    out = tmp_path / "clip.gguf"  # the clipping search, expert by expert on each one's tokens
+    quantize_calibrated(src, out, "Q4_K_M", "awq+imatrix", text=calib_text, n_seq=2, seq_len=16, progress=False,
+                        awq_clip=True)
+    logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+    assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref))
 
 
 @pytest.mark.llama_cpp
