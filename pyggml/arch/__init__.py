@@ -12,8 +12,8 @@ import importlib
 import pkgutil
 from typing import Optional
 
-from .base import (DECODER_SITES, MOE_SITES, Architecture, CaptureSite, Conversion, LayerTensor, RuntimeSpec, Site,
-                   decoder_params)
+from .base import (DECODER_SITES, MOE_SITES, Architecture, CaptureSite, Conversion, ExpertScales, LayerTensor,
+                   RuntimeSpec, Site, decoder_params)
 
 
 def _discover() -> tuple:
@@ -59,5 +59,5 @@ def for_hf_config(cfg: dict) -> Optional[Conversion]:
     return by_type.get(cfg.get("model_type"))
 
 
-__all__ = ["ARCHITECTURES", "DECODER_SITES", "MOE_SITES", "Architecture", "CaptureSite", "Conversion", "LayerTensor",
-           "RuntimeSpec", "Site", "conversions", "decoder_params", "for_hf_config", "get", "supported"]
+__all__ = ["ARCHITECTURES", "DECODER_SITES", "MOE_SITES", "Architecture", "CaptureSite", "Conversion", "ExpertScales",
+           "LayerTensor", "RuntimeSpec", "Site", "conversions", "decoder_params", "for_hf_config", "get", "supported"]

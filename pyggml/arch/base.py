@@ -76,11 +76,24 @@ DECODER_SITES = (
 )
 
 
-# A mixture-of-experts block: the attention's inputs only. The feed-forward's normed input feeds
-# the router and every expert (AWQ would have to fold its scales into all of them), and each
-# expert's down matrix reads only its own tokens' activations: pyggml does not calibrate the
-# experts yet, so they and the router are quantized without calibration data.
+# A mixture-of-experts block: the attention's inputs. The feed-forward's normed input feeds the
+# router and every expert, and each expert's down matrix reads only its own tokens' activations:
+# calibration takes those expert by expert (Site.MOE_EXPERTS / MOE_DOWN) and AWQ scales them as
+# ExpertScales describes.
 MOE_SITES = DECODER_SITES[:2]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpertScales:
+    """Where AWQ folds the scales of a mixture-of-experts block's inputs. One scale vector over
+    the normed feed-forward input is divided out of `norm` and multiplied into the columns of
+    every expert's ffn_gate_exps / ffn_up_exps and of the router (ffn_gate_inp; its bias is
+    untouched). Per expert, a scale vector over its ffn_down_exps input is divided out of its
+    ffn_up_exps rows (and ffn_up_exps.bias) when `down_folds`: exact only when the expert's
+    activation is linear in its up projection, as act(gate) * up is."""
+
+    norm: str = "ffn_norm"  # the 1-D norm producing the router's and the experts' input
+    down_folds: bool = True
 
 
 def decoder_params(hp: Mapping) -> int:
@@ -230,6 +243,7 @@ class Architecture:
     capture_sites: tuple = DECODER_SITES  # a dense file's; with experts moe_sites (sites_for)
     n_params: Callable[[Mapping], int] = decoder_params
     moe_sites: tuple = MOE_SITES
+    expert_scales: ExpertScales = ExpertScales()  # AWQ's folds in a mixture-of-experts block
     # per-layer GGUF names (after "blk.N.") the forward pass reads under another name: gpt-oss's
     # post_attention_norm is its feed-forward norm (ffn_norm)
     native_names: Mapping = dataclasses.field(default_factory=dict)

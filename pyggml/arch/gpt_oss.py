@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import MOE_SITES, Architecture, Conversion, LayerTensor, RuntimeSpec, decoder_tensors, expert_tensors
+from .base import MOE_SITES, Architecture, ExpertScales, Conversion, LayerTensor, RuntimeSpec, decoder_tensors, expert_tensors
 from ..errors import PyggmlError
 
 def tensors(hp) -> dict:
@@ -163,8 +163,11 @@ ARCH = Architecture(
     RuntimeSpec(rope_neox=True, activation="swiglu_oai", swa_pattern=2, swa_rope_scaling=True,
                 expert_gating="softmax_weight", expert_weights_norm=False),
     CONVERSION, tensors=tensors,
-    # the experts' inputs are not captured (MOE_SITES); the attention output's source, attn_v,
-    # has a bias that AWQ's folding would have to scale too, so only the q/k/v input is
+    # the attention output's source, attn_v, has a bias that AWQ's folding would have to scale
+    # too, so of the attention's inputs only the q/k/v input is a site
     moe_sites=MOE_SITES[:1],
+    # the experts' input comes out of post_attention_norm; their down input does not scale with
+    # up (clamp(u, -7, 7) + 1), so the down scales would not fold exactly into ffn_up_exps
+    expert_scales=ExpertScales(norm="post_attention_norm", down_folds=False),
     native_names={"post_attention_norm.weight": "ffn_norm.weight"},
 )

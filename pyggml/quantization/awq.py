@@ -17,6 +17,14 @@ llama-family decoders:
   down input   -> rows of ffn_up        o input       -> rows (and bias) of attn_v, only when
                                                          n_head == n_head_kv (no GQA), as AutoAWQ
 
+A mixture-of-experts block is scaled as AutoAWQ scales Mixtral's and Qwen-MoE's: one scale
+vector over the normed feed-forward input, searched jointly for every expert's ffn_gate_exps and
+ffn_up_exps (each expert's error counted over the sampled tokens routed to it), folded into the
+norm and multiplied into the columns of every expert and of the router (ffn_gate_inp, kept in
+float, so it stays exact); then, expert by expert, a scale vector over its ffn_down_exps input,
+searched on its own tokens and folded into its ffn_up_exps rows (and bias), where the
+architecture's activation allows (pyggml.arch.ExpertScales: not gpt-oss's clamped SwiGLU).
+
 The optional clipping search (clip=True) then shrinks, per output row and GGUF block, the range
 of the weights before rounding (ratios 1, 0.95, ..., 0.5 of the block's max |w|) to minimize the
 block's output error on the sample; like AutoAWQ it skips q and k, whose errors the attention
@@ -77,6 +85,50 @@ def search_scales(x: np.ndarray, mean_abs: np.ndarray, weights: list, importance
     return best[2], best[1], losses
 
 
+def search_expert_scales(x: np.ndarray, ids: np.ndarray, mean_abs: np.ndarray, weights: list, importance=None,
+                         n_threads: int = 0, max_rows: int = 1024, seed: int = 0):
+    """(best scales, best alpha, {alpha: loss}) for stacked experts [(W (n_expert, rows, cols),
+    qtype)] that share the input x (n, cols): search_scales with each expert's error taken over the
+    rows routed to it (ids (n, k): each row's chosen experts). importance: (n_expert, cols) or None.
+
+    Each expert's loss is estimated on at most max(32, max_rows * k // n_expert) of its output rows."""
+    n_expert = weights[0][0].shape[0]
+    ids = np.asarray(ids, dtype=np.int64)
+    routed = {e: np.flatnonzero((ids == e).any(axis=1)) for e in range(n_expert)}
+    routed = {e: r for e, r in routed.items() if len(r)}
+    per_expert = max(32, max_rows * ids.shape[1] // n_expert)
+    rng = np.random.default_rng(seed)
+    groups = []  # per weight: [(expert, its sampled rows (r, cols), its reference outputs)]
+    for w, qtype in weights:
+        group = []
+        for e, r in routed.items():
+            we = w[e] if len(w[e]) <= per_expert else w[e][np.sort(rng.choice(len(w[e]), per_expert, replace=False))]
+            we = np.asarray(we, dtype=np.float32)
+            group.append((e, we, x[r] @ we.T))
+        groups.append((group, qtype))
+    n_terms = sum(ref.size for group, _ in groups for _, _, ref in group)
+    losses = {}
+    best = (np.inf, 0.0, np.ones(x.shape[1], dtype=np.float32))
+    for i in range(N_GRID):
+        alpha = i / N_GRID
+        s = _scales(mean_abs, alpha)
+        xs = x / s
+        loss = 0.0
+        for group, qtype in groups:
+            if importance is not None and qtype.uses_imatrix:
+                wqs = [fake_quantize(we * s, qtype, importance[e] / (s * s), n_threads) for e, we, _ in group]
+            else:  # rows quantize independently: every expert's rows in one call
+                wq = fake_quantize(np.concatenate([we for _, we, _ in group]) * s, qtype, None, n_threads)
+                wqs = np.split(wq, np.cumsum([len(we) for _, we, _ in group])[:-1])
+            for (e, _, ref), wq in zip(group, wqs):
+                d = xs[routed[e]] @ wq.T - ref
+                loss += float(np.sum(d * d, dtype=np.float64))
+        losses[alpha] = loss / max(n_terms, 1)
+        if losses[alpha] < best[0]:
+            best = (losses[alpha], alpha, s)
+    return best[2], best[1], losses
+
+
 def search_clip(w: np.ndarray, x: np.ndarray, qtype: GGMLType, importance=None, n_threads: int = 0) -> np.ndarray:
     """w with each (row, GGUF block) range clipped to the ratio of its max |w| that minimizes the
     block's output error ((Q(clip(w)) - w) . x)^2 summed over the sample rows x (n, cols)."""
@@ -133,4 +185,29 @@ def fold(layer: int, plan: LayerPlan, arrays: dict) -> dict:
                 out[source + ".bias"] /= s
         for name in site.tensors(layer):
             out[name] *= s
+    return out
+
+
+def fold_experts(layer: int, spec, s_in, s_down: dict, arrays: dict) -> dict:
+    """Apply a mixture-of-experts block's scales to its float tensors {name: array}; returns the
+    changed arrays. spec: the architecture's ExpertScales; s_in: (n_embd,) scales of the normed
+    input or None; s_down: {expert: (n_ff_exp,) scales of its ffn_down_exps input}. The stacked
+    expert tensors are (n_expert, rows, cols), their biases (n_expert, rows)."""
+    p = f"blk.{layer}."
+    out = {}
+
+    def changed(name):
+        if name not in out:
+            out[name] = np.array(arrays[name], dtype=np.float32)
+        return out[name]
+
+    if s_in is not None:
+        changed(f"{p}{spec.norm}.weight")[:] /= s_in
+        for n in ("ffn_gate_exps", "ffn_up_exps", "ffn_gate_inp"):
+            changed(f"{p}{n}.weight")[:] *= s_in
+    for e, s in s_down.items():
+        changed(f"{p}ffn_up_exps.weight")[e] /= s[:, None]
+        if f"{p}ffn_up_exps.bias" in arrays:
+            changed(f"{p}ffn_up_exps.bias")[e] /= s
+        changed(f"{p}ffn_down_exps.weight")[e] *= s
     return out

@@ -8,7 +8,8 @@ of its linear layers out of the forward pass (Model.capture), and collectors red
 
 * ImatrixCollector: per-column sums of squared activations per weight tensor (an imatrix);
 * HessianCollector: X^T X per linear input, for GPTQ;
-* SampleCollector: mean |x| per input channel and a random sample of input rows, for AWQ.
+* SampleCollector: mean |x| per input channel and a random sample of input rows, for AWQ (with
+  experts: each sampled token's chosen experts and their down inputs too).
 
 A linear input (a capture site) feeds one or more weight tensors; the model's architecture
 names them (pyggml.arch: CaptureSite), e.g. Site.ATTN_QKV feeds attn_q, attn_k and attn_v.
@@ -239,11 +240,46 @@ class SampleCollector:
         else:
             self.abs_sum[key], self.count[key], self.rows[key] = a, len(x), [rows]
 
+    def add_experts(self, layer: int, x: np.ndarray, ids: np.ndarray, down: np.ndarray, n_expert: int) -> None:
+        """Expert by expert (see ImatrixCollector.add_experts): under (layer, "experts_in") mean |x| of
+        the feed-forward input over every token, and a sample of tokens, each with its input row,
+        its chosen experts and their down inputs (expert_sample); under (layer, "experts_down", e)
+        mean |x| of expert e's down input over the tokens routed to it."""
+        ids = ids.astype(np.int64)
+        pick = np.sort(self.rng.choice(len(x), size=min(self.per_seq, len(x)), replace=False))
+        key = (layer, "experts_in")
+        a = np.abs(x).sum(axis=0, dtype=np.float64)
+        if key in self.abs_sum:
+            self.abs_sum[key] += a
+            self.count[key] += len(x)
+            self.rows[key].append((x[pick], ids[pick], down[pick]))
+        else:
+            self.abs_sum[key], self.count[key], self.rows[key] = a, len(x), [(x[pick], ids[pick], down[pick])]
+        flat = ids.reshape(-1)
+        slots = down.reshape(len(flat), -1)
+        for e in np.unique(flat):
+            rows = slots[flat == e]
+            key = (layer, "experts_down", int(e))
+            a = np.abs(rows).sum(axis=0, dtype=np.float64)
+            if key in self.abs_sum:
+                self.abs_sum[key] += a
+                self.count[key] += len(rows)
+            else:
+                self.abs_sum[key], self.count[key] = a, len(rows)
+
     def mean_abs(self, key) -> np.ndarray:
         return (self.abs_sum[key] / self.count[key]).astype(np.float32)
 
     def sample(self, key) -> np.ndarray:
         return np.concatenate(self.rows[key])
+
+    def expert_sample(self, layer: int):
+        """(x (n, n_embd), ids (n, k), down (n, k, n_ff_exp)) of the sampled tokens of `layer`'s
+        experts: the feed-forward input, the chosen experts and, slot by slot, their down inputs."""
+        parts = self.rows[(layer, "experts_in")]
+        x, ids = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        down = np.concatenate([p[2] for p in parts]).reshape(len(x), ids.shape[1], -1)
+        return x, ids, down
 
 
 def layer_chunks(model, budget_bytes: int) -> list:

@@ -11,8 +11,10 @@
                 GPTQ onto its type's grid (gptq.py); gptq+imatrix also steers the block
                 scales (and the other tensors) with the importance diag(H) / 2;
 * awq           samples each linear input, searches per-channel scales (awq.py), folds them
-                into the preceding norm or weight, then rounds to nearest; awq+imatrix rounds
-                with the importance matrix, rescaled by the folded scales.
+                into the preceding norm or weight, then rounds to nearest (with experts: one
+                scale vector for the router's and every expert's input, one per expert for its
+                down input); awq+imatrix rounds with the importance matrix, rescaled by the
+                folded scales.
 
 Everything runs on the CPU: the forward pass in C++, the linear algebra in numpy/scipy (BLAS).
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import arch as architectures
 from ..errors import PyggmlError
 from ..formats.gguf_file import GGUFFile
 from ..progress import progress_bar
@@ -310,7 +313,80 @@ def _awq(model, g, sc, types, imat, clip, n_threads, progress, rep):
                     x = sc.sample((layer, site.site))
                     w = awq_mod.search_clip(w, x / s if s is not None else x, new, imp, n_threads)
                 done[n] = quantize(w, new, imatrix=imp, n_threads=n_threads)
+        if hp.get("n_expert"):
+            _awq_experts(g, sc, layer, architectures.get(model.arch).expert_scales, types, imat, clip, n_threads,
+                         rep, done, floats)
     return done, floats
+
+
+def _awq_experts(g, sc, layer, spec, types, imat, clip, n_threads, rep, done, floats) -> None:
+    """AWQ of one layer's experts (awq.py): the scales over the feed-forward input, searched for
+    every expert's gate and up, folded into the norm, the router and the experts; then each
+    expert's scales over its down input, folded into its up rows (spec.down_folds). Adds the
+    experts' bytes to `done` and the folded norm and router to `floats`."""
+    from ..formats.quants import quantize
+
+    p = f"blk.{layer}."
+    gate, up, down = (f"{p}{n}.weight" for n in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"))
+    norm, router = f"{p}{spec.norm}.weight", f"{p}ffn_gate_inp.weight"
+    if (layer, "experts_in") not in sc.rows:
+        return
+    x, ids, down_x = sc.expert_sample(layer)
+    arrays = {n: np.array(g.array(n, n_threads), dtype=np.float32) for n in (gate, up, down, norm, router)}
+    n_expert, k = len(arrays[gate]), ids.shape[1]
+    if f"{p}ffn_up_exps.bias" in types:
+        arrays[f"{p}ffn_up_exps.bias"] = np.array(g.array(f"{p}ffn_up_exps.bias"), dtype=np.float32)
+
+    def importance(name, scales):  # (n_expert, cols) rescaled by each expert's scales, or None
+        if imat is None or not types[name][1].uses_imatrix or name not in imat:
+            return None
+        imp = np.asarray(imat[name], dtype=np.float32).reshape(n_expert, -1)
+        return np.stack([imp[e] / (scales(e) * scales(e)) for e in range(n_expert)])
+
+    s_in = None
+    if _quantized_here(types, gate) and _quantized_here(types, up):
+        key = (layer, "experts_in")
+        imp = importance(gate, lambda e: np.float32(1))
+        s_in, alpha, _ = awq_mod.search_expert_scales(x, ids, sc.mean_abs(key),
+                                                      [(arrays[n], types[n][1]) for n in (gate, up)], imp, n_threads)
+        rep.alphas[key] = alpha
+    s_down = {}
+    if spec.down_folds and _quantized_here(types, up) and _quantized_here(types, down):
+        imp = importance(down, lambda e: np.float32(1))
+        flat, slots = ids.reshape(-1), down_x.reshape(len(ids) * k, -1)
+        per_expert = max(32, 1024 * k // n_expert)
+        for e in np.unique(flat):
+            e = int(e)
+            key = (layer, "experts_down", e)
+            s_down[e], rep.alphas[key], _ = awq_mod.search_scales(
+                slots[flat == e], sc.mean_abs(key), [(arrays[down][e], types[down][1])],
+                None if imp is None else imp[e], n_threads, max_rows=per_expert)
+    folded = awq_mod.fold_experts(layer, spec, s_in, s_down, arrays)
+    ones = np.ones(1, dtype=np.float32)
+    col_in = ones if s_in is None else s_in  # the scales of gate's and up's columns (s_down scales up's rows)
+    for n, scales_of, rows_of in (
+            (gate, lambda e: col_in, lambda e: x[(ids == e).any(axis=1)]),
+            (up, lambda e: col_in, lambda e: x[(ids == e).any(axis=1)]),
+            (down, lambda e: s_down.get(e, ones), lambda e: down_x.reshape(len(ids) * k, -1)[ids.reshape(-1) == e])):
+        if n not in folded:
+            continue
+        new = types[n][1]
+        w = folded[n]
+        imp = importance(n, scales_of)
+        if imp is None and not clip:
+            done[n] = quantize(w.reshape(-1, w.shape[-1]), new, n_threads=n_threads).reshape(-1)
+            continue
+        parts = []
+        for e in range(n_expert):
+            we, ie = w[e], None if imp is None else imp[e]
+            rows = rows_of(e)
+            if clip and new in GRID_TYPES and len(rows):
+                we = awq_mod.search_clip(we, rows / scales_of(e), new, ie, n_threads)
+            parts.append(np.asarray(quantize(we, new, imatrix=ie, n_threads=n_threads)).reshape(-1))
+        done[n] = np.concatenate(parts)
+    for n in (norm, router, f"{p}ffn_up_exps.bias"):
+        if n in folded:
+            floats[n] = folded[n]
 
 
 def _matrix(g, name: str, n_threads: int) -> np.ndarray:

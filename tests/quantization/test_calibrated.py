@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pyggml import _core
+from pyggml import arch as architectures
 from pyggml.arch import DECODER_SITES
 from pyggml.formats.gguf_file import GGUFFile
 from pyggml.formats.imatrix import read_imatrix
@@ -283,6 +284,82 @@ def test_awq_folding_keeps_the_network(tmp_path, arch, overrides):
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.abs(a).max()), rtol=0)
 
 
+def _moe_arrays(g, layer: int, spec) -> dict:
+    p = f"blk.{layer}."
+    names = [p + n for n in ("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight",
+                             "ffn_gate_inp.weight", spec.norm + ".weight", "ffn_up_exps.bias") if p + n in g]
+    return {n: np.array(g.array(n), dtype=np.float32) for n in names}
+
+
+def _fold_moe_and_compare(tmp_path, src, hp, spec, s_down_too: bool):
+    """(logits of src, logits with random expert scales folded in) on the same tokens."""
+    rng = np.random.default_rng(0)
+    folded = {}
+    with GGUFFile(src) as g:
+        for layer in range(hp["n_layer"]):
+            arrays = _moe_arrays(g, layer, spec)
+            s_in = np.exp(rng.normal(0, 0.5, hp["n_embd"])).astype(np.float32)
+            s_down = {e: np.exp(rng.normal(0, 0.5, hp["n_ff_exp"])).astype(np.float32)
+                      for e in range(hp["n_expert"])} if s_down_too else {}
+            folded.update(awq.fold_experts(layer, spec, s_in, s_down, arrays))
+    dst = tmp_path / "folded.gguf"
+    requantize(src, dst, "F32", pure=True, progress=False, replace=folded.get)
+    tokens = rng.integers(0, hp["n_vocab"], 16)
+    a = Model.load(src, n_ctx=32, precise=True, kv_type="f32").eval(tokens, all_logits=True)
+    b = Model.load(dst, n_ctx=32, precise=True, kv_type="f32").eval(tokens, all_logits=True)
+    with GGUFFile(dst) as g, GGUFFile(src) as g0:
+        for n in ("blk.0.ffn_gate_inp.weight", "blk.0.ffn_up_exps.weight", f"blk.0.{spec.norm}.weight"):
+            assert not np.array_equal(g.array(n), g0.array(n)), n
+    return a, b
+
+
+@pytest.mark.parametrize("arch", ["qwen3moe", "mixtral", "gpt-oss"])
+def test_awq_expert_folding_keeps_the_network(tmp_path, arch):
+    """The input scales folded into the feed-forward norm, the router and every expert's gate and
+    up columns, and each expert's down scales into its up rows (where the activation allows),
+    leave the float network's logits as they were."""
+    src = tmp_path / "src.gguf"
+    hp = make_model(arch, src, "F32", seed=5)
+    spec = architectures.get("llama" if arch == "mixtral" else arch).expert_scales
+    assert spec.down_folds == (arch != "gpt-oss")
+    a, b = _fold_moe_and_compare(tmp_path, src, hp, spec, s_down_too=spec.down_folds)
+    np.testing.assert_allclose(b, a, atol=1e-4 * float(np.abs(a).max()), rtol=0)
+
+
+def test_awq_down_scales_would_not_fold_into_gpt_oss_experts(tmp_path):
+    """gpt-oss's expert activation clamps up and adds one to it (clamp(u, -7, 7) + 1): scaling up's
+    rows does not scale the down input, which is why its ExpertScales leave the down scales out."""
+    src = tmp_path / "src.gguf"
+    hp = make_model("gpt-oss", src, "F32", seed=5)
+    a, b = _fold_moe_and_compare(tmp_path, src, hp, architectures.get("gpt-oss").expert_scales, s_down_too=True)
+    assert np.abs(b - a).max() > 1e-2 * float(np.abs(a).max())
+
+
+def test_awq_expert_search_never_worse_than_rtn():
+    """The joint scales of stacked experts: the loss is each expert's output error over the rows
+    routed to it, alpha = 0 is round-to-nearest, and the search picks no worse."""
+    rng = np.random.default_rng(7)
+    n_expert, k, rows, cols, n = 4, 2, 64, 256, 200
+    x = rng.standard_normal((n, cols)).astype(np.float32)
+    x[:, rng.choice(cols, 8, replace=False)] *= 20  # outlier channels
+    ids = np.stack([rng.choice(n_expert, k, replace=False) for _ in range(n)])
+    ws = [(rng.standard_normal((n_expert, rows, cols)).astype(np.float32), GGMLType.Q4_0) for _ in range(2)]
+    s, alpha, losses = awq.search_expert_scales(x, ids, np.abs(x).mean(axis=0), ws)
+    assert losses[alpha] <= losses[0.0] and alpha > 0 and len(losses) == awq.N_GRID
+    rtn = 0.0
+    for w, t in ws:
+        for e in range(n_expert):
+            xe = x[(ids == e).any(axis=1)]
+            d = xe @ (awq.fake_quantize(w[e], t) - w[e]).T
+            rtn += float(np.sum(d * d))
+    terms = sum(int((ids == e).any(axis=1).sum()) * rows for e in range(n_expert)) * len(ws)
+    np.testing.assert_allclose(losses[0.0], rtn / terms, rtol=1e-4)
+    imp = np.abs(rng.standard_normal((n_expert, cols))).astype(np.float32) + 0.1
+    _, alpha_i, losses_i = awq.search_expert_scales(x, ids, np.abs(x).mean(axis=0),
+                                                    [(w, GGMLType.Q4_K) for w, _ in ws], imp)
+    assert losses_i[alpha_i] <= losses_i[0.0]
+
+
 # ---------------------------------------------------------------- end to end
 
 def test_every_method_writes_a_runnable_standard_file(tmp_path, llama_k, calib_text):
@@ -391,25 +468,63 @@ def test_every_method_on_phi3_s_fused_matrices(tmp_path, calib_text):
         assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref)), method
 
 
-@pytest.mark.parametrize("arch", ["qwen3moe"])
+@pytest.mark.parametrize("arch", ["qwen3moe", "mixtral", "gpt-oss"])
 def test_every_method_on_a_mixture_of_experts(tmp_path, calib_text, arch):
-    """With experts AWQ calibrates the attention's inputs (MOE_SITES), the imatrix and GPTQ the
-    experts too, one by one; the router stays F32 and the 3-D expert tensors take the preset's
-    types; every method's file runs."""
+    """With experts the imatrix, GPTQ and AWQ calibrate the experts too, one by one (AWQ: the
+    input scales shared by the router and every expert, then each expert's down scales where they
+    fold); the router stays F32 and the 3-D expert tensors take the preset's types; every
+    method's file runs."""
     src = tmp_path / f"{arch}.gguf"
-    hp = make_model(arch, src, "F32", seed=2, n_head_kv=8, n_expert=4, **dict(K_SIZES, n_ff_exp=256, n_ff=256))
+    hp = make_model(arch, src, "F32", seed=2, n_layer=2, n_head_kv=8, n_expert=4,
+                    **dict(K_SIZES, n_ff_exp=256, n_ff=256))
     tokens = np.random.default_rng(1).integers(0, hp["n_vocab"], 24)
     ref = Model.load(src, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+    spec = architectures.get("llama" if arch == "mixtral" else arch).expert_scales
+    last = hp["n_layer"] - 1
     for method in METHODS:
         out = tmp_path / f"{method}.gguf"
         rep = quantize_calibrated(src, out, "Q4_K_M", method, text=calib_text, n_seq=2, seq_len=16, progress=False)
         types = {n: new for n, _, _, new in rep.table}
         assert types["blk.0.ffn_gate_inp.weight"] == GGMLType.F32
         assert types["blk.0.ffn_up_exps.weight"] == GGMLType.Q4_K
-        assert types["blk.1.ffn_down_exps.weight"] == GGMLType.Q6_K  # use_more_bits: the last layer
+        assert types[f"blk.{last}.ffn_down_exps.weight"] == GGMLType.Q6_K  # use_more_bits: the last layer
+        if method.startswith("awq"):
+            assert all((layer, "experts_in") in rep.alphas for layer in range(hp["n_layer"]))
+            downs = [key for key in rep.alphas if key[1] == "experts_down"]
+            assert len(downs) == (hp["n_layer"] * hp["n_expert"] if spec.down_folds else 0)
         logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
         assert np.isfinite(logits).all()
         assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref)), method
+    with GGUFFile(tmp_path / "rtn.gguf") as a, GGUFFile(tmp_path / "awq.gguf") as b:
+        for n in ("blk.0.ffn_gate_inp.weight", f"blk.0.{spec.norm}.weight", "blk.0.ffn_gate_exps.weight"):
+            assert not np.array_equal(a.raw(n), b.raw(n)), n  # AWQ's folds reached the experts
+    out = tmp_path / "clip.gguf"  # the clipping search, expert by expert on each one's tokens
+    quantize_calibrated(src, out, "Q4_K_M", "awq+imatrix", text=calib_text, n_seq=2, seq_len=16, progress=False,
+                        awq_clip=True)
+    logits = Model.load(out, n_ctx=32, precise=True).eval(tokens, all_logits=True)
+    assert np.sqrt(np.mean((logits - ref) ** 2)) < 0.5 * float(np.std(ref))
+
+
+@pytest.mark.llama_cpp
+@pytest.mark.parametrize("arch", ["qwen3moe", "mixtral", "gpt-oss"])
+def test_llama_cpp_runs_awq_experts(tmp_path, calib_text, arch):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    src, out = tmp_path / f"{arch}.gguf", tmp_path / "awq.gguf"
+    make_model(arch, src, "F32", seed=2, n_head_kv=8, n_expert=4, **dict(K_SIZES, n_ff_exp=256, n_ff=256))
+    quantize_calibrated(src, out, "Q4_K_M", "awq", text=calib_text, n_seq=2, seq_len=16, progress=False)
+    llm = llama_cpp.Llama(str(out), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
+    tokens = llm.tokenize(b"Hello world, the quick fox 123", add_bos=True)
+    llm.eval(tokens)
+    got = np.array(llm.scores[: len(tokens)])
+    if arch != "gpt-oss":
+        want = Model.load(out, n_ctx=64).eval(tokens, all_logits=True)
+        assert np.abs(got - want).max() < 2e-2 * np.abs(want).max()
+        assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9
+    else:  # llama.cpp rounds activations to 8 bits before quantized products, and the synthetic gpt-oss's
+        # clamps and routing amplify that: the reference doing the same (its RTN file: 0.7 % of the range)
+        want = ReferenceModel(str(out), emulate_ggml=True).logits(tokens)
+        assert np.abs(got - want).max() < 3e-2 * float(got.max() - got.min())
+        assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.8
 
 
 def test_imatrix_of_experts_is_taken_expert_by_expert(tmp_path, calib_text):
