@@ -128,6 +128,16 @@ struct block_grid_decoded {
 };
 static_assert(sizeof(block_grid_decoded) == 292, "block_grid_decoded size");
 
+// Eight rows' block_grid_decoded super-blocks side by side, for the many-token kernels
+// (kernels/grid_x8.h): a load of 32 bytes gives 4 elements of each row, a broadcast of 4
+// activation bytes serves the 8 rows. In memory only, for the length of a tile.
+struct block_grid_x8 {
+    float d[8];                      // row r's super-block scale
+    int16_t scales[QK_K / 32][8][2]; // [p][r][h]: row r's 2 s + 1 of elements 32 p + 16 h .. + 15
+    uint8_t qs[8 * QK_K];            // [32 k + 4 r + b]: row r's signed grid value 4 k + b, plus 64
+};
+static_assert(sizeof(block_grid_x8) == 32 + 256 + 8 * QK_K, "block_grid_x8 size");
+
 // Non-linear 4-bit grid (kvalues_iq4nl), one scale per 32.
 struct block_iq4_nl {
     ggml_half d;

@@ -62,16 +62,21 @@ isa_kernels build_table(cpu_isa isa) {
     k.repacked_max_nt = VEC_DOT_MAX_NT;
     register_references(k);
     switch (isa) {
-        case cpu_isa::scalar: register_repack(k); break;
+        case cpu_isa::scalar:
+            register_repack(k);
+            register_vec_dot_iq_decoded(k);
+            break;
 #if defined(__x86_64__)
         case cpu_isa::avx2: register_avx2_tier(k); break;
         case cpu_isa::avxvnni:  // the AVX2 kernels, then the AVX-VNNI twins over them
             register_avx2_tier(k);
             register_repack_avxvnni(k);
+            register_grid_x8_avxvnni(k);
             break;
         case cpu_isa::avx512:  // the AVX2 kernels, then the AVX-512 twins over them
             register_avx2_tier(k);
             register_repack_avx512(k);
+            register_grid_x8_avx512(k);
             if (get_cpu_features().avx512_bf16) register_vec_dot_bf16_avx512bf16(k);
             break;
 #endif

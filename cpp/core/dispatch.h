@@ -88,6 +88,9 @@ void register_search(isa_kernels& k);        // quant/search.cpp
 void register_quantize_act(isa_kernels& k);  // kernels/quantize_act.cpp
 void register_vec_dot(isa_kernels& k);       // kernels/vec_dot.cpp (also each type's dot type)
 void register_repack(isa_kernels& k);        // kernels/repack.cpp (the scalar table only)
+// kernels/vec_dot_iq.cpp: the codebook types' reference decoders and kernels over decoded
+// rows (the scalar table only: each SIMD tier keeps its own or goes without)
+void register_vec_dot_iq_decoded(isa_kernels& k);
 void register_ops(isa_kernels& k);           // kernels/ops.cpp
 void register_vq(isa_kernels& k);            // quant/vq.cpp: the scalar quantizer's distances
 void register_vec_dot_ternary(isa_kernels& k);  // kernels/vec_dot_ternary.cpp: TQ1_0, TQ2_0
@@ -113,8 +116,10 @@ void register_vec_dot_int8_avx2(isa_kernels& k);     // vec_dot_int8_avx2.cpp
 void register_vec_dot_bnb4_avx2(isa_kernels& k);     // vec_dot_bnb4_avx2.cpp
 // AVX-VNNI twins (arch/x86/*_avxvnni.cpp, compiled with the AVX2 flags and -mavxvnni):
 void register_repack_avxvnni(isa_kernels& k);     // repack_avxvnni.cpp
+void register_grid_x8_avxvnni(isa_kernels& k);    // grid_x8_avxvnni.cpp
 // AVX-512 twins (arch/x86/*_avx512.cpp, the AVX2 flags and -mavx512f/bw/vl/dq/vnni):
 void register_repack_avx512(isa_kernels& k);      // repack_avx512.cpp
+void register_grid_x8_avx512(isa_kernels& k);     // grid_x8_avx512.cpp
 // ... and with -mavx512bf16 (*_avx512bf16.cpp), registered where the CPU has AVX-512 BF16:
 void register_vec_dot_bf16_avx512bf16(isa_kernels& k);  // vec_dot_bf16_avx512bf16.cpp
 // NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):

@@ -9,7 +9,8 @@
 //    activations are sized to stay in L2; inside a tile each weight row is decoded once per
 //    VEC_DOT_MAX_NT tokens (a repacked layout's kernels: the tier's repacked_max_nt) and
 //    stays in L1 while the chunk's tokens pass over it. Types whose decoding costs most
-//    (the codebook types) decode each row once per tile into a plain form instead.
+//    (the codebook types) decode each row once per tile into a plain form instead, eight
+//    rows at a time where the tier has a kernel over such groups (kernels/grid_x8.h).
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "kernels/grid_x8.h"
 #include "kernels/repack.h"
 #include "quant/weight_formats.h"
 
@@ -94,6 +96,7 @@ struct job_plan {
     vec_dot_fn packed = nullptr;  // rows [0, n_grouped) in groups of REPACK_ROWS, the rest plain
     int packed_max_nt = VEC_DOT_MAX_NT;  // tokens per call of `packed`
     int64_t n_grouped = 0;
+    bool grid_x8 = false;  // plain rows decoded 8 at a time for k->decoded_x8_dot (many tokens)
     from_float_fn from_float = nullptr;  // null (and from_float_split null): float32 activations used as they are
     from_float_split_fn from_float_split = nullptr;  // set: the conversion, splitting off the outlier columns
     size_t act_row = 0;
@@ -135,8 +138,14 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
         j.from_float = l->from_float;
         j.act_row = repacked_act_row(*l, w.n_cols);
     }
-    j.p = plan_tiles(w, n_tokens, j.act_row, nth, j.packed ? REPACK_ROWS : 1, j.packed ? j.packed_max_nt : VEC_DOT_MAX_NT);
+    j.grid_x8 = !j.packed && k->decode && k->decoded_x8_dot && n_tokens > VEC_DOT_MAX_NT && w.n_rows >= GRID_X8_ROWS;
+    const int64_t row_align = j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1;
+    const int max_nt = j.packed ? j.packed_max_nt : j.grid_x8 ? k->decoded_x8_max_nt : VEC_DOT_MAX_NT;
+    j.p = plan_tiles(w, n_tokens, j.act_row, nth, row_align, max_nt);
     return j;
+}
+
+int64_t row_align_of(const job_plan& j) { return j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1;
 }
 
 }  // namespace
@@ -194,7 +203,7 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
                                    std::vector<char>(size_t(j.n_tokens) * j.act_row)});
             }
         }
-        if (&j == &jobs.back()) split_tail(j.p, j.w->n_rows, pool.size(), j.packed ? REPACK_ROWS : 1);
+        if (&j == &jobs.back()) split_tail(j.p, j.w->n_rows, pool.size(), row_align_of(j));
         j.first_tile = n_tiles;
         if (j.w->n_rows > 0) n_tiles += j.p.n_token_chunks * j.p.n_row_chunks;
     }
@@ -238,6 +247,29 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
         }
     };
 
+    // Rows [r0, r1) of a grid_x8 job times tokens [t0, t1): each whole group of 8 rows decoded
+    // once into `decoded`, then all the tokens over it; the last r1 - r0 < 8 rows as run_rows.
+    auto run_rows_x8 = [&](const job_plan& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+                           std::vector<char>& decoded) {
+        const weight_view& w = *j.w;
+        const int n = int(w.n_cols);
+        const char* act = formats[size_t(j.format)].data.data();
+        const size_t group_bytes = grid_x8_group_size(n);
+        if (decoded.size() < group_bytes) decoded.resize(group_bytes);
+        block_grid_x8* group = reinterpret_cast<block_grid_x8*>(decoded.data());
+        const int max_nt = j.k->decoded_x8_max_nt;
+        int64_t r = r0;
+        for (; r + GRID_X8_ROWS <= r1; r += GRID_X8_ROWS) {
+            decode_rows_x8(j.k->decode, static_cast<const char*>(w.data) + r * w.row_bytes, w.row_bytes, n, group);
+            for (int64_t t = t0; t < t1; t += max_nt) {
+                const int nt = int(std::min<int64_t>(max_nt, t1 - t));
+                j.k->decoded_x8_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), group, group_bytes, GRID_X8_ROWS,
+                                    act + t * j.act_row, j.act_row, nt);
+            }
+        }
+        if (r < r1) run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, r, r1, t0, t1, decoded);
+    };
+
     pool.run([&](int ith, int nth) {
         if (!formats.empty()) {
             for (format& f : formats) {
@@ -266,7 +298,11 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
             const int64_t rg = std::min(r1, j.n_grouped);  // [r0, rg) repacked, [rg, r1) plain
             if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, j.packed_max_nt, r0, rg, t0, t1, decoded);
             if (r1 > std::max(r0, rg)) {
-                run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1, decoded);
+                if (j.grid_x8 && t1 - t0 > VEC_DOT_MAX_NT) {
+                    run_rows_x8(j, std::max(r0, rg), r1, t0, t1, decoded);
+                } else {
+                    run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1, decoded);
+                }
             }
         }
     });

@@ -49,6 +49,12 @@ struct vec_dot_traits {
     decode_row_fn decode = nullptr;
     size_t (*decoded_row_size)(int n) = nullptr;
     vec_dot_fn decoded_dot = nullptr;
+    // Optional, with decode: the kernel over rows decoded eight at a time (block_grid_x8,
+    // kernels/grid_x8.h; nr a multiple of 8, bx the bytes between groups), up to
+    // decoded_x8_max_nt tokens a call, giving vec_dot's results bit for bit. Null: rows are
+    // decoded one at a time for decoded_dot.
+    vec_dot_fn decoded_x8_dot = nullptr;
+    int decoded_x8_max_nt = 0;
 };
 
 }  // namespace pyggml

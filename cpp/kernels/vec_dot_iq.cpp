@@ -5,6 +5,7 @@
 // d_w * d_y * isum * the type's constant (1/8 for IQ2, 1/4 for IQ3_XXS, 1 for IQ3_S) is added
 // in block order. IQ1 adds the shift: (2 s + 1) * (+-1) * (sum of the 8 activations) * 1/8.
 #include "core/dispatch.h"
+#include "kernels/grid_x8.h"
 #include "kernels/vec_dot_rows.h"
 #include "quant/iq_unpack.h"
 
@@ -66,6 +67,62 @@ float dot_iq1(int n, const void* vx, const void* vy) {
 float d_iq1_s(const block_iq1_s& b) { return fp16_to_fp32(b.d); }
 float d_iq1_m(const block_iq1_m& b) { return fp16_to_fp32(iq1_m_scale_bits(b)); }
 
+// ---- decoded rows (block_grid_decoded): the reference decoders and kernel --------------
+
+template <typename B>
+float d_fp16(const B& b) {
+    return fp16_to_fp32(b.d);
+}
+
+// Grid types: the signed grid values. IQ1 (Shift): 8 q plus the sign of the element's shift,
+// so that isum over the decoded values is 8 isum + ishift of dot_iq1, exactly.
+template <typename B, void (*Unpack)(const B&, int, iq_chunk&), float (*D)(const B&), bool Shift>
+void decode_row(const void* vx, void* vy, int n) {
+    const B* x = static_cast<const B*>(vx);
+    block_grid_decoded* y = static_cast<block_grid_decoded*>(vy);
+    iq_chunk c;
+    for (int i = 0; i < n / QK_K; ++i) {
+        y[i].d = D(x[i]);
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            Unpack(x[i], ib, c);
+            for (int j = 0; j < 32; ++j) {
+                y[i].qs[32 * ib + j] = Shift ? int8_t(8 * c.q[j] + (c.shift_neg[j / 8] ? -1 : 1)) : c.q[j];
+            }
+            y[i].scales[2 * ib] = int16_t(2 * c.s[0] + 1);
+            y[i].scales[2 * ib + 1] = int16_t(2 * c.s[1] + 1);
+        }
+    }
+}
+
+size_t decoded_row_size(int n) { return size_t(n / QK_K) * sizeof(block_grid_decoded); }
+
+// dot_grid / dot_iq1 over a decoded row (grid_x8.h: PreDen, PostDen).
+template <int PreDen, int PostDen>
+float dot_decoded(int n, const void* vx, const void* vy) {
+    const block_grid_decoded* x = static_cast<const block_grid_decoded*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    float sum = 0.0f;
+    for (int i = 0; i < n / QK_K; ++i) {
+        int isum = 0;
+        for (int h = 0; h < QK_K / 16; ++h) {
+            int sub = 0;
+            for (int e = 16 * h; e < 16 * h + 16; ++e) sub += x[i].qs[e] * y[i].qs[e];
+            isum += x[i].scales[h] * sub;
+        }
+        sum = sum + (x[i].d * y[i].d) * (float(isum) * (1.0f / float(PreDen)));
+    }
+    return sum * (1.0f / float(PostDen));
+}
+
+template <int PreDen, int PostDen>
+void set_decoded(vec_dot_traits& v, decode_row_fn decode) {
+    v.decode = decode;
+    v.decoded_row_size = decoded_row_size;
+    v.decoded_dot = dot_rows<dot_decoded<PreDen, PostDen>>;
+    v.decoded_x8_dot = grid_x8_reference_kernel(PreDen, PostDen);
+    v.decoded_x8_max_nt = VEC_DOT_MAX_NT;
+}
+
 }  // namespace
 
 void register_vec_dot_iq(isa_kernels& k) {
@@ -76,6 +133,17 @@ void register_vec_dot_iq(isa_kernels& k) {
     k.vec_dot[GGML_TYPE_IQ3_S] = {GGML_TYPE_Q8_K, nullptr, dot_rows<dot_grid<block_iq3_s, unpack_iq3_s, 1, 1>>};
     k.vec_dot[GGML_TYPE_IQ1_S] = {GGML_TYPE_Q8_K, nullptr, dot_rows<dot_iq1<block_iq1_s, unpack_iq1_s, d_iq1_s>>};
     k.vec_dot[GGML_TYPE_IQ1_M] = {GGML_TYPE_Q8_K, nullptr, dot_rows<dot_iq1<block_iq1_m, unpack_iq1_m, d_iq1_m>>};
+}
+
+void register_vec_dot_iq_decoded(isa_kernels& k) {
+    vec_dot_traits* v = k.vec_dot;
+    set_decoded<1, 8>(v[GGML_TYPE_IQ2_XXS], decode_row<block_iq2_xxs, unpack_iq2_xxs, d_fp16<block_iq2_xxs>, false>);
+    set_decoded<1, 8>(v[GGML_TYPE_IQ2_XS], decode_row<block_iq2_xs, unpack_iq2_xs, d_fp16<block_iq2_xs>, false>);
+    set_decoded<1, 8>(v[GGML_TYPE_IQ2_S], decode_row<block_iq2_s, unpack_iq2_s, d_fp16<block_iq2_s>, false>);
+    set_decoded<1, 4>(v[GGML_TYPE_IQ3_XXS], decode_row<block_iq3_xxs, unpack_iq3_xxs, d_fp16<block_iq3_xxs>, false>);
+    set_decoded<1, 1>(v[GGML_TYPE_IQ3_S], decode_row<block_iq3_s, unpack_iq3_s, d_fp16<block_iq3_s>, false>);
+    set_decoded<8, 1>(v[GGML_TYPE_IQ1_S], decode_row<block_iq1_s, unpack_iq1_s, d_iq1_s, true>);
+    set_decoded<8, 1>(v[GGML_TYPE_IQ1_M], decode_row<block_iq1_m, unpack_iq1_m, d_iq1_m, true>);
 }
 
 }  // namespace pyggml

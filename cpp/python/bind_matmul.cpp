@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "kernels/grid_x8.h"
 #include "kernels/matmul.h"
 #include "kernels/memory_read.h"
 #include "kernels/repack.h"
@@ -195,6 +196,87 @@ py::array_t<float> vec_dot_py(int32_t type, const std::string& isa_name,
     return y;
 }
 
+// The tier's decoder of `type` (vec_dot_traits::decode) or a ValueError.
+const vec_dot_traits& decoder_or_throw(int32_t type, const std::string& isa_name) {
+    const vec_dot_traits& k = kernels_or_throw(type, isa_or_throw(isa_name));
+    if (!k.decode) {
+        throw py::value_error("no " + isa_name + " decoder for " + std::string(traits_or_throw(type).name));
+    }
+    return k;
+}
+
+// weight: (n_rows, row_bytes) of a codebook type -> (n_rows, decoded bytes) block_grid_decoded.
+py::array_t<uint8_t> decode_rows_py(int32_t type, const std::string& isa_name,
+                                    py::array_t<uint8_t, py::array::c_style> weight, int64_t n_cols) {
+    const vec_dot_traits& k = decoder_or_throw(type, isa_name);
+    const type_traits& t = traits_or_throw(type);
+    check_n_cols(t, n_cols);
+    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols)) {
+        throw py::value_error("weight must be (n_rows, row_bytes) uint8 for " + std::string(t.name));
+    }
+    const int64_t n_rows = weight.shape(0);
+    const size_t out_row = k.decoded_row_size(int(n_cols));
+    py::array_t<uint8_t> out({n_rows, py::ssize_t(out_row)});
+    for (int64_t r = 0; r < n_rows; ++r) {
+        k.decode(weight.data() + r * weight.shape(1), out.mutable_data() + r * out_row, int(n_cols));
+    }
+    return out;
+}
+
+// The products over decoded rows as matmul forms them: one row at a time (decoded_dot), or
+// (x8) whole groups of 8 rows through decoded_x8_dot and the rest one at a time; tokens
+// per call: the kernel's most, or tokens_per_call.
+py::array_t<float> vec_dot_decoded_py(int32_t type, const std::string& isa_name,
+                                      py::array_t<uint8_t, py::array::c_style> weight,
+                                      py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols, bool x8,
+                                      int tokens_per_call) {
+    const vec_dot_traits& k = decoder_or_throw(type, isa_name);
+    if (x8 && !k.decoded_x8_dot) throw py::value_error("no " + isa_name + " kernel over groups of 8 decoded rows");
+    const int max_nt = x8 ? k.decoded_x8_max_nt : VEC_DOT_MAX_NT;
+    if (tokens_per_call < 0 || tokens_per_call > max_nt) {
+        throw py::value_error("tokens_per_call must be in [0, " + std::to_string(max_nt) + "]");
+    }
+    const int step = tokens_per_call ? tokens_per_call : max_nt;
+    const type_traits& t = traits_or_throw(type);
+    const type_traits& dt = traits_or_throw(k.vec_dot_type);
+    check_n_cols(t, n_cols);
+    check_n_cols(dt, n_cols);
+    const size_t row_bytes = row_size(t, n_cols), act_row = row_size(dt, n_cols);
+    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_bytes) {
+        throw py::value_error("weight must be (n_rows, row_bytes) uint8 for " + std::string(t.name));
+    }
+    if (act.ndim() != 2 || size_t(act.shape(1)) != act_row) {
+        throw py::value_error("act must be (n_tokens, row_bytes) uint8 of " + std::string(dt.name));
+    }
+    const int n = int(n_cols);
+    const int64_t n_rows = weight.shape(0), n_tokens = act.shape(0);
+    py::array_t<float> y({n_tokens, n_rows});
+    float* yp = y.mutable_data();
+    const uint8_t* wp = weight.data();
+    const uint8_t* ap = act.data();
+    {
+        py::gil_scoped_release release;
+        std::vector<char> buf(std::max(grid_x8_group_size(n), k.decoded_row_size(n)));
+        int64_t r = 0;
+        for (; x8 && r + GRID_X8_ROWS <= n_rows; r += GRID_X8_ROWS) {
+            decode_rows_x8(k.decode, wp + r * row_bytes, row_bytes, n, reinterpret_cast<block_grid_x8*>(buf.data()));
+            for (int64_t tok = 0; tok < n_tokens; tok += step) {
+                const int nt = int(std::min<int64_t>(step, n_tokens - tok));
+                k.decoded_x8_dot(n, yp + tok * n_rows + r, size_t(n_rows), buf.data(), grid_x8_group_size(n),
+                                 GRID_X8_ROWS, ap + tok * act_row, act_row, nt);
+            }
+        }
+        for (; r < n_rows; ++r) {
+            k.decode(wp + r * row_bytes, buf.data(), n);
+            for (int64_t tok = 0; tok < n_tokens; tok += VEC_DOT_MAX_NT) {
+                const int nt = int(std::min<int64_t>(VEC_DOT_MAX_NT, n_tokens - tok));
+                k.decoded_dot(n, yp + tok * n_rows + r, size_t(n_rows), buf.data(), 0, 1, ap + tok * act_row, act_row, nt);
+            }
+        }
+    }
+    return y;
+}
+
 const repacked_layout& layout_of_type_or_throw(int32_t type) {
     const repacked_layout* l = get_repacked_layout(repack_layout_of_type(type));
     if (!l) throw py::value_error("no repacked layout for " + std::string(traits_or_throw(type).name));
@@ -349,6 +431,17 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
           py::arg("act"), py::arg("n_cols"), py::arg("tokens_per_call") = 0,
           "repacked kernel of one instruction set for weights of `type`, tokens_per_call tokens a call (0: the "
           "most the tier's kernels take): returns (n_tokens, n_rows) float32");
+    testing.def("decode_rows", &decode_rows_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("n_cols"),
+          "a codebook type's rows decoded by one instruction set's decoder (block_grid_decoded bytes per row)");
+    testing.def("vec_dot_decoded", &vec_dot_decoded_py, py::arg("type"), py::arg("isa"), py::arg("weight"),
+          py::arg("act"), py::arg("n_cols"), py::arg("x8") = false, py::arg("tokens_per_call") = 0,
+          "one instruction set's kernels over decoded codebook rows, one row at a time or (x8) in groups of 8 "
+          "as matmul forms them: returns (n_tokens, n_rows) float32");
+    testing.def("decoded_x8_max_tokens", [](int32_t type, const std::string& isa) {
+              const vec_dot_traits* k = get_vec_dot_traits(type, isa_or_throw(isa));
+              return k && k->decoded_x8_dot ? k->decoded_x8_max_nt : 0;
+          }, py::arg("type"), py::arg("isa"),
+          "the most tokens one call of the tier's kernel over 8 decoded rows takes (0: none for the type)");
     testing.def("repacked_max_tokens", [](const std::string& isa) { return get_isa_kernels(isa_or_throw(isa))
                                                                            ? get_isa_kernels(isa_or_throw(isa))->repacked_max_nt
                                                                            : 0; },

@@ -1,4 +1,8 @@
-// vec_dot_iq_avx2.cpp: AVX2 twins of kernels/vec_dot_iq.cpp (IQ2_XXS .. IQ1_M x Q8_K).
+// vec_dot_iq_avx2.cpp: AVX2 twins of kernels/vec_dot_iq.cpp (IQ2_XXS .. IQ1_M x Q8_K), and
+// the decoders and kernels over decoded rows (block_grid_decoded) that matmul uses for many
+// tokens. Every kernel gives the scalar reference's floats bit for bit: the integer lanes of a
+// super-block are summed to its exact isum, then the float operations are the reference's, in
+// its order (kernels/grid_x8.h).
 //
 // Per 32 elements the grid points are gathered into one vector of magnitudes (IQ2/IQ3:
 // unsigned, <= 62): the IQ3 types' eight 4-byte points with one vpgatherdd, the 8-byte points
@@ -15,6 +19,14 @@
 namespace pyggml {
 
 namespace {
+
+// The exact sum of the 8 int32 lanes.
+inline int hsum_i32(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+    return _mm_cvtsi128_si32(r);
+}
 
 // A sign byte (bit j: element j negative) as eight bytes +1 / -1, for every byte value.
 struct sign_table {
@@ -123,10 +135,10 @@ template <int NT, typename B, chunk_vectors (*Chunk)(const B&, int)>
 void dot_grid_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by, float factor) {
     const B* x = static_cast<const B*>(vx);
     const block_q8_K* y[NT];
-    __m256 acc[NT];
+    float acc[NT];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_K>(vy, by, t);
-        acc[t] = _mm256_setzero_ps();
+        acc[t] = 0.0f;
     }
     for (int i = 0; i < n / QK_K; ++i) {
         __m256i sumi[NT];
@@ -139,11 +151,9 @@ void dot_grid_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
             }
         }
         const float dx = h2f(x[i].d);
-        for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-        }
+        for (int t = 0; t < NT; ++t) acc[t] = acc[t] + (dx * y[t][i].d) * float(hsum_i32(sumi[t]));
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) * factor;
+    for (int t = 0; t < NT; ++t) s[t * bs] = acc[t] * factor;
 }
 
 template <int NT>
@@ -193,16 +203,16 @@ void decode_grid(const void* vx, void* vy, int n) {
 
 size_t decoded_grid_row_size(int n) { return size_t(n / QK_K) * sizeof(block_grid_decoded); }
 
-// dot_grid_nt over decoded rows: |q| times the activations with q's signs gives the same
-// int32 lanes (grid magnitudes are never 0), so the same floats.
-template <int NT, int Den>
+// dot_grid_nt / dot_iq1_nt over decoded rows: |q| times the activations with q's signs (grid
+// magnitudes are never 0) gives the same isum, so the same floats (grid_x8.h: PreDen, PostDen).
+template <int NT, int PreDen, int PostDen>
 void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_grid_decoded* x = static_cast<const block_grid_decoded*>(vx);
     const block_q8_K* y[NT];
-    __m256 acc[NT];
+    float acc[NT];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_K>(vy, by, t);
-        acc[t] = _mm256_setzero_ps();
+        acc[t] = 0.0f;
     }
     for (int i = 0; i < n / QK_K; ++i) {
         __m256i sumi[NT];
@@ -217,28 +227,33 @@ void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, 
             }
         }
         for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * y[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = acc[t] + (x[i].d * y[t][i].d) * (float(hsum_i32(sumi[t])) * (1.0f / float(PreDen)));
         }
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) * (1.0f / float(Den));
+    for (int t = 0; t < NT; ++t) s[t * bs] = acc[t] * (1.0f / float(PostDen));
 }
-// The type's constant factor: 1/8 (IQ2, and IQ1 whose values are decoded times 8), 1/4
-// (IQ3_XXS), 1 (IQ3_S).
+// The type's constant factor: 1/8 (IQ2), 1/4 (IQ3_XXS), 1 (IQ3_S); IQ1's values are decoded
+// times 8.
 template <int NT>
 void dot_decoded_div8_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
-    dot_decoded_nt<NT, 8>(n, s, bs, x, y, by);
+    dot_decoded_nt<NT, 1, 8>(n, s, bs, x, y, by);
 }
 template <int NT>
 void dot_decoded_div4_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
-    dot_decoded_nt<NT, 4>(n, s, bs, x, y, by);
+    dot_decoded_nt<NT, 1, 4>(n, s, bs, x, y, by);
 }
 template <int NT>
 void dot_decoded_div1_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
-    dot_decoded_nt<NT, 1>(n, s, bs, x, y, by);
+    dot_decoded_nt<NT, 1, 1>(n, s, bs, x, y, by);
+}
+template <int NT>
+void dot_decoded_iq1_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
+    dot_decoded_nt<NT, 8, 1>(n, s, bs, x, y, by);
 }
 PYGGML_AVX2_NT_KERNEL(dot_decoded_div8)
 PYGGML_AVX2_NT_KERNEL(dot_decoded_div4)
 PYGGML_AVX2_NT_KERNEL(dot_decoded_div1)
+PYGGML_AVX2_NT_KERNEL(dot_decoded_iq1)
 
 // ---- IQ1: grid values -1, 0, 1 and a +-1/8 shift per 8 (IQ1_M) or 32 (IQ1_S) ----------
 
@@ -290,10 +305,10 @@ template <int NT, typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(cons
 void dot_iq1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const B* x = static_cast<const B*>(vx);
     const block_q8_K* y[NT];
-    __m256 acc[NT];
+    float acc[NT];
     for (int t = 0; t < NT; ++t) {
         y[t] = row_ptr<block_q8_K>(vy, by, t);
-        acc[t] = _mm256_setzero_ps();
+        acc[t] = 0.0f;
     }
     const __m256i ones = _mm256_set1_epi8(1);
     for (int i = 0; i < n / QK_K; ++i) {
@@ -309,13 +324,15 @@ void dot_iq1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size
                 sumshift[t] = _mm256_add_epi32(sumshift[t], _mm256_madd_epi16(q, c.scales));
             }
         }
+        // isum + ishift / 8 as the reference forms it: (8 isum + ishift) / 8, exact in float32
+        // (|8 isum + ishift| <= 256 * 9 * 127 * 15 < 2^24)
         const float dx = D(x[i]);
         for (int t = 0; t < NT; ++t) {
-            const __m256 v = _mm256_fmadd_ps(_mm256_set1_ps(IQ1S_DELTA), _mm256_cvtepi32_ps(sumshift[t]), _mm256_cvtepi32_ps(sumi[t]));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), v, acc[t]);
+            const int isum8 = hsum_i32(_mm256_add_epi32(_mm256_slli_epi32(sumi[t], 3), sumshift[t]));
+            acc[t] = acc[t] + (dx * y[t][i].d) * (float(isum8) * IQ1S_DELTA);
         }
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
+    for (int t = 0; t < NT; ++t) s[t * bs] = acc[t];
 }
 
 template <int NT>
@@ -329,9 +346,8 @@ void dot_iq1_m_nt(int n, float* s, size_t bs, const void* x, const void* y, size
 PYGGML_AVX2_NT_KERNEL(dot_iq1_s)
 PYGGML_AVX2_NT_KERNEL(dot_iq1_m)
 
-// IQ1 rows decoded as 8 q + shift (-9 .. 9, never 0) per element: the decoded kernel's lanes
-// are 8 times dot_iq1_nt's (sumi + sumshift / 8, exact in float32), so with its factor 1/8
-// it gives the same floats.
+// IQ1 rows decoded as 8 q + shift (-9 .. 9, never 0) per element: the decoded kernel's isum is
+// dot_iq1_nt's 8 isum + ishift, so with PreDen 8 it gives the same floats.
 template <typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(const B&)>
 void decode_iq1(const void* vx, void* vy, int n) {
     const B* x = static_cast<const B*>(vx);
@@ -367,8 +383,8 @@ void register_vec_dot_iq_avx2(isa_kernels& k) {
         {GGML_TYPE_IQ2_S, decode_grid<block_iq2_s, chunk_iq2_s>, dot_decoded_div8},
         {GGML_TYPE_IQ3_XXS, decode_grid<block_iq3_xxs, chunk_iq3_xxs>, dot_decoded_div4},
         {GGML_TYPE_IQ3_S, decode_grid<block_iq3_s, chunk_iq3_s>, dot_decoded_div1},
-        {GGML_TYPE_IQ1_S, decode_iq1<block_iq1_s, chunk_iq1_s, d_iq1_s>, dot_decoded_div8},
-        {GGML_TYPE_IQ1_M, decode_iq1<block_iq1_m, chunk_iq1_m, d_iq1_m>, dot_decoded_div8},
+        {GGML_TYPE_IQ1_S, decode_iq1<block_iq1_s, chunk_iq1_s, d_iq1_s>, dot_decoded_iq1},
+        {GGML_TYPE_IQ1_M, decode_iq1<block_iq1_m, chunk_iq1_m, d_iq1_m>, dot_decoded_iq1},
     };
     for (const auto& d : decoded) {
         k.vec_dot[d.type].decode = d.decode;

@@ -1,0 +1,24 @@
+// grid_x8_avxvnni.cpp: the AVX-VNNI tier's kernels over codebook rows decoded eight at a time
+// (grid_x8_vnni.h with the VEX-encoded VPDPBUSD / VPDPWSSD; 16 registers hold four tokens'
+// sums).
+//
+// Compiled with -mavx2 -mfma -mf16c -mbmi2 -mavxvnni; called only after the dispatcher
+// checked them (core/cpu.h).
+#include <immintrin.h>
+
+#include "arch/x86/grid_x8_vnni.h"
+
+namespace pyggml {
+
+namespace {
+
+struct vex_vnni {
+    static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) { return _mm256_dpbusd_avx_epi32(acc, u8, s8); }
+    static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
+};
+
+}  // namespace
+
+void register_grid_x8_avxvnni(isa_kernels& k) { register_grid_x8_vnni<vex_vnni, 4>(k); }
+
+}  // namespace pyggml
