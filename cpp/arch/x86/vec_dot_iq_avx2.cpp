@@ -20,12 +20,38 @@ namespace pyggml {
 
 namespace {
 
-// The exact sum of the 8 int32 lanes.
-inline int hsum_i32(__m256i v) {
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
-    return _mm_cvtsi128_si32(r);
+// Per token t < NT <= 4 (lane t): the super-block's exact isum (the sum of sumi[t]'s 8 lanes)
+// goes into acc as the reference adds it: acc + (dx * d_y) * (isum * pre).
+template <int NT>
+inline void add_superblock(const __m256i* sumi, float dx, const block_q8_K* const* y, int i, float pre, __m128& acc) {
+    if constexpr (NT == 1) {  // one token (matvec): the shortest way, in lane 0
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(sumi[0]), _mm256_extracti128_si256(sumi[0], 1));
+        r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+        r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+        const __m128 v = _mm_mul_ss(_mm_cvtepi32_ps(r), _mm_set_ss(pre));
+        acc = _mm_add_ss(acc, _mm_mul_ss(_mm_set_ss(dx * y[0][i].d), v));
+        return;
+    }
+    const __m256i z = _mm256_setzero_si256();
+    __m256i ab = sumi[0], cd = z;
+    if constexpr (NT > 1) ab = _mm256_hadd_epi32(sumi[0], sumi[1]);
+    if constexpr (NT == 3) cd = _mm256_hadd_epi32(sumi[2], z);
+    if constexpr (NT == 4) cd = _mm256_hadd_epi32(sumi[2], sumi[3]);
+    const __m256i q = _mm256_hadd_epi32(ab, cd);
+    const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    float yd[4] = {};
+    for (int t = 0; t < NT; ++t) yd[t] = y[t][i].d;
+    __m128 v = _mm_cvtepi32_ps(isum);
+    if (pre != 1.0f) v = _mm_mul_ps(v, _mm_set1_ps(pre));
+    acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(dx), _mm_loadu_ps(yd)), v));
+}
+
+// s[t * bs] = lane t of acc * post.
+template <int NT>
+inline void store_tokens(__m128 acc, float post, float* s, size_t bs) {
+    float out[4];
+    _mm_storeu_ps(out, _mm_mul_ps(acc, _mm_set1_ps(post)));
+    for (int t = 0; t < NT; ++t) s[t * bs] = out[t];
 }
 
 // A sign byte (bit j: element j negative) as eight bytes +1 / -1, for every byte value.
@@ -135,11 +161,8 @@ template <int NT, typename B, chunk_vectors (*Chunk)(const B&, int)>
 void dot_grid_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by, float factor) {
     const B* x = static_cast<const B*>(vx);
     const block_q8_K* y[NT];
-    float acc[NT];
-    for (int t = 0; t < NT; ++t) {
-        y[t] = row_ptr<block_q8_K>(vy, by, t);
-        acc[t] = 0.0f;
-    }
+    for (int t = 0; t < NT; ++t) y[t] = row_ptr<block_q8_K>(vy, by, t);
+    __m128 acc = _mm_setzero_ps();
     for (int i = 0; i < n / QK_K; ++i) {
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
@@ -150,10 +173,9 @@ void dot_grid_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(c.mag, sy), c.scales));
             }
         }
-        const float dx = h2f(x[i].d);
-        for (int t = 0; t < NT; ++t) acc[t] = acc[t] + (dx * y[t][i].d) * float(hsum_i32(sumi[t]));
+        add_superblock<NT>(sumi, h2f(x[i].d), y, i, 1.0f, acc);
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = acc[t] * factor;
+    store_tokens<NT>(acc, factor, s, bs);
 }
 
 template <int NT>
@@ -209,11 +231,8 @@ template <int NT, int PreDen, int PostDen>
 void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const block_grid_decoded* x = static_cast<const block_grid_decoded*>(vx);
     const block_q8_K* y[NT];
-    float acc[NT];
-    for (int t = 0; t < NT; ++t) {
-        y[t] = row_ptr<block_q8_K>(vy, by, t);
-        acc[t] = 0.0f;
-    }
+    for (int t = 0; t < NT; ++t) y[t] = row_ptr<block_q8_K>(vy, by, t);
+    __m128 acc = _mm_setzero_ps();
     for (int i = 0; i < n / QK_K; ++i) {
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
@@ -226,11 +245,9 @@ void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, 
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(mag, sy), sc));
             }
         }
-        for (int t = 0; t < NT; ++t) {
-            acc[t] = acc[t] + (x[i].d * y[t][i].d) * (float(hsum_i32(sumi[t])) * (1.0f / float(PreDen)));
-        }
+        add_superblock<NT>(sumi, x[i].d, y, i, 1.0f / float(PreDen), acc);
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = acc[t] * (1.0f / float(PostDen));
+    store_tokens<NT>(acc, 1.0f / float(PostDen), s, bs);
 }
 // The type's constant factor: 1/8 (IQ2), 1/4 (IQ3_XXS), 1 (IQ3_S); IQ1's values are decoded
 // times 8.
@@ -305,11 +322,8 @@ template <int NT, typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(cons
 void dot_iq1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
     const B* x = static_cast<const B*>(vx);
     const block_q8_K* y[NT];
-    float acc[NT];
-    for (int t = 0; t < NT; ++t) {
-        y[t] = row_ptr<block_q8_K>(vy, by, t);
-        acc[t] = 0.0f;
-    }
+    for (int t = 0; t < NT; ++t) y[t] = row_ptr<block_q8_K>(vy, by, t);
+    __m128 acc = _mm_setzero_ps();
     const __m256i ones = _mm256_set1_epi8(1);
     for (int i = 0; i < n / QK_K; ++i) {
         __m256i sumi[NT], sumshift[NT];
@@ -326,13 +340,10 @@ void dot_iq1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size
         }
         // isum + ishift / 8 as the reference forms it: (8 isum + ishift) / 8, exact in float32
         // (|8 isum + ishift| <= 256 * 9 * 127 * 15 < 2^24)
-        const float dx = D(x[i]);
-        for (int t = 0; t < NT; ++t) {
-            const int isum8 = hsum_i32(_mm256_add_epi32(_mm256_slli_epi32(sumi[t], 3), sumshift[t]));
-            acc[t] = acc[t] + (dx * y[t][i].d) * (float(isum8) * IQ1S_DELTA);
-        }
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(_mm256_slli_epi32(sumi[t], 3), sumshift[t]);
+        add_superblock<NT>(sumi, D(x[i]), y, i, IQ1S_DELTA, acc);
     }
-    for (int t = 0; t < NT; ++t) s[t * bs] = acc[t];
+    store_tokens<NT>(acc, 1.0f, s, bs);
 }
 
 template <int NT>
