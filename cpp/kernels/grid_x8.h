@@ -29,6 +29,12 @@ inline size_t grid_x8_group_size(int n) { return size_t(n / QK_K) * sizeof(block
 // (vec_dot_traits::decode) into one group: out holds grid_x8_group_size(n) bytes.
 void decode_rows_x8(decode_row_fn decode, const void* x, size_t row_bytes, int n, block_grid_x8* out);
 
+// decode_rows_x8 with the decoder fixed: the reference vec_dot_traits::decode_x8.
+template <decode_row_fn Decode>
+void decode_rows_x8(const void* x, size_t row_bytes, void* group, int n) {
+    decode_rows_x8(Decode, x, row_bytes, n, static_cast<block_grid_x8*>(group));
+}
+
 // The scalar reference kernel over groups (vec_dot_fn; nr a multiple of 8, bx the bytes
 // between groups, y Q8_K) for PreDen / PostDen (see above): 1/1, 1/4, 1/8 or 8/1.
 vec_dot_fn grid_x8_reference_kernel(int pre_den, int post_den);

@@ -138,7 +138,7 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
         j.from_float = l->from_float;
         j.act_row = repacked_act_row(*l, w.n_cols);
     }
-    j.grid_x8 = !j.packed && k->decode && k->decoded_x8_dot && n_tokens > VEC_DOT_MAX_NT && w.n_rows >= GRID_X8_ROWS;
+    j.grid_x8 = !j.packed && k->decode && k->decode_x8 && k->decoded_x8_dot && n_tokens > VEC_DOT_MAX_NT && w.n_rows >= GRID_X8_ROWS;
     const int64_t row_align = j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1;
     const int max_nt = j.packed ? j.packed_max_nt : j.grid_x8 ? k->decoded_x8_max_nt : VEC_DOT_MAX_NT;
     j.p = plan_tiles(w, n_tokens, j.act_row, nth, row_align, max_nt);
@@ -260,7 +260,7 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
         const int max_nt = j.k->decoded_x8_max_nt;
         int64_t r = r0;
         for (; r + GRID_X8_ROWS <= r1; r += GRID_X8_ROWS) {
-            decode_rows_x8(j.k->decode, static_cast<const char*>(w.data) + r * w.row_bytes, w.row_bytes, n, group);
+            j.k->decode_x8(static_cast<const char*>(w.data) + r * w.row_bytes, w.row_bytes, group, n);
             for (int64_t t = t0; t < t1; t += max_nt) {
                 const int nt = int(std::min<int64_t>(max_nt, t1 - t));
                 j.k->decoded_x8_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), group, group_bytes, GRID_X8_ROWS,

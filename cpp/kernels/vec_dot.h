@@ -55,6 +55,9 @@ struct vec_dot_traits {
     // decoded one at a time for decoded_dot.
     vec_dot_fn decoded_x8_dot = nullptr;
     int decoded_x8_max_nt = 0;
+    // Set with decoded_x8_dot: decodes 8 rows (row_bytes apart, n elements each) into one
+    // group of n / 256 block_grid_x8.
+    void (*decode_x8)(const void* x, size_t row_bytes, void* group, int n) = nullptr;
 };
 
 }  // namespace pyggml

@@ -114,9 +114,10 @@ float dot_decoded(int n, const void* vx, const void* vy) {
     return sum * (1.0f / float(PostDen));
 }
 
-template <int PreDen, int PostDen>
-void set_decoded(vec_dot_traits& v, decode_row_fn decode) {
-    v.decode = decode;
+template <int PreDen, int PostDen, decode_row_fn Decode>
+void set_decoded(vec_dot_traits& v) {
+    v.decode = Decode;
+    v.decode_x8 = decode_rows_x8<Decode>;
     v.decoded_row_size = decoded_row_size;
     v.decoded_dot = dot_rows<dot_decoded<PreDen, PostDen>>;
     v.decoded_x8_dot = grid_x8_reference_kernel(PreDen, PostDen);
@@ -137,13 +138,13 @@ void register_vec_dot_iq(isa_kernels& k) {
 
 void register_vec_dot_iq_decoded(isa_kernels& k) {
     vec_dot_traits* v = k.vec_dot;
-    set_decoded<1, 8>(v[GGML_TYPE_IQ2_XXS], decode_row<block_iq2_xxs, unpack_iq2_xxs, d_fp16<block_iq2_xxs>, false>);
-    set_decoded<1, 8>(v[GGML_TYPE_IQ2_XS], decode_row<block_iq2_xs, unpack_iq2_xs, d_fp16<block_iq2_xs>, false>);
-    set_decoded<1, 8>(v[GGML_TYPE_IQ2_S], decode_row<block_iq2_s, unpack_iq2_s, d_fp16<block_iq2_s>, false>);
-    set_decoded<1, 4>(v[GGML_TYPE_IQ3_XXS], decode_row<block_iq3_xxs, unpack_iq3_xxs, d_fp16<block_iq3_xxs>, false>);
-    set_decoded<1, 1>(v[GGML_TYPE_IQ3_S], decode_row<block_iq3_s, unpack_iq3_s, d_fp16<block_iq3_s>, false>);
-    set_decoded<8, 1>(v[GGML_TYPE_IQ1_S], decode_row<block_iq1_s, unpack_iq1_s, d_iq1_s, true>);
-    set_decoded<8, 1>(v[GGML_TYPE_IQ1_M], decode_row<block_iq1_m, unpack_iq1_m, d_iq1_m, true>);
+    set_decoded<1, 8, decode_row<block_iq2_xxs, unpack_iq2_xxs, d_fp16<block_iq2_xxs>, false>>(v[GGML_TYPE_IQ2_XXS]);
+    set_decoded<1, 8, decode_row<block_iq2_xs, unpack_iq2_xs, d_fp16<block_iq2_xs>, false>>(v[GGML_TYPE_IQ2_XS]);
+    set_decoded<1, 8, decode_row<block_iq2_s, unpack_iq2_s, d_fp16<block_iq2_s>, false>>(v[GGML_TYPE_IQ2_S]);
+    set_decoded<1, 4, decode_row<block_iq3_xxs, unpack_iq3_xxs, d_fp16<block_iq3_xxs>, false>>(v[GGML_TYPE_IQ3_XXS]);
+    set_decoded<1, 1, decode_row<block_iq3_s, unpack_iq3_s, d_fp16<block_iq3_s>, false>>(v[GGML_TYPE_IQ3_S]);
+    set_decoded<8, 1, decode_row<block_iq1_s, unpack_iq1_s, d_iq1_s, true>>(v[GGML_TYPE_IQ1_S]);
+    set_decoded<8, 1, decode_row<block_iq1_m, unpack_iq1_m, d_iq1_m, true>>(v[GGML_TYPE_IQ1_M]);
 }
 
 }  // namespace pyggml

@@ -223,6 +223,26 @@ py::array_t<uint8_t> decode_rows_py(int32_t type, const std::string& isa_name,
     return out;
 }
 
+// weight: (8 g, row_bytes) of a codebook type -> (g, group bytes): the tier's decode_x8 groups.
+py::array_t<uint8_t> decode_rows_x8_py(int32_t type, const std::string& isa_name,
+                                       py::array_t<uint8_t, py::array::c_style> weight, int64_t n_cols) {
+    const vec_dot_traits& k = decoder_or_throw(type, isa_name);
+    if (!k.decode_x8) throw py::value_error("no " + isa_name + " decoder of 8 rows");
+    const type_traits& t = traits_or_throw(type);
+    check_n_cols(t, n_cols);
+    if (weight.ndim() != 2 || size_t(weight.shape(1)) != row_size(t, n_cols) || weight.shape(0) % GRID_X8_ROWS) {
+        throw py::value_error("weight must be (8 g, row_bytes) uint8 for " + std::string(t.name));
+    }
+    const int64_t n_groups = weight.shape(0) / GRID_X8_ROWS;
+    const size_t group_bytes = grid_x8_group_size(int(n_cols));
+    py::array_t<uint8_t> out({n_groups, py::ssize_t(group_bytes)});
+    for (int64_t g = 0; g < n_groups; ++g) {
+        k.decode_x8(weight.data() + g * GRID_X8_ROWS * weight.shape(1), size_t(weight.shape(1)),
+                    out.mutable_data() + g * group_bytes, int(n_cols));
+    }
+    return out;
+}
+
 // The products over decoded rows as matmul forms them: one row at a time (decoded_dot), or
 // (x8) whole groups of 8 rows through decoded_x8_dot and the rest one at a time; tokens
 // per call: the kernel's most, or tokens_per_call.
@@ -231,7 +251,7 @@ py::array_t<float> vec_dot_decoded_py(int32_t type, const std::string& isa_name,
                                       py::array_t<uint8_t, py::array::c_style> act, int64_t n_cols, bool x8,
                                       int tokens_per_call) {
     const vec_dot_traits& k = decoder_or_throw(type, isa_name);
-    if (x8 && !k.decoded_x8_dot) throw py::value_error("no " + isa_name + " kernel over groups of 8 decoded rows");
+    if (x8 && (!k.decoded_x8_dot || !k.decode_x8)) throw py::value_error("no " + isa_name + " kernel over groups of 8 decoded rows");
     const int max_nt = x8 ? k.decoded_x8_max_nt : VEC_DOT_MAX_NT;
     if (tokens_per_call < 0 || tokens_per_call > max_nt) {
         throw py::value_error("tokens_per_call must be in [0, " + std::to_string(max_nt) + "]");
@@ -259,7 +279,7 @@ py::array_t<float> vec_dot_decoded_py(int32_t type, const std::string& isa_name,
         std::vector<char> buf(std::max(grid_x8_group_size(n), k.decoded_row_size(n)));
         int64_t r = 0;
         for (; x8 && r + GRID_X8_ROWS <= n_rows; r += GRID_X8_ROWS) {
-            decode_rows_x8(k.decode, wp + r * row_bytes, row_bytes, n, reinterpret_cast<block_grid_x8*>(buf.data()));
+            k.decode_x8(wp + r * row_bytes, row_bytes, buf.data(), n);
             for (int64_t tok = 0; tok < n_tokens; tok += step) {
                 const int nt = int(std::min<int64_t>(step, n_tokens - tok));
                 k.decoded_x8_dot(n, yp + tok * n_rows + r, size_t(n_rows), buf.data(), grid_x8_group_size(n),
@@ -433,6 +453,8 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
           "most the tier's kernels take): returns (n_tokens, n_rows) float32");
     testing.def("decode_rows", &decode_rows_py, py::arg("type"), py::arg("isa"), py::arg("weight"), py::arg("n_cols"),
           "a codebook type's rows decoded by one instruction set's decoder (block_grid_decoded bytes per row)");
+    testing.def("decode_rows_x8", &decode_rows_x8_py, py::arg("type"), py::arg("isa"), py::arg("weight"),
+          py::arg("n_cols"), "groups of 8 codebook rows decoded by one instruction set (block_grid_x8 bytes per group)");
     testing.def("vec_dot_decoded", &vec_dot_decoded_py, py::arg("type"), py::arg("isa"), py::arg("weight"),
           py::arg("act"), py::arg("n_cols"), py::arg("x8") = false, py::arg("tokens_per_call") = 0,
           "one instruction set's kernels over decoded codebook rows, one row at a time or (x8) in groups of 8 "

@@ -35,6 +35,11 @@ def test_decoders_give_the_reference_bytes(name):
     assert want.shape == (9, 2 * 292)
     for isa in X86:
         np.testing.assert_array_equal(_core.testing.decode_rows(int(QT[name]), isa, w, 512), want, err_msg=isa)
+    w = random_weights(rng, name, 16, 512)
+    want = _core.testing.decode_rows_x8(int(QT[name]), "scalar", w, 512)
+    assert want.shape == (2, 2 * (32 + 256 + 2048))
+    for isa in X86:
+        np.testing.assert_array_equal(_core.testing.decode_rows_x8(int(QT[name]), isa, w, 512), want, err_msg=isa)
 
 
 @pytest.mark.parametrize("name", GRID_TYPES)

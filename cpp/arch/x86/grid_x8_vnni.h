@@ -117,7 +117,7 @@ void register_grid_x8_vnni(isa_kernels& k) {
         {GGML_TYPE_IQ1_M, dot_grid_x8_vnni<V, MaxNT, 8, 1, false>},
     };
     for (const auto& e : kernels) {
-        if (!k.vec_dot[e.type].decode) continue;
+        if (!k.vec_dot[e.type].decode || !k.vec_dot[e.type].decode_x8) continue;
         k.vec_dot[e.type].decoded_x8_dot = e.dot;
         k.vec_dot[e.type].decoded_x8_max_nt = MaxNT;
     }

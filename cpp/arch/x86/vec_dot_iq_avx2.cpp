@@ -376,6 +376,54 @@ void decode_iq1(const void* vx, void* vy, int n) {
     }
 }
 
+// ---- eight rows decoded into one block_grid_x8 group (kernels/grid_x8.h) ----------------
+
+// Rows r of v (8 dwords each) become columns: v[j] = (v_0[j], ..., v_7[j]).
+inline void transpose_8x8_epi32(__m256i* v) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; ++k) {
+        t[2 * k] = _mm256_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; ++k) {
+        u[4 * k] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int j = 0; j < 4; ++j) {
+        v[j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x20);
+        v[4 + j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x31);
+    }
+}
+
+// Each super-block of the 8 rows decoded by Decode, then its values (plus 64) and scale words
+// moved into place 32 bytes at a time with 8x8 transposes of 4-byte words.
+template <decode_row_fn Decode>
+void decode_x8(const void* vx, size_t row_bytes, void* vout, int n) {
+    const int nb = n / QK_K;
+    const size_t block_bytes = row_bytes / size_t(nb);
+    block_grid_x8* out = static_cast<block_grid_x8*>(vout);
+    block_grid_decoded rows[8];
+    const __m256i bias = _mm256_set1_epi8(64);
+    for (int i = 0; i < nb; ++i) {
+        for (int r = 0; r < 8; ++r) Decode(static_cast<const char*>(vx) + r * row_bytes + i * block_bytes, &rows[r], QK_K);
+        block_grid_x8& g = out[i];
+        __m256i v[8];
+        for (int r = 0; r < 8; ++r) {
+            g.d[r] = rows[r].d;
+            v[r] = loadu(rows[r].scales);  // dword p: the scales of elements 32 p .. 32 p + 31
+        }
+        transpose_8x8_epi32(v);
+        for (int p = 0; p < 8; ++p) _mm256_storeu_si256(reinterpret_cast<__m256i*>(g.scales[p]), v[p]);
+        for (int c = 0; c < QK_K / 32; ++c) {
+            for (int r = 0; r < 8; ++r) v[r] = _mm256_add_epi8(loadu(rows[r].qs + 32 * c), bias);
+            transpose_8x8_epi32(v);
+            for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(g.qs + 32 * (8 * c + j)), v[j]);
+        }
+    }
+}
+
 }  // namespace
 
 void register_vec_dot_iq_avx2(isa_kernels& k) {
@@ -384,21 +432,29 @@ void register_vec_dot_iq_avx2(isa_kernels& k) {
     k.vec_dot[GGML_TYPE_IQ2_S].vec_dot = dot_iq2_s;
     k.vec_dot[GGML_TYPE_IQ3_XXS].vec_dot = dot_iq3_xxs;
     k.vec_dot[GGML_TYPE_IQ3_S].vec_dot = dot_iq3_s;
+    constexpr decode_row_fn iq2_xxs = decode_grid<block_iq2_xxs, chunk_iq2_xxs>,
+                            iq2_xs = decode_grid<block_iq2_xs, chunk_iq2_xs>, iq2_s = decode_grid<block_iq2_s, chunk_iq2_s>,
+                            iq3_xxs = decode_grid<block_iq3_xxs, chunk_iq3_xxs>,
+                            iq3_s = decode_grid<block_iq3_s, chunk_iq3_s>,
+                            iq1_s = decode_iq1<block_iq1_s, chunk_iq1_s, d_iq1_s>,
+                            iq1_m = decode_iq1<block_iq1_m, chunk_iq1_m, d_iq1_m>;
     const struct {
         int32_t type;
         decode_row_fn decode;
+        void (*decode_x8)(const void*, size_t, void*, int);
         vec_dot_fn decoded_dot;
     } decoded[] = {
-        {GGML_TYPE_IQ2_XXS, decode_grid<block_iq2_xxs, chunk_iq2_xxs>, dot_decoded_div8},
-        {GGML_TYPE_IQ2_XS, decode_grid<block_iq2_xs, chunk_iq2_xs>, dot_decoded_div8},
-        {GGML_TYPE_IQ2_S, decode_grid<block_iq2_s, chunk_iq2_s>, dot_decoded_div8},
-        {GGML_TYPE_IQ3_XXS, decode_grid<block_iq3_xxs, chunk_iq3_xxs>, dot_decoded_div4},
-        {GGML_TYPE_IQ3_S, decode_grid<block_iq3_s, chunk_iq3_s>, dot_decoded_div1},
-        {GGML_TYPE_IQ1_S, decode_iq1<block_iq1_s, chunk_iq1_s, d_iq1_s>, dot_decoded_iq1},
-        {GGML_TYPE_IQ1_M, decode_iq1<block_iq1_m, chunk_iq1_m, d_iq1_m>, dot_decoded_iq1},
+        {GGML_TYPE_IQ2_XXS, iq2_xxs, decode_x8<iq2_xxs>, dot_decoded_div8},
+        {GGML_TYPE_IQ2_XS, iq2_xs, decode_x8<iq2_xs>, dot_decoded_div8},
+        {GGML_TYPE_IQ2_S, iq2_s, decode_x8<iq2_s>, dot_decoded_div8},
+        {GGML_TYPE_IQ3_XXS, iq3_xxs, decode_x8<iq3_xxs>, dot_decoded_div4},
+        {GGML_TYPE_IQ3_S, iq3_s, decode_x8<iq3_s>, dot_decoded_div1},
+        {GGML_TYPE_IQ1_S, iq1_s, decode_x8<iq1_s>, dot_decoded_iq1},
+        {GGML_TYPE_IQ1_M, iq1_m, decode_x8<iq1_m>, dot_decoded_iq1},
     };
     for (const auto& d : decoded) {
         k.vec_dot[d.type].decode = d.decode;
+        k.vec_dot[d.type].decode_x8 = d.decode_x8;
         k.vec_dot[d.type].decoded_row_size = decoded_grid_row_size;
         k.vec_dot[d.type].decoded_dot = d.decoded_dot;
     }
