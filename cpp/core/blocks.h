@@ -302,6 +302,14 @@ struct block_q4_0x8 {
 };
 static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "block_q4_0x8 size");
 
+// In-memory only: one 32-column block of 8 IQ4_NL rows, same bytes as 8 block_iq4_nl, laid
+// out as block_q4_0x8 (the nibbles index kvalues_iq4nl).
+struct block_iq4_nlx8 {
+    ggml_half d[8];
+    uint8_t qs[8 * QK4_NL / 2];
+};
+static_assert(sizeof(block_iq4_nlx8) == 8 * sizeof(block_iq4_nl), "block_iq4_nlx8 size");
+
 // In-memory only: one 32-column block of 8 Q5_0 rows, same bytes as 8 block_q5_0.
 // qs as block_q4_0x8. qh[4 * r + b] holds row r's fifth bits of elements b, 4 + b,
 // 8 + b, ..., 28 + b in bits 0..7 (bit k: element 4k + b), so that shifting the 32

@@ -217,6 +217,16 @@ int row_dot_q5_0(const block_q5_0x8& x, const block_q8_0s& y, int r) {
     return isum - 16 * y.sum;
 }
 
+// IQ4_NL: the nibbles (placed as Q4_0's) index the non-linear grid.
+int row_dot_iq4_nl(const block_iq4_nlx8& x, const block_q8_0& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK4_NL; ++e) {
+        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+        isum += kvalues_iq4nl[e < 16 ? byte & 0xF : byte >> 4] * y.qs[e];
+    }
+    return isum;
+}
+
 int row_dot_q8_0(const block_q8_0x8& x, const block_q8_0& y, int r) {
     int isum = 0;
     for (int e = 0; e < QK8_0; ++e) isum += x.qs[32 * (e / 4) + 4 * r + e % 4] * y.qs[e];
@@ -251,6 +261,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
     {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
+    {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0), act_q8_0},
 };
 
 }  // namespace
@@ -279,6 +290,9 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
             return repack_blocks<block_q5_0, block_q5_0x8, pack_q5_0>(src, n_rows, n_cols / QK5_0, dst, row0, row1);
         case weight_layout_q6_Kx8:
             return repack_blocks<block_q6_K, block_q6_Kx8, pack_q6_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+        case weight_layout_iq4_nlx8:
+            return repack_blocks<block_iq4_nl, block_iq4_nlx8, pack_legacy_group<block_iq4_nl, block_iq4_nlx8>>(
+                src, n_rows, n_cols / QK4_NL, dst, row0, row1);
         default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
     }
 }
@@ -362,6 +376,8 @@ void register_repack(isa_kernels& k) {
         dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
     r[weight_layout_q8_0x8] =
         dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
+    r[weight_layout_iq4_nlx8] =
+        dot_x8<block_iq4_nlx8, block_q8_0, QK4_NL, step_legacy_x8<block_iq4_nlx8, block_q8_0, row_dot_iq4_nl>>;
 }
 
 int32_t repack_layout_of_type(int32_t type) {

@@ -4,6 +4,10 @@
 // Per super-block the integer sum is exact: sum over halves h of (2 s_h + 1) * sum q * y, then
 // d_w * d_y * isum * the type's constant (1/8 for IQ2, 1/4 for IQ3_XXS, 1 for IQ3_S) is added
 // in block order. IQ1 adds the shift: (2 s + 1) * (+-1) * (sum of the 8 activations) * 1/8.
+//
+// Also the reference decoders into block_grid_decoded and the kernels over decoded rows, one
+// at a time or eight (kernels/grid_x8.h), which give the same floats; the scalar table holds
+// them (register_vec_dot_iq_decoded), each x86 tier its own twins.
 #include "core/dispatch.h"
 #include "kernels/grid_x8.h"
 #include "kernels/vec_dot_rows.h"

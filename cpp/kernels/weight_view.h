@@ -14,7 +14,8 @@ enum weight_layout : int32_t {
     weight_layout_q8_0x8 = 3,  // block_q8_0x8
     weight_layout_q5_0x8 = 4,  // block_q5_0x8
     weight_layout_q6_Kx8 = 5,  // block_q6_Kx8
-    weight_layout_count = 6,   // keep last
+    weight_layout_iq4_nlx8 = 6,  // block_iq4_nlx8
+    weight_layout_count = 7,   // keep last
 };
 
 // A non-owning view of a 2-D weight tensor as stored in a GGUF file (or repacked).

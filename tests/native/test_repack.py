@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K and Q8_0): the scalar
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K, Q8_0 and IQ4_NL): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
 matmul over a repacked buffer (odd row counts: a plain tail where the type allows one) equals
@@ -15,8 +15,8 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0"]
-BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34}
+TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0", "IQ4_NL"]
+BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18}
 
 
 def qt(name):
@@ -36,7 +36,7 @@ def test_repack_keeps_every_byte_and_the_plain_tail():
     assert np.array_equal(np.sort(packed_qs, axis=-1), np.sort(plain_qs, axis=-1))
 
 
-@pytest.mark.parametrize("name", ["Q4_0", "Q8_0"])
+@pytest.mark.parametrize("name", ["Q4_0", "Q8_0", "IQ4_NL"])
 def test_legacy_repack_layout(name):
     """Scales of the 8 rows side by side, then 4 quant bytes of each row in turn."""
     rng = np.random.default_rng(11)
@@ -146,6 +146,8 @@ def _extreme(name, w):
         blocks[:, :, 192:208] = np.where(np.arange(16) % 2, 0x80, 0x7F).astype(np.uint8)  # scales -128, 127
     elif name in ("Q4_0", "Q5_0"):
         w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
+    elif name == "IQ4_NL":  # nibble 0: the grid's -127, mixed with 15: 113
+        w.reshape(w.shape[0], -1, 18)[:, :, 2:] = np.where(np.arange(16) % 5 == 0, 0xF0, 0x00).astype(np.uint8)
     else:
         q = w.reshape(w.shape[0], -1, 34)[:, :, 2:]
         q[:] = np.where(np.arange(32) % 3 == 0, 0x80, 0x7F).astype(np.uint8)

@@ -15,7 +15,8 @@
 // Q5_0: as Q4_0 with the fifth bits or'ed in from qh, stored so that one shift and mask
 // per 32-byte load places them; u <= 31, so the int16 sums take four loads' products.
 // Q8_0: signed times signed through the sign trick (|w| * sign(y, w)); each load's pair
-// sums go to int32 at once (two would overflow int16).
+// sums go to int32 at once (two would overflow int16). IQ4_NL: Q4_0's nibbles looked up in
+// the grid (vpshufb), then as Q8_0 (|grid value| <= 127).
 //
 // Compiled with -mavx2 -mfma -mf16c -mbmi2; called only after the dispatcher checked them.
 #include <immintrin.h>
@@ -188,6 +189,37 @@ struct q8_0_kernel : whole_blocks {
             for (int t = 0; t < NT; ++t) {
                 const __m256i sy = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w);
                 a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        }
+    }
+};
+
+struct iq4_nl_kernel : whole_blocks {
+    using group = block_iq4_nlx8;
+    using act = block_q8_0;
+    static constexpr int block = QK4_NL;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, m4));
+            const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            const __m256i alo = _mm256_sign_epi8(lo, lo), ahi = _mm256_sign_epi8(hi, hi);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i slo = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), lo);
+                const __m256i shi = _mm256_sign_epi8(bcast4(y[t][i].qs + 16 + 4 * k), hi);
+                a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(alo, slo), ones));
+                a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, shi), ones));
             }
         }
         const __m256 d = load_d8(g.d);
@@ -407,6 +439,9 @@ void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<iq4_nl_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 void register_repack_avx2(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
@@ -415,6 +450,7 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q8_0x8] = dot_q8_0x8_avx2;
     r[weight_layout_q5_0x8] = dot_q5_0x8_avx2;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
+    r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_avx2;
 }
 
 }  // namespace pyggml

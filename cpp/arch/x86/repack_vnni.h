@@ -208,6 +208,37 @@ struct q8_0_vnni {
     }
 };
 
+// IQ4_NL: Q4_0's nibbles looked up in the grid, then as Q8_0 (|grid value| <= 127).
+template <class V>
+struct iq4_nl_vnni {
+    using group = block_iq4_nlx8;
+    using act = block_q8_0;
+    static constexpr int block = QK4_NL;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        __m256i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = loadu(g.qs + 32 * k);
+            const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, m4));
+            const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            const __m256i alo = _mm256_sign_epi8(lo, lo), ahi = _mm256_sign_epi8(hi, hi);
+            for (int t = 0; t < NT; ++t) {
+                a[t] = V::dpbusd(a[t], alo, _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), lo));
+                a[t] = V::dpbusd(a[t], ahi, _mm256_sign_epi8(bcast4(y[t][i].qs + 16 + 4 * k), hi));
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        }
+    }
+};
+
 // A few tokens at once (a decode step of several sequences) use each weight byte a few times
 // only, so the weights still arrive from memory and the hardware prefetchers alone leave
 // the pass waiting for them: from kVnniPrefetchTokens tokens on, each group's blocks are
@@ -266,6 +297,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
     r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
+    r[weight_layout_iq4_nlx8] = dot_groups_vnni<iq4_nl_vnni<V>, MaxNT, dot_iq4_nlx8_avx2>;
     k.repacked_max_nt = MaxNT;
 }
 
