@@ -218,7 +218,7 @@ int row_dot_q5_0(const block_q5_0x8& x, const block_q8_0s& y, int r) {
 }
 
 // IQ4_NL: the nibbles (placed as Q4_0's) index the non-linear grid.
-int row_dot_iq4_nl(const block_iq4_nlx8& x, const block_q8_0& y, int r) {
+int row_dot_iq4_nl(const block_iq4_nlx8& x, const block_q8_0s& y, int r) {
     int isum = 0;
     for (int e = 0; e < QK4_NL; ++e) {
         const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
@@ -261,7 +261,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
     {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
-    {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0), act_q8_0},
+    {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0s), act_q8_0s},
 };
 
 }  // namespace
@@ -377,7 +377,7 @@ void register_repack(isa_kernels& k) {
     r[weight_layout_q8_0x8] =
         dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
     r[weight_layout_iq4_nlx8] =
-        dot_x8<block_iq4_nlx8, block_q8_0, QK4_NL, step_legacy_x8<block_iq4_nlx8, block_q8_0, row_dot_iq4_nl>>;
+        dot_x8<block_iq4_nlx8, block_q8_0s, QK4_NL, step_legacy_x8<block_iq4_nlx8, block_q8_0s, row_dot_iq4_nl>>;
 }
 
 int32_t repack_layout_of_type(int32_t type) {

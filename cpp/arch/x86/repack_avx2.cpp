@@ -201,7 +201,7 @@ struct q8_0_kernel : whole_blocks {
 
 struct iq4_nl_kernel : whole_blocks {
     using group = block_iq4_nlx8;
-    using act = block_q8_0;
+    using act = block_q8_0s;  // (the quant sums serve the VNNI kernels)
     static constexpr int block = QK4_NL;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {

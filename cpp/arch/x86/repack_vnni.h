@@ -208,16 +208,19 @@ struct q8_0_vnni {
     }
 };
 
-// IQ4_NL: Q4_0's nibbles looked up in the grid, then as Q8_0 (|grid value| <= 127).
+// IQ4_NL: Q4_0's nibbles looked up in the grid plus 128 (vpshufb; 1..241, unsigned), whose
+// offset comes off as Q4_0's does: isum = sum u * y - 128 * sum y.
 template <class V>
 struct iq4_nl_vnni {
     using group = block_iq4_nlx8;
-    using act = block_q8_0;
+    using act = block_q8_0s;
     static constexpr int block = QK4_NL;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
-        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        const __m256i grid = _mm256_xor_si256(
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
+            _mm256_set1_epi8(char(0x80)));
         __m256i a[NT];
         for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -225,17 +228,12 @@ struct iq4_nl_vnni {
             const __m256i v = loadu(g.qs + 32 * k);
             const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, m4));
             const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-            const __m256i alo = _mm256_sign_epi8(lo, lo), ahi = _mm256_sign_epi8(hi, hi);
             for (int t = 0; t < NT; ++t) {
-                a[t] = V::dpbusd(a[t], alo, _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), lo));
-                a[t] = V::dpbusd(a[t], ahi, _mm256_sign_epi8(bcast4(y[t][i].qs + 16 + 4 * k), hi));
+                a[t] = V::dpbusd(a[t], lo, bcast4(y[t][i].qs + 4 * k));
+                a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
-        }
+        finish_legacy<NT>(g.d, y, i, a, 128, acc);
     }
 };
 
