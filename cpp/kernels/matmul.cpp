@@ -105,6 +105,9 @@ struct job_plan {
     int64_t first_tile = 0;
 };
 
+// Tiles keep a repacked layout's groups and grid_x8's groups of rows whole.
+int64_t row_align_of(const job_plan& j) { return j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1; }
+
 job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_tokens, int nth) {
     const type_traits* wt = get_type_traits(w.type);
     const vec_dot_traits* k = get_vec_dot_traits(w.type);
@@ -138,14 +141,11 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
         j.from_float = l->from_float;
         j.act_row = repacked_act_row(*l, w.n_cols);
     }
-    j.grid_x8 = !j.packed && k->decode && k->decode_x8 && k->decoded_x8_dot && n_tokens > VEC_DOT_MAX_NT && w.n_rows >= GRID_X8_ROWS;
-    const int64_t row_align = j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1;
+    j.grid_x8 = !j.packed && k->decode && k->decode_x8 && k->decoded_x8_dot && n_tokens > VEC_DOT_MAX_NT &&
+                w.n_rows >= GRID_X8_ROWS;
     const int max_nt = j.packed ? j.packed_max_nt : j.grid_x8 ? k->decoded_x8_max_nt : VEC_DOT_MAX_NT;
-    j.p = plan_tiles(w, n_tokens, j.act_row, nth, row_align, max_nt);
+    j.p = plan_tiles(w, n_tokens, j.act_row, nth, row_align_of(j), max_nt);
     return j;
-}
-
-int64_t row_align_of(const job_plan& j) { return j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1;
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ def neon_binary(tmp_path_factory):
              for family in ("ternary", "fp4", "q1_0", "iq", "int8", "bnb4")
              for d, suffix in (("kernels", ""), ("arch/arm", "_neon"))),
            str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), str(ROOT / "cpp" / "quant" / "iq_grids.cpp"),
-           str(ROOT / "cpp" / "quant" / "bnb4.cpp"), "-o", str(exe)]
+           str(ROOT / "cpp" / "quant" / "bnb4.cpp"), str(ROOT / "cpp" / "kernels" / "grid_x8.cpp"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     return exe
 
