@@ -1,11 +1,13 @@
 // bind_weight_formats.cpp: Python bindings of the load-time weight formats (quant/weight_formats.h):
-// their type table and the whole-tensor quantizers pyggml.runtime.weight_format calls.
+// their type table, the whole-tensor quantizers pyggml.runtime.weight_format calls, and the
+// release of a converted source's file pages.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <string>
 
 #include "core/dispatch.h"
+#include "kernels/repack.h"
 #include "python/bindings.h"
 #include "python/checks.h"
 #include "quant/weight_formats.h"
@@ -57,6 +59,14 @@ py::array_t<uint8_t> quantize_weight(int32_t type, py::array_t<float, py::array:
     return out;
 }
 
+// kernels/repack.h's release_file_pages over a buffer's bytes (a numpy view of the mapped file).
+bool release_pages(const py::buffer& b) {
+    const py::buffer_info info = b.request();
+    const size_t bytes = size_t(info.size) * size_t(info.itemsize);
+    py::gil_scoped_release release;
+    return release_file_pages(info.ptr, bytes);
+}
+
 }  // namespace
 
 void pyggml::bind_weight_formats(py::module_& m) {
@@ -65,6 +75,11 @@ void pyggml::bind_weight_formats(py::module_& m) {
     m.def("quantize_weight", &quantize_weight, py::arg("type"), py::arg("src"), py::arg("per_tensor") = false,
           "A float32 matrix (n_rows, n) in a load-time weight format (per_tensor: the int8 row formats take "
           "the tensor's scale); returns (n_rows, row bytes) uint8");
+    m.def("release_file_pages", &release_pages, py::arg("buffer"),
+          "When the buffer lies in a shared file mapping (a mapped GGUF file), unmap its whole pages from this "
+          "process (Linux MADV_DONTNEED: the data stays readable, from the page cache or the file, on the next "
+          "touch), so they leave the resident set; anything else is left alone. Returns whether pages were "
+          "released");
     m.def("dynamic_map", [] {
         py::array_t<float> out(256);
         std::memcpy(out.mutable_data(), dynamic_map_256(), 256 * sizeof(float));

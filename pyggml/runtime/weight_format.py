@@ -13,6 +13,8 @@ Which tensors: the matrices of the blocks (attention q/k/v/output, the feed-forw
 gate/up/down, a mixture's router and experts), as bitsandbytes replaces a model's Linear layers.
 The token embedding, the norms and the output head stay as the file has them (bitsandbytes and
 transformers leave lm_head in 16 bits by default).
+Once a matrix is converted, its source pages of the mapped file leave the process's resident set
+(_core.release_file_pages), so the model holds the format's bytes, not those and the F16 ones.
 
 A quantized GGUF is refused (WeightFormatError): re-quantizing already quantized values would
 measure neither format. `pyggml quantize IN OUT F16` makes an F16 file to start from.
@@ -130,6 +132,9 @@ def convert_tensors(path, tensors: dict, fmt: WeightFormat) -> "tuple[dict, dict
         x = dequantize(view, src, shape=(rows, n))
         q = _core.quantize_weight(fmt.type_id, x, per_tensor=fmt.per_tensor)
         del x
+        # the model reads the converted copy only: the source's pages of the mapped file leave
+        # the resident set (they stay in the page cache; nothing is released for other memory)
+        _core.release_file_pages(view)
         flat = q.reshape(-1)
         out[name] = (fmt.type_id, flat, tuple(ne)) if fmt.threshold is None else (
             fmt.type_id, flat, tuple(ne), fmt.threshold)

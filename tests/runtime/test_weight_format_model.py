@@ -3,13 +3,17 @@ close to the F16 model's; quantized files and GPU placement are refused with cle
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 from support.synthetic_models import make_model
 
-from pyggml import Model
+from pyggml import Model, _core
 from pyggml.errors import ArgumentError, GGUFError
-from pyggml.runtime.weight_format import WeightFormatError
+from pyggml.formats.gguf_file import GGUFFile
+from pyggml.runtime.weight_format import WeightFormatError, converts
 
 # the relative RMS error of the last token's logits against F16's: the formats' step sizes
 # (int8: 1/127 of a row's or block's range; 4-bit: a 16-entry code book) compounded over the
@@ -67,6 +71,43 @@ def test_llm_int8_threshold_and_outlier_report(f16_model):
     _, none = logits(f16_model, weight_format="llm.int8", int8_threshold=1e9)
     _, absmax = logits(f16_model, weight_format="int8-absmax:row")
     np.testing.assert_allclose(none, absmax, rtol=1e-5, atol=1e-5)
+
+
+def resident_pages(view: np.ndarray) -> np.ndarray:
+    """Whether each whole page inside the array's bytes is mapped in this process
+    (/proc/self/pagemap: bit 63 of a page's entry)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    addr = view.__array_interface__["data"][0]
+    first, last = -(-addr // page), (addr + view.nbytes) // page
+    if last <= first:
+        return np.zeros(0, dtype=bool)
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(first * 8)
+        entries = np.frombuffer(f.read((last - first) * 8), dtype=np.uint64)
+    return (entries >> np.uint64(63)).astype(bool)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="file pages are released on Linux (madvise)")
+def test_converted_matrices_leave_the_resident_set(f16_model):
+    g = GGUFFile(f16_model)
+    src = {t.name: g.raw(t.name) for t in g.tensors if converts(t.name, tuple(int(n) for n in t.ne))}
+    copies = {name: np.array(v) for name, v in src.items()}
+    assert sum(resident_pages(v).size for v in src.values()) > 0  # the matrices span whole pages
+    assert all(resident_pages(v).all() for v in src.values())  # np.array read every byte: mapped
+    m = Model.load(g, n_ctx=16, n_threads=1, weight_format="nf4")
+    # the converted copy is what the model reads: the file's pages of the matrices are unmapped ...
+    assert not any(resident_pages(v).any() for v in src.values())
+    m.eval([1, 5, 9])
+    assert not any(resident_pages(v).any() for v in src.values())
+    # ... and still read the same from the file (the embedding and norms stay where they were)
+    for name, v in src.items():
+        np.testing.assert_array_equal(v, copies[name])
+
+
+def test_release_file_pages_leaves_other_memory_alone():
+    x = np.ones(1 << 16, dtype=np.uint8)
+    assert _core.release_file_pages(x) is False
+    assert int(x.sum()) == 1 << 16
 
 
 def test_quantized_file_is_refused(tmp_path):
