@@ -18,8 +18,8 @@ methods of each model:
                            --measure-calibrated makes and measures them here instead (GPTQ on
                            Qwen2.5 1.5B: about 15 minutes on 2 cores);
   -wf formats (--formats)  the base loaded with weight_format=; the output head stays F16;
-  extra result files (--extra; benchmarks/results/measure.json when present): rows other scripts
-                           wrote, shown as methods of their own (merge_extra).
+  extra result files (--extra; benchmarks/results/measure*.json, those present): rows other
+                           scripts wrote, shown as methods of their own (merge_extra).
 
 Columns:
   bpw       bits per weight of the blocks' matrices as held (scales included): the tensors -wf
@@ -85,7 +85,7 @@ CALIBRATED_TYPE = "Q4_0"
 CALIBRATED = {"imatrix": "imatrix", "gptq": "GPTQ", "awq": "AWQ"}  # method -> label
 FORMATS = ["int8-absmax:row", "int8-absmax:tensor", "int8-absmax:block64", "int8-zeropoint:row",
            "int8-zeropoint:tensor", "int8-zeropoint:block64", "llm.int8", "nf4", "nf4:nodq", "fp4", "fp4:nodq"]
-MEASURE_JSON = ROOT / "benchmarks" / "results" / "measure.json"
+RESULTS = ROOT / "benchmarks" / "results"  # measure*.json there: rows of measure_table.py, when present
 
 # the plot's families: (marker, colour); others (extra files) take the next of EXTRA_STYLES
 FAMILIES = {
@@ -322,9 +322,12 @@ def reusable_calibrated(name: str, n_chunks: int, path: Path) -> dict:
 def merge_extra(rows: list, paths) -> list:
     """The table's rows followed by the rows of other result files (each a JSON list of rows, or
     {"rows": [...]}) for the models in the table. A row needs "model", "bpw" and "kld"; it may give
-    "ppl", "same_top", "pp_tps", "tg_tps", "rss_mib", "chunks", and "method" / "type" / "label" for
-    its name; its family is its "family" or the file's name. Rows scored on other chunks than the
-    table's base of the same model are left out (their KLD measures another thing)."""
+    "matrix_bpw" (the blocks' matrices' bits per weight, this table's x; without it "bpw" is taken
+    and the label says so), "ppl", "same_top", "pp_tps", "tg_tps", "rss_mib", "chunks", and
+    "method" / "type" / "label" for its name; its family is its "family" or the file's name. Rows
+    scored on other chunks than the table's, or against another base ("base" other than
+    "dequantized", the shipped Q4_K_M dequantized as here), are left out: their KLD measures
+    another thing."""
     out = list(rows)
     chunks = {r["model"]: r.get("chunks") for r in rows if r.get("family") == "F16"}
     for path in paths:
@@ -337,10 +340,14 @@ def merge_extra(rows: list, paths) -> list:
         for r in extra:
             if not isinstance(r, dict) or not all(k in r for k in ("model", "bpw", "kld")):
                 continue
-            if r["model"] not in chunks or r.get("chunks", chunks[r["model"]]) != chunks[r["model"]] or r["kld"] <= 0:
+            if r["model"] not in chunks or r.get("chunks", chunks[r["model"]]) != chunks[r["model"]] or r["kld"] <= 0 \
+                    or r.get("base", "dequantized") != "dequantized":
                 continue
             label = r.get("label") or " ".join(str(r[k]) for k in ("method", "type") if r.get(k)) or path.stem
-            out.append(dict(r) | {"method": label, "family": r.get("family") or path.stem, "source": path.name})
+            if "matrix_bpw" not in r:
+                label += " (bpw: every tensor)"
+            out.append(dict(r) | {"method": label, "family": r.get("family") or path.stem, "source": path.name,
+                                  "bpw": r.get("matrix_bpw", r["bpw"])})
             kept += 1
         log(f"{path.name}: {kept} of {len(extra)} rows joined the table")
     return out
@@ -408,19 +415,37 @@ def plot(rows: list, path: Path) -> None:
                 continue
             ax.scatter([r["bpw"] for r in pts], [r["kld"] for r in pts], marker=marker, color=colour, s=55, label=fam,
                        zorder=3)
-            for r in pts:
-                ax.annotate(r["method"], (r["bpw"], r["kld"]), textcoords="offset points", xytext=(5, -3),
-                            fontsize=6.5, color=colour)
         ax.set_yscale("log")
+        _labels(ax, [(r["bpw"], r["kld"], r["method"].removeprefix("int8-"), styles[r["family"]][1])
+                     for r in rows if r["model"] == name])
         ax.set_xlabel("bits per weight of the blocks' matrices")
         ax.set_ylabel("mean KL divergence vs the F16 base (log)")
         ax.set_title(name)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _labels(ax, pts: list, fontsize: float = 6.5) -> None:
+    """A label right of each point (x, y, text, colour), moved up or down past those placed."""
+    ax.autoscale_view()
+    px_per_pt = ax.figure.dpi / 72
+    boxes = []  # the markers', then the labels'
+    for x, y, _, _ in pts:
+        px, py = ax.transData.transform((x, y))
+        boxes.append((px - 4 * px_per_pt, py - 4 * px_per_pt, px + 4 * px_per_pt, py + 4 * px_per_pt))
+    for x, y, text, colour in sorted(pts, key=lambda p: (p[0], -p[1])):
+        px, py = ax.transData.transform((x, y))
+        w, h = 0.6 * fontsize * len(text) * px_per_pt, fontsize * px_per_pt
+        for dy in (-3, 6, -12, 15, -21, 24, -30, 33, -39):
+            bx, by = px + 5 * px_per_pt, py + dy * px_per_pt
+            if not any(bx < b[2] and b[0] < bx + w and by < b[3] and b[1] < by + h for b in boxes):
+                break
+        boxes.append((bx, by, bx + w, by + h))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, dy), fontsize=fontsize, color=colour)
 
 
 def _names(text: str) -> list:
@@ -443,7 +468,7 @@ def main(argv=None) -> int:
     ap.add_argument("--measure-calibrated", action="store_true", help="make and measure GPTQ and AWQ Q4_0 here")
     ap.add_argument("--extra", action="append", default=None,
                     help="another result file whose rows join the table (repeatable; default: "
-                         "benchmarks/results/measure.json when present)")
+                         "benchmarks/results/measure*.json, those present)")
     ap.add_argument("--pp", type=int, default=128)
     ap.add_argument("--tg", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=0, help="speed rounds (default: 3 Gemma, 1 Qwen)")
@@ -467,7 +492,7 @@ def main(argv=None) -> int:
                 for f in made:
                     f.unlink(missing_ok=True)
         log(f"table done in {(time.perf_counter() - t0) / 60:.1f} min")
-    rows = merge_extra(results.rows, args.extra if args.extra is not None else [MEASURE_JSON])
+    rows = merge_extra(results.rows, args.extra if args.extra is not None else sorted(RESULTS.glob("measure*.json")))
     Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
     Path(args.markdown).write_text(markdown(rows))
     if args.plot:

@@ -22,7 +22,9 @@ def test_one_table_on_a_small_model(tmp_path):
          "same_top": 0.9}]))  # other chunks: left out
     extra = tmp_path / "measure.json"
     extra.write_text(json.dumps({"rows": [{"model": "tiny", "method": "measured", "type": "4.25bpw", "chunks": 2,
-                                           "bpw": 4.25, "kld": 0.03, "family": "measured allocation"}]}))
+                                           "bpw": 4.4, "matrix_bpw": 4.25, "kld": 0.03, "family": "measured allocation"},
+                                          {"model": "tiny", "method": "measured", "type": "x", "chunks": 2, "bpw": 4.4,
+                                           "kld": 0.03, "base": "dithered"}]}))
     try:
         import matplotlib  # noqa: F401  (the plot needs the bench extra)
         png = tmp_path / "methods.png"
@@ -50,6 +52,7 @@ def test_one_table_on_a_small_model(tmp_path):
     assert gptq["tg_tps"] == rows["Q4_0"]["tg_tps"] and gptq["speed_from"] == "Q4_0"
     table = (tmp_path / "methods.md").read_text()
     assert "| tiny | measured 4.25bpw ² | 4.250 |" in table and "| tiny | Q4_0 + GPTQ ¹ |" in table
+    assert "measured x" not in table  # scored against another base: left out
     assert not list((work / "tiny").glob("pyggml-*.gguf"))  # made files removed without --keep
     if png is not None:
         assert png.stat().st_size > 10_000
