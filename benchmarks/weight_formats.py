@@ -30,7 +30,8 @@ Columns:
   pp, tg    tokens/s of one eval of --pp tokens and of --tg single-token evals, the median of
             --rounds rounds in which the method and a Q8_0 reference loaded throughout take turns;
             "tg / Q8_0" is the ratio of the two over the same rounds (the machine may be shared:
-            read the ratios). The Q8_0 row against the reference (a second copy) shows the noise;
+            read the ratios; "pp / Q8_0" likewise). The Q8_0 row against the reference (a second
+            copy) shows the noise;
   RSS       growth of the process's VmRSS (/proc/self/status) from before the load (malloc_trim
             first) to after the load and a 16-token eval: the weights as the model holds them
             (repacked copies, converted formats) plus its KV cache (n_ctx 512, F16) and buffers.
@@ -375,19 +376,21 @@ def fmt_num(v, spec: str) -> str:
 
 
 def markdown(rows: list) -> str:
-    lines = ["| model | method | bpw | PPL | KLD | same top % | pp t/s | tg t/s | tg / Q8_0 | RSS MiB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | method | bpw | PPL | KLD | same top % | pp t/s | tg t/s | pp / Q8_0 | tg / Q8_0 | RSS MiB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     short = {"gemma3-270m": "Gemma 3 270M", "qwen2.5-coder-1.5b": "Qwen2.5-Coder 1.5B"}
     for r in ordered(rows):
         same = " (= Q4_0)" if r.get("speed_from") else ""
         ratio = r["tg_tps"] / r["ref_tg_tps"] if r.get("tg_tps") and r.get("ref_tg_tps") else None
+        pp_ratio = r["pp_tps"] / r["ref_pp_tps"] if r.get("pp_tps") and r.get("ref_pp_tps") else None
         note = " ¹" if r.get("source") == "calibrated.json" else (" ²" if r.get("source") else "")
         ppl = f"{r['ppl']:.3f}" + (f" ± {r['ppl_unc']:.2f}" if r.get("ppl_unc") else "") if "ppl" in r else "–"
         lines.append("| " + " | ".join([
             short.get(r["model"], r["model"]), f"{r['method']}{note}", f"{r['bpw']:.3f}", ppl, f"{r['kld']:.5f}",
             fmt_num(100 * r["same_top"] if "same_top" in r else None, ".1f"),
             fmt_num(r.get("pp_tps"), ".1f") + (same if r.get("pp_tps") else ""),
-            fmt_num(r.get("tg_tps"), ".1f") + (same if r.get("tg_tps") else ""), fmt_num(ratio, ".2f"),
+            fmt_num(r.get("tg_tps"), ".1f") + (same if r.get("tg_tps") else ""), fmt_num(pp_ratio, ".2f"),
+            fmt_num(ratio, ".2f"),
             fmt_num(r.get("rss_mib"), ".0f") + (same if r.get("rss_mib") is not None else "")]) + " |")
     return "\n".join(lines) + "\n"
 
