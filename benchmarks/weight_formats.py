@@ -216,7 +216,8 @@ def make_files(base: Path, work: Path, args, calibrated: list) -> dict:
             todo.append(Job(files[label], qtype, method))
     if todo:
         t0 = time.perf_counter()
-        quantize_many(str(base), todo, n_seq=args.calib_chunks, seq_len=args.ctx, n_threads=args.threads, progress=False)
+        quantize_many(str(base), todo, n_seq=args.calib_chunks, seq_len=args.ctx, n_threads=args.threads,
+                      progress=False)
         log(f"{base.parent.name}: {len(todo)} calibrated files in {(time.perf_counter() - t0) / 60:.1f} min")
     return files
 

@@ -22,7 +22,8 @@ def test_one_table_on_a_small_model(tmp_path):
          "same_top": 0.9}]))  # other chunks: left out
     extra = tmp_path / "measure.json"
     extra.write_text(json.dumps({"rows": [{"model": "tiny", "method": "measured", "type": "4.25bpw", "chunks": 2,
-                                           "bpw": 4.4, "matrix_bpw": 4.25, "kld": 0.03, "family": "measured allocation"},
+                                           "bpw": 4.4, "matrix_bpw": 4.25, "kld": 0.03,
+                                           "family": "measured allocation"},
                                           {"model": "tiny", "method": "measured", "type": "x", "chunks": 2, "bpw": 4.4,
                                            "kld": 0.03, "base": "dithered"}]}))
     try:
@@ -46,7 +47,8 @@ def test_one_table_on_a_small_model(tmp_path):
         if sys.platform.startswith("linux"):
             assert r["rss_mib"] > 0
     assert rows["Q8_0"]["bpw"] == 8.5 and rows["Q4_0"]["bpw"] == 4.5 and rows["nf4"]["family"] == "NF4"
-    assert rows["Q4_0 + imatrix"]["family"] == "GGUF + imatrix" and len(rows["llm.int8"]["outliers_per_layer_by_site"]) == 4
+    assert rows["Q4_0 + imatrix"]["family"] == "GGUF + imatrix"
+    assert len(rows["llm.int8"]["outliers_per_layer_by_site"]) == 4
     gptq = rows["Q4_0 + GPTQ"]  # calibrated.json's quality at the Q4_0 file's bits, speed and memory
     assert gptq["kld"] == 0.02 and gptq["source"] == "calibrated.json" and gptq["bpw"] == 4.5
     assert gptq["tg_tps"] == rows["Q4_0"]["tg_tps"] and gptq["speed_from"] == "Q4_0"
