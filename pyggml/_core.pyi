@@ -41,6 +41,10 @@ def quantize_weight(type: int, src: npt.ArrayLike, per_tensor: bool = False) -> 
 def dynamic_map() -> F32:
     """bitsandbytes' signed dynamic 8-bit map (256 sorted values): the double-quantized scales' code."""
 
+def release_file_pages(buffer: Any) -> bool:
+    """When the buffer lies in a shared file mapping (a mapped GGUF), unmap its whole pages from this
+    process (Linux MADV_DONTNEED: still readable on the next touch); else nothing. Whether pages went."""
+
 # ---- threads, the tier in use, memory bandwidth (bind_matmul.cpp)
 
 class ThreadPool:
