@@ -22,6 +22,24 @@ def _real_model(name: str) -> str:
         pytest.skip(f"real model {name} not available: {e}")
 
 
+def pytest_collection_modifyitems(config, items):
+    # The sanitizer test last: its module builds in the background while the others run.
+    items.sort(key=lambda item: item.get_closest_marker("sanitizer") is not None)
+
+
+def pytest_collection_finish(session):
+    if not session.config.option.collectonly and any(item.get_closest_marker("sanitizer") for item in session.items):
+        from support import asan_build
+
+        asan_build.start()
+
+
+def pytest_sessionfinish(session):
+    from support import asan_build
+
+    asan_build.stop()  # a run cut short (-x, Ctrl-C) leaves no build behind
+
+
 @pytest.fixture(scope="session")
 def gemma_path() -> str:
     """Path of the Gemma 3 270M Q4_K_M GGUF (assembled into the cache on first use)."""

@@ -1,6 +1,7 @@
 """The test suite passes with the native module built in Debug mode under AddressSanitizer.
 
-The module is rebuilt with -DPYGGML_ASAN=ON into a scratch package, and the fast tests
+The module is rebuilt with -DPYGGML_ASAN=ON (support/asan_build.py: in the background from the
+start of the run, this test running last), copied into a scratch package, and the fast tests
 (no real models) run against it in a subprocess with libasan preloaded. Any heap overflow,
 use-after-free or bad read in the C++ core fails this test with ASan's report.
 """
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import asan_build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,22 +38,14 @@ def _runtime(name: str) -> str:
 
 
 def test_suite_passes_under_address_sanitizer(tmp_path):
-    import pybind11
-
     # libstdc++ is preloaded too: python itself does not link it, and ASan must see its
     # __cxa_throw at start-up to intercept C++ exceptions.
     preload = f"{_runtime('libasan.so')} {_runtime('libstdc++.so')}"
+    module_dir = asan_build.wait()  # built in the background since collection (support/asan_build.py)
     pkg = tmp_path / "pkg"
     shutil.copytree(ROOT / "pyggml", pkg / "pyggml", ignore=shutil.ignore_patterns("_core*", "__pycache__"))
-    build = ROOT / "build" / "asan"
-    subprocess.run(
-        ["cmake", "-S", str(ROOT), "-B", str(build), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Debug",
-         "-DPYGGML_ASAN=ON", "-DPYGGML_CUDA=OFF",  # the CPU code is what runs under ASan here
-         f"-DPYGGML_OUTPUT_DIR={pkg / 'pyggml'}", f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
-         f"-DPython_EXECUTABLE={sys.executable}"],
-        check=True, capture_output=True,
-    )
-    subprocess.run(["cmake", "--build", str(build), "-j", str(os.cpu_count() or 2)], check=True, capture_output=True)
+    for built in module_dir.glob("_core*"):
+        shutil.copy2(built, pkg / "pyggml" / built.name)
     env = dict(os.environ)
     env.update(
         PYTHONPATH=str(pkg),
