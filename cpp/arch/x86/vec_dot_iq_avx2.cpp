@@ -318,42 +318,157 @@ inline float d_iq1_m(const block_iq1_m& b) {
     return h2f(uint16_t((sc0 >> 12) | ((sc1 >> 8) & 0x00F0) | ((sc2 >> 4) & 0x0F00) | (sc3 & 0xF000)));
 }
 
-template <int NT, typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(const B&)>
-void dot_iq1_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
-    const B* x = static_cast<const B*>(vx);
+// ---- IQ1, one to four tokens: a super-block's 32 grid indices, the signs of its shifts and
+// its scale words formed with vector operations once, then per 32 elements four table loads
+// and one or two vpshufb (no per-32 bit fiddling in general registers, no branches).
+
+struct iq1_superblock {
+    alignas(32) uint16_t idx[32];  // grid index of each group of 8 elements
+    __m256i scales;                // 2 s + 1 words that the per-32 vpshufb pick from
+    __m256i shift[2];              // IQ1_M: +-1 per group 0..15 / 16..31, in both 128-bit lanes
+};
+
+// The 32 indices: group k's low 8 bits qs[k], its high 3 bits byte k of (h0, h1).
+inline void store_iq1_indices(const uint8_t* qs, __m128i h0, __m128i h1, uint16_t* idx) {
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16));
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx), _mm_unpacklo_epi8(q0, h0));
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx + 8), _mm_unpackhi_epi8(q0, h0));
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx + 16), _mm_unpacklo_epi8(q1, h1));
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx + 24), _mm_unpackhi_epi8(q1, h1));
+}
+
+// The signed grid values of groups 4 c .. 4 c + 3.
+inline __m256i iq1_values(const uint16_t* idx, int c) {
+    const uint16_t* k = idx + 4 * c;
+    return _mm256_set_epi64x(int64_t(iq1s_grid[k[3]]), int64_t(iq1s_grid[k[2]]), int64_t(iq1s_grid[k[1]]),
+                             int64_t(iq1s_grid[k[0]]));
+}
+
+// vpshufb patterns per 32 elements c.
+struct iq1_picks {
+    alignas(32) uint8_t s_scale[8][32];  // IQ1_S: word c in both lanes
+    alignas(32) uint8_t m_scale[8][32];  // IQ1_M: word (0, 4, 1, 5, 2, 6, 3, 7)[c] in both lanes
+    alignas(32) uint8_t m_shift[4][32];  // IQ1_M: byte 4 c + j over elements 8 j .. 8 j + 7
+    constexpr iq1_picks() : s_scale(), m_scale(), m_shift() {
+        constexpr int pos[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+        for (int c = 0; c < 8; ++c) {
+            for (int b = 0; b < 32; ++b) {
+                s_scale[c][b] = uint8_t(2 * c + (b & 1));
+                m_scale[c][b] = uint8_t(2 * pos[c] + (b & 1));
+            }
+        }
+        for (int c = 0; c < 4; ++c) {
+            for (int b = 0; b < 32; ++b) m_shift[c][b] = uint8_t(4 * c + b / 8);
+        }
+    }
+};
+constexpr iq1_picks kIq1Picks{};
+
+inline __m256i pick(__m256i v, const uint8_t* pattern) {
+    return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(pattern)));
+}
+
+// IQ1_S: qh word c holds the high bits of group 4 c + j in bits 3 j .. 3 j + 2, the scale of
+// its 32 in bits 12..14 and the sign of their shift in bit 15. signed_scales: +-(2 s + 1).
+inline void prepare_iq1_s(const block_iq1_s& b, iq1_superblock& sb, __m128i& signed_scales) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh));
+    const __m128i m7 = _mm_set1_epi16(7);
+    const __m128i f01 = _mm_or_si128(_mm_and_si128(q, m7), _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(q, 3), m7), 8));
+    const __m128i f23 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 6), m7), _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(q, 9), m7), 8));
+    store_iq1_indices(b.qs, _mm_unpacklo_epi16(f01, f23), _mm_unpackhi_epi16(f01, f23), sb.idx);
+    const __m128i ls = _mm_add_epi16(_mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(q, 12), m7), 1), _mm_set1_epi16(1));
+    sb.scales = _mm256_broadcastsi128_si256(ls);
+    const __m128i neg = _mm_srai_epi16(q, 15);
+    signed_scales = _mm_sub_epi16(_mm_xor_si128(ls, neg), neg);
+}
+
+// IQ1_M: qh byte k holds the high bits of groups 2 k (bits 0..2) and 2 k + 1 (bits 4..6) and
+// the signs of their shifts (bits 3 and 7); scale word k the 3-bit scales of the 16s 4 k ..
+// 4 k + 3.
+inline void prepare_iq1_m(const block_iq1_m& b, iq1_superblock& sb) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh));
+    const __m128i m7 = _mm_set1_epi8(7);
+    const __m128i lo = _mm_and_si128(q, m7), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m7);
+    store_iq1_indices(b.qs, _mm_unpacklo_epi8(lo, hi), _mm_unpackhi_epi8(lo, hi), sb.idx);
+    const __m128i b3 = _mm_set1_epi8(0x08), b7 = _mm_set1_epi8(int8_t(0x80)), one = _mm_set1_epi8(1);
+    const __m128i n_lo = _mm_cmpeq_epi8(_mm_and_si128(q, b3), b3), n_hi = _mm_cmpeq_epi8(_mm_and_si128(q, b7), b7);
+    sb.shift[0] = _mm256_broadcastsi128_si256(_mm_or_si128(_mm_unpacklo_epi8(n_lo, n_hi), one));
+    sb.shift[1] = _mm256_broadcastsi128_si256(_mm_or_si128(_mm_unpackhi_epi8(n_lo, n_hi), one));
+    // word w of 64-bit lane l: scale word w >> (0, 6, 3, 9)[l], so 128-bit lane 0 holds the
+    // even 16s (16s 4 w and 4 w + 2 at words w and w + 4), lane 1 the odd ones
+    int64_t words;
+    std::memcpy(&words, b.scales, 8);
+    const __m256i s = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(words), _mm256_setr_epi64x(0, 6, 3, 9)),
+                                       _mm256_set1_epi16(7));
+    sb.scales = _mm256_add_epi16(_mm256_slli_epi16(s, 1), _mm256_set1_epi16(1));
+}
+
+template <int NT>
+void dot_iq1_s_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_iq1_s* x = static_cast<const block_iq1_s*>(vx);
     const block_q8_K* y[NT];
     for (int t = 0; t < NT; ++t) y[t] = row_ptr<block_q8_K>(vy, by, t);
     __m128 acc = _mm_setzero_ps();
     const __m256i ones = _mm256_set1_epi8(1);
+    iq1_superblock sb;
     for (int i = 0; i < n / QK_K; ++i) {
-        __m256i sumi[NT], sumshift[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = sumshift[t] = _mm256_setzero_si256();
-        for (int ib = 0; ib < QK_K / 32; ++ib) {
-            const iq1_chunk c = Chunk(x[i], ib);
+        __m128i signed_scales;
+        prepare_iq1_s(x[i], sb, signed_scales);
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 32; ++c) {
+            const __m256i values = iq1_values(sb.idx, c);
+            const __m256i sc = pick(sb.scales, kIq1Picks.s_scale[c]);
             for (int t = 0; t < NT; ++t) {
-                const __m256i q8 = loadu(y[t][i].qs + 32 * ib);
-                const __m256i p = _mm256_maddubs_epi16(ones, _mm256_sign_epi8(q8, c.values));
-                const __m256i q = _mm256_maddubs_epi16(ones, _mm256_sign_epi8(q8, c.shift));
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, c.scales));
-                sumshift[t] = _mm256_add_epi32(sumshift[t], _mm256_madd_epi16(q, c.scales));
+                const __m256i p = _mm256_maddubs_epi16(ones, _mm256_sign_epi8(loadu(y[t][i].qs + 32 * c), values));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
             }
         }
-        // isum + ishift / 8 as the reference forms it: (8 isum + ishift) / 8, exact in float32
-        // (|8 isum + ishift| <= 256 * 9 * 127 * 15 < 2^24)
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(_mm256_slli_epi32(sumi[t], 3), sumshift[t]);
-        add_superblock<NT>(sumi, D(x[i]), y, i, IQ1S_DELTA, acc);
+        // One shift sign per 32: ishift = the sum over 32s of +-(2 s + 1) times the
+        // activations' two sums of 16 (bsums). 8 isum + ishift as the reference forms it
+        // (isum + ishift / 8, exact in float32: |8 isum + ishift| <= 256 * 9 * 127 * 15 < 2^24).
+        const __m128i f0 = _mm_unpacklo_epi16(signed_scales, signed_scales), f1 = _mm_unpackhi_epi16(signed_scales, signed_scales);
+        for (int t = 0; t < NT; ++t) {
+            const __m128i* bsums = reinterpret_cast<const __m128i*>(y[t][i].bsums);
+            const __m128i sh = _mm_add_epi32(_mm_madd_epi16(_mm_loadu_si128(bsums), f0), _mm_madd_epi16(_mm_loadu_si128(bsums + 1), f1));
+            sumi[t] = _mm256_add_epi32(_mm256_slli_epi32(sumi[t], 3), _mm256_inserti128_si256(_mm256_setzero_si256(), sh, 0));
+        }
+        add_superblock<NT>(sumi, d_iq1_s(x[i]), y, i, IQ1S_DELTA, acc);
     }
     store_tokens<NT>(acc, 1.0f, s, bs);
 }
 
 template <int NT>
-void dot_iq1_s_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
-    dot_iq1_nt<NT, block_iq1_s, chunk_iq1_s, d_iq1_s>(n, s, bs, x, y, by);
+void dot_iq1_m_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
+    const block_iq1_m* x = static_cast<const block_iq1_m*>(vx);
+    const block_q8_K* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = row_ptr<block_q8_K>(vy, by, t);
+    __m128 acc = _mm_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    iq1_superblock sb;
+    for (int i = 0; i < n / QK_K; ++i) {
+        prepare_iq1_m(x[i], sb);
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 32; ++c) {
+            // 8 q + shift per element (-9 .. 9, never 0; pair sums <= 2 * 9 * 127): one
+            // product gives 8 isum + ishift, the reference's isum + ishift / 8 times 8
+            // (exact in float32, see IQ1_S)
+            const __m256i v = _mm256_add_epi8(_mm256_sign_epi8(eight, iq1_values(sb.idx, c)),
+                                              pick(sb.shift[c / 4], kIq1Picks.m_shift[c % 4]));
+            const __m256i mag = _mm256_sign_epi8(v, v);
+            const __m256i sc = pick(sb.scales, kIq1Picks.m_scale[c]);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i p = _mm256_maddubs_epi16(mag, _mm256_sign_epi8(loadu(y[t][i].qs + 32 * c), v));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
+            }
+        }
+        add_superblock<NT>(sumi, d_iq1_m(x[i]), y, i, IQ1S_DELTA, acc);
+    }
+    store_tokens<NT>(acc, 1.0f, s, bs);
 }
-template <int NT>
-void dot_iq1_m_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
-    dot_iq1_nt<NT, block_iq1_m, chunk_iq1_m, d_iq1_m>(n, s, bs, x, y, by);
-}
+
 PYGGML_AVX2_NT_KERNEL(dot_iq1_s)
 PYGGML_AVX2_NT_KERNEL(dot_iq1_m)
 
