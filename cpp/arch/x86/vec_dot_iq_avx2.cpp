@@ -157,6 +157,14 @@ inline chunk_vectors chunk_iq3_s(const block_iq3_s& b, int ib) {
     return {mag, sign_bytes(sg), half_scales(s, s)};
 }
 
+// The indices stored to memory, to be read back with scalar loads: without this the compiler
+// keeps them in vector registers and takes each out with vpextrw (two uops, one on the
+// shuffle port the rest of the loop needs).
+inline const uint16_t* stored(const uint16_t* p) {
+    asm("" : "+r"(p));
+    return p;
+}
+
 // vpshufb patterns per 32 elements c.
 struct iq_picks {
     alignas(32) uint8_t s_scale[8][32];  // word c in both lanes
@@ -261,7 +269,7 @@ inline void prepare_iq3_xxs(const block_iq3_xxs& b, grid_superblock& sb) {
 // The grid magnitudes of groups 4 c .. 4 c + 3.
 template <const uint64_t* Grid>
 inline __m256i grid8_mags(const uint16_t* idx, int c) {
-    const uint16_t* k = idx + 4 * c;
+    const uint16_t* k = stored(idx) + 4 * c;
     return _mm256_set_epi64x(int64_t(Grid[k[3]]), int64_t(Grid[k[2]]), int64_t(Grid[k[1]]), int64_t(Grid[k[0]]));
 }
 inline __m256i mags_iq2_xs(const block_iq2_xs&, const grid_superblock& sb, int c) { return grid8_mags<iq2xs_grid>(sb.idx, c); }
@@ -480,7 +488,7 @@ inline void store_iq1_indices(const uint8_t* qs, __m128i h0, __m128i h1, uint16_
 
 // The signed grid values of groups 4 c .. 4 c + 3.
 inline __m256i iq1_values(const uint16_t* idx, int c) {
-    const uint16_t* k = idx + 4 * c;
+    const uint16_t* k = stored(idx) + 4 * c;
     return _mm256_set_epi64x(int64_t(iq1s_grid[k[3]]), int64_t(iq1s_grid[k[2]]), int64_t(iq1s_grid[k[1]]),
                              int64_t(iq1s_grid[k[0]]));
 }
