@@ -189,7 +189,7 @@ inline __m256i pick(__m256i v, const uint8_t* pattern) {
     return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(pattern)));
 }
 
-// ---- IQ2_XS, IQ2_S, IQ3_XXS, one to four tokens: as IQ1 below, a super-block's grid indices,
+// ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, one to four tokens: as IQ1 below, a super-block's grid indices,
 // sign bytes and scale words formed with vector operations once; per 32 elements the grid
 // loads, one vpshufb for the signs and one for the scales.
 
@@ -254,9 +254,9 @@ inline void prepare_iq2_s(const block_iq2_s& b, grid_superblock& sb) {
     sb.scales = nibble_scales(b.scales);
 }
 
-// IQ3_XXS: aux word c = four 7-bit sign codes | scale << 28 (the grid indices are qs bytes).
-inline void prepare_iq3_xxs(const block_iq3_xxs& b, grid_superblock& sb) {
-    const __m256i a = loadu(b.qs + QK_K / 4);
+// IQ2_XXS, IQ3_XXS: dword c of a = four 7-bit sign codes | scale << 28 (the grid indices are
+// bytes of the block).
+inline void set_coded_signs_and_scales(grid_superblock& sb, __m256i a) {
     const __m256i m127 = _mm256_set1_epi32(127);
     const __m256i c01 = _mm256_or_si256(_mm256_and_si256(a, m127), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(a, 7), m127), 8));
     const __m256i c23 = _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(a, 14), m127), 16),
@@ -266,6 +266,14 @@ inline void prepare_iq3_xxs(const block_iq3_xxs& b, grid_superblock& sb) {
     sb.scales = _mm256_broadcastsi128_si256(_mm_packus_epi32(_mm256_castsi256_si128(ls), _mm256_extracti128_si256(ls, 1)));
 }
 
+// IQ2_XXS: per 32, a dword of four grid index bytes, then one of codes and scale.
+inline void prepare_iq2_xxs(const block_iq2_xxs& b, grid_superblock& sb) {
+    const __m256 d0 = _mm256_castsi256_ps(loadu(b.qs)), d1 = _mm256_castsi256_ps(loadu(b.qs + 16));
+    // odd dwords: chunks (0, 1, 4, 5 | 2, 3, 6, 7), then in order
+    set_coded_signs_and_scales(sb, _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(d0, d1, 0xDD)), 0xD8));
+}
+inline void prepare_iq3_xxs(const block_iq3_xxs& b, grid_superblock& sb) { set_coded_signs_and_scales(sb, loadu(b.qs + QK_K / 4)); }
+
 // The grid magnitudes of groups 4 c .. 4 c + 3.
 template <const uint64_t* Grid>
 inline __m256i grid8_mags(const uint16_t* idx, int c) {
@@ -274,6 +282,11 @@ inline __m256i grid8_mags(const uint16_t* idx, int c) {
 }
 inline __m256i mags_iq2_xs(const block_iq2_xs&, const grid_superblock& sb, int c) { return grid8_mags<iq2xs_grid>(sb.idx, c); }
 inline __m256i mags_iq2_s(const block_iq2_s&, const grid_superblock& sb, int c) { return grid8_mags<iq2s_grid>(sb.idx, c); }
+inline __m256i mags_iq2_xxs(const block_iq2_xxs& b, const grid_superblock&, int c) {
+    const uint8_t* k = reinterpret_cast<const uint8_t*>(b.qs) + 8 * c;
+    return _mm256_set_epi64x(int64_t(iq2xxs_grid[k[3]]), int64_t(iq2xxs_grid[k[2]]), int64_t(iq2xxs_grid[k[1]]),
+                             int64_t(iq2xxs_grid[k[0]]));
+}
 inline __m256i mags_iq3_xxs(const block_iq3_xxs& b, const grid_superblock&, int c) {
     const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
     return _mm256_i32gather_epi32(reinterpret_cast<const int*>(iq3xxs_grid), idx, 4);
@@ -328,7 +341,7 @@ void dot_grid_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
 
 template <int NT>
 void dot_iq2_xxs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
-    dot_grid_nt<NT, block_iq2_xxs, chunk_iq2_xxs>(n, s, bs, x, y, by, 0.125f);
+    dot_grid_sb_nt<NT, block_iq2_xxs, prepare_iq2_xxs, mags_iq2_xxs>(n, s, bs, x, y, by, 0.125f);
 }
 template <int NT>
 void dot_iq2_xs_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
