@@ -7,10 +7,16 @@
 // Per 32 elements the grid points are gathered into one vector of magnitudes (IQ2/IQ3:
 // unsigned, <= 62): the IQ3 types' eight 4-byte points with one vpgatherdd, the 8-byte points
 // of IQ2 and IQ1 with scalar loads (four-lane gathers measured slower on AMD Zen 4, eight-lane
-// ones faster). The sign bytes become +-1 bytes (a table or a shuffle); vpsignb applies
-// them to the activations and vpmaddubsw/vpmaddwd form (2 s + 1) * pair sums in int32 lanes
-// (|pair| <= 2 * 62 * 127, times 31: far inside int32). IQ1's grid values are -1, 0, 1:
-// vpsignb takes them directly, and its +-1/8 shift sums the activations of each 8.
+// ones faster; four-lane gathers as fast as scalar loads on an Intel Xeon not affected by
+// gather data sampling). The sign bytes become +-1 bytes (a table or a shuffle); vpsignb
+// applies them to the activations and vpmaddubsw/vpmaddwd form (2 s + 1) * pair sums in int32
+// lanes (|pair| <= 2 * 62 * 127, times 31: far inside int32). IQ1's grid values are -1, 0, 1: vpsignb takes them directly, and its
+// +-1/8 shift sums the activations of each 8.
+//
+// The one-token kernels (one to four tokens) of all but IQ3_S first prepare each super-block
+// with a few vector operations: its 32 grid indices (stored, then read back with scalar loads),
+// its sign bytes (IQ1_M: shift signs; IQ1_S: none) and its scale words; per 32 elements only the grid loads
+// and a vpshufb each for signs and scales remain. The decoders keep the per-32 chunk functions.
 #include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
