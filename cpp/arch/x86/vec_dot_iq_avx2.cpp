@@ -10,13 +10,14 @@
 // ones faster; four-lane gathers as fast as scalar loads on an Intel Xeon not affected by
 // gather data sampling). The sign bytes become +-1 bytes (a table or a shuffle); vpsignb
 // applies them to the activations and vpmaddubsw/vpmaddwd form (2 s + 1) * pair sums in int32
-// lanes (|pair| <= 2 * 62 * 127, times 31: far inside int32). IQ1's grid values are -1, 0, 1: vpsignb takes them directly, and its
-// +-1/8 shift sums the activations of each 8.
+// lanes (|pair| <= 2 * 62 * 127, times 31: far inside int32). IQ1's grid values are -1, 0, 1:
+// vpsignb takes them directly, and its +-1/8 shift sums the activations of each 8.
 //
 // The one-token kernels (one to four tokens) of all but IQ3_S first prepare each super-block
-// with a few vector operations: its 32 grid indices (stored, then read back with scalar loads),
-// its sign bytes (IQ1_M: shift signs; IQ1_S: none) and its scale words; per 32 elements only the grid loads
-// and a vpshufb each for signs and scales remain. The decoders keep the per-32 chunk functions.
+// with a few vector operations: its 32 grid indices (stored, then read back with scalar
+// loads), its sign bytes (IQ1_M: shift signs; IQ1_S: none) and its scale words; per 32
+// elements only the grid loads and a vpshufb each for signs and scales remain. The decoders
+// keep the per-32 chunk functions.
 #include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
@@ -195,9 +196,9 @@ inline __m256i pick(__m256i v, const uint8_t* pattern) {
     return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(pattern)));
 }
 
-// ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, one to four tokens: as IQ1 below, a super-block's grid indices,
-// sign bytes and scale words formed with vector operations once; per 32 elements the grid
-// loads, one vpshufb for the signs and one for the scales.
+// ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, one to four tokens: as IQ1 below, a super-block's
+// grid indices, sign bytes and scale words formed with vector operations once; per 32
+// elements the grid loads, one vpshufb for the signs and one for the scales.
 
 struct grid_superblock {
     alignas(32) uint16_t idx[32];  // IQ2_XS / IQ2_S: grid index of each group of 8 elements
