@@ -11,7 +11,7 @@ runs as its own process; build it from its public source for the CPU at hand, e.
 `cmake -S ik_llama.cpp -B build -DGGML_NATIVE=ON && cmake --build build --target llama-bench`.
 
     PYTHONPATH=. python3 benchmarks/peers.py MODEL.gguf [MODEL2.gguf ...] [-t 2] [-p 512] [-n 128]
-        [--rounds 3] [--ik-bench PATH/llama-bench] [--tier avx512] [--json OUT.json]
+        [--rounds 3] [--ik-bench PATH/llama-bench [--ik-args "-rtr 1"]] [--tier avx512] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def run_pyggml(path: str, args, env) -> dict:
     """{backend: {test: t/s}} from one `pyggml bench` run (pyggml, and llama.cpp when importable)."""
     cmd = [sys.executable, "-m", "pyggml", "bench", "-m", path, "-t", str(args.threads), "-p", str(args.n_prompt),
            "-n", str(args.n_gen), "-r", str(args.repetitions), "--read-seconds", "0.2"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # run beside the model, not in the current folder: a source checkout there (no built module)
+    # must not shadow the installed package; PYTHONPATH's entries made absolute keep a dev tree
+    env = dict(env, PYTHONPATH=os.pathsep.join(os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(path)))
     if out.returncode != 0:
         raise SystemExit(f"pyggml bench failed on {path}:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     result: dict = {}
@@ -46,7 +49,7 @@ def run_pyggml(path: str, args, env) -> dict:
 def run_ik(path: str, args) -> dict:
     """{test: t/s} from ik_llama.cpp's llama-bench on the same file and threads."""
     cmd = [args.ik_bench, "-m", path, "-t", str(args.threads), "-p", str(args.n_prompt), "-n", str(args.n_gen),
-           "-r", str(args.repetitions), "-o", "json"]
+           "-r", str(args.repetitions), "-o", "json", *args.ik_args.split()]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{args.ik_bench} failed on {path}:\n{out.stderr[-2000:]}")
@@ -67,6 +70,9 @@ def main(argv=None) -> int:
     ap.add_argument("-r", "--repetitions", type=int, default=2, help="repetitions per runtime in each round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ik-bench", help="ik_llama.cpp's llama-bench binary")
+    ap.add_argument("--ik-args", default="-rtr 1",
+                    help="more llama-bench flags for ik_llama.cpp (default: its run-time repacking into "
+                         "row-interleaved layouts, its fastest CPU setting)")
     ap.add_argument("--tier", help="PYGGML_CPU_TIER for pyggml (e.g. avxvnni); default: the best this CPU runs")
     ap.add_argument("--json", help="write the per-round figures here")
     args = ap.parse_args(argv)
