@@ -108,8 +108,6 @@ struct chunk_vectors {
     __m256i scales;
 };
 
-inline uint64_t grid4(uint32_t lo, uint32_t hi) { return uint64_t(lo) | uint64_t(hi) << 32; }
-
 inline chunk_vectors chunk_iq2_xxs(const block_iq2_xxs& b, int ib) {
     uint32_t aux[2];
     std::memcpy(aux, b.qs + 4 * ib, 8);
@@ -393,7 +391,7 @@ void decode_grid(const void* vx, void* vy, int n) {
 
 size_t decoded_grid_row_size(int n) { return size_t(n / QK_K) * sizeof(block_grid_decoded); }
 
-// dot_grid_nt / dot_iq1_nt over decoded rows: |q| times the activations with q's signs (grid
+// The one-token kernels (dot_grid_sb_nt, dot_grid_nt, dot_iq1_s_nt, dot_iq1_m_nt) over decoded rows: |q| times the activations with q's signs (grid
 // magnitudes are never 0) gives the same isum, so the same floats (grid_x8.h: PreDen, PostDen).
 template <int NT, int PreDen, int PostDen>
 void dot_decoded_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
@@ -617,7 +615,7 @@ PYGGML_AVX2_NT_KERNEL(dot_iq1_s)
 PYGGML_AVX2_NT_KERNEL(dot_iq1_m)
 
 // IQ1 rows decoded as 8 q + shift (-9 .. 9, never 0) per element: the decoded kernel's isum is
-// dot_iq1_nt's 8 isum + ishift, so with PreDen 8 it gives the same floats.
+// dot_iq1_s_nt's and dot_iq1_m_nt's 8 isum + ishift, so with PreDen 8 it gives the same floats.
 template <typename B, iq1_chunk (*Chunk)(const B&, int), float (*D)(const B&)>
 void decode_iq1(const void* vx, void* vy, int n) {
     const B* x = static_cast<const B*>(vx);
