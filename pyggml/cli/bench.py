@@ -9,7 +9,11 @@ ratio pyggml / llama.cpp is printed.
 
 -d/--depth (llama-bench's -d) adds tgN after D tokens in the cache, for each depth D given
 (tgN@dD): the D tokens are evaluated first, untimed, so that every timed token attends over
-D + its own position; decode speed as the context grows.
+D + its own position; decode speed as the context grows. Each runtime fills its cache once,
+depth by depth in ascending order (the tokens of a deeper test extend those of the shallower
+one), and every repetition cuts the cache back to exactly D tokens before it is timed: the
+cache each timed run sees is the one llama-bench's refill would leave, and a 16384-token
+context is evaluated once per runtime instead of once per repetition.
 
 tgN is also set against the memory-bandwidth roofline: the weight bytes one token reads
 (every tensor but the token embedding, which is looked up, unless it doubles as the
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -94,48 +99,71 @@ _PAUSE = 0.05  # seconds before each timed run (see _time_tests)
 
 
 class _Backend:
-    """One runtime under test: reset() empties its cache, eval(tokens) runs a batch."""
+    """One runtime under test: reset() empties its cache, eval(tokens) runs a batch,
+    truncate(n) keeps the first n cached tokens and forgets the rest."""
 
-    def __init__(self, name, reset, eval_tokens, n_vocab):
+    def __init__(self, name, reset, eval_tokens, n_vocab, truncate):
         self.name, self.reset, self.eval, self.n_vocab = name, reset, eval_tokens, n_vocab
+        self.truncate = truncate
         self.results = {}
 
 
-def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=()):
+def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=None):
     """Fills each backend's results {test name: [tokens/s per repetition]} for ppN and
     tgN. The backends take turns, repetition by repetition, so that when the machine's
     speed drifts (other work, shared memory bandwidth) every backend sees the same drift.
     A short pause before each timed run lets the other backend's worker threads, which
     spin for a while after their work, go to sleep first. after_tg(), when given, is
     called after every repetition of tgN (the bandwidth reads beside each repetition).
-    depths: tgN@dD after D tokens evaluated untimed (in batches, as a prompt)."""
+    depths: tgN@dD after D tokens evaluated untimed (in batches, as a prompt): the depths in
+    ascending order, each backend's cache extended once to D and cut back to D before every
+    timed repetition. say(text), when given, hears about each untimed fill (they take minutes
+    at 16384 tokens)."""
     rng = np.random.default_rng(0)
     for b in backends:
         b.reset()
         b.eval(rng.integers(0, b.n_vocab, size=min(8, max(n_prompt, 1))).tolist())  # warm-up
-    def turns(test, toks, run, context=()):  # every backend times run(backend, toks) once, in turn
+
+    def timed(test, toks, run, prepare):  # every backend times run(backend, toks) once, in turn
         for b in backends:
-            b.reset()
-            if len(context):
-                b.eval(list(context))
+            prepare(b)
             time.sleep(_PAUSE)
             t0 = time.perf_counter()
             run(b, toks)
             b.results.setdefault(test, []).append(len(toks) / (time.perf_counter() - t0))
 
+    def one_by_one(b, toks):
+        for t in toks:
+            b.eval([t])
+
+    def empty(b):
+        b.reset()
+
     n_vocab = min(b.n_vocab for b in backends)
     for _ in range(reps):
         if n_prompt > 0:
-            turns(f"pp{n_prompt}", rng.integers(0, n_vocab, size=n_prompt).tolist(), lambda b, toks: b.eval(toks))
+            timed(f"pp{n_prompt}", rng.integers(0, n_vocab, size=n_prompt).tolist(), lambda b, t: b.eval(t), empty)
         if n_gen > 0:
-            turns(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(),
-                  lambda b, toks: [b.eval([t]) for t in toks])
+            timed(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one, empty)
             if after_tg:
                 after_tg()
-        for depth in depths if n_gen > 0 else ():
-            if depth > 0:
-                turns(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(),
-                      lambda b, toks: [b.eval([t]) for t in toks], rng.integers(0, n_vocab, size=depth).tolist())
+    depths = sorted({d for d in depths if d > 0}) if n_gen > 0 else []
+    if not depths:
+        return
+    context = rng.integers(0, n_vocab, size=depths[-1]).tolist()
+    for b in backends:
+        b.reset()
+    filled = 0
+    for depth in depths:
+        for b in backends:
+            if say:
+                say(f"{b.name}: filling the cache to {depth} tokens (untimed)")
+            b.truncate(filled)
+            b.eval(context[filled:depth])
+        filled = depth
+        for _ in range(reps):
+            timed(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one,
+                  lambda b: b.truncate(depth))
 
 
 def aligned_empty(nbytes, align=2 << 20):
@@ -238,7 +266,7 @@ def pyggml_backend(path, n_ctx, n_threads, n_batch, kv_type="f16", n_gpu_layers=
                    kv_type=kv_type, n_gpu_layers=n_gpu_layers, weight_format=weight_format,
                    int8_threshold=int8_threshold)
     name = _name("pyggml", n_gpu_layers) + (f" -wf {m.weight_format}" if m.weight_format else "")
-    return m, _Backend(name, m.reset, m.eval, m.n_vocab)
+    return m, _Backend(name, m.reset, m.eval, m.n_vocab, m.truncate)
 
 
 def _name(backend, n_gpu_layers):
@@ -263,7 +291,11 @@ def llama_cpp_backend(path, n_ctx, n_threads, n_batch, n_gpu_layers=0):
         model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
         n_threads=n_threads, n_threads_batch=n_threads, verbose=False, n_gpu_layers=n_gpu_layers,
     )
-    return _Backend(_name("llama.cpp", n_gpu_layers), llm.reset, llm.eval, llm.n_vocab())
+
+    def truncate(n):  # llama-cpp-python's eval drops the cached positions from n_tokens on
+        llm.n_tokens = n
+
+    return _Backend(_name("llama.cpp", n_gpu_layers), llm.reset, llm.eval, llm.n_vocab(), truncate)
 
 
 def run(args) -> int:
@@ -316,7 +348,8 @@ def _bench(args, path, ngl) -> None:
     per_rep = args.n_gen > 0 and not where.any
     beside = [window()] if per_rep else []
     _time_tests(backends, args.n_prompt, args.n_gen, args.repetitions,
-                after_tg=(lambda: beside.append(window())) if per_rep else None, depths=args.depth)
+                after_tg=(lambda: beside.append(window())) if per_rep else None, depths=args.depth,
+                say=lambda text: print(f"pyggml bench: {text}", file=sys.stderr, flush=True))
     if bandwidth:
         bandwidth.append(memory_read_bandwidth(n_threads))
     name = f"{hp['arch']} {os.path.basename(path)}"

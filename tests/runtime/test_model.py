@@ -341,6 +341,73 @@ def test_bench_depth_times_tg_after_the_context(synth, capsys):
         main(["bench", "-m", path, "-d", "5,-1"])
 
 
+def test_bench_depth_fills_each_cache_once_and_times_from_exactly_the_depth():
+    from pyggml.cli.bench import _Backend, _time_tests
+
+    class Fake:  # a cache of tokens; records the cache each single-token eval sees
+        def __init__(self):
+            self.cache, self.evaluated, self.seen = [], 0, []
+
+        def eval(self, toks):
+            if len(toks) == 1:
+                self.seen.append(tuple(self.cache))
+            self.cache += list(toks)
+            self.evaluated += len(toks)
+
+        def truncate(self, n):
+            assert 0 <= n <= len(self.cache)
+            del self.cache[n:]
+
+        def reset(self):
+            self.cache = []
+
+    fakes = [Fake(), Fake()]
+    backends = [_Backend(f"b{i}", f.reset, f.eval, 50, f.truncate) for i, f in enumerate(fakes)]
+    heard = []
+    _time_tests(backends, 0, 3, 4, depths=(20, 0, 5), say=heard.append)
+    for f, b in zip(fakes, backends):
+        assert list(b.results) == ["tg3", "tg3@d5", "tg3@d20"]
+        assert all(len(rates) == 4 for rates in b.results.values())
+        # each timed run at depth D began from the same D tokens (the deeper context extends
+        # the shallower one)
+        d5 = {s for s in f.seen if len(s) == 5}
+        d20 = [s for s in f.seen if len(s) == 20]
+        assert len(d5) == 1 and len(d20) == 4 and len(set(d20)) == 1 and d20[0][:5] in d5
+        # warm-up 1 + tg 4 x 3 + the context once (20 tokens) + 4 x 3 at each depth
+        assert f.evaluated == 1 + 12 + 20 + 24
+    assert fakes[0].seen == fakes[1].seen  # the same tokens for both runtimes
+    assert len(heard) == 4 and "20 tokens" in heard[-1]
+
+
+@pytest.mark.llama_cpp
+def test_bench_truncate_leaves_each_runtime_as_a_fresh_fill(synth):
+    """The depth tests cut the caches back instead of refilling them: the next token's logits
+    must be those of a cache filled with just the kept tokens, in both runtimes."""
+    pytest.importorskip("llama_cpp")
+    from pyggml.cli.bench import llama_cpp_backend, pyggml_backend
+
+    path, _ = synth["llama"]
+    m, ours = pyggml_backend(path, 64, 1, 16)
+    theirs = llama_cpp_backend(path, 64, 1, 16)
+    llm = theirs.eval.__self__
+
+    def ours_next():
+        return np.asarray(m.eval([7]))[-1]
+
+    def theirs_next():
+        llm.eval([7])
+        return llm.scores[llm.n_tokens - 1].copy()
+
+    for b, next_logits in [(ours, ours_next), (theirs, theirs_next)]:
+        b.reset()
+        b.eval(list(range(1, 6)))
+        fresh = next_logits()
+        b.reset()
+        b.eval(list(range(1, 21)))
+        b.truncate(5)
+        np.testing.assert_allclose(next_logits(), fresh, rtol=1e-5, atol=1e-5, err_msg=b.name)
+
+
 @pytest.mark.parametrize("kv_type", ["f32", "f16", "q8_0"])
 @pytest.mark.parametrize("arch", ARCHS + ["qwen2-head-dim-32"])
 def test_decoding_is_the_same_on_one_and_two_threads(synth, tmp_path, arch, kv_type):
