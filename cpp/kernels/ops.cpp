@@ -154,25 +154,24 @@ namespace {
 
 template <typename P>
 void attend_head_t(const float* q, P k, int64_t k_stride, P v, int64_t v_stride, int64_t n_keys,
-                   int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out, float sink) {
+                   int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out, float sink,
+                   float* lse = nullptr) {
     for (int64_t j = 0; j < n_keys; ++j) {
         float acc = dot_lanes(q, k + j * k_stride, head_dim_k);
         if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
         scores[j] = acc;
     }
-    if (sink == -INFINITY) {
-        softmax(scores, n_keys);
-    } else {  // the sink joins the maximum and the denominator, not the values
-        float mx = sink;
-        for (int64_t j = 0; j < n_keys; ++j) mx = std::max(mx, scores[j]);
-        double sum = std::exp(double(sink - mx));
-        for (int64_t j = 0; j < n_keys; ++j) {
-            scores[j] = std::exp(scores[j] - mx);
-            sum += scores[j];
-        }
-        const float inv = float(1.0 / sum);
-        for (int64_t j = 0; j < n_keys; ++j) scores[j] *= inv;
+    // softmax; a sink (not -infinity) joins the maximum and the denominator, not the values
+    float mx = sink;
+    for (int64_t j = 0; j < n_keys; ++j) mx = scores[j] > mx ? scores[j] : mx;
+    double sum = sink == -INFINITY ? 0.0 : std::exp(double(sink - mx));
+    for (int64_t j = 0; j < n_keys; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
     }
+    const float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < n_keys; ++j) scores[j] *= inv;
+    if (lse) *lse = mx + float(std::log(sum));
     for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) {
         const P vj = v + j * v_stride;
@@ -188,7 +187,8 @@ void attend_tile_t(const attn_tile& a, P k, P v) {
         for (int64_t h = 0; h < a.n_hq; ++h) {
             attend_head_t(a.q + t * a.q_stride + h * a.head_dim_k, k + lo * a.k_stride, a.k_stride,
                           v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,
-                          a.scratch, a.out + t * a.o_stride + h * a.head_dim_v, a.sinks ? a.sinks[h] : -INFINITY);
+                          a.scratch, a.out + t * a.o_stride + h * a.head_dim_v, a.sinks ? a.sinks[h] : -INFINITY,
+                          a.lse ? a.lse + t * a.n_hq + h : nullptr);
         }
     }
 }

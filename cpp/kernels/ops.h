@@ -99,6 +99,10 @@ struct attn_tile {
     // the softmax's denominator only; null: none.
     const float* sinks = nullptr;
     float* scratch;      // attn_tile_scratch(n_tok * n_hq, hi(n_tok - 1)) floats
+    // When set, lse[t * n_hq + h] = the log of row (t, h)'s softmax denominator, taken with
+    // its maximum (max + log sum exp(score - max), sink included): the weight with which a
+    // tile's normalised output over some keys joins another's over the rest.
+    float* lse = nullptr;
 };
 
 // Elements of Q8_0 rows addressed like a float pointer: element i of (p + n) is element

@@ -3,6 +3,7 @@
 // residual stream.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 
 #include "model/finite.h"
 #include "model/model.h"
@@ -129,6 +130,10 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
     // a key at position p0 is masked for the query at p1 when p1 - p0 >= n_swa
     const int64_t kv0 = swa ? std::max<int64_t>(0, n_past - hp_.n_swa + 1) : 0;
     const int64_t n_load = n_kv - kv0;
+    if (T == 1 && n_load > kKeyChunk && (kv_.k_f16(il, 0) || (kv_.k_q8(il, 0) && q8_heads()))) {
+        attention_chunked(il, s, kv0);
+        return;
+    }
 
     // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
     // than threads (decoding), the heads of a group are split too
@@ -202,6 +207,75 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
             for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
         });
     }
+}
+
+void llama_model::attention_chunked(int64_t il, const batch_seq& s, int64_t kv0) {
+    // One token over a long F16 or Q8_0 cache, read in place: the keys in chunks of
+    // kKeyChunk, each thread taking a run of whole chunks and in each every kv head, so that
+    // the cache streams through once, whole rows in order, however few kv heads there are.
+    // Each chunk's attention is normalised on its own and keeps its log-sum-exp; per head the
+    // chunks then combine in chunk order. Chunks do not depend on the thread count, so
+    // neither does the result.
+    const int64_t n_kv = s.pos0 + 1, base = slot(s.seq, 0);
+    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
+    const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
+    const int64_t group = hp_.n_head / hp_.n_head_kv;
+    const float* const sinks = w_.layers[il].sinks;
+    const int64_t n_chunks = (n_kv - kv0 + kKeyChunk - 1) / kKeyChunk;
+    const int64_t n_th = std::min(group, kAttnTileMaxRows), n_head_tiles = (group + n_th - 1) / n_th;
+    const int64_t per_chunk = hp_.n_head_kv * n_head_tiles, n_items = n_chunks * per_chunk;
+    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
+    const bool f16 = kv_.k_f16(il, 0) != nullptr;
+    float* const q_seq = q_.data() + s.t0 * q_dim;
+    pool_.run([&](int ith, int nth) {
+        for (int64_t i = n_items * ith / nth; i < n_items * (ith + 1) / nth; ++i) {
+            const int64_t c = i / per_chunk, kvh = i / n_head_tiles % hp_.n_head_kv, hh = i % n_head_tiles;
+            const int64_t h0 = kvh * group + hh * n_th, p0 = kv0 + c * kKeyChunk;
+            attn_tile a;
+            a.q = q_seq + h0 * hdk;
+            a.q_stride = q_dim;
+            a.k = nullptr;
+            a.k_stride = hp_.n_head_kv * hdk;
+            a.v = nullptr;
+            a.v_stride = hp_.n_head_kv * hdv;
+            if (f16) {
+                a.k16 = kv_.k_f16(il, base + p0) + kvh * hdk;
+                a.v16 = kv_.v_f16(il, base + p0) + kvh * hdv;
+            } else {
+                a.k8 = kv_.k_q8(il, base + p0) + kvh * hdk / QK8_0;
+                a.v8 = kv_.v_q8(il, base + p0) + kvh * hdv / QK8_0;
+            }
+            a.out = chunk_out_.data() + c * o_dim + h0 * hdv;
+            a.o_stride = o_dim;
+            a.n_tok = 1;
+            a.n_hq = std::min(n_th, group - hh * n_th);
+            a.head_dim_k = hdk;
+            a.head_dim_v = hdv;
+            a.hi0 = std::min(kKeyChunk, n_kv - p0);  // the token sees every key of the chunk
+            a.window = 0;
+            a.softcap = hp_.attn_logit_softcap;
+            a.sinks = nullptr;  // joins once, below
+            a.scratch = scores_.data() + size_t(ith) * scratch;
+            a.lse = chunk_lse_.data() + c * hp_.n_head + h0;
+            ops_->attend_tile(a);
+        }
+    });
+    float* const att_seq = att_.data() + s.t0 * o_dim;
+    parallel_rows(pool_, hp_.n_head, [&](int64_t h) {
+        float mx = sinks ? sinks[h] : -INFINITY;
+        for (int64_t c = 0; c < n_chunks; ++c) mx = std::max(mx, chunk_lse_[c * hp_.n_head + h]);
+        double sum = sinks ? std::exp(double(sinks[h] - mx)) : 0.0;
+        float* out = att_seq + h * hdv;
+        for (int64_t d = 0; d < hdv; ++d) out[d] = 0.0f;
+        for (int64_t c = 0; c < n_chunks; ++c) {
+            const float w = std::exp(chunk_lse_[c * hp_.n_head + h] - mx);
+            const float* o = chunk_out_.data() + c * o_dim + h * hdv;
+            for (int64_t d = 0; d < hdv; ++d) out[d] += w * o[d];
+            sum += w;
+        }
+        const float inv = float(1.0 / sum);
+        for (int64_t d = 0; d < hdv; ++d) out[d] *= inv;
+    });
 }
 
 bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {

@@ -171,6 +171,9 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         kf_.resize(N * hp_.n_head_kv * hp_.head_dim_k);
         vf_.resize(N * hp_.n_head_kv * hp_.head_dim_v);
         scores_.resize(size_t(pool_.size()) * attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), N));
+        const int64_t n_chunks = (N + kKeyChunk - 1) / kKeyChunk;
+        chunk_out_.resize(n_chunks * hp_.n_head * hp_.head_dim_v);
+        chunk_lse_.resize(n_chunks * hp_.n_head);
         kv_cap_ = N;
     }
 }

@@ -149,6 +149,9 @@ struct activation_capture {
 constexpr int64_t kTileRows = 16;
 static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttnTileMaxRows rows");
 
+// Keys per chunk when one token attends over a long cache (see attention_chunked).
+constexpr int64_t kKeyChunk = 512;
+
 // Rows of the largest tile for query groups of `group` heads per kv head.
 inline int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
 
@@ -276,6 +279,8 @@ private:
     void block(int64_t il, batch_in_flight& b);
     // Attention of one sequence's part of the batch over its cached positions.
     void attention(int64_t layer, const batch_seq& s);
+    // One token over more than kKeyChunk keys of an F16 or Q8_0 cache: see block.cpp.
+    void attention_chunked(int64_t layer, const batch_seq& s, int64_t kv0);
     // Attention of a batch of one token per sequence over an F16 cache, all sequences' tiles
     // in one hand-out; false (nothing done) for other batches.
     bool attention_decode(int64_t layer, const batch_in_flight& b);
@@ -361,6 +366,8 @@ private:
     std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
     std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each
     std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
+    std::vector<float> chunk_out_;  // (ceil(kv_cap / kKeyChunk), n_head * head_dim_v) attention_chunked
+    std::vector<float> chunk_lse_;  // (ceil(kv_cap / kKeyChunk), n_head)
     std::unique_ptr<gpu_layers> gpu_;
     activation_capture* capture_ = nullptr;
     void capture(int64_t layer, int site, const float* src, int64_t n_tokens);

@@ -132,6 +132,8 @@ ATTN_CASES = [
     (5, 8, 8, 24, 40, 13, 0, 0.0),
     (3, 2, 1, 128, 128, 100, 0, 20.0),
     (4, 2, 1, 12, 20, 9, 3, 0.0),  # head dims that are not multiples of 8
+    (3, 12, 2, 128, 128, 77, 0, 0.0),  # Qwen2.5's head groups of six
+    (2, 14, 2, 64, 64, 40, 9, 0.0),  # groups of seven: a group of six and one row
 ]
 
 

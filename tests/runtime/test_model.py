@@ -424,3 +424,26 @@ def test_decoding_is_the_same_on_one_and_two_threads(synth, tmp_path, arch, kv_t
         m = Model.load(path, n_ctx=64, n_threads=n_threads, kv_type=kv_type)
         runs.append(np.stack([m.eval(toks[:4])] + [m.eval(toks[i : i + 1]) for i in range(4, len(toks))]))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
+@pytest.mark.parametrize("arch", ["qwen2", "gpt-oss"])
+def test_decoding_over_a_long_cache_is_attention_in_chunks(arch, kv_type, tmp_path):
+    """One token over more than kKeyChunk (512) cached keys attends chunk by chunk and combines
+    the chunks by their log-sum-exp (gpt-oss: its sinks join once). The logits equal one batch's
+    over the same tokens up to float rounding, and do not depend on the thread count."""
+    path = tmp_path / f"{arch}.gguf"
+    make_model(arch, path, wtype="F32", seed=3, head_dim=32)
+    toks = np.random.default_rng(5).integers(0, 90, 1300).tolist()
+    n0 = 1290  # the last ten tokens decoded one by one: 1290..1299 cached keys, three chunks
+
+    def decoded(n_threads):
+        m = Model.load(str(path), n_ctx=1300, n_threads=n_threads, kv_type=kv_type)
+        m.eval(toks[:n0])
+        return np.stack([np.asarray(m.eval([t])).ravel() for t in toks[n0:]])
+
+    one, two = decoded(1), decoded(2)
+    np.testing.assert_array_equal(one, two)
+    batch = Model.load(str(path), n_ctx=1300, n_threads=2, kv_type=kv_type, n_batch=1300)
+    whole = np.asarray(batch.eval(toks, all_logits=True))[n0:]
+    np.testing.assert_allclose(one, whole, rtol=0, atol=2e-4 * np.abs(whole).max())
