@@ -130,7 +130,7 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
     // a key at position p0 is masked for the query at p1 when p1 - p0 >= n_swa
     const int64_t kv0 = swa ? std::max<int64_t>(0, n_past - hp_.n_swa + 1) : 0;
     const int64_t n_load = n_kv - kv0;
-    if (T == 1 && n_load > kKeyChunk && (kv_.k_f16(il, 0) || (kv_.k_q8(il, 0) && q8_heads()))) {
+    if (T == 1 && n_load > kKeyChunk && kv_in_place(il)) {
         attention_chunked(il, s, kv0);
         return;
     }
@@ -224,38 +224,15 @@ void llama_model::attention_chunked(int64_t il, const batch_seq& s, int64_t kv0)
     const int64_t n_chunks = (n_kv - kv0 + kKeyChunk - 1) / kKeyChunk;
     const int64_t n_th = std::min(group, kAttnTileMaxRows), n_head_tiles = (group + n_th - 1) / n_th;
     const int64_t per_chunk = hp_.n_head_kv * n_head_tiles, n_items = n_chunks * per_chunk;
-    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
-    const bool f16 = kv_.k_f16(il, 0) != nullptr;
     float* const q_seq = q_.data() + s.t0 * q_dim;
     pool_.run([&](int ith, int nth) {
         for (int64_t i = n_items * ith / nth; i < n_items * (ith + 1) / nth; ++i) {
             const int64_t c = i / per_chunk, kvh = i / n_head_tiles % hp_.n_head_kv, hh = i % n_head_tiles;
             const int64_t h0 = kvh * group + hh * n_th, p0 = kv0 + c * kKeyChunk;
-            attn_tile a;
-            a.q = q_seq + h0 * hdk;
-            a.q_stride = q_dim;
-            a.k = nullptr;
-            a.k_stride = hp_.n_head_kv * hdk;
-            a.v = nullptr;
-            a.v_stride = hp_.n_head_kv * hdv;
-            if (f16) {
-                a.k16 = kv_.k_f16(il, base + p0) + kvh * hdk;
-                a.v16 = kv_.v_f16(il, base + p0) + kvh * hdv;
-            } else {
-                a.k8 = kv_.k_q8(il, base + p0) + kvh * hdk / QK8_0;
-                a.v8 = kv_.v_q8(il, base + p0) + kvh * hdv / QK8_0;
-            }
-            a.out = chunk_out_.data() + c * o_dim + h0 * hdv;
-            a.o_stride = o_dim;
-            a.n_tok = 1;
-            a.n_hq = std::min(n_th, group - hh * n_th);
-            a.head_dim_k = hdk;
-            a.head_dim_v = hdv;
+            attn_tile a = in_place_tile(il, base + p0, kvh, h0, std::min(n_th, group - hh * n_th), q_seq,
+                                        chunk_out_.data() + c * o_dim, ith);
             a.hi0 = std::min(kKeyChunk, n_kv - p0);  // the token sees every key of the chunk
-            a.window = 0;
-            a.softcap = hp_.attn_logit_softcap;
             a.sinks = nullptr;  // joins once, below
-            a.scratch = scores_.data() + size_t(ith) * scratch;
             a.lse = chunk_lse_.data() + c * hp_.n_head + h0;
             ops_->attend_tile(a);
         }
@@ -281,17 +258,13 @@ void llama_model::attention_chunked(int64_t il, const batch_seq& s, int64_t kv0)
 bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
     // Several sequences of one token each over an F16 or Q8_0 cache read in place: their
     // tiles go to the threads in one hand-out instead of one per sequence (a barrier each).
-    const bool f16 = kv_.k_f16(il, 0) != nullptr, q8 = kv_.k_q8(il, 0) && q8_heads();
-    if (b.n_seqs < 2 || !(f16 || q8)) return false;
+    if (b.n_seqs < 2 || !kv_in_place(il)) return false;
     for (int64_t i = 0; i < b.n_seqs; ++i) {
         if (b.seqs[i].n != 1) return false;
     }
-    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
-    const int64_t k_dim = hp_.n_head_kv * hdk, v_dim = hp_.n_head_kv * hdv;
-    const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
+    const int64_t q_dim = hp_.n_head * hp_.head_dim_k, o_dim = hp_.n_head * hp_.head_dim_v;
     const int64_t group = hp_.n_head / hp_.n_head_kv;
     const bool swa = hp_.layer_swa[il] && hp_.n_swa > 0;
-    const float* const sinks = w_.layers[il].sinks;
     const int nth = pool_.size();
     int64_t n_th = std::min(group, kAttnTileMaxRows);
     const int64_t per_seq = hp_.n_head_kv;  // tiles per sequence before splitting the heads
@@ -301,37 +274,15 @@ bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
     }
     const int64_t n_head_tiles = (group + n_th - 1) / n_th;
     const int64_t n_items = b.n_seqs * hp_.n_head_kv * n_head_tiles;
-    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
     auto one = [&](int64_t idx, int ith) {
         const batch_seq& s = b.seqs[idx / (hp_.n_head_kv * n_head_tiles)];
         const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
         const int64_t h0 = kvh * group + hh * n_th;
         const int64_t kv0 = swa ? std::max<int64_t>(0, s.pos0 - hp_.n_swa + 1) : 0;
-        attn_tile a;
-        a.q = q_.data() + s.t0 * q_dim + h0 * hdk;
-        a.q_stride = q_dim;
-        a.k = nullptr;
-        a.k_stride = k_dim;
-        a.v = nullptr;
-        a.v_stride = v_dim;
-        if (f16) {
-            a.k16 = kv_.k_f16(il, slot(s.seq, kv0)) + kvh * hdk;
-            a.v16 = kv_.v_f16(il, slot(s.seq, kv0)) + kvh * hdv;
-        } else {
-            a.k8 = kv_.k_q8(il, slot(s.seq, kv0)) + kvh * hdk / QK8_0;
-            a.v8 = kv_.v_q8(il, slot(s.seq, kv0)) + kvh * hdv / QK8_0;
-        }
-        a.out = att_.data() + s.t0 * o_dim + h0 * hdv;
-        a.o_stride = o_dim;
-        a.n_tok = 1;
-        a.n_hq = std::min(n_th, group - hh * n_th);
-        a.head_dim_k = hdk;
-        a.head_dim_v = hdv;
+        attn_tile a = in_place_tile(il, slot(s.seq, kv0), kvh, h0, std::min(n_th, group - hh * n_th),
+                                    q_.data() + s.t0 * q_dim, att_.data() + s.t0 * o_dim, ith);
         a.hi0 = s.pos0 + 1 - kv0;
         a.window = swa ? hp_.n_swa : 0;
-        a.softcap = hp_.attn_logit_softcap;
-        a.sinks = sinks ? sinks + h0 : nullptr;
-        a.scratch = scores_.data() + size_t(ith) * scratch;
         ops_->attend_tile(a);
     };
     std::atomic<int64_t> next{0};  // sequences differ in length: hand tiles out one at a time
@@ -339,6 +290,37 @@ bool llama_model::attention_decode(int64_t il, const batch_in_flight& b) {
         for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
     });
     return true;
+}
+
+attn_tile llama_model::in_place_tile(int64_t il, int64_t slot0, int64_t kvh, int64_t h0, int64_t n_hq,
+                                     const float* q, float* out, int ith) {
+    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
+    attn_tile a;
+    a.q = q + h0 * hdk;
+    a.q_stride = hp_.n_head * hdk;
+    a.k = nullptr;
+    a.k_stride = hp_.n_head_kv * hdk;
+    a.v = nullptr;
+    a.v_stride = hp_.n_head_kv * hdv;
+    if (kv_.k_f16(il, 0)) {
+        a.k16 = kv_.k_f16(il, slot0) + kvh * hdk;
+        a.v16 = kv_.v_f16(il, slot0) + kvh * hdv;
+    } else {
+        a.k8 = kv_.k_q8(il, slot0) + kvh * hdk / QK8_0;
+        a.v8 = kv_.v_q8(il, slot0) + kvh * hdv / QK8_0;
+    }
+    a.out = out + h0 * hdv;
+    a.o_stride = hp_.n_head * hdv;
+    a.n_tok = 1;
+    a.n_hq = n_hq;
+    a.head_dim_k = hdk;
+    a.head_dim_v = hdv;
+    a.hi0 = 1;
+    a.window = 0;
+    a.softcap = hp_.attn_logit_softcap;
+    a.sinks = w_.layers[il].sinks ? w_.layers[il].sinks + h0 : nullptr;
+    a.scratch = scores_.data() + size_t(ith) * attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), kv_cap_);
+    return a;
 }
 
 }  // namespace pyggml

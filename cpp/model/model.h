@@ -287,6 +287,12 @@ private:
     // Whether each head's keys and values start and end on Q8_0 block edges, so a Q8_0
     // cache can be read in place.
     bool q8_heads() const { return hp_.head_dim_k % QK8_0 == 0 && hp_.head_dim_v % QK8_0 == 0; }
+    // Whether attention can read layer il's cache where it lies (F16, or Q8_0 whole blocks per head).
+    bool kv_in_place(int64_t il) const { return kv_.k_f16(il, 0) || (kv_.k_q8(il, 0) && q8_heads()); }
+    // A one-token tile over an in-place cache: query heads [h0, h0 + n_hq) of kv head kvh,
+    // keys from cache slot slot0 on, q and out the rows of the token (see attn_tile).
+    attn_tile in_place_tile(int64_t il, int64_t slot0, int64_t kvh, int64_t h0, int64_t n_hq, const float* q,
+                            float* out, int ith);
     // Multiplies the rotated dimensions of one token's q (n_head heads) and k (n_head_kv) by
     // rope_attn_factor, as ggml's rope scales its cos and sin.
     void rope_magnitude(float* q, float* k) const;

@@ -151,9 +151,7 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
     if not depths:
         return
     context = rng.integers(0, n_vocab, size=depths[-1]).tolist()
-    for b in backends:
-        b.reset()
-    filled = 0
+    filled = 0  # truncate(0) empties each cache first
     for depth in depths:
         for b in backends:
             if say:
