@@ -310,6 +310,15 @@ struct block_iq4_nlx8 {
 };
 static_assert(sizeof(block_iq4_nlx8) == 8 * sizeof(block_iq4_nl), "block_iq4_nlx8 size");
 
+// In-memory only: one 32-column block of 8 MXFP4 rows, same bytes as 8 block_mxfp4: the 8
+// rows' E8M0 exponents side by side, then the nibbles laid out as block_q4_0x8's (they
+// index kvalues_fp4).
+struct block_mxfp4x8 {
+    uint8_t e[8];
+    uint8_t qs[8 * QK_MXFP4 / 2];
+};
+static_assert(sizeof(block_mxfp4x8) == 8 * sizeof(block_mxfp4), "block_mxfp4x8 size");
+
 // In-memory only: one 32-column block of 8 Q5_0 rows, same bytes as 8 block_q5_0.
 // qs as block_q4_0x8. qh[4 * r + b] holds row r's fifth bits of elements b, 4 + b,
 // 8 + b, ..., 28 + b in bits 0..7 (bit k: element 4k + b), so that shifting the 32

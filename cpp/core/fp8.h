@@ -12,10 +12,9 @@
 
 namespace pyggml {
 
-// 2^(e - 128): the E8M0 value 2^(e - 127), halved.
-inline float e8m0_to_fp32_half(uint8_t e) {
-    return fp32_from_bits(e < 2 ? 0x00200000u << e : uint32_t(e - 1) << 23);
-}
+// 2^(e - 128): the E8M0 value 2^(e - 127), halved (as float bits, then as float).
+constexpr uint32_t e8m0_half_bits(uint8_t e) { return e < 2 ? 0x00200000u << e : uint32_t(e - 1) << 23; }
+inline float e8m0_to_fp32_half(uint8_t e) { return fp32_from_bits(e8m0_half_bits(e)); }
 
 // Half the UE4M3 value; 0 and 0x7F (NaN) read as zero; bit 7 is ignored. Built from the bits
 // (both cases are exact, so this equals ggml's ldexpf form): subnormal man * 2^-10, normal

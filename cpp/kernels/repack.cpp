@@ -23,6 +23,7 @@
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "core/fp16.h"
+#include "core/fp8.h"
 #include "quant/kquant_scales.h"
 
 namespace pyggml {
@@ -151,6 +152,13 @@ void pack_legacy_group(const B* const rows[REPACK_ROWS], G& out) {
     }
 }
 
+void pack_mxfp4(const block_mxfp4* const rows[REPACK_ROWS], block_mxfp4x8& out) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        out.e[r] = rows[r]->e;
+        for (int k = 0; k < 4; ++k) std::memcpy(out.qs + 32 * k + 4 * r, rows[r]->qs + 4 * k, 4);
+    }
+}
+
 void pack_q5_0(const block_q5_0* const rows[REPACK_ROWS], block_q5_0x8& out) {
     for (int r = 0; r < REPACK_ROWS; ++r) {
         out.d[r] = rows[r]->d;
@@ -188,10 +196,20 @@ void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64
 
 // Legacy layouts (32 columns a block): per row the exact integer dot (RowDot), then
 // acc = fma(d_row * d_y, isum, acc).
+// Row r's scale: fp16, or MXFP4's halved E8M0 exponent.
+template <typename G>
+float row_scale(const G& x, int r) {
+    return fp16_to_fp32(x.d[r]);
+}
+template <>
+float row_scale<block_mxfp4x8>(const block_mxfp4x8& x, int r) {
+    return e8m0_to_fp32_half(x.e[r]);
+}
+
 template <typename G, typename Y, int (*RowDot)(const G&, const Y&, int)>
 void step_legacy_x8(const G& x, const Y& y, float* acc) {
     for (int r = 0; r < REPACK_ROWS; ++r) {
-        const float d = fp16_to_fp32(x.d[r]) * fp16_to_fp32(y.d);
+        const float d = row_scale(x, r) * fp16_to_fp32(y.d);
         acc[r] = std::fma(d, float(RowDot(x, y, r)), acc[r]);
     }
 }
@@ -223,6 +241,16 @@ int row_dot_iq4_nl(const block_iq4_nlx8& x, const block_q8_0s& y, int r) {
     for (int e = 0; e < QK4_NL; ++e) {
         const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
         isum += kvalues_iq4nl[e < 16 ? byte & 0xF : byte >> 4] * y.qs[e];
+    }
+    return isum;
+}
+
+// MXFP4: the nibbles (placed as Q4_0's) index the doubled E2M1 values.
+int row_dot_mxfp4(const block_mxfp4x8& x, const block_q8_0s& y, int r) {
+    int isum = 0;
+    for (int e = 0; e < QK_MXFP4; ++e) {
+        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+        isum += kvalues_fp4[e < 16 ? byte & 0xF : byte >> 4] * y.qs[e];
     }
     return isum;
 }
@@ -262,6 +290,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0s), act_q8_0s},
+    {weight_layout_mxfp4x8, GGML_TYPE_MXFP4, QK8_0, sizeof(block_q8_0s), act_q8_0s},
 };
 
 }  // namespace
@@ -293,6 +322,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
         case weight_layout_iq4_nlx8:
             return repack_blocks<block_iq4_nl, block_iq4_nlx8, pack_legacy_group<block_iq4_nl, block_iq4_nlx8>>(
                 src, n_rows, n_cols / QK4_NL, dst, row0, row1);
+        case weight_layout_mxfp4x8:
+            return repack_blocks<block_mxfp4, block_mxfp4x8, pack_mxfp4>(src, n_rows, n_cols / QK_MXFP4, dst, row0, row1);
         default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
     }
 }
@@ -378,6 +409,8 @@ void register_repack(isa_kernels& k) {
         dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
     r[weight_layout_iq4_nlx8] =
         dot_x8<block_iq4_nlx8, block_q8_0s, QK4_NL, step_legacy_x8<block_iq4_nlx8, block_q8_0s, row_dot_iq4_nl>>;
+    r[weight_layout_mxfp4x8] =
+        dot_x8<block_mxfp4x8, block_q8_0s, QK_MXFP4, step_legacy_x8<block_mxfp4x8, block_q8_0s, row_dot_mxfp4>>;
 }
 
 int32_t repack_layout_of_type(int32_t type) {

@@ -266,6 +266,27 @@ def test_simd_integer_dot_bit_exact(name):
             np.testing.assert_array_equal(got, ref, err_msg=f"{name} {isa}")
 
 
+@pytest.mark.skipif(not SIMD, reason="this CPU runs no SIMD kernels")
+def test_nvfp4_every_scale_code():
+    """The SIMD kernels convert a block's four UE4M3 scales together, without branches: every
+    one of the 256 codes (subnormals, 0, the NaN code 0x7F read as zero, bit 7 ignored) gives
+    the scalar reference's result. One code per row for all four scales, unit activation
+    scales: each row's result is the code's value times an integer, exact in float32."""
+    rng = np.random.default_rng(41)
+    n_cols = 128
+    w = random_weights(rng, "NVFP4", 256, n_cols).reshape(256, -1, 36)
+    w[:, :, 0:4] = np.arange(256, dtype=np.uint8)[:, None, None]
+    w = w.reshape(256, -1)
+    for n_tokens in (1, 3):  # one token: the matvec passes; more: the per-token kernels
+        a = unit_scale_activations(rng, "Q8_0", n_tokens, n_cols)
+        ref = _core.testing.vec_dot(type_id("NVFP4"), "scalar", w, a, n_cols)
+        assert np.all(ref[:, 0] == 0) and np.all(ref[:, 0x7F] == 0) and np.any(ref[:, 0xFF] != 0)
+        for isa in SIMD:
+            for rows in (1, 3, 256):
+                got = _core.testing.vec_dot(type_id("NVFP4"), isa, w, a, n_cols, rows_per_call=rows)
+                np.testing.assert_array_equal(got, ref, err_msg=f"{isa} {n_tokens} tokens, {rows} rows a call")
+
+
 @pytest.mark.parametrize("name", ["Q8_0", "Q4_0"])
 def test_extreme_quants_do_not_saturate(name):
     """All quants at their extremes (the vpmaddubsw pair-sum worst case)."""

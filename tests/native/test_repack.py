@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K, Q8_0 and IQ4_NL): the scalar
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K, Q8_0, IQ4_NL and MXFP4): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
 matmul over a repacked buffer (odd row counts: a plain tail where the type allows one) equals
@@ -15,8 +15,9 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0", "IQ4_NL"]
-BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18}
+TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0", "IQ4_NL", "MXFP4"]
+BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
+SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
 
 
 def qt(name):
@@ -36,17 +37,17 @@ def test_repack_keeps_every_byte_and_the_plain_tail():
     assert np.array_equal(np.sort(packed_qs, axis=-1), np.sort(plain_qs, axis=-1))
 
 
-@pytest.mark.parametrize("name", ["Q4_0", "Q8_0", "IQ4_NL"])
+@pytest.mark.parametrize("name", ["Q4_0", "Q8_0", "IQ4_NL", "MXFP4"])
 def test_legacy_repack_layout(name):
     """Scales of the 8 rows side by side, then 4 quant bytes of each row in turn."""
     rng = np.random.default_rng(11)
-    n_cols, nbytes = 96, BLOCK_BYTES[name]
+    n_cols, nbytes, sb = 96, BLOCK_BYTES[name], SCALE_BYTES.get(name, 2)
     w = random_weights(rng, name, 16, n_cols)
     p = _core.testing.repack(w, qt(name), n_cols).reshape(2, n_cols // 32, 8 * nbytes)
     blocks = w.reshape(2, 8, n_cols // 32, nbytes).transpose(0, 2, 1, 3)  # (group, block, row, bytes)
-    assert np.array_equal(p[..., :16], blocks[..., :2].reshape(2, -1, 16))
-    quads = blocks[..., 2:].reshape(2, n_cols // 32, 8, -1, 4).transpose(0, 1, 3, 2, 4)
-    assert np.array_equal(p[..., 16:], quads.reshape(2, n_cols // 32, -1))
+    assert np.array_equal(p[..., :8 * sb], blocks[..., :sb].reshape(2, -1, 8 * sb))
+    quads = blocks[..., sb:].reshape(2, n_cols // 32, 8, -1, 4).transpose(0, 1, 3, 2, 4)
+    assert np.array_equal(p[..., 8 * sb:], quads.reshape(2, n_cols // 32, -1))
 
 
 def test_q5_0_repack_layout():
@@ -148,6 +149,10 @@ def _extreme(name, w):
         w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
     elif name == "IQ4_NL":  # nibble 0: the grid's -127, mixed with 15: 113
         w.reshape(w.shape[0], -1, 18)[:, :, 2:] = np.where(np.arange(16) % 5 == 0, 0xF0, 0x00).astype(np.uint8)
+    elif name == "MXFP4":  # nibbles 15 (-12) and 7 (+12), exponents 0 and 1 (below float's normal range) among them
+        blocks = w.reshape(w.shape[0], -1, 17)
+        blocks[:, :, 1:] = np.where(np.arange(16) % 5 == 0, 0x7F, 0xFF).astype(np.uint8)
+        blocks[:, ::4, 0] = np.arange(blocks[:, ::4, 0].size).reshape(blocks[:, ::4, 0].shape) % 2
     else:
         q = w.reshape(w.shape[0], -1, 34)[:, :, 2:]
         q[:] = np.where(np.arange(32) % 3 == 0, 0x80, 0x7F).astype(np.uint8)
@@ -188,7 +193,7 @@ def test_matmul_repacked_equals_plain(name, n_rows, n_tokens):
     layout = _core.testing.repacked_layout(qt(name))
     if not layout:
         pytest.skip("this CPU keeps the file layout")
-    if name in ("Q4_0", "Q5_0", "IQ4_NL") and n_rows % 8:  # kernels read other activations than the plain tail's
+    if name in ("Q4_0", "Q5_0", "IQ4_NL", "MXFP4") and n_rows % 8:  # kernels read other activations than the plain tail's
         with pytest.raises(ValueError, match="cannot be repacked"):
             _core.testing.repack(w, qt(name), n_cols)
         return

@@ -43,7 +43,7 @@ inline __m256i clear_bits_to_bytes_32(const uint8_t* p) {
 // Pair sums of 32 signed bytes as 16 int16 (|bytes| <= 127: no saturation).
 inline __m256i pair_sums_i8(__m256i v) { return _mm256_maddubs_epi16(_mm256_set1_epi8(1), v); }
 
-// Sum of products of signed bytes x (|x| <= 127) and y (> -128) as 8 int32.
+// Sum of products of 32 signed bytes in x (>= -128) and y (> -128), as 8 int32.
 inline __m256i dot_i8_pairs(__m256i x, __m256i y) {
     const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
@@ -69,6 +69,44 @@ void dot_rows_nt(int n, float* s, size_t bs, const void* x, size_t bx, int nr, c
             default: K4(n, s + r, bs, xr, y, by); break;
         }
     }
+}
+
+// Unsigned bytes x (<= 127) times signed y, summed to 8 int32.
+inline __m256i dot_u8_pairs(__m256i x, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+inline int hsum_i32_8(__m256i x) {
+    __m128i r = _mm_add_epi32(_mm256_extracti128_si256(x, 1), _mm256_castsi256_si128(x));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+    return _mm_cvtsi128_si32(r);
+}
+
+// One token, P rows per pass (matvec): a pass shares each activation block between
+// P weight rows, one accumulator per row.
+constexpr int kMatvecRows = 4;
+
+// nt == 1: a pass takes rows i, i + q, i + 2q, ... (q = nr / P for P rows per pass), so
+// each of the P weight streams stays sequential in memory (the hardware prefetchers
+// follow a few sequential streams well, P interleaved rows badly); the nr % P last rows
+// follow in one pass. Else the per-token kernels.
+template <template <int> class Pass, void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int),
+          int P = kMatvecRows>
+void matvec_or_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    static_assert(P >= 1 && P <= 4, "1 to 4 rows per pass");
+    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
+    const char* xb = static_cast<const char*>(x);
+    const int q = nr / P;
+    for (int i = 0; i < q; ++i) Pass<P>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
+    const int r = q * P, rest = nr - r;  // rest < P
+    if constexpr (P > 3) {
+        if (rest == 3) return Pass<3>::run(n, s + r, 1, xb + r * bx, bx, y);
+    }
+    if constexpr (P > 2) {
+        if (rest == 2) return Pass<2>::run(n, s + r, 1, xb + r * bx, bx, y);
+    }
+    if (rest == 1) Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y);
 }
 
 }  // namespace

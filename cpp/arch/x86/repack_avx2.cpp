@@ -16,7 +16,8 @@
 // per 32-byte load places them; u <= 31, so the int16 sums take four loads' products.
 // Q8_0: signed times signed through the sign trick (|w| * sign(y, w)); each load's pair
 // sums go to int32 at once (two would overflow int16). IQ4_NL: Q4_0's nibbles looked up in
-// the grid (vpshufb), then as Q8_0 (|grid value| <= 127).
+// the grid (vpshufb), then as Q8_0 (|grid value| <= 127). MXFP4: the same with the doubled
+// E2M1 values (|value| <= 12) and the rows' E8M0 exponents as scales.
 //
 // Compiled with -mavx2 -mfma -mf16c -mbmi2; called only after the dispatcher checked them.
 #include <immintrin.h>
@@ -199,14 +200,16 @@ struct q8_0_kernel : whole_blocks {
     }
 };
 
-struct iq4_nl_kernel : whole_blocks {
-    using group = block_iq4_nlx8;
+// IQ4_NL and MXFP4: a 16-entry table of signed values, one scale per row and 32 columns.
+template <typename G, const int8_t* Values, __m256 (*Scales)(const G&)>
+struct lookup4_kernel : whole_blocks {
+    using group = G;
     using act = block_q8_0s;  // (the quant sums serve the VNNI kernels)
-    static constexpr int block = QK4_NL;
+    static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(Values)));
         __m256i a[NT];
         for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -222,13 +225,18 @@ struct iq4_nl_kernel : whole_blocks {
                 a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, shi), ones));
             }
         }
-        const __m256 d = load_d8(g.d);
+        const __m256 d = Scales(g);
         for (int t = 0; t < NT; ++t) {
             const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
         }
     }
 };
+
+inline __m256 iq4_nl_scales(const block_iq4_nlx8& g) { return load_d8(g.d); }
+inline __m256 mxfp4_scales(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
+using iq4_nl_kernel = lookup4_kernel<block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales>;
+using mxfp4_kernel = lookup4_kernel<block_mxfp4x8, kvalues_fp4, mxfp4_scales>;
 
 // Q6_K: per set of 16 columns (three 32-byte loads, four vectors of 4 quants per row) the
 // four vpmaddubsw results are added two by two in int16 (|sum| <= 2 * 2 * 63 * 128 = 32256)
@@ -442,6 +450,9 @@ void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<iq4_nl_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<mxfp4_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 void register_repack_avx2(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
@@ -451,6 +462,7 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q5_0x8] = dot_q5_0x8_avx2;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
     r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_avx2;
+    r[weight_layout_mxfp4x8] = dot_mxfp4x8_avx2;
 }
 
 }  // namespace pyggml

@@ -124,9 +124,7 @@ struct q6_K_vnni {
 
 // acc[t] += d_row * d_y * (isum[t] - offset * y's quant sum), the legacy layouts' last step.
 template <int NT>
-inline void finish_legacy(const uint16_t* gd, const block_q8_0s* const* y, int i, const __m256i* isum, int offset,
-                          __m256* acc) {
-    const __m256 d = load_d8(gd);
+inline void finish_legacy(__m256 d, const block_q8_0s* const* y, int i, const __m256i* isum, int offset, __m256* acc) {
     for (int t = 0; t < NT; ++t) {
         const __m256i s = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(offset * y[t][i].sum));
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(y[t][i].d))), _mm256_cvtepi32_ps(s), acc[t]);
@@ -152,7 +150,7 @@ struct q4_0_vnni {
                 a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy<NT>(g.d, y, i, a, 8, acc);
+        finish_legacy<NT>(load_d8(g.d), y, i, a, 8, acc);
     }
 };
 
@@ -179,7 +177,7 @@ struct q5_0_vnni {
                 a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy<NT>(g.d, y, i, a, 16, acc);
+        finish_legacy<NT>(load_d8(g.d), y, i, a, 16, acc);
     }
 };
 
@@ -208,18 +206,19 @@ struct q8_0_vnni {
     }
 };
 
-// IQ4_NL: Q4_0's nibbles looked up in the grid plus 128 (vpshufb; 1..241, unsigned), whose
-// offset comes off as Q4_0's does: isum = sum u * y - 128 * sum y.
-template <class V>
-struct iq4_nl_vnni {
-    using group = block_iq4_nlx8;
+// IQ4_NL and MXFP4: Q4_0's nibbles looked up in the table of values plus 128 (vpshufb;
+// unsigned: IQ4_NL 1..241, MXFP4 116..140), whose offset comes off as Q4_0's does:
+// isum = sum u * y - 128 * sum y.
+template <class V, typename G, const int8_t* Values, __m256 (*Scales)(const G&)>
+struct lookup4_vnni {
+    using group = G;
     using act = block_q8_0s;
-    static constexpr int block = QK4_NL;
+    static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
         const __m256i grid = _mm256_xor_si256(
-            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(Values))),
             _mm256_set1_epi8(char(0x80)));
         __m256i a[NT];
         for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
@@ -233,9 +232,15 @@ struct iq4_nl_vnni {
                 a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy<NT>(g.d, y, i, a, 128, acc);
+        finish_legacy<NT>(Scales(g), y, i, a, 128, acc);
     }
 };
+inline __m256 iq4_nl_scales_vnni(const block_iq4_nlx8& g) { return load_d8(g.d); }
+inline __m256 mxfp4_scales_vnni(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
+template <class V>
+using iq4_nl_vnni = lookup4_vnni<V, block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales_vnni>;
+template <class V>
+using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4, mxfp4_scales_vnni>;
 
 // A few tokens at once (a decode step of several sequences) use each weight byte a few times
 // only, so the weights still arrive from memory and the hardware prefetchers alone leave
@@ -296,6 +301,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
     r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
     r[weight_layout_iq4_nlx8] = dot_groups_vnni<iq4_nl_vnni<V>, MaxNT, dot_iq4_nlx8_avx2>;
+    r[weight_layout_mxfp4x8] = dot_groups_vnni<mxfp4_vnni<V>, MaxNT, dot_mxfp4x8_avx2>;
     k.repacked_max_nt = MaxNT;
 }
 

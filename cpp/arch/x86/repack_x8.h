@@ -23,6 +23,7 @@ void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 
 namespace {
 
@@ -35,6 +36,16 @@ inline __m256i bcast4(const int8_t* p) {
 }
 
 inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
+
+// The 8 rows' MXFP4 scales, halved (e8m0_to_fp32_half): 2^(e - 128) as the float bits
+// (e - 1) << 23, or 0x00200000 << e for the two codes below the float normal range.
+inline __m256 load_e8m0_8(const uint8_t* e) {
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(e)));
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(1)), 23);
+    const __m256i tiny = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), v);
+    const __m256i is_tiny = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), v);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, tiny, is_tiny));
+}
 
 // The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
 // holds scale(r, 4h + j % 4), M[h] the min.

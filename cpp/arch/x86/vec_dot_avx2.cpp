@@ -16,6 +16,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "quant/kquant_scales.h"
@@ -25,8 +26,6 @@ namespace pyggml {
 namespace {
 
 // ---- helpers ---------------------------------------------------------------------
-
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // All 65536 fp16 values as float32, built once. A lookup costs one load instead of
 // three vector-pipe operations (insert, convert, move). Used for the activation scales,
@@ -41,82 +40,6 @@ const float* fp16_table() {
     }();
     return table;
 }
-
-inline float hsum_8(__m256 x) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-inline int hsum_i32_8(__m256i x) {
-    __m128i r = _mm_add_epi32(_mm256_extracti128_si256(x, 1), _mm256_castsi256_si128(x));
-    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
-    return _mm_cvtsi128_si32(r);
-}
-
-// 16 packed bytes -> 32 nibbles: low nibbles in bytes 0..15, high nibbles in 16..31.
-// (The broadcast is a pure load; one variable shift moves the high lane's nibbles down.)
-inline __m256i nibbles_32(const uint8_t* p) {
-    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m256i shifted = _mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4));
-    return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
-}
-
-// 32 bits -> 32 bytes, 0xFF where the bit is CLEAR (byte j tests bit j). The 32-bit
-// word is broadcast straight from memory (a load, no vector-pipe work).
-inline __m256i clear_bits_to_bytes_32(const uint8_t* p) {
-    float f;
-    std::memcpy(&f, p, 4);
-    const __m256i word = _mm256_castps_si256(_mm256_set1_ps(f));
-    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
-    const __m256i bytes = _mm256_and_si256(_mm256_shuffle_epi8(word, shuf), bit);
-    return _mm256_cmpeq_epi8(bytes, _mm256_setzero_si256());
-}
-
-inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// Sum of products of 32 signed bytes in x (>= -128) and y (> -128), as 8 int32.
-inline __m256i dot_i8_pairs(__m256i x, __m256i y) {
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
-// Unsigned bytes x (<= 127) times signed y, summed to 8 int32.
-inline __m256i dot_u8_pairs(__m256i x, __m256i y) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
-}
-
-template <typename B>
-inline const B* row_ptr(const void* y, size_t by, int t) {
-    return reinterpret_cast<const B*>(static_cast<const char*>(y) + size_t(t) * by);
-}
-
-// One kernel body per NT (one weight row); the common signature loops over the rows
-// and switches on nt.
-template <void (*K1)(int, float*, size_t, const void*, const void*, size_t),
-          void (*K2)(int, float*, size_t, const void*, const void*, size_t),
-          void (*K3)(int, float*, size_t, const void*, const void*, size_t),
-          void (*K4)(int, float*, size_t, const void*, const void*, size_t)>
-void dot_rows_nt(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    for (int r = 0; r < nr; ++r) {
-        const void* xr = static_cast<const char*>(x) + r * bx;
-        switch (nt) {
-            case 1: K1(n, s + r, bs, xr, y, by); break;
-            case 2: K2(n, s + r, bs, xr, y, by); break;
-            case 3: K3(n, s + r, bs, xr, y, by); break;
-            default: K4(n, s + r, bs, xr, y, by); break;
-        }
-    }
-}
-
-#define PYGGML_NT_DISPATCH(name)                                                                          \
-    void name(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,     \
-              int nt) {                                                                                   \
-        dot_rows_nt<name##_nt<1>, name##_nt<2>, name##_nt<3>, name##_nt<4>>(n, s, bs, x, bx, nr, y, by, nt); \
-    }
 
 // ---- float formats -------------------------------------------------------------
 
@@ -175,9 +98,9 @@ template <int NT>
 void dot_bf16_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_float_nt<NT, uint16_t, load8_bf16, scalar_bf16>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_f32)
-PYGGML_NT_DISPATCH(dot_f16)
-PYGGML_NT_DISPATCH(dot_bf16)
+PYGGML_AVX2_NT_KERNEL(dot_f32)
+PYGGML_AVX2_NT_KERNEL(dot_f16)
+PYGGML_AVX2_NT_KERNEL(dot_bf16)
 
 // ---- legacy blocks with Q8_0 activations (signed weights) ------------------------
 
@@ -255,8 +178,8 @@ template <int NT>
 void dot_iq4_nl_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_signed_q8_0_nt<NT, block_iq4_nl, decode_iq4_nl>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q8_0_tokens)
-PYGGML_NT_DISPATCH(dot_iq4_nl)
+PYGGML_AVX2_NT_KERNEL(dot_q8_0_tokens)
+PYGGML_AVX2_NT_KERNEL(dot_iq4_nl)
 
 // The offset types as unsigned quants u = q + Offset: sum q * y = sum u * y - Offset * sum y,
 // and the Offset * y pair sums depend on the activations only (shared by all rows of a
@@ -266,8 +189,8 @@ inline __m256i unsigned_q5_0(const block_q5_0& b) {
     return _mm256_or_si256(nibbles_32(b.qs), _mm256_andnot_si256(clear_bits_to_bytes_32(b.qh), _mm256_set1_epi8(0x10)));
 }
 
-PYGGML_NT_DISPATCH(dot_q4_0_single)
-PYGGML_NT_DISPATCH(dot_q5_0_single)
+PYGGML_AVX2_NT_KERNEL(dot_q4_0_single)
+PYGGML_AVX2_NT_KERNEL(dot_q5_0_single)
 
 // ---- one token, four rows per pass (matvec) for Q4_0, Q5_0 and Q8_0 -------------------
 //
@@ -277,7 +200,6 @@ PYGGML_NT_DISPATCH(dot_q5_0_single)
 // multiply and convert pipes are what bounds these loops. Each row's sum is formed by
 // the same operations in the same order whatever pass it is in, so grouping rows never
 // changes a result.
-constexpr int kMatvecRows = 4;
 
 // The int32 pair sums (8 lanes) of one weight block with activation block yv; off is
 // the shared Offset * y term of the offset types.
@@ -311,28 +233,6 @@ void matvec_rows_q8_0(int n, float* s, size_t ss, const char* x, size_t bx, cons
         }
     }
     for (int r = 0; r < R; ++r) s[r * ss] = hsum_8(acc[r]);
-}
-
-// nt == 1: a pass takes rows i, i + q, i + 2q, ... (q = nr / P for P rows per pass), so
-// each of the P weight streams stays sequential in memory (the hardware prefetchers
-// follow a few sequential streams well, P interleaved rows badly); the nr % P last rows
-// follow in one pass. Else the per-token kernels.
-template <template <int> class Pass, void (*Rows)(int, float*, size_t, const void*, size_t, int, const void*, size_t, int),
-          int P = kMatvecRows>
-void matvec_or_rows(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    static_assert(P >= 1 && P <= 4, "1 to 4 rows per pass");
-    if (nt != 1) return Rows(n, s, bs, x, bx, nr, y, by, nt);
-    const char* xb = static_cast<const char*>(x);
-    const int q = nr / P;
-    for (int i = 0; i < q; ++i) Pass<P>::run(n, s + i, size_t(q), xb + i * bx, q * bx, y);
-    const int r = q * P, rest = nr - r;  // rest < P
-    if constexpr (P > 3) {
-        if (rest == 3) return Pass<3>::run(n, s + r, 1, xb + r * bx, bx, y);
-    }
-    if constexpr (P > 2) {
-        if (rest == 2) return Pass<2>::run(n, s + r, 1, xb + r * bx, bx, y);
-    }
-    if (rest == 1) Pass<1>::run(n, s + r, 1, xb + r * bx, bx, y);
 }
 
 template <int R>
@@ -413,8 +313,8 @@ template <int NT>
 void dot_q5_1_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_min_q8_1_nt<NT, block_q5_1, decode_q5_1>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q4_1)
-PYGGML_NT_DISPATCH(dot_q5_1)
+PYGGML_AVX2_NT_KERNEL(dot_q4_1)
+PYGGML_AVX2_NT_KERNEL(dot_q5_1)
 
 // ---- k-quants ----------------------------------------------------------------------
 
@@ -506,7 +406,7 @@ template <int NT>
 void dot_q5_K_nt(int n, float* s, size_t bs, const void* x, const void* y, size_t by) {
     dot_q45_K_nt<NT, true>(n, s, bs, x, y, by);
 }
-PYGGML_NT_DISPATCH(dot_q4_K_tokens)
+PYGGML_AVX2_NT_KERNEL(dot_q4_K_tokens)
 
 // ---- one token, four rows per pass (matvec) for Q4_K ---------------------------------
 //
@@ -580,7 +480,7 @@ struct matvec_q4_K {
 void dot_q4_K(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     matvec_or_rows<matvec_q4_K, dot_q4_K_tokens>(n, s, bs, x, bx, nr, y, by, nt);
 }
-PYGGML_NT_DISPATCH(dot_q5_K)
+PYGGML_AVX2_NT_KERNEL(dot_q5_K)
 
 // Q6_K: sum sc * (q - 32) * q8 = sum sc * q * q8 - 32 * sum_g sc[g] * bsums[g]; the
 // scales are per 16 elements, exactly the Q8_K bsums groups, so the offset costs one
@@ -653,7 +553,7 @@ void dot_q6_K_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* 
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
-PYGGML_NT_DISPATCH(dot_q6_K_tokens)
+PYGGML_AVX2_NT_KERNEL(dot_q6_K_tokens)
 
 // One token reads two Q6_K rows side by side; each row's block 6 ahead (1260 bytes) is
 // asked for explicitly: the hardware prefetchers alone leave the pass waiting on memory.
@@ -765,7 +665,7 @@ void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
-PYGGML_NT_DISPATCH(dot_q3_K)
+PYGGML_AVX2_NT_KERNEL(dot_q3_K)
 
 template <int NT>
 void dot_q2_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
@@ -809,7 +709,7 @@ void dot_q2_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]) + summs[t];
 }
-PYGGML_NT_DISPATCH(dot_q2_K)
+PYGGML_AVX2_NT_KERNEL(dot_q2_K)
 
 template <int NT>
 void dot_iq4_xs_nt(int n, float* s, size_t bs, const void* vx, const void* vy, size_t by) {
@@ -841,7 +741,7 @@ void dot_iq4_xs_nt(int n, float* s, size_t bs, const void* vx, const void* vy, s
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
-PYGGML_NT_DISPATCH(dot_iq4_xs)
+PYGGML_AVX2_NT_KERNEL(dot_iq4_xs)
 
 vec_dot_fn kernel(int32_t type) {
     switch (type) {

@@ -14,13 +14,6 @@ namespace pyggml {
 
 namespace {
 
-inline int hsum_i32_8(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
-
 inline __m256i sum_i8_32(__m256i q) { return _mm256_madd_epi16(pair_sums_i8(q), _mm256_set1_epi16(1)); }
 
 inline const uint8_t* bytes(const void* p) { return static_cast<const uint8_t*>(p); }
