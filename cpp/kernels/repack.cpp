@@ -357,6 +357,16 @@ bool in_shared_file_mapping(uintptr_t begin, uintptr_t end) {
 }  // namespace
 #endif
 
+bool in_file_mapping(const void* p, size_t bytes) {
+#if defined(__linux__)
+    return bytes > 0 && in_shared_file_mapping(uintptr_t(p), uintptr_t(p) + bytes);
+#else
+    (void)p;
+    (void)bytes;
+    return false;
+#endif
+}
+
 bool release_file_pages(const void* p, size_t bytes) {
 #if defined(__linux__)
     const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));

@@ -56,6 +56,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
 // again), so that the file's copy leaves the resident set. Anything else (anonymous or
 // private memory, other systems): nothing. Returns whether pages were released.
 bool release_file_pages(const void* p, size_t bytes);
+// Whether [p, p + bytes) lies in a shared mapping of a file (on Linux; elsewhere false).
+bool in_file_mapping(const void* p, size_t bytes);
 
 // A buffer for the weights a forward pass streams, on Linux in 2 MiB huge pages where
 // the system grants them (aligned to 2 MiB and advised MADV_HUGEPAGE, which
@@ -68,7 +70,9 @@ struct weight_buffer_free {
 using weight_buffer = std::unique_ptr<uint8_t[], weight_buffer_free>;
 weight_buffer alloc_weight_buffer(size_t bytes);
 // Whether alloc_weight_buffer asks for huge pages here (Linux, transparent huge pages not
-// "never"): only then is a copy of a plain matrix worth making.
+// "never"): only then is a copy of a plain matrix worth making, and only of one in the mapped
+// file, whose pages leave the process once copied (a matrix held elsewhere, such as one the
+// caller converted at load, would be resident twice).
 bool weight_buffer_huge_pages();
 
 // Whether matrices of `type`, n_rows x n_cols, can take layout l (8 rows or more; a

@@ -99,18 +99,19 @@ void llama_model::repack_weights() {
     constexpr size_t kAlign = 64;
     size_t total = 0;
     std::vector<int32_t> layouts;
+    std::vector<bool> copied;
     for (weight_view* w : todo) {
+        const size_t bytes = size_t(w->n_rows) * w->row_bytes;
         layouts.push_back(preferred_layout(*w));
-        if (layouts.back() != weight_layout_plain || copy_plain) {
-            total += (size_t(w->n_rows) * w->row_bytes + kAlign - 1) / kAlign * kAlign;
-        }
+        copied.push_back(layouts.back() != weight_layout_plain || (copy_plain && in_file_mapping(w->data, bytes)));
+        if (copied.back()) total += (bytes + kAlign - 1) / kAlign * kAlign;
     }
     weights_ = alloc_weight_buffer(total);
     uint8_t* dst = weights_.get();
     for (size_t k = 0; k < todo.size(); ++k) {
         weight_view& w = *todo[k];
         const int32_t layout = layouts[k];
-        if (layout == weight_layout_plain && !copy_plain) continue;
+        if (!copied[k]) continue;
         const size_t bytes = size_t(w.n_rows) * w.row_bytes;
         const int64_t n_groups = (w.n_rows + REPACK_ROWS - 1) / REPACK_ROWS;
         // In slices, each slice's file pages released once copied (release_file_pages: the

@@ -104,6 +104,22 @@ def test_converted_matrices_leave_the_resident_set(f16_model):
         np.testing.assert_array_equal(v, copies[name])
 
 
+@pytest.mark.parametrize("fmt", ["nf4", "int8-absmax"])
+def test_converted_matrices_are_held_once(f16_model, fmt):
+    """The model reads the converted arrays where they are: only matrices of the mapped file are
+    copied into the huge-page weight buffer (whose copy lets the file's pages go), so a converted
+    matrix is not resident twice. Here only the output head (F16, kept as the file has it) is."""
+    plain = Model.load(f16_model, n_ctx=16, n_threads=1)
+    converted = Model.load(f16_model, n_ctx=16, n_threads=1, weight_format=fmt)
+    g = GGUFFile(f16_model)
+    head = g.tensor("output.weight" if "output.weight" in g else "token_embd.weight")  # tied: the embedding
+    if _core.testing.weight_buffer_huge_pages():
+        assert plain._native.copied_bytes > head.n_bytes
+        assert converted._native.copied_bytes == head.n_bytes
+    else:
+        assert plain._native.copied_bytes == converted._native.copied_bytes == 0
+
+
 def test_release_file_pages_leaves_other_memory_alone():
     x = np.ones(1 << 16, dtype=np.uint8)
     assert _core.release_file_pages(x) is False
