@@ -24,15 +24,21 @@ void dot_q1_0_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* 
     }
     const __m256i one = _mm256_set1_epi8(1);
     for (int i = 0; i < n / QK1_0; ++i) {
-        const float dx = h2f(x[i].d);
+        // per token, the sum over the four Q8_0 blocks of dy * isum; dx once per 128
+        __m256 part[NT];
+        for (int t = 0; t < NT; ++t) part[t] = _mm256_setzero_ps();
+#pragma GCC unroll 4
         for (int k = 0; k < QK1_0 / QK8_0; ++k) {
             const __m256i signs = _mm256_or_si256(clear_bits_to_bytes_32(x[i].qs + 4 * k), one);
             for (int t = 0; t < NT; ++t) {
                 const block_q8_0& yb = y[t][4 * i + k];
                 const __m256i p = _mm256_madd_epi16(pair_sums_i8(_mm256_sign_epi8(loadu(yb.qs), signs)), _mm256_set1_epi16(1));
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(yb.d)), _mm256_cvtepi32_ps(p), acc[t]);
+                const __m256 dy = _mm256_cvtph_ps(_mm_set1_epi16(short(yb.d)));
+                part[t] = _mm256_fmadd_ps(dy, _mm256_cvtepi32_ps(p), part[t]);
             }
         }
+        const __m256 dx = _mm256_set1_ps(h2f(x[i].d));
+        for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(dx, part[t], acc[t]);
     }
     for (int t = 0; t < NT; ++t) s[t * bs] = hsum_8(acc[t]);
 }
