@@ -194,8 +194,6 @@ void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64
     }
 }
 
-// Legacy layouts (32 columns a block): per row the exact integer dot (RowDot), then
-// acc = fma(d_row * d_y, isum, acc).
 // Row r's scale: fp16, or MXFP4's halved E8M0 exponent.
 template <typename G>
 float row_scale(const G& x, int r) {
@@ -206,6 +204,8 @@ float row_scale<block_mxfp4x8>(const block_mxfp4x8& x, int r) {
     return e8m0_to_fp32_half(x.e[r]);
 }
 
+// Legacy layouts (32 columns a block): per row the exact integer dot (RowDot), then
+// acc = fma(d_row * d_y, isum, acc).
 template <typename G, typename Y, int (*RowDot)(const G&, const Y&, int)>
 void step_legacy_x8(const G& x, const Y& y, float* acc) {
     for (int r = 0; r < REPACK_ROWS; ++r) {
@@ -235,22 +235,14 @@ int row_dot_q5_0(const block_q5_0x8& x, const block_q8_0s& y, int r) {
     return isum - 16 * y.sum;
 }
 
-// IQ4_NL: the nibbles (placed as Q4_0's) index the non-linear grid.
-int row_dot_iq4_nl(const block_iq4_nlx8& x, const block_q8_0s& y, int r) {
+// IQ4_NL and MXFP4: the nibbles (placed as Q4_0's) index a table of 16 values (the
+// non-linear grid; the doubled E2M1 values).
+template <typename G, const int8_t* Values>
+int row_dot_lookup4(const G& x, const block_q8_0s& y, int r) {
     int isum = 0;
-    for (int e = 0; e < QK4_NL; ++e) {
+    for (int e = 0; e < QK8_0; ++e) {
         const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
-        isum += kvalues_iq4nl[e < 16 ? byte & 0xF : byte >> 4] * y.qs[e];
-    }
-    return isum;
-}
-
-// MXFP4: the nibbles (placed as Q4_0's) index the doubled E2M1 values.
-int row_dot_mxfp4(const block_mxfp4x8& x, const block_q8_0s& y, int r) {
-    int isum = 0;
-    for (int e = 0; e < QK_MXFP4; ++e) {
-        const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
-        isum += kvalues_fp4[e < 16 ? byte & 0xF : byte >> 4] * y.qs[e];
+        isum += Values[e < 16 ? byte & 0xF : byte >> 4] * y.qs[e];
     }
     return isum;
 }
@@ -418,9 +410,11 @@ void register_repack(isa_kernels& k) {
     r[weight_layout_q8_0x8] =
         dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
     r[weight_layout_iq4_nlx8] =
-        dot_x8<block_iq4_nlx8, block_q8_0s, QK4_NL, step_legacy_x8<block_iq4_nlx8, block_q8_0s, row_dot_iq4_nl>>;
+        dot_x8<block_iq4_nlx8, block_q8_0s, QK4_NL,
+               step_legacy_x8<block_iq4_nlx8, block_q8_0s, row_dot_lookup4<block_iq4_nlx8, kvalues_iq4nl>>>;
     r[weight_layout_mxfp4x8] =
-        dot_x8<block_mxfp4x8, block_q8_0s, QK_MXFP4, step_legacy_x8<block_mxfp4x8, block_q8_0s, row_dot_mxfp4>>;
+        dot_x8<block_mxfp4x8, block_q8_0s, QK_MXFP4,
+               step_legacy_x8<block_mxfp4x8, block_q8_0s, row_dot_lookup4<block_mxfp4x8, kvalues_fp4>>>;
 }
 
 int32_t repack_layout_of_type(int32_t type) {

@@ -233,8 +233,6 @@ struct lookup4_kernel : whole_blocks {
     }
 };
 
-inline __m256 iq4_nl_scales(const block_iq4_nlx8& g) { return load_d8(g.d); }
-inline __m256 mxfp4_scales(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
 using iq4_nl_kernel = lookup4_kernel<block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales>;
 using mxfp4_kernel = lookup4_kernel<block_mxfp4x8, kvalues_fp4, mxfp4_scales>;
 

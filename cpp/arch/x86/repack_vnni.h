@@ -235,12 +235,10 @@ struct lookup4_vnni {
         finish_legacy<NT>(Scales(g), y, i, a, 128, acc);
     }
 };
-inline __m256 iq4_nl_scales_vnni(const block_iq4_nlx8& g) { return load_d8(g.d); }
-inline __m256 mxfp4_scales_vnni(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
 template <class V>
-using iq4_nl_vnni = lookup4_vnni<V, block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales_vnni>;
+using iq4_nl_vnni = lookup4_vnni<V, block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales>;
 template <class V>
-using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4, mxfp4_scales_vnni>;
+using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4, mxfp4_scales>;
 
 // A few tokens at once (a decode step of several sequences) use each weight byte a few times
 // only, so the weights still arrive from memory and the hardware prefetchers alone leave
