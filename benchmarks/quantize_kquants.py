@@ -1,4 +1,4 @@
-"""Single-thread quantize throughput of the k-quant, IQ4 and IQ1/IQ2 codebook types: pyggml beside ggml.
+"""Single-thread quantize throughput of the k-quant, IQ4 and IQ1/IQ2/IQ3 codebook types: pyggml beside ggml.
 
     python benchmarks/quantize_kquants.py [--rows 256] [--cols 4096] [--repeat 5] [--types Q4_K,Q6_K|all]
                                           [--clock wall|cpu] [--reference]
@@ -23,7 +23,7 @@ import numpy as np
 from pyggml import GGMLType, _core
 
 TYPES = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
-CODEBOOK_TYPES = ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"]  # --types all: these too
+CODEBOOK_TYPES = ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"]  # --types all: these too
 
 
 def load_ggml():

@@ -35,23 +35,11 @@ inline int point_byte(uint64_t p, int i) { return int((p >> (8 * i)) & 0xFF); }
 
 // ggml iq2_find_best_neighbour: among the neighbours of off-grid code word u, the point
 // nearest to xval under weight at this scale; writes its codes to L and returns its index.
-int best_neighbour(const iq_grid_search& g, uint16_t u, const float* xval, const float* weight, float scale,
-                   int8_t* L) {
-    float best_d2 = 3.402823466e+38f;
-    int grid_index = -1;
-    for (const uint16_t* p = g.neighbours_begin(u); p != g.neighbours_end(u); ++p) {
-        float d2 = 0;
-        for (int i = 0; i < 8; ++i) {
-            const float q = float(point_byte(g.points[*p], i));
-            const float diff = scale * q - xval[i];
-            d2 += weight[i] * diff * diff;
-        }
-        if (d2 < best_d2) {
-            best_d2 = d2;
-            grid_index = *p;
-        }
-    }
-    if (grid_index < 0) throw std::invalid_argument(kOverflow);
+int best_neighbour(const quant_search_ops& ops, const iq_grid_search& g, uint16_t u, const float* xval,
+                   const float* weight, float scale, int8_t* L) {
+    const int c = ops.nearest_candidate(8, g.neighbour_count(u), g.neighbour_lanes(u), xval, weight, scale);
+    if (c < 0) throw std::invalid_argument(kOverflow);
+    const int grid_index = g.neighbours_begin(u)[c];
     for (int i = 0; i < 8; ++i) L[i] = int8_t((point_byte(g.points[grid_index], i) - 1) / 2);
     return grid_index;
 }
@@ -72,12 +60,12 @@ inline void levels8(const float* xval, float id, int8_t* L) {
 }
 
 // The grid index of 8 levels, the nearest neighbour (rewriting L) where they are off the grid.
-inline int on_grid(const iq_grid_search& g, const float* xval, const float* waux, float scale, int8_t* L,
-                   bool* was_on_grid = nullptr) {
+inline int on_grid(const quant_search_ops& ops, const iq_grid_search& g, const float* xval, const float* waux,
+                   float scale, int8_t* L, bool* was_on_grid = nullptr) {
     const uint16_t u = code_word(L);
     int grid_index = g.index[u];
     if (was_on_grid) *was_on_grid = grid_index >= 0;
-    if (grid_index < 0) grid_index = best_neighbour(g, u, xval, waux, scale, L);
+    if (grid_index < 0) grid_index = best_neighbour(ops, g, u, xval, waux, scale, L);
     return grid_index;
 }
 
@@ -147,8 +135,8 @@ void grid_indices(const iq_grid_search& g, int n8, const int8_t* L, int* grid) {
 
 // One 32-element group of IQ2_XXS: false for a group of zeros (scale 0, nothing stored);
 // else its scale, the grid indices of its four 8s in grid[] and the codes in L.
-bool iq2_xxs_group(const iq_grid_search& g, const float* xval, const float* weight, const float* waux,
-                   int8_t* L, int* grid, float& scale) {
+bool iq2_xxs_group(const quant_search_ops& ops, const iq_grid_search& g, const float* xval, const float* weight,
+                   const float* waux, int8_t* L, int* grid, float& scale) {
     int8_t Laux[32];
     float max = xval[0];
     for (int i = 1; i < 32; ++i) max = max > xval[i] ? max : xval[i];
@@ -163,7 +151,7 @@ bool iq2_xxs_group(const iq_grid_search& g, const float* xval, const float* weig
         const float this_scale = 1 / id;
         for (int k = 0; k < 4; ++k) {
             levels8(xval + 8 * k, id, Laux + 8 * k);
-            on_grid(g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+            on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
         }
         float sumqx, sumq2;
         weighted_sums(32, weight, xval, Laux, sumqx, sumq2);
@@ -177,7 +165,7 @@ bool iq2_xxs_group(const iq_grid_search& g, const float* xval, const float* weig
         const float id = 1 / scale;
         for (int k = 0; k < 4; ++k) {
             levels8(xval + 8 * k, id, L + 8 * k);
-            const int j = on_grid(g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+            const int j = on_grid(ops, g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
             for (int i = 0; i < 8; ++i) L[8 * k + i] = int8_t((point_byte(g.points[j], i) - 1) / 2);
         }
         float sumqx, sumq2;
@@ -190,8 +178,8 @@ bool iq2_xxs_group(const iq_grid_search& g, const float* xval, const float* weig
 
 // One 16-element group of IQ2_XS or IQ2_S, the same search (eps: the all-zero threshold);
 // results as iq2_xxs_group.
-bool iq2_xs_group(const iq_grid_search& g, const float* xval, const float* weight, const float* waux,
-                  float eps, int8_t* L, int* grid, float& scale) {
+bool iq2_xs_group(const quant_search_ops& ops, const iq_grid_search& g, const float* xval, const float* weight,
+                  const float* waux, float eps, int8_t* L, int* grid, float& scale) {
     int8_t Laux[16];
     float max = xval[0];
     for (int i = 1; i < 16; ++i) max = max > xval[i] ? max : xval[i];
@@ -205,7 +193,7 @@ bool iq2_xs_group(const iq_grid_search& g, const float* xval, const float* weigh
         const float this_scale = 1 / id;
         for (int k = 0; k < 2; ++k) {
             levels8(xval + 8 * k, id, Laux + 8 * k);
-            on_grid(g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k, &is_on_grid_aux[k]);
+            on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k, &is_on_grid_aux[k]);
         }
         float sumqx, sumq2;
         weighted_sums(16, weight, xval, Laux, sumqx, sumq2);
@@ -222,7 +210,7 @@ bool iq2_xs_group(const iq_grid_search& g, const float* xval, const float* weigh
         for (int k = 0; k < 2; ++k) {
             if (is_on_grid[k]) continue;
             levels8(xval + 8 * k, id, L + 8 * k);
-            on_grid(g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+            on_grid(ops, g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
         }
         float sumqx, sumq2;
         weighted_sums(16, weight, xval, L, sumqx, sumq2);
@@ -232,7 +220,8 @@ bool iq2_xs_group(const iq_grid_search& g, const float* xval, const float* weigh
     return true;
 }
 
-void iq2_xxs_block(const iq_grid_search& g, const float* xbl, const float* qw, block_iq2_xxs& y) {
+void iq2_xxs_block(const quant_search_ops& ops, const iq_grid_search& g, const float* xbl, const float* qw,
+                   block_iq2_xxs& y) {
     float scales[QK_K / 32], weight[32], waux[32], xval[32];
     int8_t L[32];
     uint32_t q2[2 * (QK_K / 32)] = {};  // per 32: four grid indices, then 4 x 7 sign bits and the scale
@@ -245,10 +234,12 @@ void iq2_xxs_block(const iq_grid_search& g, const float* xbl, const float* qw, b
         for (int i = 0; i < 32; ++i) weight[i] = w[i] * std::sqrt(sigma2 + xb[i] * xb[i]);
         for (int i = 0; i < 32; ++i) waux[i] = std::sqrt(weight[i]);
         uint8_t signs[4];
-        for (int k = 0; k < 4; ++k) signs[k] = uint8_t(split_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k, true) & 127);
+        for (int k = 0; k < 4; ++k) {
+            signs[k] = uint8_t(split_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k, true) & 127);
+        }
         int grid[4];
         float scale;
-        if (!iq2_xxs_group(g, xval, weight, waux, L, grid, scale)) {
+        if (!iq2_xxs_group(ops, g, xval, weight, waux, L, grid, scale)) {
             scales[ib] = 0;
             continue;
         }
@@ -276,7 +267,7 @@ void iq2_xxs_block(const iq_grid_search& g, const float* xbl, const float* qw, b
 
 // IQ2_XS (is_s false) or IQ2_S (true): groups of 16, signs and scale fields as each stores them.
 template <typename Block, bool is_s>
-void iq2_xs_block(const iq_grid_search& g, const float* xbl, const float* qw, Block& y) {
+void iq2_xs_block(const quant_search_ops& ops, const iq_grid_search& g, const float* xbl, const float* qw, Block& y) {
     float scales[QK_K / 16], weight[16], waux[16], xval[16];
     int8_t L[16];
     uint16_t q2[QK_K / 8] = {};  // IQ2_XS: per 8, the grid index and 7 sign bits
@@ -298,7 +289,7 @@ void iq2_xs_block(const iq_grid_search& g, const float* xbl, const float* qw, Bl
         }
         int grid[2];
         float scale;
-        if (!iq2_xs_group(g, xval, weight, waux, is_s ? kGroupMaxEpsIq2S : kGroupMaxEps, L, grid, scale)) {
+        if (!iq2_xs_group(ops, g, xval, weight, waux, is_s ? kGroupMaxEpsIq2S : kGroupMaxEps, L, grid, scale)) {
             scales[ib] = 0;
             continue;
         }
@@ -340,30 +331,45 @@ void require_imatrix(const float* imatrix, const char* name) {
 
 }  // namespace
 
-size_t quantize_iq2_xxs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+size_t quantize_iq2_xxs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                             int64_t n_per_row, const float* imatrix) {
     require_imatrix(imatrix, "IQ2_XXS");
     const iq_grid_search& g = iq2xxs_grid_search();
     return quantize_superblocks<block_iq2_xxs>("IQ2_XXS", src, dst, nrow, n_per_row, imatrix,
                                                [&](const float* x, const float* qw, block_iq2_xxs& y) {
-                                                   iq2_xxs_block(g, x, qw, y);
+                                                   iq2_xxs_block(ops, g, x, qw, y);
                                                });
 }
 
-size_t quantize_iq2_xs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+size_t quantize_iq2_xs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                            int64_t n_per_row, const float* imatrix) {
     require_imatrix(imatrix, "IQ2_XS");
     const iq_grid_search& g = iq2xs_grid_search();
     return quantize_superblocks<block_iq2_xs>("IQ2_XS", src, dst, nrow, n_per_row, imatrix,
                                               [&](const float* x, const float* qw, block_iq2_xs& y) {
-                                                  iq2_xs_block<block_iq2_xs, false>(g, x, qw, y);
+                                                  iq2_xs_block<block_iq2_xs, false>(ops, g, x, qw, y);
                                               });
 }
 
-size_t quantize_iq2_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+size_t quantize_iq2_s_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                           int64_t n_per_row, const float* imatrix) {
     const iq_grid_search& g = iq2s_grid_search();
     return quantize_superblocks<block_iq2_s>("IQ2_S", src, dst, nrow, n_per_row, imatrix,
                                              [&](const float* x, const float* qw, block_iq2_s& y) {
-                                                 iq2_xs_block<block_iq2_s, true>(g, x, qw, y);
+                                                 iq2_xs_block<block_iq2_s, true>(ops, g, x, qw, y);
                                              });
+}
+
+size_t quantize_iq2_xxs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq2_xxs_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+
+size_t quantize_iq2_xs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq2_xs_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+
+size_t quantize_iq2_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq2_s_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
 }
 
 }  // namespace pyggml

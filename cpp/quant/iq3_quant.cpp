@@ -32,6 +32,8 @@ struct iq3_search_grid {
     std::vector<uint32_t> points;      // (grid size,) byte i: 2 * level of element i + 1
     std::vector<int32_t> map;          // (4096,) the code's grid index, or -(start + 1) off the grid
     std::vector<uint16_t> neighbours;  // per off-grid code from its start: count, then grid indices
+    std::vector<uint8_t> lanes;        // the neighbours' bytes as nearest_candidate takes them (quant/search.h)
+    std::vector<uint32_t> lanes_first; // (4096,) where each off-grid code's neighbours start in lanes
 };
 
 inline int point_byte(uint32_t point, int i) { return int((point >> (8 * i)) & 0xFF); }
@@ -43,6 +45,7 @@ iq3_search_grid iq3_search_grid_build(const uint32_t* codebook, int grid_size, i
     iq3_search_grid g;
     g.points.resize(grid_size);
     g.map.assign(kCodeCount, -1);
+    g.lanes_first.assign(kCodeCount, 0);
     for (int j = 0; j < grid_size; ++j) {
         uint32_t point = 0;
         int code = 0;
@@ -78,7 +81,11 @@ iq3_search_grid iq3_search_grid_build(const uint32_t* codebook, int grid_size, i
             }
             g.neighbours.push_back(uint16_t(dist2[j].second));
         }
-        g.neighbours[start] = uint16_t(g.neighbours.size() - start - 1);
+        const int count = int(g.neighbours.size() - start - 1);
+        g.neighbours[start] = uint16_t(count);
+        g.lanes_first[code] = append_candidates(g.lanes, 4, count, [&](int c, int i) {
+            return point_byte(g.points[g.neighbours[start + 1 + c]], i);
+        });
     }
     return g;
 }
@@ -115,26 +122,12 @@ inline float max_of(float a, float b) { return a > b ? a : b; }
 
 // ggml iq3_find_best_neighbour: the neighbour of an off-grid code with the least weighted
 // squared error at this scale; writes its levels to L (4) and returns its grid index.
-int iq3_nearest_point(const char* type, const iq3_search_grid& g, int code, const float* xval, const float* weight,
-                      float scale, int8_t* L) {
+int iq3_nearest_point(const quant_search_ops& ops, const char* type, const iq3_search_grid& g, int code,
+                      const float* xval, const float* weight, float scale, int8_t* L) {
     const uint16_t* neighbours = g.neighbours.data() + (-g.map[code] - 1);
-    const int count = neighbours[0];
-    float best_d2 = 3.402823466e+38f;  // FLT_MAX
-    int grid_index = -1;
-    for (int j = 1; j <= count; ++j) {
-        const uint32_t point = g.points[neighbours[j]];
-        float d2 = 0;
-        for (int i = 0; i < 4; ++i) {
-            const float q = float(point_byte(point, i));
-            const float diff = scale * q - xval[i];
-            d2 += weight[i] * diff * diff;
-        }
-        if (d2 < best_d2) {
-            best_d2 = d2;
-            grid_index = neighbours[j];
-        }
-    }
-    if (grid_index < 0) throw_overflow(type);  // every distance is NaN or inf (ggml asserts)
+    const int c = ops.nearest_candidate(4, neighbours[0], g.lanes.data() + g.lanes_first[code], xval, weight, scale);
+    if (c < 0) throw_overflow(type);  // every distance is NaN or inf (ggml asserts)
+    const int grid_index = neighbours[1 + c];
     for (int i = 0; i < 4; ++i) L[i] = int8_t((point_byte(g.points[grid_index], i) - 1) / 2);
     return grid_index;
 }
@@ -164,8 +157,8 @@ constexpr iq3_search_params kSearchS{"IQ3_S", 9, false, true};
 // The scale of one group of 32 absolute values xval (largest max > 0) and their levels L,
 // from ggml's quantize_row_iq3_xxs_impl / quantize_row_iq3_s_impl: weight scores the fit,
 // waux (its square root) picks among grid neighbours.
-float iq3_group_scale(const iq3_search_grid& g, const iq3_search_params& p, float max, const float* xval,
-                      const float* weight, const float* waux, int8_t* L) {
+float iq3_group_scale(const quant_search_ops& ops, const iq3_search_grid& g, const iq3_search_params& p, float max,
+                      const float* xval, const float* weight, const float* waux, int8_t* L) {
     int8_t Laux[32];
     bool on_grid[8], on_grid_aux[8];
     float best = 0;
@@ -177,7 +170,9 @@ float iq3_group_scale(const iq3_search_grid& g, const iq3_search_params& p, floa
         for (int k = 0; k < 8; ++k) {
             const int code = level_code(xval + 4 * k, id, Laux + 4 * k);
             on_grid_aux[k] = g.map[code] >= 0;
-            if (!on_grid_aux[k]) iq3_nearest_point(p.type, g, code, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+            if (!on_grid_aux[k]) {
+                iq3_nearest_point(ops, p.type, g, code, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+            }
         }
         float sumqx = 0, sumq2 = 0;
         for (int i = 0; i < 32; ++i) {
@@ -201,7 +196,9 @@ float iq3_group_scale(const iq3_search_grid& g, const iq3_search_params& p, floa
             if (!p.refit_all && on_grid[k]) continue;
             const int code = level_code(xval + 4 * k, id, nullptr);
             int grid_index = g.map[code];
-            if (grid_index < 0) grid_index = iq3_nearest_point(p.type, g, code, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+            if (grid_index < 0) {
+                grid_index = iq3_nearest_point(ops, p.type, g, code, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+            }
             for (int i = 0; i < 4; ++i) L[4 * k + i] = int8_t((point_byte(g.points[grid_index], i) - 1) / 2);
         }
         float sumqx = 0, sumq2 = 0;
@@ -244,7 +241,7 @@ float iq3_sigma2(const float* xbl) {
 
 
 // ggml quantize_row_iq3_xxs_impl (grid_size 256) for one super-block.
-void iq3_xxs_superblock(const float* xbl, const float* qw, block_iq3_xxs& y) {
+void iq3_xxs_superblock(const quant_search_ops& ops, const float* xbl, const float* qw, block_iq3_xxs& y) {
     const iq3_search_grid& g = iq3xxs_search_grid();
     float scales[QK_K / 32], weight[32], waux[32], xval[32];
     int8_t L[32];
@@ -290,7 +287,7 @@ void iq3_xxs_superblock(const float* xbl, const float* qw, block_iq3_xxs& y) {
             continue;
         }
         std::memset(L, 0, sizeof(L));
-        float scale = iq3_group_scale(g, kSearchXxs, max, xval, weight, waux, L);
+        float scale = iq3_group_scale(ops, g, kSearchXxs, max, xval, weight, waux, L);
         if (scale < 0) {
             scale = -scale;
             for (int k = 0; k < 4; ++k) block_signs[k] = uint8_t(~block_signs[k] & 127);
@@ -316,7 +313,7 @@ void iq3_xxs_superblock(const float* xbl, const float* qw, block_iq3_xxs& y) {
 }
 
 // ggml quantize_row_iq3_s_impl (block_size 32) for one super-block.
-void iq3_s_superblock(const float* xbl, const float* qw, block_iq3_s& y) {
+void iq3_s_superblock(const quant_search_ops& ops, const float* xbl, const float* qw, block_iq3_s& y) {
     const iq3_search_grid& g = iq3s_search_grid();
     float scales[QK_K / 32], weight[32], waux[32], xval[32];
     int8_t L[32];
@@ -351,7 +348,7 @@ void iq3_s_superblock(const float* xbl, const float* qw, block_iq3_s& y) {
             continue;
         }
         std::memset(L, 0, sizeof(L));
-        float scale = iq3_group_scale(g, kSearchS, max, xval, weight, waux, L);
+        float scale = iq3_group_scale(ops, g, kSearchS, max, xval, weight, waux, L);
         if (scale < 0) {
             scale = -scale;
             for (int k = 0; k < 4; ++k) block_signs[k] = uint8_t(~block_signs[k]);
@@ -381,13 +378,14 @@ void iq3_s_superblock(const float* xbl, const float* qw, block_iq3_s& y) {
     }
 }
 
-template <typename B, void (*Superblock)(const float*, const float*, B&)>
-size_t quantize_iq3(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+template <typename B, void (*Superblock)(const quant_search_ops&, const float*, const float*, B&)>
+size_t quantize_iq3(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row,
+                    const float* imatrix) {
     const int64_t nblock = n_per_row / QK_K;
     B* y = static_cast<B*>(dst);
     for (int64_t row = 0; row < nrow; ++row, src += n_per_row) {
         for (int64_t ibl = 0; ibl < nblock; ++ibl, ++y) {
-            Superblock(src + QK_K * ibl, imatrix ? imatrix + QK_K * ibl : nullptr, *y);
+            Superblock(ops, src + QK_K * ibl, imatrix ? imatrix + QK_K * ibl : nullptr, *y);
         }
     }
     return size_t(nrow * nblock) * sizeof(B);
@@ -395,12 +393,22 @@ size_t quantize_iq3(const float* src, void* dst, int64_t nrow, int64_t n_per_row
 
 }  // namespace
 
+size_t quantize_iq3_xxs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                             int64_t n_per_row, const float* imatrix) {
+    return quantize_iq3<block_iq3_xxs, iq3_xxs_superblock>(ops, src, dst, nrow, n_per_row, imatrix);
+}
+
+size_t quantize_iq3_s_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow,
+                           int64_t n_per_row, const float* imatrix) {
+    return quantize_iq3<block_iq3_s, iq3_s_superblock>(ops, src, dst, nrow, n_per_row, imatrix);
+}
+
 size_t quantize_iq3_xxs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_iq3<block_iq3_xxs, iq3_xxs_superblock>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_iq3_xxs_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
 }
 
 size_t quantize_iq3_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
-    return quantize_iq3<block_iq3_s, iq3_s_superblock>(src, dst, nrow, n_per_row, imatrix);
+    return quantize_iq3_s_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
 }
 
 }  // namespace pyggml

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "quant/iq_grids.h"
+#include "quant/search.h"
 
 namespace pyggml {
 
@@ -42,6 +43,7 @@ iq_grid_search build(const uint64_t* grid, int n_grid, int nwant, int (*code)(in
         s.index[u] = j;
     }
     s.first.assign(kCodeWords + 1, 0);
+    s.lanes_first.assign(kCodeWords, 0);
     std::vector<int> dist2(n_grid);
     for (int u = 0; u < kCodeWords; ++u) {
         s.first[u] = uint32_t(s.neighbours.size());
@@ -65,6 +67,9 @@ iq_grid_search build(const uint64_t* grid, int n_grid, int nwant, int (*code)(in
                 if (dist2[j] == d2) s.neighbours.push_back(uint16_t(j));
             }
         }
+        const uint16_t* list = s.neighbours.data() + s.first[u];
+        s.lanes_first[u] = append_candidates(s.lanes, 8, int(s.neighbours.size() - s.first[u]),
+                                             [&](int c, int i) { return grid_byte(s.points[list[c]], i); });
     }
     s.first[kCodeWords] = uint32_t(s.neighbours.size());
     return s;

@@ -22,10 +22,16 @@ struct iq_grid_search {
     std::vector<int32_t> index;          // (4^8,) grid index of code word u, or -1 off the grid
     std::vector<uint32_t> first;         // (4^8 + 1,) neighbours of u: neighbours[first[u] .. first[u + 1])
     std::vector<uint16_t> neighbours;    // grid indices, the lists of all off-grid code words
+    // The same lists as quant_search_ops::nearest_candidate takes them (quant/search.h): the
+    // bytes 2 l + 1 of u's neighbours start at lanes[lanes_first[u]].
+    std::vector<uint8_t> lanes;
+    std::vector<uint32_t> lanes_first;   // (4^8,)
 
     int n_grid() const { return int(points.size()); }
     const uint16_t* neighbours_begin(uint16_t u) const { return neighbours.data() + first[u]; }
     const uint16_t* neighbours_end(uint16_t u) const { return neighbours.data() + first[u + 1]; }
+    int neighbour_count(uint16_t u) const { return int(first[u + 1] - first[u]); }
+    const uint8_t* neighbour_lanes(uint16_t u) const { return lanes.data() + lanes_first[u]; }
 };
 
 // The searches of the four grids, built on first call (thread-safe) and shared thereafter.

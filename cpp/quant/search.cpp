@@ -455,9 +455,28 @@ void iq4_levels_ref(int n, const float* x, float id, uint8_t* L) {
     for (int j = 0; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
 }
 
+int nearest_candidate_ref(int n, int count, const uint8_t* q, const float* x, const float* weight, float scale) {
+    float best_d2 = 3.402823466e+38f;  // FLT_MAX
+    int best = -1;
+    for (int c = 0; c < count; ++c) {
+        const uint8_t* qc = q + size_t(c / kCandidateLanes * n) * kCandidateLanes + c % kCandidateLanes;
+        float d2 = 0;
+        for (int i = 0; i < n; ++i) {
+            const float diff = scale * float(qc[i * kCandidateLanes]) - x[i];
+            d2 += weight[i] * diff * diff;
+        }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            best = c;
+        }
+    }
+    return best;
+}
+
 }  // namespace
 
-const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref};
+const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref,
+                                        nearest_candidate_ref};
 
 void register_search(isa_kernels& k) { k.search = &kSearchOpsRef; }
 

@@ -6,8 +6,10 @@
 // min) and write the integer levels L of every element.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace pyggml {
 
@@ -84,7 +86,35 @@ struct quant_search_ops {
                        int hi, int offset, uint8_t* L);
     // L[j] = best_index_int8(16, kvalues_iq4nl, id * x[j]) for j < n.
     void (*iq4_levels)(int n, const float* x, float id, uint8_t* L);
+    // ggml's iq2_find_best_neighbour / iq3_find_best_neighbour: among count candidate grid
+    // points of n values (4 or 8; q in the candidate layout below), the position of the one
+    // with the least sum over i of weight[i] (scale q_i - x[i])^2, each sum taken element by
+    // element, the first of equal sums; -1 when no sum is below FLT_MAX (squares that
+    // overflow float32). A SIMD table takes kCandidateLanes candidates per step.
+    int (*nearest_candidate)(int n, int count, const uint8_t* q, const float* x, const float* weight, float scale);
 };
+
+// The candidate layout of nearest_candidate: candidates in chunks of kCandidateLanes, and
+// within a chunk value i of every candidate together, so value i of candidate c is
+// q[(c / kCandidateLanes * n + i) * kCandidateLanes + c % kCandidateLanes]. The last chunk is
+// padded with zeros.
+constexpr int kCandidateLanes = 8;
+
+// Appends count candidates (value i of candidate c: value(c, i), 0..255) to lanes in that
+// layout and returns where they start.
+template <typename Value>
+uint32_t append_candidates(std::vector<uint8_t>& lanes, int n, int count, Value&& value) {
+    const size_t start = lanes.size();
+    const int chunks = (count + kCandidateLanes - 1) / kCandidateLanes;
+    lanes.resize(start + size_t(chunks) * n * kCandidateLanes, 0);
+    for (int c = 0; c < count; ++c) {
+        for (int i = 0; i < n; ++i) {
+            lanes[start + size_t(c / kCandidateLanes * n + i) * kCandidateLanes + c % kCandidateLanes] =
+                uint8_t(value(c, i));
+        }
+    }
+    return uint32_t(start);
+}
 
 // The scalar reference table (search.cpp). The AVX2 table (arch/x86/search_avx2.cpp) runs
 // eight groups per pass, one per lane; core/dispatch.h holds the best one.

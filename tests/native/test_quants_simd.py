@@ -117,3 +117,29 @@ def test_property_k_quant_fast_equals_reference(t, x, use_imatrix):
     np.testing.assert_array_equal(
         _core.quantize(int(t), x, qw, 1), _core.quantize(int(t), x, qw, 1, reference=True)
     )
+
+
+GRID_SEARCH_CASES = [
+    (GGMLType[n], imatrix)
+    for n in ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S")
+    for imatrix in ("none", "squares", "sparse", "ties")
+    if imatrix != "none" or not GGMLType[n].requires_imatrix
+]
+
+
+@pytest.mark.parametrize("t,imatrix", GRID_SEARCH_CASES, ids=lambda v: getattr(v, "name", v))
+def test_grid_neighbour_search_fast_equals_reference(t, imatrix):
+    # The SIMD neighbour search takes eight grid points per step; equal distances (zero
+    # importance weights, integer rows) must still pick the first point of the list.
+    x = awkward_k_rows(int(t), 768)
+    rng = np.random.default_rng(11)
+    qw = {
+        "none": None,
+        "squares": (rng.uniform(0, 3, x.shape[1]) ** 2).astype(np.float32),
+        "sparse": np.where(rng.uniform(size=x.shape[1]) < 0.5, 0.0, 1.0).astype(np.float32),
+        "ties": np.tile(np.array([1, 0, 0, 1, 0, 1, 0, 0], np.float32), x.shape[1] // 8),
+    }[imatrix]
+    fast = _core.quantize(int(t), x, qw, 1)
+    ref = _core.quantize(int(t), x, qw, 1, reference=True)
+    bad = np.nonzero((fast != ref).any(axis=1))[0]
+    assert not len(bad), f"rows {bad[:8].tolist()} differ"

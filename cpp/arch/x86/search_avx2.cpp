@@ -1,5 +1,6 @@
 // search_avx2.cpp: the k-quant and IQ4 scale searches (quant/search.h), eight
-// groups at a time, one group per AVX2 lane.
+// groups at a time, one group per AVX2 lane, and the IQ2/IQ3 grid-neighbour search, eight
+// candidate points at a time.
 //
 // Every lane runs exactly the float operations of the scalar routine for its group, in
 // the same order (sums accumulate element by element, products associate as in the C
@@ -539,7 +540,48 @@ void iq4_levels_avx2(int n, const float* x, float id, uint8_t* L) {
     for (; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
 }
 
-const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2, qkx3_avx2, q3_avx2, qx1_avx2, iq4_scale_avx2, requantize_avx2, iq4_levels_avx2};
+// Eight candidates per step, one per lane: each lane sums its distance element by element as
+// the reference does and keeps the first of its smallest (strict <, so NaN never wins); the
+// lanes' winners then give the first candidate of the smallest distance.
+int nearest_candidate_avx2(int n, int count, const uint8_t* q, const float* x, const float* weight, float scale) {
+    static_assert(kCandidateLanes == kLanes, "one candidate per lane");
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const __m256i vcount = _mm256_set1_epi32(count);
+    __m256 best = _mm256_set1_ps(3.402823466e+38f);  // FLT_MAX
+    __m256i best_pos = _mm256_set1_epi32(-1);
+    __m256i pos = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int c = 0; c < count; c += kLanes, q += kLanes * n) {
+        __m256 d2 = zero_ps();
+        for (int i = 0; i < n; ++i) {
+            const __m128i qi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + kLanes * i));
+            const __m256 diff = _mm256_sub_ps(_mm256_mul_ps(vscale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(qi))),
+                                              _mm256_set1_ps(x[i]));
+            d2 = _mm256_add_ps(d2, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(weight[i]), diff), diff));
+        }
+        const __m256 in_list = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vcount, pos));
+        const __m256 better = _mm256_and_ps(cmp_lt(d2, best), in_list);
+        best = blend(best, d2, better);
+        best_pos = blend_epi32(best_pos, pos, better);
+        pos = _mm256_add_epi32(pos, _mm256_set1_epi32(kLanes));
+    }
+    alignas(32) float b[kLanes];
+    alignas(32) int32_t p[kLanes];
+    _mm256_store_ps(b, best);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(p), best_pos);
+    int winner = -1;
+    float min = 0;
+    for (int k = 0; k < kLanes; ++k) {
+        if (p[k] < 0) continue;
+        if (winner < 0 || b[k] < min || (b[k] == min && p[k] < winner)) {
+            min = b[k];
+            winner = p[k];
+        }
+    }
+    return winner;
+}
+
+const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2,      qkx3_avx2,       q3_avx2,         qx1_avx2,
+                                         iq4_scale_avx2, requantize_avx2, iq4_levels_avx2, nearest_candidate_avx2};
 
 size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_q2_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
@@ -562,6 +604,21 @@ size_t quantize_iq4_nl_avx2(const float* src, void* dst, int64_t nrow, int64_t n
 size_t quantize_iq4_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_iq4_xs_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
 }
+size_t quantize_iq2_xxs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq2_xxs_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq2_xs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq2_xs_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq2_s_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq2_s_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq3_xxs_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq3_xxs_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq3_s_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq3_s_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
 
 }  // namespace
 
@@ -575,6 +632,11 @@ void register_search_avx2(isa_kernels& k) {
     t[GGML_TYPE_Q6_K].quantize = quantize_q6_K_avx2;
     t[GGML_TYPE_IQ4_NL].quantize = quantize_iq4_nl_avx2;
     t[GGML_TYPE_IQ4_XS].quantize = quantize_iq4_xs_avx2;
+    t[GGML_TYPE_IQ2_XXS].quantize = quantize_iq2_xxs_avx2;
+    t[GGML_TYPE_IQ2_XS].quantize = quantize_iq2_xs_avx2;
+    t[GGML_TYPE_IQ2_S].quantize = quantize_iq2_s_avx2;
+    t[GGML_TYPE_IQ3_XXS].quantize = quantize_iq3_xxs_avx2;
+    t[GGML_TYPE_IQ3_S].quantize = quantize_iq3_s_avx2;
 }
 
 }  // namespace pyggml
