@@ -43,11 +43,14 @@ void sort_order(int n, const float* xb, int* idx) {
 // ggml iq1_find_best_neighbour2: the neighbour of off-grid code word u nearest to xb under
 // weight at this scale with level values xx; writes its codes to L, returns its index. (ggml
 // scans the whole grid when no neighbour is at a finite distance.)
-int best_neighbour(const iq_grid_search& g, uint16_t u, const float* xb, const float* weight, float scale,
-                   const float* xx, int8_t* L) {
+int best_neighbour(const quant_search_ops& ops, const iq_grid_search& g, uint16_t u, const float* xb,
+                   const float* weight, float scale, const float* xx, int8_t* L) {
+    // the level value of each stored byte 2 l + 1
+    const float values[8] = {0, xx[0], 0, xx[1], 0, xx[2], 0, 0};
+    const int c = ops.nearest_candidate(8, g.neighbour_count(u), g.neighbour_lanes(u), values, xb, weight, scale);
+    int grid_index = c >= 0 ? g.neighbours_begin(u)[c] : -1;
     float best = kFltMax;
-    int grid_index = -1;
-    auto try_point = [&](int j) {
+    for (int j = 0; grid_index < 0 && j < g.n_grid(); ++j) {
         float d2 = 0;
         for (int i = 0; i < 8; ++i) {
             const float q = xx[point_code(g.points[j], i)];
@@ -58,9 +61,7 @@ int best_neighbour(const iq_grid_search& g, uint16_t u, const float* xb, const f
             best = d2;
             grid_index = j;
         }
-    };
-    for (const uint16_t* p = g.neighbours_begin(u); p != g.neighbours_end(u); ++p) try_point(*p);
-    for (int j = 0; grid_index < 0 && j < g.n_grid(); ++j) try_point(j);
+    }
     if (grid_index < 0) {
         throw std::invalid_argument(
             "the grid search found no point (values too large for float32 arithmetic; ggml aborts on such a row)");
@@ -85,15 +86,15 @@ void split_levels(int n, const int* idx, int i1, int i2, int8_t* L) {
 // The grid index of each 8 of a group with levels L (shift values xx_of(k) for the k-th 8),
 // off-grid words replaced by their best neighbour; then, if any was, the refitted scale.
 template <typename ShiftOf>
-void group_to_grid(const iq_grid_search& g, int n, const float* xb, const float* weight, int8_t* L,
-                   ShiftOf&& xx_of, uint16_t* index, float& scale) {
+void group_to_grid(const quant_search_ops& ops, const iq_grid_search& g, int n, const float* xb, const float* weight,
+                   int8_t* L, ShiftOf&& xx_of, uint16_t* index, float& scale) {
     bool all_on_grid = true;
     for (int k = 0; k < n / 8; ++k) {
         const uint16_t u = code_word(L + 8 * k);
         int grid_index = g.index[u];
         if (grid_index < 0) {
             all_on_grid = false;
-            grid_index = best_neighbour(g, u, xb + 8 * k, weight + 8 * k, scale, xx_of(k), L + 8 * k);
+            grid_index = best_neighbour(ops, g, u, xb + 8 * k, weight + 8 * k, scale, xx_of(k), L + 8 * k);
         }
         index[k] = uint16_t(grid_index);
     }
@@ -122,7 +123,7 @@ float sigma2_of(const float* xbl) {
     return 2 * sumx2 / QK_K;
 }
 
-void iq1_s_block(const iq_grid_search& g, const float* xbl, const float* qw, block_iq1_s& y) {
+void iq1_s_block(const quant_search_ops& ops, const iq_grid_search& g, const float* xbl, const float* qw, block_iq1_s& y) {
     constexpr int bs = 32;
     float scales[QK_K / bs], weight[bs], sumx[bs + 1], sumw[bs + 1];
     int8_t L[bs], shifts[QK_K / bs];
@@ -175,7 +176,7 @@ void iq1_s_block(const iq_grid_search& g, const float* xbl, const float* qw, blo
             best_shift = -best_shift;
         }
         const float* xx = best_shift == 1 ? kShiftPlus : kShiftMinus;
-        group_to_grid(g, bs, xb, weight, L, [xx](int) { return xx; }, index, scale);
+        group_to_grid(ops, g, bs, xb, weight, L, [xx](int) { return xx; }, index, scale);
         uint16_t h = 0;
         for (int k = 0; k < bs / 8; ++k) {
             y.qs[(bs / 8) * ib + k] = uint8_t(index[k] & 255);
@@ -211,7 +212,7 @@ void iq1_m_weights(const float* xb, const float* qw, float sigma2, float* weight
     }
 }
 
-void iq1_m_block(const iq_grid_search& g, const float* xbl, const float* qw, block_iq1_m& y) {
+void iq1_m_block(const quant_search_ops& ops, const iq_grid_search& g, const float* xbl, const float* qw, block_iq1_m& y) {
     constexpr int bs = 16;
     constexpr uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
     float scales[QK_K / bs], weight[bs];
@@ -284,7 +285,7 @@ void iq1_m_block(const iq_grid_search& g, const float* xbl, const float* qw, blo
             scale = -scale;
             best_k = 3 - best_k;
         }
-        group_to_grid(g, bs, xb, weight, L, [best_k](int k) { return iq1_m_shift(best_k, k); }, index, scale);
+        group_to_grid(ops, g, bs, xb, weight, L, [best_k](int k) { return iq1_m_shift(best_k, k); }, index, scale);
         y.qs[2 * ib + 0] = uint8_t(index[0] & 255);
         y.qs[2 * ib + 1] = uint8_t(index[1] & 255);
         y.qh[ib] = uint8_t((index[0] >> 8) | ((index[1] >> 8) << 4));
@@ -325,21 +326,31 @@ void iq1_m_block(const iq_grid_search& g, const float* xbl, const float* qw, blo
 
 }  // namespace
 
-size_t quantize_iq1_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+size_t quantize_iq1_s_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row,
+                           const float* imatrix) {
     if (!imatrix) throw std::invalid_argument("IQ1_S needs an importance vector (imatrix)");
     const iq_grid_search& g = iq1s_grid_search();
     return quantize_superblocks<block_iq1_s>("IQ1_S", src, dst, nrow, n_per_row, imatrix,
                                              [&](const float* x, const float* qw, block_iq1_s& y) {
-                                                 iq1_s_block(g, x, qw, y);
+                                                 iq1_s_block(ops, g, x, qw, y);
                                              });
 }
 
-size_t quantize_iq1_m(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+size_t quantize_iq1_m_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row,
+                           const float* imatrix) {
     const iq_grid_search& g = iq1s_grid_search();
     return quantize_superblocks<block_iq1_m>("IQ1_M", src, dst, nrow, n_per_row, imatrix,
                                              [&](const float* x, const float* qw, block_iq1_m& y) {
-                                                 iq1_m_block(g, x, qw, y);
+                                                 iq1_m_block(ops, g, x, qw, y);
                                              });
+}
+
+size_t quantize_iq1_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq1_s_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
+}
+
+size_t quantize_iq1_m(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq1_m_with(kSearchOpsRef, src, dst, nrow, n_per_row, imatrix);
 }
 
 }  // namespace pyggml

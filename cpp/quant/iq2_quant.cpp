@@ -37,7 +37,7 @@ inline int point_byte(uint64_t p, int i) { return int((p >> (8 * i)) & 0xFF); }
 // nearest to xval under weight at this scale; writes its codes to L and returns its index.
 int best_neighbour(const quant_search_ops& ops, const iq_grid_search& g, uint16_t u, const float* xval,
                    const float* weight, float scale, int8_t* L) {
-    const int c = ops.nearest_candidate(8, g.neighbour_count(u), g.neighbour_lanes(u), xval, weight, scale);
+    const int c = ops.nearest_candidate(8, g.neighbour_count(u), g.neighbour_lanes(u), nullptr, xval, weight, scale);
     if (c < 0) throw std::invalid_argument(kOverflow);
     const int grid_index = g.neighbours_begin(u)[c];
     for (int i = 0; i < 8; ++i) L[i] = int8_t((point_byte(g.points[grid_index], i) - 1) / 2);

@@ -125,7 +125,8 @@ inline float max_of(float a, float b) { return a > b ? a : b; }
 int iq3_nearest_point(const quant_search_ops& ops, const char* type, const iq3_search_grid& g, int code,
                       const float* xval, const float* weight, float scale, int8_t* L) {
     const uint16_t* neighbours = g.neighbours.data() + (-g.map[code] - 1);
-    const int c = ops.nearest_candidate(4, neighbours[0], g.lanes.data() + g.lanes_first[code], xval, weight, scale);
+    const int c = ops.nearest_candidate(4, neighbours[0], g.lanes.data() + g.lanes_first[code], nullptr, xval, weight,
+                                      scale);
     if (c < 0) throw_overflow(type);  // every distance is NaN or inf (ggml asserts)
     const int grid_index = neighbours[1 + c];
     for (int i = 0; i < 4; ++i) L[i] = int8_t((point_byte(g.points[grid_index], i) - 1) / 2);

@@ -104,7 +104,7 @@ size_t quantize_iq1_m(const float* src, void* dst, int64_t nrow, int64_t n_per_r
 size_t quantize_iq3_xxs(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq3_s(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
-// The k-quant, IQ4, IQ2 and IQ3 quantizers above with their searches taken from a chosen
+// The k-quant, IQ4 and codebook quantizers above with their searches taken from a chosen
 // table (search.h): kSearchOpsRef gives the reference quantizers; any other table
 // gives the same bytes.
 struct quant_search_ops;
@@ -120,5 +120,7 @@ size_t quantize_iq2_xs_with(const quant_search_ops& ops, const float* src, void*
 size_t quantize_iq2_s_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq3_xxs_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 size_t quantize_iq3_s_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq1_s_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
+size_t quantize_iq1_m_with(const quant_search_ops& ops, const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix);
 
 }  // namespace pyggml

@@ -455,14 +455,16 @@ void iq4_levels_ref(int n, const float* x, float id, uint8_t* L) {
     for (int j = 0; j < n; ++j) L[j] = uint8_t(best_index_int8(16, kvalues_iq4nl, id * x[j]));
 }
 
-int nearest_candidate_ref(int n, int count, const uint8_t* q, const float* x, const float* weight, float scale) {
+int nearest_candidate_ref(int n, int count, const uint8_t* q, const float* values, const float* x, const float* weight,
+                          float scale) {
     float best_d2 = 3.402823466e+38f;  // FLT_MAX
     int best = -1;
     for (int c = 0; c < count; ++c) {
         const uint8_t* qc = q + size_t(c / kCandidateLanes * n) * kCandidateLanes + c % kCandidateLanes;
         float d2 = 0;
         for (int i = 0; i < n; ++i) {
-            const float diff = scale * float(qc[i * kCandidateLanes]) - x[i];
+            const uint8_t b = qc[i * kCandidateLanes];
+            const float diff = scale * (values ? values[b] : float(b)) - x[i];
             d2 += weight[i] * diff * diff;
         }
         if (d2 < best_d2) {

@@ -86,12 +86,14 @@ struct quant_search_ops {
                        int hi, int offset, uint8_t* L);
     // L[j] = best_index_int8(16, kvalues_iq4nl, id * x[j]) for j < n.
     void (*iq4_levels)(int n, const float* x, float id, uint8_t* L);
-    // ggml's iq2_find_best_neighbour / iq3_find_best_neighbour: among count candidate grid
-    // points of n values (4 or 8; q in the candidate layout below), the position of the one
-    // with the least sum over i of weight[i] (scale q_i - x[i])^2, each sum taken element by
-    // element, the first of equal sums; -1 when no sum is below FLT_MAX (squares that
-    // overflow float32). A SIMD table takes kCandidateLanes candidates per step.
-    int (*nearest_candidate)(int n, int count, const uint8_t* q, const float* x, const float* weight, float scale);
+    // ggml's iq1/iq2/iq3 find_best_neighbour: among count candidate grid points of n values
+    // (4 or 8; q in the candidate layout below), the position of the one with the least sum
+    // over i of weight[i] (scale v_i - x[i])^2, each sum taken element by element, the first
+    // of equal sums; -1 when no sum is below FLT_MAX (squares that overflow float32). A
+    // value v is its byte b itself, or values[b] when values is given (then every b < 8). A
+    // SIMD table takes kCandidateLanes candidates per step.
+    int (*nearest_candidate)(int n, int count, const uint8_t* q, const float* values, const float* x,
+                             const float* weight, float scale);
 };
 
 // The candidate layout of nearest_candidate: candidates in chunks of kCandidateLanes, and

@@ -121,7 +121,7 @@ def test_property_k_quant_fast_equals_reference(t, x, use_imatrix):
 
 GRID_SEARCH_CASES = [
     (GGMLType[n], imatrix)
-    for n in ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S")
+    for n in ("IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M")
     for imatrix in ("none", "squares", "sparse", "ties")
     if imatrix != "none" or not GGMLType[n].requires_imatrix
 ]

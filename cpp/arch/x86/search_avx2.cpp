@@ -1,6 +1,6 @@
 // search_avx2.cpp: the k-quant and IQ4 scale searches (quant/search.h), eight
-// groups at a time, one group per AVX2 lane, and the IQ2/IQ3 grid-neighbour search, eight
-// candidate points at a time.
+// groups at a time, one group per AVX2 lane, and the codebook types' grid-neighbour search,
+// eight candidate points at a time.
 //
 // Every lane runs exactly the float operations of the scalar routine for its group, in
 // the same order (sums accumulate element by element, products associate as in the C
@@ -543,9 +543,11 @@ void iq4_levels_avx2(int n, const float* x, float id, uint8_t* L) {
 // Eight candidates per step, one per lane: each lane sums its distance element by element as
 // the reference does and keeps the first of its smallest (strict <, so NaN never wins); the
 // lanes' winners then give the first candidate of the smallest distance.
-int nearest_candidate_avx2(int n, int count, const uint8_t* q, const float* x, const float* weight, float scale) {
+int nearest_candidate_avx2(int n, int count, const uint8_t* q, const float* values, const float* x,
+                           const float* weight, float scale) {
     static_assert(kCandidateLanes == kLanes, "one candidate per lane");
     const __m256 vscale = _mm256_set1_ps(scale);
+    const __m256 table = values ? _mm256_loadu_ps(values) : zero_ps();
     const __m256i vcount = _mm256_set1_epi32(count);
     __m256 best = _mm256_set1_ps(3.402823466e+38f);  // FLT_MAX
     __m256i best_pos = _mm256_set1_epi32(-1);
@@ -553,9 +555,9 @@ int nearest_candidate_avx2(int n, int count, const uint8_t* q, const float* x, c
     for (int c = 0; c < count; c += kLanes, q += kLanes * n) {
         __m256 d2 = zero_ps();
         for (int i = 0; i < n; ++i) {
-            const __m128i qi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + kLanes * i));
-            const __m256 diff = _mm256_sub_ps(_mm256_mul_ps(vscale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(qi))),
-                                              _mm256_set1_ps(x[i]));
+            const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + kLanes * i)));
+            const __m256 v = values ? _mm256_permutevar8x32_ps(table, b) : _mm256_cvtepi32_ps(b);
+            const __m256 diff = _mm256_sub_ps(_mm256_mul_ps(vscale, v), _mm256_set1_ps(x[i]));
             d2 = _mm256_add_ps(d2, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(weight[i]), diff), diff));
         }
         const __m256 in_list = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vcount, pos));
@@ -619,6 +621,12 @@ size_t quantize_iq3_xxs_avx2(const float* src, void* dst, int64_t nrow, int64_t 
 size_t quantize_iq3_s_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_iq3_s_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
 }
+size_t quantize_iq1_s_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq1_s_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
+size_t quantize_iq1_m_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
+    return quantize_iq1_m_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
+}
 
 }  // namespace
 
@@ -637,6 +645,8 @@ void register_search_avx2(isa_kernels& k) {
     t[GGML_TYPE_IQ2_S].quantize = quantize_iq2_s_avx2;
     t[GGML_TYPE_IQ3_XXS].quantize = quantize_iq3_xxs_avx2;
     t[GGML_TYPE_IQ3_S].quantize = quantize_iq3_s_avx2;
+    t[GGML_TYPE_IQ1_S].quantize = quantize_iq1_s_avx2;
+    t[GGML_TYPE_IQ1_M].quantize = quantize_iq1_m_avx2;
 }
 
 }  // namespace pyggml
