@@ -149,25 +149,11 @@ void iq1_s_block(const quant_search_ops& ops, const iq_grid_search& g, const flo
             sumx[j + 1] = sumx[j] + weight[i] * xb[i];
             sumw[j + 1] = sumw[j] + weight[i];
         }
-        float best_score = -kFltMax, scale = max;
-        int besti1 = -1, besti2 = -1, best_shift = 0;
-        for (int i1 = 0; i1 <= bs; ++i1) {
-            for (int i2 = i1; i2 <= bs; ++i2) {
-                for (int shift : {1, -1}) {
-                    const float* v = shift == 1 ? kShiftPlus : kShiftMinus;
-                    const float sumqx = (sumx[i1] - sumx[0]) * v[0] + (sumx[i2] - sumx[i1]) * v[1] + (sumx[bs] - sumx[i2]) * v[2];
-                    const float sumq2 = (sumw[i1] - sumw[0]) * v[0] * v[0] + (sumw[i2] - sumw[i1]) * v[1] * v[1] +
-                                        (sumw[bs] - sumw[i2]) * v[2] * v[2];
-                    if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-                        scale = sumqx / sumq2;
-                        best_score = scale * sumqx;
-                        besti1 = i1;
-                        besti2 = i2;
-                        best_shift = shift;
-                    }
-                }
-            }
-        }
+        iq1_split r{-kFltMax, max};
+        ops.iq1s_split(bs, sumx, sumw, kShiftPlus, kShiftMinus, r);
+        const int besti1 = r.i1, besti2 = r.i2;
+        int best_shift = r.k < 0 ? 0 : r.k == 0 ? 1 : -1;
+        float scale = r.scale;
         if (besti1 < 0 || besti2 < 0 || best_shift == 0) continue;
         split_levels(bs, idx, besti1, besti2, L);
         if (scale < 0) {
@@ -250,34 +236,12 @@ void iq1_m_block(const quant_search_ops& ops, const iq_grid_search& g, const flo
             pw[h][j + 1] = pw[h][j] + weight[i];
             pw[1 - h][j + 1] = pw[1 - h][j];
         }
-        const float txs[2] = {px[0][bs], px[1][bs]};
-        const float tws[2] = {pw[0][bs], pw[1][bs]};
-        float best_score = -kFltMax, scale = max;
-        int besti1 = -1, besti2 = -1, best_k = -1;
-        for (int i1 = 0; i1 <= bs; ++i1) {
-            for (int i2 = i1; i2 <= bs; ++i2) {
-                float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
-                for (int h = 0; h < 2; ++h) {
-                    const float sx = px[h][i1] + px[h][i2];
-                    qx_p[h] = txs[h] * p2 - sx;
-                    qx_m[h] = txs[h] * m2 - sx;
-                    q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-                    q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
-                }
-                // k: 0 (+, +), 1 (+, -), 2 (-, +), 3 (-, -)
-                const float sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]};
-                const float sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]};
-                for (int k = 0; k < 4; ++k) {
-                    if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-                        scale = sumqx[k] / sumq2[k];
-                        best_score = scale * sumqx[k];
-                        besti1 = i1;
-                        besti2 = i2;
-                        best_k = k;
-                    }
-                }
-            }
-        }
+        const iq1m_split_consts consts{p2, m2, cp1, cp2, cm1, cm2, {px[0][bs], px[1][bs]}, {pw[0][bs], pw[1][bs]}};
+        iq1_split r{-kFltMax, max};
+        ops.iq1m_split(bs, &px[0][0], &pw[0][0], consts, r);
+        const int besti1 = r.i1, besti2 = r.i2;
+        int best_k = r.k;
+        float scale = r.scale;
         if (besti1 < 0 || besti2 < 0 || best_k < 0) continue;
         split_levels(bs, idx, besti1, besti2, L);
         if (scale < 0) {

@@ -475,10 +475,41 @@ int nearest_candidate_ref(int n, int count, const uint8_t* q, const float* value
     return best;
 }
 
+// ggml's loops, the better split taken at once.
+void iq1s_split_ref(int n, const float* sumx, const float* sumw, const float* vp, const float* vm, iq1_split& r) {
+    for (int i1 = 0; i1 <= n; ++i1) {
+        for (int i2 = i1; i2 <= n; ++i2) {
+            for (int k = 0; k < 2; ++k) {
+                float sumqx, sumq2;
+                iq1s_split_sums(n, sumx, sumw, k ? vm : vp, i1, i2, sumqx, sumq2);
+                if (split_beats(sumqx, sumq2, r.best_score)) {
+                    const float scale = sumqx / sumq2;
+                    r = {scale * sumqx, scale, i1, i2, k};
+                }
+            }
+        }
+    }
+}
+
+void iq1m_split_ref(int n, const float* px, const float* pw, const iq1m_split_consts& c, iq1_split& r) {
+    for (int i1 = 0; i1 <= n; ++i1) {
+        for (int i2 = i1; i2 <= n; ++i2) {
+            float sumqx[4], sumq2[4];
+            iq1m_split_sums(n, px, pw, c, i1, i2, sumqx, sumq2);
+            for (int k = 0; k < 4; ++k) {
+                if (split_beats(sumqx[k], sumq2[k], r.best_score)) {
+                    const float scale = sumqx[k] / sumq2[k];
+                    r = {scale * sumqx[k], scale, i1, i2, k};
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref,
-                                        nearest_candidate_ref};
+                                        nearest_candidate_ref, iq1s_split_ref, iq1m_split_ref};
 
 void register_search(isa_kernels& k) { k.search = &kSearchOpsRef; }
 

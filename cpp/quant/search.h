@@ -64,6 +64,58 @@ float iq4_block_scale(int n, const float* xb, const float* weight, int ntry);
 // scales[g] and mins[g] (= *the_min). Each table entry gives bytes identical to calling
 // the single-group routine once per group; a SIMD table may run several groups side by
 // side, one per vector lane.
+// The result of an IQ1 split search (quant_search_ops::iq1s_split, iq1m_split).
+struct iq1_split {
+    float best_score, scale;
+    int i1 = -1, i2 = -1, k = -1;
+};
+
+// IQ1_M's split sums: prefix sums px, pw of each half h of a group of n values
+// (px[h * (n + 1) + j]), their totals, and the shift values' products.
+struct iq1m_split_consts {
+    float p2, m2;          // the top level value of each shift: kShiftPlus[2], kShiftMinus[2]
+    float cp1, cp2;        // p0^2 - p1^2, p1^2 - p2^2
+    float cm1, cm2;        // the same for the minus shift
+    float txs[2], tws[2];  // px and pw of each half at n
+};
+
+// The sums of IQ1_S's split (i1, i2) with shift values v, as ggml forms them.
+static inline void iq1s_split_sums(int n, const float* sumx, const float* sumw, const float* v, int i1, int i2,
+                                   float& sumqx, float& sumq2) {
+    sumqx = (sumx[i1] - sumx[0]) * v[0] + (sumx[i2] - sumx[i1]) * v[1] + (sumx[n] - sumx[i2]) * v[2];
+    sumq2 = (sumw[i1] - sumw[0]) * v[0] * v[0] + (sumw[i2] - sumw[i1]) * v[1] * v[1] +
+            (sumw[n] - sumw[i2]) * v[2] * v[2];
+}
+
+// The sums of IQ1_M's split (i1, i2) for the shift pairs k = 0 (+, +), 1 (+, -), 2 (-, +),
+// 3 (-, -), as ggml forms them.
+static inline void iq1m_split_sums(int n, const float* px, const float* pw, const iq1m_split_consts& k, int i1,
+                                   int i2, float* sumqx, float* sumq2) {
+    float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+    for (int h = 0; h < 2; ++h) {
+        const float* x = px + h * (n + 1);
+        const float* w = pw + h * (n + 1);
+        const float sx = x[i1] + x[i2];
+        qx_p[h] = k.txs[h] * k.p2 - sx;
+        qx_m[h] = k.txs[h] * k.m2 - sx;
+        q2_p[h] = k.tws[h] * k.p2 * k.p2 + w[i1] * k.cp1 + w[i2] * k.cp2;
+        q2_m[h] = k.tws[h] * k.m2 * k.m2 + w[i1] * k.cm1 + w[i2] * k.cm2;
+    }
+    sumqx[0] = qx_p[0] + qx_p[1];
+    sumqx[1] = qx_p[0] + qx_m[1];
+    sumqx[2] = qx_m[0] + qx_p[1];
+    sumqx[3] = qx_m[0] + qx_m[1];
+    sumq2[0] = q2_p[0] + q2_p[1];
+    sumq2[1] = q2_p[0] + q2_m[1];
+    sumq2[2] = q2_m[0] + q2_p[1];
+    sumq2[3] = q2_m[0] + q2_m[1];
+}
+
+// ggml's test for a better split: a positive denominator and a larger sumqx^2 / sumq2.
+static inline bool split_beats(float sumqx, float sumq2, float best) {
+    return sumq2 > 0 && sumqx * sumqx > best * sumq2;
+}
+
 struct quant_search_ops {
     // make_qkx2_quants / make_qkx3_quants (null weights mean x^2 for qkx3).
     void (*qkx2)(int ngroup, int n, int nmax, const float* x, const float* weights, uint8_t* L,
@@ -94,6 +146,13 @@ struct quant_search_ops {
     // SIMD table takes kCandidateLanes candidates per step.
     int (*nearest_candidate)(int n, int count, const uint8_t* q, const float* values, const float* x,
                              const float* weight, float scale);
+    // The split searches of ggml's IQ1 quantizers over a group of n sorted values: every split
+    // (i1, i2), 0 <= i1 <= i2 <= n, in order, IQ1_S with shift values vp then vm (k 0, 1), IQ1_M
+    // with its four shift pairs (k 0..3; iq1m_split_sums). A split whose sums pass split_beats
+    // against r.best_score becomes the result: r.scale = sumqx / sumq2, r.best_score =
+    // r.scale * sumqx, and its i1, i2, k. r enters with the start values (best_score -FLT_MAX).
+    void (*iq1s_split)(int n, const float* sumx, const float* sumw, const float* vp, const float* vm, iq1_split& r);
+    void (*iq1m_split)(int n, const float* px, const float* pw, const iq1m_split_consts& k, iq1_split& r);
 };
 
 // The candidate layout of nearest_candidate: candidates in chunks of kCandidateLanes, and

@@ -582,8 +582,102 @@ int nearest_candidate_avx2(int n, int count, const uint8_t* q, const float* valu
     return winner;
 }
 
+// IQ1's split searches, eight i2 at once. Each lane forms the sums of one split as
+// iq1s_split_sums / iq1m_split_sums do (the i1 terms, the same for every lane, in scalar).
+// The lanes' pass bits are laid out in the reference's order of candidates (pdep); the first
+// becomes the result and the later ones are tested again against its score, so the splits
+// are taken exactly as the reference's loop takes them.
+inline uint32_t lanes_valid(int base, int n, __m256i& valid) {
+    valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n + 1),
+                               _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    return uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(valid)));
+}
+
+// Candidates c = nk * lane + k of nk sums per lane (sumqx[k], sumq2[k]) that pass split_beats
+// against best, as bits c.
+template <int NK>
+inline uint32_t split_pass_bits(const __m256* sumqx, const __m256* sumq2, float best, uint32_t in_range) {
+    constexpr uint32_t kSpread = NK == 2 ? 0x5555u : 0x11111111u;
+    const __m256 vbest = _mm256_set1_ps(best);
+    uint32_t bits = 0;
+    for (int k = 0; k < NK; ++k) {
+        const __m256 pass = _mm256_and_ps(cmp_gt(sumq2[k], zero_ps()),
+                                          cmp_gt(_mm256_mul_ps(sumqx[k], sumqx[k]), _mm256_mul_ps(vbest, sumq2[k])));
+        bits |= _pdep_u32(uint32_t(_mm256_movemask_ps(pass)) & in_range, kSpread << k);
+    }
+    return bits;
+}
+
+// Takes every passing candidate of one vector of splits (i1, base + lane) in order.
+template <int NK>
+inline void take_splits(const __m256* sumqx, const __m256* sumq2, uint32_t in_range, int i1, int base, iq1_split& r) {
+    uint32_t bits = split_pass_bits<NK>(sumqx, sumq2, r.best_score, in_range);
+    while (bits) {
+        const int c = __builtin_ctz(bits);
+        alignas(32) float qx[kLanes], q2[kLanes];
+        _mm256_store_ps(qx, sumqx[c % NK]);
+        _mm256_store_ps(q2, sumq2[c % NK]);
+        const float scale = qx[c / NK] / q2[c / NK];
+        r = {scale * qx[c / NK], scale, i1, base + c / NK, c % NK};
+        bits = split_pass_bits<NK>(sumqx, sumq2, r.best_score, in_range) & (c == 31 ? 0u : ~0u << (c + 1));
+    }
+}
+
+void iq1s_split_avx2(int n, const float* sumx, const float* sumw, const float* vp, const float* vm, iq1_split& r) {
+    const float* v[2] = {vp, vm};
+    const __m256 xn = _mm256_set1_ps(sumx[n]), wn = _mm256_set1_ps(sumw[n]);
+    for (int i1 = 0; i1 <= n; ++i1) {
+        const __m256 x1 = _mm256_set1_ps(sumx[i1]), w1 = _mm256_set1_ps(sumw[i1]);
+        for (int base = i1; base <= n; base += kLanes) {
+            __m256i valid;
+            const uint32_t in_range = lanes_valid(base, n, valid);
+            const __m256 x2 = _mm256_maskload_ps(sumx + base, valid);
+            const __m256 w2 = _mm256_maskload_ps(sumw + base, valid);
+            __m256 sumqx[2], sumq2[2];
+            for (int k = 0; k < 2; ++k) {
+                const __m256 v1 = _mm256_set1_ps(v[k][1]), v2 = _mm256_set1_ps(v[k][2]);
+                const __m256 ax = _mm256_set1_ps((sumx[i1] - sumx[0]) * v[k][0]);
+                const __m256 aw = _mm256_set1_ps((sumw[i1] - sumw[0]) * v[k][0] * v[k][0]);
+                sumqx[k] = _mm256_add_ps(_mm256_add_ps(ax, _mm256_mul_ps(_mm256_sub_ps(x2, x1), v1)),
+                                         _mm256_mul_ps(_mm256_sub_ps(xn, x2), v2));
+                sumq2[k] = _mm256_add_ps(_mm256_add_ps(aw, _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(w2, w1), v1), v1)),
+                                         _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(wn, w2), v2), v2));
+            }
+            take_splits<2>(sumqx, sumq2, in_range, i1, base, r);
+        }
+    }
+}
+
+void iq1m_split_avx2(int n, const float* px, const float* pw, const iq1m_split_consts& c, iq1_split& r) {
+    for (int i1 = 0; i1 <= n; ++i1) {
+        for (int base = i1; base <= n; base += kLanes) {
+            __m256i valid;
+            const uint32_t in_range = lanes_valid(base, n, valid);
+            __m256 qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+            for (int h = 0; h < 2; ++h) {
+                const float* x = px + h * (n + 1);
+                const float* w = pw + h * (n + 1);
+                const __m256 sx = _mm256_add_ps(_mm256_set1_ps(x[i1]), _mm256_maskload_ps(x + base, valid));
+                const __m256 w2 = _mm256_maskload_ps(w + base, valid);
+                qx_p[h] = _mm256_sub_ps(_mm256_set1_ps(c.txs[h] * c.p2), sx);
+                qx_m[h] = _mm256_sub_ps(_mm256_set1_ps(c.txs[h] * c.m2), sx);
+                q2_p[h] = _mm256_add_ps(_mm256_set1_ps(c.tws[h] * c.p2 * c.p2 + w[i1] * c.cp1),
+                                        _mm256_mul_ps(w2, _mm256_set1_ps(c.cp2)));
+                q2_m[h] = _mm256_add_ps(_mm256_set1_ps(c.tws[h] * c.m2 * c.m2 + w[i1] * c.cm1),
+                                        _mm256_mul_ps(w2, _mm256_set1_ps(c.cm2)));
+            }
+            const __m256 sumqx[4] = {_mm256_add_ps(qx_p[0], qx_p[1]), _mm256_add_ps(qx_p[0], qx_m[1]),
+                                     _mm256_add_ps(qx_m[0], qx_p[1]), _mm256_add_ps(qx_m[0], qx_m[1])};
+            const __m256 sumq2[4] = {_mm256_add_ps(q2_p[0], q2_p[1]), _mm256_add_ps(q2_p[0], q2_m[1]),
+                                     _mm256_add_ps(q2_m[0], q2_p[1]), _mm256_add_ps(q2_m[0], q2_m[1])};
+            take_splits<4>(sumqx, sumq2, in_range, i1, base, r);
+        }
+    }
+}
+
 const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2,      qkx3_avx2,       q3_avx2,         qx1_avx2,
-                                         iq4_scale_avx2, requantize_avx2, iq4_levels_avx2, nearest_candidate_avx2};
+                                         iq4_scale_avx2, requantize_avx2, iq4_levels_avx2, nearest_candidate_avx2,
+                                         iq1s_split_avx2,      iq1m_split_avx2};
 
 size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_q2_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
