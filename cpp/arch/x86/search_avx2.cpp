@@ -566,20 +566,17 @@ int nearest_candidate_avx2(int n, int count, const uint8_t* q, const float* valu
         best_pos = blend_epi32(best_pos, pos, better);
         pos = _mm256_add_epi32(pos, _mm256_set1_epi32(kLanes));
     }
-    alignas(32) float b[kLanes];
-    alignas(32) int32_t p[kLanes];
-    _mm256_store_ps(b, best);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(p), best_pos);
-    int winner = -1;
-    float min = 0;
-    for (int k = 0; k < kLanes; ++k) {
-        if (p[k] < 0) continue;
-        if (winner < 0 || b[k] < min || (b[k] == min && p[k] < winner)) {
-            min = b[k];
-            winner = p[k];
-        }
-    }
-    return winner;
+    // The smallest distance over the lanes, then the first position holding it. Lanes never
+    // updated hold FLT_MAX and position -1: they hold the smallest only when no lane was
+    // updated, and then -1 is the answer.
+    __m256 m = _mm256_min_ps(best, _mm256_permute2f128_ps(best, best, 1));
+    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m256i p = blend_epi32(_mm256_set1_epi32(INT32_MAX), best_pos, _mm256_cmp_ps(best, m, _CMP_EQ_OQ));
+    __m128i first = _mm_min_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    first = _mm_min_epi32(first, _mm_shuffle_epi32(first, _MM_SHUFFLE(1, 0, 3, 2)));
+    first = _mm_min_epi32(first, _mm_shuffle_epi32(first, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(first);
 }
 
 // IQ1's split searches, eight i2 at once. Each lane forms the sums of one split as
