@@ -8,6 +8,7 @@
 // IQ2_XXS and IQ2_XS keep 7 sign bits (an even number of negatives; where the count is odd
 // the least important element's sign is flipped) and, as in ggml, need an importance
 // vector; IQ2_S keeps all 8 and takes x^2 + sigma^2/4 as weights without one.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -137,7 +138,6 @@ void grid_indices(const iq_grid_search& g, int n8, const int8_t* L, int* grid) {
 // else its scale, the grid indices of its four 8s in grid[] and the codes in L.
 bool iq2_xxs_group(const quant_search_ops& ops, const iq_grid_search& g, const float* xval, const float* weight,
                    const float* waux, int8_t* L, int* grid, float& scale) {
-    int8_t Laux[32];
     float max = xval[0];
     for (int i = 1; i < 32; ++i) max = max > xval[i] ? max : xval[i];
     if (max < kGroupMaxEps) return false;
@@ -146,19 +146,26 @@ bool iq2_xxs_group(const quant_search_ops& ops, const iq_grid_search& g, const f
     const float eff_max = scale * kMaxQ;
     if (eff_max <= 0) return false;
     float best = 0;
-    for (int is = -6; is <= 6; ++is) {
-        const float id = (2 * kMaxQ - 1 + is * 0.1f) / eff_max;
-        const float this_scale = 1 / id;
-        for (int k = 0; k < 4; ++k) {
-            levels8(xval + 8 * k, id, Laux + 8 * k);
-            on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+    for (int is0 = -6; is0 <= 6; is0 += kTrials) {  // kTrials trial scales at a time, as in IQ3
+        const int nt = std::min(kTrials, 6 - is0 + 1);
+        int8_t Lt[kTrials * 32] = {};
+        for (int t = 0; t < nt; ++t) {
+            const float id = (2 * kMaxQ - 1 + (is0 + t) * 0.1f) / eff_max;
+            const float this_scale = 1 / id;
+            int8_t* Laux = Lt + 32 * t;
+            for (int k = 0; k < 4; ++k) {
+                levels8(xval + 8 * k, id, Laux + 8 * k);
+                on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+            }
         }
-        float sumqx, sumq2;
-        weighted_sums(32, weight, xval, Laux, sumqx, sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            scale = sumqx / sumq2;
-            best = scale * sumqx;
-            std::memcpy(L, Laux, 32);
+        float sumqx[kTrials], sumq2[kTrials];
+        ops.trial_sums(32, weight, xval, Lt, sumqx, sumq2);
+        for (int t = 0; t < nt; ++t) {
+            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
+                scale = sumqx[t] / sumq2[t];
+                best = scale * sumqx[t];
+                std::memcpy(L, Lt + 32 * t, 32);
+            }
         }
     }
     if (scale > 0) {
@@ -180,29 +187,36 @@ bool iq2_xxs_group(const quant_search_ops& ops, const iq_grid_search& g, const f
 // results as iq2_xxs_group.
 bool iq2_xs_group(const quant_search_ops& ops, const iq_grid_search& g, const float* xval, const float* weight,
                   const float* waux, float eps, int8_t* L, int* grid, float& scale) {
-    int8_t Laux[16];
     float max = xval[0];
     for (int i = 1; i < 16; ++i) max = max > xval[i] ? max : xval[i];
     std::memset(L, 0, 16);
     if (max < eps) return false;
     float best = 0;
     scale = max / (2 * kMaxQ - 1);
-    bool is_on_grid[2] = {true, true}, is_on_grid_aux[2];
-    for (int is = -9; is <= 9; ++is) {
-        const float id = (2 * kMaxQ - 1 + is * 0.1f) / max;
-        const float this_scale = 1 / id;
-        for (int k = 0; k < 2; ++k) {
-            levels8(xval + 8 * k, id, Laux + 8 * k);
-            on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k, &is_on_grid_aux[k]);
+    bool is_on_grid[2] = {true, true};
+    for (int is0 = -9; is0 <= 9; is0 += kTrials) {
+        const int nt = std::min(kTrials, 9 - is0 + 1);
+        int8_t Lt[kTrials * 16] = {};
+        bool on_grid_t[kTrials][2];
+        for (int t = 0; t < nt; ++t) {
+            const float id = (2 * kMaxQ - 1 + (is0 + t) * 0.1f) / max;
+            const float this_scale = 1 / id;
+            int8_t* Laux = Lt + 16 * t;
+            for (int k = 0; k < 2; ++k) {
+                levels8(xval + 8 * k, id, Laux + 8 * k);
+                on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k, &on_grid_t[t][k]);
+            }
         }
-        float sumqx, sumq2;
-        weighted_sums(16, weight, xval, Laux, sumqx, sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            scale = sumqx / sumq2;
-            best = scale * sumqx;
-            std::memcpy(L, Laux, 16);
-            is_on_grid[0] = is_on_grid_aux[0];
-            is_on_grid[1] = is_on_grid_aux[1];
+        float sumqx[kTrials], sumq2[kTrials];
+        ops.trial_sums(16, weight, xval, Lt, sumqx, sumq2);
+        for (int t = 0; t < nt; ++t) {
+            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
+                scale = sumqx[t] / sumq2[t];
+                best = scale * sumqx[t];
+                std::memcpy(L, Lt + 16 * t, 16);
+                is_on_grid[0] = on_grid_t[t][0];
+                is_on_grid[1] = on_grid_t[t][1];
+            }
         }
     }
     if ((!is_on_grid[0] || !is_on_grid[1]) && scale > 0) {

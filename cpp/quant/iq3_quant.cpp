@@ -160,33 +160,37 @@ constexpr iq3_search_params kSearchS{"IQ3_S", 9, false, true};
 // waux (its square root) picks among grid neighbours.
 float iq3_group_scale(const quant_search_ops& ops, const iq3_search_grid& g, const iq3_search_params& p, float max,
                       const float* xval, const float* weight, const float* waux, int8_t* L) {
-    int8_t Laux[32];
-    bool on_grid[8], on_grid_aux[8];
+    bool on_grid[8];
     float best = 0;
     float scale = max / (2 * kMaxQ - 1);
     for (int k = 0; k < 8; ++k) on_grid[k] = p.start_on_grid;
-    for (int is = -p.max_step; is <= p.max_step; ++is) {
-        const float id = (2 * kMaxQ - 1 + is * 0.2f) / max;
-        const float this_scale = 1 / id;
-        for (int k = 0; k < 8; ++k) {
-            const int code = level_code(xval + 4 * k, id, Laux + 4 * k);
-            on_grid_aux[k] = g.map[code] >= 0;
-            if (!on_grid_aux[k]) {
-                iq3_nearest_point(ops, p.type, g, code, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+    for (int is0 = -p.max_step; is0 <= p.max_step; is0 += kTrials) {
+        // kTrials trial scales at a time: their levels, then their sums together, then the
+        // better ones taken in order
+        const int nt = std::min(kTrials, p.max_step - is0 + 1);
+        int8_t Lt[kTrials * 32] = {};
+        bool on_grid_t[kTrials][8];
+        for (int t = 0; t < nt; ++t) {
+            const float id = (2 * kMaxQ - 1 + (is0 + t) * 0.2f) / max;
+            const float this_scale = 1 / id;
+            int8_t* Laux = Lt + 32 * t;
+            for (int k = 0; k < 8; ++k) {
+                const int code = level_code(xval + 4 * k, id, Laux + 4 * k);
+                on_grid_t[t][k] = g.map[code] >= 0;
+                if (!on_grid_t[t][k]) {
+                    iq3_nearest_point(ops, p.type, g, code, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+                }
             }
         }
-        float sumqx = 0, sumq2 = 0;
-        for (int i = 0; i < 32; ++i) {
-            const float w = weight[i];
-            const float q = float(2 * Laux[i] + 1);
-            sumqx += w * xval[i] * q;
-            sumq2 += w * q * q;
-        }
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            scale = sumqx / sumq2;
-            best = scale * sumqx;
-            std::memcpy(L, Laux, 32);
-            std::memcpy(on_grid, on_grid_aux, sizeof(on_grid));
+        float sumqx[kTrials], sumq2[kTrials];
+        ops.trial_sums(32, weight, xval, Lt, sumqx, sumq2);
+        for (int t = 0; t < nt; ++t) {
+            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
+                scale = sumqx[t] / sumq2[t];
+                best = scale * sumqx[t];
+                std::memcpy(L, Lt + 32 * t, 32);
+                std::memcpy(on_grid, on_grid_t[t], sizeof(on_grid));
+            }
         }
     }
     int n_off_grid = 0;

@@ -506,10 +506,23 @@ void iq1m_split_ref(int n, const float* px, const float* pw, const iq1m_split_co
     }
 }
 
+void trial_sums_ref(int n, const float* w, const float* x, const int8_t* L, float* sumqx, float* sumq2) {
+    for (int t = 0; t < kTrials; ++t) {
+        float qx = 0, q2 = 0;
+        for (int i = 0; i < n; ++i) {
+            const float q = float(2 * L[t * n + i] + 1);
+            qx += w[i] * x[i] * q;
+            q2 += w[i] * q * q;
+        }
+        sumqx[t] = qx;
+        sumq2[t] = q2;
+    }
+}
+
 }  // namespace
 
 const quant_search_ops kSearchOpsRef = {qkx2_ref, qkx3_ref, q3_ref, qx1_ref, iq4_scale_ref, requantize_ref, iq4_levels_ref,
-                                        nearest_candidate_ref, iq1s_split_ref, iq1m_split_ref};
+                                        nearest_candidate_ref, iq1s_split_ref, iq1m_split_ref, trial_sums_ref};
 
 void register_search(isa_kernels& k) { k.search = &kSearchOpsRef; }
 

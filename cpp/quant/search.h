@@ -153,7 +153,14 @@ struct quant_search_ops {
     // r.scale * sumqx, and its i1, i2, k. r enters with the start values (best_score -FLT_MAX).
     void (*iq1s_split)(int n, const float* sumx, const float* sumw, const float* vp, const float* vm, iq1_split& r);
     void (*iq1m_split)(int n, const float* px, const float* pw, const iq1m_split_consts& k, iq1_split& r);
+    // The fit sums of the IQ2 and IQ3 scale searches for kTrials trial level sets of one group of
+    // n values (a multiple of 16): with q = 2 L[t * n + i] + 1, sumqx[t] = sum_i (w[i] x[i]) q and
+    // sumq2[t] = sum_i (w[i] q) q, each accumulated from i = 0 up (weighted_sums in ggml).
+    void (*trial_sums)(int n, const float* w, const float* x, const int8_t* L, float* sumqx, float* sumq2);
 };
+
+// The trial level sets trial_sums takes at once.
+constexpr int kTrials = 8;
 
 // The candidate layout of nearest_candidate: candidates in chunks of kCandidateLanes, and
 // within a chunk value i of every candidate together, so value i of candidate c is

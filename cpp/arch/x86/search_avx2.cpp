@@ -672,9 +672,47 @@ void iq1m_split_avx2(int n, const float* px, const float* pw, const iq1m_split_c
     }
 }
 
+// The trials' sums side by side, one trial per lane: each 16 columns of the 8 x n levels are
+// transposed in registers (three rounds of unpacks), so that column i gives the 8 trials'
+// levels of value i; every lane then accumulates in the reference's order.
+void trial_sums_avx2(int n, const float* w, const float* x, const int8_t* L, float* sumqx, float* sumq2) {
+    static_assert(kTrials == kLanes, "one trial per lane");
+    __m256 qx = zero_ps(), q2 = zero_ps();
+    for (int c = 0; c < n; c += 16) {
+        __m128i r[8];
+        for (int t = 0; t < 8; ++t) r[t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(L + t * n + c));
+        __m128i a[8], b[8], cols[8];
+        for (int t = 0; t < 4; ++t) {
+            a[2 * t] = _mm_unpacklo_epi8(r[2 * t], r[2 * t + 1]);
+            a[2 * t + 1] = _mm_unpackhi_epi8(r[2 * t], r[2 * t + 1]);
+        }
+        for (int h = 0; h < 2; ++h) {  // trials 0-3 (h 0) and 4-7 (h 1)
+            const __m128i* ah = a + 4 * h;
+            b[4 * h + 0] = _mm_unpacklo_epi16(ah[0], ah[2]);  // columns 0-3
+            b[4 * h + 1] = _mm_unpackhi_epi16(ah[0], ah[2]);  // 4-7
+            b[4 * h + 2] = _mm_unpacklo_epi16(ah[1], ah[3]);  // 8-11
+            b[4 * h + 3] = _mm_unpackhi_epi16(ah[1], ah[3]);  // 12-15
+        }
+        for (int m = 0; m < 4; ++m) {  // columns 4m .. 4m + 3, two to a register
+            cols[2 * m] = _mm_unpacklo_epi32(b[m], b[4 + m]);
+            cols[2 * m + 1] = _mm_unpackhi_epi32(b[m], b[4 + m]);
+        }
+        for (int i = 0; i < 16; ++i) {
+            const __m128i col = i % 2 ? _mm_srli_si128(cols[i / 2], 8) : cols[i / 2];
+            const __m256i l = _mm256_cvtepi8_epi32(col);
+            const __m256 q = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_add_epi32(l, l), _mm256_set1_epi32(1)));
+            const float wi = w[c + i];
+            qx = _mm256_add_ps(qx, _mm256_mul_ps(_mm256_set1_ps(wi * x[c + i]), q));
+            q2 = _mm256_add_ps(q2, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wi), q), q));
+        }
+    }
+    _mm256_storeu_ps(sumqx, qx);
+    _mm256_storeu_ps(sumq2, q2);
+}
+
 const quant_search_ops kSearchOpsAvx2 = {qkx2_avx2,      qkx3_avx2,       q3_avx2,         qx1_avx2,
                                          iq4_scale_avx2, requantize_avx2, iq4_levels_avx2, nearest_candidate_avx2,
-                                         iq1s_split_avx2,      iq1m_split_avx2};
+                                         iq1s_split_avx2,      iq1m_split_avx2, trial_sums_avx2};
 
 size_t quantize_q2_K_avx2(const float* src, void* dst, int64_t nrow, int64_t n_per_row, const float* imatrix) {
     return quantize_q2_K_with(kSearchOpsAvx2, src, dst, nrow, n_per_row, imatrix);
