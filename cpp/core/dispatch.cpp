@@ -89,6 +89,7 @@ isa_kernels build_table(cpu_isa isa) {
 #endif
         default: break;
     }
+    register_vec_dot_q1_0_decoded(k);  // over this tier's Q8_0 kernels
     // Each weight type's activations are converted by this tier's conversion of its dot type.
     for (vec_dot_traits& v : k.vec_dot) {
         if (v.vec_dot) {

@@ -96,6 +96,9 @@ void register_vq(isa_kernels& k);            // quant/vq.cpp: the scalar quantiz
 void register_vec_dot_ternary(isa_kernels& k);  // kernels/vec_dot_ternary.cpp: TQ1_0, TQ2_0
 void register_vec_dot_fp4(isa_kernels& k);      // kernels/vec_dot_fp4.cpp: MXFP4, NVFP4
 void register_vec_dot_q1_0(isa_kernels& k);     // kernels/vec_dot_q1_0.cpp
+// kernels/vec_dot_q1_0.cpp: Q1_0 decoded to Q8_0 for many tokens, on the tier's Q8_0 kernels
+// (after the tier's own registrations)
+void register_vec_dot_q1_0_decoded(isa_kernels& k);
 void register_vec_dot_iq(isa_kernels& k);       // kernels/vec_dot_iq.cpp: IQ1_S .. IQ3_S
 void register_vec_dot_int8(isa_kernels& k);     // kernels/vec_dot_int8.cpp: the int8 load-time formats, llm.int8
 void register_vec_dot_bnb4(isa_kernels& k);     // kernels/vec_dot_bnb4.cpp: NF4, FP4 (+ double quantization)

@@ -24,6 +24,10 @@ constexpr int GRID_X8_ROWS = 8;
 
 // Bytes of one group of 8 decoded rows of n elements.
 inline size_t grid_x8_group_size(int n) { return size_t(n / QK_K) * sizeof(block_grid_x8); }
+// The same for a type's decode_x8 (vec_dot_traits), whichever form it decodes to.
+inline size_t decoded_x8_group_size(const vec_dot_traits& k, int n) {
+    return k.decoded_x8_size ? k.decoded_x8_size(n) : grid_x8_group_size(n);
+}
 
 // Decodes rows 0..7 (row_bytes apart, n elements each) of a codebook type with its decoder
 // (vec_dot_traits::decode) into one group: out holds grid_x8_group_size(n) bytes.

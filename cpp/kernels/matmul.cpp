@@ -254,7 +254,7 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
         const weight_view& w = *j.w;
         const int n = int(w.n_cols);
         const char* act = formats[size_t(j.format)].data.data();
-        const size_t group_bytes = grid_x8_group_size(n);
+        const size_t group_bytes = decoded_x8_group_size(*j.k, n);
         if (decoded.size() < group_bytes) decoded.resize(group_bytes);
         block_grid_x8* group = reinterpret_cast<block_grid_x8*>(decoded.data());
         const int max_nt = j.k->decoded_x8_max_nt;

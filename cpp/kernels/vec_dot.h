@@ -56,8 +56,10 @@ struct vec_dot_traits {
     vec_dot_fn decoded_x8_dot = nullptr;
     int decoded_x8_max_nt = 0;
     // Set with decoded_x8_dot: decodes 8 rows (row_bytes apart, n elements each) into one
-    // group of n / 256 block_grid_x8.
+    // group of n / 256 block_grid_x8 (or, where decoded_x8_size is set, that many bytes of the
+    // type's own group form: Q1_0's block_q8_0x8).
     void (*decode_x8)(const void* x, size_t row_bytes, void* group, int n) = nullptr;
+    size_t (*decoded_x8_size)(int n) = nullptr;
 };
 
 }  // namespace pyggml

@@ -234,7 +234,7 @@ py::array_t<uint8_t> decode_rows_x8_py(int32_t type, const std::string& isa_name
         throw py::value_error("weight must be (8 g, row_bytes) uint8 for " + std::string(t.name));
     }
     const int64_t n_groups = weight.shape(0) / GRID_X8_ROWS;
-    const size_t group_bytes = grid_x8_group_size(int(n_cols));
+    const size_t group_bytes = decoded_x8_group_size(k, int(n_cols));
     py::array_t<uint8_t> out({n_groups, py::ssize_t(group_bytes)});
     for (int64_t g = 0; g < n_groups; ++g) {
         k.decode_x8(weight.data() + g * GRID_X8_ROWS * weight.shape(1), size_t(weight.shape(1)),
@@ -276,13 +276,13 @@ py::array_t<float> vec_dot_decoded_py(int32_t type, const std::string& isa_name,
     const uint8_t* ap = act.data();
     {
         py::gil_scoped_release release;
-        std::vector<char> buf(std::max(grid_x8_group_size(n), k.decoded_row_size(n)));
+        std::vector<char> buf(std::max(decoded_x8_group_size(k, n), k.decoded_row_size(n)));
         int64_t r = 0;
         for (; x8 && r + GRID_X8_ROWS <= n_rows; r += GRID_X8_ROWS) {
             k.decode_x8(wp + r * row_bytes, row_bytes, buf.data(), n);
             for (int64_t tok = 0; tok < n_tokens; tok += step) {
                 const int nt = int(std::min<int64_t>(step, n_tokens - tok));
-                k.decoded_x8_dot(n, yp + tok * n_rows + r, size_t(n_rows), buf.data(), grid_x8_group_size(n),
+                k.decoded_x8_dot(n, yp + tok * n_rows + r, size_t(n_rows), buf.data(), decoded_x8_group_size(k, n),
                                  GRID_X8_ROWS, ap + tok * act_row, act_row, nt);
             }
         }

@@ -10,7 +10,7 @@ from gguf import GGMLQuantizationType as QT
 
 from pyggml import _core
 
-from test_kernels import random_weights
+from test_kernels import random_weights, tolerance
 
 
 @pytest.mark.parametrize("name", ["F32", "F16", "Q4_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K", "IQ4_XS",
@@ -29,6 +29,44 @@ def test_matmul_equals_kernel_per_output(name, n_threads):
         a = _core.testing.quantize_activations(int(QT[name]), x)
         want = _core.testing.vec_dot(int(QT[name]), "best", w, a, n_cols)
         np.testing.assert_array_equal(got, want)
+
+
+def q1_0_as_q8_0(w):
+    """Q1_0 rows as the Q8_0 rows they stand for: each block's scale over its four 32s, the
+    set bits +1 and the clear ones -1."""
+    blocks = w.reshape(w.shape[0], -1, 18)
+    bits = np.unpackbits(blocks[:, :, 2:], axis=-1, bitorder="little")
+    q = np.where(bits == 1, 1, -1).astype(np.int8).reshape(w.shape[0], -1, 4, 32)
+    d = np.repeat(blocks[:, :, None, :2], 4, axis=2)
+    return np.concatenate([d, q.view(np.uint8)], axis=-1).reshape(w.shape[0], -1)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_q1_0_many_tokens_run_on_the_q8_0_kernels(n_threads):
+    """For more tokens than one call takes, Q1_0 rows are decoded per tile into Q8_0 (eight at
+    a time into the repacked Q8_0 layout) and run on the tier's Q8_0 kernels: the products
+    equal those of the Q8_0 rows they decode to, and Q1_0's reference within its tolerance."""
+    rng = np.random.default_rng(40 + n_threads)
+    n_cols, n_rows = 512, 37
+    pool = _core.ThreadPool(n_threads)
+    w = random_weights(rng, "Q1_0", n_rows, n_cols)
+    w8 = q1_0_as_q8_0(w)
+    isa = _core.cpu_isa()
+    np.testing.assert_array_equal(_core.testing.decode_rows(int(QT.Q1_0), isa, w, n_cols), w8)
+    layout = _core.testing.repacked_layout(int(QT.Q8_0))
+    if layout:
+        groups = _core.testing.decode_rows_x8(int(QT.Q1_0), isa, w[:32], n_cols)
+        np.testing.assert_array_equal(groups.reshape(-1),
+                                      _core.testing.repack(w8[:32], int(QT.Q8_0), n_cols).reshape(-1))
+        w8 = _core.testing.repack(w8, int(QT.Q8_0), n_cols)
+    for n_tokens in (5, 17, 70):
+        x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+        got = _core.testing.matmul(pool, int(QT.Q1_0), w, n_cols, x)
+        want = _core.testing.matmul(pool, int(QT.Q8_0), w8, n_cols, x, layout=layout)
+        np.testing.assert_array_equal(got, want, err_msg=f"{n_tokens} tokens")
+        a = _core.testing.quantize_activations(int(QT.Q1_0), x)
+        ref = _core.testing.vec_dot(int(QT.Q1_0), "scalar", w, a, n_cols)
+        assert np.all(np.abs(got - ref) <= tolerance("Q1_0", w, a, n_cols))
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
