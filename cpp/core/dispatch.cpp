@@ -77,6 +77,7 @@ isa_kernels build_table(cpu_isa isa) {
             register_avx2_tier(k);
             register_repack_avx512(k);
             register_grid_x8_avx512(k);
+            register_vec_dot_q1_0_avx512(k);
             if (get_cpu_features().avx512_bf16) register_vec_dot_bf16_avx512bf16(k);
             break;
 #endif

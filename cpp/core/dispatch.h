@@ -123,6 +123,7 @@ void register_grid_x8_avxvnni(isa_kernels& k);    // grid_x8_avxvnni.cpp
 // AVX-512 twins (arch/x86/*_avx512.cpp, the AVX2 flags and -mavx512f/bw/vl/dq/vnni):
 void register_repack_avx512(isa_kernels& k);      // repack_avx512.cpp
 void register_grid_x8_avx512(isa_kernels& k);     // grid_x8_avx512.cpp
+void register_vec_dot_q1_0_avx512(isa_kernels& k);  // vec_dot_q1_0_avx512.cpp
 // ... and with -mavx512bf16 (*_avx512bf16.cpp), registered where the CPU has AVX-512 BF16:
 void register_vec_dot_bf16_avx512bf16(isa_kernels& k);  // vec_dot_bf16_avx512bf16.cpp
 // NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):

@@ -202,6 +202,31 @@ def test_upper_tier_float_kernels_close_to_scalar(isa, name):
         assert np.all(np.abs(got - ref) <= tolerance(name, w, a, n_cols)), (name, isa, n_cols)
 
 
+def test_q1_0_avx512_kernel_equals_avx2():
+    # The AVX-512 tier's Q1_0 kernel takes the sign bits as a mask; its integer sums are exact
+    # and its float steps the AVX2 kernel's, so the two agree bit for bit, for every row
+    # grouping and token count, at the extremes too (every bit set or clear, quants -127/127).
+    if not _core.testing.has_vec_dot_isa(type_id("Q1_0"), "avx512"):
+        pytest.skip("this CPU has no avx512 tier")
+    rng = np.random.default_rng(79)
+    for n_cols in (128, 384, 1536):
+        for n_tokens in (1, 2, 3, 4):
+            n_rows = int(rng.integers(1, 11))
+            w = random_weights(rng, "Q1_0", n_rows, n_cols)
+            blocks = w.reshape(n_rows, -1, 18)
+            blocks[0, :, 2:] = 0xFF
+            blocks[-1, :, 2:] = 0x00
+            x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+            x[0, ::2] = np.abs(x[0]).max()
+            a = _core.testing.quantize_activations(type_id("Q1_0"), x)
+            ref = _core.testing.vec_dot(type_id("Q1_0"), "scalar", w, a, n_cols)
+            want = _core.testing.vec_dot(type_id("Q1_0"), "avx2", w, a, n_cols)
+            for rows in (1, 3, n_rows):
+                got = _core.testing.vec_dot(type_id("Q1_0"), "avx512", w, a, n_cols, rows_per_call=rows)
+                np.testing.assert_array_equal(got, want, err_msg=f"{n_cols} columns, {n_tokens} tokens, {rows} rows")
+            assert np.all(np.abs(want - ref) <= tolerance("Q1_0", w, a, n_cols))
+
+
 @pytest.mark.parametrize("name", ALL_TYPES)
 def test_row_grouping_does_not_change_results(name):
     """A kernel called on several rows (matvec passes take rows i, i + q, i + 2q, i + 3q,
