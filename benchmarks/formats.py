@@ -3,8 +3,9 @@
     python benchmarks/formats.py [--rows 1024] [--cols 4096] [--threads 0] [--types IQ2_XXS,TQ1_0] [--markdown]
 
 Throughput is float32 megabytes per second (input for quantize, output for dequantize),
-best of a few runs on the same data for both implementations. Types pyggml reads but does
-not write (the IQ1/IQ2/IQ3 codebook types) are dequantized from random valid blocks.
+best of a few runs on the same data for both implementations. The IQ1/IQ2/IQ3 codebook types
+are dequantized from random valid blocks, and quantized with an importance vector of ones where
+they need one.
 """
 
 from __future__ import annotations
