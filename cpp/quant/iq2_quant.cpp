@@ -158,15 +158,7 @@ bool iq2_xxs_group(const quant_search_ops& ops, const iq_grid_search& g, const f
                 on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
             }
         }
-        float sumqx[kTrials], sumq2[kTrials];
-        ops.trial_sums(32, weight, xval, Lt, sumqx, sumq2);
-        for (int t = 0; t < nt; ++t) {
-            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
-                scale = sumqx[t] / sumq2[t];
-                best = scale * sumqx[t];
-                std::memcpy(L, Lt + 32 * t, 32);
-            }
-        }
+        take_better_trials(ops, 32, weight, xval, Lt, nt, best, scale, [&](int t) { std::memcpy(L, Lt + 32 * t, 32); });
     }
     if (scale > 0) {
         const float id = 1 / scale;
@@ -207,17 +199,11 @@ bool iq2_xs_group(const quant_search_ops& ops, const iq_grid_search& g, const fl
                 on_grid(ops, g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k, &on_grid_t[t][k]);
             }
         }
-        float sumqx[kTrials], sumq2[kTrials];
-        ops.trial_sums(16, weight, xval, Lt, sumqx, sumq2);
-        for (int t = 0; t < nt; ++t) {
-            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
-                scale = sumqx[t] / sumq2[t];
-                best = scale * sumqx[t];
-                std::memcpy(L, Lt + 16 * t, 16);
-                is_on_grid[0] = on_grid_t[t][0];
-                is_on_grid[1] = on_grid_t[t][1];
-            }
-        }
+        take_better_trials(ops, 16, weight, xval, Lt, nt, best, scale, [&](int t) {
+            std::memcpy(L, Lt + 16 * t, 16);
+            is_on_grid[0] = on_grid_t[t][0];
+            is_on_grid[1] = on_grid_t[t][1];
+        });
     }
     if ((!is_on_grid[0] || !is_on_grid[1]) && scale > 0) {
         const float id = 1 / scale;

@@ -182,16 +182,10 @@ float iq3_group_scale(const quant_search_ops& ops, const iq3_search_grid& g, con
                 }
             }
         }
-        float sumqx[kTrials], sumq2[kTrials];
-        ops.trial_sums(32, weight, xval, Lt, sumqx, sumq2);
-        for (int t = 0; t < nt; ++t) {
-            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
-                scale = sumqx[t] / sumq2[t];
-                best = scale * sumqx[t];
-                std::memcpy(L, Lt + 32 * t, 32);
-                std::memcpy(on_grid, on_grid_t[t], sizeof(on_grid));
-            }
-        }
+        take_better_trials(ops, 32, weight, xval, Lt, nt, best, scale, [&](int t) {
+            std::memcpy(L, Lt + 32 * t, 32);
+            std::memcpy(on_grid, on_grid_t[t], sizeof(on_grid));
+        });
     }
     int n_off_grid = 0;
     for (int k = 0; k < 8; ++k) n_off_grid += on_grid[k] ? 0 : 1;

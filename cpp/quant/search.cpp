@@ -482,7 +482,7 @@ void iq1s_split_ref(int n, const float* sumx, const float* sumw, const float* vp
             for (int k = 0; k < 2; ++k) {
                 float sumqx, sumq2;
                 iq1s_split_sums(n, sumx, sumw, k ? vm : vp, i1, i2, sumqx, sumq2);
-                if (split_beats(sumqx, sumq2, r.best_score)) {
+                if (fit_beats(sumqx, sumq2, r.best_score)) {
                     const float scale = sumqx / sumq2;
                     r = {scale * sumqx, scale, i1, i2, k};
                 }
@@ -497,7 +497,7 @@ void iq1m_split_ref(int n, const float* px, const float* pw, const iq1m_split_co
             float sumqx[4], sumq2[4];
             iq1m_split_sums(n, px, pw, c, i1, i2, sumqx, sumq2);
             for (int k = 0; k < 4; ++k) {
-                if (split_beats(sumqx[k], sumq2[k], r.best_score)) {
+                if (fit_beats(sumqx[k], sumq2[k], r.best_score)) {
                     const float scale = sumqx[k] / sumq2[k];
                     r = {scale * sumqx[k], scale, i1, i2, k};
                 }

@@ -111,8 +111,9 @@ static inline void iq1m_split_sums(int n, const float* px, const float* pw, cons
     sumq2[3] = q2_m[0] + q2_m[1];
 }
 
-// ggml's test for a better split: a positive denominator and a larger sumqx^2 / sumq2.
-static inline bool split_beats(float sumqx, float sumq2, float best) {
+// ggml's test for a better fit (a split, a trial scale): a positive denominator and a larger
+// sumqx^2 / sumq2.
+static inline bool fit_beats(float sumqx, float sumq2, float best) {
     return sumq2 > 0 && sumqx * sumqx > best * sumq2;
 }
 
@@ -148,7 +149,7 @@ struct quant_search_ops {
                              const float* weight, float scale);
     // The split searches of ggml's IQ1 quantizers over a group of n sorted values: every split
     // (i1, i2), 0 <= i1 <= i2 <= n, in order, IQ1_S with shift values vp then vm (k 0, 1), IQ1_M
-    // with its four shift pairs (k 0..3; iq1m_split_sums). A split whose sums pass split_beats
+    // with its four shift pairs (k 0..3; iq1m_split_sums). A split whose sums pass fit_beats
     // against r.best_score becomes the result: r.scale = sumqx / sumq2, r.best_score =
     // r.scale * sumqx, and its i1, i2, k. r enters with the start values (best_score -FLT_MAX).
     void (*iq1s_split)(int n, const float* sumx, const float* sumw, const float* vp, const float* vm, iq1_split& r);
@@ -161,6 +162,22 @@ struct quant_search_ops {
 
 // The trial level sets trial_sums takes at once.
 constexpr int kTrials = 8;
+
+// The fits of nt (<= kTrials) trial level sets L (trial_sums' layout) taken as ggml's loop over
+// trial scales takes them: in order, each that beats best sets scale = sumqx / sumq2 and best =
+// scale * sumqx, then take(t).
+template <class Take>
+void take_better_trials(const quant_search_ops& ops, int n, const float* w, const float* x, const int8_t* L, int nt,
+                        float& best, float& scale, Take&& take) {
+    float sumqx[kTrials], sumq2[kTrials];
+    ops.trial_sums(n, w, x, L, sumqx, sumq2);
+    for (int t = 0; t < nt; ++t) {
+        if (!fit_beats(sumqx[t], sumq2[t], best)) continue;
+        scale = sumqx[t] / sumq2[t];
+        best = scale * sumqx[t];
+        take(t);
+    }
+}
 
 // The candidate layout of nearest_candidate: candidates in chunks of kCandidateLanes, and
 // within a chunk value i of every candidate together, so value i of candidate c is

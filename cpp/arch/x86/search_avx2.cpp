@@ -590,7 +590,7 @@ inline uint32_t lanes_valid(int base, int n, __m256i& valid) {
     return uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(valid)));
 }
 
-// Candidates c = nk * lane + k of nk sums per lane (sumqx[k], sumq2[k]) that pass split_beats
+// Candidates c = nk * lane + k of nk sums per lane (sumqx[k], sumq2[k]) that pass fit_beats
 // against best, as bits c.
 template <int NK>
 inline uint32_t split_pass_bits(const __m256* sumqx, const __m256* sumq2, float best, uint32_t in_range) {
