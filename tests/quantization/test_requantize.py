@@ -198,7 +198,7 @@ def test_cli_convert_then_quantize(tmp_path, capsys):
 
 @pytest.mark.llama_cpp
 @pytest.mark.parametrize("preset,ftype", [("Q4_K_M", 15), ("TQ1_0", 36), ("TQ2_0", 37), ("MXFP4_MOE", 38),
-                                          ("IQ3_S", 26), ("IQ3_M", 27)])
+                                          ("Q1_0", 40), ("IQ3_S", 26), ("IQ3_M", 27)])
 def test_llama_cpp_quantize_gives_the_same_file(f16_model, tmp_path, preset, ftype):
     llama_cpp = pytest.importorskip("llama_cpp")
     import ctypes
@@ -216,7 +216,7 @@ def test_llama_cpp_quantize_gives_the_same_file(f16_model, tmp_path, preset, fty
 
 
 @pytest.mark.parametrize("preset,default", [("TQ1_0", GGMLType.TQ1_0), ("TQ2_0", GGMLType.TQ2_0),
-                                            ("MXFP4_MOE", GGMLType.Q8_0)])
+                                            ("MXFP4_MOE", GGMLType.Q8_0), ("Q1_0", GGMLType.Q1_0)])
 def test_ternary_and_mxfp4_presets_write_their_types(f16_model, tmp_path, preset, default):
     out = str(tmp_path / f"{preset}.gguf")
     table = requantize(f16_model, out, preset, progress=False)
