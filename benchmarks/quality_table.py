@@ -16,6 +16,10 @@ With --imatrix FILE (an importance matrix of the one model named by --models, as
 vectors: pyggml through requantize(imatrix=...), llama.cpp through its params.imatrix entries. The
 1- and 2-bit codebook presets (IQ2_XXS .. IQ1_M) need one, in both.
 
+A preset the installed llama.cpp cannot write (NVFP4 in llama-cpp-python 0.3.36: its
+llama_model_quantize refuses file type 39) gets pyggml's row only, with llama.cpp's evaluation of
+the same file beside it.
+
 Rows go to a JSON file as they finish (--resume skips rows already there), then to a Markdown
 table and a plot of bits per weight against mean KLD, one curve per method.
 
@@ -114,7 +118,10 @@ def llama_cpp_quantize(src: Path, dst: Path, qtype: str, n_threads: int, imatrix
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype}")
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype}", None)
+    if ftype is None:
+        raise RuntimeError(f"llama.cpp has no file type {qtype}")
+    params.ftype = ftype
     params.nthread = n_threads
     if imatrix is not None:  # a null-terminated array of (name, data, size)
         entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()
@@ -219,10 +226,9 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
                      "chunks": int(chunks.shape[0]), "seconds": dt})
 
     for qtype in args.types:
-        todo = [m for m in methods if not (args.resume and results.find(model=name, method=m, type=qtype))]
-        if not todo:
+        if args.resume and _done(results, name, qtype, use_llama):
             continue
-        files, t_quant = {}, {}
+        files, t_quant, quantizers = {}, {}, list(methods)
         for method in methods:  # both files first: identical tensors make the cross-check free
             files[method] = work / f"{method}-{qtype}.gguf"
             t0 = time.perf_counter()
@@ -230,11 +236,17 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
                 requantize(str(base_path), str(files[method]), qtype, imatrix=imat, n_threads=args.threads,
                            progress=False)
             else:
-                llama_cpp_quantize(base_path, files[method], qtype, args.threads or os.cpu_count(), imat)
+                try:
+                    llama_cpp_quantize(base_path, files[method], qtype, args.threads or os.cpu_count(), imat)
+                except RuntimeError as e:  # a preset this llama.cpp build cannot write: pyggml's file only
+                    log(f"{name} {qtype}: {e}; llama.cpp evaluates pyggml's file only")
+                    quantizers.remove(method)
+                    files.pop(method).unlink(missing_ok=True)
+                    continue
             t_quant[method] = time.perf_counter() - t0
-        same = identical_tensors(files["pyggml"], files["llama.cpp"]) if use_llama else None
+        same = identical_tensors(files["pyggml"], files["llama.cpp"]) if "llama.cpp" in quantizers else None
         rows = {}
-        for method in methods:
+        for method in quantizers:
             t0 = time.perf_counter()
             size, bpw = size_and_bpw(files[method])
             source = pyggml_source(files[method], args.ctx, args.threads) if method == "pyggml" else \
@@ -246,8 +258,9 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
             rows[method] = row
         if use_llama:
             ours = rows["pyggml"]
-            ours["identical_tensors"] = same
-            n_same, n_all = map(int, same.split("/"))
+            if same:
+                ours["identical_tensors"] = same
+            n_same, n_all = map(int, same.split("/")) if same else (0, 1)
             if n_same == n_all:  # the same tensors: llama.cpp's numbers for its own file apply
                 cross = rows["llama.cpp"]
             elif not args.no_cross_check:
@@ -266,6 +279,15 @@ def run_model(name: str, args, results: Results, use_llama: bool) -> None:
         if not args.keep:
             for out in files.values():
                 out.unlink()
+
+
+def _done(results, name: str, qtype: str, use_llama: bool) -> bool:
+    """Whether --resume may skip qtype: its rows are there (for a preset llama.cpp cannot write,
+    pyggml's row with llama.cpp's figures for the same file)."""
+    ours = results.find(model=name, method="pyggml", type=qtype)
+    if ours is None or not use_llama:
+        return ours is not None
+    return results.find(model=name, method="llama.cpp", type=qtype) is not None or "llama_cpp_kld" in ours
 
 
 def identical_tensors(a: Path, b: Path) -> str:

@@ -49,7 +49,7 @@ PRESETS = {
     "IQ3_XXS": (GGMLType.IQ3_XXS, 23), "IQ1_S": (GGMLType.IQ1_S, 24), "IQ3_S": (GGMLType.IQ3_S, 26),
     "IQ3_M": (GGMLType.IQ3_S, 27), "IQ2_S": (GGMLType.IQ2_XS, 28), "IQ2_M": (GGMLType.IQ2_S, 29),
     "IQ1_M": (GGMLType.IQ1_M, 31), "TQ1_0": (GGMLType.TQ1_0, 36), "TQ2_0": (GGMLType.TQ2_0, 37),
-    "MXFP4_MOE": (GGMLType.MXFP4, 38), "Q1_0": (GGMLType.Q1_0, 40),
+    "MXFP4_MOE": (GGMLType.MXFP4, 38), "NVFP4": (GGMLType.NVFP4, 39), "Q1_0": (GGMLType.Q1_0, 40),
 }
 
 # presets built on the 1- and 2-bit codebook types, which llama.cpp quantizes only with an imatrix

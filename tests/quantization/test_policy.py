@@ -52,6 +52,22 @@ def test_golden_tables_cover_the_presets_and_architectures():
                 "Q6_K", "Q8_0"} <= set(e["presets"])
 
 
+def test_nvfp4_preset_follows_llama_cpp_source():
+    """NVFP4 (llama.cpp's file type 39) as llama.cpp's source chooses (llama_ftype_get_default_type
+    and the output rule): NVFP4 for every matrix, the output Q6_K, or Q8_0 where Q6_K's 256-wide
+    blocks do not fit. The llama.cpp build the tables come from refuses file type 39, so there is
+    no table of its own to compare with."""
+    tied = preset_policy("NVFP4", ModelShape("gemma3", 18, 4, 1, tied_embeddings=True))
+    assert tied.choose("token_embd.weight", (262144, 640)) == GGMLType.Q8_0
+    assert tied.choose("blk.3.ffn_down.weight", (640, 2048)) == GGMLType.NVFP4
+    untied = preset_policy("NVFP4", ModelShape("qwen2", 28, 12, 2))
+    assert untied.choose("output.weight", (151936, 1536)) == GGMLType.Q6_K
+    assert untied.choose("token_embd.weight", (151936, 1536)) == GGMLType.NVFP4
+    for name in ("blk.0.attn_v.weight", "blk.0.ffn_down.weight", "blk.27.attn_output.weight", "blk.5.attn_k.weight"):
+        assert untied.choose(name, (256, 8960)) == GGMLType.NVFP4
+    assert untied.choose("blk.0.attn_norm.weight", (1536,)) is None
+
+
 def test_fallbacks_for_rows_not_divisible_by_256():
     assert fallback_type(GGMLType.Q4_K, 640) == GGMLType.Q5_0
     assert fallback_type(GGMLType.Q5_K, 640) == GGMLType.Q5_1

@@ -216,7 +216,8 @@ def test_llama_cpp_quantize_gives_the_same_file(f16_model, tmp_path, preset, fty
 
 
 @pytest.mark.parametrize("preset,default", [("TQ1_0", GGMLType.TQ1_0), ("TQ2_0", GGMLType.TQ2_0),
-                                            ("MXFP4_MOE", GGMLType.Q8_0), ("Q1_0", GGMLType.Q1_0)])
+                                            ("MXFP4_MOE", GGMLType.Q8_0), ("Q1_0", GGMLType.Q1_0),
+                                            ("NVFP4", GGMLType.NVFP4)])
 def test_ternary_and_mxfp4_presets_write_their_types(f16_model, tmp_path, preset, default):
     out = str(tmp_path / f"{preset}.gguf")
     table = requantize(f16_model, out, preset, progress=False)
