@@ -60,6 +60,7 @@ void register_neon_tier(isa_kernels& k) {
 isa_kernels build_table(cpu_isa isa) {
     isa_kernels k{};
     k.repacked_max_nt = VEC_DOT_MAX_NT;
+    k.repacked_groups = 1;
     register_references(k);
     switch (isa) {
         case cpu_isa::scalar:

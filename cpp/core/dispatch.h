@@ -47,6 +47,9 @@ struct isa_kernels {
     // The most tokens one call of a repacked kernel takes (its nt; VEC_DOT_MAX_NT unless the
     // tier's registers hold more).
     int repacked_max_nt;
+    // The row groups one call of a repacked kernel works on together (matmul hands it as many
+    // per call; 1 unless the tier's registers hold several groups' rows).
+    int repacked_groups;
     ops_kernels ops;
     // The scalar quantizer's distance kernels of pyggml.vq: [0] 4-bit codes, [1] 8-bit.
     sq_distances_fn sq_distances[2];

@@ -95,6 +95,7 @@ struct job_plan {
     const vec_dot_traits* k;
     vec_dot_fn packed = nullptr;  // rows [0, n_grouped) in groups of REPACK_ROWS, the rest plain
     int packed_max_nt = VEC_DOT_MAX_NT;  // tokens per call of `packed`
+    int packed_groups = 1;  // groups per call of `packed` (isa_kernels::repacked_groups)
     int64_t n_grouped = 0;
     bool grid_x8 = false;  // plain rows decoded 8 at a time for k->decoded_x8_dot (many tokens)
     from_float_fn from_float = nullptr;  // null (and from_float_split null): float32 activations used as they are
@@ -106,7 +107,7 @@ struct job_plan {
 };
 
 // Tiles keep a repacked layout's groups and grid_x8's groups of rows whole.
-int64_t row_align_of(const job_plan& j) { return j.packed ? REPACK_ROWS : j.grid_x8 ? GRID_X8_ROWS : 1; }
+int64_t row_align_of(const job_plan& j) { return j.packed ? REPACK_ROWS * j.packed_groups : j.grid_x8 ? GRID_X8_ROWS : 1; }
 
 job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_tokens, int nth) {
     const type_traits* wt = get_type_traits(w.type);
@@ -133,6 +134,7 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
         const repacked_layout* l = get_repacked_layout(w.layout);
         j.packed = repacked_kernel(w.layout, best_cpu_isa());
         j.packed_max_nt = best_isa_kernels().repacked_max_nt;
+        j.packed_groups = best_isa_kernels().repacked_groups;
         if (!l || !j.packed) throw std::invalid_argument("matmul: no kernel for this weight layout on this CPU");
         if (!layout_fits(*l, w.type, w.n_rows, w.n_cols)) {
             throw std::invalid_argument("matmul: the weight's type or shape does not fit its layout");
@@ -209,11 +211,12 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
     }
     std::atomic<int64_t> next_tile{0};
 
-    // Rows [r0, r1) of job j times tokens [t0, t1) with the kernel for `rows` rows and
-    // max_nt tokens at a time. A plain row that more than one call would decode again is
-    // decoded once into `decoded` where the type has a decoder (vec_dot_traits::decode).
-    auto run_rows = [&](const job_plan& j, vec_dot_fn dot, int64_t rows, int max_nt, int64_t r0, int64_t r1,
-                        int64_t t0, int64_t t1, std::vector<char>& decoded) {
+    // Rows [r0, r1) of job j times tokens [t0, t1) with the kernel for groups of `rows` rows,
+    // `groups` groups and max_nt tokens a call. A plain row that more than one call would
+    // decode again is decoded once into `decoded` where the type has a decoder
+    // (vec_dot_traits::decode).
+    auto run_rows = [&](const job_plan& j, vec_dot_fn dot, int64_t rows, int64_t groups, int max_nt, int64_t r0,
+                        int64_t r1, int64_t t0, int64_t t1, std::vector<char>& decoded) {
         const weight_view& w = *j.w;
         const int n = int(w.n_cols);
         const char* act = j.format >= 0 ? formats[size_t(j.format)].data.data() : reinterpret_cast<const char*>(j.x);
@@ -229,7 +232,8 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
             decoded_bytes = j.k->decoded_row_size(n);
             if (decoded.size() < decoded_bytes) decoded.resize(decoded_bytes);
         }
-        for (int64_t r = r0; r < r1; r += rows) {
+        for (int64_t r = r0; r < r1; r += rows * groups) {
+            const int nr = int(std::min(rows * groups, r1 - r));
             const char* wrow = wdata + r * w.row_bytes;
             vec_dot_fn row_dot = dot;
             size_t row_stride = rows * w.row_bytes;
@@ -241,8 +245,8 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
             }
             for (int64_t t = t0; t < t1; t += max_nt) {
                 const int nt = int(std::min<int64_t>(max_nt, t1 - t));
-                row_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), wrow, row_stride, int(rows),
-                        act + t * j.act_row, j.act_row, nt);
+                row_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), wrow, row_stride, nr, act + t * j.act_row,
+                        j.act_row, nt);
             }
         }
     };
@@ -267,7 +271,7 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
                                     act + t * j.act_row, j.act_row, nt);
             }
         }
-        if (r < r1) run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, r, r1, t0, t1, decoded);
+        if (r < r1) run_rows(j, j.k->vec_dot, 1, 1, VEC_DOT_MAX_NT, r, r1, t0, t1, decoded);
     };
 
     pool.run([&](int ith, int nth) {
@@ -296,12 +300,12 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
             const int64_t r0 = p.row0(local % p.n_row_chunks);
             const int64_t r1 = std::min(j.w->n_rows, r0 + p.rows(local % p.n_row_chunks));
             const int64_t rg = std::min(r1, j.n_grouped);  // [r0, rg) repacked, [rg, r1) plain
-            if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, j.packed_max_nt, r0, rg, t0, t1, decoded);
+            if (rg > r0) run_rows(j, j.packed, REPACK_ROWS, j.packed_groups, j.packed_max_nt, r0, rg, t0, t1, decoded);
             if (r1 > std::max(r0, rg)) {
                 if (j.grid_x8 && t1 - t0 > VEC_DOT_MAX_NT) {
                     run_rows_x8(j, std::max(r0, rg), r1, t0, t1, decoded);
                 } else {
-                    run_rows(j, j.k->vec_dot, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1, decoded);
+                    run_rows(j, j.k->vec_dot, 1, 1, VEC_DOT_MAX_NT, std::max(r0, rg), r1, t0, t1, decoded);
                 }
             }
         }

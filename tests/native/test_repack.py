@@ -165,7 +165,7 @@ def test_repacked_kernel_extreme_values(tier, name):
     """Weights at their bounds and activations -128/127: the int16 sums at their bound."""
     rng = np.random.default_rng(4)
     n_cols = 512
-    w = _extreme(name, random_weights(rng, name, 8, n_cols))
+    w = _extreme(name, random_weights(rng, name, 24, n_cols))  # AVX-512: a pair of groups, then one
     x = np.where(rng.random((4, n_cols)) < 0.5, -1.0, 1.0).astype(np.float32)
     x[:, ::3] = -1.0
     x[1] = 1.0  # every activation at its bound (Q8_0 127, Q8_K -128): the largest sums

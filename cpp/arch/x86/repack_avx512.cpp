@@ -1,7 +1,16 @@
-// repack_avx512.cpp: the AVX-512 tier's kernels over the 8-row layouts: repack_vnni.h with
-// the EVEX-encoded VPDPBUSD / VPDPWSSD of AVX512-VNNI on 256-bit vectors (AMD Zen 4 and
-// Zen 5, Intel Xeon since Cascade Lake). The 32 vector registers of AVX-512 hold eight
-// tokens' sums, so each group's weights are unpacked once per eight tokens.
+// repack_avx512.cpp: the AVX-512 tier's kernels over the 8-row layouts (AMD Zen 4 and Zen 5,
+// Intel Xeon since Cascade Lake).
+//
+// Several tokens, two groups a step: a 512-bit register holds group g's 8 rows in lanes 0-7
+// and group g + 1's in lanes 8-15, so one VPDPBUSD on 512 bits does the work of two on 256.
+// Cores with two 512-bit multiply-add units (Intel Xeon, AMD Zen 5) issue as many of either
+// width per cycle, so a step of 16 rows costs about half the multiply-add issue slots and half
+// the unpacking of two 8-row steps; on Zen 4, which splits 512-bit operations in two, the
+// issue slots still halve. Each lane does the same integer sums and the same float
+// operations, in the same order, as the 256-bit kernels (repack_vnni.h) and the scalar
+// references, so every tier gives the same bits. A call's last odd group, and one token (the
+// memory-bound pass), take the 256-bit kernels of repack_vnni.h, EVEX-encoded with 32
+// registers (eight tokens' sums at once).
 //
 // Compiled with -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
 // -mavx512vnni; called only after the dispatcher checked them (core/cpu.h).
@@ -18,8 +27,302 @@ struct evex_vnni {
     static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
 };
 
+// ---- two groups in one register: lanes 0-7 group a's rows, lanes 8-15 group b's
+
+inline __m512i join(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
+inline __m512 join(__m256 a, __m256 b) { return _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1); }
+inline __m512i load2(const void* a, const void* b) { return join(loadu(a), loadu(b)); }
+
+inline __m512i bcast4x16(const int8_t* p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// acc[t] += d_row * d_y * (isum[t] - offset * y's quant sum): finish_legacy on 16 rows.
+template <int NT>
+inline void finish_legacy16(__m512 d, const block_q8_0s* const* y, int i, const __m512i* isum, int offset, __m512* acc) {
+    for (int t = 0; t < NT; ++t) {
+        const __m512i s = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(offset * y[t][i].sum));
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(_cvtsh_ss(y[t][i].d))), _mm512_cvtepi32_ps(s), acc[t]);
+    }
+}
+
+// Q4_0 and, through a table of values plus 128 (vpshufb in each 128-bit lane), IQ4_NL and
+// MXFP4: as q4_0_vnni / lookup4_vnni.
+template <typename G, const int8_t* Values, __m256 (*Scales)(const G&), int Offset>
+struct nibbles16 {
+    using group = G;
+    using act = block_q8_0s;
+    static constexpr int block = QK8_0;
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        __m512i grid = _mm512_setzero_si512();
+        if constexpr (Values != nullptr) {
+            grid = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(Values))),
+                                    _mm512_set1_epi8(char(0x80)));
+        }
+        __m512i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m512i v = load2(ga.qs + 32 * k, gb.qs + 32 * k);
+            __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if constexpr (Values != nullptr) {
+                lo = _mm512_shuffle_epi8(grid, lo);
+                hi = _mm512_shuffle_epi8(grid, hi);
+            }
+            for (int t = 0; t < NT; ++t) {
+                a[t] = _mm512_dpbusd_epi32(a[t], lo, bcast4x16(y[t][i].qs + 4 * k));
+                a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
+            }
+        }
+        finish_legacy16<NT>(join(Scales(ga), Scales(gb)), y, i, a, Offset, acc);
+    }
+};
+inline __m256 q4_0_scales(const block_q4_0x8& g) { return load_d8(g.d); }
+using q4_0_x16 = nibbles16<block_q4_0x8, nullptr, q4_0_scales, 8>;
+using iq4_nl_x16 = nibbles16<block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales, 128>;
+using mxfp4_x16 = nibbles16<block_mxfp4x8, kvalues_fp4, mxfp4_scales, 128>;
+
+// Q5_0: as q5_0_vnni.
+struct q5_0_x16 {
+    using group = block_q5_0x8;
+    using act = block_q8_0s;
+    static constexpr int block = QK5_0;
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
+        const __m512i qh = load2(ga.qh, gb.qh);
+        __m512i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m512i v = load2(ga.qs + 32 * k, gb.qs + 32 * k);
+            const __m512i lo = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_and_si512(_mm512_slli_epi16(qh, 4 - k), m10));
+            const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                               _mm512_and_si512(_mm512_srli_epi16(qh, k), m10));
+            for (int t = 0; t < NT; ++t) {
+                a[t] = _mm512_dpbusd_epi32(a[t], lo, bcast4x16(y[t][i].qs + 4 * k));
+                a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
+            }
+        }
+        finish_legacy16<NT>(join(load_d8(ga.d), load_d8(gb.d)), y, i, a, 16, acc);
+    }
+};
+
+// Q8_0: signed x signed as |w| x (y with w's sign), as q8_0_vnni; AVX-512 has no VPSIGNB, so
+// y is negated under the mask of w's sign bits (y is never -128; where w is 0, |w| is too).
+struct q8_0_x16 {
+    using group = block_q8_0x8;
+    using act = block_q8_0;
+    static constexpr int block = QK8_0;
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const __m512i zero = _mm512_setzero_si512();
+        __m512i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            const __m512i w = load2(ga.qs + 32 * k, gb.qs + 32 * k);
+            const __m512i aw = _mm512_abs_epi8(w);
+            const __mmask64 neg = _mm512_movepi8_mask(w);
+            for (int t = 0; t < NT; ++t) {
+                const __m512i yb = bcast4x16(y[t][i].qs + 4 * k);
+                a[t] = _mm512_dpbusd_epi32(a[t], aw, _mm512_mask_sub_epi8(yb, neg, zero, yb));
+            }
+        }
+        const __m512 d = join(load_d8(ga.d), load_d8(gb.d));
+        for (int t = 0; t < NT; ++t) {
+            const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dy), _mm512_cvtepi32_ps(a[t]), acc[t]);
+        }
+    }
+};
+
+// Q4_K: as q4_K_vnni, the two groups' scale bytes side by side (group_scales per 256 bits).
+struct q4_K_x16 {
+    using group = block_q4_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+
+    // Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]), as min_sums.
+    static inline __m512i min_sums16(const __m512i* m, const block_q8_K& y) {
+        const __m256i b = loadu(y.bsums);
+        const __m512i pairs =
+            _mm512_broadcast_i32x4(_mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
+        __m512i acc = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) {
+            const int b0 = 4 * ((2 * p) % 4), b1 = b0 + 4;
+            const __m512i ctrl = _mm512_broadcast_i32x4(_mm_setr_epi8(b0, -1, b1, -1, b0 + 1, -1, b1 + 1, -1, b0 + 2, -1,
+                                                                      b1 + 2, -1, b0 + 3, -1, b1 + 3, -1));
+            const __m512i mins = _mm512_shuffle_epi8(m[p / 2], ctrl);
+            __m512i ys;
+            switch (p) {
+                case 0: ys = _mm512_shuffle_epi32(pairs, _MM_PERM_AAAA); break;
+                case 1: ys = _mm512_shuffle_epi32(pairs, _MM_PERM_BBBB); break;
+                case 2: ys = _mm512_shuffle_epi32(pairs, _MM_PERM_CCCC); break;
+                default: ys = _mm512_shuffle_epi32(pairs, _MM_PERM_DDDD); break;
+            }
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(mins, ys));
+        }
+        return acc;
+    }
+
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const group_scales sa = unpack_scales(ga), sb = unpack_scales(gb);
+        const __m512i sc[2] = {join(sa.s[0], sb.s[0]), join(sa.s[1], sb.s[1])};
+        const __m512i mn[2] = {join(sa.m[0], sb.m[0]), join(sa.m[1], sb.m[1])};
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        __m512i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const int k = j / 2, shift = 4 * (j % 2), b = 4 * (j % 4);
+            // sub-block j's scale of each row, zero-extended to int32 (scale32_q4_K)
+            const __m512i s = _mm512_shuffle_epi8(
+                sc[j / 4], _mm512_broadcast_i32x4(_mm_setr_epi8(b, -1, -1, -1, b + 1, -1, -1, -1, b + 2, -1, -1, -1, b + 3,
+                                                                -1, -1, -1)));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                __m512i a[NT];
+                for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int u = 4 * h; u < 4 * h + 4; ++u) {
+                    const __m512i v = load2(ga.qs + 32 * (8 * k + u), gb.qs + 32 * (8 * k + u));
+                    const __m512i q = _mm512_and_si512(shift ? _mm512_srli_epi16(v, 4) : v, m4);
+                    for (int t = 0; t < NT; ++t) {
+                        a[t] = _mm512_dpbusd_epi32(a[t], q, bcast4x16(y[t][i].qs + 32 * j + 4 * u));
+                    }
+                }
+                for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], a[t], s);
+            }
+        }
+        const __m512 d = join(load_d8(ga.d), load_d8(gb.d)), m = join(load_d8(ga.dmin), load_d8(gb.dmin));
+        for (int t = 0; t < NT; ++t) {
+            const __m512 yd = _mm512_set1_ps(y[t][i].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, yd), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(m, yd), _mm512_cvtepi32_ps(min_sums16(mn, y[t][i])), acc[t]);
+        }
+    }
+};
+
+// Q6_K: as q6_K_vnni.
+struct q6_K_x16 {
+    using group = block_q6_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const __m512i top = _mm512_set1_epi8(char(0xC0));
+        __m512i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
+            const __m512i sc = _mm512_cvtepi8_epi16(
+                _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(gb.scales + 16 * p)),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(ga.scales + 16 * p))));
+            const __m512i sc32 = _mm512_slli_epi16(sc, 5);
+            for (int t = 0; t < NT; ++t) {
+                const int16_t* bs = y[t][i].bsums + 2 * p;
+                sumi[t] = _mm512_sub_epi32(sumi[t], _mm512_madd_epi16(sc32, bcast4x16(reinterpret_cast<const int8_t*>(bs))));
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m512i s = h ? _mm512_srai_epi32(sc, 16) : _mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 16);
+                const __m512i v0 = load2(ga.qs + 96 * c, gb.qs + 96 * c), v1 = load2(ga.qs + 96 * c + 32, gb.qs + 96 * c + 32),
+                              v2 = load2(ga.qs + 96 * c + 64, gb.qs + 96 * c + 64);
+                const __m512i t0 = _mm512_and_si512(v0, top), t1 = _mm512_and_si512(v1, top),
+                              t2 = _mm512_and_si512(v2, top);
+                const __m512i q0 = _mm512_xor_si512(v0, t0), q1 = _mm512_xor_si512(v1, t1), q2 = _mm512_xor_si512(v2, t2);
+                const __m512i q3 = _mm512_or_si512(_mm512_or_si512(_mm512_srli_epi16(t0, 6), _mm512_srli_epi16(t1, 4)),
+                                                   _mm512_srli_epi16(t2, 2));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4x16(yq));
+                    a = _mm512_dpbusd_epi32(a, q1, bcast4x16(yq + 4));
+                    a = _mm512_dpbusd_epi32(a, q2, bcast4x16(yq + 8));
+                    a = _mm512_dpbusd_epi32(a, q3, bcast4x16(yq + 12));
+                    sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a, s));
+                }
+            }
+        }
+        const __m512 d = join(load_d8(ga.d), load_d8(gb.d));
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[t][i].d)), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
+// Groups a and b (16 rows) times NT tokens, column block after column block.
+template <class K, int NT>
+inline void run_pair(int n, float* s, size_t bs, const typename K::group* xa, const typename K::group* xb,
+                     const void* vy, size_t by) {
+    using Y = typename K::act;
+    const Y* y[NT];
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        y[t] = reinterpret_cast<const Y*>(static_cast<const char*>(vy) + t * by);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int i = 0; i < n / K::block; ++i) {
+        if (NT >= kVnniPrefetchTokens) {
+            const char* pa = reinterpret_cast<const char*>(xa + i) + kVnniPrefetchBytes;
+            const char* pb = reinterpret_cast<const char*>(xb + i) + kVnniPrefetchBytes;
+            for (size_t o = 0; o < sizeof(typename K::group); o += 64) {
+                _mm_prefetch(pa + o, _MM_HINT_T0);
+                _mm_prefetch(pb + o, _MM_HINT_T0);
+            }
+        }
+        K::template step<NT>(xa[i], xb[i], y, i, acc);
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(s + t * bs, acc[t]);
+}
+
+// The kernel (vec_dot_fn) of layout K16 for up to 8 tokens a call: groups in pairs, a last odd
+// group and one token through the 256-bit kernel Single.
+template <class K16, vec_dot_fn Single>
+void dot_pairs(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    const int ng = nr / REPACK_ROWS;
+    int g = 0;
+    if (nt > 1) {
+        for (; g + 2 <= ng; g += 2) {
+            float* sg = s + g * REPACK_ROWS;
+            const auto* xa = reinterpret_cast<const typename K16::group*>(static_cast<const char*>(x) + g * bx);
+            const auto* xb = reinterpret_cast<const typename K16::group*>(static_cast<const char*>(x) + (g + 1) * bx);
+            switch (nt) {
+                case 2: run_pair<K16, 2>(n, sg, bs, xa, xb, y, by); break;
+                case 3: run_pair<K16, 3>(n, sg, bs, xa, xb, y, by); break;
+                case 4: run_pair<K16, 4>(n, sg, bs, xa, xb, y, by); break;
+                case 5: run_pair<K16, 5>(n, sg, bs, xa, xb, y, by); break;
+                case 6: run_pair<K16, 6>(n, sg, bs, xa, xb, y, by); break;
+                case 7: run_pair<K16, 7>(n, sg, bs, xa, xb, y, by); break;
+                default: run_pair<K16, 8>(n, sg, bs, xa, xb, y, by); break;
+            }
+        }
+    }
+    if (g < ng) {
+        Single(n, s + g * REPACK_ROWS, bs, static_cast<const char*>(x) + g * bx, bx, nr - g * REPACK_ROWS, y, by, nt);
+    }
+}
+
 }  // namespace
 
-void register_repack_avx512(isa_kernels& k) { register_repack_vnni<evex_vnni, 8>(k); }
+void register_repack_avx512(isa_kernels& k) {
+    register_repack_vnni<evex_vnni, 8>(k);
+    vec_dot_fn* r = k.repacked;
+    r[weight_layout_q4_Kx8] = dot_pairs<q4_K_x16, dot_groups_vnni<q4_K_vnni<evex_vnni>, 8, dot_q4_Kx8_avx2>>;
+    r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
+    r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
+    r[weight_layout_q5_0x8] = dot_pairs<q5_0_x16, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
+    r[weight_layout_q8_0x8] = dot_pairs<q8_0_x16, dot_groups_vnni<q8_0_vnni<evex_vnni>, 8, dot_q8_0x8_avx2>>;
+    r[weight_layout_iq4_nlx8] = dot_pairs<iq4_nl_x16, dot_groups_vnni<iq4_nl_vnni<evex_vnni>, 8, dot_iq4_nlx8_avx2>>;
+    r[weight_layout_mxfp4x8] = dot_pairs<mxfp4_x16, dot_groups_vnni<mxfp4_vnni<evex_vnni>, 8, dot_mxfp4x8_avx2>>;
+    k.repacked_groups = 2;
+}
 
 }  // namespace pyggml
