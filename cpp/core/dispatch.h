@@ -47,8 +47,9 @@ struct isa_kernels {
     // The most tokens one call of a repacked kernel takes (its nt; VEC_DOT_MAX_NT unless the
     // tier's registers hold more).
     int repacked_max_nt;
-    // The row groups one call of a repacked kernel works on together (matmul hands it as many
-    // per call; 1 unless the tier's registers hold several groups' rows).
+    // The row groups one call of a repacked kernel, or of a kernel over rows decoded 8 at a time
+    // (vec_dot_traits::decoded_x8_dot), works on together (matmul hands it as many per call; 1
+    // unless the tier's registers hold several groups' rows).
     int repacked_groups;
     ops_kernels ops;
     // The scalar quantizer's distance kernels of pyggml.vq: [0] 4-bit codes, [1] 8-bit.

@@ -98,6 +98,7 @@ struct job_plan {
     int packed_groups = 1;  // groups per call of `packed` (isa_kernels::repacked_groups)
     int64_t n_grouped = 0;
     bool grid_x8 = false;  // plain rows decoded 8 at a time for k->decoded_x8_dot (many tokens)
+    int x8_groups = 1;     // groups of 8 decoded rows per call of k->decoded_x8_dot
     from_float_fn from_float = nullptr;  // null (and from_float_split null): float32 activations used as they are
     from_float_split_fn from_float_split = nullptr;  // set: the conversion, splitting off the outlier columns
     size_t act_row = 0;
@@ -107,7 +108,9 @@ struct job_plan {
 };
 
 // Tiles keep a repacked layout's groups and grid_x8's groups of rows whole.
-int64_t row_align_of(const job_plan& j) { return j.packed ? REPACK_ROWS * j.packed_groups : j.grid_x8 ? GRID_X8_ROWS : 1; }
+int64_t row_align_of(const job_plan& j) {
+    return j.packed ? REPACK_ROWS * j.packed_groups : j.grid_x8 ? GRID_X8_ROWS * j.x8_groups : 1;
+}
 
 job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_tokens, int nth) {
     const type_traits* wt = get_type_traits(w.type);
@@ -145,6 +148,7 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
     }
     j.grid_x8 = !j.packed && k->decode && k->decode_x8 && k->decoded_x8_dot && n_tokens > VEC_DOT_MAX_NT &&
                 w.n_rows >= GRID_X8_ROWS;
+    if (j.grid_x8) j.x8_groups = best_isa_kernels().repacked_groups;
     const int max_nt = j.packed ? j.packed_max_nt : j.grid_x8 ? k->decoded_x8_max_nt : VEC_DOT_MAX_NT;
     j.p = plan_tiles(w, n_tokens, j.act_row, nth, row_align_of(j), max_nt);
     return j;
@@ -251,25 +255,30 @@ void matmul_jobs(const matmul_job* in, int n_jobs, thread_pool& pool) {
         }
     };
 
-    // Rows [r0, r1) of a grid_x8 job times tokens [t0, t1): each whole group of 8 rows decoded
-    // once into `decoded`, then all the tokens over it; the last r1 - r0 < 8 rows as run_rows.
+    // Rows [r0, r1) of a grid_x8 job times tokens [t0, t1): x8_groups whole groups of 8 rows at a
+    // time decoded once into `decoded`, then all the tokens over them; the last r1 - r0 < 8 rows
+    // as run_rows.
     auto run_rows_x8 = [&](const job_plan& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
                            std::vector<char>& decoded) {
         const weight_view& w = *j.w;
         const int n = int(w.n_cols);
         const char* act = formats[size_t(j.format)].data.data();
         const size_t group_bytes = decoded_x8_group_size(*j.k, n);
-        if (decoded.size() < group_bytes) decoded.resize(group_bytes);
-        block_grid_x8* group = reinterpret_cast<block_grid_x8*>(decoded.data());
+        if (decoded.size() < j.x8_groups * group_bytes) decoded.resize(j.x8_groups * group_bytes);
         const int max_nt = j.k->decoded_x8_max_nt;
         int64_t r = r0;
-        for (; r + GRID_X8_ROWS <= r1; r += GRID_X8_ROWS) {
-            j.k->decode_x8(static_cast<const char*>(w.data) + r * w.row_bytes, w.row_bytes, group, n);
+        while (r + GRID_X8_ROWS <= r1) {
+            const int ng = int(std::min<int64_t>(j.x8_groups, (r1 - r) / GRID_X8_ROWS));
+            for (int g = 0; g < ng; ++g) {
+                j.k->decode_x8(static_cast<const char*>(w.data) + (r + g * GRID_X8_ROWS) * w.row_bytes, w.row_bytes,
+                               decoded.data() + g * group_bytes, n);
+            }
             for (int64_t t = t0; t < t1; t += max_nt) {
                 const int nt = int(std::min<int64_t>(max_nt, t1 - t));
-                j.k->decoded_x8_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), group, group_bytes, GRID_X8_ROWS,
-                                    act + t * j.act_row, j.act_row, nt);
+                j.k->decoded_x8_dot(n, j.y + t * w.n_rows + r, size_t(w.n_rows), decoded.data(), group_bytes,
+                                    ng * GRID_X8_ROWS, act + t * j.act_row, j.act_row, nt);
             }
+            r += ng * GRID_X8_ROWS;
         }
         if (r < r1) run_rows(j, j.k->vec_dot, 1, 1, VEC_DOT_MAX_NT, r, r1, t0, t1, decoded);
     };

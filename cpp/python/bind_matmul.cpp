@@ -276,16 +276,20 @@ py::array_t<float> vec_dot_decoded_py(int32_t type, const std::string& isa_name,
     const uint8_t* ap = act.data();
     {
         py::gil_scoped_release release;
-        std::vector<char> buf(std::max(decoded_x8_group_size(k, n), k.decoded_row_size(n)));
-        int64_t r = 0;
-        for (; x8 && r + GRID_X8_ROWS <= n_rows; r += GRID_X8_ROWS) {
-            k.decode_x8(wp + r * row_bytes, row_bytes, buf.data(), n);
-            for (int64_t tok = 0; tok < n_tokens; tok += step) {
-                const int nt = int(std::min<int64_t>(step, n_tokens - tok));
-                k.decoded_x8_dot(n, yp + tok * n_rows + r, size_t(n_rows), buf.data(), decoded_x8_group_size(k, n),
-                                 GRID_X8_ROWS, ap + tok * act_row, act_row, nt);
-            }
+        // x8: every whole group decoded, then one call per token chunk over all of them (the
+        // kernels take several groups a call; the AVX-512 ones two at a time)
+        const size_t group_bytes = decoded_x8_group_size(k, n);
+        const int64_t n_groups = x8 ? n_rows / GRID_X8_ROWS : 0;
+        std::vector<char> buf(std::max(size_t(n_groups) * group_bytes, k.decoded_row_size(n)));
+        for (int64_t g = 0; g < n_groups; ++g) {
+            k.decode_x8(wp + g * GRID_X8_ROWS * row_bytes, row_bytes, buf.data() + g * group_bytes, n);
         }
+        for (int64_t tok = 0; n_groups && tok < n_tokens; tok += step) {
+            const int nt = int(std::min<int64_t>(step, n_tokens - tok));
+            k.decoded_x8_dot(n, yp + tok * n_rows, size_t(n_rows), buf.data(), group_bytes, int(n_groups * GRID_X8_ROWS),
+                             ap + tok * act_row, act_row, nt);
+        }
+        int64_t r = n_groups * GRID_X8_ROWS;
         for (; r < n_rows; ++r) {
             k.decode(wp + r * row_bytes, buf.data(), n);
             for (int64_t tok = 0; tok < n_tokens; tok += VEC_DOT_MAX_NT) {
