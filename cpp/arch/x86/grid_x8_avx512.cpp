@@ -5,9 +5,12 @@
 //
 // Compiled with -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
 // -mavx512vnni; called only after the dispatcher checked them (core/cpu.h).
+// GCC 12 warns of the undefined source operand inside its own 512-bit intrinsics at -O3.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "arch/x86/grid_x8_vnni.h"
+
 
 namespace pyggml {
 
@@ -79,26 +82,18 @@ inline void grid_x16_pair(int n, float* s, size_t bs, const block_grid_x8* xa, c
     }
 }
 
-// The kernel over groups for up to 8 tokens a call: groups in pairs, a last odd group (and
-// one token) through the 256-bit kernel.
+// The kernel over groups for up to 8 tokens a call: with 8 tokens (every call but a tile's
+// last) the groups in pairs, then a last odd group; fewer tokens, and one token, through the
+// 256-bit kernel (one instantiation of the pair kernel per type keeps the build short).
 template <int PreDen, int PostDen, bool Per32>
 void dot_grid_x16(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     const int ng = nr / GRID_X8_ROWS;
     int g = 0;
-    if (nt > 1) {
+    if (nt == 8) {
         for (; g + 2 <= ng; g += 2) {
-            float* sg = s + g * GRID_X8_ROWS;
             const auto* xa = reinterpret_cast<const block_grid_x8*>(static_cast<const char*>(x) + g * bx);
             const auto* xb = reinterpret_cast<const block_grid_x8*>(static_cast<const char*>(x) + (g + 1) * bx);
-            switch (nt) {
-                case 2: grid_x16_pair<2, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-                case 3: grid_x16_pair<3, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-                case 4: grid_x16_pair<4, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-                case 5: grid_x16_pair<5, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-                case 6: grid_x16_pair<6, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-                case 7: grid_x16_pair<7, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-                default: grid_x16_pair<8, PreDen, PostDen, Per32>(n, sg, bs, xa, xb, y, by); break;
-            }
+            grid_x16_pair<8, PreDen, PostDen, Per32>(n, s + g * GRID_X8_ROWS, bs, xa, xb, y, by);
         }
     }
     if (g < ng) {

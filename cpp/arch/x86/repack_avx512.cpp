@@ -14,9 +14,12 @@
 //
 // Compiled with -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
 // -mavx512vnni; called only after the dispatcher checked them (core/cpu.h).
+// GCC 12 warns of the undefined source operand inside its own 512-bit intrinsics at -O3.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "arch/x86/repack_vnni.h"
+
 
 namespace pyggml {
 
@@ -283,26 +286,19 @@ inline void run_pair(int n, float* s, size_t bs, const typename K::group* xa, co
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(s + t * bs, acc[t]);
 }
 
-// The kernel (vec_dot_fn) of layout K16 for up to 8 tokens a call: groups in pairs, a last odd
-// group and one token through the 256-bit kernel Single.
+// The kernel (vec_dot_fn) of layout K16 for up to 8 tokens a call: with 8 tokens (every call
+// but a tile's last) the groups in pairs, then a last odd group; fewer tokens, and one token,
+// through the 256-bit kernel Single (one instantiation of the pair kernel per layout keeps the
+// build short).
 template <class K16, vec_dot_fn Single>
 void dot_pairs(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     const int ng = nr / REPACK_ROWS;
     int g = 0;
-    if (nt > 1) {
+    if (nt == 8) {
         for (; g + 2 <= ng; g += 2) {
-            float* sg = s + g * REPACK_ROWS;
             const auto* xa = reinterpret_cast<const typename K16::group*>(static_cast<const char*>(x) + g * bx);
             const auto* xb = reinterpret_cast<const typename K16::group*>(static_cast<const char*>(x) + (g + 1) * bx);
-            switch (nt) {
-                case 2: run_pair<K16, 2>(n, sg, bs, xa, xb, y, by); break;
-                case 3: run_pair<K16, 3>(n, sg, bs, xa, xb, y, by); break;
-                case 4: run_pair<K16, 4>(n, sg, bs, xa, xb, y, by); break;
-                case 5: run_pair<K16, 5>(n, sg, bs, xa, xb, y, by); break;
-                case 6: run_pair<K16, 6>(n, sg, bs, xa, xb, y, by); break;
-                case 7: run_pair<K16, 7>(n, sg, bs, xa, xb, y, by); break;
-                default: run_pair<K16, 8>(n, sg, bs, xa, xb, y, by); break;
-            }
+            run_pair<K16, 8>(n, s + g * REPACK_ROWS, bs, xa, xb, y, by);
         }
     }
     if (g < ng) {
