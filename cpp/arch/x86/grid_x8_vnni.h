@@ -1,7 +1,9 @@
 // grid_x8_vnni.h: kernels over codebook rows decoded eight at a time (block_grid_x8,
 // kernels/grid_x8.h) for the x86 tiers with VPDPBUSD / VPDPWSSD: one source for the AVX-VNNI
 // tier (grid_x8_avxvnni.cpp, 16 registers: 4 tokens a call) and the AVX-512 tier
-// (grid_x8_avx512.cpp, 32 registers: 8 tokens), each passing its own instructions as V.
+// (grid_x8_avx512.cpp, 32 registers: 8 tokens; there a last odd group and calls of fewer
+// than 8 tokens, two groups a step going to its own 512-bit kernel), each passing its own
+// instructions as V.
 //
 // Lane r of every vector is row r. Per 16 columns and token, four VPDPBUSD of the biased
 // values u = q + 64 (unsigned, <= 126) with 4 broadcast activation bytes give sum u * y per

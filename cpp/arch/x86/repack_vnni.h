@@ -2,7 +2,9 @@
 // with VPDPBUSD (u8 x s8, four products summed into each int32 lane) and VPDPWSSD
 // (int16 pairs likewise): one source for the AVX-VNNI tier (VEX encoding, 16 registers,
 // repack_avxvnni.cpp) and the AVX-512 tier (EVEX encoding of the same 256-bit operations,
-// 32 registers, so more tokens at once; repack_avx512.cpp). Each file passes its own
+// 32 registers, so more tokens at once; repack_avx512.cpp, whose own 512-bit kernels take
+// two groups a step and leave these a last odd group and calls of fewer than 8 tokens). Each
+// file passes its own
 // instructions as V::dpbusd / V::dpwssd and includes this header inside its own
 // translation unit (internal linkage: no copy is shared between tiers).
 //
