@@ -10,28 +10,15 @@
 #include <immintrin.h>
 
 #include "arch/x86/grid_x8_vnni.h"
-
+#include "arch/x86/pairs_avx512.h"
 
 namespace pyggml {
 
 namespace {
 
-struct evex_vnni {
-    static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(acc, u8, s8); }
-    static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
-};
-
 // ---- two groups in one 512-bit register: lanes 0-7 group a's rows, lanes 8-15 group b's (as
 // repack_avx512.cpp does for the repacked layouts): one VPDPBUSD for 16 rows; the same integer
 // sums and float operations per row as grid_x8_group, so the same bits.
-
-inline __m512i x16_join(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
-inline __m512i x16_load2(const void* a, const void* b) { return x16_join(x8_loadu(a), x8_loadu(b)); }
-inline __m512i x16_bcast4(const void* p) {
-    int v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 
 // Groups a and b (16 rows) times NT tokens.
 template <int NT, int PreDen, int PostDen, bool Per32>
@@ -50,9 +37,9 @@ inline void grid_x16_pair(int n, float* s, size_t bs, const block_grid_x8* xa, c
         for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int p = 0; p < QK_K / 32; ++p) {
-            const __m512i sc = x16_load2(ga.scales[p], gb.scales[p]);
+            const __m512i sc = load2(ga.scales[p], gb.scales[p]);
             const __m512i bias = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 6));
-            for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], bias, x16_bcast4(y[t][i].bsums + 2 * p));
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], bias, bcast4x16(y[t][i].bsums + 2 * p));
             constexpr int n_parts = Per32 ? 1 : 2, part = 8 / n_parts;
 #pragma GCC unroll 2
             for (int h = 0; h < n_parts; ++h) {
@@ -62,13 +49,13 @@ inline void grid_x16_pair(int n, float* s, size_t bs, const block_grid_x8* xa, c
 #pragma GCC unroll 8
                 for (int u = 0; u < part; ++u) {
                     const int k = 8 * p + part * h + u;
-                    const __m512i w = x16_load2(ga.qs + 32 * k, gb.qs + 32 * k);
-                    for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], w, x16_bcast4(y[t][i].qs + 4 * k));
+                    const __m512i w = load2(ga.qs + 32 * k, gb.qs + 32 * k);
+                    for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], w, bcast4x16(y[t][i].qs + 4 * k));
                 }
                 for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s32));
             }
         }
-        const __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(ga.d)), _mm256_loadu_ps(gb.d), 1);
+        const __m512 d = join(_mm256_loadu_ps(ga.d), _mm256_loadu_ps(gb.d));
         for (int t = 0; t < NT; ++t) {
             __m512 v = _mm512_cvtepi32_ps(sumi[t]);
             if (PreDen != 1) v = _mm512_mul_ps(v, _mm512_set1_ps(1.0f / float(PreDen)));
@@ -82,26 +69,12 @@ inline void grid_x16_pair(int n, float* s, size_t bs, const block_grid_x8* xa, c
     }
 }
 
-// The kernel over groups for up to 8 tokens a call: with 8 tokens (every call but a tile's
-// last) the groups in pairs, then a last odd group; fewer tokens, and one token, through the
-// 256-bit kernel (one instantiation of the pair kernel per type keeps the build short).
+// The kernel over groups: pairs at 8 tokens, the rest through the 256-bit one (pairs_avx512.h).
+static_assert(GRID_X8_ROWS == 8, "dot_in_pairs takes groups of 8 rows");
 template <int PreDen, int PostDen, bool Per32>
-void dot_grid_x16(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    const int ng = nr / GRID_X8_ROWS;
-    int g = 0;
-    if (nt == 8) {
-        for (; g + 2 <= ng; g += 2) {
-            const auto* xa = reinterpret_cast<const block_grid_x8*>(static_cast<const char*>(x) + g * bx);
-            const auto* xb = reinterpret_cast<const block_grid_x8*>(static_cast<const char*>(x) + (g + 1) * bx);
-            grid_x16_pair<8, PreDen, PostDen, Per32>(n, s + g * GRID_X8_ROWS, bs, xa, xb, y, by);
-        }
-    }
-    if (g < ng) {
-        dot_grid_x8_vnni<evex_vnni, 8, PreDen, PostDen, Per32>(n, s + g * GRID_X8_ROWS, bs,
-                                                               static_cast<const char*>(x) + g * bx, bx,
-                                                               nr - g * GRID_X8_ROWS, y, by, nt);
-    }
-}
+constexpr vec_dot_fn dot_grid_x16 =
+    dot_in_pairs<block_grid_x8, grid_x16_pair<8, PreDen, PostDen, Per32>,
+                 dot_grid_x8_vnni<evex_vnni, 8, PreDen, PostDen, Per32>>;
 
 }  // namespace
 

@@ -18,29 +18,12 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "arch/x86/pairs_avx512.h"
 #include "arch/x86/repack_vnni.h"
-
 
 namespace pyggml {
 
 namespace {
-
-struct evex_vnni {
-    static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(acc, u8, s8); }
-    static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
-};
-
-// ---- two groups in one register: lanes 0-7 group a's rows, lanes 8-15 group b's
-
-inline __m512i join(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
-inline __m512 join(__m256 a, __m256 b) { return _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1); }
-inline __m512i load2(const void* a, const void* b) { return join(loadu(a), loadu(b)); }
-
-inline __m512i bcast4x16(const int8_t* p) {
-    int v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 
 // acc[t] += d_row * d_y * (isum[t] - offset * y's quant sum): finish_legacy on 16 rows.
 template <int NT>
@@ -231,7 +214,7 @@ struct q6_K_x16 {
             const __m512i sc32 = _mm512_slli_epi16(sc, 5);
             for (int t = 0; t < NT; ++t) {
                 const int16_t* bs = y[t][i].bsums + 2 * p;
-                sumi[t] = _mm512_sub_epi32(sumi[t], _mm512_madd_epi16(sc32, bcast4x16(reinterpret_cast<const int8_t*>(bs))));
+                sumi[t] = _mm512_sub_epi32(sumi[t], _mm512_madd_epi16(sc32, bcast4x16(bs)));
             }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
@@ -286,25 +269,10 @@ inline void run_pair(int n, float* s, size_t bs, const typename K::group* xa, co
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(s + t * bs, acc[t]);
 }
 
-// The kernel (vec_dot_fn) of layout K16 for up to 8 tokens a call: with 8 tokens (every call
-// but a tile's last) the groups in pairs, then a last odd group; fewer tokens, and one token,
-// through the 256-bit kernel Single (one instantiation of the pair kernel per layout keeps the
-// build short).
+// Layout K16's kernel: pairs of groups at 8 tokens, the rest through Single (pairs_avx512.h).
+static_assert(REPACK_ROWS == 8, "dot_in_pairs takes groups of 8 rows");
 template <class K16, vec_dot_fn Single>
-void dot_pairs(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    const int ng = nr / REPACK_ROWS;
-    int g = 0;
-    if (nt == 8) {
-        for (; g + 2 <= ng; g += 2) {
-            const auto* xa = reinterpret_cast<const typename K16::group*>(static_cast<const char*>(x) + g * bx);
-            const auto* xb = reinterpret_cast<const typename K16::group*>(static_cast<const char*>(x) + (g + 1) * bx);
-            run_pair<K16, 8>(n, s + g * REPACK_ROWS, bs, xa, xb, y, by);
-        }
-    }
-    if (g < ng) {
-        Single(n, s + g * REPACK_ROWS, bs, static_cast<const char*>(x) + g * bx, bx, nr - g * REPACK_ROWS, y, by, nt);
-    }
-}
+constexpr vec_dot_fn dot_pairs = dot_in_pairs<typename K16::group, run_pair<K16, 8>, Single>;
 
 }  // namespace
 

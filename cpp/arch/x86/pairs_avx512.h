@@ -1,0 +1,58 @@
+// pairs_avx512.h: what the AVX-512 tier's kernels over groups of 8 rows share
+// (repack_avx512.cpp for the repacked layouts, grid_x8_avx512.cpp for codebook rows decoded 8
+// at a time): two groups in one 512-bit register, lanes 0-7 group a's rows and lanes 8-15
+// group b's, so that one VPDPBUSD multiplies 16 rows; and the EVEX-encoded 256-bit
+// instructions their shared 256-bit kernels take (repack_vnni.h, grid_x8_vnni.h).
+//
+// Included only by those two files, compiled for the AVX-512 tier: internal linkage, each keeps
+// its own copy.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/vec_dot.h"
+
+namespace pyggml {
+
+namespace {
+
+struct evex_vnni {
+    static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) { return _mm256_dpbusd_epi32(acc, u8, s8); }
+    static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+};
+
+inline __m512i join(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
+inline __m512 join(__m256 a, __m256 b) { return _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1); }
+inline __m512i load2(const void* a, const void* b) {
+    return join(_mm256_loadu_si256(static_cast<const __m256i*>(a)), _mm256_loadu_si256(static_cast<const __m256i*>(b)));
+}
+
+inline __m512i bcast4x16(const void* p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// The kernel (vec_dot_fn over groups of 8 rows, bx bytes apart) for up to 8 tokens a call: with
+// 8 tokens (every call but a tile's last) the groups in pairs through Pair, then a last odd
+// group; fewer tokens, and one token, through the 256-bit kernel Single (one instantiation of
+// each pair kernel keeps the build short).
+template <typename G, void (*Pair)(int, float*, size_t, const G*, const G*, const void*, size_t), vec_dot_fn Single>
+void dot_in_pairs(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    const int ng = nr / 8;
+    int g = 0;
+    if (nt == 8) {
+        for (; g + 2 <= ng; g += 2) {
+            const auto* xa = reinterpret_cast<const G*>(static_cast<const char*>(x) + g * bx);
+            const auto* xb = reinterpret_cast<const G*>(static_cast<const char*>(x) + (g + 1) * bx);
+            Pair(n, s + 8 * g, bs, xa, xb, y, by);
+        }
+    }
+    if (g < ng) Single(n, s + 8 * g, bs, static_cast<const char*>(x) + g * bx, bx, nr - 8 * g, y, by, nt);
+}
+
+}  // namespace
+
+}  // namespace pyggml
