@@ -8,6 +8,10 @@ and its ratio to the first tier's. Weights are random blocks of each type in the
 models' shapes (Qwen2.5-1.5B's 1536 -> 8960 and 8960 -> 1536), repacked as models hold them.
 
     PYTHONPATH=. python3 benchmarks/tiers.py [--types Q4_K,Q6_K] [--tokens 512] [--threads 2]
+
+--baseline DIR times every tier a second time with the pyggml package found in DIR (another
+build, e.g. `pip install --target DIR` of the commit before a change), in the same turns, and
+gives each tier's ratio to its own baseline instead of to the first tier.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ for name in types:
             w = _core.testing.repack(w, typ, n_cols)
         x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
         cases.append((name, n_rows, n_cols, typ, w, layout, x))
-print(json.dumps(_core.cpu_isa()), flush=True)
+print(json.dumps([_core.cpu_isa(), _core.__file__]), flush=True)
 for line in sys.stdin:
     out = []
     for name, n_rows, n_cols, typ, w, layout, x in cases:
@@ -57,6 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--tiers", default=None, help="comma-separated (default: every tier above scalar this CPU runs)")
+    p.add_argument("--baseline", default=None, metavar="DIR", help="a folder holding another build of pyggml to time beside this one")
     args = p.parse_args(argv)
     from pyggml import _core
 
@@ -65,16 +70,25 @@ def main(argv=None) -> int:
     shapes = [(8960, 1536), (1536, 8960)]
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     spec = json.dumps([types, shapes, args.tokens, args.threads])
+    # columns: each tier, and with --baseline each tier's baseline after it
+    columns = [(t, None) for t in tiers]
+    if args.baseline:
+        columns = [c for t in tiers for c in ((t, None), (t, os.path.abspath(args.baseline)))]
     workers = {}
-    for tier in tiers:
+    for tier, build in columns:
         env = {**os.environ, "PYGGML_CPU_TIER": tier, "OPENBLAS_NUM_THREADS": "1"}
+        if build:
+            env["PYTHONPATH"] = os.pathsep.join([build, env.get("PYTHONPATH", "")])
+        # a baseline runs in its own folder: `python -c` puts the current folder first on the path
         w = subprocess.Popen([sys.executable, "-c", WORKER, root, spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=env)
-        got = json.loads(w.stdout.readline())
+                             text=True, env=env, cwd=build)
+        got, module = json.loads(w.stdout.readline())
         if got != tier:
             raise SystemExit(f"asked for tier {tier}, the module runs {got}")
-        workers[tier] = w
-    rates = {t: [] for t in tiers}
+        if build and not os.path.abspath(module).startswith(build + os.sep):
+            raise SystemExit(f"--baseline {build}: the worker imported {module} instead; is pyggml built there?")
+        workers[tier if build is None else tier + " base"] = w
+    rates = {t: [] for t in workers}
     for _ in range(args.rounds + 1):  # the first round warms up
         for tier, w in workers.items():
             w.stdin.write("\n")
@@ -84,14 +98,16 @@ def main(argv=None) -> int:
         w.stdin.close()
         w.wait()
     print(f"matmul of {args.tokens} tokens, {args.threads} threads, median of {args.rounds} rounds (GMAC/s)")
-    print(f"{'type':6} {'rows x cols':>12} " + " ".join(f"{t:>9}" for t in tiers) + "  " +
-          " ".join(f"{t + '/' + tiers[0]:>14}" for t in tiers[1:]))
+    names = list(workers)
+    ratios = [(t, t + " base") for t in tiers] if args.baseline else [(t, tiers[0]) for t in tiers[1:]]
+    print(f"{'type':6} {'rows x cols':>12} " + " ".join(f"{t:>11}" for t in names) + "  " +
+          " ".join(f"{a + '/' + b:>16}" for a, b in ratios))
     i = 0
     for name in types:
         for n_rows, n_cols in shapes:
-            med = {t: statistics.median(r[i] for r in rates[t][1:]) for t in tiers}
-            print(f"{name:6} {f'{n_rows}x{n_cols}':>12} " + " ".join(f"{med[t]:9.1f}" for t in tiers) + "  " +
-                  " ".join(f"{med[t] / med[tiers[0]]:14.2f}" for t in tiers[1:]))
+            med = {t: statistics.median(r[i] for r in rates[t][1:]) for t in names}
+            print(f"{name:6} {f'{n_rows}x{n_cols}':>12} " + " ".join(f"{med[t]:11.1f}" for t in names) + "  " +
+                  " ".join(f"{med[a] / med[b]:16.2f}" for a, b in ratios))
             i += 1
     return 0
 

@@ -16,6 +16,11 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// Holds v in a register here, the additions into it in the order written. Without it GCC
+// computes an unrolled block's products for every token of a call first and adds them after,
+// spilling most of them to the stack (docs/speed.md, "Notes from the code").
+inline void keep_in_register(__m256i& v) { asm("" : "+v"(v)); }
+
 inline float hsum_8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));

@@ -65,6 +65,7 @@ inline void quant_sums(const block_q4_Kx8& g, const group_scales& sc, const bloc
             const __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
             for (int t = 0; t < NT; ++t) {
                 a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(q, bcast4(y[t][i].qs + 32 * j + 4 * u)));
+                keep_in_register(a[t]);
             }
         }
         const __m256i s = sub_scale(sc, j);
@@ -130,6 +131,7 @@ struct q4_0_kernel : whole_blocks {
             for (int t = 0; t < NT; ++t) {
                 a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
                 a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
+                keep_in_register(a[t]);
             }
         }
         const __m256 d = load_d8(g.d);
@@ -162,6 +164,7 @@ struct q5_0_kernel : whole_blocks {
             for (int t = 0; t < NT; ++t) {
                 a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
                 a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
+                keep_in_register(a[k / 2][t]);
             }
         }
         const __m256 d = load_d8(g.d);
@@ -190,6 +193,7 @@ struct q8_0_kernel : whole_blocks {
             for (int t = 0; t < NT; ++t) {
                 const __m256i sy = _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w);
                 a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+                keep_in_register(a[t]);
             }
         }
         const __m256 d = load_d8(g.d);
@@ -223,6 +227,7 @@ struct lookup4_kernel : whole_blocks {
                 const __m256i shi = _mm256_sign_epi8(bcast4(y[t][i].qs + 16 + 4 * k), hi);
                 a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(alo, slo), ones));
                 a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, shi), ones));
+                keep_in_register(a[t]);
             }
         }
         const __m256 d = Scales(g);
@@ -287,6 +292,7 @@ struct q6_K_kernel {
                     const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
                                                        _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(a, s), _mm256_madd_epi16(b, s)));
+                    keep_in_register(sumi[t]);
                 }
             }
         }

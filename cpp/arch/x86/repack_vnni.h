@@ -114,6 +114,7 @@ struct q6_K_vnni {
                     a = V::dpbusd(a, q2, bcast4(yq + 8));
                     a = V::dpbusd(a, q3, bcast4(yq + 12));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a, s));
+                    keep_in_register(sumi[t]);
                 }
             }
         }

@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
 #include "kernels/vec_dot.h"
 
@@ -26,8 +27,6 @@ void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int
 void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 
 namespace {
-
-inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 inline __m256i bcast4(const int8_t* p) {
     int v;

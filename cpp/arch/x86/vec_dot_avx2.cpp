@@ -385,6 +385,7 @@ void dot_q45_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, si
                 const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, loadu(y[t][i].qs + 64 * j)));
                 const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, loadu(y[t][i].qs + 64 * j + 32)));
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+                keep_in_register(sumi[t]);
             }
         }
         const float dx = h2f(x[i].d), mx = h2f(x[i].dmin);
@@ -543,6 +544,7 @@ void dot_q6_K_tokens_nt(int n, float* s, size_t bs, const void* vx, const void* 
                 for (int t = 0; t < NT; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(q[k], loadu(y[t][i].qs + 128 * h + 32 * k));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                    keep_in_register(sumi[t]);
                 }
             }
         }
@@ -655,6 +657,7 @@ void dot_q3_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
                     const __m256i q8 = loadu(y[t][i].qs + 32 * c);
                     const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q2, q8), _mm256_maddubs_epi16(sub, q8));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                    keep_in_register(sumi[t]);
                 }
             }
         }
@@ -697,6 +700,7 @@ void dot_q2_K_nt(int n, float* s, size_t bs, const void* vx, const void* vy, siz
                 for (int t = 0; t < NT; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(q2, loadu(y[t][i].qs + 32 * c));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                    keep_in_register(sumi[t]);
                 }
             }
         }
@@ -732,6 +736,7 @@ void dot_iq4_xs_nt(int n, float* s, size_t bs, const void* vx, const void* vy, s
             for (int t = 0; t < NT; ++t) {
                 const __m256i sy = _mm256_sign_epi8(loadu(y[t][i].qs + 32 * ib), qx);
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(ls, _mm256_maddubs_epi16(ax, sy)));
+                keep_in_register(sumi[t]);
             }
         }
         const float dx = h2f(x[i].d);
