@@ -54,10 +54,41 @@ for line in sys.stdin:
 """
 
 
+def start_worker(tier: str, build: str | None, root: str, spec: str) -> subprocess.Popen:
+    """A worker timing `tier` with this build of pyggml, or with the one in the folder `build`."""
+    import pyggml
+
+    # `python -c` puts its current folder first on the path: each worker runs in the folder its
+    # pyggml is to come from (a source checkout without a built module must not shadow either),
+    # with the entries of PYTHONPATH made absolute (PYTHONPATH=. still names the dev tree)
+    here = build or os.path.dirname(os.path.dirname(os.path.abspath(pyggml.__file__)))
+    paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYGGML_CPU_TIER": tier, "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([here, *paths])}
+    w = subprocess.Popen([sys.executable, "-c", WORKER, root, spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, env=env, cwd=here)
+    line = w.stdout.readline()
+    problem = None
+    if not line:
+        problem = f"the {tier} worker stopped before timing" + (f" (--baseline {build}): is pyggml built there?"
+                                                                if build else "")
+    else:
+        got, module = json.loads(line)
+        if got != tier:
+            problem = f"asked for tier {tier}, the module runs {got}"
+        elif build and not os.path.abspath(module).startswith(build + os.sep):
+            problem = f"--baseline {build}: the worker imported {module} instead; is pyggml built there?"
+    if problem:
+        w.kill()
+        raise SystemExit(problem)
+    return w
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--types", default="Q4_K,Q6_K,Q4_0,Q8_0")
     p.add_argument("--tokens", type=int, default=512)
+    p.add_argument("--shapes", default="8960x1536,1536x8960", help="rows x cols of each matrix, comma-separated")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--tiers", default=None, help="comma-separated (default: every tier above scalar this CPU runs)")
@@ -67,7 +98,7 @@ def main(argv=None) -> int:
 
     tiers = args.tiers.split(",") if args.tiers else [t for t in _core.cpu_tier()["available"] if t != "scalar"]
     types = args.types.split(",")
-    shapes = [(8960, 1536), (1536, 8960)]
+    shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes.split(",")]
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     spec = json.dumps([types, shapes, args.tokens, args.threads])
     # columns: each tier, and with --baseline each tier's baseline after it
@@ -75,19 +106,13 @@ def main(argv=None) -> int:
     if args.baseline:
         columns = [c for t in tiers for c in ((t, None), (t, os.path.abspath(args.baseline)))]
     workers = {}
-    for tier, build in columns:
-        env = {**os.environ, "PYGGML_CPU_TIER": tier, "OPENBLAS_NUM_THREADS": "1"}
-        if build:
-            env["PYTHONPATH"] = os.pathsep.join([build, env.get("PYTHONPATH", "")])
-        # a baseline runs in its own folder: `python -c` puts the current folder first on the path
-        w = subprocess.Popen([sys.executable, "-c", WORKER, root, spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=env, cwd=build)
-        got, module = json.loads(w.stdout.readline())
-        if got != tier:
-            raise SystemExit(f"asked for tier {tier}, the module runs {got}")
-        if build and not os.path.abspath(module).startswith(build + os.sep):
-            raise SystemExit(f"--baseline {build}: the worker imported {module} instead; is pyggml built there?")
-        workers[tier if build is None else tier + " base"] = w
+    try:
+        for tier, build in columns:
+            workers[tier if build is None else tier + " base"] = start_worker(tier, build, root, spec)
+    except SystemExit:
+        for w in workers.values():
+            w.kill()
+        raise
     rates = {t: [] for t in workers}
     for _ in range(args.rounds + 1):  # the first round warms up
         for tier, w in workers.items():
