@@ -205,7 +205,7 @@ struct q8_0_kernel : whole_blocks {
 };
 
 // IQ4_NL and MXFP4: a 16-entry table of signed values, one scale per row and 32 columns.
-template <typename G, const int8_t* Values, __m256 (*Scales)(const G&)>
+template <typename G, const int8_t* Values>
 struct lookup4_kernel : whole_blocks {
     using group = G;
     using act = block_q8_0s;  // (the quant sums serve the VNNI kernels)
@@ -230,7 +230,7 @@ struct lookup4_kernel : whole_blocks {
                 keep_in_register(a[t]);
             }
         }
-        const __m256 d = Scales(g);
+        const __m256 d = row_scales(g);
         for (int t = 0; t < NT; ++t) {
             const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
@@ -238,8 +238,8 @@ struct lookup4_kernel : whole_blocks {
     }
 };
 
-using iq4_nl_kernel = lookup4_kernel<block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales>;
-using mxfp4_kernel = lookup4_kernel<block_mxfp4x8, kvalues_fp4, mxfp4_scales>;
+using iq4_nl_kernel = lookup4_kernel<block_iq4_nlx8, kvalues_iq4nl>;
+using mxfp4_kernel = lookup4_kernel<block_mxfp4x8, kvalues_fp4>;
 
 // Q6_K: per set of 16 columns (three 32-byte loads, four vectors of 4 quants per row) the
 // four vpmaddubsw results are added two by two in int16 (|sum| <= 2 * 2 * 63 * 128 = 32256)

@@ -36,7 +36,7 @@ inline void finish_legacy16(__m512 d, const block_q8_0s* const* y, int i, const 
 
 // Q4_0 and, through a table of values plus 128 (vpshufb in each 128-bit lane), IQ4_NL and
 // MXFP4: as q4_0_vnni / lookup4_vnni.
-template <typename G, const int8_t* Values, __m256 (*Scales)(const G&), int Offset>
+template <typename G, const int8_t* Values, int Offset>
 struct nibbles16 {
     using group = G;
     using act = block_q8_0s;
@@ -64,13 +64,12 @@ struct nibbles16 {
                 a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy16<NT>(join(Scales(ga), Scales(gb)), y, i, a, Offset, acc);
+        finish_legacy16<NT>(join(row_scales(ga), row_scales(gb)), y, i, a, Offset, acc);
     }
 };
-inline __m256 q4_0_scales(const block_q4_0x8& g) { return load_d8(g.d); }
-using q4_0_x16 = nibbles16<block_q4_0x8, nullptr, q4_0_scales, 8>;
-using iq4_nl_x16 = nibbles16<block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales, 128>;
-using mxfp4_x16 = nibbles16<block_mxfp4x8, kvalues_fp4, mxfp4_scales, 128>;
+using q4_0_x16 = nibbles16<block_q4_0x8, nullptr, 8>;
+using iq4_nl_x16 = nibbles16<block_iq4_nlx8, kvalues_iq4nl, 128>;
+using mxfp4_x16 = nibbles16<block_mxfp4x8, kvalues_fp4, 128>;
 
 // Q5_0: as q5_0_vnni.
 struct q5_0_x16 {

@@ -212,7 +212,7 @@ struct q8_0_vnni {
 // IQ4_NL and MXFP4: Q4_0's nibbles looked up in the table of values plus 128 (vpshufb;
 // unsigned: IQ4_NL 1..241, MXFP4 116..140), whose offset comes off as Q4_0's does:
 // isum = sum u * y - 128 * sum y.
-template <class V, typename G, const int8_t* Values, __m256 (*Scales)(const G&)>
+template <class V, typename G, const int8_t* Values>
 struct lookup4_vnni {
     using group = G;
     using act = block_q8_0s;
@@ -235,13 +235,13 @@ struct lookup4_vnni {
                 a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy<NT>(Scales(g), y, i, a, 128, acc);
+        finish_legacy<NT>(row_scales(g), y, i, a, 128, acc);
     }
 };
 template <class V>
-using iq4_nl_vnni = lookup4_vnni<V, block_iq4_nlx8, kvalues_iq4nl, iq4_nl_scales>;
+using iq4_nl_vnni = lookup4_vnni<V, block_iq4_nlx8, kvalues_iq4nl>;
 template <class V>
-using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4, mxfp4_scales>;
+using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4>;
 
 // A few tokens at once (a decode step of several sequences) use each weight byte a few times
 // only, so the weights still arrive from memory and the hardware prefetchers alone leave

@@ -46,9 +46,11 @@ inline __m256 load_e8m0_8(const uint8_t* e) {
     return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, tiny, is_tiny));
 }
 
-// The 8 rows' scales of the layouts with a 16-entry table (IQ4_NL: fp16, MXFP4: E8M0).
-inline __m256 iq4_nl_scales(const block_iq4_nlx8& g) { return load_d8(g.d); }
-inline __m256 mxfp4_scales(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
+// The 8 rows' scales of the layouts with one scale per row and 32 columns (Q4_0 and IQ4_NL:
+// fp16, MXFP4: E8M0), one overload each, for the kernels written once for several of them.
+inline __m256 row_scales(const block_q4_0x8& g) { return load_d8(g.d); }
+inline __m256 row_scales(const block_iq4_nlx8& g) { return load_d8(g.d); }
+inline __m256 row_scales(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
 
 // The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
 // holds scale(r, 4h + j % 4), M[h] the min.
