@@ -16,6 +16,13 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// The 4 bytes at p in each 32-bit lane.
+inline __m256i bcast4(const void* p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
 // Holds v in a register here, the additions into it in the order written. Without it GCC
 // computes an unrolled block's products for every token of a call first and adds them after,
 // spilling most of them to the stack (docs/speed.md, "Notes from the code").

@@ -271,7 +271,7 @@ struct q6_K_kernel {
             const __m256i sc32 = _mm256_slli_epi16(sc, 5);
             for (int t = 0; t < NT; ++t) {
                 const int16_t* bs = y[t][i].bsums + 2 * p;
-                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, bcast4(reinterpret_cast<const int8_t*>(bs))));
+                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, bcast4(bs)));
             }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {

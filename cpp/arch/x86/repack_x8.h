@@ -9,8 +9,6 @@
 
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
 #include "kernels/vec_dot.h"
@@ -27,12 +25,6 @@ void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int
 void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 
 namespace {
-
-inline __m256i bcast4(const int8_t* p) {
-    int v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
 
 inline __m256 load_d8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
 
