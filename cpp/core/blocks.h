@@ -292,6 +292,22 @@ struct block_q4_Kx8 {
 };
 static_assert(sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K), "block_q4_Kx8 size");
 
+// In-memory only: one 256-column super-block of 8 Q5_K rows, same bytes as 8 block_q5_K: the
+// scales and the fourth-bit quants laid out as block_q4_Kx8's, and the fifth bits beside them.
+// qh[32 * u + 4 * r + b] = row r's qh[4 * u + b] (u < 8, b < 4), whose bit j is the fifth bit
+// of element 32 * j + 4 * u + b: the 32 bytes qh[32u..] go with the quant loads
+// qs[32 * (8 * k + u)..] of every chunk k, bit 2k for their low nibbles, 2k + 1 for the high.
+struct block_q5_Kx8 {
+    ggml_half d[8];
+    ggml_half dmin[8];
+    uint8_t scales_lo[32];
+    uint8_t mins_lo[32];
+    uint8_t hi[32];
+    uint8_t qh[8 * QK_K / 8];   // (8 quads, 8 rows, 4 bytes)
+    uint8_t qs[8 * QK_K / 2];   // as block_q4_Kx8's
+};
+static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "block_q5_Kx8 size");
+
 // In-memory only: one 32-column block of 8 Q4_0 rows (kernels/repack.h), same bytes as 8
 // block_q4_0. qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 4, b < 4): one
 // 32-byte load holds 4 bytes of every row, whose low nibbles are elements 4k..4k+3

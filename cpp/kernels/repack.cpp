@@ -11,6 +11,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -33,10 +34,12 @@ namespace {
 // Position of (row r, sub-block j) in the 32-byte scale vectors (see block_q4_Kx8).
 inline int scale_slot(int r, int j) { return 16 * (r / 4) + 4 * (j % 4) + r % 4; }
 
-void pack_group(const block_q4_K* const rows[REPACK_ROWS], block_q4_Kx8& out) {
+// Q4_K and Q5_K: the scales and the nibbles alike; Q5_K's fifth bits beside them.
+template <typename B, typename G>
+void pack_group(const B* const rows[REPACK_ROWS], G& out) {
     std::memset(out.hi, 0, sizeof(out.hi));
     for (int r = 0; r < REPACK_ROWS; ++r) {
-        const block_q4_K& b = *rows[r];
+        const B& b = *rows[r];
         out.d[r] = b.d;
         out.dmin[r] = b.dmin;
         uint8_t sc[8], mn[8];
@@ -48,11 +51,15 @@ void pack_group(const block_q4_K* const rows[REPACK_ROWS], block_q4_Kx8& out) {
             out.hi[slot] = uint8_t((sc[j] >> 4) | (sc[j + 4] >> 4) << 2 | (mn[j] >> 4) << 4 | (mn[j + 4] >> 4) << 6);
         }
         for (int q = 0; q < QK_K / 8; ++q) std::memcpy(out.qs + 32 * q + 4 * r, b.qs + 4 * q, 4);
+        if constexpr (std::is_same_v<G, block_q5_Kx8>) {
+            for (int u = 0; u < 8; ++u) std::memcpy(out.qh + 32 * u + 4 * r, b.qh + 4 * u, 4);
+        }
     }
 }
 
 // The six-bit scales and mins of the 8 rows: sc[r][j], mn[r][j].
-void unpack_group_scales(const block_q4_Kx8& g, uint8_t sc[8][8], uint8_t mn[8][8]) {
+template <typename G>
+void unpack_group_scales(const G& g, uint8_t sc[8][8], uint8_t mn[8][8]) {
     for (int r = 0; r < REPACK_ROWS; ++r) {
         for (int j = 0; j < 4; ++j) {
             const int slot = scale_slot(r, j);
@@ -81,9 +88,10 @@ void dot_x8(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const 
     }
 }
 
-// Q4_K: per row the exact integer sums, then acc = fma(d * yd, sum, acc);
+// Q4_K and Q5_K: per row the exact integer sums, then acc = fma(d * yd, sum, acc);
 // acc = fma(-(dmin * yd), min_sum, acc).
-void step_q4_Kx8(const block_q4_Kx8& x, const block_q8_K& y, float* acc) {
+template <typename G>
+void step_q45_Kx8(const G& x, const block_q8_K& y, float* acc) {
     uint8_t sc[8][8], mn[8][8];
     unpack_group_scales(x, sc, mn);
     for (int r = 0; r < REPACK_ROWS; ++r) {
@@ -92,7 +100,8 @@ void step_q4_Kx8(const block_q4_Kx8& x, const block_q8_K& y, float* acc) {
             // element e: 64-chunk k, quad u, byte b; high nibble for the second 32
             const int k = e / 64, u = (e % 32) / 4, b = e % 4;
             const uint8_t byte = x.qs[32 * (8 * k + u) + 4 * r + b];
-            const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            if constexpr (std::is_same_v<G, block_q5_Kx8>) q |= ((x.qh[32 * u + 4 * r + b] >> (e / 32)) & 1) << 4;
             isum += sc[r][e / 32] * q * y.qs[e];
         }
         for (int j = 0; j < 8; ++j) isum_min += mn[r][j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
@@ -283,6 +292,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_mxfp4x8, GGML_TYPE_MXFP4, QK8_0, sizeof(block_q8_0s), act_q8_0s},
+    {weight_layout_q5_Kx8, GGML_TYPE_Q5_K, QK_K, sizeof(block_q8_K), act_q8_K},
 };
 
 }  // namespace
@@ -300,7 +310,11 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
                  int64_t row1) {
     switch (layout) {
         case weight_layout_q4_Kx8:
-            return repack_blocks<block_q4_K, block_q4_Kx8, pack_group>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+            return repack_blocks<block_q4_K, block_q4_Kx8, pack_group<block_q4_K, block_q4_Kx8>>(src, n_rows, n_cols / QK_K,
+                                                                                                  dst, row0, row1);
+        case weight_layout_q5_Kx8:
+            return repack_blocks<block_q5_K, block_q5_Kx8, pack_group<block_q5_K, block_q5_Kx8>>(src, n_rows, n_cols / QK_K,
+                                                                                                  dst, row0, row1);
         case weight_layout_q4_0x8:
             return repack_blocks<block_q4_0, block_q4_0x8, pack_legacy_group<block_q4_0, block_q4_0x8>>(
                 src, n_rows, n_cols / QK4_0, dst, row0, row1);
@@ -401,7 +415,8 @@ void weight_buffer_free::operator()(uint8_t* p) const { std::free(p); }
 
 void register_repack(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
-    r[weight_layout_q4_Kx8] = dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q4_Kx8>;
+    r[weight_layout_q4_Kx8] = dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q45_Kx8<block_q4_Kx8>>;
+    r[weight_layout_q5_Kx8] = dot_x8<block_q5_Kx8, block_q8_K, QK_K, step_q45_Kx8<block_q5_Kx8>>;
     r[weight_layout_q6_Kx8] = dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
     r[weight_layout_q4_0x8] =
         dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;

@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q4_0, Q5_0, Q6_K, Q8_0, IQ4_NL and MXFP4): the scalar
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q5_K, Q4_0, Q5_0, Q6_K, Q8_0, IQ4_NL and MXFP4): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
 matmul over a repacked buffer (odd row counts: a plain tail where the type allows one) equals
@@ -15,8 +15,8 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q4_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0", "IQ4_NL", "MXFP4"]
-BLOCK_BYTES = {"Q4_K": 144, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
+TYPES = ["Q4_K", "Q5_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0", "IQ4_NL", "MXFP4"]
+BLOCK_BYTES = {"Q4_K": 144, "Q5_K": 176, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
 SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
 
 
@@ -62,6 +62,21 @@ def test_q5_0_repack_layout():
     bits = np.unpackbits(blocks[..., 2:6], axis=-1, bitorder="little")  # (block, row, element)
     qh = np.unpackbits(p[:, 16:48].reshape(2, 8, 4), axis=-1, bitorder="little").reshape(2, 8, 4, 8)
     assert np.array_equal(qh, bits.reshape(2, 8, 8, 4).transpose(0, 1, 3, 2))
+
+
+def test_q5_K_repack_layout():
+    """Scales and nibbles as Q4_K's (the same bytes as a Q4_K group made of the rows without
+    their qh); qh[32u + 4r + b] = row r's qh[4u + b]."""
+    rng = np.random.default_rng(17)
+    w = random_weights(rng, "Q5_K", 16, 512)
+    p = _core.testing.repack(w, int(QT.Q5_K), 512).reshape(2, 2, 1408)
+    blocks = w.reshape(16, 2, 176)
+    as_q4 = np.concatenate([blocks[..., :16], blocks[..., 48:]], axis=-1).reshape(16, -1)
+    q4 = _core.testing.repack(np.ascontiguousarray(as_q4), Q4_K, 512).reshape(2, 2, 1152)
+    assert np.array_equal(p[..., :128], q4[..., :128])  # d, dmin, scales
+    assert np.array_equal(p[..., 384:], q4[..., 128:])  # nibbles
+    qh = blocks[..., 16:48].reshape(2, 8, 2, 8, 4).transpose(0, 2, 3, 1, 4)  # (group, block, u, row, b)
+    assert np.array_equal(p[..., 128:384], qh.reshape(2, 2, 256))
 
 
 def _q6_K_values(blocks):
@@ -136,11 +151,10 @@ def test_repacked_kernel_equals_reference(tier, name, n_rows):
 
 def _extreme(name, w):
     """Weights at the kernels' integer bounds: Q4_K/Q4_0 nibbles 15 (Q4_K scales and
-    mins 63), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
-    if name == "Q4_K":
-        blocks = w.reshape(w.shape[0], -1, 144)
-        blocks[:, :, 16:] = 0xFF
-        blocks[:, :, 4:16] = 0xFF
+    mins 63; Q5_K the same with the fifth bits set: quants 31), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
+    if name in ("Q4_K", "Q5_K"):
+        blocks = w.reshape(w.shape[0], -1, BLOCK_BYTES[name])
+        blocks[:, :, 4:] = 0xFF
     elif name == "Q6_K":
         blocks = w.reshape(w.shape[0], -1, 210)
         blocks[:, :, :192] = 0xFF  # quants 63
@@ -206,11 +220,11 @@ def test_repack_rejects_bad_shapes():
     with pytest.raises(ValueError):
         _core.testing.repack(w, Q4_K, 256)
     with pytest.raises(ValueError, match="no repacked layout"):
-        _core.testing.repack(np.zeros((8, 176), np.uint8), int(QT.Q5_K), 256)
+        _core.testing.repack(np.zeros((8, 110), np.uint8), int(QT.Q3_K), 256)
     with pytest.raises(ValueError):
         _core.testing.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
     with pytest.raises(ValueError, match="does not fit"):
-        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q5_K), np.zeros((8, 176), np.uint8), 256,
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q3_K), np.zeros((8, 110), np.uint8), 256,
                      np.zeros((1, 256), np.float32), layout=1)
     with pytest.raises(ValueError, match="does not fit"):
         _core.testing.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
@@ -252,15 +266,15 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
 
 
 def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
-    """Q5_K has no repacked layout: where the weight buffer takes huge pages its matrices
+    """Q3_K has no repacked layout: where the weight buffer takes huge pages its matrices
     are copied there as they are (and the logits do not change); elsewhere they stay in
     the mapped file."""
     from support.synthetic_models import make_model
 
     from pyggml import Model
 
-    path = tmp_path / "q5_k.gguf"
-    hp = make_model("qwen2", path, wtype="Q5_K", seed=4)
+    path = tmp_path / "q3_k.gguf"
+    hp = make_model("qwen2", path, wtype="Q3_K", seed=4)
     toks = np.random.default_rng(5).integers(0, hp["n_vocab"], size=6)
     mapped = Model.load(path, n_ctx=16, n_threads=2, repack=False)
     held = Model.load(path, n_ctx=16, n_threads=2)

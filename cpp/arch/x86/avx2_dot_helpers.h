@@ -23,6 +23,16 @@ inline __m256i bcast4(const void* p) {
     return _mm256_set1_epi32(v);
 }
 
+// loadu where it is written, each time: GCC otherwise keeps a value loaded more than once
+// (a group's Q5_K fifth bits, read for each of 8 sub-blocks) in a register from its first
+// load on, and with every register taken spills it, to read it back from the stack instead
+// of from where it lies in L1. VEX registers only ("x"), so the plain VMOVDQU encodes.
+inline __m256i load_again(const void* p) {
+    __m256i v;
+    asm volatile("vmovdqu %1, %0" : "=x"(v) : "m"(*static_cast<const __m256i*>(p)));
+    return v;
+}
+
 // Holds v in a register here, the additions into it in the order written. Without it GCC
 // computes an unrolled block's products for every token of a call first and adds them after,
 // spilling most of them to the stack (docs/speed.md, "Notes from the code").

@@ -1,5 +1,5 @@
 // repack_avx2.cpp: AVX2 dot kernels over weights repacked 8 rows at a time
-// (block_q4_Kx8, block_q6_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8; kernels/repack.h); the same float operations as
+// (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8, ...; kernels/repack.h); the same float operations as
 // the scalar references in kernels/repack.cpp, with lane r of every vector holding row r.
 //
 // Q4_K: per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
@@ -8,6 +8,7 @@
 // added in int16 (|sum| <= 8 * 2 * 15 * 128 = 30720) and only then scaled by the 8 rows'
 // sub-block scales with one vpmaddwd. The mins meet the activation sums of 32 with
 // vpmaddwd too; the super-block scales of the 8 rows are converted with one vcvtph2ps.
+// Q5_K: the same, each load's fifth bits or'ed in from qh by one shift and mask.
 //
 // Q4_0: the same nibble scheme, one scale per 32: a block's 8 vpmaddubsw results are added
 // in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480), reduced with one vpmaddwd, and the
@@ -43,13 +44,23 @@ inline __m256i sub_scale(const group_scales& g, int j) {
     return _mm256_shuffle_epi8(g.s[j / 4], ctrl);
 }
 
+// Q5_K's fifth bits of quant load u (qh: its 32 bytes), for sub-block j: bit 4 of each byte.
+inline __m256i fifth_bits(const uint8_t* qh, int j) {
+    const __m256i h = load_again(qh);
+    // 16-bit shifts: bit j of each byte lands on bit 4 of the same byte, whatever crosses over is masked
+    return _mm256_and_si256(j <= 4 ? _mm256_slli_epi16(h, 4 - j) : _mm256_srli_epi16(h, j - 4), _mm256_set1_epi8(0x10));
+}
+
 // Lane r: the sum over the super-block of scale(r, j) * q(r, e) * y(e). Sub-block by
 // sub-block (the low nibbles of a 64-element chunk, then its high nibbles, loaded again
 // from L1), so that only NT int16 sums are live besides the NT results.
 // Sub-blocks [J0, J1) only: the sums start at zero when J0 == 0 and are added to after.
-template <int NT, int J0 = 0, int J1 = 8>
-inline void quant_sums(const block_q4_Kx8& g, const group_scales& sc, const block_q8_K* const* y, int i,
-                       __m256i* sumi) {
+// Q5_K (quants up to 31, the fifth bits or'ed in) adds 4 loads' products in int16
+// (|sum| <= 4 * 2 * 31 * 128 = 31744) and scales each half of a sub-block on its own.
+template <class G, int NT, int J0 = 0, int J1 = 8>
+inline void quant_sums(const G& g, const group_scales& sc, const block_q8_K* const* y, int i, __m256i* sumi) {
+    constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
+    constexpr int run = q5 ? 4 : 8;  // loads summed in int16
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     if (J0 == 0) {
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
@@ -57,26 +68,32 @@ inline void quant_sums(const block_q4_Kx8& g, const group_scales& sc, const bloc
 #pragma GCC unroll 8
     for (int j = J0; j < J1; ++j) {
         const int k = j / 2, shift = 4 * (j % 2);
-        __m256i a[NT];
-        for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int u0 = 0; u0 < 8; u0 += run) {
+            __m256i a[NT];
+            for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
-        for (int u = 0; u < 8; ++u) {
-            const __m256i v = loadu(g.qs + 32 * (8 * k + u));
-            const __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
-            for (int t = 0; t < NT; ++t) {
-                a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(q, bcast4(y[t][i].qs + 32 * j + 4 * u)));
-                keep_in_register(a[t]);
+            for (int u = u0; u < u0 + run; ++u) {
+                const __m256i v = loadu(g.qs + 32 * (8 * k + u));
+                __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
+                if constexpr (q5) q = _mm256_or_si256(q, fifth_bits(g.qh + 32 * u, j));
+                for (int t = 0; t < NT; ++t) {
+                    a[t] = _mm256_add_epi16(a[t], _mm256_maddubs_epi16(q, bcast4(y[t][i].qs + 32 * j + 4 * u)));
+                    keep_in_register(a[t]);
+                }
             }
+            const __m256i s = sub_scale(sc, j);
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(a[t], s));
         }
-        const __m256i s = sub_scale(sc, j);
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(a[t], s));
     }
 }
 
 // Each layout's kernel is one block step, acc[t] += the 8 rows' dot of column block i
 // with token t, over a layout's activation block type Y; the driver below loops it.
-struct q4_K_kernel {
-    using group = block_q4_Kx8;
+// Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8).
+template <class G>
+struct q45_K_kernel {
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     static constexpr bool quarters = true;
@@ -86,14 +103,14 @@ struct q4_K_kernel {
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const group_scales sc = unpack_scales(g);
         __m256i sumi[NT];
-        quant_sums<NT>(g, sc, y, i, sumi);
+        quant_sums<G, NT>(g, sc, y, i, sumi);
         finish<NT>(g, sc, sumi, y, i, acc);
     }
     // Sub-blocks 2Q, 2Q + 1 of one token (the scales unpacked by the first quarter).
     template <int Q>
     static inline void quarter(const group& g, state& sc, const act* const* y, int i, __m256i* sumi) {
         if (Q == 0) sc = unpack_scales(g);
-        quant_sums<1, 2 * Q, 2 * Q + 2>(g, sc, y, i, sumi);
+        quant_sums<G, 1, 2 * Q, 2 * Q + 2>(g, sc, y, i, sumi);
     }
     // acc[t] += the super-block scales times the quant sums, less the mins' part.
     template <int NT>
@@ -437,7 +454,10 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
 }  // namespace
 
 void dot_q4_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q4_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q45_K_kernel<block_q4_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q45_K_kernel<block_q5_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
@@ -461,6 +481,7 @@ void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int 
 void register_repack_avx2(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
     r[weight_layout_q4_Kx8] = dot_q4_Kx8_avx2;
+    r[weight_layout_q5_Kx8] = dot_q5_Kx8_avx2;
     r[weight_layout_q4_0x8] = dot_q4_0x8_avx2;
     r[weight_layout_q8_0x8] = dot_q8_0x8_avx2;
     r[weight_layout_q5_0x8] = dot_q5_0x8_avx2;

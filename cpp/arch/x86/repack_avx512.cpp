@@ -126,9 +126,12 @@ struct q8_0_x16 {
     }
 };
 
-// Q4_K: as q4_K_vnni, the two groups' scale bytes side by side (group_scales per 256 bits).
-struct q4_K_x16 {
-    using group = block_q4_Kx8;
+// Q4_K and Q5_K: as q45_K_vnni, the two groups' scale bytes side by side (group_scales per
+// 256 bits).
+template <class G>
+struct q45_K_x16 {
+    using group = G;
+    static constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
     using act = block_q8_K;
     static constexpr int block = QK_K;
 
@@ -171,18 +174,29 @@ struct q4_K_x16 {
                 sc[j / 4], _mm512_broadcast_i32x4(_mm_setr_epi8(b, -1, -1, -1, b + 1, -1, -1, -1, b + 2, -1, -1, -1, b + 3,
                                                                 -1, -1, -1)));
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
+            for (int h = 0; h < (q5 ? 1 : 2); ++h) {
                 __m512i a[NT];
                 for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-                for (int u = 4 * h; u < 4 * h + 4; ++u) {
+#pragma GCC unroll 8
+                for (int u = 4 * h; u < (q5 ? 8 : 4 * h + 4); ++u) {
                     const __m512i v = load2(ga.qs + 32 * (8 * k + u), gb.qs + 32 * (8 * k + u));
-                    const __m512i q = _mm512_and_si512(shift ? _mm512_srli_epi16(v, 4) : v, m4);
+                    __m512i q = _mm512_and_si512(shift ? _mm512_srli_epi16(v, 4) : v, m4);
+                    if constexpr (q5) {
+                        const __m512i qh = join(load_again(ga.qh + 32 * u), load_again(gb.qh + 32 * u));
+                        q = _mm512_or_si512(q, _mm512_and_si512(j <= 4 ? _mm512_slli_epi16(qh, 4 - j) : _mm512_srli_epi16(qh, j - 4),
+                                                                _mm512_set1_epi8(0x10)));
+                    }
                     for (int t = 0; t < NT; ++t) {
                         a[t] = _mm512_dpbusd_epi32(a[t], q, bcast4x16(y[t][i].qs + 32 * j + 4 * u));
                     }
                 }
-                for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], a[t], s);
+                for (int t = 0; t < NT; ++t) {
+                    if constexpr (q5) {
+                        sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s));
+                    } else {
+                        sumi[t] = _mm512_dpwssd_epi32(sumi[t], a[t], s);
+                    }
+                }
             }
         }
         const __m512 d = join(load_d8(ga.d), load_d8(gb.d)), m = join(load_d8(ga.dmin), load_d8(gb.dmin));
@@ -278,7 +292,8 @@ constexpr vec_dot_fn dot_pairs = dot_in_pairs<typename K16::group, run_pair<K16,
 void register_repack_avx512(isa_kernels& k) {
     register_repack_vnni<evex_vnni, 8>(k);
     vec_dot_fn* r = k.repacked;
-    r[weight_layout_q4_Kx8] = dot_pairs<q4_K_x16, dot_groups_vnni<q4_K_vnni<evex_vnni>, 8, dot_q4_Kx8_avx2>>;
+    r[weight_layout_q4_Kx8] = dot_pairs<q45_K_x16<block_q4_Kx8>, dot_groups_vnni<q4_K_vnni<evex_vnni>, 8, dot_q4_Kx8_avx2>>;
+    r[weight_layout_q5_Kx8] = dot_pairs<q45_K_x16<block_q5_Kx8>, dot_groups_vnni<q5_K_vnni<evex_vnni>, 8, dot_q5_Kx8_avx2>>;
     r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
     r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
     r[weight_layout_q5_0x8] = dot_pairs<q5_0_x16, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;

@@ -17,13 +17,17 @@
 // Q4_K: a sub-block's 32 quants are summed in two halves of 16 (|sum| <= 16 * 15 * 128 =
 // 30720, so each int32 lane holds an int16 value), and each half meets the rows'
 // sub-block scale through VPDPWSSD with the scale in the low half of the lane and zero in
-// the high half: exactly sum * scale. Q6_K: four VPDPBUSD per 16 quants (|sum| <=
+// the high half: exactly sum * scale. Q5_K: quants up to 31 (the fifth bits or'ed in), so
+// a sub-block's sum (|sum| <= 32 * 31 * 128) stays in int32 and meets the scale through
+// VPMULLD, as Q6_K's do. Q6_K: four VPDPBUSD per 16 quants (|sum| <=
 // 16 * 63 * 128, beyond int16), scaled with VPMULLD. Q4_0 / Q5_0 / Q8_0: one int32 sum per
 // block, as the AVX2 kernels form it.
 //
 // One token (token generation) streams the weights from memory once: the AVX2 kernels,
 // tuned for that (prefetch, several streams), serve it in every tier.
 #pragma once
+
+#include <type_traits>
 
 #include "arch/x86/repack_x8.h"
 #include "core/dispatch.h"
@@ -41,32 +45,46 @@ inline __m256i scale32_q4_K(const group_scales& g, int j) {
     return _mm256_shuffle_epi8(g.s[j / 4], ctrl);
 }
 
-template <class V>
-struct q4_K_vnni {
-    using group = block_q4_Kx8;
+// Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8).
+template <class V, class G = block_q4_Kx8>
+struct q45_K_vnni {
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
+    static constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const group_scales sc = unpack_scales(g);
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
             const int k = j / 2, shift = 4 * (j % 2);
             const __m256i s = scale32_q4_K(sc, j);
+            // Q4_K: halves of 16 quants, scaled by VPDPWSSD; Q5_K: all 32 in int32, then VPMULLD
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
+            for (int h = 0; h < (q5 ? 1 : 2); ++h) {
                 __m256i a[NT];
                 for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
-#pragma GCC unroll 4
-                for (int u = 4 * h; u < 4 * h + 4; ++u) {
+#pragma GCC unroll 8
+                for (int u = 4 * h; u < (q5 ? 8 : 4 * h + 4); ++u) {
                     const __m256i v = loadu(g.qs + 32 * (8 * k + u));
-                    const __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
+                    __m256i q = _mm256_and_si256(shift ? _mm256_srli_epi16(v, 4) : v, m4);
+                    if constexpr (q5) {
+                        const __m256i qh = load_again(g.qh + 32 * u);
+                        q = _mm256_or_si256(q, _mm256_and_si256(j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4), m10));
+                    }
                     for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], q, bcast4(y[t][i].qs + 32 * j + 4 * u));
                 }
-                for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd(sumi[t], a[t], s);
+                for (int t = 0; t < NT; ++t) {
+                    if constexpr (q5) {
+                        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a[t], s));
+                        keep_in_register(sumi[t]);
+                    } else {
+                        sumi[t] = V::dpwssd(sumi[t], a[t], s);
+                    }
+                }
             }
         }
         const __m256 d = load_d8(g.d), m = load_d8(g.dmin);
@@ -77,6 +95,10 @@ struct q4_K_vnni {
         }
     }
 };
+template <class V>
+using q4_K_vnni = q45_K_vnni<V, block_q4_Kx8>;
+template <class V>
+using q5_K_vnni = q45_K_vnni<V, block_q5_Kx8>;
 
 template <class V>
 struct q6_K_vnni {
@@ -297,6 +319,7 @@ template <class V, int MaxNT>
 void register_repack_vnni(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
     r[weight_layout_q4_Kx8] = dot_groups_vnni<q4_K_vnni<V>, MaxNT, dot_q4_Kx8_avx2>;
+    r[weight_layout_q5_Kx8] = dot_groups_vnni<q5_K_vnni<V>, MaxNT, dot_q5_Kx8_avx2>;
     r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;

@@ -17,6 +17,7 @@ namespace pyggml {
 
 // repack_avx2.cpp: the AVX2 kernels (vec_dot_fn over the layout, see kernels/repack.h).
 void dot_q4_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
@@ -50,7 +51,9 @@ struct group_scales {
     __m256i s[2], m[2];
 };
 
-inline group_scales unpack_scales(const block_q4_Kx8& g) {
+// G: block_q4_Kx8 or block_q5_Kx8 (the same scale bytes).
+template <class G>
+inline group_scales unpack_scales(const G& g) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     const __m256i sl = loadu(g.scales_lo), ml = loadu(g.mins_lo), hi = loadu(g.hi);
     group_scales r;
