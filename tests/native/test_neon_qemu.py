@@ -103,7 +103,7 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
 
 # ---- the kernels over repacked weights (cpp/arch/arm/repack_neon.cpp)
 
-REPACKED = {"Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q6_K": 5}  # type: its layout id (cpp/kernels/weight_view.h)
+REPACKED = {"Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q6_K": 5, "Q5_K": 8}  # type: its layout id (cpp/kernels/weight_view.h)
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +123,9 @@ def neon_repack_binary(tmp_path_factory):
     return exe
 
 
+@pytest.mark.parametrize("name", list(REPACKED))
 @pytest.mark.parametrize("tier", ["neon", "i8mm"])
-def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path, tier):
+def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path, tier, name):
     """Every tokens-per-call from 1 to 4 (i8mm: tokens in pairs through SMMLA, an odd one through
     SDOT), random and extreme weights: bit for bit what the scalar reference gives (computed by
     this host's build; the aarch64 references give the same bits, test_neon_kernels_match_scalar).
@@ -133,17 +134,16 @@ def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path,
 
     rng = np.random.default_rng(31)
     cases = []
-    for name in REPACKED:
-        for n_rows, n_cols, extreme in ((16, 512, False), (24, 768, False), (8, 512, True)):
-            w = random_weights(rng, name, n_rows, n_cols)
-            x = rng.standard_normal((6, n_cols)).astype(np.float32)
-            if extreme:
-                w = _extreme(name, w)
-                x = np.where(rng.random(x.shape) < 0.5, -1.0, 1.0).astype(np.float32)
-                x[1] = 1.0
-            packed = _core.testing.repack(w, type_id(name), n_cols)
-            act = _core.testing.repacked_activations(type_id(name), x)
-            cases.append((name, n_cols, packed, act))
+    for n_rows, n_cols, extreme in ((16, 512, False), (24, 768, False), (8, 512, True)):
+        w = random_weights(rng, name, n_rows, n_cols)
+        x = rng.standard_normal((6, n_cols)).astype(np.float32)
+        if extreme:
+            w = _extreme(name, w)
+            x = np.where(rng.random(x.shape) < 0.5, -1.0, 1.0).astype(np.float32)
+            x[1] = 1.0
+        packed = _core.testing.repack(w, type_id(name), n_cols)
+        act = _core.testing.repacked_activations(type_id(name), x)
+        cases.append((name, n_cols, packed, act))
     src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
     with open(src, "wb") as f:
         for name, n_cols, packed, act in cases:

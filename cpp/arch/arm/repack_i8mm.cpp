@@ -8,13 +8,15 @@
 // 32-bit words of two such vectors (quants e..e+3 and e+4..e+7) gives two rows' 8 quants
 // each, SMMLA's left operand; the right one is 8 activations of each of two tokens. Four
 // SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight; the 2x2 tiles are
-// unzipped into each token's rows once per block (Q4_K: sub-block).
+// unzipped into each token's rows once per block (Q4_K, Q5_K: sub-block). Q5_K's fifth
+// bits are or'ed into Q4_K's nibbles as bit 4 (quants 0..31) before the zip.
 //
 // Built with -march=armv8.2-a+dotprod+fp16+i8mm; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP2) reported i8mm besides what the neon tier needs.
 #include <arm_neon.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "arch/arm/repack_neon.h"
 #include "core/blocks.h"
@@ -128,7 +130,9 @@ struct q4_0_kernel {
 };
 
 // The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
-inline void unpack_q4_K_scales(const block_q4_Kx8& g, int32_t sc[8][8], int32_t mn[8][8]) {
+// G: block_q4_Kx8 or block_q5_Kx8 (the same scale bytes).
+template <class G>
+inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
     for (int r = 0; r < 8; ++r) {
         for (int j = 0; j < 4; ++j) {
             const int slot = 16 * (r / 4) + 4 * j + r % 4;
@@ -141,11 +145,21 @@ inline void unpack_q4_K_scales(const block_q4_Kx8& g, int32_t sc[8][8], int32_t 
     }
 }
 
-struct q4_K_kernel {
-    using group = block_q4_Kx8;
+// Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
+// block_q5_Kx8): bit j of each byte moved to bit 4 (a negative count shifts right).
+inline uint8x16_t fifth_bits(const uint8_t* h, int j) {
+    return vandq_u8(vshlq_u8(vld1q_u8(h), vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
+}
+
+// Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8). Bounds as the SDOT kernel's, Q5_K's
+// quants at most 31: a sub-block's tile sums |m| <= 32 * 31 * 128 = 126976, |sumi| < 2^26.
+template <class G>
+struct q45_K_kernel {
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
         int32_t sc[8][8], mn[8][8];
         unpack_q4_K_scales(g, sc, mn);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
@@ -153,15 +167,17 @@ struct q4_K_kernel {
         for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int j = 0; j < 8; ++j) {
             const int k = j / 2;
-            auto nib = [&](const uint8_t* p) {
-                const uint8x16_t v = vld1q_u8(p);
-                return vreinterpretq_s8_u8(j % 2 ? vshrq_n_u8(v, 4) : vandq_u8(v, m4));
+            // the 16 quant bytes at offset o of loads u, u + 1 (qh at the same offset from qh + 32u)
+            auto quants = [&](int u, int o) {
+                const uint8x16_t v = vld1q_u8(g.qs + 32 * (8 * k + u) + o);
+                uint8x16_t q = j % 2 ? vshrq_n_u8(v, 4) : vandq_u8(v, m4);
+                if constexpr (q5) q = vorrq_u8(q, fifth_bits(g.qh + 32 * u + o, j));
+                return vreinterpretq_s8_u8(q);
             };
             int32x4_t m[4];
             zero4(m);
             for (int u = 0; u < 8; u += 2) {
-                const uint8_t* q = g.qs + 32 * (8 * k + u);
-                mmla4(m, row_pairs(nib(q), nib(q + 16), nib(q + 32), nib(q + 48)),
+                mmla4(m, row_pairs(quants(u, 0), quants(u, 16), quants(u, 32), quants(u, 48)),
                       token_pair(y[0][i].qs + 32 * j + 4 * u, y[1][i].qs + 32 * j + 4 * u));
             }
             int32x4_t a[2][2];
@@ -266,7 +282,8 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
 
 void register_repack_i8mm(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
-    r[weight_layout_q4_Kx8] = dot_groups<q4_K_kernel, dot_q4_Kx8_neon>;
+    r[weight_layout_q4_Kx8] = dot_groups<q45_K_kernel<block_q4_Kx8>, dot_q4_Kx8_neon>;
+    r[weight_layout_q5_Kx8] = dot_groups<q45_K_kernel<block_q5_Kx8>, dot_q5_Kx8_neon>;
     r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel, dot_q6_Kx8_neon>;
     r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel, dot_q4_0x8_neon>;
     r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel, dot_q8_0x8_neon>;

@@ -1,20 +1,22 @@
 // repack_neon.cpp: NEON dot kernels (aarch64 with SDOT) over weights repacked 8 rows at a
-// time (block_q4_Kx8, block_q6_Kx8, block_q4_0x8, block_q8_0x8; kernels/repack.h): the same
-// exact integer sums and the same float operations, in the same order, as the scalar
-// references in kernels/repack.cpp, so that they give the same bits.
+// time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q8_0x8;
+// kernels/repack.h): the same exact integer sums and the same float operations, in the
+// same order, as the scalar references in kernels/repack.cpp, so that they give the same bits.
 //
 // A 32-byte load of quants holds 4 bytes of each of the 8 rows: rows 0..3 in its first 16
 // bytes, rows 4..7 in the second, exactly the shape SDOT takes (four int8 products summed
 // into each int32 lane), against 4 activation bytes broadcast to the 4 lanes. Lane r of
 // the first of each pair of vectors holds row r, of the second row 4 + r. Quants are
 // unsigned and at most 63, so signed int8 takes them as they are; a sub-block's scale
-// meets its int32 sum with one multiply-accumulate.
+// meets its int32 sum with one multiply-accumulate. Q5_K: Q4_K's nibbles with the fifth
+// bits, which block_q5_Kx8 lays out byte for byte as the quant loads, or'ed in as bit 4.
 //
 // Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP) reported asimddp and fphp.
 #include <arm_neon.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "arch/arm/repack_neon.h"
 #include "core/blocks.h"
@@ -101,7 +103,9 @@ struct q8_0_kernel {
 };
 
 // The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
-inline void unpack_q4_K_scales(const block_q4_Kx8& g, int32_t sc[8][8], int32_t mn[8][8]) {
+// G: block_q4_Kx8 or block_q5_Kx8 (the same scale bytes).
+template <class G>
+inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
     for (int r = 0; r < 8; ++r) {
         for (int j = 0; j < 4; ++j) {
             const int slot = 16 * (r / 4) + 4 * j + r % 4;
@@ -114,12 +118,24 @@ inline void unpack_q4_K_scales(const block_q4_Kx8& g, int32_t sc[8][8], int32_t 
     }
 }
 
-struct q4_K_kernel {
-    using group = block_q4_Kx8;
+// Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
+// block_q5_Kx8): bit j of each byte moved to bit 4 (a negative count shifts right).
+inline uint8x16_t fifth_bits(const uint8_t* h, int j) {
+    return vandq_u8(vshlq_u8(vld1q_u8(h), vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
+}
+
+// Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8). Bounds, Q5_K's quants at most 31 and
+// |y| <= 128: a sub-block's SDOT sums |a| <= 32 * 31 * 128 = 126976, scaled by at most 63
+// and added over 8 sub-blocks, |sumi| <= 8 * 63 * 126976 < 2^26; the mins' sums
+// |min| <= 8 * 63 * 32 * 128 < 2^21: all well inside int32.
+template <class G>
+struct q45_K_kernel {
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
         int32_t sc[8][8], mn[8][8];
         unpack_q4_K_scales(g, sc, mn);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
@@ -131,8 +147,13 @@ struct q4_K_kernel {
             for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
             for (int u = 0; u < 8; ++u) {
                 const uint8x16_t v0 = vld1q_u8(g.qs + 32 * (8 * k + u)), v1 = vld1q_u8(g.qs + 32 * (8 * k + u) + 16);
-                const int8x16_t q0 = vreinterpretq_s8_u8(j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4));
-                const int8x16_t q1 = vreinterpretq_s8_u8(j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4));
+                uint8x16_t n0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4);
+                uint8x16_t n1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4);
+                if constexpr (q5) {
+                    n0 = vorrq_u8(n0, fifth_bits(g.qh + 32 * u, j));
+                    n1 = vorrq_u8(n1, fifth_bits(g.qh + 32 * u + 16, j));
+                }
+                const int8x16_t q0 = vreinterpretq_s8_u8(n0), q1 = vreinterpretq_s8_u8(n1);
                 for (int t = 0; t < NT; ++t) {
                     const int8x16_t yu = bcast4(y[t][i].qs + 32 * j + 4 * u);
                     a[t][0] = vdotq_s32(a[t][0], q0, yu);
@@ -242,7 +263,10 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
 }  // namespace
 
 void dot_q4_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q4_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q45_K_kernel<block_q4_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q45_K_kernel<block_q5_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
@@ -257,6 +281,7 @@ void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void register_repack_neon(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
     r[weight_layout_q4_Kx8] = dot_q4_Kx8_neon;
+    r[weight_layout_q5_Kx8] = dot_q5_Kx8_neon;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_neon;
     r[weight_layout_q4_0x8] = dot_q4_0x8_neon;
     r[weight_layout_q8_0x8] = dot_q8_0x8_neon;
