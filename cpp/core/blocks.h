@@ -346,6 +346,25 @@ struct block_q5_0x8 {
 };
 static_assert(sizeof(block_q5_0x8) == 8 * sizeof(block_q5_0), "block_q5_0x8 size");
 
+// In-memory only: one 32-column block of 8 Q4_1 rows, same bytes as 8 block_q4_1: the 8 rows'
+// scales, then their mins, then the nibbles laid out as block_q4_0x8's.
+struct block_q4_1x8 {
+    ggml_half d[8];
+    ggml_half m[8];
+    uint8_t qs[8 * QK4_1 / 2];
+};
+static_assert(sizeof(block_q4_1x8) == 8 * sizeof(block_q4_1), "block_q4_1x8 size");
+
+// In-memory only: one 32-column block of 8 Q5_1 rows, same bytes as 8 block_q5_1: scales and
+// mins as block_q4_1x8's, qh and qs as block_q5_0x8's.
+struct block_q5_1x8 {
+    ggml_half d[8];
+    ggml_half m[8];
+    uint8_t qh[32];
+    uint8_t qs[8 * QK5_1 / 2];
+};
+static_assert(sizeof(block_q5_1x8) == 8 * sizeof(block_q5_1), "block_q5_1x8 size");
+
 // In-memory only: one 32-column block of 8 Q8_0 rows, same bytes as 8 block_q8_0.
 // qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 8, b < 4).
 struct block_q8_0x8 {

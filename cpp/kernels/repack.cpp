@@ -168,16 +168,24 @@ void pack_mxfp4(const block_mxfp4* const rows[REPACK_ROWS], block_mxfp4x8& out) 
     }
 }
 
-void pack_q5_0(const block_q5_0* const rows[REPACK_ROWS], block_q5_0x8& out) {
+// Row r's fifth bits (qh of a Q5_0 or Q5_1 block) as block_q5_0x8 holds them.
+void pack_fifth_bits(const uint8_t* qh, int r, uint8_t* out) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    for (int b = 0; b < 4; ++b) {
+        uint8_t v = 0;
+        for (int k = 0; k < 8; ++k) v |= uint8_t(((bits >> (4 * k + b)) & 1) << k);
+        out[4 * r + b] = v;
+    }
+}
+
+// Q5_0, Q4_1 and Q5_1: scales (and mins), fifth bits where the type has them, nibbles as Q4_0's.
+template <typename B, typename G>
+void pack_nibble_group(const B* const rows[REPACK_ROWS], G& out) {
     for (int r = 0; r < REPACK_ROWS; ++r) {
         out.d[r] = rows[r]->d;
-        uint32_t bits;
-        std::memcpy(&bits, rows[r]->qh, 4);
-        for (int b = 0; b < 4; ++b) {
-            uint8_t v = 0;
-            for (int k = 0; k < 8; ++k) v |= uint8_t(((bits >> (4 * k + b)) & 1) << k);
-            out.qh[4 * r + b] = v;
-        }
+        if constexpr (std::is_same_v<B, block_q4_1> || std::is_same_v<B, block_q5_1>) out.m[r] = rows[r]->m;
+        if constexpr (std::is_same_v<B, block_q5_0> || std::is_same_v<B, block_q5_1>) pack_fifth_bits(rows[r]->qh, r, out.qh);
         for (int k = 0; k < 4; ++k) std::memcpy(out.qs + 32 * k + 4 * r, rows[r]->qs + 4 * k, 4);
     }
 }
@@ -244,6 +252,24 @@ int row_dot_q5_0(const block_q5_0x8& x, const block_q8_0s& y, int r) {
     return isum - 16 * y.sum;
 }
 
+// Q4_1 and Q5_1 read Q8_1 activations (d, s = d * sum of the quants), as the plain kernels do:
+// per row the exact integer dot of the unsigned quants (nibbles, and the fifth bits of Q5_1),
+// then acc = fma(d_row * d_y, isum, acc) and acc = fma(m_row, s_y, acc).
+template <typename G>
+void step_min_x8(const G& x, const block_q8_1& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0;
+        for (int e = 0; e < QK8_1; ++e) {
+            const uint8_t byte = x.qs[32 * ((e % 16) / 4) + 4 * r + e % 4];
+            int u = e < 16 ? byte & 0xF : byte >> 4;
+            if constexpr (std::is_same_v<G, block_q5_1x8>) u |= ((x.qh[4 * r + e % 4] >> (e / 4)) & 1) << 4;
+            isum += u * y.qs[e];
+        }
+        acc[r] = std::fma(fp16_to_fp32(x.d[r]) * fp16_to_fp32(y.d), float(isum), acc[r]);
+        acc[r] = std::fma(fp16_to_fp32(x.m[r]), fp16_to_fp32(y.s), acc[r]);
+    }
+}
+
 // IQ4_NL and MXFP4: the nibbles (placed as Q4_0's) index a table of 16 values (the
 // non-linear grid; the doubled E2M1 values).
 template <typename G, const int8_t* Values>
@@ -266,6 +292,7 @@ int row_dot_q8_0(const block_q8_0x8& x, const block_q8_0& y, int r) {
 // Q8_0 blocks with their quant sums for the Q4_0 kernels.
 void act_q8_K(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q4_K)->from_float(x, y, k); }
 void act_q8_0(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float(x, y, k); }
+void act_q8_1(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q4_1)->from_float(x, y, k); }
 void act_q8_0s(const float* x, void* y, int64_t k) {
     const from_float_fn q8_0 = get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float;
     block_q8_0s* out = static_cast<block_q8_0s*>(y);
@@ -293,6 +320,8 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_mxfp4x8, GGML_TYPE_MXFP4, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q5_Kx8, GGML_TYPE_Q5_K, QK_K, sizeof(block_q8_K), act_q8_K},
+    {weight_layout_q4_1x8, GGML_TYPE_Q4_1, QK8_1, sizeof(block_q8_1), act_q8_1},
+    {weight_layout_q5_1x8, GGML_TYPE_Q5_1, QK8_1, sizeof(block_q8_1), act_q8_1},
 };
 
 }  // namespace
@@ -322,7 +351,14 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
             return repack_blocks<block_q8_0, block_q8_0x8, pack_legacy_group<block_q8_0, block_q8_0x8>>(
                 src, n_rows, n_cols / QK8_0, dst, row0, row1);
         case weight_layout_q5_0x8:
-            return repack_blocks<block_q5_0, block_q5_0x8, pack_q5_0>(src, n_rows, n_cols / QK5_0, dst, row0, row1);
+            return repack_blocks<block_q5_0, block_q5_0x8, pack_nibble_group<block_q5_0, block_q5_0x8>>(src, n_rows, n_cols / QK5_0,
+                                                                                                dst, row0, row1);
+        case weight_layout_q4_1x8:
+            return repack_blocks<block_q4_1, block_q4_1x8, pack_nibble_group<block_q4_1, block_q4_1x8>>(src, n_rows, n_cols / QK4_1,
+                                                                                                dst, row0, row1);
+        case weight_layout_q5_1x8:
+            return repack_blocks<block_q5_1, block_q5_1x8, pack_nibble_group<block_q5_1, block_q5_1x8>>(src, n_rows, n_cols / QK5_1,
+                                                                                                dst, row0, row1);
         case weight_layout_q6_Kx8:
             return repack_blocks<block_q6_K, block_q6_Kx8, pack_q6_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         case weight_layout_iq4_nlx8:
@@ -422,6 +458,8 @@ void register_repack(isa_kernels& k) {
         dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
     r[weight_layout_q5_0x8] =
         dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
+    r[weight_layout_q4_1x8] = dot_x8<block_q4_1x8, block_q8_1, QK4_1, step_min_x8<block_q4_1x8>>;
+    r[weight_layout_q5_1x8] = dot_x8<block_q5_1x8, block_q8_1, QK5_1, step_min_x8<block_q5_1x8>>;
     r[weight_layout_q8_0x8] =
         dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
     r[weight_layout_iq4_nlx8] =

@@ -1,8 +1,7 @@
 // repack.h: weights rearranged in memory at load time for faster dot kernels.
 //
-// Rows of Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q8_0, IQ4_NL and MXFP4 are regrouped 8 at a time (block_q4_Kx8,
-// block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8, block_iq4_nlx8, block_mxfp4x8 in
-// blocks.h): a
+// Rows of Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and MXFP4 are regrouped 8 at a time
+// (block_q4_Kx8, block_q5_Kx8, ..., block_mxfp4x8 in blocks.h): a
 // pass over one group decodes the 8 rows' scales at once
 // and broadcasts each 4 activation bytes to the 8 rows, so that an activation load
 // serves 8 rows and the float work of a block (convert, scale, accumulate) is done for

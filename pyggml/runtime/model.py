@@ -278,8 +278,9 @@ class Model:
         precise: keep activations in float32 in every matrix product (slower; for
         checking against a float reference) instead of converting them to the
         weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
-        repack: on CPUs with kernels for it (x86 with AVX2, aarch64 with NEON), hold Q4_K, Q6_K, Q4_0, Q5_0 and Q8_0
-        matrices regrouped 8 rows at a time (a copy in memory, built here, the file's
+        repack: on CPUs with kernels for it, hold matrices regrouped 8 rows at a time (x86 with
+        AVX2: Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4; aarch64 with NEON SDOT: Q4_K,
+        Q5_K, Q6_K, Q4_0, Q8_0) (a copy in memory, built here, the file's
         pages of those tensors released; faster matrix products). On Linux with
         transparent huge pages the copies take huge pages, and the other matrices are
         copied there too, as they are. False: every matrix is read from the mapped file.

@@ -1,4 +1,5 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q5_K, Q4_0, Q5_0, Q6_K, Q8_0, IQ4_NL and MXFP4): the scalar
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL
+and MXFP4): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
 matmul over a repacked buffer (odd row counts: a plain tail where the type allows one) equals
@@ -15,8 +16,8 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q4_K", "Q5_K", "Q4_0", "Q5_0", "Q6_K", "Q8_0", "IQ4_NL", "MXFP4"]
-BLOCK_BYTES = {"Q4_K": 144, "Q5_K": 176, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
+TYPES = ["Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "MXFP4"]
+BLOCK_BYTES = {"Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
 SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
 
 
@@ -62,6 +63,22 @@ def test_q5_0_repack_layout():
     bits = np.unpackbits(blocks[..., 2:6], axis=-1, bitorder="little")  # (block, row, element)
     qh = np.unpackbits(p[:, 16:48].reshape(2, 8, 4), axis=-1, bitorder="little").reshape(2, 8, 4, 8)
     assert np.array_equal(qh, bits.reshape(2, 8, 8, 4).transpose(0, 1, 3, 2))
+
+
+@pytest.mark.parametrize("name", ["Q4_1", "Q5_1"])
+def test_min_repack_layout(name):
+    """The 8 rows' scales, then their mins; Q5_1's fifth bits and the nibbles as Q5_0's."""
+    rng = np.random.default_rng(19)
+    nbytes = BLOCK_BYTES[name]
+    w = random_weights(rng, name, 8, 64)
+    p = _core.testing.repack(w, qt(name), 64).reshape(2, 8 * nbytes)
+    blocks = w.reshape(8, 2, nbytes).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., :2].reshape(2, 16))
+    assert np.array_equal(p[:, 16:32], blocks[..., 2:4].reshape(2, 16))
+    as_q5_0 = np.concatenate([blocks[..., :2], blocks[..., 4:]], axis=-1)  # Q5_1 less its mins: a Q5_0 block
+    twin = "Q5_0" if name == "Q5_1" else "Q4_0"
+    ref = _core.testing.repack(np.ascontiguousarray(as_q5_0.transpose(1, 0, 2)).reshape(8, -1), qt(twin), 64)
+    assert np.array_equal(p[:, 32:], ref.reshape(2, -1)[:, 16:])
 
 
 def test_q5_K_repack_layout():
@@ -150,7 +167,7 @@ def test_repacked_kernel_equals_reference(tier, name, n_rows):
 
 
 def _extreme(name, w):
-    """Weights at the kernels' integer bounds: Q4_K/Q4_0 nibbles 15 (Q4_K scales and
+    """Weights at the kernels' integer bounds: Q4_K/Q4_0/Q4_1 nibbles 15 (Q5_0/Q5_1 quants 31) (Q4_K scales and
     mins 63; Q5_K the same with the fifth bits set: quants 31), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
     if name in ("Q4_K", "Q5_K"):
         blocks = w.reshape(w.shape[0], -1, BLOCK_BYTES[name])
@@ -161,6 +178,8 @@ def _extreme(name, w):
         blocks[:, :, 192:208] = np.where(np.arange(16) % 2, 0x80, 0x7F).astype(np.uint8)  # scales -128, 127
     elif name in ("Q4_0", "Q5_0"):
         w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
+    elif name in ("Q4_1", "Q5_1"):
+        w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 4:] = 0xFF  # nibbles 15, Q5_1's fifth bits set
     elif name == "IQ4_NL":  # nibble 0: the grid's -127, mixed with 15: 113
         w.reshape(w.shape[0], -1, 18)[:, :, 2:] = np.where(np.arange(16) % 5 == 0, 0xF0, 0x00).astype(np.uint8)
     elif name == "MXFP4":  # nibbles 15 (-12) and 7 (+12), exponents 0 and 1 (below float's normal range) among them

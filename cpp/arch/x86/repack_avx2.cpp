@@ -15,6 +15,8 @@
 // offset of the nibbles (u = q + 8) is removed with the activation block's quant sum.
 // Q5_0: as Q4_0 with the fifth bits or'ed in from qh, stored so that one shift and mask
 // per 32-byte load places them; u <= 31, so the int16 sums take four loads' products.
+// Q4_1 and Q5_1: as Q4_0 and Q5_0, their unsigned quants' sums scaled, and the rows' mins times
+// the Q8_1 activations' d * sum added.
 // Q8_0: signed times signed through the sign trick (|w| * sign(y, w)); each load's pair
 // sums go to int32 at once (two would overflow int16). IQ4_NL: Q4_0's nibbles looked up in
 // the grid (vpshufb), then as Q8_0 (|grid value| <= 127). MXFP4: the same with the doubled
@@ -132,9 +134,11 @@ struct whole_blocks {
     static constexpr int streams = 4;
 };
 
+// Q4_0 and Q4_1 (G: block_q4_0x8 or block_q4_1x8).
+template <class G>
 struct q4_0_kernel : whole_blocks {
-    using group = block_q4_0x8;
-    using act = block_q8_0s;
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK4_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -151,24 +155,22 @@ struct q4_0_kernel : whole_blocks {
                 keep_in_register(a[t]);
             }
         }
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(a[t], ones), _mm256_set1_epi32(8 * y[t][i].sum));
-            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
-        }
+        for (int t = 0; t < NT; ++t) a[t] = _mm256_madd_epi16(a[t], ones);
+        finish_nibbles<NT>(g, y, i, a, acc);
     }
 };
 
+// Q5_0 and Q5_1 (G: block_q5_0x8 or block_q5_1x8).
+template <class G>
 struct q5_0_kernel : whole_blocks {
-    using group = block_q5_0x8;
-    using act = block_q8_0s;
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK5_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
         const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
         const __m256i qh = loadu(g.qh);
-        // two int16 sums of four vpmaddubsw each: |sum| <= 4 * 2 * 31 * 127 = 31496
+        // two int16 sums of four vpmaddubsw each: |sum| <= 4 * 2 * 31 * 128 = 31744
         __m256i a[2][NT];
         for (int t = 0; t < NT; ++t) a[0][t] = a[1][t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -184,13 +186,9 @@ struct q5_0_kernel : whole_blocks {
                 keep_in_register(a[k / 2][t]);
             }
         }
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(a[0][t], ones), _mm256_madd_epi16(a[1][t], ones));
-            const __m256i isum = _mm256_sub_epi32(sum, _mm256_set1_epi32(16 * y[t][i].sum));
-            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(isum), acc[t]);
-        }
+        __m256i sum[NT];
+        for (int t = 0; t < NT; ++t) sum[t] = _mm256_add_epi32(_mm256_madd_epi16(a[0][t], ones), _mm256_madd_epi16(a[1][t], ones));
+        finish_nibbles<NT>(g, y, i, sum, acc);
     }
 };
 
@@ -463,10 +461,16 @@ void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q4_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q4_0_kernel<block_q4_0x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q5_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q5_0_kernel<block_q5_0x8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q4_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q4_0_kernel<block_q4_1x8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q5_0_kernel<block_q5_1x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
@@ -485,6 +489,8 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q4_0x8] = dot_q4_0x8_avx2;
     r[weight_layout_q8_0x8] = dot_q8_0x8_avx2;
     r[weight_layout_q5_0x8] = dot_q5_0x8_avx2;
+    r[weight_layout_q4_1x8] = dot_q4_1x8_avx2;
+    r[weight_layout_q5_1x8] = dot_q5_1x8_avx2;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
     r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_avx2;
     r[weight_layout_mxfp4x8] = dot_mxfp4x8_avx2;

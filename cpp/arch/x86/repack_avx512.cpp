@@ -34,12 +34,33 @@ inline void finish_legacy16(__m512 d, const block_q8_0s* const* y, int i, const 
     }
 }
 
-// Q4_0 and, through a table of values plus 128 (vpshufb in each 128-bit lane), IQ4_NL and
+// acc[t] += d_row * d_y * isum[t], then m_row * s_y: finish_min on 16 rows.
+template <int NT>
+inline void finish_min16(__m512 d, __m512 m, const block_q8_1* const* y, int i, const __m512i* isum, __m512* acc) {
+    for (int t = 0; t < NT; ++t) {
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(_cvtsh_ss(y[t][i].d))), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(_cvtsh_ss(y[t][i].s)), acc[t]);
+    }
+}
+
+// The last step of the nibble layouts (finish_nibbles) on 16 rows; Offset: the quants' offset
+// where they have one.
+template <int NT, int Offset, class G>
+inline void finish_nibbles16(const G& ga, const G& gb, const nibble_act<G>* const* y, int i, const __m512i* isum,
+                             __m512* acc) {
+    if constexpr (has_min<G>) {
+        finish_min16<NT>(join(load_d8(ga.d), load_d8(gb.d)), join(load_d8(ga.m), load_d8(gb.m)), y, i, isum, acc);
+    } else {
+        finish_legacy16<NT>(join(row_scales(ga), row_scales(gb)), y, i, isum, Offset, acc);
+    }
+}
+
+// Q4_0, Q4_1 and, through a table of values plus 128 (vpshufb in each 128-bit lane), IQ4_NL and
 // MXFP4: as q4_0_vnni / lookup4_vnni.
 template <typename G, const int8_t* Values, int Offset>
 struct nibbles16 {
     using group = G;
-    using act = block_q8_0s;
+    using act = nibble_act<G>;
     static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
@@ -64,17 +85,19 @@ struct nibbles16 {
                 a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy16<NT>(join(row_scales(ga), row_scales(gb)), y, i, a, Offset, acc);
+        finish_nibbles16<NT, Offset>(ga, gb, y, i, a, acc);
     }
 };
 using q4_0_x16 = nibbles16<block_q4_0x8, nullptr, 8>;
+using q4_1_x16 = nibbles16<block_q4_1x8, nullptr, 0>;
 using iq4_nl_x16 = nibbles16<block_iq4_nlx8, kvalues_iq4nl, 128>;
 using mxfp4_x16 = nibbles16<block_mxfp4x8, kvalues_fp4, 128>;
 
-// Q5_0: as q5_0_vnni.
-struct q5_0_x16 {
-    using group = block_q5_0x8;
-    using act = block_q8_0s;
+// Q5_0 and Q5_1: as q5_0_vnni.
+template <class G>
+struct q5_x16 {
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK5_0;
     template <int NT>
     static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
@@ -93,7 +116,7 @@ struct q5_0_x16 {
                 a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy16<NT>(join(load_d8(ga.d), load_d8(gb.d)), y, i, a, 16, acc);
+        finish_nibbles16<NT, 16>(ga, gb, y, i, a, acc);
     }
 };
 
@@ -296,7 +319,11 @@ void register_repack_avx512(isa_kernels& k) {
     r[weight_layout_q5_Kx8] = dot_pairs<q45_K_x16<block_q5_Kx8>, dot_groups_vnni<q5_K_vnni<evex_vnni>, 8, dot_q5_Kx8_avx2>>;
     r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
     r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
-    r[weight_layout_q5_0x8] = dot_pairs<q5_0_x16, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
+    r[weight_layout_q5_0x8] = dot_pairs<q5_x16<block_q5_0x8>, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
+    r[weight_layout_q4_1x8] =
+        dot_pairs<q4_1_x16, dot_groups_vnni<q4_0_vnni<evex_vnni, block_q4_1x8>, 8, dot_q4_1x8_avx2>>;
+    r[weight_layout_q5_1x8] =
+        dot_pairs<q5_x16<block_q5_1x8>, dot_groups_vnni<q5_0_vnni<evex_vnni, block_q5_1x8>, 8, dot_q5_1x8_avx2>>;
     r[weight_layout_q8_0x8] = dot_pairs<q8_0_x16, dot_groups_vnni<q8_0_vnni<evex_vnni>, 8, dot_q8_0x8_avx2>>;
     r[weight_layout_iq4_nlx8] = dot_pairs<iq4_nl_x16, dot_groups_vnni<iq4_nl_vnni<evex_vnni>, 8, dot_iq4_nlx8_avx2>>;
     r[weight_layout_mxfp4x8] = dot_pairs<mxfp4_x16, dot_groups_vnni<mxfp4_vnni<evex_vnni>, 8, dot_mxfp4x8_avx2>>;

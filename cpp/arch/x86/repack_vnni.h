@@ -20,8 +20,8 @@
 // the high half: exactly sum * scale. Q5_K: quants up to 31 (the fifth bits or'ed in), so
 // a sub-block's sum (|sum| <= 32 * 31 * 128) stays in int32 and meets the scale through
 // VPMULLD, as Q6_K's do. Q6_K: four VPDPBUSD per 16 quants (|sum| <=
-// 16 * 63 * 128, beyond int16), scaled with VPMULLD. Q4_0 / Q5_0 / Q8_0: one int32 sum per
-// block, as the AVX2 kernels form it.
+// 16 * 63 * 128, beyond int16), scaled with VPMULLD. Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0: one int32
+// sum per block, as the AVX2 kernels form it.
 //
 // One token (token generation) streams the weights from memory once: the AVX2 kernels,
 // tuned for that (prefetch, several streams), serve it in every tier.
@@ -147,19 +147,11 @@ struct q6_K_vnni {
     }
 };
 
-// acc[t] += d_row * d_y * (isum[t] - offset * y's quant sum), the legacy layouts' last step.
-template <int NT>
-inline void finish_legacy(__m256 d, const block_q8_0s* const* y, int i, const __m256i* isum, int offset, __m256* acc) {
-    for (int t = 0; t < NT; ++t) {
-        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(offset * y[t][i].sum));
-        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(y[t][i].d))), _mm256_cvtepi32_ps(s), acc[t]);
-    }
-}
-
-template <class V>
+// Q4_0 and Q4_1 (G: block_q4_0x8 or block_q4_1x8).
+template <class V, class G = block_q4_0x8>
 struct q4_0_vnni {
-    using group = block_q4_0x8;
-    using act = block_q8_0s;
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK4_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -175,14 +167,15 @@ struct q4_0_vnni {
                 a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy<NT>(load_d8(g.d), y, i, a, 8, acc);
+        finish_nibbles<NT>(g, y, i, a, acc);
     }
 };
 
-template <class V>
+// Q5_0 and Q5_1 (G: block_q5_0x8 or block_q5_1x8).
+template <class V, class G = block_q5_0x8>
 struct q5_0_vnni {
-    using group = block_q5_0x8;
-    using act = block_q8_0s;
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK5_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -202,7 +195,7 @@ struct q5_0_vnni {
                 a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 16 + 4 * k));
             }
         }
-        finish_legacy<NT>(load_d8(g.d), y, i, a, 16, acc);
+        finish_nibbles<NT>(g, y, i, a, acc);
     }
 };
 
@@ -323,6 +316,8 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
+    r[weight_layout_q4_1x8] = dot_groups_vnni<q4_0_vnni<V, block_q4_1x8>, MaxNT, dot_q4_1x8_avx2>;
+    r[weight_layout_q5_1x8] = dot_groups_vnni<q5_0_vnni<V, block_q5_1x8>, MaxNT, dot_q5_1x8_avx2>;
     r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
     r[weight_layout_iq4_nlx8] = dot_groups_vnni<iq4_nl_vnni<V>, MaxNT, dot_iq4_nlx8_avx2>;
     r[weight_layout_mxfp4x8] = dot_groups_vnni<mxfp4_vnni<V>, MaxNT, dot_mxfp4x8_avx2>;

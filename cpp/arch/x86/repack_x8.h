@@ -9,6 +9,8 @@
 
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
 #include "kernels/vec_dot.h"
@@ -21,6 +23,8 @@ void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q4_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q5_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
@@ -39,11 +43,49 @@ inline __m256 load_e8m0_8(const uint8_t* e) {
     return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, tiny, is_tiny));
 }
 
-// The 8 rows' scales of the layouts with one scale per row and 32 columns (Q4_0 and IQ4_NL:
-// fp16, MXFP4: E8M0), one overload each, for the kernels written once for several of them.
+// The 8 rows' scales of the layouts with one scale per row and 32 columns (Q4_0, Q5_0 and
+// IQ4_NL: fp16, MXFP4: E8M0), one overload each, for the kernels written once for several of them.
 inline __m256 row_scales(const block_q4_0x8& g) { return load_d8(g.d); }
+inline __m256 row_scales(const block_q5_0x8& g) { return load_d8(g.d); }
 inline __m256 row_scales(const block_iq4_nlx8& g) { return load_d8(g.d); }
 inline __m256 row_scales(const block_mxfp4x8& g) { return load_e8m0_8(g.e); }
+
+// acc[t] += d_row * d_y * (isum[t] - offset * y's quant sum): the last step of the layouts whose
+// quants carry an offset (Q4_0 8, Q5_0 16, the looked-up IQ4_NL and MXFP4 values 128).
+template <int NT>
+inline void finish_legacy(__m256 d, const block_q8_0s* const* y, int i, const __m256i* isum, int offset, __m256* acc) {
+    for (int t = 0; t < NT; ++t) {
+        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(offset * y[t][i].sum));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(y[t][i].d))), _mm256_cvtepi32_ps(s), acc[t]);
+    }
+}
+
+// acc[t] += d_row * d_y * isum[t], then m_row * s_y (s: d_y times the sum of y's quants): the
+// last step of Q4_1 and Q5_1, whose quants are unsigned with a min per block.
+template <int NT>
+inline void finish_min(__m256 d, __m256 m, const block_q8_1* const* y, int i, const __m256i* isum, __m256* acc) {
+    for (int t = 0; t < NT; ++t) {
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(y[t][i].d))), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(_cvtsh_ss(y[t][i].s)), acc[t]);
+    }
+}
+
+// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1): the activations each reads, and its last step
+// from the int32 sums of unsigned quants times activations.
+template <class G>
+constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
+template <int NT, class G>
+inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, const __m256i* isum, __m256* acc) {
+    if constexpr (has_min<G>) {
+        finish_min<NT>(load_d8(g.d), load_d8(g.m), y, i, isum, acc);
+    } else {
+        finish_legacy<NT>(load_d8(g.d), y, i, isum, has_fifth_bit<G> ? 16 : 8, acc);
+    }
+}
 
 // The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
 // holds scale(r, 4h + j % 4), M[h] the min.
