@@ -9,7 +9,8 @@
 // each, SMMLA's left operand; the right one is 8 activations of each of two tokens. Four
 // SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight; the 2x2 tiles are
 // unzipped into each token's rows once per block (Q4_K, Q5_K: sub-block). Q5_K's fifth
-// bits are or'ed into Q4_K's nibbles as bit 4 (quants 0..31) before the zip.
+// bits are or'ed into Q4_K's nibbles as bit 4 (quants 0..31) before the zip, as are Q5_0's
+// and Q5_1's into Q4_0's; Q4_0, Q4_1, Q5_0 and Q5_1 share one kernel over the group type.
 //
 // Built with -march=armv8.2-a+dotprod+fp16+i8mm; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP2) reported i8mm besides what the neon tier needs.
@@ -101,9 +102,29 @@ struct q8_0_kernel {
     }
 };
 
-struct q4_0_kernel {
-    using group = block_q4_0x8;
-    using act = block_q8_0s;
+// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1): as repack_neon.cpp's.
+template <class G>
+constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
+
+// Bit j of each of the 16 bytes moved to bit 4 (a negative count shifts right): Q5_K's fifth
+// bits for sub-block j (block_q5_Kx8); Q5_0's and Q5_1's for quants 4j.. of a 32-byte load's
+// low nibbles (j < 4) and 16 + 4(j - 4).. of its high ones (block_q5_0x8).
+inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
+    return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
+}
+
+// Q4_0, Q4_1 and, with the fifth bits or'ed in as bit 4 before the zip, Q5_0 and Q5_1 (G:
+// block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8). Bounds as the SDOT kernel's,
+// quants at most 31 and |y| <= 128: a block's tile sums |m| <= 32 * 31 * 128 = 126976, the
+// offset |16 * sum| <= 65536. The last step as the SDOT kernel's finish_nibbles.
+template <class G>
+struct nibbles_kernel {
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK4_0;
     static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
@@ -112,19 +133,42 @@ struct q4_0_kernel {
         for (int k = 0; k < 4; k += 2) {
             const uint8_t* q = g.qs + 32 * k;
             const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
-            auto lo = [&](uint8x16_t v) { return vreinterpretq_s8_u8(vandq_u8(v, m4)); };
-            auto hi = [&](uint8x16_t v) { return vreinterpretq_s8_u8(vshrq_n_u8(v, 4)); };
-            mmla4(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), token_pair(y[0][i].qs + 4 * k, y[1][i].qs + 4 * k));
-            mmla4(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)),
+            // the low (high) nibbles of the 16 bytes v at offset o of load k + o / 32, which hold
+            // quants 4(k + o / 32).. (16 + 4(k + o / 32)..) of rows 0..3 (o % 32 == 0) or 4..7
+            auto lo = [&](uint8x16_t v, int o) {
+                uint8x16_t n = vandq_u8(v, m4);
+                if constexpr (has_fifth_bit<G>) n = vorrq_u8(n, fifth_bits(vld1q_u8(g.qh + o % 32), k + o / 32));
+                return vreinterpretq_s8_u8(n);
+            };
+            auto hi = [&](uint8x16_t v, int o) {
+                uint8x16_t n = vshrq_n_u8(v, 4);
+                if constexpr (has_fifth_bit<G>) n = vorrq_u8(n, fifth_bits(vld1q_u8(g.qh + o % 32), 4 + k + o / 32));
+                return vreinterpretq_s8_u8(n);
+            };
+            mmla4(m, row_pairs(lo(c0, 0), lo(c1, 16), lo(c2, 32), lo(c3, 48)),
+                  token_pair(y[0][i].qs + 4 * k, y[1][i].qs + 4 * k));
+            mmla4(m, row_pairs(hi(c0, 0), hi(c1, 16), hi(c2, 32), hi(c3, 48)),
                   token_pair(y[0][i].qs + 16 + 4 * k, y[1][i].qs + 16 + 4 * k));
         }
         int32x4_t a[2][2];
         split_tokens(m, a[0], a[1]);
         float32x4_t dlo, dhi;
         load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < 2; ++t) {
-            const int32x4_t off = vdupq_n_s32(8 * y[t][i].sum);
-            fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
+        if constexpr (has_min<G>) {
+            float32x4_t mlo, mhi;
+            load_d8(g.m, &mlo, &mhi);
+            for (int t = 0; t < 2; ++t) {
+                float32x4_t* ac = acc + 2 * t;
+                fma_rows(ac, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
+                const float32x4_t s = vdupq_n_f32(h2f(y[t][i].s));
+                ac[0] = vfmaq_f32(ac[0], mlo, s);
+                ac[1] = vfmaq_f32(ac[1], mhi, s);
+            }
+        } else {
+            for (int t = 0; t < 2; ++t) {
+                const int32x4_t off = vdupq_n_s32((has_fifth_bit<G> ? 16 : 8) * y[t][i].sum);
+                fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
+            }
         }
     }
 };
@@ -146,10 +190,8 @@ inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
 }
 
 // Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
-// block_q5_Kx8): bit j of each byte moved to bit 4 (a negative count shifts right).
-inline uint8x16_t fifth_bits(const uint8_t* h, int j) {
-    return vandq_u8(vshlq_u8(vld1q_u8(h), vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
-}
+// block_q5_Kx8).
+inline uint8x16_t fifth_bits(const uint8_t* h, int j) { return fifth_bits(vld1q_u8(h), j); }
 
 // Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8). Bounds as the SDOT kernel's, Q5_K's
 // quants at most 31: a sub-block's tile sums |m| <= 32 * 31 * 128 = 126976, |sumi| < 2^26.
@@ -285,7 +327,10 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_groups<q45_K_kernel<block_q4_Kx8>, dot_q4_Kx8_neon>;
     r[weight_layout_q5_Kx8] = dot_groups<q45_K_kernel<block_q5_Kx8>, dot_q5_Kx8_neon>;
     r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel, dot_q6_Kx8_neon>;
-    r[weight_layout_q4_0x8] = dot_groups<q4_0_kernel, dot_q4_0x8_neon>;
+    r[weight_layout_q4_0x8] = dot_groups<nibbles_kernel<block_q4_0x8>, dot_q4_0x8_neon>;
+    r[weight_layout_q5_0x8] = dot_groups<nibbles_kernel<block_q5_0x8>, dot_q5_0x8_neon>;
+    r[weight_layout_q4_1x8] = dot_groups<nibbles_kernel<block_q4_1x8>, dot_q4_1x8_neon>;
+    r[weight_layout_q5_1x8] = dot_groups<nibbles_kernel<block_q5_1x8>, dot_q5_1x8_neon>;
     r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel, dot_q8_0x8_neon>;
 }
 

@@ -1,7 +1,8 @@
 // repack_neon.cpp: NEON dot kernels (aarch64 with SDOT) over weights repacked 8 rows at a
-// time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q8_0x8;
-// kernels/repack.h): the same exact integer sums and the same float operations, in the
-// same order, as the scalar references in kernels/repack.cpp, so that they give the same bits.
+// time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q4_1x8, block_q5_0x8,
+// block_q5_1x8, block_q8_0x8; kernels/repack.h): the same exact integer sums and the same
+// float operations, in the same order, as the scalar references in kernels/repack.cpp, so
+// that they give the same bits.
 //
 // A 32-byte load of quants holds 4 bytes of each of the 8 rows: rows 0..3 in its first 16
 // bytes, rows 4..7 in the second, exactly the shape SDOT takes (four int8 products summed
@@ -10,6 +11,10 @@
 // unsigned and at most 63, so signed int8 takes them as they are; a sub-block's scale
 // meets its int32 sum with one multiply-accumulate. Q5_K: Q4_K's nibbles with the fifth
 // bits, which block_q5_Kx8 lays out byte for byte as the quant loads, or'ed in as bit 4.
+// Q4_0, Q4_1, Q5_0, Q5_1: one kernel over the group type; one int32 sum per row and block of
+// the unsigned quants (Q5_0 / Q5_1: the fifth bits, laid out as one quant load, or'ed in as
+// bit 4), then Q4_0's / Q5_0's offset (8, 16) times the quant sum of the block_q8_0s
+// activations taken off, or Q4_1's / Q5_1's min times the Q8_1 activations' d * sum added.
 //
 // Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP) reported asimddp and fphp.
@@ -52,9 +57,57 @@ inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float d
     acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
 }
 
-struct q4_0_kernel {
-    using group = block_q4_0x8;
-    using act = block_q8_0s;
+// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1): whether the group has a min per row (Q4_1,
+// Q5_1: Q8_1 activations, d and s = d * sum of the quants) or a fifth bit per quant (Q5_0,
+// Q5_1), and the activations it reads (Q4_0, Q5_0: block_q8_0s, with the int16 quant sum).
+template <class G>
+constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
+
+// Bit j of each of the 16 bytes moved to bit 4 (a negative count shifts right): Q5_K's fifth
+// bits for sub-block j (block_q5_Kx8); Q5_0's and Q5_1's for quants 4j.. of a 32-byte load's
+// low nibbles (j < 4) and 16 + 4(j - 4).. of its high ones (block_q5_0x8).
+inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
+    return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
+}
+
+// The last step of the nibble layouts from a[t] (rows 0..3, 4..7: the int32 sums of the
+// unsigned quants times the activations). Q4_0, Q5_0: the quants' offset (8, 16) times y's
+// quant sum taken off, then acc = fma(d_row * d_y, isum, acc). Q4_1, Q5_1: acc = fma(d_row *
+// d_y, isum, acc), then acc = fma(m_row, s_y, acc), as the scalar step_min_x8.
+template <int NT, class G>
+inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, const int32x4_t (*a)[2], float32x4_t* acc) {
+    float32x4_t dlo, dhi;
+    load_d8(g.d, &dlo, &dhi);
+    if constexpr (has_min<G>) {
+        float32x4_t mlo, mhi;
+        load_d8(g.m, &mlo, &mhi);
+        for (int t = 0; t < NT; ++t) {
+            float32x4_t* ac = acc + 2 * t;
+            fma_rows(ac, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
+            const float32x4_t s = vdupq_n_f32(h2f(y[t][i].s));
+            ac[0] = vfmaq_f32(ac[0], mlo, s);
+            ac[1] = vfmaq_f32(ac[1], mhi, s);
+        }
+    } else {
+        for (int t = 0; t < NT; ++t) {
+            const int32x4_t off = vdupq_n_s32((has_fifth_bit<G> ? 16 : 8) * y[t][i].sum);
+            fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
+        }
+    }
+}
+
+// Q4_0, Q4_1 and, with the fifth bits (block_q5_0x8's qh, laid out as one quant load) or'ed in
+// as bit 4, Q5_0 and Q5_1 (G: block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8).
+// Bounds, quants at most 31 and |y| <= 128: a block's SDOT sums |a| <= 32 * 31 * 128 = 126976,
+// the offset |16 * sum| <= 16 * 32 * 128 = 65536: well inside int32.
+template <class G>
+struct nibbles_kernel {
+    using group = G;
+    using act = nibble_act<G>;
     static constexpr int block = QK4_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
@@ -63,20 +116,24 @@ struct q4_0_kernel {
         for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
         for (int k = 0; k < 4; ++k) {
             const uint8x16_t v0 = vld1q_u8(g.qs + 32 * k), v1 = vld1q_u8(g.qs + 32 * k + 16);
-            const int8x16_t lo0 = vreinterpretq_s8_u8(vandq_u8(v0, m4)), lo1 = vreinterpretq_s8_u8(vandq_u8(v1, m4));
-            const int8x16_t hi0 = vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), hi1 = vreinterpretq_s8_u8(vshrq_n_u8(v1, 4));
+            uint8x16_t n0 = vandq_u8(v0, m4), n1 = vandq_u8(v1, m4);
+            uint8x16_t h0 = vshrq_n_u8(v0, 4), h1 = vshrq_n_u8(v1, 4);
+            if constexpr (has_fifth_bit<G>) {
+                const uint8x16_t b0 = vld1q_u8(g.qh), b1 = vld1q_u8(g.qh + 16);
+                n0 = vorrq_u8(n0, fifth_bits(b0, k));
+                n1 = vorrq_u8(n1, fifth_bits(b1, k));
+                h0 = vorrq_u8(h0, fifth_bits(b0, 4 + k));
+                h1 = vorrq_u8(h1, fifth_bits(b1, 4 + k));
+            }
+            const int8x16_t lo0 = vreinterpretq_s8_u8(n0), lo1 = vreinterpretq_s8_u8(n1);
+            const int8x16_t hi0 = vreinterpretq_s8_u8(h0), hi1 = vreinterpretq_s8_u8(h1);
             for (int t = 0; t < NT; ++t) {
                 const int8x16_t yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
                 a[t][0] = vdotq_s32(vdotq_s32(a[t][0], lo0, yl), hi0, yh);
                 a[t][1] = vdotq_s32(vdotq_s32(a[t][1], lo1, yl), hi1, yh);
             }
         }
-        float32x4_t dlo, dhi;
-        load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < NT; ++t) {
-            const int32x4_t off = vdupq_n_s32(8 * y[t][i].sum);
-            fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
-        }
+        finish_nibbles<NT>(g, y, i, a, acc);
     }
 };
 
@@ -119,10 +176,8 @@ inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
 }
 
 // Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
-// block_q5_Kx8): bit j of each byte moved to bit 4 (a negative count shifts right).
-inline uint8x16_t fifth_bits(const uint8_t* h, int j) {
-    return vandq_u8(vshlq_u8(vld1q_u8(h), vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
-}
+// block_q5_Kx8).
+inline uint8x16_t fifth_bits(const uint8_t* h, int j) { return fifth_bits(vld1q_u8(h), j); }
 
 // Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8). Bounds, Q5_K's quants at most 31 and
 // |y| <= 128: a sub-block's SDOT sums |a| <= 32 * 31 * 128 = 126976, scaled by at most 63
@@ -272,7 +327,16 @@ void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q4_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<nibbles_kernel<block_q4_0x8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<nibbles_kernel<block_q5_0x8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q4_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<nibbles_kernel<block_q4_1x8>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q5_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<nibbles_kernel<block_q5_1x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
@@ -284,6 +348,9 @@ void register_repack_neon(isa_kernels& k) {
     r[weight_layout_q5_Kx8] = dot_q5_Kx8_neon;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_neon;
     r[weight_layout_q4_0x8] = dot_q4_0x8_neon;
+    r[weight_layout_q5_0x8] = dot_q5_0x8_neon;
+    r[weight_layout_q4_1x8] = dot_q4_1x8_neon;
+    r[weight_layout_q5_1x8] = dot_q5_1x8_neon;
     r[weight_layout_q8_0x8] = dot_q8_0x8_neon;
 }
 
