@@ -16,13 +16,26 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 
+#include "core/blocks.h"
 #include "kernels/vec_dot.h"
 #include "kernels/weight_view.h"
 
 namespace pyggml {
 
 constexpr int REPACK_ROWS = 8;
+
+// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1), for the kernels written once for all four:
+// whether the group has a min per row (Q4_1, Q5_1: they read the plain Q8_1 activations, d and
+// s = d * the sum of the block's quants) or a fifth bit per quant (Q5_0, Q5_1), and the
+// activations it reads (Q4_0, Q5_0: block_q8_0s, with the int16 quant sum).
+template <class G>
+inline constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+inline constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
+template <class G>
+using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
 
 // What a repacked layout needs besides its kernel: the weight type it regroups and the
 // activations its kernels read (converted once per matmul by from_float, in blocks of

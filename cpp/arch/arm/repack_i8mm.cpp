@@ -102,20 +102,6 @@ struct q8_0_kernel {
     }
 };
 
-// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1): as repack_neon.cpp's.
-template <class G>
-constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
-template <class G>
-constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
-template <class G>
-using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
-
-// Bit j of each of the 16 bytes moved to bit 4 (a negative count shifts right): Q5_K's fifth
-// bits for sub-block j (block_q5_Kx8); Q5_0's and Q5_1's for quants 4j.. of a 32-byte load's
-// low nibbles (j < 4) and 16 + 4(j - 4).. of its high ones (block_q5_0x8).
-inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
-    return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
-}
 
 // Q4_0, Q4_1 and, with the fifth bits or'ed in as bit 4 before the zip, Q5_0 and Q5_1 (G:
 // block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8). Bounds as the SDOT kernel's,

@@ -57,22 +57,6 @@ inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float d
     acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
 }
 
-// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1): whether the group has a min per row (Q4_1,
-// Q5_1: Q8_1 activations, d and s = d * sum of the quants) or a fifth bit per quant (Q5_0,
-// Q5_1), and the activations it reads (Q4_0, Q5_0: block_q8_0s, with the int16 quant sum).
-template <class G>
-constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
-template <class G>
-constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
-template <class G>
-using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
-
-// Bit j of each of the 16 bytes moved to bit 4 (a negative count shifts right): Q5_K's fifth
-// bits for sub-block j (block_q5_Kx8); Q5_0's and Q5_1's for quants 4j.. of a 32-byte load's
-// low nibbles (j < 4) and 16 + 4(j - 4).. of its high ones (block_q5_0x8).
-inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
-    return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
-}
 
 // The last step of the nibble layouts from a[t] (rows 0..3, 4..7: the int32 sums of the
 // unsigned quants times the activations). Q4_0, Q5_0: the quants' offset (8, 16) times y's

@@ -9,10 +9,9 @@
 
 #include <immintrin.h>
 
-#include <type_traits>
-
 #include "arch/x86/avx2_dot_helpers.h"
 #include "core/blocks.h"
+#include "kernels/repack.h"
 #include "kernels/vec_dot.h"
 
 namespace pyggml {
@@ -70,14 +69,8 @@ inline void finish_min(__m256 d, __m256 m, const block_q8_1* const* y, int i, co
     }
 }
 
-// The nibble layouts (Q4_0, Q5_0, Q4_1, Q5_1): the activations each reads, and its last step
-// from the int32 sums of unsigned quants times activations.
-template <class G>
-constexpr bool has_min = std::is_same_v<G, block_q4_1x8> || std::is_same_v<G, block_q5_1x8>;
-template <class G>
-constexpr bool has_fifth_bit = std::is_same_v<G, block_q5_0x8> || std::is_same_v<G, block_q5_1x8>;
-template <class G>
-using nibble_act = std::conditional_t<has_min<G>, block_q8_1, block_q8_0s>;
+// The last step of the nibble layouts (has_min, nibble_act: kernels/repack.h) from the int32 sums of
+// unsigned quants times activations.
 template <int NT, class G>
 inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, const __m256i* isum, __m256* acc) {
     if constexpr (has_min<G>) {
