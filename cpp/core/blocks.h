@@ -308,6 +308,20 @@ struct block_q5_Kx8 {
 };
 static_assert(sizeof(block_q5_Kx8) == 8 * sizeof(block_q5_K), "block_q5_Kx8 size");
 
+// In-memory only: one 256-column super-block of 8 IQ4_XS rows, same bytes as 8 block_iq4_xs.
+// scales_l[8 * p + r] = row r's scales_l[p] (the low 4 bits of its scales 2p and 2p + 1),
+// scales_h[r] = row r's scales_h, so that the 8 rows' scale of sub-block j comes from 8 bytes
+// and 8 words side by side. qs[32 * (4 * j + u) + 4 * r + b] = row r's qs[16 * j + 4 * u + b]:
+// one 32-byte load holds 4 bytes of every row, whose low nibbles index elements 32j + 4u + b
+// and high nibbles 32j + 16 + 4u + b, all of sub-block j.
+struct block_iq4_xsx8 {
+    ggml_half d[8];
+    uint8_t scales_l[32];
+    uint16_t scales_h[8];
+    uint8_t qs[8 * QK_K / 2];
+};
+static_assert(sizeof(block_iq4_xsx8) == 8 * sizeof(block_iq4_xs), "block_iq4_xsx8 size");
+
 // In-memory only: one 32-column block of 8 Q4_0 rows (kernels/repack.h), same bytes as 8
 // block_q4_0. qs[32 * k + 4 * r + b] = row r's qs[4 * k + b] (k < 4, b < 4): one
 // 32-byte load holds 4 bytes of every row, whose low nibbles are elements 4k..4k+3

@@ -190,6 +190,16 @@ void pack_nibble_group(const B* const rows[REPACK_ROWS], G& out) {
     }
 }
 
+void pack_iq4_xs(const block_iq4_xs* const rows[REPACK_ROWS], block_iq4_xsx8& out) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const block_iq4_xs& b = *rows[r];
+        out.d[r] = b.d;
+        out.scales_h[r] = b.scales_h;
+        for (int p = 0; p < QK_K / 64; ++p) out.scales_l[8 * p + r] = b.scales_l[p];
+        for (int q = 0; q < QK_K / 8; ++q) std::memcpy(out.qs + 32 * q + 4 * r, b.qs + 4 * q, 4);
+    }
+}
+
 // Regroups rows [row0, row1) of plain blocks B into 8-row blocks G (the tail stays plain).
 template <typename B, typename G, void (*Pack)(const B* const*, G&)>
 void repack_blocks(const void* src, int64_t n_rows, int64_t nb, void* dst, int64_t row0, int64_t row1) {
@@ -270,6 +280,28 @@ void step_min_x8(const G& x, const block_q8_1& y, float* acc) {
     }
 }
 
+// Row r's six-bit scale of sub-block j of an IQ4_XS group, less its offset of 32.
+int iq4_xs_scale(const block_iq4_xsx8& x, int r, int j) {
+    return (((x.scales_l[8 * (j / 2) + r] >> (4 * (j % 2))) & 15) | ((x.scales_h[r] >> (2 * j)) & 3) << 4) - 32;
+}
+
+// IQ4_XS: per row the exact integer sum over sub-blocks of scale * sum grid(q) * y, then
+// acc = fma(d * yd, isum, acc).
+void step_iq4_xsx8(const block_iq4_xsx8& x, const block_q8_K& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            int part = 0;
+            for (int e = 0; e < 32; ++e) {
+                const uint8_t byte = x.qs[32 * (4 * j + (e % 16) / 4) + 4 * r + e % 4];
+                part += kvalues_iq4nl[e < 16 ? byte & 0xF : byte >> 4] * y.qs[32 * j + e];
+            }
+            isum += iq4_xs_scale(x, r, j) * part;
+        }
+        acc[r] = std::fma(fp16_to_fp32(x.d[r]) * y.d, float(isum), acc[r]);
+    }
+}
+
 // IQ4_NL and MXFP4: the nibbles (placed as Q4_0's) index a table of 16 values (the
 // non-linear grid; the doubled E2M1 values).
 template <typename G, const int8_t* Values>
@@ -322,6 +354,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q5_Kx8, GGML_TYPE_Q5_K, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_q4_1x8, GGML_TYPE_Q4_1, QK8_1, sizeof(block_q8_1), act_q8_1},
     {weight_layout_q5_1x8, GGML_TYPE_Q5_1, QK8_1, sizeof(block_q8_1), act_q8_1},
+    {weight_layout_iq4_xsx8, GGML_TYPE_IQ4_XS, QK_K, sizeof(block_q8_K), act_q8_K},
 };
 
 }  // namespace
@@ -364,6 +397,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
         case weight_layout_iq4_nlx8:
             return repack_blocks<block_iq4_nl, block_iq4_nlx8, pack_legacy_group<block_iq4_nl, block_iq4_nlx8>>(
                 src, n_rows, n_cols / QK4_NL, dst, row0, row1);
+        case weight_layout_iq4_xsx8:
+            return repack_blocks<block_iq4_xs, block_iq4_xsx8, pack_iq4_xs>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         case weight_layout_mxfp4x8:
             return repack_blocks<block_mxfp4, block_mxfp4x8, pack_mxfp4>(src, n_rows, n_cols / QK_MXFP4, dst, row0, row1);
         default: throw std::invalid_argument("repack_rows: unknown layout " + std::to_string(layout));
@@ -459,6 +494,7 @@ void register_repack(isa_kernels& k) {
     r[weight_layout_q5_0x8] =
         dot_x8<block_q5_0x8, block_q8_0s, QK5_0, step_legacy_x8<block_q5_0x8, block_q8_0s, row_dot_q5_0>>;
     r[weight_layout_q4_1x8] = dot_x8<block_q4_1x8, block_q8_1, QK4_1, step_min_x8<block_q4_1x8>>;
+    r[weight_layout_iq4_xsx8] = dot_x8<block_iq4_xsx8, block_q8_K, QK_K, step_iq4_xsx8>;
     r[weight_layout_q5_1x8] = dot_x8<block_q5_1x8, block_q8_1, QK5_1, step_min_x8<block_q5_1x8>>;
     r[weight_layout_q8_0x8] =
         dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;

@@ -16,8 +16,8 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "MXFP4"]
-BLOCK_BYTES = {"Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
+TYPES = ["Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS", "MXFP4"]
+BLOCK_BYTES = {"IQ4_XS": 136, "Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
 SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
 
 
@@ -79,6 +79,19 @@ def test_min_repack_layout(name):
     twin = "Q5_0" if name == "Q5_1" else "Q4_0"
     ref = _core.testing.repack(np.ascontiguousarray(as_q5_0.transpose(1, 0, 2)).reshape(8, -1), qt(twin), 64)
     assert np.array_equal(p[:, 32:], ref.reshape(2, -1)[:, 16:])
+
+
+def test_iq4_xs_repack_layout():
+    """d of the 8 rows, their scales_l by pairs of sub-blocks, their scales_h, then 4 bytes of
+    quants of each row in turn."""
+    rng = np.random.default_rng(23)
+    w = random_weights(rng, "IQ4_XS", 8, 512)
+    p = _core.testing.repack(w, int(QT.IQ4_XS), 512).reshape(2, 1088)
+    blocks = w.reshape(8, 2, 136).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., :2].reshape(2, 16))
+    assert np.array_equal(p[:, 16:48], blocks[..., 4:8].transpose(0, 2, 1).reshape(2, 32))
+    assert np.array_equal(p[:, 48:64], blocks[..., 2:4].reshape(2, 16))
+    assert np.array_equal(p[:, 64:], blocks[..., 8:].reshape(2, 8, 32, 4).transpose(0, 2, 1, 3).reshape(2, -1))
 
 
 def test_q5_K_repack_layout():
@@ -180,6 +193,12 @@ def _extreme(name, w):
         w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 2:] = 0xFF  # Q5_0: fifth bits set too
     elif name in ("Q4_1", "Q5_1"):
         w.reshape(w.shape[0], -1, BLOCK_BYTES[name])[:, :, 4:] = 0xFF  # nibbles 15, Q5_1's fifth bits set
+    elif name == "IQ4_XS":  # nibbles 0 (-127) and 15 (113), scales 0 (-32) and 63 (31)
+        blocks = w.reshape(w.shape[0], -1, 136)
+        blocks[:, :, 8:] = np.where(np.arange(128) % 5 == 0, 0xF0, 0x00).astype(np.uint8)
+        blocks[:, :, 2:4] = 0xFF
+        blocks[:, ::2, 2:8] = 0x00
+        blocks[:, 1::2, 4:8] = 0xFF
     elif name == "IQ4_NL":  # nibble 0: the grid's -127, mixed with 15: 113
         w.reshape(w.shape[0], -1, 18)[:, :, 2:] = np.where(np.arange(16) % 5 == 0, 0xF0, 0x00).astype(np.uint8)
     elif name == "MXFP4":  # nibbles 15 (-12) and 7 (+12), exponents 0 and 1 (below float's normal range) among them

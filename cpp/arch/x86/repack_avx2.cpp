@@ -256,6 +256,48 @@ struct lookup4_kernel : whole_blocks {
 using iq4_nl_kernel = lookup4_kernel<block_iq4_nlx8, kvalues_iq4nl>;
 using mxfp4_kernel = lookup4_kernel<block_mxfp4x8, kvalues_fp4>;
 
+// IQ4_XS: sub-block by sub-block (four 32-byte loads: the low nibbles 16 columns, the high ones
+// the next 16), the nibbles looked up in the grid (vpshufb) and multiplied as Q8_0's are, |value|
+// times y with value's sign (Q8_K quants lie within +-127); each VPMADDUBSW's pair sums (|sum| <=
+// 2 * 127 * 127) meet the rows' sub-block scale, int16 in both halves of the lane, in VPMADDWD.
+struct iq4_xs_kernel {
+    using group = block_iq4_xsx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static constexpr bool quarters = false;
+    static constexpr int streams = 4;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const __m256i s32 = iq4_xs_scales(g, j);
+            const __m256i s = _mm256_or_si256(_mm256_and_si256(s32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(s32, 16));
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u) {
+                const __m256i v = loadu(g.qs + 32 * (4 * j + u));
+                const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, m4));
+                const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                const __m256i alo = _mm256_sign_epi8(lo, lo), ahi = _mm256_sign_epi8(hi, hi);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 32 * j + 4 * u;
+                    const __m256i plo = _mm256_maddubs_epi16(alo, _mm256_sign_epi8(bcast4(yq), lo));
+                    const __m256i phi = _mm256_maddubs_epi16(ahi, _mm256_sign_epi8(bcast4(yq + 16), hi));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(plo, s), _mm256_madd_epi16(phi, s)));
+                    keep_in_register(sumi[t]);
+                }
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
 // Q6_K: per set of 16 columns (three 32-byte loads, four vectors of 4 quants per row) the
 // four vpmaddubsw results are added two by two in int16 (|sum| <= 2 * 2 * 63 * 128 = 32256)
 // and scaled by the rows' sub-block scale with vpmaddwd; the offset of the quants (q - 32)
@@ -475,6 +517,9 @@ void dot_q5_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_iq4_xsx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<iq4_xs_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<iq4_nl_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
@@ -493,6 +538,7 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q5_1x8] = dot_q5_1x8_avx2;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
     r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_avx2;
+    r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_avx2;
     r[weight_layout_mxfp4x8] = dot_mxfp4x8_avx2;
 }
 

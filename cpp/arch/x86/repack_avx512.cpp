@@ -280,6 +280,47 @@ struct q6_K_x16 {
     }
 };
 
+// IQ4_XS: as iq4_xs_vnni, the two groups' scales side by side.
+struct iq4_xs_x16 {
+    using group = block_iq4_xsx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        const __m512i grid = _mm512_xor_si512(
+            _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
+            _mm512_set1_epi8(char(0x80)));
+        __m512i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const __m512i s = join(iq4_xs_scales(ga, j), iq4_xs_scales(gb, j));
+            __m512i a[NT];
+            for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u) {
+                const __m512i v = load2(ga.qs + 32 * (4 * j + u), gb.qs + 32 * (4 * j + u));
+                const __m512i lo = _mm512_shuffle_epi8(grid, _mm512_and_si512(v, m4));
+                const __m512i hi = _mm512_shuffle_epi8(grid, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+                for (int t = 0; t < NT; ++t) {
+                    a[t] = _mm512_dpbusd_epi32(a[t], lo, bcast4x16(y[t][i].qs + 32 * j + 4 * u));
+                    a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 32 * j + 16 + 4 * u));
+                }
+            }
+            for (int t = 0; t < NT; ++t) {
+                const int ysum = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
+                a[t] = _mm512_sub_epi32(a[t], _mm512_set1_epi32(128 * ysum));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s));
+            }
+        }
+        const __m512 d = join(load_d8(ga.d), load_d8(gb.d));
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[t][i].d)), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
 // Groups a and b (16 rows) times NT tokens, column block after column block.
 template <class K, int NT>
 inline void run_pair(int n, float* s, size_t bs, const typename K::group* xa, const typename K::group* xb,
@@ -326,6 +367,7 @@ void register_repack_avx512(isa_kernels& k) {
         dot_pairs<q5_x16<block_q5_1x8>, dot_groups_vnni<q5_0_vnni<evex_vnni, block_q5_1x8>, 8, dot_q5_1x8_avx2>>;
     r[weight_layout_q8_0x8] = dot_pairs<q8_0_x16, dot_groups_vnni<q8_0_vnni<evex_vnni>, 8, dot_q8_0x8_avx2>>;
     r[weight_layout_iq4_nlx8] = dot_pairs<iq4_nl_x16, dot_groups_vnni<iq4_nl_vnni<evex_vnni>, 8, dot_iq4_nlx8_avx2>>;
+    r[weight_layout_iq4_xsx8] = dot_pairs<iq4_xs_x16, dot_groups_vnni<iq4_xs_vnni<evex_vnni>, 8, dot_iq4_xsx8_avx2>>;
     r[weight_layout_mxfp4x8] = dot_pairs<mxfp4_x16, dot_groups_vnni<mxfp4_vnni<evex_vnni>, 8, dot_mxfp4x8_avx2>>;
     k.repacked_groups = 2;
 }

@@ -258,6 +258,51 @@ using iq4_nl_vnni = lookup4_vnni<V, block_iq4_nlx8, kvalues_iq4nl>;
 template <class V>
 using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4>;
 
+// IQ4_XS: as lookup4_vnni, the grid values plus 128 (1..241) times y summed over a sub-block
+// (|sum| <= 32 * 241 * 128) in int32; the offset, 128 times the sub-block's activation sum
+// (from the Q8_K sums of 16), comes off before the rows' scale multiplies it (VPMULLD).
+template <class V>
+struct iq4_xs_vnni {
+    using group = block_iq4_xsx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const __m256i grid = _mm256_xor_si256(
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
+            _mm256_set1_epi8(char(0x80)));
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const __m256i s = iq4_xs_scales(g, j);
+            __m256i a[NT];
+            for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u) {
+                const __m256i v = loadu(g.qs + 32 * (4 * j + u));
+                const __m256i lo = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, m4));
+                const __m256i hi = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                for (int t = 0; t < NT; ++t) {
+                    a[t] = V::dpbusd(a[t], lo, bcast4(y[t][i].qs + 32 * j + 4 * u));
+                    a[t] = V::dpbusd(a[t], hi, bcast4(y[t][i].qs + 32 * j + 16 + 4 * u));
+                }
+            }
+            for (int t = 0; t < NT; ++t) {
+                const int ysum = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
+                a[t] = _mm256_sub_epi32(a[t], _mm256_set1_epi32(128 * ysum));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a[t], s));
+                keep_in_register(sumi[t]);
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
 // A few tokens at once (a decode step of several sequences) use each weight byte a few times
 // only, so the weights still arrive from memory and the hardware prefetchers alone leave
 // the pass waiting for them: from kVnniPrefetchTokens tokens on, each group's blocks are
@@ -320,6 +365,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q5_1x8] = dot_groups_vnni<q5_0_vnni<V, block_q5_1x8>, MaxNT, dot_q5_1x8_avx2>;
     r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
     r[weight_layout_iq4_nlx8] = dot_groups_vnni<iq4_nl_vnni<V>, MaxNT, dot_iq4_nlx8_avx2>;
+    r[weight_layout_iq4_xsx8] = dot_groups_vnni<iq4_xs_vnni<V>, MaxNT, dot_iq4_xsx8_avx2>;
     r[weight_layout_mxfp4x8] = dot_groups_vnni<mxfp4_vnni<V>, MaxNT, dot_mxfp4x8_avx2>;
     k.repacked_max_nt = MaxNT;
 }
