@@ -8,9 +8,10 @@
 // 32-bit words of two such vectors (quants e..e+3 and e+4..e+7) gives two rows' 8 quants
 // each, SMMLA's left operand; the right one is 8 activations of each of two tokens. Four
 // SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight; the 2x2 tiles are
-// unzipped into each token's rows once per block (Q4_K, Q5_K: sub-block). Q5_K's fifth
+// unzipped into each token's rows once per block (Q4_K, Q5_K, IQ4_XS: sub-block). Q5_K's fifth
 // bits are or'ed into Q4_K's nibbles as bit 4 (quants 0..31) before the zip, as are Q5_0's
 // and Q5_1's into Q4_0's; Q4_0, Q4_1, Q5_0 and Q5_1 share one kernel over the group type.
+// IQ4_XS's nibbles are looked up in its grid (TBL, signed int8) before the zip.
 //
 // Built with -march=armv8.2-a+dotprod+fp16+i8mm; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP2) reported i8mm besides what the neon tier needs.
@@ -284,6 +285,48 @@ struct q6_K_kernel {
     }
 };
 
+// IQ4_XS: per sub-block two pairs of loads (u, u + 1: quants 4u..4u + 7 in the low nibbles,
+// 16 + 4u.. in the high ones), the nibbles looked up in the grid (vqtbl1q_s8 over
+// kvalues_iq4nl, signed int8 as SMMLA takes them), the tiles' sums times the rows' scale less
+// 32. Bounds as the SDOT kernel's, |grid| <= 127 and |y| <= 128: a sub-block's tile sums
+// |m| <= 32 * 127 * 128 = 520192, times |scale| <= 32 over 8 sub-blocks |sumi| < 2^27.
+struct iq4_xs_kernel {
+    using group = block_iq4_xsx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        const int8x16_t grid = vld1q_s8(kvalues_iq4nl);
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        auto lo = [&](uint8x16_t v) { return vqtbl1q_s8(grid, vandq_u8(v, m4)); };
+        auto hi = [&](uint8x16_t v) { return vqtbl1q_s8(grid, vshrq_n_u8(v, 4)); };
+        int32x4_t sumi[2][2];
+        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int j = 0; j < 8; ++j) {
+            int32x4_t m[4];
+            zero4(m);
+            for (int u = 0; u < 4; u += 2) {
+                const uint8_t* q = g.qs + 32 * (4 * j + u);
+                const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
+                const int8_t* y0 = y[0][i].qs + 32 * j + 4 * u;
+                const int8_t* y1 = y[1][i].qs + 32 * j + 4 * u;
+                mmla4(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), token_pair(y0, y1));
+                mmla4(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)), token_pair(y0 + 16, y1 + 16));
+            }
+            int32x4_t a[2][2];
+            split_tokens(m, a[0], a[1]);
+            int32x4_t s0, s1;
+            iq4_xs_scales(g, j, &s0, &s1);
+            for (int t = 0; t < 2; ++t) {
+                sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
+                sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < 2; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+    }
+};
+
 // Tokens in pairs through SMMLA; an odd last token through OneToken (the SDOT kernel).
 template <class K, vec_dot_fn OneToken>
 void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* vy, size_t by, int nt) {
@@ -318,6 +361,7 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_q4_1x8] = dot_groups<nibbles_kernel<block_q4_1x8>, dot_q4_1x8_neon>;
     r[weight_layout_q5_1x8] = dot_groups<nibbles_kernel<block_q5_1x8>, dot_q5_1x8_neon>;
     r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel, dot_q8_0x8_neon>;
+    r[weight_layout_iq4_xsx8] = dot_groups<iq4_xs_kernel, dot_iq4_xsx8_neon>;
 }
 
 }  // namespace pyggml

@@ -1,8 +1,8 @@
 // repack_neon.cpp: NEON dot kernels (aarch64 with SDOT) over weights repacked 8 rows at a
 // time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q4_1x8, block_q5_0x8,
-// block_q5_1x8, block_q8_0x8; kernels/repack.h): the same exact integer sums and the same
-// float operations, in the same order, as the scalar references in kernels/repack.cpp, so
-// that they give the same bits.
+// block_q5_1x8, block_q8_0x8, block_iq4_xsx8; kernels/repack.h): the same exact integer sums
+// and the same float operations, in the same order, as the scalar references in
+// kernels/repack.cpp, so that they give the same bits.
 //
 // A 32-byte load of quants holds 4 bytes of each of the 8 rows: rows 0..3 in its first 16
 // bytes, rows 4..7 in the second, exactly the shape SDOT takes (four int8 products summed
@@ -15,6 +15,8 @@
 // the unsigned quants (Q5_0 / Q5_1: the fifth bits, laid out as one quant load, or'ed in as
 // bit 4), then Q4_0's / Q5_0's offset (8, 16) times the quant sum of the block_q8_0s
 // activations taken off, or Q4_1's / Q5_1's min times the Q8_1 activations' d * sum added.
+// IQ4_XS: the nibbles index the non-linear grid (TBL over its 16 signed values), whose signed
+// int8 values SDOT takes as they are; each sub-block's sum meets the rows' scale less 32.
 //
 // Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP) reported asimddp and fphp.
@@ -269,6 +271,50 @@ struct q6_K_kernel {
     }
 };
 
+// IQ4_XS: sub-block by sub-block, four 32-byte loads (4 bytes of each row: the low nibbles
+// quants 4u..4u + 3 of the sub-block, the high ones 16 + 4u..), the nibbles looked up in the
+// grid (vqtbl1q_s8 over kvalues_iq4nl, -127..113) and multiplied with SDOT, then each sub-block's
+// sum times the rows' scale less 32; acc = fma(d_row * d_y, isum, acc) as step_iq4_xsx8.
+// Bounds, |grid| <= 127 and |y| <= 128: a sub-block's SDOT sums |a| <= 32 * 127 * 128 = 520192,
+// times |scale| <= 32 and added over 8 sub-blocks, |sumi| <= 8 * 32 * 520192 < 2^27: inside int32.
+struct iq4_xs_kernel {
+    using group = block_iq4_xsx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        const int8x16_t grid = vld1q_s8(kvalues_iq4nl);
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        int32x4_t sumi[NT][2];
+        for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int j = 0; j < 8; ++j) {
+            int32x4_t a[NT][2];
+            for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
+            for (int u = 0; u < 4; ++u) {
+                const uint8_t* q = g.qs + 32 * (4 * j + u);
+                const uint8x16_t v0 = vld1q_u8(q), v1 = vld1q_u8(q + 16);
+                const int8x16_t lo0 = vqtbl1q_s8(grid, vandq_u8(v0, m4)), lo1 = vqtbl1q_s8(grid, vandq_u8(v1, m4));
+                const int8x16_t hi0 = vqtbl1q_s8(grid, vshrq_n_u8(v0, 4)), hi1 = vqtbl1q_s8(grid, vshrq_n_u8(v1, 4));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 32 * j + 4 * u;
+                    const int8x16_t yl = bcast4(yq), yh = bcast4(yq + 16);
+                    a[t][0] = vdotq_s32(vdotq_s32(a[t][0], lo0, yl), hi0, yh);
+                    a[t][1] = vdotq_s32(vdotq_s32(a[t][1], lo1, yl), hi1, yh);
+                }
+            }
+            int32x4_t s0, s1;
+            iq4_xs_scales(g, j, &s0, &s1);
+            for (int t = 0; t < NT; ++t) {
+                sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
+                sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+    }
+};
+
 template <class K, int NT>
 inline void run_group(int n, float* s, size_t bs, const typename K::group* xg, const void* vy, size_t by) {
     using Y = typename K::act;
@@ -325,6 +371,9 @@ void dot_q5_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_iq4_xsx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<iq4_xs_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 
 void register_repack_neon(isa_kernels& k) {
     vec_dot_fn* r = k.repacked;
@@ -336,6 +385,7 @@ void register_repack_neon(isa_kernels& k) {
     r[weight_layout_q4_1x8] = dot_q4_1x8_neon;
     r[weight_layout_q5_1x8] = dot_q5_1x8_neon;
     r[weight_layout_q8_0x8] = dot_q8_0x8_neon;
+    r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_neon;
 }
 
 }  // namespace pyggml

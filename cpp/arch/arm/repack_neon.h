@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/blocks.h"
+
 namespace pyggml {
 
 namespace {
@@ -19,6 +21,18 @@ inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
     return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
 }
 
+// The 8 rows' scale of IQ4_XS sub-block j less its offset of 32 (-32..31): rows 0..3 in lo,
+// 4..7 in hi (see block_iq4_xsx8).
+inline void iq4_xs_scales(const block_iq4_xsx8& g, int j, int32x4_t* lo, int32x4_t* hi) {
+    const uint16x8_t l = vmovl_u8(vld1_u8(g.scales_l + 8 * (j / 2)));
+    const uint16x8_t h = vld1q_u16(g.scales_h);
+    const uint16x8_t l4 = vandq_u16(vshlq_u16(l, vdupq_n_s16(int16_t(-4 * (j % 2)))), vdupq_n_u16(15));
+    const uint16x8_t h2 = vandq_u16(vshlq_u16(h, vdupq_n_s16(int16_t(-2 * j))), vdupq_n_u16(3));
+    const int16x8_t s = vsubq_s16(vreinterpretq_s16_u16(vorrq_u16(l4, vshlq_n_u16(h2, 4))), vdupq_n_s16(32));
+    *lo = vmovl_s16(vget_low_s16(s));
+    *hi = vmovl_high_s16(s);
+}
+
 }  // namespace
 
 void dot_q4_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
@@ -28,6 +42,7 @@ void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q5_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_iq4_xsx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 
 }  // namespace pyggml
