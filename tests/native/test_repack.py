@@ -1,5 +1,5 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL
-and MXFP4): the scalar
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL,
+IQ4_XS and MXFP4): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
 matmul over a repacked buffer (odd row counts: a plain tail where the type allows one) equals
