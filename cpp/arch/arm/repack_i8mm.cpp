@@ -29,23 +29,6 @@ namespace pyggml {
 
 namespace {
 
-inline float h2f(uint16_t h) {
-    __fp16 f;
-    std::memcpy(&f, &h, 2);
-    return float(f);
-}
-
-inline void load_d8(const uint16_t* d, float32x4_t* lo, float32x4_t* hi) {
-    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(d));
-    *lo = vcvt_f32_f16(vget_low_f16(h));
-    *hi = vcvt_high_f32_f16(h);
-}
-
-inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float dy, int32x4_t lo, int32x4_t hi) {
-    acc[0] = vfmaq_f32(acc[0], vmulq_n_f32(dlo, dy), vcvtq_f32_s32(lo));
-    acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
-}
-
 // The left operands of four SMMLA: rows (0,1), (2,3), (4,5), (6,7), 8 quants each, from the
 // group's 4 quants per row at e (a0: rows 0..3, a1: rows 4..7) and at e + 4 (b0, b1).
 struct row_pairs {
@@ -139,24 +122,7 @@ struct nibbles_kernel {
         }
         int32x4_t a[2][2];
         split_tokens(m, a[0], a[1]);
-        float32x4_t dlo, dhi;
-        load_d8(g.d, &dlo, &dhi);
-        if constexpr (has_min<G>) {
-            float32x4_t mlo, mhi;
-            load_d8(g.m, &mlo, &mhi);
-            for (int t = 0; t < 2; ++t) {
-                float32x4_t* ac = acc + 2 * t;
-                fma_rows(ac, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
-                const float32x4_t s = vdupq_n_f32(h2f(y[t][i].s));
-                ac[0] = vfmaq_f32(ac[0], mlo, s);
-                ac[1] = vfmaq_f32(ac[1], mhi, s);
-            }
-        } else {
-            for (int t = 0; t < 2; ++t) {
-                const int32x4_t off = vdupq_n_s32((has_fifth_bit<G> ? 16 : 8) * y[t][i].sum);
-                fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
-            }
-        }
+        finish_nibbles<2>(g, y, i, a, acc);
     }
 };
 

@@ -40,52 +40,6 @@ inline int8x16_t bcast4(const int8_t* p) {
     return vreinterpretq_s8_s32(vdupq_n_s32(v));
 }
 
-inline float h2f(uint16_t h) {
-    __fp16 f;
-    std::memcpy(&f, &h, 2);
-    return float(f);
-}
-
-// Rows 0..3 and 4..7 of 8 fp16 values as float32.
-inline void load_d8(const uint16_t* d, float32x4_t* lo, float32x4_t* hi) {
-    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(d));
-    *lo = vcvt_f32_f16(vget_low_f16(h));
-    *hi = vcvt_high_f32_f16(h);
-}
-
-// acc[2t], acc[2t + 1] (rows 0..3, 4..7) += d_row * dy * isum, as fma(d * dy, isum, acc).
-inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float dy, int32x4_t lo, int32x4_t hi) {
-    acc[0] = vfmaq_f32(acc[0], vmulq_n_f32(dlo, dy), vcvtq_f32_s32(lo));
-    acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
-}
-
-
-// The last step of the nibble layouts from a[t] (rows 0..3, 4..7: the int32 sums of the
-// unsigned quants times the activations). Q4_0, Q5_0: the quants' offset (8, 16) times y's
-// quant sum taken off, then acc = fma(d_row * d_y, isum, acc). Q4_1, Q5_1: acc = fma(d_row *
-// d_y, isum, acc), then acc = fma(m_row, s_y, acc), as the scalar step_min_x8.
-template <int NT, class G>
-inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, const int32x4_t (*a)[2], float32x4_t* acc) {
-    float32x4_t dlo, dhi;
-    load_d8(g.d, &dlo, &dhi);
-    if constexpr (has_min<G>) {
-        float32x4_t mlo, mhi;
-        load_d8(g.m, &mlo, &mhi);
-        for (int t = 0; t < NT; ++t) {
-            float32x4_t* ac = acc + 2 * t;
-            fma_rows(ac, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
-            const float32x4_t s = vdupq_n_f32(h2f(y[t][i].s));
-            ac[0] = vfmaq_f32(ac[0], mlo, s);
-            ac[1] = vfmaq_f32(ac[1], mhi, s);
-        }
-    } else {
-        for (int t = 0; t < NT; ++t) {
-            const int32x4_t off = vdupq_n_s32((has_fifth_bit<G> ? 16 : 8) * y[t][i].sum);
-            fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), vsubq_s32(a[t][0], off), vsubq_s32(a[t][1], off));
-        }
-    }
-}
-
 // Q4_0, Q4_1 and, with the fifth bits (block_q5_0x8's qh, laid out as one quant load) or'ed in
 // as bit 4, Q5_0 and Q5_1 (G: block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8).
 // Bounds, quants at most 31 and |y| <= 128: a block's SDOT sums |a| <= 32 * 31 * 128 = 126976,
