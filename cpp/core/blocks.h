@@ -401,6 +401,24 @@ struct block_q6_Kx8 {
 };
 static_assert(sizeof(block_q6_Kx8) == 8 * sizeof(block_q6_K), "block_q6_Kx8 size");
 
+// In-memory only: one 256-column super-block of 8 Q3_K rows, same bytes as 8 block_q3_K.
+// Sub-block j (16 columns; pair p = j / 2, h = j % 2) of row r: its six-bit scale (less 32 when
+// used) has its low 4 bits in nibble p / 4 of scales_lo[16 * (p % 4) + 2 * r + h] and its top 2
+// bits in bits 2 * (p / 2), 2 * (p / 2) + 1 of scales_hi[16 * (p % 2) + 2 * r + h], so that 16
+// bytes of each, one shift and one mask give the scales of sub-blocks 2p and 2p + 1 of the 8
+// rows in block_q6_Kx8's order. Quants (the value plus 4, 0..7): for element 16c + 4u + b of row
+// r, its low 2 bits in bits 2u, 2u + 1 of qs[32 * c + 4 * r + b] and its third bit (the file's
+// hmask bit) in bit 4 * (c % 2) + u of hmask[32 * (c / 2) + 4 * r + b]: one 32-byte load of qs
+// per 16 columns and one of hmask per 32, a shift and a mask for each vector of 4 quants.
+struct block_q3_Kx8 {
+    ggml_half d[8];
+    uint8_t scales_lo[64];
+    uint8_t scales_hi[32];
+    uint8_t hmask[8 * QK_K / 8];
+    uint8_t qs[8 * QK_K / 4];
+};
+static_assert(sizeof(block_q3_Kx8) == 8 * sizeof(block_q3_K), "block_q3_Kx8 size");
+
 // In-memory only: activations for the repacked Q4_0 kernel, a Q8_0 block (the same d
 // and qs as quantize_row_q8_0 gives) with the exact sum of its 32 quants.
 struct block_q8_0s {

@@ -151,6 +151,62 @@ void step_q6_Kx8(const block_q6_Kx8& x, const block_q8_K& y, float* acc) {
     }
 }
 
+void pack_q3_K(const block_q3_K* const rows[REPACK_ROWS], block_q3_Kx8& out) {
+    std::memset(out.scales_lo, 0, sizeof(out.scales_lo));
+    std::memset(out.scales_hi, 0, sizeof(out.scales_hi));
+    std::memset(out.hmask, 0, sizeof(out.hmask));
+    std::memset(out.qs, 0, sizeof(out.qs));
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const block_q3_K& b = *rows[r];
+        out.d[r] = b.d;
+        int8_t sc[16];
+        unpack_scales_q3_K(b.scales, sc);
+        for (int j = 0; j < 16; ++j) {
+            const int p = j / 2, h = j % 2, v = sc[j] + 32;
+            out.scales_lo[16 * (p % 4) + 2 * r + h] |= uint8_t((v & 15) << (4 * (p / 4)));
+            out.scales_hi[16 * (p % 2) + 2 * r + h] |= uint8_t((v >> 4) << (2 * (p / 2)));
+        }
+        for (int e = 0; e < QK_K; ++e) {
+            // the file: low bits in qs[32 * (e / 128) + e % 32] >> 2 * ((e % 128) / 32), the third bit in
+            // hmask[e % 32] >> (e / 32)
+            const int lo = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+            const int hi = (b.hmask[e % 32] >> (e / 32)) & 1;
+            const int c = e / 16, u = (e % 16) / 4, k = e % 4;
+            out.qs[32 * c + 4 * r + k] |= uint8_t(lo << (2 * u));
+            out.hmask[32 * (c / 2) + 4 * r + k] |= uint8_t(hi << (4 * (c % 2) + u));
+        }
+    }
+}
+
+// Row r's scale of sub-block j in a Q3_K group (-32..31), and its quant of element e (0..7: the
+// value plus 4).
+int q3_Kx8_scale(const block_q3_Kx8& g, int r, int j) {
+    const int p = j / 2, h = j % 2;
+    const int lo = (g.scales_lo[16 * (p % 4) + 2 * r + h] >> (4 * (p / 4))) & 15;
+    const int hi = (g.scales_hi[16 * (p % 2) + 2 * r + h] >> (2 * (p / 2))) & 3;
+    return (lo | hi << 4) - 32;
+}
+int q3_Kx8_value(const block_q3_Kx8& g, int r, int e) {
+    const int c = e / 16, u = (e % 16) / 4, k = e % 4;
+    const int lo = (g.qs[32 * c + 4 * r + k] >> (2 * u)) & 3;
+    const int hi = (g.hmask[32 * (c / 2) + 4 * r + k] >> (4 * (c % 2) + u)) & 1;
+    return lo | hi << 2;
+}
+
+// Q3_K: per row the exact integer sum sum sc * q * y - 4 * sum_j sc[j] * bsums[j] (quants
+// q - 4), then acc = fma(d * yd, sum, acc).
+void step_q3_Kx8(const block_q3_Kx8& x, const block_q8_K& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            int part = -4 * y.bsums[j];
+            for (int e = 16 * j; e < 16 * j + 16; ++e) part += q3_Kx8_value(x, r, e) * y.qs[e];
+            isum += q3_Kx8_scale(x, r, j) * part;
+        }
+        acc[r] = std::fma(fp16_to_fp32(x.d[r]) * y.d, float(isum), acc[r]);
+    }
+}
+
 // Q4_0 / Q8_0 groups: the 8 rows' scales side by side, then 4 bytes of quants per row in turn.
 template <typename B, typename G>
 void pack_legacy_group(const B* const rows[REPACK_ROWS], G& out) {
@@ -355,6 +411,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q4_1x8, GGML_TYPE_Q4_1, QK8_1, sizeof(block_q8_1), act_q8_1},
     {weight_layout_q5_1x8, GGML_TYPE_Q5_1, QK8_1, sizeof(block_q8_1), act_q8_1},
     {weight_layout_iq4_xsx8, GGML_TYPE_IQ4_XS, QK_K, sizeof(block_q8_K), act_q8_K},
+    {weight_layout_q3_Kx8, GGML_TYPE_Q3_K, QK_K, sizeof(block_q8_K), act_q8_K},
 };
 
 }  // namespace
@@ -394,6 +451,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
                                                                                                 dst, row0, row1);
         case weight_layout_q6_Kx8:
             return repack_blocks<block_q6_K, block_q6_Kx8, pack_q6_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+        case weight_layout_q3_Kx8:
+            return repack_blocks<block_q3_K, block_q3_Kx8, pack_q3_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         case weight_layout_iq4_nlx8:
             return repack_blocks<block_iq4_nl, block_iq4_nlx8, pack_legacy_group<block_iq4_nl, block_iq4_nlx8>>(
                 src, n_rows, n_cols / QK4_NL, dst, row0, row1);
@@ -489,6 +548,7 @@ void register_repack(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_x8<block_q4_Kx8, block_q8_K, QK_K, step_q45_Kx8<block_q4_Kx8>>;
     r[weight_layout_q5_Kx8] = dot_x8<block_q5_Kx8, block_q8_K, QK_K, step_q45_Kx8<block_q5_Kx8>>;
     r[weight_layout_q6_Kx8] = dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
+    r[weight_layout_q3_Kx8] = dot_x8<block_q3_Kx8, block_q8_K, QK_K, step_q3_Kx8>;
     r[weight_layout_q4_0x8] =
         dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
     r[weight_layout_q5_0x8] =

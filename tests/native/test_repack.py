@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL,
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q3_K, Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL,
 IQ4_XS and MXFP4): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
@@ -16,8 +16,8 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS", "MXFP4"]
-BLOCK_BYTES = {"IQ4_XS": 136, "Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
+TYPES = ["Q3_K", "Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS", "MXFP4"]
+BLOCK_BYTES = {"Q3_K": 110, "IQ4_XS": 136, "Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
 SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
 
 
@@ -137,6 +137,42 @@ def test_q6_K_repack_layout():
     assert np.array_equal(v3, v[:, :, 3].reshape(2, 16, 32))
 
 
+def _q3_K_plain(blocks):
+    """(..., 110) Q3_K blocks -> (..., 256) quants 0..7 (the value plus 4) in element order and
+    (..., 16) six-bit scales 0..63."""
+    hmask, qs, sc = blocks[..., :32], blocks[..., 32:96], blocks[..., 96:108].astype(np.int32)
+    e = np.arange(256)
+    lo = (qs[..., 32 * (e // 128) + e % 32] >> (2 * ((e % 128) // 32))) & 3
+    hi = (hmask[..., e % 32] >> (e // 32)) & 1
+    j = np.arange(16)
+    low4 = np.where(j < 8, sc[..., j % 8] & 15, sc[..., j % 8] >> 4)
+    top2 = (sc[..., 8 + j % 4] >> (2 * (j // 4))) & 3
+    return lo | hi << 2, low4 | top2 << 4
+
+
+def test_q3_K_repack_layout():
+    """d of the 8 rows; each scale's low 4 bits and top 2 bits by pair of sub-blocks and row
+    (block_q3_Kx8); per 16 columns the low 2 bits of 4 quant vectors in one 32-byte vector, per 32
+    columns the third bits in another."""
+    rng = np.random.default_rng(29)
+    w = random_weights(rng, "Q3_K", 8, 512)
+    p = _core.testing.repack(w, int(QT.Q3_K), 512).reshape(2, 880)
+    blocks = w.reshape(8, 2, 110).transpose(1, 0, 2)  # (block, row, bytes)
+    q, sc = _q3_K_plain(blocks)  # (block, row, 256), (block, row, 16)
+    assert np.array_equal(p[:, :16], blocks[..., 108:].reshape(2, 16))
+    jj, rr = np.meshgrid(np.arange(16), np.arange(8), indexing="ij")  # (sub-block, row)
+    pair, h = jj // 2, jj % 2
+    lo = p[:, 16:80][:, 16 * (pair % 4) + 2 * rr + h] >> (4 * (pair // 4)) & 15
+    hi = p[:, 80:112][:, 16 * (pair % 2) + 2 * rr + h] >> (2 * (pair // 2)) & 3
+    assert np.array_equal(lo | hi << 4, sc.transpose(0, 2, 1))
+    e = np.arange(256)
+    c, u, b = e // 16, (e % 16) // 4, e % 4
+    r = np.arange(8)[:, None]
+    low2 = p[:, 368:][:, 32 * c + 4 * r + b] >> (2 * u) & 3  # (block, row, element)
+    bit3 = p[:, 112:368][:, 32 * (c // 2) + 4 * r + b] >> (4 * (c % 2) + u) & 1
+    assert np.array_equal(low2 | bit3 << 2, q)
+
+
 def test_repacked_q4_0_activations_carry_block_sums():
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 320)).astype(np.float32)
@@ -180,11 +216,15 @@ def test_repacked_kernel_equals_reference(tier, name, n_rows):
 
 
 def _extreme(name, w):
-    """Weights at the kernels' integer bounds: Q4_K/Q4_0/Q4_1 nibbles 15 (Q5_0/Q5_1 quants 31) (Q4_K scales and
+    """Weights at the kernels' integer bounds: Q3_K quants 7 with scales -32 and 31, Q4_K/Q4_0/Q4_1 nibbles 15 (Q5_0/Q5_1 quants 31) (Q4_K scales and
     mins 63; Q5_K the same with the fifth bits set: quants 31), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
     if name in ("Q4_K", "Q5_K"):
         blocks = w.reshape(w.shape[0], -1, BLOCK_BYTES[name])
         blocks[:, :, 4:] = 0xFF
+    elif name == "Q3_K":
+        blocks = w.reshape(w.shape[0], -1, 110)
+        blocks[:, :, :96] = 0xFF  # quants 7 (the value 3 plus 4)
+        blocks[:, :, 96:108] = np.where(np.arange(w.shape[0]) % 2, 0xFF, 0x00)[:, None, None]  # scales 31, -32
     elif name == "Q6_K":
         blocks = w.reshape(w.shape[0], -1, 210)
         blocks[:, :, :192] = 0xFF  # quants 63
@@ -258,11 +298,11 @@ def test_repack_rejects_bad_shapes():
     with pytest.raises(ValueError):
         _core.testing.repack(w, Q4_K, 256)
     with pytest.raises(ValueError, match="no repacked layout"):
-        _core.testing.repack(np.zeros((8, 110), np.uint8), int(QT.Q3_K), 256)
+        _core.testing.repack(np.zeros((8, 84), np.uint8), int(QT.Q2_K), 256)
     with pytest.raises(ValueError):
         _core.testing.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
     with pytest.raises(ValueError, match="does not fit"):
-        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q3_K), np.zeros((8, 110), np.uint8), 256,
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q2_K), np.zeros((8, 84), np.uint8), 256,
                      np.zeros((1, 256), np.float32), layout=1)
     with pytest.raises(ValueError, match="does not fit"):
         _core.testing.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
@@ -304,15 +344,15 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
 
 
 def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
-    """Q3_K has no repacked layout: where the weight buffer takes huge pages its matrices
+    """Q2_K has no repacked layout: where the weight buffer takes huge pages its matrices
     are copied there as they are (and the logits do not change); elsewhere they stay in
     the mapped file."""
     from support.synthetic_models import make_model
 
     from pyggml import Model
 
-    path = tmp_path / "q3_k.gguf"
-    hp = make_model("qwen2", path, wtype="Q3_K", seed=4)
+    path = tmp_path / "q2_k.gguf"
+    hp = make_model("qwen2", path, wtype="Q2_K", seed=4)
     toks = np.random.default_rng(5).integers(0, hp["n_vocab"], size=6)
     mapped = Model.load(path, n_ctx=16, n_threads=2, repack=False)
     held = Model.load(path, n_ctx=16, n_threads=2)

@@ -213,10 +213,8 @@ struct q6_K_kernel {
         for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
             // (row r, sub-block 2p + h) at byte 2r + h: even bytes are sub-block 2p, odd 2p + 1
-            const int16x8_t s16 = vmovl_s8(vld1_s8(g.scales + 16 * p)), t16 = vmovl_s8(vld1_s8(g.scales + 16 * p + 8));
-            const int16x8_t ev = vuzp1q_s16(s16, t16), od = vuzp2q_s16(s16, t16);
-            const int32x4_t scs[2][2] = {{vmovl_s16(vget_low_s16(ev)), vmovl_high_s16(ev)},
-                                         {vmovl_s16(vget_low_s16(od)), vmovl_high_s16(od)}};
+            int32x4_t scs[2][2];
+            pair_scales(vld1q_s8(g.scales + 16 * p), scs);
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
                 int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
@@ -239,6 +237,45 @@ struct q6_K_kernel {
                 split_tokens(m, a[0], a[1]);
                 for (int t = 0; t < 2; ++t) {
                     const int32x4_t off = vdupq_n_s32(32 * y[t][i].bsums[c]);
+                    for (int half = 0; half < 2; ++half) {
+                        sumi[t][half] = vmlaq_s32(sumi[t][half], vsubq_s32(a[t][half], off), scs[h][half]);
+                    }
+                }
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < 2; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+    }
+};
+
+// Q3_K: as Q6_K's pair, the quants from q3_K_quants (0..7, the value plus 4), the offset 4 * bsums.
+struct q3_K_kernel {
+    using group = block_q3_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32x4_t sumi[2][2];
+        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int p = 0; p < 8; ++p) {
+            int32x4_t scs[2][2];
+            pair_scales(q3_K_scales8(g, p), scs);
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
+                for (int half = 0; half < 2; ++half) {
+                    q3_K_quants(vld1q_u8(g.qs + 32 * c + 16 * half), vld1q_u8(g.hmask + 32 * p + 16 * half), c, q[half]);
+                }
+                int32x4_t m[4];
+                zero4(m);
+                mmla4(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]),
+                      token_pair(y[0][i].qs + 16 * c, y[1][i].qs + 16 * c));
+                mmla4(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]),
+                      token_pair(y[0][i].qs + 16 * c + 8, y[1][i].qs + 16 * c + 8));
+                int32x4_t a[2][2];
+                split_tokens(m, a[0], a[1]);
+                for (int t = 0; t < 2; ++t) {
+                    const int32x4_t off = vdupq_n_s32(4 * y[t][i].bsums[c]);
                     for (int half = 0; half < 2; ++half) {
                         sumi[t][half] = vmlaq_s32(sumi[t][half], vsubq_s32(a[t][half], off), scs[h][half]);
                     }
@@ -322,6 +359,7 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_groups<q45_K_kernel<block_q4_Kx8>, dot_q4_Kx8_neon>;
     r[weight_layout_q5_Kx8] = dot_groups<q45_K_kernel<block_q5_Kx8>, dot_q5_Kx8_neon>;
     r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel, dot_q6_Kx8_neon>;
+    r[weight_layout_q3_Kx8] = dot_groups<q3_K_kernel, dot_q3_Kx8_neon>;
     r[weight_layout_q4_0x8] = dot_groups<nibbles_kernel<block_q4_0x8>, dot_q4_0x8_neon>;
     r[weight_layout_q5_0x8] = dot_groups<nibbles_kernel<block_q5_0x8>, dot_q5_0x8_neon>;
     r[weight_layout_q4_1x8] = dot_groups<nibbles_kernel<block_q4_1x8>, dot_q4_1x8_neon>;

@@ -1,5 +1,5 @@
 // repack_neon.cpp: NEON dot kernels (aarch64 with SDOT) over weights repacked 8 rows at a
-// time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q4_1x8, block_q5_0x8,
+// time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q3_Kx8, block_q4_0x8, block_q4_1x8, block_q5_0x8,
 // block_q5_1x8, block_q8_0x8, block_iq4_xsx8; kernels/repack.h): the same exact integer sums
 // and the same float operations, in the same order, as the scalar references in
 // kernels/repack.cpp, so that they give the same bits.
@@ -192,10 +192,8 @@ struct q6_K_kernel {
         for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
             // (row r, sub-block 2p + h) at byte 2r + h: even bytes are sub-block 2p, odd 2p + 1
-            const int16x8_t s16 = vmovl_s8(vld1_s8(g.scales + 16 * p)), t16 = vmovl_s8(vld1_s8(g.scales + 16 * p + 8));
-            const int16x8_t ev = vuzp1q_s16(s16, t16), od = vuzp2q_s16(s16, t16);  // rows 0..7
-            const int32x4_t scs[2][2] = {{vmovl_s16(vget_low_s16(ev)), vmovl_high_s16(ev)},
-                                         {vmovl_s16(vget_low_s16(od)), vmovl_high_s16(od)}};
+            int32x4_t scs[2][2];
+            pair_scales(vld1q_s8(g.scales + 16 * p), scs);
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
                 int8x16_t q[2][4];
@@ -211,6 +209,43 @@ struct q6_K_kernel {
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
                     const int32_t off = 32 * y[t][i].bsums[c];
+                    for (int half = 0; half < 2; ++half) {
+                        int32x4_t a = vdupq_n_s32(-off);
+                        for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
+                        sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
+                    }
+                }
+            }
+        }
+        float32x4_t dlo, dhi;
+        load_d8(g.d, &dlo, &dhi);
+        for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+    }
+};
+
+// Q3_K: as Q6_K, per 16 columns one qs load and the pair's hmask load per 4 rows (q3_K_quants:
+// quants 0..7, the value plus 4), SDOT, the offset 4 * bsums. Bounds: a set's sum |a| <= 16 * 7 *
+// 128 + 4 * 16 * 128, times |scale| <= 32 over 16 sets: inside int32.
+struct q3_K_kernel {
+    using group = block_q3_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32x4_t sumi[NT][2];
+        for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        for (int p = 0; p < 8; ++p) {
+            int32x4_t scs[2][2];
+            pair_scales(q3_K_scales8(g, p), scs);
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                int8x16_t q[2][4];
+                for (int half = 0; half < 2; ++half) {
+                    q3_K_quants(vld1q_u8(g.qs + 32 * c + 16 * half), vld1q_u8(g.hmask + 32 * p + 16 * half), c, q[half]);
+                }
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const int32_t off = 4 * y[t][i].bsums[c];
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t a = vdupq_n_s32(-off);
                         for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
@@ -310,6 +345,9 @@ void dot_q5_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_q3_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q3_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<nibbles_kernel<block_q4_0x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
@@ -334,6 +372,7 @@ void register_repack_neon(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_q4_Kx8_neon;
     r[weight_layout_q5_Kx8] = dot_q5_Kx8_neon;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_neon;
+    r[weight_layout_q3_Kx8] = dot_q3_Kx8_neon;
     r[weight_layout_q4_0x8] = dot_q4_0x8_neon;
     r[weight_layout_q5_0x8] = dot_q5_0x8_neon;
     r[weight_layout_q4_1x8] = dot_q4_1x8_neon;

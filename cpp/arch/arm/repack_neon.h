@@ -35,6 +35,35 @@ inline void iq4_xs_scales(const block_iq4_xsx8& g, int j, int32x4_t* lo, int32x4
     *hi = vmovl_high_s16(s);
 }
 
+// Q3_K: the 8 rows' scales of sub-blocks 2p and 2p + 1 (-32..31), byte 2r + h = row r's scale
+// 2p + h (block_q3_Kx8; block_q6_Kx8's order).
+inline int8x16_t q3_K_scales8(const block_q3_Kx8& g, int p) {
+    const uint8x16_t lo = vld1q_u8(g.scales_lo + 16 * (p % 4)), hi = vld1q_u8(g.scales_hi + 16 * (p % 2));
+    const uint8x16_t l4 = vandq_u8(vshlq_u8(lo, vdupq_n_s8(int8_t(-4 * (p / 4)))), vdupq_n_u8(15));
+    const uint8x16_t h2 = vandq_u8(vshlq_u8(hi, vdupq_n_s8(int8_t(4 - 2 * (p / 2)))), vdupq_n_u8(0x30));
+    return vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(l4, h2)), vdupq_n_s8(32));
+}
+
+// Q3_K: the 4 quant vectors (0..7, the value plus 4) of 16 columns c for 4 rows: the low 2 bits
+// from v (16 bytes of qs), the third bits from hm (the same rows' 16 bytes of hmask), bit 4 (c % 2) + u.
+inline void q3_K_quants(uint8x16_t v, uint8x16_t hm, int c, int8x16_t* q) {
+    for (int u = 0; u < 4; ++u) {
+        const uint8x16_t lo = vandq_u8(vshlq_u8(v, vdupq_n_s8(int8_t(-2 * u))), vdupq_n_u8(3));
+        const uint8x16_t hi = vandq_u8(vshlq_u8(hm, vdupq_n_s8(int8_t(2 - 4 * (c % 2) - u))), vdupq_n_u8(4));
+        q[u] = vreinterpretq_s8_u8(vorrq_u8(lo, hi));
+    }
+}
+
+// The 8 rows' int8 scales of sub-blocks 2p (ev) and 2p + 1 (od), bytes 2r + h, as int32: [h][rows 0..3, 4..7].
+inline void pair_scales(int8x16_t sc, int32x4_t (*scs)[2]) {
+    const int16x8_t s16 = vmovl_s8(vget_low_s8(sc)), t16 = vmovl_high_s8(sc);
+    const int16x8_t ev = vuzp1q_s16(s16, t16), od = vuzp2q_s16(s16, t16);
+    scs[0][0] = vmovl_s16(vget_low_s16(ev));
+    scs[0][1] = vmovl_high_s16(ev);
+    scs[1][0] = vmovl_s16(vget_low_s16(od));
+    scs[1][1] = vmovl_high_s16(od);
+}
+
 inline float h2f(uint16_t h) {
     __fp16 f;
     std::memcpy(&f, &h, 2);
@@ -86,6 +115,7 @@ inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, con
 void dot_q4_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q3_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);

@@ -1,5 +1,5 @@
 // repack_avx2.cpp: AVX2 dot kernels over weights repacked 8 rows at a time
-// (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8, ...; kernels/repack.h); the same float operations as
+// (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q3_Kx8, block_q4_0x8, block_q5_0x8, block_q8_0x8, ...; kernels/repack.h); the same float operations as
 // the scalar references in kernels/repack.cpp, with lane r of every vector holding row r.
 //
 // Q4_K: per 32-byte load of quants (4 bytes of each of the 8 rows): the low nibbles meet 4
@@ -375,6 +375,76 @@ struct q6_K_kernel {
     }
 };
 
+// Q3_K: as Q6_K, 16 columns a set: one qs load and the pair's hmask load give four vectors of 4
+// quants per row (0..7, the value plus 4), whose vpmaddubsw results add up in int16 (|sum| <=
+// 4 * 2 * 7 * 128 = 7168) and meet the rows' sub-block scale through one vpmaddwd; the offset (q - 4)
+// is the scales times the activations' sums of 16, times 4.
+struct q3_K_kernel {
+    using group = block_q3_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static constexpr bool quarters = true;
+    static constexpr int streams = 2;
+    struct state {};
+    // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
+    template <int NT, int P0 = 0, int P1 = 8>
+    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
+        const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5,
+                                              8, 9, 8, 9, 12, 13, 12, 13);
+        const __m256i odd = _mm256_add_epi8(even, _mm256_set1_epi8(2));
+        if (P0 == 0) {
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 8
+        for (int p = P0; p < P1; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
+            const __m256i sc = _mm256_cvtepi8_epi16(q3_K_scales8(g, p));
+            const __m256i sc4 = _mm256_slli_epi16(sc, 2);
+            for (int t = 0; t < NT; ++t) {
+                const int16_t* bs = y[t][i].bsums + 2 * p;
+                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc4, bcast4(bs)));
+            }
+            const __m256i hm = loadu(g.hmask + 32 * p);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
+                const __m256i v = loadu(g.qs + 32 * c);
+                const __m256i q0 = q3_K_quants(v, hm, c, 0), q1 = q3_K_quants(v, hm, c, 1), q2 = q3_K_quants(v, hm, c, 2),
+                              q3 = q3_K_quants(v, hm, c, 3);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
+                                                       _mm256_maddubs_epi16(q1, bcast4(yq + 4)));
+                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
+                                                       _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_add_epi16(a, b), s));
+                    keep_in_register(sumi[t]);
+                }
+            }
+        }
+    }
+    // Sub-blocks 4Q .. 4Q + 3 of one token.
+    template <int Q>
+    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
+        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
+    }
+    template <int NT>
+    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        sums<NT>(g, y, i, sumi);
+        finish<NT>(g, state{}, sumi, y, i, acc);
+    }
+};
+
 // How far ahead each stream is prefetched for one token (one Q4_K group block; Q4_K itself
 // and Q6_K prefetch by quarters, see one_token_quarters). Prefetches past the end of a
 // matrix are harmless.
@@ -502,6 +572,9 @@ void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_q3_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q3_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q4_0_kernel<block_q4_0x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
@@ -537,6 +610,7 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q4_1x8] = dot_q4_1x8_avx2;
     r[weight_layout_q5_1x8] = dot_q5_1x8_avx2;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
+    r[weight_layout_q3_Kx8] = dot_q3_Kx8_avx2;
     r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_avx2;
     r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_avx2;
     r[weight_layout_mxfp4x8] = dot_mxfp4x8_avx2;

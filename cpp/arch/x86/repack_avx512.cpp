@@ -280,6 +280,53 @@ struct q6_K_x16 {
     }
 };
 
+// Q3_K: as q3_K_vnni.
+struct q3_K_x16 {
+    using group = block_q3_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    // quant vector u of 16 columns c of both groups: q3_K_quants on 512 bits
+    static inline __m512i quants(__m512i v, __m512i hm, int c, int u) {
+        const int bit = 4 * (c % 2) + u;
+        const __m512i lo = _mm512_and_si512(u ? _mm512_srli_epi16(v, 2 * u) : v, _mm512_set1_epi8(3));
+        const __m512i hi = bit >= 2 ? _mm512_srli_epi16(hm, bit - 2) : _mm512_slli_epi16(hm, 2 - bit);
+        return _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi8(4)));
+    }
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        __m512i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
+            const __m512i sc = _mm512_cvtepi8_epi16(_mm256_set_m128i(q3_K_scales8(gb, p), q3_K_scales8(ga, p)));
+            const __m512i off = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 2));
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], off, bcast4x16(y[t][i].bsums + 2 * p));
+            const __m512i hm = load2(ga.hmask + 32 * p, gb.hmask + 32 * p);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m512i s = h ? _mm512_srli_epi32(sc, 16) : _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF));
+                const __m512i v = load2(ga.qs + 32 * c, gb.qs + 32 * c);
+                const __m512i q0 = quants(v, hm, c, 0), q1 = quants(v, hm, c, 1), q2 = quants(v, hm, c, 2),
+                              q3 = quants(v, hm, c, 3);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4x16(yq));
+                    a = _mm512_dpbusd_epi32(a, q1, bcast4x16(yq + 4));
+                    a = _mm512_dpbusd_epi32(a, q2, bcast4x16(yq + 8));
+                    a = _mm512_dpbusd_epi32(a, q3, bcast4x16(yq + 12));
+                    sumi[t] = _mm512_dpwssd_epi32(sumi[t], a, s);
+                }
+            }
+        }
+        const __m512 d = join(load_d8(ga.d), load_d8(gb.d));
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[t][i].d)), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
 // IQ4_XS: as iq4_xs_vnni, the two groups' scales side by side.
 struct iq4_xs_x16 {
     using group = block_iq4_xsx8;
@@ -359,6 +406,7 @@ void register_repack_avx512(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_pairs<q45_K_x16<block_q4_Kx8>, dot_groups_vnni<q4_K_vnni<evex_vnni>, 8, dot_q4_Kx8_avx2>>;
     r[weight_layout_q5_Kx8] = dot_pairs<q45_K_x16<block_q5_Kx8>, dot_groups_vnni<q5_K_vnni<evex_vnni>, 8, dot_q5_Kx8_avx2>>;
     r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
+    r[weight_layout_q3_Kx8] = dot_pairs<q3_K_x16, dot_groups_vnni<q3_K_vnni<evex_vnni>, 8, dot_q3_Kx8_avx2>>;
     r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
     r[weight_layout_q5_0x8] = dot_pairs<q5_x16<block_q5_0x8>, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
     r[weight_layout_q4_1x8] =

@@ -20,7 +20,8 @@
 // the high half: exactly sum * scale. Q5_K: quants up to 31 (the fifth bits or'ed in), so
 // a sub-block's sum (|sum| <= 32 * 31 * 128) stays in int32 and meets the scale through
 // VPMULLD, as Q6_K's do. Q6_K: four VPDPBUSD per 16 quants (|sum| <=
-// 16 * 63 * 128, beyond int16), scaled with VPMULLD. Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0: one int32
+// 16 * 63 * 128, beyond int16), scaled with VPMULLD; Q3_K the same, its sums of 16 within int16
+// (quants up to 7), so scaled through VPDPWSSD as Q4_K's halves. Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0: one int32
 // sum per block, as the AVX2 kernels form it.
 //
 // One token (token generation) streams the weights from memory once: the AVX2 kernels,
@@ -136,6 +137,51 @@ struct q6_K_vnni {
                     a = V::dpbusd(a, q2, bcast4(yq + 8));
                     a = V::dpbusd(a, q3, bcast4(yq + 12));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a, s));
+                    keep_in_register(sumi[t]);
+                }
+            }
+        }
+        const __m256 d = load_d8(g.d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+};
+
+// Q3_K: four VPDPBUSD per 16 quants (0..7: |sum| <= 16 * 7 * 128 = 14336, within int16), scaled
+// through VPDPWSSD with the rows' scale in the low half of each lane and zero in the high half, as
+// Q4_K's halves; the offset (q - 4) through VPDPWSSD of minus 4 times the scales with the
+// activations' sums of 16.
+template <class V>
+struct q3_K_vnni {
+    using group = block_q3_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
+            const __m256i sc = _mm256_cvtepi8_epi16(q3_K_scales8(g, p));
+            const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 2));
+            for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd(sumi[t], off, bcast4(y[t][i].bsums + 2 * p));
+            const __m256i hm = loadu(g.hmask + 32 * p);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = h ? _mm256_srli_epi32(sc, 16) : _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF));
+                const __m256i v = loadu(g.qs + 32 * c);
+                const __m256i q0 = q3_K_quants(v, hm, c, 0), q1 = q3_K_quants(v, hm, c, 1), q2 = q3_K_quants(v, hm, c, 2),
+                              q3 = q3_K_quants(v, hm, c, 3);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    __m256i a = V::dpbusd(_mm256_setzero_si256(), q0, bcast4(yq));
+                    a = V::dpbusd(a, q1, bcast4(yq + 4));
+                    a = V::dpbusd(a, q2, bcast4(yq + 8));
+                    a = V::dpbusd(a, q3, bcast4(yq + 12));
+                    sumi[t] = V::dpwssd(sumi[t], a, s);
                     keep_in_register(sumi[t]);
                 }
             }
@@ -359,6 +405,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_groups_vnni<q4_K_vnni<V>, MaxNT, dot_q4_Kx8_avx2>;
     r[weight_layout_q5_Kx8] = dot_groups_vnni<q5_K_vnni<V>, MaxNT, dot_q5_Kx8_avx2>;
     r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
+    r[weight_layout_q3_Kx8] = dot_groups_vnni<q3_K_vnni<V>, MaxNT, dot_q3_Kx8_avx2>;
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
     r[weight_layout_q4_1x8] = dot_groups_vnni<q4_0_vnni<V, block_q4_1x8>, MaxNT, dot_q4_1x8_avx2>;

@@ -20,6 +20,7 @@ namespace pyggml {
 void dot_q4_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q3_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
@@ -88,6 +89,27 @@ inline __m256i iq4_xs_scales(const block_iq4_xsx8& g, int j) {
     const __m256i l4 = _mm256_and_si256(_mm256_srli_epi32(lo, 4 * (j % 2)), _mm256_set1_epi32(15));
     const __m256i h2 = _mm256_and_si256(_mm256_srli_epi32(hi, 2 * j), _mm256_set1_epi32(3));
     return _mm256_sub_epi32(_mm256_or_si256(l4, _mm256_slli_epi32(h2, 4)), _mm256_set1_epi32(32));
+}
+
+// Q3_K: the 8 rows' scales of sub-blocks 2p and 2p + 1 (-32..31) as int8, byte 2r + h = row r's
+// scale 2p + h: block_q6_Kx8's order.
+inline __m128i q3_K_scales8(const block_q3_Kx8& g, int p) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_lo + 16 * (p % 4)));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_hi + 16 * (p % 2)));
+    // 16-bit shifts: the mask keeps only bits of the byte's own
+    const __m128i l4 = _mm_and_si128(p / 4 ? _mm_srli_epi16(lo, 4) : lo, _mm_set1_epi8(0x0F));
+    const int up = 4 - 2 * (p / 2);  // bits 2 (p / 2) .. to bits 4, 5
+    const __m128i h2 = _mm_and_si128(up >= 0 ? _mm_slli_epi16(hi, up) : _mm_srli_epi16(hi, -up), _mm_set1_epi8(0x30));
+    return _mm_sub_epi8(_mm_or_si128(l4, h2), _mm_set1_epi8(32));
+}
+
+// Q3_K: quant vector u (0..7, bytes 4r + b: row r's quant 16c + 4u + b) of 16 columns c from that
+// set's qs load v and its pair's hmask load hm (bit 4 (c % 2) + u).
+inline __m256i q3_K_quants(__m256i v, __m256i hm, int c, int u) {
+    const int bit = 4 * (c % 2) + u;  // to bit 2; 16-bit shifts, masked to the byte's own bits
+    const __m256i lo = _mm256_and_si256(u ? _mm256_srli_epi16(v, 2 * u) : v, _mm256_set1_epi8(3));
+    const __m256i hi = bit >= 2 ? _mm256_srli_epi16(hm, bit - 2) : _mm256_slli_epi16(hm, 2 - bit);
+    return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(4)));
 }
 
 // The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
