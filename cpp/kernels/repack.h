@@ -1,6 +1,6 @@
 // repack.h: weights rearranged in memory at load time for faster dot kernels.
 //
-// Rows of Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and MXFP4 are regrouped 8 at a time
+// Rows of Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and MXFP4 are regrouped 8 at a time
 // (block_q4_Kx8, block_q5_Kx8, ..., block_mxfp4x8 in blocks.h): a
 // pass over one group decodes the 8 rows' scales at once
 // and broadcasts each 4 activation bytes to the 8 rows, so that an activation load
@@ -9,7 +9,7 @@
 // same bytes as the plain tensor, rearranged: group g (rows 8g..8g+7) occupies the
 // bytes of those rows, as one 8-row block per column block in column order, and the
 // n_rows % 8 last rows stay plain. Only CPUs with a kernel for the layout (the x86 tiers;
-// NEON with SDOT for Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_XS) repack;
+// NEON with SDOT for Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_XS) repack;
 // elsewhere weights keep the plain layout.
 #pragma once
 
