@@ -44,6 +44,10 @@ struct isa_kernels {
     // has none of its own. Tiers never take another's: repacking only pays with their own
     // kernels (the scalar tier holds the references, the oracle of the SIMD ones).
     vec_dot_fn repacked[weight_layout_count];
+    // Q8_0 groups (block_q8_0x8) against plain Q8_0 activations (block_q8_0): the kernel of the
+    // rows decoded into such groups (Q1_0, vec_dot_q1_0.cpp); the Q8_0 layout's own kernel above
+    // reads block_q8_0s, whose quant sums let the VNNI tiers take the weights as unsigned.
+    vec_dot_fn q8_0x8_plain_act;
     // The most tokens one call of a repacked kernel takes (its nt; VEC_DOT_MAX_NT unless the
     // tier's registers hold more).
     int repacked_max_nt;

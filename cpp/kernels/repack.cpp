@@ -370,16 +370,17 @@ int row_dot_lookup4(const G& x, const block_q8_0s& y, int r) {
     return isum;
 }
 
-int row_dot_q8_0(const block_q8_0x8& x, const block_q8_0& y, int r) {
+// Y: block_q8_0s (the layout's activations) or block_q8_0 (rows decoded into Q8_0 groups).
+template <typename Y>
+int row_dot_q8_0(const block_q8_0x8& x, const Y& y, int r) {
     int isum = 0;
     for (int e = 0; e < QK8_0; ++e) isum += x.qs[32 * (e / 4) + 4 * r + e % 4] * y.qs[e];
     return isum;
 }
 
-// Activations: Q8_K / Q8_0 as the plain kernels get them (this CPU's conversion), or
-// Q8_0 blocks with their quant sums for the Q4_0 kernels.
+// Activations: Q8_K / Q8_1 as the plain kernels get them (this CPU's conversion), or
+// Q8_0 blocks with their quant sums for the Q4_0 and Q8_0 kernels.
 void act_q8_K(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q4_K)->from_float(x, y, k); }
-void act_q8_0(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float(x, y, k); }
 void act_q8_1(const float* x, void* y, int64_t k) { get_vec_dot_traits(GGML_TYPE_Q4_1)->from_float(x, y, k); }
 void act_q8_0s(const float* x, void* y, int64_t k) {
     const from_float_fn q8_0 = get_vec_dot_traits(GGML_TYPE_Q8_0)->from_float;
@@ -402,7 +403,7 @@ void act_q8_0s(const float* x, void* y, int64_t k) {
 constexpr repacked_layout kLayouts[] = {
     {weight_layout_q4_Kx8, GGML_TYPE_Q4_K, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_q4_0x8, GGML_TYPE_Q4_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
-    {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0), act_q8_0},
+    {weight_layout_q8_0x8, GGML_TYPE_Q8_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q5_0x8, GGML_TYPE_Q5_0, QK8_0, sizeof(block_q8_0s), act_q8_0s},
     {weight_layout_q6_Kx8, GGML_TYPE_Q6_K, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_iq4_nlx8, GGML_TYPE_IQ4_NL, QK8_0, sizeof(block_q8_0s), act_q8_0s},
@@ -557,7 +558,9 @@ void register_repack(isa_kernels& k) {
     r[weight_layout_iq4_xsx8] = dot_x8<block_iq4_xsx8, block_q8_K, QK_K, step_iq4_xsx8>;
     r[weight_layout_q5_1x8] = dot_x8<block_q5_1x8, block_q8_1, QK5_1, step_min_x8<block_q5_1x8>>;
     r[weight_layout_q8_0x8] =
-        dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0>>;
+        dot_x8<block_q8_0x8, block_q8_0s, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0s, row_dot_q8_0<block_q8_0s>>>;
+    k.q8_0x8_plain_act =
+        dot_x8<block_q8_0x8, block_q8_0, QK8_0, step_legacy_x8<block_q8_0x8, block_q8_0, row_dot_q8_0<block_q8_0>>>;
     r[weight_layout_iq4_nlx8] =
         dot_x8<block_iq4_nlx8, block_q8_0s, QK4_NL,
                step_legacy_x8<block_iq4_nlx8, block_q8_0s, row_dot_lookup4<block_iq4_nlx8, kvalues_iq4nl>>>;

@@ -95,7 +95,7 @@ void register_vec_dot_q1_0_decoded(isa_kernels& k) {
     v.decode = decode_q1_0;
     v.decoded_row_size = decoded_row_size_q1_0;
     v.decoded_dot = k.vec_dot[GGML_TYPE_Q8_0].vec_dot;
-    if (const vec_dot_fn x8 = k.repacked[weight_layout_q8_0x8]) {
+    if (const vec_dot_fn x8 = k.q8_0x8_plain_act) {
         v.decode_x8 = decode_x8_q1_0;
         v.decoded_x8_size = decoded_x8_size_q1_0;
         v.decoded_x8_dot = x8;

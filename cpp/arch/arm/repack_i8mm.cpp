@@ -65,9 +65,10 @@ inline void zero4(int32x4_t* m) {
 
 // Each kernel: pair(g, y, i, acc) adds block i of the group times tokens y[0], y[1] to
 // acc[0..1] (token 0, rows 0..3 and 4..7) and acc[2..3] (token 1).
+template <typename Y>
 struct q8_0_kernel {
     using group = block_q8_0x8;
-    using act = block_q8_0;
+    using act = Y;
     static constexpr int block = QK8_0;
     static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
         int32x4_t m[4];
@@ -364,7 +365,8 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_q5_0x8] = dot_groups<nibbles_kernel<block_q5_0x8>, dot_q5_0x8_neon>;
     r[weight_layout_q4_1x8] = dot_groups<nibbles_kernel<block_q4_1x8>, dot_q4_1x8_neon>;
     r[weight_layout_q5_1x8] = dot_groups<nibbles_kernel<block_q5_1x8>, dot_q5_1x8_neon>;
-    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel, dot_q8_0x8_neon>;
+    r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel<block_q8_0s>, dot_q8_0x8_neon>;
+    k.q8_0x8_plain_act = dot_groups<q8_0_kernel<block_q8_0>, dot_q8_0x8_plain_act_neon>;
     r[weight_layout_iq4_xsx8] = dot_groups<iq4_xs_kernel, dot_iq4_xsx8_neon>;
 }
 

@@ -77,9 +77,11 @@ struct nibbles_kernel {
     }
 };
 
+// Y: block_q8_0s (the layout's activations) or block_q8_0 (rows decoded into Q8_0 groups).
+template <typename Y>
 struct q8_0_kernel {
     using group = block_q8_0x8;
-    using act = block_q8_0;
+    using act = Y;
     static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
@@ -361,7 +363,11 @@ void dot_q5_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
     dot_groups<nibbles_kernel<block_q5_1x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q8_0_kernel<block_q8_0s>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q8_0x8_plain_act_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                               int nt) {
+    dot_groups<q8_0_kernel<block_q8_0>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_iq4_xsx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<iq4_xs_kernel>(n, s, bs, x, bx, nr, y, by, nt);
@@ -378,6 +384,7 @@ void register_repack_neon(isa_kernels& k) {
     r[weight_layout_q4_1x8] = dot_q4_1x8_neon;
     r[weight_layout_q5_1x8] = dot_q5_1x8_neon;
     r[weight_layout_q8_0x8] = dot_q8_0x8_neon;
+    k.q8_0x8_plain_act = dot_q8_0x8_plain_act_neon;
     r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_neon;
 }
 

@@ -192,9 +192,12 @@ struct q5_0_kernel : whole_blocks {
     }
 };
 
+// Y: block_q8_0s (the layout's activations; the sums serve the VNNI kernels) or block_q8_0 (rows
+// decoded into Q8_0 groups).
+template <typename Y>
 struct q8_0_kernel : whole_blocks {
     using group = block_q8_0x8;
-    using act = block_q8_0;
+    using act = Y;
     static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -588,7 +591,11 @@ void dot_q5_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
     dot_groups<q5_0_kernel<block_q5_1x8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q8_0_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q8_0_kernel<block_q8_0s>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_q8_0x8_plain_act_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                               int nt) {
+    dot_groups<q8_0_kernel<block_q8_0>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_iq4_xsx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<iq4_xs_kernel>(n, s, bs, x, bx, nr, y, by, nt);
@@ -606,6 +613,7 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q5_Kx8] = dot_q5_Kx8_avx2;
     r[weight_layout_q4_0x8] = dot_q4_0x8_avx2;
     r[weight_layout_q8_0x8] = dot_q8_0x8_avx2;
+    k.q8_0x8_plain_act = dot_q8_0x8_plain_act_avx2;
     r[weight_layout_q5_0x8] = dot_q5_0x8_avx2;
     r[weight_layout_q4_1x8] = dot_q4_1x8_avx2;
     r[weight_layout_q5_1x8] = dot_q5_1x8_avx2;

@@ -120,11 +120,13 @@ struct q5_x16 {
     }
 };
 
-// Q8_0: signed x signed as |w| x (y with w's sign), as q8_0_vnni; AVX-512 has no VPSIGNB, so
-// y is negated under the mask of w's sign bits (y is never -128; where w is 0, |w| is too).
+// Q8_0: as q8_0_vnni. Y = block_q8_0s: the weights plus 128 as unsigned, the offset off once per
+// block. Y = block_q8_0: |w| times y with w's sign; AVX-512 has no VPSIGNB, so y is negated under
+// the mask of w's sign bits (y is never -128; where w is 0, |w| is too).
+template <typename Y>
 struct q8_0_x16 {
     using group = block_q8_0x8;
-    using act = block_q8_0;
+    using act = Y;
     static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
@@ -134,17 +136,26 @@ struct q8_0_x16 {
 #pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
             const __m512i w = load2(ga.qs + 32 * k, gb.qs + 32 * k);
-            const __m512i aw = _mm512_abs_epi8(w);
-            const __mmask64 neg = _mm512_movepi8_mask(w);
-            for (int t = 0; t < NT; ++t) {
-                const __m512i yb = bcast4x16(y[t][i].qs + 4 * k);
-                a[t] = _mm512_dpbusd_epi32(a[t], aw, _mm512_mask_sub_epi8(yb, neg, zero, yb));
+            if constexpr (std::is_same_v<Y, block_q8_0s>) {
+                const __m512i u = _mm512_xor_si512(w, _mm512_set1_epi8(char(0x80)));
+                for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], u, bcast4x16(y[t][i].qs + 4 * k));
+            } else {
+                const __m512i aw = _mm512_abs_epi8(w);
+                const __mmask64 neg = _mm512_movepi8_mask(w);
+                for (int t = 0; t < NT; ++t) {
+                    const __m512i yb = bcast4x16(y[t][i].qs + 4 * k);
+                    a[t] = _mm512_dpbusd_epi32(a[t], aw, _mm512_mask_sub_epi8(yb, neg, zero, yb));
+                }
             }
         }
         const __m512 d = join(load_d8(ga.d), load_d8(gb.d));
-        for (int t = 0; t < NT; ++t) {
-            const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y[t][i].d));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dy), _mm512_cvtepi32_ps(a[t]), acc[t]);
+        if constexpr (std::is_same_v<Y, block_q8_0s>) {
+            finish_legacy16<NT>(d, y, i, a, 128, acc);
+        } else {
+            for (int t = 0; t < NT; ++t) {
+                const __m512 dy = _mm512_set1_ps(_cvtsh_ss(y[t][i].d));
+                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dy), _mm512_cvtepi32_ps(a[t]), acc[t]);
+            }
         }
     }
 };
@@ -413,7 +424,10 @@ void register_repack_avx512(isa_kernels& k) {
         dot_pairs<q4_1_x16, dot_groups_vnni<q4_0_vnni<evex_vnni, block_q4_1x8>, 8, dot_q4_1x8_avx2>>;
     r[weight_layout_q5_1x8] =
         dot_pairs<q5_x16<block_q5_1x8>, dot_groups_vnni<q5_0_vnni<evex_vnni, block_q5_1x8>, 8, dot_q5_1x8_avx2>>;
-    r[weight_layout_q8_0x8] = dot_pairs<q8_0_x16, dot_groups_vnni<q8_0_vnni<evex_vnni>, 8, dot_q8_0x8_avx2>>;
+    r[weight_layout_q8_0x8] =
+        dot_pairs<q8_0_x16<block_q8_0s>, dot_groups_vnni<q8_0_vnni<evex_vnni>, 8, dot_q8_0x8_avx2>>;
+    k.q8_0x8_plain_act = dot_pairs<q8_0_x16<block_q8_0>,
+                                   dot_groups_vnni<q8_0_vnni<evex_vnni, block_q8_0>, 8, dot_q8_0x8_plain_act_avx2>>;
     r[weight_layout_iq4_nlx8] = dot_pairs<iq4_nl_x16, dot_groups_vnni<iq4_nl_vnni<evex_vnni>, 8, dot_iq4_nlx8_avx2>>;
     r[weight_layout_iq4_xsx8] = dot_pairs<iq4_xs_x16, dot_groups_vnni<iq4_xs_vnni<evex_vnni>, 8, dot_iq4_xsx8_avx2>>;
     r[weight_layout_mxfp4x8] = dot_pairs<mxfp4_x16, dot_groups_vnni<mxfp4_vnni<evex_vnni>, 8, dot_mxfp4x8_avx2>>;

@@ -245,10 +245,15 @@ struct q5_0_vnni {
     }
 };
 
-template <class V>
+// Q8_0 (Y: block_q8_0s, the layout's activations): the weights plus 128 (XOR 0x80) as VPDPBUSD's
+// unsigned operand, so that a load serves every token as it is, and the offset, 128 times y's
+// quant sum, comes off once per block (|sum| <= 32 * 255 * 128, inside int32). Y = block_q8_0
+// (rows decoded into Q8_0 groups, which come without sums): the sign trick, |w| times y with w's
+// sign, an operation more per token and load.
+template <class V, typename Y = block_q8_0s>
 struct q8_0_vnni {
     using group = block_q8_0x8;
-    using act = block_q8_0;
+    using act = Y;
     static constexpr int block = QK8_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -256,16 +261,26 @@ struct q8_0_vnni {
         for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
-            // signed x signed as |w| x (y with w's sign); y is never -128 (Q8_0 quants are
-            // rounded from at most 127 times their scale)
             const __m256i w = loadu(g.qs + 32 * k);
-            const __m256i aw = _mm256_sign_epi8(w, w);
-            for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], aw, _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w));
+            if constexpr (std::is_same_v<Y, block_q8_0s>) {
+                // the weights plus 128 (unsigned) times y: the offset comes off with y's sum below
+                const __m256i u = _mm256_xor_si256(w, _mm256_set1_epi8(char(0x80)));
+                for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], u, bcast4(y[t][i].qs + 4 * k));
+            } else {
+                // signed x signed as |w| x (y with w's sign); y is never -128 (Q8_0 quants are
+                // rounded from at most 127 times their scale)
+                const __m256i aw = _mm256_sign_epi8(w, w);
+                for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], aw, _mm256_sign_epi8(bcast4(y[t][i].qs + 4 * k), w));
+            }
         }
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        if constexpr (std::is_same_v<Y, block_q8_0s>) {
+            finish_legacy<NT>(load_d8(g.d), y, i, a, 128, acc);
+        } else {
+            const __m256 d = load_d8(g.d);
+            for (int t = 0; t < NT; ++t) {
+                const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+            }
         }
     }
 };
@@ -411,6 +426,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q4_1x8] = dot_groups_vnni<q4_0_vnni<V, block_q4_1x8>, MaxNT, dot_q4_1x8_avx2>;
     r[weight_layout_q5_1x8] = dot_groups_vnni<q5_0_vnni<V, block_q5_1x8>, MaxNT, dot_q5_1x8_avx2>;
     r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
+    k.q8_0x8_plain_act = dot_groups_vnni<q8_0_vnni<V, block_q8_0>, MaxNT, dot_q8_0x8_plain_act_avx2>;
     r[weight_layout_iq4_nlx8] = dot_groups_vnni<iq4_nl_vnni<V>, MaxNT, dot_iq4_nlx8_avx2>;
     r[weight_layout_iq4_xsx8] = dot_groups_vnni<iq4_xs_vnni<V>, MaxNT, dot_iq4_xsx8_avx2>;
     r[weight_layout_mxfp4x8] = dot_groups_vnni<mxfp4_vnni<V>, MaxNT, dot_mxfp4x8_avx2>;

@@ -27,6 +27,8 @@ void dot_q4_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q5_1x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_iq4_xsx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q8_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q8_0x8_plain_act_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
+                               int nt);
 void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 
