@@ -9,7 +9,7 @@
 // same bytes as the plain tensor, rearranged: group g (rows 8g..8g+7) occupies the
 // bytes of those rows, as one 8-row block per column block in column order, and the
 // n_rows % 8 last rows stay plain. Only CPUs with a kernel for the layout (the x86 tiers;
-// NEON with SDOT for Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_XS) repack;
+// NEON with SDOT for all of them) repack;
 // elsewhere weights keep the plain layout.
 #pragma once
 

@@ -91,8 +91,9 @@ struct q8_0_kernel {
 // Q4_0, Q4_1 and, with the fifth bits or'ed in as bit 4 before the zip, Q5_0 and Q5_1 (G:
 // block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8). Bounds as the SDOT kernel's,
 // quants at most 31 and |y| <= 128: a block's tile sums |m| <= 32 * 31 * 128 = 126976, the
-// offset |16 * sum| <= 65536. The last step as the SDOT kernel's finish_nibbles.
-template <class G>
+// offset |16 * sum| <= 65536. IQ4_NL and MXFP4 (Values): the nibbles looked up (TBL) as the SDOT
+// kernel's, |value| <= 127. The last step as the SDOT kernel's finish_nibbles.
+template <class G, const int8_t* Values = nullptr>
 struct nibbles_kernel {
     using group = G;
     using act = nibble_act<G>;
@@ -109,11 +110,13 @@ struct nibbles_kernel {
             auto lo = [&](uint8x16_t v, int o) {
                 uint8x16_t n = vandq_u8(v, m4);
                 if constexpr (has_fifth_bit<G>) n = vorrq_u8(n, fifth_bits(vld1q_u8(g.qh + o % 32), k + o / 32));
+                if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
                 return vreinterpretq_s8_u8(n);
             };
             auto hi = [&](uint8x16_t v, int o) {
                 uint8x16_t n = vshrq_n_u8(v, 4);
                 if constexpr (has_fifth_bit<G>) n = vorrq_u8(n, fifth_bits(vld1q_u8(g.qh + o % 32), 4 + k + o / 32));
+                if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
                 return vreinterpretq_s8_u8(n);
             };
             mmla4(m, row_pairs(lo(c0, 0), lo(c1, 16), lo(c2, 32), lo(c3, 48)),
@@ -123,7 +126,7 @@ struct nibbles_kernel {
         }
         int32x4_t a[2][2];
         split_tokens(m, a[0], a[1]);
-        finish_nibbles<2>(g, y, i, a, acc);
+        finish_nibbles<2, G, Values != nullptr>(g, y, i, a, acc);
     }
 };
 
@@ -368,6 +371,8 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_q8_0x8] = dot_groups<q8_0_kernel<block_q8_0s>, dot_q8_0x8_neon>;
     k.q8_0x8_plain_act = dot_groups<q8_0_kernel<block_q8_0>, dot_q8_0x8_plain_act_neon>;
     r[weight_layout_iq4_xsx8] = dot_groups<iq4_xs_kernel, dot_iq4_xsx8_neon>;
+    r[weight_layout_iq4_nlx8] = dot_groups<nibbles_kernel<block_iq4_nlx8, kvalues_iq4nl>, dot_iq4_nlx8_neon>;
+    r[weight_layout_mxfp4x8] = dot_groups<nibbles_kernel<block_mxfp4x8, kvalues_fp4>, dot_mxfp4x8_neon>;
 }
 
 }  // namespace pyggml

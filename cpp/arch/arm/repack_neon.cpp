@@ -1,6 +1,6 @@
 // repack_neon.cpp: NEON dot kernels (aarch64 with SDOT) over weights repacked 8 rows at a
 // time (block_q4_Kx8, block_q5_Kx8, block_q6_Kx8, block_q3_Kx8, block_q4_0x8, block_q4_1x8, block_q5_0x8,
-// block_q5_1x8, block_q8_0x8, block_iq4_xsx8; kernels/repack.h): the same exact integer sums
+// block_q5_1x8, block_q8_0x8, block_iq4_xsx8, block_iq4_nlx8, block_mxfp4x8; kernels/repack.h): the same exact integer sums
 // and the same float operations, in the same order, as the scalar references in
 // kernels/repack.cpp, so that they give the same bits.
 //
@@ -41,10 +41,12 @@ inline int8x16_t bcast4(const int8_t* p) {
 }
 
 // Q4_0, Q4_1 and, with the fifth bits (block_q5_0x8's qh, laid out as one quant load) or'ed in
-// as bit 4, Q5_0 and Q5_1 (G: block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8).
-// Bounds, quants at most 31 and |y| <= 128: a block's SDOT sums |a| <= 32 * 31 * 128 = 126976,
-// the offset |16 * sum| <= 16 * 32 * 128 = 65536: well inside int32.
-template <class G>
+// as bit 4, Q5_0 and Q5_1 (G: block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8); and,
+// the nibbles looked up in a table of 16 signed values (Values: TBL), IQ4_NL (the non-linear
+// grid, |value| <= 127) and MXFP4 (the doubled E2M1 values).
+// Bounds, quants at most 31 (or |value| <= 127) and |y| <= 128: a block's SDOT sums
+// |a| <= 32 * 127 * 128 = 520192, the offset |16 * sum| <= 16 * 32 * 128 = 65536: inside int32.
+template <class G, const int8_t* Values = nullptr>
 struct nibbles_kernel {
     using group = G;
     using act = nibble_act<G>;
@@ -65,15 +67,22 @@ struct nibbles_kernel {
                 h0 = vorrq_u8(h0, fifth_bits(b0, 4 + k));
                 h1 = vorrq_u8(h1, fifth_bits(b1, 4 + k));
             }
-            const int8x16_t lo0 = vreinterpretq_s8_u8(n0), lo1 = vreinterpretq_s8_u8(n1);
-            const int8x16_t hi0 = vreinterpretq_s8_u8(h0), hi1 = vreinterpretq_s8_u8(h1);
+            int8x16_t lo0 = vreinterpretq_s8_u8(n0), lo1 = vreinterpretq_s8_u8(n1);
+            int8x16_t hi0 = vreinterpretq_s8_u8(h0), hi1 = vreinterpretq_s8_u8(h1);
+            if constexpr (Values != nullptr) {
+                const int8x16_t grid = vld1q_s8(Values);
+                lo0 = vqtbl1q_s8(grid, n0);
+                lo1 = vqtbl1q_s8(grid, n1);
+                hi0 = vqtbl1q_s8(grid, h0);
+                hi1 = vqtbl1q_s8(grid, h1);
+            }
             for (int t = 0; t < NT; ++t) {
                 const int8x16_t yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
                 a[t][0] = vdotq_s32(vdotq_s32(a[t][0], lo0, yl), hi0, yh);
                 a[t][1] = vdotq_s32(vdotq_s32(a[t][1], lo1, yl), hi1, yh);
             }
         }
-        finish_nibbles<NT>(g, y, i, a, acc);
+        finish_nibbles<NT, G, Values != nullptr>(g, y, i, a, acc);
     }
 };
 
@@ -365,6 +374,12 @@ void dot_q5_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q8_0_kernel<block_q8_0s>>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_iq4_nlx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<nibbles_kernel<block_iq4_nlx8, kvalues_iq4nl>>(n, s, bs, x, bx, nr, y, by, nt);
+}
+void dot_mxfp4x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<nibbles_kernel<block_mxfp4x8, kvalues_fp4>>(n, s, bs, x, bx, nr, y, by, nt);
+}
 void dot_q8_0x8_plain_act_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
                                int nt) {
     dot_groups<q8_0_kernel<block_q8_0>>(n, s, bs, x, bx, nr, y, by, nt);
@@ -384,6 +399,8 @@ void register_repack_neon(isa_kernels& k) {
     r[weight_layout_q4_1x8] = dot_q4_1x8_neon;
     r[weight_layout_q5_1x8] = dot_q5_1x8_neon;
     r[weight_layout_q8_0x8] = dot_q8_0x8_neon;
+    r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_neon;
+    r[weight_layout_mxfp4x8] = dot_mxfp4x8_neon;
     k.q8_0x8_plain_act = dot_q8_0x8_plain_act_neon;
     r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_neon;
 }

@@ -83,15 +83,37 @@ inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float d
     acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
 }
 
+// The 8 rows' scales of the looked-up layouts: IQ4_NL fp16; MXFP4 its E8M0 exponents halved
+// (e8m0_to_fp32_half: the float bits (e - 1) << 23, or 0x00200000 << e for the two codes below
+// the float normal range).
+inline void row_scales(const block_iq4_nlx8& g, float32x4_t* lo, float32x4_t* hi) { load_d8(g.d, lo, hi); }
+inline void row_scales(const block_mxfp4x8& g, float32x4_t* lo, float32x4_t* hi) {
+    const uint16x8_t e = vmovl_u8(vld1_u8(g.e));
+    const uint32x4_t es[2] = {vmovl_u16(vget_low_u16(e)), vmovl_high_u16(e)};
+    float32x4_t* out[2] = {lo, hi};
+    for (int h = 0; h < 2; ++h) {
+        const uint32x4_t normal = vshlq_n_u32(vsubq_u32(es[h], vdupq_n_u32(1)), 23);
+        const uint32x4_t tiny = vshlq_u32(vdupq_n_u32(0x00200000u), vreinterpretq_s32_u32(es[h]));
+        *out[h] = vreinterpretq_f32_u32(vbslq_u32(vcltq_u32(es[h], vdupq_n_u32(2)), tiny, normal));
+    }
+}
 
 // The last step of the nibble layouts from a[t] (rows 0..3, 4..7: the int32 sums of the
 // unsigned quants times the activations). Q4_0, Q5_0: the quants' offset (8, 16) times y's
 // quant sum taken off, then acc = fma(d_row * d_y, isum, acc). Q4_1, Q5_1: acc = fma(d_row *
 // d_y, isum, acc), then acc = fma(m_row, s_y, acc), as the scalar step_min_x8.
-template <int NT, class G>
+// IQ4_NL, MXFP4 (Lookup: the nibbles were looked up in a table of signed values): no offset, the
+// rows' scale (row_scales) times d_y, as step_legacy_x8 over row_dot_lookup4.
+template <int NT, class G, bool Lookup = false>
 inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, const int32x4_t (*a)[2], float32x4_t* acc) {
     float32x4_t dlo, dhi;
-    load_d8(g.d, &dlo, &dhi);
+    if constexpr (Lookup) {
+        row_scales(g, &dlo, &dhi);
+        for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
+        return;
+    } else {
+        load_d8(g.d, &dlo, &dhi);
+    }
     if constexpr (has_min<G>) {
         float32x4_t mlo, mhi;
         load_d8(g.m, &mlo, &mhi);
@@ -122,6 +144,8 @@ void dot_q4_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q5_1x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_iq4_xsx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q8_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_iq4_nlx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_mxfp4x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q8_0x8_plain_act_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
                                int nt);
 
