@@ -419,6 +419,18 @@ struct block_q3_Kx8 {
 };
 static_assert(sizeof(block_q3_Kx8) == 8 * sizeof(block_q3_K), "block_q3_Kx8 size");
 
+// In-memory only: one 256-column super-block of 8 Q2_K rows, same bytes as 8 block_q2_K.
+// scales[16 * p + 2 * r + h] = row r's scale byte 2p + h (scale in the low nibble, min in the
+// high one): block_q6_Kx8's order. qs as block_q3_Kx8's: the 2-bit quant of element 16c + 4u + b of
+// row r in bits 2u, 2u + 1 of qs[32 * c + 4 * r + b].
+struct block_q2_Kx8 {
+    ggml_half d[8];
+    ggml_half dmin[8];
+    uint8_t scales[8 * QK_K / 16];
+    uint8_t qs[8 * QK_K / 4];
+};
+static_assert(sizeof(block_q2_Kx8) == 8 * sizeof(block_q2_K), "block_q2_Kx8 size");
+
 // In-memory only: activations for the repacked Q4_0 kernel, a Q8_0 block (the same d
 // and qs as quantize_row_q8_0 gives) with the exact sum of its 32 quants.
 struct block_q8_0s {

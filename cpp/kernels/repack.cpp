@@ -178,6 +178,43 @@ void pack_q3_K(const block_q3_K* const rows[REPACK_ROWS], block_q3_Kx8& out) {
     }
 }
 
+void pack_q2_K(const block_q2_K* const rows[REPACK_ROWS], block_q2_Kx8& out) {
+    std::memset(out.qs, 0, sizeof(out.qs));
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        const block_q2_K& b = *rows[r];
+        out.d[r] = b.d;
+        out.dmin[r] = b.dmin;
+        for (int j = 0; j < 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
+        for (int e = 0; e < QK_K; ++e) {
+            const int q = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+            const int c = e / 16, u = (e % 16) / 4, k = e % 4;
+            out.qs[32 * c + 4 * r + k] |= uint8_t(q << (2 * u));
+        }
+    }
+}
+
+// Q2_K: per row the exact integer sums sum sc * q * y and sum m * (sum of y over the sub-block),
+// then acc = fma(d * yd, sum, acc); acc = fma(-(dmin * yd), min_sum, acc).
+void step_q2_Kx8(const block_q2_Kx8& x, const block_q8_K& y, float* acc) {
+    for (int r = 0; r < REPACK_ROWS; ++r) {
+        int isum = 0, isum_min = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            const int sc = x.scales[16 * (j / 2) + 2 * r + j % 2];
+            int part = 0;
+            for (int e = 16 * j; e < 16 * j + 16; ++e) {
+                const int c = e / 16, u = (e % 16) / 4, k = e % 4;
+                part += ((x.qs[32 * c + 4 * r + k] >> (2 * u)) & 3) * y.qs[e];
+            }
+            isum += (sc & 15) * part;
+            isum_min += (sc >> 4) * y.bsums[j];
+        }
+        const float d = fp16_to_fp32(x.d[r]) * y.d;
+        const float m = fp16_to_fp32(x.dmin[r]) * y.d;
+        acc[r] = std::fma(d, float(isum), acc[r]);
+        acc[r] = std::fma(-m, float(isum_min), acc[r]);
+    }
+}
+
 // Row r's scale of sub-block j in a Q3_K group (-32..31), and its quant of element e (0..7: the
 // value plus 4).
 int q3_Kx8_scale(const block_q3_Kx8& g, int r, int j) {
@@ -413,6 +450,7 @@ constexpr repacked_layout kLayouts[] = {
     {weight_layout_q5_1x8, GGML_TYPE_Q5_1, QK8_1, sizeof(block_q8_1), act_q8_1},
     {weight_layout_iq4_xsx8, GGML_TYPE_IQ4_XS, QK_K, sizeof(block_q8_K), act_q8_K},
     {weight_layout_q3_Kx8, GGML_TYPE_Q3_K, QK_K, sizeof(block_q8_K), act_q8_K},
+    {weight_layout_q2_Kx8, GGML_TYPE_Q2_K, QK_K, sizeof(block_q8_K), act_q8_K},
 };
 
 }  // namespace
@@ -452,6 +490,8 @@ void repack_rows(int32_t layout, const void* src, int64_t n_rows, int64_t n_cols
                                                                                                 dst, row0, row1);
         case weight_layout_q6_Kx8:
             return repack_blocks<block_q6_K, block_q6_Kx8, pack_q6_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
+        case weight_layout_q2_Kx8:
+            return repack_blocks<block_q2_K, block_q2_Kx8, pack_q2_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         case weight_layout_q3_Kx8:
             return repack_blocks<block_q3_K, block_q3_Kx8, pack_q3_K>(src, n_rows, n_cols / QK_K, dst, row0, row1);
         case weight_layout_iq4_nlx8:
@@ -550,6 +590,7 @@ void register_repack(isa_kernels& k) {
     r[weight_layout_q5_Kx8] = dot_x8<block_q5_Kx8, block_q8_K, QK_K, step_q45_Kx8<block_q5_Kx8>>;
     r[weight_layout_q6_Kx8] = dot_x8<block_q6_Kx8, block_q8_K, QK_K, step_q6_Kx8>;
     r[weight_layout_q3_Kx8] = dot_x8<block_q3_Kx8, block_q8_K, QK_K, step_q3_Kx8>;
+    r[weight_layout_q2_Kx8] = dot_x8<block_q2_Kx8, block_q8_K, QK_K, step_q2_Kx8>;
     r[weight_layout_q4_0x8] =
         dot_x8<block_q4_0x8, block_q8_0s, QK4_0, step_legacy_x8<block_q4_0x8, block_q8_0s, row_dot_q4_0>>;
     r[weight_layout_q5_0x8] =

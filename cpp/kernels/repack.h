@@ -1,6 +1,6 @@
 // repack.h: weights rearranged in memory at load time for faster dot kernels.
 //
-// Rows of Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and MXFP4 are regrouped 8 at a time
+// Rows of Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and MXFP4 are regrouped 8 at a time
 // (block_q4_Kx8, block_q5_Kx8, ..., block_mxfp4x8 in blocks.h): a
 // pass over one group decodes the 8 rows' scales at once
 // and broadcasts each 4 activation bytes to the 8 rows, so that an activation load

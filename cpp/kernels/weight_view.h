@@ -21,7 +21,8 @@ enum weight_layout : int32_t {
     weight_layout_q5_1x8 = 10,   // block_q5_1x8
     weight_layout_iq4_xsx8 = 11,  // block_iq4_xsx8
     weight_layout_q3_Kx8 = 12,  // block_q3_Kx8
-    weight_layout_count = 13,  // keep last
+    weight_layout_q2_Kx8 = 13,  // block_q2_Kx8
+    weight_layout_count = 14,  // keep last
 };
 
 // A non-owning view of a 2-D weight tensor as stored in a GGUF file (or repacked).

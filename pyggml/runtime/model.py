@@ -279,7 +279,7 @@ class Model:
         checking against a float reference) instead of converting them to the
         weights' dot types (Q8_0, Q8_K, F16) as llama.cpp does.
         repack: on CPUs with kernels for it, hold matrices regrouped 8 rows at a time (x86 with
-        AVX2, and aarch64 with NEON SDOT: Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL,
+        AVX2, and aarch64 with NEON SDOT: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL,
         IQ4_XS, MXFP4) (a copy in memory, built here, the file's
         pages of those tensors released; faster matrix products). On Linux with
         transparent huge pages the copies take huge pages, and the other matrices are

@@ -104,7 +104,7 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
 # ---- the kernels over repacked weights (cpp/arch/arm/repack_neon.cpp)
 
 # type: its layout id (cpp/kernels/weight_view.h)
-REPACKED = {"Q3_K": 12, "Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q5_0": 4, "Q6_K": 5, "Q5_K": 8, "Q4_1": 9, "Q5_1": 10, "IQ4_XS": 11, "IQ4_NL": 6, "MXFP4": 7}
+REPACKED = {"Q2_K": 13, "Q3_K": 12, "Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q5_0": 4, "Q6_K": 5, "Q5_K": 8, "Q4_1": 9, "Q5_1": 10, "IQ4_XS": 11, "IQ4_NL": 6, "MXFP4": 7}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q3_K, Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL,
+"""Weights repacked 8 rows at a time (cpp/kernels/repack.h; Q2_K, Q3_K, Q4_K, Q5_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL,
 IQ4_XS and MXFP4): the scalar
 reference of the repacked dot equals the plain dot, every x86 tier's kernel (AVX2, AVX-VNNI,
 AVX-512) equals the scalar reference bit for bit, for every number of tokens a call takes, and
@@ -16,8 +16,8 @@ from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
 X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
-TYPES = ["Q3_K", "Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS", "MXFP4"]
-BLOCK_BYTES = {"Q3_K": 110, "IQ4_XS": 136, "Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
+TYPES = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS", "MXFP4"]
+BLOCK_BYTES = {"Q2_K": 84, "Q3_K": 110, "IQ4_XS": 136, "Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
 SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
 
 
@@ -173,6 +173,24 @@ def test_q3_K_repack_layout():
     assert np.array_equal(low2 | bit3 << 2, q)
 
 
+def test_q2_K_repack_layout():
+    """d and dmin of the 8 rows; the scale bytes by pair of sub-blocks and row (block_q6_Kx8's
+    order); the quants as block_q3_Kx8's low bits."""
+    rng = np.random.default_rng(37)
+    w = random_weights(rng, "Q2_K", 8, 512)
+    p = _core.testing.repack(w, int(QT.Q2_K), 512).reshape(2, 672)
+    blocks = w.reshape(8, 2, 84).transpose(1, 0, 2)  # (block, row, bytes)
+    assert np.array_equal(p[:, :16], blocks[..., 80:82].reshape(2, 16))
+    assert np.array_equal(p[:, 16:32], blocks[..., 82:84].reshape(2, 16))
+    scales = blocks[..., :16].reshape(2, 8, 8, 2).transpose(0, 2, 1, 3)  # (block, pair, row, 2)
+    assert np.array_equal(p[:, 32:160], scales.reshape(2, 128))
+    e = np.arange(256)
+    want = (blocks[..., 16:80][..., 32 * (e // 128) + e % 32] >> (2 * ((e % 128) // 32))) & 3
+    c, u, b = e // 16, (e % 16) // 4, e % 4
+    r = np.arange(8)[:, None]
+    assert np.array_equal(p[:, 160:][:, 32 * c + 4 * r + b] >> (2 * u) & 3, want)
+
+
 def test_repacked_q4_0_activations_carry_block_sums():
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 320)).astype(np.float32)
@@ -216,11 +234,13 @@ def test_repacked_kernel_equals_reference(tier, name, n_rows):
 
 
 def _extreme(name, w):
-    """Weights at the kernels' integer bounds: Q3_K quants 7 with scales -32 and 31, Q4_K/Q4_0/Q4_1 nibbles 15 (Q5_0/Q5_1 quants 31) (Q4_K scales and
+    """Weights at the kernels' integer bounds: Q2_K quants 3 with scales and mins 15, Q3_K quants 7 with scales -32 and 31, Q4_K/Q4_0/Q4_1 nibbles 15 (Q5_0/Q5_1 quants 31) (Q4_K scales and
     mins 63; Q5_K the same with the fifth bits set: quants 31), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
     if name in ("Q4_K", "Q5_K"):
         blocks = w.reshape(w.shape[0], -1, BLOCK_BYTES[name])
         blocks[:, :, 4:] = 0xFF
+    elif name == "Q2_K":
+        w.reshape(w.shape[0], -1, 84)[:, :, :80] = 0xFF  # quants 3, scales and mins 15
     elif name == "Q3_K":
         blocks = w.reshape(w.shape[0], -1, 110)
         blocks[:, :, :96] = 0xFF  # quants 7 (the value 3 plus 4)
@@ -298,11 +318,11 @@ def test_repack_rejects_bad_shapes():
     with pytest.raises(ValueError):
         _core.testing.repack(w, Q4_K, 256)
     with pytest.raises(ValueError, match="no repacked layout"):
-        _core.testing.repack(np.zeros((8, 84), np.uint8), int(QT.Q2_K), 256)
+        _core.testing.repack(np.zeros((8, 66), np.uint8), int(QT.TQ2_0), 256)
     with pytest.raises(ValueError):
         _core.testing.vec_dot_repacked("scalar", Q4_K, np.zeros((5, 144), np.uint8), np.zeros((1, 292), np.uint8), 256)
     with pytest.raises(ValueError, match="does not fit"):
-        _core.testing.matmul(_core.ThreadPool(1), int(QT.Q2_K), np.zeros((8, 84), np.uint8), 256,
+        _core.testing.matmul(_core.ThreadPool(1), int(QT.TQ2_0), np.zeros((8, 66), np.uint8), 256,
                      np.zeros((1, 256), np.float32), layout=1)
     with pytest.raises(ValueError, match="does not fit"):
         _core.testing.matmul(_core.ThreadPool(1), int(QT.Q4_0), np.zeros((9, 18), np.uint8), 32,
@@ -344,15 +364,15 @@ def test_model_logits_with_and_without_repack(tmp_path, wtype):
 
 
 def test_model_holds_plain_matrices_in_huge_page_buffer(tmp_path):
-    """Q2_K has no repacked layout: where the weight buffer takes huge pages its matrices
+    """TQ2_0 has no repacked layout: where the weight buffer takes huge pages its matrices
     are copied there as they are (and the logits do not change); elsewhere they stay in
     the mapped file."""
     from support.synthetic_models import make_model
 
     from pyggml import Model
 
-    path = tmp_path / "q2_k.gguf"
-    hp = make_model("qwen2", path, wtype="Q2_K", seed=4)
+    path = tmp_path / "tq2_0.gguf"
+    hp = make_model("qwen2", path, wtype="TQ2_0", seed=4)
     toks = np.random.default_rng(5).integers(0, hp["n_vocab"], size=6)
     mapped = Model.load(path, n_ctx=16, n_threads=2, repack=False)
     held = Model.load(path, n_ctx=16, n_threads=2)

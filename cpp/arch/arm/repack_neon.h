@@ -54,6 +54,11 @@ inline void q3_K_quants(uint8x16_t v, uint8x16_t hm, int c, int8x16_t* q) {
     }
 }
 
+// Q2_K: the 4 quant vectors (0..3) of 16 columns for 4 rows from v (16 bytes of qs), bits 2u.
+inline void q2_K_quants(uint8x16_t v, int8x16_t* q) {
+    for (int u = 0; u < 4; ++u) q[u] = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v, vdupq_n_s8(int8_t(-2 * u))), vdupq_n_u8(3)));
+}
+
 // The 8 rows' int8 scales of sub-blocks 2p (ev) and 2p + 1 (od), bytes 2r + h, as int32: [h][rows 0..3, 4..7].
 inline void pair_scales(int8x16_t sc, int32x4_t (*scs)[2]) {
     const int16x8_t s16 = vmovl_s8(vget_low_s8(sc)), t16 = vmovl_high_s8(sc);
@@ -137,6 +142,7 @@ inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, con
 void dot_q4_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q2_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q3_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);

@@ -448,6 +448,71 @@ struct q3_K_kernel {
     }
 };
 
+// Q2_K: as Q3_K without the third bits and the offset: per 16 columns one qs load gives four vectors
+// of 4 quants (0..3), whose VPMADDUBSW results add up in int16 (|sum| <= 4 * 2 * 3 * 128) and meet
+// the rows' sub-block scale through one VPMADDWD; the mins meet the activations' sums of 16 in the
+// last step (q2_K_min_sums), as Q4_K's do.
+struct q2_K_kernel {
+    using group = block_q2_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    static constexpr bool quarters = true;
+    static constexpr int streams = 2;
+    struct state {};
+    template <int NT, int P0 = 0, int P1 = 8>
+    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
+        const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5,
+                                              8, 9, 8, 9, 12, 13, 12, 13);
+        const __m256i odd = _mm256_add_epi8(even, _mm256_set1_epi8(2));
+        const __m256i m3 = _mm256_set1_epi8(3);
+        if (P0 == 0) {
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 8
+        for (int p = P0; p < P1; ++p) {
+            const __m256i sc = q2_K_scales16<false>(g, p);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
+                const __m256i v = loadu(g.qs + 32 * c);
+                const __m256i q0 = _mm256_and_si256(v, m3), q1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
+                              q2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
+                              q3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
+                                                       _mm256_maddubs_epi16(q1, bcast4(yq + 4)));
+                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
+                                                       _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_add_epi16(a, b), s));
+                    keep_in_register(sumi[t]);
+                }
+            }
+        }
+    }
+    template <int Q>
+    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
+        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
+    }
+    template <int NT>
+    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
+        const __m256 d = load_d8(g.d), m = load_d8(g.dmin);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 yd = _mm256_set1_ps(y[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(q2_K_min_sums(g, y[t][i])), acc[t]);
+        }
+    }
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        sums<NT>(g, y, i, sumi);
+        finish<NT>(g, state{}, sumi, y, i, acc);
+    }
+};
+
 // How far ahead each stream is prefetched for one token (one Q4_K group block; Q4_K itself
 // and Q6_K prefetch by quarters, see one_token_quarters). Prefetches past the end of a
 // matrix are harmless.
@@ -575,6 +640,9 @@ void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
+void dot_q2_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
+    dot_groups<q2_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
 void dot_q3_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q3_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
@@ -619,6 +687,7 @@ void register_repack_avx2(isa_kernels& k) {
     r[weight_layout_q5_1x8] = dot_q5_1x8_avx2;
     r[weight_layout_q6_Kx8] = dot_q6_Kx8_avx2;
     r[weight_layout_q3_Kx8] = dot_q3_Kx8_avx2;
+    r[weight_layout_q2_Kx8] = dot_q2_Kx8_avx2;
     r[weight_layout_iq4_nlx8] = dot_iq4_nlx8_avx2;
     r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_avx2;
     r[weight_layout_mxfp4x8] = dot_mxfp4x8_avx2;

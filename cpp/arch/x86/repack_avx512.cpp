@@ -338,6 +338,51 @@ struct q3_K_x16 {
     }
 };
 
+// Q2_K: as q2_K_vnni.
+struct q2_K_x16 {
+    using group = block_q2_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <bool Min>
+    static inline __m512i scales16(const group& ga, const group& gb, int p) {
+        return join(q2_K_scales16<Min>(ga, p), q2_K_scales16<Min>(gb, p));
+    }
+    template <int NT>
+    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
+        const __m512i m3 = _mm512_set1_epi8(3);
+        __m512i sumi[NT], summ[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            const __m512i sc = scales16<false>(ga, gb, p), mn = scales16<true>(ga, gb, p);
+            for (int t = 0; t < NT; ++t) summ[t] = _mm512_dpwssd_epi32(summ[t], mn, bcast4x16(y[t][i].bsums + 2 * p));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m512i s = h ? _mm512_srli_epi32(sc, 16) : _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF));
+                const __m512i v = load2(ga.qs + 32 * c, gb.qs + 32 * c);
+                const __m512i q0 = _mm512_and_si512(v, m3), q1 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3),
+                              q2 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3),
+                              q3 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4x16(yq));
+                    a = _mm512_dpbusd_epi32(a, q1, bcast4x16(yq + 4));
+                    a = _mm512_dpbusd_epi32(a, q2, bcast4x16(yq + 8));
+                    a = _mm512_dpbusd_epi32(a, q3, bcast4x16(yq + 12));
+                    sumi[t] = _mm512_dpwssd_epi32(sumi[t], a, s);
+                }
+            }
+        }
+        const __m512 d = join(load_d8(ga.d), load_d8(gb.d)), m = join(load_d8(ga.dmin), load_d8(gb.dmin));
+        for (int t = 0; t < NT; ++t) {
+            const __m512 yd = _mm512_set1_ps(y[t][i].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, yd), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(m, yd), _mm512_cvtepi32_ps(summ[t]), acc[t]);
+        }
+    }
+};
+
 // IQ4_XS: as iq4_xs_vnni, the two groups' scales side by side.
 struct iq4_xs_x16 {
     using group = block_iq4_xsx8;
@@ -418,6 +463,7 @@ void register_repack_avx512(isa_kernels& k) {
     r[weight_layout_q5_Kx8] = dot_pairs<q45_K_x16<block_q5_Kx8>, dot_groups_vnni<q5_K_vnni<evex_vnni>, 8, dot_q5_Kx8_avx2>>;
     r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
     r[weight_layout_q3_Kx8] = dot_pairs<q3_K_x16, dot_groups_vnni<q3_K_vnni<evex_vnni>, 8, dot_q3_Kx8_avx2>>;
+    r[weight_layout_q2_Kx8] = dot_pairs<q2_K_x16, dot_groups_vnni<q2_K_vnni<evex_vnni>, 8, dot_q2_Kx8_avx2>>;
     r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
     r[weight_layout_q5_0x8] = dot_pairs<q5_x16<block_q5_0x8>, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
     r[weight_layout_q4_1x8] =

@@ -193,6 +193,50 @@ struct q3_K_vnni {
     }
 };
 
+// Q2_K: as q3_K_vnni without the third bits and the offset (quants 0..3); the mins meet the
+// activations' sums of 16 through VPDPWSSD.
+template <class V>
+struct q2_K_vnni {
+    using group = block_q2_Kx8;
+    using act = block_q8_K;
+    static constexpr int block = QK_K;
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        const __m256i m3 = _mm256_set1_epi8(3);
+        __m256i sumi[NT], summ[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int p = 0; p < 8; ++p) {
+            const __m256i sc = q2_K_scales16<false>(g, p), mn = q2_K_scales16<true>(g, p);
+            for (int t = 0; t < NT; ++t) summ[t] = V::dpwssd(summ[t], mn, bcast4(y[t][i].bsums + 2 * p));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                const int c = 2 * p + h;
+                const __m256i s = h ? _mm256_srli_epi32(sc, 16) : _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF));
+                const __m256i v = loadu(g.qs + 32 * c);
+                const __m256i q0 = _mm256_and_si256(v, m3), q1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
+                              q2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
+                              q3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    __m256i a = V::dpbusd(_mm256_setzero_si256(), q0, bcast4(yq));
+                    a = V::dpbusd(a, q1, bcast4(yq + 4));
+                    a = V::dpbusd(a, q2, bcast4(yq + 8));
+                    a = V::dpbusd(a, q3, bcast4(yq + 12));
+                    sumi[t] = V::dpwssd(sumi[t], a, s);
+                    keep_in_register(sumi[t]);
+                }
+            }
+        }
+        const __m256 d = load_d8(g.d), m = load_d8(g.dmin);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 yd = _mm256_set1_ps(y[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(summ[t]), acc[t]);
+        }
+    }
+};
+
 // Q4_0 and Q4_1 (G: block_q4_0x8 or block_q4_1x8).
 template <class V, class G = block_q4_0x8>
 struct q4_0_vnni {
@@ -421,6 +465,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q5_Kx8] = dot_groups_vnni<q5_K_vnni<V>, MaxNT, dot_q5_Kx8_avx2>;
     r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
     r[weight_layout_q3_Kx8] = dot_groups_vnni<q3_K_vnni<V>, MaxNT, dot_q3_Kx8_avx2>;
+    r[weight_layout_q2_Kx8] = dot_groups_vnni<q2_K_vnni<V>, MaxNT, dot_q2_Kx8_avx2>;
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
     r[weight_layout_q4_1x8] = dot_groups_vnni<q4_0_vnni<V, block_q4_1x8>, MaxNT, dot_q4_1x8_avx2>;

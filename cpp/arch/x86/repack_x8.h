@@ -20,6 +20,7 @@ namespace pyggml {
 void dot_q4_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
+void dot_q2_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q3_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
 void dot_q5_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt);
@@ -112,6 +113,21 @@ inline __m256i q3_K_quants(__m256i v, __m256i hm, int c, int u) {
     const __m256i lo = _mm256_and_si256(u ? _mm256_srli_epi16(v, 2 * u) : v, _mm256_set1_epi8(3));
     const __m256i hi = bit >= 2 ? _mm256_srli_epi16(hm, bit - 2) : _mm256_slli_epi16(hm, 2 - bit);
     return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(4)));
+}
+
+// Q2_K: the 8 rows' scales (Min false) or mins (Min true) of sub-blocks 2p and 2p + 1 as int16,
+// lane r = (row r's 2p, row r's 2p + 1).
+template <bool Min>
+inline __m256i q2_K_scales16(const block_q2_Kx8& g, int p) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales + 16 * p));
+    return _mm256_cvtepu8_epi16(_mm_and_si128(Min ? _mm_srli_epi16(b, 4) : b, _mm_set1_epi8(0x0F)));
+}
+
+// Q2_K: lane r's sum over the super-block of min(r, j) * (y's sum of sub-block j).
+inline __m256i q2_K_min_sums(const block_q2_Kx8& g, const block_q8_K& y) {
+    __m256i s = _mm256_setzero_si256();
+    for (int p = 0; p < 8; ++p) s = _mm256_add_epi32(s, _mm256_madd_epi16(q2_K_scales16<true>(g, p), bcast4(y.bsums + 2 * p)));
+    return s;
 }
 
 // The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
