@@ -199,10 +199,8 @@ struct q45_K_kernel {
             }
             const float yd = y[t][i].d;
             float32x4_t* ac = acc + 2 * t;
-            ac[0] = vfmaq_f32(ac[0], vmulq_n_f32(dlo, yd), vcvtq_f32_s32(sumi[t][0]));
-            ac[1] = vfmaq_f32(ac[1], vmulq_n_f32(dhi, yd), vcvtq_f32_s32(sumi[t][1]));
-            ac[0] = vfmsq_f32(ac[0], vmulq_n_f32(mlo, yd), vcvtq_f32_s32(min0));
-            ac[1] = vfmsq_f32(ac[1], vmulq_n_f32(mhi, yd), vcvtq_f32_s32(min1));
+            fma_rows(ac, dlo, dhi, yd, sumi[t][0], sumi[t][1]);
+            fms_rows(ac, mlo, mhi, yd, min0, min1);
         }
     }
 };
@@ -253,23 +251,24 @@ struct q6_K_kernel {
     }
 };
 
-// Q2_K: as the Q3_K pair without the third bits and the offset; the mins as the SDOT kernel's.
-struct q2_K_kernel {
-    using group = block_q2_Kx8;
+// Q3_K and Q2_K: as Q6_K's pair, the quants from q23_K_set; Q3_K's offset 4 * bsums, Q2_K's mins as
+// the SDOT kernel's.
+template <class G>
+struct q23_K_kernel {
+    static constexpr bool q3 = std::is_same_v<G, block_q3_Kx8>;
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
         int32x4_t sumi[2][2], summ[2][2];
         for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = summ[t][0] = summ[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
-            const uint8x16_t sb = vld1q_u8(g.scales + 16 * p);
             int32x4_t scs[2][2], mns[2][2];
-            pair_scales(vreinterpretq_s8_u8(vandq_u8(sb, vdupq_n_u8(15))), scs);
-            pair_scales(vreinterpretq_s8_u8(vshrq_n_u8(sb, 4)), mns);
+            q23_K_pair(g, p, scs, mns);
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
-                int8x16_t q[2][4];
-                for (int half = 0; half < 2; ++half) q2_K_quants(vld1q_u8(g.qs + 32 * c + 16 * half), q[half]);
+                int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
+                q23_K_set(g, c, q);
                 int32x4_t m[4];
                 zero4(m);
                 mmla4(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]),
@@ -280,61 +279,21 @@ struct q2_K_kernel {
                 split_tokens(m, a[0], a[1]);
                 for (int t = 0; t < 2; ++t) {
                     for (int half = 0; half < 2; ++half) {
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], a[t][half], scs[h][half]);
-                        summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
+                        int32x4_t ah = a[t][half];
+                        if constexpr (q3) ah = vsubq_s32(ah, vdupq_n_s32(4 * y[t][i].bsums[c]));
+                        sumi[t][half] = vmlaq_s32(sumi[t][half], ah, scs[h][half]);
+                        if constexpr (!q3) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
                     }
                 }
             }
         }
         float32x4_t dlo, dhi, mlo, mhi;
         load_d8(g.d, &dlo, &dhi);
-        load_d8(g.dmin, &mlo, &mhi);
+        if constexpr (!q3) load_d8(g.dmin, &mlo, &mhi);
         for (int t = 0; t < 2; ++t) {
-            const float yd = y[t][i].d;
-            float32x4_t* ac = acc + 2 * t;
-            fma_rows(ac, dlo, dhi, yd, sumi[t][0], sumi[t][1]);
-            ac[0] = vfmsq_f32(ac[0], vmulq_n_f32(mlo, yd), vcvtq_f32_s32(summ[t][0]));
-            ac[1] = vfmsq_f32(ac[1], vmulq_n_f32(mhi, yd), vcvtq_f32_s32(summ[t][1]));
+            fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+            if constexpr (!q3) fms_rows(acc + 2 * t, mlo, mhi, y[t][i].d, summ[t][0], summ[t][1]);
         }
-    }
-};
-
-// Q3_K: as Q6_K's pair, the quants from q3_K_quants (0..7, the value plus 4), the offset 4 * bsums.
-struct q3_K_kernel {
-    using group = block_q3_Kx8;
-    using act = block_q8_K;
-    static constexpr int block = QK_K;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
-        int32x4_t sumi[2][2];
-        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
-        for (int p = 0; p < 8; ++p) {
-            int32x4_t scs[2][2];
-            pair_scales(q3_K_scales8(g, p), scs);
-            for (int h = 0; h < 2; ++h) {
-                const int c = 2 * p + h;
-                int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
-                for (int half = 0; half < 2; ++half) {
-                    q3_K_quants(vld1q_u8(g.qs + 32 * c + 16 * half), vld1q_u8(g.hmask + 32 * p + 16 * half), c, q[half]);
-                }
-                int32x4_t m[4];
-                zero4(m);
-                mmla4(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]),
-                      token_pair(y[0][i].qs + 16 * c, y[1][i].qs + 16 * c));
-                mmla4(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]),
-                      token_pair(y[0][i].qs + 16 * c + 8, y[1][i].qs + 16 * c + 8));
-                int32x4_t a[2][2];
-                split_tokens(m, a[0], a[1]);
-                for (int t = 0; t < 2; ++t) {
-                    const int32x4_t off = vdupq_n_s32(4 * y[t][i].bsums[c]);
-                    for (int half = 0; half < 2; ++half) {
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], vsubq_s32(a[t][half], off), scs[h][half]);
-                    }
-                }
-            }
-        }
-        float32x4_t dlo, dhi;
-        load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < 2; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
     }
 };
 
@@ -409,8 +368,8 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_groups<q45_K_kernel<block_q4_Kx8>, dot_q4_Kx8_neon>;
     r[weight_layout_q5_Kx8] = dot_groups<q45_K_kernel<block_q5_Kx8>, dot_q5_Kx8_neon>;
     r[weight_layout_q6_Kx8] = dot_groups<q6_K_kernel, dot_q6_Kx8_neon>;
-    r[weight_layout_q3_Kx8] = dot_groups<q3_K_kernel, dot_q3_Kx8_neon>;
-    r[weight_layout_q2_Kx8] = dot_groups<q2_K_kernel, dot_q2_Kx8_neon>;
+    r[weight_layout_q3_Kx8] = dot_groups<q23_K_kernel<block_q3_Kx8>, dot_q3_Kx8_neon>;
+    r[weight_layout_q2_Kx8] = dot_groups<q23_K_kernel<block_q2_Kx8>, dot_q2_Kx8_neon>;
     r[weight_layout_q4_0x8] = dot_groups<nibbles_kernel<block_q4_0x8>, dot_q4_0x8_neon>;
     r[weight_layout_q5_0x8] = dot_groups<nibbles_kernel<block_q5_0x8>, dot_q5_0x8_neon>;
     r[weight_layout_q4_1x8] = dot_groups<nibbles_kernel<block_q4_1x8>, dot_q4_1x8_neon>;

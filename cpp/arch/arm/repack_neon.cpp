@@ -184,10 +184,8 @@ struct q45_K_kernel {
             }
             const float yd = y[t][i].d;
             float32x4_t* ac = acc + 2 * t;
-            ac[0] = vfmaq_f32(ac[0], vmulq_n_f32(dlo, yd), vcvtq_f32_s32(sumi[t][0]));
-            ac[1] = vfmaq_f32(ac[1], vmulq_n_f32(dhi, yd), vcvtq_f32_s32(sumi[t][1]));
-            ac[0] = vfmsq_f32(ac[0], vmulq_n_f32(mlo, yd), vcvtq_f32_s32(min0));
-            ac[1] = vfmsq_f32(ac[1], vmulq_n_f32(mhi, yd), vcvtq_f32_s32(min1));
+            fma_rows(ac, dlo, dhi, yd, sumi[t][0], sumi[t][1]);
+            fms_rows(ac, mlo, mhi, yd, min0, min1);
         }
     }
 };
@@ -234,11 +232,15 @@ struct q6_K_kernel {
     }
 };
 
-// Q2_K: as Q3_K without the third bits and the offset (quants 0..3), each sub-block's sum times the
-// rows' scale (the low nibble of the scale byte); the mins (the high nibble) times the activations'
-// sums of 16, then acc = fma(d * yd, sum, acc) and acc = fma(-(dmin * yd), min_sum, acc).
-struct q2_K_kernel {
-    using group = block_q2_Kx8;
+// Q3_K and Q2_K (G: block_q3_Kx8 or block_q2_Kx8): as Q6_K, per 16 columns one qs load (and for
+// Q3_K the pair's hmask load) per 4 rows (q23_K_set: Q3_K 0..7, the value plus 4; Q2_K 0..3), SDOT,
+// each sub-block's sum times the rows' scale; Q3_K's offset 4 * bsums, Q2_K's mins times the
+// activations' sums of 16, then acc = fma(d * yd, sum, acc) and acc = fma(-(dmin * yd), min_sum, acc).
+// Bounds: a set's sum |a| <= 16 * 7 * 128 + 4 * 16 * 128, times |scale| <= 32 over 16 sets: inside int32.
+template <class G>
+struct q23_K_kernel {
+    static constexpr bool q3 = std::is_same_v<G, block_q3_Kx8>;
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     template <int NT>
@@ -246,72 +248,30 @@ struct q2_K_kernel {
         int32x4_t sumi[NT][2], summ[NT][2];
         for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = summ[t][0] = summ[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
-            const uint8x16_t sb = vld1q_u8(g.scales + 16 * p);
             int32x4_t scs[2][2], mns[2][2];
-            pair_scales(vreinterpretq_s8_u8(vandq_u8(sb, vdupq_n_u8(15))), scs);
-            pair_scales(vreinterpretq_s8_u8(vshrq_n_u8(sb, 4)), mns);
+            q23_K_pair(g, p, scs, mns);
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
                 int8x16_t q[2][4];
-                for (int half = 0; half < 2; ++half) q2_K_quants(vld1q_u8(g.qs + 32 * c + 16 * half), q[half]);
+                q23_K_set(g, c, q);
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
                     for (int half = 0; half < 2; ++half) {
-                        int32x4_t a = vdupq_n_s32(0);
+                        int32x4_t a = vdupq_n_s32(q3 ? -4 * y[t][i].bsums[c] : 0);
                         for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
                         sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
-                        summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
+                        if constexpr (!q3) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
                     }
                 }
             }
         }
         float32x4_t dlo, dhi, mlo, mhi;
         load_d8(g.d, &dlo, &dhi);
-        load_d8(g.dmin, &mlo, &mhi);
+        if constexpr (!q3) load_d8(g.dmin, &mlo, &mhi);
         for (int t = 0; t < NT; ++t) {
-            const float yd = y[t][i].d;
-            float32x4_t* ac = acc + 2 * t;
-            fma_rows(ac, dlo, dhi, yd, sumi[t][0], sumi[t][1]);
-            ac[0] = vfmsq_f32(ac[0], vmulq_n_f32(mlo, yd), vcvtq_f32_s32(summ[t][0]));
-            ac[1] = vfmsq_f32(ac[1], vmulq_n_f32(mhi, yd), vcvtq_f32_s32(summ[t][1]));
+            fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+            if constexpr (!q3) fms_rows(acc + 2 * t, mlo, mhi, y[t][i].d, summ[t][0], summ[t][1]);
         }
-    }
-};
-
-// Q3_K: as Q6_K, per 16 columns one qs load and the pair's hmask load per 4 rows (q3_K_quants:
-// quants 0..7, the value plus 4), SDOT, the offset 4 * bsums. Bounds: a set's sum |a| <= 16 * 7 *
-// 128 + 4 * 16 * 128, times |scale| <= 32 over 16 sets: inside int32.
-struct q3_K_kernel {
-    using group = block_q3_Kx8;
-    using act = block_q8_K;
-    static constexpr int block = QK_K;
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
-        int32x4_t sumi[NT][2];
-        for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
-        for (int p = 0; p < 8; ++p) {
-            int32x4_t scs[2][2];
-            pair_scales(q3_K_scales8(g, p), scs);
-            for (int h = 0; h < 2; ++h) {
-                const int c = 2 * p + h;
-                int8x16_t q[2][4];
-                for (int half = 0; half < 2; ++half) {
-                    q3_K_quants(vld1q_u8(g.qs + 32 * c + 16 * half), vld1q_u8(g.hmask + 32 * p + 16 * half), c, q[half]);
-                }
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 16 * c;
-                    const int32_t off = 4 * y[t][i].bsums[c];
-                    for (int half = 0; half < 2; ++half) {
-                        int32x4_t a = vdupq_n_s32(-off);
-                        for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
-                    }
-                }
-            }
-        }
-        float32x4_t dlo, dhi;
-        load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
     }
 };
 
@@ -401,10 +361,10 @@ void dot_q6_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int n
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q2_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q2_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q23_K_kernel<block_q2_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q3_Kx8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q3_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q23_K_kernel<block_q3_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q4_0x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<nibbles_kernel<block_q4_0x8>>(n, s, bs, x, bx, nr, y, by, nt);

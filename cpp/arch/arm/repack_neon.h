@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/blocks.h"
 #include "kernels/repack.h"
@@ -86,6 +87,38 @@ inline void load_d8(const uint16_t* d, float32x4_t* lo, float32x4_t* hi) {
 inline void fma_rows(float32x4_t* acc, float32x4_t dlo, float32x4_t dhi, float dy, int32x4_t lo, int32x4_t hi) {
     acc[0] = vfmaq_f32(acc[0], vmulq_n_f32(dlo, dy), vcvtq_f32_s32(lo));
     acc[1] = vfmaq_f32(acc[1], vmulq_n_f32(dhi, dy), vcvtq_f32_s32(hi));
+}
+
+// acc[2t], acc[2t + 1] -= m_row * dy * isum, as fma(-(m * dy), isum, acc): the mins of Q4_K, Q5_K, Q2_K.
+inline void fms_rows(float32x4_t* acc, float32x4_t mlo, float32x4_t mhi, float dy, int32x4_t lo, int32x4_t hi) {
+    acc[0] = vfmsq_f32(acc[0], vmulq_n_f32(mlo, dy), vcvtq_f32_s32(lo));
+    acc[1] = vfmsq_f32(acc[1], vmulq_n_f32(mhi, dy), vcvtq_f32_s32(hi));
+}
+
+// Q3_K and Q2_K (G: block_q3_Kx8, block_q2_Kx8): the 8 rows' scales of sub-blocks 2p, 2p + 1 as int32
+// (pair_scales' order), for Q2_K also its mins (into mns), and the 4 quant vectors of 16 columns c for
+// rows 0..3 (half 0) and 4..7 (half 1).
+template <class G>
+inline void q23_K_pair(const G& g, int p, int32x4_t (*scs)[2], int32x4_t (*mns)[2]) {
+    if constexpr (std::is_same_v<G, block_q3_Kx8>) {
+        pair_scales(q3_K_scales8(g, p), scs);
+        (void)mns;
+    } else {
+        const uint8x16_t sb = vld1q_u8(g.scales + 16 * p);
+        pair_scales(vreinterpretq_s8_u8(vandq_u8(sb, vdupq_n_u8(15))), scs);
+        pair_scales(vreinterpretq_s8_u8(vshrq_n_u8(sb, 4)), mns);
+    }
+}
+template <class G>
+inline void q23_K_set(const G& g, int c, int8x16_t (*q)[4]) {
+    for (int half = 0; half < 2; ++half) {
+        const uint8x16_t v = vld1q_u8(g.qs + 32 * c + 16 * half);
+        if constexpr (std::is_same_v<G, block_q3_Kx8>) {
+            q3_K_quants(v, vld1q_u8(g.hmask + 32 * (c / 2) + 16 * half), c, q[half]);
+        } else {
+            q2_K_quants(v, q[half]);
+        }
+    }
 }
 
 // The 8 rows' scales of the looked-up layouts: IQ4_NL fp16; MXFP4 its E8M0 exponents halved

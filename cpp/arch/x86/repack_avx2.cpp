@@ -378,17 +378,28 @@ struct q6_K_kernel {
     }
 };
 
-// Q3_K: as Q6_K, 16 columns a set: one qs load and the pair's hmask load give four vectors of 4
-// quants per row (0..7, the value plus 4), whose vpmaddubsw results add up in int16 (|sum| <=
-// 4 * 2 * 7 * 128 = 7168) and meet the rows' sub-block scale through one vpmaddwd; the offset (q - 4)
-// is the scales times the activations' sums of 16, times 4.
-struct q3_K_kernel {
-    using group = block_q3_Kx8;
+// Q3_K and Q2_K (G: block_q3_Kx8 or block_q2_Kx8): as Q6_K, 16 columns a set: one qs load (and
+// for Q3_K the pair's hmask load) give four vectors of 4 quants per row (Q3_K 0..7, the value plus
+// 4; Q2_K 0..3), whose vpmaddubsw results add up in int16 (|sum| <= 4 * 2 * 7 * 128 = 7168) and meet
+// the rows' sub-block scale through one vpmaddwd. Q3_K's offset (q - 4) is the scales times the
+// activations' sums of 16, times 4; Q2_K's mins meet those sums in the last step, as Q4_K's do.
+template <class G>
+struct q23_K_kernel {
+    static constexpr bool q3 = std::is_same_v<G, block_q3_Kx8>;
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     static constexpr bool quarters = true;
     static constexpr int streams = 2;
     struct state {};
+    // Lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16.
+    static inline __m256i pair_scales(const group& g, int p) {
+        if constexpr (q3) {
+            return _mm256_cvtepi8_epi16(q3_K_scales8(g, p));
+        } else {
+            return q2_K_scales16<false>(g, p);
+        }
+    }
     // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
     template <int NT, int P0 = 0, int P1 = 8>
     static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
@@ -400,27 +411,28 @@ struct q3_K_kernel {
         }
 #pragma GCC unroll 8
         for (int p = P0; p < P1; ++p) {
-            // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
-            const __m256i sc = _mm256_cvtepi8_epi16(q3_K_scales8(g, p));
-            const __m256i sc4 = _mm256_slli_epi16(sc, 2);
-            for (int t = 0; t < NT; ++t) {
-                const int16_t* bs = y[t][i].bsums + 2 * p;
-                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc4, bcast4(bs)));
+            const __m256i sc = pair_scales(g, p);
+            __m256i hm = _mm256_setzero_si256();
+            if constexpr (q3) {
+                const __m256i sc4 = _mm256_slli_epi16(sc, 2);
+                for (int t = 0; t < NT; ++t) {
+                    sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc4, bcast4(y[t][i].bsums + 2 * p)));
+                }
+                hm = loadu(g.hmask + 32 * p);
             }
-            const __m256i hm = loadu(g.hmask + 32 * p);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
                 const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
                 const __m256i v = loadu(g.qs + 32 * c);
-                const __m256i q0 = q3_K_quants(v, hm, c, 0), q1 = q3_K_quants(v, hm, c, 1), q2 = q3_K_quants(v, hm, c, 2),
-                              q3 = q3_K_quants(v, hm, c, 3);
+                __m256i q[4];
+                for (int u = 0; u < 4; ++u) q[u] = q3 ? q3_K_quants(v, hm, c, u) : q2_K_quants(v, u);
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
-                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
-                                                       _mm256_maddubs_epi16(q1, bcast4(yq + 4)));
-                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
-                                                       _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
+                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q[0], bcast4(yq)),
+                                                       _mm256_maddubs_epi16(q[1], bcast4(yq + 4)));
+                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q[2], bcast4(yq + 8)),
+                                                       _mm256_maddubs_epi16(q[3], bcast4(yq + 12)));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_add_epi16(a, b), s));
                     keep_in_register(sumi[t]);
                 }
@@ -439,70 +451,15 @@ struct q3_K_kernel {
         for (int t = 0; t < NT; ++t) {
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
         }
-    }
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        __m256i sumi[NT];
-        sums<NT>(g, y, i, sumi);
-        finish<NT>(g, state{}, sumi, y, i, acc);
-    }
-};
-
-// Q2_K: as Q3_K without the third bits and the offset: per 16 columns one qs load gives four vectors
-// of 4 quants (0..3), whose VPMADDUBSW results add up in int16 (|sum| <= 4 * 2 * 3 * 128) and meet
-// the rows' sub-block scale through one VPMADDWD; the mins meet the activations' sums of 16 in the
-// last step (q2_K_min_sums), as Q4_K's do.
-struct q2_K_kernel {
-    using group = block_q2_Kx8;
-    using act = block_q8_K;
-    static constexpr int block = QK_K;
-    static constexpr bool quarters = true;
-    static constexpr int streams = 2;
-    struct state {};
-    template <int NT, int P0 = 0, int P1 = 8>
-    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
-        const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5,
-                                              8, 9, 8, 9, 12, 13, 12, 13);
-        const __m256i odd = _mm256_add_epi8(even, _mm256_set1_epi8(2));
-        const __m256i m3 = _mm256_set1_epi8(3);
-        if (P0 == 0) {
-            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
-        }
-#pragma GCC unroll 8
-        for (int p = P0; p < P1; ++p) {
-            const __m256i sc = q2_K_scales16<false>(g, p);
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
-                const int c = 2 * p + h;
-                const __m256i s = _mm256_shuffle_epi8(sc, h ? odd : even);
-                const __m256i v = loadu(g.qs + 32 * c);
-                const __m256i q0 = _mm256_and_si256(v, m3), q1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
-                              q2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
-                              q3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 16 * c;
-                    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(q0, bcast4(yq)),
-                                                       _mm256_maddubs_epi16(q1, bcast4(yq + 4)));
-                    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(q2, bcast4(yq + 8)),
-                                                       _mm256_maddubs_epi16(q3, bcast4(yq + 12)));
-                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_add_epi16(a, b), s));
-                    keep_in_register(sumi[t]);
-                }
+        if constexpr (!q3) {  // Q2_K: less dmin * yd times the mins' sums
+            const __m256 m = load_d8(g.dmin);
+            __m256i mn[8];
+            for (int p = 0; p < 8; ++p) mn[p] = q2_K_scales16<true>(g, p);
+            for (int t = 0; t < NT; ++t) {
+                __m256i ms = _mm256_setzero_si256();
+                for (int p = 0; p < 8; ++p) ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn[p], bcast4(y[t][i].bsums + 2 * p)));
+                acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(ms), acc[t]);
             }
-        }
-    }
-    template <int Q>
-    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
-        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
-    }
-    template <int NT>
-    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
-                              __m256* acc) {
-        const __m256 d = load_d8(g.d), m = load_d8(g.dmin);
-        for (int t = 0; t < NT; ++t) {
-            const __m256 yd = _mm256_set1_ps(y[t][i].d);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(q2_K_min_sums(g, y[t][i])), acc[t]);
         }
     }
     template <int NT>
@@ -641,10 +598,10 @@ void dot_q6_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int n
     dot_groups<q6_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q2_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q2_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q23_K_kernel<block_q2_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q3_Kx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
-    dot_groups<q3_K_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+    dot_groups<q23_K_kernel<block_q3_Kx8>>(n, s, bs, x, bx, nr, y, by, nt);
 }
 void dot_q4_0x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<q4_0_kernel<block_q4_0x8>>(n, s, bs, x, bx, nr, y, by, nt);

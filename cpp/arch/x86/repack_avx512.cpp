@@ -291,94 +291,64 @@ struct q6_K_x16 {
     }
 };
 
-// Q3_K: as q3_K_vnni.
-struct q3_K_x16 {
-    using group = block_q3_Kx8;
+// Q3_K and Q2_K: as q23_K_vnni, the two groups' scales side by side.
+template <class G>
+struct q23_K_x16 {
+    static constexpr bool q3 = std::is_same_v<G, block_q3_Kx8>;
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    // quant vector u of 16 columns c of both groups: q3_K_quants on 512 bits
+    // quant vector u of 16 columns c of both groups: q3_K_quants / q2_K_quants on 512 bits
     static inline __m512i quants(__m512i v, __m512i hm, int c, int u) {
-        const int bit = 4 * (c % 2) + u;
         const __m512i lo = _mm512_and_si512(u ? _mm512_srli_epi16(v, 2 * u) : v, _mm512_set1_epi8(3));
+        if constexpr (!q3) return lo;
+        const int bit = 4 * (c % 2) + u;
         const __m512i hi = bit >= 2 ? _mm512_srli_epi16(hm, bit - 2) : _mm512_slli_epi16(hm, 2 - bit);
         return _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi8(4)));
     }
     template <int NT>
     static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
-        __m512i sumi[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+        __m512i sumi[NT], summ[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int p = 0; p < 8; ++p) {
             // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
-            const __m512i sc = _mm512_cvtepi8_epi16(_mm256_set_m128i(q3_K_scales8(gb, p), q3_K_scales8(ga, p)));
-            const __m512i off = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 2));
-            for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], off, bcast4x16(y[t][i].bsums + 2 * p));
-            const __m512i hm = load2(ga.hmask + 32 * p, gb.hmask + 32 * p);
+            __m512i sc, hm = _mm512_setzero_si512();
+            if constexpr (q3) {
+                sc = _mm512_cvtepi8_epi16(_mm256_set_m128i(q3_K_scales8(gb, p), q3_K_scales8(ga, p)));
+                const __m512i off = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 2));
+                for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], off, bcast4x16(y[t][i].bsums + 2 * p));
+                hm = load2(ga.hmask + 32 * p, gb.hmask + 32 * p);
+            } else {
+                sc = join(q2_K_scales16<false>(ga, p), q2_K_scales16<false>(gb, p));
+                const __m512i mn = join(q2_K_scales16<true>(ga, p), q2_K_scales16<true>(gb, p));
+                for (int t = 0; t < NT; ++t) summ[t] = _mm512_dpwssd_epi32(summ[t], mn, bcast4x16(y[t][i].bsums + 2 * p));
+            }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
                 const __m512i s = h ? _mm512_srli_epi32(sc, 16) : _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF));
                 const __m512i v = load2(ga.qs + 32 * c, gb.qs + 32 * c);
-                const __m512i q0 = quants(v, hm, c, 0), q1 = quants(v, hm, c, 1), q2 = quants(v, hm, c, 2),
-                              q3 = quants(v, hm, c, 3);
+                __m512i q[4];
+                for (int u = 0; u < 4; ++u) q[u] = quants(v, hm, c, u);
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
-                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4x16(yq));
-                    a = _mm512_dpbusd_epi32(a, q1, bcast4x16(yq + 4));
-                    a = _mm512_dpbusd_epi32(a, q2, bcast4x16(yq + 8));
-                    a = _mm512_dpbusd_epi32(a, q3, bcast4x16(yq + 12));
+                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], bcast4x16(yq));
+                    a = _mm512_dpbusd_epi32(a, q[1], bcast4x16(yq + 4));
+                    a = _mm512_dpbusd_epi32(a, q[2], bcast4x16(yq + 8));
+                    a = _mm512_dpbusd_epi32(a, q[3], bcast4x16(yq + 12));
                     sumi[t] = _mm512_dpwssd_epi32(sumi[t], a, s);
                 }
             }
         }
         const __m512 d = join(load_d8(ga.d), load_d8(gb.d));
         for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[t][i].d)), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
-        }
-    }
-};
-
-// Q2_K: as q2_K_vnni.
-struct q2_K_x16 {
-    using group = block_q2_Kx8;
-    using act = block_q8_K;
-    static constexpr int block = QK_K;
-    template <bool Min>
-    static inline __m512i scales16(const group& ga, const group& gb, int p) {
-        return join(q2_K_scales16<Min>(ga, p), q2_K_scales16<Min>(gb, p));
-    }
-    template <int NT>
-    static inline void step(const group& ga, const group& gb, const act* const* y, int i, __m512* acc) {
-        const __m512i m3 = _mm512_set1_epi8(3);
-        __m512i sumi[NT], summ[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; ++p) {
-            const __m512i sc = scales16<false>(ga, gb, p), mn = scales16<true>(ga, gb, p);
-            for (int t = 0; t < NT; ++t) summ[t] = _mm512_dpwssd_epi32(summ[t], mn, bcast4x16(y[t][i].bsums + 2 * p));
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
-                const int c = 2 * p + h;
-                const __m512i s = h ? _mm512_srli_epi32(sc, 16) : _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF));
-                const __m512i v = load2(ga.qs + 32 * c, gb.qs + 32 * c);
-                const __m512i q0 = _mm512_and_si512(v, m3), q1 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3),
-                              q2 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3),
-                              q3 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 16 * c;
-                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4x16(yq));
-                    a = _mm512_dpbusd_epi32(a, q1, bcast4x16(yq + 4));
-                    a = _mm512_dpbusd_epi32(a, q2, bcast4x16(yq + 8));
-                    a = _mm512_dpbusd_epi32(a, q3, bcast4x16(yq + 12));
-                    sumi[t] = _mm512_dpwssd_epi32(sumi[t], a, s);
-                }
-            }
-        }
-        const __m512 d = join(load_d8(ga.d), load_d8(gb.d)), m = join(load_d8(ga.dmin), load_d8(gb.dmin));
-        for (int t = 0; t < NT; ++t) {
             const __m512 yd = _mm512_set1_ps(y[t][i].d);
             acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, yd), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(m, yd), _mm512_cvtepi32_ps(summ[t]), acc[t]);
+            if constexpr (!q3) {
+                const __m512 m = join(load_d8(ga.dmin), load_d8(gb.dmin));
+                acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(m, yd), _mm512_cvtepi32_ps(summ[t]), acc[t]);
+            }
         }
     }
 };
@@ -462,8 +432,8 @@ void register_repack_avx512(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_pairs<q45_K_x16<block_q4_Kx8>, dot_groups_vnni<q4_K_vnni<evex_vnni>, 8, dot_q4_Kx8_avx2>>;
     r[weight_layout_q5_Kx8] = dot_pairs<q45_K_x16<block_q5_Kx8>, dot_groups_vnni<q5_K_vnni<evex_vnni>, 8, dot_q5_Kx8_avx2>>;
     r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
-    r[weight_layout_q3_Kx8] = dot_pairs<q3_K_x16, dot_groups_vnni<q3_K_vnni<evex_vnni>, 8, dot_q3_Kx8_avx2>>;
-    r[weight_layout_q2_Kx8] = dot_pairs<q2_K_x16, dot_groups_vnni<q2_K_vnni<evex_vnni>, 8, dot_q2_Kx8_avx2>>;
+    r[weight_layout_q3_Kx8] = dot_pairs<q23_K_x16<block_q3_Kx8>, dot_groups_vnni<q23_K_vnni<evex_vnni, block_q3_Kx8>, 8, dot_q3_Kx8_avx2>>;
+    r[weight_layout_q2_Kx8] = dot_pairs<q23_K_x16<block_q2_Kx8>, dot_groups_vnni<q23_K_vnni<evex_vnni, block_q2_Kx8>, 8, dot_q2_Kx8_avx2>>;
     r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
     r[weight_layout_q5_0x8] = dot_pairs<q5_x16<block_q5_0x8>, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
     r[weight_layout_q4_1x8] =

@@ -148,39 +148,48 @@ struct q6_K_vnni {
     }
 };
 
-// Q3_K: four VPDPBUSD per 16 quants (0..7: |sum| <= 16 * 7 * 128 = 14336, within int16), scaled
-// through VPDPWSSD with the rows' scale in the low half of each lane and zero in the high half, as
-// Q4_K's halves; the offset (q - 4) through VPDPWSSD of minus 4 times the scales with the
-// activations' sums of 16.
-template <class V>
-struct q3_K_vnni {
-    using group = block_q3_Kx8;
+// Q3_K and Q2_K (G: block_q3_Kx8 or block_q2_Kx8): four VPDPBUSD per 16 quants (Q3_K 0..7, Q2_K
+// 0..3: |sum| <= 16 * 7 * 128 = 14336, within int16), scaled through VPDPWSSD with the rows' scale
+// in the low half of each lane and zero in the high half, as Q4_K's halves. Q3_K's offset (q - 4)
+// goes in through VPDPWSSD of minus 4 times the scales with the activations' sums of 16, Q2_K's
+// mins the same way into sums of their own, taken off in the last step.
+template <class V, class G>
+struct q23_K_vnni {
+    static constexpr bool q3 = std::is_same_v<G, block_q3_Kx8>;
+    using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        __m256i sumi[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        __m256i sumi[NT], summ[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int p = 0; p < 8; ++p) {
             // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
-            const __m256i sc = _mm256_cvtepi8_epi16(q3_K_scales8(g, p));
-            const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 2));
-            for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd(sumi[t], off, bcast4(y[t][i].bsums + 2 * p));
-            const __m256i hm = loadu(g.hmask + 32 * p);
+            __m256i sc, hm = _mm256_setzero_si256();
+            if constexpr (q3) {
+                sc = _mm256_cvtepi8_epi16(q3_K_scales8(g, p));
+                const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 2));
+                for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd(sumi[t], off, bcast4(y[t][i].bsums + 2 * p));
+                hm = loadu(g.hmask + 32 * p);
+            } else {
+                sc = q2_K_scales16<false>(g, p);
+                const __m256i mn = q2_K_scales16<true>(g, p);
+                for (int t = 0; t < NT; ++t) summ[t] = V::dpwssd(summ[t], mn, bcast4(y[t][i].bsums + 2 * p));
+            }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
                 const __m256i s = h ? _mm256_srli_epi32(sc, 16) : _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF));
                 const __m256i v = loadu(g.qs + 32 * c);
-                const __m256i q0 = q3_K_quants(v, hm, c, 0), q1 = q3_K_quants(v, hm, c, 1), q2 = q3_K_quants(v, hm, c, 2),
-                              q3 = q3_K_quants(v, hm, c, 3);
+                __m256i q[4];
+                for (int u = 0; u < 4; ++u) q[u] = q3 ? q3_K_quants(v, hm, c, u) : q2_K_quants(v, u);
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
-                    __m256i a = V::dpbusd(_mm256_setzero_si256(), q0, bcast4(yq));
-                    a = V::dpbusd(a, q1, bcast4(yq + 4));
-                    a = V::dpbusd(a, q2, bcast4(yq + 8));
-                    a = V::dpbusd(a, q3, bcast4(yq + 12));
+                    __m256i a = V::dpbusd(_mm256_setzero_si256(), q[0], bcast4(yq));
+                    a = V::dpbusd(a, q[1], bcast4(yq + 4));
+                    a = V::dpbusd(a, q[2], bcast4(yq + 8));
+                    a = V::dpbusd(a, q[3], bcast4(yq + 12));
                     sumi[t] = V::dpwssd(sumi[t], a, s);
                     keep_in_register(sumi[t]);
                 }
@@ -188,51 +197,11 @@ struct q3_K_vnni {
         }
         const __m256 d = load_d8(g.d);
         for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-        }
-    }
-};
-
-// Q2_K: as q3_K_vnni without the third bits and the offset (quants 0..3); the mins meet the
-// activations' sums of 16 through VPDPWSSD.
-template <class V>
-struct q2_K_vnni {
-    using group = block_q2_Kx8;
-    using act = block_q8_K;
-    static constexpr int block = QK_K;
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        const __m256i m3 = _mm256_set1_epi8(3);
-        __m256i sumi[NT], summ[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int p = 0; p < 8; ++p) {
-            const __m256i sc = q2_K_scales16<false>(g, p), mn = q2_K_scales16<true>(g, p);
-            for (int t = 0; t < NT; ++t) summ[t] = V::dpwssd(summ[t], mn, bcast4(y[t][i].bsums + 2 * p));
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
-                const int c = 2 * p + h;
-                const __m256i s = h ? _mm256_srli_epi32(sc, 16) : _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF));
-                const __m256i v = loadu(g.qs + 32 * c);
-                const __m256i q0 = _mm256_and_si256(v, m3), q1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
-                              q2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
-                              q3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 16 * c;
-                    __m256i a = V::dpbusd(_mm256_setzero_si256(), q0, bcast4(yq));
-                    a = V::dpbusd(a, q1, bcast4(yq + 4));
-                    a = V::dpbusd(a, q2, bcast4(yq + 8));
-                    a = V::dpbusd(a, q3, bcast4(yq + 12));
-                    sumi[t] = V::dpwssd(sumi[t], a, s);
-                    keep_in_register(sumi[t]);
-                }
-            }
-        }
-        const __m256 d = load_d8(g.d), m = load_d8(g.dmin);
-        for (int t = 0; t < NT; ++t) {
             const __m256 yd = _mm256_set1_ps(y[t][i].d);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(m, yd), _mm256_cvtepi32_ps(summ[t]), acc[t]);
+            if constexpr (!q3) {
+                acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(load_d8(g.dmin), yd), _mm256_cvtepi32_ps(summ[t]), acc[t]);
+            }
         }
     }
 };
@@ -464,8 +433,8 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_groups_vnni<q4_K_vnni<V>, MaxNT, dot_q4_Kx8_avx2>;
     r[weight_layout_q5_Kx8] = dot_groups_vnni<q5_K_vnni<V>, MaxNT, dot_q5_Kx8_avx2>;
     r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
-    r[weight_layout_q3_Kx8] = dot_groups_vnni<q3_K_vnni<V>, MaxNT, dot_q3_Kx8_avx2>;
-    r[weight_layout_q2_Kx8] = dot_groups_vnni<q2_K_vnni<V>, MaxNT, dot_q2_Kx8_avx2>;
+    r[weight_layout_q3_Kx8] = dot_groups_vnni<q23_K_vnni<V, block_q3_Kx8>, MaxNT, dot_q3_Kx8_avx2>;
+    r[weight_layout_q2_Kx8] = dot_groups_vnni<q23_K_vnni<V, block_q2_Kx8>, MaxNT, dot_q2_Kx8_avx2>;
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
     r[weight_layout_q4_1x8] = dot_groups_vnni<q4_0_vnni<V, block_q4_1x8>, MaxNT, dot_q4_1x8_avx2>;

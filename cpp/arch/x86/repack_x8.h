@@ -123,11 +123,9 @@ inline __m256i q2_K_scales16(const block_q2_Kx8& g, int p) {
     return _mm256_cvtepu8_epi16(_mm_and_si128(Min ? _mm_srli_epi16(b, 4) : b, _mm_set1_epi8(0x0F)));
 }
 
-// Q2_K: lane r's sum over the super-block of min(r, j) * (y's sum of sub-block j).
-inline __m256i q2_K_min_sums(const block_q2_Kx8& g, const block_q8_K& y) {
-    __m256i s = _mm256_setzero_si256();
-    for (int p = 0; p < 8; ++p) s = _mm256_add_epi32(s, _mm256_madd_epi16(q2_K_scales16<true>(g, p), bcast4(y.bsums + 2 * p)));
-    return s;
+// Q2_K: quant vector u (0..3, bytes 4r + b: row r's quant 16c + 4u + b) of a set's qs load v.
+inline __m256i q2_K_quants(__m256i v, int u) {
+    return _mm256_and_si256(u ? _mm256_srli_epi16(v, 2 * u) : v, _mm256_set1_epi8(3));
 }
 
 // The group's six-bit scales and mins as bytes: S[h] byte 16 * (r / 4) + 4 * (j % 4) + r % 4
