@@ -34,6 +34,23 @@ namespace {
 // Position of (row r, sub-block j) in the 32-byte scale vectors (see block_q4_Kx8).
 inline int scale_slot(int r, int j) { return 16 * (r / 4) + 4 * (j % 4) + r % 4; }
 
+// Byte-wise work on 4 and 8 bytes at once (little-endian, as every CPU pyggml builds for): a
+// shift of a whole word followed by a mask per byte, or values small enough that a left
+// shift stays inside each byte.
+inline uint32_t load32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline uint64_t load64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+inline void store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+constexpr uint64_t kBytes(uint8_t b) { return 0x0101010101010101ull * b; }
+
 // Q4_K and Q5_K: the scales and the nibbles alike; Q5_K's fifth bits beside them.
 template <typename B, typename G>
 void pack_group(const B* const rows[REPACK_ROWS], G& out) {
@@ -117,12 +134,22 @@ void pack_q6_K(const block_q6_K* const rows[REPACK_ROWS], block_q6_Kx8& out) {
         const block_q6_K& b = *rows[r];
         out.d[r] = b.d;
         for (int j = 0; j < QK_K / 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
+        // the row's 256 six-bit quants first (q6_K_quant's rule), 8 at a time in 64-bit words
+        uint8_t q[QK_K];
+        for (int e0 = 0; e0 < QK_K; e0 += 32) {
+            const int h = e0 / 128, k = (e0 % 128) / 32;
+            const uint8_t* ql = b.ql + 64 * h + 32 * (k % 2);
+            const uint8_t* qh = b.qh + 32 * h;
+            for (int l = 0; l < 32; l += 8) {
+                const uint64_t lo = (k < 2 ? load64(ql + l) : load64(ql + l) >> 4) & kBytes(0x0F);
+                store64(q + e0 + l, lo | ((load64(qh + l) >> (2 * k)) & kBytes(3)) << 4);
+            }
+        }
         for (int c = 0; c < QK_K / 16; ++c) {
+            const uint8_t* v = q + 16 * c;
             for (int k = 0; k < 3; ++k) {
-                for (int e = 0; e < 4; ++e) {
-                    const int v3 = q6_K_quant(b, 16 * c + 12 + e);
-                    out.qs[96 * c + 32 * k + 4 * r + e] = uint8_t(q6_K_quant(b, 16 * c + 4 * k + e) | ((v3 >> (2 * k)) & 3) << 6);
-                }
+                store32(out.qs + 96 * c + 32 * k + 4 * r,
+                        load32(v + 4 * k) | ((load32(v + 12) >> (2 * k)) & uint32_t(kBytes(3))) << 6);
             }
         }
     }
@@ -151,45 +178,68 @@ void step_q6_Kx8(const block_q6_Kx8& x, const block_q8_K& y, float* acc) {
     }
 }
 
+// The 2-bit quants of a Q2_K / Q3_K row (qs: 64 bytes), element e in bits 2 * ((e % 128) / 32) of
+// qs[32 * (e / 128) + e % 32], 8 at a time.
+inline void unpack_2bit(const uint8_t* qs, uint8_t* q) {
+    for (int e0 = 0; e0 < QK_K; e0 += 32) {
+        const uint8_t* src = qs + 32 * (e0 / 128);
+        const int shift = 2 * ((e0 % 128) / 32);
+        for (int l = 0; l < 32; l += 8) store64(q + e0 + l, (load64(src + l) >> shift) & kBytes(3));
+    }
+}
+
+// One row's bytes 32 * c + 4 * r + k of block_q2_Kx8 / block_q3_Kx8 qs: the 2-bit quants of
+// elements 16c + 4u + k in bits 2u, 4 bytes (k = 0..3) at a time.
+inline void pack_2bit(const uint8_t* q, int r, uint8_t* qs) {
+    for (int c = 0; c < QK_K / 16; ++c) {
+        const uint8_t* v = q + 16 * c;
+        store32(qs + 32 * c + 4 * r, load32(v) | load32(v + 4) << 2 | load32(v + 8) << 4 | load32(v + 12) << 6);
+    }
+}
+
 void pack_q3_K(const block_q3_K* const rows[REPACK_ROWS], block_q3_Kx8& out) {
-    std::memset(out.scales_lo, 0, sizeof(out.scales_lo));
-    std::memset(out.scales_hi, 0, sizeof(out.scales_hi));
-    std::memset(out.hmask, 0, sizeof(out.hmask));
-    std::memset(out.qs, 0, sizeof(out.qs));
     for (int r = 0; r < REPACK_ROWS; ++r) {
         const block_q3_K& b = *rows[r];
         out.d[r] = b.d;
         int8_t sc[16];
         unpack_scales_q3_K(b.scales, sc);
-        for (int j = 0; j < 16; ++j) {
-            const int p = j / 2, h = j % 2, v = sc[j] + 32;
-            out.scales_lo[16 * (p % 4) + 2 * r + h] |= uint8_t((v & 15) << (4 * (p / 4)));
-            out.scales_hi[16 * (p % 2) + 2 * r + h] |= uint8_t((v >> 4) << (2 * (p / 2)));
+        int v[16];  // the six-bit scales of sub-blocks j = 2p + h
+        for (int j = 0; j < 16; ++j) v[j] = sc[j] + 32;
+        for (int h = 0; h < 2; ++h) {
+            for (int p = 0; p < 4; ++p) {  // pairs p and p + 4: the low and the high nibble
+                out.scales_lo[16 * p + 2 * r + h] = uint8_t((v[2 * p + h] & 15) | (v[2 * p + 8 + h] & 15) << 4);
+            }
+            for (int p = 0; p < 2; ++p) {  // pairs p, p + 2, p + 4, p + 6: bits 0, 2, 4, 6
+                out.scales_hi[16 * p + 2 * r + h] =
+                    uint8_t((v[2 * p + h] >> 4) | (v[2 * p + 4 + h] >> 4) << 2 | (v[2 * p + 8 + h] >> 4) << 4 |
+                            (v[2 * p + 12 + h] >> 4) << 6);
+            }
         }
-        for (int e = 0; e < QK_K; ++e) {
-            // the file: low bits in qs[32 * (e / 128) + e % 32] >> 2 * ((e % 128) / 32), the third bit in
-            // hmask[e % 32] >> (e / 32)
-            const int lo = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-            const int hi = (b.hmask[e % 32] >> (e / 32)) & 1;
-            const int c = e / 16, u = (e % 16) / 4, k = e % 4;
-            out.qs[32 * c + 4 * r + k] |= uint8_t(lo << (2 * u));
-            out.hmask[32 * (c / 2) + 4 * r + k] |= uint8_t(hi << (4 * (c % 2) + u));
+        uint8_t q[QK_K], hi[QK_K];
+        unpack_2bit(b.qs, q);
+        // the third bit of element e: hmask[e % 32] >> (e / 32)
+        for (int e0 = 0; e0 < QK_K; e0 += 32) {
+            for (int l = 0; l < 32; l += 8) store64(hi + e0 + l, (load64(b.hmask + l) >> (e0 / 32)) & kBytes(1));
+        }
+        pack_2bit(q, r, out.qs);
+        // bit 4 * (c % 2) + u of hmask[32 * (c / 2) + 4 * r + k]: element 16c + 4u + k's third bit
+        for (int c2 = 0; c2 < QK_K / 32; ++c2) {
+            uint32_t bits = 0;
+            for (int j = 0; j < 8; ++j) bits |= load32(hi + 32 * c2 + 4 * j) << j;
+            store32(out.hmask + 32 * c2 + 4 * r, bits);
         }
     }
 }
 
 void pack_q2_K(const block_q2_K* const rows[REPACK_ROWS], block_q2_Kx8& out) {
-    std::memset(out.qs, 0, sizeof(out.qs));
     for (int r = 0; r < REPACK_ROWS; ++r) {
         const block_q2_K& b = *rows[r];
         out.d[r] = b.d;
         out.dmin[r] = b.dmin;
         for (int j = 0; j < 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
-        for (int e = 0; e < QK_K; ++e) {
-            const int q = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-            const int c = e / 16, u = (e % 16) / 4, k = e % 4;
-            out.qs[32 * c + 4 * r + k] |= uint8_t(q << (2 * u));
-        }
+        uint8_t q[QK_K];
+        unpack_2bit(b.qs, q);
+        pack_2bit(q, r, out.qs);
     }
 }
 
