@@ -41,6 +41,11 @@ def quantize_weight(type: int, src: npt.ArrayLike, per_tensor: bool = False) -> 
 def dynamic_map() -> F32:
     """bitsandbytes' signed dynamic 8-bit map (256 sorted values): the double-quantized scales' code."""
 
+def gguf_strings(buffer: Any, pos: int, count: int) -> tuple[list[str], int]:
+    """Up to `count` GGUF strings (uint64 length + UTF-8 bytes, surrogateescape) from byte `pos` of
+    `buffer`, stopping before the first that does not fit: (the strings, the position after them).
+    (bind_gguf.cpp)"""
+
 def release_file_pages(buffer: Any) -> bool:
     """When the buffer lies in a shared file mapping (a mapped GGUF), unmap its whole pages from this
     process (Linux MADV_DONTNEED: still readable on the next touch); else nothing. Whether pages went."""

@@ -37,6 +37,7 @@ PYBIND11_MODULE(_core, m) {
         "testing", "entry points for the tests and the kernel benchmarks (single kernels, grids, GPTQ's column "
                    "loop); the pyggml package does not use them");
     pyggml::bind_quants(m);
+    pyggml::bind_gguf(m);
     pyggml::bind_matmul(m, testing);
     pyggml::bind_tokenizer(m);
     pyggml::bind_model(m);

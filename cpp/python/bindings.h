@@ -21,6 +21,7 @@ void bind_gptq(pybind11::module_& m, pybind11::module_& testing);       // bind_
 void bind_ops(pybind11::module_& testing);                              // bind_ops.cpp
 void bind_vq(pybind11::module_& m);                                     // bind_vq.cpp
 void bind_weight_formats(pybind11::module_& m);                         // bind_weight_formats.cpp
+void bind_gguf(pybind11::module_& m);                                   // bind_gguf.cpp
 void bind_cuda(pybind11::module_& m, pybind11::module_& testing);       // cuda/bind_cuda.cpp
 
 }  // namespace pyggml

@@ -177,10 +177,12 @@ class _HeaderParser:
 
     def strings(self, count: int, key: str) -> list:
         self.need_items(count, 8, key)
-        buf, pos, size, unpack = self.buf, self.pos, self.size, _U64.unpack_from
-        out = []
+        # one native call decodes them (a vocabulary has 10^5 strings and more); it stops before
+        # the first string that does not fit, which the loop below then reports
+        out, pos = _core.gguf_strings(self.buf, self.pos, count)
+        buf, size, unpack = self.buf, self.size, _U64.unpack_from
         append = out.append
-        for i in range(count):
+        for i in range(len(out), count):
             if pos + 8 > size:
                 self.pos = pos
                 self.need(8, f"length of string {i} of {key!r}")

@@ -240,6 +240,44 @@ def test_absurd_string_array_length(s):
     assert f"claims {HUGE} items" in err.problem and "test.words" in err.problem
 
 
+def test_absurd_length_inside_a_string_array(s):
+    # test.words: value type, item type, count, then "a" (length 1) and "b": the second length
+    first = s.find("test.words") + 16
+    s.put(first + 8 + 1, "Q", HUGE)
+    err = s.open()
+    assert f"string 1 of 'test.words' ({HUGE} bytes)" in err.problem and "truncated" in err.problem
+
+
+def test_string_array_cut_inside_a_length(s):
+    # string 0 made to run until 4 bytes before the end: string 1's length field is cut
+    first = s.find("test.words") + 16
+    s.put(first, "Q", len(s.blob) - first - 12)
+    err = s.open()
+    assert "length of string 1 of 'test.words'" in err.problem
+
+
+def test_string_array_keeps_bytes_that_are_not_utf8(s):
+    first = s.find("test.words") + 16
+    s.blob[first + 8] = 0xFF  # "a" -> b"\xff"
+    s.path.write_bytes(bytes(s.blob))
+    with GGUFFile(s.path) as f:
+        assert f.metadata["test.words"] == ["\udcff", "b"]
+
+
+def test_native_string_array_decoder():
+    from pyggml import _core
+
+    blob = b"xx" + b"".join(len(t).to_bytes(8, "little") + t for t in (b"ab", b"", "é".encode(), b"\xfe"))
+    out, pos = _core.gguf_strings(memoryview(blob), 2, 4)
+    assert out == ["ab", "", "é", "\udcfe"] and pos == len(blob)
+    # stops before a string that does not fit: its bytes, then its length field
+    assert _core.gguf_strings(memoryview(blob[:-1]), 2, 4) == (["ab", "", "é"], len(blob) - 9)
+    assert _core.gguf_strings(memoryview(blob[:-5]), 2, 4) == (["ab", "", "é"], len(blob) - 9)
+    assert _core.gguf_strings(memoryview(blob), 2, 2) == (["ab", ""], 2 + 10 + 8)
+    with pytest.raises(ValueError, match="past the end"):
+        _core.gguf_strings(memoryview(blob), len(blob) + 1, 1)
+
+
 def test_unknown_value_type(s):
     s.put(s.find("test.text"), "I", 13)
     assert "unknown value type id 13" in s.open().problem
