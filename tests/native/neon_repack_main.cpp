@@ -2,16 +2,18 @@
 // (cpp/arch/arm/repack_neon.cpp, repack_i8mm.cpp) on cases from a file, for tests/native/test_neon_qemu.py (cross-compiled for aarch64, run
 // under qemu-user); the test sets them against the x86 build's scalar references.
 //
-// usage: neon_repack TIER IN OUT (TIER: neon or i8mm)
+// usage: neon_repack TIER IN OUT [NT] (TIER: neon or i8mm; NT: only that many tokens per call,
+// for benchmarks/arm_instructions.py)
 // IN:  cases, each: int32 layout, n_cols, n_rows (a multiple of 8), n_tokens, packed_row_bytes,
 //      act_row_bytes, then the packed weights (n_rows, packed_row_bytes) and the repacked
 //      activations (n_tokens, act_row_bytes).
-// OUT: per case and per tokens-per-call nt = 1..VEC_DOT_MAX_NT, float32 (n_tokens, n_rows).
+// OUT: per case and per tokens-per-call nt = 1..VEC_DOT_MAX_NT (or NT alone), float32 (n_tokens, n_rows).
 // Exit 3 when the CPU lacks the tier's instructions, 2 on bad input.
 #include <sys/auxv.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -26,9 +28,11 @@
 #endif
 
 int main(int argc, char** argv) {
-    if (argc != 4) return 2;
+    if (argc != 4 && argc != 5) return 2;
     const std::string tier = argv[1];
     if (tier != "neon" && tier != "i8mm") return 2;
+    const int only_nt = argc == 5 ? std::atoi(argv[4]) : 0;
+    if (only_nt < 0 || only_nt > pyggml::VEC_DOT_MAX_NT) return 2;
     if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP) || (tier == "i8mm" && !(getauxval(AT_HWCAP2) & HWCAP2_I8MM))) {
         std::fprintf(stderr, "the CPU lacks the %s tier's instructions\n", tier.c_str());
         return 3;
@@ -49,7 +53,7 @@ int main(int argc, char** argv) {
         if (layout <= 0 || layout >= pyggml::weight_layout_count || n_rows % pyggml::REPACK_ROWS) return 2;
         const pyggml::vec_dot_fn k = neon.repacked[layout];
         if (!k) return 2;
-        for (int step = 1; step <= pyggml::VEC_DOT_MAX_NT; ++step) {
+        for (int step = only_nt ? only_nt : 1; step <= (only_nt ? only_nt : pyggml::VEC_DOT_MAX_NT); ++step) {
             for (int t = 0; t < n_tokens; t += step) {
                 const int nt = n_tokens - t < step ? n_tokens - t : step;
                 k(n_cols, y.data() + size_t(t) * n_rows, size_t(n_rows), w.data(), pyggml::REPACK_ROWS * wr, n_rows,

@@ -107,21 +107,25 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
 REPACKED = {"Q2_K": 13, "Q3_K": 12, "Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q5_0": 4, "Q6_K": 5, "Q5_K": 8, "Q4_1": 9, "Q5_1": 10, "IQ4_XS": 11, "IQ4_NL": 6, "MXFP4": 7}
 
 
-@pytest.fixture(scope="module")
-def neon_repack_binary(tmp_path_factory):
-    """Each aarch64 tier's file compiled with its own flags (CMakeLists.txt), linked together."""
-    d = tmp_path_factory.mktemp("neon")
+def build_neon_repack(d: Path) -> Path:
+    """tests/native/neon_repack_main.cpp and each aarch64 tier's file compiled with its own flags
+    (CMakeLists.txt), linked together into d / "neon_repack" (the objects stay in d)."""
     objs = []
     for src, march in (("cpp/arch/arm/repack_neon.cpp", "armv8.2-a+dotprod+fp16"),
                        ("cpp/arch/arm/repack_i8mm.cpp", "armv8.2-a+dotprod+fp16+i8mm"),
                        ("tests/native/neon_repack_main.cpp", "armv8.2-a+dotprod+fp16")):
         obj = d / (Path(src).stem + ".o")
-        subprocess.run([CXX, "-O2", "-std=c++17", "-ffp-contract=off", f"-march={march}", f"-I{ROOT / 'cpp'}", "-c",
+        subprocess.run([CXX, "-O3", "-std=c++17", "-ffp-contract=off", f"-march={march}", f"-I{ROOT / 'cpp'}", "-c",
                         str(ROOT / src), "-o", str(obj)], check=True, capture_output=True, timeout=300)
         objs.append(str(obj))
     exe = d / "neon_repack"
     subprocess.run([CXX, "-static", *objs, "-o", str(exe)], check=True, capture_output=True, timeout=300)
     return exe
+
+
+@pytest.fixture(scope="module")
+def neon_repack_binary(tmp_path_factory):
+    return build_neon_repack(tmp_path_factory.mktemp("neon"))
 
 
 @pytest.mark.parametrize("name", list(REPACKED))

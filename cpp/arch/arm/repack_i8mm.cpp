@@ -130,22 +130,6 @@ struct nibbles_kernel {
     }
 };
 
-// The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
-// G: block_q4_Kx8 or block_q5_Kx8 (the same scale bytes).
-template <class G>
-inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
-    for (int r = 0; r < 8; ++r) {
-        for (int j = 0; j < 4; ++j) {
-            const int slot = 16 * (r / 4) + 4 * j + r % 4;
-            const int hi = g.hi[slot];
-            sc[j][r] = (g.scales_lo[slot] & 15) | (hi & 3) << 4;
-            sc[j + 4][r] = (g.scales_lo[slot] >> 4) | ((hi >> 2) & 3) << 4;
-            mn[j][r] = (g.mins_lo[slot] & 15) | ((hi >> 4) & 3) << 4;
-            mn[j + 4][r] = (g.mins_lo[slot] >> 4) | ((hi >> 6) & 3) << 4;
-        }
-    }
-}
-
 // Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
 // block_q5_Kx8).
 inline uint8x16_t fifth_bits(const uint8_t* h, int j) { return fifth_bits(vld1q_u8(h), j); }

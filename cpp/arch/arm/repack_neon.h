@@ -24,6 +24,33 @@ inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
     return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
 }
 
+// The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
+// G: block_q4_Kx8 or block_q5_Kx8 (the same scale bytes). Rows 0..3 of sub-blocks j and j + 4
+// share byte 4j + r of the first 16 bytes of each scale array, rows 4..7 of the next 16: each
+// 16 bytes give four sub-blocks' scales (or mins) of four rows, widened to int32 four at a time.
+template <class G>
+inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(3);
+    for (int half = 0; half < 2; ++half) {
+        const uint8x16_t lo = vld1q_u8(g.scales_lo + 16 * half), ml = vld1q_u8(g.mins_lo + 16 * half);
+        const uint8x16_t hi = vld1q_u8(g.hi + 16 * half);
+        const uint8x16_t v[4] = {
+            vorrq_u8(vandq_u8(lo, m4), vshlq_n_u8(vandq_u8(hi, m3), 4)),                  // sc[j], j < 4
+            vorrq_u8(vshrq_n_u8(lo, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 2), m3), 4)),  // sc[j + 4]
+            vorrq_u8(vandq_u8(ml, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 4), m3), 4)),   // mn[j]
+            vorrq_u8(vshrq_n_u8(ml, 4), vshlq_n_u8(vshrq_n_u8(hi, 6), 4))};               // mn[j + 4]
+        for (int w = 0; w < 4; ++w) {
+            int32_t(*dst)[8] = w < 2 ? sc : mn;
+            const int j0 = 4 * (w % 2);
+            const uint16x8_t a = vmovl_u8(vget_low_u8(v[w])), b = vmovl_high_u8(v[w]);
+            vst1q_s32(dst[j0] + 4 * half, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(a))));
+            vst1q_s32(dst[j0 + 1] + 4 * half, vreinterpretq_s32_u32(vmovl_high_u16(a)));
+            vst1q_s32(dst[j0 + 2] + 4 * half, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(b))));
+            vst1q_s32(dst[j0 + 3] + 4 * half, vreinterpretq_s32_u32(vmovl_high_u16(b)));
+        }
+    }
+}
+
 // The 8 rows' scale of IQ4_XS sub-block j less its offset of 32 (-32..31): rows 0..3 in lo,
 // 4..7 in hi (see block_iq4_xsx8).
 inline void iq4_xs_scales(const block_iq4_xsx8& g, int j, int32x4_t* lo, int32x4_t* hi) {
