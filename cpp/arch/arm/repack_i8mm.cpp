@@ -8,7 +8,8 @@
 // 32-bit words of two such vectors (quants e..e+3 and e+4..e+7) gives two rows' 8 quants
 // each, SMMLA's left operand; the right one is 8 activations of each of two tokens. Four
 // SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight; the 2x2 tiles are
-// unzipped into each token's rows once per block (Q4_K, Q5_K, IQ4_XS: sub-block). Q5_K's fifth
+// unzipped into each token's rows once per block (Q4_K, Q5_K, IQ4_XS: sub-block). Four tokens
+// (two pairs) share each decoding of the weights, two pairs of tiles side by side. Q5_K's fifth
 // bits are or'ed into Q4_K's nibbles as bit 4 (quants 0..31) before the zip, as are Q5_0's
 // and Q5_1's into Q4_0's; Q4_0, Q4_1, Q5_0 and Q5_1 share one kernel over the group type.
 // IQ4_XS's nibbles are looked up in its grid (TBL, signed int8) before the zip.
@@ -63,27 +64,44 @@ inline void zero4(int32x4_t* m) {
     for (int k = 0; k < 4; ++k) m[k] = vdupq_n_s32(0);
 }
 
-// Each kernel: pair(g, y, i, acc) adds block i of the group times tokens y[0], y[1] to
-// acc[0..1] (token 0, rows 0..3 and 4..7) and acc[2..3] (token 1).
+// P pairs of tokens over the same weights: m[p] the tiles of tokens 2p, 2p + 1, whose 8
+// activations from byte off of block i SMMLA takes.
+template <int P>
+inline void zero_tiles(int32x4_t (*m)[4]) {
+    for (int p = 0; p < P; ++p) zero4(m[p]);
+}
+template <int P, class Y>
+inline void mmla_tokens(int32x4_t (*m)[4], const row_pairs& w, const Y* const* y, int i, int off) {
+    for (int p = 0; p < P; ++p) mmla4(m[p], w, token_pair(y[2 * p][i].qs + off, y[2 * p + 1][i].qs + off));
+}
+// The tiles as each token's rows 0..3 and 4..7: a[t][0], a[t][1] (t < 2P).
+template <int P>
+inline void split_pairs(const int32x4_t (*m)[4], int32x4_t (*a)[2]) {
+    for (int p = 0; p < P; ++p) split_tokens(m[p], a[2 * p], a[2 * p + 1]);
+}
+
+// Each kernel: pairs<P>(g, y, i, acc) adds block i of the group times tokens y[0..2P) to
+// acc[2t], acc[2t + 1] (token t, rows 0..3 and 4..7). Two pairs decode the weights once for
+// four tokens.
 template <typename Y>
 struct q8_0_kernel {
     using group = block_q8_0x8;
     using act = Y;
     static constexpr int block = QK8_0;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
-        int32x4_t m[4];
-        zero4(m);
+    template <int P>
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32x4_t m[P][4];
+        zero_tiles<P>(m);
         for (int k = 0; k < 8; k += 2) {
             const int8_t* q = g.qs + 32 * k;
             const row_pairs w(vld1q_s8(q), vld1q_s8(q + 16), vld1q_s8(q + 32), vld1q_s8(q + 48));
-            mmla4(m, w, token_pair(y[0][i].qs + 4 * k, y[1][i].qs + 4 * k));
+            mmla_tokens<P>(m, w, y, i, 4 * k);
         }
-        int32x4_t a0[2], a1[2];
-        split_tokens(m, a0, a1);
+        int32x4_t a[2 * P][2];
+        split_pairs<P>(m, a);
         float32x4_t dlo, dhi;
         load_d8(g.d, &dlo, &dhi);
-        fma_rows(acc, dlo, dhi, h2f(y[0][i].d), a0[0], a0[1]);
-        fma_rows(acc + 2, dlo, dhi, h2f(y[1][i].d), a1[0], a1[1]);
+        for (int t = 0; t < 2 * P; ++t) fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
     }
 };
 
@@ -98,10 +116,11 @@ struct nibbles_kernel {
     using group = G;
     using act = nibble_act<G>;
     static constexpr int block = QK4_0;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    template <int P>
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
-        int32x4_t m[4];
-        zero4(m);
+        int32x4_t m[P][4];
+        zero_tiles<P>(m);
         for (int k = 0; k < 4; k += 2) {
             const uint8_t* q = g.qs + 32 * k;
             const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
@@ -119,14 +138,12 @@ struct nibbles_kernel {
                 if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
                 return vreinterpretq_s8_u8(n);
             };
-            mmla4(m, row_pairs(lo(c0, 0), lo(c1, 16), lo(c2, 32), lo(c3, 48)),
-                  token_pair(y[0][i].qs + 4 * k, y[1][i].qs + 4 * k));
-            mmla4(m, row_pairs(hi(c0, 0), hi(c1, 16), hi(c2, 32), hi(c3, 48)),
-                  token_pair(y[0][i].qs + 16 + 4 * k, y[1][i].qs + 16 + 4 * k));
+            mmla_tokens<P>(m, row_pairs(lo(c0, 0), lo(c1, 16), lo(c2, 32), lo(c3, 48)), y, i, 4 * k);
+            mmla_tokens<P>(m, row_pairs(hi(c0, 0), hi(c1, 16), hi(c2, 32), hi(c3, 48)), y, i, 16 + 4 * k);
         }
-        int32x4_t a[2][2];
-        split_tokens(m, a[0], a[1]);
-        finish_nibbles<2, G, Values != nullptr>(g, y, i, a, acc);
+        int32x4_t a[2 * P][2];
+        split_pairs<P>(m, a);
+        finish_nibbles<2 * P, G, Values != nullptr>(g, y, i, a, acc);
     }
 };
 
@@ -141,13 +158,14 @@ struct q45_K_kernel {
     using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    template <int P>
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
         constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
         int32_t sc[8][8], mn[8][8];
         unpack_q4_K_scales(g, sc, mn);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
-        int32x4_t sumi[2][2];
-        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        int32x4_t sumi[2 * P][2];
+        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int j = 0; j < 8; ++j) {
             const int k = j / 2;
             // the 16 quant bytes at offset o of loads u, u + 1 (qh at the same offset from qh + 32u)
@@ -157,16 +175,16 @@ struct q45_K_kernel {
                 if constexpr (q5) q = vorrq_u8(q, fifth_bits(g.qh + 32 * u + o, j));
                 return vreinterpretq_s8_u8(q);
             };
-            int32x4_t m[4];
-            zero4(m);
+            int32x4_t m[P][4];
+            zero_tiles<P>(m);
             for (int u = 0; u < 8; u += 2) {
-                mmla4(m, row_pairs(quants(u, 0), quants(u, 16), quants(u, 32), quants(u, 48)),
-                      token_pair(y[0][i].qs + 32 * j + 4 * u, y[1][i].qs + 32 * j + 4 * u));
+                mmla_tokens<P>(m, row_pairs(quants(u, 0), quants(u, 16), quants(u, 32), quants(u, 48)), y, i,
+                               32 * j + 4 * u);
             }
-            int32x4_t a[2][2];
-            split_tokens(m, a[0], a[1]);
+            int32x4_t a[2 * P][2];
+            split_pairs<P>(m, a);
             const int32x4_t s0 = vld1q_s32(sc[j]), s1 = vld1q_s32(sc[j] + 4);
-            for (int t = 0; t < 2; ++t) {
+            for (int t = 0; t < 2 * P; ++t) {
                 sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
                 sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
             }
@@ -174,7 +192,7 @@ struct q45_K_kernel {
         float32x4_t dlo, dhi, mlo, mhi;
         load_d8(g.d, &dlo, &dhi);
         load_d8(g.dmin, &mlo, &mhi);
-        for (int t = 0; t < 2; ++t) {
+        for (int t = 0; t < 2 * P; ++t) {
             int32x4_t min0 = vdupq_n_s32(0), min1 = vdupq_n_s32(0);
             for (int j = 0; j < 8; ++j) {
                 const int32_t b = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
@@ -193,10 +211,11 @@ struct q6_K_kernel {
     using group = block_q6_Kx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    template <int P>
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
         const uint8x16_t m6 = vdupq_n_u8(0x3F);
-        int32x4_t sumi[2][2];
-        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        int32x4_t sumi[2 * P][2];
+        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
             // (row r, sub-block 2p + h) at byte 2r + h: even bytes are sub-block 2p, odd 2p + 1
             int32x4_t scs[2][2];
@@ -213,15 +232,13 @@ struct q6_K_kernel {
                     q[half][3] = vreinterpretq_s8_u8(
                         vorrq_u8(vorrq_u8(vshrq_n_u8(v0, 6), vshlq_n_u8(vshrq_n_u8(v1, 6), 2)), vshlq_n_u8(vshrq_n_u8(v2, 6), 4)));
                 }
-                int32x4_t m[4];
-                zero4(m);
-                mmla4(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]),
-                      token_pair(y[0][i].qs + 16 * c, y[1][i].qs + 16 * c));
-                mmla4(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]),
-                      token_pair(y[0][i].qs + 16 * c + 8, y[1][i].qs + 16 * c + 8));
-                int32x4_t a[2][2];
-                split_tokens(m, a[0], a[1]);
-                for (int t = 0; t < 2; ++t) {
+                int32x4_t m[P][4];
+                zero_tiles<P>(m);
+                mmla_tokens<P>(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]), y, i, 16 * c);
+                mmla_tokens<P>(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]), y, i, 16 * c + 8);
+                int32x4_t a[2 * P][2];
+                split_pairs<P>(m, a);
+                for (int t = 0; t < 2 * P; ++t) {
                     const int32x4_t off = vdupq_n_s32(32 * y[t][i].bsums[c]);
                     for (int half = 0; half < 2; ++half) {
                         sumi[t][half] = vmlaq_s32(sumi[t][half], vsubq_s32(a[t][half], off), scs[h][half]);
@@ -231,7 +248,7 @@ struct q6_K_kernel {
         }
         float32x4_t dlo, dhi;
         load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < 2; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+        for (int t = 0; t < 2 * P; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
     }
 };
 
@@ -243,9 +260,10 @@ struct q23_K_kernel {
     using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
-        int32x4_t sumi[2][2], summ[2][2];
-        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = summ[t][0] = summ[t][1] = vdupq_n_s32(0);
+    template <int P>
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+        int32x4_t sumi[2 * P][2], summ[2 * P][2];
+        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = summ[t][0] = summ[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
             int32x4_t scs[2][2], mns[2][2];
             q23_K_pair(g, p, scs, mns);
@@ -253,15 +271,13 @@ struct q23_K_kernel {
                 const int c = 2 * p + h;
                 int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
                 q23_K_set(g, c, q);
-                int32x4_t m[4];
-                zero4(m);
-                mmla4(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]),
-                      token_pair(y[0][i].qs + 16 * c, y[1][i].qs + 16 * c));
-                mmla4(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]),
-                      token_pair(y[0][i].qs + 16 * c + 8, y[1][i].qs + 16 * c + 8));
-                int32x4_t a[2][2];
-                split_tokens(m, a[0], a[1]);
-                for (int t = 0; t < 2; ++t) {
+                int32x4_t m[P][4];
+                zero_tiles<P>(m);
+                mmla_tokens<P>(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]), y, i, 16 * c);
+                mmla_tokens<P>(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]), y, i, 16 * c + 8);
+                int32x4_t a[2 * P][2];
+                split_pairs<P>(m, a);
+                for (int t = 0; t < 2 * P; ++t) {
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t ah = a[t][half];
                         if constexpr (q3) ah = vsubq_s32(ah, vdupq_n_s32(4 * y[t][i].bsums[c]));
@@ -274,7 +290,7 @@ struct q23_K_kernel {
         float32x4_t dlo, dhi, mlo, mhi;
         load_d8(g.d, &dlo, &dhi);
         if constexpr (!q3) load_d8(g.dmin, &mlo, &mhi);
-        for (int t = 0; t < 2; ++t) {
+        for (int t = 0; t < 2 * P; ++t) {
             fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
             if constexpr (!q3) fms_rows(acc + 2 * t, mlo, mhi, y[t][i].d, summ[t][0], summ[t][1]);
         }
@@ -290,58 +306,66 @@ struct iq4_xs_kernel {
     using group = block_iq4_xsx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static inline void pair(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    template <int P>
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
         const int8x16_t grid = vld1q_s8(kvalues_iq4nl);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         auto lo = [&](uint8x16_t v) { return vqtbl1q_s8(grid, vandq_u8(v, m4)); };
         auto hi = [&](uint8x16_t v) { return vqtbl1q_s8(grid, vshrq_n_u8(v, 4)); };
-        int32x4_t sumi[2][2];
-        for (int t = 0; t < 2; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        int32x4_t sumi[2 * P][2];
+        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int j = 0; j < 8; ++j) {
-            int32x4_t m[4];
-            zero4(m);
+            int32x4_t m[P][4];
+            zero_tiles<P>(m);
             for (int u = 0; u < 4; u += 2) {
                 const uint8_t* q = g.qs + 32 * (4 * j + u);
                 const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
-                const int8_t* y0 = y[0][i].qs + 32 * j + 4 * u;
-                const int8_t* y1 = y[1][i].qs + 32 * j + 4 * u;
-                mmla4(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), token_pair(y0, y1));
-                mmla4(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)), token_pair(y0 + 16, y1 + 16));
+                mmla_tokens<P>(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), y, i, 32 * j + 4 * u);
+                mmla_tokens<P>(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)), y, i, 32 * j + 4 * u + 16);
             }
-            int32x4_t a[2][2];
-            split_tokens(m, a[0], a[1]);
+            int32x4_t a[2 * P][2];
+            split_pairs<P>(m, a);
             int32x4_t s0, s1;
             iq4_xs_scales(g, j, &s0, &s1);
-            for (int t = 0; t < 2; ++t) {
+            for (int t = 0; t < 2 * P; ++t) {
                 sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
                 sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
             }
         }
         float32x4_t dlo, dhi;
         load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < 2; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+        for (int t = 0; t < 2 * P; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
     }
 };
 
-// Tokens in pairs through SMMLA; an odd last token through OneToken (the SDOT kernel).
+// Tokens t..t + 2P of one group: P pairs over each block (s: the group's first row). Not
+// inlined: each count of pairs gets a function of its own to allocate registers in.
+template <class K, int P>
+__attribute__((noinline)) void run_pairs(int n, float* s, size_t bs, const typename K::group* xg, const char* yb, size_t by, int t) {
+    using Y = typename K::act;
+    const Y* y[2 * P];
+    for (int k = 0; k < 2 * P; ++k) y[k] = reinterpret_cast<const Y*>(yb + (t + k) * by);
+    float32x4_t acc[4 * P];
+    for (int k = 0; k < 4 * P; ++k) acc[k] = vdupq_n_f32(0.0f);
+    for (int i = 0; i < n / K::block; ++i) K::template pairs<P>(xg[i], y, i, acc);
+    for (int k = 0; k < 2 * P; ++k) {
+        vst1q_f32(s + (t + k) * bs, acc[2 * k]);
+        vst1q_f32(s + (t + k) * bs + 4, acc[2 * k + 1]);
+    }
+}
+
+// Tokens in fours (two pairs over one decoding of the weights) and a last pair through SMMLA;
+// an odd last token through OneToken (the SDOT kernel).
 template <class K, vec_dot_fn OneToken>
 void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* vy, size_t by, int nt) {
-    using Y = typename K::act;
     const char* yb = static_cast<const char*>(vy);
     if (nt % 2) OneToken(n, s + (nt - 1) * bs, bs, x, bx, nr, yb + (nt - 1) * by, by, 1);
     for (int g = 0; g < nr / REPACK_ROWS; ++g) {
         const auto* xg = reinterpret_cast<const typename K::group*>(static_cast<const char*>(x) + g * bx);
-        for (int t = 0; t + 1 < nt; t += 2) {
-            const Y* y[2] = {reinterpret_cast<const Y*>(yb + t * by), reinterpret_cast<const Y*>(yb + (t + 1) * by)};
-            float32x4_t acc[4];
-            for (int k = 0; k < 4; ++k) acc[k] = vdupq_n_f32(0.0f);
-            for (int i = 0; i < n / K::block; ++i) K::pair(xg[i], y, i, acc);
-            float* st = s + g * REPACK_ROWS + t * bs;
-            vst1q_f32(st, acc[0]);
-            vst1q_f32(st + 4, acc[1]);
-            vst1q_f32(st + bs, acc[2]);
-            vst1q_f32(st + bs + 4, acc[3]);
-        }
+        float* sg = s + g * REPACK_ROWS;
+        int t = 0;
+        for (; t + 3 < nt; t += 4) run_pairs<K, 2>(n, sg, bs, xg, yb, by, t);
+        if (t + 1 < nt) run_pairs<K, 1>(n, sg, bs, xg, yb, by, t);
     }
 }
 
