@@ -207,6 +207,17 @@ struct q45_K_kernel {
     }
 };
 
+// Q6_K, Q3_K and Q2_K: set c's 16 quants of the 8 rows (q[rows 0..3, 4..7][quants 4u..4u + 3])
+// times the 16 activations at 16c of each token: a[t][0], a[t][1] (rows 0..3, 4..7).
+template <int P>
+inline void set_tiles(const int8x16_t (*q)[4], const block_q8_K* const* y, int i, int c, int32x4_t (*a)[2]) {
+    int32x4_t m[P][4];
+    zero_tiles<P>(m);
+    mmla_tokens<P>(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]), y, i, 16 * c);
+    mmla_tokens<P>(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]), y, i, 16 * c + 8);
+    split_pairs<P>(m, a);
+}
+
 struct q6_K_kernel {
     using group = block_q6_Kx8;
     using act = block_q8_K;
@@ -232,12 +243,8 @@ struct q6_K_kernel {
                     q[half][3] = vreinterpretq_s8_u8(
                         vorrq_u8(vorrq_u8(vshrq_n_u8(v0, 6), vshlq_n_u8(vshrq_n_u8(v1, 6), 2)), vshlq_n_u8(vshrq_n_u8(v2, 6), 4)));
                 }
-                int32x4_t m[P][4];
-                zero_tiles<P>(m);
-                mmla_tokens<P>(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]), y, i, 16 * c);
-                mmla_tokens<P>(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]), y, i, 16 * c + 8);
                 int32x4_t a[2 * P][2];
-                split_pairs<P>(m, a);
+                set_tiles<P>(q, y, i, c, a);
                 for (int t = 0; t < 2 * P; ++t) {
                     const int32x4_t off = vdupq_n_s32(32 * y[t][i].bsums[c]);
                     for (int half = 0; half < 2; ++half) {
@@ -271,12 +278,8 @@ struct q23_K_kernel {
                 const int c = 2 * p + h;
                 int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
                 q23_K_set(g, c, q);
-                int32x4_t m[P][4];
-                zero_tiles<P>(m);
-                mmla_tokens<P>(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]), y, i, 16 * c);
-                mmla_tokens<P>(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]), y, i, 16 * c + 8);
                 int32x4_t a[2 * P][2];
-                split_pairs<P>(m, a);
+                set_tiles<P>(q, y, i, c, a);
                 for (int t = 0; t < 2 * P; ++t) {
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t ah = a[t][half];
