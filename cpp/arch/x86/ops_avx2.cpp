@@ -180,6 +180,12 @@ inline void prefetch_rows(P p, int64_t stride, int64_t n, int64_t j0, int64_t j1
     }
 }
 
+// How far ahead of the key in use keys and values are prefetched, two keys (qk_rows) or one
+// (pv_rows) at a time: spread over the pass instead of a block's 64 lines at once, which
+// measured 5-6 % faster decoding at a depth of 4096 (Qwen2.5-1.5B, 2 threads; 16 and 64 keys
+// ahead measured no better).
+constexpr int64_t kPrefetchKeys = 32;
+
 // s[r][c] = q[r] . k[c] for NR query rows and NK keys (k_stride elements apart), d a
 // multiple of 8. Each product is one lane-wise sum, whatever NR and NK are.
 template <int NR, int NK, typename P>
@@ -202,20 +208,26 @@ inline void qk_block(const float* const* q, P k, int64_t k_stride, int64_t d, fl
     }
 }
 
-// Scores of NR rows for keys [j0, j1): s[r][j] (j relative to the tile's first key).
+// Scores of NR rows for keys [j0, j1): s[r][j] (j relative to the tile's first key); keys
+// kPrefetchKeys ahead are prefetched, up to key end.
 template <int NR, typename P>
 void qk_rows(const float* const* q, P k, int64_t k_stride, int64_t d, float* const* s, int64_t j0,
-             int64_t j1) {
+             int64_t j1, int64_t end) {
     int64_t j = j0;
-    for (; j + 2 <= j1; j += 2) qk_block<NR, 2, P>(q, k + j * k_stride, k_stride, d, s, j);
+    for (; j + 2 <= j1; j += 2) {
+        const int64_t ahead = j + kPrefetchKeys;
+        if (ahead < end) prefetch_rows(k, k_stride, d, ahead, std::min(end, ahead + 2));
+        qk_block<NR, 2, P>(q, k + j * k_stride, k_stride, d, s, j);
+    }
     if (j < j1) qk_block<NR, 1, P>(q, k + j * k_stride, k_stride, d, s, j);
 }
 
 // out[r][0, dv) += sum over j in [j0, j1) of p[r][j] v_j, NR rows, dv a multiple of 8.
-// Each output is one chain of fused multiply-adds in key order.
+// Each output is one chain of fused multiply-adds in key order. The first pass over the
+// keys prefetches the values kPrefetchKeys ahead, up to key end.
 template <int NR, typename P>
 void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
-             float* const* out) {
+             float* const* out, int64_t end) {
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
         __m256 acc[NR][2];
@@ -224,6 +236,7 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j
             acc[r][1] = _mm256_loadu_ps(out[r] + d + 8);
         }
         for (int64_t j = j0; j < j1; ++j) {
+            if (d == 0 && j + kPrefetchKeys < end) prefetch_rows(v, v_stride, dv, j + kPrefetchKeys, j + kPrefetchKeys + 1);
             const P vj = v + j * v_stride + d;
             const __m256 v0 = load8(vj), v1 = load8(vj + 8);
             for (int r = 0; r < NR; ++r) {
@@ -293,8 +306,6 @@ constexpr int64_t kKeyBlock = 16;
 // Qwen2.5's, in one pass) keeps 12 accumulators, 2 keys and 1 query in the 16 registers;
 // each F16 or Q8_0 element is converted once per group.
 constexpr int kGroupRows = 6;
-// How far ahead of the block in use keys and values are prefetched.
-constexpr int64_t kPrefetchKeys = 2 * kKeyBlock;
 
 template <typename P>
 void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
@@ -335,20 +346,22 @@ void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
         rg.j1 = hi_of((r0 + rg.nr - 1) / a.n_hq) - base;
     }
 
+    if (width > 0) prefetch_rows(k, a.k_stride, a.head_dim_k, 0, std::min(width, kPrefetchKeys));
     for (int64_t b0 = 0; b0 < width; b0 += kKeyBlock) {
-        const int64_t ahead = b0 + kPrefetchKeys;
-        if (ahead < width) prefetch_rows(k, a.k_stride, a.head_dim_k, ahead, std::min(width, ahead + kKeyBlock));
+        bool prefetching = true;
         for (int64_t g = 0; g < n_groups; ++g) {
             const row_group& rg = groups[g];
             const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
             if (j0 >= j1) continue;
+            const int64_t pf_end = prefetching ? width : 0;  // the block's first group prefetches for all
+            prefetching = false;
             switch (rg.nr) {
-                case 6: qk_rows<6, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 5: qk_rows<5, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 4: qk_rows<4, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 3: qk_rows<3, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                case 2: qk_rows<2, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
-                default: qk_rows<1, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1); break;
+                case 6: qk_rows<6, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1, pf_end); break;
+                case 5: qk_rows<5, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1, pf_end); break;
+                case 4: qk_rows<4, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1, pf_end); break;
+                case 3: qk_rows<3, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1, pf_end); break;
+                case 2: qk_rows<2, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1, pf_end); break;
+                default: qk_rows<1, P>(rg.q, k, a.k_stride, a.head_dim_k, rg.s, j0, j1, pf_end); break;
             }
         }
     }
@@ -363,19 +376,20 @@ void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
     }
     if (width > 0) prefetch_rows(v, a.v_stride, a.head_dim_v, 0, std::min(width, kPrefetchKeys));
     for (int64_t b0 = 0; b0 < width; b0 += kKeyBlock) {
-        const int64_t ahead = b0 + kPrefetchKeys;
-        if (ahead < width) prefetch_rows(v, a.v_stride, a.head_dim_v, ahead, std::min(width, ahead + kKeyBlock));
+        bool prefetching = true;
         for (int64_t g = 0; g < n_groups; ++g) {
             const row_group& rg = groups[g];
             const int64_t j0 = std::max(b0, rg.j0), j1 = std::min(b0 + kKeyBlock, rg.j1);
             if (j0 >= j1) continue;
+            const int64_t pf_end = prefetching ? width : 0;  // the block's first group prefetches for all
+            prefetching = false;
             switch (rg.nr) {
-                case 6: pv_rows<6, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 5: pv_rows<5, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 4: pv_rows<4, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 3: pv_rows<3, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                case 2: pv_rows<2, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
-                default: pv_rows<1, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o); break;
+                case 6: pv_rows<6, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o, pf_end); break;
+                case 5: pv_rows<5, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o, pf_end); break;
+                case 4: pv_rows<4, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o, pf_end); break;
+                case 3: pv_rows<3, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o, pf_end); break;
+                case 2: pv_rows<2, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o, pf_end); break;
+                default: pv_rows<1, P>(rg.s, v, a.v_stride, a.head_dim_v, j0, j1, rg.o, pf_end); break;
             }
         }
     }
