@@ -34,23 +34,6 @@ namespace {
 // Position of (row r, sub-block j) in the 32-byte scale vectors (see block_q4_Kx8).
 inline int scale_slot(int r, int j) { return 16 * (r / 4) + 4 * (j % 4) + r % 4; }
 
-// Byte-wise work on 4 and 8 bytes at once (little-endian, as every CPU pyggml builds for): a
-// shift of a whole word followed by a mask per byte, or values small enough that a left
-// shift stays inside each byte.
-inline uint32_t load32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-inline uint64_t load64(const uint8_t* p) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-}
-inline void store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-inline void store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-constexpr uint64_t kBytes(uint8_t b) { return 0x0101010101010101ull * b; }
-
 // Q4_K and Q5_K: the scales and the nibbles alike; Q5_K's fifth bits beside them.
 template <typename B, typename G>
 void pack_group(const B* const rows[REPACK_ROWS], G& out) {
@@ -134,22 +117,13 @@ void pack_q6_K(const block_q6_K* const rows[REPACK_ROWS], block_q6_Kx8& out) {
         const block_q6_K& b = *rows[r];
         out.d[r] = b.d;
         for (int j = 0; j < QK_K / 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
-        // the row's 256 six-bit quants first (q6_K_quant's rule), 8 at a time in 64-bit words
         uint8_t q[QK_K];
-        for (int e0 = 0; e0 < QK_K; e0 += 32) {
-            const int h = e0 / 128, k = (e0 % 128) / 32;
-            const uint8_t* ql = b.ql + 64 * h + 32 * (k % 2);
-            const uint8_t* qh = b.qh + 32 * h;
-            for (int l = 0; l < 32; l += 8) {
-                const uint64_t lo = (k < 2 ? load64(ql + l) : load64(ql + l) >> 4) & kBytes(0x0F);
-                store64(q + e0 + l, lo | ((load64(qh + l) >> (2 * k)) & kBytes(3)) << 4);
-            }
-        }
+        unpack_quants_q6_K(b, q);
         for (int c = 0; c < QK_K / 16; ++c) {
             const uint8_t* v = q + 16 * c;
             for (int k = 0; k < 3; ++k) {
-                store32(out.qs + 96 * c + 32 * k + 4 * r,
-                        load32(v + 4 * k) | ((load32(v + 12) >> (2 * k)) & uint32_t(kBytes(3))) << 6);
+                le_store32(out.qs + 96 * c + 32 * k + 4 * r,
+                           le_load32(v + 4 * k) | ((le_load32(v + 12) >> (2 * k)) & uint32_t(byte_splat(3))) << 6);
             }
         }
     }
@@ -178,22 +152,14 @@ void step_q6_Kx8(const block_q6_Kx8& x, const block_q8_K& y, float* acc) {
     }
 }
 
-// The 2-bit quants of a Q2_K / Q3_K row (qs: 64 bytes), element e in bits 2 * ((e % 128) / 32) of
-// qs[32 * (e / 128) + e % 32], 8 at a time.
-inline void unpack_2bit(const uint8_t* qs, uint8_t* q) {
-    for (int e0 = 0; e0 < QK_K; e0 += 32) {
-        const uint8_t* src = qs + 32 * (e0 / 128);
-        const int shift = 2 * ((e0 % 128) / 32);
-        for (int l = 0; l < 32; l += 8) store64(q + e0 + l, (load64(src + l) >> shift) & kBytes(3));
-    }
-}
-
-// One row's bytes 32 * c + 4 * r + k of block_q2_Kx8 / block_q3_Kx8 qs: the 2-bit quants of
-// elements 16c + 4u + k in bits 2u, 4 bytes (k = 0..3) at a time.
+// One row's bytes 32 * c + 4 * r + k of block_q2_Kx8 / block_q3_Kx8 qs: the low 2 bits of the
+// quants (unpack_quants_q2_K / _q3_K) of elements 16c + 4u + k in bits 2u, 4 bytes (k = 0..3) at a time.
 inline void pack_2bit(const uint8_t* q, int r, uint8_t* qs) {
+    const uint32_t m3 = uint32_t(byte_splat(3));
     for (int c = 0; c < QK_K / 16; ++c) {
         const uint8_t* v = q + 16 * c;
-        store32(qs + 32 * c + 4 * r, load32(v) | load32(v + 4) << 2 | load32(v + 8) << 4 | load32(v + 12) << 6);
+        le_store32(qs + 32 * c + 4 * r, (le_load32(v) & m3) | (le_load32(v + 4) & m3) << 2 |
+                                            (le_load32(v + 8) & m3) << 4 | (le_load32(v + 12) & m3) << 6);
     }
 }
 
@@ -215,18 +181,14 @@ void pack_q3_K(const block_q3_K* const rows[REPACK_ROWS], block_q3_Kx8& out) {
                             (v[2 * p + 12 + h] >> 4) << 6);
             }
         }
-        uint8_t q[QK_K], hi[QK_K];
-        unpack_2bit(b.qs, q);
-        // the third bit of element e: hmask[e % 32] >> (e / 32)
-        for (int e0 = 0; e0 < QK_K; e0 += 32) {
-            for (int l = 0; l < 32; l += 8) store64(hi + e0 + l, (load64(b.hmask + l) >> (e0 / 32)) & kBytes(1));
-        }
+        uint8_t q[QK_K];
+        unpack_quants_q3_K(b, q);
         pack_2bit(q, r, out.qs);
         // bit 4 * (c % 2) + u of hmask[32 * (c / 2) + 4 * r + k]: element 16c + 4u + k's third bit
         for (int c2 = 0; c2 < QK_K / 32; ++c2) {
             uint32_t bits = 0;
-            for (int j = 0; j < 8; ++j) bits |= load32(hi + 32 * c2 + 4 * j) << j;
-            store32(out.hmask + 32 * c2 + 4 * r, bits);
+            for (int j = 0; j < 8; ++j) bits |= ((le_load32(q + 32 * c2 + 4 * j) >> 2) & uint32_t(byte_splat(1))) << j;
+            le_store32(out.hmask + 32 * c2 + 4 * r, bits);
         }
     }
 }
@@ -238,7 +200,7 @@ void pack_q2_K(const block_q2_K* const rows[REPACK_ROWS], block_q2_Kx8& out) {
         out.dmin[r] = b.dmin;
         for (int j = 0; j < 16; ++j) out.scales[16 * (j / 2) + 2 * r + j % 2] = b.scales[j];
         uint8_t q[QK_K];
-        unpack_2bit(b.qs, q);
+        unpack_quants_q2_K(b.qs, q);
         pack_2bit(q, r, out.qs);
     }
 }

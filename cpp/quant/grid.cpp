@@ -100,9 +100,7 @@ void params_q2_K(const block_q2_K& b, float* s, float* o) {
         o[g] = -(dmin * (b.scales[g] >> 4));
     }
 }
-void unpack_q2_K(const block_q2_K& b, uint8_t* idx) {
-    for (int e = 0; e < QK_K; ++e) idx[e] = uint8_t((b.qs[q2_byte(e)] >> q2_shift(e)) & 3);
-}
+void unpack_q2_K(const block_q2_K& b, uint8_t* idx) { unpack_quants_q2_K(b.qs, idx); }
 void pack_q2_K(block_q2_K& b, const uint8_t* idx) {
     std::memset(b.qs, 0, sizeof(b.qs));
     for (int e = 0; e < QK_K; ++e) b.qs[q2_byte(e)] |= uint8_t((idx[e] & 3) << q2_shift(e));
@@ -120,13 +118,7 @@ void params_q3_K(const block_q3_K& b, float* s, float* o) {
         o[g] = 0.0f;
     }
 }
-void unpack_q3_K(const block_q3_K& b, uint8_t* idx) {
-    for (int e = 0; e < QK_K; ++e) {
-        const int lo = (b.qs[q2_byte(e)] >> q2_shift(e)) & 3;
-        const int hi = (b.hmask[e % 32] >> q3_hbit(e)) & 1;
-        idx[e] = uint8_t(lo | (hi << 2));
-    }
-}
+void unpack_q3_K(const block_q3_K& b, uint8_t* idx) { unpack_quants_q3_K(b, idx); }
 void pack_q3_K(block_q3_K& b, const uint8_t* idx) {
     std::memset(b.qs, 0, sizeof(b.qs));
     std::memset(b.hmask, 0, sizeof(b.hmask));
@@ -185,13 +177,7 @@ void params_q6_K(const block_q6_K& b, float* s, float* o) {
         o[g] = 0.0f;
     }
 }
-void unpack_q6_K(const block_q6_K& b, uint8_t* idx) {
-    for (int e = 0; e < QK_K; ++e) {
-        const int lo = (b.ql[q6_ql_byte(e)] >> q6_ql_shift(e)) & 0xF;
-        const int hi = (b.qh[q6_qh_byte(e)] >> q6_qh_shift(e)) & 3;
-        idx[e] = uint8_t(lo | (hi << 4));
-    }
-}
+void unpack_q6_K(const block_q6_K& b, uint8_t* idx) { unpack_quants_q6_K(b, idx); }
 void pack_q6_K(block_q6_K& b, const uint8_t* idx) {
     std::memset(b.ql, 0, sizeof(b.ql));
     std::memset(b.qh, 0, sizeof(b.qh));
