@@ -2,11 +2,12 @@
 
 Each load runs in a fresh interpreter (nothing of the previous one is cached but the
 operating system's page cache), the runtimes in turns, round after round; the table gives
-each one's median and their ratio. The order of the runtimes turns round by round: the process
-that follows a large one can find the memory it freed slower to touch again. pyggml's load includes regrouping the matrices for this
-CPU's kernels (docs/speed.md), llama.cpp's its own repacking where it has one.
+each one's median and their ratio. Which runtime goes first changes from round to round: the
+process that follows a large one can find the memory it freed slower to touch again.
+pyggml's load includes regrouping the matrices for this CPU's kernels (docs/speed.md),
+llama.cpp's its own repacking where it has one.
 
-    PYTHONPATH=.:/path/to/llama-cpp-python python benchmarks/load.py FILE.gguf [...] [-t 2] [--rounds 5]
+    PYTHONPATH=.:/path/to/llama-cpp-python python benchmarks/load.py FILE.gguf [...] [-t 2] [--rounds 6]
     [--baseline DIR]   # also time the pyggml package found in DIR (another build), in the same turns
 
 The first round of each file is read from disk when the file is not in the page cache yet;
