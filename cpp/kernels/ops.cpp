@@ -183,7 +183,8 @@ void attend_head_t(const float* q, P k, int64_t k_stride, P v, int64_t v_stride,
 template <typename P>
 void attend_tile_t(const attn_tile& a, P k, P v) {
     for (int64_t t = 0; t < a.n_tok; ++t) {
-        const int64_t hi = a.hi0 + t, lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
+        const int64_t hi = a.n_keys > 0 ? std::min(a.hi0 + t, a.n_keys) : a.hi0 + t;
+        const int64_t lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
         for (int64_t h = 0; h < a.n_hq; ++h) {
             attend_head_t(a.q + t * a.q_stride + h * a.head_dim_k, k + lo * a.k_stride, a.k_stride,
                           v + lo * a.v_stride, a.v_stride, hi - lo, a.head_dim_k, a.head_dim_v, a.softcap,

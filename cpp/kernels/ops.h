@@ -74,7 +74,8 @@ void attend_head(const float* q, const float* k, int64_t k_stride, const float* 
 
 // Attention of a tile of queries: n_tok consecutive tokens x n_hq query heads that
 // share one key/value head. Key j (0-based within the loaded range) is visible to
-// token t when lo(t) <= j < hi(t), hi(t) = hi0 + t, lo(t) = window ? max(0, hi(t) - window) : 0.
+// token t when lo(t) <= j < hi(t), hi(t) = hi0 + t (at most n_keys when n_keys > 0: a chunk
+// of keys every token of the tile sees whole), lo(t) = window ? max(0, hi(t) - window) : 0.
 struct attn_tile {
     const float* q;      // row (t, h) at q + t * q_stride + h * head_dim_k, already scaled
     int64_t q_stride;
@@ -94,6 +95,7 @@ struct attn_tile {
     int64_t o_stride;
     int64_t n_tok, n_hq, head_dim_k, head_dim_v;  // n_tok * n_hq <= kAttnTileMaxRows
     int64_t hi0, window;
+    int64_t n_keys = 0;  // > 0: hi(t) = min(hi0 + t, n_keys)
     float softcap;       // 0: none
     // Attention sinks (gpt-oss): sinks[h] is a logit of query head h of the tile that joins
     // the softmax's denominator only; null: none.

@@ -145,9 +145,13 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
         const int64_t split = std::min<int64_t>(group, (nth + n_tok_tiles * hp_.n_head_kv - 1) / (n_tok_tiles * hp_.n_head_kv));
         n_th = std::min(n_th, (group + split - 1) / split);
     }
+    if (!swa && n_tok_tiles > 1) {  // a prompt: keys in chunks, larger tiles
+        attention_prefill(il, s);
+        return;
+    }
     const int64_t n_head_tiles = (group + n_th - 1) / n_th;
     const int64_t n_items = n_tok_tiles * hp_.n_head_kv * n_head_tiles;
-    const size_t scratch = attn_tile_scratch(tile_rows(group), kv_cap_);
+    const size_t scratch = tile_scratch();
 
     // Keys and values of this layer as float32, (n_load, k_dim) and (n_load, v_dim); or,
     // when one tile of tokens covers the batch (decoding), an F16 or Q8_0 cache read in
@@ -207,6 +211,98 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
             for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
         });
     }
+}
+
+void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
+    // Tokens over a long cache: tiles of up to kAttnTileMaxRows query rows (tokens x the
+    // heads of one kv head), each going through its keys in chunks of kPrefillKeyChunk, so
+    // that a chunk's keys and values are loaded once for the whole tile and stay in L2 for
+    // both passes, and the scores take a chunk's room, not the cache's. Each chunk's
+    // attention comes normalised with its log-sum-exp and joins the rows' running sums in
+    // key order (as attention_chunked's chunks join). Tiles and chunks depend on the head
+    // counts only, not on the threads.
+    const int64_t T = s.n, n_past = s.pos0, base = slot(s.seq, 0), n_kv = n_past + T;
+    const int64_t hdk = hp_.head_dim_k, hdv = hp_.head_dim_v;
+    const int64_t k_dim = hp_.n_head_kv * hdk, v_dim = hp_.n_head_kv * hdv;
+    const int64_t q_dim = hp_.n_head * hdk, o_dim = hp_.n_head * hdv;
+    const int64_t group = hp_.n_head / hp_.n_head_kv;
+    const float* const sinks = w_.layers[il].sinks;
+    const int64_t n_th = std::min(group, kAttnTileMaxRows), n_tt = std::max<int64_t>(1, kAttnTileMaxRows / n_th);
+    const int64_t n_tok_tiles = (T + n_tt - 1) / n_tt, n_head_tiles = (group + n_th - 1) / n_th;
+    const int64_t n_items = n_tok_tiles * hp_.n_head_kv * n_head_tiles;
+    float* const q_seq = q_.data() + s.t0 * q_dim;
+    float* const att_seq = att_.data() + s.t0 * o_dim;
+    const size_t scratch = tile_scratch();
+    const int64_t chunk = 64;
+    parallel_rows(pool_, (n_kv + chunk - 1) / chunk, [&](int64_t c) {
+        const int64_t p0 = c * chunk, p1 = std::min(n_kv, p0 + chunk);
+        kv_.load_k(il, base + p0, base + p1, kf_.data() + p0 * k_dim);
+        kv_.load_v(il, base + p0, base + p1, vf_.data() + p0 * v_dim);
+    });
+
+    auto one = [&](int64_t idx, int ith) {
+        const int64_t tt = n_tok_tiles - 1 - idx / (hp_.n_head_kv * n_head_tiles);  // the longest first
+        const int64_t kvh = idx / n_head_tiles % hp_.n_head_kv, hh = idx % n_head_tiles;
+        const int64_t t0 = tt * n_tt, h0 = kvh * group + hh * n_th;
+        const int64_t n_tok = std::min(n_tt, T - t0), n_hq = std::min(n_th, group - hh * n_th);
+        const int64_t rows = n_tok * n_hq;
+        float* const sc = scores_.data() + size_t(ith) * scratch;
+        float* const part = sc + attn_tile_scratch(kAttnTileMaxRows, kPrefillKeyChunk + kAttnTileMaxRows);
+        float* const lse = part + rows * hdv;  // (rows) of the chunk
+        float* const mx = lse + rows;          // (rows) running maximum of the chunks' lse
+        float* const sum = mx + rows;          // (rows) running sum of exp(lse - mx)
+        for (int64_t r = 0; r < rows; ++r) {  // a sink joins as a chunk with no values
+            const float sink = sinks ? sinks[h0 + r % n_hq] : -INFINITY;
+            mx[r] = sink;
+            sum[r] = sinks ? 1.0f : 0.0f;
+            float* o = att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv;
+            for (int64_t d = 0; d < hdv; ++d) o[d] = 0.0f;
+        }
+        attn_tile a;
+        a.q = q_seq + t0 * q_dim + h0 * hdk;
+        a.q_stride = q_dim;
+        a.k_stride = k_dim;
+        a.v_stride = v_dim;
+        a.out = part;
+        a.o_stride = n_hq * hdv;
+        a.n_tok = n_tok;
+        a.n_hq = n_hq;
+        a.head_dim_k = hdk;
+        a.head_dim_v = hdv;
+        a.window = 0;
+        a.softcap = hp_.attn_logit_softcap;
+        a.scratch = sc;
+        a.lse = lse;
+        const int64_t hi_first = n_past + t0 + 1;  // keys the tile's first token sees
+        for (int64_t c0 = 0;; c0 += kPrefillKeyChunk) {
+            // whole chunks every token sees, then the last one, where the tokens' keys end
+            const bool last = c0 + kPrefillKeyChunk >= hi_first;
+            a.k = kf_.data() + c0 * k_dim + kvh * hdk;
+            a.v = vf_.data() + c0 * v_dim + kvh * hdv;
+            a.hi0 = last ? hi_first - c0 : kPrefillKeyChunk;
+            a.n_keys = last ? 0 : kPrefillKeyChunk;
+            ops_->attend_tile(a);
+            for (int64_t r = 0; r < rows; ++r) {
+                const float m = std::max(mx[r], lse[r]);
+                const float old_w = std::exp(mx[r] - m), w = std::exp(lse[r] - m);
+                float* o = att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv;
+                const float* p = part + r * hdv;
+                for (int64_t d = 0; d < hdv; ++d) o[d] = o[d] * old_w + w * p[d];
+                sum[r] = sum[r] * old_w + w;
+                mx[r] = m;
+            }
+            if (last) break;
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+            const float inv = 1.0f / sum[r];
+            float* o = att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv;
+            for (int64_t d = 0; d < hdv; ++d) o[d] *= inv;
+        }
+    };
+    std::atomic<int64_t> next{0};  // tiles differ in length: hand them out one at a time
+    pool_.run([&](int ith, int) {
+        for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
+    });
 }
 
 void llama_model::attention_chunked(int64_t il, const batch_seq& s, int64_t kv0) {
@@ -319,7 +415,7 @@ attn_tile llama_model::in_place_tile(int64_t il, int64_t slot0, int64_t kvh, int
     a.window = 0;
     a.softcap = hp_.attn_logit_softcap;
     a.sinks = w_.layers[il].sinks ? w_.layers[il].sinks + h0 : nullptr;
-    a.scratch = scores_.data() + size_t(ith) * attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), kv_cap_);
+    a.scratch = scores_.data() + size_t(ith) * tile_scratch();
     return a;
 }
 

@@ -171,12 +171,20 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
         const int64_t N = std::min(n_ctx_, std::max(n_kv, 2 * kv_cap_));
         kf_.resize(N * hp_.n_head_kv * hp_.head_dim_k);
         vf_.resize(N * hp_.n_head_kv * hp_.head_dim_v);
-        scores_.resize(size_t(pool_.size()) * attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), N));
+        kv_cap_ = N;
+        scores_.resize(size_t(pool_.size()) * tile_scratch());
         const int64_t n_chunks = (N + kKeyChunk - 1) / kKeyChunk;
         chunk_out_.resize(n_chunks * hp_.n_head * hp_.head_dim_v);
         chunk_lse_.resize(n_chunks * hp_.n_head);
-        kv_cap_ = N;
     }
+}
+
+size_t llama_model::tile_scratch() const {
+    // a tile over the whole cache, or a prefill tile's chunk scores, its output and its
+    // log-sum-exps, running maxima and sums (attention_prefill)
+    const int64_t rows = kAttnTileMaxRows;
+    const int64_t prefill = attn_tile_scratch(rows, kPrefillKeyChunk + rows) + rows * hp_.head_dim_v + 3 * rows;
+    return size_t(std::max(attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), kv_cap_), prefill));
 }
 
 rope_params llama_model::layer_rope(int64_t layer) const {

@@ -152,6 +152,11 @@ static_assert(kTileRows <= kAttnTileMaxRows, "attention tiles hold at most kAttn
 // Keys per chunk when one token attends over a long cache (see attention_chunked).
 constexpr int64_t kKeyChunk = 512;
 
+// Keys per chunk when a batch of tokens attends (attention_prefill): a chunk's keys and
+// values for one kv head stay in L2 while a whole tile of queries uses them (128, 256 and
+// 512 measured alike).
+constexpr int64_t kPrefillKeyChunk = 256;
+
 // Rows of the largest tile for query groups of `group` heads per kv head.
 inline int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
 
@@ -281,6 +286,10 @@ private:
     void attention(int64_t layer, const batch_seq& s);
     // One token over more than kKeyChunk keys of an F16 or Q8_0 cache: see block.cpp.
     void attention_chunked(int64_t layer, const batch_seq& s, int64_t kv0);
+    // A batch of tokens (not one tile's) over the cache in chunks of kPrefillKeyChunk keys: see block.cpp.
+    void attention_prefill(int64_t layer, const batch_seq& s);
+    // Floats of scores_ each thread's attention tiles may use.
+    size_t tile_scratch() const;
     // Attention of a batch of one token per sequence over an F16 cache, all sequences' tiles
     // in one hand-out; false (nothing done) for other batches.
     bool attention_decode(int64_t layer, const batch_in_flight& b);
@@ -371,7 +380,7 @@ private:
     std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position
     std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
     std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each
-    std::vector<float> scores_;   // (n_threads, attn_tile_scratch(kTileRows, kv_cap)) attention tiles
+    std::vector<float> scores_;   // (n_threads, tile_scratch()) attention tiles
     std::vector<float> chunk_out_;  // (ceil(kv_cap / kKeyChunk), n_head * head_dim_v) attention_chunked
     std::vector<float> chunk_lse_;  // (ceil(kv_cap / kKeyChunk), n_head)
     std::unique_ptr<gpu_layers> gpu_;

@@ -103,7 +103,7 @@ f32_array rope_cache_py(int32_t n_rot, float freq_base, float freq_scale, double
 // Token t sees keys [lo, hi0 + t) (lo as attn_tile); tiles of tile_tok tokens x tile_heads heads.
 f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t window, float softcap,
                     int64_t tile_tok, int64_t tile_heads, const std::string& isa, bool kv_f16, bool kv_q8,
-                    std::optional<f32_array> sinks) {
+                    std::optional<f32_array> sinks, int64_t key_cap) {
     const ops_kernels& kern = kernels_or_throw(isa);
     if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3) throw py::value_error("q, k and v must be 3-d float32");
     const int64_t n_tok = q.shape(0), n_head = q.shape(1), hdk = q.shape(2);
@@ -112,7 +112,9 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
         v.shape(1) != n_head_kv || hdk < 1 || hdv < 1) {
         throw py::value_error("attend: inconsistent q (n_tok, n_head, hdk), k (n_keys, n_head_kv, hdk), v shapes");
     }
-    if (hi0 < 1 || hi0 + n_tok - 1 > n_keys || window < 0) throw py::value_error("attend: keys out of range");
+    if (hi0 < 1 || hi0 + n_tok - 1 > n_keys || window < 0 || key_cap < 0 || (key_cap > 0 && key_cap < hi0)) {
+        throw py::value_error("attend: keys out of range");
+    }
     if (sinks && (sinks->ndim() != 1 || sinks->shape(0) != n_head)) throw py::value_error("attend: sinks must be (n_head)");
     const int64_t group = n_head / n_head_kv;
     if (tile_tok < 1 || tile_heads < 1 || tile_heads > group || tile_tok * tile_heads > kAttnTileMaxRows) {
@@ -154,6 +156,7 @@ f32_array attend_py(f32_array q, f32_array k, f32_array v, int64_t hi0, int64_t 
                 a.head_dim_v = hdv;
                 a.hi0 = hi0 + t0;
                 a.window = window;
+                a.n_keys = key_cap;
                 a.softcap = softcap;
                 a.sinks = sinks ? sinks->data() + h0 : nullptr;
                 a.scratch = scratch.data();
@@ -189,7 +192,7 @@ void bind_ops(py::module_& testing) {
           "(n, n_rot) interleaved cos/sin of positions pos0.. (rows: the batched routine)");
     testing.def("ops_attend", &attend_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("hi0"), py::arg("window"),
           py::arg("softcap"), py::arg("tile_tok") = 1, py::arg("tile_heads") = 1, py::arg("isa") = "best",
-          py::arg("kv_f16") = false, py::arg("kv_q8") = false, py::arg("sinks") = py::none(),
+          py::arg("kv_f16") = false, py::arg("kv_q8") = false, py::arg("sinks") = py::none(), py::arg("key_cap") = 0,
           "causal attention of q (n_tok, n_head, hdk) over k, v (n_keys, n_head_kv, hd) computed in tiles; "
           "kv_f16: k and v rounded to F16 and read as F16, as from an F16 KV cache; kv_q8: quantized to Q8_0 "
           "and read in place, as from a Q8_0 KV cache; sinks (n_head): one more logit per head in the "

@@ -7,9 +7,9 @@ is importable the same tests run on llama.cpp with the same file, tokens and thr
 count, both runtimes loaded at once and taking turns repetition by repetition, and the
 ratio pyggml / llama.cpp is printed.
 
--d/--depth (llama-bench's -d) adds tgN after D tokens in the cache, for each depth D given
-(tgN@dD): the D tokens are evaluated first, untimed, so that every timed token attends over
-D + its own position; decode speed as the context grows. Each runtime fills its cache once,
+-d/--depth (llama-bench's -d) adds ppN and tgN after D tokens in the cache, for each depth D
+given (ppN@dD, tgN@dD): the D tokens are evaluated first, untimed, so that every timed token
+attends over D + its own position; prompt and decode speed as the context grows. Each runtime fills its cache once,
 depth by depth in ascending order (the tokens of a deeper test extend those of the shallower
 one), and every repetition cuts the cache back to exactly D tokens before it is timed: the
 cache each timed run sees is the one llama-bench's refill would leave, and a 16384-token
@@ -68,7 +68,7 @@ def add_arguments(p) -> None:
     p.add_argument("-b", "--batch-size", type=int_at_least(1), default=512, help="tokens per native call (default 512)")
     p.add_argument("-r", "--repetitions", type=int_at_least(1), default=3, help="runs per test (default 3)")
     p.add_argument("-d", "--depth", type=_depths, default=(),
-                   help="comma-separated context depths: also time tgN after that many tokens in the cache "
+                   help="comma-separated context depths: also time ppN and tgN after that many tokens in the cache "
                    "(as llama-bench -d; e.g. 512,4096,16384)")
     p.add_argument("--kv-type", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
@@ -115,7 +115,7 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
     A short pause before each timed run lets the other backend's worker threads, which
     spin for a while after their work, go to sleep first. after_tg(), when given, is
     called after every repetition of tgN (the bandwidth reads beside each repetition).
-    depths: tgN@dD after D tokens evaluated untimed (in batches, as a prompt): the depths in
+    depths: ppN@dD and tgN@dD after D tokens evaluated untimed (in batches, as a prompt): the depths in
     ascending order, each backend's cache extended once to D and cut back to D before every
     timed repetition. say(text), when given, hears about each untimed fill (they take minutes
     at 16384 tokens)."""
@@ -147,7 +147,7 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
             timed(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one, empty)
             if after_tg:
                 after_tg()
-    depths = sorted({d for d in depths if d > 0}) if n_gen > 0 else []
+    depths = sorted({d for d in depths if d > 0}) if n_gen > 0 or n_prompt > 0 else []
     if not depths:
         return
     context = rng.integers(0, n_vocab, size=depths[-1]).tolist()
@@ -160,8 +160,12 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
             b.eval(context[filled:depth])
         filled = depth
         for _ in range(reps):
-            timed(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one,
-                  lambda b: b.truncate(depth))
+            if n_prompt > 0:
+                timed(f"pp{n_prompt}@d{depth}", rng.integers(0, n_vocab, size=n_prompt).tolist(),
+                      lambda b, t: b.eval(t), lambda b: b.truncate(depth))
+            if n_gen > 0:
+                timed(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one,
+                      lambda b: b.truncate(depth))
 
 
 def aligned_empty(nbytes, align=2 << 20):
@@ -312,7 +316,7 @@ def run(args) -> int:
 
 def _bench(args, path, ngl) -> None:
     size_gib = os.path.getsize(path) / 2**30
-    n_ctx = max(args.n_prompt, max(args.depth, default=0) + args.n_gen, 16)
+    n_ctx = max(args.n_prompt, max(args.depth, default=0) + max(args.n_gen, args.n_prompt), 16)
     m, ours = pyggml_backend(path, n_ctx, args.threads, args.batch_size, args.kv_type, ngl,
                              getattr(args, "weight_format", None), getattr(args, "int8_threshold", 6.0))
     where = m.gpu_placement

@@ -181,6 +181,25 @@ def test_attention_does_not_depend_on_tiling(isa, case):
 
 
 @pytest.mark.parametrize("isa", ["scalar"] + SIMD)
+@pytest.mark.parametrize("case", [c for c in ATTN_CASES if c[6] == 0])
+def test_attention_key_cap_gives_every_token_the_same_keys(isa, case):
+    # key_cap (attn_tile.n_keys): token t sees keys [0, min(hi0 + t, key_cap)), a chunk of
+    # keys every token of a prefill tile sees whole; each row equals that token alone.
+    n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap = case
+    q, k, v, _ = attention_inputs(case, seed=4)
+    group = n_head // n_kv
+    hi0 = max(1, n_keys - n_tok - 3)
+    cap = min(n_keys, hi0 + n_tok // 2)
+    got = _core.testing.ops_attend(q, k, v, hi0, window, softcap, n_tok, group, isa, key_cap=cap)
+    for t in range(n_tok):
+        hi = min(hi0 + t, cap)
+        alone = _core.testing.ops_attend(q[t:t + 1], k, v, hi, window, softcap, 1, group, isa)
+        np.testing.assert_array_equal(got[t], alone[0])
+        np.testing.assert_allclose(got[t], np_attend(q[t:t + 1], k[:hi], v[:hi], hi, window, softcap)[0],
+                                   rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("isa", ["scalar"] + SIMD)
 @pytest.mark.parametrize("case", ATTN_CASES)
 def test_attention_reads_f16_keys_and_values_as_their_float_values(isa, case):
     # F16 keys and values (an F16 KV cache read in place) give exactly what float32 keys

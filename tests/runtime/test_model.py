@@ -68,6 +68,24 @@ def test_matches_reference_all_positions(synth, arch):
     assert m.n_past == len(toks)
 
 
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3", "gpt-oss"])
+def test_prompt_over_several_key_chunks_matches_reference(synth, arch):
+    # A batch of tokens attends in tiles that take the cached keys in chunks of 256
+    # (attention_prefill), each chunk's softmax joining the others' by its log-sum-exp
+    # (gpt-oss: the sinks join once; gemma3: its global layers). Batches of 200 over 700
+    # tokens: tiles whose keys end inside, at and past chunk edges.
+    path, hp = synth[arch]
+    toks = prompt(hp, 700, seed=4)
+    ref = ReferenceModel(path, n_ctx=700).logits(toks)
+    runs = []
+    for n_threads in (1, 2):
+        m = Model.load(path, n_ctx=700, n_threads=n_threads, n_batch=200, kv_type="f32")
+        runs.append(m.eval(toks, all_logits=True))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert rel_diff(runs[1], ref) <= 2e-5  # (measured 2-4e-7; the tiny models' attention is flat)
+    np.testing.assert_array_equal(runs[1].argmax(1), ref.argmax(1))
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_f16_cache_close_to_reference(synth, arch):
     path, hp = synth[arch]
@@ -337,6 +355,12 @@ def test_bench_depth_times_tg_after_the_context(synth, capsys):
                  "--read-seconds", "0.05"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if "| pyggml" in line]
     assert [r.split("|")[6].strip() for r in rows] == ["tg3", "tg3@d5", "tg3@d20"]
+    # with a prompt test, the prompt at each depth too (llama-bench's pp512 @ d4096)
+    assert main(["bench", "-m", path, "-p", "6", "-n", "2", "-d", "20", "-r", "1", "-t", "1", "--no-llama-cpp",
+                 "--read-seconds", "0.05"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "| pyggml" in line]
+    assert [r.split("|")[6].strip() for r in rows] == ["pp6", "tg2", "pp6@d20", "tg2@d20"]
+    assert all(float(r.split("|")[7].split("±")[0]) > 0 for r in rows)
     with pytest.raises(SystemExit):
         main(["bench", "-m", path, "-d", "5,-1"])
 
@@ -377,6 +401,32 @@ def test_bench_depth_fills_each_cache_once_and_times_from_exactly_the_depth():
         assert f.evaluated == 1 + 12 + 20 + 24
     assert fakes[0].seen == fakes[1].seen  # the same tokens for both runtimes
     assert len(heard) == 4 and "20 tokens" in heard[-1]
+
+
+def test_bench_depth_times_the_prompt_from_exactly_the_depth():
+    from pyggml.cli.bench import _Backend, _time_tests
+
+    class Fake:  # records the cache length each 6-token eval (a timed prompt) starts from
+        def __init__(self):
+            self.cache, self.starts = [], []
+
+        def eval(self, toks):
+            if len(toks) == 6:
+                self.starts.append(len(self.cache))
+            self.cache += list(toks)
+
+        def truncate(self, n):
+            del self.cache[n:]
+
+        def reset(self):
+            self.cache = []
+
+    f = Fake()
+    b = _Backend("b", f.reset, f.eval, 50, f.truncate)
+    _time_tests([b], 6, 0, 3, depths=(20, 5))
+    assert list(b.results) == ["pp6", "pp6@d5", "pp6@d20"]
+    assert all(len(rates) == 3 for rates in b.results.values())
+    assert f.starts == [0] * 4 + [5] * 3 + [20] * 3  # (the warm-up takes 6 tokens too)
 
 
 @pytest.mark.llama_cpp

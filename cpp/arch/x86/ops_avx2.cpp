@@ -310,8 +310,8 @@ constexpr int kGroupRows = 6;
 template <typename P>
 void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
     const int64_t n_rows = a.n_tok * a.n_hq;
-    auto lo_of = [&](int64_t t) { return a.window ? std::max<int64_t>(0, a.hi0 + t - a.window) : int64_t(0); };
-    auto hi_of = [&](int64_t t) { return a.hi0 + t; };
+    auto hi_of = [&](int64_t t) { return a.n_keys > 0 ? std::min(a.hi0 + t, a.n_keys) : a.hi0 + t; };
+    auto lo_of = [&](int64_t t) { return a.window ? std::max<int64_t>(0, hi_of(t) - a.window) : int64_t(0); };
     // scores of every row over the keys any row of the tile sees: [base, base + width)
     const int64_t base = lo_of(0), width = hi_of(a.n_tok - 1) - base;
     const int64_t stride = (width + 7) / 8 * 8;
