@@ -375,8 +375,21 @@ private:
     std::vector<float> moe_gate_;     // (batch_cap * n_expert_used, n_ff_exp)
     std::vector<float> moe_up_;       // (batch_cap * n_expert_used, n_ff_exp)
     std::vector<float> moe_down_;     // (batch_cap * n_expert_used, n_embd)
-    std::vector<float> kf_;     // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
-    std::vector<float> vf_;     // (kv_cap, n_head_kv * head_dim_v)
+    // Float scratch on 2 MiB pages where the system grants them (alloc_weight_buffer), not
+    // kept across growth: the prompt tiles stream through these copies of a layer's cache.
+    struct huge_floats {
+        weight_buffer buf;
+        size_t n = 0;
+        float* data() { return reinterpret_cast<float*>(buf.get()); }
+        void resize(size_t count) {
+            if (count > n) {
+                buf = alloc_weight_buffer(count * sizeof(float));
+                n = count;
+            }
+        }
+    };
+    huge_floats kf_;  // (kv_cap, n_head_kv * head_dim_k) keys of one layer as float
+    huge_floats vf_;  // (kv_cap, n_head_kv * head_dim_v)
     std::vector<float> rope_cs_;  // (n_rope_sets, batch_cap, n_rot) cos/sin per position
     std::vector<int64_t> layer_rope_set_;  // (n_layer) which distinct (base, scale) a layer rotates with
     std::vector<int64_t> rope_set_layer_;  // (n_rope_sets) the first layer of each

@@ -203,7 +203,28 @@ inline void qk_block(const float* const* q, P k, int64_t k_stride, int64_t d, fl
             for (int c = 0; c < NK; ++c) acc[r][c] = _mm256_fmadd_ps(qv, kv[c], acc[r][c]);
         }
     }
-    for (int r = 0; r < NR; ++r) {
+    int r0 = 0;
+    if constexpr (NK == 2) {
+        // the lanes of four (two) rows' pairs of keys summed at once, each sum in hsum's order:
+        // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
+        auto pair = [&](int r) { return _mm256_hadd_ps(acc[r][0], acc[r][1]); };
+        for (; r0 + 4 <= NR; r0 += 4) {
+            const __m256 t0 = _mm256_hadd_ps(pair(r0), pair(r0 + 1)), t1 = _mm256_hadd_ps(pair(r0 + 2), pair(r0 + 3));
+            const __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+            const __m128 lo = _mm256_castps256_ps128(sum), hi = _mm256_extractf128_ps(sum, 1);
+            _mm_storel_pi(reinterpret_cast<__m64*>(s[r0] + j), lo);
+            _mm_storeh_pi(reinterpret_cast<__m64*>(s[r0 + 1] + j), lo);
+            _mm_storel_pi(reinterpret_cast<__m64*>(s[r0 + 2] + j), hi);
+            _mm_storeh_pi(reinterpret_cast<__m64*>(s[r0 + 3] + j), hi);
+        }
+        for (; r0 + 2 <= NR; r0 += 2) {
+            const __m256 t = _mm256_hadd_ps(pair(r0), pair(r0 + 1));
+            const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+            _mm_storel_pi(reinterpret_cast<__m64*>(s[r0] + j), sum);
+            _mm_storeh_pi(reinterpret_cast<__m64*>(s[r0 + 1] + j), sum);
+        }
+    }
+    for (int r = r0; r < NR; ++r) {
         for (int c = 0; c < NK; ++c) s[r][j + c] = hsum(acc[r][c]);
     }
 }
