@@ -136,7 +136,8 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
     }
 
     // tiles of n_tt tokens x n_th query heads of one kv head; when there are fewer tiles
-    // than threads (decoding), the heads of a group are split too
+    // than threads (decoding), the heads of a group are split too. A batch of more than one
+    // tile (not in a sliding-window layer) goes to attention_prefill instead.
     const int nth = pool_.size();
     int64_t n_th = std::min(group, kAttnTileMaxRows);
     const int64_t n_tt = std::min(T, std::max<int64_t>(1, kTileRows / n_th));
@@ -251,11 +252,11 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
         float* const lse = part + rows * hdv;  // (rows) of the chunk
         float* const mx = lse + rows;          // (rows) running maximum of the chunks' lse
         float* const sum = mx + rows;          // (rows) running sum of exp(lse - mx)
+        auto out_row = [&](int64_t r) { return att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv; };
         for (int64_t r = 0; r < rows; ++r) {  // a sink joins as a chunk with no values
-            const float sink = sinks ? sinks[h0 + r % n_hq] : -INFINITY;
-            mx[r] = sink;
+            mx[r] = sinks ? sinks[h0 + r % n_hq] : -INFINITY;
             sum[r] = sinks ? 1.0f : 0.0f;
-            float* o = att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv;
+            float* o = out_row(r);
             for (int64_t d = 0; d < hdv; ++d) o[d] = 0.0f;
         }
         attn_tile a;
@@ -285,7 +286,7 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
             for (int64_t r = 0; r < rows; ++r) {
                 const float m = std::max(mx[r], lse[r]);
                 const float old_w = std::exp(mx[r] - m), w = std::exp(lse[r] - m);
-                float* o = att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv;
+                float* o = out_row(r);
                 const float* p = part + r * hdv;
                 for (int64_t d = 0; d < hdv; ++d) o[d] = o[d] * old_w + w * p[d];
                 sum[r] = sum[r] * old_w + w;
@@ -295,7 +296,7 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
         }
         for (int64_t r = 0; r < rows; ++r) {
             const float inv = 1.0f / sum[r];
-            float* o = att_seq + (t0 + r / n_hq) * o_dim + (h0 + r % n_hq) * hdv;
+            float* o = out_row(r);
             for (int64_t d = 0; d < hdv; ++d) o[d] *= inv;
         }
     };
