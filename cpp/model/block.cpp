@@ -163,14 +163,7 @@ void llama_model::attention(int64_t il, const batch_seq& s) {
     const bool q8_in_place = n_tok_tiles == 1 && q8_heads();
     const block_q8_0* k8 = q8_in_place ? kv_.k_q8(il, base + kv0) : nullptr;
     const block_q8_0* v8 = q8_in_place ? kv_.v_q8(il, base + kv0) : nullptr;
-    if (!k16 && !k8) {
-        const int64_t chunk = 64;
-        parallel_rows(pool_, (n_load + chunk - 1) / chunk, [&](int64_t c) {
-            const int64_t p0 = kv0 + c * chunk, p1 = std::min(n_kv, p0 + chunk);
-            kv_.load_k(il, base + p0, base + p1, kf_.data() + (p0 - kv0) * k_dim);
-            kv_.load_v(il, base + p0, base + p1, vf_.data() + (p0 - kv0) * v_dim);
-        });
-    }
+    if (!k16 && !k8) load_kv_float(il, base + kv0, n_load);
 
     auto one = [&](int64_t idx, int ith) {
         // last token tiles first: they see the most keys
@@ -234,12 +227,7 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
     float* const q_seq = q_.data() + s.t0 * q_dim;
     float* const att_seq = att_.data() + s.t0 * o_dim;
     const size_t scratch = tile_scratch();
-    const int64_t chunk = 64;
-    parallel_rows(pool_, (n_kv + chunk - 1) / chunk, [&](int64_t c) {
-        const int64_t p0 = c * chunk, p1 = std::min(n_kv, p0 + chunk);
-        kv_.load_k(il, base + p0, base + p1, kf_.data() + p0 * k_dim);
-        kv_.load_v(il, base + p0, base + p1, vf_.data() + p0 * v_dim);
-    });
+    load_kv_float(il, base, n_kv);
 
     auto one = [&](int64_t idx, int ith) {
         const int64_t tt = n_tok_tiles - 1 - idx / (hp_.n_head_kv * n_head_tiles);  // the longest first
@@ -248,7 +236,7 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
         const int64_t n_tok = std::min(n_tt, T - t0), n_hq = std::min(n_th, group - hh * n_th);
         const int64_t rows = n_tok * n_hq;
         float* const sc = scores_.data() + size_t(ith) * scratch;
-        float* const part = sc + attn_tile_scratch(kAttnTileMaxRows, kPrefillKeyChunk + kAttnTileMaxRows);
+        float* const part = sc + prefill_tile_scores();
         float* const lse = part + rows * hdv;  // (rows) of the chunk
         float* const mx = lse + rows;          // (rows) running maximum of the chunks' lse
         float* const sum = mx + rows;          // (rows) running sum of exp(lse - mx)
@@ -303,6 +291,16 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
     std::atomic<int64_t> next{0};  // tiles differ in length: hand them out one at a time
     pool_.run([&](int ith, int) {
         for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) one(i, ith);
+    });
+}
+
+void llama_model::load_kv_float(int64_t il, int64_t slot0, int64_t n) {
+    const int64_t k_dim = hp_.n_head_kv * hp_.head_dim_k, v_dim = hp_.n_head_kv * hp_.head_dim_v;
+    const int64_t chunk = 64;
+    parallel_rows(pool_, (n + chunk - 1) / chunk, [&](int64_t c) {
+        const int64_t p0 = c * chunk, p1 = std::min(n, p0 + chunk);
+        kv_.load_k(il, slot0 + p0, slot0 + p1, kf_.data() + p0 * k_dim);
+        kv_.load_v(il, slot0 + p0, slot0 + p1, vf_.data() + p0 * v_dim);
     });
 }
 

@@ -183,7 +183,7 @@ size_t llama_model::tile_scratch() const {
     // a tile over the whole cache, or a prefill tile's chunk scores, its output and its
     // log-sum-exps, running maxima and sums (attention_prefill)
     const int64_t rows = kAttnTileMaxRows;
-    const int64_t prefill = attn_tile_scratch(rows, kPrefillKeyChunk + rows) + rows * hp_.head_dim_v + 3 * rows;
+    const int64_t prefill = prefill_tile_scores() + rows * hp_.head_dim_v + 3 * rows;
     return size_t(std::max(attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), kv_cap_), prefill));
 }
 

@@ -157,6 +157,9 @@ constexpr int64_t kKeyChunk = 512;
 // 512 measured alike).
 constexpr int64_t kPrefillKeyChunk = 256;
 
+// Floats of a prefill tile's scores over one chunk (its output, log-sum-exps and running sums follow).
+inline int64_t prefill_tile_scores() { return attn_tile_scratch(kAttnTileMaxRows, kPrefillKeyChunk + kAttnTileMaxRows); }
+
 // Rows of the largest tile for query groups of `group` heads per kv head.
 inline int64_t tile_rows(int64_t group) { return std::max(kTileRows, std::min(group, kAttnTileMaxRows)); }
 
@@ -290,6 +293,8 @@ private:
     void attention_prefill(int64_t layer, const batch_seq& s);
     // Floats of scores_ each thread's attention tiles may use.
     size_t tile_scratch() const;
+    // Keys and values of cache slots [slot0, slot0 + n) of layer il as float32 in kf_ and vf_.
+    void load_kv_float(int64_t il, int64_t slot0, int64_t n);
     // Attention of a batch of one token per sequence over an F16 cache, all sequences' tiles
     // in one hand-out; false (nothing done) for other batches.
     bool attention_decode(int64_t layer, const batch_in_flight& b);

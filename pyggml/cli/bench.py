@@ -9,9 +9,9 @@ ratio pyggml / llama.cpp is printed.
 
 -d/--depth (llama-bench's -d) adds ppN and tgN after D tokens in the cache, for each depth D
 given (ppN@dD, tgN@dD): the D tokens are evaluated first, untimed, so that every timed token
-attends over D + its own position; prompt and decode speed as the context grows. Each runtime fills its cache once,
-depth by depth in ascending order (the tokens of a deeper test extend those of the shallower
-one), and every repetition cuts the cache back to exactly D tokens before it is timed: the
+attends over D + its own position; prompt and decode speed as the context grows. Each runtime
+fills its cache once, depth by depth in ascending order (the tokens of a deeper test extend
+those of the shallower one), and every repetition cuts the cache back to exactly D tokens before it is timed: the
 cache each timed run sees is the one llama-bench's refill would leave, and a 16384-token
 context is evaluated once per runtime instead of once per repetition.
 
@@ -136,13 +136,16 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
         for t in toks:
             b.eval([t])
 
+    def at_once(b, toks):
+        b.eval(toks)
+
     def empty(b):
         b.reset()
 
     n_vocab = min(b.n_vocab for b in backends)
     for _ in range(reps):
         if n_prompt > 0:
-            timed(f"pp{n_prompt}", rng.integers(0, n_vocab, size=n_prompt).tolist(), lambda b, t: b.eval(t), empty)
+            timed(f"pp{n_prompt}", rng.integers(0, n_vocab, size=n_prompt).tolist(), at_once, empty)
         if n_gen > 0:
             timed(f"tg{n_gen}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one, empty)
             if after_tg:
@@ -159,13 +162,14 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
             b.truncate(filled)
             b.eval(context[filled:depth])
         filled = depth
+        def cut(b):
+            b.truncate(depth)
+
         for _ in range(reps):
             if n_prompt > 0:
-                timed(f"pp{n_prompt}@d{depth}", rng.integers(0, n_vocab, size=n_prompt).tolist(),
-                      lambda b, t: b.eval(t), lambda b: b.truncate(depth))
+                timed(f"pp{n_prompt}@d{depth}", rng.integers(0, n_vocab, size=n_prompt).tolist(), at_once, cut)
             if n_gen > 0:
-                timed(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one,
-                      lambda b: b.truncate(depth))
+                timed(f"tg{n_gen}@d{depth}", rng.integers(0, n_vocab, size=n_gen).tolist(), one_by_one, cut)
 
 
 def aligned_empty(nbytes, align=2 << 20):
