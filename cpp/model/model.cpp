@@ -164,6 +164,7 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
             moe_down_.resize(R * hp_.n_embd);
         }
         rope_cs_.resize(rope_set_layer_.size() * B * hp_.n_rot);
+        prefill_run_.resize(2 * B * hp_.n_head);
         batch_cap_ = B;
     }
     if (n_kv > kv_cap_) {
@@ -181,9 +182,9 @@ void llama_model::reserve_scratch(int64_t n_tokens, int64_t n_kv) {
 
 size_t llama_model::tile_scratch() const {
     // a tile over the whole cache, or a prefill tile's chunk scores, its output and its
-    // log-sum-exps, running maxima and sums (attention_prefill)
+    // log-sum-exps (attention_prefill)
     const int64_t rows = kAttnTileMaxRows;
-    const int64_t prefill = prefill_tile_scores() + rows * hp_.head_dim_v + 3 * rows;
+    const int64_t prefill = prefill_tile_scores() + rows * hp_.head_dim_v + rows;
     return size_t(std::max(attn_tile_scratch(tile_rows(hp_.n_head / hp_.n_head_kv), kv_cap_), prefill));
 }
 

@@ -157,7 +157,12 @@ constexpr int64_t kKeyChunk = 512;
 // 512 measured alike).
 constexpr int64_t kPrefillKeyChunk = 256;
 
-// Floats of a prefill tile's scores over one chunk (its output, log-sum-exps and running sums follow).
+// Chunks per round of attention_prefill: 2048 keys, whose float keys and values of one kv
+// head (2 MB at head dim 128) stay in L3 while every tile of the batch takes them
+// (docs/speed.md).
+constexpr int64_t kPrefillRoundChunks = 8;
+
+// Floats of a prefill tile's scores over one chunk (its output and log-sum-exps follow).
 inline int64_t prefill_tile_scores() { return attn_tile_scratch(kAttnTileMaxRows, kPrefillKeyChunk + kAttnTileMaxRows); }
 
 // Rows of the largest tile for query groups of `group` heads per kv head.
@@ -401,6 +406,7 @@ private:
     std::vector<float> scores_;   // (n_threads, tile_scratch()) attention tiles
     std::vector<float> chunk_out_;  // (ceil(kv_cap / kKeyChunk), n_head * head_dim_v) attention_chunked
     std::vector<float> chunk_lse_;  // (ceil(kv_cap / kKeyChunk), n_head)
+    std::vector<float> prefill_run_;  // (2, batch_cap, n_head) attention_prefill's running maxima and sums
     std::unique_ptr<gpu_layers> gpu_;
     activation_capture* capture_ = nullptr;
     void capture(int64_t layer, int site, const float* src, int64_t n_tokens);

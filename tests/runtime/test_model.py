@@ -73,15 +73,18 @@ def test_prompt_over_several_key_chunks_matches_reference(synth, arch):
     # A batch of tokens attends in tiles that take the cached keys in chunks of 256
     # (attention_prefill), each chunk's softmax joining the others' by its log-sum-exp
     # (gpt-oss: the sinks join once; gemma3: its global layers). Batches of 200 over 700
-    # tokens: tiles whose keys end inside, at and past chunk edges.
+    # tokens: tiles whose keys end inside, at and past chunk edges, so that some tiles are
+    # done after an earlier round of chunks than others; the threads share out each round's
+    # tiles as they come, and neither their number nor the share changes a bit.
     path, hp = synth[arch]
     toks = prompt(hp, 700, seed=4)
     ref = ReferenceModel(path, n_ctx=700).logits(toks)
     runs = []
-    for n_threads in (1, 2):
+    for n_threads in (1, 2, 3):
         m = Model.load(path, n_ctx=700, n_threads=n_threads, n_batch=200, kv_type="f32")
         runs.append(m.eval(toks, all_logits=True))
     np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
     assert rel_diff(runs[1], ref) <= 2e-5  # (measured 2-4e-7; the tiny models' attention is flat)
     np.testing.assert_array_equal(runs[1].argmax(1), ref.argmax(1))
 
