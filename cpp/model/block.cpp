@@ -240,10 +240,10 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
     struct tile {
         int64_t t0, h0, kvh, n_tok, n_hq, hi_first, last_chunk;
     };
-    auto tile_at = [&](int64_t idx) {  // the tiles of one kv head after another
+    auto tile_at = [&](int64_t idx) {  // the tiles of one kv head after another, the longest first
         tile tl;
         tl.kvh = idx / per_kvh;
-        const int64_t tt = idx % per_kvh / n_head_tiles, hh = idx % n_head_tiles;
+        const int64_t tt = n_tok_tiles - 1 - idx % per_kvh / n_head_tiles, hh = idx % n_head_tiles;
         tl.t0 = tt * n_tt;
         tl.h0 = tl.kvh * group + hh * n_th;
         tl.n_tok = std::min(n_tt, T - tl.t0);
@@ -304,7 +304,7 @@ void llama_model::attention_prefill(int64_t il, const batch_seq& s) {
             }
         }
     };
-    const int64_t n_chunks = tile_at(n_items - 1).last_chunk + 1;  // the batch's last tokens see the most
+    const int64_t n_chunks = tile_at(0).last_chunk + 1;  // the batch's last tokens see the most
     for (int64_t c0 = 0; c0 < n_chunks; c0 += kPrefillRoundChunks) {
         std::atomic<int64_t> next{0};  // hand the round's tiles out one at a time
         pool_.run([&](int ith, int) {
