@@ -243,12 +243,23 @@ void qk_rows(const float* const* q, P k, int64_t k_stride, int64_t d, float* con
     if (j < j1) qk_block<NR, 1, P>(q, k + j * k_stride, k_stride, d, s, j);
 }
 
+// One prefetch into a row of n elements at p: the line holding byte `offset` of it.
+template <typename P>
+inline void prefetch_in_row(P p, int64_t n, int64_t offset) {
+    int64_t bytes = 0;
+    _mm_prefetch(row_bytes_at(p, n, bytes) + offset, _MM_HINT_T0);
+}
+
 // out[r][0, dv) += sum over j in [j0, j1) of p[r][j] v_j, NR rows, dv a multiple of 8.
-// Each output is one chain of fused multiply-adds in key order. The first pass over the
-// keys prefetches the values kPrefetchKeys ahead, up to key end.
+// Each output is one chain of fused multiply-adds in key order. Each pass over the keys (16
+// or 8 outputs) prefetches its share of the value kPrefetchKeys ahead (up to key end): the
+// slice of the row at the pass's offset, so that a block's lines are asked for through all
+// the passes rather than all at once in the first (docs/speed.md).
 template <int NR, typename P>
 void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j0, int64_t j1,
              float* const* out, int64_t end) {
+    int64_t row_bytes = 0;
+    row_bytes_at(v, dv, row_bytes);
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
         __m256 acc[NR][2];
@@ -256,8 +267,9 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j
             acc[r][0] = _mm256_loadu_ps(out[r] + d);
             acc[r][1] = _mm256_loadu_ps(out[r] + d + 8);
         }
+        const int64_t pf_offset = d * row_bytes / dv;
         for (int64_t j = j0; j < j1; ++j) {
-            if (d == 0 && j + kPrefetchKeys < end) prefetch_rows(v, v_stride, dv, j + kPrefetchKeys, j + kPrefetchKeys + 1);
+            if (j + kPrefetchKeys < end) prefetch_in_row(v + (j + kPrefetchKeys) * v_stride, dv, pf_offset);
             const P vj = v + j * v_stride + d;
             const __m256 v0 = load8(vj), v1 = load8(vj + 8);
             for (int r = 0; r < NR; ++r) {
@@ -274,7 +286,9 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j
     if (d < dv) {  // the last 8
         __m256 acc[NR];
         for (int r = 0; r < NR; ++r) acc[r] = _mm256_loadu_ps(out[r] + d);
+        const int64_t pf_offset = d * row_bytes / dv;
         for (int64_t j = j0; j < j1; ++j) {
+            if (j + kPrefetchKeys < end) prefetch_in_row(v + (j + kPrefetchKeys) * v_stride, dv, pf_offset);
             const __m256 v0 = load8(v + j * v_stride + d);
             for (int r = 0; r < NR; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[r] + j), v0, acc[r]);
         }
