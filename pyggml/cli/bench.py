@@ -11,9 +11,9 @@ ratio pyggml / llama.cpp is printed.
 given (ppN@dD, tgN@dD): the D tokens are evaluated first, untimed, so that every timed token
 attends over D + its own position; prompt and decode speed as the context grows. Each runtime
 fills its cache once, depth by depth in ascending order (the tokens of a deeper test extend
-those of the shallower one), and every repetition cuts the cache back to exactly D tokens before it is timed: the
-cache each timed run sees is the one llama-bench's refill would leave, and a 16384-token
-context is evaluated once per runtime instead of once per repetition.
+those of the shallower one), and every repetition cuts the cache back to exactly D tokens
+before it is timed: the cache each timed run sees is the one llama-bench's refill would leave,
+and a 16384-token context is evaluated once per runtime instead of once per repetition.
 
 tgN is also set against the memory-bandwidth roofline: the weight bytes one token reads
 (every tensor but the token embedding, which is looked up, unless it doubles as the
@@ -162,7 +162,8 @@ def _time_tests(backends, n_prompt, n_gen, reps, after_tg=None, depths=(), say=N
             b.truncate(filled)
             b.eval(context[filled:depth])
         filled = depth
-        def cut(b):
+
+        def cut(b):  # back to exactly this depth before each timed run
             b.truncate(depth)
 
         for _ in range(reps):
