@@ -246,6 +246,22 @@ def test_attention_reads_q8_0_keys_and_values_as_their_dequantized_values(isa, c
     np.testing.assert_allclose(got, np_attend(q, k8, v8, hi0, window, softcap), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("isa", ["scalar"] + SIMD)
+def test_attention_reads_q8_0_blocks_with_subnormal_scales_as_dequantized(isa):
+    # Blocks of tiny values get scales that are subnormal halves (below 2**-14): the in-place
+    # read converts each block's scale once, and must convert these exactly too.
+    case = (1, 6, 2, 128, 128, 90, 0, 0.0)
+    q, k, v, hi0 = attention_inputs(case, seed=5)
+    k[::3] *= np.float32(2.0**-14)  # every third key's blocks: scales of about 2**-20
+    v[1::4, :, 32:64] *= np.float32(2.0**-16)  # one block of every fourth value
+    k8, v8 = q8_0_values(k), q8_0_values(v)
+    d = np.frombuffer((np.abs(v8[1::4, :, 32:64]).max(axis=-1) / 127).astype(np.float16).tobytes(), np.uint16)
+    assert (((d & 0x7C00) == 0) & (d != 0)).any()  # some scales are subnormal indeed
+    want = _core.testing.ops_attend(q, k8, v8, hi0, 0, 0.0, 1, 3, isa)
+    got = _core.testing.ops_attend(q, k, v, hi0, 0, 0.0, 1, 3, isa, kv_q8=True)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_attention_rejects_bad_shapes():
     q = np.zeros((2, 4, 8), np.float32)
     k = np.zeros((5, 2, 8), np.float32)

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "core/dispatch.h"
 #include "kernels/ops.h"
@@ -154,12 +155,31 @@ void rope_apply_avx2(float* x, int64_t n_head, int64_t head_dim, const rope_para
 // cache read in place).
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-// Q8_0 in place: eight quants of one block (p.e a multiple of 8), each times the block's
-// scale, the products the dequantizer makes.
+// Q8_0 in place: a block's scale, converted once per block and key, and eight of its quants
+// times it, the products the dequantizer makes (F16C converts the scale as fp16_to_fp32 does).
+// Rows start on a block: the cache holds Q8_0 only for head dims that are multiples of 32.
+inline const block_q8_0& q8_block(q8_elems p) { return p.b[p.e / QK8_0]; }
+inline __m256 q8_scale(const block_q8_0& blk) { return _mm256_set1_ps(_cvtsh_ss(blk.d)); }
+inline __m256 q8_times(const int8_t* qs, __m256 scale) {
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), scale);
+}
 inline __m256 load8(q8_elems p) {
-    const block_q8_0& blk = p.b[p.e / QK8_0];
-    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.qs + p.e % QK8_0));
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(fp16_to_fp32(blk.d)));
+    const block_q8_0& blk = q8_block(p);
+    return q8_times(blk.qs + p.e % QK8_0, q8_scale(blk));
+}
+// Sixteen elements from i (a multiple of 16) into two vectors; Q8_0's share one scale.
+template <typename P>
+inline void load16(P p, __m256& v0, __m256& v1) {
+    if constexpr (std::is_same_v<P, q8_elems>) {
+        const block_q8_0& blk = q8_block(p);
+        const __m256 scale = q8_scale(blk);
+        v0 = q8_times(blk.qs + p.e % QK8_0, scale);
+        v1 = q8_times(blk.qs + p.e % QK8_0 + 8, scale);
+    } else {
+        v0 = load8(p);
+        v1 = load8(p + 8);
+    }
 }
 
 // Prefetch of rows [j0, j1) of keys or values (each n elements, stride elements apart): a
@@ -194,13 +214,32 @@ inline void qk_block(const float* const* q, P k, int64_t k_stride, int64_t d, fl
     for (int r = 0; r < NR; ++r) {
         for (int c = 0; c < NK; ++c) acc[r][c] = _mm256_setzero_ps();
     }
-    for (int64_t i = 0; i < d; i += 8) {
-        __m256 kv[NK];
-        for (int c = 0; c < NK; ++c) kv[c] = load8(k + c * k_stride + i);
+    auto step = [&](const __m256* kv, int64_t i) {
         for (int r = 0; r < NR; ++r) {
             __m256 qv = _mm256_loadu_ps(q[r] + i);
             __asm__("" : "+x"(qv));  // keep qv in a register: one load for NK products, not NK
             for (int c = 0; c < NK; ++c) acc[r][c] = _mm256_fmadd_ps(qv, kv[c], acc[r][c]);
+        }
+    };
+    if constexpr (std::is_same_v<P, q8_elems>) {
+        for (int64_t i = 0; i < d; i += QK8_0) {
+            const block_q8_0* blk[NK];
+            __m256 scale[NK];
+            for (int c = 0; c < NK; ++c) {
+                blk[c] = &q8_block(k + c * k_stride + i);
+                scale[c] = q8_scale(*blk[c]);
+            }
+            for (int e = 0; e < QK8_0; e += 8) {
+                __m256 kv[NK];
+                for (int c = 0; c < NK; ++c) kv[c] = q8_times(blk[c]->qs + e, scale[c]);
+                step(kv, i + e);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < d; i += 8) {
+            __m256 kv[NK];
+            for (int c = 0; c < NK; ++c) kv[c] = load8(k + c * k_stride + i);
+            step(kv, i);
         }
     }
     int r0 = 0;
@@ -270,8 +309,8 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t j
         const int64_t pf_offset = d * row_bytes / dv;
         for (int64_t j = j0; j < j1; ++j) {
             if (j + kPrefetchKeys < end) prefetch_in_row(v + (j + kPrefetchKeys) * v_stride, dv, pf_offset);
-            const P vj = v + j * v_stride + d;
-            const __m256 v0 = load8(vj), v1 = load8(vj + 8);
+            __m256 v0, v1;
+            load16(v + j * v_stride + d, v0, v1);
             for (int r = 0; r < NR; ++r) {
                 const __m256 w = _mm256_broadcast_ss(p[r] + j);
                 acc[r][0] = _mm256_fmadd_ps(w, v0, acc[r][0]);
