@@ -27,6 +27,12 @@ for --read-seconds, 2 by default, a third each with 1, 2 and 4 streams per threa
 fastest third counting; the faster of the two windows) and gives the median of those
 shares.
 
+llama.cpp runs with the same KV cache type as pyggml (--kv-type) and, by default, with flash
+attention on: llama.cpp's own default (-fa auto) turns it on for layers on a CPU, while
+llama-cpp-python's turns it off. -fa 0 times llama.cpp without it, -fa 0,1 both ways (two
+llama.cpp rows, each with its ratio); a quantized V cache needs it in llama.cpp. pyggml's
+attention has one form (tiles over the cache with an online softmax), so -fa changes llama.cpp only.
+
 -ngl N runs the last N blocks on the GPU (a CUDA build; as `pyggml run -ngl`); a comma-separated
 list (-ngl 0,14,99) runs every test once for each, as llama-bench does. With blocks on the
 GPU, the roofline counts the weight bytes on each side against its own bandwidth: the CPU's
@@ -72,6 +78,9 @@ def add_arguments(p) -> None:
                    "(as llama-bench -d; e.g. 512,4096,16384)")
     p.add_argument("--kv-type", default="f16", choices=KV_TYPE_NAMES, help="KV cache type")
     p.add_argument("--no-llama-cpp", action="store_true", help="do not run llama.cpp for comparison")
+    p.add_argument("-fa", "--flash-attn", type=_flash_attn, default=(True,), metavar="0|1[,...]",
+                   help="llama.cpp's flash attention: 1 (default; what llama.cpp's own -fa auto picks on a CPU), "
+                   "0 (llama-cpp-python's default), or 0,1 to time llama.cpp both ways")
     p.add_argument("-ngl", "--n-gpu-layers", default="0", metavar="N[,N...]",
                    help="blocks on the GPU (as in `pyggml run`); a comma-separated list runs the tests for each")
     add_weight_format_arguments(p)
@@ -87,6 +96,14 @@ def _depths(text: str) -> tuple:
     if any(d < 0 for d in depths):
         raise argparse.ArgumentTypeError(f"depths must be >= 0, not {text!r}")
     return depths
+
+
+def _flash_attn(text: str) -> tuple:
+    words = {"1": True, "on": True, "0": False, "off": False}
+    values = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if not values or any(v not in words for v in values):
+        raise argparse.ArgumentTypeError(f"-fa takes 0, 1 or a list of them (0,1), not {text!r}")
+    return tuple(dict.fromkeys(words[v] for v in values))
 
 
 def _stats(rates):
@@ -288,21 +305,33 @@ def _ngl_list(text):
     return values or [0]
 
 
-def llama_cpp_backend(path, n_ctx, n_threads, n_batch, n_gpu_layers=0):
-    """llama.cpp through llama-cpp-python on the same file; None when it is not installed."""
+def llama_cpp_backend(path, n_ctx, n_threads, n_batch, n_gpu_layers=0, flash_attn=True, kv_type="f16",
+                      name="llama.cpp"):
+    """llama.cpp through llama-cpp-python on the same file; None when it is not installed.
+    kv_type is the cache type of keys and values both (a KV_TYPE_NAMES name)."""
     try:
         import llama_cpp
     except ImportError:
         return None
-    llm = llama_cpp.Llama(
-        model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
-        n_threads=n_threads, n_threads_batch=n_threads, verbose=False, n_gpu_layers=n_gpu_layers,
-    )
+    from ..formats.types import GGMLType
+
+    if kv_type != "f16" and not flash_attn:
+        raise PyggmlError(f"llama.cpp needs flash attention for a {kv_type} V cache: use -fa 1")
+    cache = int(GGMLType[kv_type.upper()])
+    try:
+        llm = llama_cpp.Llama(
+            model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
+            n_threads=n_threads, n_threads_batch=n_threads, verbose=False, n_gpu_layers=n_gpu_layers,
+            flash_attn=flash_attn, type_k=cache, type_v=cache,
+        )
+    except ValueError as e:  # llama-cpp-python's word for a model or context llama.cpp refused
+        raise PyggmlError(f"llama.cpp did not load {path} with a {kv_type} cache and flash attention "
+                          f"{'on' if flash_attn else 'off'}: {e}") from None
 
     def truncate(n):  # llama-cpp-python's eval drops the cached positions from n_tokens on
         llm.n_tokens = n
 
-    return _Backend(_name("llama.cpp", n_gpu_layers), llm.reset, llm.eval, llm.n_vocab(), truncate)
+    return _Backend(_name(name, n_gpu_layers), llm.reset, llm.eval, llm.n_vocab(), truncate)
 
 
 def run(args) -> int:
@@ -343,10 +372,19 @@ def _bench(args, path, ngl) -> None:
         gpu_bandwidth = _core.cuda_read_bandwidth(1 << 30, 5)
     hp = m.hparams
     n_params = architectures.get(m.arch).n_params(hp)
-    theirs = None if args.no_llama_cpp else llama_cpp_backend(
-        path, n_ctx, n_threads, args.batch_size, ngl
-    )
-    backends = [ours] + ([theirs] if theirs else [])
+    theirs, missing = [], False
+    for fa in () if args.no_llama_cpp else args.flash_attn:
+        label = "llama.cpp" if len(args.flash_attn) == 1 else f"llama.cpp fa={int(fa)}"
+        try:
+            b = llama_cpp_backend(path, n_ctx, n_threads, args.batch_size, ngl, fa, args.kv_type, label)
+        except PyggmlError as e:  # a form llama.cpp cannot run: the others still go on
+            print(f"pyggml bench: {label}: {e}", file=sys.stderr)
+            continue
+        if b is None:
+            missing = True
+            break
+        theirs.append(b)
+    backends = [ours] + theirs
     # sustained reads after every tg repetition, so each repetition has a bar measured
     # right before and right after it (the CPU alone: the GPU's bandwidth holds still)
     def window():
@@ -372,11 +410,11 @@ def _bench(args, path, ngl) -> None:
             print(f"| {name[:48]:<48} | {size_gib:>6.2f} GiB | {n_params / 1e9:>6.2f} B | {backend:<{width}} | "
                   f"{n_threads:>7} | {test:>6} | {mean:>11.2f} ± {sd:>6.2f} |")
     print()
-    if theirs:
+    for b in theirs:
         for test in ours.results:
-            r = _stats(ours.results[test])[0] / _stats(theirs.results[test])[0]
-            print(f"{test}: pyggml / llama.cpp = {r:.3f}")
-    elif not args.no_llama_cpp:
+            r = _stats(ours.results[test])[0] / _stats(b.results[test])[0]
+            print(f"{test}: pyggml / {b.name} = {r:.3f}")
+    if missing:
         print("llama-cpp-python is not installed: no llama.cpp comparison")
     if where.any and args.n_gen > 0:
         # each side reads its own weights at its own bandwidth, one after the other

@@ -368,6 +368,37 @@ def test_bench_depth_times_tg_after_the_context(synth, capsys):
         main(["bench", "-m", path, "-d", "5,-1"])
 
 
+def test_bench_flash_attn_flag_takes_llama_bench_values(synth):
+    from pyggml.cli import main
+    from pyggml.cli.bench import _flash_attn
+
+    assert _flash_attn("1") == (True,) and _flash_attn("off") == (False,)
+    assert _flash_attn("0,1,1") == (False, True)
+    path, _ = synth["llama"]
+    for bad in ("2", "", "yes"):
+        with pytest.raises(SystemExit):
+            main(["bench", "-m", path, "-fa", bad])
+
+
+@pytest.mark.llama_cpp
+def test_bench_times_llama_cpp_with_and_without_flash_attention(tmp_path, capsys):
+    """-fa 0,1 gives one llama.cpp row (and ratio) per setting; a Q8_0 cache runs in llama.cpp
+    with flash attention only, so -fa 0 is refused for it with the reason, and 1 still runs."""
+    pytest.importorskip("llama_cpp")
+    from pyggml.cli import main
+
+    path = str(tmp_path / "llama-hd32.gguf")  # heads of whole Q8_0 blocks, as llama.cpp needs
+    make_model("llama", path, wtype="F32", seed=2, n_embd=128, head_dim=32)
+    common = ["bench", "-m", path, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "--read-seconds", "0.05", "-fa", "0,1"]
+    assert main(common) == 0
+    out = capsys.readouterr().out
+    assert "pp8: pyggml / llama.cpp fa=0 = " in out and "pp8: pyggml / llama.cpp fa=1 = " in out
+    assert main(common + ["--kv-type", "q8_0"]) == 0
+    captured = capsys.readouterr()
+    assert "llama.cpp fa=0: llama.cpp needs flash attention for a q8_0 V cache" in captured.err
+    assert "fa=0 =" not in captured.out and "tg2: pyggml / llama.cpp fa=1 = " in captured.out
+
+
 def test_bench_depth_fills_each_cache_once_and_times_from_exactly_the_depth():
     from pyggml.cli.bench import _Backend, _time_tests
 
