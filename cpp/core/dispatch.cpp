@@ -54,6 +54,7 @@ void register_neon_tier(isa_kernels& k) {
     register_vec_dot_iq_neon(k);
     register_vec_dot_int8_neon(k);
     register_vec_dot_bnb4_neon(k);
+    register_ops_neon(k);
 }
 #endif
 

@@ -143,6 +143,7 @@ void register_vec_dot_q1_0_neon(isa_kernels& k);     // vec_dot_q1_0_neon.cpp
 void register_vec_dot_iq_neon(isa_kernels& k);       // vec_dot_iq_neon.cpp
 void register_vec_dot_int8_neon(isa_kernels& k);     // vec_dot_int8_neon.cpp
 void register_vec_dot_bnb4_neon(isa_kernels& k);     // vec_dot_bnb4_neon.cpp
+void register_ops_neon(isa_kernels& k);              // ops_neon.cpp (the attention tile)
 // i8mm twins (arch/arm/*_i8mm.cpp, compiled with -march=armv8.2-a+dotprod+fp16+i8mm):
 void register_repack_i8mm(isa_kernels& k);        // repack_i8mm.cpp (Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS)
 

@@ -164,3 +164,84 @@ def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path,
             pos += want.size
             np.testing.assert_array_equal(got, want, err_msg=f"{tier} {name} {packed.shape} tokens per call {nt}")
     assert pos == out.size
+
+
+# ---- the attention tile (cpp/arch/arm/ops_neon.cpp)
+
+# n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap, sinks, key cap (attn_tile::n_keys: 0 none)
+NEON_ATTN_CASES = [
+    (1, 12, 2, 128, 128, 300, 0, 0.0, False, 0),  # decoding, Qwen2.5's heads: groups of six
+    (9, 4, 1, 32, 32, 30, 0, 0.0, False, 0),
+    (5, 8, 2, 64, 64, 40, 16, 0.0, False, 0),  # a sliding window
+    (4, 4, 2, 64, 32, 33, 0, 30.0, False, 0),  # soft-capped scores, value heads narrower
+    (3, 8, 1, 256, 256, 50, 0, 0.0, True, 0),  # a group of eight heads (six and two), sinks
+    (6, 4, 2, 32, 64, 20, 0, 0.0, False, 17),  # every token sees the first 17 keys (a chunk)
+    (2, 4, 2, 24, 40, 11, 0, 0.0, False, 0),  # head dims of 8s but not 32s: no Q8_0
+    (3, 2, 1, 20, 20, 9, 0, 0.0, False, 0),  # not of 8s: the reference itself
+]
+
+
+@pytest.fixture(scope="module")
+def neon_ops_binary(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("neon") / "neon_ops"
+    subprocess.run([CXX, "-O3", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
+                    f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "ops.cpp"),
+                    str(ROOT / "cpp" / "arch" / "arm" / "ops_neon.cpp"), str(ROOT / "tests" / "native" / "neon_ops_main.cpp"),
+                    "-o", str(exe)], check=True, capture_output=True, timeout=300)
+    return exe
+
+
+def _kv_storage(x, kind):
+    """x (float32) as the cache holds it: float32, F16 bits or Q8_0 blocks (gguf's quantizer)."""
+    if kind == 0:
+        return x.tobytes()
+    if kind == 1:
+        return x.astype(np.float16).tobytes()
+    from gguf import GGMLQuantizationType, quants
+
+    return quants.quantize(x.reshape(-1, 32), GGMLQuantizationType.Q8_0).tobytes()
+
+
+def test_neon_attention_tile_equals_the_reference(neon_ops_binary, tmp_path):
+    """Float32, F16 and Q8_0 keys and values, tiles of one row and of whole groups: the NEON tile's
+    outputs and log-sum-exps are the reference's bit for bit (both built for aarch64)."""
+    from test_ops import np_attend
+
+    rng = np.random.default_rng(11)
+    runs = []
+    for case in NEON_ATTN_CASES:
+        n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap, has_sinks, cap = case
+        q = (rng.standard_normal((n_tok, n_head, hdk)) / np.sqrt(hdk)).astype(np.float32)
+        k = rng.standard_normal((n_keys, n_kv, hdk)).astype(np.float32)
+        v = rng.standard_normal((n_keys, n_kv, hdv)).astype(np.float32)
+        sinks = np.linspace(-3, 3, n_head).astype(np.float32)
+        for kind in (0, 1, 2):
+            if kind == 2 and (hdk % 32 or hdv % 32):
+                continue
+            for tile_tok, tile_heads in ((1, 1), (n_tok, n_head // n_kv)):
+                runs.append((case, kind, tile_tok, tile_heads, q, k, v, sinks))
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    with open(src, "wb") as f:
+        for (n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap, has_sinks, cap), kind, tt, th, q, k, v, sinks in runs:
+            hdr = [n_tok, n_head, n_kv, hdk, hdv, n_keys, window, kind, tt, th, int(has_sinks), cap]
+            f.write(np.array(hdr, np.int32).tobytes() + np.float32(softcap).tobytes() + q.tobytes()
+                    + _kv_storage(k, kind) + _kv_storage(v, kind) + (sinks.tobytes() if has_sinks else b""))
+    subprocess.run([QEMU, "-cpu", "max", str(neon_ops_binary), str(src), str(dst)], check=True, timeout=300)
+    out = np.fromfile(dst, np.float32)
+    pos = 0
+    for case, kind, tt, th, q, k, v, sinks in runs:
+        n_tok, n_head, n_kv, hdk, hdv, n_keys, window, softcap, has_sinks, cap = case
+        got = []
+        for _ in range(2):  # the reference, then NEON
+            o = out[pos:pos + n_tok * n_head * hdv].reshape(n_tok, n_head, hdv)
+            pos += o.size
+            lse = out[pos:pos + n_tok * n_head]
+            pos += lse.size
+            got.append((o, lse))
+        (ref, ref_lse), (neon, neon_lse) = got
+        what = f"case {case} kind {kind} tile {tt}x{th}"
+        np.testing.assert_array_equal(neon, ref, err_msg=what)
+        np.testing.assert_array_equal(neon_lse, ref_lse, err_msg=what)
+        if kind == 0 and not has_sinks and not cap:  # the harness's tiles attend as numpy does
+            np.testing.assert_allclose(ref, np_attend(q, k, v, n_keys - n_tok + 1, window, softcap), rtol=0, atol=1e-5)
+    assert pos == out.size

@@ -1,0 +1,216 @@
+// ops_neon.cpp: the NEON twin of the attention tile (kernels/ops.cpp, attend_tile).
+//
+// Same bits as the reference: each score is the reference's eight-lane dot product (lanes
+// 0-3 and 4-7 in two vectors, products and sums unfused, the lanes summed in dot_lanes's
+// order), the softmax is the reference's own code, and each output is its chain of
+// products added in key order. What the twin adds is sharing: each key and value is loaded
+// (an F16 cache converted, a Q8_0 one scaled a block at a time) once for all the heads of a
+// token in a head group, up to six, instead of once per head, and eight elements of a row
+// go through one instruction per operation instead of one each.
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "core/dispatch.h"
+#include "kernels/ops.h"
+
+namespace pyggml {
+namespace {
+
+// Rows (query heads of one token) sharing each load of a key or value.
+constexpr int kGroupRows = 6;
+
+inline float32x4_t load4(const float* p) { return vld1q_f32(p); }
+inline float32x4_t load4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+// A Q8_0 block's scale (the hardware conversion gives fp16_to_fp32's value) and four of its
+// quants times it, the products the dequantizer makes.
+inline float32x4_t q8_scale(const block_q8_0& b) {
+    uint16_t d = b.d;
+    return vdupq_n_f32(vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(d))), 0));
+}
+inline void q8_times8(const int8_t* qs, float32x4_t scale, float32x4_t& lo, float32x4_t& hi) {
+    const int16x8_t q = vmovl_s8(vld1_s8(qs));
+    lo = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), scale);
+    hi = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(q))), scale);
+}
+
+// Elements [i, i + 8) of a row as two vectors (i a multiple of 8).
+template <typename P>
+inline void load8(P p, int64_t i, float32x4_t& lo, float32x4_t& hi) {
+    if constexpr (std::is_same_v<P, q8_elems>) {
+        const block_q8_0& b = p.b[(p.e + i) / QK8_0];
+        q8_times8(b.qs + (p.e + i) % QK8_0, q8_scale(b), lo, hi);
+    } else {
+        lo = load4(p + i);
+        hi = load4(p + i + 4);
+    }
+}
+
+// dot_lanes's final sum: ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)).
+inline float sum_lanes(float32x4_t lo, float32x4_t hi) {
+    const float32x4_t s = vaddq_f32(lo, hi);
+    return (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 1)) + (vgetq_lane_f32(s, 2) + vgetq_lane_f32(s, 3));
+}
+
+// s[r][j] = q[r] . k_j for NR rows, keys [0, n), d a multiple of 8; two keys per pass.
+template <int NR, typename P>
+void qk_rows(const float* const* q, P k, int64_t k_stride, int64_t d, int64_t n, float* const* s) {
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+        float32x4_t acc[NR][2][2];
+        for (int r = 0; r < NR; ++r) {
+            for (int c = 0; c < 2; ++c) acc[r][c][0] = acc[r][c][1] = vdupq_n_f32(0.0f);
+        }
+        const P k0 = k + j * k_stride, k1 = k + (j + 1) * k_stride;
+        for (int64_t i = 0; i < d; i += 8) {
+            float32x4_t kv[2][2];
+            load8(k0, i, kv[0][0], kv[0][1]);
+            load8(k1, i, kv[1][0], kv[1][1]);
+            for (int r = 0; r < NR; ++r) {
+                const float32x4_t q0 = vld1q_f32(q[r] + i), q1 = vld1q_f32(q[r] + i + 4);
+                for (int c = 0; c < 2; ++c) {
+                    acc[r][c][0] = vaddq_f32(acc[r][c][0], vmulq_f32(q0, kv[c][0]));
+                    acc[r][c][1] = vaddq_f32(acc[r][c][1], vmulq_f32(q1, kv[c][1]));
+                }
+            }
+        }
+        for (int r = 0; r < NR; ++r) {
+            s[r][j] = sum_lanes(acc[r][0][0], acc[r][0][1]);
+            s[r][j + 1] = sum_lanes(acc[r][1][0], acc[r][1][1]);
+        }
+    }
+    if (j < n) {
+        float32x4_t acc[NR][2];
+        for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+        const P k0 = k + j * k_stride;
+        for (int64_t i = 0; i < d; i += 8) {
+            float32x4_t lo, hi;
+            load8(k0, i, lo, hi);
+            for (int r = 0; r < NR; ++r) {
+                acc[r][0] = vaddq_f32(acc[r][0], vmulq_f32(vld1q_f32(q[r] + i), lo));
+                acc[r][1] = vaddq_f32(acc[r][1], vmulq_f32(vld1q_f32(q[r] + i + 4), hi));
+            }
+        }
+        for (int r = 0; r < NR; ++r) s[r][j] = sum_lanes(acc[r][0], acc[r][1]);
+    }
+}
+
+// out[r][0, dv) = sum over keys j in [0, n), in order, of p[r][j] v_j (dv a multiple of 8),
+// 16 outputs a pass (then 8): every output one chain of unfused products and sums.
+template <int NR, typename P>
+void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t n, float* const* out) {
+    int64_t d = 0;
+    for (; d + 16 <= dv; d += 16) {
+        float32x4_t acc[NR][4];
+        for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = vdupq_n_f32(0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+            const P vj = v + j * v_stride;
+            float32x4_t x[4];
+            load8(vj, d, x[0], x[1]);
+            load8(vj, d + 8, x[2], x[3]);
+            for (int r = 0; r < NR; ++r) {
+                const float32x4_t w = vdupq_n_f32(p[r][j]);
+                for (int e = 0; e < 4; ++e) acc[r][e] = vaddq_f32(acc[r][e], vmulq_f32(w, x[e]));
+            }
+        }
+        for (int r = 0; r < NR; ++r) {
+            for (int e = 0; e < 4; ++e) vst1q_f32(out[r] + d + 4 * e, acc[r][e]);
+        }
+    }
+    if (d < dv) {  // the last 8
+        float32x4_t acc[NR][2];
+        for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+            float32x4_t lo, hi;
+            load8(v + j * v_stride, d, lo, hi);
+            for (int r = 0; r < NR; ++r) {
+                const float32x4_t w = vdupq_n_f32(p[r][j]);
+                acc[r][0] = vaddq_f32(acc[r][0], vmulq_f32(w, lo));
+                acc[r][1] = vaddq_f32(acc[r][1], vmulq_f32(w, hi));
+            }
+        }
+        for (int r = 0; r < NR; ++r) {
+            vst1q_f32(out[r] + d, acc[r][0]);
+            vst1q_f32(out[r] + d + 4, acc[r][1]);
+        }
+    }
+}
+
+// The reference's softmax of one row's n scores, in place, normalised; lse when asked.
+void softmax_row(float* s, int64_t n, float softcap, float sink, float* lse) {
+    if (softcap > 0.0f) {
+        for (int64_t j = 0; j < n; ++j) s[j] = softcap * std::tanh(s[j] / softcap);
+    }
+    float mx = sink;
+    for (int64_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+    double sum = sink == -INFINITY ? 0.0 : std::exp(double(sink - mx));
+    for (int64_t j = 0; j < n; ++j) {
+        s[j] = std::exp(s[j] - mx);
+        sum += s[j];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+    if (lse) *lse = mx + float(std::log(sum));
+}
+
+template <int NR, typename P>
+void attend_rows(const attn_tile& a, P k, P v, int64_t n, const float* const* q, float* const* s, float* const* o,
+                 const float* sinks, float* const* lse) {
+    qk_rows<NR>(q, k, a.k_stride, a.head_dim_k, n, s);
+    for (int r = 0; r < NR; ++r) softmax_row(s[r], n, a.softcap, sinks ? sinks[r] : -INFINITY, lse[r]);
+    pv_rows<NR>(s, v, a.v_stride, a.head_dim_v, n, o);
+}
+
+template <typename P>
+void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+        const int64_t hi = a.n_keys > 0 ? std::min(a.hi0 + t, a.n_keys) : a.hi0 + t;
+        const int64_t lo = a.window ? std::max<int64_t>(0, hi - a.window) : 0;
+        const int64_t n = hi - lo, stride = (n + 7) / 8 * 8;
+        const P k = k_all + lo * a.k_stride, v = v_all + lo * a.v_stride;
+        for (int64_t h0 = 0; h0 < a.n_hq; h0 += kGroupRows) {
+            const int nr = int(std::min<int64_t>(kGroupRows, a.n_hq - h0));
+            const float* q[kGroupRows];
+            float* s[kGroupRows];
+            float* o[kGroupRows];
+            float* lse[kGroupRows];
+            for (int r = 0; r < nr; ++r) {
+                const int64_t h = h0 + r;
+                q[r] = a.q + t * a.q_stride + h * a.head_dim_k;
+                s[r] = a.scratch + r * stride;
+                o[r] = a.out + t * a.o_stride + h * a.head_dim_v;
+                lse[r] = a.lse ? a.lse + t * a.n_hq + h : nullptr;
+            }
+            const float* sinks = a.sinks ? a.sinks + h0 : nullptr;
+            switch (nr) {
+                case 6: attend_rows<6>(a, k, v, n, q, s, o, sinks, lse); break;
+                case 5: attend_rows<5>(a, k, v, n, q, s, o, sinks, lse); break;
+                case 4: attend_rows<4>(a, k, v, n, q, s, o, sinks, lse); break;
+                case 3: attend_rows<3>(a, k, v, n, q, s, o, sinks, lse); break;
+                case 2: attend_rows<2>(a, k, v, n, q, s, o, sinks, lse); break;
+                default: attend_rows<1>(a, k, v, n, q, s, o, sinks, lse); break;
+            }
+        }
+    }
+}
+
+void attend_tile_neon(const attn_tile& a) {
+    if (a.head_dim_k % 8 || a.head_dim_v % 8) {
+        attend_tile(a);
+    } else if (a.k8) {
+        attend_tile_t(a, q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
+    } else if (a.k16) {
+        attend_tile_t(a, a.k16, a.v16);
+    } else {
+        attend_tile_t(a, a.k, a.v);
+    }
+}
+
+}  // namespace
+
+void register_ops_neon(isa_kernels& isa) { isa.ops.attend_tile = attend_tile_neon; }
+
+}  // namespace pyggml
