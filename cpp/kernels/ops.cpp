@@ -156,22 +156,8 @@ template <typename P>
 void attend_head_t(const float* q, P k, int64_t k_stride, P v, int64_t v_stride, int64_t n_keys,
                    int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out, float sink,
                    float* lse = nullptr) {
-    for (int64_t j = 0; j < n_keys; ++j) {
-        float acc = dot_lanes(q, k + j * k_stride, head_dim_k);
-        if (softcap > 0.0f) acc = softcap * std::tanh(acc / softcap);
-        scores[j] = acc;
-    }
-    // softmax; a sink (not -infinity) joins the maximum and the denominator, not the values
-    float mx = sink;
-    for (int64_t j = 0; j < n_keys; ++j) mx = scores[j] > mx ? scores[j] : mx;
-    double sum = sink == -INFINITY ? 0.0 : std::exp(double(sink - mx));
-    for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-    }
-    const float inv = float(1.0 / sum);
-    for (int64_t j = 0; j < n_keys; ++j) scores[j] *= inv;
-    if (lse) *lse = mx + float(std::log(sum));
+    for (int64_t j = 0; j < n_keys; ++j) scores[j] = dot_lanes(q, k + j * k_stride, head_dim_k);
+    softmax_scores(scores, n_keys, softcap, sink, lse);
     for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) {
         const P vj = v + j * v_stride;
@@ -203,13 +189,24 @@ void attend_head(const float* q, const float* k, int64_t k_stride, const float* 
 }
 
 void attend_tile(const attn_tile& a) {
-    if (a.k8) {
-        attend_tile_t(a, q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
-    } else if (a.k16) {
-        attend_tile_t(a, a.k16, a.v16);
-    } else {
-        attend_tile_t(a, a.k, a.v);
+    with_kv_storage(a, [&](auto k, auto v) { attend_tile_t(a, k, v); });
+}
+
+void softmax_scores(float* s, int64_t n, float softcap, float sink, float* lse) {
+    if (softcap > 0.0f) {
+        for (int64_t j = 0; j < n; ++j) s[j] = softcap * std::tanh(s[j] / softcap);
     }
+    // a sink (not -infinity) joins the maximum and the denominator, not the values
+    float mx = sink;
+    for (int64_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+    double sum = sink == -INFINITY ? 0.0 : std::exp(double(sink - mx));
+    for (int64_t j = 0; j < n; ++j) {
+        s[j] = std::exp(s[j] - mx);
+        sum += s[j];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+    if (lse) *lse = mx + float(std::log(sum));
 }
 
 void register_ops(isa_kernels& k) { k.ops = {rms_norm, silu_mul, gelu_tanh_mul, rope_apply, attend_tile}; }

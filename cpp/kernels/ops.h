@@ -129,6 +129,24 @@ inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows
 // Reference: attend_head per row (F16 and Q8_0 keys and values converted one by one).
 void attend_tile(const attn_tile& a);
 
+// f(k, v) with a tile's keys and values as they lie: float pointers, F16 (uint16_t) pointers or
+// q8_elems; each tier's tile is one template over the three.
+template <typename F>
+void with_kv_storage(const attn_tile& a, F&& f) {
+    if (a.k8) {
+        f(q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
+    } else if (a.k16) {
+        f(a.k16, a.v16);
+    } else {
+        f(a.k, a.v);
+    }
+}
+
+// The reference's softmax of one row's n scores, in place: soft-capped when softcap > 0, then
+// exp(s - max) / sum, the sum in double with exp(sink - max) in it (sink -infinity: none);
+// lse, when set: max + log(sum). A tier's tile that calls it keeps the reference's bits.
+void softmax_scores(float* s, int64_t n, float softcap, float sink, float* lse);
+
 // The kernels of one instruction set.
 struct ops_kernels {
     void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps);

@@ -2,7 +2,7 @@
 //
 // Same bits as the reference: each score is the reference's eight-lane dot product (lanes
 // 0-3 and 4-7 in two vectors, products and sums unfused, the lanes summed in dot_lanes's
-// order), the softmax is the reference's own code, and each output is its chain of
+// order), the softmax is the reference's own (softmax_scores), and each output is its chain of
 // products added in key order. What the twin adds is sharing: each key and value is loaded
 // (an F16 cache converted, a Q8_0 one scaled a block at a time) once for all the heads of a
 // token in a head group, up to six, instead of once per head, and eight elements of a row
@@ -139,28 +139,11 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t n
     }
 }
 
-// The reference's softmax of one row's n scores, in place, normalised; lse when asked.
-void softmax_row(float* s, int64_t n, float softcap, float sink, float* lse) {
-    if (softcap > 0.0f) {
-        for (int64_t j = 0; j < n; ++j) s[j] = softcap * std::tanh(s[j] / softcap);
-    }
-    float mx = sink;
-    for (int64_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
-    double sum = sink == -INFINITY ? 0.0 : std::exp(double(sink - mx));
-    for (int64_t j = 0; j < n; ++j) {
-        s[j] = std::exp(s[j] - mx);
-        sum += s[j];
-    }
-    const float inv = float(1.0 / sum);
-    for (int64_t j = 0; j < n; ++j) s[j] *= inv;
-    if (lse) *lse = mx + float(std::log(sum));
-}
-
 template <int NR, typename P>
 void attend_rows(const attn_tile& a, P k, P v, int64_t n, const float* const* q, float* const* s, float* const* o,
                  const float* sinks, float* const* lse) {
     qk_rows<NR>(q, k, a.k_stride, a.head_dim_k, n, s);
-    for (int r = 0; r < NR; ++r) softmax_row(s[r], n, a.softcap, sinks ? sinks[r] : -INFINITY, lse[r]);
+    for (int r = 0; r < NR; ++r) softmax_scores(s[r], n, a.softcap, sinks ? sinks[r] : -INFINITY, lse[r]);
     pv_rows<NR>(s, v, a.v_stride, a.head_dim_v, n, o);
 }
 
@@ -200,12 +183,8 @@ void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
 void attend_tile_neon(const attn_tile& a) {
     if (a.head_dim_k % 8 || a.head_dim_v % 8) {
         attend_tile(a);
-    } else if (a.k8) {
-        attend_tile_t(a, q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
-    } else if (a.k16) {
-        attend_tile_t(a, a.k16, a.v16);
     } else {
-        attend_tile_t(a, a.k, a.v);
+        with_kv_storage(a, [&](auto k, auto v) { attend_tile_t(a, k, v); });
     }
 }
 

@@ -481,12 +481,8 @@ void attend_tile_t(const attn_tile& a, P k_all, P v_all) {
 void attend_tile_avx2(const attn_tile& a) {
     if (a.head_dim_k % 8 || a.head_dim_v % 8) {
         attend_tile(a);
-    } else if (a.k8) {
-        attend_tile_t(a, q8_elems{a.k8, 0}, q8_elems{a.v8, 0});
-    } else if (a.k16) {
-        attend_tile_t(a, a.k16, a.v16);
     } else {
-        attend_tile_t(a, a.k, a.v);
+        with_kv_storage(a, [&](auto k, auto v) { attend_tile_t(a, k, v); });
     }
 }
 
