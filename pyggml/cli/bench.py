@@ -383,8 +383,14 @@ def _bench(args, path, ngl) -> None:
         if b is None:
             missing = True
             break
+        b.flash_attn = fa
         theirs.append(b)
     backends = [ours] + theirs
+    if theirs:  # what the llama.cpp rows ran with: flash attention is not the same by default everywhere
+        import llama_cpp
+
+        settings = ", ".join(f"{b.name} flash attention {'on' if b.flash_attn else 'off'}" for b in theirs)
+        print(f"llama.cpp: llama-cpp-python {llama_cpp.__version__}, {args.kv_type} KV cache; {settings}")
     # sustained reads after every tg repetition, so each repetition has a bar measured
     # right before and right after it (the CPU alone: the GPU's bandwidth holds still)
     def window():

@@ -393,10 +393,12 @@ def test_bench_times_llama_cpp_with_and_without_flash_attention(tmp_path, capsys
     assert main(common) == 0
     out = capsys.readouterr().out
     assert "pp8: pyggml / llama.cpp fa=0 = " in out and "pp8: pyggml / llama.cpp fa=1 = " in out
+    assert "f16 KV cache; llama.cpp fa=0 flash attention off, llama.cpp fa=1 flash attention on" in out
     assert main(common + ["--kv-type", "q8_0"]) == 0
     captured = capsys.readouterr()
     assert "llama.cpp fa=0: llama.cpp needs flash attention for a q8_0 V cache" in captured.err
     assert "fa=0 =" not in captured.out and "tg2: pyggml / llama.cpp fa=1 = " in captured.out
+    assert "q8_0 KV cache; llama.cpp fa=1 flash attention on" in captured.out
 
 
 def test_bench_depth_fills_each_cache_once_and_times_from_exactly_the_depth():
