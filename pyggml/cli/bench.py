@@ -331,7 +331,9 @@ def llama_cpp_backend(path, n_ctx, n_threads, n_batch, n_gpu_layers=0, flash_att
     def truncate(n):  # llama-cpp-python's eval drops the cached positions from n_tokens on
         llm.n_tokens = n
 
-    return _Backend(_name(name, n_gpu_layers), llm.reset, llm.eval, llm.n_vocab(), truncate)
+    backend = _Backend(_name(name, n_gpu_layers), llm.reset, llm.eval, llm.n_vocab(), truncate)
+    backend.flash_attn = flash_attn
+    return backend
 
 
 def run(args) -> int:
@@ -383,7 +385,6 @@ def _bench(args, path, ngl) -> None:
         if b is None:
             missing = True
             break
-        b.flash_attn = fa
         theirs.append(b)
     backends = [ours] + theirs
     if theirs:  # what the llama.cpp rows ran with: flash attention is not the same by default everywhere

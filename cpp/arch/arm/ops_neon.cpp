@@ -37,15 +37,32 @@ inline void q8_times8(const int8_t* qs, float32x4_t scale, float32x4_t& lo, floa
     hi = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(q))), scale);
 }
 
+// A Q8_0 row's block holding element i (rows start on a block: head dims of 32s).
+inline const block_q8_0& q8_block(q8_elems p, int64_t i) { return p.b[(p.e + i) / QK8_0]; }
+
 // Elements [i, i + 8) of a row as two vectors (i a multiple of 8).
 template <typename P>
 inline void load8(P p, int64_t i, float32x4_t& lo, float32x4_t& hi) {
     if constexpr (std::is_same_v<P, q8_elems>) {
-        const block_q8_0& b = p.b[(p.e + i) / QK8_0];
+        const block_q8_0& b = q8_block(p, i);
         q8_times8(b.qs + (p.e + i) % QK8_0, q8_scale(b), lo, hi);
     } else {
         lo = load4(p + i);
         hi = load4(p + i + 4);
+    }
+}
+
+// Elements [i, i + 16) as four vectors (i a multiple of 16): a Q8_0 half block, one scale.
+template <typename P>
+inline void load16(P p, int64_t i, float32x4_t* x) {
+    if constexpr (std::is_same_v<P, q8_elems>) {
+        const block_q8_0& b = q8_block(p, i);
+        const float32x4_t scale = q8_scale(b);
+        q8_times8(b.qs + (p.e + i) % QK8_0, scale, x[0], x[1]);
+        q8_times8(b.qs + (p.e + i) % QK8_0 + 8, scale, x[2], x[3]);
+    } else {
+        load8(p, i, x[0], x[1]);
+        load8(p, i + 8, x[2], x[3]);
     }
 }
 
@@ -55,47 +72,54 @@ inline float sum_lanes(float32x4_t lo, float32x4_t hi) {
     return (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 1)) + (vgetq_lane_f32(s, 2) + vgetq_lane_f32(s, 3));
 }
 
-// s[r][j] = q[r] . k_j for NR rows, keys [0, n), d a multiple of 8; two keys per pass.
+// s[r][j + c] = q[r] . k_(j + c) for NR rows and NK keys (k at key j), d a multiple of 8; a
+// Q8_0 key's scale converted once per block.
+template <int NR, int NK, typename P>
+inline void qk_keys(const float* const* q, P k, int64_t k_stride, int64_t d, float* const* s, int64_t j) {
+    float32x4_t acc[NR][NK][2];
+    for (int r = 0; r < NR; ++r) {
+        for (int c = 0; c < NK; ++c) acc[r][c][0] = acc[r][c][1] = vdupq_n_f32(0.0f);
+    }
+    auto step = [&](const float32x4_t (*kv)[2], int64_t i) {
+        for (int r = 0; r < NR; ++r) {
+            const float32x4_t q0 = vld1q_f32(q[r] + i), q1 = vld1q_f32(q[r] + i + 4);
+            for (int c = 0; c < NK; ++c) {
+                acc[r][c][0] = vaddq_f32(acc[r][c][0], vmulq_f32(q0, kv[c][0]));
+                acc[r][c][1] = vaddq_f32(acc[r][c][1], vmulq_f32(q1, kv[c][1]));
+            }
+        }
+    };
+    float32x4_t kv[NK][2];
+    if constexpr (std::is_same_v<P, q8_elems>) {
+        for (int64_t i = 0; i < d; i += QK8_0) {
+            const block_q8_0* b[NK];
+            float32x4_t scale[NK];
+            for (int c = 0; c < NK; ++c) {
+                b[c] = &q8_block(k + c * k_stride, i);
+                scale[c] = q8_scale(*b[c]);
+            }
+            for (int e = 0; e < QK8_0; e += 8) {
+                for (int c = 0; c < NK; ++c) q8_times8(b[c]->qs + e, scale[c], kv[c][0], kv[c][1]);
+                step(kv, i + e);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < d; i += 8) {
+            for (int c = 0; c < NK; ++c) load8(k + c * k_stride, i, kv[c][0], kv[c][1]);
+            step(kv, i);
+        }
+    }
+    for (int r = 0; r < NR; ++r) {
+        for (int c = 0; c < NK; ++c) s[r][j + c] = sum_lanes(acc[r][c][0], acc[r][c][1]);
+    }
+}
+
+// s[r][j] = q[r] . k_j for NR rows, keys [0, n); two keys per pass.
 template <int NR, typename P>
 void qk_rows(const float* const* q, P k, int64_t k_stride, int64_t d, int64_t n, float* const* s) {
     int64_t j = 0;
-    for (; j + 2 <= n; j += 2) {
-        float32x4_t acc[NR][2][2];
-        for (int r = 0; r < NR; ++r) {
-            for (int c = 0; c < 2; ++c) acc[r][c][0] = acc[r][c][1] = vdupq_n_f32(0.0f);
-        }
-        const P k0 = k + j * k_stride, k1 = k + (j + 1) * k_stride;
-        for (int64_t i = 0; i < d; i += 8) {
-            float32x4_t kv[2][2];
-            load8(k0, i, kv[0][0], kv[0][1]);
-            load8(k1, i, kv[1][0], kv[1][1]);
-            for (int r = 0; r < NR; ++r) {
-                const float32x4_t q0 = vld1q_f32(q[r] + i), q1 = vld1q_f32(q[r] + i + 4);
-                for (int c = 0; c < 2; ++c) {
-                    acc[r][c][0] = vaddq_f32(acc[r][c][0], vmulq_f32(q0, kv[c][0]));
-                    acc[r][c][1] = vaddq_f32(acc[r][c][1], vmulq_f32(q1, kv[c][1]));
-                }
-            }
-        }
-        for (int r = 0; r < NR; ++r) {
-            s[r][j] = sum_lanes(acc[r][0][0], acc[r][0][1]);
-            s[r][j + 1] = sum_lanes(acc[r][1][0], acc[r][1][1]);
-        }
-    }
-    if (j < n) {
-        float32x4_t acc[NR][2];
-        for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
-        const P k0 = k + j * k_stride;
-        for (int64_t i = 0; i < d; i += 8) {
-            float32x4_t lo, hi;
-            load8(k0, i, lo, hi);
-            for (int r = 0; r < NR; ++r) {
-                acc[r][0] = vaddq_f32(acc[r][0], vmulq_f32(vld1q_f32(q[r] + i), lo));
-                acc[r][1] = vaddq_f32(acc[r][1], vmulq_f32(vld1q_f32(q[r] + i + 4), hi));
-            }
-        }
-        for (int r = 0; r < NR; ++r) s[r][j] = sum_lanes(acc[r][0], acc[r][1]);
-    }
+    for (; j + 2 <= n; j += 2) qk_keys<NR, 2>(q, k + j * k_stride, k_stride, d, s, j);
+    if (j < n) qk_keys<NR, 1>(q, k + j * k_stride, k_stride, d, s, j);
 }
 
 // out[r][0, dv) = sum over keys j in [0, n), in order, of p[r][j] v_j (dv a multiple of 8),
@@ -109,8 +133,7 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t n
         for (int64_t j = 0; j < n; ++j) {
             const P vj = v + j * v_stride;
             float32x4_t x[4];
-            load8(vj, d, x[0], x[1]);
-            load8(vj, d + 8, x[2], x[3]);
+            load16(vj, d, x);
             for (int r = 0; r < NR; ++r) {
                 const float32x4_t w = vdupq_n_f32(p[r][j]);
                 for (int e = 0; e < 4; ++e) acc[r][e] = vaddq_f32(acc[r][e], vmulq_f32(w, x[e]));
