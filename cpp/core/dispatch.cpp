@@ -46,6 +46,7 @@ void register_avx2_tier(isa_kernels& k) {
 #if defined(__aarch64__)
 // The NEON kernels: the neon tier, and the base the i8mm tier puts its twins over.
 void register_neon_tier(isa_kernels& k) {
+    register_quantize_act_neon(k);
     register_vec_dot_neon(k);
     register_repack_neon(k);
     register_vec_dot_ternary_neon(k);

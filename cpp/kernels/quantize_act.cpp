@@ -2,8 +2,8 @@
 // (kernels/vec_dot.h), which the matmul applies once per call before the dot kernels.
 //
 // Q8_0 / Q8_1 / Q8_K: the row quantizers of quant/; F32: a copy; F16 / BF16: the scalar
-// conversions of core/fp16.h. The AVX2 twins (arch/x86/quantize_act_avx2.cpp) give the
-// same bytes for finite input.
+// conversions of core/fp16.h. The AVX2 and NEON twins (arch/x86/quantize_act_avx2.cpp,
+// arch/arm/quantize_act_neon.cpp) give the same bytes for finite input.
 #include <cstring>
 
 #include "core/dispatch.h"

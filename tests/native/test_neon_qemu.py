@@ -181,14 +181,28 @@ NEON_ATTN_CASES = [
 ]
 
 
+def build_neon_program(d: Path, name: str, sources: list[str]) -> Path:
+    """Each source (relative to the project root) compiled for the neon tier with the Release
+    flags (-O3) into d / STEM.o, linked into d / name (the objects stay in d)."""
+    objs = []
+    for src in sources:
+        obj = d / (Path(src).stem + ".o")
+        subprocess.run([CXX, "-O3", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16",
+                        f"-I{ROOT / 'cpp'}", "-c", str(ROOT / src), "-o", str(obj)], check=True, capture_output=True,
+                       timeout=300)
+        objs.append(str(obj))
+    subprocess.run([CXX, "-static", *objs, "-o", str(d / name)], check=True, capture_output=True, timeout=300)
+    return d / name
+
+
+NEON_OPS_SOURCES = ["cpp/kernels/ops.cpp", "cpp/arch/arm/ops_neon.cpp", "tests/native/neon_ops_main.cpp"]
+NEON_QUANTIZE_ACT_SOURCES = ["cpp/quant/legacy.cpp", "cpp/quant/k.cpp", "cpp/quant/search.cpp",
+                             "cpp/arch/arm/quantize_act_neon.cpp", "tests/native/neon_quantize_act_main.cpp"]
+
+
 @pytest.fixture(scope="module")
 def neon_ops_binary(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("neon") / "neon_ops"
-    subprocess.run([CXX, "-O3", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
-                    f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "ops.cpp"),
-                    str(ROOT / "cpp" / "arch" / "arm" / "ops_neon.cpp"), str(ROOT / "tests" / "native" / "neon_ops_main.cpp"),
-                    "-o", str(exe)], check=True, capture_output=True, timeout=300)
-    return exe
+    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_ops", NEON_OPS_SOURCES)
 
 
 def _kv_storage(x, kind):
@@ -226,7 +240,7 @@ def test_neon_attention_tile_equals_the_reference(neon_ops_binary, tmp_path):
             hdr = [n_tok, n_head, n_kv, hdk, hdv, n_keys, window, kind, tt, th, int(has_sinks), cap]
             f.write(np.array(hdr, np.int32).tobytes() + np.float32(softcap).tobytes() + q.tobytes()
                     + _kv_storage(k, kind) + _kv_storage(v, kind) + (sinks.tobytes() if has_sinks else b""))
-    subprocess.run([QEMU, "-cpu", "max", str(neon_ops_binary), str(src), str(dst)], check=True, timeout=300)
+    subprocess.run([QEMU, "-cpu", "max", str(neon_ops_binary), "attend", str(src), str(dst)], check=True, timeout=300)
     out = np.fromfile(dst, np.float32)
     pos = 0
     for case, kind, tt, th, q, k, v, sinks in runs:
@@ -244,4 +258,132 @@ def test_neon_attention_tile_equals_the_reference(neon_ops_binary, tmp_path):
         np.testing.assert_array_equal(neon_lse, ref_lse, err_msg=what)
         if kind == 0 and not has_sinks and not cap:  # the harness's tiles attend as numpy does
             np.testing.assert_allclose(ref, np_attend(q, k, v, n_keys - n_tok + 1, window, softcap), rtol=0, atol=1e-5)
+    assert pos == out.size
+
+
+# ---- RMSNorm and the activations (cpp/arch/arm/ops_neon.cpp), RoPE
+
+def _elementwise_cases():
+    """(op, rows, n, a, b, f, arrays) as neon_ops_main.cpp's elementwise mode reads them."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for n in (1, 3, 7, 8, 37, 640, 1536):
+        x = rng.standard_normal((3, n)).astype(np.float32) * 3
+        w = rng.standard_normal(n).astype(np.float32)
+        cases.append((0, 3, n, 1, 0, 1e-6, (x, w)))
+        cases.append((0, 3, n, 0, 0, 1e-5, (x,)))
+    # the tails (|g| up to 120, where e^x leaves the float range) and the region near 0; a
+    # length of neither 4s nor 8s, so that the scalar tail runs too
+    g = np.concatenate([rng.standard_normal(1000) * 4, np.linspace(-120, 120, 997), [0.0, -0.0, 1e-30]])
+    g = g.astype(np.float32)[None, :]
+    up = rng.standard_normal(g.shape).astype(np.float32)
+    for op in (1, 2):
+        cases.append((op, 1, g.shape[1], 0, 0, 0.0, (g, up)))
+    for head_dim, n_rot in ((64, 64), (48, 32), (40, 40), (256, 256), (12, 6)):
+        x = rng.standard_normal((3, head_dim)).astype(np.float32)
+        for neox in (0, 1):
+            for pos in (0.0, 5.0, 1234.0, -7.0):
+                cases.append((3, 3, head_dim, n_rot, neox, pos, (x,)))
+    return cases
+
+
+def test_neon_elementwise_ops_match_the_reference(neon_ops_binary, tmp_path):
+    """RMSNorm (its sum of squares in lanes) and the activations (the AVX2 twins' polynomial
+    exp) within the bounds test_ops.py sets for every tier, against the reference built for
+    aarch64 and against numpy; the activations equal the AVX2 twin's bit for bit where both
+    take whole vectors (the same exp, instruction for instruction). RoPE, which the neon tier
+    leaves to the reference (the compiler vectorizes it), and RMSNorm's reference give the
+    host's bits."""
+    from test_ops import np_act, np_rms_norm
+
+    cases = _elementwise_cases()
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    with open(src, "wb") as f:
+        for op, rows, n, a, b, fv, arrays in cases:
+            f.write(np.array([op, rows, n, a, b], np.int32).tobytes() + np.float32(fv).tobytes()
+                    + b"".join(x.tobytes() for x in arrays))
+    subprocess.run([QEMU, "-cpu", "max", str(neon_ops_binary), "elementwise", str(src), str(dst)], check=True,
+                   timeout=300)
+    out = np.fromfile(dst, np.float32)
+    pos = 0
+    for op, rows, n, a, b, fv, arrays in cases:
+        ref = out[pos:pos + rows * n].reshape(rows, n)
+        neon = out[pos + rows * n:pos + 2 * rows * n].reshape(rows, n)
+        pos += 2 * rows * n
+        what = f"op {op} rows {rows} n {n} a {a} b {b} f {fv}"
+        if op == 0:
+            w = arrays[1] if a else None
+            np.testing.assert_allclose(neon, ref, rtol=2e-7, atol=0, err_msg=what)
+            np.testing.assert_allclose(neon, np_rms_norm(arrays[0], w, fv), rtol=2e-6, atol=1e-7, err_msg=what)
+            # the host's reference is the same arithmetic
+            np.testing.assert_array_equal(ref, _core.testing.ops_rms_norm(arrays[0], w, fv, "scalar"), err_msg=what)
+        elif op in (1, 2):
+            act = "silu" if op == 1 else "gelu_tanh"
+            g, up = arrays
+            atol = 1e-30 if act == "silu" else 5e-7
+            np.testing.assert_allclose(neon, ref, rtol=3e-6, atol=atol, err_msg=what)
+            np.testing.assert_allclose(neon, np_act(act, g) * up, rtol=3e-6, atol=atol, err_msg=what)
+            if "avx2" in _core.cpu_tier()["available"]:
+                whole = n // 8 * 8
+                avx2 = _core.testing.ops_act_mul(act, g[0], up[0], "avx2")
+                np.testing.assert_array_equal(neon[0, :whole], avx2[:whole], err_msg=what)
+        else:
+            np.testing.assert_array_equal(neon, ref, err_msg=what)
+            host = _core.testing.ops_rope(arrays[0], a, bool(b), 10000.0, 1.0, fv, "scalar")
+            np.testing.assert_array_equal(ref, host, err_msg=what)
+    assert pos == out.size
+
+
+# ---- the activations' conversions (cpp/arch/arm/quantize_act_neon.cpp)
+
+@pytest.fixture(scope="module")
+def neon_quantize_act_binary(tmp_path_factory):
+    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_quantize_act", NEON_QUANTIZE_ACT_SOURCES)
+
+
+def test_neon_activation_conversions_equal_the_reference(neon_quantize_act_binary, tmp_path):
+    """F16, Q8_0, Q8_1 and Q8_K rows from the NEON twins equal the scalar references' bytes (the
+    references built for aarch64 and the host's):
+    random rows, rows with ties at every rounding step, all-zero blocks, a block whose largest
+    magnitude comes twice (Q8_K takes the first, with its sign), subnormal and large values."""
+    from gguf import GGMLQuantizationType as QT
+
+    rng = np.random.default_rng(3)
+    k = 512
+    rows = [rng.standard_normal(k) * s for s in (1.0, 1e-3, 300.0)]
+    # halves in blocks whose largest magnitude is 127: scale 1, every quant a tie to round
+    ties = np.clip(np.round(rng.standard_normal(k) * 40) + 0.5, -126.5, 126.5)
+    ties[::32] = 127.0
+    rows.append(ties)
+    zero = rng.standard_normal(k)
+    zero[:256] = 0.0  # a zero Q8_K block, eight zero Q8_0 blocks
+    rows.append(zero)
+    twice = rng.standard_normal(k)
+    twice[5], twice[200] = 9.0, -9.0  # the largest magnitude twice, signs apart
+    twice[300], twice[301] = -8.0, 8.0
+    rows.append(twice)
+    # subnormal values beside normal ones (a block whose largest magnitude is below about
+    # 4e-37 has no defined quants: 127 / max overflows, in ggml's reference too, and its scale
+    # is 0 whatever they are)
+    sub = rng.standard_normal(k)
+    sub[1::2] *= 1e-40
+    rows.append(sub)
+    rows.append(np.linspace(-70000, 70000, k))  # past F16's range
+    x = np.stack(rows).astype(np.float32)
+    # the dot type each weight type's activations take
+    types = {"F16": (QT.F16, "F16"), "Q8_0": (QT.Q8_0, "Q8_0"), "Q8_1": (QT.Q8_1, "Q4_1"), "Q8_K": (QT.Q8_K, "Q4_K")}
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    with open(src, "wb") as f:
+        for dot_type, _ in types.values():
+            f.write(np.array([int(dot_type), x.shape[0], k], np.int32).tobytes() + x.tobytes())
+    subprocess.run([QEMU, "-cpu", "max", str(neon_quantize_act_binary), str(src), str(dst)], check=True, timeout=300)
+    out = np.fromfile(dst, np.uint8)
+    pos = 0
+    for name, (_, weight_type) in types.items():
+        want = _core.testing.quantize_activations(int(QT[weight_type]), x, "scalar")
+        for which in ("reference", "neon"):
+            got = out[pos:pos + want.size].reshape(want.shape)
+            pos += want.size
+            for r in range(x.shape[0]):
+                np.testing.assert_array_equal(got[r], want[r], err_msg=f"{name} {which} row {r}")
     assert pos == out.size

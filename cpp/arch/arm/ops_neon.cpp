@@ -1,12 +1,19 @@
-// ops_neon.cpp: the NEON twin of the attention tile (kernels/ops.cpp, attend_tile).
+// ops_neon.cpp: NEON twins of the forward pass's element-wise and attention kernels
+// (kernels/ops.cpp).
 //
-// Same bits as the reference: each score is the reference's eight-lane dot product (lanes
-// 0-3 and 4-7 in two vectors, products and sums unfused, the lanes summed in dot_lanes's
-// order), the softmax is the reference's own (softmax_scores), and each output is its chain of
-// products added in key order. What the twin adds is sharing: each key and value is loaded
-// (an F16 cache converted, a Q8_0 one scaled a block at a time) once for all the heads of a
-// token in a head group, up to six, instead of once per head, and eight elements of a row
-// go through one instruction per operation instead of one each.
+// rms_norm does the reference's float operations in the same order, but for its sum of
+// squares (in double), taken in eight lanes. The activations take the AVX2 twins' route
+// (ops_avx2.cpp): the same polynomial exp and fused multiply-adds, so they agree with the
+// reference to a few float ulps, not bit for bit. RoPE keeps the reference, which the
+// compiler vectorizes itself (a twin with four pairs a step took more instructions).
+//
+// The attention tile gives the reference's bits: each score is the reference's eight-lane dot
+// product (lanes 0-3 and 4-7 in two vectors, products and sums unfused, the lanes summed in
+// dot_lanes's order), the softmax is the reference's own (softmax_scores), and each output is
+// its chain of products added in key order. What the twin adds is sharing: each key and value
+// is loaded (an F16 cache converted, a Q8_0 one scaled a block at a time) once for all the
+// heads of a token in a head group, up to six, instead of once per head, and eight elements
+// of a row go through one instruction per operation instead of one each.
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -18,6 +25,80 @@
 
 namespace pyggml {
 namespace {
+
+// ---- element-wise -------------------------------------------------------------------
+
+// e^x: the AVX2 twin's exp_ps (ops_avx2.cpp) in NEON, instruction for instruction: x clamped
+// to [-87, 88], then 2^n * e^r with |r| <= ln(2)/2 and Cephes' expf polynomial for e^r.
+// NaN stays NaN.
+inline float32x4_t exp_ps(float32x4_t x) {
+    x = vminq_f32(vdupq_n_f32(88.0f), vmaxq_f32(vdupq_n_f32(-87.0f), x));
+    const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+// The reference's float operations, its sum of squares (in double) taken in eight lanes.
+void rms_norm_neon(const float* x, const float* w, float* y, int64_t n, float eps) {
+    float64x2_t s[4] = {vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0)};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float32x4_t a = vld1q_f32(x + i), b = vld1q_f32(x + i + 4);
+        const float64x2_t d[4] = {vcvt_f64_f32(vget_low_f32(a)), vcvt_high_f64_f32(a), vcvt_f64_f32(vget_low_f32(b)),
+                                  vcvt_high_f64_f32(b)};
+        for (int l = 0; l < 4; ++l) s[l] = vfmaq_f64(s[l], d[l], d[l]);
+    }
+    double ss = vaddvq_f64(vaddq_f64(vaddq_f64(s[0], s[1]), vaddq_f64(s[2], s[3])));
+    for (; i < n; ++i) ss += double(x[i]) * x[i];
+    const float scale = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    const float32x4_t vs = vdupq_n_f32(scale);
+    i = 0;
+    if (w) {
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vmulq_f32(vld1q_f32(x + i), vs), vld1q_f32(w + i)));
+        for (; i < n; ++i) y[i] = x[i] * scale * w[i];
+    } else {
+        for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vld1q_f32(x + i), vs));
+        for (; i < n; ++i) y[i] = x[i] * scale;
+    }
+}
+
+// gate = gate / (1 + e^(k * gate)) * up; silu: k = -1. gelu_tanh: 0.5 g (1 + tanh(z))
+// = g / (1 + e^(-2z)) with z = sqrt(2/pi) (g + 0.044715 g^3): the AVX2 twin's operations.
+template <bool Gelu>
+void act_mul_neon(float* gate, const float* up, int64_t n) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t g = vld1q_f32(gate + i);
+        float32x4_t z;
+        if (Gelu) {
+            const float32x4_t inner = vfmaq_f32(one, vmulq_f32(g, g), vdupq_n_f32(0.044715f));
+            z = vmulq_f32(vmulq_f32(g, vdupq_n_f32(-2.0f * 0.7978845608028654f)), inner);
+        } else {
+            z = vnegq_f32(g);
+        }
+        const float32x4_t y = vdivq_f32(g, vaddq_f32(one, exp_ps(z)));
+        vst1q_f32(gate + i, vmulq_f32(y, vld1q_f32(up + i)));
+    }
+    if (i < n) {
+        if (Gelu) {
+            gelu_tanh_mul(gate + i, up + i, n - i);
+        } else {
+            silu_mul(gate + i, up + i, n - i);
+        }
+    }
+}
+
+// ---- attention ----------------------------------------------------------------------
 
 // Rows (query heads of one token) sharing each load of a key or value.
 constexpr int kGroupRows = 6;
@@ -213,6 +294,12 @@ void attend_tile_neon(const attn_tile& a) {
 
 }  // namespace
 
-void register_ops_neon(isa_kernels& isa) { isa.ops.attend_tile = attend_tile_neon; }
+void register_ops_neon(isa_kernels& isa) {
+    ops_kernels& k = isa.ops;
+    k.rms_norm = rms_norm_neon;
+    k.silu_mul = act_mul_neon<false>;
+    k.gelu_tanh_mul = act_mul_neon<true>;
+    k.attend_tile = attend_tile_neon;
+}
 
 }  // namespace pyggml
