@@ -2,7 +2,7 @@
 the scalar references', counted under qemu: a sanity check of the paths on an x86 machine, not
 a speed.
 
-tests/native/neon_ops_main.cpp (RMSNorm, the activations times up) and
+tests/native/neon_ops_main.cpp (RMSNorm, the activations times up, the attention tile) and
 neon_quantize_act_main.cpp (F16, Q8_0, Q8_1, Q8_K) are cross-compiled as
 tests/native/test_neon_qemu.py does (-O3, the Release flags) and run on one row each under
 `qemu-aarch64 -cpu max -singlestep -d nochain,exec`, which logs every instruction it executes
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "native")]
 
 from gguf import GGMLQuantizationType as QT  # noqa: E402
-from test_neon_qemu import (NEON_OPS_SOURCES, NEON_QUANTIZE_ACT_SOURCES, QEMU,  # noqa: E402
-                            build_neon_program)
+from test_neon_qemu import NEON_OPS_SOURCES, NEON_QUANTIZE_ACT_SOURCES, QEMU, build_neon_program  # noqa: E402
+from test_neon_qemu import _kv_storage as kv_storage  # noqa: E402
 
 # the C library's maths routines the references call (glibc's names)
 LIBM = re.compile(r"^_*(expf|tanhf|expm1f|exp2f)(32)?(_\w+)?$|^_*math_\w+$")
@@ -49,7 +49,10 @@ def defined(obj: Path) -> set[str]:
 
 
 def count(exe: Path, args: list[str], reference: set[str], twin: set[str]) -> tuple[int, int]:
-    """(reference, twin) instructions of one run: the log split at the twin's first instruction."""
+    """(reference, twin) instructions of one run: the log split at the twin's first instruction,
+    each side counting the instructions in either file's functions and the maths library's (the
+    twin's side includes the reference routines it calls: the attention tile's softmax, the
+    activations' tails)."""
     log = exe.parent / "trace.log"
     subprocess.run([QEMU, "-cpu", "max", "-singlestep", "-d", "nochain,exec", "-D", str(log), str(exe), *args],
                    check=True, timeout=600, capture_output=True)
@@ -63,10 +66,10 @@ def count(exe: Path, args: list[str], reference: set[str], twin: set[str]) -> tu
             sides[side][name] += 1
     log.unlink()
 
-    def kernel(c, own):
-        return sum(n for name, n in c.items() if name in own or LIBM.match(name))
+    def kernel(c):
+        return sum(n for name, n in c.items() if name in reference or name in twin or LIBM.match(name))
 
-    return kernel(sides[0], reference), kernel(sides[1], twin)
+    return kernel(sides[0]), kernel(sides[1])
 
 
 def main() -> None:
@@ -98,6 +101,20 @@ def main() -> None:
             case.write_bytes(np.array([op, 1, n, a, 0], np.int32).tobytes() + np.float32(f).tobytes()
                              + b"".join(x.tobytes() for x in data))
             report(what, ops, ["elementwise", str(case), str(d / "out.bin")], ops_ref, ops_twin)
+        # the attention tile, decoding: one token, a group of six heads (Qwen2.5's), head dim 128,
+        # 256 keys; neon_ops_main.cpp's attend cases (see there), per key and head
+        n_keys, hd, nh = 256, 128, 6
+        q = (rng.standard_normal((1, nh, hd)) / np.sqrt(hd)).astype(np.float32)
+        k = rng.standard_normal((n_keys, 1, hd)).astype(np.float32)
+        v = rng.standard_normal((n_keys, 1, hd)).astype(np.float32)
+        for kind, name in ((0, "float32"), (1, "F16"), (2, "Q8_0")):
+            hdr = [1, nh, 1, hd, hd, n_keys, 0, kind, 1, nh, 0, 0]
+            case.write_bytes(np.array(hdr, np.int32).tobytes() + np.float32(0).tobytes() + q.tobytes()
+                             + kv_storage(k, kind) + kv_storage(v, kind))
+            r, t = count(ops, ["attend", str(case), str(d / "out.bin")], ops_ref, ops_twin)
+            per = n_keys * nh
+            print(f"{'attention, ' + name + ' cache':28s}{r / per:12.1f}{t / per:12.1f}{r / t:8.1f}"
+                  "   (per key and head)", flush=True)
         # the reference's F16 conversion: the harness's loop over fp32_to_fp16 (its reference())
         for name, n in (("F16", 1536), ("Q8_0", 1536), ("Q8_1", 1536), ("Q8_K", 8960)):
             x = rng.standard_normal(n).astype(np.float32)

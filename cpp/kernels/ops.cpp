@@ -15,23 +15,36 @@ namespace {
 inline float to_f32(float x) { return x; }
 inline float to_f32(uint16_t h) { return fp16_to_fp32(h); }
 
+// a * b + c in the attention's sums: rounded once (std::fma, one FMADD) on aarch64, where every
+// CPU fuses, so that the NEON tile gives these bits with FMLA at one instruction a product;
+// rounded twice elsewhere (x86-64's baseline has no fused multiply-add: a library call per
+// product would slow the scalar tier's attention several times over).
+inline float mul_add(float a, float b, float c) {
+#if defined(__aarch64__)
+    return std::fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
 // a . b in eight lanes, b's elements converted as they are read (float32, F16 or Q8_0
-// through q8_elems): P is a pointer or q8_elems.
-template <typename P>
+// through q8_elems): P is a pointer or q8_elems. Fused: each product and sum through mul_add.
+template <bool Fused, typename P>
 float dot_lanes(const float* a, P b, int64_t n) {
+    auto step = [](float x, float y, float acc) { return Fused ? mul_add(x, y, acc) : acc + x * y; };
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * to_f32(b[i + l]);
+        for (int l = 0; l < 8; ++l) acc[l] = step(a[i + l], to_f32(b[i + l]), acc[l]);
     }
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; ++i) s += a[i] * to_f32(b[i]);
+    for (; i < n; ++i) s = step(a[i], to_f32(b[i]), s);
     return s;
 }
 
 }  // namespace
 
-float dot_f32(const float* a, const float* b, int64_t n) { return dot_lanes(a, b, n); }
+float dot_f32(const float* a, const float* b, int64_t n) { return dot_lanes<false>(a, b, n); }
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     double ss = 0.0;
@@ -156,13 +169,13 @@ template <typename P>
 void attend_head_t(const float* q, P k, int64_t k_stride, P v, int64_t v_stride, int64_t n_keys,
                    int64_t head_dim_k, int64_t head_dim_v, float softcap, float* scores, float* out, float sink,
                    float* lse = nullptr) {
-    for (int64_t j = 0; j < n_keys; ++j) scores[j] = dot_lanes(q, k + j * k_stride, head_dim_k);
+    for (int64_t j = 0; j < n_keys; ++j) scores[j] = dot_lanes<true>(q, k + j * k_stride, head_dim_k);
     softmax_scores(scores, n_keys, softcap, sink, lse);
     for (int64_t d = 0; d < head_dim_v; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) {
         const P vj = v + j * v_stride;
         const float w = scores[j];
-        for (int64_t d = 0; d < head_dim_v; ++d) out[d] += w * to_f32(vj[d]);
+        for (int64_t d = 0; d < head_dim_v; ++d) out[d] = mul_add(w, to_f32(vj[d]), out[d]);
     }
 }
 

@@ -126,7 +126,9 @@ constexpr int64_t kAttnTileMaxRows = 64;
 // Floats of scratch an attention tile of n_rows rows over n_keys keys needs.
 inline int64_t attn_tile_scratch(int64_t n_rows, int64_t n_keys) { return n_rows * (n_keys + 8) + 64; }
 
-// Reference: attend_head per row (F16 and Q8_0 keys and values converted one by one).
+// Reference: attend_head per row (F16 and Q8_0 keys and values converted one by one): each
+// score q . k in eight lanes, the softmax (softmax_scores), each output its products added in
+// key order; products and sums fused on aarch64 (std::fma), not elsewhere (ops.cpp, mul_add).
 void attend_tile(const attn_tile& a);
 
 // f(k, v) with a tile's keys and values as they lie: float pointers, F16 (uint16_t) pointers or

@@ -8,9 +8,10 @@
 // compiler vectorizes itself (a twin with four pairs a step took more instructions).
 //
 // The attention tile gives the reference's bits: each score is the reference's eight-lane dot
-// product (lanes 0-3 and 4-7 in two vectors, products and sums unfused, the lanes summed in
-// dot_lanes's order), the softmax is the reference's own (softmax_scores), and each output is
-// its chain of products added in key order. What the twin adds is sharing: each key and value
+// product (lanes 0-3 and 4-7 in two vectors, each product and sum one FMLA as the aarch64
+// reference's std::fma, the lanes summed in dot_lanes's order), the softmax is the reference's
+// own (softmax_scores), and each output is its chain of fused products added in key order.
+// What the twin adds is sharing: each key and value
 // is loaded (an F16 cache converted, a Q8_0 one scaled a block at a time) once for all the
 // heads of a token in a head group, up to six, instead of once per head, and eight elements
 // of a row go through one instruction per operation instead of one each.
@@ -165,8 +166,8 @@ inline void qk_keys(const float* const* q, P k, int64_t k_stride, int64_t d, flo
         for (int r = 0; r < NR; ++r) {
             const float32x4_t q0 = vld1q_f32(q[r] + i), q1 = vld1q_f32(q[r] + i + 4);
             for (int c = 0; c < NK; ++c) {
-                acc[r][c][0] = vaddq_f32(acc[r][c][0], vmulq_f32(q0, kv[c][0]));
-                acc[r][c][1] = vaddq_f32(acc[r][c][1], vmulq_f32(q1, kv[c][1]));
+                acc[r][c][0] = vfmaq_f32(acc[r][c][0], q0, kv[c][0]);
+                acc[r][c][1] = vfmaq_f32(acc[r][c][1], q1, kv[c][1]);
             }
         }
     };
@@ -204,7 +205,7 @@ void qk_rows(const float* const* q, P k, int64_t k_stride, int64_t d, int64_t n,
 }
 
 // out[r][0, dv) = sum over keys j in [0, n), in order, of p[r][j] v_j (dv a multiple of 8),
-// 16 outputs a pass (then 8): every output one chain of unfused products and sums.
+// 16 outputs a pass (then 8): every output one chain of fused multiply-adds.
 template <int NR, typename P>
 void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t n, float* const* out) {
     int64_t d = 0;
@@ -217,7 +218,7 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t n
             load16(vj, d, x);
             for (int r = 0; r < NR; ++r) {
                 const float32x4_t w = vdupq_n_f32(p[r][j]);
-                for (int e = 0; e < 4; ++e) acc[r][e] = vaddq_f32(acc[r][e], vmulq_f32(w, x[e]));
+                for (int e = 0; e < 4; ++e) acc[r][e] = vfmaq_f32(acc[r][e], w, x[e]);
             }
         }
         for (int r = 0; r < NR; ++r) {
@@ -232,8 +233,8 @@ void pv_rows(const float* const* p, P v, int64_t v_stride, int64_t dv, int64_t n
             load8(v + j * v_stride, d, lo, hi);
             for (int r = 0; r < NR; ++r) {
                 const float32x4_t w = vdupq_n_f32(p[r][j]);
-                acc[r][0] = vaddq_f32(acc[r][0], vmulq_f32(w, lo));
-                acc[r][1] = vaddq_f32(acc[r][1], vmulq_f32(w, hi));
+                acc[r][0] = vfmaq_f32(acc[r][0], w, lo);
+                acc[r][1] = vfmaq_f32(acc[r][1], w, hi);
             }
         }
         for (int r = 0; r < NR; ++r) {
