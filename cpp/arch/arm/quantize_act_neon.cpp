@@ -12,6 +12,7 @@
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "core/fp16.h"
+#include "quant/quants.h"
 
 namespace pyggml {
 
@@ -84,8 +85,12 @@ void from_float_q8_K(const float* x, void* vy, int64_t k) {
                 break;
             }
         }
+        if (j == QK_K) {  // no |x| equals its maximum: cannot happen, but never read past the block
+            quantize_row_q8_K_ref(x, &y[i], QK_K);
+            continue;
+        }
         int l = 0;
-        while (!eq[l]) ++l;  // the first lane set
+        while (!eq[l]) ++l;  // the first lane set (one is: vmaxvq_u32 saw it)
         const float iscale = -127.0f / x[j + l];
         const float32x4_t vs = vdupq_n_f32(iscale);
         const int32x4_t top = vdupq_n_s32(127);
