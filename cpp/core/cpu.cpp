@@ -1,4 +1,5 @@
-// cpu.cpp: cpuid/xgetbv on x86, HWCAP bits on aarch64, and the tiers they allow (see cpu.h).
+// cpu.cpp: cpuid/xgetbv on x86, HWCAP bits on aarch64 Linux, sysctl on aarch64 macOS, and the
+// tiers they allow (see cpu.h).
 #include "core/cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,6 +19,8 @@
 #ifndef HWCAP2_I8MM
 #define HWCAP2_I8MM (1 << 13)
 #endif
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 namespace pyggml {
@@ -68,11 +71,28 @@ cpu_features probe() {
     f.i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
     return f;
 }
+#elif defined(__aarch64__) && defined(__APPLE__)
+cpu_features probe() {
+    return darwin_arm64_features([](const char* name) {
+        int value = 0;
+        size_t size = sizeof(value);
+        return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
+    });
+}
 #else
 cpu_features probe() { return cpu_features{}; }
 #endif
 
 }  // namespace
+
+cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has) {
+    cpu_features f;
+    f.neon = has("hw.optional.AdvSIMD") || has("hw.optional.neon");
+    f.fp16 = has("hw.optional.arm.FEAT_FP16") || has("hw.optional.neon_fp16");
+    f.dotprod = has("hw.optional.arm.FEAT_DotProd");
+    f.i8mm = has("hw.optional.arm.FEAT_I8MM");
+    return f;
+}
 
 const cpu_features& get_cpu_features() {
     static const cpu_features features = probe();

@@ -1,10 +1,13 @@
 // cpu.h: what the processor we run on can execute, probed once at start-up, and the
 // instruction-set tiers this module builds kernels for.
 //
-// x86: cpuid + xgetbv (the OS must save the AVX registers); aarch64: getauxval(AT_HWCAP).
+// x86: cpuid + xgetbv (the OS must save the AVX registers); aarch64 Linux: getauxval(AT_HWCAP);
+// aarch64 macOS: sysctl's hw.optional names (darwin_arm64_features). Elsewhere nothing is
+// probed and the scalar kernels run.
 // cpu_runs is the one place that decides whether a tier's kernels may run here.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace pyggml {
@@ -42,6 +45,14 @@ struct cpu_features {
 
 // Probed on first use; the result never changes afterwards.
 const cpu_features& get_cpu_features();
+
+// The aarch64 features of an Apple system, from its sysctl names (`has`: whether the name exists
+// and reads non-zero): hw.optional.AdvSIMD (or .neon), hw.optional.arm.FEAT_FP16 (or
+// .neon_fp16), hw.optional.arm.FEAT_DotProd and hw.optional.arm.FEAT_I8MM (macOS 12 and later
+// name the last two; without them the neon tier is not chosen). Every Apple M chip has the
+// neon tier's features, M2 and later I8MM too. What probe() reads on macOS; its own function
+// so that tests can give it any system's answers.
+cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has);
 
 // Whether this module holds the tier's kernels and this CPU can run them. A tier needs every
 // feature its files are compiled with, since the compiler may use any of them anywhere in

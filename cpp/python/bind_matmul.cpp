@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -381,8 +382,7 @@ py::array_t<float> vec_dot_repacked_py(const std::string& isa_name, int32_t type
     return y;
 }
 
-py::dict cpu_features_py() {
-    const cpu_features& f = get_cpu_features();
+py::dict features_dict(const cpu_features& f) {
     py::dict d;
     d["avx2"] = f.avx2;
     d["fma"] = f.fma;
@@ -398,6 +398,8 @@ py::dict cpu_features_py() {
     d["avx512_bf16"] = f.avx512_bf16;
     return d;
 }
+
+py::dict cpu_features_py() { return features_dict(get_cpu_features()); }
 
 py::dict cpu_tier_py() {
     const cpu_tier_choice& c = get_cpu_tier_choice();
@@ -478,6 +480,13 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
           "how the kernel tier was chosen: tier (in use), highest (the best this CPU runs), available (every tier "
           "this CPU runs), requested (PYGGML_CPU_TIER or None), request_known, variable");
     testing.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
+    testing.def("darwin_arm64_features", [](const std::map<std::string, int>& sysctl) {
+              return features_dict(darwin_arm64_features([&](const char* name) {
+                  const auto it = sysctl.find(name);
+                  return it != sysctl.end() && it->second != 0;
+              }));
+          }, py::arg("sysctl"), "the features macOS's probe reads from these sysctl values (name -> int; a missing "
+          "name reads as absent)");
     testing.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
           py::arg("type"), "ggml type id the activations are converted to for weights of `type`");
     testing.def("has_vec_dot_isa", [](int32_t type, const std::string& isa) {

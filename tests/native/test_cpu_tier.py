@@ -93,3 +93,22 @@ def test_model_load_refuses_an_unknown_tier_name(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu_tier._core, "cpu_tier", lambda: {**real, "requested": "sse9", "request_known": False})
     with pytest.raises(ArgumentError, match="PYGGML_CPU_TIER='sse9' names no CPU tier"):
         cpu_tier.check_cpu_tier_request()
+
+
+def test_macos_arm64_probe_reads_the_sysctl_names():
+    """macOS has no HWCAP bits: on Apple silicon the probe reads sysctl's hw.optional names (what
+    `sysctl hw.optional` prints there), so that an M1 runs the neon tier and an M2 the i8mm one."""
+    m1 = {"hw.optional.AdvSIMD": 1, "hw.optional.neon": 1, "hw.optional.arm.FEAT_FP16": 1,
+          "hw.optional.arm.FEAT_DotProd": 1, "hw.optional.arm.FEAT_I8MM": 0, "hw.optional.arm.FEAT_BF16": 0}
+    m2 = {**m1, "hw.optional.arm.FEAT_I8MM": 1, "hw.optional.arm.FEAT_BF16": 1}
+
+    def features(sysctl):
+        f = _core.testing.darwin_arm64_features(sysctl)
+        assert not any(f[k] for k in ("avx2", "fma", "f16c", "bmi2", "avx_vnni", "avx512", "avx512_vnni", "avx512_bf16"))
+        return f["neon"], f["fp16"], f["dotprod"], f["i8mm"]
+
+    assert features(m1) == (True, True, True, False)
+    assert features(m2) == (True, True, True, True)
+    # macOS 11 names no FEAT_DotProd: the neon tier's dot products are not assumed
+    assert features({"hw.optional.neon": 1, "hw.optional.neon_fp16": 1}) == (True, True, False, False)
+    assert features({}) == (False, False, False, False)

@@ -1,8 +1,10 @@
 """NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones:
-the dot kernels (vec_dot_neon.cpp) and the kernels over repacked weights of the neon (SDOT,
-repack_neon.cpp) and i8mm (SMMLA, repack_i8mm.cpp) tiers.
+the dot kernels (vec_dot_neon.cpp), the kernels over repacked weights of the neon (SDOT,
+repack_neon.cpp) and i8mm (SMMLA, repack_i8mm.cpp) tiers, the forward pass's ops (ops_neon.cpp)
+and the activations' conversions (quantize_act_neon.cpp). Each program is built twice, with
+aarch64-linux-gnu-g++ and with clang++ (Apple's compiler family), and every test runs on both.
 
-tests/native/neon_kernels_main.cpp is built with aarch64-linux-gnu-g++ together with
+tests/native/neon_kernels_main.cpp is built together with
 cpp/kernels/vec_dot*.cpp and their twins cpp/arch/arm/vec_dot*_neon.cpp and fed the same kind of cases as
 test_kernels.py. Checks: the aarch64 scalar reference equals the x86 one bit for bit
 (both are plain IEEE arithmetic without contraction); NEON equals the scalar reference
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,23 +30,50 @@ from test_kernels import (LAYOUT, QUANTIZED, ALL_TYPES, dequantize_activations, 
 from pyggml import _core
 
 ROOT = Path(__file__).resolve().parents[2]
-CXX = shutil.which("aarch64-linux-gnu-g++")
+
+
+def _cross_compilers() -> dict[str, list[str]]:
+    """The aarch64 C++ compilers the tests build with, by name: PYGGML_AARCH64_CXX alone where set
+    (a command line); else aarch64-linux-gnu-g++ and, where clang++ is installed too, clang++ for
+    aarch64 Linux on that toolchain's headers and libraries (clang: the compiler family of Apple's
+    toolchain, which builds the module on an M-series Mac). Every test runs once per compiler."""
+    if os.environ.get("PYGGML_AARCH64_CXX"):
+        return {"custom": shlex.split(os.environ["PYGGML_AARCH64_CXX"])}
+    gxx = shutil.which("aarch64-linux-gnu-g++")
+    if not gxx:
+        return {}
+    found = {"g++": [gxx]}
+    clang = shutil.which("clang++") or next(
+        (path for v in range(30, 13, -1) if (path := shutil.which(f"clang++-{v}"))), None)
+    if clang:
+        found["clang"] = [clang, "--target=aarch64-linux-gnu"]
+    return found
+
+
+COMPILERS = _cross_compilers()
+CXX = next(iter(COMPILERS.values()), [])  # the first: what the benchmarks build with
 QEMU = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
 
 ON_X86 = platform.machine() in ("x86_64", "AMD64")
-if ON_X86 and not (CXX and QEMU) and os.environ.get("CI"):
+if ON_X86 and os.environ.get("CI") and not (QEMU and ("clang" in COMPILERS or "custom" in COMPILERS)):
     # CI installs the tools (.ci/install-cross-tools.sh): missing tools there are a failure.
-    raise RuntimeError("aarch64-linux-gnu-g++ / qemu-aarch64 missing: run .ci/install-cross-tools.sh")
+    raise RuntimeError("aarch64-linux-gnu-g++ / clang++ / qemu-aarch64 missing: run .ci/install-cross-tools.sh")
 pytestmark = pytest.mark.skipif(
     not ON_X86 or not (CXX and QEMU),
     reason="needs an x86-64 host with aarch64-linux-gnu-g++ and qemu-aarch64 (.ci/install-cross-tools.sh)",
 )
 
 
+@pytest.fixture(scope="module", params=list(COMPILERS) or ["none"])
+def cross_cxx(request):
+    """The compiler each test's programs are built with (one run per COMPILERS entry)."""
+    return COMPILERS[request.param]
+
+
 @pytest.fixture(scope="module")
-def neon_binary(tmp_path_factory):
+def neon_binary(tmp_path_factory, cross_cxx):
     exe = tmp_path_factory.mktemp("neon") / "neon_kernels"
-    cmd = [CXX, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
+    cmd = [*cross_cxx, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
            f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "vec_dot.cpp"),
            str(ROOT / "cpp" / "arch" / "arm" / "vec_dot_neon.cpp"),
            *(str(ROOT / "cpp" / d / f"vec_dot_{family}{suffix}.cpp")
@@ -107,7 +137,7 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
 REPACKED = {"Q2_K": 13, "Q3_K": 12, "Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q5_0": 4, "Q6_K": 5, "Q5_K": 8, "Q4_1": 9, "Q5_1": 10, "IQ4_XS": 11, "IQ4_NL": 6, "MXFP4": 7}
 
 
-def build_neon_repack(d: Path) -> Path:
+def build_neon_repack(d: Path, cxx: list[str] = CXX) -> Path:
     """tests/native/neon_repack_main.cpp and each aarch64 tier's file compiled with its own flags
     (CMakeLists.txt), linked together into d / "neon_repack" (the objects stay in d)."""
     objs = []
@@ -115,17 +145,17 @@ def build_neon_repack(d: Path) -> Path:
                        ("cpp/arch/arm/repack_i8mm.cpp", "armv8.2-a+dotprod+fp16+i8mm"),
                        ("tests/native/neon_repack_main.cpp", "armv8.2-a+dotprod+fp16")):
         obj = d / (Path(src).stem + ".o")
-        subprocess.run([CXX, "-O3", "-std=c++17", "-ffp-contract=off", f"-march={march}", f"-I{ROOT / 'cpp'}", "-c",
+        subprocess.run([*cxx, "-O3", "-std=c++17", "-ffp-contract=off", f"-march={march}", f"-I{ROOT / 'cpp'}", "-c",
                         str(ROOT / src), "-o", str(obj)], check=True, capture_output=True, timeout=300)
         objs.append(str(obj))
     exe = d / "neon_repack"
-    subprocess.run([CXX, "-static", *objs, "-o", str(exe)], check=True, capture_output=True, timeout=300)
+    subprocess.run([*cxx, "-static", *objs, "-o", str(exe)], check=True, capture_output=True, timeout=300)
     return exe
 
 
 @pytest.fixture(scope="module")
-def neon_repack_binary(tmp_path_factory):
-    return build_neon_repack(tmp_path_factory.mktemp("neon"))
+def neon_repack_binary(tmp_path_factory, cross_cxx):
+    return build_neon_repack(tmp_path_factory.mktemp("neon"), cross_cxx)
 
 
 @pytest.mark.parametrize("name", list(REPACKED))
@@ -181,17 +211,17 @@ NEON_ATTN_CASES = [
 ]
 
 
-def build_neon_program(d: Path, name: str, sources: list[str]) -> Path:
+def build_neon_program(d: Path, name: str, sources: list[str], cxx: list[str] = CXX) -> Path:
     """Each source (relative to the project root) compiled for the neon tier with the Release
     flags (-O3) into d / STEM.o, linked into d / name (the objects stay in d)."""
     objs = []
     for src in sources:
         obj = d / (Path(src).stem + ".o")
-        subprocess.run([CXX, "-O3", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16",
+        subprocess.run([*cxx, "-O3", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16",
                         f"-I{ROOT / 'cpp'}", "-c", str(ROOT / src), "-o", str(obj)], check=True, capture_output=True,
                        timeout=300)
         objs.append(str(obj))
-    subprocess.run([CXX, "-static", *objs, "-o", str(d / name)], check=True, capture_output=True, timeout=300)
+    subprocess.run([*cxx, "-static", *objs, "-o", str(d / name)], check=True, capture_output=True, timeout=300)
     return d / name
 
 
@@ -201,8 +231,8 @@ NEON_QUANTIZE_ACT_SOURCES = ["cpp/quant/legacy.cpp", "cpp/quant/k.cpp", "cpp/qua
 
 
 @pytest.fixture(scope="module")
-def neon_ops_binary(tmp_path_factory):
-    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_ops", NEON_OPS_SOURCES)
+def neon_ops_binary(tmp_path_factory, cross_cxx):
+    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_ops", NEON_OPS_SOURCES, cross_cxx)
 
 
 def _kv_storage(x, kind):
@@ -337,8 +367,9 @@ def test_neon_elementwise_ops_match_the_reference(neon_ops_binary, tmp_path):
 # ---- the activations' conversions (cpp/arch/arm/quantize_act_neon.cpp)
 
 @pytest.fixture(scope="module")
-def neon_quantize_act_binary(tmp_path_factory):
-    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_quantize_act", NEON_QUANTIZE_ACT_SOURCES)
+def neon_quantize_act_binary(tmp_path_factory, cross_cxx):
+    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_quantize_act", NEON_QUANTIZE_ACT_SOURCES,
+                              cross_cxx)
 
 
 def test_neon_activation_conversions_equal_the_reference(neon_quantize_act_binary, tmp_path):

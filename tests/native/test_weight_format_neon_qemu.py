@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from test_neon_qemu import QEMU, neon_binary, pytestmark  # noqa: F401  (the fixture, the tools' skip)
+from test_neon_qemu import QEMU, cross_cxx, neon_binary, pytestmark  # noqa: F401  (the fixtures, the tools' skip)
 
 from pyggml import _core
 
