@@ -1,6 +1,10 @@
 // threads.cpp: a fixed set of workers woken per job (see threads.h).
 #include "core/threads.h"
 
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -116,7 +120,20 @@ void thread_pool::worker_loop(int ith) {
     }
 }
 
+int darwin_default_threads(const std::function<int(const char*)>& value) {
+    const int performance = value("hw.perflevel0.physicalcpu");
+    return performance > 0 ? performance : std::max(0, value("hw.physicalcpu"));
+}
+
 int thread_pool::default_threads() {
+#if defined(__APPLE__)
+    const int n_apple = darwin_default_threads([](const char* name) {
+        int value = 0;
+        size_t size = sizeof(value);
+        return sysctlbyname(name, &value, &size, nullptr, 0) == 0 ? value : 0;
+    });
+    if (n_apple > 0) return n_apple;
+#endif
     // Count distinct (physical id, core id) pairs; SMT siblings share a core.
     std::ifstream cpuinfo("/proc/cpuinfo");
     std::set<std::pair<std::string, std::string>> cores;

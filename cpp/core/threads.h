@@ -5,7 +5,8 @@
 // (quantizing a tensor, GPTQ on a matrix) makes one for the call. Calls on one pool must
 // not overlap. Waiting (for work, for the end of a job, at a barrier) spins briefly, then
 // sleeps, so back-to-back jobs start in microseconds but idle workers cost no CPU.
-// The default thread count everywhere is the number of physical cores, as llama.cpp's.
+// The default thread count everywhere is the number of physical cores, as llama.cpp's (on an
+// Apple M chip its performance cores).
 #pragma once
 
 #include <algorithm>
@@ -22,6 +23,12 @@
 #include "core/errors.h"
 
 namespace pyggml {
+
+// macOS's default thread count from sysctl values (`value`: the name's value, 0 where missing):
+// the performance cores (hw.perflevel0.physicalcpu: an M chip's fast cluster, as llama.cpp
+// takes; a job split evenly would wait on the efficiency cores), else hw.physicalcpu; 0 when
+// neither is known. Its own function so that tests can give it any system's answers.
+int darwin_default_threads(const std::function<int(const char*)>& value);
 
 class thread_pool {
 public:
@@ -41,7 +48,8 @@ public:
     // Inside run(): returns once all nth threads have called it.
     void barrier();
 
-    // Number of physical cores (falls back to logical CPUs).
+    // The physical cores (/proc/cpuinfo's distinct core ids; on macOS the performance cores,
+    // darwin_default_threads), else every hardware thread.
     static int default_threads();
 
 private:

@@ -480,6 +480,12 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
           "how the kernel tier was chosen: tier (in use), highest (the best this CPU runs), available (every tier "
           "this CPU runs), requested (PYGGML_CPU_TIER or None), request_known, variable");
     testing.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
+    testing.def("darwin_default_threads", [](const std::map<std::string, int>& sysctl) {
+              return darwin_default_threads([&](const char* name) {
+                  const auto it = sysctl.find(name);
+                  return it != sysctl.end() ? it->second : 0;
+              });
+          }, py::arg("sysctl"), "the thread count macOS's default takes from these sysctl values (0: none known)");
     testing.def("darwin_arm64_features", [](const std::map<std::string, int>& sysctl) {
               return features_dict(darwin_arm64_features([&](const char* name) {
                   const auto it = sysctl.find(name);

@@ -112,3 +112,12 @@ def test_macos_arm64_probe_reads_the_sysctl_names():
     # macOS 11 names no FEAT_DotProd: the neon tier's dot products are not assumed
     assert features({"hw.optional.neon": 1, "hw.optional.neon_fp16": 1}) == (True, True, False, False)
     assert features({}) == (False, False, False, False)
+
+
+def test_macos_default_threads_are_the_performance_cores():
+    """llama.cpp's default on a Mac: an M2 (4 performance + 4 efficiency cores) takes 4 threads;
+    an Intel Mac, without performance levels, its physical cores."""
+    m2 = {"hw.perflevel0.physicalcpu": 4, "hw.perflevel1.physicalcpu": 4, "hw.physicalcpu": 8, "hw.logicalcpu": 8}
+    assert _core.testing.darwin_default_threads(m2) == 4
+    assert _core.testing.darwin_default_threads({"hw.physicalcpu": 6, "hw.logicalcpu": 12}) == 6
+    assert _core.testing.darwin_default_threads({}) == 0  # the caller falls back to every hardware thread
