@@ -5,8 +5,11 @@
 #include <sys/sysctl.h>
 #endif
 
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -134,17 +137,43 @@ int thread_pool::default_threads() {
     });
     if (n_apple > 0) return n_apple;
 #endif
-    // Count distinct (physical id, core id) pairs; SMT siblings share a core.
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    std::set<std::pair<std::string, std::string>> cores;
-    std::string line, phys = "0";
-    while (std::getline(cpuinfo, line)) {
-        if (line.rfind("physical id", 0) == 0) phys = line.substr(line.find(':') + 1);
-        if (line.rfind("core id", 0) == 0) cores.insert({phys, line.substr(line.find(':') + 1)});
-    }
-    if (!cores.empty()) return int(cores.size());
+    auto slurp = [](const char* path) {
+        std::ifstream f(path);
+        return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    };
+    // On an Intel CPU with performance and efficiency cores, Linux lists the performance
+    // cores' CPUs in /sys/devices/cpu_core/cpus (absent elsewhere).
+    const int cores = count_physical_cores(slurp("/proc/cpuinfo"), slurp("/sys/devices/cpu_core/cpus"));
+    if (cores > 0) return cores;
     const unsigned n = std::thread::hardware_concurrency();
     return n == 0 ? 1 : int(n);
+}
+
+int count_physical_cores(const std::string& cpuinfo, const std::string& only) {
+    // the CPUs of `only`, a list of numbers and ranges ("0-15,24")
+    std::set<long> wanted;
+    std::istringstream list(only);
+    std::string item;
+    while (std::getline(list, item, ',')) {
+        long lo = 0, hi = 0;
+        char dash = 0;
+        std::istringstream range(item);
+        if (!(range >> lo)) continue;
+        hi = (range >> dash >> hi && dash == '-') ? hi : lo;
+        for (long c = lo; c <= hi && c - lo < 65536; ++c) wanted.insert(c);
+    }
+    // distinct (physical id, core id) pairs of the processors counted: SMT siblings share a core
+    std::set<std::pair<std::string, std::string>> cores;
+    std::istringstream in(cpuinfo);
+    std::string line, phys = "0";
+    long processor = -1;
+    auto value = [&] { return line.substr(line.find(':') + 1); };
+    while (std::getline(in, line)) {
+        if (line.rfind("processor", 0) == 0) processor = std::atol(value().c_str());
+        if (line.rfind("physical id", 0) == 0) phys = value();
+        if (line.rfind("core id", 0) == 0 && (wanted.empty() || wanted.count(processor))) cores.insert({phys, value()});
+    }
+    return int(cores.size());
 }
 
 }  // namespace pyggml

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,11 @@ namespace pyggml {
 // takes; a job split evenly would wait on the efficiency cores), else hw.physicalcpu; 0 when
 // neither is known. Its own function so that tests can give it any system's answers.
 int darwin_default_threads(const std::function<int(const char*)>& value);
+
+// Linux's default thread count from /proc/cpuinfo's text: its distinct (physical id, core id)
+// pairs (SMT siblings share a core), counting only the processors of `only` (a CPU list as sysfs
+// writes it, "0-15,24") unless it is empty; 0 when the text names no cores (aarch64's).
+int count_physical_cores(const std::string& cpuinfo, const std::string& only);
 
 class thread_pool {
 public:
@@ -48,8 +54,10 @@ public:
     // Inside run(): returns once all nth threads have called it.
     void barrier();
 
-    // The physical cores (/proc/cpuinfo's distinct core ids; on macOS the performance cores,
-    // darwin_default_threads), else every hardware thread.
+    // The physical cores (count_physical_cores; on an Intel CPU with efficiency cores, the
+    // performance cores; on macOS the performance cores, darwin_default_threads), else every
+    // hardware thread. The performance cores alone, as llama.cpp's default: a job split evenly
+    // waits on its slowest thread.
     static int default_threads();
 
 private:

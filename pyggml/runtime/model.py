@@ -271,7 +271,8 @@ class Model:
         (the model keeps its mapping, not the file object).
 
         kv_type: "f16" (default), "q8_0" or "f32" (or the GGMLType, or its id). n_ctx: context size in tokens, in
-        [1, 2^24]. n_threads: None (or 0) uses every physical core, else in [1, 1024].
+        [1, 2^24]. n_threads: None (or 0) uses every physical core (the performance cores where
+        there are efficiency cores too), else in [1, 1024].
         n_batch: tokens per native call when evaluating a prompt, in [1, 2^24].
         context_shift: when the context is full, drop the older half of the
         tokens after the first n_keep instead of raising ContextFullError.

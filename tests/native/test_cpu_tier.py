@@ -121,3 +121,27 @@ def test_macos_default_threads_are_the_performance_cores():
     assert _core.testing.darwin_default_threads(m2) == 4
     assert _core.testing.darwin_default_threads({"hw.physicalcpu": 6, "hw.logicalcpu": 12}) == 6
     assert _core.testing.darwin_default_threads({}) == 0  # the caller falls back to every hardware thread
+
+
+def _cpuinfo(cores):
+    """/proc/cpuinfo's text for processors given as (physical id, core id) in processor order."""
+    return "\n".join(f"processor\t: {i}\nvendor_id\t: GenuineIntel\nphysical id\t: {p}\nsiblings\t: 2\n"
+                     f"core id\t\t: {c}\ncpu cores\t: 1\n" for i, (p, c) in enumerate(cores)) + "\n"
+
+
+def test_default_threads_count_physical_and_performance_cores():
+    """The default thread count: physical cores (SMT siblings once), and on an Intel CPU with
+    efficiency cores only the performance ones (Linux lists their CPUs in
+    /sys/devices/cpu_core/cpus), as llama.cpp's default."""
+    count = _core.testing.count_physical_cores
+    # two sockets of four cores with SMT: 16 processors, 8 cores (core ids repeat per socket)
+    two_sockets = _cpuinfo([(p, c) for p in (0, 1) for c in range(4)] * 2)
+    assert count(two_sockets) == 8
+    # a Core i7-12700H: 6 performance cores with SMT (CPUs 0-11), 8 efficiency cores (12-19)
+    hybrid = _cpuinfo([(0, c // 2 * 4) for c in range(12)] + [(0, 24 + c) for c in range(8)])
+    assert count(hybrid) == 14
+    assert count(hybrid, "0-11\n") == 6
+    assert count(hybrid, "0-5,6-11") == 6
+    assert count(hybrid, "12-19") == 8
+    # aarch64's /proc/cpuinfo names no cores: 0, and the caller takes every hardware thread
+    assert count("processor\t: 0\nBogoMIPS\t: 48.00\n\nprocessor\t: 1\nBogoMIPS\t: 48.00\n") == 0
