@@ -15,7 +15,9 @@
 // Compiled with -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
 // -mavx512vnni; called only after the dispatcher checked them (core/cpu.h).
 // GCC 12 warns of the undefined source operand inside its own 512-bit intrinsics at -O3.
+#if defined(__GNUC__) && !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "arch/x86/pairs_avx512.h"

@@ -32,7 +32,6 @@ inline __m256i blend_epi32(__m256i a, __m256i b, __m256 take_b) {
 }
 inline __m256 cmp_gt(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 inline __m256 cmp_lt(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
-inline bool any(__m256 m) { return _mm256_movemask_ps(m) != 0; }
 
 // ggml nearest_int per lane: the same add-and-mask bit trick.
 inline __m256i nearest_int8(__m256 v) {
