@@ -43,9 +43,12 @@ cpu_features probe() {
     // The OS must save xmm (bit 1) and ymm (bit 2) state across context switches.
     const bool ymm_saved = osxsave && (read_xcr0() & 0x6) == 0x6;
     if (!ymm_saved || !avx) return f;
-    const uint64_t xcr0 = read_xcr0();
-    // AVX-512 needs the opmask (bit 5) and both halves of the zmm state (bits 6, 7) saved too.
-    const bool zmm_saved = (xcr0 & 0xE6) == 0xE6;
+#if defined(__APPLE__)
+    constexpr bool lazy_avx512 = true;
+#else
+    constexpr bool lazy_avx512 = false;
+#endif
+    const bool zmm_saved = os_saves_zmm(read_xcr0(), lazy_avx512);
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
     f.avx2 = (b >> 5) & 1;
     f.bmi2 = (b >> 8) & 1;
@@ -84,6 +87,11 @@ cpu_features probe() { return cpu_features{}; }
 #endif
 
 }  // namespace
+
+bool os_saves_zmm(uint64_t xcr0, bool lazy_avx512) {
+    // the opmask (bit 5) and both halves of the zmm registers (bits 6, 7) besides xmm and ymm
+    return (xcr0 & 0xE6) == 0xE6 || (lazy_avx512 && (xcr0 & 0x6) == 0x6);
+}
 
 cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has) {
     cpu_features f;

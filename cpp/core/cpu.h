@@ -7,6 +7,7 @@
 // cpu_runs is the one place that decides whether a tier's kernels may run here.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -45,6 +46,12 @@ struct cpu_features {
 
 // Probed on first use; the result never changes afterwards.
 const cpu_features& get_cpu_features();
+
+// Whether the OS keeps the AVX-512 registers across context switches, from XCR0: the opmask
+// and zmm state (bits 5-7) besides xmm and ymm (bits 1-2). lazy_avx512: macOS, whose kernel
+// enables that state only when a thread first uses AVX-512 (XCR0 does not show it before), as
+// LLVM's own CPU-feature check assumes there; the ymm state is then enough.
+bool os_saves_zmm(uint64_t xcr0, bool lazy_avx512);
 
 // The aarch64 features of an Apple system, from its sysctl names (`has`: whether the name exists
 // and reads non-zero): hw.optional.AdvSIMD (or .neon), hw.optional.arm.FEAT_FP16 (or

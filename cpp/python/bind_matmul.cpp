@@ -486,6 +486,8 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
                   return it != sysctl.end() ? it->second : 0;
               });
           }, py::arg("sysctl"), "the thread count macOS's default takes from these sysctl values (0: none known)");
+    testing.def("os_saves_zmm", &os_saves_zmm, py::arg("xcr0"), py::arg("lazy_avx512"),
+          "whether the AVX-512 tier may run with this XCR0 (lazy_avx512: macOS's on-first-use state)");
     testing.def("count_physical_cores", &count_physical_cores, py::arg("cpuinfo"), py::arg("only") = "",
           "the default thread count Linux's /proc/cpuinfo text gives (only: the CPU list of the cores to count)");
     testing.def("darwin_arm64_features", [](const std::map<std::string, int>& sysctl) {

@@ -145,3 +145,14 @@ def test_default_threads_count_physical_and_performance_cores():
     assert count(hybrid, "12-19") == 8
     # aarch64's /proc/cpuinfo names no cores: 0, and the caller takes every hardware thread
     assert count("processor\t: 0\nBogoMIPS\t: 48.00\n\nprocessor\t: 1\nBogoMIPS\t: 48.00\n") == 0
+
+
+def test_avx512_needs_the_os_to_save_its_registers():
+    """XCR0 bits 5-7 (opmask, zmm) besides 1-2 (xmm, ymm); on macOS, which enables the AVX-512
+    state when a thread first uses it (XCR0 shows it only afterwards), the ymm state suffices."""
+    saves = _core.testing.os_saves_zmm
+    assert saves(0xE7, False) and saves(0x2E7, False)
+    assert not saves(0x7, False)  # a Linux or Windows kernel without AVX-512 support
+    assert not saves(0x67, False)  # the upper zmm halves (bit 7) not saved
+    assert saves(0x7, True)  # an Intel Mac with AVX-512 before its first use
+    assert not saves(0x3, True)  # no ymm state: no AVX at all
