@@ -401,6 +401,12 @@ py::dict features_dict(const cpu_features& f) {
 
 py::dict cpu_features_py() { return features_dict(get_cpu_features()); }
 
+// A name's value in a test's stand-in for macOS's sysctl (0 where it is missing, as the probes read it).
+int sysctl_value(const std::map<std::string, int>& sysctl, const char* name) {
+    const auto it = sysctl.find(name);
+    return it != sysctl.end() ? it->second : 0;
+}
+
 py::dict cpu_tier_py() {
     const cpu_tier_choice& c = get_cpu_tier_choice();
     py::dict d;
@@ -481,20 +487,15 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
           "this CPU runs), requested (PYGGML_CPU_TIER or None), request_known, variable");
     testing.def("cpu_features", &cpu_features_py, "the CPU features probed at start-up");
     testing.def("darwin_default_threads", [](const std::map<std::string, int>& sysctl) {
-              return darwin_default_threads([&](const char* name) {
-                  const auto it = sysctl.find(name);
-                  return it != sysctl.end() ? it->second : 0;
-              });
+              return darwin_default_threads([&](const char* name) { return sysctl_value(sysctl, name); });
           }, py::arg("sysctl"), "the thread count macOS's default takes from these sysctl values (0: none known)");
     testing.def("os_saves_zmm", &os_saves_zmm, py::arg("xcr0"), py::arg("lazy_avx512"),
           "whether the AVX-512 tier may run with this XCR0 (lazy_avx512: macOS's on-first-use state)");
     testing.def("count_physical_cores", &count_physical_cores, py::arg("cpuinfo"), py::arg("only") = "",
           "the default thread count Linux's /proc/cpuinfo text gives (only: the CPU list of the cores to count)");
     testing.def("darwin_arm64_features", [](const std::map<std::string, int>& sysctl) {
-              return features_dict(darwin_arm64_features([&](const char* name) {
-                  const auto it = sysctl.find(name);
-                  return it != sysctl.end() && it->second != 0;
-              }));
+              return features_dict(
+                  darwin_arm64_features([&](const char* name) { return sysctl_value(sysctl, name) != 0; }));
           }, py::arg("sysctl"), "the features macOS's probe reads from these sysctl values (name -> int; a missing "
           "name reads as absent)");
     testing.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },

@@ -8,6 +8,7 @@
 #include <arm_neon.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "core/blocks.h"
 #include "core/dispatch.h"
@@ -44,24 +45,16 @@ inline int32_t quants_32(const float* x, float id, int8_t* qs) {
     return vaddvq_s32(sum);
 }
 
-void from_float_q8_0(const float* x, void* vy, int64_t k) {
-    block_q8_0* y = static_cast<block_q8_0*>(vy);
-    for (int64_t i = 0; i < k / QK8_0; ++i, x += QK8_0) {
-        const float d = amax_of(x, QK8_0) / ((1 << 7) - 1);
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = fp32_to_fp16(d);
-        quants_32(x, id, y[i].qs);
-    }
-}
-
-void from_float_q8_1(const float* x, void* vy, int64_t k) {
-    block_q8_1* y = static_cast<block_q8_1*>(vy);
-    for (int64_t i = 0; i < k / QK8_1; ++i, x += QK8_1) {
-        const float d = amax_of(x, QK8_1) / ((1 << 7) - 1);
+// Q8_0 and Q8_1 (32 quants, an F16 scale; Q8_1 also the quants' sum times the scale).
+template <typename Block>
+void from_float_q8_01(const float* x, void* vy, int64_t k) {
+    Block* y = static_cast<Block*>(vy);
+    for (int64_t i = 0; i < k / 32; ++i, x += 32) {
+        const float d = amax_of(x, 32) / ((1 << 7) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
         const int32_t sum = quants_32(x, id, y[i].qs);
-        y[i].s = fp32_to_fp16(float(sum) * d);
+        if constexpr (std::is_same_v<Block, block_q8_1>) y[i].s = fp32_to_fp16(float(sum) * d);
     }
 }
 
@@ -118,8 +111,8 @@ void from_float_f16(const float* x, void* vy, int64_t k) {
 }  // namespace
 
 void register_quantize_act_neon(isa_kernels& k) {
-    k.from_float[GGML_TYPE_Q8_0] = from_float_q8_0;
-    k.from_float[GGML_TYPE_Q8_1] = from_float_q8_1;
+    k.from_float[GGML_TYPE_Q8_0] = from_float_q8_01<block_q8_0>;
+    k.from_float[GGML_TYPE_Q8_1] = from_float_q8_01<block_q8_1>;
     k.from_float[GGML_TYPE_Q8_K] = from_float_q8_K;
     k.from_float[GGML_TYPE_F16] = from_float_f16;
 }
