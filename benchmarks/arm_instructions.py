@@ -1,8 +1,10 @@
 """Instructions the aarch64 tiers' kernels over repacked weights execute, counted under qemu:
-a sanity check of the NEON (SDOT) and I8MM (SMMLA) paths on an x86 machine, not a speed.
+a sanity check of the neon (ARMv8.0, SDOT's sums without SDOT), dotprod (SDOT) and i8mm (SMMLA)
+paths on an x86 machine, not a speed.
 
-tests/native/neon_repack_main.cpp is cross-compiled as tests/native/test_neon_qemu.py does and
-run under `qemu-aarch64 -cpu max -singlestep -d nochain,exec`, which logs every instruction it
+tests/native/neon_repack_main.cpp is cross-compiled as tests/native/test_neon_qemu.py does, once
+for each compile of the NEON files, and run under `qemu-aarch64 -cpu cortex-a72` (the neon
+build) or `-cpu max` with `-singlestep -d nochain,exec`, which logs every instruction it
 executes with the symbol it lies in; the instructions in cpp/arch/arm/repack_neon.cpp's and
 repack_i8mm.cpp's functions are counted, per 8 rows x 32 columns x 1 token (256
 multiply-adds), for one 64 x 1024 matrix of each type with 4 tokens, taken 1, 2 or 4 tokens a
@@ -29,19 +31,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "native")]
 
 from test_kernels import random_weights, type_id  # noqa: E402
-from test_neon_qemu import QEMU, REPACKED, build_neon_repack  # noqa: E402
+from test_neon_qemu import ARM_BUILDS, QEMU, REPACKED, build_neon_repack  # noqa: E402
 
 from pyggml import _core  # noqa: E402
 
 N_ROWS, N_COLS, N_TOKENS = 64, 1024, 4
-RUNS = (("neon", 1), ("neon", 4), ("i8mm", 2), ("i8mm", 4))
+RUNS = (("neon", 1), ("neon", 4), ("dotprod", 1), ("dotprod", 4), ("i8mm", 2), ("i8mm", 4))
 
 
 def tier_symbols(d: Path) -> set[str]:
-    """The functions compiled from the two tier files (their objects lie beside the binary)."""
+    """The functions compiled from the tier files (their objects lie beside the binary)."""
     nm = "aarch64-linux-gnu-nm"
     names = set()
     for obj in ("repack_neon.o", "repack_i8mm.o"):
+        if not (d / obj).exists():
+            continue
         out = subprocess.run([nm, "--defined-only", str(d / obj)], check=True, capture_output=True, text=True).stdout
         names.update(line.split()[-1] for line in out.splitlines() if line.split()[1] in "tTwW")
     return names
@@ -49,7 +53,8 @@ def tier_symbols(d: Path) -> set[str]:
 
 def count(exe: Path, d: Path, tier: str, nt: int, case: Path, symbols: set[str]) -> int:
     log = d / "trace.log"
-    subprocess.run([QEMU, "-cpu", "max", "-singlestep", "-d", "nochain,exec", "-D", str(log), str(exe), tier,
+    cpu = ARM_BUILDS["neon" if tier == "neon" else "dotprod"][1]
+    subprocess.run([QEMU, "-cpu", cpu, "-singlestep", "-d", "nochain,exec", "-D", str(log), str(exe), tier,
                     str(case), str(d / "out.bin"), str(nt)], check=True, timeout=600)
     per_symbol = collections.Counter()
     with open(log) as f:
@@ -68,11 +73,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        exe = build_neon_repack(d)
-        symbols = tier_symbols(d)
+        builds = {}  # the build each tier's runs take: its program, its functions
+        for build in ("neon", "dotprod"):
+            (d / build).mkdir()
+            builds[build] = build_neon_repack(d / build, tier=build), tier_symbols(d / build)
         blocks = N_ROWS // 8 * N_COLS // 32 * N_TOKENS  # (8 rows x 32 columns x 1 token) units
         print(f"instructions per 8 rows x 32 columns x 1 token, {N_ROWS} x {N_COLS} matrix, {N_TOKENS} tokens")
-        print("type    " + "".join(f"{t} {n}/call".rjust(14) for t, n in RUNS) + "   i8mm 4 / neon 4")
+        print("type    " + "".join(f"{t} {n}/call".rjust(15) for t, n in RUNS) + "  neon/dotprod 4  i8mm/dotprod 4")
         for name in args.types.split(","):
             w = random_weights(rng, name, N_ROWS, N_COLS)
             x = rng.standard_normal((N_TOKENS, N_COLS)).astype(np.float32)
@@ -81,9 +88,13 @@ def main() -> None:
             case = d / "in.bin"
             hdr = [REPACKED[name], N_COLS, packed.shape[0], act.shape[0], packed.shape[1], act.shape[1]]
             case.write_bytes(np.array(hdr, np.int32).tobytes() + packed.tobytes() + act.tobytes())
-            counts = {run: count(exe, d, *run, case, symbols) / blocks for run in RUNS}
-            print(f"{name:8s}" + "".join(f"{counts[run]:14.1f}" for run in RUNS) +
-                  f"{counts['i8mm', 4] / counts['neon', 4]:17.2f}", flush=True)
+            counts = {}
+            for tier, nt in RUNS:
+                exe, symbols = builds["neon" if tier == "neon" else "dotprod"]
+                counts[tier, nt] = count(exe, d, tier, nt, case, symbols) / blocks
+            print(f"{name:8s}" + "".join(f"{counts[run]:15.1f}" for run in RUNS) +
+                  f"{counts['neon', 4] / counts['dotprod', 4]:16.2f}{counts['i8mm', 4] / counts['dotprod', 4]:16.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

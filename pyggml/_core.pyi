@@ -61,7 +61,7 @@ class ThreadPool:
         """Physical cores (logical CPUs where they cannot be counted)."""
 
 def cpu_isa() -> str:
-    """The instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'neon' or 'scalar'."""
+    """The instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'i8mm', 'dotprod', 'neon' or 'scalar'."""
 
 def cpu_tier() -> dict[str, object]:
     """How the tier was chosen: tier, highest, available, requested (PYGGML_CPU_TIER or None),
@@ -217,7 +217,7 @@ class SpmVocab:
 # ---- _core.testing: a submodule at run time, described here as a namespace
 
 class _Testing:
-    # single kernels of one tier (isa: 'scalar', 'avx2', 'neon' or 'best'; bind_matmul.cpp)
+    # single kernels of one tier (isa: any tier's name or 'best'; bind_matmul.cpp)
     @staticmethod
     def cpu_features() -> dict[str, bool]: ...
     @staticmethod

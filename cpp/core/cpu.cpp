@@ -113,6 +113,7 @@ const char* cpu_isa_name(cpu_isa isa) {
         case cpu_isa::avxvnni: return "avxvnni";
         case cpu_isa::avx512: return "avx512";
         case cpu_isa::neon: return "neon";
+        case cpu_isa::dotprod: return "dotprod";
         case cpu_isa::i8mm: return "i8mm";
         default: return "scalar";
     }
@@ -138,8 +139,9 @@ bool cpu_runs(cpu_isa isa) {
         case cpu_isa::avx512: return cpu_runs(cpu_isa::avx2) && f.avx512 && f.avx512_vnni;
 #endif
 #if defined(__aarch64__)
-        case cpu_isa::neon: return f.neon && f.dotprod && f.fp16;
-        case cpu_isa::i8mm: return cpu_runs(cpu_isa::neon) && f.i8mm;
+        case cpu_isa::neon: return f.neon;
+        case cpu_isa::dotprod: return f.neon && f.dotprod && f.fp16;
+        case cpu_isa::i8mm: return cpu_runs(cpu_isa::dotprod) && f.i8mm;
 #endif
         default: return false;  // not built into this module
     }

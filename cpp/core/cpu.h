@@ -16,16 +16,17 @@ namespace pyggml {
 // A tier of SIMD kernels: scalar (the references, everywhere); on x86 avx2
 // (arch/x86/*_avx2.cpp), avxvnni (AVX2 + the VEX VPDPBUSD of AVX-VNNI, *_avxvnni.cpp) and
 // avx512 (AVX-512 F/BW/VL/DQ + VNNI, *_avx512.cpp), each higher tier running the lower
-// tiers' kernels where it has none of its own; on aarch64 neon (SDOT, arch/arm/*_neon.cpp)
-// and i8mm (neon + the SMMLA of FEAT_I8MM, *_i8mm.cpp).
+// tiers' kernels where it has none of its own; on aarch64 neon (ARMv8.0 Advanced SIMD,
+// arch/arm/*_neon.cpp), dotprod (the same files compiled with SDOT and FP16) and i8mm (dotprod
+// + the SMMLA of FEAT_I8MM, *_i8mm.cpp).
 // kCpuIsas lists them from the lowest to the highest, the order tiers are preferred in.
-enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2, avxvnni = 3, avx512 = 4, i8mm = 5 };
+enum class cpu_isa : int { scalar = 0, avx2 = 1, neon = 2, avxvnni = 3, avx512 = 4, i8mm = 5, dotprod = 6 };
 constexpr cpu_isa kCpuIsas[] = {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avxvnni, cpu_isa::avx512,
-                                cpu_isa::neon,   cpu_isa::i8mm};
+                                cpu_isa::neon,   cpu_isa::dotprod, cpu_isa::i8mm};
 constexpr int kCpuIsaCount = int(sizeof(kCpuIsas) / sizeof(kCpuIsas[0]));
 
 const char* cpu_isa_name(cpu_isa isa);
-// The tier named `name` ("scalar", "avx2", "avxvnni", "avx512", "neon", "i8mm") in *isa; false for
+// The tier named `name` ("scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm") in *isa; false for
 // any other name.
 bool cpu_isa_from_name(const std::string& name, cpu_isa* isa);
 
@@ -56,8 +57,8 @@ bool os_saves_zmm(uint64_t xcr0, bool lazy_avx512);
 // The aarch64 features of an Apple system, from its sysctl names (`has`: whether the name exists
 // and reads non-zero): hw.optional.AdvSIMD (or .neon), hw.optional.arm.FEAT_FP16 (or
 // .neon_fp16), hw.optional.arm.FEAT_DotProd and hw.optional.arm.FEAT_I8MM (macOS 12 and later
-// name the last two; without them the neon tier is not chosen). Every Apple M chip has the
-// neon tier's features, M2 and later I8MM too. What probe() reads on macOS; its own function
+// name the last two; without them the dotprod tier is not chosen, the neon one is). Every Apple
+// M chip has the dotprod tier's features, M2 and later I8MM too. What probe() reads on macOS; its own function
 // so that tests can give it any system's answers.
 cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has);
 
@@ -65,8 +66,9 @@ cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has);
 // feature its files are compiled with, since the compiler may use any of them anywhere in
 // those files: avx2 = AVX2 + FMA + F16C + BMI2 (CMakeLists.txt: -mavx2 -mfma -mf16c -mbmi2),
 // avxvnni = avx2 + AVX-VNNI (-mavxvnni), avx512 = avx2 + AVX-512 F/BW/VL/DQ/VNNI
-// (-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni), neon = Advanced SIMD + dot
-// product + FP16 (-march=armv8.2-a+dotprod+fp16), i8mm = neon + I8MM (...+i8mm).
+// (-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni), neon = Advanced SIMD
+// (-march=armv8-a), dotprod = Advanced SIMD + dot product + FP16 (-march=armv8.2-a+dotprod+fp16),
+// i8mm = dotprod + I8MM (...+i8mm).
 bool cpu_runs(cpu_isa isa);
 
 // The environment variable that caps the tier (PYGGML_CPU_TIER=avx2: the AVX2 kernels even

@@ -43,22 +43,6 @@ void register_avx2_tier(isa_kernels& k) {
 }
 #endif
 
-#if defined(__aarch64__)
-// The NEON kernels: the neon tier, and the base the i8mm tier puts its twins over.
-void register_neon_tier(isa_kernels& k) {
-    register_quantize_act_neon(k);
-    register_vec_dot_neon(k);
-    register_repack_neon(k);
-    register_vec_dot_ternary_neon(k);
-    register_vec_dot_fp4_neon(k);
-    register_vec_dot_q1_0_neon(k);
-    register_vec_dot_iq_neon(k);
-    register_vec_dot_int8_neon(k);
-    register_vec_dot_bnb4_neon(k);
-    register_ops_neon(k);
-}
-#endif
-
 isa_kernels build_table(cpu_isa isa) {
     isa_kernels k{};
     k.repacked_max_nt = VEC_DOT_MAX_NT;
@@ -85,10 +69,11 @@ isa_kernels build_table(cpu_isa isa) {
             break;
 #endif
 #if defined(__aarch64__)
-        case cpu_isa::neon: register_neon_tier(k); break;
-        case cpu_isa::i8mm:  // the NEON kernels, then the SMMLA ones over them
-            register_neon_tier(k);
-            register_repack_i8mm(k);
+        case cpu_isa::neon: neon::register_neon_tier(k); break;  // ARMv8.0: SDOT's sums without SDOT
+        case cpu_isa::dotprod: dotprod::register_neon_tier(k); break;
+        case cpu_isa::i8mm:  // the dotprod tier's kernels, then the SMMLA ones over them
+            dotprod::register_neon_tier(k);
+            dotprod::register_repack_i8mm(k);
             break;
 #endif
         default: break;

@@ -134,18 +134,16 @@ void register_grid_x8_avx512(isa_kernels& k);     // grid_x8_avx512.cpp
 void register_vec_dot_q1_0_avx512(isa_kernels& k);  // vec_dot_q1_0_avx512.cpp
 // ... and with -mavx512bf16 (*_avx512bf16.cpp), registered where the CPU has AVX-512 BF16:
 void register_vec_dot_bf16_avx512bf16(isa_kernels& k);  // vec_dot_bf16_avx512bf16.cpp
-// NEON twins (arch/arm/, compiled with -march=armv8.2-a+dotprod+fp16):
-void register_quantize_act_neon(isa_kernels& k);  // quantize_act_neon.cpp
-void register_vec_dot_neon(isa_kernels& k);       // vec_dot_neon.cpp
-void register_repack_neon(isa_kernels& k);        // repack_neon.cpp (Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS)
-void register_vec_dot_ternary_neon(isa_kernels& k);  // vec_dot_ternary_neon.cpp
-void register_vec_dot_fp4_neon(isa_kernels& k);      // vec_dot_fp4_neon.cpp
-void register_vec_dot_q1_0_neon(isa_kernels& k);     // vec_dot_q1_0_neon.cpp
-void register_vec_dot_iq_neon(isa_kernels& k);       // vec_dot_iq_neon.cpp
-void register_vec_dot_int8_neon(isa_kernels& k);     // vec_dot_int8_neon.cpp
-void register_vec_dot_bnb4_neon(isa_kernels& k);     // vec_dot_bnb4_neon.cpp
-void register_ops_neon(isa_kernels& k);              // ops_neon.cpp (RMSNorm, the activations, the attention tile)
-// i8mm twins (arch/arm/*_i8mm.cpp, compiled with -march=armv8.2-a+dotprod+fp16+i8mm):
-void register_repack_i8mm(isa_kernels& k);        // repack_i8mm.cpp (Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS)
+// NEON twins (arch/arm/*_neon.cpp), each file compiled twice (arch/arm/neon_tier.h): for the
+// neon tier (-march=armv8-a) and for the dotprod tier (-march=armv8.2-a+dotprod+fp16), each
+// compile's names in a namespace of its own; the i8mm twins (arch/arm/*_i8mm.cpp,
+// -march=armv8.2-a+dotprod+fp16+i8mm) in the dotprod one, over whose kernels they go.
+namespace neon {
+void register_neon_tier(isa_kernels& k);  // tier_neon.cpp: every NEON file's kernels
+}
+namespace dotprod {
+void register_neon_tier(isa_kernels& k);
+void register_repack_i8mm(isa_kernels& k);  // repack_i8mm.cpp (Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_XS)
+}
 
 }  // namespace pyggml

@@ -481,7 +481,7 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
                                                                            : 0; },
           py::arg("isa"), "the most tokens one call of the tier's repacked kernels takes (0: tier not available)");
     m.def("cpu_isa", [] { return std::string(cpu_isa_name(best_cpu_isa())); },
-          "the instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'i8mm', 'neon' or 'scalar'");
+          "the instruction-set tier the kernels dispatch to: 'avx512', 'avxvnni', 'avx2', 'i8mm', 'dotprod', 'neon' or 'scalar'");
     m.def("cpu_tier", &cpu_tier_py,
           "how the kernel tier was chosen: tier (in use), highest (the best this CPU runs), available (every tier "
           "this CPU runs), requested (PYGGML_CPU_TIER or None), request_known, variable");

@@ -9,13 +9,13 @@
 
 namespace pyggml {
 
-// An instruction-set tier by name: "scalar", "avx2", "avxvnni", "avx512", "neon", "i8mm", or "best"
+// An instruction-set tier by name: "scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm", or "best"
 // (the one in use).
 inline cpu_isa isa_or_throw(const std::string& name) {
     if (name == "best") return best_cpu_isa();
     cpu_isa isa;
     if (!cpu_isa_from_name(name, &isa)) {
-        throw pybind11::value_error("unknown instruction set '" + name + "' (scalar, avx2, avxvnni, avx512, neon, i8mm or best)");
+        throw pybind11::value_error("unknown instruction set '" + name + "' (scalar, avx2, avxvnni, avx512, neon, dotprod, i8mm or best)");
     }
     return isa;
 }

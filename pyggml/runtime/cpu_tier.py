@@ -2,8 +2,8 @@
 (chosen once, at import, from the CPU's features), and the environment variable that caps it.
 
 Tiers, lowest first: scalar (the references), avx2, avxvnni (AVX2 with AVX-VNNI's VPDPBUSD),
-avx512 (AVX-512 F/BW/VL/DQ with VNNI) on x86-64; neon (with SDOT) and i8mm (neon with SMMLA)
-on aarch64. Each runs the tiers below it
+avx512 (AVX-512 F/BW/VL/DQ with VNNI) on x86-64; neon (ARMv8.0 Advanced SIMD), dotprod (with
+SDOT and FP16) and i8mm (dotprod with SMMLA) on aarch64. Each runs the tiers below it
 where it has no kernel of its own. PYGGML_CPU_TIER=avx2 (any tier name) keeps the choice at or
 below that tier, for tests and speed comparisons; it is read once, when pyggml._core loads.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from .. import _core
 from ..errors import ArgumentError
 
-TIER_NAMES = ("scalar", "avx2", "avxvnni", "avx512", "neon", "i8mm")
+TIER_NAMES = ("scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm")
 
 
 def cpu_tier() -> dict:

@@ -5,13 +5,16 @@
 // IN:  cases, each: int32 type, n_cols, n_rows, n_tokens, w_row_bytes, a_row_bytes,
 //      then the weights (n_rows, w_row_bytes) and activations (n_tokens, a_row_bytes).
 // OUT: per case, float32 (n_tokens, n_rows) from the scalar kernel, then from NEON.
-// Exit 3 when the CPU lacks the dot-product instructions, 2 on bad input.
+// Built for either compile of the NEON files (-march=armv8-a: the neon tier; with +dotprod: the
+// dotprod tier, arch/arm/neon_tier.h). Exit 3 when the CPU lacks the dot-product instructions
+// the build needs, 2 on bad input.
 #include <sys/auxv.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <vector>
 
+#include "arch/arm/neon_tier.h"
 #include "core/dispatch.h"
 
 #ifndef HWCAP_ASIMDDP
@@ -34,10 +37,12 @@ void run(pyggml::vec_dot_fn k, int n_cols, int n_rows, int n_tokens, const uint8
 
 int main(int argc, char** argv) {
     if (argc != 3) return 2;
+#if defined(__ARM_FEATURE_DOTPROD)
     if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) {
         std::fprintf(stderr, "no asimddp\n");
         return 3;
     }
+#endif
     FILE* in = std::fopen(argv[1], "rb");
     FILE* out = std::fopen(argv[2], "wb");
     if (!in || !out) return 2;
@@ -48,15 +53,15 @@ int main(int argc, char** argv) {
     pyggml::register_vec_dot_fp4(ref);
     pyggml::register_vec_dot_q1_0(ref);
     pyggml::register_vec_dot_iq(ref);
-    pyggml::register_vec_dot_neon(neon);
-    pyggml::register_vec_dot_ternary_neon(neon);
-    pyggml::register_vec_dot_fp4_neon(neon);
-    pyggml::register_vec_dot_q1_0_neon(neon);
-    pyggml::register_vec_dot_iq_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_ternary_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_fp4_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_q1_0_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_iq_neon(neon);
     pyggml::register_vec_dot_int8(ref);  // the load-time weight formats
     pyggml::register_vec_dot_bnb4(ref);
-    pyggml::register_vec_dot_int8_neon(neon);
-    pyggml::register_vec_dot_bnb4_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_int8_neon(neon);
+    pyggml::PYGGML_NEON_TIER::register_vec_dot_bnb4_neon(neon);
     int32_t h[6];
     while (std::fread(h, sizeof(h), 1, in) == 1) {
         const int type = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];

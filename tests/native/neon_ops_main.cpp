@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/arm/neon_tier.h"
 #include "core/dispatch.h"
 #include "kernels/ops.h"
 
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
     if (!in || !out || (mode != "attend" && mode != "elementwise")) return 2;
     isa_kernels neon{};
     register_ops(neon);
-    register_ops_neon(neon);
+    PYGGML_NEON_TIER::register_ops_neon(neon);
     const int rc = mode == "attend" ? attend_cases(neon.ops, in, out) : elementwise_cases(neon.ops, in, out);
     std::fclose(in);
     return std::fclose(out) == 0 ? rc : 2;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "core/fp16.h"
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
     FILE* out = std::fopen(argv[2], "wb");
     if (!in || !out) return 2;
     isa_kernels neon{};
-    register_quantize_act_neon(neon);
+    PYGGML_NEON_TIER::register_quantize_act_neon(neon);
     int32_t h[3];
     while (std::fread(h, sizeof(int32_t), 3, in) == 3) {
         const int32_t type = h[0];

@@ -2,8 +2,9 @@
 // (cpp/arch/arm/repack_neon.cpp, repack_i8mm.cpp) on cases from a file, for tests/native/test_neon_qemu.py (cross-compiled for aarch64, run
 // under qemu-user); the test sets them against the x86 build's scalar references.
 //
-// usage: neon_repack TIER IN OUT [NT] (TIER: neon or i8mm; NT: only that many tokens per call,
-// for benchmarks/arm_instructions.py)
+// usage: neon_repack TIER IN OUT [NT] (TIER: neon in a build for ARMv8.0, dotprod or i8mm in one
+// with the dot product (arch/arm/neon_tier.h); NT: only that many tokens per call, for
+// benchmarks/arm_instructions.py)
 // IN:  cases, each: int32 layout, n_cols, n_rows (a multiple of 8), n_tokens, packed_row_bytes,
 //      act_row_bytes, then the packed weights (n_rows, packed_row_bytes) and the repacked
 //      activations (n_tokens, act_row_bytes).
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/arm/neon_tier.h"
 #include "core/dispatch.h"
 #include "kernels/repack.h"
 
@@ -30,10 +32,15 @@
 int main(int argc, char** argv) {
     if (argc != 4 && argc != 5) return 2;
     const std::string tier = argv[1];
-    if (tier != "neon" && tier != "i8mm") return 2;
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (tier != "dotprod" && tier != "i8mm") return 2;
+#else
+    if (tier != "neon") return 2;
+#endif
     const int only_nt = argc == 5 ? std::atoi(argv[4]) : 0;
     if (only_nt < 0 || only_nt > pyggml::VEC_DOT_MAX_NT) return 2;
-    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP) || (tier == "i8mm" && !(getauxval(AT_HWCAP2) & HWCAP2_I8MM))) {
+    if ((tier != "neon" && !(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) ||
+        (tier == "i8mm" && !(getauxval(AT_HWCAP2) & HWCAP2_I8MM))) {
         std::fprintf(stderr, "the CPU lacks the %s tier's instructions\n", tier.c_str());
         return 3;
     }
@@ -41,8 +48,10 @@ int main(int argc, char** argv) {
     FILE* out = std::fopen(argv[3], "wb");
     if (!in || !out) return 2;
     static pyggml::isa_kernels neon{};
-    pyggml::register_repack_neon(neon);
-    if (tier == "i8mm") pyggml::register_repack_i8mm(neon);
+    pyggml::PYGGML_NEON_TIER::register_repack_neon(neon);
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (tier == "i8mm") pyggml::dotprod::register_repack_i8mm(neon);
+#endif
     int32_t h[6];
     while (std::fread(h, sizeof(h), 1, in) == 1) {
         const int layout = h[0], n_cols = h[1], n_rows = h[2], n_tokens = h[3];

@@ -97,7 +97,7 @@ def test_model_load_refuses_an_unknown_tier_name(tmp_path, monkeypatch):
 
 def test_macos_arm64_probe_reads_the_sysctl_names():
     """macOS has no HWCAP bits: on Apple silicon the probe reads sysctl's hw.optional names (what
-    `sysctl hw.optional` prints there), so that an M1 runs the neon tier and an M2 the i8mm one."""
+    `sysctl hw.optional` prints there), so that an M1 runs the dotprod tier and an M2 the i8mm one."""
     m1 = {"hw.optional.AdvSIMD": 1, "hw.optional.neon": 1, "hw.optional.arm.FEAT_FP16": 1,
           "hw.optional.arm.FEAT_DotProd": 1, "hw.optional.arm.FEAT_I8MM": 0, "hw.optional.arm.FEAT_BF16": 0}
     m2 = {**m1, "hw.optional.arm.FEAT_I8MM": 1, "hw.optional.arm.FEAT_BF16": 1}
@@ -109,7 +109,7 @@ def test_macos_arm64_probe_reads_the_sysctl_names():
 
     assert features(m1) == (True, True, True, False)
     assert features(m2) == (True, True, True, True)
-    # macOS 11 names no FEAT_DotProd: the neon tier's dot products are not assumed
+    # macOS 11 names no FEAT_DotProd: the dotprod tier's instructions are not assumed (neon runs)
     assert features({"hw.optional.neon": 1, "hw.optional.neon_fp16": 1}) == (True, True, False, False)
     assert features({}) == (False, False, False, False)
 

@@ -44,7 +44,7 @@ IQ1_M_SCALES = 48  # byte offset of IQ1_M's four scale words, whose top nibbles 
 # 8-bit scale fields (byte offsets): E8M0 (MXFP4, 2^(e - 128)) and UE4M3 (NVFP4, halved)
 # codes, with the code of 1.0 for unit scales.
 BYTE_SCALES = {"MXFP4": ([0], 128, (120, 133)), "NVFP4": ([0, 1, 2, 3], 0x40, (0x20, 0x50))}
-SIMD = [isa for isa in ("avx2", "neon") if _core.testing.has_vec_dot_isa(int(QT.Q4_0), isa)]
+SIMD = [isa for isa in ("avx2", "neon", "dotprod") if _core.testing.has_vec_dot_isa(int(QT.Q4_0), isa)]
 U = 2.0 ** -24
 
 
@@ -329,7 +329,7 @@ def test_extreme_quants_do_not_saturate(name):
 def test_dispatch_reports_an_instruction_set():
     feats = _core.testing.cpu_features()
     isa = _core.cpu_isa()
-    assert isa in ("avx2", "avxvnni", "avx512", "neon", "i8mm", "scalar")
+    assert isa in ("avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm", "scalar")
     if feats["avx2"] and feats["fma"] and feats["f16c"] and feats["bmi2"] and not _core.cpu_tier()["requested"]:
         want = "avx512" if feats["avx512"] and feats["avx512_vnni"] else "avxvnni" if feats["avx_vnni"] else "avx2"
         assert isa == want

@@ -1,8 +1,11 @@
 """NEON kernels, cross-compiled for aarch64 and run under qemu-user, against the scalar ones:
-the dot kernels (vec_dot_neon.cpp), the kernels over repacked weights of the neon (SDOT,
-repack_neon.cpp) and i8mm (SMMLA, repack_i8mm.cpp) tiers, the forward pass's ops (ops_neon.cpp)
-and the activations' conversions (quantize_act_neon.cpp). Each program is built twice, with
-aarch64-linux-gnu-g++ and with clang++ (Apple's compiler family), and every test runs on both.
+the dot kernels (vec_dot_neon.cpp), the kernels over repacked weights of the neon and dotprod
+(repack_neon.cpp) and i8mm (SMMLA, repack_i8mm.cpp) tiers, the forward pass's ops (ops_neon.cpp)
+and the activations' conversions (quantize_act_neon.cpp). Each program is built for both
+compiles of the NEON files (arch/arm/neon_tier.h): the neon tier's (-march=armv8-a, run on
+qemu's Cortex-A72, an ARMv8.0 core on which SDOT is an illegal instruction) and the dotprod
+tier's (run on qemu's `max` CPU); each with aarch64-linux-gnu-g++ and with clang++ (Apple's
+compiler family). Every test runs on all four builds.
 
 tests/native/neon_kernels_main.cpp is built together with
 cpp/kernels/vec_dot*.cpp and their twins cpp/arch/arm/vec_dot*_neon.cpp and fed the same kind of cases as
@@ -20,6 +23,7 @@ import platform
 import shlex
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,16 +68,39 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module", params=list(COMPILERS) or ["none"])
-def cross_cxx(request):
-    """The compiler each test's programs are built with (one run per COMPILERS entry)."""
-    return COMPILERS[request.param]
+# The two compiles of the NEON files: the tier, its -march (CMakeLists.txt) and the CPU qemu runs it on.
+ARM_BUILDS = {"neon": ("armv8-a", "cortex-a72"), "dotprod": ("armv8.2-a+dotprod+fp16", "max")}
+I8MM_MARCH = "armv8.2-a+dotprod+fp16+i8mm"
+
+
+@dataclass(frozen=True)
+class ArmBuild:
+    """One build of a test program: the compiler's command, the tier whose compile it is."""
+
+    cxx: list
+    tier: str
+
+    @property
+    def march(self) -> str:
+        return ARM_BUILDS[self.tier][0]
+
+    def run(self, exe, *args) -> None:
+        """exe under qemu on the tier's CPU (a Cortex-A72 for the neon tier: no SDOT, no FP16)."""
+        subprocess.run([QEMU, "-cpu", ARM_BUILDS[self.tier][1], str(exe), *map(str, args)], check=True, timeout=300)
+
+
+@pytest.fixture(scope="module", params=[(c, t) for c in COMPILERS for t in ARM_BUILDS] or [("none", "neon")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def arm_build(request):
+    """The compiler and tier each test's programs are built for (every COMPILERS entry, both tiers)."""
+    compiler, tier = request.param
+    return ArmBuild(COMPILERS.get(compiler, []), tier)
 
 
 @pytest.fixture(scope="module")
-def neon_binary(tmp_path_factory, cross_cxx):
+def neon_binary(tmp_path_factory, arm_build):
     exe = tmp_path_factory.mktemp("neon") / "neon_kernels"
-    cmd = [*cross_cxx, "-O2", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16", "-static",
+    cmd = [*arm_build.cxx, "-O2", "-std=c++17", "-ffp-contract=off", f"-march={arm_build.march}", "-static",
            f"-I{ROOT / 'cpp'}", str(ROOT / "cpp" / "kernels" / "vec_dot.cpp"),
            str(ROOT / "cpp" / "arch" / "arm" / "vec_dot_neon.cpp"),
            *(str(ROOT / "cpp" / d / f"vec_dot_{family}{suffix}.cpp")
@@ -82,17 +109,18 @@ def neon_binary(tmp_path_factory, cross_cxx):
            str(ROOT / "tests" / "native" / "neon_kernels_main.cpp"), str(ROOT / "cpp" / "quant" / "iq_grids.cpp"),
            str(ROOT / "cpp" / "quant" / "bnb4.cpp"), str(ROOT / "cpp" / "kernels" / "grid_x8.cpp"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    return exe
+    return arm_build, exe
 
 
-def run_cases(exe, tmp_path, cases):
+def run_cases(binary, tmp_path, cases):
     """cases: [(name, w, a, n_cols)] -> [(scalar_aarch64, neon)] float32 (n_tokens, n_rows)."""
     src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
     with open(src, "wb") as f:
         for name, w, a, n_cols in cases:
             hdr = [type_id(name), n_cols, w.shape[0], a.shape[0], w.shape[1], a.shape[1]]
             f.write(np.array(hdr, np.int32).tobytes() + w.tobytes() + a.tobytes())
-    subprocess.run([QEMU, "-cpu", "max", str(exe), str(src), str(dst)], check=True, timeout=300)
+    build, exe = binary
+    build.run(exe, src, dst)
     out = np.fromfile(dst, np.float32)
     results, pos = [], 0
     for _, w, a, _ in cases:
@@ -137,13 +165,16 @@ def test_neon_kernels_match_scalar(neon_binary, tmp_path):
 REPACKED = {"Q2_K": 13, "Q3_K": 12, "Q4_K": 1, "Q4_0": 2, "Q8_0": 3, "Q5_0": 4, "Q6_K": 5, "Q5_K": 8, "Q4_1": 9, "Q5_1": 10, "IQ4_XS": 11, "IQ4_NL": 6, "MXFP4": 7}
 
 
-def build_neon_repack(d: Path, cxx: list[str] = CXX) -> Path:
-    """tests/native/neon_repack_main.cpp and each aarch64 tier's file compiled with its own flags
-    (CMakeLists.txt), linked together into d / "neon_repack" (the objects stay in d)."""
+def build_neon_repack(d: Path, cxx: list[str] = CXX, tier: str = "dotprod") -> Path:
+    """tests/native/neon_repack_main.cpp and repack_neon.cpp compiled for the tier (neon or dotprod),
+    with repack_i8mm.cpp on its own flags beside the dotprod compile (CMakeLists.txt), linked
+    together into d / "neon_repack" (the objects stay in d)."""
     objs = []
-    for src, march in (("cpp/arch/arm/repack_neon.cpp", "armv8.2-a+dotprod+fp16"),
-                       ("cpp/arch/arm/repack_i8mm.cpp", "armv8.2-a+dotprod+fp16+i8mm"),
-                       ("tests/native/neon_repack_main.cpp", "armv8.2-a+dotprod+fp16")):
+    march = ARM_BUILDS[tier][0]
+    sources = [("cpp/arch/arm/repack_neon.cpp", march), ("tests/native/neon_repack_main.cpp", march)]
+    if tier == "dotprod":
+        sources.append(("cpp/arch/arm/repack_i8mm.cpp", I8MM_MARCH))
+    for src, march in sources:
         obj = d / (Path(src).stem + ".o")
         subprocess.run([*cxx, "-O3", "-std=c++17", "-ffp-contract=off", f"-march={march}", f"-I{ROOT / 'cpp'}", "-c",
                         str(ROOT / src), "-o", str(obj)], check=True, capture_output=True, timeout=300)
@@ -154,17 +185,17 @@ def build_neon_repack(d: Path, cxx: list[str] = CXX) -> Path:
 
 
 @pytest.fixture(scope="module")
-def neon_repack_binary(tmp_path_factory, cross_cxx):
-    return build_neon_repack(tmp_path_factory.mktemp("neon"), cross_cxx)
+def neon_repack_binary(tmp_path_factory, arm_build):
+    return arm_build, build_neon_repack(tmp_path_factory.mktemp("neon"), arm_build.cxx, arm_build.tier)
 
 
 @pytest.mark.parametrize("name", list(REPACKED))
-@pytest.mark.parametrize("tier", ["neon", "i8mm"])
-def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path, tier, name):
+def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path, name):
     """Every tokens-per-call from 1 to 4 (i8mm: tokens in pairs through SMMLA, an odd one through
     SDOT), random and extreme weights: bit for bit what the scalar reference gives (computed by
     this host's build; the aarch64 references give the same bits, test_neon_kernels_match_scalar).
-    qemu's `max` CPU has both dot product and I8MM."""
+    The neon build's kernels on an ARMv8.0 CPU; the dotprod build's dotprod and i8mm kernels on
+    qemu's `max` CPU, which has both dot product and I8MM."""
     from test_repack import _extreme
 
     rng = np.random.default_rng(31)
@@ -184,16 +215,18 @@ def test_neon_repacked_kernels_equal_the_reference(neon_repack_binary, tmp_path,
         for name, n_cols, packed, act in cases:
             hdr = [REPACKED[name], n_cols, packed.shape[0], act.shape[0], packed.shape[1], act.shape[1]]
             f.write(np.array(hdr, np.int32).tobytes() + packed.tobytes() + act.tobytes())
-    subprocess.run([QEMU, "-cpu", "max", str(neon_repack_binary), tier, str(src), str(dst)], check=True, timeout=300)
-    out = np.fromfile(dst, np.float32)
-    pos = 0
-    for name, n_cols, packed, act in cases:
-        want = _core.testing.vec_dot_repacked("scalar", type_id(name), packed, act, n_cols)
-        for nt in range(1, 5):
-            got = out[pos:pos + want.size].reshape(want.shape)
-            pos += want.size
-            np.testing.assert_array_equal(got, want, err_msg=f"{tier} {name} {packed.shape} tokens per call {nt}")
-    assert pos == out.size
+    build, exe = neon_repack_binary
+    for tier in ("neon",) if build.tier == "neon" else ("dotprod", "i8mm"):
+        build.run(exe, tier, src, dst)
+        out = np.fromfile(dst, np.float32)
+        pos = 0
+        for name, n_cols, packed, act in cases:
+            want = _core.testing.vec_dot_repacked("scalar", type_id(name), packed, act, n_cols)
+            for nt in range(1, 5):
+                got = out[pos:pos + want.size].reshape(want.shape)
+                pos += want.size
+                np.testing.assert_array_equal(got, want, err_msg=f"{tier} {name} {packed.shape} tokens per call {nt}")
+        assert pos == out.size
 
 
 # ---- the attention tile (cpp/arch/arm/ops_neon.cpp)
@@ -211,13 +244,13 @@ NEON_ATTN_CASES = [
 ]
 
 
-def build_neon_program(d: Path, name: str, sources: list[str], cxx: list[str] = CXX) -> Path:
-    """Each source (relative to the project root) compiled for the neon tier with the Release
-    flags (-O3) into d / STEM.o, linked into d / name (the objects stay in d)."""
+def build_neon_program(d: Path, name: str, sources: list[str], cxx: list[str] = CXX, tier: str = "dotprod") -> Path:
+    """Each source (relative to the project root) compiled for the tier (neon or dotprod) with the
+    Release flags (-O3) into d / STEM.o, linked into d / name (the objects stay in d)."""
     objs = []
     for src in sources:
         obj = d / (Path(src).stem + ".o")
-        subprocess.run([*cxx, "-O3", "-std=c++17", "-ffp-contract=off", "-march=armv8.2-a+dotprod+fp16",
+        subprocess.run([*cxx, "-O3", "-std=c++17", "-ffp-contract=off", f"-march={ARM_BUILDS[tier][0]}",
                         f"-I{ROOT / 'cpp'}", "-c", str(ROOT / src), "-o", str(obj)], check=True, capture_output=True,
                        timeout=300)
         objs.append(str(obj))
@@ -231,8 +264,9 @@ NEON_QUANTIZE_ACT_SOURCES = ["cpp/quant/legacy.cpp", "cpp/quant/k.cpp", "cpp/qua
 
 
 @pytest.fixture(scope="module")
-def neon_ops_binary(tmp_path_factory, cross_cxx):
-    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_ops", NEON_OPS_SOURCES, cross_cxx)
+def neon_ops_binary(tmp_path_factory, arm_build):
+    return arm_build, build_neon_program(tmp_path_factory.mktemp("neon"), "neon_ops", NEON_OPS_SOURCES, arm_build.cxx,
+                                         arm_build.tier)
 
 
 def _kv_storage(x, kind):
@@ -270,7 +304,8 @@ def test_neon_attention_tile_equals_the_reference(neon_ops_binary, tmp_path):
             hdr = [n_tok, n_head, n_kv, hdk, hdv, n_keys, window, kind, tt, th, int(has_sinks), cap]
             f.write(np.array(hdr, np.int32).tobytes() + np.float32(softcap).tobytes() + q.tobytes()
                     + _kv_storage(k, kind) + _kv_storage(v, kind) + (sinks.tobytes() if has_sinks else b""))
-    subprocess.run([QEMU, "-cpu", "max", str(neon_ops_binary), "attend", str(src), str(dst)], check=True, timeout=300)
+    build, exe = neon_ops_binary
+    build.run(exe, "attend", src, dst)
     out = np.fromfile(dst, np.float32)
     pos = 0
     for case, kind, tt, th, q, k, v, sinks in runs:
@@ -332,8 +367,8 @@ def test_neon_elementwise_ops_match_the_reference(neon_ops_binary, tmp_path):
         for op, rows, n, a, b, fv, arrays in cases:
             f.write(np.array([op, rows, n, a, b], np.int32).tobytes() + np.float32(fv).tobytes()
                     + b"".join(x.tobytes() for x in arrays))
-    subprocess.run([QEMU, "-cpu", "max", str(neon_ops_binary), "elementwise", str(src), str(dst)], check=True,
-                   timeout=300)
+    build, exe = neon_ops_binary
+    build.run(exe, "elementwise", src, dst)
     out = np.fromfile(dst, np.float32)
     pos = 0
     for op, rows, n, a, b, fv, arrays in cases:
@@ -367,9 +402,9 @@ def test_neon_elementwise_ops_match_the_reference(neon_ops_binary, tmp_path):
 # ---- the activations' conversions (cpp/arch/arm/quantize_act_neon.cpp)
 
 @pytest.fixture(scope="module")
-def neon_quantize_act_binary(tmp_path_factory, cross_cxx):
-    return build_neon_program(tmp_path_factory.mktemp("neon"), "neon_quantize_act", NEON_QUANTIZE_ACT_SOURCES,
-                              cross_cxx)
+def neon_quantize_act_binary(tmp_path_factory, arm_build):
+    return arm_build, build_neon_program(tmp_path_factory.mktemp("neon"), "neon_quantize_act",
+                                         NEON_QUANTIZE_ACT_SOURCES, arm_build.cxx, arm_build.tier)
 
 
 def test_neon_activation_conversions_equal_the_reference(neon_quantize_act_binary, tmp_path):
@@ -407,7 +442,8 @@ def test_neon_activation_conversions_equal_the_reference(neon_quantize_act_binar
     with open(src, "wb") as f:
         for dot_type, _ in types.values():
             f.write(np.array([int(dot_type), x.shape[0], k], np.int32).tobytes() + x.tobytes())
-    subprocess.run([QEMU, "-cpu", "max", str(neon_quantize_act_binary), str(src), str(dst)], check=True, timeout=300)
+    build, exe = neon_quantize_act_binary
+    build.run(exe, src, dst)
     out = np.fromfile(dst, np.uint8)
     pos = 0
     for name, (_, weight_type) in types.items():

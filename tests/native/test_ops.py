@@ -15,11 +15,11 @@ import pytest
 from pyggml import _core
 
 # the higher x86 tiers run the AVX2 ops
-SIMD = [isa for isa in ("avx2", "neon") if isa in _core.cpu_tier()["available"]]
+SIMD = [isa for isa in ("avx2", "neon", "dotprod") if isa in _core.cpu_tier()["available"]]
 
 
 def test_best_is_a_known_isa():
-    assert _core.cpu_isa() in ("scalar", "avx2", "avxvnni", "avx512", "neon", "i8mm")
+    assert _core.cpu_isa() in ("scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm")
     x = np.ones((1, 8), np.float32)
     np.testing.assert_allclose(_core.testing.ops_rms_norm(x, None, 0.0, "best"), x)
     with pytest.raises(ValueError, match="instruction set"):

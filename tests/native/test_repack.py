@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as QT
 
-from support.cpu_tiers import tier_params
+from support.cpu_tiers import HOST_SIMD_TIERS, tier_params
 from test_kernels import random_weights
 
 from pyggml import _core
 
 Q4_K = int(QT.Q4_K)
-X86_TIERS = tier_params("avx2", "avxvnni", "avx512")
+SIMD_TIERS = tier_params(*HOST_SIMD_TIERS)
 TYPES = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS", "MXFP4"]
 BLOCK_BYTES = {"Q2_K": 84, "Q3_K": 110, "IQ4_XS": 136, "Q4_K": 144, "Q5_K": 176, "Q4_1": 20, "Q5_1": 24, "Q4_0": 18, "Q5_0": 22, "Q6_K": 210, "Q8_0": 34, "IQ4_NL": 18, "MXFP4": 17}
 SCALE_BYTES = {"MXFP4": 1}  # the legacy layouts' scale: fp16 but for MXFP4's E8M0 exponent
@@ -215,7 +215,7 @@ def test_repacked_reference_equals_plain_dot(name, n_tokens):
     np.testing.assert_allclose(packed, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
-@pytest.mark.parametrize("tier", X86_TIERS)
+@pytest.mark.parametrize("tier", SIMD_TIERS)
 @pytest.mark.parametrize("name", TYPES)
 @pytest.mark.parametrize("n_rows", [32, 48, 56])  # one token reads 4 groups at once, then 2 or 3
 def test_repacked_kernel_equals_reference(tier, name, n_rows):
@@ -271,7 +271,7 @@ def _extreme(name, w):
     return w
 
 
-@pytest.mark.parametrize("tier", X86_TIERS)
+@pytest.mark.parametrize("tier", SIMD_TIERS)
 @pytest.mark.parametrize("name", TYPES)
 def test_repacked_kernel_extreme_values(tier, name):
     """Weights at their bounds and activations -128/127: the int16 sums at their bound."""

@@ -53,7 +53,7 @@ def test_reference_kernel_matches_float64(name):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
-@pytest.mark.parametrize("tier", tier_params("avx2", "neon"))
+@pytest.mark.parametrize("tier", tier_params("avx2", "neon", "dotprod"))
 @pytest.mark.parametrize("name", WEIGHT_TYPES)
 def test_tier_twin_matches_scalar(tier, name):
     for seed, (rows, n, tokens) in enumerate(((7, 320, 6), (3, 64, 1), (9, 1024, 5))):

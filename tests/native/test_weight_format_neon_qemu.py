@@ -1,15 +1,14 @@
 """The NEON twins of the load-time weight formats' kernels (cpp/arch/arm/vec_dot_{int8,bnb4}_neon.cpp),
 cross-compiled for aarch64 and run under qemu-user (test_neon_qemu.py's binary and tools) against
-the scalar references: the int8 family bit for bit (integer sums, the reference's float order),
+the scalar references, for both compiles (the neon and dotprod tiers): the int8 family bit for bit (integer sums, the reference's float order),
 NF4 / FP4 within float rounding (another summation order)."""
 
 from __future__ import annotations
 
-import subprocess
 
 import numpy as np
 import pytest
-from test_neon_qemu import QEMU, cross_cxx, neon_binary, pytestmark  # noqa: F401  (the fixtures, the tools' skip)
+from test_neon_qemu import arm_build, neon_binary, pytestmark  # noqa: F401  (the fixtures, the tools' skip)
 
 from pyggml import _core
 
@@ -37,7 +36,8 @@ def test_neon_twins_match_scalar(neon_binary, tmp_path):  # noqa: F811
         for name, w, a, n in cs:
             hdr = [IDS[name], n, w.shape[0], a.shape[0], w.shape[1], a.shape[1]]
             f.write(np.array(hdr, np.int32).tobytes() + w.tobytes() + a.tobytes())
-    subprocess.run([QEMU, "-cpu", "max", str(neon_binary), str(src), str(dst)], check=True, timeout=300)
+    build, exe = neon_binary
+    build.run(exe, src, dst)
     out = np.fromfile(dst, np.float32)
     pos = 0
     for name, w, a, n in cs:

@@ -21,10 +21,11 @@
 #include <cmath>
 #include <type_traits>
 
+#include "arch/arm/neon_tier.h"
 #include "core/dispatch.h"
 #include "kernels/ops.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 namespace {
 
 // ---- element-wise -------------------------------------------------------------------
@@ -303,4 +304,4 @@ void register_ops_neon(isa_kernels& isa) {
     k.attend_tile = attend_tile_neon;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

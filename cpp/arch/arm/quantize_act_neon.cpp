@@ -10,12 +10,13 @@
 #include <cstring>
 #include <type_traits>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "core/fp16.h"
 #include "quant/quants.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -117,4 +118,4 @@ void register_quantize_act_neon(isa_kernels& k) {
     k.from_float[GGML_TYPE_F16] = from_float_f16;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

@@ -21,12 +21,13 @@
 #include <cstring>
 #include <type_traits>
 
+#include "arch/arm/neon_tier.h"
 #include "arch/arm/repack_neon.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/repack.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -392,4 +393,4 @@ void register_repack_i8mm(isa_kernels& k) {
     r[weight_layout_mxfp4x8] = dot_groups<nibbles_kernel<block_mxfp4x8, kvalues_fp4>, dot_mxfp4x8_neon>;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

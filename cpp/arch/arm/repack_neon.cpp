@@ -25,12 +25,13 @@
 #include <cstring>
 #include <type_traits>
 
+#include "arch/arm/neon_tier.h"
 #include "arch/arm/repack_neon.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/repack.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -78,8 +79,8 @@ struct nibbles_kernel {
             }
             for (int t = 0; t < NT; ++t) {
                 const int8x16_t yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
-                a[t][0] = vdotq_s32(vdotq_s32(a[t][0], lo0, yl), hi0, yh);
-                a[t][1] = vdotq_s32(vdotq_s32(a[t][1], lo1, yl), hi1, yh);
+                a[t][0] = sdot(sdot(a[t][0], lo0, yl), hi0, yh);
+                a[t][1] = sdot(sdot(a[t][1], lo1, yl), hi1, yh);
             }
         }
         finish_nibbles<NT, G, Values != nullptr>(g, y, i, a, acc);
@@ -100,8 +101,8 @@ struct q8_0_kernel {
             const int8x16_t w0 = vld1q_s8(g.qs + 32 * k), w1 = vld1q_s8(g.qs + 32 * k + 16);
             for (int t = 0; t < NT; ++t) {
                 const int8x16_t yk = bcast4(y[t][i].qs + 4 * k);
-                a[t][0] = vdotq_s32(a[t][0], w0, yk);
-                a[t][1] = vdotq_s32(a[t][1], w1, yk);
+                a[t][0] = sdot(a[t][0], w0, yk);
+                a[t][1] = sdot(a[t][1], w1, yk);
             }
         }
         float32x4_t dlo, dhi;
@@ -146,8 +147,8 @@ struct q45_K_kernel {
                 const int8x16_t q0 = vreinterpretq_s8_u8(n0), q1 = vreinterpretq_s8_u8(n1);
                 for (int t = 0; t < NT; ++t) {
                     const int8x16_t yu = bcast4(y[t][i].qs + 32 * j + 4 * u);
-                    a[t][0] = vdotq_s32(a[t][0], q0, yu);
-                    a[t][1] = vdotq_s32(a[t][1], q1, yu);
+                    a[t][0] = sdot(a[t][0], q0, yu);
+                    a[t][1] = sdot(a[t][1], q1, yu);
                 }
             }
             const int32x4_t s0 = vld1q_s32(sc[j]), s1 = vld1q_s32(sc[j] + 4);
@@ -204,7 +205,7 @@ struct q6_K_kernel {
                     const int32_t off = 32 * y[t][i].bsums[c];
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t a = vdupq_n_s32(-off);
-                        for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
+                        for (int u = 0; u < 4; ++u) a = sdot(a, q[half][u], bcast4(yq + 4 * u));
                         sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
                     }
                 }
@@ -242,7 +243,7 @@ struct q23_K_kernel {
                     const int8_t* yq = y[t][i].qs + 16 * c;
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t a = vdupq_n_s32(q3 ? -4 * y[t][i].bsums[c] : 0);
-                        for (int u = 0; u < 4; ++u) a = vdotq_s32(a, q[half][u], bcast4(yq + 4 * u));
+                        for (int u = 0; u < 4; ++u) a = sdot(a, q[half][u], bcast4(yq + 4 * u));
                         sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
                         if constexpr (!q3) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
                     }
@@ -286,8 +287,8 @@ struct iq4_xs_kernel {
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 32 * j + 4 * u;
                     const int8x16_t yl = bcast4(yq), yh = bcast4(yq + 16);
-                    a[t][0] = vdotq_s32(vdotq_s32(a[t][0], lo0, yl), hi0, yh);
-                    a[t][1] = vdotq_s32(vdotq_s32(a[t][1], lo1, yl), hi1, yh);
+                    a[t][0] = sdot(sdot(a[t][0], lo0, yl), hi0, yh);
+                    a[t][1] = sdot(sdot(a[t][1], lo1, yl), hi1, yh);
                 }
             }
             int32x4_t s0, s1;
@@ -397,4 +398,4 @@ void register_repack_neon(isa_kernels& k) {
     r[weight_layout_iq4_xsx8] = dot_iq4_xsx8_neon;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

@@ -10,10 +10,11 @@
 #include <cstring>
 #include <type_traits>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "kernels/repack.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -215,4 +216,4 @@ void dot_mxfp4x8_neon(int n, float* s, size_t bs, const void* x, size_t bx, int 
 void dot_q8_0x8_plain_act_neon(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by,
                                int nt);
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

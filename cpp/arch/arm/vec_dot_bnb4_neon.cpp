@@ -4,12 +4,13 @@
 // its absmax. Sums in another order than the reference's: equal within float rounding.
 #include <arm_neon.h>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/vec_dot_rows.h"
 #include "quant/weight_formats.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -79,4 +80,4 @@ void register_vec_dot_bnb4_neon(isa_kernels& k) {
     k.vec_dot[PYGGML_TYPE_FP4_DQ].vec_dot = dot_rows<dot_dq_f32<kvalues_bnb_fp4>>;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

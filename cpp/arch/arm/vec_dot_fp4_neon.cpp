@@ -4,12 +4,13 @@
 
 #include <cstring>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "core/fp8.h"
 #include "kernels/vec_dot_rows.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -28,7 +29,7 @@ float dot_mxfp4(int n, const void* vx, const void* vy) {
         const uint8x16_t q = vld1q_u8(x[ib].qs);
         const int8x16_t lo = vqtbl1q_s8(values, vandq_u8(q, vdupq_n_u8(0x0F)));
         const int8x16_t hi = vqtbl1q_s8(values, vshrq_n_u8(q, 4));
-        const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(y[ib].qs)), hi, vld1q_s8(y[ib].qs + 16));
+        const int32x4_t p = sdot(sdot(vdupq_n_s32(0), lo, vld1q_s8(y[ib].qs)), hi, vld1q_s8(y[ib].qs + 16));
         sum += e8m0_to_fp32_half(x[ib].e) * h2f(y[ib].d) * float(vaddvq_s32(p));
     }
     return sum;
@@ -44,7 +45,7 @@ float dot_nvfp4(int n, const void* vx, const void* vy) {
             const block_q8_0& yb = y[2 * ib + s / 2];
             const uint8x8_t b = vld1_u8(x[ib].qs + 8 * s);
             const uint8x16_t idx = vcombine_u8(vand_u8(b, vdup_n_u8(0x0F)), vshr_n_u8(b, 4));
-            const int32x4_t p = vdotq_s32(vdupq_n_s32(0), vqtbl1q_s8(values, idx), vld1q_s8(yb.qs + 16 * (s % 2)));
+            const int32x4_t p = sdot(vdupq_n_s32(0), vqtbl1q_s8(values, idx), vld1q_s8(yb.qs + 16 * (s % 2)));
             sum += ue4m3_to_fp32_half(x[ib].d[s]) * h2f(yb.d) * float(vaddvq_s32(p));
         }
     }
@@ -58,4 +59,4 @@ void register_vec_dot_fp4_neon(isa_kernels& k) {
     k.vec_dot[GGML_TYPE_NVFP4].vec_dot = dot_rows<dot_nvfp4>;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

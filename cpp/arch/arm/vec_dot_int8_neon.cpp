@@ -6,12 +6,13 @@
 
 #include <cstring>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/vec_dot_rows.h"
 #include "quant/weight_formats.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -30,9 +31,9 @@ inline int32_t isum(const int8_t* a, const int8_t* b, int n, int32_t* bsum) {
     const int8x16_t ones = vdupq_n_s8(1);
     for (int i = 0; i < n; i += 32) {
         const int8x16_t b0 = vld1q_s8(b + i), b1 = vld1q_s8(b + i + 16);
-        acc0 = vdotq_s32(acc0, vld1q_s8(a + i), b0);
-        acc1 = vdotq_s32(acc1, vld1q_s8(a + i + 16), b1);
-        if (Sum) s = vdotq_s32(vdotq_s32(s, ones, b0), ones, b1);
+        acc0 = sdot(acc0, vld1q_s8(a + i), b0);
+        acc1 = sdot(acc1, vld1q_s8(a + i + 16), b1);
+        if (Sum) s = sdot(sdot(s, ones, b0), ones, b1);
     }
     if (Sum) *bsum = vaddvq_s32(s);
     return vaddvq_s32(vaddq_s32(acc0, acc1));
@@ -89,4 +90,4 @@ void register_vec_dot_int8_neon(isa_kernels& k) {
     k.vec_dot[PYGGML_TYPE_LLM_INT8].vec_dot = dot_rows<dot_llm_int8_a8_outlier>;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

@@ -3,18 +3,19 @@
 // table lookups) and dotted with the activations through SDOT, 16 elements per scale.
 #include <arm_neon.h>
 
+#include "arch/arm/neon_tier.h"
 #include "core/dispatch.h"
 #include "kernels/vec_dot_rows.h"
 #include "quant/iq_unpack.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
 // (2 s0 + 1) * sum_{0..15} q y + (2 s1 + 1) * sum_{16..31} q y
 inline int chunk_dot(const iq_chunk& c, const int8_t* y) {
-    const int32x4_t lo = vdotq_s32(vdupq_n_s32(0), vld1q_s8(c.q), vld1q_s8(y));
-    const int32x4_t hi = vdotq_s32(vdupq_n_s32(0), vld1q_s8(c.q + 16), vld1q_s8(y + 16));
+    const int32x4_t lo = sdot(vdupq_n_s32(0), vld1q_s8(c.q), vld1q_s8(y));
+    const int32x4_t hi = sdot(vdupq_n_s32(0), vld1q_s8(c.q + 16), vld1q_s8(y + 16));
     return (2 * c.s[0] + 1) * vaddvq_s32(lo) + (2 * c.s[1] + 1) * vaddvq_s32(hi);
 }
 
@@ -72,4 +73,4 @@ void register_vec_dot_iq_neon(isa_kernels& k) {
     k.vec_dot[GGML_TYPE_IQ1_M].vec_dot = dot_rows<dot_iq1<block_iq1_m, unpack_iq1_m, d_iq1_m>>;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

@@ -9,11 +9,12 @@
 #include <cstring>
 #include <type_traits>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "quant/kquant_scales.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -91,7 +92,7 @@ inline void qh_bytes(const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
 }
 
 inline int32_t dot32(int8x16x2 x, const int8_t* y) {
-    return vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), x.lo, vld1q_s8(y)), x.hi, vld1q_s8(y + 16)));
+    return vaddvq_s32(sdot(sdot(vdupq_n_s32(0), x.lo, vld1q_s8(y)), x.hi, vld1q_s8(y + 16)));
 }
 
 inline int8x16x2 decode_q4_0(const block_q4_0& b) {
@@ -153,7 +154,7 @@ float dot_q8_1_blocks(int n, const void* vx, const void* vy) {
 
 // ---- k-quants ----------------------------------------------------------------------
 
-inline int32x4_t dot16(int32x4_t acc, int8x16_t a, const int8_t* y) { return vdotq_s32(acc, a, vld1q_s8(y)); }
+inline int32x4_t dot16(int32x4_t acc, int8x16_t a, const int8_t* y) { return sdot(acc, a, vld1q_s8(y)); }
 
 // sum over 32-element sub-blocks j of mins[j] * (bsums[2j] + bsums[2j + 1])
 inline int32_t mins_dot(const uint8_t* mins, const int16_t* bsums) {
@@ -329,4 +330,4 @@ void register_vec_dot_neon(isa_kernels& k) {
     }
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

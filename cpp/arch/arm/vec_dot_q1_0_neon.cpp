@@ -4,11 +4,12 @@
 
 #include <cstring>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/vec_dot_rows.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -33,7 +34,7 @@ float dot_q1_0(int n, const void* vx, const void* vy) {
         const float dx = h2f(x[i].d);
         for (int k = 0; k < QK1_0 / QK8_0; ++k) {
             const block_q8_0& yb = y[4 * i + k];
-            const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), signs_16(x[i].qs + 4 * k), vld1q_s8(yb.qs)),
+            const int32x4_t p = sdot(sdot(vdupq_n_s32(0), signs_16(x[i].qs + 4 * k), vld1q_s8(yb.qs)),
                                           signs_16(x[i].qs + 4 * k + 2), vld1q_s8(yb.qs + 16));
             sum += dx * h2f(yb.d) * float(vaddvq_s32(p));
         }
@@ -45,4 +46,4 @@ float dot_q1_0(int n, const void* vx, const void* vy) {
 
 void register_vec_dot_q1_0_neon(isa_kernels& k) { k.vec_dot[GGML_TYPE_Q1_0].vec_dot = dot_rows<dot_q1_0>; }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER

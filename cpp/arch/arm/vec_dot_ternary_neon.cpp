@@ -7,11 +7,12 @@
 
 #include <cstring>
 
+#include "arch/arm/neon_tier.h"
 #include "core/blocks.h"
 #include "core/dispatch.h"
 #include "kernels/vec_dot_rows.h"
 
-namespace pyggml {
+namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
@@ -39,14 +40,14 @@ float dot_tq1_0(int n, const void* vx, const void* vy) {
         const uint8x16_t q0 = vld1q_u8(x[i].qs), q1 = vld1q_u8(x[i].qs + 16), q2 = vld1q_u8(x[i].qs + 32);
         for (int t = 0; t < 5; ++t) {
             const uint8x16_t p = vdupq_n_u8(kPow3[t]);
-            acc = vdotq_s32(acc, top_trit(vmulq_u8(q0, p)), vld1q_s8(q8 + 32 * t));
-            acc = vdotq_s32(acc, top_trit(vmulq_u8(q1, p)), vld1q_s8(q8 + 32 * t + 16));
-            acc = vdotq_s32(acc, top_trit(vmulq_u8(q2, p)), vld1q_s8(q8 + 160 + 16 * t));
+            acc = sdot(acc, top_trit(vmulq_u8(q0, p)), vld1q_s8(q8 + 32 * t));
+            acc = sdot(acc, top_trit(vmulq_u8(q1, p)), vld1q_s8(q8 + 32 * t + 16));
+            acc = sdot(acc, top_trit(vmulq_u8(q2, p)), vld1q_s8(q8 + 160 + 16 * t));
         }
         uint32_t qh;
         std::memcpy(&qh, x[i].qh, 4);
         const uint8x16_t h = vreinterpretq_u8_u32(vdupq_n_u32(qh));
-        acc = vdotq_s32(acc, top_trit(vmulq_u8(h, vld1q_u8(kPow3Qh))), vld1q_s8(q8 + 240));
+        acc = sdot(acc, top_trit(vmulq_u8(h, vld1q_u8(kPow3Qh))), vld1q_s8(q8 + 240));
         sum += h2f(x[i].d) * y[i].d * float(vaddvq_s32(acc));
     }
     return sum;
@@ -65,7 +66,7 @@ float dot_tq2_0(int n, const void* vx, const void* vy) {
                 uint8x16_t q = vld1q_u8(x[i].qs + 32 * c + 16 * h);
                 for (int l = 0; l < 4; ++l) {
                     const int8x16_t v = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, three)), one);
-                    acc = vdotq_s32(acc, v, vld1q_s8(y[i].qs + 128 * c + 32 * l + 16 * h));
+                    acc = sdot(acc, v, vld1q_s8(y[i].qs + 128 * c + 32 * l + 16 * h));
                     q = vshrq_n_u8(q, 2);
                 }
             }
@@ -82,4 +83,4 @@ void register_vec_dot_ternary_neon(isa_kernels& k) {
     k.vec_dot[GGML_TYPE_TQ2_0].vec_dot = dot_rows<dot_tq2_0>;
 }
 
-}  // namespace pyggml
+}  // namespace pyggml::PYGGML_NEON_TIER
