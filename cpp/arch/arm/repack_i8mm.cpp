@@ -15,7 +15,7 @@
 // IQ4_XS's nibbles are looked up in its grid (TBL, signed int8) before the zip.
 //
 // Built with -march=armv8.2-a+dotprod+fp16+i8mm; core/dispatch.cpp picks these kernels only
-// after getauxval(AT_HWCAP2) reported i8mm besides what the neon tier needs.
+// after getauxval(AT_HWCAP2) reported i8mm besides what the dotprod tier needs.
 #include <arm_neon.h>
 
 #include <cstring>

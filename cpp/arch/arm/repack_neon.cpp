@@ -18,8 +18,9 @@
 // IQ4_XS: the nibbles index the non-linear grid (TBL over its 16 signed values), whose signed
 // int8 values SDOT takes as they are; each sub-block's sum meets the rows' scale less 32.
 //
-// Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp picks these kernels only
-// after getauxval(AT_HWCAP) reported asimddp and fphp.
+// Built twice (arch/arm/neon_tier.h): with -march=armv8.2-a+dotprod+fp16 for the dotprod tier,
+// which core/cpu.cpp allows only where getauxval(AT_HWCAP) reports asimddp and asimdhp, and with
+// -march=armv8-a for the neon tier, where sdot() takes SDOT's sums without SDOT.
 #include <arm_neon.h>
 
 #include <cstring>

@@ -1,9 +1,9 @@
 // vec_dot_neon.cpp: NEON dot kernels (aarch64 with the SDOT dot-product instructions);
 // same contract and the same exact integer block sums as kernels/vec_dot.cpp.
 //
-// Built with -march=armv8.2-a+dotprod+fp16; core/dispatch.cpp only picks these kernels after
-// getauxval(AT_HWCAP) reports asimddp and fphp. Each kernel computes one token at a
-// time (the activation conversion stays the scalar one).
+// Built twice (arch/arm/neon_tier.h): with -march=armv8.2-a+dotprod+fp16 for the dotprod tier
+// (asimddp and asimdhp in getauxval(AT_HWCAP)), with -march=armv8-a for the neon tier (SDOT's
+// sums without SDOT). Each kernel computes one token at a time.
 #include <arm_neon.h>
 
 #include <cstring>
