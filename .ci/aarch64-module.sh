@@ -88,8 +88,27 @@ EOF
 cmake -S . -B "$WORK/build" -DCMAKE_TOOLCHAIN_FILE="$WORK/toolchain.cmake" -DPYGGML_CUDA=OFF \
   -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v python)" \
   -DPython_INCLUDE_DIR="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-  -DPYGGML_OUTPUT_DIR="$WORK/out" >/dev/null
+  -DPYGGML_OUTPUT_DIR="$WORK/out" -DCMAKE_STRIP=/bin/true >/dev/null  # (symbols kept for the check below)
 cmake --build "$WORK/build" -j"$(nproc)"
+
+# No instruction of the dotprod and i8mm tiers outside their code: every function holding SDOT,
+# SMMLA or FP16 arithmetic must be one of pyggml::dotprod's (neon_tier.h), or an instance of a
+# template over one. An inline function of a shared header compiled into a dotprod file and
+# kept by the linker for the whole module would break an ARMv8.0 core (SIGILL) wherever called.
+aarch64-linux-gnu-objdump -d --no-show-raw-insn -C "$(ls "$WORK"/out/_core*.so | head -1)" | python -c '
+import re, sys
+head = re.compile(r"^[0-9a-f]+ <(.*)>:$")
+needs = re.compile(r"\t((s|u|us|su)dot|(s|u|us)mmla|f(?!cvt)[a-z0-9]*\s+.*(\bh[0-9]+\b|\.[48]h\b))")
+func, inside, outside = None, set(), set()
+for line in sys.stdin:
+    m = head.match(line)
+    if m:
+        func = m.group(1)
+    elif func and needs.search(line):
+        (inside if "dotprod::" in func else outside).add(func)
+print(f"SDOT, SMMLA and FP16 arithmetic in {len(inside)} functions, all in pyggml::dotprod" if not outside else
+      "functions with SDOT, SMMLA or FP16 arithmetic outside pyggml::dotprod:\n" + "\n".join(sorted(outside)))
+sys.exit(1 if outside or not inside else 0)'
 # (named for this host's Python by the build; the arm64 CPython looks for its own suffix)
 cp "$(ls "$WORK"/out/_core*.so | head -1)" "$WORK/pkg/pyggml/_core.cpython-311-aarch64-linux-gnu.so"
 
