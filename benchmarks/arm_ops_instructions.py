@@ -1,10 +1,11 @@
-"""Instructions the neon tier's element-wise kernels and activation conversions execute against
-the scalar references', counted under qemu: a sanity check of the paths on an x86 machine, not
-a speed.
+"""Instructions the NEON element-wise kernels and activation conversions execute against the
+scalar references', counted under qemu: a sanity check of the paths on an x86 machine, not a
+speed.
 
 tests/native/neon_ops_main.cpp (RMSNorm, the activations times up, the attention tile) and
 neon_quantize_act_main.cpp (F16, Q8_0, Q8_1, Q8_K) are cross-compiled as
-tests/native/test_neon_qemu.py does (-O3, the Release flags) and run on one row each under
+tests/native/test_neon_qemu.py does (-O3, the Release flags; the dotprod tier's compile, whose
+code for these kernels is the neon tier's: they use no SDOT) and run on one row each under
 `qemu-aarch64 -cpu max -singlestep -d nochain,exec`, which logs every instruction it executes
 with the symbol it lies in. Each harness runs the reference and then the twin on the same row;
 the log is split where the twin's first instruction runs, and each side counts the
