@@ -19,7 +19,8 @@
 #ifndef HWCAP2_I8MM
 #define HWCAP2_I8MM (1 << 13)
 #endif
-#elif defined(__aarch64__) && defined(__APPLE__)
+#endif
+#if defined(__APPLE__)
 #include <sys/sysctl.h>
 #endif
 
@@ -75,13 +76,7 @@ cpu_features probe() {
     return f;
 }
 #elif defined(__aarch64__) && defined(__APPLE__)
-cpu_features probe() {
-    return darwin_arm64_features([](const char* name) {
-        int value = 0;
-        size_t size = sizeof(value);
-        return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
-    });
-}
+cpu_features probe() { return darwin_arm64_features(sysctl_int); }
 #else
 cpu_features probe() { return cpu_features{}; }
 #endif
@@ -93,7 +88,16 @@ bool os_saves_zmm(uint64_t xcr0, bool lazy_avx512) {
     return (xcr0 & 0xE6) == 0xE6 || (lazy_avx512 && (xcr0 & 0x6) == 0x6);
 }
 
-cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has) {
+#if defined(__APPLE__)
+int sysctl_int(const char* name) {
+    int value = 0;
+    size_t size = sizeof(value);
+    return sysctlbyname(name, &value, &size, nullptr, 0) == 0 ? value : 0;
+}
+#endif
+
+cpu_features darwin_arm64_features(const std::function<int(const char*)>& value) {
+    auto has = [&](const char* name) { return value(name) != 0; };
     cpu_features f;
     f.neon = has("hw.optional.AdvSIMD") || has("hw.optional.neon");
     f.fp16 = has("hw.optional.arm.FEAT_FP16") || has("hw.optional.neon_fp16");

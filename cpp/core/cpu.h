@@ -54,13 +54,19 @@ const cpu_features& get_cpu_features();
 // LLVM's own CPU-feature check assumes there; the ymm state is then enough.
 bool os_saves_zmm(uint64_t xcr0, bool lazy_avx512);
 
-// The aarch64 features of an Apple system, from its sysctl names (`has`: whether the name exists
-// and reads non-zero): hw.optional.AdvSIMD (or .neon), hw.optional.arm.FEAT_FP16 (or
+// The aarch64 features of an Apple system, from its sysctl names (`value`: the name's value, 0
+// where it is missing): hw.optional.AdvSIMD (or .neon), hw.optional.arm.FEAT_FP16 (or
 // .neon_fp16), hw.optional.arm.FEAT_DotProd and hw.optional.arm.FEAT_I8MM (macOS 12 and later
 // name the last two; without them the dotprod tier is not chosen, the neon one is). Every Apple
 // M chip has the dotprod tier's features, M2 and later I8MM too. What probe() reads on macOS; its own function
 // so that tests can give it any system's answers.
-cpu_features darwin_arm64_features(const std::function<bool(const char*)>& has);
+cpu_features darwin_arm64_features(const std::function<int(const char*)>& value);
+
+#if defined(__APPLE__)
+// The integer sysctl `name` (hw.optional.arm.FEAT_I8MM, hw.perflevel0.physicalcpu, ...), 0 where
+// it is missing: what darwin_arm64_features and darwin_default_threads (core/threads.h) read.
+int sysctl_int(const char* name);
+#endif
 
 // Whether this module holds the tier's kernels and this CPU can run them. A tier needs every
 // feature its files are compiled with, since the compiler may use any of them anywhere in

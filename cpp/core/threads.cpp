@@ -1,10 +1,6 @@
 // threads.cpp: a fixed set of workers woken per job (see threads.h).
 #include "core/threads.h"
 
-#if defined(__APPLE__)
-#include <sys/sysctl.h>
-#endif
-
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -15,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/cpu.h"
 #include "core/errors.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -130,11 +127,7 @@ int darwin_default_threads(const std::function<int(const char*)>& value) {
 
 int thread_pool::default_threads() {
 #if defined(__APPLE__)
-    const int n_apple = darwin_default_threads([](const char* name) {
-        int value = 0;
-        size_t size = sizeof(value);
-        return sysctlbyname(name, &value, &size, nullptr, 0) == 0 ? value : 0;
-    });
+    const int n_apple = darwin_default_threads(sysctl_int);
     if (n_apple > 0) return n_apple;
 #endif
     auto slurp = [](const char* path) {

@@ -494,8 +494,7 @@ void pyggml::bind_matmul(py::module_& m, py::module_& testing) {
     testing.def("count_physical_cores", &count_physical_cores, py::arg("cpuinfo"), py::arg("only") = "",
           "the default thread count Linux's /proc/cpuinfo text gives (only: the CPU list of the cores to count)");
     testing.def("darwin_arm64_features", [](const std::map<std::string, int>& sysctl) {
-              return features_dict(
-                  darwin_arm64_features([&](const char* name) { return sysctl_value(sysctl, name) != 0; }));
+              return features_dict(darwin_arm64_features([&](const char* name) { return sysctl_value(sysctl, name); }));
           }, py::arg("sysctl"), "the features macOS's probe reads from these sysctl values (name -> int; a missing "
           "name reads as absent)");
     testing.def("vec_dot_type", [](int32_t type) { return kernels_or_throw(type, cpu_isa::scalar).vec_dot_type; },
