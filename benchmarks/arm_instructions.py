@@ -19,8 +19,6 @@ Needs aarch64-linux-gnu-g++ and qemu-aarch64 (.ci/install-cross-tools.sh).
 from __future__ import annotations
 
 import argparse
-import collections
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "native")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "native"), str(ROOT / "benchmarks")]
 
+from qemu_trace import functions_defined, traced_functions  # noqa: E402
 from test_kernels import random_weights, type_id  # noqa: E402
 from test_neon_qemu import ARM_BUILDS, QEMU, REPACKED, build_neon_repack  # noqa: E402
 
@@ -41,27 +40,13 @@ RUNS = (("neon", 1), ("neon", 4), ("dotprod", 1), ("dotprod", 4), ("i8mm", 2), (
 
 def tier_symbols(d: Path) -> set[str]:
     """The functions compiled from the tier files (their objects lie beside the binary)."""
-    nm = "aarch64-linux-gnu-nm"
-    names = set()
-    for obj in ("repack_neon.o", "repack_i8mm.o"):
-        if not (d / obj).exists():
-            continue
-        out = subprocess.run([nm, "--defined-only", str(d / obj)], check=True, capture_output=True, text=True).stdout
-        names.update(line.split()[-1] for line in out.splitlines() if line.split()[1] in "tTwW")
-    return names
+    return set().union(*(functions_defined(d / obj) for obj in ("repack_neon.o", "repack_i8mm.o")
+                         if (d / obj).exists()))
 
 
 def count(exe: Path, d: Path, tier: str, nt: int, case: Path, symbols: set[str]) -> int:
-    log = d / "trace.log"
     cpu = ARM_BUILDS["neon" if tier == "neon" else "dotprod"][1]
-    subprocess.run([QEMU, "-cpu", cpu, "-singlestep", "-d", "nochain,exec", "-D", str(log), str(exe), tier,
-                    str(case), str(d / "out.bin"), str(nt)], check=True, timeout=600)
-    per_symbol = collections.Counter()
-    with open(log) as f:
-        for line in f:
-            per_symbol[line.rsplit(None, 1)[-1]] += 1
-    log.unlink()
-    return sum(n for name, n in per_symbol.items() if name in symbols)
+    return sum(name in symbols for name in traced_functions(exe, [tier, case, d / "out.bin", nt], cpu))
 
 
 def main() -> None:

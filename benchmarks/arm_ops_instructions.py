@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "native")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "native"), str(ROOT / "benchmarks")]
 
 from gguf import GGMLQuantizationType as QT  # noqa: E402
+from qemu_trace import functions_defined, traced_functions  # noqa: E402
 from test_neon_qemu import NEON_OPS_SOURCES, NEON_QUANTIZE_ACT_SOURCES, QEMU, build_neon_program  # noqa: E402
 from test_neon_qemu import _kv_storage as kv_storage  # noqa: E402
 
@@ -43,10 +43,7 @@ LIBM = re.compile(r"^_*(expf|tanhf|expm1f|exp2f)(32)?(_\w+)?$|^_*math_\w+$")
 
 def defined(obj: Path) -> set[str]:
     """The functions obj defines, but the tier's registration (it runs before any kernel)."""
-    out = subprocess.run(["aarch64-linux-gnu-nm", "--defined-only", str(obj)], check=True, capture_output=True,
-                         text=True).stdout
-    names = {line.split()[-1] for line in out.splitlines() if line.split()[1] in "tTwW"}
-    return {name for name in names if "register" not in name}
+    return {name for name in functions_defined(obj) if "register" not in name}
 
 
 def count(exe: Path, args: list[str], reference: set[str], twin: set[str]) -> tuple[int, int]:
@@ -54,18 +51,12 @@ def count(exe: Path, args: list[str], reference: set[str], twin: set[str]) -> tu
     each side counting the instructions in either file's functions and the maths library's (the
     twin's side includes the reference routines it calls: the attention tile's softmax, the
     activations' tails)."""
-    log = exe.parent / "trace.log"
-    subprocess.run([QEMU, "-cpu", "max", "-singlestep", "-d", "nochain,exec", "-D", str(log), str(exe), *args],
-                   check=True, timeout=600, capture_output=True)
     sides = [collections.Counter(), collections.Counter()]
     side = 0
-    with open(log) as f:
-        for line in f:
-            name = line.rsplit(None, 1)[-1]
-            if name in twin:
-                side = 1
-            sides[side][name] += 1
-    log.unlink()
+    for name in traced_functions(exe, args):
+        if name in twin:
+            side = 1
+        sides[side][name] += 1
 
     def kernel(c):
         return sum(n for name, n in c.items() if name in reference or name in twin or LIBM.match(name))
