@@ -235,7 +235,8 @@ def test_repacked_kernel_equals_reference(tier, name, n_rows):
 
 def _extreme(name, w):
     """Weights at the kernels' integer bounds: Q2_K quants 3 with scales and mins 15, Q3_K quants 7 with scales -32 and 31, Q4_K/Q4_0/Q4_1 nibbles 15 (Q5_0/Q5_1 quants 31) (Q4_K scales and
-    mins 63; Q5_K the same with the fifth bits set: quants 31), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 and 127."""
+    mins 63; Q5_K the same with the fifth bits set: quants 31), Q6_K quants 63 with scales -128 and 127, Q8_0 quants -128 (two neighbours at a time: with
+    activations -127 a pair's products sum to 32512, the bound of int16 sums of neighbouring products) and 127."""
     if name in ("Q4_K", "Q5_K"):
         blocks = w.reshape(w.shape[0], -1, BLOCK_BYTES[name])
         blocks[:, :, 4:] = 0xFF
@@ -267,7 +268,7 @@ def _extreme(name, w):
         blocks[:, ::4, 0] = np.arange(blocks[:, ::4, 0].size).reshape(blocks[:, ::4, 0].shape) % 2
     else:
         q = w.reshape(w.shape[0], -1, 34)[:, :, 2:]
-        q[:] = np.where(np.arange(32) % 3 == 0, 0x80, 0x7F).astype(np.uint8)
+        q[:] = np.where(np.arange(32) // 2 % 3 == 0, 0x80, 0x7F).astype(np.uint8)  # -128 in neighbouring pairs
     return w
 
 

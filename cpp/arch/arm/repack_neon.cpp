@@ -6,7 +6,8 @@
 //
 // A 32-byte load of quants holds 4 bytes of each of the 8 rows: rows 0..3 in its first 16
 // bytes, rows 4..7 in the second, exactly the shape SDOT takes (four int8 products summed
-// into each int32 lane), against 4 activation bytes broadcast to the 4 lanes. Lane r of
+// into each int32 lane), against 4 activation bytes in every lane: SDOT by element, which
+// takes them from a lane of a 16-byte activation load (sdot_group, neon_tier.h). Lane r of
 // the first of each pair of vectors holds row r, of the second row 4 + r. Quants are
 // unsigned and at most 63, so signed int8 takes them as they are; a sub-block's scale
 // meets its int32 sum with one multiply-accumulate. Q5_K: Q4_K's nibbles with the fifth
@@ -20,10 +21,10 @@
 //
 // Built twice (arch/arm/neon_tier.h): with -march=armv8.2-a+dotprod+fp16 for the dotprod tier,
 // which core/cpu.cpp allows only where getauxval(AT_HWCAP) reports asimddp and asimdhp, and with
-// -march=armv8-a for the neon tier, where sdot() takes SDOT's sums without SDOT.
+// -march=armv8-a for the neon tier, where sdot() takes SDOT's sums without SDOT (and each
+// activation group is loaded broadcast where it is used).
 #include <arm_neon.h>
 
-#include <cstring>
 #include <type_traits>
 
 #include "arch/arm/neon_tier.h"
@@ -35,12 +36,6 @@
 namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
-
-inline int8x16_t bcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return vreinterpretq_s8_s32(vdupq_n_s32(v));
-}
 
 // Q4_0, Q4_1 and, with the fifth bits (block_q5_0x8's qh, laid out as one quant load) or'ed in
 // as bit 4, Q5_0 and Q5_1 (G: block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8); and,
@@ -58,7 +53,9 @@ struct nibbles_kernel {
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         int32x4_t a[NT][2];
         for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
-        for (int k = 0; k < 4; ++k) {
+        acts<2> yv[NT];
+        for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs);
+        for_groups<4>([&](auto k) {
             const uint8x16_t v0 = vld1q_u8(g.qs + 32 * k), v1 = vld1q_u8(g.qs + 32 * k + 16);
             uint8x16_t n0 = vandq_u8(v0, m4), n1 = vandq_u8(v1, m4);
             uint8x16_t h0 = vshrq_n_u8(v0, 4), h1 = vshrq_n_u8(v1, 4);
@@ -79,11 +76,10 @@ struct nibbles_kernel {
                 hi1 = vqtbl1q_s8(grid, h1);
             }
             for (int t = 0; t < NT; ++t) {
-                const int8x16_t yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
-                a[t][0] = sdot(sdot(a[t][0], lo0, yl), hi0, yh);
-                a[t][1] = sdot(sdot(a[t][1], lo1, yl), hi1, yh);
+                a[t][0] = sdot_group(sdot_group(a[t][0], lo0, yv[t], k), hi0, yv[t], 4 + k);
+                a[t][1] = sdot_group(sdot_group(a[t][1], lo1, yv[t], k), hi1, yv[t], 4 + k);
             }
-        }
+        });
         finish_nibbles<NT, G, Values != nullptr>(g, y, i, a, acc);
     }
 };
@@ -98,14 +94,15 @@ struct q8_0_kernel {
     static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
         int32x4_t a[NT][2];
         for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
-        for (int k = 0; k < 8; ++k) {
+        acts<2> yv[NT];
+        for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs);
+        for_groups<8>([&](auto k) {
             const int8x16_t w0 = vld1q_s8(g.qs + 32 * k), w1 = vld1q_s8(g.qs + 32 * k + 16);
             for (int t = 0; t < NT; ++t) {
-                const int8x16_t yk = bcast4(y[t][i].qs + 4 * k);
-                a[t][0] = sdot(a[t][0], w0, yk);
-                a[t][1] = sdot(a[t][1], w1, yk);
+                a[t][0] = sdot_group(a[t][0], w0, yv[t], k);
+                a[t][1] = sdot_group(a[t][1], w1, yv[t], k);
             }
-        }
+        });
         float32x4_t dlo, dhi;
         load_d8(g.d, &dlo, &dhi);
         for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
@@ -137,7 +134,9 @@ struct q45_K_kernel {
             const int k = j / 2;
             int32x4_t a[NT][2];
             for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
-            for (int u = 0; u < 8; ++u) {
+            acts<2> yv[NT];
+            for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs + 32 * j);
+            for_groups<8>([&](auto u) {
                 const uint8x16_t v0 = vld1q_u8(g.qs + 32 * (8 * k + u)), v1 = vld1q_u8(g.qs + 32 * (8 * k + u) + 16);
                 uint8x16_t n0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4);
                 uint8x16_t n1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4);
@@ -147,11 +146,10 @@ struct q45_K_kernel {
                 }
                 const int8x16_t q0 = vreinterpretq_s8_u8(n0), q1 = vreinterpretq_s8_u8(n1);
                 for (int t = 0; t < NT; ++t) {
-                    const int8x16_t yu = bcast4(y[t][i].qs + 32 * j + 4 * u);
-                    a[t][0] = sdot(a[t][0], q0, yu);
-                    a[t][1] = sdot(a[t][1], q1, yu);
+                    a[t][0] = sdot_group(a[t][0], q0, yv[t], u);
+                    a[t][1] = sdot_group(a[t][1], q1, yv[t], u);
                 }
-            }
+            });
             const int32x4_t s0 = vld1q_s32(sc[j]), s1 = vld1q_s32(sc[j] + 4);
             for (int t = 0; t < NT; ++t) {
                 sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
@@ -202,11 +200,11 @@ struct q6_K_kernel {
                         vorrq_u8(vorrq_u8(vshrq_n_u8(v0, 6), vshlq_n_u8(vshrq_n_u8(v1, 6), 2)), vshlq_n_u8(vshrq_n_u8(v2, 6), 4)));
                 }
                 for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const acts<1> yc(y[t][i].qs + 16 * c);
                     const int32_t off = 32 * y[t][i].bsums[c];
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t a = vdupq_n_s32(-off);
-                        for (int u = 0; u < 4; ++u) a = sdot(a, q[half][u], bcast4(yq + 4 * u));
+                        for_groups<4>([&](auto u) { a = sdot_group(a, q[half][u], yc, u); });
                         sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
                     }
                 }
@@ -241,10 +239,10 @@ struct q23_K_kernel {
                 int8x16_t q[2][4];
                 q23_K_set(g, c, q);
                 for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 16 * c;
+                    const acts<1> yc(y[t][i].qs + 16 * c);
                     for (int half = 0; half < 2; ++half) {
                         int32x4_t a = vdupq_n_s32(q3 ? -4 * y[t][i].bsums[c] : 0);
-                        for (int u = 0; u < 4; ++u) a = sdot(a, q[half][u], bcast4(yq + 4 * u));
+                        for_groups<4>([&](auto u) { a = sdot_group(a, q[half][u], yc, u); });
                         sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
                         if constexpr (!q3) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
                     }
@@ -280,18 +278,18 @@ struct iq4_xs_kernel {
         for (int j = 0; j < 8; ++j) {
             int32x4_t a[NT][2];
             for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
-            for (int u = 0; u < 4; ++u) {
+            acts<2> yv[NT];
+            for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs + 32 * j);
+            for_groups<4>([&](auto u) {
                 const uint8_t* q = g.qs + 32 * (4 * j + u);
                 const uint8x16_t v0 = vld1q_u8(q), v1 = vld1q_u8(q + 16);
                 const int8x16_t lo0 = vqtbl1q_s8(grid, vandq_u8(v0, m4)), lo1 = vqtbl1q_s8(grid, vandq_u8(v1, m4));
                 const int8x16_t hi0 = vqtbl1q_s8(grid, vshrq_n_u8(v0, 4)), hi1 = vqtbl1q_s8(grid, vshrq_n_u8(v1, 4));
                 for (int t = 0; t < NT; ++t) {
-                    const int8_t* yq = y[t][i].qs + 32 * j + 4 * u;
-                    const int8x16_t yl = bcast4(yq), yh = bcast4(yq + 16);
-                    a[t][0] = sdot(sdot(a[t][0], lo0, yl), hi0, yh);
-                    a[t][1] = sdot(sdot(a[t][1], lo1, yl), hi1, yh);
+                    a[t][0] = sdot_group(sdot_group(a[t][0], lo0, yv[t], u), hi0, yv[t], 4 + u);
+                    a[t][1] = sdot_group(sdot_group(a[t][1], lo1, yv[t], u), hi1, yv[t], 4 + u);
                 }
-            }
+            });
             int32x4_t s0, s1;
             iq4_xs_scales(g, j, &s0, &s1);
             for (int t = 0; t < NT; ++t) {
