@@ -280,9 +280,11 @@ def _kv_storage(x, kind):
     return quants.quantize(x.reshape(-1, 32), GGMLQuantizationType.Q8_0).tobytes()
 
 
-def test_neon_attention_tile_equals_the_reference(neon_ops_binary, tmp_path):
+def test_neon_attention_tile_agrees_with_the_reference(neon_ops_binary, tmp_path):
     """Float32, F16 and Q8_0 keys and values, tiles of one row and of whole groups: the NEON tile's
-    outputs and log-sum-exps are the reference's bit for bit (both built for aarch64)."""
+    outputs and log-sum-exps are the reference's (both built for aarch64) within the polynomial
+    exp's few ulps, as the x86 tiles' are; its scores and its products with the values are the
+    reference's own operations, so the outputs differ only through the probabilities."""
     from test_ops import np_attend
 
     rng = np.random.default_rng(11)
@@ -319,8 +321,8 @@ def test_neon_attention_tile_equals_the_reference(neon_ops_binary, tmp_path):
             got.append((o, lse))
         (ref, ref_lse), (neon, neon_lse) = got
         what = f"case {case} kind {kind} tile {tt}x{th}"
-        np.testing.assert_array_equal(neon, ref, err_msg=what)
-        np.testing.assert_array_equal(neon_lse, ref_lse, err_msg=what)
+        np.testing.assert_allclose(neon, ref, rtol=0, atol=2e-6, err_msg=what)
+        np.testing.assert_allclose(neon_lse, ref_lse, rtol=1e-6, atol=0, err_msg=what)
         if kind == 0 and not has_sinks and not cap:  # the harness's tiles attend as numpy does
             np.testing.assert_allclose(ref, np_attend(q, k, v, n_keys - n_tok + 1, window, softcap), rtol=0, atol=1e-5)
     assert pos == out.size

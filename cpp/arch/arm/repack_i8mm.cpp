@@ -168,10 +168,10 @@ struct q45_K_kernel {
         int32x4_t sumi[2 * P][2];
         for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int j = 0; j < 8; ++j) {
-            const int k = j / 2;
+            const uint8_t* qk = g.qs + 256 * (j / 2);  // the sub-block pair's quants, 32 bytes a group
             // the 16 quant bytes at offset o of loads u, u + 1 (qh at the same offset from qh + 32u)
             auto quants = [&](int u, int o) {
-                const uint8x16_t v = vld1q_u8(g.qs + 32 * (8 * k + u) + o);
+                const uint8x16_t v = vld1q_u8(qk + 32 * u + o);
                 uint8x16_t q = j % 2 ? vshrq_n_u8(v, 4) : vandq_u8(v, m4);
                 if constexpr (q5) q = vorrq_u8(q, fifth_bits(g.qh + 32 * u + o, j));
                 return vreinterpretq_s8_u8(q);
@@ -321,8 +321,9 @@ struct iq4_xs_kernel {
         for (int j = 0; j < 8; ++j) {
             int32x4_t m[P][4];
             zero_tiles<P>(m);
+            const uint8_t* qj = g.qs + 128 * j;  // the sub-block's quants, 32 bytes a group
             for (int u = 0; u < 4; u += 2) {
-                const uint8_t* q = g.qs + 32 * (4 * j + u);
+                const uint8_t* q = qj + 32 * u;
                 const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
                 mmla_tokens<P>(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), y, i, 32 * j + 4 * u);
                 mmla_tokens<P>(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)), y, i, 32 * j + 4 * u + 16);

@@ -131,13 +131,13 @@ struct q45_K_kernel {
         int32x4_t sumi[NT][2];
         for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
         for (int j = 0; j < 8; ++j) {
-            const int k = j / 2;
+            const uint8_t* qk = g.qs + 256 * (j / 2);  // the sub-block pair's quants, 32 bytes a group
             int32x4_t a[NT][2];
             for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
             acts<2> yv[NT];
             for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs + 32 * j);
             for_groups<8>([&](auto u) {
-                const uint8x16_t v0 = vld1q_u8(g.qs + 32 * (8 * k + u)), v1 = vld1q_u8(g.qs + 32 * (8 * k + u) + 16);
+                const uint8x16_t v0 = vld1q_u8(qk + 32 * u), v1 = vld1q_u8(qk + 32 * u + 16);
                 uint8x16_t n0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4);
                 uint8x16_t n1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4);
                 if constexpr (q5) {
@@ -280,8 +280,9 @@ struct iq4_xs_kernel {
             for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
             acts<2> yv[NT];
             for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs + 32 * j);
+            const uint8_t* qj = g.qs + 128 * j;  // the sub-block's quants, 32 bytes a group
             for_groups<4>([&](auto u) {
-                const uint8_t* q = g.qs + 32 * (4 * j + u);
+                const uint8_t* q = qj + 32 * u;
                 const uint8x16_t v0 = vld1q_u8(q), v1 = vld1q_u8(q + 16);
                 const int8x16_t lo0 = vqtbl1q_s8(grid, vandq_u8(v0, m4)), lo1 = vqtbl1q_s8(grid, vandq_u8(v1, m4));
                 const int8x16_t hi0 = vqtbl1q_s8(grid, vshrq_n_u8(v0, 4)), hi1 = vqtbl1q_s8(grid, vshrq_n_u8(v1, 4));
