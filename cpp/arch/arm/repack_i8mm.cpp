@@ -129,13 +129,13 @@ struct nibbles_kernel {
             // quants 4(k + o / 32).. (16 + 4(k + o / 32)..) of rows 0..3 (o % 32 == 0) or 4..7
             auto lo = [&](uint8x16_t v, int o) {
                 uint8x16_t n = vandq_u8(v, m4);
-                if constexpr (has_fifth_bit<G>) n = vorrq_u8(n, fifth_bits(vld1q_u8(g.qh + o % 32), k + o / 32));
+                if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), k + o / 32);
                 if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
                 return vreinterpretq_s8_u8(n);
             };
             auto hi = [&](uint8x16_t v, int o) {
                 uint8x16_t n = vshrq_n_u8(v, 4);
-                if constexpr (has_fifth_bit<G>) n = vorrq_u8(n, fifth_bits(vld1q_u8(g.qh + o % 32), 4 + k + o / 32));
+                if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), 4 + k + o / 32);
                 if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
                 return vreinterpretq_s8_u8(n);
             };
@@ -147,10 +147,6 @@ struct nibbles_kernel {
         finish_nibbles<2 * P, G, Values != nullptr>(g, y, i, a, acc);
     }
 };
-
-// Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
-// block_q5_Kx8).
-inline uint8x16_t fifth_bits(const uint8_t* h, int j) { return fifth_bits(vld1q_u8(h), j); }
 
 // Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8). Bounds as the SDOT kernel's, Q5_K's
 // quants at most 31: a sub-block's tile sums |m| <= 32 * 31 * 128 = 126976, |sumi| < 2^26.
@@ -173,7 +169,7 @@ struct q45_K_kernel {
             auto quants = [&](int u, int o) {
                 const uint8x16_t v = vld1q_u8(qk + 32 * u + o);
                 uint8x16_t q = j % 2 ? vshrq_n_u8(v, 4) : vandq_u8(v, m4);
-                if constexpr (q5) q = vorrq_u8(q, fifth_bits(g.qh + 32 * u + o, j));
+                if constexpr (q5) q = with_fifth_bits(q, vld1q_u8(g.qh + 32 * u + o), j);
                 return vreinterpretq_s8_u8(q);
             };
             int32x4_t m[P][4];

@@ -61,10 +61,10 @@ struct nibbles_kernel {
             uint8x16_t h0 = vshrq_n_u8(v0, 4), h1 = vshrq_n_u8(v1, 4);
             if constexpr (has_fifth_bit<G>) {
                 const uint8x16_t b0 = vld1q_u8(g.qh), b1 = vld1q_u8(g.qh + 16);
-                n0 = vorrq_u8(n0, fifth_bits(b0, k));
-                n1 = vorrq_u8(n1, fifth_bits(b1, k));
-                h0 = vorrq_u8(h0, fifth_bits(b0, 4 + k));
-                h1 = vorrq_u8(h1, fifth_bits(b1, 4 + k));
+                n0 = with_fifth_bits(n0, b0, k);
+                n1 = with_fifth_bits(n1, b1, k);
+                h0 = with_fifth_bits(h0, b0, 4 + k);
+                h1 = with_fifth_bits(h1, b1, 4 + k);
             }
             int8x16_t lo0 = vreinterpretq_s8_u8(n0), lo1 = vreinterpretq_s8_u8(n1);
             int8x16_t hi0 = vreinterpretq_s8_u8(h0), hi1 = vreinterpretq_s8_u8(h1);
@@ -109,10 +109,6 @@ struct q8_0_kernel {
     }
 };
 
-// Q5_K's fifth bits for sub-block j of the 16 quant bytes whose qh bytes are at h (see
-// block_q5_Kx8).
-inline uint8x16_t fifth_bits(const uint8_t* h, int j) { return fifth_bits(vld1q_u8(h), j); }
-
 // Q4_K and Q5_K (G: block_q4_Kx8 or block_q5_Kx8). Bounds, Q5_K's quants at most 31 and
 // |y| <= 128: a sub-block's SDOT sums |a| <= 32 * 31 * 128 = 126976, scaled by at most 63
 // and added over 8 sub-blocks, |sumi| <= 8 * 63 * 126976 < 2^26; the mins' sums
@@ -141,8 +137,8 @@ struct q45_K_kernel {
                 uint8x16_t n0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4);
                 uint8x16_t n1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4);
                 if constexpr (q5) {
-                    n0 = vorrq_u8(n0, fifth_bits(g.qh + 32 * u, j));
-                    n1 = vorrq_u8(n1, fifth_bits(g.qh + 32 * u + 16, j));
+                    n0 = with_fifth_bits(n0, vld1q_u8(g.qh + 32 * u), j);
+                    n1 = with_fifth_bits(n1, vld1q_u8(g.qh + 32 * u + 16), j);
                 }
                 const int8x16_t q0 = vreinterpretq_s8_u8(n0), q1 = vreinterpretq_s8_u8(n1);
                 for (int t = 0; t < NT; ++t) {
@@ -201,12 +197,13 @@ struct q6_K_kernel {
                 }
                 for (int t = 0; t < NT; ++t) {
                     const acts<1> yc(y[t][i].qs + 16 * c);
-                    const int32_t off = 32 * y[t][i].bsums[c];
-                    for (int half = 0; half < 2; ++half) {
-                        int32x4_t a = vdupq_n_s32(-off);
-                        for_groups<4>([&](auto u) { a = sdot_group(a, q[half][u], yc, u); });
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
-                    }
+                    int32x4_t a[2];
+                    a[0] = a[1] = vdupq_n_s32(-32 * y[t][i].bsums[c]);
+                    for_groups<4>([&](auto u) {
+                        a[0] = sdot_group(a[0], q[0][u], yc, u);
+                        a[1] = sdot_group(a[1], q[1][u], yc, u);
+                    });
+                    for (int half = 0; half < 2; ++half) sumi[t][half] = vmlaq_s32(sumi[t][half], a[half], scs[h][half]);
                 }
             }
         }
@@ -240,10 +237,14 @@ struct q23_K_kernel {
                 q23_K_set(g, c, q);
                 for (int t = 0; t < NT; ++t) {
                     const acts<1> yc(y[t][i].qs + 16 * c);
+                    int32x4_t a[2];
+                    a[0] = a[1] = vdupq_n_s32(q3 ? -4 * y[t][i].bsums[c] : 0);
+                    for_groups<4>([&](auto u) {
+                        a[0] = sdot_group(a[0], q[0][u], yc, u);
+                        a[1] = sdot_group(a[1], q[1][u], yc, u);
+                    });
                     for (int half = 0; half < 2; ++half) {
-                        int32x4_t a = vdupq_n_s32(q3 ? -4 * y[t][i].bsums[c] : 0);
-                        for_groups<4>([&](auto u) { a = sdot_group(a, q[half][u], yc, u); });
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], a, scs[h][half]);
+                        sumi[t][half] = vmlaq_s32(sumi[t][half], a[half], scs[h][half]);
                         if constexpr (!q3) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
                     }
                 }

@@ -18,11 +18,12 @@ namespace pyggml::PYGGML_NEON_TIER {
 
 namespace {
 
-// Bit j of each of the 16 bytes moved to bit 4 (a negative count shifts right): Q5_K's fifth
-// bits for sub-block j (block_q5_Kx8); Q5_0's and Q5_1's for quants 4j.. of a 32-byte load's
-// low nibbles (j < 4) and 16 + 4(j - 4).. of its high ones (block_q5_0x8).
-inline uint8x16_t fifth_bits(uint8x16_t h, int j) {
-    return vandq_u8(vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), vdupq_n_u8(0x10));
+// The 16 quants n (at most 15) with bit j of each byte of h as their bit 4: h shifted there (a
+// negative count shifts right) and inserted with BSL, one instruction where an AND and an OR
+// had taken two. Q5_K's fifth bits for sub-block j (block_q5_Kx8); Q5_0's and Q5_1's for quants
+// 4j.. of a 32-byte load's low nibbles (j < 4) and 16 + 4(j - 4).. of its high ones (block_q5_0x8).
+inline uint8x16_t with_fifth_bits(uint8x16_t n, uint8x16_t h, int j) {
+    return vbslq_u8(vdupq_n_u8(0x10), vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), n);
 }
 
 // The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
