@@ -126,16 +126,19 @@ struct q45_K_kernel {
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         int32x4_t sumi[NT][2];
         for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
-        for (int j = 0; j < 8; ++j) {
-            const uint8_t* qk = g.qs + 256 * (j / 2);  // the sub-block pair's quants, 32 bytes a group
+        // sub-blocks 2k (low nibbles) and 2k + 1 (high) share their quant bytes; the nibble a
+        // constant of each call of sub_block, so that no compiler selects between the two per load
+        auto sub_block = [&](int k, auto high) {
+            const int j = 2 * k + high;
+            const uint8_t* qk = g.qs + 256 * k;  // the pair's quants, 32 bytes a group
             int32x4_t a[NT][2];
             for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = vdupq_n_s32(0);
             acts<2> yv[NT];
             for (int t = 0; t < NT; ++t) yv[t] = acts<2>(y[t][i].qs + 32 * j);
             for_groups<8>([&](auto u) {
                 const uint8x16_t v0 = vld1q_u8(qk + 32 * u), v1 = vld1q_u8(qk + 32 * u + 16);
-                uint8x16_t n0 = j % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4);
-                uint8x16_t n1 = j % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4);
+                uint8x16_t n0 = high ? vshrq_n_u8(v0, 4) : vandq_u8(v0, m4);
+                uint8x16_t n1 = high ? vshrq_n_u8(v1, 4) : vandq_u8(v1, m4);
                 if constexpr (q5) {
                     n0 = with_fifth_bits(n0, vld1q_u8(g.qh + 32 * u), j);
                     n1 = with_fifth_bits(n1, vld1q_u8(g.qh + 32 * u + 16), j);
@@ -151,6 +154,10 @@ struct q45_K_kernel {
                 sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
                 sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
             }
+        };
+        for (int k = 0; k < 4; ++k) {
+            sub_block(k, std::false_type{});
+            sub_block(k, std::true_type{});
         }
         float32x4_t dlo, dhi, mlo, mhi;
         load_d8(g.d, &dlo, &dhi);
