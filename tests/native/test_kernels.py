@@ -369,6 +369,23 @@ def test_q8_K_activation_quantizer_matches_ggml_rule():
             assert d == np.float32(1.0) / iscale
 
 
+@pytest.mark.parametrize("isa", ["scalar"] + SIMD)
+@pytest.mark.parametrize("name", ["Q4_0", "Q4_1", "Q4_K"])
+def test_activation_quants_are_never_minus_128(isa, name):
+    """Q8_0, Q8_1 and Q8_K activations lie in -127..127: the ARMv8.0 kernels' int16 pair sums
+    (cpp/arch/arm/neon_tier.h, sdot) are exact only while one operand holds no -128."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((8, 512)) * 10.0 ** rng.integers(-3, 4, (8, 1))).astype(np.float32)
+    x[0] = -1.0  # every element at the block's (negative) maximum
+    x[1] = np.where(np.arange(512) % 2, -1.0000001, 1.0)  # the negative side a hair the larger
+    x[2] = np.where(np.arange(512) % 2, -2.9999998, 3.0)  # the positive side a hair the larger
+    x[3] = -np.float32(3.4e38) * np.sign(x[3])
+    head, block = {"Q4_0": (2, 34), "Q4_1": (4, 36), "Q4_K": (4, 292)}[name]
+    a = _core.testing.quantize_activations(type_id(name), x, isa).reshape(8, -1, block)
+    q = a[:, :, head:head + (256 if name == "Q4_K" else 32)].view(np.int8)
+    assert q.min() >= -127 and q.max() <= 127 and (q == -127).any()
+
+
 def test_bad_arguments_raise():
     w = np.zeros((2, 18), np.uint8)
     a = np.zeros((1, 34), np.uint8)

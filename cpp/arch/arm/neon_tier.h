@@ -32,7 +32,8 @@ namespace {
 // lanes: four instructions, the products grouped as SDOT groups them. Exact, so the same sums,
 // while one of the operands holds no -128: then a product is within +-128 * 127 and a pair's
 // sum within +-32512, inside int16. Every call passes activations as b, and every activation
-// quantizer (Q8_0, Q8_1, Q8_K, the int8 formats' a8) maps to -127..127.
+// quantizer maps to -127..127 (Q8_0, Q8_1 and Q8_K: test_kernels.py holds them to it; the int8
+// formats' a8 clamps to it, quant/int8_formats.cpp).
 inline int32x4_t sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #if defined(__ARM_FEATURE_DOTPROD)
     return vdotq_s32(acc, a, b);
