@@ -82,18 +82,24 @@ __attribute__((always_inline)) inline int32x4_t sdot_group(int32x4_t acc, int8x1
 #endif
 }
 
-// f(k) for k = 0 .. N - 1, in order: with SDOT unrolled, k a std::integral_constant, so that
-// every sdot_group in f gets its group as a constant; on ARMv8.0 a plain loop over an int (the
-// group only moves a load's address, and the loop keeps fewer values live than its unrolled
-// body would).
-#if defined(__ARM_FEATURE_DOTPROD)
+// f(k) for k = 0 .. N - 1, in order, unrolled: k a std::integral_constant, for the intrinsics
+// that encode a lane in the instruction (SDOT, SMLAL by element).
 template <class F, int... K>
-__attribute__((always_inline)) inline void for_groups(F& f, std::integer_sequence<int, K...>) {
+__attribute__((always_inline)) inline void unrolled(F& f, std::integer_sequence<int, K...>) {
     (f(std::integral_constant<int, K>{}), ...);
 }
 template <int N, class F>
+__attribute__((always_inline)) inline void unrolled(F&& f) {
+    unrolled(f, std::make_integer_sequence<int, N>{});
+}
+
+// f(k) for k = 0 .. N - 1, in order: with SDOT unrolled, so that every sdot_group in f gets its
+// group as a constant; on ARMv8.0 a plain loop over an int (the group only moves a load's
+// address, and the loop keeps fewer values live than its unrolled body would).
+#if defined(__ARM_FEATURE_DOTPROD)
+template <int N, class F>
 __attribute__((always_inline)) inline void for_groups(F&& f) {
-    for_groups(f, std::make_integer_sequence<int, N>{});
+    unrolled<N>(f);
 }
 #else
 template <int N, class F>

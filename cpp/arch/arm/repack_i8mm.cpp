@@ -7,12 +7,22 @@
 // The layouts hold 4 quants of each row per 16 bytes (rows 0..3, then 4..7); zipping the
 // 32-bit words of two such vectors (quants e..e+3 and e+4..e+7) gives two rows' 8 quants
 // each, SMMLA's left operand; the right one is 8 activations of each of two tokens. Four
-// SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight; the 2x2 tiles are
-// unzipped into each token's rows once per block (Q4_K, Q5_K, IQ4_XS: sub-block). Four tokens
-// (two pairs) share each decoding of the weights, two pairs of tiles side by side. Q5_K's fifth
-// bits are or'ed into Q4_K's nibbles as bit 4 (quants 0..31) before the zip, as are Q5_0's
-// and Q5_1's into Q4_0's; Q4_0, Q4_1, Q5_0 and Q5_1 share one kernel over the group type.
-// IQ4_XS's nibbles are looked up in its grid (TBL, signed int8) before the zip.
+// SMMLA then cover 8 rows x 2 tokens x 8 quants, where SDOT takes eight. Four tokens (two
+// pairs) share each decoding of the weights, two pairs of tiles side by side.
+//
+// The super-block kernels (Q2_K .. Q6_K, IQ4_XS) keep the tiles as SMMLA leaves them until a
+// call's row is done: tile k of tokens (a, b) holds (row 2k, a), (row 2k, b), (row 2k + 1, a),
+// (row 2k + 1, b). The rows' scales meet it laid out the same way (row_tiles: each value
+// twice) and the tokens' as (a, b, a, b) (token_tile), so that every lane takes the scalar
+// reference's operations for its row and token, and the tiles are unzipped into each token's
+// rows once, at the end (run_pairs), instead of once per sub-block. The kernels over 32-column
+// blocks unzip each block's tiles (see q8_0_kernel). Where the reference takes an offset times
+// the activations' sum off (Q4_0's 8, Q5_0's 16, Q3_K's 4, Q6_K's 32), the quants are made
+// signed before SMMLA instead (the same integer sums): one subtraction a weight vector, shared
+// by the four tokens, where the offset took one per token. Q5_K's fifth bits are or'ed into
+// Q4_K's nibbles as bit 4 (quants 0..31) before the zip, as are Q5_0's and Q5_1's into Q4_0's;
+// Q4_0, Q4_1, Q5_0 and Q5_1 share one kernel over the group type. IQ4_XS's nibbles are looked
+// up in its grid (TBL, signed int8) before the zip.
 //
 // Built with -march=armv8.2-a+dotprod+fp16+i8mm; core/dispatch.cpp picks these kernels only
 // after getauxval(AT_HWCAP2) reported i8mm besides what the dotprod tier needs.
@@ -52,45 +62,102 @@ inline void mmla4(int32x4_t* m, const row_pairs& w, int8x16_t y) {
     for (int k = 0; k < 4; ++k) m[k] = vmmlaq_s32(m[k], w.r[k], y);
 }
 
-// The tiles m (rows (0,1), (2,3), (4,5), (6,7) x tokens (t, t + 1)) as rows 0..3 and 4..7 of
-// token t (first[0], first[1]) and of token t + 1 (second[0], second[1]).
-inline void split_tokens(const int32x4_t* m, int32x4_t* first, int32x4_t* second) {
-    first[0] = vuzp1q_s32(m[0], m[1]);
-    second[0] = vuzp2q_s32(m[0], m[1]);
-    first[1] = vuzp1q_s32(m[2], m[3]);
-    second[1] = vuzp2q_s32(m[2], m[3]);
-}
-
-inline void zero4(int32x4_t* m) {
-    for (int k = 0; k < 4; ++k) m[k] = vdupq_n_s32(0);
-}
-
 // P pairs of tokens over the same weights: m[p] the tiles of tokens 2p, 2p + 1, whose 8
 // activations from byte off of block i SMMLA takes.
 template <int P>
 inline void zero_tiles(int32x4_t (*m)[4]) {
-    for (int p = 0; p < P; ++p) zero4(m[p]);
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < 4; ++k) m[p][k] = vdupq_n_s32(0);
+    }
 }
 template <int P, class Y>
 inline void mmla_tokens(int32x4_t (*m)[4], const row_pairs& w, const Y* const* y, int i, int off) {
     for (int p = 0; p < P; ++p) mmla4(m[p], w, token_pair(y[2 * p][i].qs + off, y[2 * p + 1][i].qs + off));
 }
-// The tiles as each token's rows 0..3 and 4..7: a[t][0], a[t][1] (t < 2P).
+
+// The tiles m (rows (0,1), (2,3), (4,5), (6,7) x tokens (2p, 2p + 1)) of P pairs as each
+// token's rows 0..3 and 4..7: a[t][0], a[t][1] (t < 2P).
 template <int P>
 inline void split_pairs(const int32x4_t (*m)[4], int32x4_t (*a)[2]) {
-    for (int p = 0; p < P; ++p) split_tokens(m[p], a[2 * p], a[2 * p + 1]);
+    for (int p = 0; p < P; ++p) {
+        a[2 * p][0] = vuzp1q_s32(m[p][0], m[p][1]);
+        a[2 * p + 1][0] = vuzp2q_s32(m[p][0], m[p][1]);
+        a[2 * p][1] = vuzp1q_s32(m[p][2], m[p][3]);
+        a[2 * p + 1][1] = vuzp2q_s32(m[p][2], m[p][3]);
+    }
+}
+
+// A value of each row, rows 0..3 in lo and 4..7 in hi, as the tiles hold rows: t[k] = (v[2k],
+// v[2k], v[2k + 1], v[2k + 1]).
+inline void row_tiles(int32x4_t lo, int32x4_t hi, int32x4_t* t) {
+    t[0] = vzip1q_s32(lo, lo);
+    t[1] = vzip2q_s32(lo, lo);
+    t[2] = vzip1q_s32(hi, hi);
+    t[3] = vzip2q_s32(hi, hi);
+}
+inline void row_tiles(float32x4_t lo, float32x4_t hi, float32x4_t* t) {
+    t[0] = vzip1q_f32(lo, lo);
+    t[1] = vzip2q_f32(lo, lo);
+    t[2] = vzip1q_f32(hi, hi);
+    t[3] = vzip2q_f32(hi, hi);
+}
+// The 8 rows' fp16 values d as tiles.
+inline void d8_tiles(const uint16_t* d, float32x4_t* t) {
+    float32x4_t lo, hi;
+    load_d8(d, &lo, &hi);
+    row_tiles(lo, hi, t);
+}
+// Rows 0..3 (lo) and 4..7 (hi) of token a and of token b as tiles: t[k] = (a[2k], b[2k],
+// a[2k + 1], b[2k + 1]).
+inline void token_rows_tiles(int32x4_t alo, int32x4_t ahi, int32x4_t blo, int32x4_t bhi, int32x4_t* t) {
+    t[0] = vzip1q_s32(alo, blo);
+    t[1] = vzip2q_s32(alo, blo);
+    t[2] = vzip1q_s32(ahi, bhi);
+    t[3] = vzip2q_s32(ahi, bhi);
+}
+// A value of each of a pair's tokens as the tiles hold tokens: (a, b, a, b).
+inline float32x4_t token_tile(float a, float b) {
+    const float32x2_t v = vset_lane_f32(b, vdup_n_f32(a), 1);
+    return vcombine_f32(v, v);
+}
+
+// acc[p][k] = fma(d_row * d_y, m[p][k], acc[p][k]) in every lane (d: row tiles, dy[p]: the
+// pair's token tile), as fma_rows; fms_tiles: acc - (m_row * d_y) * mins, as fms_rows.
+template <int P>
+inline void fma_tiles(float32x4_t (*acc)[4], const float32x4_t* d, const float32x4_t* dy, const int32x4_t (*m)[4]) {
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < 4; ++k) acc[p][k] = vfmaq_f32(acc[p][k], vmulq_f32(d[k], dy[p]), vcvtq_f32_s32(m[p][k]));
+    }
+}
+template <int P>
+inline void fms_tiles(float32x4_t (*acc)[4], const float32x4_t* d, const float32x4_t* dy, const int32x4_t (*m)[4]) {
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < 4; ++k) acc[p][k] = vfmsq_f32(acc[p][k], vmulq_f32(d[k], dy[p]), vcvtq_f32_s32(m[p][k]));
+    }
+}
+// sumi[p][k] += m[p][k] * s[k] (s: a scale of each row as tiles).
+template <int P>
+inline void mla_tiles(int32x4_t (*sumi)[4], const int32x4_t (*m)[4], const int32x4_t* s) {
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < 4; ++k) sumi[p][k] = vmlaq_s32(sumi[p][k], m[p][k], s[k]);
+    }
 }
 
 // Each kernel: pairs<P>(g, y, i, acc) adds block i of the group times tokens y[0..2P) to
-// acc[2t], acc[2t + 1] (token t, rows 0..3 and 4..7). Two pairs decode the weights once for
-// four tokens.
+// acc[p] (tokens 2p, 2p + 1). Two pairs decode the weights once for four tokens. The kernels
+// over 32-column blocks (tiled false) unzip each block's tiles into the tokens' rows and take
+// each token's scale as a scalar, acc[p] = token 2p's rows 0..3 and 4..7, then token 2p + 1's:
+// with one block a scale, their last step is cheaper on rows than on tiles (the tokens'
+// scales laid out as tiles cost more than the unzip). The super-block kernels (tiled true)
+// keep the tiles to the end of the row.
 template <typename Y>
 struct q8_0_kernel {
     using group = block_q8_0x8;
     using act = Y;
     static constexpr int block = QK8_0;
+    static constexpr bool tiled = false;
     template <int P>
-    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t (*accs)[4]) {
         int32x4_t m[P][4];
         zero_tiles<P>(m);
         for (int k = 0; k < 8; k += 2) {
@@ -102,23 +169,26 @@ struct q8_0_kernel {
         split_pairs<P>(m, a);
         float32x4_t dlo, dhi;
         load_d8(g.d, &dlo, &dhi);
+        float32x4_t* acc = accs[0];
         for (int t = 0; t < 2 * P; ++t) fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
     }
 };
 
-
 // Q4_0, Q4_1 and, with the fifth bits or'ed in as bit 4 before the zip, Q5_0 and Q5_1 (G:
-// block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8). Bounds as the SDOT kernel's,
-// quants at most 31 and |y| <= 128: a block's tile sums |m| <= 32 * 31 * 128 = 126976, the
-// offset |16 * sum| <= 65536. IQ4_NL and MXFP4 (Values): the nibbles looked up (TBL) as the SDOT
-// kernel's, |value| <= 127. The last step as the SDOT kernel's finish_nibbles.
+// block_q4_0x8, block_q4_1x8, block_q5_0x8 or block_q5_1x8). Q4_0's and Q5_0's quants less
+// their offset (8, 16: centred, |q| <= 16), Q4_1's and Q5_1's as they are (at most 31); IQ4_NL
+// and MXFP4 (Values): the nibbles looked up (TBL) as the SDOT kernel's, |value| <= 127. With
+// |y| <= 128 a block's tile sums |m| <= 32 * 127 * 128 = 520192. The last step as the SDOT
+// kernel's finish_nibbles, with no offset for the centred quants.
 template <class G, const int8_t* Values = nullptr>
 struct nibbles_kernel {
     using group = G;
     using act = nibble_act<G>;
     static constexpr int block = QK4_0;
+    static constexpr bool tiled = false;
+    static constexpr bool centred = !has_min<G> && Values == nullptr;
     template <int P>
-    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t (*accs)[4]) {
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         int32x4_t m[P][4];
         zero_tiles<P>(m);
@@ -131,12 +201,14 @@ struct nibbles_kernel {
                 uint8x16_t n = vandq_u8(v, m4);
                 if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), k + o / 32);
                 if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
+                if constexpr (centred) return vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(has_fifth_bit<G> ? 16 : 8));
                 return vreinterpretq_s8_u8(n);
             };
             auto hi = [&](uint8x16_t v, int o) {
                 uint8x16_t n = vshrq_n_u8(v, 4);
                 if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), 4 + k + o / 32);
                 if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
+                if constexpr (centred) return vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(has_fifth_bit<G> ? 16 : 8));
                 return vreinterpretq_s8_u8(n);
             };
             mmla_tokens<P>(m, row_pairs(lo(c0, 0), lo(c1, 16), lo(c2, 32), lo(c3, 48)), y, i, 4 * k);
@@ -144,7 +216,7 @@ struct nibbles_kernel {
         }
         int32x4_t a[2 * P][2];
         split_pairs<P>(m, a);
-        finish_nibbles<2 * P, G, Values != nullptr>(g, y, i, a, acc);
+        finish_nibbles<2 * P, G, Values != nullptr, centred>(g, y, i, a, accs[0]);
     }
 };
 
@@ -155,14 +227,15 @@ struct q45_K_kernel {
     using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
+    static constexpr bool tiled = true;
     template <int P>
-    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t (*acc)[4]) {
         constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
-        int32_t sc[8][8], mn[8][8];
-        unpack_q4_K_scales(g, sc, mn);
+        int32_t sc[8][8];
+        unpack_q4_K_scales(g, sc);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
-        int32x4_t sumi[2 * P][2];
-        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        int32x4_t sumi[P][4];
+        zero_tiles<P>(sumi);
         for (int j = 0; j < 8; ++j) {
             const uint8_t* qk = g.qs + 256 * (j / 2);  // the sub-block pair's quants, 32 bytes a group
             // the 16 quant bytes at offset o of loads u, u + 1 (qh at the same offset from qh + 32u)
@@ -178,52 +251,50 @@ struct q45_K_kernel {
                 mmla_tokens<P>(m, row_pairs(quants(u, 0), quants(u, 16), quants(u, 32), quants(u, 48)), y, i,
                                32 * j + 4 * u);
             }
-            int32x4_t a[2 * P][2];
-            split_pairs<P>(m, a);
-            const int32x4_t s0 = vld1q_s32(sc[j]), s1 = vld1q_s32(sc[j] + 4);
-            for (int t = 0; t < 2 * P; ++t) {
-                sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
-                sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
-            }
+            int32x4_t s[4];
+            row_tiles(vld1q_s32(sc[j]), vld1q_s32(sc[j] + 4), s);
+            mla_tiles<P>(sumi, m, s);
         }
-        float32x4_t dlo, dhi, mlo, mhi;
-        load_d8(g.d, &dlo, &dhi);
-        load_d8(g.dmin, &mlo, &mhi);
-        for (int t = 0; t < 2 * P; ++t) {
-            int32x4_t min0 = vdupq_n_s32(0), min1 = vdupq_n_s32(0);
-            for (int j = 0; j < 8; ++j) {
-                const int32_t b = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
-                min0 = vmlaq_n_s32(min0, vld1q_s32(mn[j]), b);
-                min1 = vmlaq_n_s32(min1, vld1q_s32(mn[j] + 4), b);
-            }
-            const float yd = y[t][i].d;
-            float32x4_t* ac = acc + 2 * t;
-            fma_rows(ac, dlo, dhi, yd, sumi[t][0], sumi[t][1]);
-            fms_rows(ac, mlo, mhi, yd, min0, min1);
+        float32x4_t d[4], dm[4], dy[P];
+        d8_tiles(g.d, d);
+        d8_tiles(g.dmin, dm);
+        int16x8_t mn[8];
+        q4_K_mins(g, mn);
+        int32x4_t mins[P][4];
+        for (int p = 0; p < P; ++p) {
+            dy[p] = token_tile(y[2 * p][i].d, y[2 * p + 1][i].d);
+            int32x4_t alo, ahi, blo, bhi;
+            q4_K_min_sums(mn, y[2 * p][i], &alo, &ahi);
+            q4_K_min_sums(mn, y[2 * p + 1][i], &blo, &bhi);
+            token_rows_tiles(alo, ahi, blo, bhi, mins[p]);
         }
+        fma_tiles<P>(acc, d, dy, sumi);
+        fms_tiles<P>(acc, dm, dy, mins);
     }
 };
 
 // Q6_K, Q3_K and Q2_K: set c's 16 quants of the 8 rows (q[rows 0..3, 4..7][quants 4u..4u + 3])
-// times the 16 activations at 16c of each token: a[t][0], a[t][1] (rows 0..3, 4..7).
+// times the 16 activations at 16c of each token, as tiles m.
 template <int P>
-inline void set_tiles(const int8x16_t (*q)[4], const block_q8_K* const* y, int i, int c, int32x4_t (*a)[2]) {
-    int32x4_t m[P][4];
+inline void set_tiles(const int8x16_t (*q)[4], const block_q8_K* const* y, int i, int c, int32x4_t (*m)[4]) {
     zero_tiles<P>(m);
     mmla_tokens<P>(m, row_pairs(q[0][0], q[1][0], q[0][1], q[1][1]), y, i, 16 * c);
     mmla_tokens<P>(m, row_pairs(q[0][2], q[1][2], q[0][3], q[1][3]), y, i, 16 * c + 8);
-    split_pairs<P>(m, a);
 }
 
+// Q6_K: the quants less 32 (-32..31), so that no offset meets the activations' sums.
 struct q6_K_kernel {
     using group = block_q6_Kx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
+    static constexpr bool tiled = true;
     template <int P>
-    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t (*acc)[4]) {
         const uint8x16_t m6 = vdupq_n_u8(0x3F);
-        int32x4_t sumi[2 * P][2];
-        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        const int8x16_t c32 = vdupq_n_s8(32);
+        auto centred = [&](uint8x16_t v) { return vsubq_s8(vreinterpretq_s8_u8(v), c32); };
+        int32x4_t sumi[P][4];
+        zero_tiles<P>(sumi);
         for (int p = 0; p < 8; ++p) {
             // (row r, sub-block 2p + h) at byte 2r + h: even bytes are sub-block 2p, odd 2p + 1
             int32x4_t scs[2][2];
@@ -234,40 +305,39 @@ struct q6_K_kernel {
                 for (int half = 0; half < 2; ++half) {
                     const uint8_t* b = g.qs + 96 * c + 16 * half;
                     const uint8x16_t v0 = vld1q_u8(b), v1 = vld1q_u8(b + 32), v2 = vld1q_u8(b + 64);
-                    q[half][0] = vreinterpretq_s8_u8(vandq_u8(v0, m6));
-                    q[half][1] = vreinterpretq_s8_u8(vandq_u8(v1, m6));
-                    q[half][2] = vreinterpretq_s8_u8(vandq_u8(v2, m6));
-                    q[half][3] = vreinterpretq_s8_u8(
+                    q[half][0] = centred(vandq_u8(v0, m6));
+                    q[half][1] = centred(vandq_u8(v1, m6));
+                    q[half][2] = centred(vandq_u8(v2, m6));
+                    q[half][3] = centred(
                         vorrq_u8(vorrq_u8(vshrq_n_u8(v0, 6), vshlq_n_u8(vshrq_n_u8(v1, 6), 2)), vshlq_n_u8(vshrq_n_u8(v2, 6), 4)));
                 }
-                int32x4_t a[2 * P][2];
-                set_tiles<P>(q, y, i, c, a);
-                for (int t = 0; t < 2 * P; ++t) {
-                    const int32x4_t off = vdupq_n_s32(32 * y[t][i].bsums[c]);
-                    for (int half = 0; half < 2; ++half) {
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], vsubq_s32(a[t][half], off), scs[h][half]);
-                    }
-                }
+                int32x4_t m[P][4], s[4];
+                set_tiles<P>(q, y, i, c, m);
+                row_tiles(scs[h][0], scs[h][1], s);
+                mla_tiles<P>(sumi, m, s);
             }
         }
-        float32x4_t dlo, dhi;
-        load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < 2 * P; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+        float32x4_t d[4], dy[P];
+        d8_tiles(g.d, d);
+        for (int p = 0; p < P; ++p) dy[p] = token_tile(y[2 * p][i].d, y[2 * p + 1][i].d);
+        fma_tiles<P>(acc, d, dy, sumi);
     }
 };
 
-// Q3_K and Q2_K: as Q6_K's pair, the quants from q23_K_set; Q3_K's offset 4 * bsums, Q2_K's mins as
-// the SDOT kernel's.
+// Q3_K and Q2_K: as Q6_K, the quants from q23_K_set; Q3_K's less 4 (-4..3); Q2_K's mins as the
+// SDOT kernel's, per token, laid out as tiles at the end.
 template <class G>
 struct q23_K_kernel {
     static constexpr bool q3 = std::is_same_v<G, block_q3_Kx8>;
     using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
+    static constexpr bool tiled = true;
     template <int P>
-    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
-        int32x4_t sumi[2 * P][2], summ[2 * P][2];
-        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = summ[t][0] = summ[t][1] = vdupq_n_s32(0);
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t (*acc)[4]) {
+        int32x4_t sumi[P][4], summ[2 * P][2];
+        zero_tiles<P>(sumi);
+        for (int t = 0; t < 2 * P; ++t) summ[t][0] = summ[t][1] = vdupq_n_s32(0);
         for (int p = 0; p < 8; ++p) {
             int32x4_t scs[2][2], mns[2][2];
             q23_K_pair(g, p, scs, mns);
@@ -275,24 +345,32 @@ struct q23_K_kernel {
                 const int c = 2 * p + h;
                 int8x16_t q[2][4];  // [rows 0..3, 4..7][quants 4u..4u + 3 of the set]
                 q23_K_set(g, c, q);
-                int32x4_t a[2 * P][2];
-                set_tiles<P>(q, y, i, c, a);
-                for (int t = 0; t < 2 * P; ++t) {
+                if constexpr (q3) {
                     for (int half = 0; half < 2; ++half) {
-                        int32x4_t ah = a[t][half];
-                        if constexpr (q3) ah = vsubq_s32(ah, vdupq_n_s32(4 * y[t][i].bsums[c]));
-                        sumi[t][half] = vmlaq_s32(sumi[t][half], ah, scs[h][half]);
-                        if constexpr (!q3) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
+                        for (int u = 0; u < 4; ++u) q[half][u] = vsubq_s8(q[half][u], vdupq_n_s8(4));
+                    }
+                }
+                int32x4_t m[P][4], s[4];
+                set_tiles<P>(q, y, i, c, m);
+                row_tiles(scs[h][0], scs[h][1], s);
+                mla_tiles<P>(sumi, m, s);
+                if constexpr (!q3) {
+                    for (int t = 0; t < 2 * P; ++t) {
+                        for (int half = 0; half < 2; ++half) summ[t][half] = vmlaq_n_s32(summ[t][half], mns[h][half], y[t][i].bsums[c]);
                     }
                 }
             }
         }
-        float32x4_t dlo, dhi, mlo, mhi;
-        load_d8(g.d, &dlo, &dhi);
-        if constexpr (!q3) load_d8(g.dmin, &mlo, &mhi);
-        for (int t = 0; t < 2 * P; ++t) {
-            fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
-            if constexpr (!q3) fms_rows(acc + 2 * t, mlo, mhi, y[t][i].d, summ[t][0], summ[t][1]);
+        float32x4_t d[4], dy[P];
+        d8_tiles(g.d, d);
+        for (int p = 0; p < P; ++p) dy[p] = token_tile(y[2 * p][i].d, y[2 * p + 1][i].d);
+        fma_tiles<P>(acc, d, dy, sumi);
+        if constexpr (!q3) {
+            float32x4_t dm[4];
+            int32x4_t mins[P][4];
+            d8_tiles(g.dmin, dm);
+            for (int p = 0; p < P; ++p) token_rows_tiles(summ[2 * p][0], summ[2 * p][1], summ[2 * p + 1][0], summ[2 * p + 1][1], mins[p]);
+            fms_tiles<P>(acc, dm, dy, mins);
         }
     }
 };
@@ -306,14 +384,15 @@ struct iq4_xs_kernel {
     using group = block_iq4_xsx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
+    static constexpr bool tiled = true;
     template <int P>
-    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t* acc) {
+    static inline void pairs(const group& g, const act* const* y, int i, float32x4_t (*acc)[4]) {
         const int8x16_t grid = vld1q_s8(kvalues_iq4nl);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         auto lo = [&](uint8x16_t v) { return vqtbl1q_s8(grid, vandq_u8(v, m4)); };
         auto hi = [&](uint8x16_t v) { return vqtbl1q_s8(grid, vshrq_n_u8(v, 4)); };
-        int32x4_t sumi[2 * P][2];
-        for (int t = 0; t < 2 * P; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
+        int32x4_t sumi[P][4];
+        zero_tiles<P>(sumi);
         for (int j = 0; j < 8; ++j) {
             int32x4_t m[P][4];
             zero_tiles<P>(m);
@@ -324,34 +403,45 @@ struct iq4_xs_kernel {
                 mmla_tokens<P>(m, row_pairs(lo(c0), lo(c1), lo(c2), lo(c3)), y, i, 32 * j + 4 * u);
                 mmla_tokens<P>(m, row_pairs(hi(c0), hi(c1), hi(c2), hi(c3)), y, i, 32 * j + 4 * u + 16);
             }
-            int32x4_t a[2 * P][2];
-            split_pairs<P>(m, a);
-            int32x4_t s0, s1;
+            int32x4_t s0, s1, s[4];
             iq4_xs_scales(g, j, &s0, &s1);
-            for (int t = 0; t < 2 * P; ++t) {
-                sumi[t][0] = vmlaq_s32(sumi[t][0], a[t][0], s0);
-                sumi[t][1] = vmlaq_s32(sumi[t][1], a[t][1], s1);
-            }
+            row_tiles(s0, s1, s);
+            mla_tiles<P>(sumi, m, s);
         }
-        float32x4_t dlo, dhi;
-        load_d8(g.d, &dlo, &dhi);
-        for (int t = 0; t < 2 * P; ++t) fma_rows(acc + 2 * t, dlo, dhi, y[t][i].d, sumi[t][0], sumi[t][1]);
+        float32x4_t d[4], dy[P];
+        d8_tiles(g.d, d);
+        for (int p = 0; p < P; ++p) dy[p] = token_tile(y[2 * p][i].d, y[2 * p + 1][i].d);
+        fma_tiles<P>(acc, d, dy, sumi);
     }
 };
 
-// Tokens t..t + 2P of one group: P pairs over each block (s: the group's first row). Not
-// inlined: each count of pairs gets a function of its own to allocate registers in.
+// Tokens t..t + 2P of one group: P pairs over each block (s: the group's first row), tiles
+// (K::tiled) unzipped into each token's rows 0..3 and 4..7 at the end. Not inlined: each count of pairs
+// gets a function of its own to allocate registers in.
 template <class K, int P>
 __attribute__((noinline)) void run_pairs(int n, float* s, size_t bs, const typename K::group* xg, const char* yb, size_t by, int t) {
     using Y = typename K::act;
     const Y* y[2 * P];
     for (int k = 0; k < 2 * P; ++k) y[k] = reinterpret_cast<const Y*>(yb + (t + k) * by);
-    float32x4_t acc[4 * P];
-    for (int k = 0; k < 4 * P; ++k) acc[k] = vdupq_n_f32(0.0f);
+    float32x4_t acc[P][4];
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < 4; ++k) acc[p][k] = vdupq_n_f32(0.0f);
+    }
     for (int i = 0; i < n / K::block; ++i) K::template pairs<P>(xg[i], y, i, acc);
-    for (int k = 0; k < 2 * P; ++k) {
-        vst1q_f32(s + (t + k) * bs, acc[2 * k]);
-        vst1q_f32(s + (t + k) * bs + 4, acc[2 * k + 1]);
+    for (int p = 0; p < P; ++p) {
+        float* a = s + (t + 2 * p) * bs;
+        float* b = a + bs;
+        if constexpr (K::tiled) {
+            vst1q_f32(a, vuzp1q_f32(acc[p][0], acc[p][1]));
+            vst1q_f32(a + 4, vuzp1q_f32(acc[p][2], acc[p][3]));
+            vst1q_f32(b, vuzp2q_f32(acc[p][0], acc[p][1]));
+            vst1q_f32(b + 4, vuzp2q_f32(acc[p][2], acc[p][3]));
+        } else {
+            for (int k = 0; k < 2; ++k) {
+                vst1q_f32(a + 4 * k, acc[p][k]);
+                vst1q_f32(b + 4 * k, acc[p][2 + k]);
+            }
+        }
     }
 }
 

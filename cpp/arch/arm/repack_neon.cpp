@@ -121,8 +121,8 @@ struct q45_K_kernel {
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, float32x4_t* acc) {
         constexpr bool q5 = std::is_same_v<G, block_q5_Kx8>;
-        int32_t sc[8][8], mn[8][8];
-        unpack_q4_K_scales(g, sc, mn);
+        int32_t sc[8][8];
+        unpack_q4_K_scales(g, sc);
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         int32x4_t sumi[NT][2];
         for (int t = 0; t < NT; ++t) sumi[t][0] = sumi[t][1] = vdupq_n_s32(0);
@@ -162,13 +162,11 @@ struct q45_K_kernel {
         float32x4_t dlo, dhi, mlo, mhi;
         load_d8(g.d, &dlo, &dhi);
         load_d8(g.dmin, &mlo, &mhi);
+        int16x8_t mn[8];
+        q4_K_mins(g, mn);
         for (int t = 0; t < NT; ++t) {
-            int32x4_t min0 = vdupq_n_s32(0), min1 = vdupq_n_s32(0);
-            for (int j = 0; j < 8; ++j) {
-                const int32_t b = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
-                min0 = vmlaq_n_s32(min0, vld1q_s32(mn[j]), b);
-                min1 = vmlaq_n_s32(min1, vld1q_s32(mn[j] + 4), b);
-            }
+            int32x4_t min0, min1;
+            q4_K_min_sums(mn, y[t][i], &min0, &min1);
             const float yd = y[t][i].d;
             float32x4_t* ac = acc + 2 * t;
             fma_rows(ac, dlo, dhi, yd, sumi[t][0], sumi[t][1]);

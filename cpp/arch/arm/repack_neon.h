@@ -26,31 +26,74 @@ inline uint8x16_t with_fifth_bits(uint8x16_t n, uint8x16_t h, int j) {
     return vbslq_u8(vdupq_n_u8(0x10), vshlq_u8(h, vdupq_n_s8(int8_t(4 - j))), n);
 }
 
-// The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8): sc[j][r], mn[j][r].
-// G: block_q4_Kx8 or block_q5_Kx8 (the same scale bytes). Rows 0..3 of sub-blocks j and j + 4
-// share byte 4j + r of the first 16 bytes of each scale array, rows 4..7 of the next 16: each
-// 16 bytes give four sub-blocks' scales (or mins) of four rows, widened to int32 four at a time.
-template <class G>
-inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8], int32_t mn[8][8]) {
+// The six-bit scales and mins of the group's 8 rows (see block_q4_Kx8). G: block_q4_Kx8 or
+// block_q5_Kx8 (the same scale bytes). Rows 0..3 of sub-blocks j and j + 4 share byte 4j + r of
+// the first 16 bytes of each scale array, rows 4..7 of the next 16: v[half][w] the 16 bytes of
+// sub-blocks 0..3 (w = 0) and 4..7 (w = 1), rows 4 half .. 4 half + 3, of the scales (Mins
+// false) or the mins (Mins true).
+template <bool Mins, class G>
+inline void q4_K_six_bits(const G& g, uint8x16_t (*v)[2]) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(3);
     for (int half = 0; half < 2; ++half) {
-        const uint8x16_t lo = vld1q_u8(g.scales_lo + 16 * half), ml = vld1q_u8(g.mins_lo + 16 * half);
         const uint8x16_t hi = vld1q_u8(g.hi + 16 * half);
-        const uint8x16_t v[4] = {
-            vorrq_u8(vandq_u8(lo, m4), vshlq_n_u8(vandq_u8(hi, m3), 4)),                  // sc[j], j < 4
-            vorrq_u8(vshrq_n_u8(lo, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 2), m3), 4)),  // sc[j + 4]
-            vorrq_u8(vandq_u8(ml, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 4), m3), 4)),   // mn[j]
-            vorrq_u8(vshrq_n_u8(ml, 4), vshlq_n_u8(vshrq_n_u8(hi, 6), 4))};               // mn[j + 4]
-        for (int w = 0; w < 4; ++w) {
-            int32_t(*dst)[8] = w < 2 ? sc : mn;
-            const int j0 = 4 * (w % 2);
-            const uint16x8_t a = vmovl_u8(vget_low_u8(v[w])), b = vmovl_high_u8(v[w]);
-            vst1q_s32(dst[j0] + 4 * half, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(a))));
-            vst1q_s32(dst[j0 + 1] + 4 * half, vreinterpretq_s32_u32(vmovl_high_u16(a)));
-            vst1q_s32(dst[j0 + 2] + 4 * half, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(b))));
-            vst1q_s32(dst[j0 + 3] + 4 * half, vreinterpretq_s32_u32(vmovl_high_u16(b)));
+        if constexpr (Mins) {
+            const uint8x16_t ml = vld1q_u8(g.mins_lo + 16 * half);
+            v[half][0] = vorrq_u8(vandq_u8(ml, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 4), m3), 4));
+            v[half][1] = vorrq_u8(vshrq_n_u8(ml, 4), vshlq_n_u8(vshrq_n_u8(hi, 6), 4));
+        } else {
+            const uint8x16_t lo = vld1q_u8(g.scales_lo + 16 * half);
+            v[half][0] = vorrq_u8(vandq_u8(lo, m4), vshlq_n_u8(vandq_u8(hi, m3), 4));
+            v[half][1] = vorrq_u8(vshrq_n_u8(lo, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 2), m3), 4));
         }
     }
+}
+
+// The scales as int32: sc[j][r] for sub-block j, row r.
+template <class G>
+inline void unpack_q4_K_scales(const G& g, int32_t sc[8][8]) {
+    uint8x16_t v[2][2];
+    q4_K_six_bits<false>(g, v);
+    for (int half = 0; half < 2; ++half) {
+        for (int w = 0; w < 2; ++w) {
+            const uint16x8_t a = vmovl_u8(vget_low_u8(v[half][w])), b = vmovl_high_u8(v[half][w]);
+            int32_t(*dst)[8] = sc + 4 * w;
+            vst1q_s32(dst[0] + 4 * half, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(a))));
+            vst1q_s32(dst[1] + 4 * half, vreinterpretq_s32_u32(vmovl_high_u16(a)));
+            vst1q_s32(dst[2] + 4 * half, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(b))));
+            vst1q_s32(dst[3] + 4 * half, vreinterpretq_s32_u32(vmovl_high_u16(b)));
+        }
+    }
+}
+
+// The mins as int16, mn[j] = sub-block j's mins of rows 0..7: zipping the two halves' 32-bit
+// words puts each sub-block's rows 0..3 beside its rows 4..7.
+template <class G>
+inline void q4_K_mins(const G& g, int16x8_t mn[8]) {
+    uint8x16_t v[2][2];
+    q4_K_six_bits<true>(g, v);
+    for (int w = 0; w < 2; ++w) {
+        const uint32x4_t a = vreinterpretq_u32_u8(v[0][w]), b = vreinterpretq_u32_u8(v[1][w]);
+        const uint8x16_t z1 = vreinterpretq_u8_u32(vzip1q_u32(a, b)), z2 = vreinterpretq_u8_u32(vzip2q_u32(a, b));
+        mn[4 * w] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(z1)));
+        mn[4 * w + 1] = vreinterpretq_s16_u16(vmovl_high_u8(z1));
+        mn[4 * w + 2] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(z2)));
+        mn[4 * w + 3] = vreinterpretq_s16_u16(vmovl_high_u8(z2));
+    }
+}
+
+// Rows 0..3 (*lo) and 4..7 (*hi) of the mins' integer part for one token: the sum over
+// sub-blocks j of mn[j][r] times y's quant sum over sub-block j (two of its sums of 16, added
+// pairwise in int16: |sum| <= 32 * 128). One SMLAL by element per sub-block and half, exact
+// in int32 (|total| <= 8 * 63 * 4096).
+inline void q4_K_min_sums(const int16x8_t* mn, const block_q8_K& y, int32x4_t* lo, int32x4_t* hi) {
+    const int16x8_t b = vpaddq_s16(vld1q_s16(y.bsums), vld1q_s16(y.bsums + 8));
+    int32x4_t l = vdupq_n_s32(0), h = vdupq_n_s32(0);
+    unrolled<8>([&](auto j) {
+        l = vmlal_laneq_s16(l, vget_low_s16(mn[j]), b, j);
+        h = vmlal_high_laneq_s16(h, mn[j], b, j);
+    });
+    *lo = l;
+    *hi = h;
 }
 
 // The 8 rows' scale of IQ4_XS sub-block j less its offset of 32 (-32..31): rows 0..3 in lo,
@@ -170,12 +213,13 @@ inline void row_scales(const block_mxfp4x8& g, float32x4_t* lo, float32x4_t* hi)
 // quant sum taken off, then acc = fma(d_row * d_y, isum, acc). Q4_1, Q5_1: acc = fma(d_row *
 // d_y, isum, acc), then acc = fma(m_row, s_y, acc), as the scalar step_min_x8.
 // IQ4_NL, MXFP4 (Lookup: the nibbles were looked up in a table of signed values): no offset, the
-// rows' scale (row_scales) times d_y, as step_legacy_x8 over row_dot_lookup4.
-template <int NT, class G, bool Lookup = false>
+// rows' scale (row_scales) times d_y, as step_legacy_x8 over row_dot_lookup4. Centred: Q4_0's or
+// Q5_0's sums of the quants less their offset (the i8mm kernel's), so no offset here either.
+template <int NT, class G, bool Lookup = false, bool Centred = false>
 inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, const int32x4_t (*a)[2], float32x4_t* acc) {
     float32x4_t dlo, dhi;
-    if constexpr (Lookup) {
-        row_scales(g, &dlo, &dhi);
+    if constexpr (Lookup || Centred) {
+        if constexpr (Lookup) row_scales(g, &dlo, &dhi); else load_d8(g.d, &dlo, &dhi);
         for (int t = 0; t < NT; ++t) fma_rows(acc + 2 * t, dlo, dhi, h2f(y[t][i].d), a[t][0], a[t][1]);
         return;
     } else {
