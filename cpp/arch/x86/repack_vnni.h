@@ -25,12 +25,20 @@
 // sum per block, as the AVX2 kernels form it.
 //
 // One token (token generation) streams the weights from memory once: the AVX2 kernels,
-// tuned for that (prefetch, several streams), serve it in every tier.
+// tuned for that (prefetch, several streams), serve it in every tier, but for IQ4_XS, Q3_K and
+// Q2_K, whose AVX2 kernels do not keep up with memory on one core (IQ4_XS's grid lookups and
+// sign steps, Q3_K's and Q2_K's bit unpacking): their kernels here go through the same driver
+// (stream_groups.h, a quarter of a super-block at a time). A matrix of 65536 x 1536 from
+// memory, one thread, Zen 4: IQ4_XS 19.0 GB/s with the AVX2 kernel, 25.6 with VPDPBUSD; Q3_K
+// 16.3 and 18.1; Q2_K 19.1 and 22.7. The others read as fast or faster through the AVX2 ones
+// (VNNI one-token kernels for every layout, the same driver, took Q4_K 26 -> 17-21 GB/s and
+// Q8_0 26 -> 21-24 in the whole token's matrices, benchmarks/matvec_sequence.py).
 #pragma once
 
 #include <type_traits>
 
 #include "arch/x86/repack_x8.h"
+#include "arch/x86/stream_groups.h"
 #include "core/dispatch.h"
 #include "kernels/repack.h"
 
@@ -159,12 +167,19 @@ struct q23_K_vnni {
     using group = G;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        __m256i sumi[NT], summ[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm256_setzero_si256();
+    static constexpr bool quarters = true;  // one token: stream_groups.h
+    static constexpr int streams = 2;
+    struct state {
+        __m256i summ;  // Q2_K: the mins' sums of one token
+    };
+    // sumi[t] (and Q2_K's summ[t]) += the sums of pairs of sets [P0, P1) (zeroed first when P0 == 0).
+    template <int NT, int P0 = 0, int P1 = 8>
+    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi, __m256i* summ) {
+        if (P0 == 0) {
+            for (int t = 0; t < NT; ++t) sumi[t] = summ[t] = _mm256_setzero_si256();
+        }
 #pragma GCC unroll 8
-        for (int p = 0; p < 8; ++p) {
+        for (int p = P0; p < P1; ++p) {
             // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
             __m256i sc, hm = _mm256_setzero_si256();
             if constexpr (q3) {
@@ -195,6 +210,10 @@ struct q23_K_vnni {
                 }
             }
         }
+    }
+    template <int NT>
+    static inline void finish_sums(const group& g, const __m256i* sumi, const __m256i* summ, const act* const* y, int i,
+                                   __m256* acc) {
         const __m256 d = load_d8(g.d);
         for (int t = 0; t < NT; ++t) {
             const __m256 yd = _mm256_set1_ps(y[t][i].d);
@@ -203,6 +222,23 @@ struct q23_K_vnni {
                 acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(load_d8(g.dmin), yd), _mm256_cvtepi32_ps(summ[t]), acc[t]);
             }
         }
+    }
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT], summ[NT];
+        sums<NT>(g, y, i, sumi, summ);
+        finish_sums<NT>(g, sumi, summ, y, i, acc);
+    }
+    // Pairs of sets 2Q, 2Q + 1 of one token, and its last step.
+    template <int Q>
+    static inline void quarter(const group& g, state& st, const act* const* y, int i, __m256i* sumi) {
+        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi, &st.summ);
+    }
+    template <int NT>
+    static inline void finish(const group& g, const state& st, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
+        static_assert(NT == 1, "one token");
+        finish_sums<1>(g, sumi, &st.summ, y, i, acc);
     }
 };
 
@@ -340,16 +376,21 @@ struct iq4_xs_vnni {
     using group = block_iq4_xsx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+    static constexpr bool quarters = true;  // one token: stream_groups.h
+    static constexpr int streams = 4;
+    struct state {};
+    // sumi[t] += the sums of sub-blocks [J0, J1) (zeroed first when J0 == 0).
+    template <int NT, int J0 = 0, int J1 = 8>
+    static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
         const __m256i grid = _mm256_xor_si256(
             _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
             _mm256_set1_epi8(char(0x80)));
-        __m256i sumi[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        if (J0 == 0) {
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        }
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
+        for (int j = J0; j < J1; ++j) {
             const __m256i s = iq4_xs_scales(g, j);
             __m256i a[NT];
             for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
@@ -370,10 +411,25 @@ struct iq4_xs_vnni {
                 keep_in_register(sumi[t]);
             }
         }
+    }
+    // Sub-blocks 2Q, 2Q + 1 of one token.
+    template <int Q>
+    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
+        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
+    }
+    template <int NT>
+    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
+                              __m256* acc) {
         const __m256 d = load_d8(g.d);
         for (int t = 0; t < NT; ++t) {
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
         }
+    }
+    template <int NT>
+    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        sums<NT>(g, y, i, sumi);
+        finish<NT>(g, state{}, sumi, y, i, acc);
     }
 };
 
@@ -433,8 +489,8 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_groups_vnni<q4_K_vnni<V>, MaxNT, dot_q4_Kx8_avx2>;
     r[weight_layout_q5_Kx8] = dot_groups_vnni<q5_K_vnni<V>, MaxNT, dot_q5_Kx8_avx2>;
     r[weight_layout_q6_Kx8] = dot_groups_vnni<q6_K_vnni<V>, MaxNT, dot_q6_Kx8_avx2>;
-    r[weight_layout_q3_Kx8] = dot_groups_vnni<q23_K_vnni<V, block_q3_Kx8>, MaxNT, dot_q3_Kx8_avx2>;
-    r[weight_layout_q2_Kx8] = dot_groups_vnni<q23_K_vnni<V, block_q2_Kx8>, MaxNT, dot_q2_Kx8_avx2>;
+    r[weight_layout_q3_Kx8] = dot_groups_vnni<q23_K_vnni<V, block_q3_Kx8>, MaxNT, dot_groups<q23_K_vnni<V, block_q3_Kx8>>>;
+    r[weight_layout_q2_Kx8] = dot_groups_vnni<q23_K_vnni<V, block_q2_Kx8>, MaxNT, dot_groups<q23_K_vnni<V, block_q2_Kx8>>>;
     r[weight_layout_q4_0x8] = dot_groups_vnni<q4_0_vnni<V>, MaxNT, dot_q4_0x8_avx2>;
     r[weight_layout_q5_0x8] = dot_groups_vnni<q5_0_vnni<V>, MaxNT, dot_q5_0x8_avx2>;
     r[weight_layout_q4_1x8] = dot_groups_vnni<q4_0_vnni<V, block_q4_1x8>, MaxNT, dot_q4_1x8_avx2>;
@@ -442,7 +498,7 @@ void register_repack_vnni(isa_kernels& k) {
     r[weight_layout_q8_0x8] = dot_groups_vnni<q8_0_vnni<V>, MaxNT, dot_q8_0x8_avx2>;
     k.q8_0x8_plain_act = dot_groups_vnni<q8_0_vnni<V, block_q8_0>, MaxNT, dot_q8_0x8_plain_act_avx2>;
     r[weight_layout_iq4_nlx8] = dot_groups_vnni<iq4_nl_vnni<V>, MaxNT, dot_iq4_nlx8_avx2>;
-    r[weight_layout_iq4_xsx8] = dot_groups_vnni<iq4_xs_vnni<V>, MaxNT, dot_iq4_xsx8_avx2>;
+    r[weight_layout_iq4_xsx8] = dot_groups_vnni<iq4_xs_vnni<V>, MaxNT, dot_groups<iq4_xs_vnni<V>>>;
     r[weight_layout_mxfp4x8] = dot_groups_vnni<mxfp4_vnni<V>, MaxNT, dot_mxfp4x8_avx2>;
     k.repacked_max_nt = MaxNT;
 }

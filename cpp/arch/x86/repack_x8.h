@@ -1,7 +1,7 @@
 // repack_x8.h: what the x86 tiers' kernels over the 8-row layouts (kernels/repack.h) share:
 // the AVX2 helpers that unpack a group's scales and sum a Q8_K block's mins, and the AVX2
 // kernels themselves, which the higher tiers call for one token (a memory-bound pass that
-// their wider dot products do not speed up).
+// their wider dot products do not speed up; but see repack_vnni.h).
 //
 // Included only by arch/x86/repack_*.cpp, each compiled for its own tier: the helpers have
 // internal linkage, so that every file keeps its own copy, encoded for its own flags.
