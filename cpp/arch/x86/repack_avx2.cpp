@@ -310,10 +310,7 @@ struct iq4_xs_kernel {
     template <int NT>
     static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
                               __m256* acc) {
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-        }
+        fma_super_block<NT>(g.d, y, i, sumi, acc);
     }
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -387,10 +384,7 @@ struct q6_K_kernel {
     template <int NT>
     static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
                               __m256* acc) {
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-        }
+        fma_super_block<NT>(g.d, y, i, sumi, acc);
     }
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
@@ -469,10 +463,7 @@ struct q23_K_kernel {
     template <int NT>
     static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
                               __m256* acc) {
-        const __m256 d = load_d8(g.d);
-        for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-        }
+        fma_super_block<NT>(g.d, y, i, sumi, acc);
         if constexpr (!q3) {  // Q2_K: less dmin * yd times the mins' sums
             const __m256 m = load_d8(g.dmin);
             __m256i mn[8];

@@ -85,6 +85,16 @@ inline void finish_nibbles(const G& g, const nibble_act<G>* const* y, int i, con
     }
 }
 
+// acc[t] += (d_row * d_y) * sumi[t]: the last step of the super-block layouts (d: the group's 8
+// fp16 scales, y: Q8_K activations).
+template <int NT>
+inline void fma_super_block(const uint16_t* d8, const block_q8_K* const* y, int i, const __m256i* sumi, __m256* acc) {
+    const __m256 d = load_d8(d8);
+    for (int t = 0; t < NT; ++t) {
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(y[t][i].d)), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+    }
+}
+
 // The 8 rows' scale of IQ4_XS sub-block j less its offset of 32 (-32..31), as int32 in lane r.
 inline __m256i iq4_xs_scales(const block_iq4_xsx8& g, int j) {
     const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.scales_l + 8 * (j / 2))));
