@@ -267,13 +267,11 @@ using mxfp4_kernel = lookup4_kernel<block_mxfp4x8, kvalues_fp4>;
 // One token goes a quarter (two sub-blocks) of each stream's block at a time, as Q4_K's does:
 // whole 1088-byte blocks a stream at a time left the pass waiting on memory (a 65536 x 1536
 // matrix, one thread, Zen 4: 11.4 -> 19.0 GB/s; Qwen2.5-1.5B IQ4_XS tg64 15.5 -> 21.9 t/s).
-struct iq4_xs_kernel {
+struct iq4_xs_kernel : super_block_steps<iq4_xs_kernel> {
     using group = block_iq4_xsx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static constexpr bool quarters = true;
     static constexpr int streams = 4;
-    struct state {};
     // sumi[t] += the sums of sub-blocks [J0, J1) (zeroed first when J0 == 0).
     template <int NT, int J0 = 0, int J1 = 8>
     static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
@@ -302,37 +300,19 @@ struct iq4_xs_kernel {
             }
         }
     }
-    // Sub-blocks 2Q, 2Q + 1 of one token.
-    template <int Q>
-    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
-        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
-    }
-    template <int NT>
-    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
-                              __m256* acc) {
-        fma_super_block<NT>(g.d, y, i, sumi, acc);
-    }
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        __m256i sumi[NT];
-        sums<NT>(g, y, i, sumi);
-        finish<NT>(g, state{}, sumi, y, i, acc);
-    }
 };
 
 // Q6_K: per set of 16 columns (three 32-byte loads, four vectors of 4 quants per row) the
 // four vpmaddubsw results are added two by two in int16 (|sum| <= 2 * 2 * 63 * 128 = 32256)
 // and scaled by the rows' sub-block scale with vpmaddwd; the offset of the quants (q - 32)
 // is the scales times the activations' sums of 16, times 32 (|32 * scale| <= 4096 fits int16).
-struct q6_K_kernel {
+struct q6_K_kernel : super_block_steps<q6_K_kernel> {
     using group = block_q6_Kx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static constexpr bool quarters = true;
     // Two groups at once for one token: faster than four (Q4_K's kernel takes two or four
     // alike; docs/speed.md, "Notes from the code").
     static constexpr int streams = 2;
-    struct state {};
     // sumi[t] += the sums of sub-blocks [2 * P0, 2 * P1) (zeroed first when P0 == 0).
     template <int NT, int P0 = 0, int P1 = 8>
     static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
@@ -375,22 +355,6 @@ struct q6_K_kernel {
                 }
             }
         }
-    }
-    // Sub-blocks 4Q .. 4Q + 3 of one token.
-    template <int Q>
-    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
-        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
-    }
-    template <int NT>
-    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
-                              __m256* acc) {
-        fma_super_block<NT>(g.d, y, i, sumi, acc);
-    }
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        __m256i sumi[NT];
-        sums<NT>(g, y, i, sumi);
-        finish<NT>(g, state{}, sumi, y, i, acc);
     }
 };
 

@@ -369,13 +369,11 @@ using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4>;
 // (|sum| <= 32 * 241 * 128) in int32; the offset, 128 times the sub-block's activation sum
 // (from the Q8_K sums of 16), comes off before the rows' scale multiplies it (VPMULLD).
 template <class V>
-struct iq4_xs_vnni {
+struct iq4_xs_vnni : super_block_steps<iq4_xs_vnni<V>> {
     using group = block_iq4_xsx8;
     using act = block_q8_K;
     static constexpr int block = QK_K;
-    static constexpr bool quarters = true;  // one token: stream_groups.h
     static constexpr int streams = 4;
-    struct state {};
     // sumi[t] += the sums of sub-blocks [J0, J1) (zeroed first when J0 == 0).
     template <int NT, int J0 = 0, int J1 = 8>
     static inline void sums(const group& g, const act* const* y, int i, __m256i* sumi) {
@@ -408,22 +406,6 @@ struct iq4_xs_vnni {
                 keep_in_register(sumi[t]);
             }
         }
-    }
-    // Sub-blocks 2Q, 2Q + 1 of one token.
-    template <int Q>
-    static inline void quarter(const group& g, state&, const act* const* y, int i, __m256i* sumi) {
-        sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
-    }
-    template <int NT>
-    static inline void finish(const group& g, const state&, const __m256i* sumi, const act* const* y, int i,
-                              __m256* acc) {
-        fma_super_block<NT>(g.d, y, i, sumi, acc);
-    }
-    template <int NT>
-    static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        __m256i sumi[NT];
-        sums<NT>(g, y, i, sumi);
-        finish<NT>(g, state{}, sumi, y, i, acc);
     }
 };
 

@@ -7,7 +7,8 @@
 // A kernel K: group and act (the layout's group of 8 rows and its activation block), block
 // (columns a block), step<NT>(g, y, i, acc) (acc[t] += the 8 rows' dot of column block i with
 // token t), streams (groups read at once for one token: 2 or 4) and quarters (true: one token
-// goes a quarter of a super-block at a time, through K::state, K::quarter<Q> and K::finish<1>).
+// goes a quarter of a super-block at a time, through K::state, K::quarter<Q> and K::finish<1>;
+// super_block_steps gives those from a kernel's sums).
 //
 // Included only by arch/x86/ files, each compiled for its own tier: internal linkage, so that
 // every file keeps its own copy, encoded for its own flags.
@@ -19,12 +20,39 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "arch/x86/repack_x8.h"
 #include "core/blocks.h"
 #include "kernels/repack.h"
 
 namespace pyggml {
 
 namespace {
+
+// What a super-block kernel K with sums<NT, J0, J1>(g, y, i, sumi) (sumi[t] += the int32 sums of
+// sub-blocks, or pairs of 16-column sets, [J0, J1), zeroed first when J0 == 0) and
+// fma_super_block as its last step needs besides: the step, and one token's quarters. K derives
+// from super_block_steps<K>.
+template <class K>
+struct super_block_steps {
+    static constexpr bool quarters = true;
+    struct state {};
+    // A quarter (J 2Q, 2Q + 1) of one token.
+    template <int Q, class G, class Y>
+    static inline void quarter(const G& g, state&, const Y* const* y, int i, __m256i* sumi) {
+        K::template sums<1, 2 * Q, 2 * Q + 2>(g, y, i, sumi);
+    }
+    template <int NT, class G>
+    static inline void finish(const G& g, const state&, const __m256i* sumi, const block_q8_K* const* y, int i,
+                              __m256* acc) {
+        fma_super_block<NT>(g.d, y, i, sumi, acc);
+    }
+    template <int NT, class G>
+    static inline void step(const G& g, const block_q8_K* const* y, int i, __m256* acc) {
+        __m256i sumi[NT];
+        K::template sums<NT>(g, y, i, sumi);
+        fma_super_block<NT>(g.d, y, i, sumi, acc);
+    }
+};
 
 // How far ahead each stream is prefetched for one token (one Q4_K group block; Q4_K itself
 // and Q6_K prefetch by quarters, see one_token_quarters). Prefetches past the end of a
