@@ -30,9 +30,10 @@
 // sign steps, Q3_K's and Q2_K's bit unpacking): their kernels here go through the same driver
 // (stream_groups.h, a quarter of a super-block at a time). A matrix of 65536 x 1536 from
 // memory, one thread, Zen 4: IQ4_XS 19.0 GB/s with the AVX2 kernel, 25.6 with VPDPBUSD; Q3_K
-// 16.3 and 18.1; Q2_K 19.1 and 22.7. The others read as fast or faster through the AVX2 ones
-// (VNNI one-token kernels for every layout, the same driver, took Q4_K 26 -> 17-21 GB/s and
-// Q8_0 26 -> 21-24 in the whole token's matrices, benchmarks/matvec_sequence.py).
+// 16.3 and 18.1; Q2_K 19.1 and 22.7. The 32-column layouts read faster through the AVX2 ones
+// (VNNI one-token kernels through the same driver: Q8_0 26 -> 21-24 GB/s, Q4_0 27 -> 23-25 in
+// the whole token's matrices, benchmarks/matvec_sequence.py); Q4_K's, Q5_K's and Q6_K's VNNI
+// kernels have no quarters, and stepping whole blocks read slower (Q4_K 26 -> 17-21).
 #pragma once
 
 #include <type_traits>
