@@ -197,20 +197,15 @@ struct nibbles_kernel {
             const uint8x16_t c0 = vld1q_u8(q), c1 = vld1q_u8(q + 16), c2 = vld1q_u8(q + 32), c3 = vld1q_u8(q + 48);
             // the low (high) nibbles of the 16 bytes v at offset o of load k + o / 32, which hold
             // quants 4(k + o / 32).. (16 + 4(k + o / 32)..) of rows 0..3 (o % 32 == 0) or 4..7
-            auto lo = [&](uint8x16_t v, int o) {
-                uint8x16_t n = vandq_u8(v, m4);
-                if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), k + o / 32);
+            // nibbles n (with their fifth bits, j: which) as the int8 values SMMLA takes
+            auto values = [&](uint8x16_t n, int o, int j) {
+                if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), j);
                 if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
                 if constexpr (centred) return vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(has_fifth_bit<G> ? 16 : 8));
                 return vreinterpretq_s8_u8(n);
             };
-            auto hi = [&](uint8x16_t v, int o) {
-                uint8x16_t n = vshrq_n_u8(v, 4);
-                if constexpr (has_fifth_bit<G>) n = with_fifth_bits(n, vld1q_u8(g.qh + o % 32), 4 + k + o / 32);
-                if constexpr (Values != nullptr) return vqtbl1q_s8(vld1q_s8(Values), n);
-                if constexpr (centred) return vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(has_fifth_bit<G> ? 16 : 8));
-                return vreinterpretq_s8_u8(n);
-            };
+            auto lo = [&](uint8x16_t v, int o) { return values(vandq_u8(v, m4), o, k + o / 32); };
+            auto hi = [&](uint8x16_t v, int o) { return values(vshrq_n_u8(v, 4), o, 4 + k + o / 32); };
             mmla_tokens<P>(m, row_pairs(lo(c0, 0), lo(c1, 16), lo(c2, 32), lo(c3, 48)), y, i, 4 * k);
             mmla_tokens<P>(m, row_pairs(hi(c0, 0), hi(c1, 16), hi(c2, 32), hi(c3, 48)), y, i, 16 + 4 * k);
         }

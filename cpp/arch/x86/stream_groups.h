@@ -1,8 +1,8 @@
 // stream_groups.h: the driver that runs a kernel over the 8-row layouts (kernels/repack.h) for
 // a call's groups of rows: one token through several groups at once, each a stream of weights
 // read ahead with prefetches (a pass that waits on memory), a few tokens one group at a time.
-// The AVX2 kernels (repack_avx2.cpp) go through it, and the VNNI tiers' one-token IQ4_XS kernel
-// (repack_vnni.h).
+// The AVX2 kernels (repack_avx2.cpp) go through it, and the VNNI tiers' one-token IQ4_XS, Q3_K
+// and Q2_K kernels (repack_vnni.h).
 //
 // A kernel K: group and act (the layout's group of 8 rows and its activation block), block
 // (columns a block), step<NT>(g, y, i, acc) (acc[t] += the 8 rows' dot of column block i with
