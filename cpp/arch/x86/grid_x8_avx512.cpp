@@ -41,7 +41,7 @@ inline void grid_x16_pair(int n, float* s, size_t bs, const block_grid_x8* xa, c
         for (int p = 0; p < QK_K / 32; ++p) {
             const __m512i sc = load2(ga.scales[p], gb.scales[p]);
             const __m512i bias = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 6));
-            for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], bias, bcast4x16(y[t][i].bsums + 2 * p));
+            for (int t = 0; t < NT; ++t) sumi[t] = dpwssd_bcast(sumi[t], bias, y[t][i].bsums + 2 * p);
             constexpr int n_parts = Per32 ? 1 : 2, part = 8 / n_parts;
 #pragma GCC unroll 2
             for (int h = 0; h < n_parts; ++h) {
@@ -52,7 +52,7 @@ inline void grid_x16_pair(int n, float* s, size_t bs, const block_grid_x8* xa, c
                 for (int u = 0; u < part; ++u) {
                     const int k = 8 * p + part * h + u;
                     const __m512i w = load2(ga.qs + 32 * k, gb.qs + 32 * k);
-                    for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], w, bcast4x16(y[t][i].qs + 4 * k));
+                    for (int t = 0; t < NT; ++t) a[t] = dpbusd_bcast(a[t], w, y[t][i].qs + 4 * k);
                 }
                 for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s32));
             }

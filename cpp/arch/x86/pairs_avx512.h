@@ -35,6 +35,27 @@ inline __m512i bcast4x16(const void* p) {
     return _mm512_set1_epi32(v);
 }
 
+// acc + u8 . (the 4 bytes at p, in every lane; dpwssd_bcast: s16 . the 2 int16 at p): VPDPBUSD with the bytes as an embedded
+// broadcast, a load and no shuffle. Clang folds _mm512_set1_epi32 of a load into the
+// instruction by itself; GCC 12 emits a separate VPBROADCASTD, one more vector operation
+// per product, so there it is spelled out.
+inline __m512i dpbusd_bcast(__m512i acc, __m512i u8, const void* p) {
+#if defined(__GNUC__) && !defined(__clang__)
+    asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*static_cast<const int*>(p)));
+    return acc;
+#else
+    return _mm512_dpbusd_epi32(acc, u8, bcast4x16(p));
+#endif
+}
+inline __m512i dpwssd_bcast(__m512i acc, __m512i s16, const void* p) {
+#if defined(__GNUC__) && !defined(__clang__)
+    asm("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(s16), "m"(*static_cast<const int*>(p)));
+    return acc;
+#else
+    return _mm512_dpwssd_epi32(acc, s16, bcast4x16(p));
+#endif
+}
+
 // The kernel (vec_dot_fn over groups of 8 rows, bx bytes apart) for up to 8 tokens a call: with
 // 8 tokens (every call but a tile's last) the groups in pairs through Pair, then a last odd
 // group; fewer tokens, and one token, through the 256-bit kernel Single (one instantiation of

@@ -83,8 +83,8 @@ struct nibbles16 {
                 hi = _mm512_shuffle_epi8(grid, hi);
             }
             for (int t = 0; t < NT; ++t) {
-                a[t] = _mm512_dpbusd_epi32(a[t], lo, bcast4x16(y[t][i].qs + 4 * k));
-                a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
+                a[t] = dpbusd_bcast(a[t], lo, y[t][i].qs + 4 * k);
+                a[t] = dpbusd_bcast(a[t], hi, y[t][i].qs + 16 + 4 * k);
             }
         }
         finish_nibbles16<NT, Offset>(ga, gb, y, i, a, acc);
@@ -114,8 +114,8 @@ struct q5_x16 {
             const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
                                                _mm512_and_si512(_mm512_srli_epi16(qh, k), m10));
             for (int t = 0; t < NT; ++t) {
-                a[t] = _mm512_dpbusd_epi32(a[t], lo, bcast4x16(y[t][i].qs + 4 * k));
-                a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 16 + 4 * k));
+                a[t] = dpbusd_bcast(a[t], lo, y[t][i].qs + 4 * k);
+                a[t] = dpbusd_bcast(a[t], hi, y[t][i].qs + 16 + 4 * k);
             }
         }
         finish_nibbles16<NT, 16>(ga, gb, y, i, a, acc);
@@ -140,7 +140,7 @@ struct q8_0_x16 {
             const __m512i w = load2(ga.qs + 32 * k, gb.qs + 32 * k);
             if constexpr (std::is_same_v<Y, block_q8_0s>) {
                 const __m512i u = _mm512_xor_si512(w, _mm512_set1_epi8(char(0x80)));
-                for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], u, bcast4x16(y[t][i].qs + 4 * k));
+                for (int t = 0; t < NT; ++t) a[t] = dpbusd_bcast(a[t], u, y[t][i].qs + 4 * k);
             } else {
                 const __m512i aw = _mm512_abs_epi8(w);
                 const __mmask64 neg = _mm512_movepi8_mask(w);
@@ -223,7 +223,7 @@ struct q45_K_x16 {
                                                                 _mm512_set1_epi8(0x10)));
                     }
                     for (int t = 0; t < NT; ++t) {
-                        a[t] = _mm512_dpbusd_epi32(a[t], q, bcast4x16(y[t][i].qs + 32 * j + 4 * u));
+                        a[t] = dpbusd_bcast(a[t], q, y[t][i].qs + 32 * j + 4 * u);
                     }
                 }
                 for (int t = 0; t < NT; ++t) {
@@ -278,10 +278,10 @@ struct q6_K_x16 {
                                                    _mm512_srli_epi16(t2, 2));
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
-                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4x16(yq));
-                    a = _mm512_dpbusd_epi32(a, q1, bcast4x16(yq + 4));
-                    a = _mm512_dpbusd_epi32(a, q2, bcast4x16(yq + 8));
-                    a = _mm512_dpbusd_epi32(a, q3, bcast4x16(yq + 12));
+                    __m512i a = dpbusd_bcast(_mm512_setzero_si512(), q0, yq);
+                    a = dpbusd_bcast(a, q1, yq + 4);
+                    a = dpbusd_bcast(a, q2, yq + 8);
+                    a = dpbusd_bcast(a, q3, yq + 12);
                     sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a, s));
                 }
             }
@@ -319,12 +319,12 @@ struct q23_K_x16 {
             if constexpr (q3) {
                 sc = _mm512_cvtepi8_epi16(_mm256_set_m128i(q3_K_scales8(gb, p), q3_K_scales8(ga, p)));
                 const __m512i off = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 2));
-                for (int t = 0; t < NT; ++t) sumi[t] = _mm512_dpwssd_epi32(sumi[t], off, bcast4x16(y[t][i].bsums + 2 * p));
+                for (int t = 0; t < NT; ++t) sumi[t] = dpwssd_bcast(sumi[t], off, y[t][i].bsums + 2 * p);
                 hm = load2(ga.hmask + 32 * p, gb.hmask + 32 * p);
             } else {
                 sc = join(q2_K_scales16<false>(ga, p), q2_K_scales16<false>(gb, p));
                 const __m512i mn = join(q2_K_scales16<true>(ga, p), q2_K_scales16<true>(gb, p));
-                for (int t = 0; t < NT; ++t) summ[t] = _mm512_dpwssd_epi32(summ[t], mn, bcast4x16(y[t][i].bsums + 2 * p));
+                for (int t = 0; t < NT; ++t) summ[t] = dpwssd_bcast(summ[t], mn, y[t][i].bsums + 2 * p);
             }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
@@ -335,10 +335,10 @@ struct q23_K_x16 {
                 for (int u = 0; u < 4; ++u) q[u] = quants(v, hm, c, u);
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* yq = y[t][i].qs + 16 * c;
-                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], bcast4x16(yq));
-                    a = _mm512_dpbusd_epi32(a, q[1], bcast4x16(yq + 4));
-                    a = _mm512_dpbusd_epi32(a, q[2], bcast4x16(yq + 8));
-                    a = _mm512_dpbusd_epi32(a, q[3], bcast4x16(yq + 12));
+                    __m512i a = dpbusd_bcast(_mm512_setzero_si512(), q[0], yq);
+                    a = dpbusd_bcast(a, q[1], yq + 4);
+                    a = dpbusd_bcast(a, q[2], yq + 8);
+                    a = dpbusd_bcast(a, q[3], yq + 12);
                     sumi[t] = _mm512_dpwssd_epi32(sumi[t], a, s);
                 }
             }
@@ -379,8 +379,8 @@ struct iq4_xs_x16 {
                 const __m512i lo = _mm512_shuffle_epi8(grid, _mm512_and_si512(v, m4));
                 const __m512i hi = _mm512_shuffle_epi8(grid, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
                 for (int t = 0; t < NT; ++t) {
-                    a[t] = _mm512_dpbusd_epi32(a[t], lo, bcast4x16(y[t][i].qs + 32 * j + 4 * u));
-                    a[t] = _mm512_dpbusd_epi32(a[t], hi, bcast4x16(y[t][i].qs + 32 * j + 16 + 4 * u));
+                    a[t] = dpbusd_bcast(a[t], lo, y[t][i].qs + 32 * j + 4 * u);
+                    a[t] = dpbusd_bcast(a[t], hi, y[t][i].qs + 32 * j + 16 + 4 * u);
                 }
             }
             for (int t = 0; t < NT; ++t) {
