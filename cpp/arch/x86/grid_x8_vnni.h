@@ -44,7 +44,7 @@ inline void grid_x8_group(int n, float* s, size_t bs, const block_grid_x8* xg, c
             // lane r: (2 s + 1) of row r's two 16s as int16; times -64 for the bias
             const __m256i sc = loadu(g.scales[p]);
             const __m256i bias = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 6));
-            for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd(sumi[t], bias, bcast4(y[t][i].bsums + 2 * p));
+            for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd_at(sumi[t], bias, y[t][i].bsums + 2 * p);
             constexpr int n_parts = Per32 ? 1 : 2, part = 8 / n_parts;  // scaled parts of 32 columns
 #pragma GCC unroll 2
             for (int h = 0; h < n_parts; ++h) {
@@ -55,7 +55,7 @@ inline void grid_x8_group(int n, float* s, size_t bs, const block_grid_x8* xg, c
                 for (int u = 0; u < part; ++u) {
                     const int k = 8 * p + part * h + u;  // columns 4k .. 4k + 3
                     const __m256i w = loadu(g.qs + 32 * k);
-                    for (int t = 0; t < NT; ++t) a[t] = V::dpbusd(a[t], w, bcast4(y[t][i].qs + 4 * k));
+                    for (int t = 0; t < NT; ++t) a[t] = V::dpbusd_at(a[t], w, y[t][i].qs + 4 * k);
                 }
                 for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a[t], s32));
             }

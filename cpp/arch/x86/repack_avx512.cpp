@@ -434,8 +434,8 @@ void register_repack_avx512(isa_kernels& k) {
     r[weight_layout_q4_Kx8] = dot_pairs<q45_K_x16<block_q4_Kx8>, dot_groups_vnni<q4_K_vnni<evex_vnni>, 8, dot_q4_Kx8_avx2>>;
     r[weight_layout_q5_Kx8] = dot_pairs<q45_K_x16<block_q5_Kx8>, dot_groups_vnni<q5_K_vnni<evex_vnni>, 8, dot_q5_Kx8_avx2>>;
     r[weight_layout_q6_Kx8] = dot_pairs<q6_K_x16, dot_groups_vnni<q6_K_vnni<evex_vnni>, 8, dot_q6_Kx8_avx2>>;
-    r[weight_layout_q3_Kx8] = dot_pairs<q23_K_x16<block_q3_Kx8>, dot_groups_vnni<q23_K_vnni<evex_vnni, block_q3_Kx8>, 8, dot_groups<q23_K_vnni<evex_vnni, block_q3_Kx8>>>>;
-    r[weight_layout_q2_Kx8] = dot_pairs<q23_K_x16<block_q2_Kx8>, dot_groups_vnni<q23_K_vnni<evex_vnni, block_q2_Kx8>, 8, dot_groups<q23_K_vnni<evex_vnni, block_q2_Kx8>>>>;
+    r[weight_layout_q3_Kx8] = dot_pairs<q23_K_x16<block_q3_Kx8>, dot_groups_vnni<q23_K_vnni<evex_vnni, block_q3_Kx8>, 8, dot_groups<q23_K_vnni<one_token_policy<evex_vnni>, block_q3_Kx8>>>>;
+    r[weight_layout_q2_Kx8] = dot_pairs<q23_K_x16<block_q2_Kx8>, dot_groups_vnni<q23_K_vnni<evex_vnni, block_q2_Kx8>, 8, dot_groups<q23_K_vnni<one_token_policy<evex_vnni>, block_q2_Kx8>>>>;
     r[weight_layout_q4_0x8] = dot_pairs<q4_0_x16, dot_groups_vnni<q4_0_vnni<evex_vnni>, 8, dot_q4_0x8_avx2>>;
     r[weight_layout_q5_0x8] = dot_pairs<q5_x16<block_q5_0x8>, dot_groups_vnni<q5_0_vnni<evex_vnni>, 8, dot_q5_0x8_avx2>>;
     r[weight_layout_q4_1x8] =
@@ -447,7 +447,7 @@ void register_repack_avx512(isa_kernels& k) {
     k.q8_0x8_plain_act = dot_pairs<q8_0_x16<block_q8_0>,
                                    dot_groups_vnni<q8_0_vnni<evex_vnni, block_q8_0>, 8, dot_q8_0x8_plain_act_avx2>>;
     r[weight_layout_iq4_nlx8] = dot_pairs<iq4_nl_x16, dot_groups_vnni<iq4_nl_vnni<evex_vnni>, 8, dot_iq4_nlx8_avx2>>;
-    r[weight_layout_iq4_xsx8] = dot_pairs<iq4_xs_x16, dot_groups_vnni<iq4_xs_vnni<evex_vnni>, 8, dot_groups<iq4_xs_vnni<evex_vnni>>>>;
+    r[weight_layout_iq4_xsx8] = dot_pairs<iq4_xs_x16, dot_groups_vnni<iq4_xs_vnni<evex_vnni>, 8, dot_groups<iq4_xs_vnni<one_token_policy<evex_vnni>>>>>;
     r[weight_layout_mxfp4x8] = dot_pairs<mxfp4_x16, dot_groups_vnni<mxfp4_vnni<evex_vnni>, 8, dot_mxfp4x8_avx2>>;
     k.repacked_groups = 2;
 }
