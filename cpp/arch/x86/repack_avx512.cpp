@@ -260,11 +260,8 @@ struct q6_K_x16 {
             const __m512i sc = _mm512_cvtepi8_epi16(
                 _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(gb.scales + 16 * p)),
                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(ga.scales + 16 * p))));
-            const __m512i sc32 = _mm512_slli_epi16(sc, 5);
-            for (int t = 0; t < NT; ++t) {
-                const int16_t* bs = y[t][i].bsums + 2 * p;
-                sumi[t] = _mm512_sub_epi32(sumi[t], _mm512_madd_epi16(sc32, bcast4x16(bs)));
-            }
+            const __m512i off = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5));
+            for (int t = 0; t < NT; ++t) sumi[t] = dpwssd_bcast(sumi[t], off, y[t][i].bsums + 2 * p);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;

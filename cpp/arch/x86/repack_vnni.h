@@ -4,9 +4,10 @@
 // repack_avxvnni.cpp) and the AVX-512 tier (EVEX encoding of the same 256-bit operations,
 // 32 registers, so more tokens at once; repack_avx512.cpp, whose own 512-bit kernels take
 // two groups a step and leave these a last odd group and calls of fewer than 8 tokens). Each
-// file passes its own
-// instructions as V::dpbusd / V::dpwssd and includes this header inside its own
-// translation unit (internal linkage: no copy is shared between tiers).
+// file passes its own instructions as V::dpbusd / V::dpwssd (V::dpbusd_at / V::dpwssd_at:
+// with the 4 activation bytes at an address, an embedded broadcast in EVEX) and includes
+// this header inside its own translation unit (internal linkage: no copy is shared between
+// tiers).
 //
 // Lane r of every vector holds row r of the group, as in the AVX2 kernels
 // (repack_avx2.cpp); the integer sums are exact and the float operations per row the
@@ -20,7 +21,8 @@
 // the high half: exactly sum * scale. Q5_K: quants up to 31 (the fifth bits or'ed in), so
 // a sub-block's sum (|sum| <= 32 * 31 * 128) stays in int32 and meets the scale through
 // VPMULLD, as Q6_K's do. Q6_K: four VPDPBUSD per 16 quants (|sum| <=
-// 16 * 63 * 128, beyond int16), scaled with VPMULLD; Q3_K the same, its sums of 16 within int16
+// 16 * 63 * 128, beyond int16), scaled with VPMULLD, the quants' offset of 32 taken off
+// through VPDPWSSD of minus 32 times the scales with the activations' sums; Q3_K the same, its sums of 16 within int16
 // (quants up to 7), so scaled through VPDPWSSD as Q4_K's halves. Q4_0 / Q5_0 / Q4_1 / Q5_1 / Q8_0: one int32
 // sum per block, as the AVX2 kernels form it.
 //
@@ -124,11 +126,9 @@ struct q6_K_vnni {
         for (int p = 0; p < 8; ++p) {
             // lane r: (scale(r, 2p), scale(r, 2p + 1)) as int16
             const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales + 16 * p)));
-            const __m256i sc32 = _mm256_slli_epi16(sc, 5);
-            for (int t = 0; t < NT; ++t) {
-                const int16_t* bs = y[t][i].bsums + 2 * p;
-                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, bcast4(bs)));
-            }
+            // the quants' offset: minus 32 times the scales, with the activations' sums of 16
+            const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 5));
+            for (int t = 0; t < NT; ++t) sumi[t] = V::dpwssd_at(sumi[t], off, y[t][i].bsums + 2 * p);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; ++h) {
                 const int c = 2 * p + h;
