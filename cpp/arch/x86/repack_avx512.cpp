@@ -163,7 +163,10 @@ struct q8_0_x16 {
 };
 
 // Q4_K and Q5_K: as q45_K_vnni, the two groups' scale bytes side by side (group_scales per
-// 256 bits).
+// 256 bits), but Q4_K's sub-blocks too are summed whole in int32 (|sum| <= 32 * 15 * 128) and
+// scaled with one VPMULLD, where q45_K_vnni takes two halves through VPDPWSSD: one multiply
+// instead of two per sub-block and token, the same integers. On a Zen 4, 64 tokens over
+// 1536 x 1536, one thread: 150 -> 154 GMAC/s; 256 tokens over 8960 x 1536: 132 -> 139.
 template <class G>
 struct q45_K_x16 {
     using group = G;
@@ -209,31 +212,20 @@ struct q45_K_x16 {
             const __m512i s = _mm512_shuffle_epi8(
                 sc[j / 4], _mm512_broadcast_i32x4(_mm_setr_epi8(b, -1, -1, -1, b + 1, -1, -1, -1, b + 2, -1, -1, -1, b + 3,
                                                                 -1, -1, -1)));
-#pragma GCC unroll 2
-            for (int h = 0; h < (q5 ? 1 : 2); ++h) {
-                __m512i a[NT];
-                for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+            __m512i a[NT];
+            for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
-                for (int u = 4 * h; u < (q5 ? 8 : 4 * h + 4); ++u) {
-                    const __m512i v = load2(ga.qs + 32 * (8 * k + u), gb.qs + 32 * (8 * k + u));
-                    __m512i q = _mm512_and_si512(shift ? _mm512_srli_epi16(v, 4) : v, m4);
-                    if constexpr (q5) {
-                        const __m512i qh = join(load_again(ga.qh + 32 * u), load_again(gb.qh + 32 * u));
-                        q = _mm512_or_si512(q, _mm512_and_si512(j <= 4 ? _mm512_slli_epi16(qh, 4 - j) : _mm512_srli_epi16(qh, j - 4),
-                                                                _mm512_set1_epi8(0x10)));
-                    }
-                    for (int t = 0; t < NT; ++t) {
-                        a[t] = dpbusd_bcast(a[t], q, y[t][i].qs + 32 * j + 4 * u);
-                    }
+            for (int u = 0; u < 8; ++u) {
+                const __m512i v = load2(ga.qs + 32 * (8 * k + u), gb.qs + 32 * (8 * k + u));
+                __m512i q = _mm512_and_si512(shift ? _mm512_srli_epi16(v, 4) : v, m4);
+                if constexpr (q5) {
+                    const __m512i qh = join(load_again(ga.qh + 32 * u), load_again(gb.qh + 32 * u));
+                    q = _mm512_or_si512(q, _mm512_and_si512(j <= 4 ? _mm512_slli_epi16(qh, 4 - j) : _mm512_srli_epi16(qh, j - 4),
+                                                            _mm512_set1_epi8(0x10)));
                 }
-                for (int t = 0; t < NT; ++t) {
-                    if constexpr (q5) {
-                        sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s));
-                    } else {
-                        sumi[t] = _mm512_dpwssd_epi32(sumi[t], a[t], s);
-                    }
-                }
+                for (int t = 0; t < NT; ++t) a[t] = dpbusd_bcast(a[t], q, y[t][i].qs + 32 * j + 4 * u);
             }
+            for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s));
         }
         const __m512 d = join(load_d8(ga.d), load_d8(gb.d)), m = join(load_d8(ga.dmin), load_d8(gb.dmin));
         for (int t = 0; t < NT; ++t) {
