@@ -355,6 +355,7 @@ struct iq4_xs_x16 {
         const __m512i grid = _mm512_xor_si512(
             _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
             _mm512_set1_epi8(char(0x80)));
+        const __m512i minus128 = _mm512_set1_epi16(-128);
         __m512i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -373,8 +374,7 @@ struct iq4_xs_x16 {
                 }
             }
             for (int t = 0; t < NT; ++t) {
-                const int ysum = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
-                a[t] = _mm512_sub_epi32(a[t], _mm512_set1_epi32(128 * ysum));
+                a[t] = dpwssd_bcast(a[t], minus128, y[t][i].bsums + 2 * j);  // less 128 times the sub-block's sum
                 sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a[t], s));
             }
         }

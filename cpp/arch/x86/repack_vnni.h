@@ -368,7 +368,8 @@ using mxfp4_vnni = lookup4_vnni<V, block_mxfp4x8, kvalues_fp4>;
 
 // IQ4_XS: as lookup4_vnni, the grid values plus 128 (1..241) times y summed over a sub-block
 // (|sum| <= 32 * 241 * 128) in int32; the offset, 128 times the sub-block's activation sum
-// (from the Q8_K sums of 16), comes off before the rows' scale multiplies it (VPMULLD).
+// (the Q8_K sums of 16 against -128 through one VPDPWSSD), comes off before the rows' scale
+// multiplies it (VPMULLD).
 template <class V>
 struct iq4_xs_vnni : super_block_steps<iq4_xs_vnni<V>> {
     using group = block_iq4_xsx8;
@@ -401,8 +402,8 @@ struct iq4_xs_vnni : super_block_steps<iq4_xs_vnni<V>> {
                 }
             }
             for (int t = 0; t < NT; ++t) {
-                const int ysum = y[t][i].bsums[2 * j] + y[t][i].bsums[2 * j + 1];
-                a[t] = _mm256_sub_epi32(a[t], _mm256_set1_epi32(128 * ysum));
+                // less 128 times the sub-block's activation sum: -128 against its two sums of 16
+                a[t] = V::dpwssd_at(a[t], _mm256_set1_epi16(-128), y[t][i].bsums + 2 * j);
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(a[t], s));
                 keep_in_register(sumi[t]);
             }
