@@ -174,7 +174,7 @@ struct q45_K_x16 {
     using act = block_q8_K;
     static constexpr int block = QK_K;
 
-    // Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]), as min_sums.
+    // Lane r: sum_j min(r, j) * (bsums[2j] + bsums[2j + 1]), as min_sums (a VPDPWSSD per pair of j).
     static inline __m512i min_sums16(const __m512i* m, const block_q8_K& y) {
         const __m256i b = loadu(y.bsums);
         const __m512i pairs =
@@ -192,7 +192,7 @@ struct q45_K_x16 {
                 case 2: ys = _mm512_shuffle_epi32(pairs, _MM_PERM_CCCC); break;
                 default: ys = _mm512_shuffle_epi32(pairs, _MM_PERM_DDDD); break;
             }
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(mins, ys));
+            acc = _mm512_dpwssd_epi32(acc, mins, ys);
         }
         return acc;
     }
