@@ -7,20 +7,9 @@
 #include <immintrin.h>
 
 #include "arch/x86/grid_x8_vnni.h"
+#include "arch/x86/vex_vnni.h"
 
 namespace pyggml {
-
-namespace {
-
-struct vex_vnni {
-    static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) { return _mm256_dpbusd_avx_epi32(acc, u8, s8); }
-    static inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
-    // the same with the 4 bytes at p in every lane (VEX has no embedded broadcast)
-    static inline __m256i dpbusd_at(__m256i acc, __m256i u8, const void* p) { return dpbusd(acc, u8, bcast4(p)); }
-    static inline __m256i dpwssd_at(__m256i acc, __m256i a, const void* p) { return dpwssd(acc, a, bcast4(p)); }
-};
-
-}  // namespace
 
 void register_grid_x8_avxvnni(isa_kernels& k) { register_grid_x8_vnni<vex_vnni, 4>(k); }
 

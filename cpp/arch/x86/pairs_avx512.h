@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "arch/x86/avx2_dot_helpers.h"
 #include "kernels/vec_dot.h"
 
 namespace pyggml {
@@ -66,9 +67,7 @@ inline __m256i evex_vnni::dpbusd_at(__m256i acc, __m256i u8, const void* p) {
     asm("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*static_cast<const int*>(p)));
     return acc;
 #else
-    int v;
-    std::memcpy(&v, p, 4);
-    return _mm256_dpbusd_epi32(acc, u8, _mm256_set1_epi32(v));
+    return _mm256_dpbusd_epi32(acc, u8, bcast4(p));
 #endif
 }
 inline __m256i evex_vnni::dpwssd_at(__m256i acc, __m256i a, const void* p) {
@@ -76,9 +75,7 @@ inline __m256i evex_vnni::dpwssd_at(__m256i acc, __m256i a, const void* p) {
     asm("vpdpwssd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(a), "m"(*static_cast<const int*>(p)));
     return acc;
 #else
-    int v;
-    std::memcpy(&v, p, 4);
-    return _mm256_dpwssd_epi32(acc, a, _mm256_set1_epi32(v));
+    return _mm256_dpwssd_epi32(acc, a, bcast4(p));
 #endif
 }
 
