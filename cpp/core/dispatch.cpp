@@ -54,7 +54,10 @@ isa_kernels build_table(cpu_isa isa) {
             register_vec_dot_iq_decoded(k);
             break;
 #if defined(__x86_64__)
-        case cpu_isa::avx2: register_avx2_tier(k); break;
+        case cpu_isa::avx2:  // two groups a call: the kernels with step2 broadcast each activation once for both
+            register_avx2_tier(k);
+            k.repacked_groups = 2;
+            break;
         case cpu_isa::avxvnni:  // the AVX2 kernels, then the AVX-VNNI twins over them
             register_avx2_tier(k);
             register_repack_avxvnni(k);

@@ -159,6 +159,34 @@ struct q4_0_kernel : whole_blocks {
         for (int t = 0; t < NT; ++t) a[t] = _mm256_madd_epi16(a[t], ones);
         finish_nibbles<NT>(g, y, i, a, acc);
     }
+    // Two groups at once, the same operations per row as step, each activation broadcast once.
+    static constexpr bool pair_steps = true;
+    template <int NT>
+    static inline void step2(const group& g0, const group& g1, const act* const* y, int i, __m256* acc0,
+                             __m256* acc1) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+        __m256i a0[NT], a1[NT];
+        for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v0 = loadu(g0.qs + 32 * k), v1 = loadu(g1.qs + 32 * k);
+            const __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+            const __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
+                a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(lo0, yl));
+                a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(lo1, yl));
+                a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(hi0, yh));
+                a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(hi1, yh));
+                keep_in_register(a0[t]);
+                keep_in_register(a1[t]);
+            }
+        }
+        for (int t = 0; t < NT; ++t) a0[t] = _mm256_madd_epi16(a0[t], ones);
+        for (int t = 0; t < NT; ++t) a1[t] = _mm256_madd_epi16(a1[t], ones);
+        finish_nibbles<NT>(g0, y, i, a0, acc0);
+        finish_nibbles<NT>(g1, y, i, a1, acc1);
+    }
 };
 
 // Q5_0 and Q5_1 (G: block_q5_0x8 or block_q5_1x8).
@@ -191,6 +219,47 @@ struct q5_0_kernel : whole_blocks {
         for (int t = 0; t < NT; ++t) sum[t] = _mm256_add_epi32(_mm256_madd_epi16(a[0][t], ones), _mm256_madd_epi16(a[1][t], ones));
         finish_nibbles<NT>(g, y, i, sum, acc);
     }
+    // Two groups at once, the same operations per row as step, each activation broadcast once;
+    // each half's int16 sums go to int32 before the next half starts.
+    static constexpr bool pair_steps = true;
+    template <int NT>
+    static inline void step2(const group& g0, const group& g1, const act* const* y, int i, __m256* acc0,
+                             __m256* acc1) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+        __m256i s0[NT], s1[NT];
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; ++half) {
+            __m256i a0[NT], a1[NT];
+            for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+            for (int k = 2 * half; k < 2 * half + 2; ++k) {
+                const __m256i qh0 = loadu(g0.qh), qh1 = loadu(g1.qh);
+                const __m256i v0 = loadu(g0.qs + 32 * k), v1 = loadu(g1.qs + 32 * k);
+                const __m256i lo0 = _mm256_or_si256(_mm256_and_si256(v0, m4), _mm256_and_si256(_mm256_slli_epi16(qh0, 4 - k), m10));
+                const __m256i hi0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
+                                                    _mm256_and_si256(_mm256_srli_epi16(qh0, k), m10));
+                const __m256i lo1 = _mm256_or_si256(_mm256_and_si256(v1, m4), _mm256_and_si256(_mm256_slli_epi16(qh1, 4 - k), m10));
+                const __m256i hi1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
+                                                    _mm256_and_si256(_mm256_srli_epi16(qh1, k), m10));
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
+                    a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(lo0, yl));
+                    a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(lo1, yl));
+                    a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(hi0, yh));
+                    a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(hi1, yh));
+                    keep_in_register(a0[t]);
+                    keep_in_register(a1[t]);
+                }
+            }
+            for (int t = 0; t < NT; ++t) {
+                const __m256i m0 = _mm256_madd_epi16(a0[t], ones), m1 = _mm256_madd_epi16(a1[t], ones);
+                s0[t] = half ? _mm256_add_epi32(s0[t], m0) : m0;
+                s1[t] = half ? _mm256_add_epi32(s1[t], m1) : m1;
+            }
+        }
+        finish_nibbles<NT>(g0, y, i, s0, acc0);
+        finish_nibbles<NT>(g1, y, i, s1, acc1);
+    }
 };
 
 // Y: block_q8_0s (the layout's activations; the sums serve the VNNI kernels) or block_q8_0 (rows
@@ -219,6 +288,34 @@ struct q8_0_kernel : whole_blocks {
         for (int t = 0; t < NT; ++t) {
             const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(a[t]), acc[t]);
+        }
+    }
+    // Two groups at once (16 rows), the same operations per row as step: each token's activations
+    // are broadcast once for both, and its scale converted once.
+    static constexpr bool pair_steps = true;
+    template <int NT>
+    static inline void step2(const group& g0, const group& g1, const act* const* y, int i, __m256* acc0,
+                             __m256* acc1) {
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256i a0[NT], a1[NT];
+        for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            const __m256i w0 = loadu(g0.qs + 32 * k), w1 = loadu(g1.qs + 32 * k);
+            const __m256i aw0 = _mm256_sign_epi8(w0, w0), aw1 = _mm256_sign_epi8(w1, w1);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i yb = bcast4(y[t][i].qs + 4 * k);
+                a0[t] = _mm256_add_epi32(a0[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw0, _mm256_sign_epi8(yb, w0)), ones));
+                a1[t] = _mm256_add_epi32(a1[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw1, _mm256_sign_epi8(yb, w1)), ones));
+                keep_in_register(a0[t]);
+                keep_in_register(a1[t]);
+            }
+        }
+        const __m256 d0 = load_d8(g0.d), d1 = load_d8(g1.d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 dy = _mm256_set1_ps(_cvtsh_ss(y[t][i].d));
+            acc0[t] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dy), _mm256_cvtepi32_ps(a0[t]), acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dy), _mm256_cvtepi32_ps(a1[t]), acc1[t]);
         }
     }
 };

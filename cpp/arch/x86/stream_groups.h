@@ -105,6 +105,13 @@ inline void one_token_quarters(int n, float* s, size_t ss, const typename K::gro
     for (int k = 0; k < S; ++k) _mm256_storeu_ps(s + k * ss, acc[k]);
 }
 
+// Whether kernel K has step2<NT>(g0, g1, y, i, acc0, acc1): two groups' steps at once (several
+// tokens), each row's sum formed by the same operations as step<NT>.
+template <class K, class = void>
+constexpr bool pair_steps = false;
+template <class K>
+constexpr bool pair_steps<K, std::void_t<decltype(K::pair_steps)>> = K::pair_steps;
+
 // S groups of 8 rows (bx bytes apart) times NT tokens, their blocks taken in turn, so
 // that S weight streams are read at once (one token: the memory system serves several
 // sequential streams faster than one). Each row's sum is formed by the same operations
@@ -123,6 +130,9 @@ inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, siz
     }
     if constexpr (NT == 1 && K::quarters) return one_token_quarters<K, S>(n, s, ss, xg, y[0]);
     if (NT == 1) prefetch_starts<G, S>(xg, std::min(kPrefetchBytes, int((n / K::block) * sizeof(G))));
+    if constexpr (NT > 1 && S == 2 && pair_steps<K>) {
+        for (int i = 0; i < n / K::block; ++i) K::template step2<NT>(xg[0][i], xg[1][i], y, i, acc[0], acc[1]);
+    } else {
     for (int i = 0; i < n / K::block; ++i) {
         for (int k = 0; k < S; ++k) {
             if (NT == 1) {  // one token streams each weight byte once: ask for it ahead
@@ -131,6 +141,7 @@ inline void run_groups(int n, float* s, size_t ss, size_t bs, const char* x, siz
             }
             K::template step<NT>(xg[k][i], y, i, acc[k]);
         }
+    }
     }
     for (int k = 0; k < S; ++k) {
         for (int t = 0; t < NT; ++t) _mm256_storeu_ps(s + k * ss + t * bs, acc[k][t]);
@@ -159,7 +170,19 @@ void dot_groups(int n, float* s, size_t bs, const void* x, size_t bx, int nr, co
         }
         return;
     }
-    for (int g = 0; g < ng; ++g) {
+    int g0 = 0;
+    if constexpr (pair_steps<K>) {  // two groups a step (K::step2), the last odd one alone below
+        for (; g0 + 1 < ng; g0 += 2) {
+            float* sg = s + g0 * REPACK_ROWS;
+            const char* xg = xb + g0 * bx;
+            switch (nt) {
+                case 2: run_groups<K, 2, 2>(n, sg, REPACK_ROWS, bs, xg, bx, y, by); break;
+                case 3: run_groups<K, 3, 2>(n, sg, REPACK_ROWS, bs, xg, bx, y, by); break;
+                default: run_groups<K, 4, 2>(n, sg, REPACK_ROWS, bs, xg, bx, y, by); break;
+            }
+        }
+    }
+    for (int g = g0; g < ng; ++g) {
         float* sg = s + g * REPACK_ROWS;
         const char* xg = xb + g * bx;
         switch (nt) {
