@@ -55,6 +55,10 @@ struct isa_kernels {
     // (vec_dot_traits::decoded_x8_dot), works on together (matmul hands it as many per call; 1
     // unless the tier's registers hold several groups' rows).
     int repacked_groups;
+    // By weight_layout: the groups a call where a layout's kernel differs from repacked_groups
+    // (0: repacked_groups). The avx2 tier hands its kernels with two-group steps two groups a
+    // call, the rest one (more rows a call would crowd out the next tokens' weights).
+    int repacked_layout_groups[weight_layout_count];
     ops_kernels ops;
     // The scalar quantizer's distance kernels of pyggml.vq: [0] 4-bit codes, [1] 8-bit.
     sq_distances_fn sq_distances[2];

@@ -95,7 +95,7 @@ struct job_plan {
     const vec_dot_traits* k;
     vec_dot_fn packed = nullptr;  // rows [0, n_grouped) in groups of REPACK_ROWS, the rest plain
     int packed_max_nt = VEC_DOT_MAX_NT;  // tokens per call of `packed`
-    int packed_groups = 1;  // groups per call of `packed` (isa_kernels::repacked_groups)
+    int packed_groups = 1;  // groups per call of `packed` (isa_kernels::repacked_layout_groups, repacked_groups)
     int64_t n_grouped = 0;
     bool grid_x8 = false;  // plain rows decoded 8 at a time for k->decoded_x8_dot (many tokens)
     int x8_groups = 1;     // groups of 8 decoded rows per call of k->decoded_x8_dot
@@ -137,7 +137,8 @@ job_plan plan_job(const weight_view& w, const float* x, float* y, int64_t n_toke
         const repacked_layout* l = get_repacked_layout(w.layout);
         j.packed = repacked_kernel(w.layout, best_cpu_isa());
         j.packed_max_nt = best_isa_kernels().repacked_max_nt;
-        j.packed_groups = best_isa_kernels().repacked_groups;
+        const int layout_groups = best_isa_kernels().repacked_layout_groups[w.layout];
+        j.packed_groups = layout_groups ? layout_groups : best_isa_kernels().repacked_groups;
         if (!l || !j.packed) throw std::invalid_argument("matmul: no kernel for this weight layout on this CPU");
         if (!layout_fits(*l, w.type, w.n_rows, w.n_cols)) {
             throw std::invalid_argument("matmul: the weight's type or shape does not fit its layout");
