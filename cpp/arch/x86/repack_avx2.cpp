@@ -129,6 +129,23 @@ struct q45_K_kernel {
     }
 };
 
+// Two groups' int16 sums for load k of a 32-column block (lo: columns 4k .. 4k + 3 of each row,
+// hi: 16 + 4k ..): a0[t] += lo0, hi0 times token t's activations, a1[t] the same with lo1, hi1,
+// each activation broadcast once for both groups (the pair steps of Q4_0 and Q5_0).
+template <int NT, class Y>
+inline void nibble_pair_products(__m256i lo0, __m256i hi0, __m256i lo1, __m256i hi1, const Y* const* y, int i, int k,
+                                 __m256i* a0, __m256i* a1) {
+    for (int t = 0; t < NT; ++t) {
+        const __m256i yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
+        a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(lo0, yl));
+        a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(lo1, yl));
+        a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(hi0, yh));
+        a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(hi1, yh));
+        keep_in_register(a0[t]);
+        keep_in_register(a1[t]);
+    }
+}
+
 // Layouts of 32-column blocks: one token takes whole blocks, four groups at once (dot_groups).
 struct whole_blocks {
     static constexpr bool quarters = false;
@@ -172,15 +189,7 @@ struct q4_0_kernel : whole_blocks {
             const __m256i v0 = loadu(g0.qs + 32 * k), v1 = loadu(g1.qs + 32 * k);
             const __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
             const __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
-            for (int t = 0; t < NT; ++t) {
-                const __m256i yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
-                a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(lo0, yl));
-                a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(lo1, yl));
-                a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(hi0, yh));
-                a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(hi1, yh));
-                keep_in_register(a0[t]);
-                keep_in_register(a1[t]);
-            }
+            nibble_pair_products<NT>(lo0, hi0, lo1, hi1, y, i, k, a0, a1);
         }
         for (int t = 0; t < NT; ++t) a0[t] = _mm256_madd_epi16(a0[t], ones);
         for (int t = 0; t < NT; ++t) a1[t] = _mm256_madd_epi16(a1[t], ones);
@@ -241,15 +250,7 @@ struct q5_0_kernel : whole_blocks {
                 const __m256i lo1 = _mm256_or_si256(_mm256_and_si256(v1, m4), _mm256_and_si256(_mm256_slli_epi16(qh1, 4 - k), m10));
                 const __m256i hi1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
                                                     _mm256_and_si256(_mm256_srli_epi16(qh1, k), m10));
-                for (int t = 0; t < NT; ++t) {
-                    const __m256i yl = bcast4(y[t][i].qs + 4 * k), yh = bcast4(y[t][i].qs + 16 + 4 * k);
-                    a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(lo0, yl));
-                    a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(lo1, yl));
-                    a0[t] = _mm256_add_epi16(a0[t], _mm256_maddubs_epi16(hi0, yh));
-                    a1[t] = _mm256_add_epi16(a1[t], _mm256_maddubs_epi16(hi1, yh));
-                    keep_in_register(a0[t]);
-                    keep_in_register(a1[t]);
-                }
+                nibble_pair_products<NT>(lo0, hi0, lo1, hi1, y, i, k, a0, a1);
             }
             for (int t = 0; t < NT; ++t) {
                 const __m256i m0 = _mm256_madd_epi16(a0[t], ones), m1 = _mm256_madd_epi16(a1[t], ones);
