@@ -56,11 +56,7 @@ isa_kernels build_table(cpu_isa isa) {
 #if defined(__x86_64__)
         case cpu_isa::avx2:
             register_avx2_tier(k);
-            // two groups a call where the kernel steps through two at once (repack_avx2.cpp, step2)
-            for (weight_layout l : {weight_layout_q8_0x8, weight_layout_q4_0x8, weight_layout_q4_1x8,
-                                    weight_layout_q5_0x8, weight_layout_q5_1x8}) {
-                k.repacked_layout_groups[l] = 2;
-            }
+            register_repack_avx2_pairs(k);  // not under the VNNI tiers, whose kernels replace these
             break;
         case cpu_isa::avxvnni:  // the AVX2 kernels, then the AVX-VNNI twins over them
             register_avx2_tier(k);

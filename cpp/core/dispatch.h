@@ -121,6 +121,7 @@ void register_search_avx2(isa_kernels& k);        // search_avx2.cpp, with the k
 void register_quantize_act_avx2(isa_kernels& k);  // quantize_act_avx2.cpp
 void register_vec_dot_avx2(isa_kernels& k);       // vec_dot_avx2.cpp
 void register_repack_avx2(isa_kernels& k);        // repack_avx2.cpp
+void register_repack_avx2_pairs(isa_kernels& k);  // repack_avx2.cpp: two groups a call (avx2 tier only)
 void register_ops_avx2(isa_kernels& k);           // ops_avx2.cpp
 void register_vq_avx2(isa_kernels& k);            // vq_avx2.cpp
 void register_vec_dot_ternary_avx2(isa_kernels& k);  // vec_dot_ternary_avx2.cpp

@@ -198,6 +198,14 @@ struct q4_0_kernel : whole_blocks {
     }
 };
 
+// Q5_0 / Q5_1 load k of a block (v: its 32 quant bytes, qh: the group's fifth bits): lo, the low
+// nibbles with bit k of each qh byte (elements 4k + b), hi, the high ones with bit 4 + k (16 + 4k + b).
+inline void q5_0_nibbles(__m256i v, __m256i qh, int k, __m256i& lo, __m256i& hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - k), m10));
+    hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, k), m10));
+}
+
 // Q5_0 and Q5_1 (G: block_q5_0x8 or block_q5_1x8).
 template <class G>
 struct q5_0_kernel : whole_blocks {
@@ -206,18 +214,15 @@ struct q5_0_kernel : whole_blocks {
     static constexpr int block = QK5_0;
     template <int NT>
     static inline void step(const group& g, const act* const* y, int i, __m256* acc) {
-        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+        const __m256i ones = _mm256_set1_epi16(1);
         const __m256i qh = loadu(g.qh);
         // two int16 sums of four vpmaddubsw each: |sum| <= 4 * 2 * 31 * 128 = 31744
         __m256i a[2][NT];
         for (int t = 0; t < NT; ++t) a[0][t] = a[1][t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-            const __m256i v = loadu(g.qs + 32 * k);
-            // bit k of each qh byte: elements 4k + b (low nibbles); bit 4 + k: 16 + 4k + b
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - k), m10));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, k), m10));
+            __m256i lo, hi;
+            q5_0_nibbles(loadu(g.qs + 32 * k), qh, k, lo, hi);
             for (int t = 0; t < NT; ++t) {
                 a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(lo, bcast4(y[t][i].qs + 4 * k)));
                 a[k / 2][t] = _mm256_add_epi16(a[k / 2][t], _mm256_maddubs_epi16(hi, bcast4(y[t][i].qs + 16 + 4 * k)));
@@ -234,7 +239,7 @@ struct q5_0_kernel : whole_blocks {
     template <int NT>
     static inline void step2(const group& g0, const group& g1, const act* const* y, int i, __m256* acc0,
                              __m256* acc1) {
-        const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+        const __m256i ones = _mm256_set1_epi16(1);
         __m256i s0[NT], s1[NT];
 #pragma GCC unroll 2
         for (int half = 0; half < 2; ++half) {
@@ -242,14 +247,9 @@ struct q5_0_kernel : whole_blocks {
             for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
 #pragma GCC unroll 2
             for (int k = 2 * half; k < 2 * half + 2; ++k) {
-                const __m256i qh0 = loadu(g0.qh), qh1 = loadu(g1.qh);
-                const __m256i v0 = loadu(g0.qs + 32 * k), v1 = loadu(g1.qs + 32 * k);
-                const __m256i lo0 = _mm256_or_si256(_mm256_and_si256(v0, m4), _mm256_and_si256(_mm256_slli_epi16(qh0, 4 - k), m10));
-                const __m256i hi0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
-                                                    _mm256_and_si256(_mm256_srli_epi16(qh0, k), m10));
-                const __m256i lo1 = _mm256_or_si256(_mm256_and_si256(v1, m4), _mm256_and_si256(_mm256_slli_epi16(qh1, 4 - k), m10));
-                const __m256i hi1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
-                                                    _mm256_and_si256(_mm256_srli_epi16(qh1, k), m10));
+                __m256i lo0, hi0, lo1, hi1;  // qh read from L1 at each load: no register holds it
+                q5_0_nibbles(loadu(g0.qs + 32 * k), loadu(g0.qh), k, lo0, hi0);
+                q5_0_nibbles(loadu(g1.qs + 32 * k), loadu(g1.qh), k, lo1, hi1);
                 nibble_pair_products<NT>(lo0, hi0, lo1, hi1, y, i, k, a0, a1);
             }
             for (int t = 0; t < NT; ++t) {
@@ -589,6 +589,13 @@ void dot_iq4_nlx8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int
 }
 void dot_mxfp4x8_avx2(int n, float* s, size_t bs, const void* x, size_t bx, int nr, const void* y, size_t by, int nt) {
     dot_groups<mxfp4_kernel>(n, s, bs, x, bx, nr, y, by, nt);
+}
+
+void register_repack_avx2_pairs(isa_kernels& k) {
+    for (weight_layout l : {weight_layout_q8_0x8, weight_layout_q4_0x8, weight_layout_q4_1x8, weight_layout_q5_0x8,
+                            weight_layout_q5_1x8}) {
+        k.repacked_layout_groups[l] = 2;  // their kernels step through two groups at once (step2)
+    }
 }
 
 void register_repack_avx2(isa_kernels& k) {
